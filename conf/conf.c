@@ -1,0 +1,255 @@
+#include "conf.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+typedef enum { F_STR, F_U32, F_BOOL, F_LISTEN, F_LEVEL } field_type_t;
+
+typedef struct {
+    const char *path; /* "section.key" */
+    field_type_t type;
+    size_t off;
+    size_t size;      /* F_STR/F_LISTEN/F_LEVEL: buffer size */
+    const char *dstr; /* default for strings */
+    uint32_t dnum;    /* default for numbers and booleans */
+    uint32_t min, max;
+} field_t;
+
+#define STR(p, f, d) {p, F_STR, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0}
+#define LISTEN(p, f, d) {p, F_LISTEN, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0}
+#define U32(p, f, d, lo, hi) {p, F_U32, offsetof(conf_t, f), 0, NULL, d, lo, hi}
+#define BOOL(p, f, d) {p, F_BOOL, offsetof(conf_t, f), 0, NULL, d, 0, 1}
+
+static const field_t FIELDS[] = {
+    LISTEN("rtmp.listen", rtmp_listen, "0.0.0.0:1935"),
+    U32("rtmp.chunk_size", rtmp_chunk_size, 4096, 128, 65536),
+    U32("rtmp.max_message_size", rtmp_max_message_size, 8u << 20, 4096, 64u << 20),
+    U32("rtmp.max_chunk_streams", rtmp_max_chunk_streams, 64, 4, 1024),
+    U32("rtmp.handshake_timeout_ms", rtmp_handshake_timeout_ms, 10000, 100, 600000),
+    U32("rtmp.idle_timeout_ms", rtmp_idle_timeout_ms, 30000, 1000, 3600000),
+    LISTEN("http_flv.listen", http_flv_listen, "0.0.0.0:8080"),
+    U32("http_flv.max_header_bytes", http_flv_max_header_bytes, 8192, 256, 1u << 20),
+    U32("http_flv.request_timeout_ms", http_flv_request_timeout_ms, 10000, 100, 600000),
+    BOOL("http_flv.wait_for_stream", http_flv_wait_for_stream, 0),
+    STR("http_flv.cors_origin", http_flv_cors_origin, "*"),
+    LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
+    STR("api.token", api_token, ""),
+    STR("storage.path", storage_path, "data/weir.db"),
+    {"log.level", F_LEVEL, offsetof(conf_t, log_level), sizeof(((conf_t *)0)->log_level), "info", 0, 0, 0},
+    STR("log.file", log_file, ""),
+    U32("stream.gop_cache", stream_gop_cache, 1, 0, 16),
+    BOOL("stream.publish_takeover", stream_publish_takeover, 0),
+    U32("stream.play_wait_ms", stream_play_wait_ms, 10000, 0, 3600000),
+    U32("stream.unpublish_grace_ms", stream_unpublish_grace_ms, 5000, 0, 3600000),
+    U32("player.queue_ms", player_queue_ms, 3000, 100, 600000),
+    U32("player.max_queue_bytes", player_max_queue_bytes, 16u << 20, 65536, 1u << 30),
+    U32("player.slow_timeout_ms", player_slow_timeout_ms, 10000, 100, 3600000),
+};
+#define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
+
+void conf_defaults(conf_t *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field_t *f = &FIELDS[i];
+        char *base = (char *)c + f->off;
+        switch (f->type) {
+        case F_STR:
+        case F_LISTEN:
+        case F_LEVEL:
+            snprintf(base, f->size, "%s", f->dstr);
+            break;
+        case F_U32:
+            *(uint32_t *)base = f->dnum;
+            break;
+        case F_BOOL:
+            *(int *)base = (int)f->dnum;
+            break;
+        }
+    }
+}
+
+int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (*s == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        h = s + 1;
+        hlen = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= hostlen)
+        return -1;
+    char *endp;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &endp, 10);
+    if (errno || *endp || endp == colon + 1 || p > 65535)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static const field_t *field_find(const char *path)
+{
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strcmp(FIELDS[i].path, path) == 0)
+            return &FIELDS[i];
+    return NULL;
+}
+
+static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, size_t errlen)
+{
+    char *base = (char *)c + f->off;
+    switch (f->type) {
+    case F_STR:
+    case F_LISTEN:
+    case F_LEVEL: {
+        if (!cJSON_IsString(v)) {
+            snprintf(err, errlen, "%s: expected a string", f->path);
+            return -1;
+        }
+        size_t n = strlen(v->valuestring);
+        if (n >= f->size) {
+            snprintf(err, errlen, "%s: longer than %zu bytes", f->path, f->size - 1);
+            return -1;
+        }
+        if (f->type == F_LISTEN) {
+            char host[CONF_LISTEN_MAX];
+            uint16_t port;
+            if (conf_parse_listen(v->valuestring, host, sizeof host, &port) != 0) {
+                snprintf(err, errlen, "%s: expected \"host:port\", got \"%s\"", f->path,
+                         v->valuestring);
+                return -1;
+            }
+        }
+        if (f->type == F_LEVEL) {
+            log_level_t lv;
+            if (log_level_parse(v->valuestring, &lv) != 0) {
+                snprintf(err, errlen, "%s: expected one of debug, info, warn, error", f->path);
+                return -1;
+            }
+        }
+        memcpy(base, v->valuestring, n + 1);
+        return 0;
+    }
+    case F_U32: {
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
+            snprintf(err, errlen, "%s: expected an integer", f->path);
+            return -1;
+        }
+        double d = v->valuedouble;
+        if (d < f->min || d > f->max) {
+            snprintf(err, errlen, "%s: must be between %u and %u", f->path, f->min, f->max);
+            return -1;
+        }
+        *(uint32_t *)base = (uint32_t)d;
+        return 0;
+    }
+    case F_BOOL:
+        if (!cJSON_IsBool(v)) {
+            snprintf(err, errlen, "%s: expected true or false", f->path);
+            return -1;
+        }
+        *(int *)base = cJSON_IsTrue(v) ? 1 : 0;
+        return 0;
+    }
+    return -1;
+}
+
+int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen)
+{
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        long off = at ? (long)(at - json) : -1;
+        snprintf(err, errlen, "invalid JSON near byte %ld", off);
+        return -1;
+    }
+    int rc = -1;
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "top level: expected an object");
+        goto out;
+    }
+    for (const cJSON *sec = root->child; sec; sec = sec->next) {
+        if (!cJSON_IsObject(sec)) {
+            snprintf(err, errlen, "%s: expected an object", sec->string);
+            goto out;
+        }
+        for (const cJSON *v = sec->child; v; v = v->next) {
+            char path[256];
+            snprintf(path, sizeof path, "%s.%s", sec->string, v->string);
+            const field_t *f = field_find(path);
+            if (!f) {
+                snprintf(err, errlen, "%s: unknown key", path);
+                goto out;
+            }
+            if (set_field(c, f, v, err, errlen) != 0)
+                goto out;
+        }
+        /* A section name that matches no key at all is unknown too. */
+        if (!sec->child) {
+            size_t n = strlen(sec->string);
+            int known = 0;
+            for (size_t i = 0; i < NFIELDS; i++)
+                if (strncmp(FIELDS[i].path, sec->string, n) == 0 && FIELDS[i].path[n] == '.')
+                    known = 1;
+            if (!known) {
+                snprintf(err, errlen, "%s: unknown section", sec->string);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    const size_t max = 1u << 20;
+    buf = malloc(max + 1);
+    if (!buf) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    len = fread(buf, 1, max + 1, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr || len > max) {
+        free(buf);
+        snprintf(err, errlen, "%s: %s", path, rerr ? "read error" : "larger than 1 MiB");
+        return -1;
+    }
+    char inner[512];
+    int rc = conf_load_json(c, buf, len, inner, sizeof inner);
+    free(buf);
+    if (rc != 0)
+        snprintf(err, errlen, "%s: %s", path, inner);
+    return rc;
+}

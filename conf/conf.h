@@ -1,0 +1,59 @@
+/* conf: the node's configuration, loaded once from a JSON file into an
+ * immutable conf_t. Every key is listed in a field table (name, type, offset,
+ * default, range); unknown keys, wrong types and out-of-range values are
+ * errors that name the key by its dotted path. README.md documents each key.
+ */
+#ifndef WEIR_CONF_H
+#define WEIR_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_LISTEN_MAX 128
+#define CONF_PATH_MAX 1024
+
+typedef struct {
+    char rtmp_listen[CONF_LISTEN_MAX];
+    uint32_t rtmp_chunk_size;
+    uint32_t rtmp_max_message_size;
+    uint32_t rtmp_max_chunk_streams;
+    uint32_t rtmp_handshake_timeout_ms;
+    uint32_t rtmp_idle_timeout_ms;
+
+    char http_flv_listen[CONF_LISTEN_MAX];
+    uint32_t http_flv_max_header_bytes;
+    uint32_t http_flv_request_timeout_ms;
+    int http_flv_wait_for_stream;
+    char http_flv_cors_origin[256];
+
+    char api_listen[CONF_LISTEN_MAX];
+    char api_token[256];
+
+    char storage_path[CONF_PATH_MAX];
+
+    char log_level[16];
+    char log_file[CONF_PATH_MAX];
+
+    uint32_t stream_gop_cache;
+    int stream_publish_takeover;
+    uint32_t stream_play_wait_ms;
+    uint32_t stream_unpublish_grace_ms;
+
+    uint32_t player_queue_ms;
+    uint32_t player_max_queue_bytes;
+    uint32_t player_slow_timeout_ms;
+} conf_t;
+
+/* Fills c with every default. */
+void conf_defaults(conf_t *c);
+
+/* Loads path over the defaults. Returns 0, or -1 with a message in err
+ * naming the file or the key ("rtmp.chunk_size: expected an integer"). */
+int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
+/* Same, from a JSON text (used by the file loader and by tests). */
+int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);
+
+/* Splits "host:port" ("[v6]:port" too). Returns 0 or -1. */
+int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+#endif

@@ -1,0 +1,242 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <event2/util.h>
+
+#include "common.h"
+#include "log.h"
+
+#define CONN_MAX_IOV 64
+#define CONN_WRITE_BATCH (256 * 1024)
+#define CONN_FLUSH_ROUNDS 4
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+
+static void format_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+        snprintf(out, outlen, "%s:%u", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+        snprintf(out, outlen, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, outlen, "unknown");
+    }
+}
+
+conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
+                 const conn_proto_t *proto)
+{
+    (void)salen;
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    c->out = evbuffer_new();
+    if (!c->out) {
+        free(c);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    evutil_make_socket_nonblocking(fd);
+    int one = 1;
+    /* Without TCP_NODELAY, Nagle plus delayed ACKs stall small writes. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->node = node;
+    c->fd = fd;
+    c->id = ++node->next_sess_id;
+    c->proto = proto;
+    c->start_ms = c->last_read_ms = node_now_ms();
+    format_addr(sa, c->remote, sizeof c->remote);
+    event_assign(&c->rev, node->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+    event_assign(&c->wev, node->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+    event_add(&c->rev, NULL);
+    TAILQ_INSERT_TAIL(&node->conns, c, link);
+    node->nconns++;
+    return c;
+}
+
+int conn_send(conn_t *c, const void *data, size_t len)
+{
+    if (c->closing)
+        return 0;
+    return evbuffer_add(c->out, data, len) == 0 ? 0 : NODE_ENOMEM;
+}
+
+static void conn_block(conn_t *c)
+{
+    if (!c->wblocked) {
+        c->wblocked = 1;
+        event_add(&c->wev, NULL);
+    }
+}
+
+static int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+
+void conn_flush(conn_t *c)
+{
+    if (c->closing)
+        return;
+    int64_t now = node_now_ms();
+    for (int round = 0; round < CONN_FLUSH_ROUNDS; round++) {
+        player_t *p = c->player;
+        size_t pending = evbuffer_get_length(c->out);
+        if (pending && (!p || p->offset == 0)) {
+            int w = evbuffer_write(c->out, c->fd);
+            if (w < 0) {
+                if (would_block())
+                    {
+        conn_block(c);
+        return;
+    }
+                {
+        conn_close(c, "write error");
+        return;
+    }
+            }
+            c->bytes_out += (uint64_t)w;
+            if ((size_t)w < pending)
+                {
+        conn_block(c);
+        return;
+    }
+            continue;
+        }
+        if (!p || !p->attached)
+            goto drained;
+        struct iovec iov[CONN_MAX_IOV];
+        int n = stream_player_iov(p, iov, CONN_MAX_IOV, CONN_WRITE_BATCH, now);
+        if (c->closing)
+            return;
+        if (evbuffer_get_length(c->out) && p->offset == 0)
+            continue; /* an event queued a reply: it goes first */
+        if (n == 0)
+            goto drained;
+        size_t want = 0;
+        for (int i = 0; i < n; i++)
+            want += iov[i].iov_len;
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (would_block())
+                {
+        conn_block(c);
+        return;
+    }
+            {
+        conn_close(c, "write error");
+        return;
+    }
+        }
+        c->bytes_out += (uint64_t)w;
+        stream_player_consumed(p, (size_t)w);
+        if ((size_t)w < want)
+            {
+        conn_block(c);
+        return;
+    }
+    }
+    /* More to send after a few rounds: come back when writable, so one fast
+     * consumer cannot monopolize the loop. */
+    {
+        conn_block(c);
+        return;
+    }
+drained:
+    if (c->wblocked) {
+        c->wblocked = 0;
+        event_del(&c->wev);
+    }
+    if (c->close_after_flush)
+        conn_close(c, c->close_reason ? c->close_reason : "done");
+}
+
+void conn_close_after_flush(conn_t *c, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->close_after_flush = 1;
+    c->close_reason = reason;
+    if (c->player)
+        stream_player_stop(c->player);
+    c->player = NULL;
+    conn_flush(c);
+}
+
+void conn_close(conn_t *c, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    c->close_reason = reason;
+    event_del(&c->rev);
+    event_del(&c->wev);
+    node_t *node = c->node;
+    TAILQ_REMOVE(&node->conns, c, link);
+    TAILQ_INSERT_TAIL(&node->reap, c, link);
+    event_active(&node->reap_ev, EV_TIMEOUT, 0);
+}
+
+void conn_reap_all(node_t *node)
+{
+    conn_t *c;
+    while ((c = TAILQ_FIRST(&node->reap)) != NULL) {
+        TAILQ_REMOVE(&node->reap, c, link);
+        node->nconns--;
+        if (c->proto->on_close)
+            c->proto->on_close(c);
+        log_info(c->id, "%s: closed: %s (from %s, %llu bytes in, %llu bytes out, %.1f s)",
+                 c->proto->name, c->close_reason ? c->close_reason : "closed", c->remote,
+                 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+                 (double)(node_now_ms() - c->start_ms) / 1000.0);
+        evbuffer_free(c->out);
+        evutil_closesocket(c->fd);
+        free(c);
+    }
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    conn_t *c = arg;
+    node_t *node = c->node;
+    ssize_t n = recv(fd, node->rbuf, sizeof node->rbuf, 0);
+    if (n > 0) {
+        c->bytes_in += (uint64_t)n;
+        c->last_read_ms = node_now_ms();
+        c->proto->on_read(c, node->rbuf, (size_t)n);
+        return;
+    }
+    if (n == 0)
+        {
+        conn_close(c, "peer closed the connection");
+        return;
+    }
+    if (would_block())
+        return;
+    conn_close(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
+}
+
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_flush(arg);
+}

@@ -1,0 +1,71 @@
+/* conn: one accepted TCP connection and its I/O glue.
+ *
+ * Reads go through the node's shared buffer straight into the protocol's
+ * incremental parsers, so an idle connection holds no input buffer. Writes
+ * come from two places, in order: the connection's private output (protocol
+ * replies, headers) and, for a player, the stream's shared messages by
+ * reference (writev over the ring; nothing is copied per player).
+ *
+ * A connection is never freed inside its own callbacks or during a fan-out:
+ * conn_close() marks it closing and a deferred callback reaps it.
+ */
+#ifndef WEIR_CONN_H
+#define WEIR_CONN_H
+
+#include <event2/buffer.h>
+#include <event2/event_struct.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "node.h"
+#include "stream.h"
+
+typedef struct {
+    const char *name; /* "rtmp", "http-flv" */
+    /* Bytes read from the peer (the buffer is reused after return). */
+    void (*on_read)(conn_t *c, const uint8_t *data, size_t len);
+    /* Every ~250 ms: deadlines and idle checks. */
+    void (*on_tick)(conn_t *c, int64_t now_ms);
+    /* From the reaper: release protocol state (detach from the hub). */
+    void (*on_close)(conn_t *c);
+} conn_proto_t;
+
+struct conn {
+    node_t *node;
+    uint64_t id;
+    int fd;
+    struct event rev, wev;
+    struct evbuffer *out; /* private output */
+    const conn_proto_t *proto;
+    void *ps;          /* protocol state, owned by proto */
+    player_t *player;  /* set by proto while playing (shared output) */
+    char remote[64];
+    int64_t start_ms;
+    int64_t last_read_ms;
+    uint64_t bytes_in, bytes_out;
+    unsigned closing : 1;
+    unsigned close_after_flush : 1;
+    unsigned wblocked : 1;
+    const char *close_reason;
+    TAILQ_ENTRY(conn) link;
+};
+
+/* Takes ownership of fd (an accepted socket). Returns NULL (fd closed) on
+ * failure. The protocol's on_read etc. start once ps is set by the caller. */
+conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
+                 const conn_proto_t *proto);
+/* Writes what can be written now; waits for writability for the rest. */
+void conn_flush(conn_t *c);
+/* Closes once all private output (and nothing more of the stream) is
+ * written. */
+void conn_close_after_flush(conn_t *c, const char *reason);
+/* Marks the connection closing (reason: static string, logged) and
+ * schedules its reaping. Idempotent. */
+void conn_close(conn_t *c, const char *reason);
+/* Appends to the private output (use conn_flush() to send). */
+int conn_send(conn_t *c, const void *data, size_t len);
+
+/* Reaps closing connections (the node's deferred callback). */
+void conn_reap_all(node_t *node);
+
+#endif

@@ -1,0 +1,34 @@
+/* log: leveled, line-oriented logging to stderr and/or a file.
+ *
+ * One line per event: time, level, session id ("s42", or "node"), message.
+ * The session id is the one the API reports for that session. The logger is
+ * process-wide state set once at start-up by log_open(); it is only used
+ * from the event loop thread.
+ */
+#ifndef WEIR_LOG_H
+#define WEIR_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
+
+/* Parses "debug", "info", "warn", "error". Returns 0 or -1. */
+int log_level_parse(const char *s, log_level_t *out);
+
+/* Sets the level and opens path for appending ("" or NULL: stderr only;
+ * with a file, warnings and errors still go to stderr too). Returns 0, or -1
+ * with a message in err. */
+int log_open(log_level_t level, const char *path, char *err, size_t errlen);
+void log_close(void);
+int log_enabled(log_level_t level);
+
+void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(sid, ...) do { if (log_enabled(LOG_DEBUG)) log_write(LOG_DEBUG, (sid), __VA_ARGS__); } while (0)
+#define log_info(sid, ...) log_write(LOG_INFO, (sid), __VA_ARGS__)
+#define log_warn(sid, ...) log_write(LOG_WARN, (sid), __VA_ARGS__)
+#define log_error(sid, ...) log_write(LOG_ERROR, (sid), __VA_ARGS__)
+
+#endif

@@ -1,0 +1,131 @@
+#include "msg.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "flv.h"
+#include "rtmp_chunk.h"
+
+static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
+{
+    msg_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->refcnt = 1;
+    m->type = type;
+    m->ts = ts;
+    m->len = len;
+    m->payload = payload;
+    if (type != MSG_TYPE_EVENT) {
+        flv_write_tag_header(m->flv_hdr, type, len, ts);
+        flv_write_prev_size(m->tail, len);
+        m->tail[4] = '\r';
+        m->tail[5] = '\n';
+        m->chunk_pfx_len = (uint8_t)snprintf(m->chunk_pfx, sizeof m->chunk_pfx, "%x\r\n",
+                                             (unsigned)(FLV_TAG_HEADER_SIZE + len + FLV_PREV_SIZE));
+    }
+    return m;
+}
+
+msg_t *msg_new_adopt(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
+{
+    msg_t *m = msg_alloc(type, ts, payload, len);
+    if (!m)
+        free(payload);
+    return m;
+}
+
+msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t len)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    if (!p)
+        return NULL;
+    if (len)
+        memcpy(p, payload, len);
+    return msg_new_adopt(type, ts, p, len);
+}
+
+msg_t *msg_new_event(uint32_t code) { return msg_alloc(MSG_TYPE_EVENT, code, NULL, 0); }
+
+void msg_unref(msg_t *m)
+{
+    if (!m)
+        return;
+    assert(m->refcnt > 0);
+    if (--m->refcnt > 0)
+        return;
+    free(m->rtmp);
+    free(m->payload);
+    free(m);
+}
+
+static uint32_t rtmp_csid(uint8_t type)
+{
+    switch (type) {
+    case RTMP_MSG_AUDIO:
+        return MSG_RTMP_CSID_AUDIO;
+    case RTMP_MSG_VIDEO:
+        return MSG_RTMP_CSID_VIDEO;
+    default:
+        return MSG_RTMP_CSID_DATA;
+    }
+}
+
+uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
+{
+    if (m->type == MSG_TYPE_EVENT)
+        return 0;
+    switch (enc) {
+    case MSG_ENC_RTMP:
+        if (!m->rtmp || m->rtmp_chunk_size != chunk_size) {
+            uint32_t csid = rtmp_csid(m->type);
+            size_t n = rtmp_chunk_encoded_size(csid, m->ts, m->len, chunk_size);
+            uint8_t *buf = malloc(n);
+            if (!buf)
+                return 0;
+            rtmp_chunk_encode(buf, csid, m->type, MSG_RTMP_STREAM_ID, m->ts, m->payload, m->len,
+                              chunk_size);
+            free(m->rtmp);
+            m->rtmp = buf;
+            m->rtmp_len = (uint32_t)n;
+            m->rtmp_chunk_size = chunk_size;
+        }
+        return m->rtmp_len;
+    case MSG_ENC_FLV:
+        return FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE;
+    case MSG_ENC_FLV_CHUNKED:
+        return m->chunk_pfx_len + FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE + 2;
+    }
+    return 0;
+}
+
+/* Appends [base, base+len) to iov after skipping *skip bytes of it. */
+static int iov_add(struct iovec *iov, int n, const void *base, size_t len, uint32_t *skip)
+{
+    if (*skip >= len) {
+        *skip -= (uint32_t)len;
+        return n;
+    }
+    iov[n].iov_base = (uint8_t *)base + *skip;
+    iov[n].iov_len = len - *skip;
+    *skip = 0;
+    return n + 1;
+}
+
+int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov)
+{
+    int n = 0;
+    if (m->type == MSG_TYPE_EVENT)
+        return 0;
+    if (enc == MSG_ENC_RTMP)
+        return iov_add(iov, 0, m->rtmp, m->rtmp_len, &skip);
+    if (enc == MSG_ENC_FLV_CHUNKED)
+        n = iov_add(iov, n, m->chunk_pfx, m->chunk_pfx_len, &skip);
+    n = iov_add(iov, n, m->flv_hdr, FLV_TAG_HEADER_SIZE, &skip);
+    n = iov_add(iov, n, m->payload, m->len, &skip);
+    n = iov_add(iov, n, m->tail, enc == MSG_ENC_FLV_CHUNKED ? 6 : FLV_PREV_SIZE, &skip);
+    return n;
+}

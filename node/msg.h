@@ -1,0 +1,81 @@
+/* msg: a refcounted media message shared by every player of a stream.
+ *
+ * A message is created once from the publisher's payload and then only read.
+ * Each wire format is encoded once and cached on the message: the RTMP
+ * chunked form (fmt 0 + fmt 3 chunks, built lazily by the first RTMP player
+ * that needs it, at the node's out chunk size) and the FLV tag framing (tag
+ * header, PreviousTagSize, and the HTTP chunked-transfer prefix), which wrap
+ * the payload without copying it. Players send these bytes by reference.
+ */
+#ifndef WEIR_MSG_H
+#define WEIR_MSG_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* In-band event marker (not sent on the wire): the hub delivers the event
+ * (stored in `ts`) to each player when its cursor reaches the marker, so a
+ * player learns of an unpublish only after the media that preceded it. */
+#define MSG_TYPE_EVENT 0xf0
+
+enum {
+    MSG_F_KEY = 1 << 0,        /* video key frame (coded, not a sequence header) */
+    MSG_F_SEQHDR = 1 << 1,     /* audio or video sequence header */
+    MSG_F_DROPPABLE = 1 << 2,  /* non-key coded video: may be dropped for a slow player */
+    MSG_F_META = 1 << 3        /* onMetaData */
+};
+
+/* RTMP chunk stream ids and message stream id used for shared media. */
+#define MSG_RTMP_CSID_AUDIO 4
+#define MSG_RTMP_CSID_VIDEO 6
+#define MSG_RTMP_CSID_DATA 5
+#define MSG_RTMP_STREAM_ID 1
+
+typedef enum { MSG_ENC_RTMP = 0, MSG_ENC_FLV = 1, MSG_ENC_FLV_CHUNKED = 2 } msg_enc_t;
+
+typedef struct msg {
+    uint32_t refcnt;
+    uint8_t type;      /* 8 audio, 9 video, 18 data, or MSG_TYPE_EVENT */
+    uint8_t flags;     /* MSG_F_* */
+    uint8_t chunk_pfx_len;
+    uint32_t ts;
+    uint32_t len;
+    int64_t arrival_ms;  /* monotonic ms when the node received it */
+    uint64_t stream_off; /* stream bytes before this message (lag accounting) */
+    uint8_t *payload;    /* owned */
+    uint8_t *rtmp;       /* cached RTMP chunked form, or NULL */
+    uint32_t rtmp_len;
+    uint32_t rtmp_chunk_size;
+    uint8_t flv_hdr[11];
+    char chunk_pfx[10]; /* "%x\r\n" for chunked transfer */
+    uint8_t tail[6];    /* PreviousTagSize + "\r\n" */
+} msg_t;
+
+/* Takes ownership of payload (malloc'd; freed with the message). Returns a
+ * message with refcount 1, or NULL (payload freed) on allocation failure. */
+msg_t *msg_new_adopt(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len);
+/* Copies len bytes. */
+msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t len);
+/* An event marker carrying code (see MSG_TYPE_EVENT). */
+msg_t *msg_new_event(uint32_t code);
+
+static inline msg_t *msg_ref(msg_t *m)
+{
+    m->refcnt++;
+    return m;
+}
+/* Drops one reference; frees at zero. NULL is a no-op. */
+void msg_unref(msg_t *m);
+
+/* Total bytes of the message in the given encoding (0 if the message is not
+ * sent in that encoding, e.g. RTMP control to an FLV player). For RTMP,
+ * encodes and caches the chunked form first (returns 0 if that allocation
+ * fails; the caller then treats the player as failed). Event markers: 0. */
+uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size);
+
+/* Fills up to 4 iovecs with the message's bytes in that encoding, skipping
+ * the first `skip` bytes. Returns the iovec count (0 if nothing remains).
+ * msg_wire_len() must have been called for RTMP first. */
+int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov);
+
+#endif

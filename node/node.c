@@ -1,0 +1,208 @@
+#include "node.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "log.h"
+#include "sess.h"
+
+#define NODE_TICK_MS 250
+
+int64_t node_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg, const conn_proto_t *proto,
+                      void (*start)(conn_t *))
+{
+    (void)lis;
+    node_t *node = arg;
+    if (node->stopping) {
+        evutil_closesocket(fd);
+        return;
+    }
+    conn_t *c = conn_new(node, fd, sa, salen, proto);
+    if (!c) {
+        log_error(0, "%s: out of memory accepting a connection", proto->name);
+        return;
+    }
+    log_debug(c->id, "%s: connection from %s", proto->name, c->remote);
+    start(c);
+}
+
+static void rtmp_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                           int salen, void *arg)
+{
+    accept_cb(lis, fd, sa, salen, arg, &SESS_RTMP_PROTO, sess_rtmp_start);
+}
+
+static void http_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                           int salen, void *arg)
+{
+    accept_cb(lis, fd, sa, salen, arg, &SESS_HTTPFLV_PROTO, sess_httpflv_start);
+}
+
+static void accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+    (void)lis;
+    (void)arg;
+    /* EMFILE and the like: logged; the listener retries on the next event. */
+    log_error(0, "accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static struct evconnlistener *listen_on(node_t *node, const char *what, const char *addr,
+                                        evconnlistener_cb cb, char *err, size_t errlen)
+{
+    char host[CONF_LISTEN_MAX];
+    uint16_t port;
+    if (conf_parse_listen(addr, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "%s: bad listen address %s", what, addr);
+        return NULL;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", port);
+    int gai = getaddrinfo(host, portstr, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "%s: cannot resolve %s: %s", what, addr, gai_strerror(gai));
+        return NULL;
+    }
+    struct evconnlistener *lis =
+        evconnlistener_new_bind(node->base, cb, node,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                1024, res->ai_addr, (int)res->ai_addrlen);
+    int saved = errno;
+    freeaddrinfo(res);
+    if (!lis) {
+        snprintf(err, errlen, "%s: cannot listen on %s: %s", what, addr, strerror(saved));
+        return NULL;
+    }
+    evconnlistener_set_error_cb(lis, accept_error_cb);
+    log_info(0, "%s: listening on %s", what, addr);
+    return lis;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node_t *node = arg;
+    int64_t now = node_now_ms();
+    conn_t *c, *next;
+    for (c = TAILQ_FIRST(&node->conns); c; c = next) {
+        next = TAILQ_NEXT(c, link);
+        if (c->proto->on_tick)
+            c->proto->on_tick(c, now);
+    }
+    hub_tick(node->hub, now);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_reap_all(arg);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    node_t *node = arg;
+    if (node->stopping)
+        return;
+    node->stopping = 1;
+    log_info(0, "received %s, closing %zu sessions", sig == SIGINT ? "SIGINT" : "SIGTERM",
+             node->nconns);
+    if (node->rtmp_lis)
+        evconnlistener_disable(node->rtmp_lis);
+    if (node->http_lis)
+        evconnlistener_disable(node->http_lis);
+    conn_t *c;
+    while ((c = TAILQ_FIRST(&node->conns)) != NULL)
+        conn_close(c, "node shutting down");
+    conn_reap_all(node);
+    event_base_loopexit(node->base, NULL);
+}
+
+node_t *node_new(const conf_t *conf, char *err, size_t errlen)
+{
+    node_t *node = calloc(1, sizeof *node);
+    if (!node) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    node->conf = *conf;
+    TAILQ_INIT(&node->conns);
+    TAILQ_INIT(&node->reap);
+    node->base = event_base_new();
+    node->hub = hub_new(&node->conf, node->conf.rtmp_chunk_size);
+    if (!node->base || !node->hub) {
+        snprintf(err, errlen, "cannot create the event loop");
+        node_free(node);
+        return NULL;
+    }
+    node->rtmp_lis = listen_on(node, "rtmp", conf->rtmp_listen, rtmp_accept_cb, err, errlen);
+    if (!node->rtmp_lis) {
+        node_free(node);
+        return NULL;
+    }
+    node->http_lis =
+        listen_on(node, "http-flv", conf->http_flv_listen, http_accept_cb, err, errlen);
+    if (!node->http_lis) {
+        node_free(node);
+        return NULL;
+    }
+    event_assign(&node->tick_ev, node->base, -1, EV_PERSIST, tick_cb, node);
+    struct timeval tv = {0, NODE_TICK_MS * 1000};
+    event_add(&node->tick_ev, &tv);
+    event_assign(&node->reap_ev, node->base, -1, 0, reap_cb, node);
+    event_assign(&node->sigint_ev, node->base, SIGINT, EV_SIGNAL | EV_PERSIST, signal_cb, node);
+    event_assign(&node->sigterm_ev, node->base, SIGTERM, EV_SIGNAL | EV_PERSIST, signal_cb, node);
+    event_add(&node->sigint_ev, NULL);
+    event_add(&node->sigterm_ev, NULL);
+    node->events_ready = 1;
+    return node;
+}
+
+int node_run(node_t *node)
+{
+    event_base_dispatch(node->base);
+    return 0;
+}
+
+void node_free(node_t *node)
+{
+    if (!node)
+        return;
+    conn_t *c;
+    while ((c = TAILQ_FIRST(&node->conns)) != NULL)
+        conn_close(c, "node shutting down");
+    conn_reap_all(node);
+    if (node->events_ready) {
+        event_del(&node->tick_ev);
+        event_del(&node->reap_ev);
+        event_del(&node->sigint_ev);
+        event_del(&node->sigterm_ev);
+    }
+    if (node->rtmp_lis)
+        evconnlistener_free(node->rtmp_lis);
+    if (node->http_lis)
+        evconnlistener_free(node->http_lis);
+    hub_free(node->hub);
+    if (node->base)
+        event_base_free(node->base);
+    free(node);
+}

@@ -1,0 +1,277 @@
+/* sess_httpflv: HTTP-FLV playback, GET /APP/NAME.flv, on the media plane.
+ *
+ * One request per connection: the response streams until the stream ends
+ * (chunked transfer for HTTP/1.1 clients, plain body with Connection: close
+ * for HTTP/1.0). The request head is read by the bounded http_req parser and
+ * must arrive within http_flv.request_timeout_ms of the connection. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common.h"
+#include "conn.h"
+#include "flv.h"
+#include "http_req.h"
+#include "log.h"
+#include "sess.h"
+
+typedef enum { HS_READING, HS_WAITING, HS_STREAMING, HS_DONE } http_state_t;
+
+typedef struct {
+    conn_t *conn;
+    http_state_t state;
+    http_req_parser_t *parser;
+    int chunked;
+    int head;
+    char app[STREAM_APP_MAX];
+    char name[STREAM_NAME_MAX];
+    player_t player;
+    int playing;
+} http_sess_t;
+
+static const char *status_text(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+/* A complete error response; the connection closes once it is written. */
+static void respond_error(http_sess_t *hs, int code, const char *why)
+{
+    conn_t *c = hs->conn;
+    char body[256];
+    int blen = snprintf(body, sizeof body, "%d %s: %s\n", code, status_text(code), why);
+    char head[512];
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\n"
+                        "Server: weir/" WEIR_VERSION "\r\n"
+                        "Content-Type: text/plain\r\n"
+                        "Content-Length: %d\r\n"
+                        "%s"
+                        "Connection: close\r\n\r\n",
+                        code, status_text(code), blen,
+                        code == 405 ? "Allow: GET, HEAD\r\n" : "");
+    conn_send(c, head, (size_t)hlen);
+    if (!hs->head)
+        conn_send(c, body, (size_t)blen);
+    hs->state = HS_DONE;
+    log_info(c->id, "http-flv: %d %s", code, why);
+    conn_close_after_flush(c, status_text(code));
+}
+
+/* Status line, headers and the FLV file header. */
+static void respond_stream(http_sess_t *hs)
+{
+    conn_t *c = hs->conn;
+    const conf_t *conf = &c->node->conf;
+    char head[768];
+    char cors[320] = "";
+    if (conf->http_flv_cors_origin[0])
+        snprintf(cors, sizeof cors, "Access-Control-Allow-Origin: %s\r\n",
+                 conf->http_flv_cors_origin);
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 200 OK\r\n"
+                        "Server: weir/" WEIR_VERSION "\r\n"
+                        "Content-Type: video/x-flv\r\n"
+                        "%s"
+                        "Cache-Control: no-cache, no-store\r\n"
+                        "%s"
+                        "Connection: close\r\n\r\n",
+                        hs->chunked ? "Transfer-Encoding: chunked\r\n" : "", cors);
+    conn_send(c, head, (size_t)hlen);
+    if (hs->head) {
+        hs->state = HS_DONE;
+        conn_close_after_flush(c, "HEAD done");
+        return;
+    }
+    uint8_t fh[FLV_HEADER_SIZE + FLV_PREV_SIZE];
+    size_t n = flv_write_file_header(fh, 1, 1);
+    if (hs->chunked) {
+        char pfx[16];
+        int plen = snprintf(pfx, sizeof pfx, "%zx\r\n", n);
+        conn_send(c, pfx, (size_t)plen);
+        conn_send(c, fh, n);
+        conn_send(c, "\r\n", 2);
+    } else {
+        conn_send(c, fh, n);
+    }
+    hs->state = HS_STREAMING;
+    c->player = &hs->player;
+    log_info(c->id, "http-flv: play %s/%s from %s", hs->app, hs->name, c->remote);
+}
+
+static void player_wake(player_t *p)
+{
+    http_sess_t *hs = p->owner;
+    if (!hs->conn->wblocked)
+        conn_flush(hs->conn);
+}
+
+static void end_stream(http_sess_t *hs, const char *reason)
+{
+    conn_t *c = hs->conn;
+    hs->playing = 0;
+    c->player = NULL;
+    if (hs->chunked && hs->state == HS_STREAMING)
+        conn_send(c, "0\r\n\r\n", 5);
+    hs->state = HS_DONE;
+    conn_close_after_flush(c, reason);
+}
+
+static void player_event(player_t *p, player_event_t ev)
+{
+    http_sess_t *hs = p->owner;
+    conn_t *c = hs->conn;
+    switch (ev) {
+    case PLAYER_EV_STARTED:
+        respond_stream(hs);
+        conn_flush(c);
+        break;
+    case PLAYER_EV_NOT_FOUND:
+        hs->playing = 0;
+        respond_error(hs, 404, "stream not found");
+        break;
+    case PLAYER_EV_UNPUBLISHED:
+    case PLAYER_EV_REPUBLISHED:
+        break; /* the player stays through the grace period */
+    case PLAYER_EV_ENDED:
+        end_stream(hs, "stream ended");
+        break;
+    case PLAYER_EV_SLOW:
+        hs->playing = 0;
+        c->player = NULL;
+        conn_close(c, "slow player disconnected");
+        break;
+    }
+}
+
+static const player_ops_t HTTP_PLAYER_OPS = {player_wake, player_event};
+
+/* "/app/name.flv" -> app, name (percent-decoded). 0 or -1. */
+static int parse_path(const char *path, char *app, size_t applen, char *name, size_t namelen)
+{
+    if (path[0] != '/')
+        return -1;
+    const char *a = path + 1;
+    const char *slash = strchr(a, '/');
+    size_t plen = strlen(path);
+    if (!slash || plen < 5 || strcmp(path + plen - 4, ".flv") != 0)
+        return -1;
+    const char *n = slash + 1;
+    size_t nlen = (size_t)(path + plen - 4 - n);
+    if (http_url_decode(a, (size_t)(slash - a), app, applen) != 0 ||
+        http_url_decode(n, nlen, name, namelen) != 0)
+        return -1;
+    return 0;
+}
+
+static void handle_request(http_sess_t *hs, const http_req_t *req)
+{
+    conn_t *c = hs->conn;
+    const conf_t *conf = &c->node->conf;
+    hs->head = strcmp(req->method, "HEAD") == 0;
+    if (!hs->head && strcmp(req->method, "GET") != 0) {
+        respond_error(hs, 405, "only GET and HEAD are served here");
+        return;
+    }
+    hs->chunked = req->version_minor >= 1;
+    if (parse_path(req->path, hs->app, sizeof hs->app, hs->name, sizeof hs->name) != 0) {
+        respond_error(hs, 404, "not a stream path (expected /APP/NAME.flv)");
+        return;
+    }
+    log_debug(c->id, "http-flv: %s %s", req->method, req->target);
+    hs->player.ops = &HTTP_PLAYER_OPS;
+    hs->player.owner = hs;
+    hs->player.sess_id = c->id;
+    hs->player.enc = hs->chunked ? MSG_ENC_FLV_CHUNKED : MSG_ENC_FLV;
+    uint32_t wait = (conf->http_flv_wait_for_stream && !hs->head) ? conf->stream_play_wait_ms : 0;
+    int rc = stream_play(c->node->hub, hs->app, hs->name, &hs->player, wait, node_now_ms());
+    if (rc == 0) {
+        hs->playing = 1;
+        if (hs->head) {
+            stream_player_stop(&hs->player);
+            hs->playing = 0;
+        }
+        respond_stream(hs);
+    } else if (rc == 1) {
+        hs->playing = 1;
+        hs->state = HS_WAITING;
+    } else if (rc == NODE_EINVAL) {
+        respond_error(hs, 404, "invalid stream name");
+    } else {
+        respond_error(hs, 404, "stream not found");
+    }
+}
+
+static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
+{
+    http_sess_t *hs = c->ps;
+    if (hs->state != HS_READING)
+        return; /* one request per connection: later bytes are ignored */
+    size_t used = 0;
+    const http_req_t *req = NULL;
+    const char *err = NULL;
+    parse_rc_t rc = http_req_feed(hs->parser, data, len, &used, &req, &err);
+    if (rc == PARSE_NEED_MORE)
+        return;
+    if (rc == PARSE_ERR_TOO_BIG) {
+        respond_error(hs, 431, err ? err : "request head too large");
+    } else if (rc != PARSE_OK) {
+        respond_error(hs, 400, err ? err : "malformed request");
+    } else {
+        handle_request(hs, req);
+    }
+    http_req_parser_free(hs->parser);
+    hs->parser = NULL;
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+}
+
+static void http_on_tick(conn_t *c, int64_t now_ms)
+{
+    http_sess_t *hs = c->ps;
+    if (hs->state == HS_READING &&
+        now_ms - c->start_ms > (int64_t)c->node->conf.http_flv_request_timeout_ms) {
+        log_info(c->id, "http-flv: request timeout from %s", c->remote);
+        /* The client may still be sending: answer 408 and close. */
+        respond_error(hs, 408, "request not received in time");
+    }
+}
+
+static void http_on_close(conn_t *c)
+{
+    http_sess_t *hs = c->ps;
+    if (!hs)
+        return;
+    if (hs->playing)
+        stream_player_stop(&hs->player);
+    http_req_parser_free(hs->parser);
+    free(hs);
+    c->ps = NULL;
+}
+
+const conn_proto_t SESS_HTTPFLV_PROTO = {"http-flv", http_on_read, http_on_tick, http_on_close};
+
+void sess_httpflv_start(conn_t *c)
+{
+    http_sess_t *hs = calloc(1, sizeof *hs);
+    if (hs) {
+        hs->conn = c;
+        hs->parser = http_req_parser_new(c->node->conf.http_flv_max_header_bytes);
+    }
+    c->ps = hs;
+    if (!hs || !hs->parser) {
+        log_error(c->id, "http-flv: out of memory for a new session");
+        conn_close(c, "out of memory");
+    }
+}

@@ -1,0 +1,640 @@
+#include "stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "flv.h"
+#include "log.h"
+
+#define HUB_BUCKETS 1024
+#define RING_MIN_CAP 256u
+#define RING_MAX_CAP (1u << 20)
+#define GOP_MAX 16
+
+typedef enum { STREAM_IDLE, STREAM_LIVE, STREAM_GRACE } stream_state_t;
+
+TAILQ_HEAD(player_list, player);
+
+struct stream {
+    hub_t *hub;
+    struct stream *hnext;
+    uint32_t hash;
+    char app[STREAM_APP_MAX];
+    char name[STREAM_NAME_MAX];
+    stream_state_t state;
+    publisher_t *pub;
+    int64_t grace_deadline_ms;
+    struct player_list players; /* attached */
+    struct player_list waiters; /* waiting for a publisher */
+    size_t nplayers, nwaiters;
+
+    /* The ring: sequences [tail, head) are held in slots[seq & (cap-1)]. */
+    msg_t **slots;
+    uint32_t cap;
+    uint64_t head, tail;
+    uint64_t bytes_total; /* payload bytes ever pushed (stream_off of the next message) */
+    uint64_t min_cursor;  /* lower bound of attached players' cursors (refreshed by tick) */
+
+    uint64_t gop_seqs[GOP_MAX]; /* key frames still cached, oldest first */
+    unsigned ngop;
+    int64_t last_key_ms;
+    int64_t last_gop_ms; /* span of the last complete GOP, by arrival */
+
+    msg_t *meta, *vseq, *aseq;
+};
+
+struct hub {
+    const conf_t *conf;
+    uint32_t chunk_size;
+    stream_t *buckets[HUB_BUCKETS];
+    size_t nstreams;
+};
+
+/* ---- names and registry ------------------------------------------------ */
+
+int stream_name_valid(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= max || s[0] == '/' || strstr(s, ".."))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%' || c == '\\' || c == '"')
+            return 0;
+    }
+    return 1;
+}
+
+static uint32_t key_hash(const char *app, const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = app; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static stream_t *hub_find(hub_t *hub, const char *app, const char *name)
+{
+    uint32_t h = key_hash(app, name);
+    for (stream_t *s = hub->buckets[h % HUB_BUCKETS]; s; s = s->hnext)
+        if (s->hash == h && strcmp(s->app, app) == 0 && strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+static stream_t *hub_get(hub_t *hub, const char *app, const char *name)
+{
+    stream_t *s = hub_find(hub, app, name);
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->slots = calloc(RING_MIN_CAP, sizeof *s->slots);
+    if (!s->slots) {
+        free(s);
+        return NULL;
+    }
+    s->cap = RING_MIN_CAP;
+    s->hub = hub;
+    snprintf(s->app, sizeof s->app, "%s", app);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    TAILQ_INIT(&s->players);
+    TAILQ_INIT(&s->waiters);
+    s->hash = key_hash(app, name);
+    s->hnext = hub->buckets[s->hash % HUB_BUCKETS];
+    hub->buckets[s->hash % HUB_BUCKETS] = s;
+    hub->nstreams++;
+    return s;
+}
+
+static void stream_clear_headers(stream_t *s)
+{
+    msg_unref(s->meta);
+    msg_unref(s->vseq);
+    msg_unref(s->aseq);
+    s->meta = s->vseq = s->aseq = NULL;
+    s->ngop = 0;
+    s->last_key_ms = 0;
+    s->last_gop_ms = 0;
+}
+
+static void stream_destroy(stream_t *s)
+{
+    hub_t *hub = s->hub;
+    stream_t **pp = &hub->buckets[s->hash % HUB_BUCKETS];
+    while (*pp != s)
+        pp = &(*pp)->hnext;
+    *pp = s->hnext;
+    hub->nstreams--;
+    for (uint64_t q = s->tail; q < s->head; q++)
+        msg_unref(s->slots[q & (s->cap - 1)]);
+    free(s->slots);
+    stream_clear_headers(s);
+    free(s);
+}
+
+hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
+{
+    hub_t *hub = calloc(1, sizeof *hub);
+    if (!hub)
+        return NULL;
+    hub->conf = conf;
+    hub->chunk_size = rtmp_chunk_size;
+    return hub;
+}
+
+static void player_release(player_t *p)
+{
+    for (int i = 0; i < p->nprelude; i++)
+        msg_unref(p->prelude[i]);
+    p->nprelude = 0;
+    p->attached = 0;
+    p->waiting = 0;
+    p->offset = 0;
+    p->stream = NULL;
+}
+
+void hub_free(hub_t *hub)
+{
+    if (!hub)
+        return;
+    for (size_t b = 0; b < HUB_BUCKETS; b++) {
+        while (hub->buckets[b]) {
+            stream_t *s = hub->buckets[b];
+            player_t *p;
+            while ((p = TAILQ_FIRST(&s->players)) != NULL) {
+                TAILQ_REMOVE(&s->players, p, link);
+                player_release(p);
+            }
+            while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
+                TAILQ_REMOVE(&s->waiters, p, link);
+                player_release(p);
+            }
+            if (s->pub)
+                s->pub->stream = NULL;
+            stream_destroy(s);
+        }
+    }
+    free(hub);
+}
+
+size_t hub_stream_count(const hub_t *hub) { return hub->nstreams; }
+const char *stream_app(const stream_t *s) { return s->app; }
+
+uint64_t stream_retained_msgs(const stream_t *s) { return s->head - s->tail; }
+const char *stream_name(const stream_t *s) { return s->name; }
+int stream_is_live(const stream_t *s) { return s->state == STREAM_LIVE; }
+
+/* ---- the ring ----------------------------------------------------------- */
+
+static inline msg_t *ring_at(const stream_t *s, uint64_t seq) { return s->slots[seq & (s->cap - 1)]; }
+
+static uint64_t gop_start(const stream_t *s) { return s->ngop ? s->gop_seqs[0] : s->head; }
+
+static void ring_evict_one(stream_t *s)
+{
+    msg_t **slot = &s->slots[s->tail & (s->cap - 1)];
+    msg_unref(*slot);
+    *slot = NULL;
+    s->tail++;
+    while (s->ngop && s->gop_seqs[0] < s->tail) {
+        memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
+        s->ngop--;
+    }
+}
+
+static int ring_grow(stream_t *s)
+{
+    uint32_t ncap = s->cap * 2;
+    msg_t **ns = calloc(ncap, sizeof *ns);
+    if (!ns)
+        return NODE_ENOMEM;
+    for (uint64_t q = s->tail; q < s->head; q++)
+        ns[q & (ncap - 1)] = s->slots[q & (s->cap - 1)];
+    free(s->slots);
+    s->slots = ns;
+    s->cap = ncap;
+    return 0;
+}
+
+/* Drops what no player needs: everything before the GOP cache that is behind
+ * every attached player, and, whatever the players need, everything more
+ * than max_queue_bytes before the GOP cache. */
+static void ring_trim(stream_t *s)
+{
+    uint64_t keep = gop_start(s);
+    uint64_t need = s->min_cursor < keep ? s->min_cursor : keep;
+    uint64_t limit = s->hub->conf->player_max_queue_bytes;
+    uint64_t keep_off = keep < s->head ? ring_at(s, keep)->stream_off : s->bytes_total;
+    while (s->tail < keep) {
+        msg_t *m = ring_at(s, s->tail);
+        if (s->tail >= need && keep_off - m->stream_off <= limit)
+            break;
+        ring_evict_one(s);
+    }
+}
+
+static int ring_push(stream_t *s, msg_t *m)
+{
+    if (s->head - s->tail == s->cap) {
+        if (s->cap >= RING_MAX_CAP || ring_grow(s) != 0) {
+            /* Full at its bound: the oldest message goes, even from the GOP
+             * cache; players behind it are handled as slow. */
+            ring_evict_one(s);
+        }
+    }
+    s->slots[s->head & (s->cap - 1)] = m;
+    s->head++;
+    ring_trim(s);
+    return 0;
+}
+
+uint64_t stream_retained_bytes(const stream_t *s)
+{
+    return s->tail < s->head ? s->bytes_total - ring_at(s, s->tail)->stream_off : 0;
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+static void player_attach(stream_t *s, player_t *p)
+{
+    p->stream = s;
+    p->attached = 1;
+    p->waiting = 0;
+    p->offset = 0;
+    p->nprelude = 0;
+    p->behind_since_ms = 0;
+    msg_t *pre[3] = {s->meta, s->vseq, s->aseq};
+    for (int i = 0; i < 3; i++)
+        if (pre[i])
+            p->prelude[p->nprelude++] = msg_ref(pre[i]);
+    p->cursor = gop_start(s);
+    /* Without a cached key frame, video starts at the next one. */
+    p->wait_key = s->ngop == 0;
+    if (p->cursor < s->min_cursor)
+        s->min_cursor = p->cursor;
+    TAILQ_INSERT_TAIL(&s->players, p, link);
+    s->nplayers++;
+}
+
+static void push_event(stream_t *s, player_event_t ev)
+{
+    msg_t *m = msg_new_event((uint32_t)ev);
+    if (m) {
+        m->stream_off = s->bytes_total;
+        ring_push(s, m);
+    }
+}
+
+int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub,
+                   int64_t now_ms)
+{
+    if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
+        return NODE_EINVAL;
+    stream_t *s = hub_get(hub, app, name);
+    if (!s)
+        return NODE_ENOMEM;
+    if (s->pub) {
+        if (!hub->conf->stream_publish_takeover)
+            return NODE_EBUSY;
+        publisher_t *old = s->pub;
+        old->stream = NULL;
+        s->pub = NULL;
+        log_info(old->sess_id, "stream %s/%s: publisher taken over by s%llu", app, name,
+                 (unsigned long long)pub->sess_id);
+        old->ops->kick(old, "taken over by a new publisher");
+    }
+    stream_state_t prev = s->state;
+    s->pub = pub;
+    pub->stream = s;
+    s->state = STREAM_LIVE;
+    stream_clear_headers(s);
+    if (prev == STREAM_GRACE)
+        push_event(s, PLAYER_EV_REPUBLISHED);
+    player_t *p;
+    while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
+        TAILQ_REMOVE(&s->waiters, p, link);
+        s->nwaiters--;
+        player_attach(s, p);
+        p->ops->event(p, PLAYER_EV_STARTED);
+    }
+    (void)now_ms;
+    return 0;
+}
+
+void stream_unpublish(publisher_t *pub, int64_t now_ms)
+{
+    stream_t *s = pub->stream;
+    if (!s)
+        return;
+    pub->stream = NULL;
+    s->pub = NULL;
+    s->state = s->nplayers ? STREAM_GRACE : STREAM_IDLE;
+    s->grace_deadline_ms = now_ms + s->hub->conf->stream_unpublish_grace_ms;
+    stream_clear_headers(s);
+    if (s->nplayers) {
+        push_event(s, PLAYER_EV_UNPUBLISHED);
+        stream_flush(s);
+    }
+}
+
+static int is_metadata(const uint8_t *p, uint32_t len)
+{
+    static const uint8_t tag[] = {0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a'};
+    return len >= sizeof tag && memcmp(p, tag, sizeof tag) == 0;
+}
+
+static void set_header(msg_t **slot, msg_t *m)
+{
+    msg_unref(*slot);
+    *slot = msg_ref(m);
+}
+
+int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len,
+                int64_t now_ms)
+{
+    stream_t *s = pub->stream;
+    if (!s) {
+        free(payload);
+        return 0;
+    }
+    msg_t *m = msg_new_adopt(type, ts, payload, len);
+    if (!m)
+        return NODE_ENOMEM;
+    m->arrival_ms = now_ms;
+    m->stream_off = s->bytes_total;
+    s->bytes_total += len;
+    unsigned gop_cache = s->hub->conf->stream_gop_cache;
+    if (type == FLV_TAG_VIDEO) {
+        flv_video_info_t vi;
+        if (flv_video_inspect(m->payload, len, &vi) == 0) {
+            if (vi.seq_header) {
+                m->flags |= MSG_F_SEQHDR;
+                set_header(&s->vseq, m);
+            } else if (vi.keyframe) {
+                m->flags |= MSG_F_KEY;
+                if (s->last_key_ms)
+                    s->last_gop_ms = now_ms - s->last_key_ms;
+                s->last_key_ms = now_ms;
+                if (gop_cache) {
+                    if (s->ngop == gop_cache || s->ngop == GOP_MAX) {
+                        memmove(s->gop_seqs, s->gop_seqs + 1,
+                                (s->ngop - 1) * sizeof s->gop_seqs[0]);
+                        s->ngop--;
+                    }
+                    s->gop_seqs[s->ngop++] = s->head;
+                }
+            } else if (!vi.is_command && !vi.seq_end) {
+                m->flags |= MSG_F_DROPPABLE;
+            }
+        }
+    } else if (type == FLV_TAG_AUDIO) {
+        flv_audio_info_t ai;
+        if (flv_audio_inspect(m->payload, len, &ai) == 0 && ai.seq_header) {
+            m->flags |= MSG_F_SEQHDR;
+            set_header(&s->aseq, m);
+        }
+    } else if (type == FLV_TAG_SCRIPT && is_metadata(m->payload, len)) {
+        m->flags |= MSG_F_META;
+        set_header(&s->meta, m);
+    }
+    return ring_push(s, m);
+}
+
+void stream_flush(stream_t *s)
+{
+    player_t *p, *next;
+    for (p = TAILQ_FIRST(&s->players); p; p = next) {
+        next = TAILQ_NEXT(p, link);
+        if (p->cursor < s->head || p->nprelude || p->offset)
+            p->ops->wake(p);
+    }
+}
+
+/* ---- playing ------------------------------------------------------------ */
+
+int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint32_t wait_ms,
+                int64_t now_ms)
+{
+    if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
+        return NODE_EINVAL;
+    stream_t *s = hub_find(hub, app, name);
+    if (s && s->state == STREAM_LIVE) {
+        player_attach(s, p);
+        return 0;
+    }
+    if (wait_ms == 0)
+        return NODE_ENOTFOUND;
+    if (!s && !(s = hub_get(hub, app, name)))
+        return NODE_ENOMEM;
+    p->stream = s;
+    p->waiting = 1;
+    p->attached = 0;
+    p->wait_deadline_ms = now_ms + wait_ms;
+    TAILQ_INSERT_TAIL(&s->waiters, p, link);
+    s->nwaiters++;
+    return 1;
+}
+
+void stream_player_stop(player_t *p)
+{
+    stream_t *s = p->stream;
+    if (!s)
+        return;
+    if (p->attached) {
+        TAILQ_REMOVE(&s->players, p, link);
+        s->nplayers--;
+    } else if (p->waiting) {
+        TAILQ_REMOVE(&s->waiters, p, link);
+        s->nwaiters--;
+    }
+    player_release(p);
+}
+
+static int64_t allowed_lag_ms(const stream_t *s)
+{
+    const conf_t *c = s->hub->conf;
+    return (int64_t)c->player_queue_ms + (c->stream_gop_cache ? s->last_gop_ms : 0);
+}
+
+static int64_t player_lag_ms(const player_t *p, int64_t now_ms)
+{
+    const stream_t *s = p->stream;
+    if (p->cursor >= s->head || p->cursor < s->tail)
+        return 0;
+    return now_ms - ring_at(s, p->cursor)->arrival_ms;
+}
+
+uint64_t stream_player_queued(const player_t *p)
+{
+    const stream_t *s = p->stream;
+    if (!s || !p->attached || p->cursor >= s->head || p->cursor < s->tail)
+        return 0;
+    return s->bytes_total - ring_at(s, p->cursor)->stream_off - p->offset;
+}
+
+int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_bytes,
+                      int64_t now_ms)
+{
+    stream_t *s = p->stream;
+    if (!s || !p->attached)
+        return 0;
+    uint32_t cs = s->hub->chunk_size;
+    int n = 0;
+    size_t total = 0;
+    uint32_t skip = p->offset;
+    for (int i = 0; i < p->nprelude && n + 4 <= maxiov && total < max_bytes; i++) {
+        msg_t *m = p->prelude[i];
+        uint32_t wl = msg_wire_len(m, p->enc, cs);
+        if (wl == 0 && m->len)
+            return n; /* out of memory encoding: try again later */
+        n += msg_iov(m, p->enc, skip, iov + n);
+        total += wl - skip;
+        skip = 0;
+    }
+    if (p->nprelude && (n + 4 > maxiov || total >= max_bytes))
+        return n;
+    if (p->cursor < s->tail)
+        return n; /* fell out of the ring: the tick disconnects it */
+    if (!p->wait_key && p->offset == 0 && player_lag_ms(p, now_ms) > allowed_lag_ms(s))
+        p->wait_key = 1;
+    for (uint64_t q = p->cursor; q < s->head && n + 4 <= maxiov && total < max_bytes; q++) {
+        msg_t *m = ring_at(s, q);
+        if (m->type == MSG_TYPE_EVENT) {
+            if (n > 0)
+                break; /* deliver it once what precedes it is written */
+            p->cursor = q + 1;
+            p->ops->event(p, (player_event_t)m->ts);
+            if (!p->attached)
+                return 0;
+            continue;
+        }
+        /* Drop mode: non-key video is skipped at the cursor (a message
+         * already partly written is finished); one further on ends the
+         * batch so the skip happens once what precedes it is written. */
+        if (p->wait_key && (m->flags & MSG_F_DROPPABLE) && !(q == p->cursor && skip)) {
+            if (q != p->cursor)
+                break;
+            p->cursor = q + 1;
+            p->dropped_frames++;
+            continue;
+        }
+        if (m->flags & MSG_F_KEY)
+            p->wait_key = 0;
+        uint32_t wl = msg_wire_len(m, p->enc, cs);
+        if (wl == 0)
+            break; /* out of memory encoding: try again later */
+        n += msg_iov(m, p->enc, skip, iov + n);
+        total += wl - skip;
+        skip = 0;
+    }
+    return n;
+}
+
+void stream_player_consumed(player_t *p, size_t nbytes)
+{
+    stream_t *s = p->stream;
+    uint32_t cs = s->hub->chunk_size;
+    while (nbytes && p->nprelude) {
+        msg_t *m = p->prelude[0];
+        uint32_t left = msg_wire_len(m, p->enc, cs) - p->offset;
+        if (nbytes < left) {
+            p->offset += (uint32_t)nbytes;
+            return;
+        }
+        nbytes -= left;
+        p->offset = 0;
+        msg_unref(m);
+        memmove(p->prelude, p->prelude + 1, (size_t)(p->nprelude - 1) * sizeof p->prelude[0]);
+        p->nprelude--;
+    }
+    while (nbytes && p->cursor < s->head) {
+        msg_t *m = ring_at(s, p->cursor);
+        uint32_t left = msg_wire_len(m, p->enc, cs) - p->offset;
+        if (nbytes < left) {
+            p->offset += (uint32_t)nbytes;
+            return;
+        }
+        nbytes -= left;
+        p->offset = 0;
+        p->cursor++;
+    }
+}
+
+/* ---- periodic work ------------------------------------------------------ */
+
+static void player_end(stream_t *s, player_t *p, player_event_t ev)
+{
+    TAILQ_REMOVE(&s->players, p, link);
+    s->nplayers--;
+    player_release(p);
+    p->ops->event(p, ev);
+}
+
+static void stream_tick(stream_t *s, int64_t now_ms)
+{
+    const conf_t *c = s->hub->conf;
+    player_t *p, *next;
+    for (p = TAILQ_FIRST(&s->waiters); p; p = next) {
+        next = TAILQ_NEXT(p, link);
+        if (now_ms >= p->wait_deadline_ms) {
+            TAILQ_REMOVE(&s->waiters, p, link);
+            s->nwaiters--;
+            player_release(p);
+            p->ops->event(p, PLAYER_EV_NOT_FOUND);
+        }
+    }
+    if (s->state == STREAM_GRACE && now_ms >= s->grace_deadline_ms) {
+        s->state = STREAM_IDLE;
+        while ((p = TAILQ_FIRST(&s->players)) != NULL)
+            player_end(s, p, PLAYER_EV_ENDED);
+    }
+    uint64_t min = s->head;
+    int64_t allowed = allowed_lag_ms(s);
+    for (p = TAILQ_FIRST(&s->players); p; p = next) {
+        next = TAILQ_NEXT(p, link);
+        if (p->cursor < s->tail) {
+            log_warn(p->sess_id, "slow player: more than %u bytes behind on %s/%s, disconnecting",
+                     c->player_max_queue_bytes, s->app, s->name);
+            player_end(s, p, PLAYER_EV_SLOW);
+            continue;
+        }
+        if (player_lag_ms(p, now_ms) > allowed) {
+            if (!p->behind_since_ms)
+                p->behind_since_ms = now_ms;
+            else if (now_ms - p->behind_since_ms >= (int64_t)c->player_slow_timeout_ms) {
+                log_warn(p->sess_id,
+                         "slow player: behind by more than %lld ms for %u ms on %s/%s, "
+                         "disconnecting",
+                         (long long)allowed, c->player_slow_timeout_ms, s->app, s->name);
+                player_end(s, p, PLAYER_EV_SLOW);
+                continue;
+            }
+        } else {
+            p->behind_since_ms = 0;
+        }
+        if (p->cursor < min)
+            min = p->cursor;
+    }
+    s->min_cursor = min;
+    ring_trim(s);
+}
+
+void hub_tick(hub_t *hub, int64_t now_ms)
+{
+    for (size_t b = 0; b < HUB_BUCKETS; b++) {
+        stream_t *s = hub->buckets[b], *next;
+        for (; s; s = next) {
+            next = s->hnext;
+            stream_tick(s, now_ms);
+            if (!s->pub && !s->nplayers && !s->nwaiters)
+                stream_destroy(s);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+/* stream: the hub. Streams keyed by app/name, each with at most one
+ * publisher, any number of players, and the shared message ring.
+ *
+ * Fan-out without copies: a stream appends each message once to its ring (a
+ * circular array of refcounted msg_t). A player is a cursor into the ring:
+ * it holds no queue of its own, so N players cost the shared data plus a
+ * small fixed struct each. The ring keeps the GOP cache (from the oldest of
+ * the last `stream.gop_cache` key frames) and whatever older messages some
+ * player still needs, up to `player.max_queue_bytes` beyond the GOP cache.
+ *
+ * Slow players: a player whose cursor is more than `player.queue_ms` (plus
+ * the GOP cache span) behind the live edge skips non-key video until the next
+ * key frame, counting the dropped frames; one that stays behind for
+ * `player.slow_timeout_ms`, or whose cursor falls out of the ring, is told
+ * PLAYER_EV_SLOW and its owner disconnects it.
+ *
+ * Everything here runs on the event loop thread; nothing else touches it.
+ * A publisher or player is owned by its session (or, later, a relay); the
+ * hub only links to it and calls back through its ops.
+ */
+#ifndef WEIR_STREAM_H
+#define WEIR_STREAM_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+
+#include "conf.h"
+#include "msg.h"
+
+typedef struct hub hub_t;
+typedef struct stream stream_t;
+typedef struct player player_t;
+typedef struct publisher publisher_t;
+
+#define STREAM_APP_MAX 128
+#define STREAM_NAME_MAX 256
+
+typedef enum {
+    PLAYER_EV_STARTED,     /* the stream is live; the player is attached from now on */
+    PLAYER_EV_NOT_FOUND,   /* waited play_wait_ms and no publisher came */
+    PLAYER_EV_UNPUBLISHED, /* publisher left; grace period runs */
+    PLAYER_EV_REPUBLISHED, /* a publisher came back within the grace period */
+    PLAYER_EV_ENDED,       /* grace over or stream closed: the player is detached */
+    PLAYER_EV_SLOW         /* too far behind: the player is detached, disconnect it */
+} player_event_t;
+
+typedef struct {
+    /* New data is available for a player that had caught up. */
+    void (*wake)(player_t *p);
+    /* Lifecycle events. ENDED, NOT_FOUND and SLOW come after the player was
+     * detached from the stream. Must not free the player synchronously. */
+    void (*event)(player_t *p, player_event_t ev);
+} player_ops_t;
+
+typedef struct {
+    /* The hub wants this publisher gone (takeover by a new publisher, stream
+     * closed). Must not free the publisher synchronously; it calls
+     * stream_unpublish() (now or later). */
+    void (*kick)(publisher_t *pub, const char *reason);
+} publisher_ops_t;
+
+struct publisher {
+    const publisher_ops_t *ops;
+    void *owner;
+    uint64_t sess_id;
+    stream_t *stream; /* set by the hub while publishing */
+};
+
+struct player {
+    const player_ops_t *ops;
+    void *owner;
+    uint64_t sess_id;
+    msg_enc_t enc;
+    /* hub-managed state */
+    stream_t *stream;
+    int attached;      /* cursor is live */
+    int waiting;       /* linked, waiting for a publisher */
+    int wait_key;      /* skip non-key video until the next key frame */
+    uint64_t cursor;   /* ring sequence of the next message */
+    uint32_t offset;   /* bytes of the current message already written */
+    msg_t *prelude[3]; /* metadata and sequence headers sent before the cursor */
+    int nprelude;
+    int64_t wait_deadline_ms;
+    int64_t behind_since_ms; /* 0 when not behind */
+    uint64_t dropped_frames;
+    TAILQ_ENTRY(player) link;
+};
+
+hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size);
+/* Detaches every player and publisher (events are not sent) and frees. */
+void hub_free(hub_t *hub);
+/* Periodic work: waiting-player and grace deadlines, slow players, ring
+ * trimming, freeing empty streams. Call every ~250 ms with monotonic ms. */
+void hub_tick(hub_t *hub, int64_t now_ms);
+size_t hub_stream_count(const hub_t *hub);
+
+/* Validates an app or stream name: 1..max-1 bytes of printable ASCII
+ * without spaces, '?', '#', '%', '\\', '"', no "..", no leading '/'. */
+int stream_name_valid(const char *s, size_t max);
+
+/* Starts publishing app/name. Returns 0, or NODE_EBUSY when another
+ * publisher holds the stream and takeover is off (with takeover on, the old
+ * publisher is kicked and detached), or NODE_EINVAL for a bad name. */
+int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub,
+                   int64_t now_ms);
+/* Stops publishing; players get UNPUBLISHED and the grace period runs. */
+void stream_unpublish(publisher_t *pub, int64_t now_ms);
+
+/* Media from the publisher. Takes ownership of payload (malloc'd). type is
+ * 8 audio, 9 video or 18 data (metadata: payload starts with "onMetaData").
+ * Returns 0 or NODE_ENOMEM. Players are woken by stream_flush(). */
+int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len,
+                int64_t now_ms);
+/* Wakes every attached player that has data and is not blocked; call after a
+ * batch of stream_push() (e.g. at the end of the publisher's read). */
+void stream_flush(stream_t *s);
+
+/* Starts playing app/name. If the stream is live the player is attached
+ * (cursor at the GOP cache) and this returns 0; the caller sends its "play
+ * started" reply before any media. If not, and wait_ms > 0, the player waits
+ * (returns 1) and gets PLAYER_EV_STARTED or PLAYER_EV_NOT_FOUND later.
+ * NODE_ENOTFOUND if not live and wait_ms == 0; NODE_EINVAL for a bad name. */
+int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint32_t wait_ms,
+                int64_t now_ms);
+/* Detaches a player (no event). Safe to call on a detached player. */
+void stream_player_stop(player_t *p);
+
+/* The next bytes for a player: fills at most maxiov iovecs with whole or
+ * partial messages from its prelude and cursor, up to about max_bytes.
+ * Returns the iovec count; 0 when caught up. */
+int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_bytes,
+                      int64_t now_ms);
+/* Advances the player past n written bytes (n <= what the iovecs held). */
+void stream_player_consumed(player_t *p, size_t n);
+/* Bytes of media a player is behind the live edge (its queue). */
+uint64_t stream_player_queued(const player_t *p);
+
+/* Bytes of media the stream's ring holds (GOP cache plus what slow players
+ * still need), and its message count. */
+uint64_t stream_retained_bytes(const stream_t *s);
+uint64_t stream_retained_msgs(const stream_t *s);
+
+const char *stream_app(const stream_t *s);
+const char *stream_name(const stream_t *s);
+int stream_is_live(const stream_t *s);
+
+#endif

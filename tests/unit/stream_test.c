@@ -1,0 +1,567 @@
+/* Unit tests of the hub: GOP cache, waiting players, unpublish ordering,
+ * slow-player bounds and zero-copy sharing. Players here are driven by hand
+ * through stream_player_iov()/stream_player_consumed(), as conn.c does. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "flv.h"
+#include "stream.h"
+
+/* ---- fakes -------------------------------------------------------------- */
+
+#define MAX_EVENTS 16
+
+typedef struct {
+    player_t p;
+    int wakes;
+    player_event_t events[MAX_EVENTS];
+    int nevents;
+    /* what the player received, as (type, first payload byte, ts) */
+    int ntags;
+    uint8_t tag_type[4096];
+    uint8_t tag_b0[4096];
+    uint32_t tag_ts[4096];
+    int events_at_tag[MAX_EVENTS]; /* ntags when each event came */
+} fake_player_t;
+
+static void fp_wake(player_t *p) { ((fake_player_t *)p->owner)->wakes++; }
+
+static void fp_event(player_t *p, player_event_t ev)
+{
+    fake_player_t *fp = p->owner;
+    assert_true(fp->nevents < MAX_EVENTS);
+    fp->events_at_tag[fp->nevents] = fp->ntags;
+    fp->events[fp->nevents++] = ev;
+}
+
+static const player_ops_t FP_OPS = {fp_wake, fp_event};
+
+static void fp_init(fake_player_t *fp, msg_enc_t enc)
+{
+    memset(fp, 0, sizeof *fp);
+    fp->p.ops = &FP_OPS;
+    fp->p.owner = fp;
+    fp->p.enc = enc;
+}
+
+typedef struct {
+    publisher_t pub;
+    int kicked;
+} fake_pub_t;
+
+static void fpub_kick(publisher_t *pub, const char *reason)
+{
+    (void)reason;
+    ((fake_pub_t *)pub->owner)->kicked++;
+}
+
+static const publisher_ops_t FPUB_OPS = {fpub_kick};
+
+static void fpub_init(fake_pub_t *fp)
+{
+    memset(fp, 0, sizeof *fp);
+    fp->pub.ops = &FPUB_OPS;
+    fp->pub.owner = fp;
+}
+
+/* Parses the complete FLV tags in buf[*parsed..len) (FLV encoding only). */
+static void fp_absorb(fake_player_t *fp, const uint8_t *buf, size_t len, size_t *parsed)
+{
+    size_t off = *parsed;
+    while (off + FLV_TAG_HEADER_SIZE <= len) {
+        uint32_t body = rd_be24(buf + off + 1);
+        uint32_t ts = rd_be24(buf + off + 4) | ((uint32_t)buf[off + 7] << 24);
+        if (off + FLV_TAG_HEADER_SIZE + body + FLV_PREV_SIZE > len)
+            break;
+        assert_true(fp->ntags < 4096);
+        fp->tag_type[fp->ntags] = buf[off];
+        fp->tag_b0[fp->ntags] = body ? buf[off + FLV_TAG_HEADER_SIZE] : 0;
+        fp->tag_ts[fp->ntags] = ts;
+        fp->ntags++;
+        assert_int_equal(rd_be32(buf + off + FLV_TAG_HEADER_SIZE + body), body + 11);
+        off += FLV_TAG_HEADER_SIZE + body + FLV_PREV_SIZE;
+    }
+    *parsed = off;
+}
+
+/* Drains a player the way conn.c does, writing at most `step` bytes per
+ * "write" (0: everything offered), so events are seen between the tags they
+ * followed. Returns the bytes drained. */
+static size_t fp_drain(fake_player_t *fp, size_t step, int64_t now)
+{
+    static uint8_t buf[1 << 22];
+    size_t len = 0, parsed = 0;
+    for (;;) {
+        struct iovec iov[64];
+        int n = stream_player_iov(&fp->p, iov, 64, 256 * 1024, now);
+        if (n == 0)
+            break;
+        size_t offered = 0;
+        for (int i = 0; i < n; i++)
+            offered += iov[i].iov_len;
+        size_t w = step && step < offered ? step : offered;
+        size_t left = w;
+        for (int i = 0; i < n && left; i++) {
+            size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
+            assert_true(len + k <= sizeof buf);
+            memcpy(buf + len, iov[i].iov_base, k);
+            len += k;
+            left -= k;
+        }
+        stream_player_consumed(&fp->p, w);
+        if (fp->p.enc == MSG_ENC_FLV)
+            fp_absorb(fp, buf, len, &parsed);
+    }
+    if (fp->p.enc == MSG_ENC_FLV)
+        assert_int_equal(parsed, len); /* nothing left half-sent */
+    return len;
+}
+
+/* ---- media -------------------------------------------------------------- */
+
+enum { V_SEQ = 0x17, V_KEY = 0x17, V_INTER = 0x27, A_AAC = 0xaf };
+
+static int64_t g_now = 1000000;
+
+static void push(fake_pub_t *fp, uint8_t type, uint8_t b0, uint8_t b1, uint32_t ts, size_t len)
+{
+    uint8_t *p = calloc(1, len);
+    assert_non_null(p);
+    p[0] = b0;
+    if (len > 1)
+        p[1] = b1;
+    assert_int_equal(stream_push(&fp->pub, type, ts, p, (uint32_t)len, g_now), 0);
+}
+
+static void push_meta(fake_pub_t *fp)
+{
+    static const uint8_t meta[] = {0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a',
+                                   't', 'a', 0x08, 0, 0, 0, 0, 0, 0, 9};
+    uint8_t *p = malloc(sizeof meta);
+    memcpy(p, meta, sizeof meta);
+    assert_int_equal(stream_push(&fp->pub, FLV_TAG_SCRIPT, 0, p, sizeof meta, g_now), 0);
+}
+
+static void push_headers(fake_pub_t *fp)
+{
+    push_meta(fp);
+    push(fp, FLV_TAG_VIDEO, V_SEQ, 0, 0, 40); /* AVC sequence header */
+    push(fp, FLV_TAG_AUDIO, A_AAC, 0, 0, 4);  /* AAC sequence header */
+}
+
+/* One GOP: a key frame then `inter` inter frames, an audio frame after each. */
+static void push_gop(fake_pub_t *fp, uint32_t *ts, int inter, size_t frame_len)
+{
+    push(fp, FLV_TAG_VIDEO, V_KEY, 1, *ts, frame_len);
+    push(fp, FLV_TAG_AUDIO, A_AAC, 1, *ts, 8);
+    for (int i = 0; i < inter; i++) {
+        *ts += 40;
+        push(fp, FLV_TAG_VIDEO, V_INTER, 1, *ts, frame_len / 4 + 1);
+        push(fp, FLV_TAG_AUDIO, A_AAC, 1, *ts, 8);
+    }
+    *ts += 40;
+}
+
+typedef struct {
+    conf_t conf;
+    hub_t *hub;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    conf_defaults(&f->conf);
+    f->hub = hub_new(&f->conf, 4096);
+    assert_non_null(f->hub);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    hub_free(f->hub);
+    free(f);
+    return 0;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_gop_cache_starts_new_player_on_latest_key(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "a", &pub.pub, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push_gop(&pub, &ts, 3, 1000);
+    uint32_t second_key_ts = ts;
+    push_gop(&pub, &ts, 2, 1000);
+
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "a", &pl.p, 0, g_now), 0);
+    fp_drain(&pl, 0, g_now);
+    /* metadata, both sequence headers, then the second GOP from its key frame */
+    assert_int_equal(pl.ntags, 3 + 2 + 2 * 2);
+    assert_int_equal(pl.tag_type[0], FLV_TAG_SCRIPT);
+    assert_int_equal(pl.tag_type[1], FLV_TAG_VIDEO);
+    assert_int_equal(pl.tag_type[2], FLV_TAG_AUDIO);
+    assert_int_equal(pl.tag_type[3], FLV_TAG_VIDEO);
+    assert_int_equal(pl.tag_b0[3], V_KEY);
+    assert_int_equal(pl.tag_ts[3], second_key_ts);
+    /* live data continues after the cache */
+    push_gop(&pub, &ts, 1, 1000);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.ntags, 9 + 4);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+static void test_gop_cache_two_gops(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_gop_cache = 2;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "b", &pub.pub, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push_gop(&pub, &ts, 1, 500);
+    uint32_t second = ts;
+    push_gop(&pub, &ts, 1, 500);
+    push_gop(&pub, &ts, 1, 500);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "b", &pl.p, 0, g_now), 0);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.ntags, 3 + 2 * 4);
+    assert_int_equal(pl.tag_b0[3], V_KEY);
+    assert_int_equal(pl.tag_ts[3], second);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+static void test_no_gop_cache_waits_for_next_key(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_gop_cache = 0;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "c", &pub.pub, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push_gop(&pub, &ts, 2, 500);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "c", &pl.p, 0, g_now), 0);
+    /* inter frames and audio arrive before the next key frame */
+    push(&pub, FLV_TAG_VIDEO, V_INTER, 1, ts, 100);
+    push(&pub, FLV_TAG_AUDIO, A_AAC, 1, ts, 8);
+    ts += 40;
+    push_gop(&pub, &ts, 0, 500);
+    fp_drain(&pl, 0, g_now);
+    /* meta + 2 seq headers, the audio frame, then the key frame and its audio */
+    assert_int_equal(pl.ntags, 3 + 1 + 2);
+    assert_int_equal(pl.tag_type[3], FLV_TAG_AUDIO);
+    assert_int_equal(pl.tag_type[4], FLV_TAG_VIDEO);
+    assert_int_equal(pl.tag_b0[4], V_KEY);
+    assert_int_equal(pl.p.dropped_frames, 1);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+static void test_waiting_player_starts_or_times_out(void **state)
+{
+    fixture_t *f = *state;
+    fake_player_t early, late;
+    fp_init(&early, MSG_ENC_FLV);
+    fp_init(&late, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "w", &early.p, 0, g_now), NODE_ENOTFOUND);
+    assert_int_equal(stream_play(f->hub, "live", "w", &early.p, 5000, g_now), 1);
+    assert_int_equal(stream_play(f->hub, "live", "never", &late.p, 500, g_now), 1);
+    hub_tick(f->hub, g_now + 100);
+    assert_int_equal(late.nevents, 0);
+    hub_tick(f->hub, g_now + 600);
+    assert_int_equal(late.nevents, 1);
+    assert_int_equal(late.events[0], PLAYER_EV_NOT_FOUND);
+    assert_null(late.p.stream);
+
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "w", &pub.pub, g_now), 0);
+    assert_int_equal(early.nevents, 1);
+    assert_int_equal(early.events[0], PLAYER_EV_STARTED);
+    assert_true(early.p.attached);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push_gop(&pub, &ts, 1, 300);
+    stream_flush(pub.pub.stream);
+    assert_true(early.wakes > 0);
+    fp_drain(&early, 0, g_now);
+    assert_int_equal(early.ntags, 3 + 4);
+    stream_player_stop(&early.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+static void test_second_publisher_refused_or_takes_over(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    assert_int_equal(stream_publish(f->hub, "live", "x", &a.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "x", &b.pub, g_now), NODE_EBUSY);
+    assert_null(b.pub.stream);
+    assert_int_equal(a.kicked, 0);
+    f->conf.stream_publish_takeover = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "x", &b.pub, g_now), 0);
+    assert_int_equal(a.kicked, 1);
+    assert_null(a.pub.stream);
+    assert_non_null(b.pub.stream);
+    stream_unpublish(&a.pub, g_now); /* the kicked one: a no-op */
+    assert_true(stream_is_live(b.pub.stream));
+    stream_unpublish(&b.pub, g_now);
+}
+
+static void test_unpublish_event_after_data_then_grace_end(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "u", &pub.pub, g_now), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "u", &pl.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push_gop(&pub, &ts, 2, 300);
+    stream_unpublish(&pub.pub, g_now);
+    assert_int_equal(pl.nevents, 0); /* in-band: not before the data */
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 1);
+    assert_int_equal(pl.events[0], PLAYER_EV_UNPUBLISHED);
+    assert_int_equal(pl.events_at_tag[0], 3 + 6);
+    hub_tick(f->hub, g_now + f->conf.stream_unpublish_grace_ms - 1);
+    assert_int_equal(pl.nevents, 1);
+    hub_tick(f->hub, g_now + f->conf.stream_unpublish_grace_ms + 1);
+    assert_int_equal(pl.nevents, 2);
+    assert_int_equal(pl.events[1], PLAYER_EV_ENDED);
+    assert_false(pl.p.attached);
+    hub_tick(f->hub, g_now + f->conf.stream_unpublish_grace_ms + 2);
+    assert_int_equal(hub_stream_count(f->hub), 0);
+}
+
+static void test_republish_within_grace(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    assert_int_equal(stream_publish(f->hub, "live", "r", &a.pub, g_now), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "r", &pl.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&a);
+    push_gop(&a, &ts, 1, 300);
+    stream_unpublish(&a.pub, g_now);
+    assert_int_equal(stream_publish(f->hub, "live", "r", &b.pub, g_now + 10), 0);
+    ts = 0;
+    push_headers(&b);
+    push_gop(&b, &ts, 1, 300);
+    hub_tick(f->hub, g_now + f->conf.stream_unpublish_grace_ms + 100);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 2);
+    assert_int_equal(pl.events[0], PLAYER_EV_UNPUBLISHED);
+    assert_int_equal(pl.events[1], PLAYER_EV_REPUBLISHED);
+    assert_true(pl.p.attached);
+    assert_int_equal(pl.ntags, 2 * (3 + 4));
+    stream_player_stop(&pl.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
+/* A player that never reads: memory stays bounded, it is cut off, and a
+ * reading player beside it gets everything. */
+static void test_stalled_player_bounded_and_disconnected(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.player_max_queue_bytes = 256 * 1024;
+    f->conf.player_queue_ms = 500;
+    f->conf.player_slow_timeout_ms = 2000;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "s", &pub.pub, g_now), 0);
+    fake_player_t stalled, reader;
+    fp_init(&stalled, MSG_ENC_FLV);
+    fp_init(&reader, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "s", &stalled.p, 0, g_now), 0);
+    assert_int_equal(stream_play(f->hub, "live", "s", &reader.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    int64_t start = g_now;
+    uint64_t max_retained = 0;
+    int gops = 0;
+    /* 25 fps, 1 s GOPs of ~100 KB, for 20 s of media time */
+    for (int sec = 0; sec < 20; sec++) {
+        push_gop(&pub, &ts, 24, 4000);
+        gops++;
+        fp_drain(&reader, 0, g_now);
+        g_now += 1000;
+        hub_tick(f->hub, g_now);
+        uint64_t r = stream_retained_bytes(pub.pub.stream);
+        if (r > max_retained)
+            max_retained = r;
+    }
+    /* the GOP cache (~100 KB) plus at most max_queue_bytes for the slow one */
+    assert_true(max_retained <= 256 * 1024 + 2 * 110 * 1000);
+    assert_int_equal(stalled.nevents, 1);
+    assert_int_equal(stalled.events[0], PLAYER_EV_SLOW);
+    assert_false(stalled.p.attached);
+    assert_int_equal(reader.nevents, 0);
+    assert_int_equal(reader.ntags, 3 + gops * 50);
+    assert_int_equal(reader.p.dropped_frames, 0);
+    (void)start;
+    stream_player_stop(&reader.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+/* A player far behind in time drops inter frames until a key frame but keeps
+ * audio and key frames. */
+static void test_lagging_player_drops_to_next_key(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.player_queue_ms = 1000;
+    f->conf.stream_gop_cache = 1;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "d", &pub.pub, g_now), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "d", &pl.p, 0, g_now), 0);
+    int64_t t0 = g_now;
+    push_headers(&pub);
+    push(&pub, FLV_TAG_VIDEO, V_KEY, 1, 0, 2000);
+    push(&pub, FLV_TAG_AUDIO, A_AAC, 1, 0, 8);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.ntags, 5);
+    /* the rest of the GOP arrives while the player reads nothing */
+    for (uint32_t i = 1; i <= 9; i++) {
+        push(&pub, FLV_TAG_VIDEO, V_INTER, 1, i * 40, 500);
+        push(&pub, FLV_TAG_AUDIO, A_AAC, 1, i * 40, 8);
+    }
+    g_now = t0 + 3000; /* the next key frame: last GOP span 3 s */
+    push(&pub, FLV_TAG_VIDEO, V_KEY, 1, 3000, 2000);
+    push(&pub, FLV_TAG_AUDIO, A_AAC, 1, 3000, 8);
+    /* 5 s behind > queue_ms (1 s) + GOP span (3 s): drop to the key frame */
+    fp_drain(&pl, 0, t0 + 5000);
+    assert_int_equal(pl.p.dropped_frames, 9);
+    assert_int_equal(pl.ntags, 5 + 9 + 2);
+    int videos = 0;
+    for (int i = 3; i < pl.ntags; i++)
+        if (pl.tag_type[i] == FLV_TAG_VIDEO) {
+            assert_int_equal(pl.tag_b0[i], V_KEY);
+            videos++;
+        }
+    assert_int_equal(videos, 2);
+    /* within the bound nothing is dropped */
+    push(&pub, FLV_TAG_VIDEO, V_INTER, 1, 3040, 500);
+    fp_drain(&pl, 0, g_now + 100);
+    assert_int_equal(pl.p.dropped_frames, 9);
+    assert_int_equal(pl.ntags, 17);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+/* Every player gets the same bytes by reference, whatever its write sizes. */
+static void test_zero_copy_and_partial_writes(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "z", &pub.pub, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push_gop(&pub, &ts, 4, 9000);
+    fake_player_t a, b, c;
+    fp_init(&a, MSG_ENC_RTMP);
+    fp_init(&b, MSG_ENC_RTMP);
+    fp_init(&c, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "z", &a.p, 0, g_now), 0);
+    assert_int_equal(stream_play(f->hub, "live", "z", &b.p, 0, g_now), 0);
+    assert_int_equal(stream_play(f->hub, "live", "z", &c.p, 0, g_now), 0);
+    struct iovec ia[64], ib[64];
+    int na = stream_player_iov(&a.p, ia, 64, 1 << 20, g_now);
+    int nb = stream_player_iov(&b.p, ib, 64, 1 << 20, g_now);
+    assert_true(na > 0);
+    assert_int_equal(na, nb);
+    for (int i = 0; i < na; i++) {
+        assert_ptr_equal(ia[i].iov_base, ib[i].iov_base);
+        assert_int_equal(ia[i].iov_len, ib[i].iov_len);
+    }
+    /* whole writes vs 7-byte writes: same byte count for RTMP, same tags for FLV */
+    size_t whole = fp_drain(&a, 0, g_now);
+    size_t bits = fp_drain(&b, 7, g_now);
+    assert_int_equal(whole, bits);
+    fake_player_t d;
+    fp_init(&d, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "z", &d.p, 0, g_now), 0);
+    fp_drain(&c, 0, g_now);
+    fp_drain(&d, 13, g_now);
+    assert_int_equal(c.ntags, d.ntags);
+    assert_memory_equal(c.tag_b0, d.tag_b0, (size_t)c.ntags);
+    assert_memory_equal(c.tag_ts, d.tag_ts, sizeof c.tag_ts[0] * (size_t)c.ntags);
+    stream_player_stop(&a.p);
+    stream_player_stop(&b.p);
+    stream_player_stop(&c.p);
+    stream_player_stop(&d.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(stream_name_valid("live", STREAM_APP_MAX));
+    assert_true(stream_name_valid("cam-1_a.b~", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("../etc", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("/abs", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("a b", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("a\x01", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("caf\xc3\xa9", STREAM_NAME_MAX));
+    char big[STREAM_NAME_MAX + 1];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_false(stream_name_valid(big, STREAM_NAME_MAX));
+    big[STREAM_NAME_MAX - 1] = '\0';
+    assert_true(stream_name_valid(big, STREAM_NAME_MAX));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_gop_cache_starts_new_player_on_latest_key, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_gop_cache_two_gops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_gop_cache_waits_for_next_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_player_starts_or_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_publisher_refused_or_takes_over, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unpublish_event_after_data_then_grace_end, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_republish_within_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stalled_player_bounded_and_disconnected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lagging_player_drops_to_next_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_copy_and_partial_writes, setup, teardown),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
