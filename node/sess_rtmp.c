@@ -579,7 +579,7 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
                 rs->hs = NULL;
                 rs->state = RS_READY;
             } else if (rc != PARSE_NEED_MORE) {
-                log_warn(c->id, "rtmp: handshake: %s", err ? err : "failed");
+                log_warn(c->id, "rtmp: %s", err ? err : "handshake failed");
                 conn_close(c, "handshake failed");
                 return;
             }
