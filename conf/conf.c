@@ -21,10 +21,14 @@ typedef struct {
     uint32_t min, max;
 } field_t;
 
-#define STR(p, f, d) {p, F_STR, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0}
-#define LISTEN(p, f, d) {p, F_LISTEN, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0}
-#define U32(p, f, d, lo, hi) {p, F_U32, offsetof(conf_t, f), 0, NULL, d, lo, hi}
-#define BOOL(p, f, d) {p, F_BOOL, offsetof(conf_t, f), 0, NULL, d, 0, 1}
+#define STR(p, f, d)                                                                               \
+    { p, F_STR, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0 }
+#define LISTEN(p, f, d)                                                                            \
+    { p, F_LISTEN, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0 }
+#define U32(p, f, d, lo, hi)                                                                       \
+    { p, F_U32, offsetof(conf_t, f), 0, NULL, d, lo, hi }
+#define BOOL(p, f, d)                                                                              \
+    { p, F_BOOL, offsetof(conf_t, f), 0, NULL, d, 0, 1 }
 
 static const field_t FIELDS[] = {
     LISTEN("rtmp.listen", rtmp_listen, "0.0.0.0:1935"),
@@ -41,7 +45,8 @@ static const field_t FIELDS[] = {
     LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
     STR("api.token", api_token, ""),
     STR("storage.path", storage_path, "data/weir.db"),
-    {"log.level", F_LEVEL, offsetof(conf_t, log_level), sizeof(((conf_t *)0)->log_level), "info", 0, 0, 0},
+    {"log.level", F_LEVEL, offsetof(conf_t, log_level), sizeof(((conf_t *)0)->log_level), "info", 0,
+     0, 0},
     STR("log.file", log_file, ""),
     U32("stream.gop_cache", stream_gop_cache, 1, 0, 16),
     BOOL("stream.publish_takeover", stream_publish_takeover, 0),
@@ -53,8 +58,7 @@ static const field_t FIELDS[] = {
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
-void conf_defaults(conf_t *c)
-{
+void conf_defaults(conf_t *c) {
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < NFIELDS; i++) {
         const field_t *f = &FIELDS[i];
@@ -62,21 +66,14 @@ void conf_defaults(conf_t *c)
         switch (f->type) {
         case F_STR:
         case F_LISTEN:
-        case F_LEVEL:
-            snprintf(base, f->size, "%s", f->dstr);
-            break;
-        case F_U32:
-            *(uint32_t *)base = f->dnum;
-            break;
-        case F_BOOL:
-            *(int *)base = (int)f->dnum;
-            break;
+        case F_LEVEL: snprintf(base, f->size, "%s", f->dstr); break;
+        case F_U32: *(uint32_t *)base = f->dnum; break;
+        case F_BOOL: *(int *)base = (int)f->dnum; break;
         }
     }
 }
 
-int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
+int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port) {
     const char *colon;
     const char *h = s;
     size_t hlen;
@@ -106,16 +103,14 @@ int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
     return 0;
 }
 
-static const field_t *field_find(const char *path)
-{
+static const field_t *field_find(const char *path) {
     for (size_t i = 0; i < NFIELDS; i++)
         if (strcmp(FIELDS[i].path, path) == 0)
             return &FIELDS[i];
     return NULL;
 }
 
-static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, size_t errlen)
-{
+static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, size_t errlen) {
     char *base = (char *)c + f->off;
     switch (f->type) {
     case F_STR:
@@ -173,8 +168,7 @@ static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, siz
     return -1;
 }
 
-int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen)
-{
+int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen) {
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
@@ -222,8 +216,7 @@ out:
     return rc;
 }
 
-int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen)
-{
+int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));

@@ -22,8 +22,7 @@
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 
-static void format_addr(const struct sockaddr *sa, char *out, size_t outlen)
-{
+static void format_addr(const struct sockaddr *sa, char *out, size_t outlen) {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (sa->sa_family == AF_INET) {
@@ -42,8 +41,7 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t outlen)
 }
 
 conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
-                 const conn_proto_t *proto)
-{
+                 const conn_proto_t *proto) {
     (void)salen;
     conn_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -74,25 +72,24 @@ conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
     return c;
 }
 
-int conn_send(conn_t *c, const void *data, size_t len)
-{
+int conn_send(conn_t *c, const void *data, size_t len) {
     if (c->closing)
         return 0;
     return evbuffer_add(c->out, data, len) == 0 ? 0 : NODE_ENOMEM;
 }
 
-static void conn_block(conn_t *c)
-{
+static void conn_block(conn_t *c) {
     if (!c->wblocked) {
         c->wblocked = 1;
         event_add(&c->wev, NULL);
     }
 }
 
-static int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+static int would_block(void) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
 
-void conn_flush(conn_t *c)
-{
+void conn_flush(conn_t *c) {
     if (c->closing)
         return;
     int64_t now = node_now_ms();
@@ -102,22 +99,20 @@ void conn_flush(conn_t *c)
         if (pending && (!p || p->offset == 0)) {
             int w = evbuffer_write(c->out, c->fd);
             if (w < 0) {
-                if (would_block())
-                    {
-        conn_block(c);
-        return;
-    }
+                if (would_block()) {
+                    conn_block(c);
+                    return;
+                }
                 {
-        conn_close(c, "write error");
-        return;
-    }
+                    conn_close(c, "write error");
+                    return;
+                }
             }
             c->bytes_out += (uint64_t)w;
-            if ((size_t)w < pending)
-                {
-        conn_block(c);
-        return;
-    }
+            if ((size_t)w < pending) {
+                conn_block(c);
+                return;
+            }
             continue;
         }
         if (!p || !p->attached)
@@ -128,30 +123,28 @@ void conn_flush(conn_t *c)
             return;
         if (evbuffer_get_length(c->out) && p->offset == 0)
             continue; /* an event queued a reply: it goes first */
-        if (n == 0)
+        if (n <= 0)
             goto drained;
         size_t want = 0;
         for (int i = 0; i < n; i++)
             want += iov[i].iov_len;
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
-            if (would_block())
-                {
-        conn_block(c);
-        return;
-    }
+            if (would_block()) {
+                conn_block(c);
+                return;
+            }
             {
-        conn_close(c, "write error");
-        return;
-    }
+                conn_close(c, "write error");
+                return;
+            }
         }
         c->bytes_out += (uint64_t)w;
         stream_player_consumed(p, (size_t)w);
-        if ((size_t)w < want)
-            {
-        conn_block(c);
-        return;
-    }
+        if ((size_t)w < want) {
+            conn_block(c);
+            return;
+        }
     }
     /* More to send after a few rounds: come back when writable, so one fast
      * consumer cannot monopolize the loop. */
@@ -168,8 +161,7 @@ drained:
         conn_close(c, c->close_reason ? c->close_reason : "done");
 }
 
-void conn_close_after_flush(conn_t *c, const char *reason)
-{
+void conn_close_after_flush(conn_t *c, const char *reason) {
     if (c->closing)
         return;
     c->close_after_flush = 1;
@@ -180,8 +172,7 @@ void conn_close_after_flush(conn_t *c, const char *reason)
     conn_flush(c);
 }
 
-void conn_close(conn_t *c, const char *reason)
-{
+void conn_close(conn_t *c, const char *reason) {
     if (c->closing)
         return;
     c->closing = 1;
@@ -194,8 +185,7 @@ void conn_close(conn_t *c, const char *reason)
     event_active(&node->reap_ev, EV_TIMEOUT, 0);
 }
 
-void conn_reap_all(node_t *node)
-{
+void conn_reap_all(node_t *node) {
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->reap)) != NULL) {
         TAILQ_REMOVE(&node->reap, c, link);
@@ -212,8 +202,7 @@ void conn_reap_all(node_t *node)
     }
 }
 
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     conn_t *c = arg;
     node_t *node = c->node;
@@ -224,8 +213,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         c->proto->on_read(c, node->rbuf, (size_t)n);
         return;
     }
-    if (n == 0)
-        {
+    if (n == 0) {
         conn_close(c, "peer closed the connection");
         return;
     }
@@ -234,8 +222,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
     conn_close(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
 }
 
-static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     conn_flush(arg);

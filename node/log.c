@@ -13,8 +13,7 @@ static FILE *g_file;
 
 static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
 
-int log_level_parse(const char *s, log_level_t *out)
-{
+int log_level_parse(const char *s, log_level_t *out) {
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(s, LEVEL_NAMES[i]) == 0) {
             *out = (log_level_t)i;
@@ -24,8 +23,7 @@ int log_level_parse(const char *s, log_level_t *out)
     return -1;
 }
 
-int log_open(log_level_t level, const char *path, char *err, size_t errlen)
-{
+int log_open(log_level_t level, const char *path, char *err, size_t errlen) {
     g_level = level;
     if (path && *path) {
         FILE *f = fopen(path, "a");
@@ -39,18 +37,18 @@ int log_open(log_level_t level, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-void log_close(void)
-{
+void log_close(void) {
     if (g_file) {
         fclose(g_file);
         g_file = NULL;
     }
 }
 
-int log_enabled(log_level_t level) { return level >= g_level; }
+int log_enabled(log_level_t level) {
+    return level >= g_level;
+}
 
-void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
-{
+void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...) {
     if (level < g_level)
         return;
     char line[1024];
@@ -59,8 +57,8 @@ void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), LEVEL_NAMES[level]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), LEVEL_NAMES[level]);
     if (sess_id)
         n += snprintf(line + n, sizeof line - (size_t)n, "[s%llu] ", (unsigned long long)sess_id);
     else

@@ -10,24 +10,21 @@
 #include "log.h"
 #include "node.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: weir [-c CONFIG.json]\n"
-            "       weir --version | --help\n"
-            "\n"
-            "Weir live-media node: RTMP ingest and playback, HTTP-FLV playback.\n"
-            "\n"
-            "  -c, --config FILE  configuration file (JSON; see README.md for every key).\n"
-            "                     Without it the built-in defaults are used.\n"
-            "  -v, --version      print the version and exit\n"
-            "  -h, --help         print this help and exit\n"
-            "\n"
-            "Default ports: RTMP 1935, HTTP-FLV 8080 (GET /APP/NAME.flv).\n");
+static void usage(FILE *out) {
+    fprintf(out, "usage: weir [-c CONFIG.json]\n"
+                 "       weir --version | --help\n"
+                 "\n"
+                 "Weir live-media node: RTMP ingest and playback, HTTP-FLV playback.\n"
+                 "\n"
+                 "  -c, --config FILE  configuration file (JSON; see README.md for every key).\n"
+                 "                     Without it the built-in defaults are used.\n"
+                 "  -v, --version      print the version and exit\n"
+                 "  -h, --help         print this help and exit\n"
+                 "\n"
+                 "Default ports: RTMP 1935, HTTP-FLV 8080 (GET /APP/NAME.flv).\n");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"version", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
@@ -36,18 +33,10 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
         switch (o) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'v':
-            printf("weir %s\n", WEIR_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'c': config = optarg; break;
+        case 'v': printf("weir %s\n", WEIR_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (optind < argc) {

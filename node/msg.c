@@ -9,8 +9,7 @@
 #include "flv.h"
 #include "rtmp_chunk.h"
 
-static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
-{
+static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len) {
     msg_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
@@ -30,16 +29,14 @@ static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t le
     return m;
 }
 
-msg_t *msg_new_adopt(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
-{
+msg_t *msg_new_adopt(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len) {
     msg_t *m = msg_alloc(type, ts, payload, len);
     if (!m)
         free(payload);
     return m;
 }
 
-msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t len)
-{
+msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t len) {
     uint8_t *p = malloc(len ? len : 1);
     if (!p)
         return NULL;
@@ -48,10 +45,11 @@ msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t 
     return msg_new_adopt(type, ts, p, len);
 }
 
-msg_t *msg_new_event(uint32_t code) { return msg_alloc(MSG_TYPE_EVENT, code, NULL, 0); }
+msg_t *msg_new_event(uint32_t code) {
+    return msg_alloc(MSG_TYPE_EVENT, code, NULL, 0);
+}
 
-void msg_unref(msg_t *m)
-{
+void msg_unref(msg_t *m) {
     if (!m)
         return;
     assert(m->refcnt > 0);
@@ -62,20 +60,15 @@ void msg_unref(msg_t *m)
     free(m);
 }
 
-static uint32_t rtmp_csid(uint8_t type)
-{
+static uint32_t rtmp_csid(uint8_t type) {
     switch (type) {
-    case RTMP_MSG_AUDIO:
-        return MSG_RTMP_CSID_AUDIO;
-    case RTMP_MSG_VIDEO:
-        return MSG_RTMP_CSID_VIDEO;
-    default:
-        return MSG_RTMP_CSID_DATA;
+    case RTMP_MSG_AUDIO: return MSG_RTMP_CSID_AUDIO;
+    case RTMP_MSG_VIDEO: return MSG_RTMP_CSID_VIDEO;
+    default: return MSG_RTMP_CSID_DATA;
     }
 }
 
-uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
-{
+uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size) {
     if (m->type == MSG_TYPE_EVENT)
         return 0;
     switch (enc) {
@@ -94,8 +87,7 @@ uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
             m->rtmp_chunk_size = chunk_size;
         }
         return m->rtmp_len;
-    case MSG_ENC_FLV:
-        return FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE;
+    case MSG_ENC_FLV: return FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE;
     case MSG_ENC_FLV_CHUNKED:
         return m->chunk_pfx_len + FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE + 2;
     }
@@ -103,8 +95,7 @@ uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
 }
 
 /* Appends [base, base+len) to iov after skipping *skip bytes of it. */
-static int iov_add(struct iovec *iov, int n, const void *base, size_t len, uint32_t *skip)
-{
+static int iov_add(struct iovec *iov, int n, const void *base, size_t len, uint32_t *skip) {
     if (*skip >= len) {
         *skip -= (uint32_t)len;
         return n;
@@ -115,8 +106,7 @@ static int iov_add(struct iovec *iov, int n, const void *base, size_t len, uint3
     return n + 1;
 }
 
-int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov)
-{
+int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov) {
     int n = 0;
     if (m->type == MSG_TYPE_EVENT)
         return 0;
