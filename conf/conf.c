@@ -22,13 +22,21 @@ typedef struct {
 } field_t;
 
 #define STR(p, f, d)                                                                               \
-    { p, F_STR, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0 }
+    {                                                                                              \
+        p, F_STR, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0                        \
+    }
 #define LISTEN(p, f, d)                                                                            \
-    { p, F_LISTEN, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0 }
+    {                                                                                              \
+        p, F_LISTEN, offsetof(conf_t, f), sizeof(((conf_t *)0)->f), d, 0, 0, 0                     \
+    }
 #define U32(p, f, d, lo, hi)                                                                       \
-    { p, F_U32, offsetof(conf_t, f), 0, NULL, d, lo, hi }
+    {                                                                                              \
+        p, F_U32, offsetof(conf_t, f), 0, NULL, d, lo, hi                                          \
+    }
 #define BOOL(p, f, d)                                                                              \
-    { p, F_BOOL, offsetof(conf_t, f), 0, NULL, d, 0, 1 }
+    {                                                                                              \
+        p, F_BOOL, offsetof(conf_t, f), 0, NULL, d, 0, 1                                           \
+    }
 
 static const field_t FIELDS[] = {
     LISTEN("rtmp.listen", rtmp_listen, "0.0.0.0:1935"),
@@ -58,7 +66,8 @@ static const field_t FIELDS[] = {
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
-void conf_defaults(conf_t *c) {
+void conf_defaults(conf_t *c)
+{
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < NFIELDS; i++) {
         const field_t *f = &FIELDS[i];
@@ -73,7 +82,8 @@ void conf_defaults(conf_t *c) {
     }
 }
 
-int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port) {
+int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
     const char *colon;
     const char *h = s;
     size_t hlen;
@@ -103,14 +113,16 @@ int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
     return 0;
 }
 
-static const field_t *field_find(const char *path) {
+static const field_t *field_find(const char *path)
+{
     for (size_t i = 0; i < NFIELDS; i++)
         if (strcmp(FIELDS[i].path, path) == 0)
             return &FIELDS[i];
     return NULL;
 }
 
-static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, size_t errlen) {
+static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, size_t errlen)
+{
     char *base = (char *)c + f->off;
     switch (f->type) {
     case F_STR:
@@ -168,7 +180,8 @@ static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, siz
     return -1;
 }
 
-int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen) {
+int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen)
+{
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
@@ -216,7 +229,8 @@ out:
     return rc;
 }
 
-int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen) {
+int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));

@@ -43,7 +43,10 @@ static int dec_fail(amf0_dec_t *d, int rc, const char *err)
     return rc;
 }
 
-static size_t dec_left(const amf0_dec_t *d) { return d->len - d->pos; }
+static size_t dec_left(const amf0_dec_t *d)
+{
+    return d->len - d->pos;
+}
 
 static int dec_need(amf0_dec_t *d, size_t n)
 {
@@ -196,12 +199,8 @@ static int dec_amf3(amf0_dec_t *d, amf0_value_t *v)
     uint8_t marker = d->src[d->pos++];
     uint32_t u;
     switch (marker) {
-    case AMF3_UNDEFINED:
-        v->type = AMF0_UNDEFINED;
-        return 0;
-    case AMF3_NULL:
-        v->type = AMF0_NULL;
-        return 0;
+    case AMF3_UNDEFINED: v->type = AMF0_UNDEFINED; return 0;
+    case AMF3_NULL: v->type = AMF0_NULL; return 0;
     case AMF3_FALSE:
     case AMF3_TRUE:
         v->type = AMF0_BOOLEAN;
@@ -231,8 +230,7 @@ static int dec_amf3(amf0_dec_t *d, amf0_value_t *v)
             return dec_fail(d, NODE_EPROTO, ERR_AMF3_REF);
         v->type = AMF0_STRING;
         return dec_copy(d, u >> 1, &v->str, &v->str_len);
-    default:
-        return dec_fail(d, NODE_EPROTO, ERR_AMF3_TYPE);
+    default: return dec_fail(d, NODE_EPROTO, ERR_AMF3_TYPE);
     }
 }
 
@@ -263,16 +261,10 @@ static int dec_value(amf0_dec_t *d, amf0_value_t *v, unsigned depth)
         v->type = AMF0_BOOLEAN;
         v->boolean = d->src[d->pos++] != 0;
         return 0;
-    case AMF0_STRING:
-        v->type = AMF0_STRING;
-        return dec_string(d, 0, &v->str, &v->str_len);
+    case AMF0_STRING: v->type = AMF0_STRING; return dec_string(d, 0, &v->str, &v->str_len);
     case AMF0_LONG_STRING:
-    case AMF0_XML_DOCUMENT:
-        v->type = AMF0_STRING;
-        return dec_string(d, 1, &v->str, &v->str_len);
-    case AMF0_OBJECT:
-        v->type = AMF0_OBJECT;
-        return dec_props(d, v, depth, 0);
+    case AMF0_XML_DOCUMENT: v->type = AMF0_STRING; return dec_string(d, 1, &v->str, &v->str_len);
+    case AMF0_OBJECT: v->type = AMF0_OBJECT; return dec_props(d, v, depth, 0);
     case AMF0_TYPED_OBJECT: {
         /* The class name is read past: callers only look at properties. */
         if ((rc = dec_need(d, 2)))
@@ -291,9 +283,7 @@ static int dec_value(amf0_dec_t *d, amf0_value_t *v, unsigned depth)
         d->pos += 4;
         v->type = AMF0_ECMA_ARRAY;
         return dec_props(d, v, depth, 1);
-    case AMF0_STRICT_ARRAY:
-        v->type = AMF0_STRICT_ARRAY;
-        return dec_strict(d, v, depth);
+    case AMF0_STRICT_ARRAY: v->type = AMF0_STRICT_ARRAY; return dec_strict(d, v, depth);
     case AMF0_DATE:
         /* Milliseconds since the epoch, then a time zone nobody honours. */
         if ((rc = dec_need(d, 10)))
@@ -311,15 +301,10 @@ static int dec_value(amf0_dec_t *d, amf0_value_t *v, unsigned depth)
         return 0;
     case AMF0_NULL:
     case AMF0_UNDEFINED:
-    case AMF0_UNSUPPORTED:
-        v->type = (amf0_type_t)marker;
-        return 0;
-    case AMF0_AVMPLUS:
-        return dec_amf3(d, v);
-    case AMF0_OBJECT_END:
-        return dec_fail(d, NODE_EPROTO, ERR_END);
-    default:
-        return dec_fail(d, NODE_EPROTO, ERR_MARKER);
+    case AMF0_UNSUPPORTED: v->type = (amf0_type_t)marker; return 0;
+    case AMF0_AVMPLUS: return dec_amf3(d, v);
+    case AMF0_OBJECT_END: return dec_fail(d, NODE_EPROTO, ERR_END);
+    default: return dec_fail(d, NODE_EPROTO, ERR_MARKER);
     }
 }
 
@@ -390,7 +375,10 @@ double amf0_num(const amf0_value_t *v, double dflt)
     return v && v->type == AMF0_NUMBER ? v->num : dflt;
 }
 
-void amf0_buf_init(amf0_buf_t *b) { memset(b, 0, sizeof *b); }
+void amf0_buf_init(amf0_buf_t *b)
+{
+    memset(b, 0, sizeof *b);
+}
 
 void amf0_buf_free(amf0_buf_t *b)
 {
@@ -433,7 +421,10 @@ static void put_bytes(amf0_buf_t *b, const void *src, size_t n)
     b->len += n;
 }
 
-static void put_u8(amf0_buf_t *b, uint8_t v) { put_bytes(b, &v, 1); }
+static void put_u8(amf0_buf_t *b, uint8_t v)
+{
+    put_bytes(b, &v, 1);
+}
 
 static void put_be16(amf0_buf_t *b, uint32_t v)
 {
@@ -507,13 +498,25 @@ void amf0_put_string(amf0_buf_t *b, const char *s, size_t len)
     put_bytes(b, s, len);
 }
 
-void amf0_put_cstr(amf0_buf_t *b, const char *s) { amf0_put_string(b, s, strlen(s)); }
+void amf0_put_cstr(amf0_buf_t *b, const char *s)
+{
+    amf0_put_string(b, s, strlen(s));
+}
 
-void amf0_put_null(amf0_buf_t *b) { put_u8(b, AMF0_NULL); }
+void amf0_put_null(amf0_buf_t *b)
+{
+    put_u8(b, AMF0_NULL);
+}
 
-void amf0_put_undefined(amf0_buf_t *b) { put_u8(b, AMF0_UNDEFINED); }
+void amf0_put_undefined(amf0_buf_t *b)
+{
+    put_u8(b, AMF0_UNDEFINED);
+}
 
-void amf0_put_object_start(amf0_buf_t *b) { put_u8(b, AMF0_OBJECT); }
+void amf0_put_object_start(amf0_buf_t *b)
+{
+    put_u8(b, AMF0_OBJECT);
+}
 
 void amf0_put_ecma_start(amf0_buf_t *b, uint32_t count)
 {
@@ -521,7 +524,10 @@ void amf0_put_ecma_start(amf0_buf_t *b, uint32_t count)
     put_be32(b, count);
 }
 
-void amf0_put_key(amf0_buf_t *b, const char *name) { put_key_n(b, name, strlen(name)); }
+void amf0_put_key(amf0_buf_t *b, const char *name)
+{
+    put_key_n(b, name, strlen(name));
+}
 
 void amf0_put_object_end(amf0_buf_t *b)
 {
@@ -546,19 +552,11 @@ static void put_props(amf0_buf_t *b, const amf0_value_t *v)
 void amf0_put_value(amf0_buf_t *b, const amf0_value_t *v)
 {
     switch (v->type) {
-    case AMF0_NUMBER:
-        amf0_put_number(b, v->num);
-        return;
-    case AMF0_BOOLEAN:
-        amf0_put_bool(b, v->boolean);
-        return;
-    case AMF0_STRING:
-        amf0_put_string(b, v->str, v->str_len);
-        return;
+    case AMF0_NUMBER: amf0_put_number(b, v->num); return;
+    case AMF0_BOOLEAN: amf0_put_bool(b, v->boolean); return;
+    case AMF0_STRING: amf0_put_string(b, v->str, v->str_len); return;
     case AMF0_LONG_STRING:
-    case AMF0_XML_DOCUMENT:
-        put_wide_string(b, (uint8_t)v->type, v->str, v->str_len);
-        return;
+    case AMF0_XML_DOCUMENT: put_wide_string(b, (uint8_t)v->type, v->str, v->str_len); return;
     case AMF0_OBJECT:
     case AMF0_TYPED_OBJECT:
         amf0_put_object_start(b);
@@ -593,13 +591,9 @@ void amf0_put_value(amf0_buf_t *b, const amf0_value_t *v)
         return;
     case AMF0_NULL:
     case AMF0_UNDEFINED:
-    case AMF0_UNSUPPORTED:
-        put_u8(b, (uint8_t)v->type);
-        return;
+    case AMF0_UNSUPPORTED: put_u8(b, (uint8_t)v->type); return;
     case AMF0_OBJECT_END:
     case AMF0_AVMPLUS:
-    default:
-        b->oom = 1;
-        return;
+    default: b->oom = 1; return;
     }
 }

@@ -37,10 +37,10 @@ typedef enum {
 typedef struct amf0_prop amf0_prop_t;
 
 typedef struct amf0_value {
-    amf0_type_t type;  /* STRING for LONG_STRING/XML too; OBJECT for TYPED_OBJECT */
-    double num;        /* NUMBER, DATE (ms), REFERENCE (index) */
-    int boolean;       /* BOOLEAN */
-    char *str;         /* STRING: owned, NUL-terminated */
+    amf0_type_t type; /* STRING for LONG_STRING/XML too; OBJECT for TYPED_OBJECT */
+    double num;       /* NUMBER, DATE (ms), REFERENCE (index) */
+    int boolean;      /* BOOLEAN */
+    char *str;        /* STRING: owned, NUL-terminated */
     size_t str_len;
     amf0_prop_t *props; /* OBJECT, ECMA_ARRAY: owned array */
     size_t nprops;

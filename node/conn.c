@@ -22,7 +22,8 @@
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 
-static void format_addr(const struct sockaddr *sa, char *out, size_t outlen) {
+static void format_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (sa->sa_family == AF_INET) {
@@ -41,7 +42,8 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t outlen) {
 }
 
 conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
-                 const conn_proto_t *proto) {
+                 const conn_proto_t *proto)
+{
     (void)salen;
     conn_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -72,24 +74,28 @@ conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
     return c;
 }
 
-int conn_send(conn_t *c, const void *data, size_t len) {
+int conn_send(conn_t *c, const void *data, size_t len)
+{
     if (c->closing)
         return 0;
     return evbuffer_add(c->out, data, len) == 0 ? 0 : NODE_ENOMEM;
 }
 
-static void conn_block(conn_t *c) {
+static void conn_block(conn_t *c)
+{
     if (!c->wblocked) {
         c->wblocked = 1;
         event_add(&c->wev, NULL);
     }
 }
 
-static int would_block(void) {
+static int would_block(void)
+{
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-void conn_flush(conn_t *c) {
+void conn_flush(conn_t *c)
+{
     if (c->closing)
         return;
     int64_t now = node_now_ms();
@@ -161,7 +167,8 @@ drained:
         conn_close(c, c->close_reason ? c->close_reason : "done");
 }
 
-void conn_close_after_flush(conn_t *c, const char *reason) {
+void conn_close_after_flush(conn_t *c, const char *reason)
+{
     if (c->closing)
         return;
     c->close_after_flush = 1;
@@ -172,7 +179,8 @@ void conn_close_after_flush(conn_t *c, const char *reason) {
     conn_flush(c);
 }
 
-void conn_close(conn_t *c, const char *reason) {
+void conn_close(conn_t *c, const char *reason)
+{
     if (c->closing)
         return;
     c->closing = 1;
@@ -185,7 +193,8 @@ void conn_close(conn_t *c, const char *reason) {
     event_active(&node->reap_ev, EV_TIMEOUT, 0);
 }
 
-void conn_reap_all(node_t *node) {
+void conn_reap_all(node_t *node)
+{
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->reap)) != NULL) {
         TAILQ_REMOVE(&node->reap, c, link);
@@ -202,7 +211,8 @@ void conn_reap_all(node_t *node) {
     }
 }
 
-static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)what;
     conn_t *c = arg;
     node_t *node = c->node;
@@ -222,7 +232,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
     conn_close(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
 }
 
-static void conn_write_cb(evutil_socket_t fd, short what, void *arg) {
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     conn_flush(arg);

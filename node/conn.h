@@ -37,8 +37,8 @@ struct conn {
     struct event rev, wev;
     struct evbuffer *out; /* private output */
     const conn_proto_t *proto;
-    void *ps;          /* protocol state, owned by proto */
-    player_t *player;  /* set by proto while playing (shared output) */
+    void *ps;         /* protocol state, owned by proto */
+    player_t *player; /* set by proto while playing (shared output) */
     char remote[64];
     int64_t start_ms;
     int64_t last_read_ms;

@@ -126,16 +126,10 @@ static int inspect_video_ex(const uint8_t *body, size_t len, flv_video_info_t *o
         return video_fail(out);
     out->fourcc = rd_be32(body + 1);
     switch (pt) {
-    case VPKT_SEQ_START:
-        out->seq_header = 1;
-        break;
-    case VPKT_SEQ_END:
-        out->seq_end = 1;
-        break;
+    case VPKT_SEQ_START: out->seq_header = 1; break;
+    case VPKT_SEQ_END: out->seq_end = 1; break;
     case VPKT_CODED_FRAMES:
-    case VPKT_CODED_FRAMES_X:
-        out->keyframe = is_key_frame_type(ft);
-        break;
+    case VPKT_CODED_FRAMES_X: out->keyframe = is_key_frame_type(ft); break;
     default:
         /* Metadata, MPEG2TSSequenceStart and reserved types: no flags. */
         break;
@@ -173,17 +167,10 @@ int flv_video_inspect(const uint8_t *body, size_t len, flv_video_info_t *out)
     if (len < 5)
         return video_fail(out);
     switch (body[1]) {
-    case AVC_SEQ_HEADER:
-        out->seq_header = 1;
-        break;
-    case AVC_NALU:
-        out->keyframe = is_key_frame_type(ft);
-        break;
-    case AVC_END_OF_SEQ:
-        out->seq_end = 1;
-        break;
-    default:
-        break;
+    case AVC_SEQ_HEADER: out->seq_header = 1; break;
+    case AVC_NALU: out->keyframe = is_key_frame_type(ft); break;
+    case AVC_END_OF_SEQ: out->seq_end = 1; break;
+    default: break;
     }
     return 0;
 }
@@ -256,25 +243,25 @@ void flv_write_prev_size(uint8_t out[FLV_PREV_SIZE], uint32_t body_len)
 /* ---- reader ------------------------------------------------------------ */
 
 typedef enum {
-    ST_FILE_HDR,   /* the 9-byte file header */
-    ST_HDR_EXTRA,  /* header bytes beyond 9 (data offset), skipped */
-    ST_PREV_SIZE,  /* a PreviousTagSize (ignored) */
-    ST_TAG_HDR,    /* an 11-byte tag header */
-    ST_BODY,       /* tag body bytes into buf */
-    ST_FAILED      /* an error was returned; the reader is dead */
+    ST_FILE_HDR,  /* the 9-byte file header */
+    ST_HDR_EXTRA, /* header bytes beyond 9 (data offset), skipped */
+    ST_PREV_SIZE, /* a PreviousTagSize (ignored) */
+    ST_TAG_HDR,   /* an 11-byte tag header */
+    ST_BODY,      /* tag body bytes into buf */
+    ST_FAILED     /* an error was returned; the reader is dead */
 } stage_t;
 
 struct flv_reader {
     stage_t stage;
     uint32_t max_tag;
-    int flags;        /* file header flags, -1 until read */
+    int flags;                        /* file header flags, -1 until read */
     uint8_t hdr[FLV_TAG_HEADER_SIZE]; /* header bytes gathered so far */
     size_t have;
-    uint32_t skip;    /* ST_HDR_EXTRA: bytes left to skip */
-    uint8_t type;     /* the tag being read */
+    uint32_t skip; /* ST_HDR_EXTRA: bytes left to skip */
+    uint8_t type;  /* the tag being read */
     uint32_t ts;
     uint32_t len;
-    uint32_t got;     /* body bytes received */
+    uint32_t got; /* body bytes received */
     uint8_t *buf;
     uint32_t cap;
     parse_rc_t fail_rc;

@@ -20,7 +20,7 @@ enum { FLV_VCODEC_H263 = 2, FLV_VCODEC_VP6 = 4, FLV_VCODEC_AVC = 7, FLV_VCODEC_H
 /* Audio sound formats (high nibble of the first byte). */
 enum { FLV_ACODEC_MP3 = 2, FLV_ACODEC_AAC = 10, FLV_ACODEC_EX = 9 };
 
-#define FLV_FOURCC(a, b, c, d) \
+#define FLV_FOURCC(a, b, c, d)                                                                     \
     (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
 #define FLV_FOURCC_HVC1 FLV_FOURCC('h', 'v', 'c', '1')
 #define FLV_FOURCC_AV01 FLV_FOURCC('a', 'v', '0', '1')
@@ -28,14 +28,14 @@ enum { FLV_ACODEC_MP3 = 2, FLV_ACODEC_AAC = 10, FLV_ACODEC_EX = 9 };
 #define FLV_FOURCC_AVC1 FLV_FOURCC('a', 'v', 'c', '1')
 
 typedef struct {
-    int enhanced;      /* Enhanced RTMP extended header (IsExHeader bit) */
-    uint32_t fourcc;   /* enhanced: the FourCC; legacy AVC/HEVC: avc1/hvc1; else 0 */
-    int codec_id;      /* legacy codec id (low nibble), 0 when enhanced */
-    int frame_type;    /* 1 key, 2 inter, 3 disposable, 4 generated key, 5 command */
-    int keyframe;      /* a coded key frame (not a sequence header, not a command) */
-    int seq_header;    /* AVC/HEVC seq header, or enhanced SequenceStart */
-    int seq_end;       /* end of sequence */
-    int is_command;    /* video info/command frame (frame type 5) */
+    int enhanced;    /* Enhanced RTMP extended header (IsExHeader bit) */
+    uint32_t fourcc; /* enhanced: the FourCC; legacy AVC/HEVC: avc1/hvc1; else 0 */
+    int codec_id;    /* legacy codec id (low nibble), 0 when enhanced */
+    int frame_type;  /* 1 key, 2 inter, 3 disposable, 4 generated key, 5 command */
+    int keyframe;    /* a coded key frame (not a sequence header, not a command) */
+    int seq_header;  /* AVC/HEVC seq header, or enhanced SequenceStart */
+    int seq_end;     /* end of sequence */
+    int is_command;  /* video info/command frame (frame type 5) */
 } flv_video_info_t;
 
 typedef struct {
@@ -64,8 +64,8 @@ void flv_write_prev_size(uint8_t out[FLV_PREV_SIZE], uint32_t body_len);
 typedef struct flv_reader flv_reader_t;
 
 typedef struct {
-    uint8_t type;     /* 8, 9, 18 (others passed through as read) */
-    uint32_t ts;      /* with the extension byte */
+    uint8_t type; /* 8, 9, 18 (others passed through as read) */
+    uint32_t ts;  /* with the extension byte */
     uint32_t len;
     const uint8_t *body; /* valid until the next feed */
 } flv_tag_t;

@@ -45,7 +45,7 @@ typedef struct {
 struct http_req_parser {
     size_t max_bytes;
     stage_t stage;
-    size_t total;      /* head bytes consumed so far (bounded by max_bytes) */
+    size_t total; /* head bytes consumed so far (bounded by max_bytes) */
     char *buf;
     size_t cap;
     size_t len;        /* bytes stored in buf */

@@ -15,7 +15,7 @@
 #define HTTP_REQ_MAX_HEADERS 64
 
 typedef struct {
-    const char *name; /* NUL-terminated, inside the parser's buffer */
+    const char *name;  /* NUL-terminated, inside the parser's buffer */
     const char *value; /* trimmed of surrounding whitespace */
 } http_header_t;
 

@@ -13,7 +13,8 @@ static FILE *g_file;
 
 static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
 
-int log_level_parse(const char *s, log_level_t *out) {
+int log_level_parse(const char *s, log_level_t *out)
+{
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(s, LEVEL_NAMES[i]) == 0) {
             *out = (log_level_t)i;
@@ -23,7 +24,8 @@ int log_level_parse(const char *s, log_level_t *out) {
     return -1;
 }
 
-int log_open(log_level_t level, const char *path, char *err, size_t errlen) {
+int log_open(log_level_t level, const char *path, char *err, size_t errlen)
+{
     g_level = level;
     if (path && *path) {
         FILE *f = fopen(path, "a");
@@ -37,18 +39,21 @@ int log_open(log_level_t level, const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-void log_close(void) {
+void log_close(void)
+{
     if (g_file) {
         fclose(g_file);
         g_file = NULL;
     }
 }
 
-int log_enabled(log_level_t level) {
+int log_enabled(log_level_t level)
+{
     return level >= g_level;
 }
 
-void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...) {
+void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
+{
     if (level < g_level)
         return;
     char line[1024];

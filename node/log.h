@@ -26,7 +26,11 @@ int log_enabled(log_level_t level);
 void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_debug(sid, ...) do { if (log_enabled(LOG_DEBUG)) log_write(LOG_DEBUG, (sid), __VA_ARGS__); } while (0)
+#define log_debug(sid, ...)                                                                        \
+    do {                                                                                           \
+        if (log_enabled(LOG_DEBUG))                                                                \
+            log_write(LOG_DEBUG, (sid), __VA_ARGS__);                                              \
+    } while (0)
 #define log_info(sid, ...) log_write(LOG_INFO, (sid), __VA_ARGS__)
 #define log_warn(sid, ...) log_write(LOG_WARN, (sid), __VA_ARGS__)
 #define log_error(sid, ...) log_write(LOG_ERROR, (sid), __VA_ARGS__)

@@ -10,7 +10,8 @@
 #include "log.h"
 #include "node.h"
 
-static void usage(FILE *out) {
+static void usage(FILE *out)
+{
     fprintf(out, "usage: weir [-c CONFIG.json]\n"
                  "       weir --version | --help\n"
                  "\n"
@@ -24,7 +25,8 @@ static void usage(FILE *out) {
                  "Default ports: RTMP 1935, HTTP-FLV 8080 (GET /APP/NAME.flv).\n");
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"version", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},

@@ -9,7 +9,8 @@
 #include "flv.h"
 #include "rtmp_chunk.h"
 
-static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len) {
+static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
+{
     msg_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
@@ -29,14 +30,16 @@ static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t le
     return m;
 }
 
-msg_t *msg_new_adopt(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len) {
+msg_t *msg_new_adopt(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
+{
     msg_t *m = msg_alloc(type, ts, payload, len);
     if (!m)
         free(payload);
     return m;
 }
 
-msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t len) {
+msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t len)
+{
     uint8_t *p = malloc(len ? len : 1);
     if (!p)
         return NULL;
@@ -45,11 +48,13 @@ msg_t *msg_new_copy(uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t 
     return msg_new_adopt(type, ts, p, len);
 }
 
-msg_t *msg_new_event(uint32_t code) {
+msg_t *msg_new_event(uint32_t code)
+{
     return msg_alloc(MSG_TYPE_EVENT, code, NULL, 0);
 }
 
-void msg_unref(msg_t *m) {
+void msg_unref(msg_t *m)
+{
     if (!m)
         return;
     assert(m->refcnt > 0);
@@ -60,7 +65,8 @@ void msg_unref(msg_t *m) {
     free(m);
 }
 
-static uint32_t rtmp_csid(uint8_t type) {
+static uint32_t rtmp_csid(uint8_t type)
+{
     switch (type) {
     case RTMP_MSG_AUDIO: return MSG_RTMP_CSID_AUDIO;
     case RTMP_MSG_VIDEO: return MSG_RTMP_CSID_VIDEO;
@@ -68,7 +74,8 @@ static uint32_t rtmp_csid(uint8_t type) {
     }
 }
 
-uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size) {
+uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
+{
     if (m->type == MSG_TYPE_EVENT)
         return 0;
     switch (enc) {
@@ -95,7 +102,8 @@ uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size) {
 }
 
 /* Appends [base, base+len) to iov after skipping *skip bytes of it. */
-static int iov_add(struct iovec *iov, int n, const void *base, size_t len, uint32_t *skip) {
+static int iov_add(struct iovec *iov, int n, const void *base, size_t len, uint32_t *skip)
+{
     if (*skip >= len) {
         *skip -= (uint32_t)len;
         return n;
@@ -106,7 +114,8 @@ static int iov_add(struct iovec *iov, int n, const void *base, size_t len, uint3
     return n + 1;
 }
 
-int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov) {
+int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov)
+{
     int n = 0;
     if (m->type == MSG_TYPE_EVENT)
         return 0;

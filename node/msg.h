@@ -19,10 +19,10 @@
 #define MSG_TYPE_EVENT 0xf0
 
 enum {
-    MSG_F_KEY = 1 << 0,        /* video key frame (coded, not a sequence header) */
-    MSG_F_SEQHDR = 1 << 1,     /* audio or video sequence header */
-    MSG_F_DROPPABLE = 1 << 2,  /* non-key coded video: may be dropped for a slow player */
-    MSG_F_META = 1 << 3        /* onMetaData */
+    MSG_F_KEY = 1 << 0,       /* video key frame (coded, not a sequence header) */
+    MSG_F_SEQHDR = 1 << 1,    /* audio or video sequence header */
+    MSG_F_DROPPABLE = 1 << 2, /* non-key coded video: may be dropped for a slow player */
+    MSG_F_META = 1 << 3       /* onMetaData */
 };
 
 /* RTMP chunk stream ids and message stream id used for shared media. */
@@ -35,8 +35,8 @@ typedef enum { MSG_ENC_RTMP = 0, MSG_ENC_FLV = 1, MSG_ENC_FLV_CHUNKED = 2 } msg_
 
 typedef struct msg {
     uint32_t refcnt;
-    uint8_t type;      /* 8 audio, 9 video, 18 data, or MSG_TYPE_EVENT */
-    uint8_t flags;     /* MSG_F_* */
+    uint8_t type;  /* 8 audio, 9 video, 18 data, or MSG_TYPE_EVENT */
+    uint8_t flags; /* MSG_F_* */
     uint8_t chunk_pfx_len;
     uint32_t ts;
     uint32_t len;

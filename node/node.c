@@ -14,14 +14,16 @@
 
 #define NODE_TICK_MS 250
 
-int64_t node_now_ms(void) {
+int64_t node_now_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg, const conn_proto_t *proto, void (*start)(conn_t *)) {
+                      int salen, void *arg, const conn_proto_t *proto, void (*start)(conn_t *))
+{
     (void)lis;
     node_t *node = arg;
     if (node->stopping) {
@@ -38,16 +40,19 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 }
 
 static void rtmp_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                           int salen, void *arg) {
+                           int salen, void *arg)
+{
     accept_cb(lis, fd, sa, salen, arg, &SESS_RTMP_PROTO, sess_rtmp_start);
 }
 
 static void http_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                           int salen, void *arg) {
+                           int salen, void *arg)
+{
     accept_cb(lis, fd, sa, salen, arg, &SESS_HTTPFLV_PROTO, sess_httpflv_start);
 }
 
-static void accept_error_cb(struct evconnlistener *lis, void *arg) {
+static void accept_error_cb(struct evconnlistener *lis, void *arg)
+{
     (void)lis;
     (void)arg;
     /* EMFILE and the like: logged; the listener retries on the next event. */
@@ -55,7 +60,8 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg) {
 }
 
 static struct evconnlistener *listen_on(node_t *node, const char *what, const char *addr,
-                                        evconnlistener_cb cb, char *err, size_t errlen) {
+                                        evconnlistener_cb cb, char *err, size_t errlen)
+{
     char host[CONF_LISTEN_MAX];
     uint16_t port;
     if (conf_parse_listen(addr, host, sizeof host, &port) != 0) {
@@ -87,7 +93,8 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
     return lis;
 }
 
-static void tick_cb(evutil_socket_t fd, short what, void *arg) {
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     node_t *node = arg;
@@ -101,13 +108,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     hub_tick(node->hub, now);
 }
 
-static void reap_cb(evutil_socket_t fd, short what, void *arg) {
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)fd;
     (void)what;
     conn_reap_all(arg);
 }
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg) {
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
     (void)what;
     node_t *node = arg;
     if (node->stopping)
@@ -126,7 +135,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg) {
     event_base_loopexit(node->base, NULL);
 }
 
-node_t *node_new(const conf_t *conf, char *err, size_t errlen) {
+node_t *node_new(const conf_t *conf, char *err, size_t errlen)
+{
     node_t *node = calloc(1, sizeof *node);
     if (!node) {
         snprintf(err, errlen, "out of memory");
@@ -165,12 +175,14 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen) {
     return node;
 }
 
-int node_run(node_t *node) {
+int node_run(node_t *node)
+{
     event_base_dispatch(node->base);
     return 0;
 }
 
-void node_free(node_t *node) {
+void node_free(node_t *node)
+{
     if (!node)
         return;
     conn_t *c;

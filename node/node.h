@@ -31,7 +31,7 @@ typedef struct node {
     size_t nconns;
     uint64_t next_sess_id;
     int stopping;
-    int events_ready; /* tick, reap and signal events are assigned */
+    int events_ready;            /* tick, reap and signal events are assigned */
     uint8_t rbuf[NODE_READ_BUF]; /* shared read buffer: parsers copy what they keep */
 } node_t;
 

@@ -70,8 +70,8 @@ void rtmp_chunk_parser_free(rtmp_chunk_parser_t *p);
  * PARSE_NEED_MORE once all input is consumed, or PARSE_ERR_PROTO /
  * PARSE_ERR_TOO_BIG with *err a static string. After an error the parser
  * must not be fed again. */
-parse_rc_t rtmp_chunk_feed(rtmp_chunk_parser_t *p, const uint8_t *src, size_t len,
-                           size_t *used, rtmp_msg_t *out, const char **err);
+parse_rc_t rtmp_chunk_feed(rtmp_chunk_parser_t *p, const uint8_t *src, size_t len, size_t *used,
+                           rtmp_msg_t *out, const char **err);
 
 /* Incoming chunk size (from the peer's Set Chunk Size): 1..0x7fffffff.
  * Returns 0 or NODE_EINVAL. */
@@ -86,7 +86,7 @@ size_t rtmp_chunk_encoded_size(uint32_t csid, uint32_t ts, uint32_t len, uint32_
  * chunk_size payload bytes each (extended timestamp when ts >= 0xffffff,
  * repeated on every fmt 3 chunk). dst must hold rtmp_chunk_encoded_size()
  * bytes. Returns the bytes written. */
-size_t rtmp_chunk_encode(uint8_t *dst, uint32_t csid, uint8_t type, uint32_t stream_id,
-                         uint32_t ts, const uint8_t *payload, uint32_t len, uint32_t chunk_size);
+size_t rtmp_chunk_encode(uint8_t *dst, uint32_t csid, uint8_t type, uint32_t stream_id, uint32_t ts,
+                         const uint8_t *payload, uint32_t len, uint32_t chunk_size);
 
 #endif

@@ -123,7 +123,10 @@ static int kill_session(rtmp_client_t *c, rtmp_client_rc_t how, int code)
 }
 
 /* The NODE_E* for a failed wait: why the session died, else a timeout. */
-static int fail_code(const rtmp_client_t *c) { return c->dead ? c->dead_code : NODE_EIO; }
+static int fail_code(const rtmp_client_t *c)
+{
+    return c->dead ? c->dead_code : NODE_EIO;
+}
 
 static int64_t now_ms(void)
 {
@@ -132,7 +135,10 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t deadline_in(int timeout_ms) { return now_ms() + (timeout_ms > 0 ? timeout_ms : 0); }
+static int64_t deadline_in(int timeout_ms)
+{
+    return now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+}
 
 static int remaining_ms(int64_t deadline)
 {
@@ -412,8 +418,8 @@ static int send_command(rtmp_client_t *c, uint32_t stream_id, amf0_buf_t *b, int
         set_err(c, "out of memory encoding a command");
         rc = NODE_ENOMEM;
     } else {
-        rc = send_msg(c, CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id, 0, b->data,
-                      (uint32_t)b->len, deadline);
+        rc = send_msg(c, CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id, 0, b->data, (uint32_t)b->len,
+                      deadline);
     }
     amf0_buf_free(b);
     return rc;
@@ -471,10 +477,8 @@ static int handle_control(rtmp_client_t *c, rtmp_msg_t *m)
             rc = RTMP_CLIENT_ERROR;
         break;
     case RTMP_MSG_ACK:
-    case RTMP_MSG_SET_PEER_BW:
-        break;
-    default:
-        return 0;
+    case RTMP_MSG_SET_PEER_BW: break;
+    default: return 0;
     }
     free(m->payload);
     m->payload = NULL;
@@ -490,11 +494,13 @@ static int next_msg(rtmp_client_t *c, int64_t deadline, rtmp_msg_t *m)
     for (;;) {
         if (c->dead)
             return c->dead;
-        if (c->rpos < c->rlen) {
+        /* Fed even with no new bytes: the parser may hold look-ahead bytes
+         * that complete a message. NEED_MORE means it truly needs input. */
+        {
             size_t used = 0;
             const char *perr = NULL;
-            parse_rc_t rc = rtmp_chunk_feed(c->parser, c->rbuf + c->rpos, c->rlen - c->rpos,
-                                            &used, m, &perr);
+            parse_rc_t rc =
+                rtmp_chunk_feed(c->parser, c->rbuf + c->rpos, c->rlen - c->rpos, &used, m, &perr);
             c->rpos += used;
             if (rc == PARSE_OK) {
                 int h = handle_control(c, m);
@@ -813,8 +819,7 @@ static int open_session(rtmp_client_t *c, int complex, int64_t deadline)
     if ((rc = await_txn(c, TXN_CONNECT, deadline, "connect", &reply)) != 0)
         return rc;
     if (reply.kind == CMD_ERROR) {
-        set_err(c, "connect rejected: %s (%s)", reply.code[0] ? reply.code : "_error",
-                reply.desc);
+        set_err(c, "connect rejected: %s (%s)", reply.code[0] ? reply.code : "_error", reply.desc);
         return NODE_EPROTO;
     }
     if ((rc = send_create_stream(c, deadline)) != 0)
@@ -1001,9 +1006,7 @@ int rtmp_client_send(rtmp_client_t *c, uint8_t type, uint32_t ts, const uint8_t 
     case RTMP_MSG_AUDIO: csid = RTMP_CLIENT_CSID_AUDIO; break;
     case RTMP_MSG_VIDEO: csid = RTMP_CLIENT_CSID_VIDEO; break;
     case RTMP_MSG_DATA_AMF0: csid = RTMP_CLIENT_CSID_DATA; break;
-    default:
-        set_err(c, "cannot send message type %u", type);
-        return NODE_EINVAL;
+    default: set_err(c, "cannot send message type %u", type); return NODE_EINVAL;
     }
     if (len > RTMP_CLIENT_MAX_MESSAGE) {
         set_err(c, "message of %u bytes over the %u-byte limit", len, RTMP_CLIENT_MAX_MESSAGE);
@@ -1034,11 +1037,26 @@ rtmp_client_rc_t rtmp_client_read(rtmp_client_t *c, rtmp_msg_t *out, int timeout
 
 /* ---- accessors and close ------------------------------------------------ */
 
-const char *rtmp_client_last_status(const rtmp_client_t *c) { return c->status; }
-unsigned rtmp_client_status_count(const rtmp_client_t *c) { return c->nstatus; }
-const char *rtmp_client_error(const rtmp_client_t *c) { return c->err; }
-uint32_t rtmp_client_stream_id(const rtmp_client_t *c) { return c->stream_id; }
-const rtmp_client_url_t *rtmp_client_url(const rtmp_client_t *c) { return &c->url; }
+const char *rtmp_client_last_status(const rtmp_client_t *c)
+{
+    return c->status;
+}
+unsigned rtmp_client_status_count(const rtmp_client_t *c)
+{
+    return c->nstatus;
+}
+const char *rtmp_client_error(const rtmp_client_t *c)
+{
+    return c->err;
+}
+uint32_t rtmp_client_stream_id(const rtmp_client_t *c)
+{
+    return c->stream_id;
+}
+const rtmp_client_url_t *rtmp_client_url(const rtmp_client_t *c)
+{
+    return &c->url;
+}
 
 /* A publisher's goodbye: FCUnpublish and deleteStream, then a half-close
  * and a bounded wait for the server's close, so that the server reads

@@ -53,10 +53,10 @@ enum { RTMP_CLIENT_CSID_AUDIO = 4, RTMP_CLIENT_CSID_DATA = 5, RTMP_CLIENT_CSID_V
 
 /* A parsed rtmp:// URL. */
 typedef struct {
-    char host[RTMP_CLIENT_HOST_MAX]; /* without brackets for IPv6 literals */
-    uint16_t port;                   /* RTMP_CLIENT_DEFAULT_PORT when absent */
-    char app[RTMP_CLIENT_APP_MAX];   /* first path segment */
-    char name[RTMP_CLIENT_NAME_MAX]; /* the rest of the path, query included */
+    char host[RTMP_CLIENT_HOST_MAX];    /* without brackets for IPv6 literals */
+    uint16_t port;                      /* RTMP_CLIENT_DEFAULT_PORT when absent */
+    char app[RTMP_CLIENT_APP_MAX];      /* first path segment */
+    char name[RTMP_CLIENT_NAME_MAX];    /* the rest of the path, query included */
     char tc_url[RTMP_CLIENT_TCURL_MAX]; /* "rtmp://host:port/app" for connect */
 } rtmp_client_url_t;
 
@@ -112,10 +112,10 @@ int rtmp_client_send(rtmp_client_t *c, uint8_t type, uint32_t ts, const uint8_t 
 
 /* Result of rtmp_client_read(). */
 typedef enum {
-    RTMP_CLIENT_MESSAGE = 1,  /* *out holds an audio, video or data message */
-    RTMP_CLIENT_TIMEOUT = 0,  /* nothing arrived within timeout_ms */
-    RTMP_CLIENT_EOF = -1,     /* the server closed the connection */
-    RTMP_CLIENT_ERROR = -2    /* I/O or protocol error: rtmp_client_error() */
+    RTMP_CLIENT_MESSAGE = 1, /* *out holds an audio, video or data message */
+    RTMP_CLIENT_TIMEOUT = 0, /* nothing arrived within timeout_ms */
+    RTMP_CLIENT_EOF = -1,    /* the server closed the connection */
+    RTMP_CLIENT_ERROR = -2   /* I/O or protocol error: rtmp_client_error() */
 } rtmp_client_rc_t;
 
 /* Waits up to timeout_ms for the next audio (8), video (9) or data (18)

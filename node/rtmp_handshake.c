@@ -24,8 +24,8 @@
  * the C1 / S1 digest, followed by 32 fixed bytes; the full key derives the
  * key of the S2 / C2 signature. The literals carry a trailing NUL that is
  * not part of the key. */
-#define HS_KEY_TAIL                                                                        \
-    "\xF0\xEE\xC2\x4A\x80\x68\xBE\xE8\x2E\x00\xD0\xD1\x02\x9E\x7E\x57"                     \
+#define HS_KEY_TAIL                                                                                \
+    "\xF0\xEE\xC2\x4A\x80\x68\xBE\xE8\x2E\x00\xD0\xD1\x02\x9E\x7E\x57"                             \
     "\x6E\xEC\x5D\x2D\x29\x80\x6F\xAB\x93\xB8\xE6\x36\xCF\xEB\x31\xAE"
 static const uint8_t hs_fp_key[] = "Genuine Adobe Flash Player 001" HS_KEY_TAIL;
 static const uint8_t hs_fms_key[] = "Genuine Adobe Flash Media Server 001" HS_KEY_TAIL;
@@ -47,16 +47,15 @@ static const char hs_err_s2[] = "handshake: S2 digest mismatch";
 /* "handshake: unsupported version N" for every byte value, so that *err
  * stays a static string. */
 #define HS_V(n) "handshake: unsupported version " n
-#define HS_V10(p)                                                                          \
-    HS_V(p "0"), HS_V(p "1"), HS_V(p "2"), HS_V(p "3"), HS_V(p "4"), HS_V(p "5"),          \
-        HS_V(p "6"), HS_V(p "7"), HS_V(p "8"), HS_V(p "9")
+#define HS_V10(p)                                                                                  \
+    HS_V(p "0"), HS_V(p "1"), HS_V(p "2"), HS_V(p "3"), HS_V(p "4"), HS_V(p "5"), HS_V(p "6"),     \
+        HS_V(p "7"), HS_V(p "8"), HS_V(p "9")
 static const char *const hs_err_version[] = {
-    HS_V10(""),    HS_V10("1"),   HS_V10("2"),   HS_V10("3"),   HS_V10("4"),
-    HS_V10("5"),   HS_V10("6"),   HS_V10("7"),   HS_V10("8"),   HS_V10("9"),
-    HS_V10("10"),  HS_V10("11"),  HS_V10("12"),  HS_V10("13"),  HS_V10("14"),
-    HS_V10("15"),  HS_V10("16"),  HS_V10("17"),  HS_V10("18"),  HS_V10("19"),
-    HS_V10("20"),  HS_V10("21"),  HS_V10("22"),  HS_V10("23"),  HS_V10("24"),
-    HS_V("250"),   HS_V("251"),   HS_V("252"),   HS_V("253"),   HS_V("254"),
+    HS_V10(""),   HS_V10("1"),  HS_V10("2"),  HS_V10("3"),  HS_V10("4"),  HS_V10("5"),
+    HS_V10("6"),  HS_V10("7"),  HS_V10("8"),  HS_V10("9"),  HS_V10("10"), HS_V10("11"),
+    HS_V10("12"), HS_V10("13"), HS_V10("14"), HS_V10("15"), HS_V10("16"), HS_V10("17"),
+    HS_V10("18"), HS_V10("19"), HS_V10("20"), HS_V10("21"), HS_V10("22"), HS_V10("23"),
+    HS_V10("24"), HS_V("250"),  HS_V("251"),  HS_V("252"),  HS_V("253"),  HS_V("254"),
     HS_V("255")};
 _Static_assert(sizeof hs_err_version / sizeof hs_err_version[0] == 256, "one per byte");
 
@@ -73,8 +72,8 @@ struct rtmp_hs {
     int complex;      /* client: send a digest C1 and check the answer */
     int peer_complex; /* the peer's C1 / S1 carried a valid digest */
     hs_state_t state;
-    const char *err;  /* static, set in HS_FAILED */
-    size_t need;      /* bytes the current stage reads into in[] */
+    const char *err; /* static, set in HS_FAILED */
+    size_t need;     /* bytes the current stage reads into in[] */
     size_t have;
     uint8_t in[1 + RTMP_HS_SIZE];
     /* The C1 digest: the client's own (to check S2) or the server's peer's. */
@@ -131,8 +130,7 @@ int rtmp_hs_find_digest(const uint8_t pkt[RTMP_HS_SIZE], const uint8_t *key, siz
 
 /* Writes the packet's digest at the place its schema gives; the rest of the
  * packet must be filled already. Returns the offset, or -1. */
-static int hs_place_digest(uint8_t pkt[RTMP_HS_SIZE], int schema, const uint8_t *key,
-                           size_t keylen)
+static int hs_place_digest(uint8_t pkt[RTMP_HS_SIZE], int schema, const uint8_t *key, size_t keylen)
 {
     size_t off = hs_digest_offset(pkt, schema);
     uint8_t md[HS_DIGEST_LEN];
@@ -163,8 +161,8 @@ static int hs_fill_challenge(uint8_t pkt[RTMP_HS_SIZE], const uint8_t version[4]
 }
 
 /* Random bytes signed for the peer whose digest is given. */
-static int hs_fill_response(uint8_t pkt[RTMP_HS_SIZE], const uint8_t *full_key,
-                            size_t full_keylen, const uint8_t peer_digest[HS_DIGEST_LEN])
+static int hs_fill_response(uint8_t pkt[RTMP_HS_SIZE], const uint8_t *full_key, size_t full_keylen,
+                            const uint8_t peer_digest[HS_DIGEST_LEN])
 {
     if (hs_random(pkt, HS_SIG_DATA_LEN) != NODE_OK)
         return NODE_EIO;
@@ -286,7 +284,10 @@ rtmp_hs_t *rtmp_hs_new(rtmp_hs_role_t role, int complex)
     return hs;
 }
 
-void rtmp_hs_free(rtmp_hs_t *hs) { free(hs); }
+void rtmp_hs_free(rtmp_hs_t *hs)
+{
+    free(hs);
+}
 
 parse_rc_t rtmp_hs_feed(rtmp_hs_t *hs, const uint8_t *src, size_t len, size_t *used,
                         const char **err)
@@ -321,21 +322,12 @@ parse_rc_t rtmp_hs_feed(rtmp_hs_t *hs, const uint8_t *src, size_t len, size_t *u
             return PARSE_NEED_MORE;
         }
         switch (hs->state) {
-        case HS_SERVER_RECV_C0C1:
-            hs_server_on_c0c1(hs);
-            break;
-        case HS_SERVER_RECV_C2:
-            hs_expect(hs, HS_DONE, 0);
-            break;
-        case HS_CLIENT_RECV_S0S1:
-            hs_client_on_s0s1(hs);
-            break;
-        case HS_CLIENT_RECV_S2:
-            hs_client_on_s2(hs);
-            break;
+        case HS_SERVER_RECV_C0C1: hs_server_on_c0c1(hs); break;
+        case HS_SERVER_RECV_C2: hs_expect(hs, HS_DONE, 0); break;
+        case HS_CLIENT_RECV_S0S1: hs_client_on_s0s1(hs); break;
+        case HS_CLIENT_RECV_S2: hs_client_on_s2(hs); break;
         case HS_DONE:
-        case HS_FAILED:
-            break;
+        case HS_FAILED: break;
         }
     }
 }
@@ -346,6 +338,12 @@ void rtmp_hs_output(const rtmp_hs_t *hs, const uint8_t **data, size_t *len)
     *len = hs->out_len;
 }
 
-void rtmp_hs_output_done(rtmp_hs_t *hs) { hs->out_len = 0; }
+void rtmp_hs_output_done(rtmp_hs_t *hs)
+{
+    hs->out_len = 0;
+}
 
-int rtmp_hs_peer_complex(const rtmp_hs_t *hs) { return hs->peer_complex; }
+int rtmp_hs_peer_complex(const rtmp_hs_t *hs)
+{
+    return hs->peer_complex;
+}

@@ -30,7 +30,8 @@ typedef struct {
     int playing;
 } http_sess_t;
 
-static const char *status_text(int code) {
+static const char *status_text(int code)
+{
     switch (code) {
     case 200: return "OK";
     case 400: return "Bad Request";
@@ -45,7 +46,8 @@ static const char *status_text(int code) {
 }
 
 /* A complete error response; the connection closes once it is written. */
-static void respond_error(http_sess_t *hs, int code, const char *why) {
+static void respond_error(http_sess_t *hs, int code, const char *why)
+{
     conn_t *c = hs->conn;
     char body[256];
     int blen = snprintf(body, sizeof body, "%d %s: %s\n", code, status_text(code), why);
@@ -67,7 +69,8 @@ static void respond_error(http_sess_t *hs, int code, const char *why) {
 }
 
 /* Status line, headers and the FLV file header. */
-static void respond_stream(http_sess_t *hs) {
+static void respond_stream(http_sess_t *hs)
+{
     conn_t *c = hs->conn;
     const conf_t *conf = &c->node->conf;
     char head[768];
@@ -106,13 +109,15 @@ static void respond_stream(http_sess_t *hs) {
     log_info(c->id, "http-flv: play %s/%s from %s", hs->app, hs->name, c->remote);
 }
 
-static void player_wake(player_t *p) {
+static void player_wake(player_t *p)
+{
     http_sess_t *hs = p->owner;
     if (!hs->conn->wblocked)
         conn_flush(hs->conn);
 }
 
-static void end_stream(http_sess_t *hs, const char *reason) {
+static void end_stream(http_sess_t *hs, const char *reason)
+{
     conn_t *c = hs->conn;
     hs->playing = 0;
     c->player = NULL;
@@ -122,7 +127,8 @@ static void end_stream(http_sess_t *hs, const char *reason) {
     conn_close_after_flush(c, reason);
 }
 
-static void player_event(player_t *p, player_event_t ev) {
+static void player_event(player_t *p, player_event_t ev)
+{
     http_sess_t *hs = p->owner;
     conn_t *c = hs->conn;
     switch (ev) {
@@ -148,7 +154,8 @@ static void player_event(player_t *p, player_event_t ev) {
 static const player_ops_t HTTP_PLAYER_OPS = {player_wake, player_event};
 
 /* "/app/name.flv" -> app, name (percent-decoded). 0 or -1. */
-static int parse_path(const char *path, char *app, size_t applen, char *name, size_t namelen) {
+static int parse_path(const char *path, char *app, size_t applen, char *name, size_t namelen)
+{
     if (path[0] != '/')
         return -1;
     const char *a = path + 1;
@@ -164,7 +171,8 @@ static int parse_path(const char *path, char *app, size_t applen, char *name, si
     return 0;
 }
 
-static void handle_request(http_sess_t *hs, const http_req_t *req) {
+static void handle_request(http_sess_t *hs, const http_req_t *req)
+{
     conn_t *c = hs->conn;
     const conf_t *conf = &c->node->conf;
     hs->head = strcmp(req->method, "HEAD") == 0;
@@ -201,7 +209,8 @@ static void handle_request(http_sess_t *hs, const http_req_t *req) {
     }
 }
 
-static void http_on_read(conn_t *c, const uint8_t *data, size_t len) {
+static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
+{
     http_sess_t *hs = c->ps;
     if (hs->state != HS_READING)
         return; /* one request per connection: later bytes are ignored */
@@ -224,7 +233,8 @@ static void http_on_read(conn_t *c, const uint8_t *data, size_t len) {
         conn_flush(c);
 }
 
-static void http_on_tick(conn_t *c, int64_t now_ms) {
+static void http_on_tick(conn_t *c, int64_t now_ms)
+{
     http_sess_t *hs = c->ps;
     if (hs->state == HS_READING &&
         now_ms - c->start_ms > (int64_t)c->node->conf.http_flv_request_timeout_ms) {
@@ -234,7 +244,8 @@ static void http_on_tick(conn_t *c, int64_t now_ms) {
     }
 }
 
-static void http_on_close(conn_t *c) {
+static void http_on_close(conn_t *c)
+{
     http_sess_t *hs = c->ps;
     if (!hs)
         return;
@@ -247,7 +258,8 @@ static void http_on_close(conn_t *c) {
 
 const conn_proto_t SESS_HTTPFLV_PROTO = {"http-flv", http_on_read, http_on_tick, http_on_close};
 
-void sess_httpflv_start(conn_t *c) {
+void sess_httpflv_start(conn_t *c)
+{
     http_sess_t *hs = calloc(1, sizeof *hs);
     if (hs) {
         hs->conn = c;

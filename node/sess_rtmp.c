@@ -46,7 +46,8 @@ typedef struct {
 /* ---- output ------------------------------------------------------------- */
 
 static void send_msg(rtmp_sess_t *rs, uint32_t csid, uint8_t type, uint32_t stream_id,
-                     const uint8_t *payload, uint32_t len) {
+                     const uint8_t *payload, uint32_t len)
+{
     size_t n = rtmp_chunk_encoded_size(csid, 0, len, rs->out_chunk_size);
     uint8_t stackbuf[1024];
     uint8_t *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
@@ -61,20 +62,23 @@ static void send_msg(rtmp_sess_t *rs, uint32_t csid, uint8_t type, uint32_t stre
         free(buf);
 }
 
-static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v) {
+static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v)
+{
     uint8_t b[4];
     wr_be32(b, v);
     send_msg(rs, RTMP_CSID_PROTO, type, 0, b, 4);
 }
 
-static void send_user_control(rtmp_sess_t *rs, uint16_t ev, uint32_t v) {
+static void send_user_control(rtmp_sess_t *rs, uint16_t ev, uint32_t v)
+{
     uint8_t b[6];
     wr_be16(b, ev);
     wr_be32(b + 2, v);
     send_msg(rs, RTMP_CSID_PROTO, RTMP_MSG_USER_CONTROL, 0, b, 6);
 }
 
-static void send_amf(rtmp_sess_t *rs, uint32_t stream_id, amf0_buf_t *b) {
+static void send_amf(rtmp_sess_t *rs, uint32_t stream_id, amf0_buf_t *b)
+{
     if (b->oom)
         conn_close(rs->conn, "out of memory");
     else
@@ -83,7 +87,8 @@ static void send_amf(rtmp_sess_t *rs, uint32_t stream_id, amf0_buf_t *b) {
 }
 
 /* _result / _error with a null command object and one value or none. */
-static void send_result(rtmp_sess_t *rs, const char *name, double txn, const double *num) {
+static void send_result(rtmp_sess_t *rs, const char *name, double txn, const double *num)
+{
     amf0_buf_t b;
     amf0_buf_init(&b);
     amf0_put_cstr(&b, name);
@@ -96,7 +101,8 @@ static void send_result(rtmp_sess_t *rs, const char *name, double txn, const dou
     send_amf(rs, 0, &b);
 }
 
-static void send_status(rtmp_sess_t *rs, const char *level, const char *code, const char *desc) {
+static void send_status(rtmp_sess_t *rs, const char *level, const char *code, const char *desc)
+{
     amf0_buf_t b;
     amf0_buf_init(&b);
     amf0_put_cstr(&b, "onStatus");
@@ -117,7 +123,8 @@ static void send_status(rtmp_sess_t *rs, const char *level, const char *code, co
     send_amf(rs, MSG_RTMP_STREAM_ID, &b);
 }
 
-static void send_sample_access(rtmp_sess_t *rs) {
+static void send_sample_access(rtmp_sess_t *rs)
+{
     amf0_buf_t b;
     amf0_buf_init(&b);
     amf0_put_cstr(&b, "|RtmpSampleAccess");
@@ -133,7 +140,8 @@ static void send_sample_access(rtmp_sess_t *rs) {
 
 /* ---- hub callbacks ------------------------------------------------------ */
 
-static void send_play_start(rtmp_sess_t *rs) {
+static void send_play_start(rtmp_sess_t *rs)
+{
     char desc[STREAM_NAME_MAX + 32];
     send_user_control(rs, RTMP_UC_STREAM_BEGIN, MSG_RTMP_STREAM_ID);
     snprintf(desc, sizeof desc, "Playing and resetting %s.", rs->name);
@@ -144,13 +152,15 @@ static void send_play_start(rtmp_sess_t *rs) {
     log_info(rs->conn->id, "rtmp: play %s/%s from %s", rs->app, rs->name, rs->conn->remote);
 }
 
-static void player_wake(player_t *p) {
+static void player_wake(player_t *p)
+{
     rtmp_sess_t *rs = p->owner;
     if (!rs->conn->wblocked)
         conn_flush(rs->conn);
 }
 
-static void player_event(player_t *p, player_event_t ev) {
+static void player_event(player_t *p, player_event_t ev)
+{
     rtmp_sess_t *rs = p->owner;
     conn_t *c = rs->conn;
     switch (ev) {
@@ -188,7 +198,8 @@ static void player_event(player_t *p, player_event_t ev) {
 
 static const player_ops_t RTMP_PLAYER_OPS = {player_wake, player_event};
 
-static void publisher_kick(publisher_t *pub, const char *reason) {
+static void publisher_kick(publisher_t *pub, const char *reason)
+{
     rtmp_sess_t *rs = pub->owner;
     rs->publishing = 0;
     conn_close(rs->conn, reason);
@@ -199,7 +210,8 @@ static const publisher_ops_t RTMP_PUBLISHER_OPS = {publisher_kick};
 /* ---- commands ----------------------------------------------------------- */
 
 /* Splits "name?query" in place into name and query (query may be empty). */
-static void split_query(char *s, char *query, size_t qlen) {
+static void split_query(char *s, char *query, size_t qlen)
+{
     char *q = strchr(s, '?');
     if (q) {
         snprintf(query, qlen, "%s", q + 1);
@@ -209,7 +221,8 @@ static void split_query(char *s, char *query, size_t qlen) {
     }
 }
 
-static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, size_t n) {
+static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, size_t n)
+{
     conn_t *c = rs->conn;
     const amf0_value_t *obj = n > 2 ? &vals[2] : NULL;
     const char *app = amf0_str(amf0_get(obj, "app"));
@@ -265,7 +278,8 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     log_debug(c->id, "rtmp: connect app=%s", rs->app);
 }
 
-static int take_stream_name(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n) {
+static int take_stream_name(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
+{
     const char *name = n > 3 ? amf0_str(&vals[3]) : NULL;
     if (!name)
         return -1;
@@ -276,7 +290,8 @@ static int take_stream_name(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     return stream_name_valid(rs->name, STREAM_NAME_MAX) ? 0 : -1;
 }
 
-static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n) {
+static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
+{
     conn_t *c = rs->conn;
     if (rs->publishing || rs->playing) {
         send_status(rs, "error", "NetStream.Publish.BadName", "Already publishing or playing.");
@@ -306,7 +321,8 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n) {
     log_info(c->id, "rtmp: publish %s/%s from %s", rs->app, rs->name, c->remote);
 }
 
-static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n) {
+static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
+{
     conn_t *c = rs->conn;
     if (rs->publishing || rs->playing) {
         send_status(rs, "error", "NetStream.Play.Failed", "Already publishing or playing.");
@@ -336,7 +352,8 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n) {
     }
 }
 
-static void stop_stream(rtmp_sess_t *rs) {
+static void stop_stream(rtmp_sess_t *rs)
+{
     if (rs->publishing) {
         rs->publishing = 0;
         stream_unpublish(&rs->pub, node_now_ms());
@@ -349,7 +366,8 @@ static void stop_stream(rtmp_sess_t *rs) {
     }
 }
 
-static void handle_command(rtmp_sess_t *rs, const uint8_t *p, uint32_t len) {
+static void handle_command(rtmp_sess_t *rs, const uint8_t *p, uint32_t len)
+{
     conn_t *c = rs->conn;
     amf0_value_t vals[RTMP_MAX_CMD_VALUES];
     size_t n = 0;
@@ -399,7 +417,8 @@ static void handle_command(rtmp_sess_t *rs, const uint8_t *p, uint32_t len) {
 
 /* @setDataFrame("onMetaData", obj) becomes onMetaData(obj); other data
  * messages pass through. Returns a malloc'd AMF0 payload or NULL (dropped). */
-static uint8_t *rewrite_data(rtmp_sess_t *rs, const uint8_t *p, uint32_t len, uint32_t *outlen) {
+static uint8_t *rewrite_data(rtmp_sess_t *rs, const uint8_t *p, uint32_t len, uint32_t *outlen)
+{
     amf0_value_t vals[RTMP_MAX_CMD_VALUES];
     size_t n = 0;
     const char *err = NULL;
@@ -430,12 +449,14 @@ static uint8_t *rewrite_data(rtmp_sess_t *rs, const uint8_t *p, uint32_t len, ui
     return out;
 }
 
-static void push_media(rtmp_sess_t *rs, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len) {
+static void push_media(rtmp_sess_t *rs, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
+{
     if (stream_push(&rs->pub, type, ts, payload, len, node_now_ms()) != 0)
         conn_close(rs->conn, "out of memory");
 }
 
-static void handle_data(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uint32_t len) {
+static void handle_data(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uint32_t len)
+{
     uint32_t outlen = 0;
     uint8_t *out = rewrite_data(rs, p, len, &outlen);
     if (out)
@@ -444,7 +465,8 @@ static void handle_data(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uint32_t
 
 /* Aggregate: FLV-tag-like sub-messages with timestamps relative to the
  * first one, rebased onto the aggregate's own timestamp. */
-static void handle_aggregate(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uint32_t len) {
+static void handle_aggregate(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uint32_t len)
+{
     uint32_t off = 0, first_ts = 0;
     int first = 1;
     while (len - off >= FLV_TAG_HEADER_SIZE) {
@@ -479,7 +501,8 @@ static void handle_aggregate(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uin
 }
 
 /* Dispatches one message; takes ownership of m->payload. */
-static void handle_message(rtmp_sess_t *rs, rtmp_msg_t *m) {
+static void handle_message(rtmp_sess_t *rs, rtmp_msg_t *m)
+{
     conn_t *c = rs->conn;
     uint8_t *p = m->payload;
     switch (m->type) {
@@ -532,10 +555,14 @@ static void handle_message(rtmp_sess_t *rs, rtmp_msg_t *m) {
 
 /* ---- connection callbacks ---------------------------------------------- */
 
-static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len) {
+static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
+{
     rtmp_sess_t *rs = c->ps;
     const char *err = NULL;
-    while (len && !c->closing) {
+    /* The chunk parser may hold a few look-ahead bytes that complete a
+     * message, so it is fed until it says NEED_MORE, even with no bytes
+     * left; the handshake never holds any. */
+    while (!c->closing && (len || rs->state == RS_READY)) {
         size_t used = 0;
         if (rs->state == RS_HANDSHAKE) {
             parse_rc_t rc = rtmp_hs_feed(rs->hs, data, len, &used, &err);
@@ -563,7 +590,9 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len) {
             parse_rc_t rc = rtmp_chunk_feed(rs->parser, data, len, &used, &m, &err);
             if (rc == PARSE_OK) {
                 handle_message(rs, &m);
-            } else if (rc != PARSE_NEED_MORE) {
+            } else if (rc == PARSE_NEED_MORE) {
+                break; /* all input consumed */
+            } else {
                 log_warn(c->id, "rtmp: chunk stream: %s", err ? err : "protocol error");
                 conn_close(c, "protocol error");
                 return;
@@ -585,7 +614,8 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len) {
         conn_flush(c);
 }
 
-static void rtmp_on_tick(conn_t *c, int64_t now_ms) {
+static void rtmp_on_tick(conn_t *c, int64_t now_ms)
+{
     rtmp_sess_t *rs = c->ps;
     const conf_t *conf = &c->node->conf;
     if (rs->state == RS_HANDSHAKE) {
@@ -602,7 +632,8 @@ static void rtmp_on_tick(conn_t *c, int64_t now_ms) {
     }
 }
 
-static void rtmp_on_close(conn_t *c) {
+static void rtmp_on_close(conn_t *c)
+{
     rtmp_sess_t *rs = c->ps;
     if (!rs)
         return;
@@ -615,7 +646,8 @@ static void rtmp_on_close(conn_t *c) {
 
 const conn_proto_t SESS_RTMP_PROTO = {"rtmp", rtmp_on_read, rtmp_on_tick, rtmp_on_close};
 
-void sess_rtmp_start(conn_t *c) {
+void sess_rtmp_start(conn_t *c)
+{
     rtmp_sess_t *rs = calloc(1, sizeof *rs);
     if (rs) {
         rs->conn = c;

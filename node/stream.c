@@ -54,7 +54,8 @@ struct hub {
 
 /* ---- names and registry ------------------------------------------------ */
 
-int stream_name_valid(const char *s, size_t max) {
+int stream_name_valid(const char *s, size_t max)
+{
     size_t n = strlen(s);
     if (n == 0 || n >= max || s[0] == '/' || strstr(s, ".."))
         return 0;
@@ -66,7 +67,8 @@ int stream_name_valid(const char *s, size_t max) {
     return 1;
 }
 
-static uint32_t key_hash(const char *app, const char *name) {
+static uint32_t key_hash(const char *app, const char *name)
+{
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const char *p = app; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
@@ -76,7 +78,8 @@ static uint32_t key_hash(const char *app, const char *name) {
     return h;
 }
 
-static stream_t *hub_find(hub_t *hub, const char *app, const char *name) {
+static stream_t *hub_find(hub_t *hub, const char *app, const char *name)
+{
     uint32_t h = key_hash(app, name);
     for (stream_t *s = hub->buckets[h % HUB_BUCKETS]; s; s = s->hnext)
         if (s->hash == h && strcmp(s->app, app) == 0 && strcmp(s->name, name) == 0)
@@ -84,7 +87,8 @@ static stream_t *hub_find(hub_t *hub, const char *app, const char *name) {
     return NULL;
 }
 
-static stream_t *hub_get(hub_t *hub, const char *app, const char *name) {
+static stream_t *hub_get(hub_t *hub, const char *app, const char *name)
+{
     stream_t *s = hub_find(hub, app, name);
     if (s)
         return s;
@@ -109,7 +113,8 @@ static stream_t *hub_get(hub_t *hub, const char *app, const char *name) {
     return s;
 }
 
-static void stream_clear_headers(stream_t *s) {
+static void stream_clear_headers(stream_t *s)
+{
     msg_unref(s->meta);
     msg_unref(s->vseq);
     msg_unref(s->aseq);
@@ -119,7 +124,8 @@ static void stream_clear_headers(stream_t *s) {
     s->last_gop_ms = 0;
 }
 
-static void stream_destroy(stream_t *s) {
+static void stream_destroy(stream_t *s)
+{
     hub_t *hub = s->hub;
     stream_t **pp = &hub->buckets[s->hash % HUB_BUCKETS];
     while (*pp != s)
@@ -133,7 +139,8 @@ static void stream_destroy(stream_t *s) {
     free(s);
 }
 
-hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size) {
+hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
+{
     hub_t *hub = calloc(1, sizeof *hub);
     if (!hub)
         return NULL;
@@ -142,7 +149,8 @@ hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size) {
     return hub;
 }
 
-static void player_release(player_t *p) {
+static void player_release(player_t *p)
+{
     for (int i = 0; i < p->nprelude; i++)
         msg_unref(p->prelude[i]);
     p->nprelude = 0;
@@ -152,7 +160,8 @@ static void player_release(player_t *p) {
     p->stream = NULL;
 }
 
-void hub_free(hub_t *hub) {
+void hub_free(hub_t *hub)
+{
     if (!hub)
         return;
     for (size_t b = 0; b < HUB_BUCKETS; b++) {
@@ -175,34 +184,42 @@ void hub_free(hub_t *hub) {
     free(hub);
 }
 
-size_t hub_stream_count(const hub_t *hub) {
+size_t hub_stream_count(const hub_t *hub)
+{
     return hub->nstreams;
 }
-const char *stream_app(const stream_t *s) {
+const char *stream_app(const stream_t *s)
+{
     return s->app;
 }
 
-uint64_t stream_retained_msgs(const stream_t *s) {
+uint64_t stream_retained_msgs(const stream_t *s)
+{
     return s->head - s->tail;
 }
-const char *stream_name(const stream_t *s) {
+const char *stream_name(const stream_t *s)
+{
     return s->name;
 }
-int stream_is_live(const stream_t *s) {
+int stream_is_live(const stream_t *s)
+{
     return s->state == STREAM_LIVE;
 }
 
 /* ---- the ring ----------------------------------------------------------- */
 
-static inline msg_t *ring_at(const stream_t *s, uint64_t seq) {
+static inline msg_t *ring_at(const stream_t *s, uint64_t seq)
+{
     return s->slots[seq & (s->cap - 1)];
 }
 
-static uint64_t gop_start(const stream_t *s) {
+static uint64_t gop_start(const stream_t *s)
+{
     return s->ngop ? s->gop_seqs[0] : s->head;
 }
 
-static void ring_evict_one(stream_t *s) {
+static void ring_evict_one(stream_t *s)
+{
     msg_t **slot = &s->slots[s->tail & (s->cap - 1)];
     msg_unref(*slot);
     *slot = NULL;
@@ -213,7 +230,8 @@ static void ring_evict_one(stream_t *s) {
     }
 }
 
-static int ring_grow(stream_t *s) {
+static int ring_grow(stream_t *s)
+{
     uint32_t ncap = s->cap * 2;
     msg_t **ns = calloc(ncap, sizeof *ns);
     if (!ns)
@@ -229,7 +247,8 @@ static int ring_grow(stream_t *s) {
 /* Drops what no player needs: everything before the GOP cache that is behind
  * every attached player, and, whatever the players need, everything more
  * than max_queue_bytes before the GOP cache. */
-static void ring_trim(stream_t *s) {
+static void ring_trim(stream_t *s)
+{
     uint64_t keep = gop_start(s);
     uint64_t need = s->min_cursor < keep ? s->min_cursor : keep;
     uint64_t limit = s->hub->conf->player_max_queue_bytes;
@@ -242,7 +261,8 @@ static void ring_trim(stream_t *s) {
     }
 }
 
-static int ring_push(stream_t *s, msg_t *m) {
+static int ring_push(stream_t *s, msg_t *m)
+{
     if (s->head - s->tail == s->cap) {
         if (s->cap >= RING_MAX_CAP || ring_grow(s) != 0) {
             /* Full at its bound: the oldest message goes, even from the GOP
@@ -256,13 +276,15 @@ static int ring_push(stream_t *s, msg_t *m) {
     return 0;
 }
 
-uint64_t stream_retained_bytes(const stream_t *s) {
+uint64_t stream_retained_bytes(const stream_t *s)
+{
     return s->tail < s->head ? s->bytes_total - ring_at(s, s->tail)->stream_off : 0;
 }
 
 /* ---- publishing --------------------------------------------------------- */
 
-static void player_attach(stream_t *s, player_t *p) {
+static void player_attach(stream_t *s, player_t *p)
+{
     p->stream = s;
     p->attached = 1;
     p->waiting = 0;
@@ -282,7 +304,8 @@ static void player_attach(stream_t *s, player_t *p) {
     s->nplayers++;
 }
 
-static void push_event(stream_t *s, player_event_t ev) {
+static void push_event(stream_t *s, player_event_t ev)
+{
     msg_t *m = msg_new_event((uint32_t)ev);
     if (m) {
         m->stream_off = s->bytes_total;
@@ -290,8 +313,8 @@ static void push_event(stream_t *s, player_event_t ev) {
     }
 }
 
-int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub,
-                   int64_t now_ms) {
+int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub, int64_t now_ms)
+{
     if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
         return NODE_EINVAL;
     stream_t *s = hub_get(hub, app, name);
@@ -325,7 +348,8 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
     return 0;
 }
 
-void stream_unpublish(publisher_t *pub, int64_t now_ms) {
+void stream_unpublish(publisher_t *pub, int64_t now_ms)
+{
     stream_t *s = pub->stream;
     if (!s)
         return;
@@ -340,19 +364,22 @@ void stream_unpublish(publisher_t *pub, int64_t now_ms) {
     }
 }
 
-static int is_metadata(const uint8_t *p, uint32_t len) {
+static int is_metadata(const uint8_t *p, uint32_t len)
+{
     static const uint8_t tag[] = {0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e',
                                   't',  'a',  'D',  'a', 't', 'a'};
     return len >= sizeof tag && memcmp(p, tag, sizeof tag) == 0;
 }
 
-static void set_header(msg_t **slot, msg_t *m) {
+static void set_header(msg_t **slot, msg_t *m)
+{
     msg_unref(*slot);
     *slot = msg_ref(m);
 }
 
 int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len,
-                int64_t now_ms) {
+                int64_t now_ms)
+{
     stream_t *s = pub->stream;
     if (!s) {
         free(payload);
@@ -404,7 +431,8 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
     return ring_push(s, m);
 }
 
-void stream_flush(stream_t *s) {
+void stream_flush(stream_t *s)
+{
     player_t *p, *next;
     for (p = TAILQ_FIRST(&s->players); p; p = next) {
         next = TAILQ_NEXT(p, link);
@@ -416,7 +444,8 @@ void stream_flush(stream_t *s) {
 /* ---- playing ------------------------------------------------------------ */
 
 int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint32_t wait_ms,
-                int64_t now_ms) {
+                int64_t now_ms)
+{
     if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
         return NODE_EINVAL;
     stream_t *s = hub_find(hub, app, name);
@@ -437,7 +466,8 @@ int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint
     return 1;
 }
 
-void stream_player_stop(player_t *p) {
+void stream_player_stop(player_t *p)
+{
     stream_t *s = p->stream;
     if (!s)
         return;
@@ -451,27 +481,30 @@ void stream_player_stop(player_t *p) {
     player_release(p);
 }
 
-static int64_t allowed_lag_ms(const stream_t *s) {
+static int64_t allowed_lag_ms(const stream_t *s)
+{
     const conf_t *c = s->hub->conf;
     return (int64_t)c->player_queue_ms + (c->stream_gop_cache ? s->last_gop_ms : 0);
 }
 
-static int64_t player_lag_ms(const player_t *p, int64_t now_ms) {
+static int64_t player_lag_ms(const player_t *p, int64_t now_ms)
+{
     const stream_t *s = p->stream;
     if (p->cursor >= s->head || p->cursor < s->tail)
         return 0;
     return now_ms - ring_at(s, p->cursor)->arrival_ms;
 }
 
-uint64_t stream_player_queued(const player_t *p) {
+uint64_t stream_player_queued(const player_t *p)
+{
     const stream_t *s = p->stream;
     if (!s || !p->attached || p->cursor >= s->head || p->cursor < s->tail)
         return 0;
     return s->bytes_total - ring_at(s, p->cursor)->stream_off - p->offset;
 }
 
-int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_bytes,
-                      int64_t now_ms) {
+int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_bytes, int64_t now_ms)
+{
     stream_t *s = p->stream;
     if (!s || !p->attached)
         return 0;
@@ -527,7 +560,8 @@ int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_byt
     return n;
 }
 
-void stream_player_consumed(player_t *p, size_t nbytes) {
+void stream_player_consumed(player_t *p, size_t nbytes)
+{
     stream_t *s = p->stream;
     uint32_t cs = s->hub->chunk_size;
     while (nbytes && p->nprelude) {
@@ -558,14 +592,16 @@ void stream_player_consumed(player_t *p, size_t nbytes) {
 
 /* ---- periodic work ------------------------------------------------------ */
 
-static void player_end(stream_t *s, player_t *p, player_event_t ev) {
+static void player_end(stream_t *s, player_t *p, player_event_t ev)
+{
     TAILQ_REMOVE(&s->players, p, link);
     s->nplayers--;
     player_release(p);
     p->ops->event(p, ev);
 }
 
-static void stream_tick(stream_t *s, int64_t now_ms) {
+static void stream_tick(stream_t *s, int64_t now_ms)
+{
     const conf_t *c = s->hub->conf;
     player_t *p, *next;
     for (p = TAILQ_FIRST(&s->waiters); p; p = next) {
@@ -613,7 +649,8 @@ static void stream_tick(stream_t *s, int64_t now_ms) {
     ring_trim(s);
 }
 
-void hub_tick(hub_t *hub, int64_t now_ms) {
+void hub_tick(hub_t *hub, int64_t now_ms)
+{
     for (size_t b = 0; b < HUB_BUCKETS; b++) {
         stream_t *s = hub->buckets[b], *next;
         for (; s; s = next) {

@@ -102,8 +102,7 @@ int stream_name_valid(const char *s, size_t max);
 /* Starts publishing app/name. Returns 0, or NODE_EBUSY when another
  * publisher holds the stream and takeover is off (with takeover on, the old
  * publisher is kicked and detached), or NODE_EINVAL for a bad name. */
-int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub,
-                   int64_t now_ms);
+int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub, int64_t now_ms);
 /* Stops publishing; players get UNPUBLISHED and the grace period runs. */
 void stream_unpublish(publisher_t *pub, int64_t now_ms);
 
@@ -129,8 +128,7 @@ void stream_player_stop(player_t *p);
 /* The next bytes for a player: fills at most maxiov iovecs with whole or
  * partial messages from its prelude and cursor, up to about max_bytes.
  * Returns the iovec count; 0 when caught up. */
-int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_bytes,
-                      int64_t now_ms);
+int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_bytes, int64_t now_ms);
 /* Advances the player past n written bytes (n <= what the iovecs held). */
 void stream_player_consumed(player_t *p, size_t n);
 /* Bytes of media a player is behind the live edge (its queue). */

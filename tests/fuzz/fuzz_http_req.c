@@ -100,8 +100,7 @@ static void check_request(const http_req_t *r, size_t head_len)
     if (r->keep_alive != 0 && r->keep_alive != 1)
         abort();
     char decoded[FUZZ_MAX_BYTES + 1];
-    if (http_url_decode(r->path, plen, decoded, sizeof decoded) == 0 &&
-        strlen(decoded) > plen)
+    if (http_url_decode(r->path, plen, decoded, sizeof decoded) == 0 && strlen(decoded) > plen)
         abort();
 }
 

@@ -27,7 +27,10 @@ typedef struct {
 
 static volatile sig_atomic_t stop_signal;
 
-static void on_signal(int sig) { stop_signal = sig; }
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
 
 static void usage(FILE *out)
 {
@@ -94,8 +97,7 @@ static int write_tag(pull_t *p, const rtmp_msg_t *m)
 
 /* Reads until a limit, the end of the stream or an error. Returns the exit
  * status. */
-static int pull_loop(pull_t *p, rtmp_client_t *c, double duration_s, long max_video,
-                     int timeout_ms)
+static int pull_loop(pull_t *p, rtmp_client_t *c, double duration_s, long max_video, int timeout_ms)
 {
     int64_t stop_at = duration_s > 0 ? p->play_ms + (int64_t)(duration_s * 1000.0) : 0;
     int64_t last_msg = mono_ms();
@@ -164,12 +166,10 @@ static void print_json_string(const char *s)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"duration", required_argument, NULL, 'd'},
-                                         {"max-video", required_argument, NULL, 'n'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {"complex", no_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"duration", required_argument, NULL, 'd'}, {"max-video", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},  {"complex", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     double duration_s = 0;
     long max_video = 0;
     int timeout_ms = PULL_DEFAULT_TIMEOUT_MS, complex = 0, o;

@@ -19,8 +19,8 @@
 /* AMF0 string "onMetaData" and the "@setDataFrame" FFmpeg puts before it. */
 static const uint8_t ON_METADATA[] = {0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e',
                                       't',  'a',  'D',  'a', 't', 'a'};
-static const uint8_t SET_DATA_FRAME[] = {0x02, 0x00, 0x0d, '@', 's', 'e', 't', 'D', 'a', 't',
-                                         'a', 'F', 'r', 'a', 'm', 'e'};
+static const uint8_t SET_DATA_FRAME[] = {0x02, 0x00, 0x0d, '@', 's', 'e', 't', 'D',
+                                         'a',  't',  'a',  'F', 'r', 'a', 'm', 'e'};
 
 typedef struct {
     rtmp_client_t *client;
@@ -112,9 +112,7 @@ static int send_tag(push_t *p, const flv_tag_t *t)
             len += (uint32_t)sizeof SET_DATA_FRAME;
         }
         break;
-    default:
-        p->skipped++;
-        return 0;
+    default: p->skipped++; return 0;
     }
     pace(p, t->ts);
     if (rtmp_client_send(p->client, t->type, t->ts, body, len) != 0) {

@@ -28,8 +28,8 @@ const char *__asan_default_options(void)
 #define BYTES(s) (const uint8_t *)(s), sizeof(s) - 1
 
 /* Decodes from an exact-size heap copy so that ASan flags any over-read. */
-static int decode(const uint8_t *src, size_t len, amf0_value_t *vals, size_t max_vals,
-                  size_t *n, const char **err)
+static int decode(const uint8_t *src, size_t len, amf0_value_t *vals, size_t max_vals, size_t *n,
+                  const char **err)
 {
     uint8_t *copy = malloc(len ? len : 1);
     assert_non_null(copy);
@@ -90,17 +90,14 @@ static int value_equal(const amf0_value_t *a, const amf0_value_t *b)
     switch (a->type) {
     case AMF0_NUMBER:
     case AMF0_DATE:
-    case AMF0_REFERENCE:
-        return memcmp(&a->num, &b->num, sizeof a->num) == 0;
-    case AMF0_BOOLEAN:
-        return a->boolean == b->boolean;
+    case AMF0_REFERENCE: return memcmp(&a->num, &b->num, sizeof a->num) == 0;
+    case AMF0_BOOLEAN: return a->boolean == b->boolean;
     case AMF0_STRING:
         return a->str_len == b->str_len && a->str && b->str &&
                memcmp(a->str, b->str, a->str_len) == 0 && a->str[a->str_len] == '\0' &&
                b->str[b->str_len] == '\0';
     case AMF0_OBJECT:
-    case AMF0_ECMA_ARRAY:
-        return a->nprops == b->nprops && props_equal(a, b, a->nprops);
+    case AMF0_ECMA_ARRAY: return a->nprops == b->nprops && props_equal(a, b, a->nprops);
     case AMF0_STRICT_ARRAY:
         if (a->nitems != b->nitems)
             return 0;
@@ -108,8 +105,7 @@ static int value_equal(const amf0_value_t *a, const amf0_value_t *b)
             if (!value_equal(&a->items[i], &b->items[i]))
                 return 0;
         return 1;
-    default:
-        return 1;
+    default: return 1;
     }
 }
 
@@ -171,24 +167,23 @@ static void test_encode_bytes(void **state)
     amf0_put_object_end(&b);
     amf0_put_ecma_start(&b, 0x01020304);
     amf0_put_object_end(&b);
-    expect_bytes(&b,
-                 BYTES("\x00\x3f\xf0\x00\x00\x00\x00\x00\x00"
-                       "\x00\xc0\x9f\x40\x00\x00\x00\x00\x00"
-                       "\x01\x01"
-                       "\x01\x01"
-                       "\x01\x00"
-                       "\x02\x00\x02"
-                       "ab"
-                       "\x05"
-                       "\x06"
-                       "\x03"
-                       "\x00\x01"
-                       "k"
-                       "\x02\x00\x03"
-                       "x\0y"
-                       "\x00\x00\x09"
-                       "\x08\x01\x02\x03\x04"
-                       "\x00\x00\x09"));
+    expect_bytes(&b, BYTES("\x00\x3f\xf0\x00\x00\x00\x00\x00\x00"
+                           "\x00\xc0\x9f\x40\x00\x00\x00\x00\x00"
+                           "\x01\x01"
+                           "\x01\x01"
+                           "\x01\x00"
+                           "\x02\x00\x02"
+                           "ab"
+                           "\x05"
+                           "\x06"
+                           "\x03"
+                           "\x00\x01"
+                           "k"
+                           "\x02\x00\x03"
+                           "x\0y"
+                           "\x00\x00\x09"
+                           "\x08\x01\x02\x03\x04"
+                           "\x00\x00\x09"));
     amf0_buf_free(&b);
     assert_null(b.data);
     assert_int_equal(b.len, 0);
@@ -264,8 +259,8 @@ static void test_put_unencodable_sets_oom(void **state)
 static void test_round_trip_numbers(void **state)
 {
     (void)state;
-    const double nums[] = {0.0,     -0.0,     1.0,       -1.5,   123456.789, -1e-300,
-                           DBL_MAX, DBL_MIN,  INFINITY,  -INFINITY, NAN,     4294967296.0};
+    const double nums[] = {0.0,     -0.0,    1.0,      -1.5,      123456.789, -1e-300,
+                           DBL_MAX, DBL_MIN, INFINITY, -INFINITY, NAN,        4294967296.0};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         amf0_value_t v = {.type = AMF0_NUMBER, .num = nums[i]};
         assert_int_equal(round_trip(&v), AMF0_NUMBER);
@@ -637,31 +632,31 @@ static void test_publish_and_play_commands(void **state)
 }
 
 /* onMetaData as written by ffmpeg's FLV muxer: the ECMA count (8) matches. */
-#define METADATA_PROPS                                                                            \
-    "\x00\x08"                                                                                    \
-    "duration"                                                                                    \
-    "\x00\x00\x00\x00\x00\x00\x00\x00\x00"                                                        \
-    "\x00\x05"                                                                                    \
-    "width"                                                                                       \
-    "\x00\x40\x94\x00\x00\x00\x00\x00\x00"                                                        \
-    "\x00\x06"                                                                                    \
-    "height"                                                                                      \
-    "\x00\x40\x86\x80\x00\x00\x00\x00\x00"                                                        \
-    "\x00\x0c"                                                                                    \
-    "videocodecid"                                                                                \
-    "\x00\x40\x1c\x00\x00\x00\x00\x00\x00"                                                        \
-    "\x00\x0c"                                                                                    \
-    "audiocodecid"                                                                                \
-    "\x00\x40\x24\x00\x00\x00\x00\x00\x00"                                                        \
-    "\x00\x07"                                                                                    \
-    "encoder"                                                                                     \
-    "\x02\x00\x0d"                                                                                \
-    "Lavf60.16.100"                                                                               \
-    "\x00\x06"                                                                                    \
-    "stereo"                                                                                      \
-    "\x01\x01"                                                                                    \
-    "\x00\x08"                                                                                    \
-    "filesize"                                                                                    \
+#define METADATA_PROPS                                                                             \
+    "\x00\x08"                                                                                     \
+    "duration"                                                                                     \
+    "\x00\x00\x00\x00\x00\x00\x00\x00\x00"                                                         \
+    "\x00\x05"                                                                                     \
+    "width"                                                                                        \
+    "\x00\x40\x94\x00\x00\x00\x00\x00\x00"                                                         \
+    "\x00\x06"                                                                                     \
+    "height"                                                                                       \
+    "\x00\x40\x86\x80\x00\x00\x00\x00\x00"                                                         \
+    "\x00\x0c"                                                                                     \
+    "videocodecid"                                                                                 \
+    "\x00\x40\x1c\x00\x00\x00\x00\x00\x00"                                                         \
+    "\x00\x0c"                                                                                     \
+    "audiocodecid"                                                                                 \
+    "\x00\x40\x24\x00\x00\x00\x00\x00\x00"                                                         \
+    "\x00\x07"                                                                                     \
+    "encoder"                                                                                      \
+    "\x02\x00\x0d"                                                                                 \
+    "Lavf60.16.100"                                                                                \
+    "\x00\x06"                                                                                     \
+    "stereo"                                                                                       \
+    "\x01\x01"                                                                                     \
+    "\x00\x08"                                                                                     \
+    "filesize"                                                                                     \
     "\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 
 static void check_metadata(const amf0_value_t *vals, size_t n)
@@ -977,9 +972,7 @@ static void build_nested(amf0_buf_t *b, unsigned depth, char kind)
             if (!last)
                 amf0_put_key(b, "a");
             break;
-        default:
-            put_raw(b, last ? "\x0a\x00\x00\x00\x00" : "\x0a\x00\x00\x00\x01", 5);
-            break;
+        default: put_raw(b, last ? "\x0a\x00\x00\x00\x00" : "\x0a\x00\x00\x00\x01", 5); break;
         }
     }
     if (kind != 'a')
@@ -1104,8 +1097,8 @@ static void test_node_limit(void **state)
 static void test_unknown_markers(void **state)
 {
     (void)state;
-    expect_fail(BYTES("\x04"), "amf0: unknown marker");     /* movieclip */
-    expect_fail(BYTES("\x0e"), "amf0: unknown marker");     /* recordset */
+    expect_fail(BYTES("\x04"), "amf0: unknown marker"); /* movieclip */
+    expect_fail(BYTES("\x0e"), "amf0: unknown marker"); /* recordset */
     expect_fail(BYTES("\x12\x00\x00"), "amf0: unknown marker");
     expect_fail(BYTES("\xff"), "amf0: unknown marker");
     expect_fail(BYTES("\x09"), "amf0: unexpected object end");
@@ -1265,8 +1258,8 @@ static void test_amf3_failures(void **state)
     (void)state;
     expect_fail(BYTES("\x11\x06\x00"), "amf0: amf3 string reference unsupported");
     expect_fail(BYTES("\x11\x06\x02"), "amf0: amf3 string reference unsupported");
-    expect_fail(BYTES("\x11\x07\x01"), "amf0: unsupported amf3 type"); /* xml-doc */
-    expect_fail(BYTES("\x11\x09\x01\x01"), "amf0: unsupported amf3 type"); /* array */
+    expect_fail(BYTES("\x11\x07\x01"), "amf0: unsupported amf3 type");         /* xml-doc */
+    expect_fail(BYTES("\x11\x09\x01\x01"), "amf0: unsupported amf3 type");     /* array */
     expect_fail(BYTES("\x11\x0a\x0b\x01\x01"), "amf0: unsupported amf3 type"); /* object */
     expect_fail(BYTES("\x11\xff"), "amf0: unsupported amf3 type");
     expect_fail(BYTES("\x11"), "amf0: truncated value");

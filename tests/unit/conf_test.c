@@ -11,12 +11,14 @@
 
 #include "conf.h"
 
-static int load(conf_t *c, const char *json, char *err) {
+static int load(conf_t *c, const char *json, char *err)
+{
     conf_defaults(c);
     return conf_load_json(c, json, strlen(json), err, 256);
 }
 
-static void test_defaults(void **state) {
+static void test_defaults(void **state)
+{
     (void)state;
     conf_t c;
     conf_defaults(&c);
@@ -30,7 +32,8 @@ static void test_defaults(void **state) {
     assert_false(c.http_flv_wait_for_stream);
 }
 
-static void test_overrides(void **state) {
+static void test_overrides(void **state)
+{
     (void)state;
     conf_t c;
     char err[256];
@@ -48,7 +51,8 @@ static void test_overrides(void **state) {
     assert_string_equal(c.http_flv_listen, "0.0.0.0:8080"); /* untouched */
 }
 
-static void test_errors_name_the_key(void **state) {
+static void test_errors_name_the_key(void **state)
+{
     (void)state;
     conf_t c;
     char err[256];
@@ -76,7 +80,8 @@ static void test_errors_name_the_key(void **state) {
     assert_non_null(strstr(err, "invalid JSON"));
 }
 
-static void test_listen_parse(void **state) {
+static void test_listen_parse(void **state)
+{
     (void)state;
     char host[64];
     uint16_t port;
@@ -93,7 +98,8 @@ static void test_listen_parse(void **state) {
     assert_int_equal(conf_parse_listen("[::1]8080", host, sizeof host, &port), -1);
 }
 
-static void test_shipped_config_loads(void **state) {
+static void test_shipped_config_loads(void **state)
+{
     (void)state;
     conf_t c;
     char err[512];
@@ -107,7 +113,8 @@ static void test_shipped_config_loads(void **state) {
     assert_non_null(strstr(err, "/nonexistent/weir.json"));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_overrides),

@@ -387,9 +387,9 @@ typedef struct {
 typedef struct {
     tag_copy_t tags[MAX_TAGS];
     size_t n;
-    parse_rc_t rc;     /* last result */
+    parse_rc_t rc; /* last result */
     const char *err;
-    size_t consumed;   /* total bytes consumed */
+    size_t consumed; /* total bytes consumed */
     int flags;
 } read_result_t;
 
@@ -402,8 +402,8 @@ static void result_free(read_result_t *res)
 
 /* Feeds buf as a first piece of `first` bytes, then pieces of `step` bytes,
  * each in an exact-size copy so ASan sees over-reads. Stops at an error. */
-static void read_pieces(const uint8_t *buf, size_t len, size_t first, size_t step,
-                        uint32_t max_tag, read_result_t *res)
+static void read_pieces(const uint8_t *buf, size_t len, size_t first, size_t step, uint32_t max_tag,
+                        read_result_t *res)
 {
     memset(res, 0, sizeof *res);
     flv_reader_t *r = flv_reader_new(max_tag);

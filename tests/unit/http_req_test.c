@@ -24,13 +24,12 @@ typedef struct {
 static void flatten(const http_req_t *r, char *out, size_t outsz)
 {
     int n = snprintf(out, outsz, "%s|%s|%s|%s|1.%d|cl=%lld|ch=%d|ka=%d", r->method, r->target,
-                     r->path, r->query, r->version_minor, (long long)r->content_length,
-                     r->chunked, r->keep_alive);
+                     r->path, r->query, r->version_minor, (long long)r->content_length, r->chunked,
+                     r->keep_alive);
     assert_true(n > 0 && (size_t)n < outsz);
     for (size_t i = 0; i < r->nheaders; i++) {
         size_t used = strlen(out);
-        n = snprintf(out + used, outsz - used, "|%s=[%s]", r->headers[i].name,
-                     r->headers[i].value);
+        n = snprintf(out + used, outsz - used, "|%s=[%s]", r->headers[i].name, r->headers[i].value);
         assert_true(n > 0 && (size_t)n < outsz - used);
     }
 }
@@ -103,14 +102,13 @@ static outcome_t parse_all_ways(const char *text, size_t max_bytes)
     return whole;
 }
 
-static const char GET_REQ[] =
-    "GET /live/cam1.flv?token=abc%20d&x=1 HTTP/1.1\r\n"
-    "Host: example.com:8080\r\n"
-    "User-Agent:  curl/8.0 \t\r\n"
-    "Accept: */*\r\n"
-    "X-Empty:\r\n"
-    "X-Tab: a\tb\r\n"
-    "\r\n";
+static const char GET_REQ[] = "GET /live/cam1.flv?token=abc%20d&x=1 HTTP/1.1\r\n"
+                              "Host: example.com:8080\r\n"
+                              "User-Agent:  curl/8.0 \t\r\n"
+                              "Accept: */*\r\n"
+                              "X-Empty:\r\n"
+                              "X-Tab: a\tb\r\n"
+                              "\r\n";
 
 static void test_get(void **state)
 {
@@ -370,8 +368,7 @@ static void test_bad_headers(void **state)
     (void)state;
     static const bad_case_t cases[] = {
         {"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", PARSE_ERR_PROTO, "http: obsolete line folding"},
-        {"GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n", PARSE_ERR_PROTO,
-         "http: obsolete line folding"},
+        {"GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n", PARSE_ERR_PROTO, "http: obsolete line folding"},
         {"GET / HTTP/1.1\r\n Host: a\r\n\r\n", PARSE_ERR_PROTO, "http: obsolete line folding"},
         {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", PARSE_ERR_PROTO, "http: bad header name"},
         {"GET / HTTP/1.1\r\nHo\tst: a\r\n\r\n", PARSE_ERR_PROTO, "http: bad header name"},
@@ -416,8 +413,7 @@ static void test_content_length(void **state)
          "http: bad Content-Length"},
         {"POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", PARSE_ERR_PROTO,
          "http: bad Content-Length"},
-        {"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", PARSE_ERR_PROTO,
-         "http: bad Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", PARSE_ERR_PROTO, "http: bad Content-Length"},
         {"POST / HTTP/1.1\r\nContent-Length: 9223372036854775808\r\n\r\n", PARSE_ERR_PROTO,
          "http: bad Content-Length"},
         {"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",

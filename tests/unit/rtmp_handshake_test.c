@@ -14,10 +14,9 @@
 
 /* The well-known keys, written out again here so that the tests do not
  * share the module's constants. */
-static const uint8_t KEY_TAIL[32] = {0xF0, 0xEE, 0xC2, 0x4A, 0x80, 0x68, 0xBE, 0xE8,
-                                     0x2E, 0x00, 0xD0, 0xD1, 0x02, 0x9E, 0x7E, 0x57,
-                                     0x6E, 0xEC, 0x5D, 0x2D, 0x29, 0x80, 0x6F, 0xAB,
-                                     0x93, 0xB8, 0xE6, 0x36, 0xCF, 0xEB, 0x31, 0xAE};
+static const uint8_t KEY_TAIL[32] = {
+    0xF0, 0xEE, 0xC2, 0x4A, 0x80, 0x68, 0xBE, 0xE8, 0x2E, 0x00, 0xD0, 0xD1, 0x02, 0x9E, 0x7E, 0x57,
+    0x6E, 0xEC, 0x5D, 0x2D, 0x29, 0x80, 0x6F, 0xAB, 0x93, 0xB8, 0xE6, 0x36, 0xCF, 0xEB, 0x31, 0xAE};
 static uint8_t fp_key[62];  /* "Genuine Adobe Flash Player 001" + tail */
 static uint8_t fms_key[68]; /* "Genuine Adobe Flash Media Server 001" + tail */
 
@@ -106,8 +105,8 @@ enum { SPLIT_WHOLE, SPLIT_BYTES, SPLIT_RANDOM };
 
 /* Feeds src in pieces until the handshake stops asking for more; returns
  * the result and the bytes consumed in *used. */
-static parse_rc_t feed_split(rtmp_hs_t *hs, const uint8_t *src, size_t len, int mode,
-                             uint32_t *rng, size_t *used, const char **err)
+static parse_rc_t feed_split(rtmp_hs_t *hs, const uint8_t *src, size_t len, int mode, uint32_t *rng,
+                             size_t *used, const char **err)
 {
     size_t pos = 0;
     parse_rc_t rc = PARSE_NEED_MORE;
@@ -160,7 +159,12 @@ static void check_find_digest(int schema, int off)
 
     /* Corrupt a byte outside the digest, inside it, and in the bytes that
      * give its offset. */
-    size_t spots[] = {0, 1535, (size_t)off - 1, (size_t)off, (size_t)off + 31, (size_t)off + 32,
+    size_t spots[] = {0,
+                      1535,
+                      (size_t)off - 1,
+                      (size_t)off,
+                      (size_t)off + 31,
+                      (size_t)off + 32,
                       schema ? 773u : 9u};
     for (size_t i = 0; i < sizeof spots / sizeof spots[0]; i++) {
         pattern_c1(c1, schema);
@@ -256,7 +260,8 @@ static void check_server_complex(int schema)
         assert_in_range(off, 12, 12 + 727);
     /* Recompute S1's digest independently at the place the schema gives. */
     size_t base = schema ? 772 : 8;
-    size_t want_off = (size_t)(s1[base] + s1[base + 1] + s1[base + 2] + s1[base + 3]) % 728 + base + 4;
+    size_t want_off =
+        (size_t)(s1[base] + s1[base + 1] + s1[base + 2] + s1[base + 3]) % 728 + base + 4;
     assert_int_equal(off, (int)want_off);
     uint8_t rest[SIG_DATA_LEN], md[32];
     memcpy(rest, s1, want_off);

@@ -30,11 +30,13 @@ typedef struct {
     int events_at_tag[MAX_EVENTS]; /* ntags when each event came */
 } fake_player_t;
 
-static void fp_wake(player_t *p) {
+static void fp_wake(player_t *p)
+{
     ((fake_player_t *)p->owner)->wakes++;
 }
 
-static void fp_event(player_t *p, player_event_t ev) {
+static void fp_event(player_t *p, player_event_t ev)
+{
     fake_player_t *fp = p->owner;
     assert_true(fp->nevents < MAX_EVENTS);
     fp->events_at_tag[fp->nevents] = fp->ntags;
@@ -43,7 +45,8 @@ static void fp_event(player_t *p, player_event_t ev) {
 
 static const player_ops_t FP_OPS = {fp_wake, fp_event};
 
-static void fp_init(fake_player_t *fp, msg_enc_t enc) {
+static void fp_init(fake_player_t *fp, msg_enc_t enc)
+{
     memset(fp, 0, sizeof *fp);
     fp->p.ops = &FP_OPS;
     fp->p.owner = fp;
@@ -55,21 +58,24 @@ typedef struct {
     int kicked;
 } fake_pub_t;
 
-static void fpub_kick(publisher_t *pub, const char *reason) {
+static void fpub_kick(publisher_t *pub, const char *reason)
+{
     (void)reason;
     ((fake_pub_t *)pub->owner)->kicked++;
 }
 
 static const publisher_ops_t FPUB_OPS = {fpub_kick};
 
-static void fpub_init(fake_pub_t *fp) {
+static void fpub_init(fake_pub_t *fp)
+{
     memset(fp, 0, sizeof *fp);
     fp->pub.ops = &FPUB_OPS;
     fp->pub.owner = fp;
 }
 
 /* Parses the complete FLV tags in buf[*parsed..len) (FLV encoding only). */
-static void fp_absorb(fake_player_t *fp, const uint8_t *buf, size_t len, size_t *parsed) {
+static void fp_absorb(fake_player_t *fp, const uint8_t *buf, size_t len, size_t *parsed)
+{
     size_t off = *parsed;
     while (off + FLV_TAG_HEADER_SIZE <= len) {
         uint32_t body = rd_be24(buf + off + 1);
@@ -90,7 +96,8 @@ static void fp_absorb(fake_player_t *fp, const uint8_t *buf, size_t len, size_t 
 /* Drains a player the way conn.c does, writing at most `step` bytes per
  * "write" (0: everything offered), so events are seen between the tags they
  * followed. Returns the bytes drained. */
-static size_t fp_drain(fake_player_t *fp, size_t step, int64_t now) {
+static size_t fp_drain(fake_player_t *fp, size_t step, int64_t now)
+{
     static uint8_t buf[1 << 22];
     size_t len = 0, parsed = 0;
     for (;;) {
@@ -125,7 +132,8 @@ enum { V_SEQ = 0x17, V_KEY = 0x17, V_INTER = 0x27, A_AAC = 0xaf };
 
 static int64_t g_now = 1000000;
 
-static void push(fake_pub_t *fp, uint8_t type, uint8_t b0, uint8_t b1, uint32_t ts, size_t len) {
+static void push(fake_pub_t *fp, uint8_t type, uint8_t b0, uint8_t b1, uint32_t ts, size_t len)
+{
     uint8_t *p = calloc(1, len);
     assert_non_null(p);
     p[0] = b0;
@@ -134,7 +142,8 @@ static void push(fake_pub_t *fp, uint8_t type, uint8_t b0, uint8_t b1, uint32_t 
     assert_int_equal(stream_push(&fp->pub, type, ts, p, (uint32_t)len, g_now), 0);
 }
 
-static void push_meta(fake_pub_t *fp) {
+static void push_meta(fake_pub_t *fp)
+{
     static const uint8_t meta[] = {0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a',
                                    't',  'a',  0x08, 0,   0,   0,   0,   0,   0,   9};
     uint8_t *p = malloc(sizeof meta);
@@ -142,14 +151,16 @@ static void push_meta(fake_pub_t *fp) {
     assert_int_equal(stream_push(&fp->pub, FLV_TAG_SCRIPT, 0, p, sizeof meta, g_now), 0);
 }
 
-static void push_headers(fake_pub_t *fp) {
+static void push_headers(fake_pub_t *fp)
+{
     push_meta(fp);
     push(fp, FLV_TAG_VIDEO, V_SEQ, 0, 0, 40); /* AVC sequence header */
     push(fp, FLV_TAG_AUDIO, A_AAC, 0, 0, 4);  /* AAC sequence header */
 }
 
 /* One GOP: a key frame then `inter` inter frames, an audio frame after each. */
-static void push_gop(fake_pub_t *fp, uint32_t *ts, int inter, size_t frame_len) {
+static void push_gop(fake_pub_t *fp, uint32_t *ts, int inter, size_t frame_len)
+{
     push(fp, FLV_TAG_VIDEO, V_KEY, 1, *ts, frame_len);
     push(fp, FLV_TAG_AUDIO, A_AAC, 1, *ts, 8);
     for (int i = 0; i < inter; i++) {
@@ -165,7 +176,8 @@ typedef struct {
     hub_t *hub;
 } fixture_t;
 
-static int setup(void **state) {
+static int setup(void **state)
+{
     fixture_t *f = calloc(1, sizeof *f);
     conf_defaults(&f->conf);
     f->hub = hub_new(&f->conf, 4096);
@@ -174,7 +186,8 @@ static int setup(void **state) {
     return 0;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
     fixture_t *f = *state;
     hub_free(f->hub);
     free(f);
@@ -183,7 +196,8 @@ static int teardown(void **state) {
 
 /* ---- tests -------------------------------------------------------------- */
 
-static void test_gop_cache_starts_new_player_on_latest_key(void **state) {
+static void test_gop_cache_starts_new_player_on_latest_key(void **state)
+{
     fixture_t *f = *state;
     fake_pub_t pub;
     fpub_init(&pub);
@@ -214,7 +228,8 @@ static void test_gop_cache_starts_new_player_on_latest_key(void **state) {
     stream_unpublish(&pub.pub, g_now);
 }
 
-static void test_gop_cache_two_gops(void **state) {
+static void test_gop_cache_two_gops(void **state)
+{
     fixture_t *f = *state;
     f->conf.stream_gop_cache = 2;
     fake_pub_t pub;
@@ -237,7 +252,8 @@ static void test_gop_cache_two_gops(void **state) {
     stream_unpublish(&pub.pub, g_now);
 }
 
-static void test_no_gop_cache_waits_for_next_key(void **state) {
+static void test_no_gop_cache_waits_for_next_key(void **state)
+{
     fixture_t *f = *state;
     f->conf.stream_gop_cache = 0;
     fake_pub_t pub;
@@ -265,7 +281,8 @@ static void test_no_gop_cache_waits_for_next_key(void **state) {
     stream_unpublish(&pub.pub, g_now);
 }
 
-static void test_waiting_player_starts_or_times_out(void **state) {
+static void test_waiting_player_starts_or_times_out(void **state)
+{
     fixture_t *f = *state;
     fake_player_t early, late;
     fp_init(&early, MSG_ENC_FLV);
@@ -297,7 +314,8 @@ static void test_waiting_player_starts_or_times_out(void **state) {
     stream_unpublish(&pub.pub, g_now);
 }
 
-static void test_second_publisher_refused_or_takes_over(void **state) {
+static void test_second_publisher_refused_or_takes_over(void **state)
+{
     fixture_t *f = *state;
     fake_pub_t a, b;
     fpub_init(&a);
@@ -316,7 +334,8 @@ static void test_second_publisher_refused_or_takes_over(void **state) {
     stream_unpublish(&b.pub, g_now);
 }
 
-static void test_unpublish_event_after_data_then_grace_end(void **state) {
+static void test_unpublish_event_after_data_then_grace_end(void **state)
+{
     fixture_t *f = *state;
     fake_pub_t pub;
     fpub_init(&pub);
@@ -343,7 +362,8 @@ static void test_unpublish_event_after_data_then_grace_end(void **state) {
     assert_int_equal(hub_stream_count(f->hub), 0);
 }
 
-static void test_republish_within_grace(void **state) {
+static void test_republish_within_grace(void **state)
+{
     fixture_t *f = *state;
     fake_pub_t a, b;
     fpub_init(&a);
@@ -373,7 +393,8 @@ static void test_republish_within_grace(void **state) {
 
 /* A player that never reads: memory stays bounded, it is cut off, and a
  * reading player beside it gets everything. */
-static void test_stalled_player_bounded_and_disconnected(void **state) {
+static void test_stalled_player_bounded_and_disconnected(void **state)
+{
     fixture_t *f = *state;
     f->conf.player_max_queue_bytes = 256 * 1024;
     f->conf.player_queue_ms = 500;
@@ -417,7 +438,8 @@ static void test_stalled_player_bounded_and_disconnected(void **state) {
 
 /* A player far behind in time drops inter frames until a key frame but keeps
  * audio and key frames. */
-static void test_lagging_player_drops_to_next_key(void **state) {
+static void test_lagging_player_drops_to_next_key(void **state)
+{
     fixture_t *f = *state;
     f->conf.player_queue_ms = 1000;
     f->conf.stream_gop_cache = 1;
@@ -462,7 +484,8 @@ static void test_lagging_player_drops_to_next_key(void **state) {
 }
 
 /* Every player gets the same bytes by reference, whatever its write sizes. */
-static void test_zero_copy_and_partial_writes(void **state) {
+static void test_zero_copy_and_partial_writes(void **state)
+{
     fixture_t *f = *state;
     fake_pub_t pub;
     fpub_init(&pub);
@@ -505,7 +528,8 @@ static void test_zero_copy_and_partial_writes(void **state) {
     stream_unpublish(&pub.pub, g_now);
 }
 
-static void test_names(void **state) {
+static void test_names(void **state)
+{
     (void)state;
     assert_true(stream_name_valid("live", STREAM_APP_MAX));
     assert_true(stream_name_valid("cam-1_a.b~", STREAM_NAME_MAX));
@@ -523,7 +547,8 @@ static void test_names(void **state) {
     assert_true(stream_name_valid(big, STREAM_NAME_MAX));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_gop_cache_starts_new_player_on_latest_key, setup,
                                         teardown),
