@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define WEIR_VERSION "0.1.0"
 
@@ -26,6 +27,14 @@ enum {
     NODE_EIO = -6,
     NODE_ELIMIT = -7
 };
+
+/* Monotonic clock in milliseconds: timeouts, pacing, lag accounting. */
+static inline int64_t weir_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static inline uint32_t rd_be16(const uint8_t *p)
 {

@@ -64,7 +64,7 @@ conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
     c->fd = fd;
     c->id = ++node->next_sess_id;
     c->proto = proto;
-    c->start_ms = c->last_read_ms = node_now_ms();
+    c->start_ms = c->last_read_ms = weir_mono_ms();
     format_addr(sa, c->remote, sizeof c->remote);
     event_assign(&c->rev, node->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
     event_assign(&c->wev, node->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
@@ -98,7 +98,7 @@ void conn_flush(conn_t *c)
 {
     if (c->closing)
         return;
-    int64_t now = node_now_ms();
+    int64_t now = weir_mono_ms();
     for (int round = 0; round < CONN_FLUSH_ROUNDS; round++) {
         player_t *p = c->player;
         size_t pending = evbuffer_get_length(c->out);
@@ -204,7 +204,7 @@ void conn_reap_all(node_t *node)
         log_info(c->id, "%s: closed: %s (from %s, %llu bytes in, %llu bytes out, %.1f s)",
                  c->proto->name, c->close_reason ? c->close_reason : "closed", c->remote,
                  (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-                 (double)(node_now_ms() - c->start_ms) / 1000.0);
+                 (double)(weir_mono_ms() - c->start_ms) / 1000.0);
         evbuffer_free(c->out);
         evutil_closesocket(c->fd);
         free(c);
@@ -219,7 +219,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
     ssize_t n = recv(fd, node->rbuf, sizeof node->rbuf, 0);
     if (n > 0) {
         c->bytes_in += (uint64_t)n;
-        c->last_read_ms = node_now_ms();
+        c->last_read_ms = weir_mono_ms();
         c->proto->on_read(c, node->rbuf, (size_t)n);
         return;
     }

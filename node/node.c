@@ -8,18 +8,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "common.h"
 #include "conn.h"
 #include "log.h"
 #include "sess.h"
 
 #define NODE_TICK_MS 250
-
-int64_t node_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg, const conn_proto_t *proto, void (*start)(conn_t *))
@@ -98,7 +92,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     node_t *node = arg;
-    int64_t now = node_now_ms();
+    int64_t now = weir_mono_ms();
     conn_t *c, *next;
     for (c = TAILQ_FIRST(&node->conns); c; c = next) {
         next = TAILQ_NEXT(c, link);

@@ -43,7 +43,4 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen);
 int node_run(node_t *node);
 void node_free(node_t *node);
 
-/* Monotonic clock in ms. */
-int64_t node_now_ms(void);
-
 #endif

@@ -128,21 +128,14 @@ static int fail_code(const rtmp_client_t *c)
     return c->dead ? c->dead_code : NODE_EIO;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t deadline_in(int timeout_ms)
 {
-    return now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    return weir_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 }
 
 static int remaining_ms(int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - weir_mono_ms();
     if (left <= 0)
         return 0;
     return left > INT_MAX ? INT_MAX : (int)left;

@@ -191,7 +191,7 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
     hs->player.sess_id = c->id;
     hs->player.enc = hs->chunked ? MSG_ENC_FLV_CHUNKED : MSG_ENC_FLV;
     uint32_t wait = (conf->http_flv_wait_for_stream && !hs->head) ? conf->stream_play_wait_ms : 0;
-    int rc = stream_play(c->node->hub, hs->app, hs->name, &hs->player, wait, node_now_ms());
+    int rc = stream_play(c->node->hub, hs->app, hs->name, &hs->player, wait, weir_mono_ms());
     if (rc == 0) {
         hs->playing = 1;
         if (hs->head) {

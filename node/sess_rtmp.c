@@ -305,7 +305,7 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     rs->pub.ops = &RTMP_PUBLISHER_OPS;
     rs->pub.owner = rs;
     rs->pub.sess_id = c->id;
-    int rc = stream_publish(c->node->hub, rs->app, rs->name, &rs->pub, node_now_ms());
+    int rc = stream_publish(c->node->hub, rs->app, rs->name, &rs->pub, weir_mono_ms());
     if (rc == NODE_EBUSY) {
         log_warn(c->id, "rtmp: publish %s/%s refused: already publishing", rs->app, rs->name);
         send_status(rs, "error", "NetStream.Publish.BadName", "Stream already publishing.");
@@ -338,7 +338,7 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     rs->player.sess_id = c->id;
     rs->player.enc = MSG_ENC_RTMP;
     int rc = stream_play(c->node->hub, rs->app, rs->name, &rs->player,
-                         c->node->conf.stream_play_wait_ms, node_now_ms());
+                         c->node->conf.stream_play_wait_ms, weir_mono_ms());
     if (rc == 0) {
         rs->playing = 1;
         c->player = &rs->player;
@@ -356,7 +356,7 @@ static void stop_stream(rtmp_sess_t *rs)
 {
     if (rs->publishing) {
         rs->publishing = 0;
-        stream_unpublish(&rs->pub, node_now_ms());
+        stream_unpublish(&rs->pub, weir_mono_ms());
         log_info(rs->conn->id, "rtmp: unpublish %s/%s", rs->app, rs->name);
     }
     if (rs->playing) {
@@ -451,7 +451,7 @@ static uint8_t *rewrite_data(rtmp_sess_t *rs, const uint8_t *p, uint32_t len, ui
 
 static void push_media(rtmp_sess_t *rs, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
 {
-    if (stream_push(&rs->pub, type, ts, payload, len, node_now_ms()) != 0)
+    if (stream_push(&rs->pub, type, ts, payload, len, weir_mono_ms()) != 0)
         conn_close(rs->conn, "out of memory");
 }
 

@@ -63,13 +63,6 @@ static void usage(FILE *out)
             PULL_DEFAULT_TIMEOUT_MS);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A data message whose first AMF0 string starts with '|' (|RtmpSampleAccess):
  * a player instruction, not stream data. */
 static int is_player_instruction(const rtmp_msg_t *m)
@@ -100,9 +93,9 @@ static int write_tag(pull_t *p, const rtmp_msg_t *m)
 static int pull_loop(pull_t *p, rtmp_client_t *c, double duration_s, long max_video, int timeout_ms)
 {
     int64_t stop_at = duration_s > 0 ? p->play_ms + (int64_t)(duration_s * 1000.0) : 0;
-    int64_t last_msg = mono_ms();
+    int64_t last_msg = weir_mono_ms();
     while (!stop_signal) {
-        int64_t now = mono_ms();
+        int64_t now = weir_mono_ms();
         if (stop_at && now >= stop_at)
             return 0;
         if (now - last_msg >= timeout_ms) {
@@ -123,7 +116,7 @@ static int pull_loop(pull_t *p, rtmp_client_t *c, double duration_s, long max_vi
             fprintf(stderr, "rtmp_pull_flv: %s\n", rtmp_client_error(c));
             return 1;
         }
-        last_msg = mono_ms();
+        last_msg = weir_mono_ms();
         int keep = m.type != RTMP_MSG_DATA_AMF0 || !is_player_instruction(&m);
         if (keep && (m.type == RTMP_MSG_AUDIO || m.type == RTMP_MSG_VIDEO ||
                      m.type == RTMP_MSG_DATA_AMF0)) {
@@ -234,7 +227,7 @@ int main(int argc, char **argv)
     int rc = 1;
     uint8_t fhdr[FLV_HEADER_SIZE + FLV_PREV_SIZE];
     size_t fhlen = flv_write_file_header(fhdr, 1, 1);
-    p.play_ms = mono_ms();
+    p.play_ms = weir_mono_ms();
     if (fwrite(fhdr, 1, fhlen, p.out) != fhlen)
         fprintf(stderr, "rtmp_pull_flv: %s: %s\n", p.path, strerror(errno));
     else if (rtmp_client_play(c, timeout_ms, err, sizeof err) != 0)

@@ -58,13 +58,6 @@ static void usage(FILE *out)
             PUSH_DEFAULT_TIMEOUT_MS);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -79,14 +72,14 @@ static void pace(push_t *p, uint32_t ts)
         return;
     if (!p->paced) {
         p->paced = 1;
-        p->start_ms = mono_ms();
+        p->start_ms = weir_mono_ms();
         p->first_ts = ts;
         return;
     }
     uint32_t delta = ts - p->first_ts;
     if (delta > 0x7fffffffu)
         return; /* a timestamp before the first one: send now */
-    int64_t wait = p->start_ms + (int64_t)delta - mono_ms();
+    int64_t wait = p->start_ms + (int64_t)delta - weir_mono_ms();
     if (wait > 0)
         sleep_ms(wait);
 }
