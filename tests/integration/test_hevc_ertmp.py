@@ -8,8 +8,8 @@ profile_tier_level), and every frame becomes an extended video tag
 (0x90 SequenceStart, 0x91 key CodedFrames with a composition time, 0xA3
 inter CodedFramesX without one).
 
-The built FLV is published with tests/tools/rtmp_push_flv and played with
-tests/tools/rtmp_pull_flv (Weir's own blocking RTMP client), once by a
+The built FLV is published with weir-push and played with weir-pull (the
+operator tools, on Weir's own blocking RTMP client), once by a
 player waiting before the publisher and once by a player joining mid-stream;
 the received tag bodies are compared with the source byte for byte.
 """
@@ -278,7 +278,7 @@ def hevc_flv(tmp_path_factory):
 # ---------------------------------------------------------------- tools
 
 def spawn_tool(procs, cmd, name):
-    """Like procs.spawn, but stdout goes to a file (the pull tool's JSON)."""
+    """Like procs.spawn, but stdout goes to a file (the tool's JSON summary)."""
     out = os.path.join(procs.workdir, "%s.stdout" % name)
     err = os.path.join(procs.workdir, "%s.stderr" % name)
     with open(out, "wb") as fo, open(err, "wb") as fe:
@@ -304,9 +304,9 @@ def received(path, summary_text):
     summary = json.loads(summary_text.strip().splitlines()[-1])
     videos = [t for t in tags if t.type == FLV_VIDEO]
     assert summary["video"] == len(videos), (summary, len(videos))
-    assert summary["messages"] == len(tags), (summary, len(tags))
+    assert summary["tags"] == len(tags), (summary, len(tags))
     assert summary["bytes"] == sum(len(t.data) for t in tags), summary
-    assert summary["first_video_ms"] is not None, summary
+    assert summary["first_frame_ms"] is not None, summary
     return tags, videos, summary
 
 
@@ -334,10 +334,10 @@ def test_hevc_enhanced_rtmp_early_and_late_players(node, procs, hevc_flv, tmp_pa
     src = hevc_flv
     n = node(stream={"play_wait_ms": 20000, "unpublish_grace_ms": 500})
     url = n.rtmp_url(APP, "hevc")
-    pull, push = tool_path("rtmp_pull_flv"), tool_path("rtmp_push_flv")
+    pull, push = tool_path("weir-pull"), tool_path("weir-push")
     early_out, late_out = tmp_path / "early.flv", tmp_path / "late.flv"
 
-    early = spawn_tool(procs, [pull, "--timeout", "25000", "--max-video", str(len(src.frames) + 1),
+    early = spawn_tool(procs, [pull, "--timeout", "25000", "--frames", str(len(src.frames)),
                                url, str(early_out)], "early_player")
     time.sleep(0.5)
     assert early.poll() is None, "player gave up before the publisher came:\n%s" % (
@@ -382,7 +382,7 @@ def test_hevc_second_publisher_and_missing_stream_fail_clearly(node, procs, hevc
     publisher of a live stream, StreamNotFound for a stream nobody publishes."""
     n = node(stream={"play_wait_ms": 300})
     url = n.rtmp_url(APP, "busy")
-    push = tool_path("rtmp_push_flv")
+    push = tool_path("weir-push")
     first = spawn_tool(procs, [push, str(hevc_flv.path), url], "first_publisher")
     weirtest.wait_live(n, APP, "busy")
 
@@ -390,7 +390,7 @@ def test_hevc_second_publisher_and_missing_stream_fail_clearly(node, procs, hevc
     assert res.returncode != 0, "a second publisher was accepted: %s" % res.stdout
     assert "NetStream.Publish.BadName" in res.stderr, res.stderr
 
-    res = weirtest.run([tool_path("rtmp_pull_flv"), "--timeout", "5000",
+    res = weirtest.run([tool_path("weir-pull"), "--timeout", "5000",
                         n.rtmp_url(APP, "nobody"), str(tmp_path / "none.flv")], timeout=30)
     assert res.returncode != 0, "playing a missing stream succeeded: %s" % res.stdout
     assert "NetStream.Play.StreamNotFound" in res.stderr, res.stderr
