@@ -27,6 +27,7 @@
 #include "common.h"
 #include "flv.h"
 #include "rtmp_handshake.h"
+#include "url.h"
 
 #define CSID_PROTO 2
 #define CSID_CMD 3
@@ -150,60 +151,17 @@ static void copy_str(char *dst, size_t cap, const char *src)
 
 int rtmp_client_url_parse(const char *url, rtmp_client_url_t *out, char *err, size_t errlen)
 {
-    static const char scheme[] = "rtmp://";
     memset(out, 0, sizeof *out);
-    if (!url || strncasecmp(url, scheme, sizeof scheme - 1) != 0) {
-        fmt_err(err, errlen, "url: expected rtmp://host[:port]/app/name");
+    url_t u;
+    if (url_parse(url, "rtmp", RTMP_CLIENT_DEFAULT_PORT, &u, err, errlen) != 0)
         return NODE_EINVAL;
-    }
-    const char *p = url + sizeof scheme - 1;
-    const char *host = p, *host_end;
-    int bracketed = *p == '[';
-    if (bracketed) {
-        host = p + 1;
-        host_end = strchr(host, ']');
-        if (!host_end) {
-            fmt_err(err, errlen, "url: unterminated IPv6 address");
-            return NODE_EINVAL;
-        }
-        p = host_end + 1;
-    } else {
-        host_end = host + strcspn(host, ":/?");
-        p = host_end;
-    }
-    size_t hlen = (size_t)(host_end - host);
-    if (hlen == 0) {
-        fmt_err(err, errlen, "url: missing host");
-        return NODE_EINVAL;
-    }
-    if (hlen >= sizeof out->host) {
+    if (strlen(u.host) >= sizeof out->host) {
         fmt_err(err, errlen, "url: host longer than %zu bytes", sizeof out->host - 1);
         return NODE_EINVAL;
     }
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
-
-    unsigned long port = RTMP_CLIENT_DEFAULT_PORT;
-    if (*p == ':') {
-        p++;
-        size_t ndig = strspn(p, "0123456789");
-        if (ndig == 0 || ndig > 5 || (p[ndig] != '/' && p[ndig] != '\0')) {
-            fmt_err(err, errlen, "url: bad port");
-            return NODE_EINVAL;
-        }
-        port = strtoul(p, NULL, 10);
-        if (port == 0 || port > 65535) {
-            fmt_err(err, errlen, "url: port %lu out of range", port);
-            return NODE_EINVAL;
-        }
-        p += ndig;
-    }
-    out->port = (uint16_t)port;
-    if (*p != '/') {
-        fmt_err(err, errlen, "url: missing /app/name after the host");
-        return NODE_EINVAL;
-    }
-    p++;
+    copy_str(out->host, sizeof out->host, u.host);
+    out->port = u.port;
+    const char *p = u.path + 1; /* after the '/' url_parse guarantees */
     size_t alen = strcspn(p, "/");
     if (alen == 0) {
         fmt_err(err, errlen, "url: missing application name");
@@ -226,8 +184,10 @@ int rtmp_client_url_parse(const char *url, rtmp_client_url_t *out, char *err, si
         return NODE_EINVAL;
     }
     copy_str(out->name, sizeof out->name, p);
-    int n = snprintf(out->tc_url, sizeof out->tc_url, "rtmp://%s%s%s:%u/%s", bracketed ? "[" : "",
-                     out->host, bracketed ? "]" : "", (unsigned)out->port, out->app);
+    char authority[URL_HOST_MAX + 16];
+    int n = url_authority(&u, authority, sizeof authority);
+    if (n >= 0)
+        n = snprintf(out->tc_url, sizeof out->tc_url, "rtmp://%s/%s", authority, out->app);
     if (n < 0 || (size_t)n >= sizeof out->tc_url) {
         fmt_err(err, errlen, "url: tcUrl longer than %zu bytes", sizeof out->tc_url - 1);
         return NODE_EINVAL;

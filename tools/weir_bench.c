@@ -53,6 +53,8 @@
 #include "rtmp_chunk.h"
 #include "rtmp_client.h"
 #include "rtmp_handshake.h"
+#include "tool_util.h"
+#include "url.h"
 
 #define BENCH_SCRATCH_SIZE (256u * 1024)        /* one recv() at most */
 #define BENCH_MAX_MSG (8u * 1024 * 1024)        /* largest RTMP message / FLV tag accepted */
@@ -284,8 +286,6 @@ typedef struct {
     char fatal_msg[BENCH_ERR_TEXT + 32];
 } bench_t;
 
-static volatile sig_atomic_t g_stop;
-
 static int conn_fail(bench_t *b, conn_t *c, err_reason_t why, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -478,63 +478,23 @@ static int parse_double(const char *opt, const char *s, double min, double max, 
     return 0;
 }
 
-/* "http://host[:port]/path". */
+/* "http://host[:port]/path" into u (host, port, request target, Host header). */
 static int http_url_parse(const char *url, bench_url_t *u, char *err, size_t errlen)
 {
-    static const char scheme[] = "http://";
-    const char *p = url + sizeof scheme - 1;
-    const char *host = p, *host_end;
-    int bracketed = *p == '[';
-    if (bracketed) {
-        host = p + 1;
-        host_end = strchr(host, ']');
-        if (!host_end) {
-            snprintf(err, errlen, "unterminated IPv6 address");
-            return -1;
-        }
-        p = host_end + 1;
-    } else {
-        host_end = host + strcspn(host, ":/?#");
-        p = host_end;
-    }
-    size_t hlen = (size_t)(host_end - host);
-    if (hlen == 0 || hlen >= sizeof u->host) {
-        snprintf(err, errlen, hlen ? "host too long" : "missing host");
+    url_t parsed;
+    if (url_parse(url, "http", 80, &parsed, err, errlen) != 0)
+        return -1;
+    if (strlen(parsed.path) >= sizeof u->path) {
+        snprintf(err, errlen, "url: path longer than %zu bytes", sizeof u->path - 1);
         return -1;
     }
-    memcpy(u->host, host, hlen);
-    u->host[hlen] = '\0';
-    unsigned long port = 80;
-    if (*p == ':') {
-        p++;
-        size_t nd = strspn(p, "0123456789");
-        port = nd && nd <= 5 ? strtoul(p, NULL, 10) : 0;
-        if (port == 0 || port > 65535 || p[nd] != '/') {
-            snprintf(err, errlen, "bad port");
-            return -1;
-        }
-        p += nd;
-    }
-    if (*p != '/' || p[1] == '\0') {
-        snprintf(err, errlen, "missing path after the host (/app/name.flv)");
+    snprintf(u->host, sizeof u->host, "%s", parsed.host);
+    snprintf(u->path, sizeof u->path, "%s", parsed.path);
+    u->port = parsed.port;
+    if (url_authority(&parsed, u->host_hdr, sizeof u->host_hdr) < 0) {
+        snprintf(err, errlen, "url: host too long");
         return -1;
     }
-    size_t plen = strlen(p);
-    if (plen >= sizeof u->path) {
-        snprintf(err, errlen, "path longer than %zu bytes", sizeof u->path - 1);
-        return -1;
-    }
-    for (size_t i = 0; i < plen; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch <= 0x20 || ch == 0x7f) {
-            snprintf(err, errlen, "path holds a space or control character");
-            return -1;
-        }
-    }
-    memcpy(u->path, p, plen + 1);
-    u->port = (uint16_t)port;
-    snprintf(u->host_hdr, sizeof u->host_hdr, "%s%s%s:%u", bracketed ? "[" : "", u->host,
-             bracketed ? "]" : "", u->port);
     return 0;
 }
 
@@ -555,7 +515,7 @@ static int url_setup(const char *opt, const char *url, int rtmp_only, bench_url_
     } else if (!rtmp_only && strncasecmp(url, "http://", 7) == 0) {
         u->proto = PROTO_HTTP;
         if (http_url_parse(url, u, err, sizeof err) != 0) {
-            fprintf(stderr, "weir-bench: %s '%s': url: %s\n", opt, url, err);
+            fprintf(stderr, "weir-bench: %s '%s': %s\n", opt, url, err);
             return -1;
         }
     } else {
@@ -1990,7 +1950,7 @@ static int run(bench_t *b)
 {
     struct epoll_event ev[BENCH_FAST_EVENTS];
     int64_t batch_us = (int64_t)b->batch_ms * 1000;
-    while (b->phase != PH_DONE && !b->fatal && !g_stop) {
+    while (b->phase != PH_DONE && !b->fatal && !tool_stop_requested()) {
         int64_t now = mono_us();
         if (now >= b->hard_deadline_us) {
             snprintf(b->fatal_msg, sizeof b->fatal_msg, "time bound reached in phase %s",
@@ -2026,7 +1986,7 @@ static int run(bench_t *b)
                 b->next_report_us = now + 1000000;
         }
     }
-    if (g_stop && !b->fatal) {
+    if (tool_stop_requested() && !b->fatal) {
         snprintf(b->fatal_msg, sizeof b->fatal_msg, "interrupted in phase %s",
                  PHASE_NAMES[b->phase]);
         b->fatal = 1;
@@ -2035,12 +1995,6 @@ static int run(bench_t *b)
 }
 
 /* ---- setup -------------------------------------------------------------- */
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 static int raise_fd_limit(int nplayers)
 {
@@ -2298,13 +2252,7 @@ int main(int argc, char **argv)
         pub_free_tags(&b);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    tool_install_stop_signals();
 
     if (bench_setup(&b) != 0) {
         bench_free(&b);

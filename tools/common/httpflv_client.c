@@ -25,54 +25,8 @@ int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t err
         snprintf(err, errlen, "https is not supported: %s", url);
         return NODE_EINVAL;
     }
-    if (strncasecmp(url, "http://", 7) != 0) {
-        snprintf(err, errlen, "not an http:// URL: %s", url);
+    if (url_parse(url, "http", HTTPFLV_DEFAULT_PORT, out, err, errlen) != 0)
         return NODE_EINVAL;
-    }
-    const char *h = url + 7, *hend, *p;
-    if (*h == '[') {
-        hend = strchr(h, ']');
-        if (!hend) {
-            snprintf(err, errlen, "bad IPv6 host in %s", url);
-            return NODE_EINVAL;
-        }
-        h++;
-        p = hend + 1;
-    } else {
-        hend = h + strcspn(h, ":/?#");
-        p = hend;
-    }
-    size_t hlen = (size_t)(hend - h);
-    if (hlen == 0 || hlen >= sizeof out->host) {
-        snprintf(err, errlen, "%s host in %s", hlen ? "too long a" : "no", url);
-        return NODE_EINVAL;
-    }
-    memcpy(out->host, h, hlen);
-    out->port = HTTPFLV_DEFAULT_PORT;
-    if (*p == ':') {
-        char *end;
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/')) {
-            snprintf(err, errlen, "bad port in %s", url);
-            return NODE_EINVAL;
-        }
-        out->port = (uint16_t)port;
-        p = end;
-    }
-    if (*p != '/' || p[1] == 0) {
-        snprintf(err, errlen, "no path in %s (want http://host:port/app/name.flv)", url);
-        return NODE_EINVAL;
-    }
-    size_t plen = strcspn(p, "# \t\r\n");
-    if (p[plen] == ' ' || p[plen] == '\t' || p[plen] == '\r' || p[plen] == '\n') {
-        snprintf(err, errlen, "white space in the path of %s", url);
-        return NODE_EINVAL;
-    }
-    if (plen >= sizeof out->path) {
-        snprintf(err, errlen, "path too long in %s", url);
-        return NODE_EINVAL;
-    }
-    memcpy(out->path, p, plen);
     return 0;
 }
 
@@ -374,12 +328,13 @@ httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *stat
         free(c);
         return NULL;
     }
-    char req[HTTPFLV_PATH_MAX + HTTPFLV_HOST_MAX + 256];
-    int v6 = strchr(u.host, ':') != NULL;
+    char req[URL_PATH_MAX + URL_HOST_MAX + 256];
+    char authority[URL_HOST_MAX + 16];
+    url_authority(&u, authority, sizeof authority);
     int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nUser-Agent: weir-pull/" WEIR_VERSION
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-pull/" WEIR_VERSION
                      "\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-                     u.path, v6 ? "[" : "", u.host, v6 ? "]" : "", u.port);
+                     u.path, authority);
     if (send_all(c->fd, req, (size_t)n, deadline) != 0) {
         snprintf(err, errlen, "sending the request: %s",
                  remaining_ms(deadline) ? strerror(errno) : "timed out");

@@ -21,23 +21,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTPFLV_HOST_MAX 256
-#define HTTPFLV_PATH_MAX 2048
+#include "url.h"
+
 #define HTTPFLV_MAX_HEAD 16384      /* response line plus headers */
 #define HTTPFLV_MAX_CHUNK_LINE 1024 /* chunk-size line with extensions */
 #define HTTPFLV_MAX_TRAILER 8192    /* all trailer lines */
 #define HTTPFLV_ERR_MAX 256
 
-/* A parsed http:// URL. */
-typedef struct {
-    char host[HTTPFLV_HOST_MAX]; /* without brackets for IPv6 literals */
-    uint16_t port;               /* 80 when absent */
-    char path[HTTPFLV_PATH_MAX]; /* "/app/name.flv?query" */
-} httpflv_url_t;
+/* A parsed http:// URL (port 80 when absent; path "/app/name.flv?query"). */
+typedef url_t httpflv_url_t;
 
-/* Parses "http://host[:port]/path". Returns 0, or NODE_EINVAL with a
- * message in err (not http://, bad port, no path, a part over its bound,
- * https). */
+/* Parses "http://host[:port]/path" with url_parse(). Returns 0, or
+ * NODE_EINVAL with a message in err (not http://, bad port, no path, a part
+ * over its bound, https). */
 int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t errlen);
 
 /* Incremental chunked transfer-coding decoder (RFC 9112 7.1). */

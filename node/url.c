@@ -1,0 +1,74 @@
+#include "url.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common.h"
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+    snprintf(err, errlen, "url: %s", msg);
+    return NODE_EINVAL;
+}
+
+int url_parse(const char *url, const char *scheme, uint16_t default_port, url_t *out, char *err,
+              size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    size_t slen = strlen(scheme);
+    if (!url || strncasecmp(url, scheme, slen) != 0 || strncmp(url + slen, "://", 3) != 0) {
+        snprintf(err, errlen, "url: expected %s://host[:port]/path", scheme);
+        return NODE_EINVAL;
+    }
+    const char *host = url + slen + 3, *host_end, *p;
+    if (*host == '[') {
+        host++;
+        host_end = strchr(host, ']');
+        if (!host_end)
+            return fail(err, errlen, "unterminated IPv6 address");
+        out->ipv6 = 1;
+        p = host_end + 1;
+    } else {
+        host_end = host + strcspn(host, ":/?#");
+        p = host_end;
+    }
+    size_t hlen = (size_t)(host_end - host);
+    if (hlen == 0)
+        return fail(err, errlen, "missing host");
+    if (hlen >= sizeof out->host)
+        return fail(err, errlen, "host too long");
+    memcpy(out->host, host, hlen);
+    out->port = default_port;
+    if (*p == ':') {
+        p++;
+        size_t ndig = strspn(p, "0123456789");
+        unsigned long port = 0;
+        for (size_t i = 0; i < ndig && i < 6; i++)
+            port = port * 10 + (unsigned long)(p[i] - '0');
+        if (ndig == 0 || ndig > 5 || port == 0 || port > 65535 ||
+            (p[ndig] != '/' && p[ndig] != '\0'))
+            return fail(err, errlen, "bad port");
+        out->port = (uint16_t)port;
+        p += ndig;
+    }
+    if (*p != '/' || p[1] == '\0' || p[1] == '#')
+        return fail(err, errlen, "missing path after the host");
+    size_t plen = strcspn(p, "#");
+    if (plen >= sizeof out->path)
+        return fail(err, errlen, "path too long");
+    for (size_t i = 0; i < plen; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c <= 0x20 || c == 0x7f)
+            return fail(err, errlen, "space or control byte in the path");
+    }
+    memcpy(out->path, p, plen);
+    return 0;
+}
+
+int url_authority(const url_t *u, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s%s%s:%u", u->ipv6 ? "[" : "", u->host, u->ipv6 ? "]" : "",
+                     (unsigned)u->port);
+    return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
