@@ -484,12 +484,13 @@ static int http_url_parse(const char *url, bench_url_t *u, char *err, size_t err
     url_t parsed;
     if (url_parse(url, "http", 80, &parsed, err, errlen) != 0)
         return -1;
-    if (strlen(parsed.path) >= sizeof u->path) {
+    size_t plen = strlen(parsed.path);
+    if (plen >= sizeof u->path) {
         snprintf(err, errlen, "url: path longer than %zu bytes", sizeof u->path - 1);
         return -1;
     }
+    memcpy(u->path, parsed.path, plen + 1);
     snprintf(u->host, sizeof u->host, "%s", parsed.host);
-    snprintf(u->path, sizeof u->path, "%s", parsed.path);
     u->port = parsed.port;
     if (url_authority(&parsed, u->host_hdr, sizeof u->host_hdr) < 0) {
         snprintf(err, errlen, "url: host too long");
