@@ -277,17 +277,6 @@ def hevc_flv(tmp_path_factory):
 
 # ---------------------------------------------------------------- tools
 
-def spawn_tool(procs, cmd, name):
-    """Like procs.spawn, but stdout goes to a file (the tool's JSON summary)."""
-    out = os.path.join(procs.workdir, "%s.stdout" % name)
-    err = os.path.join(procs.workdir, "%s.stderr" % name)
-    with open(out, "wb") as fo, open(err, "wb") as fe:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
-    p.weir_name, p.weir_stderr, p.weir_cmd, p.weir_stdout = name, err, cmd, out
-    procs.items.append(p)
-    return p
-
-
 def finish(p, timeout):
     """Waits for a tool; asserts exit 0; returns its stdout."""
     rc = wait_proc(p, timeout, p.weir_name)
@@ -337,15 +326,15 @@ def test_hevc_enhanced_rtmp_early_and_late_players(node, procs, hevc_flv, tmp_pa
     pull, push = tool_path("weir-pull"), tool_path("weir-push")
     early_out, late_out = tmp_path / "early.flv", tmp_path / "late.flv"
 
-    early = spawn_tool(procs, [pull, "--timeout", "25000", "--frames", str(len(src.frames)),
-                               url, str(early_out)], "early_player")
+    early = procs.spawn([pull, "--timeout", "25000", "--frames", str(len(src.frames)),
+                               url, str(early_out)], "early_player", keep_stdout=True)
     time.sleep(0.5)
     assert early.poll() is None, "player gave up before the publisher came:\n%s" % (
         proc_stderr(early))
-    pusher = spawn_tool(procs, [push, str(src.path), url], "pusher")
+    pusher = procs.spawn([push, str(src.path), url], "pusher", keep_stdout=True)
     time.sleep(1.5)
     assert pusher.poll() is None, "publisher ended early:\n%s" % proc_stderr(pusher)
-    late = spawn_tool(procs, [pull, "--timeout", "15000", url, str(late_out)], "late_player")
+    late = procs.spawn([pull, "--timeout", "15000", url, str(late_out)], "late_player", keep_stdout=True)
 
     push_summary = json.loads(finish(pusher, SECONDS + 20).strip().splitlines()[-1])
     assert push_summary["video"] == len(src.frames) + 1, push_summary
@@ -383,7 +372,7 @@ def test_hevc_second_publisher_and_missing_stream_fail_clearly(node, procs, hevc
     n = node(stream={"play_wait_ms": 300})
     url = n.rtmp_url(APP, "busy")
     push = tool_path("weir-push")
-    first = spawn_tool(procs, [push, str(hevc_flv.path), url], "first_publisher")
+    first = procs.spawn([push, str(hevc_flv.path), url], "first_publisher", keep_stdout=True)
     weirtest.wait_live(n, APP, "busy")
 
     res = weirtest.run([push, "--fast", str(hevc_flv.path), url], timeout=30)

@@ -41,17 +41,6 @@ def tool(name):
     return os.path.abspath(path)
 
 
-def spawn(procs, cmd, name):
-    """Background tool with stdout and stderr in files of the test's dir."""
-    out = os.path.join(procs.workdir, "%s.stdout" % name)
-    err = os.path.join(procs.workdir, "%s.stderr" % name)
-    with open(out, "wb") as fo, open(err, "wb") as fe:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
-    p.weir_name, p.weir_stderr, p.weir_cmd, p.weir_stdout = name, err, cmd, out
-    procs.items.append(p)
-    return p
-
-
 def last_json(text):
     lines = [x for x in text.strip().splitlines() if x.startswith("{")]
     assert lines, "no JSON line in %r" % text[-500:]
@@ -125,8 +114,8 @@ def test_push_then_pull_over_rtmp_and_httpflv(node, procs, clip, tmp_path):
              http_flv={"wait_for_stream": True})
     rtmp_out = tmp_path / "rtmp.flv"
     http_out = tmp_path / "http.flv"
-    rtmp_player = spawn(procs, [tool("weir-pull"), "--timeout", "20000",
-                                n.rtmp_url(APP, "t"), str(rtmp_out)], "rtmp_player")
+    rtmp_player = procs.spawn([tool("weir-pull"), "--timeout", "20000",
+                                n.rtmp_url(APP, "t"), str(rtmp_out)], "rtmp_player", keep_stdout=True)
     with open(http_out, "wb") as fo, open(tmp_path / "http_player.stderr", "wb") as fe:
         http_player = subprocess.Popen(
             [tool("weir-pull"), "--timeout", "20000", n.http_url(APP, "t"), "-"],
@@ -139,7 +128,7 @@ def test_push_then_pull_over_rtmp_and_httpflv(node, procs, clip, tmp_path):
     assert rtmp_player.poll() is None and http_player.poll() is None, \
         "a player gave up before the publisher came"
 
-    pusher = spawn(procs, [tool("weir-push"), str(clip.path), n.rtmp_url(APP, "t")], "pusher")
+    pusher = procs.spawn([tool("weir-push"), str(clip.path), n.rtmp_url(APP, "t")], "pusher", keep_stdout=True)
     push = finish(pusher, clip.seconds + 20)
     src_tags = read_tags(clip.path)
     assert push["video"] == sum(t.type == FLV_VIDEO for t in src_tags), push
@@ -186,9 +175,9 @@ def test_push_loop_keeps_timestamps_monotonic(node, procs, media_dir, tmp_path):
     n = node(stream={"play_wait_ms": 10000})
     url = n.rtmp_url(APP, "loop")
     out = tmp_path / "loop.flv"
-    player = spawn(procs, [tool("weir-pull"), "--duration", "5.5", url, str(out)], "player")
+    player = procs.spawn([tool("weir-pull"), "--duration", "5.5", url, str(out)], "player", keep_stdout=True)
     time.sleep(0.3)
-    pusher = spawn(procs, [tool("weir-push"), "--loop", str(short), url], "pusher")
+    pusher = procs.spawn([tool("weir-push"), "--loop", str(short), url], "pusher", keep_stdout=True)
     pulled = finish(player, 20)
     assert pulled["stopped_by"] == "duration", pulled
     pusher.send_signal(signal.SIGTERM)
@@ -387,7 +376,7 @@ def test_push_pull_errors_are_clear(node, procs, clip, tmp_path, free_port):
     res = weirtest.run([push, "--timeout", "3000", str(clip.path), closed], timeout=10)
     assert res.returncode == EXIT_NET and "refused" in res.stderr, res.stderr
 
-    first = spawn(procs, [push, str(clip.path), url], "first_publisher")
+    first = procs.spawn([push, str(clip.path), url], "first_publisher", keep_stdout=True)
     weirtest.wait_live(n, APP, "busy")
     res = weirtest.run([push, "--fast", str(clip.path), url], timeout=20)
     assert res.returncode == EXIT_REFUSED, (res.returncode, res.stderr)

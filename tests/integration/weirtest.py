@@ -275,15 +275,19 @@ class Procs:
         self.items = []
         self._n = 0
 
-    def spawn(self, cmd, name=None):
+    def spawn(self, cmd, name=None, keep_stdout=False):
+        """Starts cmd with its stderr in NAME.stderr of the test's dir; with
+        keep_stdout, its stdout (e.g. a tool's JSON summary) in NAME.stdout,
+        path in p.weir_stdout; else stdout is discarded."""
         self._n += 1
         name = name or "proc%d" % self._n
-        out = os.path.join(self.workdir, "%s.stderr" % name)
-        with open(out, "wb") as f:
-            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=f)
+        err = os.path.join(self.workdir, "%s.stderr" % name)
+        out = os.path.join(self.workdir, "%s.stdout" % name) if keep_stdout else None
+        with open(err, "wb") as fe, open(out or os.devnull, "wb") as fo:
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
         p.weir_name = name
-        p.weir_stderr = out
+        p.weir_stderr = err
+        p.weir_stdout = out
         p.weir_cmd = cmd
         self.items.append(p)
         return p
