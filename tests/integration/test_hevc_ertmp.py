@@ -207,14 +207,6 @@ def length_prefixed(nals):
     return b"".join(struct.pack(">I", len(n)) + n for n in nals)
 
 
-def tool_path(name):
-    build = os.environ.get("WEIR_BUILD_DIR", "")
-    path = os.path.join(build, name)
-    if not build or not os.access(path, os.X_OK):
-        pytest.fail("WEIR_BUILD_DIR must hold the %s tool (got %r)" % (name, build), pytrace=False)
-    return os.path.abspath(path)
-
-
 @pytest.fixture(scope="module")
 def hevc_flv(tmp_path_factory):
     """The HEVC clip as an Enhanced RTMP FLV, plus what a player must get."""
@@ -323,7 +315,7 @@ def test_hevc_enhanced_rtmp_early_and_late_players(node, procs, hevc_flv, tmp_pa
     src = hevc_flv
     n = node(stream={"play_wait_ms": 20000, "unpublish_grace_ms": 500})
     url = n.rtmp_url(APP, "hevc")
-    pull, push = tool_path("weir-pull"), tool_path("weir-push")
+    pull, push = weirtest.tool("weir-pull"), weirtest.tool("weir-push")
     early_out, late_out = tmp_path / "early.flv", tmp_path / "late.flv"
 
     early = procs.spawn([pull, "--timeout", "25000", "--frames", str(len(src.frames)),
@@ -371,7 +363,7 @@ def test_hevc_second_publisher_and_missing_stream_fail_clearly(node, procs, hevc
     publisher of a live stream, StreamNotFound for a stream nobody publishes."""
     n = node(stream={"play_wait_ms": 300})
     url = n.rtmp_url(APP, "busy")
-    push = tool_path("weir-push")
+    push = weirtest.tool("weir-push")
     first = procs.spawn([push, str(hevc_flv.path), url], "first_publisher", keep_stdout=True)
     weirtest.wait_live(n, APP, "busy")
 
@@ -379,7 +371,7 @@ def test_hevc_second_publisher_and_missing_stream_fail_clearly(node, procs, hevc
     assert res.returncode != 0, "a second publisher was accepted: %s" % res.stdout
     assert "NetStream.Publish.BadName" in res.stderr, res.stderr
 
-    res = weirtest.run([tool_path("weir-pull"), "--timeout", "5000",
+    res = weirtest.run([weirtest.tool("weir-pull"), "--timeout", "5000",
                         n.rtmp_url(APP, "nobody"), str(tmp_path / "none.flv")], timeout=30)
     assert res.returncode != 0, "playing a missing stream succeeded: %s" % res.stdout
     assert "NetStream.Play.StreamNotFound" in res.stderr, res.stderr

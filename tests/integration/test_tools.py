@@ -33,14 +33,6 @@ APP = "live"
 EXIT_LOCAL, EXIT_USAGE, EXIT_NET, EXIT_REFUSED = 1, 2, 3, 4
 
 
-def tool(name):
-    build = os.environ.get("WEIR_BUILD_DIR", "")
-    path = os.path.join(build, name)
-    if not build or not os.access(path, os.X_OK):
-        pytest.fail("WEIR_BUILD_DIR must hold %s (got %r)" % (name, build), pytrace=False)
-    return os.path.abspath(path)
-
-
 def last_json(text):
     lines = [x for x in text.strip().splitlines() if x.startswith("{")]
     assert lines, "no JSON line in %r" % text[-500:]
@@ -94,14 +86,14 @@ def read_tags(path):
 
 @pytest.mark.parametrize("name", ["weir-push", "weir-pull", "weir-flv"])
 def test_help_and_usage_errors(name):
-    res = weirtest.run([tool(name), "--help"], timeout=10)
+    res = weirtest.run([weirtest.tool(name), "--help"], timeout=10)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("usage: %s" % name), res.stdout[:200]
     assert "Exit status" in res.stdout, "--help does not document the exit codes"
-    res = weirtest.run([tool(name)], timeout=10)
+    res = weirtest.run([weirtest.tool(name)], timeout=10)
     assert res.returncode == EXIT_USAGE, (res.returncode, res.stderr)
     assert "%s:" % name in res.stderr and "--help" in res.stderr, res.stderr
-    res = weirtest.run([tool(name), "--no-such-option", "x"], timeout=10)
+    res = weirtest.run([weirtest.tool(name), "--no-such-option", "x"], timeout=10)
     assert res.returncode == EXIT_USAGE, (res.returncode, res.stderr)
 
 
@@ -114,11 +106,11 @@ def test_push_then_pull_over_rtmp_and_httpflv(node, procs, clip, tmp_path):
              http_flv={"wait_for_stream": True})
     rtmp_out = tmp_path / "rtmp.flv"
     http_out = tmp_path / "http.flv"
-    rtmp_player = procs.spawn([tool("weir-pull"), "--timeout", "20000",
+    rtmp_player = procs.spawn([weirtest.tool("weir-pull"), "--timeout", "20000",
                                 n.rtmp_url(APP, "t"), str(rtmp_out)], "rtmp_player", keep_stdout=True)
     with open(http_out, "wb") as fo, open(tmp_path / "http_player.stderr", "wb") as fe:
         http_player = subprocess.Popen(
-            [tool("weir-pull"), "--timeout", "20000", n.http_url(APP, "t"), "-"],
+            [weirtest.tool("weir-pull"), "--timeout", "20000", n.http_url(APP, "t"), "-"],
             stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
     http_player.weir_name, http_player.weir_stderr = "http_player", str(
         tmp_path / "http_player.stderr")
@@ -128,7 +120,7 @@ def test_push_then_pull_over_rtmp_and_httpflv(node, procs, clip, tmp_path):
     assert rtmp_player.poll() is None and http_player.poll() is None, \
         "a player gave up before the publisher came"
 
-    pusher = procs.spawn([tool("weir-push"), str(clip.path), n.rtmp_url(APP, "t")], "pusher", keep_stdout=True)
+    pusher = procs.spawn([weirtest.tool("weir-push"), str(clip.path), n.rtmp_url(APP, "t")], "pusher", keep_stdout=True)
     push = finish(pusher, clip.seconds + 20)
     src_tags = read_tags(clip.path)
     assert push["video"] == sum(t.type == FLV_VIDEO for t in src_tags), push
@@ -175,9 +167,9 @@ def test_push_loop_keeps_timestamps_monotonic(node, procs, media_dir, tmp_path):
     n = node(stream={"play_wait_ms": 10000})
     url = n.rtmp_url(APP, "loop")
     out = tmp_path / "loop.flv"
-    player = procs.spawn([tool("weir-pull"), "--duration", "5.5", url, str(out)], "player", keep_stdout=True)
+    player = procs.spawn([weirtest.tool("weir-pull"), "--duration", "5.5", url, str(out)], "player", keep_stdout=True)
     time.sleep(0.3)
-    pusher = procs.spawn([tool("weir-push"), "--loop", str(short), url], "pusher", keep_stdout=True)
+    pusher = procs.spawn([weirtest.tool("weir-push"), "--loop", str(short), url], "pusher", keep_stdout=True)
     pulled = finish(player, 20)
     assert pulled["stopped_by"] == "duration", pulled
     pusher.send_signal(signal.SIGTERM)
@@ -207,7 +199,7 @@ def test_push_loop_keeps_timestamps_monotonic(node, procs, media_dir, tmp_path):
 # ---------------------------------------------------------------- weir-flv
 
 def test_flv_info_agrees_with_ffprobe(clip):
-    res = weirtest.run([tool("weir-flv"), "info", "--json", str(clip.path)], timeout=30)
+    res = weirtest.run([weirtest.tool("weir-flv"), "info", "--json", str(clip.path)], timeout=30)
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     streams = weirtest.probe_streams(clip.path)
@@ -225,7 +217,7 @@ def test_flv_info_agrees_with_ffprobe(clip):
     assert info["duration_ms"] == clip.seconds * 1000, info
     assert info["gaps"] == [] and info["jumps"] == [], info
 
-    res = weirtest.run([tool("weir-flv"), "info", "--tags", str(clip.path)], timeout=30)
+    res = weirtest.run([weirtest.tool("weir-flv"), "info", "--tags", str(clip.path)], timeout=30)
     assert res.returncode == 0, res.stderr
     assert "video: h264 640x360, %d frames" % clip.nb_video in res.stdout, res.stdout[-800:]
     assert res.stdout.count(" key\n") == len(clip.key_ts), "per-tag listing misses key frames"
@@ -233,7 +225,7 @@ def test_flv_info_agrees_with_ffprobe(clip):
 
 def test_flv_extract_h264_and_aac_decode(clip, tmp_path):
     vout, aout = tmp_path / "out.h264", tmp_path / "out.aac"
-    res = weirtest.run([tool("weir-flv"), "extract", str(clip.path), "--video", str(vout),
+    res = weirtest.run([weirtest.tool("weir-flv"), "extract", str(clip.path), "--video", str(vout),
                         "--audio", str(aout)], timeout=60)
     assert res.returncode == 0, res.stderr
     ffmpeg_decodes(vout, "h264")
@@ -247,13 +239,13 @@ def test_flv_extract_h264_and_aac_decode(clip, tmp_path):
 
 
 def test_flv_extract_enhanced_hevc(hevc_flv, tmp_path):  # noqa: F811
-    res = weirtest.run([tool("weir-flv"), "info", "--json", str(hevc_flv.path)], timeout=30)
+    res = weirtest.run([weirtest.tool("weir-flv"), "info", "--json", str(hevc_flv.path)], timeout=30)
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     assert info["video_codec"] == "hevc" and info["video_frames"] == len(hevc_flv.frames), info
     assert info["keyframes"] == len(hevc_flv.key_index), info
     out = tmp_path / "out.h265"
-    res = weirtest.run([tool("weir-flv"), "extract", str(hevc_flv.path), "--video", str(out)],
+    res = weirtest.run([weirtest.tool("weir-flv"), "extract", str(hevc_flv.path), "--video", str(out)],
                        timeout=60)
     assert res.returncode == 0, res.stderr
     ffmpeg_decodes(out, "hevc")
@@ -278,7 +270,7 @@ def test_flv_fix_repairs_broken_timestamps(clip, tmp_path):
     src = tmp_path / "broken.flv"
     write_flv(src, flags, broken)
 
-    res = weirtest.run([tool("weir-flv"), "info", "--json", str(src)], timeout=30)
+    res = weirtest.run([weirtest.tool("weir-flv"), "info", "--json", str(src)], timeout=30)
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     assert {j["stream"] for j in info["jumps"]} == {"video", "audio"}, info["jumps"]
@@ -287,7 +279,7 @@ def test_flv_fix_repairs_broken_timestamps(clip, tmp_path):
     assert all(g["delta_ms"] > 60000 for g in info["gaps"]), info["gaps"]
 
     out = tmp_path / "fixed.flv"
-    res = weirtest.run([tool("weir-flv"), "fix", str(src), str(out)], timeout=30)
+    res = weirtest.run([weirtest.tool("weir-flv"), "fix", str(src), str(out)], timeout=30)
     assert res.returncode == 0, res.stderr
     fixed = read_tags(out)
     assert fixed[0].type == FLV_SCRIPT, fixed[0]
@@ -308,7 +300,7 @@ def test_flv_fix_repairs_broken_timestamps(clip, tmp_path):
     assert 9500 <= ts[-1] <= 10500, ts[-1]
     assert [m for m in fixed if m.type == FLV_SCRIPT] == [fixed[0]], "old metadata kept"
 
-    info = json.loads(weirtest.run([tool("weir-flv"), "info", "--json", str(out)],
+    info = json.loads(weirtest.run([weirtest.tool("weir-flv"), "info", "--json", str(out)],
                                    timeout=30, check=True).stdout)
     assert info["gaps"] == [] and info["jumps"] == [] and info["first_ts"] == 0, info
     packets = weirtest.probe_packets(out, "v")
@@ -319,7 +311,7 @@ def test_flv_fix_repairs_broken_timestamps(clip, tmp_path):
 
 
 def test_flv_corrupt_files_fail_clearly(clip, tmp_path):
-    flv = tool("weir-flv")
+    flv = weirtest.tool("weir-flv")
     res = weirtest.run([flv, "info", str(tmp_path / "missing.flv")], timeout=10)
     assert res.returncode == EXIT_LOCAL and "No such file" in res.stderr, res.stderr
     notflv = tmp_path / "not.flv"
@@ -354,7 +346,7 @@ def test_flv_corrupt_files_fail_clearly(clip, tmp_path):
 # ---------------------------------------------------------------- errors
 
 def test_push_pull_errors_are_clear(node, procs, clip, tmp_path, free_port):
-    push, pull = tool("weir-push"), tool("weir-pull")
+    push, pull = weirtest.tool("weir-push"), weirtest.tool("weir-pull")
     n = node(stream={"play_wait_ms": 300})
     url = n.rtmp_url(APP, "busy")
 

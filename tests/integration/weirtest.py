@@ -265,6 +265,16 @@ class Node:
         raise ValueError(proto)
 
 
+def tool(name):
+    """Absolute path of a tool built next to weir (weir-push, weir-pull, ...)
+    in WEIR_BUILD_DIR; fails the test if it is not there."""
+    build = os.environ.get("WEIR_BUILD_DIR", "")
+    path = os.path.join(build, name)
+    if not build or not os.access(path, os.X_OK):
+        pytest.fail("WEIR_BUILD_DIR must hold %s (got %r)" % (name, build), pytrace=False)
+    return os.path.abspath(path)
+
+
 # ---------------------------------------------------------------- background processes
 
 class Procs:
