@@ -307,49 +307,54 @@ static void test_server_simple(void **state)
     rtmp_hs_free(hs);
 }
 
+/* One direction of the wire: what `from` has to send is appended to the
+ * pipe (followed, once the whole 3073-byte packet is in, by `tail`), then
+ * fed to `to` in the given way. Returns `to`'s parse result. */
+typedef struct {
+    uint8_t buf[PAIR_LEN + 16];
+    size_t len, pos;
+} pipe_t;
+
+static parse_rc_t pump(rtmp_hs_t *from, rtmp_hs_t *to, pipe_t *pipe, const uint8_t tail[16],
+                       int mode, uint32_t *rng)
+{
+    const uint8_t *out;
+    size_t outlen, used;
+    const char *err = NULL;
+    rtmp_hs_output(from, &out, &outlen);
+    assert_true(outlen == 0 || pipe->len + outlen <= PAIR_LEN);
+    memcpy(pipe->buf + pipe->len, out, outlen);
+    pipe->len += outlen;
+    rtmp_hs_output_done(from);
+    if (outlen && pipe->len == PAIR_LEN) {
+        memcpy(pipe->buf + pipe->len, tail, 16);
+        pipe->len += 16;
+    }
+    parse_rc_t rc =
+        feed_split(to, pipe->buf + pipe->pos, pipe->len - pipe->pos, mode, rng, &used, &err);
+    assert_true(rc == PARSE_OK || rc == PARSE_NEED_MORE);
+    pipe->pos += used;
+    return rc;
+}
+
 /* A whole exchange, each side fed in the given way; 16 bytes of "chunk
  * stream" follow C2 and S2 on the wire and must be left unconsumed. */
 static void run_loop(int complex, int mode, uint32_t seed)
 {
     static const uint8_t tail[16] = "chunk-stream-01";
-    uint8_t c2s[PAIR_LEN + sizeof tail], s2c[PAIR_LEN + sizeof tail];
-    size_t c2s_len = 0, c2s_pos = 0, s2c_len = 0, s2c_pos = 0;
+    static pipe_t c2s_pipe, s2c_pipe;
+    memset(&c2s_pipe, 0, sizeof c2s_pipe);
+    memset(&s2c_pipe, 0, sizeof s2c_pipe);
     uint32_t rng = seed;
     rtmp_hs_t *cli = rtmp_hs_new(RTMP_HS_CLIENT, complex);
     rtmp_hs_t *srv = rtmp_hs_new(RTMP_HS_SERVER, 0);
     assert_non_null(cli);
     assert_non_null(srv);
     parse_rc_t crc = PARSE_NEED_MORE, src = PARSE_NEED_MORE;
-    const char *err = NULL;
 
     for (int round = 0; round < 8 && (crc != PARSE_OK || src != PARSE_OK); round++) {
-        const uint8_t *out;
-        size_t outlen, used;
-        rtmp_hs_output(cli, &out, &outlen);
-        assert_true(outlen == 0 || c2s_len + outlen <= PAIR_LEN);
-        memcpy(c2s + c2s_len, out, outlen);
-        c2s_len += outlen;
-        rtmp_hs_output_done(cli);
-        if (outlen && c2s_len == PAIR_LEN) {
-            memcpy(c2s + c2s_len, tail, sizeof tail);
-            c2s_len += sizeof tail;
-        }
-        src = feed_split(srv, c2s + c2s_pos, c2s_len - c2s_pos, mode, &rng, &used, &err);
-        assert_true(src == PARSE_OK || src == PARSE_NEED_MORE);
-        c2s_pos += used;
-
-        rtmp_hs_output(srv, &out, &outlen);
-        assert_true(outlen == 0 || s2c_len + outlen <= PAIR_LEN);
-        memcpy(s2c + s2c_len, out, outlen);
-        s2c_len += outlen;
-        rtmp_hs_output_done(srv);
-        if (outlen && s2c_len == PAIR_LEN) {
-            memcpy(s2c + s2c_len, tail, sizeof tail);
-            s2c_len += sizeof tail;
-        }
-        crc = feed_split(cli, s2c + s2c_pos, s2c_len - s2c_pos, mode, &rng, &used, &err);
-        assert_true(crc == PARSE_OK || crc == PARSE_NEED_MORE);
-        s2c_pos += used;
+        src = pump(cli, srv, &c2s_pipe, tail, mode, &rng);
+        crc = pump(srv, cli, &s2c_pipe, tail, mode, &rng);
     }
     assert_int_equal(crc, PARSE_OK);
     assert_int_equal(src, PARSE_OK);
@@ -358,15 +363,15 @@ static void run_loop(int complex, int mode, uint32_t seed)
     size_t outlen;
     rtmp_hs_output(cli, &out, &outlen);
     assert_int_equal(outlen, 0);
-    assert_int_equal(c2s_len, PAIR_LEN + sizeof tail);
-    assert_int_equal(s2c_len, PAIR_LEN + sizeof tail);
-    assert_int_equal(c2s_pos, PAIR_LEN);
-    assert_int_equal(s2c_pos, PAIR_LEN);
+    assert_int_equal(c2s_pipe.len, PAIR_LEN + 16);
+    assert_int_equal(s2c_pipe.len, PAIR_LEN + 16);
+    assert_int_equal(c2s_pipe.pos, PAIR_LEN);
+    assert_int_equal(s2c_pipe.pos, PAIR_LEN);
     assert_int_equal(rtmp_hs_peer_complex(srv), complex);
     assert_int_equal(rtmp_hs_peer_complex(cli), complex);
 
-    const uint8_t *c1 = c2s + 1, *c2 = c1 + RTMP_HS_SIZE;
-    const uint8_t *s1 = s2c + 1, *s2 = s1 + RTMP_HS_SIZE;
+    const uint8_t *c1 = c2s_pipe.buf + 1, *c2 = c1 + RTMP_HS_SIZE;
+    const uint8_t *s1 = s2c_pipe.buf + 1, *s2 = s1 + RTMP_HS_SIZE;
     if (complex) {
         int c1_off = rtmp_hs_find_digest(c1, fp_key, 30);
         assert_in_range(c1_off, 776, 776 + 727); /* schema 1 */
