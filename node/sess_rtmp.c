@@ -305,7 +305,7 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     rs->pub.ops = &RTMP_PUBLISHER_OPS;
     rs->pub.owner = rs;
     rs->pub.sess_id = c->id;
-    int rc = stream_publish(c->node->hub, rs->app, rs->name, &rs->pub, weir_mono_ms());
+    int rc = stream_publish(c->node->hub, rs->app, rs->name, &rs->pub);
     if (rc == NODE_EBUSY) {
         log_warn(c->id, "rtmp: publish %s/%s refused: already publishing", rs->app, rs->name);
         send_status(rs, "error", "NetStream.Publish.BadName", "Stream already publishing.");

@@ -313,7 +313,7 @@ static void push_event(stream_t *s, player_event_t ev)
     }
 }
 
-int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub, int64_t now_ms)
+int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub)
 {
     if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
         return NODE_EINVAL;
@@ -344,7 +344,6 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
         player_attach(s, p);
         p->ops->event(p, PLAYER_EV_STARTED);
     }
-    (void)now_ms;
     return 0;
 }
 

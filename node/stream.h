@@ -102,7 +102,7 @@ int stream_name_valid(const char *s, size_t max);
 /* Starts publishing app/name. Returns 0, or NODE_EBUSY when another
  * publisher holds the stream and takeover is off (with takeover on, the old
  * publisher is kicked and detached), or NODE_EINVAL for a bad name. */
-int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub, int64_t now_ms);
+int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub);
 /* Stops publishing; players get UNPUBLISHED and the grace period runs. */
 void stream_unpublish(publisher_t *pub, int64_t now_ms);
 

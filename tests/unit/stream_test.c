@@ -201,7 +201,7 @@ static void test_gop_cache_starts_new_player_on_latest_key(void **state)
     fixture_t *f = *state;
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "a", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "a", &pub.pub), 0);
     uint32_t ts = 0;
     push_headers(&pub);
     push_gop(&pub, &ts, 3, 1000);
@@ -234,7 +234,7 @@ static void test_gop_cache_two_gops(void **state)
     f->conf.stream_gop_cache = 2;
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "b", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "b", &pub.pub), 0);
     uint32_t ts = 0;
     push_headers(&pub);
     push_gop(&pub, &ts, 1, 500);
@@ -258,7 +258,7 @@ static void test_no_gop_cache_waits_for_next_key(void **state)
     f->conf.stream_gop_cache = 0;
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "c", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "c", &pub.pub), 0);
     uint32_t ts = 0;
     push_headers(&pub);
     push_gop(&pub, &ts, 2, 500);
@@ -299,7 +299,7 @@ static void test_waiting_player_starts_or_times_out(void **state)
 
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "w", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "w", &pub.pub), 0);
     assert_int_equal(early.nevents, 1);
     assert_int_equal(early.events[0], PLAYER_EV_STARTED);
     assert_true(early.p.attached);
@@ -320,12 +320,12 @@ static void test_second_publisher_refused_or_takes_over(void **state)
     fake_pub_t a, b;
     fpub_init(&a);
     fpub_init(&b);
-    assert_int_equal(stream_publish(f->hub, "live", "x", &a.pub, g_now), 0);
-    assert_int_equal(stream_publish(f->hub, "live", "x", &b.pub, g_now), NODE_EBUSY);
+    assert_int_equal(stream_publish(f->hub, "live", "x", &a.pub), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "x", &b.pub), NODE_EBUSY);
     assert_null(b.pub.stream);
     assert_int_equal(a.kicked, 0);
     f->conf.stream_publish_takeover = 1;
-    assert_int_equal(stream_publish(f->hub, "live", "x", &b.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "x", &b.pub), 0);
     assert_int_equal(a.kicked, 1);
     assert_null(a.pub.stream);
     assert_non_null(b.pub.stream);
@@ -339,7 +339,7 @@ static void test_unpublish_event_after_data_then_grace_end(void **state)
     fixture_t *f = *state;
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "u", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "u", &pub.pub), 0);
     fake_player_t pl;
     fp_init(&pl, MSG_ENC_FLV);
     assert_int_equal(stream_play(f->hub, "live", "u", &pl.p, 0, g_now), 0);
@@ -368,7 +368,7 @@ static void test_republish_within_grace(void **state)
     fake_pub_t a, b;
     fpub_init(&a);
     fpub_init(&b);
-    assert_int_equal(stream_publish(f->hub, "live", "r", &a.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "r", &a.pub), 0);
     fake_player_t pl;
     fp_init(&pl, MSG_ENC_FLV);
     assert_int_equal(stream_play(f->hub, "live", "r", &pl.p, 0, g_now), 0);
@@ -376,7 +376,7 @@ static void test_republish_within_grace(void **state)
     push_headers(&a);
     push_gop(&a, &ts, 1, 300);
     stream_unpublish(&a.pub, g_now);
-    assert_int_equal(stream_publish(f->hub, "live", "r", &b.pub, g_now + 10), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "r", &b.pub), 0);
     ts = 0;
     push_headers(&b);
     push_gop(&b, &ts, 1, 300);
@@ -401,7 +401,7 @@ static void test_stalled_player_bounded_and_disconnected(void **state)
     f->conf.player_slow_timeout_ms = 2000;
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "s", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "s", &pub.pub), 0);
     fake_player_t stalled, reader;
     fp_init(&stalled, MSG_ENC_FLV);
     fp_init(&reader, MSG_ENC_FLV);
@@ -445,7 +445,7 @@ static void test_lagging_player_drops_to_next_key(void **state)
     f->conf.stream_gop_cache = 1;
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "d", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "d", &pub.pub), 0);
     fake_player_t pl;
     fp_init(&pl, MSG_ENC_FLV);
     assert_int_equal(stream_play(f->hub, "live", "d", &pl.p, 0, g_now), 0);
@@ -489,7 +489,7 @@ static void test_zero_copy_and_partial_writes(void **state)
     fixture_t *f = *state;
     fake_pub_t pub;
     fpub_init(&pub);
-    assert_int_equal(stream_publish(f->hub, "live", "z", &pub.pub, g_now), 0);
+    assert_int_equal(stream_publish(f->hub, "live", "z", &pub.pub), 0);
     uint32_t ts = 0;
     push_headers(&pub);
     push_gop(&pub, &ts, 4, 9000);
