@@ -2,13 +2,16 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
-static log_level_t g_level = LOG_INFO;
+/* The level may change at run time (API); any thread may log: stdio locks
+ * each stream per call and a line is written by one fprintf. */
+static _Atomic int g_level = LOG_INFO;
 static FILE *g_file;
 
 static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
@@ -26,7 +29,7 @@ int log_level_parse(const char *s, log_level_t *out)
 
 int log_open(log_level_t level, const char *path, char *err, size_t errlen)
 {
-    g_level = level;
+    atomic_store(&g_level, (int)level);
     if (path && *path) {
         FILE *f = fopen(path, "a");
         if (!f) {
@@ -49,12 +52,27 @@ void log_close(void)
 
 int log_enabled(log_level_t level)
 {
-    return level >= g_level;
+    return (int)level >= atomic_load_explicit(&g_level, memory_order_relaxed);
+}
+
+void log_set_level(log_level_t level)
+{
+    atomic_store(&g_level, (int)level);
+}
+
+log_level_t log_get_level(void)
+{
+    return (log_level_t)atomic_load(&g_level);
+}
+
+const char *log_level_name(log_level_t level)
+{
+    return (unsigned)level < 4 ? LEVEL_NAMES[level] : "info";
 }
 
 void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
 {
-    if (level < g_level)
+    if (!log_enabled(level))
         return;
     char line[1024];
     struct timeval tv;

@@ -2,8 +2,8 @@
  *
  * One line per event: time, level, session id ("s42", or "node"), message.
  * The session id is the one the API reports for that session. The logger is
- * process-wide state set once at start-up by log_open(); it is only used
- * from the event loop thread.
+ * process-wide state opened once at start-up by log_open(); any thread may
+ * log (the storage thread does), and the level may change at run time.
  */
 #ifndef WEIR_LOG_H
 #define WEIR_LOG_H
@@ -22,6 +22,11 @@ int log_level_parse(const char *s, log_level_t *out);
 int log_open(log_level_t level, const char *path, char *err, size_t errlen);
 void log_close(void);
 int log_enabled(log_level_t level);
+/* Changes the level at run time (PATCH /api/v1/node). */
+void log_set_level(log_level_t level);
+log_level_t log_get_level(void);
+/* "debug", "info", "warn", "error". */
+const char *log_level_name(log_level_t level);
 
 void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
