@@ -1,16 +1,16 @@
-/* media_cfg: codec payloads inside FLV tag bodies, for the tools (pure: no
- * I/O). Locates the coded data in H.264/H.265 video bodies (legacy codec
- * ids 7 and 12, Enhanced RTMP avc1/hvc1 single-track packets) and AAC audio
- * bodies (legacy sound format 10, Enhanced RTMP mp4a); parses the decoder
- * configuration records (avcC, hvcC, AudioSpecificConfig); walks
+/* media_cfg: codec payloads inside FLV tag bodies, for the node and the
+ * tools (pure: no I/O). Locates the coded data in H.264/H.265 video bodies
+ * (legacy codec ids 7 and 12, Enhanced RTMP avc1/hvc1 single-track packets)
+ * and AAC audio bodies (legacy sound format 10, Enhanced RTMP mp4a); parses
+ * the decoder configuration records (avcC, hvcC, AudioSpecificConfig); walks
  * length-prefixed NAL units; builds ADTS headers; names codecs.
  *
  * Every length is checked against the bytes present: truncated or
  * inconsistent input gives NODE_EPROTO with a static message, never a read
  * out of bounds.
  */
-#ifndef WEIR_TOOLS_MEDIA_CFG_H
-#define WEIR_TOOLS_MEDIA_CFG_H
+#ifndef WEIR_MEDIA_CFG_H
+#define WEIR_MEDIA_CFG_H
 
 #include <stddef.h>
 #include <stdint.h>
