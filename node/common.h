@@ -36,6 +36,14 @@ static inline int64_t weir_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Wall clock (Unix time) in milliseconds: reported times, the event log. */
+static inline int64_t weir_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static inline uint32_t rd_be16(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 8) | p[1];

@@ -65,6 +65,9 @@ conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
     c->id = ++node->next_sess_id;
     c->proto = proto;
     c->start_ms = c->last_read_ms = weir_mono_ms();
+    c->start_wall_ms = weir_wall_ms();
+    rate_init(&c->rate_in, 0, c->start_ms);
+    rate_init(&c->rate_out, 0, c->start_ms);
     format_addr(sa, c->remote, sizeof c->remote);
     event_assign(&c->rev, node->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
     event_assign(&c->wev, node->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
@@ -193,12 +196,45 @@ void conn_close(conn_t *c, const char *reason)
     event_active(&node->reap_ev, EV_TIMEOUT, 0);
 }
 
+const char *sess_role_name(sess_role_t role)
+{
+    switch (role) {
+    case SESS_ROLE_PUBLISHER: return "publisher";
+    case SESS_ROLE_PLAYER: return "player";
+    case SESS_ROLE_RELAY: return "relay";
+    default: return "connecting";
+    }
+}
+
+void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = c->id;
+    out->protocol = c->proto->name;
+    out->remote = c->remote;
+    out->start_wall_ms = c->start_wall_ms;
+    out->duration_ms = now_ms - c->start_ms;
+    out->bytes_in = c->bytes_in;
+    out->bytes_out = c->bytes_out;
+    out->bitrate_in_bps = rate_per_sec(&c->rate_in, c->bytes_in, now_ms) * 8;
+    out->bitrate_out_bps = rate_per_sec(&c->rate_out, c->bytes_out, now_ms) * 8;
+    if (c->player) {
+        out->dropped_frames = c->player->dropped_frames;
+        out->queued_bytes = stream_player_queued(c->player) + evbuffer_get_length(c->out);
+    } else {
+        out->queued_bytes = evbuffer_get_length(c->out);
+    }
+    if (c->proto->info)
+        c->proto->info(c, out);
+}
+
 void conn_reap_all(node_t *node)
 {
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->reap)) != NULL) {
         TAILQ_REMOVE(&node->reap, c, link);
         node->nconns--;
+        node_conn_closed(node, c);
         if (c->proto->on_close)
             c->proto->on_close(c);
         log_info(c->id, "%s: closed: %s (from %s, %llu bytes in, %llu bytes out, %.1f s)",

@@ -18,7 +18,30 @@
 #include <sys/queue.h>
 
 #include "node.h"
+#include "rate.h"
 #include "stream.h"
+
+typedef enum {
+    SESS_ROLE_CONNECTING = 0, /* no publish or play yet */
+    SESS_ROLE_PUBLISHER,
+    SESS_ROLE_PLAYER,
+    SESS_ROLE_RELAY
+} sess_role_t;
+
+/* A snapshot of one session for the API and the event log; strings point
+ * into the connection and are valid until the loop runs again. */
+typedef struct {
+    uint64_t id;
+    sess_role_t role;
+    const char *protocol; /* "rtmp", "http-flv" */
+    const char *remote;
+    const char *app, *name; /* NULL when not known yet */
+    int64_t start_wall_ms;
+    int64_t duration_ms;
+    uint64_t bytes_in, bytes_out;
+    double bitrate_in_bps, bitrate_out_bps;
+    uint64_t dropped_frames, queued_bytes;
+} sess_info_t;
 
 typedef struct {
     const char *name; /* "rtmp", "http-flv" */
@@ -28,6 +51,8 @@ typedef struct {
     void (*on_tick)(conn_t *c, int64_t now_ms);
     /* From the reaper: release protocol state (detach from the hub). */
     void (*on_close)(conn_t *c);
+    /* Fills role, app and name (the rest is filled by conn_info()). */
+    void (*info)(const conn_t *c, sess_info_t *out);
 } conn_proto_t;
 
 struct conn {
@@ -41,8 +66,10 @@ struct conn {
     player_t *player; /* set by proto while playing (shared output) */
     char remote[64];
     int64_t start_ms;
+    int64_t start_wall_ms;
     int64_t last_read_ms;
     uint64_t bytes_in, bytes_out;
+    rate_t rate_in, rate_out; /* sampled by the node's tick */
     unsigned closing : 1;
     unsigned close_after_flush : 1;
     unsigned wblocked : 1;
@@ -64,6 +91,11 @@ void conn_close_after_flush(conn_t *c, const char *reason);
 void conn_close(conn_t *c, const char *reason);
 /* Appends to the private output (use conn_flush() to send). */
 int conn_send(conn_t *c, const void *data, size_t len);
+
+/* A snapshot of the session on c (see sess_info_t). */
+void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out);
+/* "publisher", "player", "relay", "connecting". */
+const char *sess_role_name(sess_role_t role);
 
 /* Reaps closing connections (the node's deferred callback). */
 void conn_reap_all(node_t *node);

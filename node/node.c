@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "conn.h"
+#include "evlog.h"
 #include "log.h"
 #include "sess.h"
+#include "storage.h"
 
 #define NODE_TICK_MS 250
 
@@ -53,14 +57,13 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg)
     log_error(0, "accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
-static struct evconnlistener *listen_on(node_t *node, const char *what, const char *addr,
-                                        evconnlistener_cb cb, char *err, size_t errlen)
+int node_listen_socket(const char *what, const char *addr, int backlog, char *err, size_t errlen)
 {
     char host[CONF_LISTEN_MAX];
     uint16_t port;
     if (conf_parse_listen(addr, host, sizeof host, &port) != 0) {
         snprintf(err, errlen, "%s: bad listen address %s", what, addr);
-        return NULL;
+        return -1;
     }
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -71,15 +74,34 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
     int gai = getaddrinfo(host, portstr, &hints, &res);
     if (gai != 0) {
         snprintf(err, errlen, "%s: cannot resolve %s: %s", what, addr, gai_strerror(gai));
-        return NULL;
+        return -1;
     }
-    struct evconnlistener *lis = evconnlistener_new_bind(
-        node->base, cb, node, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-        1024, res->ai_addr, (int)res->ai_addrlen);
-    int saved = errno;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+        snprintf(err, errlen, "%s: cannot listen on %s: %s", what, addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
     freeaddrinfo(res);
+    return fd;
+}
+
+static struct evconnlistener *listen_on(node_t *node, const char *what, const char *addr,
+                                        evconnlistener_cb cb, char *err, size_t errlen)
+{
+    int fd = node_listen_socket(what, addr, 1024, err, errlen);
+    if (fd < 0)
+        return NULL;
+    /* Backlog 0: the socket is already listening. */
+    struct evconnlistener *lis = evconnlistener_new(
+        node->base, cb, node, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
     if (!lis) {
-        snprintf(err, errlen, "%s: cannot listen on %s: %s", what, addr, strerror(saved));
+        snprintf(err, errlen, "%s: cannot listen on %s: out of memory", what, addr);
+        close(fd);
         return NULL;
     }
     evconnlistener_set_error_cb(lis, accept_error_cb);
@@ -94,12 +116,81 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     node_t *node = arg;
     int64_t now = weir_mono_ms();
     conn_t *c, *next;
+    uint64_t in = node->closed_bytes_in, out = node->closed_bytes_out;
+    uint64_t dropped = node->closed_dropped_frames;
     for (c = TAILQ_FIRST(&node->conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
+        rate_sample(&c->rate_in, c->bytes_in, now);
+        rate_sample(&c->rate_out, c->bytes_out, now);
+        in += c->bytes_in;
+        out += c->bytes_out;
+        if (c->player)
+            dropped += c->player->dropped_frames;
         if (c->proto->on_tick)
             c->proto->on_tick(c, now);
     }
+    node->bytes_in = in;
+    node->bytes_out = out;
+    node->dropped_frames = dropped;
+    rate_sample(&node->rate_in, in, now);
+    rate_sample(&node->rate_out, out, now);
     hub_tick(node->hub, now);
+}
+
+void node_conn_closed(node_t *node, conn_t *c)
+{
+    node->closed_bytes_in += c->bytes_in;
+    node->closed_bytes_out += c->bytes_out;
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    node->closed_dropped_frames += si.dropped_frames;
+}
+
+void node_foreach_session(node_t *node, void (*cb)(conn_t *c, void *arg), void *arg)
+{
+    conn_t *c;
+    TAILQ_FOREACH(c, &node->conns, link)
+    cb(c, arg);
+}
+
+conn_t *node_find_session(node_t *node, uint64_t id)
+{
+    conn_t *c;
+    TAILQ_FOREACH(c, &node->conns, link)
+    if (c->id == id)
+        return c; /* closing connections are on the reap list, not here */
+    return NULL;
+}
+
+int node_kick_session(node_t *node, uint64_t id, const char *by)
+{
+    conn_t *c = node_find_session(node, id);
+    if (!c)
+        return NODE_ENOTFOUND;
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    cJSON *f = cJSON_CreateObject();
+    if (f) {
+        cJSON_AddNumberToObject(f, "session_id", (double)si.id);
+        if (si.app)
+            cJSON_AddStringToObject(f, "app", si.app);
+        if (si.name)
+            cJSON_AddStringToObject(f, "name", si.name);
+        cJSON_AddStringToObject(f, "protocol", si.protocol);
+        cJSON_AddStringToObject(f, "remote", si.remote);
+        cJSON_AddStringToObject(f, "role", sess_role_name(si.role));
+        cJSON_AddStringToObject(f, "by", by);
+    }
+    evlog_emit(node, "session.kick", f);
+    log_info(c->id, "%s: kicked by %s", c->proto->name, by);
+    conn_close(c, "kicked by the API");
+    return 0;
+}
+
+void node_set_storage(node_t *node, struct storage *st)
+{
+    node->st = st;
+    node->next_event_id = st ? storage_last_event_id(st) + 1 : 1;
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -137,6 +228,11 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
         return NULL;
     }
     node->conf = *conf;
+    node->start_ms = weir_mono_ms();
+    node->start_wall_ms = weir_wall_ms();
+    node->next_event_id = 1;
+    rate_init(&node->rate_in, 0, node->start_ms);
+    rate_init(&node->rate_out, 0, node->start_ms);
     TAILQ_INIT(&node->conns);
     TAILQ_INIT(&node->reap);
     node->base = event_base_new();

@@ -10,9 +10,12 @@
 #include <sys/queue.h>
 
 #include "conf.h"
+#include "rate.h"
 #include "stream.h"
 
 typedef struct conn conn_t;
+struct storage;
+struct api;
 TAILQ_HEAD(conn_list, conn);
 
 #define NODE_READ_BUF (64 * 1024)
@@ -31,6 +34,17 @@ typedef struct node {
     size_t nconns;
     uint64_t next_sess_id;
     int stopping;
+
+    struct storage *st; /* event log and state; NULL in tests without storage */
+    struct api *api;    /* REST API; NULL when api.listen is empty */
+    uint64_t next_event_id;
+    uint64_t events_lost; /* events that could not be queued to storage */
+    int64_t start_ms, start_wall_ms;
+    /* Traffic totals: closed sessions, plus the open ones at the last tick. */
+    uint64_t closed_bytes_in, closed_bytes_out, closed_dropped_frames;
+    uint64_t bytes_in, bytes_out, dropped_frames;
+    rate_t rate_in, rate_out;
+
     int events_ready;            /* tick, reap and signal events are assigned */
     uint8_t rbuf[NODE_READ_BUF]; /* shared read buffer: parsers copy what they keep */
 } node_t;
@@ -39,8 +53,26 @@ typedef struct node {
  * Returns NULL with a message in err (e.g. "cannot listen on ...: Address
  * already in use"). The node keeps its own copy of conf. */
 node_t *node_new(const conf_t *conf, char *err, size_t errlen);
+/* A TCP socket bound to addr ("host:port") and listening, non-blocking and
+ * close-on-exec, or -1 with a message in err naming `what` and the address
+ * ("api: cannot listen on 127.0.0.1:8090: Address already in use"). */
+int node_listen_socket(const char *what, const char *addr, int backlog, char *err, size_t errlen);
+/* Attaches the storage (owned by the caller, closed after node_free()):
+ * events are recorded from now on, numbered after the last stored one. */
+void node_set_storage(node_t *node, struct storage *st);
 /* Runs until SIGINT/SIGTERM; then closes every session. Returns 0. */
 int node_run(node_t *node);
 void node_free(node_t *node);
+
+/* Called by the reaper for each closed connection: adds its traffic to the
+ * totals. */
+void node_conn_closed(node_t *node, conn_t *c);
+/* Calls cb for every open session (not closing). cb must not close any. */
+void node_foreach_session(node_t *node, void (*cb)(conn_t *c, void *arg), void *arg);
+/* The open session with that id (not closing), or NULL. */
+conn_t *node_find_session(node_t *node, uint64_t id);
+/* Kicks a session now (connection closed, gone from the lists), recording a
+ * session.kick event with `by`. Returns 0 or NODE_ENOTFOUND. */
+int node_kick_session(node_t *node, uint64_t id, const char *by);
 
 #endif

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "flv.h"
 #include "http_req.h"
+#include "evlog.h"
 #include "log.h"
 #include "sess.h"
 
@@ -28,6 +29,8 @@ typedef struct {
     char name[STREAM_NAME_MAX];
     player_t player;
     int playing;
+    int ev_play;         /* play.start recorded: play.stop is owed */
+    int64_t ev_start_ms; /* when play started */
 } http_sess_t;
 
 static const char *status_text(int code)
@@ -107,6 +110,25 @@ static void respond_stream(http_sess_t *hs)
     hs->state = HS_STREAMING;
     c->player = &hs->player;
     log_info(c->id, "http-flv: play %s/%s from %s", hs->app, hs->name, c->remote);
+    sess_info_t si;
+    hs->ev_start_ms = weir_mono_ms();
+    conn_info(c, hs->ev_start_ms, &si);
+    hs->ev_play = 1;
+    evlog_session(c->node, "play.start", &si, 0, 0, NULL);
+}
+
+/* play.stop, once, if play.start was recorded. */
+static void play_stop_event(http_sess_t *hs, const char *reason)
+{
+    if (!hs->ev_play)
+        return;
+    hs->ev_play = 0;
+    sess_info_t si;
+    int64_t now = weir_mono_ms();
+    conn_info(hs->conn, now, &si);
+    si.role = SESS_ROLE_PLAYER;
+    si.dropped_frames = hs->player.dropped_frames;
+    evlog_session(hs->conn->node, "play.stop", &si, 1, now - hs->ev_start_ms, reason);
 }
 
 static void player_wake(player_t *p)
@@ -249,6 +271,7 @@ static void http_on_close(conn_t *c)
     http_sess_t *hs = c->ps;
     if (!hs)
         return;
+    play_stop_event(hs, c->close_reason);
     if (hs->playing)
         stream_player_stop(&hs->player);
     http_req_parser_free(hs->parser);
@@ -256,7 +279,21 @@ static void http_on_close(conn_t *c)
     c->ps = NULL;
 }
 
-const conn_proto_t SESS_HTTPFLV_PROTO = {"http-flv", http_on_read, http_on_tick, http_on_close};
+static void http_info(const conn_t *c, sess_info_t *out)
+{
+    const http_sess_t *hs = c->ps;
+    if (!hs)
+        return;
+    out->dropped_frames = hs->player.dropped_frames;
+    if (hs->app[0] && hs->name[0]) {
+        out->role = SESS_ROLE_PLAYER;
+        out->app = hs->app;
+        out->name = hs->name;
+    }
+}
+
+const conn_proto_t SESS_HTTPFLV_PROTO = {"http-flv", http_on_read, http_on_tick, http_on_close,
+                                         http_info};
 
 void sess_httpflv_start(conn_t *c)
 {

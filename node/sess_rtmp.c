@@ -9,6 +9,7 @@
 #include "common.h"
 #include "conn.h"
 #include "flv.h"
+#include "evlog.h"
 #include "log.h"
 #include "rtmp_chunk.h"
 #include "rtmp_handshake.h"
@@ -40,8 +41,40 @@ typedef struct {
     publisher_t pub;
     int publishing;
     player_t player;
-    int playing; /* waiting or attached */
+    int playing;         /* waiting or attached */
+    int ev_pub, ev_play; /* publish.start / play.start recorded: a stop is owed */
+    int64_t ev_start_ms; /* when that publish or play started */
 } rtmp_sess_t;
+
+/* ---- event log ---------------------------------------------------------- */
+
+static void sess_event(rtmp_sess_t *rs, const char *type, sess_role_t role, int stop,
+                       const char *reason)
+{
+    sess_info_t si;
+    int64_t now = weir_mono_ms();
+    conn_info(rs->conn, now, &si);
+    si.role = role;
+    si.app = rs->app;
+    si.name = rs->name;
+    si.dropped_frames = rs->player.dropped_frames;
+    if (!stop)
+        rs->ev_start_ms = now;
+    evlog_session(rs->conn->node, type, &si, stop, now - rs->ev_start_ms, reason);
+}
+
+/* The stop events owed, once each. */
+static void stop_events(rtmp_sess_t *rs, const char *reason)
+{
+    if (rs->ev_pub) {
+        rs->ev_pub = 0;
+        sess_event(rs, "publish.stop", SESS_ROLE_PUBLISHER, 1, reason);
+    }
+    if (rs->ev_play) {
+        rs->ev_play = 0;
+        sess_event(rs, "play.stop", SESS_ROLE_PLAYER, 1, reason);
+    }
+}
 
 /* ---- output ------------------------------------------------------------- */
 
@@ -150,6 +183,8 @@ static void send_play_start(rtmp_sess_t *rs)
     send_status(rs, "status", "NetStream.Play.Start", desc);
     send_sample_access(rs);
     log_info(rs->conn->id, "rtmp: play %s/%s from %s", rs->app, rs->name, rs->conn->remote);
+    rs->ev_play = 1;
+    sess_event(rs, "play.start", SESS_ROLE_PLAYER, 0, NULL);
 }
 
 static void player_wake(player_t *p)
@@ -305,6 +340,7 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     rs->pub.ops = &RTMP_PUBLISHER_OPS;
     rs->pub.owner = rs;
     rs->pub.sess_id = c->id;
+    rs->pub.source = "rtmp";
     int rc = stream_publish(c->node->hub, rs->app, rs->name, &rs->pub);
     if (rc == NODE_EBUSY) {
         log_warn(c->id, "rtmp: publish %s/%s refused: already publishing", rs->app, rs->name);
@@ -319,6 +355,8 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     send_user_control(rs, RTMP_UC_STREAM_BEGIN, MSG_RTMP_STREAM_ID);
     send_status(rs, "status", "NetStream.Publish.Start", "Start publishing.");
     log_info(c->id, "rtmp: publish %s/%s from %s", rs->app, rs->name, c->remote);
+    rs->ev_pub = 1;
+    sess_event(rs, "publish.start", SESS_ROLE_PUBLISHER, 0, NULL);
 }
 
 static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
@@ -352,8 +390,9 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     }
 }
 
-static void stop_stream(rtmp_sess_t *rs)
+static void stop_stream(rtmp_sess_t *rs, const char *reason)
 {
+    stop_events(rs, reason);
     if (rs->publishing) {
         rs->publishing = 0;
         stream_unpublish(&rs->pub, weir_mono_ms());
@@ -396,7 +435,7 @@ static void handle_command(rtmp_sess_t *rs, const uint8_t *p, uint32_t len)
         cmd_play(rs, vals, n);
     } else if (strcmp(cmd, "deleteStream") == 0 || strcmp(cmd, "closeStream") == 0 ||
                strcmp(cmd, "FCUnpublish") == 0) {
-        stop_stream(rs);
+        stop_stream(rs, cmd);
         if (txn > 0 && strcmp(cmd, "FCUnpublish") == 0)
             send_result(rs, "_result", txn, NULL);
     } else if (strcmp(cmd, "releaseStream") == 0 || strcmp(cmd, "FCPublish") == 0) {
@@ -637,14 +676,31 @@ static void rtmp_on_close(conn_t *c)
     rtmp_sess_t *rs = c->ps;
     if (!rs)
         return;
-    stop_stream(rs);
+    stop_stream(rs, c->close_reason);
     rtmp_hs_free(rs->hs);
     rtmp_chunk_parser_free(rs->parser);
     free(rs);
     c->ps = NULL;
 }
 
-const conn_proto_t SESS_RTMP_PROTO = {"rtmp", rtmp_on_read, rtmp_on_tick, rtmp_on_close};
+static void rtmp_info(const conn_t *c, sess_info_t *out)
+{
+    const rtmp_sess_t *rs = c->ps;
+    if (!rs)
+        return;
+    out->dropped_frames = rs->player.dropped_frames;
+    if (rs->connected)
+        out->app = rs->app;
+    if (rs->publishing || rs->ev_pub) {
+        out->role = SESS_ROLE_PUBLISHER;
+        out->name = rs->name;
+    } else if (rs->playing || rs->ev_play) {
+        out->role = SESS_ROLE_PLAYER;
+        out->name = rs->name;
+    }
+}
+
+const conn_proto_t SESS_RTMP_PROTO = {"rtmp", rtmp_on_read, rtmp_on_tick, rtmp_on_close, rtmp_info};
 
 void sess_rtmp_start(conn_t *c)
 {

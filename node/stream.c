@@ -7,6 +7,7 @@
 #include "common.h"
 #include "flv.h"
 #include "log.h"
+#include "rate.h"
 
 #define HUB_BUCKETS 1024
 #define RING_MIN_CAP 256u
@@ -43,6 +44,13 @@ struct stream {
     int64_t last_gop_ms; /* span of the last complete GOP, by arrival */
 
     msg_t *meta, *vseq, *aseq;
+
+    /* statistics for the API */
+    media_info_t media;
+    uint64_t bytes_out;
+    uint64_t video_frames;
+    rate_t rate_in, rate_out, rate_fps;
+    int64_t start_wall_ms;
 };
 
 struct hub {
@@ -107,6 +115,11 @@ static stream_t *hub_get(hub_t *hub, const char *app, const char *name)
     TAILQ_INIT(&s->players);
     TAILQ_INIT(&s->waiters);
     s->hash = key_hash(app, name);
+    media_info_init(&s->media);
+    int64_t now = weir_mono_ms();
+    rate_init(&s->rate_in, 0, now);
+    rate_init(&s->rate_out, 0, now);
+    rate_init(&s->rate_fps, 0, now);
     s->hnext = hub->buckets[s->hash % HUB_BUCKETS];
     hub->buckets[s->hash % HUB_BUCKETS] = s;
     hub->nstreams++;
@@ -335,6 +348,8 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
     pub->stream = s;
     s->state = STREAM_LIVE;
     stream_clear_headers(s);
+    media_info_init(&s->media);
+    s->start_wall_ms = weir_wall_ms();
     if (prev == STREAM_GRACE)
         push_event(s, PLAYER_EV_REPUBLISHED);
     player_t *p;
@@ -394,6 +409,10 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
     if (type == FLV_TAG_VIDEO) {
         flv_video_info_t vi;
         if (flv_video_inspect(m->payload, len, &vi) == 0) {
+            if (vi.seq_header || !s->media.has_video)
+                media_info_video(&s->media, m->payload, len);
+            if (!vi.seq_header && !vi.is_command && !vi.seq_end)
+                s->video_frames++;
             if (vi.seq_header) {
                 m->flags |= MSG_F_SEQHDR;
                 set_header(&s->vseq, m);
@@ -422,8 +441,12 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
         if (flv_audio_inspect(m->payload, len, &ai) == 0 && ai.seq_header) {
             m->flags |= MSG_F_SEQHDR;
             set_header(&s->aseq, m);
+            media_info_audio(&s->media, m->payload, len);
+        } else if (!s->media.has_audio) {
+            media_info_audio(&s->media, m->payload, len);
         }
     } else if (type == FLV_TAG_SCRIPT && is_metadata(m->payload, len)) {
+        media_info_meta(&s->media, m->payload, len);
         m->flags |= MSG_F_META;
         set_header(&s->meta, m);
     }
@@ -563,6 +586,7 @@ void stream_player_consumed(player_t *p, size_t nbytes)
 {
     stream_t *s = p->stream;
     uint32_t cs = s->hub->chunk_size;
+    s->bytes_out += nbytes;
     while (nbytes && p->nprelude) {
         msg_t *m = p->prelude[0];
         uint32_t left = msg_wire_len(m, p->enc, cs) - p->offset;
@@ -646,6 +670,9 @@ static void stream_tick(stream_t *s, int64_t now_ms)
     }
     s->min_cursor = min;
     ring_trim(s);
+    rate_sample(&s->rate_in, s->bytes_total, now_ms);
+    rate_sample(&s->rate_out, s->bytes_out, now_ms);
+    rate_sample(&s->rate_fps, s->video_frames, now_ms);
 }
 
 void hub_tick(hub_t *hub, int64_t now_ms)
@@ -659,4 +686,103 @@ void hub_tick(hub_t *hub, int64_t now_ms)
                 stream_destroy(s);
         }
     }
+}
+
+/* ---- introspection and control ----------------------------------------- */
+
+static int stream_listed(const stream_t *s)
+{
+    return s->state != STREAM_IDLE;
+}
+
+stream_t *hub_lookup(hub_t *hub, const char *app, const char *name)
+{
+    stream_t *s = hub_find(hub, app, name);
+    return s && stream_listed(s) ? s : NULL;
+}
+
+void hub_foreach(hub_t *hub, void (*cb)(stream_t *s, void *arg), void *arg)
+{
+    for (size_t b = 0; b < HUB_BUCKETS; b++)
+        for (stream_t *s = hub->buckets[b]; s; s = s->hnext)
+            if (stream_listed(s))
+                cb(s, arg);
+}
+
+void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players)
+{
+    size_t ns = 0, np = 0, npl = 0;
+    for (size_t b = 0; b < HUB_BUCKETS; b++) {
+        for (const stream_t *s = hub->buckets[b]; s; s = s->hnext) {
+            if (stream_listed(s))
+                ns++;
+            if (s->pub)
+                np++;
+            npl += s->nplayers + s->nwaiters;
+        }
+    }
+    *streams = ns;
+    *publishers = np;
+    *players = npl;
+}
+
+void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->app = s->app;
+    out->name = s->name;
+    out->live = s->state == STREAM_LIVE;
+    out->unpublished = s->state == STREAM_GRACE;
+    out->pub = s->pub;
+    out->media = &s->media;
+    out->frame_rate = rate_per_sec(&s->rate_fps, s->video_frames, now_ms);
+    out->bytes_in = s->bytes_total;
+    out->bytes_out = s->bytes_out;
+    out->bitrate_in_bps = rate_per_sec(&s->rate_in, s->bytes_total, now_ms) * 8;
+    out->bitrate_out_bps = rate_per_sec(&s->rate_out, s->bytes_out, now_ms) * 8;
+    out->players = s->nplayers;
+    out->waiters = s->nwaiters;
+    out->gops = s->ngop;
+    uint64_t g = gop_start(s);
+    if (g < s->head) {
+        out->gop_cache_msgs = s->head - g;
+        out->gop_cache_bytes = s->bytes_total - ring_at(s, g)->stream_off;
+    }
+    out->start_wall_ms = s->start_wall_ms;
+}
+
+void stream_foreach_player(stream_t *s, void (*cb)(player_t *p, void *arg), void *arg)
+{
+    player_t *p;
+    TAILQ_FOREACH(p, &s->players, link)
+    cb(p, arg);
+    TAILQ_FOREACH(p, &s->waiters, link)
+    cb(p, arg);
+}
+
+size_t stream_close(stream_t *s, const char *reason)
+{
+    size_t n = 0;
+    if (s->pub) {
+        publisher_t *pub = s->pub;
+        pub->stream = NULL;
+        s->pub = NULL;
+        pub->ops->kick(pub, reason);
+        n++;
+    }
+    s->state = STREAM_IDLE;
+    stream_clear_headers(s);
+    player_t *p;
+    while ((p = TAILQ_FIRST(&s->players)) != NULL) {
+        player_end(s, p, PLAYER_EV_ENDED);
+        n++;
+    }
+    while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
+        TAILQ_REMOVE(&s->waiters, p, link);
+        s->nwaiters--;
+        player_release(p);
+        p->ops->event(p, PLAYER_EV_NOT_FOUND);
+        n++;
+    }
+    return n;
 }

@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 
 #include "conf.h"
+#include "media_info.h"
 #include "msg.h"
 
 typedef struct hub hub_t;
@@ -64,7 +65,8 @@ struct publisher {
     const publisher_ops_t *ops;
     void *owner;
     uint64_t sess_id;
-    stream_t *stream; /* set by the hub while publishing */
+    const char *source; /* "rtmp", "relay" (static string; the API's stream source) */
+    stream_t *stream;   /* set by the hub while publishing */
 };
 
 struct player {
@@ -142,5 +144,42 @@ uint64_t stream_retained_msgs(const stream_t *s);
 const char *stream_app(const stream_t *s);
 const char *stream_name(const stream_t *s);
 int stream_is_live(const stream_t *s);
+
+/* ---- introspection and control (the API, on the loop thread) ---------- */
+
+/* A snapshot of one stream; pointers are valid until the loop runs again. */
+typedef struct {
+    const char *app, *name;
+    int live;                  /* has a publisher */
+    int unpublished;           /* publisher gone, grace period running */
+    const publisher_t *pub;    /* or NULL */
+    const media_info_t *media; /* what the publisher sends */
+    double frame_rate;         /* video frames per second over the window, 0 unknown */
+    uint64_t bytes_in;         /* payload bytes received (all publishers) */
+    uint64_t bytes_out;        /* bytes written to players */
+    double bitrate_in_bps, bitrate_out_bps;
+    size_t players; /* attached players */
+    size_t waiters; /* players waiting for a publisher */
+    unsigned gops;  /* key frames in the GOP cache */
+    uint64_t gop_cache_msgs, gop_cache_bytes;
+    int64_t start_wall_ms; /* Unix ms of the current (or last) publish */
+} stream_info_t;
+
+/* Live or unpublished (grace) streams only; NULL otherwise. */
+stream_t *hub_lookup(hub_t *hub, const char *app, const char *name);
+/* Calls cb for every live or unpublished stream. cb must not add or remove
+ * streams (it may read them). */
+void hub_foreach(hub_t *hub, void (*cb)(stream_t *s, void *arg), void *arg);
+/* Counts of live streams (with a publisher), attached players. */
+void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players);
+void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out);
+/* Calls cb for each attached and waiting player of s. cb must not stop
+ * players. */
+void stream_foreach_player(stream_t *s, void (*cb)(player_t *p, void *arg), void *arg);
+/* Closes the stream: the publisher is kicked (reason) and every player
+ * ended at once (attached players get PLAYER_EV_ENDED, waiters
+ * PLAYER_EV_NOT_FOUND), with no grace period. Returns how many sessions
+ * were told. */
+size_t stream_close(stream_t *s, const char *reason);
 
 #endif
