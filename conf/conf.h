@@ -28,8 +28,13 @@ typedef struct {
 
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];
+    uint32_t api_max_body_bytes;
 
     char storage_path[CONF_PATH_MAX];
+    uint32_t storage_max_size_mb;
+
+    uint32_t events_max_rows;
+    uint32_t events_max_age_days;
 
     char log_level[16];
     char log_file[CONF_PATH_MAX];

@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "common.h"
 #include "conf.h"
+#include "evlog.h"
 #include "log.h"
 #include "node.h"
+#include "storage.h"
 
 static void usage(FILE *out)
 {
@@ -22,7 +25,8 @@ static void usage(FILE *out)
                  "  -v, --version      print the version and exit\n"
                  "  -h, --help         print this help and exit\n"
                  "\n"
-                 "Default ports: RTMP 1935, HTTP-FLV 8080 (GET /APP/NAME.flv).\n");
+                 "Default ports: RTMP 1935, HTTP-FLV 8080 (GET /APP/NAME.flv), control API\n"
+                 "127.0.0.1:8090 (openapi.yaml). State: storage.path (data/weir.db).\n");
 }
 
 int main(int argc, char **argv)
@@ -69,9 +73,49 @@ int main(int argc, char **argv)
         log_close();
         return 1;
     }
-    log_info(0, "weir %s started (config %s)", WEIR_VERSION, config ? config : "built-in defaults");
+    storage_opts_t sopts = {conf.events_max_rows, conf.events_max_age_days,
+                            conf.storage_max_size_mb, 0};
+    storage_t *st = storage_open(conf.storage_path, node->base, &sopts, err, sizeof err);
+    if (!st) {
+        fprintf(stderr, "weir: storage: %s\n", err);
+        log_error(0, "start failed: storage: %s", err);
+        node_free(node);
+        log_close();
+        return 1;
+    }
+    node_set_storage(node, st);
+    /* A level set over the API outlives restarts (it was acknowledged). */
+    const char *saved = storage_setting(st, "log.level");
+    if (saved && log_level_parse(saved, &level) == 0) {
+        log_set_level(level);
+        log_info(0, "log.level %s (set over the API, kept in %s)", saved, conf.storage_path);
+    }
+    api_t *api = api_new(node, err, sizeof err);
+    if (!api) {
+        fprintf(stderr, "weir: %s\n", err);
+        log_error(0, "start failed: %s", err);
+        node_free(node);
+        storage_close(st);
+        log_close();
+        return 1;
+    }
+    node->api = api;
+    cJSON *f = cJSON_CreateObject();
+    if (f) {
+        cJSON_AddStringToObject(f, "node_id", storage_node_id(st));
+        cJSON_AddStringToObject(f, "version", WEIR_VERSION);
+    }
+    evlog_emit(node, "node.start", f);
+    log_info(0, "weir %s started (node %s, config %s)", WEIR_VERSION, storage_node_id(st),
+             config ? config : "built-in defaults");
     int rc = node_run(node);
+    /* Pending API requests get their storage answers, then the API stops;
+     * the sessions' stop events are written before storage closes. */
+    storage_sync(st);
+    api_free(api);
+    node->api = NULL;
     node_free(node);
+    storage_close(st);
     log_info(0, "stopped");
     log_close();
     return rc;

@@ -1,0 +1,111 @@
+/* api_internal: what the route files (api/<tag>.c) share with the server
+ * (api/http.c). Everything runs on the loop thread. */
+#ifndef WEIR_API_INTERNAL_H
+#define WEIR_API_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <event2/event_struct.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "node.h"
+
+#define API_MAX_PARAMS 2
+#define API_STATUS_MAX 600
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+struct api {
+    node_t *node;
+    struct MHD_Daemon *mhd;
+    struct event mhd_ev, timer_ev;
+    int events_ready;
+    unsigned char token_hash[32]; /* SHA-256 of api.token */
+    int has_token;
+    size_t max_body;
+    uint64_t requests[API_STATUS_MAX]; /* answered, by status */
+};
+
+typedef struct api_req api_req_t;
+
+/* One request, from its headers to its completion. */
+struct api_req {
+    api_t *api;
+    struct MHD_Connection *conn;
+    char method[16];
+    char *path;
+    const char *params[API_MAX_PARAMS]; /* path parameters, point into pbuf */
+    int nparams;
+    char *pbuf;
+    char *body;
+    size_t body_len;
+    int has_body;
+    int too_large;
+    int routed; /* first call done */
+    int suspended;
+    const struct api_route *route;
+    const struct api_op *op;
+    /* the response, once made */
+    int status;
+    char *resp;
+    size_t resp_len;
+    const char *ctype;
+    const char *allow;
+};
+
+typedef void (*api_handler_fn)(api_req_t *r);
+
+typedef struct api_op {
+    const char *method;
+    api_handler_fn fn;
+    int takes_body;
+} api_op_t;
+
+typedef struct api_route {
+    const char *pattern; /* "/api/v1/streams/{}/{*}": {} one segment, {*} the rest */
+    const char *allow;   /* for 405 */
+    int public;          /* no token needed (/healthz) */
+    api_op_t ops[4];
+} api_route_t;
+
+/* ---- replies (each request gets exactly one) ---------------------------- */
+
+/* Takes body (may be NULL: 500). */
+void api_reply_json(api_req_t *r, int status, cJSON *body);
+/* code: "not_found"...; message printf-style. */
+void api_reply_error(api_req_t *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Takes text (malloc'd). */
+void api_reply_text(api_req_t *r, int status, const char *ctype, char *text, size_t len);
+/* The request waits for an asynchronous answer (a storage callback), which
+ * calls an api_reply_*() later. */
+void api_suspend(api_req_t *r);
+
+/* ---- request helpers ---------------------------------------------------- */
+
+/* A query parameter, or NULL. Valid during the handler call only. */
+const char *api_query(api_req_t *r, const char *key);
+/* Parses an unsigned integer query parameter in [min, max] (def when
+ * absent). Returns 0, or replies 400 invalid_field and returns -1. */
+int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uint64_t max,
+                  uint64_t *out);
+/* The JSON object body, or NULL after replying 400. */
+cJSON *api_body_object(api_req_t *r);
+
+/* ---- handlers (api/<tag>.c) -------------------------------------------- */
+
+void api_get_healthz(api_req_t *r);
+void api_get_readyz(api_req_t *r);
+void api_get_node(api_req_t *r);
+void api_patch_node(api_req_t *r);
+void api_get_streams(api_req_t *r);
+void api_get_stream(api_req_t *r);
+void api_delete_stream(api_req_t *r);
+void api_get_sessions(api_req_t *r);
+void api_get_session(api_req_t *r);
+void api_delete_session(api_req_t *r);
+void api_get_events(api_req_t *r);
+void api_get_metrics(api_req_t *r);
+
+#endif

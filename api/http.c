@@ -1,0 +1,527 @@
+/* http: the API's HTTP server: libmicrohttpd driven by the node's libevent
+ * loop, routing, bearer-token auth, body limits, error replies, and the
+ * per-status request counters. Route handlers live in api/<tag>.c. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "common.h"
+#include "conf.h"
+#include "log.h"
+#include "render.h"
+
+#define API_CONNECTION_LIMIT 256
+#define API_CONNECTION_TIMEOUT_S 30
+#define API_MAX_BODY_DEFAULT (64 * 1024)
+
+/* ---- routes -------------------------------------------------------------- */
+
+static const api_route_t ROUTES[] = {
+    {"/healthz", "GET", 1, {{"GET", api_get_healthz, 0}}},
+    {"/readyz", "GET", 0, {{"GET", api_get_readyz, 0}}},
+    {"/metrics", "GET", 0, {{"GET", api_get_metrics, 0}}},
+    {"/api/v1/node", "GET, PATCH", 0, {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}}},
+    {"/api/v1/streams", "GET", 0, {{"GET", api_get_streams, 0}}},
+    {"/api/v1/streams/{}/{*}",
+     "GET, DELETE",
+     0,
+     {{"GET", api_get_stream, 0}, {"DELETE", api_delete_stream, 0}}},
+    {"/api/v1/sessions", "GET", 0, {{"GET", api_get_sessions, 0}}},
+    {"/api/v1/sessions/{}",
+     "GET, DELETE",
+     0,
+     {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}}},
+    {"/api/v1/events", "GET", 0, {{"GET", api_get_events, 0}}},
+};
+#define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
+
+/* Matches path against pattern, copying parameters into r->pbuf. A "{}"
+ * takes one non-empty segment, "{*}" the non-empty rest. */
+static int route_match(const char *pattern, const char *path, api_req_t *r)
+{
+    const char *p = pattern, *s = path;
+    char *out = r->pbuf;
+    int np = 0;
+    while (*p) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(s, '/');
+            size_t n = end ? (size_t)(end - s) : strlen(s);
+            if (n == 0 || np == API_MAX_PARAMS)
+                return 0;
+            memcpy(out, s, n);
+            out[n] = '\0';
+            r->params[np++] = out;
+            out += n + 1;
+            s += n;
+            p += 2;
+        } else if (strncmp(p, "{*}", 3) == 0) {
+            size_t n = strlen(s);
+            if (n == 0 || np == API_MAX_PARAMS)
+                return 0;
+            memcpy(out, s, n + 1);
+            r->params[np++] = out;
+            out += n + 1;
+            s += n;
+            p += 3;
+        } else if (*p++ != *s++) {
+            return 0;
+        }
+    }
+    if (*s)
+        return 0;
+    r->nparams = np;
+    return 1;
+}
+
+static const api_route_t *route_find(api_req_t *r)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        if (route_match(ROUTES[i].pattern, r->path, r))
+            return &ROUTES[i];
+    return NULL;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void reply_set(api_req_t *r, int status, const char *ctype, char *body, size_t len)
+{
+    if (r->status) { /* a second reply is a bug: keep the first */
+        log_error(0, "api: %s %s: second reply %d ignored", r->method, r->path, status);
+        free(body);
+        return;
+    }
+    r->status = status;
+    r->ctype = ctype;
+    r->resp = body;
+    r->resp_len = len;
+    if (r->suspended) {
+        r->suspended = 0;
+        MHD_resume_connection(r->conn);
+        /* MHD picks the resumed connection up on its next run. */
+        struct timeval now = {0, 0};
+        evtimer_add(&r->api->timer_ev, &now);
+    }
+}
+
+void api_reply_text(api_req_t *r, int status, const char *ctype, char *text, size_t len)
+{
+    reply_set(r, status, ctype, text, len);
+}
+
+void api_reply_json(api_req_t *r, int status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        char *t = strdup(oom);
+        reply_set(r, 500, "application/json", t, t ? strlen(t) : 0);
+        return;
+    }
+    reply_set(r, status, "application/json", text, strlen(text));
+}
+
+void api_reply_error(api_req_t *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (status >= 500)
+        log_error(0, "api: %s %s: %d %s", r->method, r->path, status, msg);
+    else
+        log_debug(0, "api: %s %s: %d %s", r->method, r->path, status, msg);
+    api_reply_json(r, status, api_render_error(code, msg));
+}
+
+void api_suspend(api_req_t *r)
+{
+    if (r->status)
+        return; /* already answered synchronously */
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+}
+
+/* Hands the prepared reply to MHD. */
+static enum MHD_Result queue_reply(api_req_t *r)
+{
+    api_t *a = r->api;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    r->resp = NULL;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "weir/" WEIR_VERSION);
+    if (r->status == 405 && r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"weir\"");
+    if (r->status > 0 && r->status < API_STATUS_MAX)
+        a->requests[r->status]++;
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- request helpers ------------------------------------------------------ */
+
+const char *api_query(api_req_t *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uint64_t max,
+                  uint64_t *out)
+{
+    const char *v = api_query(r, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-' || v[0] == '+' || n < min || n > max) {
+        api_reply_error(r, 400, "invalid_field", "%s: expected an integer from %llu to %llu", key,
+                        (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+cJSON *api_body_object(api_req_t *r)
+{
+    if (!r->body_len) {
+        api_reply_error(r, 400, "bad_request", "a JSON object body is required");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
+    if (!j) {
+        api_reply_error(r, 400, "bad_request", "malformed JSON at byte %zu",
+                        end ? (size_t)(end - r->body) : (size_t)0);
+        return NULL;
+    }
+    /* Only whitespace may follow the value. */
+    for (const char *p = end; p && p < r->body + r->body_len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            cJSON_Delete(j);
+            api_reply_error(r, 400, "bad_request", "malformed JSON: data after the value");
+            return NULL;
+        }
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        api_reply_error(r, 400, "bad_request", "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- the request lifecycle ------------------------------------------------ */
+
+static int authorized(api_req_t *r)
+{
+    api_t *a = r->api;
+    if (!a->has_token)
+        return 1;
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    /* Compare digests: constant time, and no length leak. */
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)tok, strlen(tok), d);
+    return CRYPTO_memcmp(d, a->token_hash, sizeof d) == 0;
+}
+
+static int is_json_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strlen("application/json");
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Routing, auth and body checks once the headers are in. Replies (sets
+ * r->status) when the request is refused. */
+static void first_call(api_req_t *r)
+{
+    api_t *a = r->api;
+    r->route = route_find(r);
+    /* Without the token nothing is revealed, not even which paths exist. */
+    if (!(r->route && r->route->public) && !authorized(r)) {
+        api_reply_error(r, 401, "unauthorized",
+                        "missing or wrong token (Authorization: Bearer <api.token>)");
+        return;
+    }
+    if (!r->route) {
+        api_reply_error(r, 404, "not_found", "no such route");
+        return;
+    }
+    for (int i = 0; i < 4 && r->route->ops[i].method; i++)
+        if (strcmp(r->route->ops[i].method, r->method) == 0)
+            r->op = &r->route->ops[i];
+    if (!r->op) {
+        r->allow = r->route->allow;
+        api_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)",
+                        r->method, r->route->allow);
+        return;
+    }
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    r->has_body = (cl && strtoull(cl, NULL, 10) > 0) || te;
+    if (!r->has_body)
+        return;
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+    if (!is_json_type(ct)) {
+        api_reply_error(r, 415, "unsupported_media_type",
+                        "the body must be application/json (got %.64s)", ct ? ct : "none");
+        return;
+    }
+    if (cl && strtoull(cl, NULL, 10) > a->max_body) {
+        api_reply_error(r, 413, "payload_too_large",
+                        "the body is over %zu bytes (api.max_body_bytes)", a->max_body);
+        return;
+    }
+}
+
+static void take_body(api_req_t *r, const char *data, size_t len)
+{
+    if (r->too_large || r->status)
+        return; /* discarded: the reply is already decided */
+    if (r->body_len + len > r->api->max_body) {
+        r->too_large = 1;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = 0;
+        return;
+    }
+    char *nb = realloc(r->body, r->body_len + len + 1);
+    if (!nb) {
+        r->too_large = 1;
+        return;
+    }
+    memcpy(nb + r->body_len, data, len);
+    r->body = nb;
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    api_t *a = cls;
+    api_req_t *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        size_t ulen = strlen(url);
+        if (r) {
+            r->path = strdup(url);
+            r->pbuf = malloc(ulen + 2 * API_MAX_PARAMS + 1);
+        }
+        if (!r || !r->path || !r->pbuf) {
+            if (r) {
+                free(r->path);
+                free(r->pbuf);
+                free(r);
+            }
+            return MHD_NO;
+        }
+        r->api = a;
+        r->conn = conn;
+        snprintf(r->method, sizeof r->method, "%s", method);
+        *con_cls = r;
+        first_call(r);
+        r->routed = 1;
+        if (r->status)
+            return queue_reply(r); /* refused before any body is read */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        take_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!r->status && !r->suspended) {
+        if (r->too_large) {
+            api_reply_error(r, 413, "payload_too_large",
+                            "the body is over %zu bytes (api.max_body_bytes)", a->max_body);
+        } else {
+            r->op->fn(r);
+            if (!r->status && !r->suspended)
+                api_reply_error(r, 500, "internal", "no reply");
+        }
+    }
+    if (r->suspended)
+        return MHD_YES;
+    return queue_reply(r);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    api_req_t *r = *con_cls;
+    if (!r)
+        return;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        log_debug(0, "api: %s %s: ended early (%d)", r->method, r->path, (int)toe);
+    free(r->resp);
+    free(r->body);
+    free(r->path);
+    free(r->pbuf);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_warn(0, "api: %s", msg);
+}
+
+/* ---- the loop glue -------------------------------------------------------- */
+
+static void api_reschedule(api_t *a)
+{
+    MHD_UNSIGNED_LONG_LONG to;
+    if (MHD_get_timeout(a->mhd, &to) == MHD_YES) {
+        struct timeval tv = {(time_t)(to / 1000), (suseconds_t)((to % 1000) * 1000)};
+        evtimer_add(&a->timer_ev, &tv);
+    } else {
+        evtimer_del(&a->timer_ev);
+    }
+}
+
+static void api_run_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    api_t *a = arg;
+    if (MHD_run(a->mhd) != MHD_YES)
+        log_warn(0, "api: MHD_run failed");
+    api_reschedule(a);
+}
+
+int api_host_is_loopback(const char *host)
+{
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+        return 1;
+    struct in_addr in;
+    if (inet_pton(AF_INET, host, &in) == 1)
+        return (ntohl(in.s_addr) >> 24) == 127;
+    return 0;
+}
+
+api_t *api_new(node_t *node, char *err, size_t errlen)
+{
+    const conf_t *conf = &node->conf;
+    char host[CONF_LISTEN_MAX];
+    uint16_t port;
+    if (conf_parse_listen(conf->api_listen, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "api.listen: bad address %s", conf->api_listen);
+        return NULL;
+    }
+    if (!conf->api_token[0] && !api_host_is_loopback(host)) {
+        snprintf(err, errlen,
+                 "api.listen is %s, which is not a loopback address, and api.token is empty: "
+                 "refusing to serve the control API to the network without a token",
+                 conf->api_listen);
+        return NULL;
+    }
+    api_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->node = node;
+    a->max_body = conf->api_max_body_bytes ? conf->api_max_body_bytes : API_MAX_BODY_DEFAULT;
+    if (conf->api_token[0]) {
+        a->has_token = 1;
+        SHA256((const unsigned char *)conf->api_token, strlen(conf->api_token), a->token_hash);
+    }
+    int lfd = node_listen_socket("api", conf->api_listen, 128, err, errlen);
+    if (lfd < 0) {
+        free(a);
+        return NULL;
+    }
+    a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+                              NULL, access_cb, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+                              MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_COMPLETED,
+                              completed_cb, a, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    const union MHD_DaemonInfo *info =
+        a->mhd ? MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (!info) {
+        snprintf(err, errlen, "api: cannot start the HTTP server on %s", conf->api_listen);
+        if (a->mhd) {
+            MHD_socket q = MHD_quiesce_daemon(a->mhd);
+            MHD_stop_daemon(a->mhd);
+            if (q != MHD_INVALID_SOCKET)
+                close(q);
+        } else {
+            close(lfd);
+        }
+        free(a);
+        return NULL;
+    }
+    event_assign(&a->mhd_ev, node->base, info->epoll_fd, EV_READ | EV_PERSIST, api_run_cb, a);
+    evtimer_assign(&a->timer_ev, node->base, api_run_cb, a);
+    event_add(&a->mhd_ev, NULL);
+    a->events_ready = 1;
+    api_reschedule(a);
+    log_info(0, "api: listening on %s%s", conf->api_listen,
+             a->has_token ? " (bearer token required)" : "");
+    return a;
+}
+
+void api_free(api_t *a)
+{
+    if (!a)
+        return;
+    if (a->events_ready) {
+        event_del(&a->mhd_ev);
+        event_del(&a->timer_ev);
+    }
+    if (a->mhd) {
+        /* Requests resumed by the last storage callbacks leave MHD's
+         * suspended list on a run; MHD refuses to stop with any there. */
+        MHD_run(a->mhd);
+        MHD_socket lfd = MHD_quiesce_daemon(a->mhd);
+        MHD_stop_daemon(a->mhd); /* closes the listener unless quiesced */
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+    }
+    free(a);
+}

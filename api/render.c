@@ -1,0 +1,260 @@
+#include "render.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void api_time_str(int64_t wall_ms, char *buf, size_t len)
+{
+    time_t sec = (time_t)(wall_ms / 1000);
+    int ms = (int)(wall_ms % 1000);
+    if (ms < 0) {
+        ms += 1000;
+        sec--;
+    }
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+double api_kbps(double bps)
+{
+    return round(bps / 100.0) / 10.0;
+}
+
+static void add_time(cJSON *o, const char *key, int64_t wall_ms)
+{
+    char t[40];
+    api_time_str(wall_ms, t, sizeof t);
+    cJSON_AddStringToObject(o, key, t);
+}
+
+static void add_u64(cJSON *o, const char *key, uint64_t v)
+{
+    cJSON_AddNumberToObject(o, key, (double)v);
+}
+
+static void add_str_or_null(cJSON *o, const char *key, const char *v)
+{
+    if (v && *v)
+        cJSON_AddStringToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static void add_int_or_null(cJSON *o, const char *key, long v)
+{
+    if (v > 0)
+        cJSON_AddNumberToObject(o, key, (double)v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* cJSON's Add* functions fail only on allocation; one check at the end
+ * catches any of them (a missing member). */
+static cJSON *checked(cJSON *o, int members)
+{
+    if (o && cJSON_GetArraySize(o) != members) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *api_render_node(const api_node_info_t *ni)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", ni->id);
+    cJSON_AddStringToObject(o, "version", ni->version);
+    add_time(o, "start_time", ni->start_wall_ms);
+    cJSON_AddNumberToObject(o, "uptime_s", round(ni->uptime_s * 10) / 10);
+    cJSON_AddStringToObject(o, "log_level", ni->log_level);
+    cJSON *l = cJSON_AddObjectToObject(o, "listen");
+    if (l) {
+        cJSON_AddStringToObject(l, "rtmp", ni->listen_rtmp);
+        cJSON_AddStringToObject(l, "http_flv", ni->listen_http_flv);
+        cJSON_AddStringToObject(l, "api", ni->listen_api);
+    }
+    cJSON *c = cJSON_AddObjectToObject(o, "counts");
+    if (c) {
+        add_u64(c, "streams", ni->streams);
+        add_u64(c, "publishers", ni->publishers);
+        add_u64(c, "players", ni->players);
+        add_u64(c, "relays", ni->relays);
+        add_u64(c, "sessions", ni->sessions);
+    }
+    add_u64(o, "bytes_in", ni->bytes_in);
+    add_u64(o, "bytes_out", ni->bytes_out);
+    cJSON_AddNumberToObject(o, "bitrate_in_kbps", api_kbps(ni->bitrate_in_bps));
+    cJSON_AddNumberToObject(o, "bitrate_out_kbps", api_kbps(ni->bitrate_out_bps));
+    cJSON *s = cJSON_AddObjectToObject(o, "storage");
+    if (s) {
+        cJSON_AddStringToObject(s, "path", ni->storage_path);
+        add_u64(s, "write_errors", ni->storage_write_errors);
+        add_u64(s, "events_dropped", ni->events_dropped);
+    }
+    if ((l && cJSON_GetArraySize(l) != 3) || (c && cJSON_GetArraySize(c) != 5) ||
+        (s && cJSON_GetArraySize(s) != 3)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return checked(o, 12);
+}
+
+cJSON *api_render_session_summary(const sess_info_t *si)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    add_u64(o, "id", si->id);
+    cJSON_AddStringToObject(o, "protocol", si->protocol);
+    cJSON_AddStringToObject(o, "remote", si->remote);
+    add_time(o, "start_time", si->start_wall_ms);
+    return checked(o, 4);
+}
+
+cJSON *api_render_session(const sess_info_t *si)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    add_u64(o, "id", si->id);
+    cJSON_AddStringToObject(o, "role", sess_role_name(si->role));
+    cJSON_AddStringToObject(o, "protocol", si->protocol);
+    cJSON_AddStringToObject(o, "remote", si->remote);
+    add_str_or_null(o, "app", si->app);
+    add_str_or_null(o, "name", si->name);
+    add_time(o, "start_time", si->start_wall_ms);
+    add_u64(o, "bytes_in", si->bytes_in);
+    add_u64(o, "bytes_out", si->bytes_out);
+    cJSON_AddNumberToObject(o, "bitrate_in_kbps", api_kbps(si->bitrate_in_bps));
+    cJSON_AddNumberToObject(o, "bitrate_out_kbps", api_kbps(si->bitrate_out_bps));
+    add_u64(o, "dropped_frames", si->dropped_frames);
+    add_u64(o, "queued_bytes", si->queued_bytes);
+    return checked(o, 13);
+}
+
+static cJSON *render_video(const media_info_t *m, double measured_fps)
+{
+    cJSON *v = cJSON_CreateObject();
+    if (!v)
+        return NULL;
+    cJSON_AddStringToObject(v, "codec", m->vcodec[0] ? m->vcodec : "unknown");
+    add_int_or_null(v, "width", m->width);
+    add_int_or_null(v, "height", m->height);
+    /* Measured over the window when frames flow; onMetaData's otherwise. */
+    double fps = measured_fps > 0 ? measured_fps : m->meta_fps;
+    if (fps > 0)
+        cJSON_AddNumberToObject(v, "frame_rate", round(fps * 100) / 100);
+    else
+        cJSON_AddNullToObject(v, "frame_rate");
+    add_str_or_null(v, "profile", m->vprofile);
+    add_str_or_null(v, "level", m->vlevel);
+    return checked(v, 6);
+}
+
+static cJSON *render_audio(const media_info_t *m)
+{
+    cJSON *a = cJSON_CreateObject();
+    if (!a)
+        return NULL;
+    cJSON_AddStringToObject(a, "codec", m->acodec[0] ? m->acodec : "unknown");
+    add_int_or_null(a, "sample_rate", m->sample_rate);
+    add_int_or_null(a, "channels", m->channels);
+    add_str_or_null(a, "profile", m->aprofile);
+    return checked(a, 4);
+}
+
+cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "app", st->app);
+    cJSON_AddStringToObject(o, "name", st->name);
+    cJSON_AddStringToObject(o, "state", st->live ? "live" : "unpublished");
+    const char *source = st->pub && st->pub->source ? st->pub->source : "rtmp";
+    cJSON_AddStringToObject(o, "source", source);
+    if (pub)
+        cJSON_AddItemToObject(o, "publisher", api_render_session_summary(pub));
+    else
+        cJSON_AddNullToObject(o, "publisher");
+    const media_info_t *m = st->media;
+    if (m && m->has_video)
+        cJSON_AddItemToObject(o, "video", render_video(m, st->frame_rate));
+    else
+        cJSON_AddNullToObject(o, "video");
+    if (m && m->has_audio)
+        cJSON_AddItemToObject(o, "audio", render_audio(m));
+    else
+        cJSON_AddNullToObject(o, "audio");
+    cJSON_AddNumberToObject(o, "bitrate_in_kbps", api_kbps(st->bitrate_in_bps));
+    cJSON_AddNumberToObject(o, "bitrate_out_kbps", api_kbps(st->bitrate_out_bps));
+    add_u64(o, "bytes_in", st->bytes_in);
+    add_u64(o, "bytes_out", st->bytes_out);
+    add_u64(o, "player_count", st->players + st->waiters);
+    cJSON *g = cJSON_AddObjectToObject(o, "gop_cache");
+    if (g) {
+        add_u64(g, "gops", st->gops);
+        add_u64(g, "messages", st->gop_cache_msgs);
+        add_u64(g, "bytes", st->gop_cache_bytes);
+    }
+    add_time(o, "start_time", st->start_wall_ms);
+    /* A failed nested render leaves a member out (cJSON_AddItemToObject
+     * refuses NULL). */
+    if (g && cJSON_GetArraySize(g) != 3) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return checked(o, 14);
+}
+
+cJSON *api_render_event(const storage_event_t *row)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    add_u64(o, "id", row->id);
+    cJSON_AddStringToObject(o, "type", row->type ? row->type : "");
+    add_time(o, "time", row->time_ms);
+    cJSON *data = row->data ? cJSON_Parse(row->data) : NULL;
+    if (cJSON_IsObject(data)) {
+        cJSON *f = data->child;
+        while (f) {
+            cJSON *next = f->next;
+            /* The three keys above are the event's own; stored fields never
+             * replace them. */
+            if (f->string && strcmp(f->string, "id") != 0 && strcmp(f->string, "type") != 0 &&
+                strcmp(f->string, "time") != 0)
+                cJSON_AddItemToObject(o, f->string, cJSON_DetachItemViaPointer(data, f));
+            f = next;
+        }
+    }
+    cJSON_Delete(data);
+    if (!cJSON_GetObjectItemCaseSensitive(o, "time")) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *api_render_error(const char *code, const char *message)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
+    if (!e) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", message);
+    if (cJSON_GetArraySize(e) != 2) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}

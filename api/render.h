@@ -1,0 +1,46 @@
+/* render: the API's JSON objects (openapi.yaml components) from the media
+ * plane's snapshots. Pure: no I/O, no globals; unit-tested on hand-built
+ * snapshots. Every function returns a new cJSON object (the caller owns it)
+ * or NULL when out of memory. */
+#ifndef WEIR_API_RENDER_H
+#define WEIR_API_RENDER_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "storage.h"
+#include "stream.h"
+
+/* RFC 3339 UTC with milliseconds ("2026-11-24T10:00:00.123Z"); len >= 32. */
+void api_time_str(int64_t wall_ms, char *buf, size_t len);
+/* bits/s -> kbit/s with one decimal. */
+double api_kbps(double bps);
+
+typedef struct {
+    const char *id, *version, *log_level;
+    int64_t start_wall_ms;
+    double uptime_s;
+    const char *listen_rtmp, *listen_http_flv, *listen_api;
+    size_t streams, publishers, players, relays, sessions;
+    uint64_t bytes_in, bytes_out;
+    double bitrate_in_bps, bitrate_out_bps;
+    const char *storage_path;
+    uint64_t storage_write_errors, events_dropped;
+} api_node_info_t;
+
+cJSON *api_render_node(const api_node_info_t *ni);
+/* Session (openapi Session). */
+cJSON *api_render_session(const sess_info_t *si);
+/* SessionSummary: id, protocol, remote, start_time. */
+cJSON *api_render_session_summary(const sess_info_t *si);
+/* Stream; pub is the publisher's session or NULL. */
+cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub);
+/* Event: id, type, time and the fields of row->data (a JSON object; other
+ * data is ignored). */
+cJSON *api_render_event(const storage_event_t *row);
+/* {"error": {"code": code, "message": message}} */
+cJSON *api_render_error(const char *code, const char *message);
+
+#endif

@@ -1,0 +1,124 @@
+/* Tag sessions: GET /api/v1/sessions, GET and DELETE /api/v1/sessions/{id}. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "common.h"
+#include "conn.h"
+#include "render.h"
+
+static const char *const ROLES[] = {"publisher", "player", "relay", "connecting"};
+static const char *const PROTOCOLS[] = {"rtmp", "http-flv"};
+
+typedef struct {
+    int64_t now;
+    const char *app, *name, *role, *protocol;
+    cJSON *arr;
+    int oom;
+} filter_ctx_t;
+
+static int eq_or_unset(const char *want, const char *have)
+{
+    return !want || (have && strcmp(want, have) == 0);
+}
+
+static void add_session(conn_t *c, void *arg)
+{
+    filter_ctx_t *f = arg;
+    sess_info_t si;
+    conn_info(c, f->now, &si);
+    if (!eq_or_unset(f->app, si.app) || !eq_or_unset(f->name, si.name) ||
+        !eq_or_unset(f->role, sess_role_name(si.role)) || !eq_or_unset(f->protocol, si.protocol))
+        return;
+    cJSON *o = api_render_session(&si);
+    if (!o || !cJSON_AddItemToArray(f->arr, o)) {
+        cJSON_Delete(o);
+        f->oom = 1;
+    }
+}
+
+/* A filter value from a closed list, or -1 after a 400. */
+static int check_enum(api_req_t *r, const char *key, const char *v, const char *const *vals,
+                      size_t n)
+{
+    if (!v)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v, vals[i]) == 0)
+            return 0;
+    api_reply_error(r, 400, "invalid_field", "%s: expected one of %s", key,
+                    n == 2 ? "rtmp, http-flv" : "publisher, player, relay, connecting");
+    return -1;
+}
+
+void api_get_sessions(api_req_t *r)
+{
+    filter_ctx_t f = {weir_mono_ms(),
+                      api_query(r, "app"),
+                      api_query(r, "name"),
+                      api_query(r, "role"),
+                      api_query(r, "protocol"),
+                      NULL,
+                      0};
+    if (check_enum(r, "role", f.role, ROLES, 4) != 0 ||
+        check_enum(r, "protocol", f.protocol, PROTOCOLS, 2) != 0)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    f.arr = o ? cJSON_AddArrayToObject(o, "sessions") : NULL;
+    if (!f.arr) {
+        cJSON_Delete(o);
+        api_reply_json(r, 500, NULL);
+        return;
+    }
+    node_foreach_session(r->api->node, add_session, &f);
+    if (f.oom) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    api_reply_json(r, 200, o);
+}
+
+/* The session named by the path, or NULL after a 400/404. */
+static conn_t *find_session(api_req_t *r)
+{
+    const char *v = r->params[0];
+    char *end;
+    errno = 0;
+    unsigned long long id = strtoull(v, &end, 10);
+    if (*end || errno || v[0] < '1' || v[0] > '9') {
+        api_reply_error(r, 400, "invalid_field", "id: expected a positive integer");
+        return NULL;
+    }
+    conn_t *c = node_find_session(r->api->node, id);
+    if (!c)
+        api_reply_error(r, 404, "not_found", "no session %llu", id);
+    return c;
+}
+
+void api_get_session(api_req_t *r)
+{
+    conn_t *c = find_session(r);
+    if (!c)
+        return;
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    api_reply_json(r, 200, api_render_session(&si));
+}
+
+void api_delete_session(api_req_t *r)
+{
+    conn_t *c = find_session(r);
+    if (!c)
+        return;
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    cJSON *s = api_render_session(&si);
+    node_kick_session(r->api->node, c->id, "api");
+    cJSON *o = s ? cJSON_CreateObject() : NULL;
+    if (o)
+        cJSON_AddItemToObject(o, "kicked", s);
+    else
+        cJSON_Delete(s);
+    api_reply_json(r, 200, o);
+}

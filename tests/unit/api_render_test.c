@@ -1,0 +1,326 @@
+/* Unit tests of the API's JSON rendering (api/render.c) and the sliding
+ * rate window (node/rate.c), on hand-built snapshots: exact field sets,
+ * nulls for unknowns, time format, kbit/s rounding, event merging. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "rate.h"
+#include "render.h"
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+static int is_null(const cJSON *o, const char *k)
+{
+    return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* The object's keys, comma-separated, in order. */
+static void keys(const cJSON *o, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (const cJSON *c = o->child; c; c = c->next) {
+        strncat(buf, c->string, len - strlen(buf) - 1);
+        if (c->next)
+            strncat(buf, ",", len - strlen(buf) - 1);
+    }
+}
+
+static void test_time_format(void **state)
+{
+    (void)state;
+    char b[40];
+    api_time_str(0, b, sizeof b);
+    assert_string_equal(b, "1970-01-01T00:00:00.000Z");
+    api_time_str(1795514400123LL, b, sizeof b); /* 2026-11-24T10:00:00.123Z */
+    assert_string_equal(b, "2026-11-24T10:00:00.123Z");
+    api_time_str(-1, b, sizeof b);
+    assert_string_equal(b, "1969-12-31T23:59:59.999Z");
+}
+
+static void test_kbps(void **state)
+{
+    (void)state;
+    assert_true(api_kbps(0) == 0);
+    assert_true(fabs(api_kbps(1234567) - 1234.6) < 1e-9);
+    assert_true(fabs(api_kbps(49) - 0.0) < 1e-9);
+    assert_true(fabs(api_kbps(50) - 0.1) < 1e-9);
+}
+
+static sess_info_t a_session(void)
+{
+    sess_info_t si = {0};
+    si.id = 42;
+    si.role = SESS_ROLE_PLAYER;
+    si.protocol = "http-flv";
+    si.remote = "127.0.0.1:50123";
+    si.app = "live";
+    si.name = "cam1";
+    si.start_wall_ms = 1795514400000LL;
+    si.bytes_in = 300;
+    si.bytes_out = 9000000;
+    si.bitrate_in_bps = 0;
+    si.bitrate_out_bps = 2500000;
+    si.dropped_frames = 7;
+    si.queued_bytes = 1234;
+    return si;
+}
+
+static void test_session(void **state)
+{
+    (void)state;
+    sess_info_t si = a_session();
+    cJSON *o = api_render_session(&si);
+    assert_non_null(o);
+    char k[512];
+    keys(o, k, sizeof k);
+    assert_string_equal(k, "id,role,protocol,remote,app,name,start_time,bytes_in,bytes_out,"
+                           "bitrate_in_kbps,bitrate_out_kbps,dropped_frames,queued_bytes");
+    assert_true(num(o, "id") == 42);
+    assert_string_equal(str(o, "role"), "player");
+    assert_string_equal(str(o, "protocol"), "http-flv");
+    assert_string_equal(str(o, "start_time"), "2026-11-24T10:00:00.000Z");
+    assert_true(num(o, "bytes_out") == 9000000);
+    assert_true(num(o, "bitrate_out_kbps") == 2500);
+    assert_true(num(o, "dropped_frames") == 7);
+    assert_true(num(o, "queued_bytes") == 1234);
+    cJSON_Delete(o);
+
+    /* Not yet publishing or playing: role connecting, app/name null. */
+    si.role = SESS_ROLE_CONNECTING;
+    si.app = NULL;
+    si.name = "";
+    o = api_render_session(&si);
+    assert_string_equal(str(o, "role"), "connecting");
+    assert_true(is_null(o, "app"));
+    assert_true(is_null(o, "name"));
+    cJSON_Delete(o);
+
+    o = api_render_session_summary(&si);
+    keys(o, k, sizeof k);
+    assert_string_equal(k, "id,protocol,remote,start_time");
+    cJSON_Delete(o);
+}
+
+static void test_stream(void **state)
+{
+    (void)state;
+    media_info_t m;
+    media_info_init(&m);
+    m.has_video = 1;
+    strcpy(m.vcodec, "h264");
+    m.width = 1280;
+    m.height = 720;
+    strcpy(m.vprofile, "High");
+    strcpy(m.vlevel, "3.1");
+    m.has_audio = 1;
+    strcpy(m.acodec, "aac");
+    m.sample_rate = 44100;
+    m.channels = 2;
+    strcpy(m.aprofile, "LC");
+    publisher_t pub = {0};
+    pub.source = "rtmp";
+    pub.sess_id = 9;
+    stream_info_t st = {0};
+    st.app = "live";
+    st.name = "cam1";
+    st.live = 1;
+    st.pub = &pub;
+    st.media = &m;
+    st.frame_rate = 29.97;
+    st.bytes_in = 1000;
+    st.bytes_out = 5000;
+    st.bitrate_in_bps = 1000000;
+    st.bitrate_out_bps = 3000000;
+    st.players = 3;
+    st.waiters = 1;
+    st.gops = 1;
+    st.gop_cache_msgs = 90;
+    st.gop_cache_bytes = 400000;
+    st.start_wall_ms = 1795514400000LL;
+    sess_info_t ps = a_session();
+    ps.id = 9;
+    cJSON *o = api_render_stream(&st, &ps);
+    assert_non_null(o);
+    char k[512];
+    keys(o, k, sizeof k);
+    assert_string_equal(k, "app,name,state,source,publisher,video,audio,bitrate_in_kbps,"
+                           "bitrate_out_kbps,bytes_in,bytes_out,player_count,gop_cache,"
+                           "start_time");
+    assert_string_equal(str(o, "state"), "live");
+    assert_string_equal(str(o, "source"), "rtmp");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "publisher");
+    assert_true(num(p, "id") == 9);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "video");
+    assert_string_equal(str(v, "codec"), "h264");
+    assert_true(num(v, "width") == 1280);
+    assert_true(num(v, "height") == 720);
+    assert_true(fabs(num(v, "frame_rate") - 29.97) < 1e-9);
+    assert_string_equal(str(v, "profile"), "High");
+    assert_string_equal(str(v, "level"), "3.1");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "audio");
+    assert_string_equal(str(a, "codec"), "aac");
+    assert_true(num(a, "sample_rate") == 44100);
+    assert_true(num(a, "channels") == 2);
+    assert_true(num(o, "bitrate_in_kbps") == 1000);
+    assert_true(num(o, "player_count") == 4); /* waiting players count too */
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "gop_cache");
+    assert_true(num(g, "gops") == 1 && num(g, "messages") == 90 && num(g, "bytes") == 400000);
+    cJSON_Delete(o);
+
+    /* Unpublished, audio only, size unknown, fps from metadata. */
+    st.live = 0;
+    st.unpublished = 1;
+    st.pub = NULL;
+    m.has_video = 0;
+    o = api_render_stream(&st, NULL);
+    assert_string_equal(str(o, "state"), "unpublished");
+    assert_true(is_null(o, "publisher"));
+    assert_true(is_null(o, "video"));
+    cJSON_Delete(o);
+    m.has_video = 1;
+    m.width = m.height = 0;
+    m.vprofile[0] = '\0';
+    m.meta_fps = 25;
+    st.frame_rate = 0;
+    o = api_render_stream(&st, NULL);
+    v = cJSON_GetObjectItemCaseSensitive(o, "video");
+    assert_true(is_null(v, "width") && is_null(v, "height") && is_null(v, "profile"));
+    assert_true(num(v, "frame_rate") == 25);
+    cJSON_Delete(o);
+}
+
+static void test_node(void **state)
+{
+    (void)state;
+    api_node_info_t ni = {0};
+    ni.id = "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b";
+    ni.version = "0.1.0";
+    ni.log_level = "info";
+    ni.start_wall_ms = 1795514400000LL;
+    ni.uptime_s = 12.34;
+    ni.listen_rtmp = "0.0.0.0:1935";
+    ni.listen_http_flv = "0.0.0.0:8080";
+    ni.listen_api = "127.0.0.1:8090";
+    ni.streams = 2;
+    ni.publishers = 1;
+    ni.players = 5;
+    ni.sessions = 7;
+    ni.bytes_in = 1;
+    ni.bytes_out = 2;
+    ni.storage_path = "data/weir.db";
+    ni.storage_write_errors = 3;
+    cJSON *o = api_render_node(&ni);
+    assert_non_null(o);
+    char k[512];
+    keys(o, k, sizeof k);
+    assert_string_equal(k, "id,version,start_time,uptime_s,log_level,listen,counts,bytes_in,"
+                           "bytes_out,bitrate_in_kbps,bitrate_out_kbps,storage");
+    assert_true(fabs(num(o, "uptime_s") - 12.3) < 1e-9);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "counts");
+    keys(c, k, sizeof k);
+    assert_string_equal(k, "streams,publishers,players,relays,sessions");
+    assert_true(num(c, "players") == 5 && num(c, "relays") == 0);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "listen");
+    assert_string_equal(str(l, "api"), "127.0.0.1:8090");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "storage");
+    assert_true(num(s, "write_errors") == 3);
+    cJSON_Delete(o);
+}
+
+static void test_event(void **state)
+{
+    (void)state;
+    storage_event_t row = {7,
+                           1795514400500LL,
+                           "play.stop",
+                           "live",
+                           "cam1",
+                           "{\"session_id\":3,\"app\":\"live\",\"bytes_out\":99,"
+                           "\"id\":1234,\"type\":\"forged\",\"time\":\"x\"}"};
+    cJSON *o = api_render_event(&row);
+    assert_non_null(o);
+    assert_true(num(o, "id") == 7); /* stored fields never replace id/type/time */
+    assert_string_equal(str(o, "type"), "play.stop");
+    assert_string_equal(str(o, "time"), "2026-11-24T10:00:00.500Z");
+    assert_true(num(o, "session_id") == 3);
+    assert_true(num(o, "bytes_out") == 99);
+    assert_string_equal(str(o, "app"), "live");
+    assert_int_equal(cJSON_GetArraySize(o), 6);
+    cJSON_Delete(o);
+
+    /* No data, or data that is not an object: just id, type, time. */
+    storage_event_t bare = {8, 0, "node.start", NULL, NULL, NULL};
+    o = api_render_event(&bare);
+    assert_int_equal(cJSON_GetArraySize(o), 3);
+    cJSON_Delete(o);
+    storage_event_t junk = {9, 0, "x", NULL, NULL, "[1,2"};
+    o = api_render_event(&junk);
+    assert_int_equal(cJSON_GetArraySize(o), 3);
+    cJSON_Delete(o);
+}
+
+static void test_error(void **state)
+{
+    (void)state;
+    cJSON *o = api_render_error("invalid_field", "limit: expected an integer");
+    char *t = cJSON_PrintUnformatted(o);
+    assert_string_equal(
+        t, "{\"error\":{\"code\":\"invalid_field\",\"message\":\"limit: expected an integer\"}}");
+    cJSON_free(t);
+    cJSON_Delete(o);
+}
+
+static void test_rate_window(void **state)
+{
+    (void)state;
+    rate_t r;
+    rate_init(&r, 0, 0);
+    assert_true(rate_per_sec(&r, 0, 0) == 0);
+    /* 1000 units per second, sampled every 250 ms as the tick does. */
+    uint64_t total = 0;
+    for (int64_t t = 250; t <= 10000; t += 250) {
+        total += 250;
+        rate_sample(&r, total, t);
+    }
+    assert_true(fabs(rate_per_sec(&r, total, 10000) - 1000) < 1e-6);
+    /* The rate halves: within the window (~5 s) it reads the new rate. */
+    for (int64_t t = 10250; t <= 20000; t += 250) {
+        total += 125;
+        rate_sample(&r, total, t);
+    }
+    assert_true(fabs(rate_per_sec(&r, total, 20000) - 500) < 1e-6);
+    /* Stopped: the window drains to 0 after it passes. */
+    for (int64_t t = 20250; t <= 30000; t += 250)
+        rate_sample(&r, total, t);
+    assert_true(rate_per_sec(&r, total, 30000) == 0);
+    /* A counter that went backwards (reset) reads 0, not garbage. */
+    assert_true(rate_per_sec(&r, 0, 30500) == 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time_format), cmocka_unit_test(test_kbps),
+        cmocka_unit_test(test_session),     cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_node),        cmocka_unit_test(test_event),
+        cmocka_unit_test(test_error),       cmocka_unit_test(test_rate_window),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
