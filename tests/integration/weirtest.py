@@ -156,7 +156,7 @@ class Node:
             self.proc = subprocess.Popen([weir_bin(), "-c", self.config_path], cwd=self.workdir,
                                          stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         deadline = time.monotonic() + NODE_START_TIMEOUT
-        pending = {self.rtmp_port, self.http_port}
+        pending = {self.rtmp_port, self.http_port, self.api_port}
         while pending:
             if self.proc.poll() is not None:
                 self.returncode = self.proc.returncode
@@ -222,7 +222,8 @@ class Node:
                 text = f.read()
         except OSError:
             return ""
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer"):
             i = text.find(marker)
             if i >= 0:
                 return text[max(0, i - 200):i + 3000]
@@ -250,6 +251,10 @@ class Node:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         raise AssertionError("no VmRSS for pid %d" % self.pid)
+
+    @property
+    def api_url(self):
+        return "http://%s:%d" % (HOST, self.api_port)
 
     def rtmp_url(self, app, name):
         return "rtmp://%s:%d/%s/%s" % (HOST, self.rtmp_port, app, name)

@@ -1,0 +1,335 @@
+"""The API document and its validator (apischema.py), checked without a running node."""
+
+import copy
+import json
+
+import jsonschema
+import pytest
+
+from apischema import METHODS, ApiSchema
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return ApiSchema.load()
+
+
+def example(schema, name, i=0):
+    return copy.deepcopy(schema.doc["components"]["schemas"][name]["examples"][i])
+
+
+def body(obj):
+    return json.dumps(obj).encode()
+
+
+def walk(node, path=""):
+    """(json-pointer-ish path, dict) for every dict in the document."""
+    if isinstance(node, dict):
+        yield path, node
+        for k, v in node.items():
+            yield from walk(v, "%s/%s" % (path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from walk(v, "%s/%d" % (path, i))
+
+
+def media_examples(schema):
+    """(where, schema, value) for every example next to a schema outside components/schemas:
+    media types (responses, request bodies) and parameters."""
+    for where, node in walk(schema.doc):
+        if where.startswith("/components/schemas") or "schema" not in node:
+            continue
+        if "example" in node:
+            yield where, node["schema"], node["example"]
+        for name, ex in (node.get("examples") or {}).items():
+            yield "%s/examples/%s" % (where, name), node["schema"], schema.deref(ex)["value"]
+
+
+# -- the document ----------------------------------------------------------------------
+
+
+def test_document_loads_and_is_openapi_3_1(schema):
+    assert schema.doc["openapi"] == "3.1.0"
+    assert schema.doc["info"]["version"] == "0.1.0"
+    assert schema.operations()
+
+
+def test_every_ref_resolves(schema):
+    refs = [(where, node["$ref"]) for where, node in walk(schema.doc) if "$ref" in node]
+    assert len(refs) > 50
+    for where, ref in refs:
+        assert ref.startswith("#/"), "%s: external $ref %s" % (where, ref)
+        try:
+            schema.resolver.resolve(ref)
+        except jsonschema.RefResolutionError as e:
+            pytest.fail("%s: $ref %s does not resolve: %s" % (where, ref, e))
+
+
+def test_component_schemas_are_valid_2020_12(schema):
+    for name, s in schema.doc["components"]["schemas"].items():
+        jsonschema.Draft202012Validator.check_schema(s)
+
+
+def test_own_objects_are_closed(schema):
+    """Every object schema except Event says additionalProperties: false (Event is open:
+    later versions add event types and fields)."""
+    for where, node in walk(schema.doc["components"]["schemas"]):
+        if node.get("type") == "object" and where != "/Event":
+            assert node.get("additionalProperties") is False, where + " is open"
+            assert set(node.get("required", [])) <= set(node.get("properties", {})), where
+
+
+def test_every_operation_documents_errors(schema):
+    for template, item in schema.doc["paths"].items():
+        for method in METHODS:
+            if method not in item:
+                continue
+            statuses = set(item[method]["responses"])
+            where = "%s %s" % (method.upper(), template)
+            assert {"200", "400", "413", "415", "500"} <= statuses, where
+            assert ("401" in statuses) == (template != "/healthz"), where
+            assert ("404" in statuses) == ("{" in template), where
+            assert ("security" in item[method]) == (template == "/healthz"), where
+
+
+def test_stream_detail_is_stream_plus_players(schema):
+    """StreamDetail repeats Stream's properties (so both stay closed, plain objects);
+    this keeps the copies equal."""
+    s = schema.doc["components"]["schemas"]
+    detail = copy.deepcopy(s["StreamDetail"])
+    players = detail["properties"].pop("players")
+    assert players == {"type": "array", "items": {"$ref": "#/components/schemas/Session"}}
+    detail["required"].remove("players")
+    for key in ("properties", "required", "additionalProperties", "type"):
+        assert detail[key] == s["Stream"][key], key
+
+
+# -- examples cannot drift -------------------------------------------------------------
+
+
+def test_schema_examples_validate(schema):
+    """Every `examples` list in components/schemas matches the schema it sits in."""
+    checked = 0
+    for where, node in walk(schema.doc["components"]["schemas"]):
+        assert "example" not in node, where + ": use `examples` (a list) in schemas"
+        for value in node.get("examples", []):
+            schema.check(node, value, "example at /components/schemas" + where)
+            checked += 1
+    assert checked >= 30
+
+
+def test_media_and_parameter_examples_validate(schema):
+    checked = 0
+    for where, s, value in media_examples(schema):
+        if s.get("type") == "string" and isinstance(value, str):
+            checked += 1
+            continue
+        schema.check(s, value, "example at " + where)
+        checked += 1
+    assert checked >= 15
+
+
+def test_event_examples_use_declared_fields(schema):
+    """Event is open for future fields; its examples still use only declared ones."""
+    event = schema.doc["components"]["schemas"]["Event"]
+    lists = event["examples"] + [e for ex in schema.doc["components"]["schemas"]["EventList"]
+                                 ["examples"] for e in ex["events"]]
+    for ev in lists:
+        assert set(ev) <= set(event["properties"]), ev
+
+
+def test_every_main_object_has_an_example(schema):
+    for name in ("Error", "Node", "SessionSummary", "Stream", "StreamDetail", "Session",
+                 "Event", "EventList", "StreamList", "SessionList", "NodePatch", "Health",
+                 "Ready", "KickResult", "StreamCloseResult"):
+        assert schema.doc["components"]["schemas"][name].get("examples"), name
+
+
+# -- the validator ---------------------------------------------------------------------
+
+
+def test_valid_answers_pass(schema):
+    ok = [
+        ("GET", "/api/v1/node", example(schema, "Node")),
+        ("PATCH", "/api/v1/node", example(schema, "Node")),
+        ("GET", "/api/v1/streams", example(schema, "StreamList")),
+        ("GET", "/api/v1/streams/live/test", example(schema, "StreamDetail")),
+        ("DELETE", "/api/v1/streams/live/test", example(schema, "StreamCloseResult")),
+        ("GET", "/api/v1/sessions?role=player&protocol=http-flv", example(schema, "SessionList")),
+        ("GET", "/api/v1/sessions/1", example(schema, "Session")),
+        ("DELETE", "/api/v1/sessions/3", example(schema, "KickResult")),
+        ("GET", "/api/v1/events?after=41&limit=2", example(schema, "EventList")),
+        ("GET", "/healthz", {"status": "ok"}),
+        ("GET", "/readyz", {"status": "ready"}),
+    ]
+    for method, path, obj in ok:
+        assert schema.validate(method, path, 200, JSON, body(obj))
+    schema.validate("GET", "/readyz", 503, JSON, body({"status": "not_ready",
+                                                        "reasons": ["stopping"]}))
+    schema.validate("GET", "/metrics", 200, {"content-type": "text/plain; version=0.0.4"},
+                    b"weir_streams 0\n")
+
+
+def test_events_validate_each_type(schema):
+    for i, ev in enumerate(example(schema, "Event", i) for i in range(4)):
+        schema.validate("GET", "/api/v1/events", 200, JSON,
+                        body({"events": [ev], "next_after": ev["id"]}))
+    future = {"id": 9, "type": "relay.start", "time": "2026-11-24T10:00:00.000Z",
+              "upstream": "rtmp://a/b"}
+    schema.validate("GET", "/api/v1/events", 200, JSON,
+                    body({"events": [future], "next_after": 9}))
+
+
+def test_errors_validate(schema):
+    def err(code):
+        return body({"error": {"code": code, "message": "x"}})
+    schema.validate("GET", "/api/v1/sessions/9", 404, JSON, err("not_found"))
+    schema.validate("PATCH", "/api/v1/node", 400, JSON, err("invalid_field"))
+    schema.validate("PATCH", "/api/v1/node", 400, JSON, err("bad_request"))
+    schema.validate("PATCH", "/api/v1/node", 415, JSON, err("unsupported_media_type"))
+    schema.validate("PATCH", "/api/v1/node", 413, JSON, err("payload_too_large"))
+    schema.validate("GET", "/metrics", 401, {**JSON, "WWW-Authenticate": "Bearer"},
+                    err("unauthorized"))
+    # the code must fit the status
+    with pytest.raises(AssertionError, match="code"):
+        schema.validate("GET", "/api/v1/sessions/9", 404, JSON, err("bad_request"))
+
+
+def test_missing_required_field_fails(schema):
+    node = example(schema, "Node")
+    del node["uptime_s"]
+    with pytest.raises(AssertionError, match="uptime_s"):
+        schema.validate("GET", "/api/v1/node", 200, JSON, body(node))
+    ev = example(schema, "Event")
+    del ev["time"]
+    with pytest.raises(AssertionError, match="time"):
+        schema.validate("GET", "/api/v1/events", 200, JSON,
+                        body({"events": [ev], "next_after": 1}))
+
+
+def test_wrong_type_fails(schema):
+    stream = example(schema, "StreamDetail")
+    stream["player_count"] = "2"
+    with pytest.raises(AssertionError, match="player_count"):
+        schema.validate("GET", "/api/v1/streams/live/test", 200, JSON, body(stream))
+    ev = example(schema, "Event", 2)
+    ev["session_id"] = "3"
+    with pytest.raises(AssertionError, match="session_id"):
+        schema.validate("GET", "/api/v1/events", 200, JSON,
+                        body({"events": [ev], "next_after": 5}))
+
+
+def test_extra_field_and_bad_values_fail(schema):
+    session = example(schema, "Session")
+    session["secret"] = 1
+    with pytest.raises(AssertionError, match="secret"):
+        schema.validate("GET", "/api/v1/sessions/1", 200, JSON, body(session))
+    session = example(schema, "Session")
+    session["role"] = "viewer"
+    with pytest.raises(AssertionError, match="role"):
+        schema.validate("GET", "/api/v1/sessions/1", 200, JSON, body(session))
+    for bad_time in ("2026-11-24 10:00:00.123Z", "2026-11-24T10:00:00Z",
+                     "2026-11-24T10:00:00.123+01:00", "2026-13-24T10:00:00.123Z"):
+        session["role"], session["start_time"] = "player", bad_time
+        with pytest.raises(AssertionError, match="start_time"):
+            schema.validate("GET", "/api/v1/sessions/1", 200, JSON, body(session))
+
+
+def test_undocumented_status_fails(schema):
+    with pytest.raises(AssertionError, match="status 404 not documented"):
+        schema.validate("GET", "/api/v1/node", 404, JSON,
+                        body({"error": {"code": "not_found", "message": "x"}}))
+    with pytest.raises(AssertionError, match="status 401 not documented"):
+        schema.validate("GET", "/healthz", 401, JSON,
+                        body({"error": {"code": "unauthorized", "message": "x"}}))
+
+
+def test_undocumented_path_fails(schema):
+    with pytest.raises(AssertionError, match="not in openapi.yaml"):
+        schema.validate("GET", "/api/v1/nodes", 200, JSON, body({}))
+    with pytest.raises(AssertionError, match="not in openapi.yaml"):
+        schema.validate("GET", "/api/v1/streams/live", 200, JSON, body({"streams": []}))
+    # the contract's catch-all: an unknown path is a 404 with an Error body
+    assert schema.validate("GET", "/nope", 404, JSON, body(
+        {"error": {"code": "not_found", "message": "no route /nope"}})) is None
+
+
+def test_undocumented_method_fails_unless_405_with_allow(schema):
+    err = body({"error": {"code": "method_not_allowed", "message": "x"}})
+    with pytest.raises(AssertionError, match="PUT is not documented"):
+        schema.validate("PUT", "/api/v1/node", 200, JSON, body(example(schema, "Node")))
+    schema.validate("PUT", "/api/v1/node", 405, {**JSON, "Allow": "GET, PATCH"}, err)
+    schema.validate("POST", "/api/v1/sessions/7", 405, {**JSON, "Allow": "DELETE, GET"}, err)
+    with pytest.raises(AssertionError, match="Allow"):
+        schema.validate("PUT", "/api/v1/node", 405, JSON, err)
+    with pytest.raises(AssertionError, match="Allow is"):
+        schema.validate("PUT", "/api/v1/node", 405, {**JSON, "Allow": "GET"}, err)
+
+
+def test_headers_and_content_type(schema):
+    err = body({"error": {"code": "unauthorized", "message": "x"}})
+    with pytest.raises(AssertionError, match="WWW-Authenticate"):
+        schema.validate("GET", "/api/v1/node", 401, JSON, err)
+    with pytest.raises(AssertionError, match="Content-Type"):
+        schema.validate("GET", "/healthz", 200, {"Content-Type": "text/html"},
+                        body({"status": "ok"}))
+    with pytest.raises(AssertionError, match="Content-Type"):
+        schema.validate("GET", "/metrics", 200, {"Content-Type": "text/plain"}, b"")
+    schema.validate("GET", "/healthz", 200, {"content-type": "application/json; charset=utf-8"},
+                    body({"status": "ok"}))
+    schema.validate("GET", "/metrics", 200,
+                    {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}, b"")
+    with pytest.raises(AssertionError, match="not JSON"):
+        schema.validate("GET", "/healthz", 200, JSON, b"ok")
+
+
+def test_2xx_with_a_rejected_parameter_fails(schema):
+    """A 200 for a parameter the document rejects means code and document disagree."""
+    ok = body(example(schema, "EventList", 1))
+    for query in ("limit=0", "limit=1001", "after=-1", "after=x"):
+        with pytest.raises(AssertionError, match="accepted query parameter"):
+            schema.validate("GET", "/api/v1/events?" + query, 200, JSON, ok)
+    with pytest.raises(AssertionError, match="accepted query parameter role"):
+        schema.validate("GET", "/api/v1/sessions?role=viewer", 200, JSON,
+                        body({"sessions": []}))
+    with pytest.raises(AssertionError, match="accepted path parameter id"):
+        schema.validate("GET", "/api/v1/sessions/0", 200, JSON, body(example(schema, "Session")))
+    # the same requests answered 400 are fine
+    schema.validate("GET", "/api/v1/events?limit=0", 400, JSON,
+                    body({"error": {"code": "invalid_field", "message": "limit: 1..1000"}}))
+
+
+def test_literal_segments_win_over_templates(schema):
+    s = ApiSchema(copy.deepcopy(schema.doc))
+    paths = s.doc["paths"]
+    paths["/api/v1/streams/{app}/live"] = {}
+    paths["/api/v1/streams/special/{name}"] = {}
+    assert s.match_path("/api/v1/streams/a/b") == (
+        "/api/v1/streams/{app}/{name}", {"app": "a", "name": "b"})
+    assert s.match_path("/api/v1/streams/a/live")[0] == "/api/v1/streams/{app}/live"
+    assert s.match_path("/api/v1/streams/special/x")[0] == "/api/v1/streams/special/{name}"
+    # leftmost literal wins when both could match
+    assert s.match_path("/api/v1/streams/special/live")[0] == "/api/v1/streams/special/{name}"
+    # literal document paths are never taken by a template
+    assert schema.match_path("/api/v1/streams")[0] == "/api/v1/streams"
+    assert schema.match_path("/api/v1/sessions/12") == ("/api/v1/sessions/{id}", {"id": "12"})
+    # percent-encoded segments are decoded; empty segments match nothing
+    assert schema.match_path("/api/v1/streams/live/a%2Fb")[1] == {"app": "live", "name": "a/b"}
+    assert schema.match_path("/api/v1/streams/live/")[0] is None
+
+
+def test_operations_lists_every_method(schema):
+    ops = schema.operations()
+    methods = {(m, t) for m, t, _ in ops}
+    assert methods == {
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+        ("GET", "/api/v1/node"), ("PATCH", "/api/v1/node"),
+        ("GET", "/api/v1/streams"),
+        ("GET", "/api/v1/streams/{app}/{name}"), ("DELETE", "/api/v1/streams/{app}/{name}"),
+        ("GET", "/api/v1/sessions"),
+        ("GET", "/api/v1/sessions/{id}"), ("DELETE", "/api/v1/sessions/{id}"),
+        ("GET", "/api/v1/events"),
+    }
+    assert all(m.lower() in METHODS for m, _ in methods)
