@@ -42,8 +42,8 @@ struct api_req {
     size_t body_len;
     int has_body;
     int too_large;
-    int routed; /* first call done */
     int suspended;
+    int queued; /* the reply is handed to MHD */
     const struct api_route *route;
     const struct api_op *op;
     /* the response, once made */

@@ -164,6 +164,7 @@ static enum MHD_Result queue_reply(api_req_t *r)
     if (!resp)
         return MHD_NO;
     r->resp = NULL;
+    r->queued = 1;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "weir/" WEIR_VERSION);
@@ -356,9 +357,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         snprintf(r->method, sizeof r->method, "%s", method);
         *con_cls = r;
         first_call(r);
-        r->routed = 1;
         if (r->status)
             return queue_reply(r); /* refused before any body is read */
+        return MHD_YES;
+    }
+    if (r->queued) {
+        *upload_data_size = 0; /* answered early: the rest of the body is dropped */
         return MHD_YES;
     }
     if (*upload_data_size) {
