@@ -19,6 +19,10 @@
  * has no storage or the event could not be queued (logged and counted). */
 uint64_t evlog_emit(node_t *node, const char *type, cJSON *fields);
 
+/* The fields every session event carries: session_id, app, name (when
+ * known), protocol, remote. NULL when out of memory. */
+cJSON *evlog_session_fields(const sess_info_t *si);
+
 /* A session event: session_id, app, name, protocol, remote from si. With
  * stop set, also bytes_in, bytes_out, duration_ms (duration_ms argument),
  * dropped_frames for players, and reason (if not NULL). */

@@ -169,15 +169,8 @@ int node_kick_session(node_t *node, uint64_t id, const char *by)
         return NODE_ENOTFOUND;
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
-    cJSON *f = cJSON_CreateObject();
+    cJSON *f = evlog_session_fields(&si);
     if (f) {
-        cJSON_AddNumberToObject(f, "session_id", (double)si.id);
-        if (si.app)
-            cJSON_AddStringToObject(f, "app", si.app);
-        if (si.name)
-            cJSON_AddStringToObject(f, "name", si.name);
-        cJSON_AddStringToObject(f, "protocol", si.protocol);
-        cJSON_AddStringToObject(f, "remote", si.remote);
         cJSON_AddStringToObject(f, "role", sess_role_name(si.role));
         cJSON_AddStringToObject(f, "by", by);
     }
