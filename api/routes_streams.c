@@ -1,4 +1,6 @@
 /* Tag streams: GET /api/v1/streams, GET and DELETE /api/v1/streams/{app}/{name}. */
+#include <string.h>
+
 #include "api_internal.h"
 #include "common.h"
 #include "conn.h"
@@ -11,6 +13,7 @@ typedef struct {
     int64_t now;
     cJSON *arr;
     int oom;
+    const char *app, *name; /* the stream whose players are listed */
 } list_ctx_t;
 
 /* The stream with its publisher's session summary. */
@@ -45,7 +48,7 @@ void api_get_streams(api_req_t *r)
         api_reply_json(r, 500, NULL);
         return;
     }
-    list_ctx_t l = {node, weir_mono_ms(), arr, 0};
+    list_ctx_t l = {node, weir_mono_ms(), arr, 0, NULL, NULL};
     hub_foreach(node->hub, add_stream, &l);
     if (l.oom) {
         cJSON_Delete(o);
@@ -62,14 +65,16 @@ static stream_t *find_stream(api_req_t *r)
     return s;
 }
 
-static void add_player(player_t *p, void *arg)
+/* One pass over the sessions (not a lookup per player): the players of
+ * l->app/l->name, attached or waiting. */
+static void add_player(conn_t *c, void *arg)
 {
     list_ctx_t *l = arg;
-    conn_t *c = node_find_session(l->node, p->sess_id);
-    if (!c)
-        return; /* not a session (a relay, later) */
     sess_info_t si;
     conn_info(c, l->now, &si);
+    if (si.role != SESS_ROLE_PLAYER || !si.app || !si.name || strcmp(si.app, l->app) != 0 ||
+        strcmp(si.name, l->name) != 0)
+        return;
     cJSON *o = api_render_session(&si);
     if (!o || !cJSON_AddItemToArray(l->arr, o)) {
         cJSON_Delete(o);
@@ -86,9 +91,9 @@ void api_get_stream(api_req_t *r)
     int64_t now = weir_mono_ms();
     cJSON *o = stream_json(node, s, now);
     cJSON *arr = o ? cJSON_AddArrayToObject(o, "players") : NULL;
-    list_ctx_t l = {node, now, arr, arr == NULL};
+    list_ctx_t l = {node, now, arr, arr == NULL, stream_app(s), stream_name(s)};
     if (arr)
-        stream_foreach_player(s, add_player, &l);
+        node_foreach_session(node, add_player, &l);
     if (l.oom) {
         cJSON_Delete(o);
         o = NULL;

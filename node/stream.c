@@ -751,15 +751,6 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->start_wall_ms = s->start_wall_ms;
 }
 
-void stream_foreach_player(stream_t *s, void (*cb)(player_t *p, void *arg), void *arg)
-{
-    player_t *p;
-    TAILQ_FOREACH(p, &s->players, link)
-    cb(p, arg);
-    TAILQ_FOREACH(p, &s->waiters, link)
-    cb(p, arg);
-}
-
 size_t stream_close(stream_t *s, const char *reason)
 {
     size_t n = 0;

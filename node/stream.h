@@ -173,9 +173,6 @@ void hub_foreach(hub_t *hub, void (*cb)(stream_t *s, void *arg), void *arg);
 /* Counts of live streams (with a publisher), attached players. */
 void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players);
 void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out);
-/* Calls cb for each attached and waiting player of s. cb must not stop
- * players. */
-void stream_foreach_player(stream_t *s, void (*cb)(player_t *p, void *arg), void *arg);
 /* Closes the stream: the publisher is kicked (reason) and every player
  * ended at once (attached players get PLAYER_EV_ENDED, waiters
  * PLAYER_EV_NOT_FOUND), with no grace period. Returns how many sessions
