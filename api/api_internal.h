@@ -9,8 +9,8 @@
 
 #include "api.h"
 #include "node.h"
+#include "parse.h"
 
-#define API_MAX_PARAMS 2
 #define API_STATUS_MAX 600
 
 struct MHD_Daemon;
@@ -35,9 +35,7 @@ struct api_req {
     struct MHD_Connection *conn;
     char method[16];
     char *path;
-    const char *params[API_MAX_PARAMS]; /* path parameters, point into pbuf */
-    int nparams;
-    char *pbuf;
+    api_path_params_t pp; /* path parameters */
     char *body;
     size_t body_len;
     int has_body;
@@ -68,6 +66,10 @@ typedef struct api_route {
     int public;          /* no token needed (/healthz) */
     api_op_t ops[4];
 } api_route_t;
+
+/* The i-th route's pattern, NULL past the end (the fuzz target matches
+ * paths against the real table). */
+const char *api_route_pattern(size_t i);
 
 /* ---- replies (each request gets exactly one) ---------------------------- */
 

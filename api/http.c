@@ -19,6 +19,7 @@
 #include "common.h"
 #include "conf.h"
 #include "log.h"
+#include "parse.h"
 #include "render.h"
 
 #define API_CONNECTION_LIMIT 256
@@ -46,48 +47,15 @@ static const api_route_t ROUTES[] = {
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
-/* Matches path against pattern, copying parameters into r->pbuf. A "{}"
- * takes one non-empty segment, "{*}" the non-empty rest. */
-static int route_match(const char *pattern, const char *path, api_req_t *r)
+const char *api_route_pattern(size_t i)
 {
-    const char *p = pattern, *s = path;
-    char *out = r->pbuf;
-    int np = 0;
-    while (*p) {
-        if (p[0] == '{' && p[1] == '}') {
-            const char *end = strchr(s, '/');
-            size_t n = end ? (size_t)(end - s) : strlen(s);
-            if (n == 0 || np == API_MAX_PARAMS)
-                return 0;
-            memcpy(out, s, n);
-            out[n] = '\0';
-            r->params[np++] = out;
-            out += n + 1;
-            s += n;
-            p += 2;
-        } else if (strncmp(p, "{*}", 3) == 0) {
-            size_t n = strlen(s);
-            if (n == 0 || np == API_MAX_PARAMS)
-                return 0;
-            memcpy(out, s, n + 1);
-            r->params[np++] = out;
-            out += n + 1;
-            s += n;
-            p += 3;
-        } else if (*p++ != *s++) {
-            return 0;
-        }
-    }
-    if (*s)
-        return 0;
-    r->nparams = np;
-    return 1;
+    return i < NROUTES ? ROUTES[i].pattern : NULL;
 }
 
 static const api_route_t *route_find(api_req_t *r)
 {
     for (size_t i = 0; i < NROUTES; i++)
-        if (route_match(ROUTES[i].pattern, r->path, r))
+        if (api_path_match(ROUTES[i].pattern, r->path, &r->pp))
             return &ROUTES[i];
     return NULL;
 }
@@ -194,44 +162,20 @@ int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uin
         *out = def;
         return 0;
     }
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (!*v || *end || errno || v[0] == '-' || v[0] == '+' || n < min || n > max) {
+    if (api_parse_u64(v, min, max, out) != 0) {
         api_reply_error(r, 400, "invalid_field", "%s: expected an integer from %llu to %llu", key,
                         (unsigned long long)min, (unsigned long long)max);
         return -1;
     }
-    *out = n;
     return 0;
 }
 
 cJSON *api_body_object(api_req_t *r)
 {
-    if (!r->body_len) {
-        api_reply_error(r, 400, "bad_request", "a JSON object body is required");
-        return NULL;
-    }
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
-    if (!j) {
-        api_reply_error(r, 400, "bad_request", "malformed JSON at byte %zu",
-                        end ? (size_t)(end - r->body) : (size_t)0);
-        return NULL;
-    }
-    /* Only whitespace may follow the value. */
-    for (const char *p = end; p && p < r->body + r->body_len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            cJSON_Delete(j);
-            api_reply_error(r, 400, "bad_request", "malformed JSON: data after the value");
-            return NULL;
-        }
-    }
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        api_reply_error(r, 400, "bad_request", "the body must be a JSON object");
-        return NULL;
-    }
+    char err[128];
+    cJSON *j = api_parse_object(r->body, r->body_len, err, sizeof err);
+    if (!j)
+        api_reply_error(r, 400, "bad_request", "%s", err);
     return j;
 }
 
@@ -342,12 +286,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         size_t ulen = strlen(url);
         if (r) {
             r->path = strdup(url);
-            r->pbuf = malloc(ulen + 2 * API_MAX_PARAMS + 1);
+            r->pp.buf = malloc(ulen + API_MAX_PARAMS + 1);
         }
-        if (!r || !r->path || !r->pbuf) {
+        if (!r || !r->path || !r->pp.buf) {
             if (r) {
                 free(r->path);
-                free(r->pbuf);
+                free(r->pp.buf);
                 free(r);
             }
             return MHD_NO;
@@ -398,7 +342,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->resp);
     free(r->body);
     free(r->path);
-    free(r->pbuf);
+    free(r->pp.buf);
     free(r);
     *con_cls = NULL;
 }

@@ -85,23 +85,13 @@ void api_patch_node(api_req_t *r)
         return;
     log_level_t level = log_get_level();
     int have = 0;
-    for (cJSON *f = body->child; f; f = f->next) {
-        if (strcmp(f->string, "log_level") == 0) {
-            if (!cJSON_IsString(f) || log_level_parse(f->valuestring, &level) != 0) {
-                api_reply_error(r, 400, "invalid_field",
-                                "log_level: expected one of debug, info, warn, error");
-                cJSON_Delete(body);
-                return;
-            }
-            have = 1;
-        } else {
-            api_reply_error(r, 400, "invalid_field", "%.64s: unknown field (known: log_level)",
-                            f->string);
-            cJSON_Delete(body);
-            return;
-        }
-    }
+    char err[160];
+    int rc = api_parse_node_patch(body, &have, &level, err, sizeof err);
     cJSON_Delete(body);
+    if (rc != 0) {
+        api_reply_error(r, 400, "invalid_field", "%s", err);
+        return;
+    }
     if (!have) {
         api_reply_json(r, 200, node_json(r->api));
         return;
@@ -114,7 +104,7 @@ void api_patch_node(api_req_t *r)
     }
     p->r = r;
     p->level = level;
-    int rc = storage_setting_put(node->st, "log.level", log_level_name(level), patch_done, p);
+    rc = storage_setting_put(node->st, "log.level", log_level_name(level), patch_done, p);
     if (rc != 0) {
         free(p);
         api_reply_error(r, 503, "unavailable", "storage is busy, retry");

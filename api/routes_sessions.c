@@ -1,6 +1,4 @@
 /* Tag sessions: GET /api/v1/sessions, GET and DELETE /api/v1/sessions/{id}. */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
@@ -82,17 +80,14 @@ void api_get_sessions(api_req_t *r)
 /* The session named by the path, or NULL after a 400/404. */
 static conn_t *find_session(api_req_t *r)
 {
-    const char *v = r->params[0];
-    char *end;
-    errno = 0;
-    unsigned long long id = strtoull(v, &end, 10);
-    if (*end || errno || v[0] < '1' || v[0] > '9') {
+    uint64_t id;
+    if (api_parse_u64(r->pp.params[0], 1, UINT64_MAX, &id) != 0) {
         api_reply_error(r, 400, "invalid_field", "id: expected a positive integer");
         return NULL;
     }
     conn_t *c = node_find_session(r->api->node, id);
     if (!c)
-        api_reply_error(r, 404, "not_found", "no session %llu", id);
+        api_reply_error(r, 404, "not_found", "no session %llu", (unsigned long long)id);
     return c;
 }
 

@@ -59,9 +59,10 @@ void api_get_streams(api_req_t *r)
 
 static stream_t *find_stream(api_req_t *r)
 {
-    stream_t *s = hub_lookup(r->api->node->hub, r->params[0], r->params[1]);
+    stream_t *s = hub_lookup(r->api->node->hub, r->pp.params[0], r->pp.params[1]);
     if (!s)
-        api_reply_error(r, 404, "not_found", "no stream %.128s/%.256s", r->params[0], r->params[1]);
+        api_reply_error(r, 404, "not_found", "no stream %.128s/%.256s", r->pp.params[0],
+                        r->pp.params[1]);
     return s;
 }
 

@@ -1,0 +1,42 @@
+/* parse: the API's own handling of request input, pure (no I/O, no MHD):
+ * route matching of the path, unsigned integers in query strings and paths,
+ * the JSON object body, and the PATCH /api/v1/node body. HTTP framing and
+ * JSON syntax are libmicrohttpd's and cJSON's; what is here is what Weir
+ * adds on top, and tests/fuzz/fuzz_api_input.c fuzzes it. */
+#ifndef WEIR_API_PARSE_H
+#define WEIR_API_PARSE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define API_MAX_PARAMS 2
+
+typedef struct {
+    const char *params[API_MAX_PARAMS]; /* point into buf */
+    int nparams;
+    char *buf; /* caller-owned, at least strlen(path) + API_MAX_PARAMS + 1 bytes */
+} api_path_params_t;
+
+/* Matches path against pattern: literal bytes, "{}" for one non-empty
+ * segment, "{*}" for the non-empty rest. Returns 1 (parameters copied into
+ * out) or 0. */
+int api_path_match(const char *pattern, const char *path, api_path_params_t *out);
+
+/* A decimal integer in [min, max]: digits only (no sign, no spaces, no
+ * leading '+'). Returns 0 or -1. */
+int api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* The body as a JSON object (only whitespace may follow it). Returns the
+ * object (caller frees), or NULL with a message in err. */
+cJSON *api_parse_object(const char *body, size_t len, char *err, size_t errlen);
+
+/* PATCH /api/v1/node: known fields only (log_level). Returns 0 with
+ * *have_level and *level set, or -1 with a message that starts with the
+ * offending field's name. */
+int api_parse_node_patch(const cJSON *body, int *have_level, log_level_t *level, char *err,
+                         size_t errlen);
+
+#endif

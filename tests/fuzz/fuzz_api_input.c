@@ -1,0 +1,125 @@
+/* Fuzz target for the API's own input handling (api/parse.c): the input is
+ * "path \0 query-value \0 body". The path is matched against every route of
+ * the real table, the query value parsed as an integer, the body as a JSON
+ * object and then as a PATCH /api/v1/node body; each result is checked
+ * against what it claims (parameters rebuild the path, an accepted integer
+ * is all digits and prints back the same, an accepted patch names a real
+ * level, error messages are terminated and name a field). */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "parse.h"
+
+#define FUZZ_MAX_BYTES 4096
+
+static void check_route(const char *path)
+{
+    size_t plen = strlen(path);
+    char *buf = malloc(plen + API_MAX_PARAMS + 1);
+    char *rebuilt = malloc(plen + 64);
+    if (!buf || !rebuilt)
+        abort();
+    const char *pat;
+    for (size_t i = 0; (pat = api_route_pattern(i)) != NULL; i++) {
+        api_path_params_t pp = {{NULL, NULL}, 0, buf};
+        if (!api_path_match(pat, path, &pp))
+            continue;
+        /* The pattern with its parameters substituted is the path again. */
+        size_t n = 0;
+        int k = 0;
+        for (const char *p = pat; *p;) {
+            int rest = strncmp(p, "{*}", 3) == 0;
+            if (rest || (p[0] == '{' && p[1] == '}')) {
+                if (k >= pp.nparams || !pp.params[k][0])
+                    abort();
+                if (!rest && strchr(pp.params[k], '/'))
+                    abort(); /* {} takes one segment */
+                size_t m = strlen(pp.params[k]);
+                memcpy(rebuilt + n, pp.params[k++], m);
+                n += m;
+                p += rest ? 3 : 2;
+            } else {
+                rebuilt[n++] = *p++;
+            }
+            if (n > plen)
+                abort();
+        }
+        rebuilt[n] = '\0';
+        if (k != pp.nparams || strcmp(rebuilt, path) != 0)
+            abort();
+    }
+    free(buf);
+    free(rebuilt);
+}
+
+static void check_u64(const char *q)
+{
+    uint64_t v;
+    if (api_parse_u64(q, 0, UINT64_MAX, &v) != 0)
+        return;
+    const char *digits = q;
+    while (*digits == '0' && digits[1])
+        digits++;
+    char back[32];
+    snprintf(back, sizeof back, "%" PRIu64, v);
+    if (strcmp(back, digits) != 0)
+        abort();
+    uint64_t w;
+    if (api_parse_u64(q, v, v, &w) != 0 || w != v)
+        abort(); /* exactly at the bounds: accepted */
+    if (v < UINT64_MAX && api_parse_u64(q, v + 1, UINT64_MAX, &w) == 0)
+        abort(); /* below min: refused */
+    if (v > 0 && api_parse_u64(q, 0, v - 1, &w) == 0)
+        abort(); /* above max: refused */
+}
+
+static void check_body(const char *body, size_t len)
+{
+    char err[160];
+    memset(err, 'x', sizeof err);
+    cJSON *j = api_parse_object(body, len, err, sizeof err);
+    if (!j) {
+        if (!memchr(err, '\0', sizeof err))
+            abort();
+        return;
+    }
+    if (!cJSON_IsObject(j))
+        abort();
+    int have = 0;
+    log_level_t level = LOG_INFO;
+    memset(err, 'x', sizeof err);
+    if (api_parse_node_patch(j, &have, &level, err, sizeof err) == 0) {
+        if (have && (level < LOG_DEBUG || level > LOG_ERROR))
+            abort();
+    } else {
+        if (!memchr(err, '\0', sizeof err) || !strchr(err, ':'))
+            abort(); /* the message names a field: "name: ..." */
+    }
+    cJSON_Delete(j);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > FUZZ_MAX_BYTES)
+        return 0;
+    char *in = malloc(size + 2);
+    if (!in)
+        return 0;
+    memcpy(in, data, size);
+    in[size] = in[size + 1] = '\0';
+    const char *path = in;
+    size_t plen = strlen(path);
+    const char *query = plen < size ? in + plen + 1 : in + size;
+    size_t qlen = strlen(query);
+    const char *body = query + qlen + (query + qlen < in + size ? 1 : 0);
+    size_t blen = (size_t)(in + size - body);
+    check_route(path);
+    check_u64(query);
+    check_body(body, blen);
+    free(in);
+    return 0;
+}
