@@ -32,5 +32,9 @@ double rate_per_sec(const rate_t *r, uint64_t total, int64_t now_ms)
     int64_t dt = now_ms - r->t[oldest];
     if (dt <= 0 || total < r->v[oldest])
         return 0;
+    /* At least a second: a burst at the start (a GOP cache arriving at
+     * once) is not a rate. */
+    if (dt < RATE_MIN_WINDOW_MS)
+        dt = RATE_MIN_WINDOW_MS;
     return (double)(total - r->v[oldest]) * 1000.0 / (double)dt;
 }

@@ -312,6 +312,11 @@ static void test_rate_window(void **state)
     assert_true(rate_per_sec(&r, total, 30000) == 0);
     /* A counter that went backwards (reset) reads 0, not garbage. */
     assert_true(rate_per_sec(&r, 0, 30500) == 0);
+    /* A burst right at the start (a GOP cache) is spread over a second,
+     * not over the few milliseconds since the window began. */
+    rate_init(&r, 0, 1000);
+    assert_true(fabs(rate_per_sec(&r, 50000, 1002) - 50000) < 1e-6);
+    assert_true(fabs(rate_per_sec(&r, 50000, 3000) - 25000) < 1e-6);
 }
 
 int main(void)
