@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "relay_spec.h"
 
 typedef enum { F_STR, F_U32, F_BOOL, F_LISTEN, F_LEVEL } field_type_t;
 
@@ -67,6 +68,9 @@ static const field_t FIELDS[] = {
     U32("player.queue_ms", player_queue_ms, 3000, 100, 600000),
     U32("player.max_queue_bytes", player_max_queue_bytes, 16u << 20, 65536, 1u << 30),
     U32("player.slow_timeout_ms", player_slow_timeout_ms, 10000, 100, 3600000),
+    U32("relay.max_hops", relay_max_hops, 8, 1, 32),
+    U32("relay.connect_timeout_ms", relay_connect_timeout_ms, 10000, 100, 600000),
+    U32("relay.on_demand_wait_ms", relay_on_demand_wait_ms, 10000, 0, 600000),
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
@@ -184,6 +188,80 @@ static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, siz
     return -1;
 }
 
+/* 1 if msg starts with a field path followed by ':' ("urls[0]: ...",
+ * "id: ..."), so that "relays[2]." can be put in front of it. */
+static int starts_with_path(const char *msg)
+{
+    size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.[]");
+    return n > 0 && msg[n] == ':';
+}
+
+/* The top-level "relays": an array of at most CONF_RELAYS_MAX relay objects,
+ * each valid for relay_spec_from_json() and with an id unique in the array.
+ * Kept as compact JSON in c->relays_json ("" for an empty array). Errors
+ * name the element ("relays[2].urls[0]: ..."). */
+static int load_relays(conf_t *c, const cJSON *arr, char *err, size_t errlen)
+{
+    if (!cJSON_IsArray(arr)) {
+        snprintf(err, errlen, "relays: expected an array");
+        return -1;
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (n > CONF_RELAYS_MAX) {
+        snprintf(err, errlen, "relays: more than %d relays", CONF_RELAYS_MAX);
+        return -1;
+    }
+    char ids[CONF_RELAYS_MAX][RELAY_ID_MAX];
+    relay_spec_t spec;
+    int i = 0;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        if (!cJSON_IsObject(e)) {
+            snprintf(err, errlen, "relays[%d]: expected an object", i);
+            return -1;
+        }
+        if (!cJSON_GetObjectItemCaseSensitive(e, "id")) {
+            snprintf(err, errlen, "relays[%d].id: required (a config relay needs a stable id)", i);
+            return -1;
+        }
+        char inner[384];
+        if (relay_spec_from_json(e, NULL, &spec, inner, sizeof inner) != 0) {
+            snprintf(err, errlen, "relays[%d]%s%s", i, starts_with_path(inner) ? "." : ": ", inner);
+            return -1;
+        }
+        if (!spec.id[0]) {
+            snprintf(err, errlen, "relays[%d].id: required (a config relay needs a stable id)", i);
+            return -1;
+        }
+        for (int k = 0; k < i; k++) {
+            if (strcmp(ids[k], spec.id) == 0) {
+                snprintf(err, errlen, "relays[%d].id: duplicate id \"%s\" (also relays[%d])", i,
+                         spec.id, k);
+                return -1;
+            }
+        }
+        snprintf(ids[i], sizeof ids[i], "%s", spec.id);
+    }
+    if (n == 0) {
+        c->relays_json[0] = '\0';
+        return 0;
+    }
+    char *text = cJSON_PrintUnformatted(arr);
+    if (!text) {
+        snprintf(err, errlen, "relays: out of memory");
+        return -1;
+    }
+    size_t tl = strlen(text);
+    if (tl >= sizeof c->relays_json) {
+        cJSON_free(text);
+        snprintf(err, errlen, "relays: too large (over %zu bytes as compact JSON)",
+                 sizeof c->relays_json - 1);
+        return -1;
+    }
+    memcpy(c->relays_json, text, tl + 1);
+    cJSON_free(text);
+    return 0;
+}
+
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -199,6 +277,11 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
         goto out;
     }
     for (const cJSON *sec = root->child; sec; sec = sec->next) {
+        if (strcmp(sec->string, "relays") == 0) {
+            if (load_relays(c, sec, err, errlen) != 0)
+                goto out;
+            continue;
+        }
         if (!cJSON_IsObject(sec)) {
             snprintf(err, errlen, "%s: expected an object", sec->string);
             goto out;

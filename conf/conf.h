@@ -2,6 +2,13 @@
  * immutable conf_t. Every key is listed in a field table (name, type, offset,
  * default, range); unknown keys, wrong types and out-of-range values are
  * errors that name the key by its dotted path. README.md documents each key.
+ *
+ * The top-level "relays" array (the config-file relays) is the one value
+ * that is not a "section.key": each element is checked at load time with
+ * relay_spec_from_json() (node/relay_spec.h), must carry an "id" unique in
+ * the array, and the array is kept as compact JSON text in relays_json for
+ * the relay manager to parse again at start. conf_t is a plain value (no
+ * pointers): copying it copies everything.
  */
 #ifndef WEIR_CONF_H
 #define WEIR_CONF_H
@@ -11,6 +18,8 @@
 
 #define CONF_LISTEN_MAX 128
 #define CONF_PATH_MAX 1024
+#define CONF_RELAYS_JSON_MAX 32768 /* relays_json, with its NUL */
+#define CONF_RELAYS_MAX 64         /* elements of "relays" at most */
 
 typedef struct {
     char rtmp_listen[CONF_LISTEN_MAX];
@@ -47,13 +56,21 @@ typedef struct {
     uint32_t player_queue_ms;
     uint32_t player_max_queue_bytes;
     uint32_t player_slow_timeout_ms;
+
+    uint32_t relay_max_hops;           /* most relay hops a request may carry */
+    uint32_t relay_connect_timeout_ms; /* link up within; pulls: longest upstream silence */
+    uint32_t relay_on_demand_wait_ms;  /* a player waits this long for an on-demand pull */
+    /* "relays" as compact JSON text (a validated array of 1..CONF_RELAYS_MAX
+     * relay objects, each with a unique id), or "" when absent or empty */
+    char relays_json[CONF_RELAYS_JSON_MAX];
 } conf_t;
 
 /* Fills c with every default. */
 void conf_defaults(conf_t *c);
 
 /* Loads path over the defaults. Returns 0, or -1 with a message in err
- * naming the file or the key ("rtmp.chunk_size: expected an integer"). */
+ * naming the file or the key ("rtmp.chunk_size: expected an integer",
+ * "relays[2].urls[0]: ..."). */
 int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text (used by the file loader and by tests). */
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);

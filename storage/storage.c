@@ -1,14 +1,15 @@
 /* storage: SQLite state on its own thread. See storage.h and README.md.
  *
- * Open (storage_open, loop thread): open, check, migrate, load identity and
- * settings, prepare the statements, then start the thread; from then on only
- * the storage thread touches the connection, until storage_close() has joined
- * it (pthread_create/pthread_join order those hand-overs, so the connection
- * is opened SQLITE_OPEN_NOMUTEX).
+ * Open (storage_open, loop thread): open, check, migrate, load identity,
+ * settings and relays, prepare the statements, then start the thread; from
+ * then on only the storage thread touches the connection, until
+ * storage_close() has joined it (pthread_create/pthread_join order those
+ * hand-overs, so the connection is opened SQLITE_OPEN_NOMUTEX).
  *
  * Jobs: the loop thread appends to a bounded FIFO (mu, work_cv). The thread
  * takes the whole list at once and runs it in order: consecutive event
- * inserts share one transaction, committed before any other job runs. Jobs
+ * inserts share one transaction, committed before any other job runs; a
+ * setting or relay write is one statement in its own transaction. Jobs
  * with a callback go to the done list (mu) and the thread pokes the eventfd;
  * the loop (or storage_sync) takes the done list and calls back.
  */
@@ -54,6 +55,9 @@ static const char *const MIGRATIONS[] = {
     /* 2: settings */
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
     " updated_ms INTEGER NOT NULL);",
+    /* 3: relays (spec: relay_spec.h JSON) */
+    "CREATE TABLE relays (id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORAGE_SCHEMA_VERSION,
@@ -61,7 +65,9 @@ _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORAGE_SCHEMA_VERSIO
 
 /* ---- types -------------------------------------------------------------- */
 
-typedef enum { JOB_EVENT, JOB_GET, JOB_SETTING } job_kind_t;
+/* JOB_SETTING, JOB_RELAY_PUT and JOB_RELAY_DEL are durable writes with a
+ * storage_done_cb (u.set; a delete has no value). */
+typedef enum { JOB_EVENT, JOB_GET, JOB_SETTING, JOB_RELAY_PUT, JOB_RELAY_DEL } job_kind_t;
 
 typedef struct job job_t;
 struct job {
@@ -79,7 +85,7 @@ struct job {
             size_t n;
         } get;
         struct {
-            const char *key, *value; /* into buf */
+            const char *key, *value; /* into buf; value NULL for a delete */
             storage_done_cb done;
             void *arg;
         } set;
@@ -99,10 +105,13 @@ struct storage {
     uint64_t last_event_id;
     setting_t *settings;
     size_t nsettings;
+    storage_relay_t *relays; /* loaded at open, by id; strings malloc'ed */
+    size_t nrelays;
 
     /* prepared once at open, used by the storage thread */
     sqlite3_stmt *s_begin, *s_commit, *s_rollback;
     sqlite3_stmt *s_insert, *s_get, *s_setting;
+    sqlite3_stmt *s_relay_put, *s_relay_del;
     sqlite3_stmt *s_keep_rows, *s_keep_age;
 
     /* queue and done list, under mu */
@@ -471,6 +480,39 @@ static int load_settings(storage_t *st, char *err, size_t errlen)
     return 0;
 }
 
+static int load_relays(storage_t *st, char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT id, spec FROM relays ORDER BY id", -1, &s, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        const char *spec = (const char *)sqlite3_column_text(s, 1);
+        storage_relay_t *nr = realloc(st->relays, (st->nrelays + 1) * sizeof *nr);
+        if (!nr) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        st->relays = nr;
+        char *i = strdup(id ? id : ""), *v = strdup(spec ? spec : "");
+        if (!i || !v) {
+            free(i);
+            free(v);
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        st->relays[st->nrelays].id = i;
+        st->relays[st->nrelays].spec = v;
+        st->nrelays++;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        db_fail(err, errlen, st->path, st->db, rc, "loading relays");
+        return -1;
+    }
+    return 0;
+}
+
 static int prepare_all(storage_t *st, char *err, size_t errlen)
 {
     static const struct {
@@ -486,6 +528,10 @@ static int prepare_all(storage_t *st, char *err, size_t errlen)
                                      " WHERE id > ?1 ORDER BY id LIMIT ?2"},
         {offsetof(storage_t, s_setting),
          "INSERT OR REPLACE INTO settings (key, value, updated_ms) VALUES (?1, ?2, ?3)"},
+        {offsetof(storage_t, s_relay_put),
+         "INSERT INTO relays (id, spec, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id)"
+         " DO UPDATE SET spec = excluded.spec, updated_ms = excluded.updated_ms"},
+        {offsetof(storage_t, s_relay_del), "DELETE FROM relays WHERE id = ?1"},
         /* bounded work per batch: at most ?2 rows per rule */
         {offsetof(storage_t, s_keep_rows),
          "DELETE FROM events WHERE id IN (SELECT id FROM events"
@@ -506,8 +552,9 @@ static int prepare_all(storage_t *st, char *err, size_t errlen)
 
 static void finalize_all(storage_t *st)
 {
-    sqlite3_stmt **all[] = {&st->s_begin, &st->s_commit,  &st->s_rollback,  &st->s_insert,
-                            &st->s_get,   &st->s_setting, &st->s_keep_rows, &st->s_keep_age};
+    sqlite3_stmt **all[] = {&st->s_begin,     &st->s_commit,  &st->s_rollback,  &st->s_insert,
+                            &st->s_get,       &st->s_setting, &st->s_relay_put, &st->s_relay_del,
+                            &st->s_keep_rows, &st->s_keep_age};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -565,7 +612,7 @@ static void deliver(job_t *list)
         if (j->kind == JOB_GET && j->u.get.done)
             j->u.get.done(j->u.get.arg, j->rc, j->rc == 0 ? j->u.get.rows : NULL,
                           j->rc == 0 ? j->u.get.n : 0);
-        else if (j->kind == JOB_SETTING && j->u.set.done)
+        else if (j->kind != JOB_GET && j->u.set.done)
             j->u.set.done(j->u.set.arg, j->rc);
         job_free(j);
     }
@@ -656,16 +703,15 @@ int storage_events_get(storage_t *st, uint64_t after, uint32_t limit, storage_ev
     return rc;
 }
 
-int storage_setting_put(storage_t *st, const char *key, const char *value, storage_done_cb done,
-                        void *arg)
+/* Queues a durable write job: key and value (NULL for a delete) copied. */
+static int write_put(storage_t *st, job_kind_t kind, const char *key, const char *value,
+                     storage_done_cb done, void *arg)
 {
-    if (!key || !value)
-        return NODE_EINVAL;
-    size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
+    size_t kl = strlen(key) + 1, vl = value ? strlen(value) + 1 : 0;
     job_t *j = malloc(sizeof *j + kl + vl);
     if (!j)
         return NODE_ENOMEM;
-    j->kind = JOB_SETTING;
+    j->kind = kind;
     j->rc = 0;
     char *p = j->buf;
     j->u.set.key = copy_str(&p, key);
@@ -676,6 +722,29 @@ int storage_setting_put(storage_t *st, const char *key, const char *value, stora
     if (rc != 0)
         free(j);
     return rc;
+}
+
+int storage_setting_put(storage_t *st, const char *key, const char *value, storage_done_cb done,
+                        void *arg)
+{
+    if (!key || !value)
+        return NODE_EINVAL;
+    return write_put(st, JOB_SETTING, key, value, done, arg);
+}
+
+int storage_relay_put(storage_t *st, const char *id, const char *spec_json, storage_done_cb done,
+                      void *arg)
+{
+    if (!st || !id || !spec_json)
+        return NODE_EINVAL;
+    return write_put(st, JOB_RELAY_PUT, id, spec_json, done, arg);
+}
+
+int storage_relay_delete(storage_t *st, const char *id, storage_done_cb done, void *arg)
+{
+    if (!st || !id)
+        return NODE_EINVAL;
+    return write_put(st, JOB_RELAY_DEL, id, NULL, done, arg);
 }
 
 /* ---- the storage thread ------------------------------------------------- */
@@ -905,18 +974,40 @@ static void run_get(storage_t *st, job_t *j)
     }
 }
 
-static void run_setting(storage_t *st, job_t *j)
+/* A durable write (setting, relay put or delete): one statement in its own
+ * (autocommit) transaction, so SQLITE_DONE means committed and a failure
+ * leaves nothing behind. */
+static void run_write(storage_t *st, job_t *j)
 {
-    sqlite3_stmt *s = st->s_setting;
+    sqlite3_stmt *s;
+    const char *what;
+    switch (j->kind) {
+    case JOB_RELAY_PUT:
+        s = st->s_relay_put;
+        what = "write relay";
+        break;
+    case JOB_RELAY_DEL:
+        s = st->s_relay_del;
+        what = "delete relay";
+        break;
+    default:
+        s = st->s_setting;
+        what = "write setting";
+        break;
+    }
     sqlite3_bind_text(s, 1, j->u.set.key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, j->u.set.value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, wall_ms());
+    if (j->kind != JOB_RELAY_DEL) {
+        sqlite3_bind_text(s, 2, j->u.set.value, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, wall_ms());
+    }
     int rc = step_done(st, s);
     if (rc == SQLITE_DONE) {
         j->rc = 0;
     } else {
-        write_error(st, "write setting", rc);
+        write_error(st, what, rc);
         j->rc = NODE_EIO;
+        if (!sqlite3_get_autocommit(st->db)) /* not expected: autocommit undoes it */
+            step_done(st, st->s_rollback);
         if ((rc & 0xff) == SQLITE_FULL)
             retain_alone(st);
     }
@@ -942,7 +1033,7 @@ static job_t *run_jobs(storage_t *st, job_t *list)
         if (j->kind == JOB_GET)
             run_get(st, j);
         else
-            run_setting(st, j);
+            run_write(st, j);
         *dtail = j;
         dtail = &j->next;
     }
@@ -1009,6 +1100,11 @@ static void storage_free(storage_t *st)
         free(st->settings[i].value);
     }
     free(st->settings);
+    for (size_t i = 0; i < st->nrelays; i++) {
+        free((char *)st->relays[i].id);
+        free((char *)st->relays[i].spec);
+    }
+    free(st->relays);
     free(st->path);
     pthread_cond_destroy(&st->done_cv);
     pthread_cond_destroy(&st->work_cv);
@@ -1060,7 +1156,8 @@ storage_t *storage_open(const char *path, struct event_base *base, const storage
             goto fail;
         }
     }
-    if (load_node_id(st, err, errlen) != 0 || load_settings(st, err, errlen) != 0)
+    if (load_node_id(st, err, errlen) != 0 || load_settings(st, err, errlen) != 0 ||
+        load_relays(st, err, errlen) != 0)
         goto fail;
     int64_t last = 0;
     int rc = query_int(st->db, "SELECT max(id) FROM events", &last);
@@ -1164,6 +1261,13 @@ const char *storage_setting(const storage_t *st, const char *key)
         if (strcmp(st->settings[i].key, key) == 0)
             return st->settings[i].value;
     return NULL;
+}
+
+size_t storage_relays(const storage_t *st, const storage_relay_t **out)
+{
+    if (out)
+        *out = st->relays;
+    return st->nrelays;
 }
 
 void storage_stats(const storage_t *st, storage_stats_t *out)

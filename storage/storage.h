@@ -28,7 +28,7 @@ struct event_base;
 typedef struct storage storage_t;
 
 /* Current schema version (the highest migration). */
-#define STORAGE_SCHEMA_VERSION 2
+#define STORAGE_SCHEMA_VERSION 3
 
 typedef struct {
     uint32_t events_max_rows;     /* events kept at most; 0: no limit */
@@ -96,6 +96,27 @@ typedef void (*storage_done_cb)(void *arg, int rc);
  * NODE_ENOMEM / NODE_EINVAL (NULL key or value). */
 int storage_setting_put(storage_t *st, const char *key, const char *value, storage_done_cb done,
                         void *arg);
+
+/* ---- relays (schema v3: table relays(id TEXT PRIMARY KEY, spec TEXT NOT
+ * NULL, updated_ms INTEGER NOT NULL)) ------------------------------------ */
+
+/* One stored relay: its id and its spec as JSON text (relay_spec.h). */
+typedef struct {
+    const char *id;
+    const char *spec;
+} storage_relay_t;
+
+/* The relays loaded at open, ordered by id; valid until close. Later puts
+ * and deletes are not reflected here. Returns the count. */
+size_t storage_relays(const storage_t *st, const storage_relay_t **out);
+/* Queues a durable insert-or-replace of relay id (strings copied). Returns 0
+ * (done, unless NULL, will be called exactly once: rc 0 once committed, or
+ * NODE_EIO) or NODE_ELIMIT / NODE_ENOMEM / NODE_EINVAL (NULL id or spec). */
+int storage_relay_put(storage_t *st, const char *id, const char *spec_json, storage_done_cb done,
+                      void *arg);
+/* Queues a durable delete of relay id (deleting a missing id is rc 0).
+ * Same return and callback rules as storage_relay_put(). */
+int storage_relay_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
 
 typedef struct {
     uint64_t events_written; /* rows committed */

@@ -1,12 +1,14 @@
 /* Unit tests of the config loader: defaults, overrides, and errors that name
- * the key. */
+ * the key; the relay keys and the "relays" array. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
@@ -72,7 +74,7 @@ static void test_errors_name_the_key(void **state)
     assert_int_equal(load(&c, "{\"log\": {\"level\": \"loud\"}}", err), -1);
     assert_non_null(strstr(err, "log.level"));
     assert_int_equal(load(&c, "{\"relays\": {}}", err), -1);
-    assert_non_null(strstr(err, "relays"));
+    assert_string_equal(err, "relays: expected an array");
     assert_int_equal(load(&c, "{\"rtmp\": 5}", err), -1);
     assert_non_null(strstr(err, "rtmp: expected an object"));
     assert_int_equal(load(&c, "[1]", err), -1);
@@ -98,6 +100,229 @@ static void test_listen_parse(void **state)
     assert_int_equal(conf_parse_listen("[::1]8080", host, sizeof host, &port), -1);
 }
 
+/* ---- relays ------------------------------------------------------------- */
+
+static void test_relay_keys(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    conf_defaults(&c);
+    assert_int_equal(c.relay_max_hops, 8);
+    assert_int_equal(c.relay_connect_timeout_ms, 10000);
+    assert_int_equal(c.relay_on_demand_wait_ms, 10000);
+    assert_string_equal(c.relays_json, "");
+
+    /* the ends of each range */
+    assert_int_equal(load(&c,
+                          "{\"relay\": {\"max_hops\": 1, \"connect_timeout_ms\": 100,"
+                          " \"on_demand_wait_ms\": 0}}",
+                          err),
+                     0);
+    assert_int_equal(c.relay_max_hops, 1);
+    assert_int_equal(c.relay_connect_timeout_ms, 100);
+    assert_int_equal(c.relay_on_demand_wait_ms, 0);
+    assert_int_equal(load(&c,
+                          "{\"relay\": {\"max_hops\": 32, \"connect_timeout_ms\": 600000,"
+                          " \"on_demand_wait_ms\": 600000}}",
+                          err),
+                     0);
+    assert_int_equal(c.relay_max_hops, 32);
+    assert_int_equal(c.relay_connect_timeout_ms, 600000);
+    assert_int_equal(c.relay_on_demand_wait_ms, 600000);
+
+    /* just outside */
+    static const struct {
+        const char *json, *msg;
+    } BAD[] = {
+        {"{\"relay\": {\"max_hops\": 0}}", "relay.max_hops: must be between 1 and 32"},
+        {"{\"relay\": {\"max_hops\": 33}}", "relay.max_hops: must be between 1 and 32"},
+        {"{\"relay\": {\"connect_timeout_ms\": 99}}",
+         "relay.connect_timeout_ms: must be between 100 and 600000"},
+        {"{\"relay\": {\"connect_timeout_ms\": 600001}}",
+         "relay.connect_timeout_ms: must be between 100 and 600000"},
+        {"{\"relay\": {\"on_demand_wait_ms\": 600001}}",
+         "relay.on_demand_wait_ms: must be between 0 and 600000"},
+        {"{\"relay\": {\"on_demand_wait_ms\": -1}}",
+         "relay.on_demand_wait_ms: must be between 0 and 600000"},
+        {"{\"relay\": {\"max_hops\": \"8\"}}", "relay.max_hops: expected an integer"},
+        {"{\"relay\": {\"max_hop\": 8}}", "relay.max_hop: unknown key"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        assert_int_equal(load(&c, BAD[i].json, err), -1);
+        assert_string_equal(err, BAD[i].msg);
+    }
+}
+
+#define PUSH_A                                                                                     \
+    "{\"id\": \"push-a\", \"direction\": \"push\", \"app\": \"live\", \"name\": \"cam1\","         \
+    " \"urls\": [\"rtmp://127.0.0.1:19350/live/cam1\", \"rtmp://127.0.0.2/live/cam1\"]}"
+#define PULL_B                                                                                     \
+    "{\"id\": \"pull.b\", \"direction\": \"pull\", \"app\": \"edge\", \"name\": \"*\","            \
+    " \"urls\": [\"http://127.0.0.1:8080/live\"], \"mode\": \"on_demand\","                        \
+    " \"idle_timeout_s\": 5, \"retry_initial_ms\": 200, \"retry_max_ms\": 4000, \"enabled\": "     \
+    "true}"
+
+static void test_relays_valid(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    const char *json = "{\"relays\": [" PUSH_A ", " PULL_B "], \"relay\": {\"max_hops\": 4}}";
+    assert_int_equal(load(&c, json, err), 0);
+    assert_int_equal(c.relay_max_hops, 4);
+    /* compact JSON of the same array, elements as written */
+    cJSON *want = cJSON_Parse("[" PUSH_A "," PULL_B "]");
+    assert_non_null(want);
+    char *want_text = cJSON_PrintUnformatted(want);
+    assert_non_null(want_text);
+    assert_string_equal(c.relays_json, want_text);
+    assert_null(strchr(c.relays_json, '\n'));
+    cJSON_free(want_text);
+    cJSON_Delete(want);
+    cJSON *got = cJSON_Parse(c.relays_json);
+    assert_non_null(got);
+    assert_int_equal(cJSON_GetArraySize(got), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(got, 1), "id")->valuestring,
+                        "pull.b");
+    cJSON_Delete(got);
+
+    /* an empty array is no relays */
+    assert_int_equal(load(&c, "{\"relays\": []}", err), 0);
+    assert_string_equal(c.relays_json, "");
+    /* a later file replaces the array */
+    conf_defaults(&c);
+    const char *one = "{\"relays\": [" PULL_B "]}";
+    assert_int_equal(conf_load_json(&c, json, strlen(json), err, sizeof err), 0);
+    assert_int_equal(conf_load_json(&c, one, strlen(one), err, sizeof err), 0);
+    got = cJSON_Parse(c.relays_json);
+    assert_non_null(got);
+    assert_int_equal(cJSON_GetArraySize(got), 1);
+    cJSON_Delete(got);
+}
+
+static void test_relays_errors(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    static const struct {
+        const char *json, *msg; /* msg: the whole message, or its start if it ends in ": " */
+    } BAD[] = {
+        {"{\"relays\": 5}", "relays: expected an array"},
+        {"{\"relays\": \"x\"}", "relays: expected an array"},
+        {"{\"relays\": null}", "relays: expected an array"},
+        {"{\"relays\": {\"id\": \"a\"}}", "relays: expected an array"},
+        {"{\"relays\": [" PUSH_A ", 7]}", "relays[1]: expected an object"},
+        {"{\"relays\": [[]]}", "relays[0]: expected an object"},
+        {"{\"relays\": [" PUSH_A ", {\"direction\": \"push\", \"app\": \"live\","
+         " \"name\": \"x\", \"urls\": [\"rtmp://127.0.0.1/live/x\"]}]}",
+         "relays[1].id: required (a config relay needs a stable id)"},
+        {"{\"relays\": [" PUSH_A ", " PULL_B ", " PUSH_A "]}",
+         "relays[2].id: duplicate id \"push-a\" (also relays[0])"},
+        /* relay_spec_from_json's own message, after the element's path */
+        {"{\"relays\": [" PUSH_A ", {\"id\": \"bad\", \"direction\": \"push\", \"app\": \"live\","
+         " \"name\": \"x\", \"urls\": [\"ftp://127.0.0.1/live/x\"]}]}",
+         "relays[1].urls[0]: "},
+        {"{\"relays\": [" PUSH_A ", {\"id\": \"bad\", \"direction\": \"push\", \"app\": \"live\","
+         " \"name\": \"x\", \"urls\": [\"rtmp://127.0.0.1/live/x\", \"rtmp://\"]}]}",
+         "relays[1].urls[1]: "},
+        {"{\"relays\": [{\"id\": \"bad id!\", \"direction\": \"push\", \"app\": \"live\","
+         " \"name\": \"x\", \"urls\": [\"rtmp://127.0.0.1/live/x\"]}]}",
+         "relays[0].id: "},
+        {"{\"relays\": [{\"id\": \"p\", \"direction\": \"push\", \"app\": \"live\","
+         " \"name\": \"x\", \"urls\": [\"rtmp://127.0.0.1/live/x\"], \"mode\": \"on_demand\"}]}",
+         "relays[0].mode: "},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        assert_int_equal(load(&c, BAD[i].json, err), -1);
+        size_t n = strlen(BAD[i].msg);
+        if (n >= 2 && strcmp(BAD[i].msg + n - 2, ": ") == 0) {
+            if (strncmp(err, BAD[i].msg, n) != 0 || !err[n])
+                fail_msg("case %zu: \"%s\" does not start with \"%s\"", i, err, BAD[i].msg);
+        } else if (strcmp(err, BAD[i].msg) != 0) {
+            fail_msg("case %zu: \"%s\", expected \"%s\"", i, err, BAD[i].msg);
+        }
+        assert_string_equal(c.relays_json, ""); /* nothing kept from a refused array */
+    }
+}
+
+/* "relays" with n relays of 8 URLs each whose stream names add pad bytes in
+ * all; returns the text (malloc'ed) and the compact length of the array. */
+static char *relays_doc(int n, size_t pad, size_t *compact_len)
+{
+    size_t cap = 4096 + (size_t)n * 1024 + pad;
+    char *doc = malloc(cap);
+    assert_non_null(doc);
+    size_t o = (size_t)snprintf(doc, cap, "{\"relays\": [");
+    size_t nurls = (size_t)n * 8;
+    for (int r = 0; r < n; r++) {
+        o += (size_t)snprintf(doc + o, cap - o,
+                              "%s{\"id\": \"r%02d\", \"direction\": \"pull\", \"app\": \"live\","
+                              " \"name\": \"s%02d\", \"urls\": [",
+                              r ? ", " : "", r, r);
+        for (size_t u = 0; u < 8; u++) {
+            size_t k = (size_t)r * 8 + u;
+            size_t extra = pad / nurls + (k < pad % nurls ? 1 : 0);
+            assert_true(extra <= 400);
+            o += (size_t)snprintf(doc + o, cap - o, "%s\"rtmp://127.0.0.1:1935/live/s",
+                                  u ? ", " : "");
+            memset(doc + o, 'x', extra);
+            o += extra;
+            o += (size_t)snprintf(doc + o, cap - o, "\"");
+        }
+        o += (size_t)snprintf(doc + o, cap - o, "]}");
+    }
+    snprintf(doc + o, cap - o, "]}");
+    assert_true(strlen(doc) < cap - 1);
+    cJSON *root = cJSON_Parse(doc);
+    assert_non_null(root);
+    char *t = cJSON_PrintUnformatted(cJSON_GetObjectItem(root, "relays"));
+    assert_non_null(t);
+    *compact_len = strlen(t);
+    cJSON_free(t);
+    cJSON_Delete(root);
+    return doc;
+}
+
+static void test_relays_limits(void **state)
+{
+    (void)state;
+    conf_t *c = malloc(sizeof *c); /* 32 KB: not on the test's stack */
+    assert_non_null(c);
+    char err[256];
+    enum { N = 12 };
+    size_t base = 0, len = 0;
+    free(relays_doc(N, 0, &base));
+    assert_true(base < CONF_RELAYS_JSON_MAX - 1);
+    size_t room = CONF_RELAYS_JSON_MAX - 1 - base;
+
+    /* exactly the most that fits */
+    char *doc = relays_doc(N, room, &len);
+    assert_int_equal(len, CONF_RELAYS_JSON_MAX - 1);
+    assert_int_equal(load(c, doc, err), 0);
+    assert_int_equal(strlen(c->relays_json), CONF_RELAYS_JSON_MAX - 1);
+    free(doc);
+
+    /* one byte more */
+    doc = relays_doc(N, room + 1, &len);
+    assert_int_equal(len, CONF_RELAYS_JSON_MAX);
+    assert_int_equal(load(c, doc, err), -1);
+    assert_string_equal(err, "relays: too large (over 32767 bytes as compact JSON)");
+    assert_string_equal(c->relays_json, "");
+    free(doc);
+
+    /* 64 relays at most */
+    doc = relays_doc(CONF_RELAYS_MAX, 0, &len);
+    assert_int_equal(load(c, doc, err), 0);
+    free(doc);
+    doc = relays_doc(CONF_RELAYS_MAX + 1, 0, &len);
+    assert_int_equal(load(c, doc, err), -1);
+    assert_string_equal(err, "relays: more than 64 relays");
+    free(doc);
+    free(c);
+}
+
 static void test_shipped_config_loads(void **state)
 {
     (void)state;
@@ -120,6 +345,10 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_errors_name_the_key),
         cmocka_unit_test(test_listen_parse),
+        cmocka_unit_test(test_relay_keys),
+        cmocka_unit_test(test_relays_valid),
+        cmocka_unit_test(test_relays_errors),
+        cmocka_unit_test(test_relays_limits),
         cmocka_unit_test(test_shipped_config_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

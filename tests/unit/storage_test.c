@@ -1,7 +1,8 @@
 /* Unit tests of storage: real SQLite files in a temporary folder, a real
  * event_base for the callbacks. Schema creation and migration, refusal of
  * foreign, newer and corrupt files, the event log cursor, settings,
- * retention, the bounded queue, and write errors on a full database. */
+ * retention, the bounded queue, write errors on a full database, and the
+ * relay rows (schema v3). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -856,6 +857,353 @@ static void test_database_full_recovers_by_age(void **state)
     storage_close(st);
 }
 
+/* ---- relays (schema v3) ------------------------------------------------- */
+
+/* A done callback that also records the order callbacks came in and, for
+ * the batching check, how many events the file held at that moment. */
+typedef struct {
+    int calls;
+    int rc;
+    int order;
+    int *seq;
+    const char *db; /* non-NULL: count the events in this file when called */
+    int64_t events; /* rows in events when called */
+} rdone_t;
+
+static void on_rdone(void *arg, int rc)
+{
+    rdone_t *d = arg;
+    d->calls++;
+    d->rc = rc;
+    if (d->seq)
+        d->order = (*d->seq)++;
+    if (d->db)
+        d->events = raw_int(d->db, "SELECT count(*) FROM events");
+}
+
+static void relay_put_ok(storage_t *st, const char *id, const char *spec)
+{
+    rdone_t d = {0};
+    assert_int_equal(storage_relay_put(st, id, spec, on_rdone, &d), 0);
+    storage_sync(st);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, 0);
+}
+
+static void relay_delete_ok(storage_t *st, const char *id)
+{
+    rdone_t d = {0};
+    assert_int_equal(storage_relay_delete(st, id, on_rdone, &d), 0);
+    storage_sync(st);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, 0);
+}
+
+/* The relays loaded at open must be exactly ids[i] / specs[i], in order. */
+static void assert_relays(storage_t *st, size_t n, const char *const *ids, const char *const *specs)
+{
+    const storage_relay_t *r = NULL;
+    assert_int_equal(storage_relays(st, &r), n);
+    assert_int_equal(storage_relays(st, NULL), n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(r[i].id, ids[i]);
+        assert_string_equal(r[i].spec, specs[i]);
+    }
+}
+
+static int64_t relays_table_exists(const char *path)
+{
+    return raw_int(path, "SELECT count(*) FROM sqlite_master"
+                         " WHERE type = 'table' AND name = 'relays'");
+}
+
+/* Adds a node id, two events and a setting to a v2 file. */
+static void fill_v2(const char *path)
+{
+    char err[512] = "";
+    assert_int_equal(storage_migrate_file(path, 2, err, sizeof err), 0);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(relays_table_exists(path), 0);
+    sqlite3 *db = raw_open(path);
+    raw_exec(db, "INSERT INTO node (id, created_ms)"
+                 " VALUES ('11111111-2222-4333-8444-555555555555', 1000);"
+                 "INSERT INTO events (id, time_ms, type, app, name, data)"
+                 " VALUES (4, 2000, 'session.start', 'live', 'cam', '{\"a\":1}');"
+                 "INSERT INTO events (id, time_ms, type) VALUES (9, 3000, 'node.start');"
+                 "INSERT INTO settings (key, value, updated_ms) VALUES ('log.level', 'warn', 5);");
+    sqlite3_close(db);
+}
+
+static void assert_v2_data_kept(storage_t *st)
+{
+    assert_string_equal(storage_node_id(st), "11111111-2222-4333-8444-555555555555");
+    assert_int_equal(storage_last_event_id(st), 9);
+    assert_string_equal(storage_setting(st, "log.level"), "warn");
+    assert_int_equal(storage_relays(st, NULL), 0);
+    got_t *g = get_sync(st, 0, 100);
+    assert_int_equal(g->rc, 0);
+    assert_int_equal(g->n, 2);
+    assert_int_equal(g->ids[0], 4);
+    assert_string_equal(g->data[0], "{\"a\":1}");
+    assert_int_equal(g->ids[1], 9);
+    free(g);
+}
+
+static void test_relays_migrate_from_v2(void **state)
+{
+    fx_t *fx = *state;
+    const char *spec = "{\"direction\":\"push\"}";
+
+    /* v2 -> v3 by storage_open */
+    fill_v2(fx->db);
+    storage_t *st = open_ok(fx, NULL);
+    assert_v2_data_kept(st);
+    relay_put_ok(st, "r1", spec);
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM relays"), 1);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM events"), 2);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM settings"), 1);
+    st = open_ok(fx, NULL);
+    assert_relays(st, 1, (const char *const[]){"r1"}, (const char *const[]){spec});
+    storage_close(st);
+
+    /* v2 -> v3 by storage_migrate_file, then opened */
+    snprintf(fx->db, sizeof fx->db, "%s/v2.db", fx->dir);
+    fill_v2(fx->db);
+    char err[512] = "";
+    assert_int_equal(storage_migrate_file(fx->db, 3, err, sizeof err), 0);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 3);
+    assert_int_equal(relays_table_exists(fx->db), 1);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM events"), 2);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM settings"), 1);
+    /* migrating again is a no-op; down is refused */
+    assert_int_equal(storage_migrate_file(fx->db, 3, err, sizeof err), 0);
+    assert_int_equal(storage_migrate_file(fx->db, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "schema 3 is newer than the requested 2"));
+    st = open_ok(fx, NULL);
+    assert_v2_data_kept(st);
+    storage_close(st);
+}
+
+static void test_relays_migrate_from_empty(void **state)
+{
+    fx_t *fx = *state;
+    char err[512] = "";
+    /* storage_migrate_file on a new file */
+    assert_int_equal(storage_migrate_file(fx->db, 3, err, sizeof err), 0);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 3);
+    assert_int_equal(relays_table_exists(fx->db), 1);
+    /* the columns, their types and the primary key */
+    char cols[256];
+    raw_text(fx->db,
+             "SELECT group_concat(name || ':' || type || ':' || \"notnull\" || ':' || pk, ',')"
+             " FROM (SELECT * FROM pragma_table_info('relays') ORDER BY cid)",
+             cols, sizeof cols);
+    assert_string_equal(cols, "id:TEXT:0:1,spec:TEXT:1:0,updated_ms:INTEGER:1:0");
+    storage_t *st = open_ok(fx, NULL);
+    assert_int_equal(storage_relays(st, NULL), 0);
+    storage_close(st);
+
+    /* storage_open on a new file */
+    snprintf(fx->db, sizeof fx->db, "%s/fresh/weir.db", fx->dir);
+    st = open_ok(fx, NULL);
+    assert_int_equal(storage_relays(st, NULL), 0);
+    relay_put_ok(st, "only", "{}");
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM relays"), 1);
+}
+
+static void test_relays_put_replace_delete(void **state)
+{
+    fx_t *fx = *state;
+    const char *tricky =
+        "{\"urls\":[\"rtmp://h/a\"],\"x\":\"it's \\\"q\\\"; DROP TABLE relays;--\"}";
+    storage_t *st = open_ok(fx, NULL);
+    int64_t before = now_ms();
+    /* queued out of id order; rows come back by id */
+    relay_put_ok(st, "m-2", "{\"n\":2}");
+    relay_put_ok(st, "A.1", tricky);
+    relay_put_ok(st, "z_9", "{\"n\":9}");
+    relay_put_ok(st, "b", "{\"n\":0}");
+    relay_delete_ok(st, "missing"); /* deleting a missing id is rc 0 */
+    /* not reflected before a reopen */
+    assert_int_equal(storage_relays(st, NULL), 0);
+    storage_close(st);
+    assert_true(raw_int(fx->db, "SELECT min(updated_ms) FROM relays") >= before);
+
+    st = open_ok(fx, NULL);
+    assert_relays(st, 4, (const char *const[]){"A.1", "b", "m-2", "z_9"},
+                  (const char *const[]){tricky, "{\"n\":0}", "{\"n\":2}", "{\"n\":9}"});
+    relay_put_ok(st, "b", "{\"n\":1}"); /* replace */
+    relay_delete_ok(st, "m-2");
+    relay_delete_ok(st, "m-2"); /* again: still rc 0 */
+    storage_close(st);
+
+    st = open_ok(fx, NULL);
+    assert_relays(st, 3, (const char *const[]){"A.1", "b", "z_9"},
+                  (const char *const[]){tricky, "{\"n\":1}", "{\"n\":9}"});
+    /* a done callback is optional */
+    assert_int_equal(storage_relay_put(st, "c", "{}", NULL, NULL), 0);
+    assert_int_equal(storage_relay_delete(st, "z_9", NULL, NULL), 0);
+    storage_close(st);
+
+    st = open_ok(fx, NULL);
+    assert_relays(st, 3, (const char *const[]){"A.1", "b", "c"},
+                  (const char *const[]){tricky, "{\"n\":1}", "{}"});
+    storage_stats_t s;
+    stats(st, &s);
+    assert_int_equal(s.write_errors, 0);
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM relays"), 3);
+}
+
+/* Relay writes run in queue order with the other jobs: the event inserts
+ * queued before a relay write are committed when its callback runs, and the
+ * callbacks come in queue order. */
+static void test_relays_fifo(void **state)
+{
+    fx_t *fx = *state;
+    storage_t *st = open_ok(fx, NULL);
+    int seq = 0;
+    rdone_t d[5];
+    memset(d, 0, sizeof d);
+    for (int i = 0; i < 5; i++) {
+        d[i].seq = &seq;
+        d[i].db = fx->db;
+    }
+    put(st, 1, 1, "a", NULL, NULL, NULL);
+    put(st, 2, 2, "b", NULL, NULL, NULL);
+    assert_int_equal(storage_relay_put(st, "x", "{\"v\":1}", on_rdone, &d[0]), 0);
+    put(st, 3, 3, "c", NULL, NULL, NULL);
+    assert_int_equal(storage_relay_put(st, "x", "{\"v\":2}", on_rdone, &d[1]), 0);
+    assert_int_equal(storage_relay_put(st, "y", "{\"v\":3}", on_rdone, &d[2]), 0);
+    assert_int_equal(storage_relay_delete(st, "y", on_rdone, &d[3]), 0);
+    assert_int_equal(storage_setting_put(st, "k", "v", on_rdone, &d[4]), 0);
+    assert_int_equal(d[0].calls, 0); /* never inside the call */
+    storage_sync(st);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(d[i].calls, 1);
+        assert_int_equal(d[i].rc, 0);
+        assert_int_equal(d[i].order, i);
+        assert_true(d[i].events >= (i == 0 ? 2 : 3));
+    }
+    storage_close(st);
+    st = open_ok(fx, NULL);
+    assert_relays(st, 1, (const char *const[]){"x"}, (const char *const[]){"{\"v\":2}"});
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM events"), 3);
+}
+
+/* A write that fails (the database is full; a trigger refuses a delete)
+ * calls back NODE_EIO, is counted, and changes nothing. */
+static void test_relays_write_fails(void **state)
+{
+    fx_t *fx = *state;
+    storage_opts_t o = {.max_size_mb = 1};
+    storage_t *st = open_ok(fx, &o);
+    relay_put_ok(st, "r1", "{\"small\":true}");
+
+    size_t big_len = 2u << 20; /* twice the cap */
+    char *big = malloc(big_len + 1);
+    assert_non_null(big);
+    memset(big, 'x', big_len);
+    big[big_len] = '\0';
+    rdone_t d1 = {0}, d2 = {0}, d3 = {0};
+    assert_int_equal(storage_relay_put(st, "r1", big, on_rdone, &d1), 0); /* replace */
+    assert_int_equal(storage_relay_put(st, "r2", big, on_rdone, &d2), 0); /* insert */
+    assert_int_equal(storage_relay_put(st, "r3", "{}", on_rdone, &d3), 0);
+    storage_sync(st);
+    free(big);
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d1.rc, NODE_EIO);
+    assert_int_equal(d2.calls, 1);
+    assert_int_equal(d2.rc, NODE_EIO);
+    /* the thread goes on: a write that fits commits */
+    assert_int_equal(d3.calls, 1);
+    assert_int_equal(d3.rc, 0);
+    storage_stats_t s;
+    stats(st, &s);
+    assert_int_equal(s.write_errors, 2);
+    assert_int_equal(s.thread_alive, 1);
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM relays"), 2);
+
+    /* a delete that fails */
+    sqlite3 *db = raw_open(fx->db);
+    raw_exec(db, "CREATE TRIGGER keep_r1 BEFORE DELETE ON relays WHEN old.id = 'r1'"
+                 " BEGIN SELECT RAISE(ABORT, 'refused by test'); END;");
+    sqlite3_close(db);
+    st = open_ok(fx, NULL);
+    assert_relays(st, 2, (const char *const[]){"r1", "r3"},
+                  (const char *const[]){"{\"small\":true}", "{}"});
+    rdone_t d4 = {0};
+    assert_int_equal(storage_relay_delete(st, "r1", on_rdone, &d4), 0);
+    relay_delete_ok(st, "r3");
+    assert_int_equal(d4.calls, 1);
+    assert_int_equal(d4.rc, NODE_EIO);
+    stats(st, &s);
+    assert_int_equal(s.write_errors, 1);
+    storage_close(st);
+    st = open_ok(fx, NULL);
+    assert_relays(st, 1, (const char *const[]){"r1"}, (const char *const[]){"{\"small\":true}"});
+    storage_close(st);
+}
+
+static void test_relays_invalid_args(void **state)
+{
+    fx_t *fx = *state;
+    storage_t *st = open_ok(fx, NULL);
+    rdone_t d = {0};
+    assert_int_equal(storage_relay_put(st, NULL, "{}", on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_relay_put(st, "a", NULL, on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_relay_put(NULL, "a", "{}", on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_relay_delete(st, NULL, on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_relay_delete(NULL, "a", on_rdone, &d), NODE_EINVAL);
+    storage_stats_t s;
+    stats(st, &s);
+    assert_int_equal(s.queue_depth, 0);
+    storage_sync(st);
+    assert_int_equal(d.calls, 0);
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM relays"), 0);
+}
+
+/* As test_queue_full_drops: another connection holds the write lock, so the
+ * first job is stuck and the queue of 1 stays full. */
+static void test_relays_queue_full(void **state)
+{
+    fx_t *fx = *state;
+    storage_opts_t o = {.queue_max = 1};
+    storage_t *st = open_ok(fx, &o);
+    sqlite3 *holder = raw_open(fx->db);
+    raw_exec(holder, "BEGIN IMMEDIATE");
+
+    rdone_t d1 = {0}, d2 = {0}, d3 = {0};
+    assert_int_equal(storage_relay_put(st, "first", "{\"n\":1}", on_rdone, &d1), 0);
+    assert_int_equal(storage_relay_put(st, "second", "{\"n\":2}", on_rdone, &d2), NODE_ELIMIT);
+    assert_int_equal(storage_relay_delete(st, "first", on_rdone, &d3), NODE_ELIMIT);
+    storage_stats_t s;
+    stats(st, &s);
+    assert_int_equal(s.queue_depth, 1);
+
+    raw_exec(holder, "COMMIT");
+    sqlite3_close(holder);
+    storage_sync(st);
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d1.rc, 0);
+    assert_int_equal(d2.calls, 0); /* refused: never called */
+    assert_int_equal(d3.calls, 0);
+    stats(st, &s);
+    assert_int_equal(s.queue_depth, 0);
+    assert_int_equal(s.write_errors, 0);
+    storage_close(st);
+    st = open_ok(fx, NULL);
+    assert_relays(st, 1, (const char *const[]){"first"}, (const char *const[]){"{\"n\":1}"});
+    storage_close(st);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -879,6 +1227,13 @@ int main(void)
         T(test_duplicate_id_skips_row),
         T(test_database_full),
         T(test_database_full_recovers_by_age),
+        T(test_relays_migrate_from_v2),
+        T(test_relays_migrate_from_empty),
+        T(test_relays_put_replace_delete),
+        T(test_relays_fifo),
+        T(test_relays_write_fails),
+        T(test_relays_invalid_args),
+        T(test_relays_queue_full),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,482 @@
+/* relay_spec: a relay's configuration from and to JSON, its validation and
+ * the URL of one of its streams (contract in relay_spec.h). Pure: no I/O, no
+ * globals beyond constant tables. */
+#include "relay_spec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "url.h"
+
+const char *const RELAY_STATE_FIELDS[] = {
+    "status",       "current_url", "last_error", "retries",   "bytes",
+    "bitrate_kbps", "started_at",  "streams",    "failovers", NULL};
+
+static const char *const DIRECTIONS[] = {"push", "pull"};
+static const char *const MODES[] = {"always", "on_demand"};
+static const char *const SOURCES[] = {"api", "config"};
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void relay_spec_defaults(relay_spec_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->direction = RELAY_PULL;
+    s->mode = RELAY_MODE_ALWAYS;
+    s->idle_timeout_s = RELAY_DEFAULT_IDLE_TIMEOUT_S;
+    s->retry_initial_ms = RELAY_DEFAULT_RETRY_INITIAL_MS;
+    s->retry_max_ms = RELAY_DEFAULT_RETRY_MAX_MS;
+    s->enabled = 1;
+    s->source = RELAY_SRC_API;
+}
+
+int relay_id_valid(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (n >= RELAY_ID_MAX - 1 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    /* "." and ".." cannot be reached in a URL path (dot segments). */
+    return n > 0 && strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+}
+
+/* ---- validation ------------------------------------------------------------ */
+
+/* The URL's scheme, lower-cased into out ("" when there is no "scheme://"). */
+static void url_scheme(const char *url, char *out, size_t outlen)
+{
+    const char *sep = strstr(url, "://");
+    size_t n = sep ? (size_t)(sep - url) : 0;
+    out[0] = '\0';
+    if (n == 0 || n >= outlen)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char c = url[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+            return;
+        out[i] = c;
+    }
+    out[n] = '\0';
+}
+
+/* One URL of s (index i) for its direction and name. */
+static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t errlen)
+{
+    const char *url = s->urls[i];
+    if (!memchr(url, '\0', RELAY_URL_MAX))
+        return fail(err, errlen, "urls[%u]: longer than %d bytes", i, RELAY_URL_MAX - 1);
+    for (const char *p = url; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f)
+            return fail(err, errlen,
+                        "urls[%u]: spaces, control bytes and non-ASCII bytes are not allowed "
+                        "(percent-encode them)",
+                        i);
+        if (c == '#')
+            return fail(err, errlen, "urls[%u]: a fragment (#) is not allowed", i);
+    }
+    char scheme[16];
+    url_scheme(url, scheme, sizeof scheme);
+    int http = strcmp(scheme, "http") == 0;
+    if (!scheme[0])
+        return fail(err, errlen, "urls[%u]: expected %s", i,
+                    s->direction == RELAY_PUSH ? "rtmp://host[:port]/app/..."
+                                               : "rtmp://host[:port]/app/... or http://...");
+    if (!http && strcmp(scheme, "rtmp") != 0)
+        return fail(err, errlen, "urls[%u]: scheme %s is not supported", i, scheme);
+    if (http && s->direction == RELAY_PUSH)
+        return fail(err, errlen, "urls[%u]: push relays need an rtmp:// URL", i);
+
+    url_t u;
+    char uerr[128];
+    if (url_parse(url, scheme, http ? 80 : 1935, &u, uerr, sizeof uerr) != 0) {
+        const char *m = strncmp(uerr, "url: ", 5) == 0 ? uerr + 5 : uerr;
+        return fail(err, errlen, "urls[%u]: %s", i, m);
+    }
+    /* u.path starts with '/' and has at least one byte after it. */
+    const char *path = u.path + 1;
+    const char *query = strchr(path, '?');
+    size_t plen = query ? (size_t)(query - path) : strlen(path);
+    const char *slash = memchr(path, '/', plen);
+    int wildcard = strcmp(s->name, "*") == 0;
+    if (wildcard) {
+        if (query || slash || plen == 0)
+            return fail(err, errlen,
+                        "urls[%u]: with name \"*\" the URL must end at the app (%s://host/app, "
+                        "no query): /<name>%s is appended",
+                        i, http ? "http" : "rtmp", http ? ".flv" : "");
+        return 0;
+    }
+    if (http) {
+        const char *last = path;
+        for (const char *p = path; p < path + plen; p++)
+            if (*p == '/')
+                last = p + 1;
+        size_t llen = (size_t)(path + plen - last);
+        if (llen <= 4 || strncmp(last + llen - 4, ".flv", 4) != 0)
+            return fail(err, errlen, "urls[%u]: an http:// URL must name a stream ending in .flv",
+                        i);
+        return 0;
+    }
+    if (!slash || slash == path || slash + 1 >= path + plen)
+        return fail(err, errlen,
+                    "urls[%u]: an rtmp:// URL must name the app and the stream "
+                    "(rtmp://host/app/name)",
+                    i);
+    return 0;
+}
+
+static int check_range(const char *field, uint32_t v, uint32_t min, uint32_t max, char *err,
+                       size_t errlen)
+{
+    if (v < min || v > max)
+        return fail(err, errlen, "%s: expected an integer from %u to %u", field, (unsigned)min,
+                    (unsigned)max);
+    return 0;
+}
+
+int relay_spec_validate(const relay_spec_t *s, char *err, size_t errlen)
+{
+    if (!memchr(s->id, '\0', sizeof s->id) || (s->id[0] && !relay_id_valid(s->id)))
+        return fail(err, errlen, "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -",
+                    RELAY_ID_MAX - 1);
+    if (s->direction != RELAY_PUSH && s->direction != RELAY_PULL)
+        return fail(err, errlen, "direction: expected push or pull");
+    if (!memchr(s->app, '\0', sizeof s->app) || !stream_name_valid(s->app, STREAM_APP_MAX))
+        return fail(err, errlen,
+                    "app: expected 1 to %d printable ASCII characters without spaces, ? # %% "
+                    "\\ \" or .., not starting with /",
+                    STREAM_APP_MAX - 1);
+    if (!memchr(s->name, '\0', sizeof s->name) ||
+        (strcmp(s->name, "*") != 0 && !stream_name_valid(s->name, STREAM_NAME_MAX)))
+        return fail(err, errlen,
+                    "name: expected \"*\" or 1 to %d printable ASCII characters without spaces, "
+                    "? # %% \\ \" or .., not starting with /",
+                    STREAM_NAME_MAX - 1);
+    if (s->nurls == 0)
+        return fail(err, errlen, "urls: at least one URL is required");
+    if (s->nurls > RELAY_URLS_MAX)
+        return fail(err, errlen, "urls: at most %d URLs", RELAY_URLS_MAX);
+    for (unsigned i = 0; i < s->nurls; i++)
+        if (validate_url(s, i, err, errlen) != 0)
+            return -1;
+    if (s->mode != RELAY_MODE_ALWAYS && s->mode != RELAY_MODE_ON_DEMAND)
+        return fail(err, errlen, "mode: expected always or on_demand");
+    if (s->mode == RELAY_MODE_ON_DEMAND && s->direction == RELAY_PUSH)
+        return fail(err, errlen, "mode: on_demand applies to pull relays only");
+    if (check_range("idle_timeout_s", s->idle_timeout_s, RELAY_IDLE_TIMEOUT_S_MIN,
+                    RELAY_IDLE_TIMEOUT_S_MAX, err, errlen) != 0 ||
+        check_range("retry_initial_ms", s->retry_initial_ms, RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
+                    err, errlen) != 0 ||
+        check_range("retry_max_ms", s->retry_max_ms, RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX, err,
+                    errlen) != 0)
+        return -1;
+    if (s->retry_max_ms < s->retry_initial_ms)
+        return fail(err, errlen, "retry_max_ms: must be >= retry_initial_ms");
+    if (s->source != RELAY_SRC_API && s->source != RELAY_SRC_CONFIG)
+        return fail(err, errlen, "source: expected api or config");
+    return 0;
+}
+
+/* ---- from JSON --------------------------------------------------------------- */
+
+enum {
+    F_ID,
+    F_DIRECTION,
+    F_APP,
+    F_NAME,
+    F_URLS,
+    F_MODE,
+    F_IDLE,
+    F_RETRY_INITIAL,
+    F_RETRY_MAX,
+    F_ENABLED,
+    F_SOURCE,
+    F_COUNT
+};
+
+static const char *const FIELDS[F_COUNT] = {
+    "id",
+    "direction",
+    "app",
+    "name",
+    "urls",
+    "mode",
+    "idle_timeout_s",
+    "retry_initial_ms",
+    "retry_max_ms",
+    "enabled",
+    "source",
+};
+
+/* A member name for a message: printable ASCII only ('?' for other bytes),
+ * at most 64 bytes. */
+static void print_key(const char *key, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; key && key[n] && n < 64 && n + 1 < outlen; n++) {
+        unsigned char c = (unsigned char)key[n];
+        out[n] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    out[n] = '\0';
+}
+
+static int field_index(const char *key)
+{
+    for (int i = 0; i < F_COUNT; i++)
+        if (strcmp(key, FIELDS[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int is_state_field(const char *key)
+{
+    for (const char *const *f = RELAY_STATE_FIELDS; *f; f++)
+        if (strcmp(key, *f) == 0)
+            return 1;
+    return 0;
+}
+
+/* A string member copied into out (size outlen). */
+static int take_string(const cJSON *v, const char *field, char *out, size_t outlen, char *err,
+                       size_t errlen)
+{
+    if (!cJSON_IsString(v) || !v->valuestring)
+        return fail(err, errlen, "%s: expected a string", field);
+    size_t n = strlen(v->valuestring);
+    if (n >= outlen)
+        return fail(err, errlen, "%s: longer than %zu bytes", field, outlen - 1);
+    memcpy(out, v->valuestring, n + 1);
+    return 0;
+}
+
+/* A string member that must be one of vals[0..n-1]; *out its index. */
+static int take_enum(const cJSON *v, const char *field, const char *const *vals, int n, int *out,
+                     char *err, size_t errlen)
+{
+    if (!cJSON_IsString(v) || !v->valuestring)
+        return fail(err, errlen, "%s: expected a string", field);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(v->valuestring, vals[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return fail(err, errlen, "%s: expected %s or %s", field, vals[0], vals[1]);
+}
+
+/* A whole number member in [min, max]. */
+static int take_u32(const cJSON *v, const char *field, uint32_t min, uint32_t max, uint32_t *out,
+                    char *err, size_t errlen)
+{
+    if (!cJSON_IsNumber(v))
+        return fail(err, errlen, "%s: expected an integer", field);
+    double d = v->valuedouble;
+    if (!(d >= (double)min && d <= (double)max) || d != (double)(uint32_t)d)
+        return fail(err, errlen, "%s: expected an integer from %u to %u", field, (unsigned)min,
+                    (unsigned)max);
+    *out = (uint32_t)d;
+    return 0;
+}
+
+static int take_urls(const cJSON *v, relay_spec_t *out, char *err, size_t errlen)
+{
+    if (!cJSON_IsArray(v))
+        return fail(err, errlen, "urls: expected an array");
+    int n = cJSON_GetArraySize(v);
+    if (n == 0)
+        return fail(err, errlen, "urls: at least one URL is required");
+    if (n > RELAY_URLS_MAX)
+        return fail(err, errlen, "urls: at most %d URLs", RELAY_URLS_MAX);
+    unsigned i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char field[16];
+        snprintf(field, sizeof field, "urls[%u]", i);
+        if (take_string(e, field, out->urls[i], RELAY_URL_MAX, err, errlen) != 0)
+            return -1;
+    }
+    for (unsigned k = i; k < RELAY_URLS_MAX; k++)
+        out->urls[k][0] = '\0';
+    out->nurls = i;
+    return 0;
+}
+
+/* One known member. *mode_null is set for "mode": null. */
+static int take_field(int f, const cJSON *v, relay_source_t source, relay_spec_t *out,
+                      int *mode_null, char *err, size_t errlen)
+{
+    int e;
+    switch (f) {
+    case F_ID:
+        if (take_string(v, "id", out->id, sizeof out->id, err, errlen) != 0)
+            return -1;
+        if (!relay_id_valid(out->id))
+            return fail(err, errlen, "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -",
+                        RELAY_ID_MAX - 1);
+        return 0;
+    case F_DIRECTION:
+        if (take_enum(v, "direction", DIRECTIONS, 2, &e, err, errlen) != 0)
+            return -1;
+        out->direction = (relay_dir_t)e;
+        return 0;
+    case F_APP: return take_string(v, "app", out->app, sizeof out->app, err, errlen);
+    case F_NAME: return take_string(v, "name", out->name, sizeof out->name, err, errlen);
+    case F_URLS: return take_urls(v, out, err, errlen);
+    case F_MODE:
+        if (cJSON_IsNull(v)) {
+            *mode_null = 1;
+            out->mode = RELAY_MODE_ALWAYS;
+            return 0;
+        }
+        if (take_enum(v, "mode", MODES, 2, &e, err, errlen) != 0)
+            return -1;
+        *mode_null = 0;
+        out->mode = (relay_mode_t)e;
+        return 0;
+    case F_IDLE:
+        return take_u32(v, "idle_timeout_s", RELAY_IDLE_TIMEOUT_S_MIN, RELAY_IDLE_TIMEOUT_S_MAX,
+                        &out->idle_timeout_s, err, errlen);
+    case F_RETRY_INITIAL:
+        return take_u32(v, "retry_initial_ms", RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
+                        &out->retry_initial_ms, err, errlen);
+    case F_RETRY_MAX:
+        return take_u32(v, "retry_max_ms", RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
+                        &out->retry_max_ms, err, errlen);
+    case F_ENABLED:
+        if (!cJSON_IsBool(v))
+            return fail(err, errlen, "enabled: expected a boolean");
+        out->enabled = cJSON_IsTrue(v);
+        return 0;
+    case F_SOURCE:
+        if (!cJSON_IsString(v) || !v->valuestring)
+            return fail(err, errlen, "source: expected a string");
+        if (strcmp(v->valuestring, SOURCES[source]) != 0)
+            return fail(err, errlen, "source: read-only (this relay's is \"%s\")", SOURCES[source]);
+        return 0;
+    default: return fail(err, errlen, "relay: internal error");
+    }
+}
+
+int relay_spec_from_json(const cJSON *obj, const relay_spec_t *base, relay_spec_t *out, char *err,
+                         size_t errlen)
+{
+    relay_spec_t s;
+    if (base)
+        s = *base;
+    else
+        relay_spec_defaults(&s);
+    if (!cJSON_IsObject(obj))
+        return fail(err, errlen, "relay: expected a JSON object");
+    unsigned seen = 0;
+    int mode_null = 0;
+    for (const cJSON *v = obj->child; v; v = v->next) {
+        const char *key = v->string ? v->string : "";
+        int f = field_index(key);
+        if (f < 0) {
+            if (is_state_field(key))
+                continue; /* rendered live state: a GET body may be sent back */
+            char k[65];
+            print_key(key, k, sizeof k);
+            return fail(err, errlen, "%s: unknown field", k);
+        }
+        if (seen & (1u << f))
+            return fail(err, errlen, "%s: given twice", FIELDS[f]);
+        seen |= 1u << f;
+        if (take_field(f, v, s.source, &s, &mode_null, err, errlen) != 0)
+            return -1;
+    }
+    if (!base) {
+        static const int required[] = {F_DIRECTION, F_APP, F_NAME, F_URLS};
+        for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+            if (!(seen & (1u << required[i])))
+                return fail(err, errlen, "%s: required", FIELDS[required[i]]);
+    }
+    if (mode_null && s.direction == RELAY_PULL)
+        return fail(err, errlen,
+                    "mode: expected always or on_demand for a pull relay (null is "
+                    "for push relays)");
+    if (s.direction == RELAY_PUSH && !(seen & (1u << F_MODE)) && base &&
+        base->direction == RELAY_PULL)
+        s.mode = RELAY_MODE_ALWAYS; /* a push relay has no mode */
+    if (relay_spec_validate(&s, err, errlen) != 0)
+        return -1;
+    *out = s;
+    return 0;
+}
+
+/* ---- to JSON, URLs, matching ------------------------------------------------ */
+
+cJSON *relay_spec_to_json(const relay_spec_t *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", s->id);
+    cJSON_AddStringToObject(o, "direction", DIRECTIONS[s->direction == RELAY_PULL]);
+    cJSON_AddStringToObject(o, "app", s->app);
+    cJSON_AddStringToObject(o, "name", s->name);
+    cJSON *urls = cJSON_AddArrayToObject(o, "urls");
+    unsigned n = s->nurls < RELAY_URLS_MAX ? s->nurls : RELAY_URLS_MAX;
+    for (unsigned i = 0; urls && i < n; i++) {
+        cJSON *u = cJSON_CreateString(s->urls[i]);
+        if (!u || !cJSON_AddItemToArray(urls, u)) {
+            cJSON_Delete(u);
+            break;
+        }
+    }
+    if (s->direction == RELAY_PUSH)
+        cJSON_AddNullToObject(o, "mode");
+    else
+        cJSON_AddStringToObject(o, "mode", MODES[s->mode == RELAY_MODE_ON_DEMAND]);
+    cJSON_AddNumberToObject(o, "idle_timeout_s", (double)s->idle_timeout_s);
+    cJSON_AddNumberToObject(o, "retry_initial_ms", (double)s->retry_initial_ms);
+    cJSON_AddNumberToObject(o, "retry_max_ms", (double)s->retry_max_ms);
+    cJSON_AddBoolToObject(o, "enabled", s->enabled != 0);
+    cJSON_AddStringToObject(o, "source", SOURCES[s->source == RELAY_SRC_CONFIG]);
+    /* cJSON's Add* fail only on allocation: one count check catches any. */
+    if (cJSON_GetArraySize(o) != F_COUNT || !urls || cJSON_GetArraySize(urls) != (int)n) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+int relay_spec_url_for(const relay_spec_t *s, unsigned i, const char *stream, char *out,
+                       size_t outlen)
+{
+    if (i >= s->nurls || i >= RELAY_URLS_MAX || outlen == 0)
+        return -1;
+    int n;
+    if (strcmp(s->name, "*") != 0)
+        n = snprintf(out, outlen, "%s", s->urls[i]);
+    else
+        n = snprintf(out, outlen, "%s/%s%s", s->urls[i], stream,
+                     strncasecmp(s->urls[i], "http://", 7) == 0 ? ".flv" : "");
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int relay_spec_matches(const relay_spec_t *s, const char *app, const char *name)
+{
+    return strcmp(s->app, app) == 0 && (strcmp(s->name, "*") == 0 || strcmp(s->name, name) == 0);
+}

@@ -1,0 +1,169 @@
+/* Fuzz target for relay_spec_from_json() (node/relay_spec.c): the input is
+ * JSON text, parsed by cJSON and read as a new relay (base NULL) and as a
+ * PATCH of a fixed config-file relay. Checked: an accepted spec passes
+ * relay_spec_validate(), keeps the right source, renders and reads back to
+ * an equal spec, and gives a URL for each of its URLs; a refusal leaves out
+ * untouched and has a terminated message that starts with a field's path
+ * ("urls[3]: ...", "relay: ..." for a body that is not an object) or with
+ * the name of a member of the body ("x: unknown field"). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay_spec.h"
+
+#define FUZZ_MAX_BYTES 16384
+
+static const char *const KNOWN[] = {"id",
+                                    "direction",
+                                    "app",
+                                    "name",
+                                    "urls",
+                                    "mode",
+                                    "idle_timeout_s",
+                                    "retry_initial_ms",
+                                    "retry_max_ms",
+                                    "enabled",
+                                    "source",
+                                    "relay"};
+
+static int spec_equal(const relay_spec_t *a, const relay_spec_t *b)
+{
+    if (strcmp(a->id, b->id) || a->direction != b->direction || strcmp(a->app, b->app) ||
+        strcmp(a->name, b->name) || a->nurls != b->nurls || a->mode != b->mode ||
+        a->idle_timeout_s != b->idle_timeout_s || a->retry_initial_ms != b->retry_initial_ms ||
+        a->retry_max_ms != b->retry_max_ms || !a->enabled != !b->enabled || a->source != b->source)
+        return 0;
+    for (unsigned i = 0; i < a->nurls; i++)
+        if (strcmp(a->urls[i], b->urls[i]))
+            return 0;
+    return 1;
+}
+
+/* The member name as the parser prints it in messages. */
+static void print_key(const char *key, char *out)
+{
+    size_t n = 0;
+    for (; key[n] && n < 64; n++) {
+        unsigned char c = (unsigned char)key[n];
+        out[n] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    out[n] = '\0';
+}
+
+static void check_refusal(const cJSON *j, const char *err, size_t errlen)
+{
+    if (!memchr(err, '\0', errlen) || !err[0])
+        abort();
+    /* An unknown member: its (printable) name, then ": unknown field" (the
+     * name itself may hold ": "). */
+    if (cJSON_IsObject(j)) {
+        for (const cJSON *c = j->child; c; c = c->next) {
+            char k[65], want[96];
+            print_key(c->string ? c->string : "", k);
+            snprintf(want, sizeof want, "%s: unknown field", k);
+            if (strcmp(err, want) == 0)
+                return;
+        }
+    }
+    const char *colon = strstr(err, ": ");
+    if (!colon || !colon[2])
+        abort(); /* "<field>: <what>" */
+    size_t n = (size_t)(colon - err);
+    for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
+        if (strlen(KNOWN[i]) == n && strncmp(err, KNOWN[i], n) == 0)
+            return;
+    unsigned idx;
+    char close;
+    if (strncmp(err, "urls[", 5) == 0 && sscanf(err + 5, "%u%c", &idx, &close) == 2 &&
+        close == ']' && idx < RELAY_URLS_MAX && err[n - 1] == ']')
+        return;
+    abort();
+}
+
+/* s was accepted: check it and its round trip (base NULL for API relays,
+ * base = s for others, as the source rule requires). */
+static void check_accepted(relay_spec_t *s, relay_source_t want_source)
+{
+    char err[256];
+    if (s->source != want_source || relay_spec_validate(s, err, sizeof err) != 0)
+        abort();
+    if (!s->id[0])
+        strcpy(s->id, "fz"); /* an id-less spec renders "id": "", which is refused */
+    cJSON *j = relay_spec_to_json(s);
+    if (!j)
+        return; /* out of memory */
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text)
+        return;
+    cJSON *back = cJSON_Parse(text);
+    cJSON_free(text);
+    if (!back)
+        abort(); /* the rendering is JSON */
+    relay_spec_t t;
+    if (relay_spec_from_json(back, s->source == RELAY_SRC_API ? NULL : s, &t, err, sizeof err) !=
+            0 ||
+        !spec_equal(s, &t))
+        abort();
+    cJSON_Delete(back);
+
+    char url[RELAY_URL_MAX + STREAM_NAME_MAX + 8];
+    for (unsigned i = 0; i < s->nurls; i++) {
+        if (relay_spec_url_for(s, i, "cam-1", url, sizeof url) != 0)
+            abort();
+        if (strcmp(s->name, "*") != 0 && strcmp(url, s->urls[i]) != 0)
+            abort();
+        if (strcmp(s->name, "*") == 0 && strncmp(url, s->urls[i], strlen(s->urls[i])) != 0)
+            abort();
+    }
+    if (relay_spec_url_for(s, s->nurls, "cam-1", url, sizeof url) != -1)
+        abort();
+    if (!relay_spec_matches(s, s->app, strcmp(s->name, "*") ? s->name : "any"))
+        abort();
+}
+
+static void one(const cJSON *j, const relay_spec_t *base)
+{
+    relay_spec_t out;
+    memset(&out, 0xa5, sizeof out);
+    relay_spec_t before = out;
+    char err[256];
+    memset(err, 'x', sizeof err);
+    if (relay_spec_from_json(j, base, &out, err, sizeof err) == 0) {
+        check_accepted(&out, base ? base->source : RELAY_SRC_API);
+    } else {
+        if (memcmp(&out, &before, sizeof out) != 0)
+            abort();
+        check_refusal(j, err, sizeof err);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > FUZZ_MAX_BYTES)
+        return 0;
+    cJSON *j = cJSON_ParseWithLength((const char *)data, size);
+    if (!j)
+        return 0;
+    one(j, NULL);
+
+    relay_spec_t base;
+    relay_spec_defaults(&base);
+    strcpy(base.id, "cfg-1");
+    base.direction = RELAY_PULL;
+    strcpy(base.app, "live");
+    strcpy(base.name, "*");
+    strcpy(base.urls[0], "rtmp://origin.example:1935/live");
+    strcpy(base.urls[1], "http://[::1]:8080/live");
+    base.nurls = 2;
+    base.mode = RELAY_MODE_ON_DEMAND;
+    base.source = RELAY_SRC_CONFIG;
+    char err[128];
+    if (relay_spec_validate(&base, err, sizeof err) != 0)
+        abort();
+    one(j, &base);
+    cJSON_Delete(j);
+    return 0;
+}
