@@ -12,9 +12,10 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "http_chunked.h"
+#include "http_resp.h"
 
 #define HTTPFLV_DEFAULT_PORT 80
-#define HTTPFLV_MAX_SIZE_DIGITS 15 /* chunk sizes below 2^60 */
 
 /* ---- URL ---------------------------------------------------------------- */
 
@@ -28,130 +29,6 @@ int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t err
     if (url_parse(url, "http", HTTPFLV_DEFAULT_PORT, out, err, errlen) != 0)
         return NODE_EINVAL;
     return 0;
-}
-
-/* ---- chunked decoding --------------------------------------------------- */
-
-enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER, CH_DONE };
-
-void http_chunked_init(http_chunked_t *d)
-{
-    memset(d, 0, sizeof *d);
-    d->state = CH_SIZE;
-}
-
-static int hex_value(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-static int chunked_fail(const char *msg, const char **err)
-{
-    *err = msg;
-    return NODE_EPROTO;
-}
-
-/* End of a chunk-size line: data follows, or the trailer for size 0. */
-static void size_line_done(http_chunked_t *d)
-{
-    d->state = d->remaining ? CH_DATA : CH_TRAILER;
-    d->line_len = 0;
-}
-
-int http_chunked_decode(http_chunked_t *d, uint8_t *buf, size_t len, size_t *out_len,
-                        const char **err)
-{
-    size_t in = 0, out = 0;
-    while (in < len && d->state != CH_DONE) {
-        uint8_t ch = buf[in];
-        switch (d->state) {
-        case CH_SIZE: {
-            int v = hex_value(ch);
-            in++;
-            if (v >= 0) {
-                if (++d->size_digits > HTTPFLV_MAX_SIZE_DIGITS)
-                    return chunked_fail("chunk size too big", err);
-                d->remaining = (d->remaining << 4) | (uint64_t)v;
-            } else if (d->size_digits == 0) {
-                return chunked_fail("bad chunk size line", err);
-            } else if (ch == ';' || ch == ' ' || ch == '\t') {
-                d->state = CH_EXT;
-                d->line_len = (size_t)d->size_digits + 1;
-            } else if (ch == '\r') {
-                d->state = CH_SIZE_LF;
-            } else if (ch == '\n') {
-                size_line_done(d);
-            } else {
-                return chunked_fail("bad chunk size line", err);
-            }
-            break;
-        }
-        case CH_EXT:
-            in++;
-            if (++d->line_len > HTTPFLV_MAX_CHUNK_LINE)
-                return chunked_fail("chunk size line too long", err);
-            if (ch == '\r')
-                d->state = CH_SIZE_LF;
-            else if (ch == '\n')
-                size_line_done(d);
-            break;
-        case CH_SIZE_LF:
-            in++;
-            if (ch != '\n')
-                return chunked_fail("chunk size line not ended by CRLF", err);
-            size_line_done(d);
-            break;
-        case CH_DATA: {
-            size_t k = len - in;
-            if (k > d->remaining)
-                k = (size_t)d->remaining;
-            memmove(buf + out, buf + in, k);
-            out += k;
-            in += k;
-            d->remaining -= k;
-            if (d->remaining == 0)
-                d->state = CH_DATA_CR;
-            break;
-        }
-        case CH_DATA_CR:
-            in++;
-            if (ch == '\r')
-                d->state = CH_DATA_LF;
-            else if (ch == '\n')
-                d->state = CH_SIZE; /* bare LF tolerated */
-            else
-                return chunked_fail("chunk data not followed by CRLF", err);
-            d->size_digits = 0;
-            break;
-        case CH_DATA_LF:
-            in++;
-            if (ch != '\n')
-                return chunked_fail("chunk data not followed by CRLF", err);
-            d->state = CH_SIZE;
-            d->size_digits = 0;
-            break;
-        case CH_TRAILER:
-            in++;
-            if (++d->trailer_len > HTTPFLV_MAX_TRAILER)
-                return chunked_fail("chunked trailer too long", err);
-            if (ch == '\n') {
-                if (d->line_len == 0)
-                    d->state = CH_DONE;
-                d->line_len = 0;
-            } else if (ch != '\r') {
-                d->line_len++;
-            }
-            break;
-        }
-    }
-    *out_len = out;
-    return d->state == CH_DONE ? 1 : 0;
 }
 
 /* ---- client ------------------------------------------------------------- */
@@ -252,61 +129,65 @@ static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
     return 0;
 }
 
-/* Position just past the blank line ending the head, or 0 if not there. */
-static size_t head_end(const uint8_t *b, size_t len)
+/* Reads the response head into c->head with the http_resp parser, before
+ * deadline. Returns 0 with *status, the reason, the body framing set and
+ * any body bytes that came with the head left in c->head (left_off,
+ * left_len); else -1 with err (*status stays 0 when no valid head came). */
+static int read_head(httpflv_client_t *c, int64_t deadline, int *status, char *reason,
+                     size_t reason_len, char *err, size_t errlen)
 {
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (b[i] == '\n' && b[i + 1] == '\n')
-            return i + 2;
-        if (i + 3 < len && b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n')
-            return i + 4;
+    http_resp_parser_t *hp = http_resp_parser_new(HTTPFLV_MAX_HEAD);
+    if (!hp) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
-    return 0;
-}
-
-/* Parses the status line and the framing headers of head[0..hlen). */
-static int parse_head(httpflv_client_t *c, size_t hlen, int *status, char *reason,
-                      size_t reason_len)
-{
-    char *h = (char *)c->head;
-    h[hlen - 1] = 0; /* the final LF: the head is one string */
-    char *line = h, *eol = strchr(line, '\n');
-    if (eol)
-        *eol = 0;
-    size_t ll = strlen(line);
-    if (ll && line[ll - 1] == '\r')
-        line[--ll] = 0;
-    if (strncmp(line, "HTTP/1.", 7) != 0 || ll < 12 || line[8] != ' ' ||
-        hex_value((uint8_t)line[9]) < 0)
-        return -1;
-    char *end;
-    long st = strtol(line + 9, &end, 10);
-    if (end != line + 12 || st < 100 || st > 999)
-        return -1;
-    *status = (int)st;
-    snprintf(reason, reason_len, "%s", *end == ' ' ? end + 1 : "");
-    c->mode = BODY_CLOSE;
-    for (line = eol ? eol + 1 : NULL; line && *line; line = eol ? eol + 1 : NULL) {
-        eol = strchr(line, '\n');
-        if (eol)
-            *eol = 0;
-        char *colon = strchr(line, ':');
-        if (!colon)
-            continue;
-        *colon = 0;
-        char *v = colon + 1;
-        v += strspn(v, " \t");
-        if (strcasecmp(line, "Transfer-Encoding") == 0 && strcasestr(v, "chunked")) {
-            c->mode = BODY_CHUNKED;
-        } else if (strcasecmp(line, "Content-Length") == 0 && c->mode != BODY_CHUNKED) {
-            unsigned long long n = strtoull(v, &end, 10);
-            if (end == v || (*end && *end != '\r' && *end != ' '))
-                return -1;
-            c->mode = BODY_LENGTH;
-            c->remaining = n;
+    size_t have = 0;
+    int rc = -1;
+    for (;;) {
+        if (have == sizeof c->head) {
+            snprintf(err, errlen, "response head over %d bytes", HTTPFLV_MAX_HEAD);
+            break;
         }
+        int w = wait_fd(c->fd, POLLIN, deadline);
+        ssize_t r = w == 1 ? recv(c->fd, c->head + have, sizeof c->head - have, 0) : -1;
+        if (r < 0 && w == 1 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "no response head: %s",
+                     r == 0   ? "connection closed"
+                     : w == 0 ? "timed out"
+                              : strerror(errno));
+            break;
+        }
+        size_t used = 0;
+        const http_resp_t *resp = NULL;
+        const char *perr = NULL;
+        parse_rc_t prc = http_resp_feed(hp, c->head + have, (size_t)r, &used, &resp, &perr);
+        if (prc == PARSE_NEED_MORE) {
+            have += (size_t)r;
+            continue;
+        }
+        if (prc == PARSE_ERR_TOO_BIG) {
+            snprintf(err, errlen, "response head over %d bytes", HTTPFLV_MAX_HEAD);
+            break;
+        }
+        if (prc != PARSE_OK) {
+            snprintf(err, errlen, "malformed HTTP response head: %s", perr);
+            break;
+        }
+        *status = resp->status;
+        snprintf(reason, reason_len, "%s", resp->reason);
+        c->mode = resp->body == HTTP_BODY_CHUNKED  ? BODY_CHUNKED
+                  : resp->body == HTTP_BODY_LENGTH ? BODY_LENGTH
+                                                   : BODY_CLOSE;
+        c->remaining = resp->content_length > 0 ? (uint64_t)resp->content_length : 0;
+        c->left_off = have + used;
+        c->left_len = (size_t)r - used;
+        rc = 0;
+        break;
     }
-    return 0;
+    http_resp_parser_free(hp);
+    return rc;
 }
 
 httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *status, char *err,
@@ -341,32 +222,8 @@ httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *stat
         httpflv_client_close(c);
         return NULL;
     }
-    size_t have = 0, hlen = 0;
-    while ((hlen = head_end(c->head, have)) == 0) {
-        if (have == sizeof c->head) {
-            snprintf(err, errlen, "response head over %d bytes", HTTPFLV_MAX_HEAD);
-            httpflv_client_close(c);
-            return NULL;
-        }
-        int w = wait_fd(c->fd, POLLIN, deadline);
-        ssize_t r = w == 1 ? recv(c->fd, c->head + have, sizeof c->head - have, 0) : -1;
-        if (r > 0) {
-            have += (size_t)r;
-            continue;
-        }
-        if (r < 0 && w == 1 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        snprintf(err, errlen, "no response head: %s",
-                 r == 0   ? "connection closed"
-                 : w == 0 ? "timed out"
-                          : strerror(errno));
-        httpflv_client_close(c);
-        return NULL;
-    }
     char reason[128];
-    if (parse_head(c, hlen, status, reason, sizeof reason) != 0) {
-        snprintf(err, errlen, "malformed HTTP response head");
-        *status = 0;
+    if (read_head(c, deadline, status, reason, sizeof reason, err, errlen) != 0) {
         httpflv_client_close(c);
         return NULL;
     }
@@ -375,8 +232,6 @@ httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *stat
         httpflv_client_close(c);
         return NULL;
     }
-    c->left_off = hlen;
-    c->left_len = have - hlen;
     c->done = c->mode == BODY_LENGTH && c->remaining == 0;
     return c;
 }

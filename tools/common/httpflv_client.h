@@ -4,13 +4,11 @@
  * Plain sockets and poll() against deadlines, like rtmp_client: nothing
  * blocks forever (except getaddrinfo()). One client makes one request:
  * httpflv_client_open() connects, sends "GET path HTTP/1.1" and reads the
- * response head (at most HTTPFLV_MAX_HEAD bytes, else an error); a status
- * other than 200 is an error naming it ("HTTP 404 Not Found"). The body,
- * chunked or plain (Content-Length or until close), is then read with
+ * response head with the node's http_resp parser (at most HTTPFLV_MAX_HEAD
+ * bytes, else an error); a status other than 200 is an error naming it
+ * ("HTTP 404 Not Found"). The body, chunked (the node's http_chunked
+ * decoder) or plain (Content-Length or until close), is then read with
  * httpflv_client_read(), which returns decoded body bytes.
- *
- * The chunked decoder is exposed for tests of its own: it is pure and
- * bounded (chunk-size lines and trailers have length limits).
  *
  * Errors: NULL or a negative code, with the text in the caller's err buffer
  * or in httpflv_client_error().
@@ -23,9 +21,7 @@
 
 #include "url.h"
 
-#define HTTPFLV_MAX_HEAD 16384      /* response line plus headers */
-#define HTTPFLV_MAX_CHUNK_LINE 1024 /* chunk-size line with extensions */
-#define HTTPFLV_MAX_TRAILER 8192    /* all trailer lines */
+#define HTTPFLV_MAX_HEAD 16384 /* response line plus headers */
 #define HTTPFLV_ERR_MAX 256
 
 /* A parsed http:// URL (port 80 when absent; path "/app/name.flv?query"). */
@@ -35,24 +31,6 @@ typedef url_t httpflv_url_t;
  * NODE_EINVAL with a message in err (not http://, bad port, no path, a part
  * over its bound, https). */
 int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t errlen);
-
-/* Incremental chunked transfer-coding decoder (RFC 9112 7.1). */
-typedef struct {
-    int state;
-    uint64_t remaining; /* bytes left in the current chunk */
-    size_t line_len;    /* bytes of the current size or trailer line */
-    size_t trailer_len;
-    int size_digits;
-} http_chunked_t;
-
-void http_chunked_init(http_chunked_t *d);
-/* Decodes buf[0..len) in place: the body bytes it carries are moved to the
- * front of buf and *out_len says how many. Returns 0 (need more), 1 (the
- * last chunk and trailers are complete; bytes after them are ignored), or
- * NODE_EPROTO with *err (bad size line, missing CRLF, a line over its
- * bound, a size over 2^60). */
-int http_chunked_decode(http_chunked_t *d, uint8_t *buf, size_t len, size_t *out_len,
-                        const char **err);
 
 typedef struct httpflv_client httpflv_client_t;
 
