@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <event2/dns.h>
 #include <event2/util.h>
 
 #include "common.h"
@@ -77,6 +78,164 @@ conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
     return c;
 }
 
+/* ---- outgoing connections ---------------------------------------------- */
+
+/* A name resolution in flight. The request outlives its connection when the
+ * connection is closed first: conn is then NULL and the answer is dropped. */
+struct conn_resolve {
+    conn_t *conn;
+    uint16_t port;
+};
+
+static const char *connect_error_reason(int err)
+{
+    switch (err) {
+    case ECONNREFUSED: return "connection refused";
+    case ETIMEDOUT: return "connect timed out";
+    case EHOSTUNREACH: return "host unreachable";
+    case ENETUNREACH: return "network unreachable";
+    case EADDRNOTAVAIL: return "address not available";
+    default: return "connect failed";
+    }
+}
+
+static void conn_start_connect(conn_t *c, const struct sockaddr *sa, socklen_t salen)
+{
+    node_t *node = c->node;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        conn_close(c, "cannot create a socket");
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    event_assign(&c->rev, node->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+    event_assign(&c->wev, node->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+    if (connect(fd, sa, salen) != 0 && errno != EINPROGRESS) {
+        conn_close(c, connect_error_reason(errno));
+        return;
+    }
+    /* Writable means connected (or failed: SO_ERROR says which). */
+    c->wblocked = 1;
+    event_add(&c->wev, NULL);
+}
+
+/* The write event of a connecting socket fired. */
+static void conn_connected(conn_t *c)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == EINPROGRESS || err == EALREADY)
+        return;
+    if (err) {
+        conn_close(c, connect_error_reason(err));
+        return;
+    }
+    c->connecting = 0;
+    c->wblocked = 0;
+    event_del(&c->wev);
+    event_add(&c->rev, NULL);
+    c->last_read_ms = weir_mono_ms();
+    log_debug(c->id, "%s: connected to %s", c->proto->name, c->remote);
+    if (c->proto->on_connect)
+        c->proto->on_connect(c);
+}
+
+static void resolve_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct conn_resolve *r = arg;
+    conn_t *c = r->conn;
+    if (c) {
+        c->resolve = NULL;
+        if (result != 0 || !res) {
+            log_warn(c->id, "%s: cannot resolve %s: %s", c->proto->name, c->remote,
+                     evutil_gai_strerror(result));
+            conn_close(c, "cannot resolve host");
+        } else {
+            struct sockaddr_storage ss;
+            socklen_t sl = (socklen_t)res->ai_addrlen;
+            if (sl > sizeof ss)
+                sl = sizeof ss;
+            memcpy(&ss, res->ai_addr, sl);
+            if (ss.ss_family == AF_INET)
+                ((struct sockaddr_in *)&ss)->sin_port = htons(r->port);
+            else if (ss.ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(r->port);
+            conn_start_connect(c, (struct sockaddr *)&ss, sl);
+        }
+    }
+    if (res)
+        evutil_freeaddrinfo(res);
+    free(r);
+}
+
+conn_t *conn_connect(node_t *node, const char *host, uint16_t port, const conn_proto_t *proto,
+                     void *ps, char *err, size_t errlen)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c || !(c->out = evbuffer_new())) {
+        free(c);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->node = node;
+    c->fd = -1;
+    c->id = ++node->next_sess_id;
+    c->proto = proto;
+    c->ps = ps;
+    c->outgoing = 1;
+    c->connecting = 1;
+    c->start_ms = c->last_read_ms = weir_mono_ms();
+    c->start_wall_ms = weir_wall_ms();
+    rate_init(&c->rate_in, 0, c->start_ms);
+    rate_init(&c->rate_out, 0, c->start_ms);
+    if (strchr(host, ':'))
+        snprintf(c->remote, sizeof c->remote, "[%s]:%u", host, (unsigned)port);
+    else
+        snprintf(c->remote, sizeof c->remote, "%s:%u", host, (unsigned)port);
+    TAILQ_INSERT_TAIL(&node->conns, c, link);
+    node->nconns++;
+
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+    memset(&in4, 0, sizeof in4);
+    memset(&in6, 0, sizeof in6);
+    if (inet_pton(AF_INET, host, &in4.sin_addr) == 1) {
+        in4.sin_family = AF_INET;
+        in4.sin_port = htons(port);
+        conn_start_connect(c, (struct sockaddr *)&in4, sizeof in4);
+        return c;
+    }
+    if (inet_pton(AF_INET6, host, &in6.sin6_addr) == 1) {
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons(port);
+        conn_start_connect(c, (struct sockaddr *)&in6, sizeof in6);
+        return c;
+    }
+    struct evdns_base *dns = node_dns(node);
+    struct conn_resolve *r = calloc(1, sizeof *r);
+    if (!dns || !r) {
+        free(r);
+        conn_close(c, "cannot resolve host");
+        return c;
+    }
+    r->conn = c;
+    r->port = port;
+    c->resolve = r;
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+    /* May answer at once (hosts file), calling resolve_cb before it returns. */
+    evdns_getaddrinfo(dns, host, NULL, &hints, resolve_cb, r);
+    return c;
+}
+
 int conn_send(conn_t *c, const void *data, size_t len)
 {
     if (c->closing)
@@ -99,8 +258,8 @@ static int would_block(void)
 
 void conn_flush(conn_t *c)
 {
-    if (c->closing)
-        return;
+    if (c->closing || c->connecting)
+        return; /* connecting: output waits for on_connect */
     int64_t now = weir_mono_ms();
     for (int round = 0; round < CONN_FLUSH_ROUNDS; round++) {
         player_t *p = c->player;
@@ -188,8 +347,14 @@ void conn_close(conn_t *c, const char *reason)
         return;
     c->closing = 1;
     c->close_reason = reason;
-    event_del(&c->rev);
-    event_del(&c->wev);
+    if (c->fd >= 0) {
+        event_del(&c->rev);
+        event_del(&c->wev);
+    }
+    if (c->resolve) {
+        c->resolve->conn = NULL; /* the answer, when it comes, is dropped */
+        c->resolve = NULL;
+    }
     node_t *node = c->node;
     TAILQ_REMOVE(&node->conns, c, link);
     TAILQ_INSERT_TAIL(&node->reap, c, link);
@@ -242,7 +407,8 @@ void conn_reap_all(node_t *node)
                  (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
                  (double)(weir_mono_ms() - c->start_ms) / 1000.0);
         evbuffer_free(c->out);
-        evutil_closesocket(c->fd);
+        if (c->fd >= 0)
+            evutil_closesocket(c->fd);
         free(c);
     }
 }
@@ -272,5 +438,9 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    conn_flush(arg);
+    conn_t *c = arg;
+    if (c->connecting)
+        conn_connected(c);
+    else
+        conn_flush(c);
 }

@@ -53,6 +53,9 @@ typedef struct {
     void (*on_close)(conn_t *c);
     /* Fills role, app and name (the rest is filled by conn_info()). */
     void (*info)(const conn_t *c, sess_info_t *out);
+    /* Outgoing connections (conn_connect()): the TCP connection is up; the
+     * protocol starts talking. NULL for accepted connections. */
+    void (*on_connect)(conn_t *c);
 } conn_proto_t;
 
 struct conn {
@@ -73,6 +76,9 @@ struct conn {
     unsigned closing : 1;
     unsigned close_after_flush : 1;
     unsigned wblocked : 1;
+    unsigned connecting : 1; /* outgoing: resolving or connecting */
+    unsigned outgoing : 1;
+    struct conn_resolve *resolve; /* pending name resolution, or NULL */
     const char *close_reason;
     TAILQ_ENTRY(conn) link;
 };
@@ -81,6 +87,17 @@ struct conn {
  * failure. The protocol's on_read etc. start once ps is set by the caller. */
 conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
                  const conn_proto_t *proto);
+/* Opens an outgoing connection to host:port with protocol state ps (owned
+ * by proto, released by its on_close). The name is resolved through the
+ * node's evdns base without blocking (numeric addresses at once); then a
+ * non-blocking connect. The connection is listed at once (c->connecting
+ * set, remote "host:port"); proto->on_connect runs when TCP is up. A
+ * failure closes it like any connection, with close_reason "cannot resolve
+ * host", "connection refused", "host unreachable", "connect failed", ...;
+ * protocols time the attempt out in on_tick. Returns the connection, or
+ * NULL with a message in err (out of memory); ps is then not used. */
+conn_t *conn_connect(node_t *node, const char *host, uint16_t port, const conn_proto_t *proto,
+                     void *ps, char *err, size_t errlen);
 /* Writes what can be written now; waits for writability for the rest. */
 void conn_flush(conn_t *c);
 /* Closes once all private output (and nothing more of the stream) is

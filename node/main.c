@@ -106,6 +106,16 @@ int main(int argc, char **argv)
         cJSON_AddStringToObject(f, "version", WEIR_VERSION);
     }
     evlog_emit(node, "node.start", f);
+    if (node_start_relays(node, err, sizeof err) != 0) {
+        fprintf(stderr, "weir: relays: %s\n", err);
+        log_error(0, "start failed: relays: %s", err);
+        api_free(api);
+        node->api = NULL;
+        node_free(node);
+        storage_close(st);
+        log_close();
+        return 1;
+    }
     log_info(0, "weir %s started (node %s, config %s)", WEIR_VERSION, storage_node_id(st),
              config ? config : "built-in defaults");
     int rc = node_run(node);

@@ -10,10 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
+
 #include "common.h"
 #include "conn.h"
 #include "evlog.h"
 #include "log.h"
+#include "relay.h"
 #include "sess.h"
 #include "storage.h"
 
@@ -135,6 +138,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     rate_sample(&node->rate_in, in, now);
     rate_sample(&node->rate_out, out, now);
     hub_tick(node->hub, now);
+    if (node->relays)
+        relay_mgr_tick(node->relays, now);
 }
 
 void node_conn_closed(node_t *node, conn_t *c)
@@ -186,6 +191,30 @@ void node_set_storage(node_t *node, struct storage *st)
     node->next_event_id = st ? storage_last_event_id(st) + 1 : 1;
 }
 
+const char *node_id(const node_t *node)
+{
+    return node->st ? storage_node_id(node->st) : "";
+}
+
+struct evdns_base *node_dns(node_t *node)
+{
+    if (!node->dns) {
+        /* Reads /etc/resolv.conf and /etc/hosts; without a resolv.conf it
+         * falls back to a local name server. */
+        node->dns = evdns_base_new(node->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                                   EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (!node->dns)
+            log_error(0, "cannot set up name resolution for outgoing connections");
+    }
+    return node->dns;
+}
+
+int node_start_relays(node_t *node, char *err, size_t errlen)
+{
+    node->relays = relay_mgr_new(node, err, errlen);
+    return node->relays ? 0 : -1;
+}
+
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -202,6 +231,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     node->stopping = 1;
     log_info(0, "received %s, closing %zu sessions", sig == SIGINT ? "SIGINT" : "SIGTERM",
              node->nconns);
+    /* Relays first, so that closing their links does not schedule retries. */
+    relay_mgr_free(node->relays);
+    node->relays = NULL;
     if (node->rtmp_lis)
         evconnlistener_disable(node->rtmp_lis);
     if (node->http_lis)
@@ -268,6 +300,8 @@ void node_free(node_t *node)
 {
     if (!node)
         return;
+    relay_mgr_free(node->relays);
+    node->relays = NULL;
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
         conn_close(c, "node shutting down");
@@ -283,6 +317,8 @@ void node_free(node_t *node)
     if (node->http_lis)
         evconnlistener_free(node->http_lis);
     hub_free(node->hub);
+    if (node->dns)
+        evdns_base_free(node->dns, 1);
     if (node->base)
         event_base_free(node->base);
     free(node);

@@ -16,6 +16,8 @@
 typedef struct conn conn_t;
 struct storage;
 struct api;
+struct relay_mgr;
+struct evdns_base;
 TAILQ_HEAD(conn_list, conn);
 
 #define NODE_READ_BUF (64 * 1024)
@@ -37,6 +39,8 @@ typedef struct node {
 
     struct storage *st; /* event log and state; NULL in tests without storage */
     struct api *api;    /* REST API; NULL when api.listen is empty */
+    struct relay_mgr *relays; /* relay manager; NULL until node_start_relays() */
+    struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
     uint64_t next_event_id;
     uint64_t events_lost; /* events that could not be queued to storage */
     int64_t start_ms, start_wall_ms;
@@ -60,6 +64,14 @@ int node_listen_socket(const char *what, const char *addr, int backlog, char *er
 /* Attaches the storage (owned by the caller, closed after node_free()):
  * events are recorded from now on, numbered after the last stored one. */
 void node_set_storage(node_t *node, struct storage *st);
+/* Starts the relay manager (config-file relays, then those in storage).
+ * Call after node_set_storage(). Returns 0 or -1 with a message in err. */
+int node_start_relays(node_t *node, char *err, size_t errlen);
+/* The node's persistent id (from storage), or "" without storage. */
+const char *node_id(const node_t *node);
+/* The evdns base for outgoing connections (created on first use), or NULL
+ * when it cannot be created. */
+struct evdns_base *node_dns(node_t *node);
 /* Runs until SIGINT/SIGTERM; then closes every session. Returns 0. */
 int node_run(node_t *node);
 void node_free(node_t *node);

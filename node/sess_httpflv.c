@@ -3,7 +3,11 @@
  * One request per connection: the response streams until the stream ends
  * (chunked transfer for HTTP/1.1 clients, plain body with Connection: close
  * for HTTP/1.0). The request head is read by the bounded http_req parser and
- * must arrive within http_flv.request_timeout_ms of the connection. */
+ * must arrive within http_flv.request_timeout_ms of the connection.
+ *
+ * Relay loop protection: a relay's request carries X-Weir-Hops (1..999) and
+ * X-Weir-Via (node ids); relay_check_request() decides, and a refusal is
+ * answered 508 Loop Detected and recorded as a relay.refused event. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +19,11 @@
 #include "http_req.h"
 #include "evlog.h"
 #include "log.h"
+#include "relay.h"
+#include "relay_link.h"
 #include "sess.h"
+
+#define HTTP_RELAY_MAX_HOPS 999 /* largest X-Weir-Hops accepted */
 
 typedef enum { HS_READING, HS_WAITING, HS_STREAMING, HS_DONE } http_state_t;
 
@@ -28,6 +36,7 @@ typedef struct {
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
     player_t player;
+    char via[RELAY_VIA_MAX]; /* X-Weir-Via, for player.via */
     int playing;
     int ev_play;         /* play.start recorded: play.stop is owed */
     int64_t ev_start_ms; /* when play started */
@@ -44,6 +53,7 @@ static const char *status_text(int code)
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 508: return "Loop Detected";
     default: return "Error";
     }
 }
@@ -54,6 +64,10 @@ static void respond_error(http_sess_t *hs, int code, const char *why)
     conn_t *c = hs->conn;
     char body[256];
     int blen = snprintf(body, sizeof body, "%d %s: %s\n", code, status_text(code), why);
+    if (blen < 0)
+        blen = 0;
+    else if ((size_t)blen >= sizeof body)
+        blen = (int)sizeof body - 1; /* truncated */
     char head[512];
     int hlen = snprintf(head, sizeof head,
                         "HTTP/1.1 %d %s\r\n"
@@ -193,6 +207,93 @@ static int parse_path(const char *path, char *app, size_t applen, char *name, si
     return 0;
 }
 
+/* The value of the only header called name: 0 with *value (NULL when
+ * absent), or -1 when it appears more than once. */
+static int single_header(const http_req_t *req, const char *name, const char **value)
+{
+    *value = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->headers[i].name, name) != 0)
+            continue;
+        if (*value)
+            return -1;
+        *value = req->headers[i].value;
+    }
+    return 0;
+}
+
+/* X-Weir-Hops: 1 to 3 digits, 1..HTTP_RELAY_MAX_HOPS. */
+static int parse_hops(const char *v, unsigned *out)
+{
+    unsigned n = 0;
+    size_t len = strlen(v);
+    if (len == 0 || len > 3)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        n = n * 10 + (unsigned)(v[i] - '0');
+    }
+    if (n < 1 || n > HTTP_RELAY_MAX_HOPS)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* relay.refused: who asked, for what, and why it was refused. */
+static void relay_refused_event(http_sess_t *hs, unsigned hops, const char *reason)
+{
+    conn_t *c = hs->conn;
+    cJSON *f = cJSON_CreateObject();
+    if (f) {
+        cJSON_AddNumberToObject(f, "session_id", (double)c->id);
+        cJSON_AddStringToObject(f, "app", hs->app);
+        cJSON_AddStringToObject(f, "name", hs->name);
+        cJSON_AddStringToObject(f, "protocol", c->proto->name);
+        cJSON_AddStringToObject(f, "remote", c->remote);
+        cJSON_AddNumberToObject(f, "hops", hops);
+        cJSON_AddStringToObject(f, "via", hs->via);
+        cJSON_AddStringToObject(f, "reason", reason);
+    }
+    evlog_emit(c->node, "relay.refused", f);
+}
+
+/* The relay headers: sets player.hops/via, or answers (400, 508) and
+ * returns -1. */
+static int check_relay_headers(http_sess_t *hs, const http_req_t *req)
+{
+    conn_t *c = hs->conn;
+    const char *hops_v, *via_v;
+    unsigned hops = 0;
+    if (single_header(req, "X-Weir-Hops", &hops_v) != 0 ||
+        single_header(req, "X-Weir-Via", &via_v) != 0) {
+        respond_error(hs, 400, "repeated X-Weir-Hops or X-Weir-Via header");
+        return -1;
+    }
+    if (hops_v && parse_hops(hops_v, &hops) != 0) {
+        respond_error(hs, 400, "bad X-Weir-Hops header (expected 1..999)");
+        return -1;
+    }
+    if (via_v && strlen(via_v) >= sizeof hs->via) {
+        respond_error(hs, 400, "X-Weir-Via header too long");
+        return -1;
+    }
+    snprintf(hs->via, sizeof hs->via, "%s", via_v ? via_v : "");
+    if (!hops_v && !via_v)
+        return 0; /* an ordinary player */
+    char why[160];
+    if (relay_check_request(c->node, hops, hs->via, why, sizeof why) != 0) {
+        log_warn(c->id, "http-flv: relay request for %s/%s from %s refused: %s (hops %u, via %s)",
+                 hs->app, hs->name, c->remote, why, hops, hs->via[0] ? hs->via : "-");
+        relay_refused_event(hs, hops, why);
+        respond_error(hs, 508, why);
+        return -1;
+    }
+    hs->player.hops = hops;
+    hs->player.via = hs->via;
+    return 0;
+}
+
 static void handle_request(http_sess_t *hs, const http_req_t *req)
 {
     conn_t *c = hs->conn;
@@ -208,6 +309,8 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
         return;
     }
     log_debug(c->id, "http-flv: %s %s", req->method, req->target);
+    if (check_relay_headers(hs, req) != 0)
+        return;
     hs->player.ops = &HTTP_PLAYER_OPS;
     hs->player.owner = hs;
     hs->player.sess_id = c->id;
@@ -292,8 +395,14 @@ static void http_info(const conn_t *c, sess_info_t *out)
     }
 }
 
-const conn_proto_t SESS_HTTPFLV_PROTO = {"http-flv", http_on_read, http_on_tick, http_on_close,
-                                         http_info};
+const conn_proto_t SESS_HTTPFLV_PROTO = {
+    .name = "http-flv",
+    .on_read = http_on_read,
+    .on_tick = http_on_tick,
+    .on_close = http_on_close,
+    .info = http_info,
+    .on_connect = NULL, /* accepted connections only */
+};
 
 void sess_httpflv_start(conn_t *c)
 {

@@ -8,18 +8,18 @@
 #include "amf0.h"
 #include "common.h"
 #include "conn.h"
-#include "flv.h"
 #include "evlog.h"
 #include "log.h"
+#include "relay.h"
+#include "relay_link.h"
 #include "rtmp_chunk.h"
+#include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
 #include "sess.h"
 
-#define RTMP_CSID_PROTO 2
-#define RTMP_CSID_CMD 3
 #define RTMP_WINDOW_ACK 2500000u
 #define RTMP_MAX_CMD_VALUES 16
-#define RTMP_QUERY_MAX 512
+#define RTMP_QUERY_MAX 1024 /* relay via lists make queries long */
 
 typedef enum { RS_HANDSHAKE, RS_READY } rtmp_state_t;
 
@@ -27,7 +27,7 @@ typedef struct {
     conn_t *conn;
     rtmp_state_t state;
     rtmp_hs_t *hs;
-    rtmp_chunk_parser_t *parser;
+    rtmp_ctrl_t ctrl; /* chunk parser, the peer's window, acknowledgements */
     uint32_t out_chunk_size;
     int connected;
     double object_encoding;
@@ -35,9 +35,11 @@ typedef struct {
     char app_query[RTMP_QUERY_MAX];
     char name[STREAM_NAME_MAX];
     char name_query[RTMP_QUERY_MAX];
-    /* Acknowledgements: the peer's window and what we acknowledged. */
-    uint32_t peer_window;
-    uint64_t acked;
+    int relay_query_cut; /* a query with relay parameters did not fit in name_query */
+    /* Relay loop information of the publish or play request (from
+     * weir_hops/weir_via in the query); pub.via / player.via point here. */
+    unsigned relay_hops;
+    char relay_via[RELAY_VIA_MAX];
     publisher_t pub;
     int publishing;
     player_t player;
@@ -81,33 +83,21 @@ static void stop_events(rtmp_sess_t *rs, const char *reason)
 static void send_msg(rtmp_sess_t *rs, uint32_t csid, uint8_t type, uint32_t stream_id,
                      const uint8_t *payload, uint32_t len)
 {
-    size_t n = rtmp_chunk_encoded_size(csid, 0, len, rs->out_chunk_size);
-    uint8_t stackbuf[1024];
-    uint8_t *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
-    if (!buf) {
-        conn_close(rs->conn, "out of memory");
-        return;
-    }
-    rtmp_chunk_encode(buf, csid, type, stream_id, 0, payload, len, rs->out_chunk_size);
-    if (conn_send(rs->conn, buf, n) != 0)
-        conn_close(rs->conn, "out of memory");
-    if (buf != stackbuf)
-        free(buf);
+    rtmp_send_msg(rs->conn, rs->out_chunk_size, csid, type, stream_id, payload, len);
 }
 
 static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v)
 {
-    uint8_t b[4];
-    wr_be32(b, v);
-    send_msg(rs, RTMP_CSID_PROTO, type, 0, b, 4);
+    rtmp_ctrl_out_t m;
+    rtmp_ctrl_u32(&m, type, v);
+    rtmp_send_ctrl(rs->conn, rs->out_chunk_size, &m);
 }
 
 static void send_user_control(rtmp_sess_t *rs, uint16_t ev, uint32_t v)
 {
-    uint8_t b[6];
-    wr_be16(b, ev);
-    wr_be32(b + 2, v);
-    send_msg(rs, RTMP_CSID_PROTO, RTMP_MSG_USER_CONTROL, 0, b, 6);
+    rtmp_ctrl_out_t m;
+    rtmp_ctrl_user_control(&m, ev, v, 0);
+    rtmp_send_ctrl(rs->conn, rs->out_chunk_size, &m);
 }
 
 static void send_amf(rtmp_sess_t *rs, uint32_t stream_id, amf0_buf_t *b)
@@ -313,16 +303,63 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     log_debug(c->id, "rtmp: connect app=%s", rs->app);
 }
 
+/* The stream name of publish/play into rs->name, its query (after '?')
+ * into rs->name_query (cut to fit, as it always was; a cut query that holds
+ * relay parameters is noted in relay_query_cut). */
 static int take_stream_name(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
 {
     const char *name = n > 3 ? amf0_str(&vals[3]) : NULL;
     if (!name)
         return -1;
-    snprintf(rs->name, sizeof rs->name, "%s", name);
-    if (strlen(name) >= sizeof rs->name)
+    size_t nlen = strcspn(name, "?");
+    if (nlen >= sizeof rs->name)
         return -1;
-    split_query(rs->name, rs->name_query, sizeof rs->name_query);
+    memcpy(rs->name, name, nlen);
+    rs->name[nlen] = '\0';
+    rs->name_query[0] = '\0';
+    rs->relay_query_cut = 0;
+    if (name[nlen] == '?') {
+        const char *q = name + nlen + 1;
+        rs->relay_query_cut = strlen(q) >= sizeof rs->name_query && strstr(q, "weir_");
+        snprintf(rs->name_query, sizeof rs->name_query, "%s", q);
+    }
     return stream_name_valid(rs->name, STREAM_NAME_MAX) ? 0 : -1;
+}
+
+/* Loop protection for a relay request (weir_hops/weir_via in the query):
+ * returns 0 (go ahead; rs->relay_hops/relay_via hold what the request
+ * carried, 0/"" for an ordinary client) or -1 with the reason in err, after
+ * logging it and recording a relay.refused event. */
+static int check_relay_request(rtmp_sess_t *rs, const char *what, char *err, size_t errlen)
+{
+    conn_t *c = rs->conn;
+    rs->relay_hops = 0;
+    rs->relay_via[0] = '\0';
+    int rc =
+        relay_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via, sizeof rs->relay_via);
+    if (rc != 0) {
+        snprintf(err, errlen, "bad relay hop count in the stream name's query");
+    } else if (rs->relay_query_cut) {
+        rc = -1; /* a cut via list could hide this node */
+        snprintf(err, errlen, "relay parameters too long");
+    } else if (rs->relay_hops > 0 || rs->relay_via[0]) {
+        rc = relay_check_request(c->node, rs->relay_hops, rs->relay_via, err, errlen);
+    }
+    if (rc == 0)
+        return 0;
+    log_warn(c->id, "rtmp: %s %s/%s from %s refused: %s", what, rs->app, rs->name, c->remote, err);
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    si.app = rs->app;
+    si.name = rs->name;
+    cJSON *f = evlog_session_fields(&si);
+    if (f) {
+        cJSON_AddNumberToObject(f, "hops", rs->relay_hops);
+        cJSON_AddStringToObject(f, "via", rs->relay_via);
+        cJSON_AddStringToObject(f, "reason", err);
+    }
+    evlog_emit(c->node, "relay.refused", f);
+    return -1;
 }
 
 static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
@@ -337,10 +374,17 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         send_status(rs, "error", "NetStream.Publish.BadName", "Invalid stream name.");
         return;
     }
+    char why[RELAY_ERR_MAX];
+    if (check_relay_request(rs, "publish", why, sizeof why) != 0) {
+        send_status(rs, "error", "NetStream.Publish.BadName", why);
+        return;
+    }
     rs->pub.ops = &RTMP_PUBLISHER_OPS;
     rs->pub.owner = rs;
     rs->pub.sess_id = c->id;
     rs->pub.source = "rtmp";
+    rs->pub.hops = rs->relay_hops;
+    rs->pub.via = rs->relay_via;
     int rc = stream_publish(c->node->hub, rs->app, rs->name, &rs->pub);
     if (rc == NODE_EBUSY) {
         log_warn(c->id, "rtmp: publish %s/%s refused: already publishing", rs->app, rs->name);
@@ -371,10 +415,17 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         send_status(rs, "error", "NetStream.Play.StreamNotFound", "Invalid stream name.");
         return;
     }
+    char why[RELAY_ERR_MAX];
+    if (check_relay_request(rs, "play", why, sizeof why) != 0) {
+        send_status(rs, "error", "NetStream.Play.StreamNotFound", why);
+        return;
+    }
     rs->player.ops = &RTMP_PLAYER_OPS;
     rs->player.owner = rs;
     rs->player.sess_id = c->id;
     rs->player.enc = MSG_ENC_RTMP;
+    rs->player.hops = rs->relay_hops;
+    rs->player.via = rs->relay_via;
     int rc = stream_play(c->node->hub, rs->app, rs->name, &rs->player,
                          c->node->conf.stream_play_wait_ms, weir_mono_ms());
     if (rc == 0) {
@@ -454,142 +505,28 @@ static void handle_command(rtmp_sess_t *rs, const uint8_t *p, uint32_t len)
     amf0_values_free(vals, n);
 }
 
-/* @setDataFrame("onMetaData", obj) becomes onMetaData(obj); other data
- * messages pass through. Returns a malloc'd AMF0 payload or NULL (dropped). */
-static uint8_t *rewrite_data(rtmp_sess_t *rs, const uint8_t *p, uint32_t len, uint32_t *outlen)
-{
-    amf0_value_t vals[RTMP_MAX_CMD_VALUES];
-    size_t n = 0;
-    const char *err = NULL;
-    if (amf0_decode_all(p, len, vals, RTMP_MAX_CMD_VALUES, &n, &err) != 0) {
-        log_debug(rs->conn->id, "rtmp: dropping undecodable data message: %s", err);
-        return NULL;
-    }
-    const char *first = n ? amf0_str(&vals[0]) : NULL;
-    size_t from = 0;
-    if (first && strcmp(first, "@setDataFrame") == 0)
-        from = 1;
-    else if (first && first[0] == '|')
-        from = n; /* |RtmpSampleAccess and the like: not for players */
-    uint8_t *out = NULL;
-    if (from < n) {
-        amf0_buf_t b;
-        amf0_buf_init(&b);
-        for (size_t i = from; i < n; i++)
-            amf0_put_value(&b, &vals[i]);
-        if (!b.oom) {
-            out = b.data;
-            *outlen = (uint32_t)b.len;
-        } else {
-            amf0_buf_free(&b);
-        }
-    }
-    amf0_values_free(vals, n);
-    return out;
-}
-
-static void push_media(rtmp_sess_t *rs, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
-{
-    if (stream_push(&rs->pub, type, ts, payload, len, weir_mono_ms()) != 0)
-        conn_close(rs->conn, "out of memory");
-}
-
-static void handle_data(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uint32_t len)
-{
-    uint32_t outlen = 0;
-    uint8_t *out = rewrite_data(rs, p, len, &outlen);
-    if (out)
-        push_media(rs, FLV_TAG_SCRIPT, ts, out, outlen);
-}
-
-/* Aggregate: FLV-tag-like sub-messages with timestamps relative to the
- * first one, rebased onto the aggregate's own timestamp. */
-static void handle_aggregate(rtmp_sess_t *rs, uint32_t ts, const uint8_t *p, uint32_t len)
-{
-    uint32_t off = 0, first_ts = 0;
-    int first = 1;
-    while (len - off >= FLV_TAG_HEADER_SIZE) {
-        const uint8_t *h = p + off;
-        uint8_t type = h[0] & 0x1f;
-        uint32_t size = rd_be24(h + 1);
-        uint32_t sts = rd_be24(h + 4) | ((uint32_t)h[7] << 24);
-        if (size > len - off - FLV_TAG_HEADER_SIZE) {
-            log_warn(rs->conn->id, "rtmp: truncated aggregate message");
-            return;
-        }
-        if (first) {
-            first_ts = sts;
-            first = 0;
-        }
-        const uint8_t *body = h + FLV_TAG_HEADER_SIZE;
-        uint32_t mts = ts + (sts - first_ts);
-        if (type == FLV_TAG_AUDIO || type == FLV_TAG_VIDEO) {
-            uint8_t *copy = malloc(size ? size : 1);
-            if (!copy) {
-                conn_close(rs->conn, "out of memory");
-                return;
-            }
-            memcpy(copy, body, size);
-            push_media(rs, type, mts, copy, size);
-        } else if (type == FLV_TAG_SCRIPT) {
-            handle_data(rs, mts, body, size);
-        }
-        off += FLV_TAG_HEADER_SIZE + size;
-        off += (len - off >= FLV_PREV_SIZE) ? FLV_PREV_SIZE : len - off;
-    }
-}
-
 /* Dispatches one message; takes ownership of m->payload. */
 static void handle_message(rtmp_sess_t *rs, rtmp_msg_t *m)
 {
     conn_t *c = rs->conn;
-    uint8_t *p = m->payload;
-    switch (m->type) {
-    case RTMP_MSG_SET_CHUNK_SIZE:
-        if (m->len < 4 || rtmp_chunk_parser_set_chunk_size(rs->parser, rd_be32(p) & 0x7fffffff)) {
-            log_warn(c->id, "rtmp: bad Set Chunk Size");
-            conn_close(c, "protocol error: bad chunk size");
-        }
-        break;
-    case RTMP_MSG_ABORT:
-        if (m->len >= 4)
-            rtmp_chunk_parser_abort(rs->parser, rd_be32(p));
-        break;
-    case RTMP_MSG_WINDOW_ACK_SIZE:
-        if (m->len >= 4)
-            rs->peer_window = rd_be32(p);
-        break;
-    case RTMP_MSG_USER_CONTROL:
-        if (m->len >= 6 && rd_be16(p) == RTMP_UC_PING_REQUEST)
-            send_user_control(rs, RTMP_UC_PING_RESPONSE, rd_be32(p + 2));
-        break;
-    case RTMP_MSG_AUDIO:
-    case RTMP_MSG_VIDEO:
-        if (rs->publishing) {
-            push_media(rs, m->type, m->timestamp, p, m->len);
-            p = NULL; /* adopted */
-        }
-        break;
-    case RTMP_MSG_DATA_AMF0:
-    case RTMP_MSG_DATA_AMF3:
-        if (rs->publishing) {
-            uint32_t skip = (m->type == RTMP_MSG_DATA_AMF3 && m->len && p[0] == 0) ? 1 : 0;
-            handle_data(rs, m->timestamp, p + skip, m->len - skip);
-        }
-        break;
-    case RTMP_MSG_COMMAND_AMF0:
-    case RTMP_MSG_COMMAND_AMF3: {
+    rtmp_ctrl_out_t reply;
+    const char *err = NULL;
+    int r = rtmp_ctrl_handle(&rs->ctrl, m, &reply, &err);
+    if (r < 0) {
+        log_warn(c->id, "rtmp: %s", err);
+        conn_close(c, "protocol error: bad chunk size");
+    } else if (r > 0) {
+        rtmp_send_ctrl(c, rs->out_chunk_size, &reply);
+    } else if (m->type == RTMP_MSG_COMMAND_AMF0 || m->type == RTMP_MSG_COMMAND_AMF3) {
+        uint8_t *p = m->payload;
         uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
         handle_command(rs, p + skip, m->len - skip);
-        break;
+    } else if (rs->publishing) {
+        if (rtmp_ingest(&rs->pub, m, weir_mono_ms()) < 0)
+            conn_close(c, "out of memory");
     }
-    case RTMP_MSG_AGGREGATE:
-        if (rs->publishing)
-            handle_aggregate(rs, m->timestamp, p, m->len);
-        break;
-    default: /* acknowledgements, peer bandwidth, shared objects */ break;
-    }
-    free(p);
+    /* media while not publishing, shared objects: dropped */
+    free(m->payload);
 }
 
 /* ---- connection callbacks ---------------------------------------------- */
@@ -626,7 +563,7 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
             }
         } else {
             rtmp_msg_t m;
-            parse_rc_t rc = rtmp_chunk_feed(rs->parser, data, len, &used, &m, &err);
+            parse_rc_t rc = rtmp_chunk_feed(rs->ctrl.parser, data, len, &used, &m, &err);
             if (rc == PARSE_OK) {
                 handle_message(rs, &m);
             } else if (rc == PARSE_NEED_MORE) {
@@ -643,10 +580,9 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
     if (c->closing)
         return;
     /* Acknowledge per the peer's window. */
-    if (rs->peer_window && c->bytes_in - rs->acked >= rs->peer_window) {
-        rs->acked = c->bytes_in;
-        send_u32(rs, RTMP_MSG_ACK, (uint32_t)c->bytes_in);
-    }
+    rtmp_ctrl_out_t ack;
+    if (rtmp_ctrl_ack_due(&rs->ctrl, c->bytes_in, &ack))
+        rtmp_send_ctrl(c, rs->out_chunk_size, &ack);
     if (rs->publishing && rs->pub.stream)
         stream_flush(rs->pub.stream);
     if (evbuffer_get_length(c->out) && !c->wblocked)
@@ -678,7 +614,7 @@ static void rtmp_on_close(conn_t *c)
         return;
     stop_stream(rs, c->close_reason);
     rtmp_hs_free(rs->hs);
-    rtmp_chunk_parser_free(rs->parser);
+    rtmp_ctrl_free(&rs->ctrl);
     free(rs);
     c->ps = NULL;
 }
@@ -700,20 +636,28 @@ static void rtmp_info(const conn_t *c, sess_info_t *out)
     }
 }
 
-const conn_proto_t SESS_RTMP_PROTO = {"rtmp", rtmp_on_read, rtmp_on_tick, rtmp_on_close, rtmp_info};
+const conn_proto_t SESS_RTMP_PROTO = {
+    .name = "rtmp",
+    .on_read = rtmp_on_read,
+    .on_tick = rtmp_on_tick,
+    .on_close = rtmp_on_close,
+    .info = rtmp_info,
+};
 
 void sess_rtmp_start(conn_t *c)
 {
     rtmp_sess_t *rs = calloc(1, sizeof *rs);
+    int ok = 0;
     if (rs) {
         rs->conn = c;
         rs->out_chunk_size = RTMP_DEFAULT_CHUNK_SIZE;
         rs->hs = rtmp_hs_new(RTMP_HS_SERVER, 0);
-        rs->parser = rtmp_chunk_parser_new(c->node->conf.rtmp_max_message_size,
-                                           c->node->conf.rtmp_max_chunk_streams);
+        ok = rtmp_ctrl_init(&rs->ctrl, c->node->conf.rtmp_max_message_size,
+                            c->node->conf.rtmp_max_chunk_streams) == 0 &&
+             rs->hs;
     }
     c->ps = rs;
-    if (!rs || !rs->hs || !rs->parser) {
+    if (!ok) {
         log_error(c->id, "rtmp: out of memory for a new session");
         conn_close(c, "out of memory");
     }

@@ -30,6 +30,7 @@ struct stream {
     struct player_list players; /* attached */
     struct player_list waiters; /* waiting for a publisher */
     size_t nplayers, nwaiters;
+    size_t nrelay; /* attached players that are push relays (in nplayers) */
 
     /* The ring: sequences [tail, head) are held in slots[seq & (cap-1)]. */
     msg_t **slots;
@@ -56,6 +57,8 @@ struct stream {
 struct hub {
     const conf_t *conf;
     uint32_t chunk_size;
+    const hub_hooks_t *hooks;
+    void *hooks_arg;
     stream_t *buckets[HUB_BUCKETS];
     size_t nstreams;
 };
@@ -197,6 +200,12 @@ void hub_free(hub_t *hub)
     free(hub);
 }
 
+void hub_set_hooks(hub_t *hub, const hub_hooks_t *hooks, void *arg)
+{
+    hub->hooks = hooks;
+    hub->hooks_arg = arg;
+}
+
 size_t hub_stream_count(const hub_t *hub)
 {
     return hub->nstreams;
@@ -315,6 +324,17 @@ static void player_attach(stream_t *s, player_t *p)
         s->min_cursor = p->cursor;
     TAILQ_INSERT_TAIL(&s->players, p, link);
     s->nplayers++;
+    if (p->relay)
+        s->nrelay++;
+}
+
+/* Unlinks an attached player (its state is released by the caller). */
+static void player_unlink(stream_t *s, player_t *p)
+{
+    TAILQ_REMOVE(&s->players, p, link);
+    s->nplayers--;
+    if (p->relay)
+        s->nrelay--;
 }
 
 static void push_event(stream_t *s, player_event_t ev)
@@ -359,6 +379,8 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
         player_attach(s, p);
         p->ops->event(p, PLAYER_EV_STARTED);
     }
+    if (hub->hooks && hub->hooks->published)
+        hub->hooks->published(hub->hooks_arg, s, pub);
     return 0;
 }
 
@@ -475,6 +497,12 @@ int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint
         player_attach(s, p);
         return 0;
     }
+    if (hub->hooks && hub->hooks->missing) {
+        uint32_t relay_wait = hub->hooks->missing(hub->hooks_arg, app, name, p);
+        if (relay_wait > wait_ms)
+            wait_ms = relay_wait;
+        s = hub_find(hub, app, name); /* the hook must not change the hub, but be safe */
+    }
     if (wait_ms == 0)
         return NODE_ENOTFOUND;
     if (!s && !(s = hub_get(hub, app, name)))
@@ -488,14 +516,36 @@ int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint
     return 1;
 }
 
+size_t hub_waiters(hub_t *hub, const char *app, const char *name)
+{
+    stream_t *s = hub_find(hub, app, name);
+    return s ? s->nwaiters : 0;
+}
+
+size_t stream_fail_waiters(hub_t *hub, const char *app, const char *name)
+{
+    stream_t *s = hub_find(hub, app, name);
+    if (!s || s->state == STREAM_LIVE)
+        return 0;
+    size_t n = 0;
+    player_t *p;
+    while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
+        TAILQ_REMOVE(&s->waiters, p, link);
+        s->nwaiters--;
+        player_release(p);
+        p->ops->event(p, PLAYER_EV_NOT_FOUND);
+        n++;
+    }
+    return n;
+}
+
 void stream_player_stop(player_t *p)
 {
     stream_t *s = p->stream;
     if (!s)
         return;
     if (p->attached) {
-        TAILQ_REMOVE(&s->players, p, link);
-        s->nplayers--;
+        player_unlink(s, p);
     } else if (p->waiting) {
         TAILQ_REMOVE(&s->waiters, p, link);
         s->nwaiters--;
@@ -617,8 +667,7 @@ void stream_player_consumed(player_t *p, size_t nbytes)
 
 static void player_end(stream_t *s, player_t *p, player_event_t ev)
 {
-    TAILQ_REMOVE(&s->players, p, link);
-    s->nplayers--;
+    player_unlink(s, p);
     player_release(p);
     p->ops->event(p, ev);
 }
@@ -718,7 +767,7 @@ void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *p
                 ns++;
             if (s->pub)
                 np++;
-            npl += s->nplayers + s->nwaiters;
+            npl += s->nplayers - s->nrelay + s->nwaiters;
         }
     }
     *streams = ns;
@@ -740,7 +789,8 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->bytes_out = s->bytes_out;
     out->bitrate_in_bps = rate_per_sec(&s->rate_in, s->bytes_total, now_ms) * 8;
     out->bitrate_out_bps = rate_per_sec(&s->rate_out, s->bytes_out, now_ms) * 8;
-    out->players = s->nplayers;
+    out->players = s->nplayers - s->nrelay;
+    out->relay_players = s->nrelay;
     out->waiters = s->nwaiters;
     out->gops = s->ngop;
     uint64_t g = gop_start(s);

@@ -67,6 +67,10 @@ struct publisher {
     uint64_t sess_id;
     const char *source; /* "rtmp", "relay" (static string; the API's stream source) */
     stream_t *stream;   /* set by the hub while publishing */
+    /* Relay loop information of the publish request (weir_hops/weir_via),
+     * kept valid by the owner while it publishes. via may be NULL. */
+    unsigned hops;
+    const char *via;
 };
 
 struct player {
@@ -74,6 +78,11 @@ struct player {
     void *owner;
     uint64_t sess_id;
     msg_enc_t enc;
+    int relay; /* a push relay's player: counted apart from viewers */
+    /* Relay loop information of the play request (weir_hops/weir_via):
+     * read by the hub hooks during stream_play() only. via may be NULL. */
+    unsigned hops;
+    const char *via;
     /* hub-managed state */
     stream_t *stream;
     int attached;      /* cursor is live */
@@ -90,6 +99,20 @@ struct player {
 };
 
 hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size);
+
+/* What the relay manager learns from the hub. Both run inside a stream_*
+ * call and must not call stream_* functions on this hub themselves. */
+typedef struct {
+    /* A publisher has just been attached to s (pub->hops and pub->via are
+     * readable now). */
+    void (*published)(void *arg, stream_t *s, const publisher_t *pub);
+    /* A player asks for app/name, which is not live. Returns how long (ms)
+     * the player may wait for a relay to bring it, 0 for no relay; the hub
+     * waits max(wait_ms, that). p->hops and p->via are readable now. */
+    uint32_t (*missing)(void *arg, const char *app, const char *name, const player_t *p);
+} hub_hooks_t;
+/* Sets the hooks (hooks must outlive the hub, or be reset to NULL). */
+void hub_set_hooks(hub_t *hub, const hub_hooks_t *hooks, void *arg);
 /* Detaches every player and publisher (events are not sent) and frees. */
 void hub_free(hub_t *hub);
 /* Periodic work: waiting-player and grace deadlines, slow players, ring
@@ -124,6 +147,11 @@ void stream_flush(stream_t *s);
  * NODE_ENOTFOUND if not live and wait_ms == 0; NODE_EINVAL for a bad name. */
 int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint32_t wait_ms,
                 int64_t now_ms);
+/* How many players wait for app/name (not live yet). */
+size_t hub_waiters(hub_t *hub, const char *app, const char *name);
+/* Tells every player waiting for app/name (not live) PLAYER_EV_NOT_FOUND
+ * now, e.g. when the relay that was to bring it gave up. Returns how many. */
+size_t stream_fail_waiters(hub_t *hub, const char *app, const char *name);
 /* Detaches a player (no event). Safe to call on a detached player. */
 void stream_player_stop(player_t *p);
 
@@ -158,7 +186,8 @@ typedef struct {
     uint64_t bytes_in;         /* payload bytes received (all publishers) */
     uint64_t bytes_out;        /* bytes written to players */
     double bitrate_in_bps, bitrate_out_bps;
-    size_t players; /* attached players */
+    size_t players; /* attached players, push relays not counted */
+    size_t relay_players; /* attached push relays */
     size_t waiters; /* players waiting for a publisher */
     unsigned gops;  /* key frames in the GOP cache */
     uint64_t gop_cache_msgs, gop_cache_bytes;
@@ -170,7 +199,8 @@ stream_t *hub_lookup(hub_t *hub, const char *app, const char *name);
 /* Calls cb for every live or unpublished stream. cb must not add or remove
  * streams (it may read them). */
 void hub_foreach(hub_t *hub, void (*cb)(stream_t *s, void *arg), void *arg);
-/* Counts of live streams (with a publisher), attached players. */
+/* Counts of live streams (with a publisher), attached players and waiting
+ * players (push relays not counted). */
 void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players);
 void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out);
 /* Closes the stream: the publisher is kicked (reason) and every player

@@ -1,0 +1,103 @@
+/* relay_link: the protocol-independent part of a relay link (see
+ * relay_link.h): dispatch on the URL scheme, detaching, and the up/down
+ * reports every link protocol makes through relay_link_base_t. */
+#include "relay_link.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+static int has_scheme(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+conn_t *relay_link_start(node_t *node, const relay_link_cfg_t *cfg, const relay_link_ops_t *ops,
+                         void *owner, char *err, size_t errlen)
+{
+    const char *url = cfg->url ? cfg->url : "";
+    if (has_scheme(url, "rtmp"))
+        return relay_rtmp_link_start(node, cfg, ops, owner, err, errlen);
+    if (has_scheme(url, "http")) {
+        if (cfg->dir == RELAY_PUSH) {
+            snprintf(err, errlen, "push relays need an rtmp:// URL, not %s", url);
+            return NULL;
+        }
+        return relay_httpflv_link_start(node, cfg, ops, owner, err, errlen);
+    }
+    snprintf(err, errlen, "unsupported URL (rtmp:// or http:// expected): %s", url);
+    return NULL;
+}
+
+void relay_link_stop(conn_t *c, const char *reason)
+{
+    if (!c)
+        return;
+    relay_link_base_t *b = c->ps;
+    if (b)
+        b->owner = NULL;
+    conn_close(c, reason);
+}
+
+static int copy_field(char *dst, size_t cap, const char *src)
+{
+    int n = snprintf(dst, cap, "%s", src ? src : "");
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int relay_link_base_init(relay_link_base_t *b, const relay_link_cfg_t *cfg,
+                         const relay_link_ops_t *ops, void *owner)
+{
+    memset(b, 0, sizeof *b);
+    b->ops = ops;
+    b->owner = owner;
+    b->dir = cfg->dir;
+    b->hops = cfg->hops;
+    b->timeout_ms = cfg->timeout_ms;
+    if (copy_field(b->app, sizeof b->app, cfg->app) != 0 ||
+        copy_field(b->name, sizeof b->name, cfg->name) != 0 ||
+        copy_field(b->url, sizeof b->url, cfg->url) != 0 ||
+        copy_field(b->via, sizeof b->via, cfg->via) != 0)
+        return -1;
+    return 0;
+}
+
+void relay_link_report_up(relay_link_base_t *b, conn_t *c)
+{
+    if (b->up)
+        return;
+    b->up = 1;
+    log_info(c->id, "relay link: %s %s/%s %s %s is up", b->dir == RELAY_PUSH ? "push" : "pull",
+             b->app, b->name, b->dir == RELAY_PUSH ? "to" : "from", b->url);
+    if (b->owner && b->ops && b->ops->up)
+        b->ops->up(b->owner, c);
+}
+
+void relay_link_report_down(relay_link_base_t *b, conn_t *c)
+{
+    const char *why = b->err[0] ? b->err : (c->close_reason ? c->close_reason : "closed");
+    log_info(c->id, "relay link: %s %s/%s %s %s is down: %s",
+             b->dir == RELAY_PUSH ? "push" : "pull", b->app, b->name,
+             b->dir == RELAY_PUSH ? "to" : "from", b->url, why);
+    void *owner = b->owner;
+    b->owner = NULL;
+    if (owner && b->ops && b->ops->down)
+        b->ops->down(owner, c, why, b->err[0] ? b->refused : 0);
+}
+
+void relay_link_fail(relay_link_base_t *b, int refused, const char *fmt, ...)
+{
+    if (b->err[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err, sizeof b->err, fmt, ap);
+    va_end(ap);
+    if (!b->err[0])
+        snprintf(b->err, sizeof b->err, "failed");
+    b->refused = refused;
+}

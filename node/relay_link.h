@@ -1,0 +1,108 @@
+/* relay_link: one outgoing relay connection on the event loop.
+ *
+ * A link is a conn_t (session role "relay") with a client-side protocol:
+ *   push: RTMP publish to a remote server of a local stream. The link plays
+ *         the local stream as an ordinary player_t with MSG_ENC_RTMP, so the
+ *         shared chunked bytes go out by reference (no copy) and a slow
+ *         target is handled by the slow-player logic, never delaying local
+ *         players.
+ *   pull: RTMP play (rtmp://) or HTTP-FLV GET (http://) of a remote stream,
+ *         published locally as app/name through a publisher_t with source
+ *         "relay".
+ * The relay manager (relay.c) owns the policy (which URL, backoff, when to
+ * stop); a link only reports up and down through its ops.
+ *
+ * Loop protection on the wire: RTMP adds "weir_hops=N&weir_via=ID,ID" to the
+ * stream name's query (after any query the URL already has); HTTP-FLV sends
+ * the headers "X-Weir-Hops: N" and "X-Weir-Via: ID,ID". The serving node
+ * refuses a request past relay.max_hops or whose via already holds its own
+ * node id (see relay.h, relay_check_request()).
+ */
+#ifndef WEIR_RELAY_LINK_H
+#define WEIR_RELAY_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "relay_spec.h"
+
+#define RELAY_VIA_MAX 1024 /* comma-separated node ids, with its NUL */
+#define RELAY_ERR_MAX 256
+
+typedef struct {
+    relay_dir_t dir;
+    const char *url;         /* the remote stream's full URL (relay_spec_url_for()) */
+    const char *app, *name;  /* the local stream */
+    unsigned hops;           /* hop count to send (>= 1) */
+    const char *via;         /* node ids to send, this node's last; may be "" */
+    uint32_t timeout_ms;     /* connect + handshake + until up; and, pull, longest
+                                silence from the upstream once up */
+} relay_link_cfg_t;
+
+typedef struct {
+    /* The link is up: push: NetStream.Publish.Start received and the local
+     * player attached; pull: the upstream accepted the play (RTMP
+     * NetStream.Play.Start / HTTP 200) and the local publish succeeded. */
+    void (*up)(void *owner, conn_t *c);
+    /* The link ended (never after relay_link_stop()). err says why, valid
+     * during the call only: "connection refused", "NetStream.Play.StreamNotFound
+     * (No such stream.)", "HTTP 404 Not Found", "timeout", "local stream
+     * ended", "app/name already has a local publisher"... refused is 1 when
+     * the remote server answered and said no (a status, an HTTP error),
+     * 0 for network failures and timeouts. Called once, from the connection's
+     * close path (the conn_t is gone after the call). */
+    void (*down)(void *owner, conn_t *c, const char *err, int refused);
+} relay_link_ops_t;
+
+/* Starts a link (copies what it needs from cfg). Returns the connection
+ * (owned by the node; c->id is the session id) or NULL with a message in err
+ * (bad URL, out of memory); down is then not called. */
+conn_t *relay_link_start(node_t *node, const relay_link_cfg_t *cfg, const relay_link_ops_t *ops,
+                         void *owner, char *err, size_t errlen);
+
+/* Detaches the owner (no more callbacks) and closes the connection with
+ * reason (a static string). */
+void relay_link_stop(conn_t *c, const char *reason);
+
+/* ---- shared by the link implementations -------------------------------- */
+
+/* What every link protocol keeps first in its state (c->ps), so that
+ * relay_link_stop() and the manager can reach it. */
+typedef struct {
+    const relay_link_ops_t *ops;
+    void *owner;            /* NULL once detached */
+    relay_dir_t dir;
+    char app[STREAM_APP_MAX];
+    char name[STREAM_NAME_MAX];
+    char url[RELAY_URL_MAX];
+    unsigned hops;
+    char via[RELAY_VIA_MAX];
+    uint32_t timeout_ms;
+    int up;                  /* up() was called */
+    char err[RELAY_ERR_MAX]; /* why it went down, when the protocol knows better
+                                than the connection's close reason */
+    int refused;
+} relay_link_base_t;
+
+/* The link protocols (sess_rtmp_client.c, sess_httpflv_client.c). Each
+ * returns the connection or NULL with err; cfg->url has their scheme. */
+conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
+                              const relay_link_ops_t *ops, void *owner, char *err, size_t errlen);
+conn_t *relay_httpflv_link_start(node_t *node, const relay_link_cfg_t *cfg,
+                                 const relay_link_ops_t *ops, void *owner, char *err,
+                                 size_t errlen);
+
+/* Fills base from cfg (strings truncated are an error: returns -1). */
+int relay_link_base_init(relay_link_base_t *b, const relay_link_cfg_t *cfg,
+                         const relay_link_ops_t *ops, void *owner);
+/* Reports up once (no-op when detached or already up). */
+void relay_link_report_up(relay_link_base_t *b, conn_t *c);
+/* From the protocol's on_close: reports down once with b->err if set, else
+ * the connection's close reason (no-op when detached). */
+void relay_link_report_down(relay_link_base_t *b, conn_t *c);
+/* Records why the link failed (first call wins), printf-style. */
+void relay_link_fail(relay_link_base_t *b, int refused, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
