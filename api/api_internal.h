@@ -109,5 +109,11 @@ void api_get_session(api_req_t *r);
 void api_delete_session(api_req_t *r);
 void api_get_events(api_req_t *r);
 void api_get_metrics(api_req_t *r);
+void api_get_relays(api_req_t *r);
+void api_post_relay(api_req_t *r);
+void api_get_relay(api_req_t *r);
+void api_put_relay(api_req_t *r);
+void api_patch_relay(api_req_t *r);
+void api_delete_relay(api_req_t *r);
 
 #endif

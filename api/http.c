@@ -44,6 +44,17 @@ static const api_route_t ROUTES[] = {
      0,
      {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}}},
     {"/api/v1/events", "GET", 0, {{"GET", api_get_events, 0}}},
+    {"/api/v1/relays",
+     "GET, POST",
+     0,
+     {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}}},
+    {"/api/v1/relays/{}",
+     "GET, PUT, PATCH, DELETE",
+     0,
+     {{"GET", api_get_relay, 0},
+      {"PUT", api_put_relay, 1},
+      {"PATCH", api_patch_relay, 1},
+      {"DELETE", api_delete_relay, 0}}},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

@@ -6,6 +6,7 @@
 #include "api_internal.h"
 #include "common.h"
 #include "conn.h"
+#include "relay.h"
 #include "storage.h"
 
 #define NROLES 4
@@ -80,6 +81,75 @@ static void per_stream(metrics_ctx_t *m, node_t *node, per_stream_t what, const 
     hub_foreach(node->hub, stream_line, &sm);
 }
 
+/* ---- relays ---------------------------------------------------------------- */
+
+typedef enum { RM_STARTS, RM_FAILURES, RM_FAILOVERS, RM_BYTES, RM_BITRATE } relay_metric_t;
+
+typedef struct {
+    struct evbuffer *b;
+    relay_metric_t what;
+    const char *name;
+} relay_line_t;
+
+static void relay_line(const relay_stat_t *st, void *arg)
+{
+    relay_line_t *rl = arg;
+    evbuffer_add_printf(rl->b, "%s{id=\"", rl->name);
+    label(rl->b, st->spec->id);
+    evbuffer_add(rl->b, "\"} ", 3);
+    switch (rl->what) {
+    case RM_STARTS: evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->starts); break;
+    case RM_FAILURES: evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->failures); break;
+    case RM_FAILOVERS:
+        evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->failovers);
+        break;
+    case RM_BYTES: evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->bytes); break;
+    case RM_BITRATE: evbuffer_add_printf(rl->b, "%.0f\n", st->bitrate_bps); break;
+    }
+}
+
+static void per_relay(struct evbuffer *b, const relay_mgr_t *m, relay_metric_t what,
+                      const char *name, const char *type, const char *text)
+{
+    help(b, name, type, text);
+    relay_line_t rl = {b, what, name};
+    if (m)
+        relay_mgr_foreach(m, relay_line, &rl);
+}
+
+/* Relay totals, instances by status and per-relay counters; m may be NULL
+ * (no relay manager: zeros and no per-relay lines). */
+static void relay_metrics(struct evbuffer *b, const relay_mgr_t *m)
+{
+    relay_counts_t rc = {0};
+    if (m)
+        relay_mgr_counts(m, &rc);
+    help(b, "weir_relays", "gauge", "Configured relays (config file and API).");
+    evbuffer_add_printf(b, "weir_relays %zu\n", rc.relays);
+    help(b, "weir_relay_instances", "gauge",
+         "Relay instances (one per stream of a relay) by status.");
+    const struct {
+        const char *status;
+        size_t n;
+    } st[] = {{"idle", rc.idle},
+              {"connecting", rc.connecting},
+              {"active", rc.active},
+              {"backoff", rc.backoff},
+              {"failed", rc.failed}};
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
+        evbuffer_add_printf(b, "weir_relay_instances{status=\"%s\"} %zu\n", st[i].status, st[i].n);
+    per_relay(b, m, RM_STARTS, "weir_relay_starts_total", "counter",
+              "Relay links that came up, per relay.");
+    per_relay(b, m, RM_FAILURES, "weir_relay_failures_total", "counter",
+              "Relay links that failed, per relay.");
+    per_relay(b, m, RM_FAILOVERS, "weir_relay_failovers_total", "counter",
+              "Switches of a relay to its next URL, per relay.");
+    per_relay(b, m, RM_BYTES, "weir_relay_bytes_total", "counter",
+              "Bytes relayed (sent by push, received by pull), per relay.");
+    per_relay(b, m, RM_BITRATE, "weir_relay_bitrate_bps", "gauge",
+              "Bitrate relayed over the last 5 s in bits per second, per relay.");
+}
+
 void api_get_metrics(api_req_t *r)
 {
     api_t *a = r->api;
@@ -145,6 +215,8 @@ void api_get_metrics(api_req_t *r)
     evbuffer_add_printf(b, "weir_events_failed_total %llu\n", (unsigned long long)ss.events_failed);
     help(b, "weir_storage_queue_depth", "gauge", "Storage jobs queued or running.");
     evbuffer_add_printf(b, "weir_storage_queue_depth %llu\n", (unsigned long long)ss.queue_depth);
+
+    relay_metrics(b, node->relays);
 
     size_t len = evbuffer_get_length(b);
     char *text = malloc(len + 1);

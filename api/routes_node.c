@@ -6,6 +6,7 @@
 #include "common.h"
 #include "evlog.h"
 #include "log.h"
+#include "relay.h"
 #include "render.h"
 #include "storage.h"
 
@@ -30,7 +31,11 @@ static cJSON *node_json(api_t *a)
     ni.listen_api = node->conf.api_listen;
     hub_counts(node->hub, &ni.streams, &ni.publishers, &ni.players);
     node_foreach_session(node, count_session, &ni.sessions);
-    ni.relays = 0; /* relays arrive with their issue */
+    if (node->relays) {
+        relay_counts_t rc;
+        relay_mgr_counts(node->relays, &rc);
+        ni.relays = rc.relays;
+    }
     ni.bytes_in = node->bytes_in;
     ni.bytes_out = node->bytes_out;
     ni.bitrate_in_bps = rate_per_sec(&node->rate_in, node->bytes_in, now) * 8;

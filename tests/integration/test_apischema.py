@@ -88,9 +88,11 @@ def test_every_operation_documents_errors(schema):
                 continue
             statuses = set(item[method]["responses"])
             where = "%s %s" % (method.upper(), template)
-            assert {"200", "400", "413", "415", "500"} <= statuses, where
+            assert {"400", "413", "415", "500"} <= statuses, where
+            assert any(s.startswith("2") for s in statuses), where
             assert ("401" in statuses) == (template != "/healthz"), where
-            assert ("404" in statuses) == ("{" in template), where
+            # PUT creates what is missing: its path names no existing object
+            assert ("404" in statuses) == ("{" in template and method != "put"), where
             assert ("security" in item[method]) == (template == "/healthz"), where
 
 
@@ -104,6 +106,28 @@ def test_stream_detail_is_stream_plus_players(schema):
     detail["required"].remove("players")
     for key in ("properties", "required", "additionalProperties", "type"):
         assert detail[key] == s["Stream"][key], key
+
+
+def test_relay_schemas_share_the_spec_fields(schema):
+    """RelaySpec (POST, PUT), RelayPatch and Relay repeat the spec's properties (so all
+    stay closed, plain objects); this keeps the copies equal. The requests accept the
+    Relay's read-only fields (a GET body can be sent back) and nothing else."""
+    s = schema.doc["components"]["schemas"]
+    spec, patch, relay = s["RelaySpec"], s["RelayPatch"], s["Relay"]
+    spec_fields = ["id", "direction", "app", "name", "urls", "mode", "idle_timeout_s",
+                   "retry_initial_ms", "retry_max_ms", "enabled", "source"]
+    state = ["status", "current_url", "last_error", "retries", "failovers", "bytes",
+             "bitrate_kbps", "started_at", "streams"]
+    assert list(relay["properties"]) == spec_fields + state
+    assert relay["required"] == spec_fields + state
+    assert list(spec["properties"]) == list(patch["properties"]) == spec_fields + state
+    for f in spec_fields:
+        assert spec["properties"][f] == patch["properties"][f] == relay["properties"][f], f
+    for f in state:
+        assert spec["properties"][f]["readOnly"] is True, f
+        assert spec["properties"][f] == patch["properties"][f], f
+    assert spec["required"] == ["direction", "app", "name", "urls"]
+    assert "required" not in patch
 
 
 # -- examples cannot drift -------------------------------------------------------------
@@ -143,7 +167,8 @@ def test_event_examples_use_declared_fields(schema):
 def test_every_main_object_has_an_example(schema):
     for name in ("Error", "Node", "SessionSummary", "Stream", "StreamDetail", "Session",
                  "Event", "EventList", "StreamList", "SessionList", "NodePatch", "Health",
-                 "Ready", "KickResult", "StreamCloseResult"):
+                 "Ready", "KickResult", "StreamCloseResult", "RelaySpec", "RelayPatch",
+                 "RelayInstance", "Relay", "RelayList"):
         assert schema.doc["components"]["schemas"][name].get("examples"), name
 
 
@@ -161,6 +186,10 @@ def test_valid_answers_pass(schema):
         ("GET", "/api/v1/sessions/1", example(schema, "Session")),
         ("DELETE", "/api/v1/sessions/3", example(schema, "KickResult")),
         ("GET", "/api/v1/events?after=41&limit=2", example(schema, "EventList")),
+        ("GET", "/api/v1/relays", example(schema, "RelayList")),
+        ("GET", "/api/v1/relays/cam1-from-origin", example(schema, "Relay")),
+        ("PUT", "/api/v1/relays/edge-push", example(schema, "Relay", 1)),
+        ("PATCH", "/api/v1/relays/cam1-from-origin", example(schema, "Relay")),
         ("GET", "/healthz", {"status": "ok"}),
         ("GET", "/readyz", {"status": "ready"}),
     ]
@@ -170,6 +199,38 @@ def test_valid_answers_pass(schema):
                                                         "reasons": ["stopping"]}))
     schema.validate("GET", "/metrics", 200, {"content-type": "text/plain; version=0.0.4"},
                     b"weir_streams 0\n")
+    schema.validate("POST", "/api/v1/relays", 201, JSON, body(example(schema, "Relay")))
+    schema.validate("PUT", "/api/v1/relays/r1", 201, JSON, body(example(schema, "Relay")))
+    schema.validate("DELETE", "/api/v1/relays/r1", 204, {}, b"")
+
+
+def test_relay_answers_are_checked(schema):
+    relay = example(schema, "Relay")
+    relay["streams"][0]["status"] = "running"
+    with pytest.raises(AssertionError, match="status"):
+        schema.validate("GET", "/api/v1/relays/r1", 200, JSON, body(relay))
+    relay = example(schema, "Relay", 1)
+    del relay["source"]
+    with pytest.raises(AssertionError, match="source"):
+        schema.validate("GET", "/api/v1/relays/r1", 200, JSON, body(relay))
+    relay = example(schema, "Relay", 1)
+    relay["mode"] = "push"
+    with pytest.raises(AssertionError, match="mode"):
+        schema.validate("GET", "/api/v1/relays/r1", 200, JSON, body(relay))
+    # POST answers 201, never 200; DELETE has no body
+    with pytest.raises(AssertionError, match="status 200 not documented"):
+        schema.validate("POST", "/api/v1/relays", 200, JSON, body(example(schema, "Relay")))
+    with pytest.raises(AssertionError, match="no body"):
+        schema.validate("DELETE", "/api/v1/relays/r1", 204, JSON, b"{}")
+    # conflicts are documented where they happen, with their code
+    schema.validate("POST", "/api/v1/relays", 409, JSON,
+                    body({"error": {"code": "conflict", "message": "id: relay r1 already exists"}}))
+    with pytest.raises(AssertionError, match="status 409 not documented"):
+        schema.validate("GET", "/api/v1/relays/r1", 409, JSON,
+                        body({"error": {"code": "conflict", "message": "x"}}))
+    # a 2xx PUT with an id the document rejects means code and document disagree
+    with pytest.raises(AssertionError, match="accepted path parameter id"):
+        schema.validate("PUT", "/api/v1/relays/a%20b", 201, JSON, body(example(schema, "Relay")))
 
 
 def test_events_validate_each_type(schema):
@@ -331,5 +392,8 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/sessions"),
         ("GET", "/api/v1/sessions/{id}"), ("DELETE", "/api/v1/sessions/{id}"),
         ("GET", "/api/v1/events"),
+        ("GET", "/api/v1/relays"), ("POST", "/api/v1/relays"),
+        ("GET", "/api/v1/relays/{id}"), ("PUT", "/api/v1/relays/{id}"),
+        ("PATCH", "/api/v1/relays/{id}"), ("DELETE", "/api/v1/relays/{id}"),
     }
     assert all(m.lower() in METHODS for m, _ in methods)
