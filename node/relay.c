@@ -1178,6 +1178,18 @@ int relay_check_request(node_t *node, unsigned hops, const char *via, char *err,
     return 0;
 }
 
+void relay_refused_event(node_t *node, const sess_info_t *si, unsigned hops, const char *via,
+                         const char *reason)
+{
+    cJSON *f = evlog_session_fields(si);
+    if (f) {
+        cJSON_AddNumberToObject(f, "hops", hops);
+        cJSON_AddStringToObject(f, "via", via);
+        cJSON_AddStringToObject(f, "reason", reason);
+    }
+    evlog_emit(node, "relay.refused", f);
+}
+
 int relay_parse_query(const char *query, unsigned *hops, char *via, size_t vialen)
 {
     *hops = 0;

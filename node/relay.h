@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn.h" /* sess_info_t */
 #include "relay_spec.h"
 
 struct node;
@@ -109,6 +110,11 @@ void relay_mgr_foreach(const relay_mgr_t *m, void (*cb)(const relay_stat_t *st, 
  * client, logs and records a relay.refused event. */
 int relay_check_request(struct node *node, unsigned hops, const char *via, char *err,
                         size_t errlen);
+
+/* Records a relay.refused event: the session fields of si (evlog), then
+ * the request's hops and via and why it was refused. */
+void relay_refused_event(struct node *node, const sess_info_t *si, unsigned hops, const char *via,
+                         const char *reason);
 
 /* Parses the relay parameters from an RTMP stream name's query
  * ("weir_hops=2&weir_via=a,b&x=y"): *hops 0 and via "" when absent. Returns

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common.h"
 #include "log.h"
 
 static int has_scheme(const char *url, const char *scheme)
@@ -100,4 +101,61 @@ void relay_link_fail(relay_link_base_t *b, int refused, const char *fmt, ...)
     if (!b->err[0])
         snprintf(b->err, sizeof b->err, "failed");
     b->refused = refused;
+}
+
+const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t now_ms,
+                                uint32_t limit_ms, const char *phase)
+{
+    if (!b->up) {
+        if (now_ms - c->start_ms <= (int64_t)limit_ms)
+            return NULL;
+        relay_link_fail(b, 0, "timeout (%s)", phase);
+        return "timeout";
+    }
+    if (b->dir != RELAY_PULL || now_ms - c->last_read_ms <= (int64_t)limit_ms)
+        return NULL;
+    relay_link_fail(b, 0, "upstream silent for %lld ms", (long long)(now_ms - c->last_read_ms));
+    return "upstream silent";
+}
+
+int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
+                       const publisher_ops_t *ops, void *owner, const char **reason)
+{
+    pub->ops = ops;
+    pub->owner = owner;
+    pub->sess_id = c->id;
+    pub->source = "relay";
+    pub->hops = b->hops;
+    pub->via = b->via;
+    int rc = stream_publish(c->node->hub, b->app, b->name, pub);
+    if (rc == NODE_EBUSY) {
+        relay_link_fail(b, 0, "%s/%s already has a local publisher", b->app, b->name);
+        *reason = "local stream busy";
+        return -1;
+    }
+    if (rc != 0) {
+        relay_link_fail(b, 0, "cannot publish %s/%s locally", b->app, b->name);
+        *reason = "cannot publish locally";
+        return -1;
+    }
+    return 0;
+}
+
+void relay_link_info(const conn_t *c, sess_info_t *out)
+{
+    const relay_link_base_t *b = c->ps;
+    out->role = SESS_ROLE_RELAY;
+    if (!b)
+        return;
+    out->app = b->app;
+    out->name = b->name;
+}
+
+void relay_link_closed(relay_link_base_t *b, conn_t *c, publisher_t *pub, int *publishing)
+{
+    if (*publishing) {
+        *publishing = 0;
+        stream_unpublish(pub, weir_mono_ms());
+    }
+    relay_link_report_down(b, c);
 }

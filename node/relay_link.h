@@ -105,4 +105,30 @@ void relay_link_report_down(relay_link_base_t *b, conn_t *c);
 void relay_link_fail(relay_link_base_t *b, int refused, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The deadlines of a link, checked from its on_tick with limit_ms its
+ * timeout: until up, the link must be up within limit_ms of the
+ * connection's start ("timeout (<phase>)"); once up, a pull fails when the
+ * upstream has sent nothing for more than limit_ms ("upstream silent for N
+ * ms"; a push target may stay quiet). Returns the close reason ("timeout",
+ * "upstream silent") after relay_link_fail(), or NULL: in time. The caller
+ * closes the connection. */
+const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t now_ms,
+                                uint32_t limit_ms, const char *phase);
+
+/* Pull: publishes the local stream b->app/b->name through pub, with ops
+ * and owner, source "relay" and the link's hops and via. Returns 0, or -1
+ * after relay_link_fail() with the close reason in *reason ("local stream
+ * busy", "cannot publish locally"). */
+int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
+                       const publisher_ops_t *ops, void *owner, const char **reason);
+
+/* The conn_proto_t info of a link (c->ps starts with its
+ * relay_link_base_t): role relay, the local app and name. */
+void relay_link_info(const conn_t *c, sess_info_t *out);
+
+/* From the protocol's on_close: unpublishes pub if *publishing (clearing
+ * it), then relay_link_report_down(): the owner may start another link for
+ * the stream at once. */
+void relay_link_closed(relay_link_base_t *b, conn_t *c, publisher_t *pub, int *publishing);
+
 #endif

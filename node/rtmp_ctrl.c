@@ -244,3 +244,64 @@ int rtmp_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_ctrl_out_t *m)
         return 0;
     return rtmp_send_msg(c, chunk_size, RTMP_CSID_PROTO, m->type, 0, m->payload, m->len);
 }
+
+int rtmp_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, uint32_t stream_id,
+                  amf0_buf_t *b)
+{
+    int rc = NODE_ENOMEM;
+    if (b->oom)
+        conn_close(c, "out of memory");
+    else
+        rc = rtmp_send_msg(c, chunk_size, csid, type, stream_id, b->data, (uint32_t)b->len);
+    amf0_buf_free(b);
+    return rc;
+}
+
+size_t rtmp_send_handshake(conn_t *c, rtmp_hs_t *hs)
+{
+    const uint8_t *out;
+    size_t outlen;
+    rtmp_hs_output(hs, &out, &outlen);
+    if (outlen) {
+        conn_send(c, out, outlen);
+        rtmp_hs_output_done(hs);
+    }
+    return outlen;
+}
+
+int rtmp_ctrl_dispatch(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
+                       publisher_t *pub, rtmp_command_fn on_command, void *arg, const char **err)
+{
+    rtmp_ctrl_out_t reply;
+    int rc = 0;
+    int r = rtmp_ctrl_handle(ctrl, m, &reply, err);
+    if (r < 0) {
+        rc = NODE_EPROTO;
+    } else if (r > 0) {
+        rtmp_send_ctrl(c, chunk_size, &reply);
+    } else if (m->type == RTMP_MSG_COMMAND_AMF0 || m->type == RTMP_MSG_COMMAND_AMF3) {
+        const uint8_t *p = m->payload;
+        uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
+        on_command(arg, p + skip, m->len - skip);
+    } else if (pub) {
+        if (rtmp_ingest(pub, m, weir_mono_ms()) < 0)
+            rc = NODE_ENOMEM;
+    }
+    /* media while not publishing, shared objects: dropped */
+    free(m->payload);
+    m->payload = NULL;
+    return rc;
+}
+
+void rtmp_read_done(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub)
+{
+    if (c->closing)
+        return;
+    rtmp_ctrl_out_t ack;
+    if (rtmp_ctrl_ack_due(ctrl, c->bytes_in, &ack))
+        rtmp_send_ctrl(c, chunk_size, &ack);
+    if (pub && pub->stream)
+        stream_flush(pub->stream);
+    if (evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+}

@@ -7,8 +7,10 @@
  *     the replies it is handed);
  *   - the data message rewrite (@setDataFrame("onMetaData", obj) becomes
  *     onMetaData(obj)) and the aggregate message splitter (pure);
- *   - ingest: one received media message into a publisher (the hub), and
- *     the message encoder onto a connection's private output (glue).
+ *   - ingest: one received media message into a publisher (the hub), the
+ *     dispatch of every received message (control, command, media), and
+ *     the senders onto a connection's private output: messages, AMF0
+ *     commands and data, handshake bytes (glue).
  *
  * Ownership: an rtmp_ctrl_t owns its chunk parser; the caller owns the
  * rtmp_ctrl_t (usually inside its session state). Error strings are static.
@@ -18,8 +20,10 @@
 
 #include <stdint.h>
 
+#include "amf0.h"
 #include "conn.h"
 #include "rtmp_chunk.h"
+#include "rtmp_handshake.h"
 #include "stream.h"
 
 /* Chunk stream ids of protocol control and of commands. */
@@ -110,5 +114,33 @@ int rtmp_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, u
                   const uint8_t *payload, uint32_t len);
 /* rtmp_send_msg() of a control message on RTMP_CSID_PROTO (len 0: no-op). */
 int rtmp_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_ctrl_out_t *m);
+/* rtmp_send_msg() of the AMF0 values encoded in b (a command on
+ * RTMP_CSID_CMD with RTMP_MSG_COMMAND_AMF0, or data), then frees b. When b
+ * ran out of memory nothing is sent and c is closed ("out of memory").
+ * Returns 0 or NODE_ENOMEM. */
+int rtmp_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, uint32_t stream_id,
+                  amf0_buf_t *b);
+/* Queues the handshake bytes hs has to send on c (not flushed). Returns the
+ * number of bytes queued (0: none pending). */
+size_t rtmp_send_handshake(conn_t *c, rtmp_hs_t *hs);
+
+/* A command's AMF0 values (len bytes at p), for rtmp_ctrl_dispatch(). */
+typedef void (*rtmp_command_fn)(void *arg, const uint8_t *p, uint32_t len);
+
+/* One message off the chunk stream, taken as both ends take it: protocol
+ * control goes to rtmp_ctrl_handle() and any reply is sent on c at
+ * chunk_size; a command (AMF0, or AMF3 past its leading 0 byte) goes to
+ * on_command(arg, ...); media goes into pub with rtmp_ingest() (pub NULL:
+ * not publishing, dropped); anything else is dropped. Frees m->payload.
+ * Returns 0, NODE_EPROTO with *err (bad protocol control: nothing sent), or
+ * NODE_ENOMEM (ingest). */
+int rtmp_ctrl_dispatch(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
+                       publisher_t *pub, rtmp_command_fn on_command, void *arg, const char **err);
+
+/* After a batch of input on c: sends the Acknowledgement owed per the
+ * peer's window, wakes the players of pub (NULL: not publishing) and
+ * flushes c's output unless the socket is write-blocked. Nothing when c is
+ * closing. */
+void rtmp_read_done(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub);
 
 #endif

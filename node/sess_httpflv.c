@@ -241,21 +241,13 @@ static int parse_hops(const char *v, unsigned *out)
 }
 
 /* relay.refused: who asked, for what, and why it was refused. */
-static void relay_refused_event(http_sess_t *hs, unsigned hops, const char *reason)
+static void refused_event(http_sess_t *hs, unsigned hops, const char *reason)
 {
-    conn_t *c = hs->conn;
-    cJSON *f = cJSON_CreateObject();
-    if (f) {
-        cJSON_AddNumberToObject(f, "session_id", (double)c->id);
-        cJSON_AddStringToObject(f, "app", hs->app);
-        cJSON_AddStringToObject(f, "name", hs->name);
-        cJSON_AddStringToObject(f, "protocol", c->proto->name);
-        cJSON_AddStringToObject(f, "remote", c->remote);
-        cJSON_AddNumberToObject(f, "hops", hops);
-        cJSON_AddStringToObject(f, "via", hs->via);
-        cJSON_AddStringToObject(f, "reason", reason);
-    }
-    evlog_emit(c->node, "relay.refused", f);
+    sess_info_t si;
+    conn_info(hs->conn, weir_mono_ms(), &si);
+    si.app = hs->app;
+    si.name = hs->name;
+    relay_refused_event(hs->conn->node, &si, hops, hs->via, reason);
 }
 
 /* The relay headers: sets player.hops/via, or answers (400, 508) and
@@ -285,7 +277,7 @@ static int check_relay_headers(http_sess_t *hs, const http_req_t *req)
     if (relay_check_request(c->node, hops, hs->via, why, sizeof why) != 0) {
         log_warn(c->id, "http-flv: relay request for %s/%s from %s refused: %s (hops %u, via %s)",
                  hs->app, hs->name, c->remote, why, hops, hs->via[0] ? hs->via : "-");
-        relay_refused_event(hs, hops, why);
+        refused_event(hs, hops, why);
         respond_error(hs, 508, why);
         return -1;
     }

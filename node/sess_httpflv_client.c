@@ -225,21 +225,9 @@ static int start_publish(hc_t *hc)
 {
     conn_t *c = hc->conn;
     relay_link_base_t *b = &hc->base;
-    hc->pub.ops = &HC_PUBLISHER_OPS;
-    hc->pub.owner = hc;
-    hc->pub.sess_id = c->id;
-    hc->pub.source = "relay";
-    hc->pub.hops = b->hops;
-    hc->pub.via = b->via;
-    int rc = stream_publish(c->node->hub, b->app, b->name, &hc->pub);
-    if (rc == NODE_EBUSY) {
-        relay_link_fail(b, 0, "%s/%s already has a local publisher", b->app, b->name);
-        hc_fail(hc, "local stream busy");
-        return -1;
-    }
-    if (rc != 0) {
-        relay_link_fail(b, 0, "cannot publish %s/%s locally", b->app, b->name);
-        hc_fail(hc, "cannot publish locally");
+    const char *reason;
+    if (relay_link_publish(b, c, &hc->pub, &HC_PUBLISHER_OPS, hc, &reason) != 0) {
+        hc_fail(hc, reason);
         return -1;
     }
     hc->publishing = 1;
@@ -334,19 +322,14 @@ static void hc_on_read(conn_t *c, const uint8_t *data, size_t len)
 static void hc_on_tick(conn_t *c, int64_t now_ms)
 {
     hc_t *hc = c->ps;
-    uint32_t limit = link_timeout_ms(hc);
-    if (hc->state == HC_CONNECTING || hc->state == HC_HEAD) {
-        if (now_ms - c->start_ms < (int64_t)limit)
-            return;
-        const char *phase = hc->state == HC_HEAD ? "waiting for the response"
-                            : c->resolve         ? "resolving the host"
-                                                 : "connecting";
-        relay_link_fail(&hc->base, 0, "timeout (%s)", phase);
-        hc_fail(hc, "timeout");
-    } else if (hc->state == HC_BODY && now_ms - c->last_read_ms >= (int64_t)limit) {
-        relay_link_fail(&hc->base, 0, "upstream silent for %u ms", limit);
-        hc_fail(hc, "upstream silent");
-    }
+    if (hc->state == HC_DONE)
+        return;
+    const char *phase = hc->state == HC_HEAD ? "waiting for the response"
+                        : c->resolve         ? "resolving the host"
+                                             : "connecting";
+    const char *why = relay_link_deadline(&hc->base, c, now_ms, link_timeout_ms(hc), phase);
+    if (why)
+        hc_fail(hc, why);
 }
 
 static void hc_on_close(conn_t *c)
@@ -359,29 +342,14 @@ static void hc_on_close(conn_t *c)
     if (c->close_reason && strcmp(c->close_reason, "peer closed the connection") == 0)
         relay_link_fail(&hc->base, 0, "upstream closed the connection%s",
                         hc->state == HC_BODY ? "" : " before responding");
-    if (hc->publishing) {
-        hc->publishing = 0;
-        stream_unpublish(&hc->pub, weir_mono_ms());
-    }
     if (hc->base.up || hc->tags)
         log_info(c->id, "http-flv relay: %s/%s: %llu tags from %s", hc->base.app, hc->base.name,
                  (unsigned long long)hc->tags, hc->base.url);
-    /* After unpublishing: the owner may start another link for the stream. */
-    relay_link_report_down(&hc->base, c);
+    relay_link_closed(&hc->base, c, &hc->pub, &hc->publishing);
     http_resp_parser_free(hc->resp);
     flv_reader_free(hc->flv);
     free(hc);
     c->ps = NULL;
-}
-
-static void hc_info(const conn_t *c, sess_info_t *out)
-{
-    const hc_t *hc = c->ps;
-    if (!hc)
-        return;
-    out->role = SESS_ROLE_RELAY;
-    out->app = hc->base.app;
-    out->name = hc->base.name;
 }
 
 static const conn_proto_t HC_PROTO = {
@@ -389,7 +357,7 @@ static const conn_proto_t HC_PROTO = {
     .on_read = hc_on_read,
     .on_tick = hc_on_tick,
     .on_close = hc_on_close,
-    .info = hc_info,
+    .info = relay_link_info,
     .on_connect = hc_on_connect,
 };
 

@@ -80,12 +80,6 @@ static void stop_events(rtmp_sess_t *rs, const char *reason)
 
 /* ---- output ------------------------------------------------------------- */
 
-static void send_msg(rtmp_sess_t *rs, uint32_t csid, uint8_t type, uint32_t stream_id,
-                     const uint8_t *payload, uint32_t len)
-{
-    rtmp_send_msg(rs->conn, rs->out_chunk_size, csid, type, stream_id, payload, len);
-}
-
 static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v)
 {
     rtmp_ctrl_out_t m;
@@ -102,11 +96,7 @@ static void send_user_control(rtmp_sess_t *rs, uint16_t ev, uint32_t v)
 
 static void send_amf(rtmp_sess_t *rs, uint32_t stream_id, amf0_buf_t *b)
 {
-    if (b->oom)
-        conn_close(rs->conn, "out of memory");
-    else
-        send_msg(rs, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id, b->data, (uint32_t)b->len);
-    amf0_buf_free(b);
+    rtmp_send_amf(rs->conn, rs->out_chunk_size, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id, b);
 }
 
 /* _result / _error with a null command object and one value or none. */
@@ -153,12 +143,8 @@ static void send_sample_access(rtmp_sess_t *rs)
     amf0_put_cstr(&b, "|RtmpSampleAccess");
     amf0_put_bool(&b, 1);
     amf0_put_bool(&b, 1);
-    if (b.oom)
-        conn_close(rs->conn, "out of memory");
-    else
-        send_msg(rs, MSG_RTMP_CSID_DATA, RTMP_MSG_DATA_AMF0, MSG_RTMP_STREAM_ID, b.data,
-                 (uint32_t)b.len);
-    amf0_buf_free(&b);
+    rtmp_send_amf(rs->conn, rs->out_chunk_size, MSG_RTMP_CSID_DATA, RTMP_MSG_DATA_AMF0,
+                  MSG_RTMP_STREAM_ID, &b);
 }
 
 /* ---- hub callbacks ------------------------------------------------------ */
@@ -268,7 +254,7 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     uint8_t bw[5];
     wr_be32(bw, RTMP_WINDOW_ACK);
     bw[4] = 2; /* dynamic */
-    send_msg(rs, RTMP_CSID_PROTO, RTMP_MSG_SET_PEER_BW, 0, bw, 5);
+    rtmp_send_msg(c, rs->out_chunk_size, RTMP_CSID_PROTO, RTMP_MSG_SET_PEER_BW, 0, bw, 5);
     send_u32(rs, RTMP_MSG_SET_CHUNK_SIZE, c->node->conf.rtmp_chunk_size);
     rs->out_chunk_size = c->node->conf.rtmp_chunk_size;
 
@@ -352,13 +338,7 @@ static int check_relay_request(rtmp_sess_t *rs, const char *what, char *err, siz
     conn_info(c, weir_mono_ms(), &si);
     si.app = rs->app;
     si.name = rs->name;
-    cJSON *f = evlog_session_fields(&si);
-    if (f) {
-        cJSON_AddNumberToObject(f, "hops", rs->relay_hops);
-        cJSON_AddStringToObject(f, "via", rs->relay_via);
-        cJSON_AddStringToObject(f, "reason", err);
-    }
-    evlog_emit(c->node, "relay.refused", f);
+    relay_refused_event(c->node, &si, rs->relay_hops, rs->relay_via, err);
     return -1;
 }
 
@@ -456,8 +436,9 @@ static void stop_stream(rtmp_sess_t *rs, const char *reason)
     }
 }
 
-static void handle_command(rtmp_sess_t *rs, const uint8_t *p, uint32_t len)
+static void handle_command(void *arg, const uint8_t *p, uint32_t len)
 {
+    rtmp_sess_t *rs = arg;
     conn_t *c = rs->conn;
     amf0_value_t vals[RTMP_MAX_CMD_VALUES];
     size_t n = 0;
@@ -509,24 +490,15 @@ static void handle_command(rtmp_sess_t *rs, const uint8_t *p, uint32_t len)
 static void handle_message(rtmp_sess_t *rs, rtmp_msg_t *m)
 {
     conn_t *c = rs->conn;
-    rtmp_ctrl_out_t reply;
     const char *err = NULL;
-    int r = rtmp_ctrl_handle(&rs->ctrl, m, &reply, &err);
-    if (r < 0) {
+    int rc = rtmp_ctrl_dispatch(&rs->ctrl, c, rs->out_chunk_size, m,
+                                rs->publishing ? &rs->pub : NULL, handle_command, rs, &err);
+    if (rc == NODE_EPROTO) {
         log_warn(c->id, "rtmp: %s", err);
         conn_close(c, "protocol error: bad chunk size");
-    } else if (r > 0) {
-        rtmp_send_ctrl(c, rs->out_chunk_size, &reply);
-    } else if (m->type == RTMP_MSG_COMMAND_AMF0 || m->type == RTMP_MSG_COMMAND_AMF3) {
-        uint8_t *p = m->payload;
-        uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
-        handle_command(rs, p + skip, m->len - skip);
-    } else if (rs->publishing) {
-        if (rtmp_ingest(&rs->pub, m, weir_mono_ms()) < 0)
-            conn_close(c, "out of memory");
+    } else if (rc < 0) {
+        conn_close(c, "out of memory");
     }
-    /* media while not publishing, shared objects: dropped */
-    free(m->payload);
 }
 
 /* ---- connection callbacks ---------------------------------------------- */
@@ -542,14 +514,8 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
         size_t used = 0;
         if (rs->state == RS_HANDSHAKE) {
             parse_rc_t rc = rtmp_hs_feed(rs->hs, data, len, &used, &err);
-            const uint8_t *out;
-            size_t outlen;
-            rtmp_hs_output(rs->hs, &out, &outlen);
-            if (outlen) {
-                conn_send(c, out, outlen);
-                rtmp_hs_output_done(rs->hs);
+            if (rtmp_send_handshake(c, rs->hs))
                 conn_flush(c);
-            }
             if (rc == PARSE_OK) {
                 log_debug(c->id, "rtmp: handshake done (%s)",
                           rtmp_hs_peer_complex(rs->hs) ? "complex" : "simple");
@@ -577,16 +543,7 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
         data += used;
         len -= used;
     }
-    if (c->closing)
-        return;
-    /* Acknowledge per the peer's window. */
-    rtmp_ctrl_out_t ack;
-    if (rtmp_ctrl_ack_due(&rs->ctrl, c->bytes_in, &ack))
-        rtmp_send_ctrl(c, rs->out_chunk_size, &ack);
-    if (rs->publishing && rs->pub.stream)
-        stream_flush(rs->pub.stream);
-    if (evbuffer_get_length(c->out) && !c->wblocked)
-        conn_flush(c);
+    rtmp_read_done(&rs->ctrl, c, rs->out_chunk_size, rs->publishing ? &rs->pub : NULL);
 }
 
 static void rtmp_on_tick(conn_t *c, int64_t now_ms)

@@ -114,12 +114,7 @@ static void send_ctrl(rtmp_link_t *l, const rtmp_ctrl_out_t *m)
 /* Sends an encoded command and frees the buffer. */
 static void send_command(rtmp_link_t *l, uint32_t stream_id, amf0_buf_t *b)
 {
-    if (b->oom)
-        conn_close(l->conn, "out of memory");
-    else
-        rtmp_send_msg(l->conn, l->out_chunk_size, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id,
-                      b->data, (uint32_t)b->len);
-    amf0_buf_free(b);
+    rtmp_send_amf(l->conn, l->out_chunk_size, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id, b);
 }
 
 /* name(txn, null[, str][, num]) on stream_id; returns the txn used. */
@@ -323,21 +318,9 @@ static void push_up(rtmp_link_t *l)
 static void pull_up(rtmp_link_t *l)
 {
     conn_t *c = l->conn;
-    l->pub.ops = &LINK_PUBLISHER_OPS;
-    l->pub.owner = l;
-    l->pub.sess_id = c->id;
-    l->pub.source = "relay";
-    l->pub.hops = l->base.hops;
-    l->pub.via = l->base.via;
-    int rc = stream_publish(c->node->hub, l->base.app, l->base.name, &l->pub);
-    if (rc == NODE_EBUSY) {
-        fail_close(l, 0, "local publisher busy", "%s/%s already has a local publisher", l->base.app,
-                   l->base.name);
-        return;
-    }
-    if (rc != 0) {
-        fail_close(l, 0, "cannot publish locally", "cannot publish %s/%s locally", l->base.app,
-                   l->base.name);
+    const char *reason;
+    if (relay_link_publish(&l->base, c, &l->pub, &LINK_PUBLISHER_OPS, l, &reason) != 0) {
+        conn_close(c, reason);
         return;
     }
     l->publishing = 1;
@@ -412,8 +395,9 @@ static void on_status(rtmp_link_t *l, const link_cmd_t *k)
     }
 }
 
-static void handle_command(rtmp_link_t *l, const uint8_t *p, uint32_t len)
+static void handle_command(void *arg, const uint8_t *p, uint32_t len)
 {
+    rtmp_link_t *l = arg;
     conn_t *c = l->conn;
     amf0_value_t vals[LINK_MAX_CMD_VALUES];
     size_t n = 0;
@@ -449,26 +433,15 @@ static void handle_command(rtmp_link_t *l, const uint8_t *p, uint32_t len)
 static void handle_message(rtmp_link_t *l, rtmp_msg_t *m)
 {
     conn_t *c = l->conn;
-    rtmp_ctrl_out_t reply;
     const char *err = NULL;
-    int r = rtmp_ctrl_handle(&l->ctrl, m, &reply, &err);
-    if (r < 0) {
+    int rc = rtmp_ctrl_dispatch(&l->ctrl, c, l->out_chunk_size, m, l->publishing ? &l->pub : NULL,
+                                handle_command, l, &err);
+    if (rc == NODE_EPROTO) {
         log_warn(c->id, "relay link: %s from %s", err, c->remote);
-        relay_link_fail(&l->base, 0, "protocol error: %s", err);
-        conn_close(c, "protocol error");
-    } else if (r > 0) {
-        send_ctrl(l, &reply);
-    } else if (m->type == RTMP_MSG_COMMAND_AMF0 || m->type == RTMP_MSG_COMMAND_AMF3) {
-        uint8_t *p = m->payload;
-        uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
-        handle_command(l, p + skip, m->len - skip);
-    } else if (l->publishing) {
-        if (rtmp_ingest(&l->pub, m, weir_mono_ms()) < 0) {
-            relay_link_fail(&l->base, 0, "out of memory");
-            conn_close(c, "out of memory");
-        }
+        fail_close(l, 0, "protocol error", "protocol error: %s", err);
+    } else if (rc < 0) {
+        fail_close(l, 0, "out of memory", "out of memory");
     }
-    free(m->payload);
 }
 
 /* ---- connection callbacks ---------------------------------------------- */
@@ -476,14 +449,10 @@ static void handle_message(rtmp_link_t *l, rtmp_msg_t *m)
 static void link_on_connect(conn_t *c)
 {
     rtmp_link_t *l = c->ps;
-    const uint8_t *out;
-    size_t outlen;
     l->conn = c;
     l->phase = LP_HANDSHAKE;
     log_debug(c->id, "relay link: connected to %s, handshake", c->remote);
-    rtmp_hs_output(l->hs, &out, &outlen);
-    conn_send(c, out, outlen);
-    rtmp_hs_output_done(l->hs);
+    rtmp_send_handshake(c, l->hs);
     conn_flush(c);
 }
 
@@ -493,13 +462,7 @@ static int feed_handshake(rtmp_link_t *l, const uint8_t *data, size_t len, size_
     conn_t *c = l->conn;
     const char *err = NULL;
     parse_rc_t rc = rtmp_hs_feed(l->hs, data, len, used, &err);
-    const uint8_t *out;
-    size_t outlen;
-    rtmp_hs_output(l->hs, &out, &outlen);
-    if (outlen) {
-        conn_send(c, out, outlen);
-        rtmp_hs_output_done(l->hs);
-    }
+    rtmp_send_handshake(c, l->hs);
     if (rc == PARSE_OK) {
         log_debug(c->id, "relay link: handshake done (%s)",
                   rtmp_hs_peer_complex(l->hs) ? "complex" : "simple");
@@ -546,15 +509,7 @@ static void link_on_read(conn_t *c, const uint8_t *data, size_t len)
         data += used;
         len -= used;
     }
-    if (c->closing)
-        return;
-    rtmp_ctrl_out_t ack;
-    if (rtmp_ctrl_ack_due(&l->ctrl, c->bytes_in, &ack))
-        send_ctrl(l, &ack);
-    if (l->publishing && l->pub.stream)
-        stream_flush(l->pub.stream);
-    if (evbuffer_get_length(c->out) && !c->wblocked)
-        conn_flush(c);
+    rtmp_read_done(&l->ctrl, c, l->out_chunk_size, l->publishing ? &l->pub : NULL);
 }
 
 static void link_on_tick(conn_t *c, int64_t now_ms)
@@ -566,19 +521,9 @@ static void link_on_tick(conn_t *c, int64_t now_ms)
             conn_close(c, c->close_reason ? c->close_reason : "local stream ended");
         return;
     }
-    if (!l->base.up) {
-        if (now_ms - c->start_ms > limit) {
-            relay_link_fail(&l->base, 0, "timeout (%s)", phase_name(l, c));
-            conn_close(c, "timeout");
-        }
-        return;
-    }
-    /* A push target may stay quiet; an upstream we pull from must not. */
-    if (l->base.dir == RELAY_PULL && now_ms - c->last_read_ms > limit) {
-        relay_link_fail(&l->base, 0, "upstream silent for %lld ms",
-                        (long long)(now_ms - c->last_read_ms));
-        conn_close(c, "upstream silent");
-    }
+    const char *why = relay_link_deadline(&l->base, c, now_ms, (uint32_t)limit, phase_name(l, c));
+    if (why)
+        conn_close(c, why);
 }
 
 static void link_free(rtmp_link_t *l)
@@ -593,16 +538,12 @@ static void link_on_close(conn_t *c)
     rtmp_link_t *l = c->ps;
     if (!l)
         return;
-    if (l->publishing) {
-        l->publishing = 0;
-        stream_unpublish(&l->pub, weir_mono_ms());
-    }
     if (l->playing) {
         l->playing = 0;
         c->player = NULL;
         stream_player_stop(&l->player);
     }
-    relay_link_report_down(&l->base, c);
+    relay_link_closed(&l->base, c, &l->pub, &l->publishing);
     link_free(l);
     c->ps = NULL;
 }
@@ -610,12 +551,9 @@ static void link_on_close(conn_t *c)
 static void link_info(const conn_t *c, sess_info_t *out)
 {
     const rtmp_link_t *l = c->ps;
-    out->role = SESS_ROLE_RELAY;
-    if (!l)
-        return;
-    out->app = l->base.app;
-    out->name = l->base.name;
-    out->dropped_frames = l->player.dropped_frames;
+    relay_link_info(c, out);
+    if (l)
+        out->dropped_frames = l->player.dropped_frames;
 }
 
 static const conn_proto_t RELAY_RTMP_PROTO = {

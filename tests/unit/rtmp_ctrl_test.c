@@ -327,18 +327,26 @@ static uint8_t *dup(const void *p, size_t n)
     return d;
 }
 
+/* A hub on default config (conf must outlive it) with pub publishing
+ * live/name. */
+static hub_t *hub_with_publisher(conf_t *conf, publisher_t *pub, const char *name)
+{
+    conf_defaults(conf);
+    hub_t *hub = hub_new(conf, 4096);
+    assert_non_null(hub);
+    memset(pub, 0, sizeof *pub);
+    pub->ops = &PUB_OPS;
+    pub->source = "test";
+    assert_int_equal(stream_publish(hub, "live", name, pub), 0);
+    return hub;
+}
+
 static void test_ingest(void **state)
 {
     (void)state;
     conf_t conf;
-    conf_defaults(&conf);
-    hub_t *hub = hub_new(&conf, 4096);
-    assert_non_null(hub);
     publisher_t pub;
-    memset(&pub, 0, sizeof pub);
-    pub.ops = &PUB_OPS;
-    pub.source = "test";
-    assert_int_equal(stream_publish(hub, "live", "i", &pub), 0);
+    hub_t *hub = hub_with_publisher(&conf, &pub, "i");
     stream_t *s = pub.stream;
 
     const uint8_t key[] = {0x17, 1, 0, 0, 0, 0xaa};
@@ -389,6 +397,80 @@ static void test_ingest(void **state)
     hub_free(hub);
 }
 
+/* ---- dispatch ---- */
+
+typedef struct {
+    int calls;
+    uint8_t first;
+    uint32_t len;
+} cmd_seen_t;
+
+static void on_cmd(void *arg, const uint8_t *p, uint32_t len)
+{
+    cmd_seen_t *seen = arg;
+    seen->calls++;
+    seen->first = len ? p[0] : 0;
+    seen->len = len;
+}
+
+static void test_dispatch(void **state)
+{
+    (void)state;
+    conf_t conf;
+    publisher_t pub;
+    hub_t *hub = hub_with_publisher(&conf, &pub, "d");
+    rtmp_ctrl_t c;
+    assert_int_equal(rtmp_ctrl_init(&c, 1 << 20, 64), 0);
+    cmd_seen_t seen = {0};
+    const char *err = NULL;
+
+    /* An AMF0 command goes to the callback as is. */
+    const uint8_t c0[] = {0x02, 0x00, 0x01, 'x'};
+    rtmp_msg_t m = mk(RTMP_MSG_COMMAND_AMF0, dup(c0, sizeof c0), sizeof c0);
+    assert_int_equal(rtmp_ctrl_dispatch(&c, NULL, 128, &m, &pub, on_cmd, &seen, &err), 0);
+    assert_null(m.payload);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.first, 0x02);
+    assert_int_equal(seen.len, sizeof c0);
+
+    /* An AMF3 command loses its leading 0 byte. */
+    const uint8_t c3[] = {0x00, 0x02, 0x00, 0x01, 'x'};
+    m = mk(RTMP_MSG_COMMAND_AMF3, dup(c3, sizeof c3), sizeof c3);
+    assert_int_equal(rtmp_ctrl_dispatch(&c, NULL, 128, &m, NULL, on_cmd, &seen, &err), 0);
+    assert_int_equal(seen.calls, 2);
+    assert_int_equal(seen.first, 0x02);
+    assert_int_equal(seen.len, sizeof c3 - 1);
+
+    /* Media: into pub when publishing, dropped without one. */
+    const uint8_t key[] = {0x17, 1, 0, 0, 0, 0xaa};
+    uint64_t before = stream_retained_msgs(pub.stream);
+    m = mk(RTMP_MSG_VIDEO, dup(key, sizeof key), sizeof key);
+    assert_int_equal(rtmp_ctrl_dispatch(&c, NULL, 128, &m, &pub, on_cmd, &seen, &err), 0);
+    assert_null(m.payload);
+    assert_int_equal(stream_retained_msgs(pub.stream), before + 1);
+    m = mk(RTMP_MSG_VIDEO, dup(key, sizeof key), sizeof key);
+    assert_int_equal(rtmp_ctrl_dispatch(&c, NULL, 128, &m, NULL, on_cmd, &seen, &err), 0);
+    assert_null(m.payload);
+    assert_int_equal(stream_retained_msgs(pub.stream), before + 1);
+
+    /* Control is handled, not passed on; a bad chunk size is a protocol
+     * error with nothing sent. */
+    uint8_t cs[4];
+    wr_be32(cs, 4096);
+    m = mk(RTMP_MSG_SET_CHUNK_SIZE, dup(cs, sizeof cs), sizeof cs);
+    assert_int_equal(rtmp_ctrl_dispatch(&c, NULL, 128, &m, &pub, on_cmd, &seen, &err), 0);
+    wr_be32(cs, 0);
+    m = mk(RTMP_MSG_SET_CHUNK_SIZE, dup(cs, sizeof cs), sizeof cs);
+    assert_int_equal(rtmp_ctrl_dispatch(&c, NULL, 128, &m, &pub, on_cmd, &seen, &err), NODE_EPROTO);
+    assert_non_null(err);
+    assert_null(m.payload);
+    assert_int_equal(seen.calls, 2);
+
+    rtmp_ctrl_free(&c);
+    stream_unpublish(&pub, 7);
+    hub_free(hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_data_rewrite),
         cmocka_unit_test(test_aggregate),
         cmocka_unit_test(test_ingest),
+        cmocka_unit_test(test_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
