@@ -492,12 +492,8 @@ static void relay_activate(relay_t *r, int64_t now_ms)
     if (!r->spec.enabled)
         return;
     if (r->spec.direction == RELAY_PULL && r->spec.mode == RELAY_MODE_ALWAYS) {
-        if (strcmp(r->spec.name, "*") == 0) {
-            log_warn(0, "relay %s: an always-on pull needs an exact stream name; it runs on "
-                        "demand only",
-                     r->spec.id);
-            return;
-        }
+        if (strcmp(r->spec.name, "*") == 0)
+            return; /* refused by relay_spec_validate(); nothing to keep up */
         relay_run_t *run = run_find(r, r->spec.name);
         if (!run)
             run = run_new(r, r->spec.name);

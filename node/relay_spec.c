@@ -181,6 +181,9 @@ int relay_spec_validate(const relay_spec_t *s, char *err, size_t errlen)
         return fail(err, errlen, "mode: expected always or on_demand");
     if (s->mode == RELAY_MODE_ON_DEMAND && s->direction == RELAY_PUSH)
         return fail(err, errlen, "mode: on_demand applies to pull relays only");
+    if (s->mode == RELAY_MODE_ALWAYS && s->direction == RELAY_PULL && strcmp(s->name, "*") == 0)
+        return fail(err, errlen,
+                    "mode: always needs an exact stream name (a pull of \"*\" runs on_demand)");
     if (check_range("idle_timeout_s", s->idle_timeout_s, RELAY_IDLE_TIMEOUT_S_MIN,
                     RELAY_IDLE_TIMEOUT_S_MAX, err, errlen) != 0 ||
         check_range("retry_initial_ms", s->retry_initial_ms, RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
@@ -415,6 +418,9 @@ int relay_spec_from_json(const cJSON *obj, const relay_spec_t *base, relay_spec_
     if (s.direction == RELAY_PUSH && !(seen & (1u << F_MODE)) && base &&
         base->direction == RELAY_PULL)
         s.mode = RELAY_MODE_ALWAYS; /* a push relay has no mode */
+    if (!base && s.direction == RELAY_PULL && !(seen & (1u << F_MODE)) &&
+        strcmp(s.name, "*") == 0)
+        s.mode = RELAY_MODE_ON_DEMAND; /* the only mode a pull of every stream can have */
     if (relay_spec_validate(&s, err, errlen) != 0)
         return -1;
     *out = s;

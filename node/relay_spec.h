@@ -13,7 +13,8 @@
  *                     push: rtmp:// only; pull: rtmp:// or http://
  *                     name "*": the URL ends at the app level and "/name"
  *                     is appended ("/name.flv" for http://)
- *   mode              "always" | "on_demand" (pull; push: absent or null)
+ *   mode              "always" | "on_demand" (pull; push: absent or null);
+ *                     a pull of "*" must be on_demand (its default)
  *   idle_timeout_s    on_demand: stop after this long without players
  *   retry_initial_ms  first backoff delay (doubles, with jitter)
  *   retry_max_ms      backoff cap (>= retry_initial_ms)

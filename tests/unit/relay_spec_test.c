@@ -179,6 +179,15 @@ static void test_create_minimal_and_full(void **state)
     assert_int_equal(s.idle_timeout_s, 5);
     assert_int_equal(s.retry_initial_ms, 100);
     assert_int_equal(s.retry_max_ms, 3600000);
+
+    /* A pull of every stream defaults to on_demand; always is refused. */
+    relay_spec_t w = parse_ok("{\"direction\":\"pull\",\"app\":\"live\",\"name\":\"*\","
+                              "\"urls\":[\"rtmp://a/live\"]}",
+                              NULL);
+    assert_int_equal(w.mode, RELAY_MODE_ON_DEMAND);
+    parse_err("{\"direction\":\"pull\",\"app\":\"live\",\"name\":\"*\","
+              "\"urls\":[\"rtmp://a/live\"],\"mode\":\"always\"}",
+              NULL, "mode: always needs an exact stream name");
     assert_false(s.enabled);
 
     s = parse_ok("{" PUSH_BASE "," PUSH_URL ",\"mode\":null}", NULL);
@@ -475,6 +484,9 @@ static void test_patch_merge(void **state)
 
     s = parse_ok("{\"mode\":\"always\"}", &base);
     assert_int_equal(s.mode, RELAY_MODE_ALWAYS);
+    /* a pull of every stream can only run on demand */
+    parse_err("{\"name\":\"*\",\"urls\":[\"rtmp://o/live\"],\"mode\":\"always\"}", &base,
+              "mode: always needs an exact stream name");
     /* the merged result is validated whole */
     parse_err("{\"retry_initial_ms\":900}", &base, "retry_max_ms: must be >= retry_initial_ms");
     parse_err("{\"name\":\"*\"}", &base, "urls[0]: with name \"*\" the URL must end");
