@@ -11,13 +11,9 @@
 #define WEIR_HTTP_REQ_H
 
 #include "common.h"
+#include "http_head.h" /* http_header_t */
 
-#define HTTP_REQ_MAX_HEADERS 64
-
-typedef struct {
-    const char *name;  /* NUL-terminated, inside the parser's buffer */
-    const char *value; /* trimmed of surrounding whitespace */
-} http_header_t;
+#define HTTP_REQ_MAX_HEADERS HTTP_HEAD_MAX_HEADERS
 
 typedef struct {
     /* After PARSE_OK; all strings NUL-terminated, inside the parser. */

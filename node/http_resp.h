@@ -23,9 +23,9 @@
 #define WEIR_HTTP_RESP_H
 
 #include "common.h"
-#include "http_req.h" /* http_header_t */
+#include "http_head.h" /* http_header_t */
 
-#define HTTP_RESP_MAX_HEADERS 64
+#define HTTP_RESP_MAX_HEADERS HTTP_HEAD_MAX_HEADERS
 
 /* How the body after the head is delimited. */
 typedef enum {

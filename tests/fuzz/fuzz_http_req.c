@@ -3,11 +3,7 @@
  * and once in pieces whose sizes come from the input, and requires the same
  * requests and result both ways. Every parsed request is checked against
  * the parser's invariants. */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-
+#include "fuzz_http_util.h"
 #include "http_req.h"
 
 #define FUZZ_MAX_BYTES 1024
@@ -18,38 +14,9 @@ typedef struct {
     parse_rc_t rc;
 } run_t;
 
-static uint64_t mix_str(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (h ^ 0xff) * 0x100000001b3ull;
-}
-
-static uint64_t mix_int(uint64_t h, int64_t v)
-{
-    return (h ^ (uint64_t)v) * 0x100000001b3ull;
-}
-
-static int is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static int is_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!is_tchar((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
 static void check_request(const http_req_t *r, size_t head_len)
 {
-    if (head_len > FUZZ_MAX_BYTES || !is_token(r->method))
+    if (head_len > FUZZ_MAX_BYTES || !fuzz_is_token(r->method))
         abort();
     if (r->target[0] != '/' && strcmp(r->target, "*") != 0)
         abort();
@@ -74,24 +41,10 @@ static void check_request(const http_req_t *r, size_t head_len)
         abort();
     int cl_headers = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
-        const char *v = r->headers[i].value;
-        size_t vlen = strlen(v);
-        if (!is_token(r->headers[i].name))
-            abort();
-        if (vlen && (v[0] == ' ' || v[0] == '\t' || v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-            abort();
-        for (const char *c = v; *c; c++)
-            if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
-                abort();
+        /* The lookup finds the first header of a name. */
+        check_header(r->headers, i, http_req_header(r, r->headers[i].name));
         if (strcasecmp(r->headers[i].name, "Content-Length") == 0)
             cl_headers++;
-        /* The lookup finds the first header of a name. */
-        const char *found = http_req_header(r, r->headers[i].name);
-        size_t first = 0;
-        while (strcasecmp(r->headers[first].name, r->headers[i].name) != 0)
-            first++;
-        if (found != r->headers[first].value)
-            abort();
     }
     if (cl_headers > 1 || (cl_headers == 1) != (r->content_length >= 0))
         abort();
@@ -113,13 +66,8 @@ static run_t run(const uint8_t *data, size_t size, size_t step)
         abort();
     size_t pos = 0, head_len = 0;
     while (pos < size) {
-        size_t n = step ? step : (size_t)(data[pos] % 16) + 1;
-        if (n > size - pos)
-            n = size - pos;
-        uint8_t *piece = malloc(n);
-        if (!piece)
-            abort();
-        memcpy(piece, data + pos, n);
+        size_t n;
+        uint8_t *piece = fuzz_piece(data, size, pos, step, 16, &n);
         size_t off = 0;
         parse_rc_t rc;
         do {
@@ -140,10 +88,7 @@ static run_t run(const uint8_t *data, size_t size, size_t step)
                 res.hash = mix_int(res.hash, req->content_length);
                 res.hash = mix_int(res.hash, req->chunked);
                 res.hash = mix_int(res.hash, req->keep_alive);
-                for (size_t i = 0; i < req->nheaders; i++) {
-                    res.hash = mix_str(res.hash, req->headers[i].name);
-                    res.hash = mix_str(res.hash, req->headers[i].value);
-                }
+                res.hash = mix_headers(res.hash, req->headers, req->nheaders);
                 http_req_parser_reset(p);
                 head_len = 0;
             } else if (rc == PARSE_NEED_MORE) {

@@ -1,25 +1,7 @@
 /* Unit tests for http_req: request heads parsed whole, split at every byte
  * and byte by byte; limits; malformed input; percent-decoding. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "feed_util.h"
 #include "http_req.h"
-
-/* The outcome of one parse, with the request flattened into a string so
- * runs with different splits can be compared. */
-typedef struct {
-    parse_rc_t rc;
-    const char *err;
-    size_t used;
-    char flat[4096];
-} outcome_t;
 
 static void flatten(const http_req_t *r, char *out, size_t outsz)
 {
@@ -27,80 +9,10 @@ static void flatten(const http_req_t *r, char *out, size_t outsz)
                      r->path, r->query, r->version_minor, (long long)r->content_length, r->chunked,
                      r->keep_alive);
     assert_true(n > 0 && (size_t)n < outsz);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        size_t used = strlen(out);
-        n = snprintf(out + used, outsz - used, "|%s=[%s]", r->headers[i].name, r->headers[i].value);
-        assert_true(n > 0 && (size_t)n < outsz - used);
-    }
+    flatten_headers(r->headers, r->nheaders, out, outsz);
 }
 
-/* Feeds text as a first piece of `first` bytes, then pieces of `step`
- * bytes (each an exact-size copy), until a result other than NEED_MORE. */
-static outcome_t parse_pieces(const char *text, size_t len, size_t first, size_t step,
-                              size_t max_bytes)
-{
-    outcome_t o;
-    memset(&o, 0, sizeof o);
-    http_req_parser_t *p = http_req_parser_new(max_bytes);
-    assert_non_null(p);
-    o.rc = PARSE_NEED_MORE;
-    size_t pos = 0;
-    while (pos < len && o.rc == PARSE_NEED_MORE) {
-        size_t n = pos == 0 ? first : step;
-        if (n > len - pos)
-            n = len - pos;
-        uint8_t *piece = malloc(n);
-        assert_non_null(piece);
-        memcpy(piece, text + pos, n);
-        size_t used = 0;
-        const http_req_t *req = NULL;
-        const char *err = NULL;
-        o.rc = http_req_feed(p, piece, n, &used, &req, &err);
-        free(piece);
-        assert_true(used <= n);
-        pos += used;
-        if (o.rc == PARSE_NEED_MORE) {
-            assert_int_equal(used, n);
-            assert_null(req);
-        } else if (o.rc == PARSE_OK) {
-            assert_non_null(req);
-            flatten(req, o.flat, sizeof o.flat);
-        } else {
-            assert_non_null(err);
-            o.err = err;
-        }
-    }
-    o.used = pos;
-    http_req_parser_free(p);
-    return o;
-}
-
-static outcome_t parse_whole(const char *text, size_t max_bytes)
-{
-    size_t len = strlen(text);
-    return parse_pieces(text, len, len ? len : 1, len ? len : 1, max_bytes);
-}
-
-/* Requires the same outcome whole, split in two at every byte, and byte by
- * byte; returns the whole one. */
-static outcome_t parse_all_ways(const char *text, size_t max_bytes)
-{
-    size_t len = strlen(text);
-    outcome_t whole = parse_whole(text, max_bytes);
-    for (size_t k = 1; k < len; k++) {
-        outcome_t o = parse_pieces(text, len, k, len, max_bytes);
-        assert_int_equal(o.rc, whole.rc);
-        assert_int_equal(o.used, whole.used);
-        assert_string_equal(o.flat, whole.flat);
-        if (whole.err)
-            assert_string_equal(o.err, whole.err);
-    }
-    outcome_t o = parse_pieces(text, len, 1, 1, max_bytes);
-    assert_int_equal(o.rc, whole.rc);
-    assert_int_equal(o.used, whole.used);
-    assert_string_equal(o.flat, whole.flat);
-    return whole;
-}
+FEED_TARGET(http_req, http_req_t)
 
 static const char GET_REQ[] = "GET /live/cam1.flv?token=abc%20d&x=1 HTTP/1.1\r\n"
                               "Host: example.com:8080\r\n"
@@ -194,15 +106,6 @@ static void test_query_split(void **state)
     }
 }
 
-static int keep_alive_of(const char *text)
-{
-    outcome_t o = parse_whole(text, 1024);
-    assert_int_equal(o.rc, PARSE_OK);
-    const char *ka = strstr(o.flat, "|ka=");
-    assert_non_null(ka);
-    return ka[4] - '0';
-}
-
 static void test_keep_alive(void **state)
 {
     (void)state;
@@ -292,35 +195,7 @@ static void test_too_big(void **state)
 static void test_too_many_headers(void **state)
 {
     (void)state;
-    char text[4096];
-    size_t n = (size_t)snprintf(text, sizeof text, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < HTTP_REQ_MAX_HEADERS; i++)
-        n += (size_t)snprintf(text + n, sizeof text - n, "X-%d: %d\r\n", i, i);
-    snprintf(text + n, sizeof text - n, "\r\n");
-    outcome_t o = parse_whole(text, 8192);
-    assert_int_equal(o.rc, PARSE_OK);
-    assert_non_null(strstr(o.flat, "|X-63=[63]"));
-
-    n += (size_t)snprintf(text + n, sizeof text - n, "X-last: 1\r\n\r\n");
-    o = parse_all_ways(text, 8192);
-    assert_int_equal(o.rc, PARSE_ERR_TOO_BIG);
-    assert_string_equal(o.err, "http: too many headers");
-}
-
-typedef struct {
-    const char *req;
-    parse_rc_t rc;
-    const char *err;
-} bad_case_t;
-
-static void check_bad(const bad_case_t *cases, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        outcome_t o = parse_all_ways(cases[i].req, 1024);
-        if (o.rc != cases[i].rc || !o.err || strcmp(o.err, cases[i].err) != 0)
-            fail_msg("case %zu (%s): rc %d err %s", i, cases[i].req, o.rc,
-                     o.err ? o.err : "(none)");
-    }
+    check_too_many_headers("GET / HTTP/1.1\r\n", HTTP_REQ_MAX_HEADERS);
 }
 
 static void test_bad_request_line(void **state)
