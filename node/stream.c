@@ -516,6 +516,22 @@ int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint
     return 1;
 }
 
+/* Tells every waiting player PLAYER_EV_NOT_FOUND (detached first).
+ * Returns how many. */
+static size_t waiters_not_found(stream_t *s)
+{
+    size_t n = 0;
+    player_t *p;
+    while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
+        TAILQ_REMOVE(&s->waiters, p, link);
+        s->nwaiters--;
+        player_release(p);
+        p->ops->event(p, PLAYER_EV_NOT_FOUND);
+        n++;
+    }
+    return n;
+}
+
 size_t hub_waiters(hub_t *hub, const char *app, const char *name)
 {
     stream_t *s = hub_find(hub, app, name);
@@ -527,16 +543,7 @@ size_t stream_fail_waiters(hub_t *hub, const char *app, const char *name)
     stream_t *s = hub_find(hub, app, name);
     if (!s || s->state == STREAM_LIVE)
         return 0;
-    size_t n = 0;
-    player_t *p;
-    while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
-        TAILQ_REMOVE(&s->waiters, p, link);
-        s->nwaiters--;
-        player_release(p);
-        p->ops->event(p, PLAYER_EV_NOT_FOUND);
-        n++;
-    }
-    return n;
+    return waiters_not_found(s);
 }
 
 void stream_player_stop(player_t *p)
@@ -818,12 +825,5 @@ size_t stream_close(stream_t *s, const char *reason)
         player_end(s, p, PLAYER_EV_ENDED);
         n++;
     }
-    while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
-        TAILQ_REMOVE(&s->waiters, p, link);
-        s->nwaiters--;
-        player_release(p);
-        p->ops->event(p, PLAYER_EV_NOT_FOUND);
-        n++;
-    }
-    return n;
+    return n + waiters_not_found(s);
 }
