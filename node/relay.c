@@ -141,7 +141,7 @@ static size_t run_watchers(relay_mgr_t *m, const char *app, const char *name)
 }
 
 /* 1 if the relay should be running for this stream now. */
-static int run_wanted(const relay_run_t *run, int64_t now_ms)
+static int run_wanted(const relay_run_t *run)
 {
     const relay_t *r = run->relay;
     relay_mgr_t *m = r->mgr;
@@ -155,7 +155,6 @@ static int run_wanted(const relay_run_t *run, int64_t now_ms)
         return 1;
     /* on_demand: wanted while someone watches or waits (the idle timeout
      * is the tick's business). */
-    (void)now_ms;
     return run_watchers(m, r->spec.app, run->name) > 0;
 }
 
@@ -290,7 +289,7 @@ static void link_down(void *owner, conn_t *c, const char *err, int refused)
 
     if (m->node->stopping)
         return;
-    if (!run_wanted(run, now)) {
+    if (!run_wanted(run)) {
         /* Ended because it is no longer needed (the local stream ended, no
          * players): not a failure. */
         log_info(c->id, "relay %s: %s/%s ended: %s", r->spec.id, r->spec.app, run->name, err);
@@ -645,7 +644,7 @@ void relay_mgr_tick(relay_mgr_t *m, int64_t now_ms)
                         continue;
                     }
                 }
-            } else if (r->spec.direction == RELAY_PUSH && !run_wanted(run, now_ms) &&
+            } else if (r->spec.direction == RELAY_PUSH && !run_wanted(run) &&
                        run->status != RS_ACTIVE && run->status != RS_CONNECTING) {
                 run_free(run, "local stream ended", now_ms);
                 continue;
