@@ -127,6 +127,9 @@ int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
     pub->source = "relay";
     pub->hops = b->hops;
     pub->via = b->via;
+    /* Losing the upstream is not the end of the stream: the players are held
+     * through the grace period for the next link to continue it. */
+    pub->hold_players = 1;
     int rc = stream_publish(c->node->hub, b->app, b->name, pub);
     if (rc == NODE_EBUSY) {
         relay_link_fail(b, 0, "%s/%s already has a local publisher", b->app, b->name);

@@ -116,7 +116,10 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
                                 uint32_t limit_ms, const char *phase);
 
 /* Pull: publishes the local stream b->app/b->name through pub, with ops
- * and owner, source "relay" and the link's hops and via. Returns 0, or -1
+ * and owner, source "relay", the link's hops and via, and hold_players
+ * set: when the link goes down its players stay attached, silently, for the
+ * grace period, and the next link continues the stream for them (seamless
+ * failover, see stream_publish()). Returns 0, or -1
  * after relay_link_fail() with the close reason in *reason ("local stream
  * busy", "cannot publish locally"). */
 int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,

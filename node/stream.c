@@ -16,6 +16,39 @@
 
 typedef enum { STREAM_IDLE, STREAM_LIVE, STREAM_GRACE } stream_state_t;
 
+/* Tracks of the output timeline: audio, video, data. */
+enum { TRACK_AUDIO, TRACK_VIDEO, TRACK_DATA, TRACKS };
+
+/* The output timeline and the continuation state (see stream_publish()). */
+typedef struct {
+    int pending;          /* a continuation began: the offset is set by its first media */
+    int restamp;          /* ts_offset applies and tracks are clamped */
+    int dedup;            /* the publisher continues: identical headers are not pushed */
+    int wait_key;         /* dropping audio/video until the first key frame */
+    int wait_video;       /* ...a video key frame (0: the first audio frame will do) */
+    int64_t wait_from_ms; /* arrival of the first media dropped (0: none yet) */
+    uint32_t ts_offset;
+    int track_seen[TRACKS];
+    uint32_t track_last[TRACKS]; /* last output ts per track */
+    int media_seen;
+    uint32_t media_last;   /* highest output ts of audio/video (mod 2^32) */
+    int64_t media_last_ms; /* arrival of the last audio/video pushed */
+    /* input (publisher) ts of the current publisher's audio/video */
+    int in_seen[TRACKS];
+    uint32_t in_last[TRACKS];
+    /* Same source: the new publisher's timestamps continue the old one's
+     * (two relays of one origin): what the players already have is dropped
+     * and the old offset kept. Decided at the new publisher's first media. */
+    int source_decided, same_source;
+    int old_in_seen;
+    uint32_t old_in_last; /* the old publisher's highest audio/video input ts */
+    int64_t back_ms;      /* how far before it a same source may start */
+    int dup[TRACKS];      /* same source: drop this track's media up to dup_until */
+    uint32_t dup_until[TRACKS];
+    uint64_t count, dropped;
+    int64_t last_gap_ms;
+} timeline_t;
+
 TAILQ_HEAD(player_list, player);
 
 struct stream {
@@ -45,9 +78,12 @@ struct stream {
     int64_t last_gop_ms; /* span of the last complete GOP, by arrival */
 
     msg_t *meta, *vseq, *aseq;
+    int unpub_notified; /* players were told UNPUBLISHED for this grace period */
+    timeline_t tl;
 
     /* statistics for the API */
     media_info_t media;
+    uint64_t bytes_in; /* payload bytes received, dropped ones included */
     uint64_t bytes_out;
     uint64_t video_frames;
     rate_t rate_in, rate_out, rate_fps;
@@ -129,15 +165,31 @@ static stream_t *hub_get(hub_t *hub, const char *app, const char *name)
     return s;
 }
 
+/* Forgets the GOP cache bookkeeping: new players start at the next key
+ * frame (the messages stay in the ring for the players still reading them). */
+static void stream_reset_gop(stream_t *s)
+{
+    s->ngop = 0;
+    s->last_key_ms = 0;
+    s->last_gop_ms = 0;
+}
+
+/* The stream starts afresh: no headers, the publisher's own timestamps. The
+ * continuation statistics are kept. */
 static void stream_clear_headers(stream_t *s)
 {
     msg_unref(s->meta);
     msg_unref(s->vseq);
     msg_unref(s->aseq);
     s->meta = s->vseq = s->aseq = NULL;
-    s->ngop = 0;
-    s->last_key_ms = 0;
-    s->last_gop_ms = 0;
+    stream_reset_gop(s);
+    timeline_t *t = &s->tl;
+    uint64_t count = t->count, dropped = t->dropped;
+    int64_t gap = t->last_gap_ms;
+    memset(t, 0, sizeof *t);
+    t->count = count;
+    t->dropped = dropped;
+    t->last_gap_ms = gap;
 }
 
 static void stream_destroy(stream_t *s)
@@ -346,6 +398,37 @@ static void push_event(stream_t *s, player_event_t ev)
     }
 }
 
+/* A continuation begins (see stream_publish()): headers stay cached, the
+ * GOP cache restarts, media waits for a key frame and the timeline is
+ * re-anchored by the first media message passed. */
+static void cont_begin(stream_t *s)
+{
+    timeline_t *t = &s->tl;
+    /* A same-source upstream starts with its GOP cache: at most about the
+     * cached span before the live edge. */
+    int64_t span =
+        s->last_gop_ms * (s->hub->conf->stream_gop_cache ? s->hub->conf->stream_gop_cache : 1);
+    t->back_ms = (span > 1000 ? span : 1000) + 500;
+    if (t->back_ms > STREAM_SAME_SOURCE_BACK_MS)
+        t->back_ms = STREAM_SAME_SOURCE_BACK_MS;
+    stream_reset_gop(s);
+    t->old_in_seen = 0;
+    for (int k = TRACK_AUDIO; k <= TRACK_VIDEO; k++) {
+        t->dup[k] = t->in_seen[k];
+        t->dup_until[k] = t->in_last[k];
+        if (t->in_seen[k] && (!t->old_in_seen || (int32_t)(t->in_last[k] - t->old_in_last) > 0))
+            t->old_in_last = t->in_last[k];
+        t->old_in_seen |= t->in_seen[k];
+        t->in_seen[k] = 0;
+    }
+    t->source_decided = t->same_source = 0;
+    t->pending = 1;
+    t->dedup = 1;
+    t->wait_key = 1;
+    t->wait_video = s->vseq != NULL || s->media.has_video;
+    t->wait_from_ms = 0;
+}
+
 int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub)
 {
     if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
@@ -353,12 +436,14 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
     stream_t *s = hub_get(hub, app, name);
     if (!s)
         return NODE_ENOMEM;
+    int takeover = 0;
     if (s->pub) {
         if (!hub->conf->stream_publish_takeover)
             return NODE_EBUSY;
         publisher_t *old = s->pub;
         old->stream = NULL;
         s->pub = NULL;
+        takeover = 1;
         log_info(old->sess_id, "stream %s/%s: publisher taken over by s%llu", app, name,
                  (unsigned long long)pub->sess_id);
         old->ops->kick(old, "taken over by a new publisher");
@@ -367,11 +452,15 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
     s->pub = pub;
     pub->stream = s;
     s->state = STREAM_LIVE;
-    stream_clear_headers(s);
+    if (prev == STREAM_GRACE || (takeover && s->nplayers))
+        cont_begin(s);
+    else
+        stream_clear_headers(s);
     media_info_init(&s->media);
     s->start_wall_ms = weir_wall_ms();
-    if (prev == STREAM_GRACE)
+    if (prev == STREAM_GRACE && s->unpub_notified)
         push_event(s, PLAYER_EV_REPUBLISHED);
+    s->unpub_notified = 0;
     player_t *p;
     while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
         TAILQ_REMOVE(&s->waiters, p, link);
@@ -393,8 +482,14 @@ void stream_unpublish(publisher_t *pub, int64_t now_ms)
     s->pub = NULL;
     s->state = s->nplayers ? STREAM_GRACE : STREAM_IDLE;
     s->grace_deadline_ms = now_ms + s->hub->conf->stream_unpublish_grace_ms;
-    stream_clear_headers(s);
-    if (s->nplayers) {
+    s->unpub_notified = 0;
+    if (s->state == STREAM_IDLE) {
+        stream_clear_headers(s);
+        return;
+    }
+    /* Grace: the headers stay for a publisher that continues the stream. */
+    if (!pub->hold_players) {
+        s->unpub_notified = 1;
         push_event(s, PLAYER_EV_UNPUBLISHED);
         stream_flush(s);
     }
@@ -413,6 +508,166 @@ static void set_header(msg_t **slot, msg_t *m)
     *slot = msg_ref(m);
 }
 
+/* Classifies a publisher's message (MSG_F_* flags) and feeds the stream's
+ * media information and frame count. */
+static uint8_t inspect(stream_t *s, uint8_t type, const uint8_t *p, uint32_t len)
+{
+    uint8_t flags = 0;
+    if (type == FLV_TAG_VIDEO) {
+        flv_video_info_t vi;
+        if (flv_video_inspect(p, len, &vi) != 0)
+            return 0;
+        if (vi.seq_header || !s->media.has_video)
+            media_info_video(&s->media, p, len);
+        if (!vi.seq_header && !vi.is_command && !vi.seq_end)
+            s->video_frames++;
+        if (vi.seq_header)
+            flags = MSG_F_SEQHDR;
+        else if (vi.keyframe)
+            flags = MSG_F_KEY;
+        else if ((vi.frame_type == 2 || vi.frame_type == 3) && !vi.is_command && !vi.seq_end)
+            flags = MSG_F_DROPPABLE; /* only coded inter frames: enhanced Metadata
+                                      * packets and the like are never dropped */
+    } else if (type == FLV_TAG_AUDIO) {
+        flv_audio_info_t ai;
+        if (flv_audio_inspect(p, len, &ai) == 0 && ai.seq_header) {
+            flags = MSG_F_SEQHDR;
+            media_info_audio(&s->media, p, len);
+        } else if (!s->media.has_audio) {
+            media_info_audio(&s->media, p, len);
+        }
+    } else if (type == FLV_TAG_SCRIPT && is_metadata(p, len)) {
+        media_info_meta(&s->media, p, len);
+        flags = MSG_F_META;
+    }
+    return flags;
+}
+
+/* The cached header a message of this kind replaces, or NULL. */
+static msg_t **header_slot(stream_t *s, uint8_t type, uint8_t flags)
+{
+    if (flags & MSG_F_META)
+        return &s->meta;
+    if (!(flags & MSG_F_SEQHDR))
+        return NULL;
+    return type == FLV_TAG_VIDEO ? &s->vseq : &s->aseq;
+}
+
+static int track_of(uint8_t type)
+{
+    return type == FLV_TAG_AUDIO ? TRACK_AUDIO : type == FLV_TAG_VIDEO ? TRACK_VIDEO : TRACK_DATA;
+}
+
+/* While a continuation waits for its key frame: 1 if this audio/video
+ * message (not a sequence header) ends the wait, 0 to drop it. */
+static int cont_may_start(stream_t *s, uint8_t type, uint8_t flags, int64_t now_ms)
+{
+    timeline_t *t = &s->tl;
+    if (!t->wait_from_ms)
+        t->wait_from_ms = now_ms;
+    if (type == FLV_TAG_VIDEO && (flags & MSG_F_KEY))
+        return 1;
+    if (type != FLV_TAG_AUDIO)
+        return 0;
+    if (!t->wait_video)
+        return 1;
+    if (now_ms - t->wait_from_ms < STREAM_CONT_KEY_WAIT_MS)
+        return 0;
+    log_info(s->pub->sess_id, "stream %s/%s: no video key frame for %d ms, continuing with audio",
+             s->app, s->name, STREAM_CONT_KEY_WAIT_MS);
+    return 1;
+}
+
+/* Media of a continuing publisher that the players already have: with the
+ * same source, its ts is at or before the old publisher's last on the
+ * track. The first media message decides whether the source is the same:
+ * its ts lies between back_ms (the GOP cache's span plus 0.5 s, at least
+ * 1.5 s, at most STREAM_SAME_SOURCE_BACK_MS) before the old publisher's
+ * last and the wall-clock gap plus STREAM_SAME_SOURCE_AHEAD_MS after it.
+ * Returns 1 to drop the message. */
+static int cont_is_replay(stream_t *s, int track, uint32_t ts, int64_t now_ms)
+{
+    timeline_t *t = &s->tl;
+    if (t->pending && !t->source_decided) {
+        t->source_decided = 1;
+        if (t->old_in_seen && t->media_seen) {
+            int64_t d = (int32_t)(ts - t->old_in_last);
+            int64_t gap = now_ms - t->media_last_ms;
+            t->same_source = d >= -t->back_ms && d <= gap + STREAM_SAME_SOURCE_AHEAD_MS;
+        }
+        if (!t->same_source)
+            memset(t->dup, 0, sizeof t->dup);
+    }
+    if (!t->dup[track])
+        return 0;
+    if ((int32_t)(ts - t->dup_until[track]) <= 0)
+        return 1;
+    t->dup[track] = 0; /* past the old publisher's last: the rest is new */
+    return 0;
+}
+
+/* The first media message of a continuation: anchors the timeline so that
+ * it gets the last output ts plus the wall-clock gap. */
+static void cont_anchor(stream_t *s, uint32_t ts, int64_t now_ms)
+{
+    timeline_t *t = &s->tl;
+    int64_t gap = t->media_seen ? now_ms - t->media_last_ms : 0;
+    uint32_t jump = gap < 1                                 ? 1
+                    : gap > (int64_t)STREAM_CONT_GAP_MAX_MS ? STREAM_CONT_GAP_MAX_MS
+                                                            : (uint32_t)gap;
+    if (t->same_source) {
+        if (!t->restamp)
+            t->ts_offset = 0; /* the publisher's own time went on: keep it */
+    } else {
+        t->ts_offset = t->media_seen ? t->media_last + jump - ts : 0;
+    }
+    t->pending = 0;
+    t->restamp = 1;
+    t->count++;
+    t->last_gap_ms = gap;
+    log_info(s->pub->sess_id,
+             "stream %s/%s: continued by s%llu after a %lld ms gap (%s; continuation %llu, "
+             "%llu messages dropped in all)",
+             s->app, s->name, (unsigned long long)s->pub->sess_id, (long long)gap,
+             t->same_source ? "same source, timestamps kept" : "restamped",
+             (unsigned long long)t->count, (unsigned long long)t->dropped);
+}
+
+/* The output ts of a message about to be pushed (media: audio/video that
+ * is not a sequence header). */
+static uint32_t out_ts(stream_t *s, int track, uint32_t ts, int media, int64_t now_ms)
+{
+    timeline_t *t = &s->tl;
+    uint32_t out;
+    if (t->pending && media)
+        cont_anchor(s, ts, now_ms);
+    if (t->pending)
+        out = t->media_seen ? t->media_last : ts; /* headers before the first media */
+    else if (t->restamp)
+        out = ts + t->ts_offset;
+    else
+        return ts;
+    if (t->track_seen[track] && (int32_t)(out - t->track_last[track]) < 0)
+        out = t->track_last[track];
+    return out;
+}
+
+/* Records a pushed message on the output timeline (in: its input ts). */
+static void timeline_note(timeline_t *t, int track, uint32_t in, uint32_t out, int media,
+                          int64_t now_ms)
+{
+    t->track_seen[track] = 1;
+    t->track_last[track] = out;
+    if (!media)
+        return;
+    t->in_seen[track] = 1;
+    t->in_last[track] = in;
+    if (!t->media_seen || (int32_t)(out - t->media_last) > 0)
+        t->media_last = out;
+    t->media_seen = 1;
+    t->media_last_ms = now_ms;
+}
+
 int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len,
                 int64_t now_ms)
 {
@@ -421,56 +676,56 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
         free(payload);
         return 0;
     }
-    msg_t *m = msg_new_adopt(type, ts, payload, len);
+    timeline_t *t = &s->tl;
+    s->bytes_in += len;
+    uint8_t flags = inspect(s, type, payload, len);
+    int media = (type == FLV_TAG_VIDEO || type == FLV_TAG_AUDIO) && !(flags & MSG_F_SEQHDR);
+    if (t->wait_key && type == FLV_TAG_VIDEO && (flags & MSG_F_SEQHDR))
+        t->wait_video = 1; /* the new publisher has video: wait for its key frame */
+    if (media && cont_is_replay(s, track_of(type), ts, now_ms)) {
+        t->dropped++;
+        free(payload);
+        return 0;
+    }
+    if (t->wait_key && media) {
+        if (!cont_may_start(s, type, flags, now_ms)) {
+            t->dropped++;
+            free(payload);
+            return 0;
+        }
+        t->wait_key = 0;
+    }
+    msg_t **slot = header_slot(s, type, flags);
+    int same = t->dedup && slot && *slot && (*slot)->len == len &&
+               memcmp((*slot)->payload, payload, len) == 0;
+    int track = track_of(type);
+    uint32_t out = same ? (*slot)->ts : out_ts(s, track, ts, media, now_ms);
+    msg_t *m = msg_new_adopt(type, out, payload, len);
     if (!m)
         return NODE_ENOMEM;
+    m->flags = flags;
     m->arrival_ms = now_ms;
+    if (slot)
+        set_header(slot, m);
+    if (same) {
+        msg_unref(m); /* the players have it already */
+        return 0;
+    }
     m->stream_off = s->bytes_total;
     s->bytes_total += len;
+    timeline_note(t, track, ts, out, media, now_ms);
     unsigned gop_cache = s->hub->conf->stream_gop_cache;
-    if (type == FLV_TAG_VIDEO) {
-        flv_video_info_t vi;
-        if (flv_video_inspect(m->payload, len, &vi) == 0) {
-            if (vi.seq_header || !s->media.has_video)
-                media_info_video(&s->media, m->payload, len);
-            if (!vi.seq_header && !vi.is_command && !vi.seq_end)
-                s->video_frames++;
-            if (vi.seq_header) {
-                m->flags |= MSG_F_SEQHDR;
-                set_header(&s->vseq, m);
-            } else if (vi.keyframe) {
-                m->flags |= MSG_F_KEY;
-                if (s->last_key_ms)
-                    s->last_gop_ms = now_ms - s->last_key_ms;
-                s->last_key_ms = now_ms;
-                if (gop_cache) {
-                    if (s->ngop == gop_cache || s->ngop == GOP_MAX) {
-                        memmove(s->gop_seqs, s->gop_seqs + 1,
-                                (s->ngop - 1) * sizeof s->gop_seqs[0]);
-                        s->ngop--;
-                    }
-                    s->gop_seqs[s->ngop++] = s->head;
-                }
-            } else if ((vi.frame_type == 2 || vi.frame_type == 3) && !vi.is_command &&
-                       !vi.seq_end) {
-                /* Only coded inter frames: enhanced Metadata packets and
-                 * the like are never dropped. */
-                m->flags |= MSG_F_DROPPABLE;
+    if ((flags & MSG_F_KEY) && type == FLV_TAG_VIDEO) {
+        if (s->last_key_ms)
+            s->last_gop_ms = now_ms - s->last_key_ms;
+        s->last_key_ms = now_ms;
+        if (gop_cache) {
+            if (s->ngop == gop_cache || s->ngop == GOP_MAX) {
+                memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
+                s->ngop--;
             }
+            s->gop_seqs[s->ngop++] = s->head;
         }
-    } else if (type == FLV_TAG_AUDIO) {
-        flv_audio_info_t ai;
-        if (flv_audio_inspect(m->payload, len, &ai) == 0 && ai.seq_header) {
-            m->flags |= MSG_F_SEQHDR;
-            set_header(&s->aseq, m);
-            media_info_audio(&s->media, m->payload, len);
-        } else if (!s->media.has_audio) {
-            media_info_audio(&s->media, m->payload, len);
-        }
-    } else if (type == FLV_TAG_SCRIPT && is_metadata(m->payload, len)) {
-        media_info_meta(&s->media, m->payload, len);
-        m->flags |= MSG_F_META;
-        set_header(&s->meta, m);
     }
     return ring_push(s, m);
 }
@@ -694,6 +949,7 @@ static void stream_tick(stream_t *s, int64_t now_ms)
     }
     if (s->state == STREAM_GRACE && now_ms >= s->grace_deadline_ms) {
         s->state = STREAM_IDLE;
+        stream_clear_headers(s);
         while ((p = TAILQ_FIRST(&s->players)) != NULL)
             player_end(s, p, PLAYER_EV_ENDED);
     }
@@ -726,7 +982,7 @@ static void stream_tick(stream_t *s, int64_t now_ms)
     }
     s->min_cursor = min;
     ring_trim(s);
-    rate_sample(&s->rate_in, s->bytes_total, now_ms);
+    rate_sample(&s->rate_in, s->bytes_in, now_ms);
     rate_sample(&s->rate_out, s->bytes_out, now_ms);
     rate_sample(&s->rate_fps, s->video_frames, now_ms);
 }
@@ -792,9 +1048,9 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->pub = s->pub;
     out->media = &s->media;
     out->frame_rate = rate_per_sec(&s->rate_fps, s->video_frames, now_ms);
-    out->bytes_in = s->bytes_total;
+    out->bytes_in = s->bytes_in;
     out->bytes_out = s->bytes_out;
-    out->bitrate_in_bps = rate_per_sec(&s->rate_in, s->bytes_total, now_ms) * 8;
+    out->bitrate_in_bps = rate_per_sec(&s->rate_in, s->bytes_in, now_ms) * 8;
     out->bitrate_out_bps = rate_per_sec(&s->rate_out, s->bytes_out, now_ms) * 8;
     out->players = s->nplayers - s->nrelay;
     out->relay_players = s->nrelay;
@@ -806,6 +1062,9 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
         out->gop_cache_bytes = s->bytes_total - ring_at(s, g)->stream_off;
     }
     out->start_wall_ms = s->start_wall_ms;
+    out->continuations = s->tl.count;
+    out->last_gap_ms = s->tl.last_gap_ms;
+    out->continuation_dropped = s->tl.dropped;
 }
 
 size_t stream_close(stream_t *s, const char *reason)

@@ -71,6 +71,12 @@ struct publisher {
      * kept valid by the owner while it publishes. via may be NULL. */
     unsigned hops;
     const char *via;
+    /* Set by the owner before stream_publish() (relay pull links do): when
+     * this publisher unpublishes, the grace period runs silently (players
+     * get no PLAYER_EV_UNPUBLISHED, and no PLAYER_EV_REPUBLISHED when a
+     * publisher comes back), so that a replacement upstream continues the
+     * stream for them as if nothing happened. */
+    int hold_players;
 };
 
 struct player {
@@ -126,13 +132,47 @@ int stream_name_valid(const char *s, size_t max);
 
 /* Starts publishing app/name. Returns 0, or NODE_EBUSY when another
  * publisher holds the stream and takeover is off (with takeover on, the old
- * publisher is kicked and detached), or NODE_EINVAL for a bad name. */
+ * publisher is kicked and detached), or NODE_EINVAL for a bad name.
+ *
+ * Continuation: a publish while the stream is in its grace period (or a
+ * takeover while players are attached) continues the stream for the
+ * attached players instead of restarting it:
+ *  - the previous sequence headers and metadata stay cached until new ones
+ *    arrive; a new one that differs byte-wise goes to the players in band,
+ *    an identical one only replaces the cached copy;
+ *  - audio and video are dropped (counted) until the new publisher's first
+ *    video key frame, or its first audio frame when the stream had no
+ *    video (or after STREAM_CONT_KEY_WAIT_MS without a key frame);
+ *  - output timestamps go on: the first media message passed gets the last
+ *    output timestamp plus the wall-clock gap since the last media message
+ *    (1 ms .. STREAM_CONT_GAP_MAX_MS), later ones keep their spacing, and
+ *    no track's timestamp ever goes back (32-bit RTMP time, mod 2^32);
+ *  - same source: when the new publisher's first timestamp lies on the old
+ *    one's timeline (two relays of one origin: the new upstream starts with
+ *    its GOP cache, which the players have partly seen), media at or before
+ *    the old publisher's last timestamp of its track is dropped, the stream
+ *    goes on at the next key frame after it, and the old offset is kept;
+ *  - the GOP cache restarts: new players start at the new publisher's
+ *    first key frame, never at old frames with new headers.
+ * The gap and a count are kept (stream_info_t) and logged at info level. */
 int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub);
-/* Stops publishing; players get UNPUBLISHED and the grace period runs. */
+/* Stops publishing. With players attached the grace period runs (they get
+ * UNPUBLISHED first unless pub->hold_players); without, the stream ends. */
 void stream_unpublish(publisher_t *pub, int64_t now_ms);
+
+/* Longest timestamp jump at a continuation, and how long a continuation
+ * drops audio waiting for a video key frame (see stream_publish()). */
+#define STREAM_CONT_GAP_MAX_MS 10000u
+#define STREAM_CONT_KEY_WAIT_MS 10000
+/* Same source (see stream_publish()): how far before the old publisher's
+ * last ts (at most; the GOP cache's span plus 0.5 s, at least 1.5 s), or
+ * after it beyond the wall-clock gap, the new publisher's first ts may lie. */
+#define STREAM_SAME_SOURCE_BACK_MS 10000
+#define STREAM_SAME_SOURCE_AHEAD_MS 1000
 
 /* Media from the publisher. Takes ownership of payload (malloc'd). type is
  * 8 audio, 9 video or 18 data (metadata: payload starts with "onMetaData").
+ * ts is the publisher's; the players get it restamped after a continuation.
  * Returns 0 or NODE_ENOMEM. Players are woken by stream_flush(). */
 int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len,
                 int64_t now_ms);
@@ -183,7 +223,7 @@ typedef struct {
     const publisher_t *pub;    /* or NULL */
     const media_info_t *media; /* what the publisher sends */
     double frame_rate;         /* video frames per second over the window, 0 unknown */
-    uint64_t bytes_in;         /* payload bytes received (all publishers) */
+    uint64_t bytes_in;         /* payload bytes received (all publishers, dropped included) */
     uint64_t bytes_out;        /* bytes written to players */
     double bitrate_in_bps, bitrate_out_bps;
     size_t players; /* attached players, push relays not counted */
@@ -192,6 +232,13 @@ typedef struct {
     unsigned gops;  /* key frames in the GOP cache */
     uint64_t gop_cache_msgs, gop_cache_bytes;
     int64_t start_wall_ms; /* Unix ms of the current (or last) publish */
+    /* Continuations (see stream_publish()): how many, the last one's gap
+     * (ms from the last media message before the loss to the first one
+     * passed after it; 0 before any), and the audio/video messages dropped
+     * waiting for a key frame (all continuations). */
+    uint64_t continuations;
+    int64_t last_gap_ms;
+    uint64_t continuation_dropped;
 } stream_info_t;
 
 /* Live or unpublished (grace) streams only; NULL otherwise. */

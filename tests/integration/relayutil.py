@@ -322,3 +322,131 @@ def assert_not_found_http(port, app, name, within, what):
     assert elapsed <= within, "%s: answered after %.2fs (want within %.1fs)" % (
         what, elapsed, within)
     return elapsed
+
+
+# ------------------------------------------------------------------ timed players (failover)
+
+class TimedFlvPlayer:
+    """An HTTP/1.0 FLV player (plain body, no chunking) that parses tags as
+    they arrive in a thread and keeps (arrival monotonic time, FlvTag) for
+    each; closed_at is set when the server closes."""
+
+    def __init__(self, port, app, name, timeout=30.0):
+        req = ("GET /%s/%s.flv HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % (app, name)).encode()
+        self.what = "HTTP-FLV player of %s/%s on port %d" % (app, name, port)
+        self.sock = weirtest.http_open(port, req, timeout=timeout)
+        self.lock = threading.Lock()
+        self.items = []
+        self.status = None
+        self.closed_at = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        buf = bytearray()
+        head_done = False
+        pos = 0
+        while not self.stopping:
+            try:
+                b = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not b:
+                break
+            now = time.monotonic()
+            buf += b
+            if not head_done:
+                i = buf.find(b"\r\n\r\n")
+                if i < 0:
+                    continue
+                self.status = int(buf[:i].split(b" ")[1])
+                del buf[:i + 4]
+                head_done = True
+                pos = 13  # FLV header and PreviousTagSize0
+            new = []
+            while len(buf) >= pos + 11:
+                size = int.from_bytes(buf[pos + 1:pos + 4], "big")
+                if len(buf) < pos + 11 + size + 4:
+                    break
+                ts = int.from_bytes(buf[pos + 4:pos + 7], "big") | (buf[pos + 7] << 24)
+                new.append((now, weirtest.FlvTag(buf[pos] & 0x1F, ts,
+                                                 bytes(buf[pos + 11:pos + 11 + size]))))
+                pos += 11 + size + 4
+            if pos > 1 << 20:
+                del buf[:pos]
+                pos = 0
+            with self.lock:
+                self.items.extend(new)
+        self.closed_at = time.monotonic()
+
+    def timed(self):
+        """[(arrival, FlvTag)] so far."""
+        with self.lock:
+            return list(self.items)
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.thread.join(5)
+
+
+class TimedRtmpPlayer:
+    """An RTMP player (rtmp_min) reading in a thread: keeps the audio/video
+    messages (each has .arrival) and the onStatus codes with their arrival;
+    closed_at is set when the server closes."""
+
+    def __init__(self, port, app, name, timeout=15.0):
+        self.what = "RTMP player of %s/%s on port %d" % (app, name, port)
+        self.client, info, _ = rtmp_play(port, app, name, timeout)
+        if info.get("code") != "NetStream.Play.Start":
+            self.client.close()
+            raise AssertionError("%s: %r" % (self.what, info))
+        self.lock = threading.Lock()
+        self.media = []
+        self.statuses = []
+        self.closed_at = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        # A long read timeout: a timeout in the middle of a chunk would lose
+        # its bytes. close() shuts the socket down to end the read.
+        while not self.stopping:
+            try:
+                m = self.client.read_message(60)
+            except TimeoutError:
+                continue
+            except (rtmp_min.RtmpClosed, OSError):
+                break
+            except Exception:  # a protocol error ends the player too
+                break
+            with self.lock:
+                if m.type in (rtmp_min.MSG_AUDIO, rtmp_min.MSG_VIDEO):
+                    self.media.append(m)
+                else:
+                    info = m.status_info() if m.is_command() else None
+                    if info is not None:
+                        self.statuses.append((m.arrival, info.get("code")))
+        self.closed_at = time.monotonic()
+
+    def timed(self):
+        """[(arrival, Message)] of the audio and video so far."""
+        with self.lock:
+            return [(m.arrival, m) for m in self.media]
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.client.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(5)
+        self.client.close()

@@ -1,6 +1,7 @@
 /* Unit tests of the hub: GOP cache, waiting players, unpublish ordering,
- * slow-player bounds and zero-copy sharing. Players here are driven by hand
- * through stream_player_iov()/stream_player_consumed(), as conn.c does. */
+ * slow-player bounds, zero-copy sharing, and continuations (seamless
+ * failover: silent hold, headers, drop to the key frame, restamping). Players here are driven by
+ * hand through stream_player_iov()/stream_player_consumed(), as conn.c does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +27,8 @@ typedef struct {
     int ntags;
     uint8_t tag_type[4096];
     uint8_t tag_b0[4096];
+    uint8_t tag_b1[4096];
+    uint32_t tag_len[4096];
     uint32_t tag_ts[4096];
     int events_at_tag[MAX_EVENTS]; /* ntags when each event came */
 } fake_player_t;
@@ -85,6 +88,8 @@ static void fp_absorb(fake_player_t *fp, const uint8_t *buf, size_t len, size_t 
         assert_true(fp->ntags < 4096);
         fp->tag_type[fp->ntags] = buf[off];
         fp->tag_b0[fp->ntags] = body ? buf[off + FLV_TAG_HEADER_SIZE] : 0;
+        fp->tag_b1[fp->ntags] = body > 1 ? buf[off + FLV_TAG_HEADER_SIZE + 1] : 0;
+        fp->tag_len[fp->ntags] = body;
         fp->tag_ts[fp->ntags] = ts;
         fp->ntags++;
         assert_int_equal(rd_be32(buf + off + FLV_TAG_HEADER_SIZE + body), body + 11);
@@ -372,7 +377,7 @@ static void test_republish_within_grace(void **state)
     fake_player_t pl;
     fp_init(&pl, MSG_ENC_FLV);
     assert_int_equal(stream_play(f->hub, "live", "r", &pl.p, 0, g_now), 0);
-    uint32_t ts = 0;
+    uint32_t ts = 50000; /* b restarts at 0: another timeline */
     push_headers(&a);
     push_gop(&a, &ts, 1, 300);
     stream_unpublish(&a.pub, g_now);
@@ -386,7 +391,496 @@ static void test_republish_within_grace(void **state)
     assert_int_equal(pl.events[0], PLAYER_EV_UNPUBLISHED);
     assert_int_equal(pl.events[1], PLAYER_EV_REPUBLISHED);
     assert_true(pl.p.attached);
-    assert_int_equal(pl.ntags, 2 * (3 + 4));
+    /* a continuation: b's identical headers are not sent again, its media
+     * goes on after a's (last ts 50040, no wall-clock gap: +1 ms) */
+    assert_int_equal(pl.ntags, 3 + 4 + 4);
+    assert_int_equal(pl.events_at_tag[1], 3 + 4);
+    assert_int_equal(pl.tag_b0[7], V_KEY);
+    assert_int_equal(pl.tag_b1[7], 1);
+    assert_int_equal(pl.tag_ts[7], 50041);
+    assert_int_equal(pl.tag_ts[10], 50081);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
+/* ---- continuations (seamless failover) ----------------------------------- */
+
+/* Checks that each track's timestamps never go back in tags [from, ntags)
+ * (mod 2^32). */
+static void assert_monotonic(const fake_player_t *fp, int from)
+{
+    for (uint8_t type = FLV_TAG_AUDIO; type <= FLV_TAG_SCRIPT; type++) {
+        int prev = -1;
+        for (int i = from; i < fp->ntags; i++) {
+            if (fp->tag_type[i] != type)
+                continue;
+            if (prev >= 0 && (int32_t)(fp->tag_ts[i] - fp->tag_ts[prev]) < 0)
+                fail_msg("track %u goes back at tag %d: %u after %u", type, i, fp->tag_ts[i],
+                         fp->tag_ts[prev]);
+            prev = i;
+        }
+    }
+}
+
+static uint64_t conts(fake_pub_t *fp, uint64_t *dropped, int64_t *gap)
+{
+    stream_info_t si;
+    stream_info(fp->pub.stream, g_now, &si);
+    if (dropped)
+        *dropped = si.continuation_dropped;
+    if (gap)
+        *gap = si.last_gap_ms;
+    return si.continuations;
+}
+
+/* A relay publisher (hold_players) leaves: no event for the players, and
+ * none when the next one comes; the stream simply goes on. */
+static void test_relay_loss_is_silent(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    a.pub.hold_players = b.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "h", &a.pub), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "h", &pl.p, 0, g_now), 0);
+    uint32_t ts = 100000;
+    push_headers(&a);
+    push_gop(&a, &ts, 2, 300);
+    stream_unpublish(&a.pub, g_now);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 0);
+    assert_int_equal(pl.ntags, 3 + 6);
+    stream_t *s = hub_lookup(f->hub, "live", "h");
+    assert_non_null(s);
+    stream_info_t si;
+    stream_info(s, g_now, &si);
+    assert_true(si.unpublished);
+    assert_int_equal(si.players, 1);
+
+    g_now += 700;
+    assert_int_equal(stream_publish(f->hub, "live", "h", &b.pub), 0);
+    ts = 0;
+    push_headers(&b);
+    push_gop(&b, &ts, 1, 300);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 0);
+    assert_true(pl.p.attached);
+    assert_int_equal(pl.ntags, 3 + 6 + 4);
+    /* a's last ts was 100080; the gap was 700 ms */
+    assert_int_equal(pl.tag_ts[9], 100080 + 700);
+    assert_int_equal(pl.tag_ts[11], 100080 + 700 + 40);
+    assert_monotonic(&pl, 0);
+    int64_t gap = 0;
+    assert_int_equal(conts(&b, NULL, &gap), 1);
+    assert_int_equal(gap, 700);
+
+    /* an ordinary publisher after a silent loss: players were never told of
+     * the loss, so they get no REPUBLISHED either */
+    fake_pub_t c;
+    fpub_init(&c);
+    stream_unpublish(&b.pub, g_now);
+    assert_int_equal(stream_publish(f->hub, "live", "h", &c.pub), 0);
+    ts = 70000;
+    push_gop(&c, &ts, 0, 300);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 0);
+    assert_int_equal(pl.ntags, 3 + 6 + 4 + 2);
+    /* and an ordinary publisher's loss is announced */
+    stream_unpublish(&c.pub, g_now);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 1);
+    assert_int_equal(pl.events[0], PLAYER_EV_UNPUBLISHED);
+    stream_player_stop(&pl.p);
+}
+
+static void push_meta_variant(fake_pub_t *fp, uint8_t last)
+{
+    static const uint8_t meta[] = {0x02, 0x00, 0x0a, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a',
+                                   't',  'a',  0x08, 0,   0,   0,   0,   0,   0,   9};
+    uint8_t *p = malloc(sizeof meta + 1);
+    memcpy(p, meta, sizeof meta);
+    p[sizeof meta] = last;
+    assert_int_equal(stream_push(&fp->pub, FLV_TAG_SCRIPT, 0, p, sizeof meta + 1, g_now), 0);
+}
+
+/* New sequence headers reach the players in band only when they differ;
+ * new players get the current ones. */
+static void test_continuation_sends_changed_headers_only(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    a.pub.hold_players = b.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "hd", &a.pub), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "hd", &pl.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&a);
+    push_gop(&a, &ts, 1, 300);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.ntags, 3 + 4);
+    stream_unpublish(&a.pub, g_now);
+
+    g_now += 100;
+    assert_int_equal(stream_publish(f->hub, "live", "hd", &b.pub), 0);
+    push_meta_variant(&b, 1);                 /* differs */
+    push(&b, FLV_TAG_VIDEO, V_SEQ, 0, 0, 41); /* differs: another size */
+    push(&b, FLV_TAG_AUDIO, A_AAC, 0, 0, 4);  /* identical */
+    push(&b, FLV_TAG_VIDEO, V_SEQ, 0, 0, 41); /* repeated: identical now */
+    push_gop(&b, &ts, 1, 300);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 0);
+    assert_int_equal(pl.ntags, 3 + 4 + 2 + 4);
+    assert_int_equal(pl.tag_type[7], FLV_TAG_SCRIPT);
+    assert_int_equal(pl.tag_len[7], 22);
+    assert_int_equal(pl.tag_type[8], FLV_TAG_VIDEO);
+    assert_int_equal(pl.tag_b1[8], 0); /* a sequence header */
+    assert_int_equal(pl.tag_len[8], 41);
+    assert_int_equal(pl.tag_b1[9], 1); /* then the key frame */
+    assert_monotonic(&pl, 0);
+    /* the headers do not go back in time, and the key frame follows them */
+    assert_true(pl.tag_ts[8] >= 40 && pl.tag_ts[8] < pl.tag_ts[9]);
+
+    /* a new player: the current headers, then b's GOP */
+    fake_player_t late;
+    fp_init(&late, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "hd", &late.p, 0, g_now), 0);
+    fp_drain(&late, 0, g_now);
+    assert_int_equal(late.ntags, 3 + 4);
+    assert_int_equal(late.tag_len[0], 22);
+    assert_int_equal(late.tag_len[1], 41);
+    assert_int_equal(late.tag_type[2], FLV_TAG_AUDIO);
+    assert_int_equal(late.tag_b1[3], 1);
+    assert_int_equal(late.tag_ts[3], pl.tag_ts[9]);
+    stream_player_stop(&pl.p);
+    stream_player_stop(&late.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
+/* The new publisher's media before its first key frame is dropped and
+ * counted; an audio-only stream continues at the first audio frame. */
+static void test_continuation_drops_until_key(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    a.pub.hold_players = b.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "k", &a.pub), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "k", &pl.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&a);
+    push_gop(&a, &ts, 2, 300);
+    stream_unpublish(&a.pub, g_now);
+    g_now += 50;
+    assert_int_equal(stream_publish(f->hub, "live", "k", &b.pub), 0);
+    ts = 9000; /* joined mid-GOP: inter frames and audio first */
+    for (int i = 0; i < 3; i++) {
+        push(&b, FLV_TAG_AUDIO, A_AAC, 1, ts, 8);
+        push(&b, FLV_TAG_VIDEO, V_INTER, 1, ts, 100);
+        ts += 40;
+    }
+    push_gop(&b, &ts, 1, 300);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.ntags, 3 + 6 + 4);
+    assert_int_equal(pl.tag_type[9], FLV_TAG_VIDEO);
+    assert_int_equal(pl.tag_b0[9], V_KEY);
+    assert_int_equal(pl.tag_b1[9], 1);
+    assert_int_equal(pl.tag_ts[9], 80 + 50);
+    uint64_t dropped = 0;
+    assert_int_equal(conts(&b, &dropped, NULL), 1);
+    assert_int_equal(dropped, 6);
+    assert_monotonic(&pl, 0);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&b.pub, g_now);
+
+    /* audio only */
+    fake_pub_t c, d;
+    fpub_init(&c);
+    fpub_init(&d);
+    c.pub.hold_players = d.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "ao", &c.pub), 0);
+    fake_player_t ap;
+    fp_init(&ap, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "ao", &ap.p, 0, g_now), 0);
+    push(&c, FLV_TAG_AUDIO, A_AAC, 0, 0, 4);
+    for (uint32_t i = 0; i < 5; i++)
+        push(&c, FLV_TAG_AUDIO, A_AAC, 1, i * 23, 8);
+    stream_unpublish(&c.pub, g_now);
+    g_now += 200;
+    assert_int_equal(stream_publish(f->hub, "live", "ao", &d.pub), 0);
+    push(&d, FLV_TAG_AUDIO, A_AAC, 0, 0, 4);
+    for (uint32_t i = 0; i < 5; i++)
+        push(&d, FLV_TAG_AUDIO, A_AAC, 1, 50000 + i * 23, 8);
+    fp_drain(&ap, 0, g_now);
+    assert_int_equal(ap.ntags, 6 + 5);
+    assert_int_equal(ap.tag_ts[6], 92 + 200);
+    assert_int_equal(ap.tag_ts[10], 92 + 200 + 4 * 23);
+    assert_int_equal(conts(&d, &dropped, NULL), 1);
+    assert_int_equal(dropped, 0);
+    stream_player_stop(&ap.p);
+    stream_unpublish(&d.pub, g_now);
+}
+
+/* Several continuations in a row, with upstream timestamps far lower, far
+ * higher and about to wrap: the output never goes back, each jump is the
+ * wall-clock gap (capped), and spacing within a publisher is kept. */
+static void test_continuation_restamps_monotonic(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_unpublish_grace_ms = 120000;
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    static const uint32_t starts[] = {5000000, 0, 3000000000u, 0xffffff00u, 12345};
+    static const int64_t gaps[] = {0, 300, 2500, 60000, 1};
+    uint32_t expect_first = 0;
+    fake_pub_t pubs[5];
+    int first_tag[5];
+    for (int k = 0; k < 5; k++) {
+        fake_pub_t *p = &pubs[k];
+        fpub_init(p);
+        p->pub.hold_players = 1;
+        g_now += gaps[k];
+        assert_int_equal(stream_publish(f->hub, "live", "mono", &p->pub), 0);
+        if (k == 0)
+            assert_int_equal(stream_play(f->hub, "live", "mono", &pl.p, 0, g_now), 0);
+        uint32_t ts = starts[k];
+        push_headers(p);
+        fp_drain(&pl, 0, g_now);
+        first_tag[k] = pl.ntags; /* the headers, if sent, came before */
+        /* key frame; audio 10 ms behind the video (interleaving skew) */
+        push(p, FLV_TAG_VIDEO, V_KEY, 1, ts, 300);
+        push(p, FLV_TAG_AUDIO, A_AAC, 1, ts - 10, 8);
+        for (int i = 1; i <= 4; i++) {
+            push(p, FLV_TAG_VIDEO, V_INTER, 1, ts + 40u * i, 100);
+            push(p, FLV_TAG_AUDIO, A_AAC, 1, ts + 40u * i - 10, 8);
+        }
+        fp_drain(&pl, 0, g_now);
+        assert_int_equal(pl.ntags - first_tag[k], 10);
+        uint32_t key_ts = pl.tag_ts[first_tag[k]];
+        if (k == 0) {
+            assert_int_equal(key_ts, starts[0]);
+        } else {
+            uint32_t jump = gaps[k] > 10000 ? 10000 : gaps[k] < 1 ? 1 : (uint32_t)gaps[k];
+            assert_int_equal(key_ts, expect_first + jump);
+            int64_t gap = 0;
+            assert_int_equal(conts(p, NULL, &gap), (uint64_t)k);
+            assert_int_equal(gap, gaps[k]);
+        }
+        /* spacing kept within the publisher */
+        assert_int_equal(pl.tag_ts[first_tag[k] + 8], key_ts + 160);
+        expect_first = key_ts + 160; /* the last video ts (the highest output) */
+        assert_monotonic(&pl, 0);
+        stream_unpublish(&p->pub, g_now);
+    }
+    assert_int_equal(pl.nevents, 0);
+    stream_player_stop(&pl.p);
+}
+
+/* After a continuation the GOP cache holds only the new publisher's frames:
+ * a player attaching (or waiting) then starts at its first key frame. */
+static void test_continuation_resets_gop_cache(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_gop_cache = 2;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    a.pub.hold_players = b.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "g", &a.pub), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "g", &pl.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&a);
+    push_gop(&a, &ts, 2, 300);
+    push_gop(&a, &ts, 2, 300);
+    stream_unpublish(&a.pub, g_now);
+    /* a player asking during the grace period waits for the new publisher */
+    fake_player_t waiter;
+    fp_init(&waiter, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "g", &waiter.p, 5000, g_now), 1);
+    g_now += 20;
+    assert_int_equal(stream_publish(f->hub, "live", "g", &b.pub), 0);
+    assert_int_equal(waiter.nevents, 1);
+    assert_int_equal(waiter.events[0], PLAYER_EV_STARTED);
+    push(&b, FLV_TAG_VIDEO, V_SEQ, 0, 0, 44); /* new size */
+    /* a player attaching before b's key frame: nothing old */
+    fake_player_t early;
+    fp_init(&early, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "g", &early.p, 0, g_now), 0);
+    fp_drain(&early, 0, g_now);
+    for (int i = 0; i < early.ntags; i++)
+        assert_true(early.tag_type[i] != FLV_TAG_VIDEO || early.tag_b1[i] == 0);
+    ts = 77777;
+    push(&b, FLV_TAG_VIDEO, V_INTER, 1, ts, 100); /* dropped: before the key */
+    push_gop(&b, &ts, 2, 300);
+    fake_player_t late;
+    fp_init(&late, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "g", &late.p, 0, g_now), 0);
+    fake_player_t *ps[] = {&waiter, &early, &late};
+    for (int k = 0; k < 3; k++) {
+        fake_player_t *p = ps[k];
+        fp_drain(p, 0, g_now);
+        int v = 0;
+        uint32_t hdr = 0;
+        for (int i = 0; i < p->ntags; i++) {
+            if (p->tag_type[i] != FLV_TAG_VIDEO)
+                continue;
+            if (p->tag_b1[i] == 0) {
+                hdr = p->tag_len[i]; /* the waiter's prelude has the old one first */
+                continue;
+            }
+            if (v++ == 0) {
+                assert_int_equal(hdr, 44); /* the new header before any frame */
+                assert_int_equal(p->tag_b0[i], V_KEY);
+                assert_int_equal(p->tag_ts[i], 200 + 20);
+            }
+        }
+        assert_int_equal(v, 3);
+        assert_monotonic(p, 0);
+        stream_player_stop(&p->p);
+    }
+    stream_info_t si;
+    stream_info(b.pub.stream, g_now, &si);
+    assert_int_equal(si.gops, 1);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.ntags, 3 + 12 + 1 + 6);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
+/* Same source (two relays of one origin): the new upstream starts with its
+ * GOP cache, on the old one's timeline. What the players already have is
+ * not sent again; the stream goes on at the next key frame, with the
+ * publisher's own timestamps (no jump). */
+static void test_continuation_same_source_skips_replay(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    a.pub.hold_players = b.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "ss", &a.pub), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "ss", &pl.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&a);
+    push_gop(&a, &ts, 24, 300);
+    push_gop(&a, &ts, 24, 300);
+    /* a is lost 10 frames into the GOP at 2000 */
+    push(&a, FLV_TAG_VIDEO, V_KEY, 1, 2000, 300);
+    push(&a, FLV_TAG_AUDIO, A_AAC, 1, 2000, 8);
+    for (uint32_t t = 2040; t <= 2400; t += 40) {
+        push(&a, FLV_TAG_VIDEO, V_INTER, 1, t, 100);
+        push(&a, FLV_TAG_AUDIO, A_AAC, 1, t, 8);
+    }
+    fp_drain(&pl, 0, g_now);
+    int before = pl.ntags;
+    stream_unpublish(&a.pub, g_now);
+    g_now += 80;
+    assert_int_equal(stream_publish(f->hub, "live", "ss", &b.pub), 0);
+    push_headers(&b);
+    /* b's GOP cache: 2000..2960 (the players have up to 2400), then live */
+    ts = 2000;
+    push_gop(&b, &ts, 24, 300);
+    push_gop(&b, &ts, 4, 300);
+    fp_drain(&pl, 0, g_now);
+    /* only the GOP at 3000: key, 4 inter frames, an audio frame after each */
+    assert_int_equal(pl.ntags - before, 10);
+    assert_int_equal(pl.tag_b0[before], V_KEY);
+    assert_int_equal(pl.tag_ts[before], 3000);
+    assert_int_equal(pl.tag_ts[pl.ntags - 1], 3160);
+    assert_monotonic(&pl, 0);
+    uint64_t dropped = 0;
+    int64_t gap = 0;
+    assert_int_equal(conts(&b, &dropped, &gap), 1);
+    assert_int_equal(dropped, 50); /* 11 + 11 replayed, 14 + 14 new before the key */
+    assert_int_equal(gap, 80);
+    assert_int_equal(pl.nevents, 0);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
+/* The grace period still ends held players, and the next publisher then
+ * starts a fresh stream (its own timestamps, its own headers). */
+static void test_held_players_end_after_grace(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a;
+    fpub_init(&a);
+    a.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "e", &a.pub), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "e", &pl.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&a);
+    push_gop(&a, &ts, 1, 300);
+    stream_unpublish(&a.pub, g_now);
+    fp_drain(&pl, 0, g_now);
+    hub_tick(f->hub, g_now + f->conf.stream_unpublish_grace_ms - 1);
+    assert_int_equal(pl.nevents, 0);
+    assert_true(pl.p.attached);
+    hub_tick(f->hub, g_now + f->conf.stream_unpublish_grace_ms + 1);
+    assert_int_equal(pl.nevents, 1);
+    assert_int_equal(pl.events[0], PLAYER_EV_ENDED);
+    assert_false(pl.p.attached);
+    hub_tick(f->hub, g_now + f->conf.stream_unpublish_grace_ms + 2);
+    assert_int_equal(hub_stream_count(f->hub), 0);
+
+    fake_pub_t b;
+    fpub_init(&b);
+    b.pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "e", &b.pub), 0);
+    fake_player_t np;
+    fp_init(&np, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "e", &np.p, 0, g_now), 0);
+    ts = 7;
+    push_headers(&b);
+    push_gop(&b, &ts, 0, 300);
+    fp_drain(&np, 0, g_now);
+    assert_int_equal(np.ntags, 3 + 2);
+    assert_int_equal(np.tag_ts[3], 7);
+    assert_int_equal(conts(&b, NULL, NULL), 0);
+    stream_player_stop(&np.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
+/* A takeover with players attached continues the stream as well. */
+static void test_takeover_continues(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_publish_takeover = 1;
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    assert_int_equal(stream_publish(f->hub, "live", "t", &a.pub), 0);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "t", &pl.p, 0, g_now), 0);
+    uint32_t ts = 90000;
+    push_headers(&a);
+    push_gop(&a, &ts, 1, 300);
+    g_now += 30;
+    assert_int_equal(stream_publish(f->hub, "live", "t", &b.pub), 0);
+    assert_int_equal(a.kicked, 1);
+    ts = 0;
+    push_headers(&b);
+    push_gop(&b, &ts, 1, 300);
+    fp_drain(&pl, 0, g_now);
+    assert_int_equal(pl.nevents, 0);
+    assert_int_equal(pl.ntags, 3 + 4 + 4);
+    assert_int_equal(pl.tag_ts[7], 90040 + 30);
+    assert_monotonic(&pl, 0);
     stream_player_stop(&pl.p);
     stream_unpublish(&b.pub, g_now);
 }
@@ -560,6 +1054,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unpublish_event_after_data_then_grace_end, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_republish_within_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relay_loss_is_silent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continuation_sends_changed_headers_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_continuation_drops_until_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continuation_restamps_monotonic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continuation_resets_gop_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continuation_same_source_skips_replay, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_held_players_end_after_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_takeover_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_player_bounded_and_disconnected, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lagging_player_drops_to_next_key, setup, teardown),
