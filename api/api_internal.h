@@ -101,6 +101,8 @@ void api_get_healthz(api_req_t *r);
 void api_get_readyz(api_req_t *r);
 void api_get_node(api_req_t *r);
 void api_patch_node(api_req_t *r);
+void api_post_node_drain(api_req_t *r);
+void api_post_node_undrain(api_req_t *r);
 void api_get_streams(api_req_t *r);
 void api_get_stream(api_req_t *r);
 void api_delete_stream(api_req_t *r);
@@ -115,5 +117,10 @@ void api_get_relay(api_req_t *r);
 void api_put_relay(api_req_t *r);
 void api_patch_relay(api_req_t *r);
 void api_delete_relay(api_req_t *r);
+void api_get_hooks(api_req_t *r);
+void api_post_hook(api_req_t *r);
+void api_get_hook(api_req_t *r);
+void api_put_hook(api_req_t *r);
+void api_delete_hook(api_req_t *r);
 
 #endif

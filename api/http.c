@@ -33,6 +33,8 @@ static const api_route_t ROUTES[] = {
     {"/readyz", "GET", 0, {{"GET", api_get_readyz, 0}}},
     {"/metrics", "GET", 0, {{"GET", api_get_metrics, 0}}},
     {"/api/v1/node", "GET, PATCH", 0, {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}}},
+    {"/api/v1/node/drain", "POST", 0, {{"POST", api_post_node_drain, 1}}},
+    {"/api/v1/node/undrain", "POST", 0, {{"POST", api_post_node_undrain, 0}}},
     {"/api/v1/streams", "GET", 0, {{"GET", api_get_streams, 0}}},
     {"/api/v1/streams/{}/{*}",
      "GET, DELETE",
@@ -44,10 +46,7 @@ static const api_route_t ROUTES[] = {
      0,
      {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}}},
     {"/api/v1/events", "GET", 0, {{"GET", api_get_events, 0}}},
-    {"/api/v1/relays",
-     "GET, POST",
-     0,
-     {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}}},
+    {"/api/v1/relays", "GET, POST", 0, {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}}},
     {"/api/v1/relays/{}",
      "GET, PUT, PATCH, DELETE",
      0,
@@ -55,6 +54,11 @@ static const api_route_t ROUTES[] = {
       {"PUT", api_put_relay, 1},
       {"PATCH", api_patch_relay, 1},
       {"DELETE", api_delete_relay, 0}}},
+    {"/api/v1/hooks", "GET, POST", 0, {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}}},
+    {"/api/v1/hooks/{}",
+     "GET, PUT, DELETE",
+     0,
+     {{"GET", api_get_hook, 0}, {"PUT", api_put_hook, 1}, {"DELETE", api_delete_hook, 0}}},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

@@ -92,3 +92,37 @@ int api_parse_node_patch(const cJSON *body, int *have_level, log_level_t *level,
     }
     return 0;
 }
+
+int api_parse_drain(const cJSON *body, char *redirect, size_t redirect_len, uint32_t *retry_after_s,
+                    char *err, size_t errlen)
+{
+    redirect[0] = '\0';
+    *retry_after_s = API_DRAIN_RETRY_AFTER_DEFAULT;
+    for (const cJSON *f = body ? body->child : NULL; f; f = f->next) {
+        const char *k = f->string ? f->string : "?";
+        if (strcmp(k, "redirect_url") == 0) {
+            if (cJSON_IsNull(f))
+                continue;
+            if (!cJSON_IsString(f) || !drain_redirect_valid(f->valuestring)) {
+                snprintf(err, errlen,
+                         "redirect_url: expected null or an http:// or https:// URL of "
+                         "printable ASCII without spaces, under %d bytes",
+                         DRAIN_URL_MAX);
+                return -1;
+            }
+            snprintf(redirect, redirect_len, "%s", f->valuestring);
+        } else if (strcmp(k, "retry_after_s") == 0) {
+            double v = cJSON_IsNumber(f) ? f->valuedouble : -1;
+            if (v < 1 || v > DRAIN_RETRY_AFTER_MAX || v != (double)(uint32_t)v) {
+                snprintf(err, errlen, "retry_after_s: expected an integer from 1 to %d",
+                         DRAIN_RETRY_AFTER_MAX);
+                return -1;
+            }
+            *retry_after_s = (uint32_t)v;
+        } else {
+            snprintf(err, errlen, "%.64s: unknown field (known: redirect_url, retry_after_s)", k);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,6 +1,6 @@
 /* parse: the API's own handling of request input, pure (no I/O, no MHD):
  * route matching of the path, unsigned integers in query strings and paths,
- * the JSON object body, and the PATCH /api/v1/node body. HTTP framing and
+ * the JSON object body, the PATCH /api/v1/node body and the drain body. HTTP framing and
  * JSON syntax are libmicrohttpd's and cJSON's; what is here is what Weir
  * adds on top, and tests/fuzz/fuzz_api_input.c fuzzes it. */
 #ifndef WEIR_API_PARSE_H
@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drain.h"
 #include "log.h"
 
 #define API_MAX_PARAMS 2
@@ -38,5 +39,16 @@ cJSON *api_parse_object(const char *body, size_t len, char *err, size_t errlen);
  * offending field's name. */
 int api_parse_node_patch(const cJSON *body, int *have_level, log_level_t *level, char *err,
                          size_t errlen);
+
+#define API_DRAIN_RETRY_AFTER_DEFAULT 30
+
+/* POST /api/v1/node/drain: body NULL (no body) or an object with the
+ * optional fields redirect_url (null, or a URL drain_redirect_valid()
+ * accepts: it becomes a Location header prefix) and retry_after_s (integer
+ * 1..DRAIN_RETRY_AFTER_MAX, default API_DRAIN_RETRY_AFTER_DEFAULT).
+ * Returns 0 with redirect ("" when none) and *retry_after_s set, or -1 with
+ * a message that starts with the field's name. */
+int api_parse_drain(const cJSON *body, char *redirect, size_t redirect_len, uint32_t *retry_after_s,
+                    char *err, size_t errlen);
 
 #endif

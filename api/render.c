@@ -97,12 +97,23 @@ cJSON *api_render_node(const api_node_info_t *ni)
         add_u64(s, "write_errors", ni->storage_write_errors);
         add_u64(s, "events_dropped", ni->events_dropped);
     }
+    cJSON_AddBoolToObject(o, "draining", ni->draining);
+    cJSON *d =
+        ni->draining ? cJSON_AddObjectToObject(o, "drain") : cJSON_AddNullToObject(o, "drain");
+    if (d && ni->draining) {
+        if (ni->drain_redirect && ni->drain_redirect[0])
+            cJSON_AddStringToObject(d, "redirect_url", ni->drain_redirect);
+        else
+            cJSON_AddNullToObject(d, "redirect_url");
+        cJSON_AddNumberToObject(d, "retry_after_s", ni->drain_retry_after_s);
+        add_time(d, "since", ni->drain_since_wall_ms);
+    }
     if ((l && cJSON_GetArraySize(l) != 3) || (c && cJSON_GetArraySize(c) != 5) ||
-        (s && cJSON_GetArraySize(s) != 3)) {
+        (s && cJSON_GetArraySize(s) != 3) || (d && ni->draining && cJSON_GetArraySize(d) != 3)) {
         cJSON_Delete(o);
         return NULL;
     }
-    return checked(o, 12);
+    return checked(o, 14);
 }
 
 cJSON *api_render_session_summary(const sess_info_t *si)
@@ -203,14 +214,23 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
         add_u64(g, "messages", st->gop_cache_msgs);
         add_u64(g, "bytes", st->gop_cache_bytes);
     }
+    cJSON *k = cJSON_AddObjectToObject(o, "continuity");
+    if (k) {
+        add_u64(k, "continuations", st->continuations);
+        if (st->continuations)
+            cJSON_AddNumberToObject(k, "last_gap_ms", (double)st->last_gap_ms);
+        else
+            cJSON_AddNullToObject(k, "last_gap_ms");
+        add_u64(k, "skipped_messages", st->continuation_dropped);
+    }
     add_time(o, "start_time", st->start_wall_ms);
     /* A failed nested render leaves a member out (cJSON_AddItemToObject
      * refuses NULL). */
-    if (g && cJSON_GetArraySize(g) != 3) {
+    if ((g && cJSON_GetArraySize(g) != 3) || (k && cJSON_GetArraySize(k) != 3)) {
         cJSON_Delete(o);
         return NULL;
     }
-    return checked(o, 14);
+    return checked(o, 15);
 }
 
 cJSON *api_render_event(const storage_event_t *row)

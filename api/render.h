@@ -28,6 +28,11 @@ typedef struct {
     double bitrate_in_bps, bitrate_out_bps;
     const char *storage_path;
     uint64_t storage_write_errors, events_dropped;
+    /* drain state: "draining" and "drain" (null when not draining) */
+    int draining;
+    const char *drain_redirect; /* "" or NULL: none */
+    uint32_t drain_retry_after_s;
+    int64_t drain_since_wall_ms;
 } api_node_info_t;
 
 cJSON *api_render_node(const api_node_info_t *ni);

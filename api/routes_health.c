@@ -10,7 +10,7 @@ void api_get_healthz(api_req_t *r)
     api_reply_json(r, 200, o);
 }
 
-/* Ready to take new sessions: not shutting down, and the storage thread
+/* Ready to take new sessions: not shutting down, not draining, and the storage thread
  * alive (a node that cannot record events should get no new load). */
 void api_get_readyz(api_req_t *r)
 {
@@ -22,6 +22,8 @@ void api_get_readyz(api_req_t *r)
     }
     if (node->stopping)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("stopping"));
+    if (node->draining)
+        cJSON_AddItemToArray(reasons, cJSON_CreateString("draining"));
     if (node->st) {
         storage_stats_t ss;
         storage_stats(node->st, &ss);

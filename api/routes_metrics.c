@@ -6,6 +6,7 @@
 #include "api_internal.h"
 #include "common.h"
 #include "conn.h"
+#include "hooks.h"
 #include "relay.h"
 #include "storage.h"
 
@@ -81,40 +82,54 @@ static void per_stream(metrics_ctx_t *m, node_t *node, per_stream_t what, const 
     hub_foreach(node->hub, stream_line, &sm);
 }
 
-/* ---- relays ---------------------------------------------------------------- */
+/* ---- per relay and per hook ------------------------------------------------- */
 
-typedef enum { RM_STARTS, RM_FAILURES, RM_FAILOVERS, RM_BYTES, RM_BITRATE } relay_metric_t;
+/* One metric with a series per relay (label id) or per hook (label hook). */
+typedef struct {
+    int what; /* RM_* or HM_* */
+    const char *name, *type, *text;
+} series_def_t;
 
 typedef struct {
     struct evbuffer *b;
-    relay_metric_t what;
-    const char *name;
-} relay_line_t;
+    const series_def_t *def;
+    const char *key; /* the label's name */
+} series_ctx_t;
+
+/* Writes name{key="id"} and a space: the caller adds the value. */
+static void series_head(const series_ctx_t *sc, const char *id)
+{
+    evbuffer_add_printf(sc->b, "%s{%s=\"", sc->def->name, sc->key);
+    label(sc->b, id);
+    evbuffer_add(sc->b, "\"} ", 3);
+}
+
+typedef enum { RM_STARTS, RM_FAILURES, RM_FAILOVERS, RM_BYTES, RM_BITRATE } relay_metric_t;
+
+static const series_def_t RELAY_SERIES[] = {
+    {RM_STARTS, "weir_relay_starts_total", "counter", "Relay links that came up, per relay."},
+    {RM_FAILURES, "weir_relay_failures_total", "counter", "Relay links that failed, per relay."},
+    {RM_FAILOVERS, "weir_relay_failovers_total", "counter",
+     "Switches of a relay to its next URL, per relay."},
+    {RM_BYTES, "weir_relay_bytes_total", "counter",
+     "Bytes relayed (sent by push, received by pull), per relay."},
+    {RM_BITRATE, "weir_relay_bitrate_bps", "gauge",
+     "Bitrate relayed over the last 5 s in bits per second, per relay."},
+};
 
 static void relay_line(const relay_stat_t *st, void *arg)
 {
-    relay_line_t *rl = arg;
-    evbuffer_add_printf(rl->b, "%s{id=\"", rl->name);
-    label(rl->b, st->spec->id);
-    evbuffer_add(rl->b, "\"} ", 3);
-    switch (rl->what) {
-    case RM_STARTS: evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->starts); break;
-    case RM_FAILURES: evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->failures); break;
-    case RM_FAILOVERS:
-        evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->failovers);
-        break;
-    case RM_BYTES: evbuffer_add_printf(rl->b, "%llu\n", (unsigned long long)st->bytes); break;
-    case RM_BITRATE: evbuffer_add_printf(rl->b, "%.0f\n", st->bitrate_bps); break;
-    }
-}
-
-static void per_relay(struct evbuffer *b, const relay_mgr_t *m, relay_metric_t what,
-                      const char *name, const char *type, const char *text)
-{
-    help(b, name, type, text);
-    relay_line_t rl = {b, what, name};
-    if (m)
-        relay_mgr_foreach(m, relay_line, &rl);
+    const series_ctx_t *sc = arg;
+    series_head(sc, st->spec->id);
+    relay_metric_t what = (relay_metric_t)sc->def->what;
+    uint64_t v = what == RM_STARTS      ? st->starts
+                 : what == RM_FAILURES  ? st->failures
+                 : what == RM_FAILOVERS ? st->failovers
+                                        : st->bytes;
+    if (what == RM_BITRATE)
+        evbuffer_add_printf(sc->b, "%.0f\n", st->bitrate_bps);
+    else
+        evbuffer_add_printf(sc->b, "%llu\n", (unsigned long long)v);
 }
 
 /* Relay totals, instances by status and per-relay counters; m may be NULL
@@ -138,16 +153,73 @@ static void relay_metrics(struct evbuffer *b, const relay_mgr_t *m)
               {"failed", rc.failed}};
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
         evbuffer_add_printf(b, "weir_relay_instances{status=\"%s\"} %zu\n", st[i].status, st[i].n);
-    per_relay(b, m, RM_STARTS, "weir_relay_starts_total", "counter",
-              "Relay links that came up, per relay.");
-    per_relay(b, m, RM_FAILURES, "weir_relay_failures_total", "counter",
-              "Relay links that failed, per relay.");
-    per_relay(b, m, RM_FAILOVERS, "weir_relay_failovers_total", "counter",
-              "Switches of a relay to its next URL, per relay.");
-    per_relay(b, m, RM_BYTES, "weir_relay_bytes_total", "counter",
-              "Bytes relayed (sent by push, received by pull), per relay.");
-    per_relay(b, m, RM_BITRATE, "weir_relay_bitrate_bps", "gauge",
-              "Bitrate relayed over the last 5 s in bits per second, per relay.");
+    for (size_t i = 0; i < sizeof RELAY_SERIES / sizeof RELAY_SERIES[0]; i++) {
+        series_ctx_t sc = {b, &RELAY_SERIES[i], "id"};
+        help(b, sc.def->name, sc.def->type, sc.def->text);
+        if (m)
+            relay_mgr_foreach(m, relay_line, &sc);
+    }
+}
+
+/* ---- webhooks ------------------------------------------------------------- */
+
+typedef enum { HM_DELIVERED, HM_FAILED, HM_DROPPED, HM_RETRIES, HM_QUEUED } hook_metric_t;
+
+static const series_def_t HOOK_SERIES[] = {
+    {HM_DELIVERED, "weir_webhook_delivered_total", "counter",
+     "Notifications delivered (answered 2xx), per hook."},
+    {HM_FAILED, "weir_webhook_failed_total", "counter",
+     "Notification attempts that failed (not 2xx, timeout, connection error), per hook."},
+    {HM_DROPPED, "weir_webhook_dropped_total", "counter",
+     "Notifications given up (queue overflow or attempts exhausted), per hook."},
+    {HM_RETRIES, "weir_webhook_retries_total", "counter",
+     "Notification attempts after the first, per hook."},
+    {HM_QUEUED, "weir_webhook_queued", "gauge",
+     "Notifications waiting for delivery (or in flight), per hook."},
+};
+
+static void hook_line(const hook_stat_t *st, void *arg)
+{
+    const series_ctx_t *sc = arg;
+    hook_metric_t what = (hook_metric_t)sc->def->what;
+    uint64_t v = what == HM_DELIVERED ? st->delivered
+                 : what == HM_FAILED  ? st->failed
+                 : what == HM_DROPPED ? st->dropped
+                 : what == HM_RETRIES ? st->retries
+                                      : (uint64_t)st->queued;
+    series_head(sc, st->spec->id);
+    evbuffer_add_printf(sc->b, "%llu\n", (unsigned long long)v);
+}
+
+/* Per-hook delivery counters and decision totals; m may be NULL (no
+ * webhook manager: no per-hook lines, decisions all 0). */
+static void hook_metrics(struct evbuffer *b, const hook_mgr_t *m)
+{
+    for (size_t i = 0; i < sizeof HOOK_SERIES / sizeof HOOK_SERIES[0]; i++) {
+        series_ctx_t sc = {b, &HOOK_SERIES[i], "hook"};
+        help(b, sc.def->name, sc.def->type, sc.def->text);
+        if (m)
+            hook_mgr_foreach(m, hook_line, &sc);
+    }
+    hook_decision_counts_t dc = {{0}, {0}, {0}, {0}};
+    if (m)
+        hook_mgr_decision_counts(m, &dc);
+    help(b, "weir_webhook_decisions_total", "counter",
+         "Authorizing decisions (on_publish, on_play) by result.");
+    static const char *const points[2] = {"on_publish", "on_play"};
+    for (int p = 0; p < 2; p++) {
+        const struct {
+            const char *result;
+            uint64_t n;
+        } res[] = {{"allow", dc.allow[p]},
+                   {"deny", dc.deny[p]},
+                   {"timeout_allow", dc.timeout_allow[p]},
+                   {"timeout_deny", dc.timeout_deny[p]}};
+        for (size_t i = 0; i < sizeof res / sizeof res[0]; i++)
+            evbuffer_add_printf(b,
+                                "weir_webhook_decisions_total{point=\"%s\",result=\"%s\"} %llu\n",
+                                points[p], res[i].result, (unsigned long long)res[i].n);
+    }
 }
 
 void api_get_metrics(api_req_t *r)
@@ -217,6 +289,10 @@ void api_get_metrics(api_req_t *r)
     evbuffer_add_printf(b, "weir_storage_queue_depth %llu\n", (unsigned long long)ss.queue_depth);
 
     relay_metrics(b, node->relays);
+    hook_metrics(b, node->hooks);
+    help(b, "weir_node_draining", "gauge",
+         "1 while the node is drained (no new publishers or players), else 0.");
+    evbuffer_add_printf(b, "weir_node_draining %d\n", node->draining ? 1 : 0);
 
     size_t len = evbuffer_get_length(b);
     char *text = malloc(len + 1);

@@ -1,9 +1,12 @@
-/* Tag node: GET and PATCH /api/v1/node. */
+/* Tag node: GET and PATCH /api/v1/node, POST /api/v1/node/drain and
+ * /api/v1/node/undrain. Changes are stored before they are applied and
+ * acknowledged (the request is suspended until the write commits). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
 #include "common.h"
+#include "drain.h"
 #include "evlog.h"
 #include "log.h"
 #include "relay.h"
@@ -47,6 +50,10 @@ static cJSON *node_json(api_t *a)
         ni.storage_write_errors = ss.write_errors;
         ni.events_dropped = ss.events_dropped + node->events_lost;
     }
+    ni.draining = node->draining;
+    ni.drain_redirect = node->drain_redirect;
+    ni.drain_retry_after_s = node->drain_retry_after_s;
+    ni.drain_since_wall_ms = node->drain_since_wall_ms;
     return api_render_node(&ni);
 }
 
@@ -116,4 +123,86 @@ void api_patch_node(api_req_t *r)
         return;
     }
     api_suspend(r);
+}
+
+/* ---- drain -------------------------------------------------------------- */
+
+typedef struct {
+    api_req_t *r;
+    int on;
+    char redirect[DRAIN_URL_MAX];
+    uint32_t retry_after_s;
+    int64_t since_wall_ms;
+} drain_ctx_t;
+
+static void drain_done(void *arg, int rc)
+{
+    drain_ctx_t *d = arg;
+    api_req_t *r = d->r;
+    if (rc != 0) {
+        api_reply_error(r, 503, "unavailable",
+                        "the drain state could not be stored (storage write failed); "
+                        "nothing changed");
+    } else {
+        drain_set(r->api->node, d->on, d->redirect, d->retry_after_s, d->since_wall_ms, "api");
+        api_reply_json(r, 200, node_json(r->api));
+    }
+    free(d);
+}
+
+/* Stores the new state, then applies it and answers (drain_done). */
+static void drain_change(api_req_t *r, drain_ctx_t *d)
+{
+    node_t *node = r->api->node;
+    d->r = r;
+    /* Draining again keeps the time it started. */
+    d->since_wall_ms = node->draining ? node->drain_since_wall_ms : weir_wall_ms();
+    char *text =
+        node->st ? drain_to_setting(d->on, d->redirect, d->retry_after_s, d->since_wall_ms) : NULL;
+    int rc = text ? storage_setting_put(node->st, DRAIN_SETTING, text, drain_done, d) : -1;
+    free(text);
+    if (rc != 0) {
+        free(d);
+        api_reply_error(r, 503, "unavailable",
+                        node->st ? "storage is busy, retry" : "storage is not available");
+        return;
+    }
+    api_suspend(r);
+}
+
+void api_post_node_drain(api_req_t *r)
+{
+    cJSON *body = NULL;
+    if (r->body_len) {
+        body = api_body_object(r);
+        if (!body)
+            return;
+    }
+    drain_ctx_t *d = calloc(1, sizeof *d);
+    char err[192];
+    int rc = d ? api_parse_drain(body, d->redirect, sizeof d->redirect, &d->retry_after_s, err,
+                                 sizeof err)
+               : 0;
+    cJSON_Delete(body);
+    if (!d) {
+        api_reply_json(r, 500, NULL);
+        return;
+    }
+    if (rc != 0) {
+        free(d);
+        api_reply_error(r, 400, "invalid_field", "%s", err);
+        return;
+    }
+    d->on = 1;
+    drain_change(r, d);
+}
+
+void api_post_node_undrain(api_req_t *r)
+{
+    drain_ctx_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        api_reply_json(r, 500, NULL);
+        return;
+    }
+    drain_change(r, d);
 }

@@ -2,121 +2,48 @@
  * /api/v1/relays/{id}. Bodies are read by relay_spec_from_json(); changes go
  * through the relay manager (node/relay.h), which stores them before they
  * are acknowledged: the request is suspended until the write is committed. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
+#include "change.h"
 #include "common.h"
 #include "relay.h"
 
-typedef enum { OP_POST, OP_PUT, OP_PATCH, OP_DELETE } relay_op_t;
-
-/* One change waiting for its storage write. */
-typedef struct {
-    api_req_t *r;
-    relay_op_t op;
-    char id[RELAY_ID_MAX];
-    int created;
-    int in_call; /* inside relay_mgr_put/delete: done must not answer yet */
-    int finished;
-    int rc;
-} change_ctx_t;
+_Static_assert(RELAY_ID_MAX == API_CHANGE_ID_MAX, "api/change.h holds relay ids");
 
 static relay_mgr_t *relays(api_req_t *r)
 {
     return r->api->node->relays;
 }
 
-/* The relay's JSON after a change (or 500 when it cannot be rendered). */
-static void reply_relay(api_req_t *r, int status, const char *id)
+static cJSON *render_relay(api_req_t *r, const char *id)
 {
     relay_mgr_t *m = relays(r);
-    api_reply_json(r, status, m ? relay_mgr_render(m, id, weir_mono_ms()) : NULL);
-}
-
-/* The write is committed (rc 0) or failed (NODE_EIO): answer. */
-static void change_reply(change_ctx_t *c)
-{
-    api_req_t *r = c->r;
-    if (c->rc != 0) {
-        api_reply_error(r, 503, "unavailable", "the relay could not be stored; nothing changed");
-    } else if (c->op == OP_DELETE) {
-        api_reply_text(r, 204, "application/json", NULL, 0);
-    } else {
-        int status = c->op == OP_PATCH ? 200 : c->op == OP_POST || c->created ? 201 : 200;
-        reply_relay(r, status, c->id);
-    }
-    free(c);
-}
-
-static void change_done(void *arg, int rc)
-{
-    change_ctx_t *c = arg;
-    c->rc = rc;
-    c->finished = 1;
-    if (!c->in_call)
-        change_reply(c); /* else the handler answers once the call returns */
-}
-
-/* Answers a refusal of relay_mgr_put/delete. */
-static void reply_refused(api_req_t *r, int rc, const char *id, const char *err)
-{
-    switch (rc) {
-    case NODE_ENOTFOUND: api_reply_error(r, 404, "not_found", "no relay %s", id); break;
-    case NODE_EBUSY: api_reply_error(r, 409, "conflict", "%s", err); break;
-    case NODE_EINVAL: api_reply_error(r, 400, "invalid_field", "%s", err); break;
-    case NODE_ELIMIT:
-    case NODE_ENOMEM:
-        api_reply_error(r, 503, "unavailable", "%s", err[0] ? err : "the node is busy; retry");
-        break;
-    default: api_reply_error(r, 500, "internal", "relay change failed (%d)", rc); break;
-    }
+    return m ? relay_mgr_render(m, id, weir_mono_ms()) : NULL;
 }
 
 /* Hands spec (POST, PUT, PATCH) or id (DELETE) to the manager and suspends
- * the request until the change is stored. */
-static void submit(api_req_t *r, relay_op_t op, const relay_spec_t *spec, const char *id)
+ * the request until the change is stored (api/change.h). */
+static void submit(api_req_t *r, api_change_op_t op, const relay_spec_t *spec, const char *id)
 {
     relay_mgr_t *m = relays(r);
-    change_ctx_t *c = m ? calloc(1, sizeof *c) : NULL;
-    if (!c) {
-        api_reply_error(r, 503, "unavailable", m ? "out of memory" : "relays are not running");
+    if (!m) {
+        api_reply_error(r, 503, "unavailable", "relays are not running");
         return;
     }
-    c->r = r;
-    c->op = op;
-    snprintf(c->id, sizeof c->id, "%s", spec ? spec->id : id);
-    c->in_call = 1;
+    api_change_t *c = api_change_new(r, op, "relay", spec ? spec->id : id, render_relay);
+    if (!c)
+        return;
     char err[256] = "";
-    int rc = op == OP_DELETE ? relay_mgr_delete(m, c->id, change_done, c, err, sizeof err)
-                             : relay_mgr_put(m, spec, &c->created, change_done, c, err, sizeof err);
-    c->in_call = 0;
-    if (rc != 0) {
-        free(c); /* done is not called on a refusal */
-        reply_refused(r, rc, id, err);
-        return;
-    }
-    if (c->finished) { /* done already ran (no storage): answer now */
-        change_reply(c);
-        return;
-    }
-    api_suspend(r);
+    int rc = op == API_CHANGE_DELETE
+                 ? relay_mgr_delete(m, c->id, api_change_done, c, err, sizeof err)
+                 : relay_mgr_put(m, spec, &c->created, api_change_done, c, err, sizeof err);
+    api_change_submitted(c, rc, err);
 }
 
-/* The body read as a relay spec (base NULL: a whole one), or -1 after a 400. */
-static int body_spec(api_req_t *r, const relay_spec_t *base, relay_spec_t *out)
+static int parse_relay(const cJSON *body, const void *base, void *out, char *err, size_t errlen)
 {
-    cJSON *body = api_body_object(r);
-    if (!body)
-        return -1;
-    char err[256];
-    int rc = relay_spec_from_json(body, base, out, err, sizeof err);
-    cJSON_Delete(body);
-    if (rc != 0) {
-        api_reply_error(r, 400, "invalid_field", "%s", err);
-        return -1;
-    }
-    return 0;
+    return relay_spec_from_json(body, base, out, err, errlen);
 }
 
 /* The relay named by the path (a copy), or -1 after a 404. */
@@ -126,7 +53,7 @@ static int find_relay(api_req_t *r, relay_spec_t *out)
     relay_mgr_t *m = relays(r);
     const relay_spec_t *s = m && relay_id_valid(id) ? relay_mgr_spec(m, id) : NULL;
     if (!s) {
-        api_reply_error(r, 404, "not_found", "no relay %.64s", id);
+        api_change_not_found(r, "relay", id);
         return -1;
     }
     *out = *s;
@@ -136,33 +63,19 @@ static int find_relay(api_req_t *r, relay_spec_t *out)
 void api_get_relays(api_req_t *r)
 {
     relay_mgr_t *m = relays(r);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = m ? relay_mgr_render_all(m, weir_mono_ms()) : cJSON_CreateArray();
-    if (!o || !arr || !cJSON_AddItemToObject(o, "relays", arr)) {
-        cJSON_Delete(o);
-        cJSON_Delete(arr);
-        o = NULL;
-    }
-    api_reply_json(r, 200, o);
+    api_reply_list(r, "relays", m ? relay_mgr_render_all(m, weir_mono_ms()) : cJSON_CreateArray());
 }
 
 void api_post_relay(api_req_t *r)
 {
     relay_spec_t s;
-    if (body_spec(r, NULL, &s) != 0)
+    if (api_change_body(r, parse_relay, NULL, &s) != 0)
         return;
     relay_mgr_t *m = relays(r);
-    if (!m) {
-        api_reply_error(r, 503, "unavailable", "relays are not running");
-        return;
-    }
-    if (!s.id[0]) {
+    if (m && !s.id[0])
         relay_mgr_new_id(m, s.id);
-    } else if (relay_mgr_spec(m, s.id)) {
-        api_reply_error(r, 409, "conflict", "id: relay %s already exists", s.id);
-        return;
-    }
-    submit(r, OP_POST, &s, s.id);
+    if (api_change_post_check(r, "relay", s.id, m && relay_mgr_spec(m, s.id)) == 0)
+        submit(r, API_CHANGE_POST, &s, s.id); /* 503 without a manager */
 }
 
 void api_get_relay(api_req_t *r)
@@ -170,34 +83,21 @@ void api_get_relay(api_req_t *r)
     relay_spec_t s;
     if (find_relay(r, &s) != 0)
         return;
-    reply_relay(r, 200, s.id);
+    api_reply_json(r, 200, render_relay(r, s.id));
 }
 
 void api_put_relay(api_req_t *r)
 {
     const char *id = r->pp.params[0];
-    if (!relay_id_valid(id)) {
-        api_reply_error(r, 400, "invalid_field",
-                        "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -", RELAY_ID_MAX - 1);
-        return;
-    }
     relay_mgr_t *m = relays(r);
-    const relay_spec_t *cur = m ? relay_mgr_spec(m, id) : NULL;
-    if (cur && cur->source == RELAY_SRC_CONFIG) {
-        /* Before the body: a config-file relay cannot be replaced by any. */
-        api_reply_error(r, 409, "conflict",
-                        "id: relay %s comes from the config file and is read-only", id);
-        return;
-    }
+    const relay_spec_t *cur = m && relay_id_valid(id) ? relay_mgr_spec(m, id) : NULL;
     relay_spec_t s;
-    if (body_spec(r, NULL, &s) != 0)
+    if (api_change_put_check(r, "relay", id, relay_id_valid(id),
+                             cur && cur->source == RELAY_SRC_CONFIG) != 0 ||
+        api_change_body(r, parse_relay, NULL, &s) != 0 ||
+        api_change_put_id(r, s.id, sizeof s.id, id) != 0)
         return;
-    if (s.id[0] && strcmp(s.id, id) != 0) {
-        api_reply_error(r, 400, "invalid_field", "id: does not match the path");
-        return;
-    }
-    snprintf(s.id, sizeof s.id, "%s", id);
-    submit(r, OP_PUT, &s, id);
+    submit(r, API_CHANGE_PUT, &s, id);
 }
 
 /* A string member of a body (exact name), or NULL. */
@@ -235,7 +135,7 @@ void api_patch_relay(api_req_t *r)
         return;
     }
     cJSON_Delete(body);
-    submit(r, OP_PATCH, &s, cur.id);
+    submit(r, API_CHANGE_PATCH, &s, cur.id);
 }
 
 void api_delete_relay(api_req_t *r)
@@ -243,5 +143,5 @@ void api_delete_relay(api_req_t *r)
     relay_spec_t cur;
     if (find_relay(r, &cur) != 0)
         return;
-    submit(r, OP_DELETE, NULL, cur.id);
+    submit(r, API_CHANGE_DELETE, NULL, cur.id);
 }

@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hook_spec.h"
 #include "log.h"
 #include "relay_spec.h"
 
-typedef enum { F_STR, F_U32, F_BOOL, F_LISTEN, F_LEVEL } field_type_t;
+/* F_POLICY: "allow" (1) or "deny" (0), stored as an int. */
+typedef enum { F_STR, F_U32, F_BOOL, F_LISTEN, F_LEVEL, F_POLICY } field_type_t;
 
 typedef struct {
     const char *path; /* "section.key" */
@@ -38,6 +40,10 @@ typedef struct {
     {                                                                                              \
         p, F_BOOL, offsetof(conf_t, f), 0, NULL, d, 0, 1                                           \
     }
+#define POLICY(p, f, d)                                                                            \
+    {                                                                                              \
+        p, F_POLICY, offsetof(conf_t, f), 0, NULL, d, 0, 1                                         \
+    }
 
 static const field_t FIELDS[] = {
     LISTEN("rtmp.listen", rtmp_listen, "0.0.0.0:1935"),
@@ -58,6 +64,7 @@ static const field_t FIELDS[] = {
     U32("storage.max_size_mb", storage_max_size_mb, 0, 0, 1u << 20),
     U32("events.max_rows", events_max_rows, 100000, 0, 1000000000),
     U32("events.max_age_days", events_max_age_days, 30, 0, 36500),
+    U32("events.heartbeat_interval_s", events_heartbeat_interval_s, 10, 0, 3600),
     {"log.level", F_LEVEL, offsetof(conf_t, log_level), sizeof(((conf_t *)0)->log_level), "info", 0,
      0, 0},
     STR("log.file", log_file, ""),
@@ -71,6 +78,13 @@ static const field_t FIELDS[] = {
     U32("relay.max_hops", relay_max_hops, 8, 1, 32),
     U32("relay.connect_timeout_ms", relay_connect_timeout_ms, 10000, 100, 600000),
     U32("relay.on_demand_wait_ms", relay_on_demand_wait_ms, 10000, 0, 600000),
+    U32("webhooks.queue_max", webhooks_queue_max, 1000, 1, 100000),
+    U32("webhooks.max_attempts", webhooks_max_attempts, 6, 1, 100),
+    U32("webhooks.retry_initial_ms", webhooks_retry_initial_ms, 1000, 100, 3600000),
+    U32("webhooks.retry_max_ms", webhooks_retry_max_ms, 30000, 100, 3600000),
+    POLICY("webhooks.on_publish_timeout", webhooks_on_publish_timeout_allow, 0),
+    POLICY("webhooks.on_play_timeout", webhooks_on_play_timeout_allow, 1),
+    U32("webhooks.max_pending_decisions", webhooks_max_pending_decisions, 1000, 1, 100000),
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
@@ -85,7 +99,8 @@ void conf_defaults(conf_t *c)
         case F_LISTEN:
         case F_LEVEL: snprintf(base, f->size, "%s", f->dstr); break;
         case F_U32: *(uint32_t *)base = f->dnum; break;
-        case F_BOOL: *(int *)base = (int)f->dnum; break;
+        case F_BOOL:
+        case F_POLICY: *(int *)base = (int)f->dnum; break;
         }
     }
 }
@@ -184,6 +199,14 @@ static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, siz
         }
         *(int *)base = cJSON_IsTrue(v) ? 1 : 0;
         return 0;
+    case F_POLICY:
+        if (!cJSON_IsString(v) ||
+            (strcmp(v->valuestring, "allow") != 0 && strcmp(v->valuestring, "deny") != 0)) {
+            snprintf(err, errlen, "%s: expected \"allow\" or \"deny\"", f->path);
+            return -1;
+        }
+        *(int *)base = strcmp(v->valuestring, "allow") == 0;
+        return 0;
     }
     return -1;
 }
@@ -196,68 +219,91 @@ static int starts_with_path(const char *msg)
     return n > 0 && msg[n] == ':';
 }
 
-/* The top-level "relays": an array of at most CONF_RELAYS_MAX relay objects,
- * each valid for relay_spec_from_json() and with an id unique in the array.
- * Kept as compact JSON in c->relays_json ("" for an empty array). Errors
- * name the element ("relays[2].urls[0]: ..."). */
-static int load_relays(conf_t *c, const cJSON *arr, char *err, size_t errlen)
+/* Reads one element of a spec array: 0 and its id in id (size HOOK_ID_MAX),
+ * or -1 with the parser's message in err. */
+typedef int (*spec_read_fn)(const cJSON *e, char *id, char *err, size_t errlen);
+
+static int read_relay(const cJSON *e, char *id, char *err, size_t errlen)
+{
+    relay_spec_t spec;
+    if (relay_spec_from_json(e, NULL, &spec, err, errlen) != 0)
+        return -1;
+    memcpy(id, spec.id, RELAY_ID_MAX);
+    return 0;
+}
+
+static int read_hook(const cJSON *e, char *id, char *err, size_t errlen)
+{
+    hook_spec_t spec;
+    if (hook_spec_from_json(e, &spec, err, errlen) != 0)
+        return -1;
+    memcpy(id, spec.id, HOOK_ID_MAX);
+    return 0;
+}
+
+_Static_assert(RELAY_ID_MAX == HOOK_ID_MAX, "one id buffer for both arrays");
+_Static_assert(CONF_HOOKS_MAX == CONF_RELAYS_MAX, "one id table for both arrays");
+
+/* A top-level spec array ("relays", "hooks"): at most max objects, each
+ * valid for read() and with an id unique in the array. Kept as compact JSON
+ * in out (size outlen; "" for an empty array). Errors name the element
+ * ("relays[2].urls[0]: ...", "hooks[1].id: duplicate id ..."). */
+static int load_spec_array(const char *name, const cJSON *arr, int max, spec_read_fn read,
+                           char *out, size_t outlen, char *err, size_t errlen)
 {
     if (!cJSON_IsArray(arr)) {
-        snprintf(err, errlen, "relays: expected an array");
+        snprintf(err, errlen, "%s: expected an array", name);
         return -1;
     }
+    const char *noun = strcmp(name, "relays") == 0 ? "relay" : "hook";
     int n = cJSON_GetArraySize(arr);
-    if (n > CONF_RELAYS_MAX) {
-        snprintf(err, errlen, "relays: more than %d relays", CONF_RELAYS_MAX);
+    if (n > max) {
+        snprintf(err, errlen, "%s: more than %d %ss", name, max, noun);
         return -1;
     }
     char ids[CONF_RELAYS_MAX][RELAY_ID_MAX];
-    relay_spec_t spec;
     int i = 0;
     for (const cJSON *e = arr->child; e; e = e->next, i++) {
         if (!cJSON_IsObject(e)) {
-            snprintf(err, errlen, "relays[%d]: expected an object", i);
-            return -1;
-        }
-        if (!cJSON_GetObjectItemCaseSensitive(e, "id")) {
-            snprintf(err, errlen, "relays[%d].id: required (a config relay needs a stable id)", i);
+            snprintf(err, errlen, "%s[%d]: expected an object", name, i);
             return -1;
         }
         char inner[384];
-        if (relay_spec_from_json(e, NULL, &spec, inner, sizeof inner) != 0) {
-            snprintf(err, errlen, "relays[%d]%s%s", i, starts_with_path(inner) ? "." : ": ", inner);
+        int missing = !cJSON_GetObjectItemCaseSensitive(e, "id");
+        if (!missing && read(e, ids[i], inner, sizeof inner) != 0) {
+            snprintf(err, errlen, "%s[%d]%s%s", name, i, starts_with_path(inner) ? "." : ": ",
+                     inner);
             return -1;
         }
-        if (!spec.id[0]) {
-            snprintf(err, errlen, "relays[%d].id: required (a config relay needs a stable id)", i);
+        if (missing || !ids[i][0]) {
+            snprintf(err, errlen, "%s[%d].id: required (a config %s needs a stable id)", name, i,
+                     noun);
             return -1;
         }
         for (int k = 0; k < i; k++) {
-            if (strcmp(ids[k], spec.id) == 0) {
-                snprintf(err, errlen, "relays[%d].id: duplicate id \"%s\" (also relays[%d])", i,
-                         spec.id, k);
+            if (strcmp(ids[k], ids[i]) == 0) {
+                snprintf(err, errlen, "%s[%d].id: duplicate id \"%s\" (also %s[%d])", name, i,
+                         ids[i], name, k);
                 return -1;
             }
         }
-        snprintf(ids[i], sizeof ids[i], "%s", spec.id);
     }
     if (n == 0) {
-        c->relays_json[0] = '\0';
+        out[0] = '\0';
         return 0;
     }
     char *text = cJSON_PrintUnformatted(arr);
     if (!text) {
-        snprintf(err, errlen, "relays: out of memory");
+        snprintf(err, errlen, "%s: out of memory", name);
         return -1;
     }
     size_t tl = strlen(text);
-    if (tl >= sizeof c->relays_json) {
+    if (tl >= outlen) {
         cJSON_free(text);
-        snprintf(err, errlen, "relays: too large (over %zu bytes as compact JSON)",
-                 sizeof c->relays_json - 1);
+        snprintf(err, errlen, "%s: too large (over %zu bytes as compact JSON)", name, outlen - 1);
         return -1;
     }
-    memcpy(c->relays_json, text, tl + 1);
+    memcpy(out, text, tl + 1);
     cJSON_free(text);
     return 0;
 }
@@ -278,7 +324,14 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
     }
     for (const cJSON *sec = root->child; sec; sec = sec->next) {
         if (strcmp(sec->string, "relays") == 0) {
-            if (load_relays(c, sec, err, errlen) != 0)
+            if (load_spec_array("relays", sec, CONF_RELAYS_MAX, read_relay, c->relays_json,
+                                sizeof c->relays_json, err, errlen) != 0)
+                goto out;
+            continue;
+        }
+        if (strcmp(sec->string, "hooks") == 0) {
+            if (load_spec_array("hooks", sec, CONF_HOOKS_MAX, read_hook, c->hooks_json,
+                                sizeof c->hooks_json, err, errlen) != 0)
                 goto out;
             continue;
         }
@@ -309,6 +362,11 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
                 goto out;
             }
         }
+    }
+    if (c->webhooks_retry_max_ms < c->webhooks_retry_initial_ms) {
+        snprintf(err, errlen, "webhooks.retry_max_ms: must be >= webhooks.retry_initial_ms (%u)",
+                 c->webhooks_retry_initial_ms);
+        goto out;
     }
     rc = 0;
 out:

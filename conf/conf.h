@@ -3,11 +3,12 @@
  * default, range); unknown keys, wrong types and out-of-range values are
  * errors that name the key by its dotted path. README.md documents each key.
  *
- * The top-level "relays" array (the config-file relays) is the one value
- * that is not a "section.key": each element is checked at load time with
- * relay_spec_from_json() (node/relay_spec.h), must carry an "id" unique in
- * the array, and the array is kept as compact JSON text in relays_json for
- * the relay manager to parse again at start. conf_t is a plain value (no
+ * The top-level "relays" and "hooks" arrays (the config-file relays and
+ * webhook targets) are the values that are not a "section.key": each element
+ * is checked at load time with relay_spec_from_json() (node/relay_spec.h) or
+ * hook_spec_from_json() (node/hook_spec.h), must carry an "id" unique in its
+ * array, and the array is kept as compact JSON text in relays_json /
+ * hooks_json for the manager to parse again at start. conf_t is a plain value (no
  * pointers): copying it copies everything.
  */
 #ifndef WEIR_CONF_H
@@ -20,6 +21,8 @@
 #define CONF_PATH_MAX 1024
 #define CONF_RELAYS_JSON_MAX 32768 /* relays_json, with its NUL */
 #define CONF_RELAYS_MAX 64         /* elements of "relays" at most */
+#define CONF_HOOKS_JSON_MAX 65536  /* hooks_json, with its NUL */
+#define CONF_HOOKS_MAX 64          /* elements of "hooks" at most */
 
 typedef struct {
     char rtmp_listen[CONF_LISTEN_MAX];
@@ -44,6 +47,7 @@ typedef struct {
 
     uint32_t events_max_rows;
     uint32_t events_max_age_days;
+    uint32_t events_heartbeat_interval_s; /* node.heartbeat period; 0: none */
 
     char log_level[16];
     char log_file[CONF_PATH_MAX];
@@ -63,6 +67,18 @@ typedef struct {
     /* "relays" as compact JSON text (a validated array of 1..CONF_RELAYS_MAX
      * relay objects, each with a unique id), or "" when absent or empty */
     char relays_json[CONF_RELAYS_JSON_MAX];
+
+    /* webhooks (node/hooks.h) */
+    uint32_t webhooks_queue_max;           /* waiting events per hook */
+    uint32_t webhooks_max_attempts;        /* per notification, then dropped */
+    uint32_t webhooks_retry_initial_ms;    /* first retry delay (doubles, jitter) */
+    uint32_t webhooks_retry_max_ms;        /* cap, >= retry_initial_ms */
+    int webhooks_on_publish_timeout_allow; /* "allow" 1, "deny" 0 (default) */
+    int webhooks_on_play_timeout_allow;    /* "allow" 1 (default), "deny" 0 */
+    uint32_t webhooks_max_pending_decisions;
+    /* "hooks" as compact JSON text (a validated array of 1..CONF_HOOKS_MAX
+     * hook objects, each with a unique id), or "" when absent or empty */
+    char hooks_json[CONF_HOOKS_JSON_MAX];
 } conf_t;
 
 /* Fills c with every default. */
@@ -70,7 +86,7 @@ void conf_defaults(conf_t *c);
 
 /* Loads path over the defaults. Returns 0, or -1 with a message in err
  * naming the file or the key ("rtmp.chunk_size: expected an integer",
- * "relays[2].urls[0]: ..."). */
+ * "relays[2].urls[0]: ...", "hooks[0].events[1]: ..."). */
 int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text (used by the file loader and by tests). */
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);

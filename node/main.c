@@ -8,6 +8,7 @@
 #include "api.h"
 #include "common.h"
 #include "conf.h"
+#include "drain.h"
 #include "evlog.h"
 #include "log.h"
 #include "node.h"
@@ -27,6 +28,14 @@ static void usage(FILE *out)
                  "\n"
                  "Default ports: RTMP 1935, HTTP-FLV 8080 (GET /APP/NAME.flv), control API\n"
                  "127.0.0.1:8090 (openapi.yaml). State: storage.path (data/weir.db).\n");
+}
+
+/* A start step failed: says so on stderr and in the log (what: "storage: ",
+ * "webhooks: ", ... or ""). */
+static void start_failed(const char *what, const char *err)
+{
+    fprintf(stderr, "weir: %s%s\n", what, err);
+    log_error(0, "start failed: %s%s", what, err);
 }
 
 int main(int argc, char **argv)
@@ -66,22 +75,20 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
+    /* What is made so far; a failed step undoes it at fail. */
+    storage_t *st = NULL;
+    api_t *api = NULL;
     node_t *node = node_new(&conf, err, sizeof err);
     if (!node) {
-        fprintf(stderr, "weir: %s\n", err);
-        log_error(0, "start failed: %s", err);
-        log_close();
-        return 1;
+        start_failed("", err);
+        goto fail;
     }
     storage_opts_t sopts = {conf.events_max_rows, conf.events_max_age_days,
                             conf.storage_max_size_mb, 0};
-    storage_t *st = storage_open(conf.storage_path, node->base, &sopts, err, sizeof err);
+    st = storage_open(conf.storage_path, node->base, &sopts, err, sizeof err);
     if (!st) {
-        fprintf(stderr, "weir: storage: %s\n", err);
-        log_error(0, "start failed: storage: %s", err);
-        node_free(node);
-        log_close();
-        return 1;
+        start_failed("storage: ", err);
+        goto fail;
     }
     node_set_storage(node, st);
     /* A level set over the API outlives restarts (it was acknowledged). */
@@ -90,31 +97,27 @@ int main(int argc, char **argv)
         log_set_level(level);
         log_info(0, "log.level %s (set over the API, kept in %s)", saved, conf.storage_path);
     }
-    api_t *api = api_new(node, err, sizeof err);
+    api = api_new(node, err, sizeof err);
     if (!api) {
-        fprintf(stderr, "weir: %s\n", err);
-        log_error(0, "start failed: %s", err);
-        node_free(node);
-        storage_close(st);
-        log_close();
-        return 1;
+        start_failed("", err);
+        goto fail;
     }
     node->api = api;
+    if (node_start_hooks(node, err, sizeof err) != 0) {
+        start_failed("webhooks: ", err);
+        goto fail;
+    }
     cJSON *f = cJSON_CreateObject();
     if (f) {
         cJSON_AddStringToObject(f, "node_id", storage_node_id(st));
         cJSON_AddStringToObject(f, "version", WEIR_VERSION);
     }
     evlog_emit(node, "node.start", f);
+    /* A drain acknowledged over the API outlives restarts too. */
+    drain_restore(node, storage_setting(st, DRAIN_SETTING));
     if (node_start_relays(node, err, sizeof err) != 0) {
-        fprintf(stderr, "weir: relays: %s\n", err);
-        log_error(0, "start failed: relays: %s", err);
-        api_free(api);
-        node->api = NULL;
-        node_free(node);
-        storage_close(st);
-        log_close();
-        return 1;
+        start_failed("relays: ", err);
+        goto fail;
     }
     log_info(0, "weir %s started (node %s, config %s)", WEIR_VERSION, storage_node_id(st),
              config ? config : "built-in defaults");
@@ -129,4 +132,14 @@ int main(int argc, char **argv)
     log_info(0, "stopped");
     log_close();
     return rc;
+
+fail:
+    if (api) {
+        api_free(api);
+        node->api = NULL;
+    }
+    node_free(node);
+    storage_close(st);
+    log_close();
+    return 1;
 }

@@ -15,6 +15,7 @@
 #include "common.h"
 #include "conn.h"
 #include "evlog.h"
+#include "hooks.h"
 #include "log.h"
 #include "relay.h"
 #include "sess.h"
@@ -140,6 +141,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     hub_tick(node->hub, now);
     if (node->relays)
         relay_mgr_tick(node->relays, now);
+    hook_mgr_tick(node->hooks, now);
+    heartbeat_tick(node, &node->heartbeat, now);
 }
 
 void node_conn_closed(node_t *node, conn_t *c)
@@ -213,6 +216,12 @@ int node_start_relays(node_t *node, char *err, size_t errlen)
 {
     node->relays = relay_mgr_new(node, err, errlen);
     return node->relays ? 0 : -1;
+}
+
+int node_start_hooks(node_t *node, char *err, size_t errlen)
+{
+    node->hooks = hook_mgr_new(node, err, errlen);
+    return node->hooks ? 0 : -1;
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -306,6 +315,9 @@ void node_free(node_t *node)
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
         conn_close(c, "node shutting down");
     conn_reap_all(node);
+    /* After the sessions: they cancel their pending decisions. */
+    hook_mgr_free(node->hooks);
+    node->hooks = NULL;
     if (node->events_ready) {
         event_del(&node->tick_ev);
         event_del(&node->reap_ev);

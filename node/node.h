@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 
 #include "conf.h"
+#include "heartbeat.h"
 #include "rate.h"
 #include "stream.h"
 
@@ -17,6 +18,7 @@ typedef struct conn conn_t;
 struct storage;
 struct api;
 struct relay_mgr;
+struct hook_mgr;
 struct evdns_base;
 TAILQ_HEAD(conn_list, conn);
 
@@ -41,6 +43,14 @@ typedef struct node {
     struct api *api;    /* REST API; NULL when api.listen is empty */
     struct relay_mgr *relays; /* relay manager; NULL until node_start_relays() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
+    struct hook_mgr *hooks;   /* webhooks; NULL until node_start_hooks() */
+    /* Drain (POST /api/v1/node/drain): no new publishers or players; kept
+     * in storage (setting "node.drain") across restarts. */
+    int draining;
+    char drain_redirect[CONF_PATH_MAX]; /* HTTP-FLV 302 target prefix, or "" (503) */
+    uint32_t drain_retry_after_s;       /* Retry-After of the 503 */
+    int64_t drain_since_wall_ms;
+    heartbeat_t heartbeat; /* node.heartbeat state (heartbeat.h) */
     uint64_t next_event_id;
     uint64_t events_lost; /* events that could not be queued to storage */
     int64_t start_ms, start_wall_ms;
@@ -67,6 +77,10 @@ void node_set_storage(node_t *node, struct storage *st);
 /* Starts the relay manager (config-file relays, then those in storage).
  * Call after node_set_storage(). Returns 0 or -1 with a message in err. */
 int node_start_relays(node_t *node, char *err, size_t errlen);
+/* Starts the webhook manager (config-file hooks, then those in storage).
+ * Call after node_set_storage() and before the node.start event, so that
+ * event is delivered. Returns 0 or -1 with a message in err. */
+int node_start_hooks(node_t *node, char *err, size_t errlen);
 /* The node's persistent id (from storage), or "" without storage. */
 const char *node_id(const node_t *node);
 /* The evdns base for outgoing connections (created on first use), or NULL

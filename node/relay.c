@@ -13,6 +13,7 @@
 #include "node.h"
 #include "relay_link.h"
 #include "render.h"
+#include "spec_store.h"
 #include "storage.h"
 #include "url.h"
 
@@ -65,6 +66,7 @@ struct relay_mgr {
     uint64_t starts, failures, failovers, bytes_closed;
     uint64_t rng;
     hub_hooks_t hooks;
+    spec_store_t store; /* pending API changes */
 };
 
 static void run_start(relay_run_t *run, int64_t now_ms);
@@ -75,13 +77,7 @@ static uint32_t hook_missing(void *arg, const char *app, const char *name, const
 
 static uint64_t rng_next(relay_mgr_t *m)
 {
-    /* xorshift64*: jitter only, not security. */
-    uint64_t x = m->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    m->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return spec_store_rng(&m->rng);
 }
 
 static const conf_t *mconf(const relay_mgr_t *m)
@@ -721,41 +717,51 @@ static relay_t *relay_add(relay_mgr_t *m, const relay_spec_t *spec)
     return r;
 }
 
-static int load_one(relay_mgr_t *m, const cJSON *obj, relay_source_t source, const char *where,
-                    char *err, size_t errlen)
+/* spec_load_fn: one config-file or stored relay. */
+static int load_one(void *owner, const cJSON *obj, int from_config, char *err, size_t errlen)
 {
+    relay_mgr_t *m = owner;
     relay_spec_t spec;
-    char e[512];
-    if (relay_spec_from_json(obj, NULL, &spec, e, sizeof e) != 0) {
-        snprintf(err, errlen, "%s: %s", where, e);
+    if (relay_spec_from_json(obj, NULL, &spec, err, errlen) != 0)
         return -1;
-    }
-    spec.source = source;
+    spec.source = from_config ? RELAY_SRC_CONFIG : RELAY_SRC_API;
     if (!spec.id[0]) {
-        snprintf(err, errlen, "%s: id: missing", where);
+        snprintf(err, errlen, "id: missing");
         return -1;
     }
     if (relay_find(m, spec.id)) {
-        snprintf(err, errlen, "%s: id: relay %s is already defined%s", where, spec.id,
-                 source == RELAY_SRC_API ? " in the config file" : "");
+        snprintf(err, errlen, "id: relay %s is already defined%s", spec.id,
+                 from_config ? "" : " in the config file");
         return -1;
     }
-    int rc = spec_check(m, &spec, e, sizeof e);
-    if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", where, e);
+    if (spec_check(m, &spec, err, errlen) != 0)
         return -1;
-    }
     if (m->nrelays >= RELAY_MAX || !relay_add(m, &spec)) {
-        snprintf(err, errlen, "%s: too many relays or out of memory", where);
+        snprintf(err, errlen, "too many relays or out of memory");
         return -1;
     }
     return 0;
 }
 
+/* An API change waiting for its storage write (spec_store.h): applied at
+ * once, so later requests see it, and undone if the write fails. */
+typedef struct {
+    spec_change_t base;
+    int had_old;
+    relay_spec_t old; /* to restore if the write fails */
+    int apply_rc;     /* NODE_ENOMEM: the change could not be applied */
+} change_t;
+
+static int change_settle(void *owner, spec_change_t *base, int rc);
+
+static const spec_store_ops_t STORE_OPS = {storage_relay_put, storage_relay_delete, change_settle,
+                                           sizeof(change_t)};
+
 relay_mgr_t *relay_mgr_new(node_t *node, char *err, size_t errlen)
 {
     relay_mgr_t *m = calloc(1, sizeof *m);
-    if (!m) {
+    if (!m || spec_store_init(&m->store, node->base, &STORE_OPS, m) != 0) {
+        free(m);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -765,46 +771,13 @@ relay_mgr_t *relay_mgr_new(node_t *node, char *err, size_t errlen)
     m->hooks.missing = hook_missing;
     hub_set_hooks(node->hub, &m->hooks, m);
 
-    /* Config-file relays: a bad one stops the start (the loader checked the
-     * spec; the checks against the node and each other are here). */
-    if (node->conf.relays_json[0]) {
-        cJSON *arr = cJSON_Parse(node->conf.relays_json);
-        if (!cJSON_IsArray(arr)) {
-            cJSON_Delete(arr);
-            snprintf(err, errlen, "relays: not an array");
-            relay_mgr_free(m);
-            return NULL;
-        }
-        int i = 0;
-        const cJSON *el;
-        cJSON_ArrayForEach(el, arr)
-        {
-            char where[32];
-            snprintf(where, sizeof where, "relays[%d]", i++);
-            if (load_one(m, el, RELAY_SRC_CONFIG, where, err, errlen) != 0) {
-                cJSON_Delete(arr);
-                relay_mgr_free(m);
-                return NULL;
-            }
-        }
-        cJSON_Delete(arr);
-    }
-    /* API relays from SQLite: one that no longer loads is logged and left
-     * in the database (nothing acknowledged is deleted behind the
-     * operator's back). */
-    if (node->st) {
-        const storage_relay_t *rows = NULL;
-        size_t n = storage_relays(node->st, &rows);
-        for (size_t i = 0; i < n; i++) {
-            cJSON *obj = cJSON_Parse(rows[i].spec);
-            char e[600], where[RELAY_ID_MAX + 32];
-            snprintf(where, sizeof where, "stored relay %s", rows[i].id);
-            if (!obj)
-                log_error(0, "relays: %s: not valid JSON; skipped", where);
-            else if (load_one(m, obj, RELAY_SRC_API, where, e, sizeof e) != 0)
-                log_error(0, "relays: %s; skipped", e);
-            cJSON_Delete(obj);
-        }
+    /* Config-file relays, then the API relays from SQLite. */
+    const storage_relay_t *rows = NULL;
+    size_t nrows = node->st ? storage_relays(node->st, &rows) : 0;
+    if (spec_store_load(node->conf.relays_json, "relays", "relay", rows, nrows, load_one, m, err,
+                        errlen) != 0) {
+        relay_mgr_free(m);
+        return NULL;
     }
     if (m->nrelays)
         log_info(0, "relays: %zu loaded", m->nrelays);
@@ -831,19 +804,13 @@ void relay_mgr_free(relay_mgr_t *m)
         }
         free(r);
     }
+    /* Changes still waiting for storage: their done still comes, nothing is
+     * undone. */
+    spec_store_close(&m->store);
     free(m);
 }
 
 /* ---- changes from the API ----------------------------------------------- */
-
-typedef struct {
-    relay_mgr_t *m;
-    relay_done_cb done;
-    void *arg;
-    int had_old;
-    relay_spec_t old; /* to restore if the write fails */
-    char id[RELAY_ID_MAX];
-} change_t;
 
 /* Replaces (or adds) the relay with spec, restarting its runs. */
 static int apply_spec(relay_mgr_t *m, const relay_spec_t *spec)
@@ -868,32 +835,39 @@ static void remove_relay(relay_mgr_t *m, const char *id, const char *reason)
     relay_destroy(r, reason, weir_mono_ms());
 }
 
-static void change_done(void *arg, int rc)
+/* spec_store settle: a write that failed is undone. */
+static int change_settle(void *owner, spec_change_t *base, int rc)
 {
-    change_t *ch = arg;
-    relay_mgr_t *m = ch->m;
+    relay_mgr_t *m = owner;
+    change_t *ch = (change_t *)base;
     if (rc != 0) {
-        /* Not stored: undo what was applied. */
-        log_warn(0, "relay %s: change not stored (storage write failed); reverted", ch->id);
+        log_warn(0, "relay %s: change not stored (storage write failed); reverted", base->id);
         if (ch->had_old)
             apply_spec(m, &ch->old);
         else
-            remove_relay(m, ch->id, "relay change not stored");
+            remove_relay(m, base->id, "relay change not stored");
     }
-    if (ch->done)
-        ch->done(ch->arg, rc ? NODE_EIO : 0);
-    free(ch);
+    return rc ? rc : ch->apply_rc;
+}
+
+/* A change of id, with the relay it replaces or deletes (r, or NULL). */
+static change_t *change_new(relay_mgr_t *m, int del, const char *id, const relay_t *r,
+                            relay_done_cb done, void *arg, char *err, size_t errlen)
+{
+    change_t *ch = (change_t *)spec_store_change_new(&m->store, del, id, done, arg, err, errlen);
+    if (ch && r) {
+        ch->had_old = 1;
+        ch->old = r->spec;
+    }
+    return ch;
 }
 
 int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int *created, relay_done_cb done,
                   void *arg, char *err, size_t errlen)
 {
     relay_t *r = relay_find(m, spec->id);
-    if (r && r->spec.source == RELAY_SRC_CONFIG) {
-        snprintf(err, errlen, "id: relay %s comes from the config file and is read-only",
-                 spec->id);
-        return NODE_EBUSY;
-    }
+    if (r && r->spec.source == RELAY_SRC_CONFIG)
+        return spec_store_read_only("relay", spec->id, err, errlen);
     relay_spec_t s = *spec;
     s.source = RELAY_SRC_API;
     int rc = spec_check(m, &s, err, errlen);
@@ -903,39 +877,16 @@ int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int *created, relay_
         snprintf(err, errlen, "too many relays (%d)", RELAY_MAX);
         return NODE_ELIMIT;
     }
-    cJSON *j = relay_spec_to_json(&s);
-    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-    cJSON_Delete(j);
-    change_t *ch = text ? calloc(1, sizeof *ch) : NULL;
-    if (!ch) {
-        cJSON_free(text);
-        snprintf(err, errlen, "out of memory");
+    change_t *ch = change_new(m, 0, s.id, r, done, arg, err, errlen);
+    if (!ch)
         return NODE_ENOMEM;
-    }
-    ch->m = m;
-    ch->done = done;
-    ch->arg = arg;
-    snprintf(ch->id, sizeof ch->id, "%s", s.id);
-    if (r) {
-        ch->had_old = 1;
-        ch->old = r->spec;
-    }
-    if (m->node->st) {
-        rc = storage_relay_put(m->node->st, s.id, text, change_done, ch);
-        if (rc != 0) {
-            cJSON_free(text);
-            free(ch);
-            snprintf(err, errlen, "storage is busy; nothing changed");
-            return rc;
-        }
-    }
-    cJSON_free(text);
+    rc = spec_store_submit(&m->store, m->node->st, &ch->base, relay_spec_to_json(&s), err, errlen);
+    if (rc != 0)
+        return rc;
     /* Applied now, so later requests see it; undone if the write fails. */
-    rc = apply_spec(m, &s);
+    ch->apply_rc = apply_spec(m, &s);
     *created = !r;
     log_info(0, "relay %s %s over the API", s.id, r ? "replaced" : "created");
-    if (!m->node->st)
-        change_done(ch, rc);
     return 0;
 }
 
@@ -945,33 +896,16 @@ int relay_mgr_delete(relay_mgr_t *m, const char *id, relay_done_cb done, void *a
     relay_t *r = relay_find(m, id);
     if (!r)
         return NODE_ENOTFOUND;
-    if (r->spec.source == RELAY_SRC_CONFIG) {
-        snprintf(err, errlen, "id: relay %s comes from the config file and is read-only", id);
-        return NODE_EBUSY;
-    }
-    change_t *ch = calloc(1, sizeof *ch);
-    if (!ch) {
-        snprintf(err, errlen, "out of memory");
+    if (r->spec.source == RELAY_SRC_CONFIG)
+        return spec_store_read_only("relay", id, err, errlen);
+    change_t *ch = change_new(m, 1, id, r, done, arg, err, errlen);
+    if (!ch)
         return NODE_ENOMEM;
-    }
-    ch->m = m;
-    ch->done = done;
-    ch->arg = arg;
-    ch->had_old = 1;
-    ch->old = r->spec;
-    snprintf(ch->id, sizeof ch->id, "%s", id);
-    if (m->node->st) {
-        int rc = storage_relay_delete(m->node->st, id, change_done, ch);
-        if (rc != 0) {
-            free(ch);
-            snprintf(err, errlen, "storage is busy; nothing changed");
-            return rc;
-        }
-    }
+    int rc = spec_store_submit(&m->store, m->node->st, &ch->base, NULL, err, errlen);
+    if (rc != 0)
+        return rc;
     remove_relay(m, id, "relay deleted");
     log_info(0, "relay %s deleted over the API", id);
-    if (!m->node->st)
-        change_done(ch, 0);
     return 0;
 }
 
@@ -981,12 +915,14 @@ const relay_spec_t *relay_mgr_spec(relay_mgr_t *m, const char *id)
     return r ? &r->spec : NULL;
 }
 
+static int id_taken(void *owner, const char *id)
+{
+    return relay_find(owner, id) != NULL;
+}
+
 void relay_mgr_new_id(relay_mgr_t *m, char out[RELAY_ID_MAX])
 {
-    do {
-        snprintf(out, RELAY_ID_MAX, "r-%012llx",
-                 (unsigned long long)(rng_next(m) & 0xffffffffffffULL));
-    } while (relay_find(m, out));
+    spec_store_new_id(out, RELAY_ID_MAX, "r-", &m->rng, id_taken, m);
 }
 
 /* ---- rendering and counters --------------------------------------------- */

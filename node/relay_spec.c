@@ -3,11 +3,11 @@
  * globals beyond constant tables. */
 #include "relay_spec.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "spec_json.h"
 #include "url.h"
 
 const char *const RELAY_STATE_FIELDS[] = {
@@ -17,18 +17,6 @@ const char *const RELAY_STATE_FIELDS[] = {
 static const char *const DIRECTIONS[] = {"push", "pull"};
 static const char *const MODES[] = {"always", "on_demand"};
 static const char *const SOURCES[] = {"api", "config"};
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void relay_spec_defaults(relay_spec_t *s)
 {
@@ -44,15 +32,7 @@ void relay_spec_defaults(relay_spec_t *s)
 
 int relay_id_valid(const char *id)
 {
-    size_t n = 0;
-    for (; id[n]; n++) {
-        char c = id[n];
-        if (n >= RELAY_ID_MAX - 1 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                                       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    /* "." and ".." cannot be reached in a URL path (dot segments). */
-    return n > 0 && strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+    return spec_id_valid(id, RELAY_ID_MAX);
 }
 
 /* ---- validation ------------------------------------------------------------ */
@@ -81,34 +61,28 @@ static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t err
 {
     const char *url = s->urls[i];
     if (!memchr(url, '\0', RELAY_URL_MAX))
-        return fail(err, errlen, "urls[%u]: longer than %d bytes", i, RELAY_URL_MAX - 1);
-    for (const char *p = url; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f)
-            return fail(err, errlen,
-                        "urls[%u]: spaces, control bytes and non-ASCII bytes are not allowed "
-                        "(percent-encode them)",
-                        i);
-        if (c == '#')
-            return fail(err, errlen, "urls[%u]: a fragment (#) is not allowed", i);
-    }
+        return spec_fail(err, errlen, "urls[%u]: longer than %d bytes", i, RELAY_URL_MAX - 1);
+    char field[16];
+    snprintf(field, sizeof field, "urls[%u]", i);
+    if (spec_url_bytes(url, field, err, errlen) != 0)
+        return -1;
     char scheme[16];
     url_scheme(url, scheme, sizeof scheme);
     int http = strcmp(scheme, "http") == 0;
     if (!scheme[0])
-        return fail(err, errlen, "urls[%u]: expected %s", i,
-                    s->direction == RELAY_PUSH ? "rtmp://host[:port]/app/..."
-                                               : "rtmp://host[:port]/app/... or http://...");
+        return spec_fail(err, errlen, "urls[%u]: expected %s", i,
+                         s->direction == RELAY_PUSH ? "rtmp://host[:port]/app/..."
+                                                    : "rtmp://host[:port]/app/... or http://...");
     if (!http && strcmp(scheme, "rtmp") != 0)
-        return fail(err, errlen, "urls[%u]: scheme %s is not supported", i, scheme);
+        return spec_fail(err, errlen, "urls[%u]: scheme %s is not supported", i, scheme);
     if (http && s->direction == RELAY_PUSH)
-        return fail(err, errlen, "urls[%u]: push relays need an rtmp:// URL", i);
+        return spec_fail(err, errlen, "urls[%u]: push relays need an rtmp:// URL", i);
 
     url_t u;
     char uerr[128];
     if (url_parse(url, scheme, http ? 80 : 1935, &u, uerr, sizeof uerr) != 0) {
         const char *m = strncmp(uerr, "url: ", 5) == 0 ? uerr + 5 : uerr;
-        return fail(err, errlen, "urls[%u]: %s", i, m);
+        return spec_fail(err, errlen, "urls[%u]: %s", i, m);
     }
     /* u.path starts with '/' and has at least one byte after it. */
     const char *path = u.path + 1;
@@ -118,10 +92,11 @@ static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t err
     int wildcard = strcmp(s->name, "*") == 0;
     if (wildcard) {
         if (query || slash || plen == 0)
-            return fail(err, errlen,
-                        "urls[%u]: with name \"*\" the URL must end at the app (%s://host/app, "
-                        "no query): /<name>%s is appended",
-                        i, http ? "http" : "rtmp", http ? ".flv" : "");
+            return spec_fail(
+                err, errlen,
+                "urls[%u]: with name \"*\" the URL must end at the app (%s://host/app, "
+                "no query): /<name>%s is appended",
+                i, http ? "http" : "rtmp", http ? ".flv" : "");
         return 0;
     }
     if (http) {
@@ -131,15 +106,15 @@ static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t err
                 last = p + 1;
         size_t llen = (size_t)(path + plen - last);
         if (llen <= 4 || strncmp(last + llen - 4, ".flv", 4) != 0)
-            return fail(err, errlen, "urls[%u]: an http:// URL must name a stream ending in .flv",
-                        i);
+            return spec_fail(err, errlen,
+                             "urls[%u]: an http:// URL must name a stream ending in .flv", i);
         return 0;
     }
     if (!slash || slash == path || slash + 1 >= path + plen)
-        return fail(err, errlen,
-                    "urls[%u]: an rtmp:// URL must name the app and the stream "
-                    "(rtmp://host/app/name)",
-                    i);
+        return spec_fail(err, errlen,
+                         "urls[%u]: an rtmp:// URL must name the app and the stream "
+                         "(rtmp://host/app/name)",
+                         i);
     return 0;
 }
 
@@ -147,43 +122,45 @@ static int check_range(const char *field, uint32_t v, uint32_t min, uint32_t max
                        size_t errlen)
 {
     if (v < min || v > max)
-        return fail(err, errlen, "%s: expected an integer from %u to %u", field, (unsigned)min,
-                    (unsigned)max);
+        return spec_fail(err, errlen, "%s: expected an integer from %u to %u", field, (unsigned)min,
+                         (unsigned)max);
     return 0;
 }
 
 int relay_spec_validate(const relay_spec_t *s, char *err, size_t errlen)
 {
     if (!memchr(s->id, '\0', sizeof s->id) || (s->id[0] && !relay_id_valid(s->id)))
-        return fail(err, errlen, "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -",
-                    RELAY_ID_MAX - 1);
+        return spec_fail(err, errlen, "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -",
+                         RELAY_ID_MAX - 1);
     if (s->direction != RELAY_PUSH && s->direction != RELAY_PULL)
-        return fail(err, errlen, "direction: expected push or pull");
+        return spec_fail(err, errlen, "direction: expected push or pull");
     if (!memchr(s->app, '\0', sizeof s->app) || !stream_name_valid(s->app, STREAM_APP_MAX))
-        return fail(err, errlen,
-                    "app: expected 1 to %d printable ASCII characters without spaces, ? # %% "
-                    "\\ \" or .., not starting with /",
-                    STREAM_APP_MAX - 1);
+        return spec_fail(err, errlen,
+                         "app: expected 1 to %d printable ASCII characters without spaces, ? # %% "
+                         "\\ \" or .., not starting with /",
+                         STREAM_APP_MAX - 1);
     if (!memchr(s->name, '\0', sizeof s->name) ||
         (strcmp(s->name, "*") != 0 && !stream_name_valid(s->name, STREAM_NAME_MAX)))
-        return fail(err, errlen,
-                    "name: expected \"*\" or 1 to %d printable ASCII characters without spaces, "
-                    "? # %% \\ \" or .., not starting with /",
-                    STREAM_NAME_MAX - 1);
+        return spec_fail(
+            err, errlen,
+            "name: expected \"*\" or 1 to %d printable ASCII characters without spaces, "
+            "? # %% \\ \" or .., not starting with /",
+            STREAM_NAME_MAX - 1);
     if (s->nurls == 0)
-        return fail(err, errlen, "urls: at least one URL is required");
+        return spec_fail(err, errlen, "urls: at least one URL is required");
     if (s->nurls > RELAY_URLS_MAX)
-        return fail(err, errlen, "urls: at most %d URLs", RELAY_URLS_MAX);
+        return spec_fail(err, errlen, "urls: at most %d URLs", RELAY_URLS_MAX);
     for (unsigned i = 0; i < s->nurls; i++)
         if (validate_url(s, i, err, errlen) != 0)
             return -1;
     if (s->mode != RELAY_MODE_ALWAYS && s->mode != RELAY_MODE_ON_DEMAND)
-        return fail(err, errlen, "mode: expected always or on_demand");
+        return spec_fail(err, errlen, "mode: expected always or on_demand");
     if (s->mode == RELAY_MODE_ON_DEMAND && s->direction == RELAY_PUSH)
-        return fail(err, errlen, "mode: on_demand applies to pull relays only");
+        return spec_fail(err, errlen, "mode: on_demand applies to pull relays only");
     if (s->mode == RELAY_MODE_ALWAYS && s->direction == RELAY_PULL && strcmp(s->name, "*") == 0)
-        return fail(err, errlen,
-                    "mode: always needs an exact stream name (a pull of \"*\" runs on_demand)");
+        return spec_fail(
+            err, errlen,
+            "mode: always needs an exact stream name (a pull of \"*\" runs on_demand)");
     if (check_range("idle_timeout_s", s->idle_timeout_s, RELAY_IDLE_TIMEOUT_S_MIN,
                     RELAY_IDLE_TIMEOUT_S_MAX, err, errlen) != 0 ||
         check_range("retry_initial_ms", s->retry_initial_ms, RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
@@ -192,9 +169,9 @@ int relay_spec_validate(const relay_spec_t *s, char *err, size_t errlen)
                     errlen) != 0)
         return -1;
     if (s->retry_max_ms < s->retry_initial_ms)
-        return fail(err, errlen, "retry_max_ms: must be >= retry_initial_ms");
+        return spec_fail(err, errlen, "retry_max_ms: must be >= retry_initial_ms");
     if (s->source != RELAY_SRC_API && s->source != RELAY_SRC_CONFIG)
-        return fail(err, errlen, "source: expected api or config");
+        return spec_fail(err, errlen, "source: expected api or config");
     return 0;
 }
 
@@ -229,90 +206,35 @@ static const char *const FIELDS[F_COUNT] = {
     "source",
 };
 
-/* A member name for a message: printable ASCII only ('?' for other bytes),
- * at most 64 bytes. */
-static void print_key(const char *key, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (; key && key[n] && n < 64 && n + 1 < outlen; n++) {
-        unsigned char c = (unsigned char)key[n];
-        out[n] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-    }
-    out[n] = '\0';
-}
-
-static int field_index(const char *key)
-{
-    for (int i = 0; i < F_COUNT; i++)
-        if (strcmp(key, FIELDS[i]) == 0)
-            return i;
-    return -1;
-}
-
-static int is_state_field(const char *key)
-{
-    for (const char *const *f = RELAY_STATE_FIELDS; *f; f++)
-        if (strcmp(key, *f) == 0)
-            return 1;
-    return 0;
-}
-
-/* A string member copied into out (size outlen). */
-static int take_string(const cJSON *v, const char *field, char *out, size_t outlen, char *err,
-                       size_t errlen)
-{
-    if (!cJSON_IsString(v) || !v->valuestring)
-        return fail(err, errlen, "%s: expected a string", field);
-    size_t n = strlen(v->valuestring);
-    if (n >= outlen)
-        return fail(err, errlen, "%s: longer than %zu bytes", field, outlen - 1);
-    memcpy(out, v->valuestring, n + 1);
-    return 0;
-}
-
 /* A string member that must be one of vals[0..n-1]; *out its index. */
 static int take_enum(const cJSON *v, const char *field, const char *const *vals, int n, int *out,
                      char *err, size_t errlen)
 {
     if (!cJSON_IsString(v) || !v->valuestring)
-        return fail(err, errlen, "%s: expected a string", field);
+        return spec_fail(err, errlen, "%s: expected a string", field);
     for (int i = 0; i < n; i++) {
         if (strcmp(v->valuestring, vals[i]) == 0) {
             *out = i;
             return 0;
         }
     }
-    return fail(err, errlen, "%s: expected %s or %s", field, vals[0], vals[1]);
-}
-
-/* A whole number member in [min, max]. */
-static int take_u32(const cJSON *v, const char *field, uint32_t min, uint32_t max, uint32_t *out,
-                    char *err, size_t errlen)
-{
-    if (!cJSON_IsNumber(v))
-        return fail(err, errlen, "%s: expected an integer", field);
-    double d = v->valuedouble;
-    if (!(d >= (double)min && d <= (double)max) || d != (double)(uint32_t)d)
-        return fail(err, errlen, "%s: expected an integer from %u to %u", field, (unsigned)min,
-                    (unsigned)max);
-    *out = (uint32_t)d;
-    return 0;
+    return spec_fail(err, errlen, "%s: expected %s or %s", field, vals[0], vals[1]);
 }
 
 static int take_urls(const cJSON *v, relay_spec_t *out, char *err, size_t errlen)
 {
     if (!cJSON_IsArray(v))
-        return fail(err, errlen, "urls: expected an array");
+        return spec_fail(err, errlen, "urls: expected an array");
     int n = cJSON_GetArraySize(v);
     if (n == 0)
-        return fail(err, errlen, "urls: at least one URL is required");
+        return spec_fail(err, errlen, "urls: at least one URL is required");
     if (n > RELAY_URLS_MAX)
-        return fail(err, errlen, "urls: at most %d URLs", RELAY_URLS_MAX);
+        return spec_fail(err, errlen, "urls: at most %d URLs", RELAY_URLS_MAX);
     unsigned i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
         char field[16];
         snprintf(field, sizeof field, "urls[%u]", i);
-        if (take_string(e, field, out->urls[i], RELAY_URL_MAX, err, errlen) != 0)
+        if (spec_take_string(e, field, out->urls[i], RELAY_URL_MAX, err, errlen) != 0)
             return -1;
     }
     for (unsigned k = i; k < RELAY_URLS_MAX; k++)
@@ -328,19 +250,19 @@ static int take_field(int f, const cJSON *v, relay_source_t source, relay_spec_t
     int e;
     switch (f) {
     case F_ID:
-        if (take_string(v, "id", out->id, sizeof out->id, err, errlen) != 0)
+        if (spec_take_string(v, "id", out->id, sizeof out->id, err, errlen) != 0)
             return -1;
         if (!relay_id_valid(out->id))
-            return fail(err, errlen, "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -",
-                        RELAY_ID_MAX - 1);
+            return spec_fail(err, errlen, "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -",
+                             RELAY_ID_MAX - 1);
         return 0;
     case F_DIRECTION:
         if (take_enum(v, "direction", DIRECTIONS, 2, &e, err, errlen) != 0)
             return -1;
         out->direction = (relay_dir_t)e;
         return 0;
-    case F_APP: return take_string(v, "app", out->app, sizeof out->app, err, errlen);
-    case F_NAME: return take_string(v, "name", out->name, sizeof out->name, err, errlen);
+    case F_APP: return spec_take_string(v, "app", out->app, sizeof out->app, err, errlen);
+    case F_NAME: return spec_take_string(v, "name", out->name, sizeof out->name, err, errlen);
     case F_URLS: return take_urls(v, out, err, errlen);
     case F_MODE:
         if (cJSON_IsNull(v)) {
@@ -354,26 +276,27 @@ static int take_field(int f, const cJSON *v, relay_source_t source, relay_spec_t
         out->mode = (relay_mode_t)e;
         return 0;
     case F_IDLE:
-        return take_u32(v, "idle_timeout_s", RELAY_IDLE_TIMEOUT_S_MIN, RELAY_IDLE_TIMEOUT_S_MAX,
-                        &out->idle_timeout_s, err, errlen);
+        return spec_take_u32(v, "idle_timeout_s", RELAY_IDLE_TIMEOUT_S_MIN,
+                             RELAY_IDLE_TIMEOUT_S_MAX, &out->idle_timeout_s, err, errlen);
     case F_RETRY_INITIAL:
-        return take_u32(v, "retry_initial_ms", RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
-                        &out->retry_initial_ms, err, errlen);
+        return spec_take_u32(v, "retry_initial_ms", RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
+                             &out->retry_initial_ms, err, errlen);
     case F_RETRY_MAX:
-        return take_u32(v, "retry_max_ms", RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
-                        &out->retry_max_ms, err, errlen);
+        return spec_take_u32(v, "retry_max_ms", RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
+                             &out->retry_max_ms, err, errlen);
     case F_ENABLED:
         if (!cJSON_IsBool(v))
-            return fail(err, errlen, "enabled: expected a boolean");
+            return spec_fail(err, errlen, "enabled: expected a boolean");
         out->enabled = cJSON_IsTrue(v);
         return 0;
     case F_SOURCE:
         if (!cJSON_IsString(v) || !v->valuestring)
-            return fail(err, errlen, "source: expected a string");
+            return spec_fail(err, errlen, "source: expected a string");
         if (strcmp(v->valuestring, SOURCES[source]) != 0)
-            return fail(err, errlen, "source: read-only (this relay's is \"%s\")", SOURCES[source]);
+            return spec_fail(err, errlen, "source: read-only (this relay's is \"%s\")",
+                             SOURCES[source]);
         return 0;
-    default: return fail(err, errlen, "relay: internal error");
+    default: return spec_fail(err, errlen, "relay: internal error");
     }
 }
 
@@ -386,40 +309,28 @@ int relay_spec_from_json(const cJSON *obj, const relay_spec_t *base, relay_spec_
     else
         relay_spec_defaults(&s);
     if (!cJSON_IsObject(obj))
-        return fail(err, errlen, "relay: expected a JSON object");
+        return spec_fail(err, errlen, "relay: expected a JSON object");
     unsigned seen = 0;
     int mode_null = 0;
     for (const cJSON *v = obj->child; v; v = v->next) {
-        const char *key = v->string ? v->string : "";
-        int f = field_index(key);
-        if (f < 0) {
-            if (is_state_field(key))
-                continue; /* rendered live state: a GET body may be sent back */
-            char k[65];
-            print_key(key, k, sizeof k);
-            return fail(err, errlen, "%s: unknown field", k);
-        }
-        if (seen & (1u << f))
-            return fail(err, errlen, "%s: given twice", FIELDS[f]);
-        seen |= 1u << f;
-        if (take_field(f, v, s.source, &s, &mode_null, err, errlen) != 0)
+        int f = spec_member(v->string, FIELDS, F_COUNT, RELAY_STATE_FIELDS, &seen, err, errlen);
+        if (f == SPEC_MEMBER_STATE)
+            continue; /* rendered live state: a GET body may be sent back */
+        if (f < 0 || take_field(f, v, s.source, &s, &mode_null, err, errlen) != 0)
             return -1;
     }
-    if (!base) {
-        static const int required[] = {F_DIRECTION, F_APP, F_NAME, F_URLS};
-        for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-            if (!(seen & (1u << required[i])))
-                return fail(err, errlen, "%s: required", FIELDS[required[i]]);
-    }
+    static const int required[] = {F_DIRECTION, F_APP, F_NAME, F_URLS};
+    if (!base && spec_required(seen, FIELDS, required, sizeof required / sizeof required[0], err,
+                               errlen) != 0)
+        return -1;
     if (mode_null && s.direction == RELAY_PULL)
-        return fail(err, errlen,
-                    "mode: expected always or on_demand for a pull relay (null is "
-                    "for push relays)");
+        return spec_fail(err, errlen,
+                         "mode: expected always or on_demand for a pull relay (null is "
+                         "for push relays)");
     if (s.direction == RELAY_PUSH && !(seen & (1u << F_MODE)) && base &&
         base->direction == RELAY_PULL)
         s.mode = RELAY_MODE_ALWAYS; /* a push relay has no mode */
-    if (!base && s.direction == RELAY_PULL && !(seen & (1u << F_MODE)) &&
-        strcmp(s.name, "*") == 0)
+    if (!base && s.direction == RELAY_PULL && !(seen & (1u << F_MODE)) && strcmp(s.name, "*") == 0)
         s.mode = RELAY_MODE_ON_DEMAND; /* the only mode a pull of every stream can have */
     if (relay_spec_validate(&s, err, errlen) != 0)
         return -1;

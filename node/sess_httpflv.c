@@ -7,17 +7,23 @@
  *
  * Relay loop protection: a relay's request carries X-Weir-Hops (1..999) and
  * X-Weir-Via (node ids); relay_check_request() decides, and a refusal is
- * answered 508 Loop Detected and recorded as a relay.refused event. */
+ * answered 508 Loop Detected and recorded as a relay.refused event.
+ *
+ * A draining node (drain.h) answers 302 to its redirect URL plus the request
+ * target, or 503 with Retry-After. When hooks decide on_play (hooks.h), the
+ * request waits for the decision: no 200 before it, 403 on a denial. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "common.h"
+#include "drain.h"
 #include "conn.h"
 #include "flv.h"
 #include "http_req.h"
 #include "evlog.h"
+#include "hooks.h"
 #include "log.h"
 #include "relay.h"
 #include "relay_link.h"
@@ -25,7 +31,9 @@
 
 #define HTTP_RELAY_MAX_HOPS 999 /* largest X-Weir-Hops accepted */
 
-typedef enum { HS_READING, HS_WAITING, HS_STREAMING, HS_DONE } http_state_t;
+/* READING the request; AUTHORIZING: waiting for the hooks' decision;
+ * WAITING for a publisher; STREAMING; DONE (closing). */
+typedef enum { HS_READING, HS_AUTHORIZING, HS_WAITING, HS_STREAMING, HS_DONE } http_state_t;
 
 typedef struct {
     conn_t *conn;
@@ -37,6 +45,7 @@ typedef struct {
     char name[STREAM_NAME_MAX];
     player_t player;
     char via[RELAY_VIA_MAX]; /* X-Weir-Via, for player.via */
+    hook_decision_t *auth;   /* while HS_AUTHORIZING */
     int playing;
     int ev_play;         /* play.start recorded: play.stop is owed */
     int64_t ev_start_ms; /* when play started */
@@ -46,8 +55,10 @@ static const char *status_text(int code)
 {
     switch (code) {
     case 200: return "OK";
+    case 302: return "Found";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
@@ -58,8 +69,9 @@ static const char *status_text(int code)
     }
 }
 
-/* A complete error response; the connection closes once it is written. */
-static void respond_error(http_sess_t *hs, int code, const char *why)
+/* A complete non-streaming response with extra header lines (each ending
+ * in CRLF, or ""); the connection closes once it is written. */
+static void respond_with(http_sess_t *hs, int code, const char *why, const char *extra)
 {
     conn_t *c = hs->conn;
     char body[256];
@@ -68,16 +80,15 @@ static void respond_error(http_sess_t *hs, int code, const char *why)
         blen = 0;
     else if ((size_t)blen >= sizeof body)
         blen = (int)sizeof body - 1; /* truncated */
-    char head[512];
-    int hlen = snprintf(head, sizeof head,
+    evbuffer_add_printf(c->out,
                         "HTTP/1.1 %d %s\r\n"
                         "Server: weir/" WEIR_VERSION "\r\n"
                         "Content-Type: text/plain\r\n"
                         "Content-Length: %d\r\n"
-                        "%s"
+                        "%s%s"
                         "Connection: close\r\n\r\n",
-                        code, status_text(code), blen, code == 405 ? "Allow: GET, HEAD\r\n" : "");
-    conn_send(c, head, (size_t)hlen);
+                        code, status_text(code), blen, code == 405 ? "Allow: GET, HEAD\r\n" : "",
+                        extra);
     if (!hs->head)
         conn_send(c, body, (size_t)blen);
     hs->state = HS_DONE;
@@ -85,6 +96,36 @@ static void respond_error(http_sess_t *hs, int code, const char *why)
     conn_close_after_flush(c, status_text(code));
 }
 
+/* A complete error response; the connection closes once it is written. */
+static void respond_error(http_sess_t *hs, int code, const char *why)
+{
+    respond_with(hs, code, why, "");
+}
+
+/* The node is draining: 302 to the redirect URL plus the request target, or
+ * 503 with Retry-After. */
+static void respond_draining(http_sess_t *hs, const char *target)
+{
+    const node_t *node = hs->conn->node;
+    char extra[DRAIN_URL_MAX + 64];
+    if (!node->drain_redirect[0]) {
+        snprintf(extra, sizeof extra, "Retry-After: %u\r\n", node->drain_retry_after_s);
+        respond_with(hs, 503, "node is draining", extra);
+        return;
+    }
+    /* The redirect is a base URL: one '/' between it and the target. */
+    size_t rl = strlen(node->drain_redirect);
+    if (rl && node->drain_redirect[rl - 1] == '/')
+        rl--;
+    char *loc = malloc(rl + strlen(target) + 16);
+    if (!loc) {
+        respond_error(hs, 503, "node is draining");
+        return;
+    }
+    sprintf(loc, "Location: %.*s%s\r\n", (int)rl, node->drain_redirect, target);
+    respond_with(hs, 302, "node is draining, try the Location", loc);
+    free(loc);
+}
 /* Status line, headers and the FLV file header. */
 static void respond_stream(http_sess_t *hs)
 {
@@ -286,10 +327,29 @@ static int check_relay_headers(http_sess_t *hs, const http_req_t *req)
     return 0;
 }
 
+static void start_play(http_sess_t *hs);
+
+static void auth_done(void *arg, int allow, const char *reason)
+{
+    http_sess_t *hs = arg;
+    conn_t *c = hs->conn;
+    hs->auth = NULL;
+    if (!allow) {
+        char why[RELAY_ERR_MAX + 16];
+        snprintf(why, sizeof why, "denied: %s", reason);
+        log_warn(c->id, "http-flv: play %s/%s from %s refused: %s", hs->app, hs->name, c->remote,
+                 reason);
+        respond_error(hs, 403, why);
+    } else {
+        start_play(hs);
+    }
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+}
+
 static void handle_request(http_sess_t *hs, const http_req_t *req)
 {
     conn_t *c = hs->conn;
-    const conf_t *conf = &c->node->conf;
     hs->head = strcmp(req->method, "HEAD") == 0;
     if (!hs->head && strcmp(req->method, "GET") != 0) {
         respond_error(hs, 405, "only GET and HEAD are served here");
@@ -303,6 +363,40 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
     log_debug(c->id, "http-flv: %s %s", req->method, req->target);
     if (check_relay_headers(hs, req) != 0)
         return;
+    if (c->node->draining) {
+        respond_draining(hs, req->target);
+        return;
+    }
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    si.app = hs->app;
+    si.name = hs->name;
+    cJSON *f = evlog_session_fields(&si);
+    if (f) {
+        cJSON_AddStringToObject(f, "query", req->query);
+        cJSON_AddNumberToObject(f, "hops", hs->player.hops);
+    }
+    hook_decision_t *d = NULL;
+    int rc = f ? hook_decide(c->node->hooks, "on_play", f, auth_done, hs, &d) : NODE_ENOMEM;
+    if (rc == 0 && d) {
+        hs->auth = d;
+        hs->state = HS_AUTHORIZING;
+        log_debug(c->id, "http-flv: play %s/%s: waiting for the hooks' decision", hs->app,
+                  hs->name);
+    } else if (rc != 0 && !hook_timeout_allows(c->node, "on_play")) {
+        respond_error(hs, 403,
+                      rc == NODE_ELIMIT ? "denied: too many decisions pending"
+                                        : "denied: out of memory");
+    } else {
+        start_play(hs);
+    }
+}
+
+/* Attaches the player (or waits for the stream) and answers. */
+static void start_play(http_sess_t *hs)
+{
+    conn_t *c = hs->conn;
+    const conf_t *conf = &c->node->conf;
     hs->player.ops = &HTTP_PLAYER_OPS;
     hs->player.owner = hs;
     hs->player.sess_id = c->id;
@@ -366,6 +460,8 @@ static void http_on_close(conn_t *c)
     http_sess_t *hs = c->ps;
     if (!hs)
         return;
+    hook_decision_cancel(hs->auth);
+    hs->auth = NULL;
     play_stop_event(hs, c->close_reason);
     if (hs->playing)
         stream_player_stop(&hs->player);

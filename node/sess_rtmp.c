@@ -1,6 +1,12 @@
 /* sess_rtmp: the server side of an RTMP connection: handshake, chunk
  * stream, protocol control, AMF0 commands, publishing into and playing from
- * the hub. */
+ * the hub.
+ *
+ * A draining node (drain.h) rejects connect, publish and play. When hooks
+ * decide on_publish / on_play (hooks.h), publish and play wait for the
+ * decision: no NetStream.Publish.Start / Play.Start before it; a denial is
+ * answered NetStream.Publish.BadName / NetStream.Play.Failed and the
+ * connection closes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +14,9 @@
 #include "amf0.h"
 #include "common.h"
 #include "conn.h"
+#include "drain.h"
 #include "evlog.h"
+#include "hooks.h"
 #include "log.h"
 #include "relay.h"
 #include "relay_link.h"
@@ -44,6 +52,8 @@ typedef struct {
     int publishing;
     player_t player;
     int playing;         /* waiting or attached */
+    hook_decision_t *auth; /* a publish or play waiting for the hooks' decision */
+    int auth_publish;      /* what auth decides: 1 publish, 0 play */
     int ev_pub, ev_play; /* publish.start / play.start recorded: a stop is owed */
     int64_t ev_start_ms; /* when that publish or play started */
 } rtmp_sess_t;
@@ -260,7 +270,8 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
 
     amf0_buf_t b;
     amf0_buf_init(&b);
-    int ok = stream_name_valid(rs->app, STREAM_APP_MAX);
+    int valid = stream_name_valid(rs->app, STREAM_APP_MAX);
+    int ok = valid && !c->node->draining;
     amf0_put_cstr(&b, ok ? "_result" : "_error");
     amf0_put_number(&b, txn);
     amf0_put_object_start(&b);
@@ -275,14 +286,21 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     amf0_put_key(&b, "code");
     amf0_put_cstr(&b, ok ? "NetConnection.Connect.Success" : "NetConnection.Connect.Rejected");
     amf0_put_key(&b, "description");
-    amf0_put_cstr(&b, ok ? "Connection succeeded." : "Invalid application name.");
+    amf0_put_cstr(&b, ok      ? "Connection succeeded."
+                      : valid ? "Rejected: node is draining."
+                              : "Invalid application name.");
     amf0_put_key(&b, "objectEncoding");
     amf0_put_number(&b, rs->object_encoding);
     amf0_put_object_end(&b);
     send_amf(rs, 0, &b);
-    if (!ok) {
+    if (!valid) {
         log_warn(c->id, "rtmp: connect: invalid app name '%s'", rs->app);
         conn_close_after_flush(c, "connect rejected: invalid app name");
+        return;
+    }
+    if (!ok) {
+        log_info(c->id, "rtmp: connect from %s rejected: node is draining", c->remote);
+        conn_close_after_flush(c, "connect rejected: draining");
         return;
     }
     rs->connected = 1;
@@ -342,10 +360,94 @@ static int check_relay_request(rtmp_sess_t *rs, const char *what, char *err, siz
     return -1;
 }
 
+/* ---- authorization ------------------------------------------------------ */
+
+static void start_publish(rtmp_sess_t *rs);
+static void start_play(rtmp_sess_t *rs);
+
+/* Refuses a publish or play: the status, a log line, and the connection
+ * closes once the status is written. */
+static void refuse(rtmp_sess_t *rs, int publish, const char *why)
+{
+    conn_t *c = rs->conn;
+    char desc[RELAY_ERR_MAX + 16];
+    snprintf(desc, sizeof desc, "Denied: %s.", why);
+    send_status(rs, "error", publish ? "NetStream.Publish.BadName" : "NetStream.Play.Failed", desc);
+    log_warn(c->id, "rtmp: %s %s/%s from %s refused: %s", publish ? "publish" : "play", rs->app,
+             rs->name, c->remote, why);
+    conn_close_after_flush(c, publish ? "publish refused" : "play refused");
+}
+
+static void auth_done(void *arg, int allow, const char *reason)
+{
+    rtmp_sess_t *rs = arg;
+    conn_t *c = rs->conn;
+    int publish = rs->auth_publish;
+    rs->auth = NULL;
+    if (!allow) {
+        refuse(rs, publish, reason);
+    } else {
+        log_debug(c->id, "rtmp: %s %s/%s allowed: %s", publish ? "publish" : "play", rs->app,
+                  rs->name, reason);
+        if (publish)
+            start_publish(rs);
+        else
+            start_play(rs);
+    }
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+}
+
+/* The request's query for the hooks: the app's (connect) and the stream
+ * name's, joined with '&'. */
+static void auth_query(const rtmp_sess_t *rs, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s%s", rs->app_query, rs->app_query[0] && rs->name_query[0] ? "&" : "",
+             rs->name_query);
+}
+
+/* Asks the hooks that decide on_publish / on_play, then starts (now, or
+ * when they answer) or refuses. */
+static void authorize(rtmp_sess_t *rs, int publish)
+{
+    conn_t *c = rs->conn;
+    const char *point = publish ? "on_publish" : "on_play";
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    si.app = rs->app;
+    si.name = rs->name;
+    cJSON *f = evlog_session_fields(&si);
+    if (f) {
+        char q[2 * RTMP_QUERY_MAX];
+        auth_query(rs, q, sizeof q);
+        cJSON_AddStringToObject(f, "query", q);
+        cJSON_AddNumberToObject(f, "hops", rs->relay_hops);
+    }
+    hook_decision_t *d = NULL;
+    int rc = f ? hook_decide(c->node->hooks, point, f, auth_done, rs, &d) : NODE_ENOMEM;
+    if (rc == 0 && d) {
+        rs->auth = d;
+        rs->auth_publish = publish;
+        log_debug(c->id, "rtmp: %s %s/%s: waiting for the hooks' decision", point + 3, rs->app,
+                  rs->name);
+        return;
+    }
+    if (rc != 0 && !hook_timeout_allows(c->node, point)) {
+        refuse(rs, publish, rc == NODE_ELIMIT ? "too many decisions pending" : "out of memory");
+        return;
+    }
+    if (publish)
+        start_publish(rs);
+    else
+        start_play(rs);
+}
+
+/* ---- publish and play --------------------------------------------------- */
+
 static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
 {
     conn_t *c = rs->conn;
-    if (rs->publishing || rs->playing) {
+    if (rs->publishing || rs->playing || rs->auth) {
         send_status(rs, "error", "NetStream.Publish.BadName", "Already publishing or playing.");
         return;
     }
@@ -359,6 +461,16 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         send_status(rs, "error", "NetStream.Publish.BadName", why);
         return;
     }
+    if (c->node->draining) {
+        refuse(rs, 1, "node is draining");
+        return;
+    }
+    authorize(rs, 1);
+}
+
+static void start_publish(rtmp_sess_t *rs)
+{
+    conn_t *c = rs->conn;
     rs->pub.ops = &RTMP_PUBLISHER_OPS;
     rs->pub.owner = rs;
     rs->pub.sess_id = c->id;
@@ -386,7 +498,7 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
 static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
 {
     conn_t *c = rs->conn;
-    if (rs->publishing || rs->playing) {
+    if (rs->publishing || rs->playing || rs->auth) {
         send_status(rs, "error", "NetStream.Play.Failed", "Already publishing or playing.");
         return;
     }
@@ -400,6 +512,16 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         send_status(rs, "error", "NetStream.Play.StreamNotFound", why);
         return;
     }
+    if (c->node->draining) {
+        refuse(rs, 0, "node is draining");
+        return;
+    }
+    authorize(rs, 0);
+}
+
+static void start_play(rtmp_sess_t *rs)
+{
+    conn_t *c = rs->conn;
     rs->player.ops = &RTMP_PLAYER_OPS;
     rs->player.owner = rs;
     rs->player.sess_id = c->id;
@@ -557,8 +679,10 @@ static void rtmp_on_tick(conn_t *c, int64_t now_ms)
         }
         return;
     }
-    /* Players may legitimately stay silent; everyone else must not. */
-    if (!rs->playing && now_ms - c->last_read_ms > (int64_t)conf->rtmp_idle_timeout_ms) {
+    /* Players, and clients waiting for a decision, may stay silent;
+     * everyone else must not. */
+    if (!rs->playing && !rs->auth &&
+        now_ms - c->last_read_ms > (int64_t)conf->rtmp_idle_timeout_ms) {
         log_warn(c->id, "rtmp: idle for %u ms, closing", conf->rtmp_idle_timeout_ms);
         conn_close(c, "idle timeout");
     }
@@ -569,6 +693,8 @@ static void rtmp_on_close(conn_t *c)
     rtmp_sess_t *rs = c->ps;
     if (!rs)
         return;
+    hook_decision_cancel(rs->auth);
+    rs->auth = NULL;
     stop_stream(rs, c->close_reason);
     rtmp_hs_free(rs->hs);
     rtmp_ctrl_free(&rs->ctrl);

@@ -1,7 +1,7 @@
 /* storage: SQLite state on its own thread. See storage.h and README.md.
  *
  * Open (storage_open, loop thread): open, check, migrate, load identity,
- * settings and relays, prepare the statements, then start the thread; from
+ * settings, relays and hooks, prepare the statements, then start the thread; from
  * then on only the storage thread touches the connection, until
  * storage_close() has joined it (pthread_create/pthread_join order those
  * hand-overs, so the connection is opened SQLITE_OPEN_NOMUTEX).
@@ -9,7 +9,7 @@
  * Jobs: the loop thread appends to a bounded FIFO (mu, work_cv). The thread
  * takes the whole list at once and runs it in order: consecutive event
  * inserts share one transaction, committed before any other job runs; a
- * setting or relay write is one statement in its own transaction. Jobs
+ * setting, relay or hook write is one statement in its own transaction. Jobs
  * with a callback go to the done list (mu) and the thread pokes the eventfd;
  * the loop (or storage_sync) takes the done list and calls back.
  */
@@ -58,6 +58,9 @@ static const char *const MIGRATIONS[] = {
     /* 3: relays (spec: relay_spec.h JSON) */
     "CREATE TABLE relays (id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
     " updated_ms INTEGER NOT NULL);",
+    /* 4: webhook targets (spec: hook_spec.h storage JSON, secret included) */
+    "CREATE TABLE hooks (id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORAGE_SCHEMA_VERSION,
@@ -65,9 +68,17 @@ _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORAGE_SCHEMA_VERSIO
 
 /* ---- types -------------------------------------------------------------- */
 
-/* JOB_SETTING, JOB_RELAY_PUT and JOB_RELAY_DEL are durable writes with a
- * storage_done_cb (u.set; a delete has no value). */
-typedef enum { JOB_EVENT, JOB_GET, JOB_SETTING, JOB_RELAY_PUT, JOB_RELAY_DEL } job_kind_t;
+/* JOB_SETTING and the spec puts and deletes (JOB_RELAY_*, JOB_HOOK_*) are
+ * durable writes with a storage_done_cb (u.set; a delete has no value). */
+typedef enum {
+    JOB_EVENT,
+    JOB_GET,
+    JOB_SETTING,
+    JOB_RELAY_PUT,
+    JOB_RELAY_DEL,
+    JOB_HOOK_PUT,
+    JOB_HOOK_DEL
+} job_kind_t;
 
 typedef struct job job_t;
 struct job {
@@ -105,13 +116,16 @@ struct storage {
     uint64_t last_event_id;
     setting_t *settings;
     size_t nsettings;
-    storage_relay_t *relays; /* loaded at open, by id; strings malloc'ed */
+    storage_spec_t *relays; /* loaded at open, by id; strings malloc'ed */
     size_t nrelays;
+    storage_spec_t *hooks; /* same, hooks */
+    size_t nhooks;
 
     /* prepared once at open, used by the storage thread */
     sqlite3_stmt *s_begin, *s_commit, *s_rollback;
     sqlite3_stmt *s_insert, *s_get, *s_setting;
     sqlite3_stmt *s_relay_put, *s_relay_del;
+    sqlite3_stmt *s_hook_put, *s_hook_del;
     sqlite3_stmt *s_keep_rows, *s_keep_age;
 
     /* queue and done list, under mu */
@@ -480,19 +494,25 @@ static int load_settings(storage_t *st, char *err, size_t errlen)
     return 0;
 }
 
-static int load_relays(storage_t *st, char *err, size_t errlen)
+/* Loads the rows of a spec table (relays, hooks: id, spec) ordered by id
+ * into *rows / *n (strings malloc'ed). */
+static int load_specs(storage_t *st, const char *table, storage_spec_t **rows, size_t *n, char *err,
+                      size_t errlen)
 {
+    char sql[64], what[32];
+    snprintf(sql, sizeof sql, "SELECT id, spec FROM %s ORDER BY id", table);
+    snprintf(what, sizeof what, "loading %s", table);
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(st->db, "SELECT id, spec FROM relays ORDER BY id", -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(s, 0);
         const char *spec = (const char *)sqlite3_column_text(s, 1);
-        storage_relay_t *nr = realloc(st->relays, (st->nrelays + 1) * sizeof *nr);
+        storage_spec_t *nr = realloc(*rows, (*n + 1) * sizeof *nr);
         if (!nr) {
             rc = SQLITE_NOMEM;
             break;
         }
-        st->relays = nr;
+        *rows = nr;
         char *i = strdup(id ? id : ""), *v = strdup(spec ? spec : "");
         if (!i || !v) {
             free(i);
@@ -500,17 +520,26 @@ static int load_relays(storage_t *st, char *err, size_t errlen)
             rc = SQLITE_NOMEM;
             break;
         }
-        st->relays[st->nrelays].id = i;
-        st->relays[st->nrelays].spec = v;
-        st->nrelays++;
+        nr[*n].id = i;
+        nr[*n].spec = v;
+        (*n)++;
         rc = SQLITE_OK;
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
-        db_fail(err, errlen, st->path, st->db, rc, "loading relays");
+        db_fail(err, errlen, st->path, st->db, rc, what);
         return -1;
     }
     return 0;
+}
+
+static void free_specs(storage_spec_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)rows[i].id);
+        free((char *)rows[i].spec);
+    }
+    free(rows);
 }
 
 static int prepare_all(storage_t *st, char *err, size_t errlen)
@@ -532,6 +561,10 @@ static int prepare_all(storage_t *st, char *err, size_t errlen)
          "INSERT INTO relays (id, spec, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id)"
          " DO UPDATE SET spec = excluded.spec, updated_ms = excluded.updated_ms"},
         {offsetof(storage_t, s_relay_del), "DELETE FROM relays WHERE id = ?1"},
+        {offsetof(storage_t, s_hook_put),
+         "INSERT INTO hooks (id, spec, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id)"
+         " DO UPDATE SET spec = excluded.spec, updated_ms = excluded.updated_ms"},
+        {offsetof(storage_t, s_hook_del), "DELETE FROM hooks WHERE id = ?1"},
         /* bounded work per batch: at most ?2 rows per rule */
         {offsetof(storage_t, s_keep_rows),
          "DELETE FROM events WHERE id IN (SELECT id FROM events"
@@ -552,9 +585,9 @@ static int prepare_all(storage_t *st, char *err, size_t errlen)
 
 static void finalize_all(storage_t *st)
 {
-    sqlite3_stmt **all[] = {&st->s_begin,     &st->s_commit,  &st->s_rollback,  &st->s_insert,
-                            &st->s_get,       &st->s_setting, &st->s_relay_put, &st->s_relay_del,
-                            &st->s_keep_rows, &st->s_keep_age};
+    sqlite3_stmt **all[] = {&st->s_begin,    &st->s_commit,   &st->s_rollback,  &st->s_insert,
+                            &st->s_get,      &st->s_setting,  &st->s_relay_put, &st->s_relay_del,
+                            &st->s_hook_put, &st->s_hook_del, &st->s_keep_rows, &st->s_keep_age};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -745,6 +778,21 @@ int storage_relay_delete(storage_t *st, const char *id, storage_done_cb done, vo
     if (!st || !id)
         return NODE_EINVAL;
     return write_put(st, JOB_RELAY_DEL, id, NULL, done, arg);
+}
+
+int storage_hook_put(storage_t *st, const char *id, const char *spec_json, storage_done_cb done,
+                     void *arg)
+{
+    if (!st || !id || !spec_json)
+        return NODE_EINVAL;
+    return write_put(st, JOB_HOOK_PUT, id, spec_json, done, arg);
+}
+
+int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, void *arg)
+{
+    if (!st || !id)
+        return NODE_EINVAL;
+    return write_put(st, JOB_HOOK_DEL, id, NULL, done, arg);
 }
 
 /* ---- the storage thread ------------------------------------------------- */
@@ -974,7 +1022,7 @@ static void run_get(storage_t *st, job_t *j)
     }
 }
 
-/* A durable write (setting, relay put or delete): one statement in its own
+/* A durable write (setting, relay or hook put or delete): one statement in its own
  * (autocommit) transaction, so SQLITE_DONE means committed and a failure
  * leaves nothing behind. */
 static void run_write(storage_t *st, job_t *j)
@@ -990,13 +1038,21 @@ static void run_write(storage_t *st, job_t *j)
         s = st->s_relay_del;
         what = "delete relay";
         break;
+    case JOB_HOOK_PUT:
+        s = st->s_hook_put;
+        what = "write hook";
+        break;
+    case JOB_HOOK_DEL:
+        s = st->s_hook_del;
+        what = "delete hook";
+        break;
     default:
         s = st->s_setting;
         what = "write setting";
         break;
     }
     sqlite3_bind_text(s, 1, j->u.set.key, -1, SQLITE_STATIC);
-    if (j->kind != JOB_RELAY_DEL) {
+    if (j->kind != JOB_RELAY_DEL && j->kind != JOB_HOOK_DEL) {
         sqlite3_bind_text(s, 2, j->u.set.value, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, wall_ms());
     }
@@ -1100,11 +1156,8 @@ static void storage_free(storage_t *st)
         free(st->settings[i].value);
     }
     free(st->settings);
-    for (size_t i = 0; i < st->nrelays; i++) {
-        free((char *)st->relays[i].id);
-        free((char *)st->relays[i].spec);
-    }
-    free(st->relays);
+    free_specs(st->relays, st->nrelays);
+    free_specs(st->hooks, st->nhooks);
     free(st->path);
     pthread_cond_destroy(&st->done_cv);
     pthread_cond_destroy(&st->work_cv);
@@ -1157,7 +1210,8 @@ storage_t *storage_open(const char *path, struct event_base *base, const storage
         }
     }
     if (load_node_id(st, err, errlen) != 0 || load_settings(st, err, errlen) != 0 ||
-        load_relays(st, err, errlen) != 0)
+        load_specs(st, "relays", &st->relays, &st->nrelays, err, errlen) != 0 ||
+        load_specs(st, "hooks", &st->hooks, &st->nhooks, err, errlen) != 0)
         goto fail;
     int64_t last = 0;
     int rc = query_int(st->db, "SELECT max(id) FROM events", &last);
@@ -1268,6 +1322,13 @@ size_t storage_relays(const storage_t *st, const storage_relay_t **out)
     if (out)
         *out = st->relays;
     return st->nrelays;
+}
+
+size_t storage_hooks(const storage_t *st, const storage_hook_t **out)
+{
+    if (out)
+        *out = st->hooks;
+    return st->nhooks;
 }
 
 void storage_stats(const storage_t *st, storage_stats_t *out)

@@ -1,5 +1,5 @@
-/* storage: the node's SQLite state (node identity, settings, event log; relays
- * and hooks later). The only module that includes sqlite3.h.
+/* storage: the node's SQLite state (node identity, settings, event log,
+ * relays and webhook targets). The only module that includes sqlite3.h.
  *
  * One database file in WAL mode, schema versioned with PRAGMA user_version
  * and forward migrations. storage_open() does everything synchronously at
@@ -28,7 +28,7 @@ struct event_base;
 typedef struct storage storage_t;
 
 /* Current schema version (the highest migration). */
-#define STORAGE_SCHEMA_VERSION 3
+#define STORAGE_SCHEMA_VERSION 4
 
 typedef struct {
     uint32_t events_max_rows;     /* events kept at most; 0: no limit */
@@ -100,11 +100,15 @@ int storage_setting_put(storage_t *st, const char *key, const char *value, stora
 /* ---- relays (schema v3: table relays(id TEXT PRIMARY KEY, spec TEXT NOT
  * NULL, updated_ms INTEGER NOT NULL)) ------------------------------------ */
 
-/* One stored relay: its id and its spec as JSON text (relay_spec.h). */
+/* One stored spec row (a relay or a hook): its id and its spec as JSON
+ * text. */
 typedef struct {
     const char *id;
     const char *spec;
-} storage_relay_t;
+} storage_spec_t;
+
+/* One stored relay: its spec is relay_spec.h JSON. */
+typedef storage_spec_t storage_relay_t;
 
 /* The relays loaded at open, ordered by id; valid until close. Later puts
  * and deletes are not reflected here. Returns the count. */
@@ -117,6 +121,24 @@ int storage_relay_put(storage_t *st, const char *id, const char *spec_json, stor
 /* Queues a durable delete of relay id (deleting a missing id is rc 0).
  * Same return and callback rules as storage_relay_put(). */
 int storage_relay_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
+
+/* ---- hooks (schema v4: table hooks(id TEXT PRIMARY KEY, spec TEXT NOT NULL,
+ * updated_ms INTEGER NOT NULL)) ------------------------------------------ */
+
+/* One stored webhook target: its spec is hook_spec_to_storage_json() text
+ * (the secret included: the database is as sensitive as the config file). */
+typedef storage_spec_t storage_hook_t;
+
+/* The hooks loaded at open, ordered by id; valid until close. Later puts
+ * and deletes are not reflected here. Returns the count. */
+size_t storage_hooks(const storage_t *st, const storage_hook_t **out);
+/* Queues a durable insert-or-replace of hook id; same rules as
+ * storage_relay_put(). */
+int storage_hook_put(storage_t *st, const char *id, const char *spec_json, storage_done_cb done,
+                     void *arg);
+/* Queues a durable delete of hook id (a missing id is rc 0); same rules as
+ * storage_relay_delete(). */
+int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
 
 typedef struct {
     uint64_t events_written; /* rows committed */

@@ -1,10 +1,11 @@
 /* Fuzz target for the API's own input handling (api/parse.c): the input is
  * "path \0 query-value \0 body". The path is matched against every route of
  * the real table, the query value parsed as an integer, the body as a JSON
- * object and then as a PATCH /api/v1/node body; each result is checked
+ * object and then as a PATCH /api/v1/node body and a drain body; each result is checked
  * against what it claims (parameters rebuild the path, an accepted integer
  * is all digits and prints back the same, an accepted patch names a real
- * level, error messages are terminated and name a field). */
+ * level, an accepted drain redirect is a header-safe URL, error messages are
+ * terminated and name a field). */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,6 +99,23 @@ static void check_body(const char *body, size_t len)
     } else {
         if (!memchr(err, '\0', sizeof err) || !strchr(err, ':'))
             abort(); /* the message names a field: "name: ..." */
+    }
+    /* The drain body: an accepted redirect is a header-safe http(s) URL and
+     * the delay is in range; a refusal names its field. */
+    char redirect[DRAIN_URL_MAX];
+    uint32_t retry = 0;
+    memset(err, 'x', sizeof err);
+    if (api_parse_drain(j, redirect, sizeof redirect, &retry, err, sizeof err) == 0) {
+        if (retry < 1 || retry > DRAIN_RETRY_AFTER_MAX)
+            abort();
+        if (redirect[0] && strncmp(redirect, "http://", 7) != 0 &&
+            strncmp(redirect, "https://", 8) != 0)
+            abort();
+        for (const char *p = redirect; *p; p++)
+            if (*p <= ' ' || *p > '~')
+                abort(); /* would break the Location header */
+    } else if (!memchr(err, '\0', sizeof err) || !strchr(err, ':')) {
+        abort();
     }
     cJSON_Delete(j);
 }

@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_spec_util.h"
 #include "relay_spec.h"
-
-#define FUZZ_MAX_BYTES 16384
 
 static const char *const KNOWN[] = {"id",
                                     "direction",
@@ -27,6 +26,10 @@ static const char *const KNOWN[] = {"id",
                                     "enabled",
                                     "source",
                                     "relay"};
+static const char *const INDEXED[] = {"urls["};
+static const unsigned INDEX_MAX[] = {RELAY_URLS_MAX};
+static const fuzz_spec_fields_t FIELDS = {KNOWN, sizeof KNOWN / sizeof KNOWN[0], INDEXED, INDEX_MAX,
+                                          1};
 
 static int spec_equal(const relay_spec_t *a, const relay_spec_t *b)
 {
@@ -41,47 +44,6 @@ static int spec_equal(const relay_spec_t *a, const relay_spec_t *b)
     return 1;
 }
 
-/* The member name as the parser prints it in messages. */
-static void print_key(const char *key, char *out)
-{
-    size_t n = 0;
-    for (; key[n] && n < 64; n++) {
-        unsigned char c = (unsigned char)key[n];
-        out[n] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-    }
-    out[n] = '\0';
-}
-
-static void check_refusal(const cJSON *j, const char *err, size_t errlen)
-{
-    if (!memchr(err, '\0', errlen) || !err[0])
-        abort();
-    /* An unknown member: its (printable) name, then ": unknown field" (the
-     * name itself may hold ": "). */
-    if (cJSON_IsObject(j)) {
-        for (const cJSON *c = j->child; c; c = c->next) {
-            char k[65], want[96];
-            print_key(c->string ? c->string : "", k);
-            snprintf(want, sizeof want, "%s: unknown field", k);
-            if (strcmp(err, want) == 0)
-                return;
-        }
-    }
-    const char *colon = strstr(err, ": ");
-    if (!colon || !colon[2])
-        abort(); /* "<field>: <what>" */
-    size_t n = (size_t)(colon - err);
-    for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
-        if (strlen(KNOWN[i]) == n && strncmp(err, KNOWN[i], n) == 0)
-            return;
-    unsigned idx;
-    char close;
-    if (strncmp(err, "urls[", 5) == 0 && sscanf(err + 5, "%u%c", &idx, &close) == 2 &&
-        close == ']' && idx < RELAY_URLS_MAX && err[n - 1] == ']')
-        return;
-    abort();
-}
-
 /* s was accepted: check it and its round trip (base NULL for API relays,
  * base = s for others, as the source rule requires). */
 static void check_accepted(relay_spec_t *s, relay_source_t want_source)
@@ -91,17 +53,9 @@ static void check_accepted(relay_spec_t *s, relay_source_t want_source)
         abort();
     if (!s->id[0])
         strcpy(s->id, "fz"); /* an id-less spec renders "id": "", which is refused */
-    cJSON *j = relay_spec_to_json(s);
-    if (!j)
-        return; /* out of memory */
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!text)
-        return;
-    cJSON *back = cJSON_Parse(text);
-    cJSON_free(text);
+    cJSON *back = fuzz_spec_reparse(relay_spec_to_json(s));
     if (!back)
-        abort(); /* the rendering is JSON */
+        return; /* out of memory */
     relay_spec_t t;
     if (relay_spec_from_json(back, s->source == RELAY_SRC_API ? NULL : s, &t, err, sizeof err) !=
             0 ||
@@ -124,27 +78,21 @@ static void check_accepted(relay_spec_t *s, relay_source_t want_source)
         abort();
 }
 
+static int read_relay(const cJSON *j, const void *base, void *out, char *err, size_t errlen)
+{
+    return relay_spec_from_json(j, base, out, err, errlen);
+}
+
 static void one(const cJSON *j, const relay_spec_t *base)
 {
     relay_spec_t out;
-    memset(&out, 0xa5, sizeof out);
-    relay_spec_t before = out;
-    char err[256];
-    memset(err, 'x', sizeof err);
-    if (relay_spec_from_json(j, base, &out, err, sizeof err) == 0) {
+    if (fuzz_spec_read(j, read_relay, base, &out, sizeof out, &FIELDS))
         check_accepted(&out, base ? base->source : RELAY_SRC_API);
-    } else {
-        if (memcmp(&out, &before, sizeof out) != 0)
-            abort();
-        check_refusal(j, err, sizeof err);
-    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > FUZZ_MAX_BYTES)
-        return 0;
-    cJSON *j = cJSON_ParseWithLength((const char *)data, size);
+    cJSON *j = fuzz_spec_parse(data, size);
     if (!j)
         return 0;
     one(j, NULL);

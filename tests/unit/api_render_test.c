@@ -162,7 +162,7 @@ static void test_stream(void **state)
     keys(o, k, sizeof k);
     assert_string_equal(k, "app,name,state,source,publisher,video,audio,bitrate_in_kbps,"
                            "bitrate_out_kbps,bytes_in,bytes_out,player_count,gop_cache,"
-                           "start_time");
+                           "continuity,start_time");
     assert_string_equal(str(o, "state"), "live");
     assert_string_equal(str(o, "source"), "rtmp");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "publisher");
@@ -182,7 +182,22 @@ static void test_stream(void **state)
     assert_true(num(o, "player_count") == 4); /* waiting players count too */
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "gop_cache");
     assert_true(num(g, "gops") == 1 && num(g, "messages") == 90 && num(g, "bytes") == 400000);
+    const cJSON *cont = cJSON_GetObjectItemCaseSensitive(o, "continuity");
+    keys(cont, k, sizeof k);
+    assert_string_equal(k, "continuations,last_gap_ms,skipped_messages");
+    assert_true(num(cont, "continuations") == 0 && is_null(cont, "last_gap_ms"));
     cJSON_Delete(o);
+
+    /* After a failover: the last gap is shown. */
+    st.continuations = 2;
+    st.last_gap_ms = 25;
+    st.continuation_dropped = 12;
+    o = api_render_stream(&st, &ps);
+    cont = cJSON_GetObjectItemCaseSensitive(o, "continuity");
+    assert_true(num(cont, "continuations") == 2 && num(cont, "last_gap_ms") == 25 &&
+                num(cont, "skipped_messages") == 12);
+    cJSON_Delete(o);
+    st.continuations = 0;
 
     /* Unpublished, audio only, size unknown, fps from metadata. */
     st.live = 0;
@@ -231,8 +246,10 @@ static void test_node(void **state)
     char k[512];
     keys(o, k, sizeof k);
     assert_string_equal(k, "id,version,start_time,uptime_s,log_level,listen,counts,bytes_in,"
-                           "bytes_out,bitrate_in_kbps,bitrate_out_kbps,storage");
+                           "bytes_out,bitrate_in_kbps,bitrate_out_kbps,storage,draining,drain");
     assert_true(fabs(num(o, "uptime_s") - 12.3) < 1e-9);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "draining")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "drain")));
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "counts");
     keys(c, k, sizeof k);
     assert_string_equal(k, "streams,publishers,players,relays,sessions");
@@ -241,6 +258,27 @@ static void test_node(void **state)
     assert_string_equal(str(l, "api"), "127.0.0.1:8090");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "storage");
     assert_true(num(s, "write_errors") == 3);
+    cJSON_Delete(o);
+
+    /* Draining: the drain object, with a null redirect when there is none. */
+    ni.draining = 1;
+    ni.drain_redirect = "";
+    ni.drain_retry_after_s = 30;
+    ni.drain_since_wall_ms = 1795514400123LL;
+    o = api_render_node(&ni);
+    assert_non_null(o);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "draining")));
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "drain");
+    keys(d, k, sizeof k);
+    assert_string_equal(k, "redirect_url,retry_after_s,since");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "redirect_url")));
+    assert_true(num(d, "retry_after_s") == 30);
+    assert_string_equal(str(d, "since"), "2026-11-24T10:00:00.123Z");
+    cJSON_Delete(o);
+    ni.drain_redirect = "http://127.0.0.1:8081";
+    o = api_render_node(&ni);
+    assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(o, "drain"), "redirect_url"),
+                        "http://127.0.0.1:8081");
     cJSON_Delete(o);
 }
 

@@ -1,5 +1,6 @@
 /* Unit tests of the config loader: defaults, overrides, and errors that name
- * the key; the relay keys and the "relays" array. */
+ * the key; the relay keys and the "relays" array; the webhooks keys and the
+ * "hooks" array. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -323,6 +324,151 @@ static void test_relays_limits(void **state)
     free(c);
 }
 
+static void test_webhook_keys(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    conf_defaults(&c);
+    assert_int_equal(c.webhooks_queue_max, 1000);
+    assert_int_equal(c.webhooks_max_attempts, 6);
+    assert_int_equal(c.webhooks_retry_initial_ms, 1000);
+    assert_int_equal(c.webhooks_retry_max_ms, 30000);
+    assert_int_equal(c.webhooks_on_publish_timeout_allow, 0); /* deny */
+    assert_int_equal(c.webhooks_on_play_timeout_allow, 1);    /* allow */
+    assert_int_equal(c.webhooks_max_pending_decisions, 1000);
+    assert_int_equal(c.events_heartbeat_interval_s, 10);
+    assert_string_equal(c.hooks_json, "");
+
+    assert_int_equal(load(&c,
+                          "{\"webhooks\": {\"queue_max\": 1, \"max_attempts\": 100,"
+                          " \"retry_initial_ms\": 100, \"retry_max_ms\": 100,"
+                          " \"on_publish_timeout\": \"allow\", \"on_play_timeout\": \"deny\","
+                          " \"max_pending_decisions\": 100000},"
+                          " \"events\": {\"heartbeat_interval_s\": 0}}",
+                          err),
+                     0);
+    assert_int_equal(c.webhooks_queue_max, 1);
+    assert_int_equal(c.webhooks_max_attempts, 100);
+    assert_int_equal(c.webhooks_retry_initial_ms, 100);
+    assert_int_equal(c.webhooks_retry_max_ms, 100);
+    assert_int_equal(c.webhooks_on_publish_timeout_allow, 1);
+    assert_int_equal(c.webhooks_on_play_timeout_allow, 0);
+    assert_int_equal(c.webhooks_max_pending_decisions, 100000);
+    assert_int_equal(c.events_heartbeat_interval_s, 0);
+
+    static const struct {
+        const char *json, *msg;
+    } BAD[] = {
+        {"{\"webhooks\": {\"queue_max\": 0}}", "webhooks.queue_max: must be between 1 and 100000"},
+        {"{\"webhooks\": {\"queue_max\": 100001}}",
+         "webhooks.queue_max: must be between 1 and 100000"},
+        {"{\"webhooks\": {\"max_attempts\": 0}}",
+         "webhooks.max_attempts: must be between 1 and 100"},
+        {"{\"webhooks\": {\"retry_initial_ms\": 99}}",
+         "webhooks.retry_initial_ms: must be between 100 and 3600000"},
+        {"{\"webhooks\": {\"retry_initial_ms\": 5000, \"retry_max_ms\": 4000}}",
+         "webhooks.retry_max_ms: must be >= webhooks.retry_initial_ms (5000)"},
+        {"{\"webhooks\": {\"on_publish_timeout\": \"maybe\"}}",
+         "webhooks.on_publish_timeout: expected \"allow\" or \"deny\""},
+        {"{\"webhooks\": {\"on_play_timeout\": true}}",
+         "webhooks.on_play_timeout: expected \"allow\" or \"deny\""},
+        {"{\"webhooks\": {\"max_pending_decisions\": 0}}",
+         "webhooks.max_pending_decisions: must be between 1 and 100000"},
+        {"{\"webhooks\": {\"secret\": \"x\"}}", "webhooks.secret: unknown key"},
+        {"{\"events\": {\"heartbeat_interval_s\": 3601}}",
+         "events.heartbeat_interval_s: must be between 0 and 3600"},
+        {"{\"events\": {\"heartbeat_interval_s\": 1.5}}",
+         "events.heartbeat_interval_s: expected an integer"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        assert_int_equal(load(&c, BAD[i].json, err), -1);
+        if (strcmp(err, BAD[i].msg) != 0)
+            fail_msg("case %zu: \"%s\", expected \"%s\"", i, err, BAD[i].msg);
+    }
+}
+
+#define HOOK_A "{\"id\": \"sched\", \"url\": \"http://127.0.0.1:9000/hooks\", \"events\": [\"*\"]}"
+#define HOOK_B                                                                                     \
+    "{\"id\": \"auth\", \"url\": \"http://auth.local/check?x=1\", \"events\": "                    \
+    "[\"publish.start\"],"                                                                         \
+    " \"decide\": [\"on_publish\", \"on_play\"], \"timeout_ms\": 800, \"secret\": \"s3\","         \
+    " \"enabled\": false}"
+
+static void test_hooks_valid(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    assert_int_equal(load(&c, "{\"hooks\": [" HOOK_A ", " HOOK_B "]}", err), 0);
+    cJSON *got = cJSON_Parse(c.hooks_json);
+    cJSON *want = cJSON_Parse("[" HOOK_A "," HOOK_B "]");
+    assert_non_null(got);
+    assert_non_null(want);
+    assert_true(cJSON_Compare(got, want, 1)); /* kept as given, secret included */
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+    assert_int_equal(load(&c, "{\"hooks\": []}", err), 0);
+    assert_string_equal(c.hooks_json, "");
+}
+
+static void test_hooks_errors(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    static const struct {
+        const char *json, *msg;
+    } BAD[] = {
+        {"{\"hooks\": 5}", "hooks: expected an array"},
+        {"{\"hooks\": {\"id\": \"a\"}}", "hooks: expected an array"},
+        {"{\"hooks\": [" HOOK_A ", 7]}", "hooks[1]: expected an object"},
+        {"{\"hooks\": [{\"url\": \"http://a/b\", \"events\": [\"*\"]}]}",
+         "hooks[0].id: required (a config hook needs a stable id)"},
+        {"{\"hooks\": [" HOOK_A ", " HOOK_B ", " HOOK_A "]}",
+         "hooks[2].id: duplicate id \"sched\" (also hooks[0])"},
+        {"{\"hooks\": [{\"id\": \"x\", \"url\": \"http://a/b\","
+         " \"events\": [\"play.start\", \"nope\"]}]}",
+         "hooks[0].events[1]: unknown event type 'nope'"},
+        {"{\"hooks\": [{\"id\": \"x\", \"url\": \"https://a/b\", \"events\": [\"*\"]}]}",
+         "hooks[0].url: https is not supported yet"},
+        {"{\"hooks\": [{\"id\": \"x\", \"events\": [\"*\"]}]}", "hooks[0].url: required"},
+        {"{\"hooks\": [" HOOK_A ", {\"id\": \"x\", \"url\": \"http://a/b\", \"events\": [\"*\"],"
+         " \"timeout_ms\": 50}]}",
+         "hooks[1].timeout_ms: expected an integer from 100 to 60000"},
+        {"{\"hooks\": [{\"id\": \"..\", \"url\": \"http://a/b\", \"events\": [\"*\"]}]}",
+         "hooks[0].id: expected 1 to 63 characters of A-Z a-z 0-9 . _ - (not . or ..)"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        assert_int_equal(load(&c, BAD[i].json, err), -1);
+        if (strcmp(err, BAD[i].msg) != 0)
+            fail_msg("case %zu: \"%s\", expected \"%s\"", i, err, BAD[i].msg);
+        assert_string_equal(c.hooks_json, ""); /* nothing kept from a refused array */
+    }
+    /* at most 64 hooks */
+    size_t cap = 65 * 128 + 64;
+    char *doc = malloc(cap);
+    assert_non_null(doc);
+    size_t o = (size_t)snprintf(doc, cap, "{\"hooks\": [");
+    for (int i = 0; i < 65; i++)
+        o += (size_t)snprintf(doc + o, cap - o,
+                              "%s{\"id\": \"h%d\", \"url\": \"http://a/b\", \"events\": [\"*\"]}",
+                              i ? "," : "", i);
+    snprintf(doc + o, cap - o, "]}");
+    conf_t *big = malloc(sizeof *big);
+    assert_non_null(big);
+    assert_int_equal(load(big, doc, err), -1);
+    assert_string_equal(err, "hooks: more than 64 hooks");
+    doc[o - strlen(",{\"id\": \"h64\", \"url\": \"http://a/b\", \"events\": [\"*\"]}")] = '\0';
+    strcat(doc, "]}");
+    assert_int_equal(load(big, doc, err), 0);
+    cJSON *got = cJSON_Parse(big->hooks_json);
+    assert_int_equal(cJSON_GetArraySize(got), 64);
+    cJSON_Delete(got);
+    free(big);
+    free(doc);
+}
+
 static void test_shipped_config_loads(void **state)
 {
     (void)state;
@@ -349,6 +495,9 @@ int main(void)
         cmocka_unit_test(test_relays_valid),
         cmocka_unit_test(test_relays_errors),
         cmocka_unit_test(test_relays_limits),
+        cmocka_unit_test(test_webhook_keys),
+        cmocka_unit_test(test_hooks_valid),
+        cmocka_unit_test(test_hooks_errors),
         cmocka_unit_test(test_shipped_config_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* Unit tests of storage: real SQLite files in a temporary folder, a real
  * event_base for the callbacks. Schema creation and migration, refusal of
  * foreign, newer and corrupt files, the event log cursor, settings,
- * retention, the bounded queue, write errors on a full database, and the
- * relay rows (schema v3). */
+ * retention, the bounded queue, write errors on a full database, the
+ * relay rows (schema v3) and the hook rows (schema v4). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -960,7 +960,7 @@ static void test_relays_migrate_from_v2(void **state)
     assert_v2_data_kept(st);
     relay_put_ok(st, "r1", spec);
     storage_close(st);
-    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), STORAGE_SCHEMA_VERSION);
     assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM relays"), 1);
     assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM events"), 2);
     assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM settings"), 1);
@@ -1011,7 +1011,7 @@ static void test_relays_migrate_from_empty(void **state)
     assert_int_equal(storage_relays(st, NULL), 0);
     relay_put_ok(st, "only", "{}");
     storage_close(st);
-    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), STORAGE_SCHEMA_VERSION);
     assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM relays"), 1);
 }
 
@@ -1204,6 +1204,176 @@ static void test_relays_queue_full(void **state)
     storage_close(st);
 }
 
+/* ---- hooks (schema v4) -------------------------------------------------- */
+
+static void hook_put_ok(storage_t *st, const char *id, const char *spec)
+{
+    rdone_t d = {0};
+    assert_int_equal(storage_hook_put(st, id, spec, on_rdone, &d), 0);
+    storage_sync(st);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, 0);
+}
+
+static void hook_delete_ok(storage_t *st, const char *id)
+{
+    rdone_t d = {0};
+    assert_int_equal(storage_hook_delete(st, id, on_rdone, &d), 0);
+    storage_sync(st);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, 0);
+}
+
+/* The hooks loaded at open must be exactly ids[i] / specs[i], in order. */
+static void assert_hooks(storage_t *st, size_t n, const char *const *ids, const char *const *specs)
+{
+    const storage_hook_t *h = NULL;
+    assert_int_equal(storage_hooks(st, &h), n);
+    assert_int_equal(storage_hooks(st, NULL), n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(h[i].id, ids[i]);
+        assert_string_equal(h[i].spec, specs[i]);
+    }
+}
+
+static int64_t hooks_table_exists(const char *path)
+{
+    return raw_int(path, "SELECT count(*) FROM sqlite_master"
+                         " WHERE type = 'table' AND name = 'hooks'");
+}
+
+static void test_hooks_create_fresh(void **state)
+{
+    fx_t *fx = *state;
+    storage_t *st = open_ok(fx, NULL);
+    assert_int_equal(storage_hooks(st, NULL), 0);
+    storage_close(st);
+    assert_int_equal(STORAGE_SCHEMA_VERSION, 4);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 4);
+    assert_int_equal(hooks_table_exists(fx->db), 1);
+    char cols[256];
+    raw_text(fx->db,
+             "SELECT group_concat(name || ':' || type || ':' || \"notnull\" || ':' || pk, ',')"
+             " FROM (SELECT * FROM pragma_table_info('hooks') ORDER BY cid)",
+             cols, sizeof cols);
+    assert_string_equal(cols, "id:TEXT:0:1,spec:TEXT:1:0,updated_ms:INTEGER:1:0");
+}
+
+/* A v3 file with a relay (and events, settings) opened by this build: the
+ * hooks table appears, everything else is kept. */
+static void test_hooks_migrate_from_v3(void **state)
+{
+    fx_t *fx = *state;
+    const char *rspec = "{\"direction\":\"pull\"}";
+    fill_v2(fx->db);
+    char err[512] = "";
+    assert_int_equal(storage_migrate_file(fx->db, 3, err, sizeof err), 0);
+    sqlite3 *db = raw_open(fx->db);
+    raw_exec(
+        db,
+        "INSERT INTO relays (id, spec, updated_ms) VALUES ('r1', '{\"direction\":\"pull\"}', 7)");
+    sqlite3_close(db);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 3);
+    assert_int_equal(hooks_table_exists(fx->db), 0);
+
+    storage_t *st = open_ok(fx, NULL);
+    assert_string_equal(storage_node_id(st), "11111111-2222-4333-8444-555555555555");
+    assert_int_equal(storage_last_event_id(st), 9);
+    assert_string_equal(storage_setting(st, "log.level"), "warn");
+    assert_relays(st, 1, (const char *const[]){"r1"}, (const char *const[]){rspec});
+    assert_int_equal(storage_hooks(st, NULL), 0);
+    hook_put_ok(st, "h1", "{\"url\":\"http://a/b\"}");
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM events"), 2);
+
+    st = open_ok(fx, NULL);
+    assert_relays(st, 1, (const char *const[]){"r1"}, (const char *const[]){rspec});
+    assert_hooks(st, 1, (const char *const[]){"h1"},
+                 (const char *const[]){"{\"url\":\"http://a/b\"}"});
+    storage_close(st);
+
+    /* storage_migrate_file 3 -> 4; down is refused */
+    snprintf(fx->db, sizeof fx->db, "%s/v3.db", fx->dir);
+    assert_int_equal(storage_migrate_file(fx->db, 3, err, sizeof err), 0);
+    assert_int_equal(storage_migrate_file(fx->db, 4, err, sizeof err), 0);
+    assert_int_equal(hooks_table_exists(fx->db), 1);
+    assert_int_equal(storage_migrate_file(fx->db, 3, err, sizeof err), -1);
+    assert_non_null(strstr(err, "schema 4 is newer than the requested 3"));
+}
+
+/* Puts, replaces and deletes survive a reopen; relays and hooks with the
+ * same id are separate rows. */
+static void test_hooks_put_replace_delete(void **state)
+{
+    fx_t *fx = *state;
+    const char *secret =
+        "{\"url\":\"http://h/x\",\"secret\":\"it's \\\"s\\\"; DROP TABLE hooks;--\"}";
+    storage_t *st = open_ok(fx, NULL);
+    hook_put_ok(st, "b", "{\"n\":0}");
+    hook_put_ok(st, "a", secret);
+    hook_put_ok(st, "c", "{\"n\":3}");
+    relay_put_ok(st, "a", "{\"relay\":true}");
+    hook_delete_ok(st, "missing"); /* a missing id is rc 0 */
+    storage_close(st);
+
+    st = open_ok(fx, NULL);
+    assert_hooks(st, 3, (const char *const[]){"a", "b", "c"},
+                 (const char *const[]){secret, "{\"n\":0}", "{\"n\":3}"});
+    assert_relays(st, 1, (const char *const[]){"a"}, (const char *const[]){"{\"relay\":true}"});
+    hook_put_ok(st, "b", "{\"n\":1}"); /* replace */
+    hook_delete_ok(st, "a");
+    assert_int_equal(storage_hooks(st, NULL), 3); /* loaded at open only */
+    storage_close(st);
+
+    st = open_ok(fx, NULL);
+    assert_hooks(st, 2, (const char *const[]){"b", "c"},
+                 (const char *const[]){"{\"n\":1}", "{\"n\":3}"});
+    assert_relays(st, 1, (const char *const[]){"a"}, (const char *const[]){"{\"relay\":true}"});
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM hooks"), 2);
+}
+
+/* A hook write the database refuses calls back NODE_EIO and changes
+ * nothing; bad arguments are refused before anything is queued. */
+static void test_hooks_write_fails(void **state)
+{
+    fx_t *fx = *state;
+    storage_t *st = open_ok(fx, NULL);
+    hook_put_ok(st, "h1", "{}");
+    rdone_t d = {0};
+    assert_int_equal(storage_hook_put(st, NULL, "{}", on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_hook_put(st, "a", NULL, on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_hook_put(NULL, "a", "{}", on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_hook_delete(st, NULL, on_rdone, &d), NODE_EINVAL);
+    assert_int_equal(storage_hook_delete(NULL, "a", on_rdone, &d), NODE_EINVAL);
+    storage_close(st);
+    assert_int_equal(d.calls, 0);
+
+    sqlite3 *db = raw_open(fx->db);
+    raw_exec(db, "CREATE TRIGGER keep_h1 BEFORE DELETE ON hooks WHEN old.id = 'h1'"
+                 " BEGIN SELECT RAISE(ABORT, 'refused by test'); END;"
+                 "CREATE TRIGGER no_h2 BEFORE INSERT ON hooks WHEN new.id = 'h2'"
+                 " BEGIN SELECT RAISE(ABORT, 'refused by test'); END;");
+    sqlite3_close(db);
+    st = open_ok(fx, NULL);
+    rdone_t d1 = {0}, d2 = {0};
+    assert_int_equal(storage_hook_delete(st, "h1", on_rdone, &d1), 0);
+    assert_int_equal(storage_hook_put(st, "h2", "{}", on_rdone, &d2), 0);
+    hook_put_ok(st, "h3", "{}");
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d1.rc, NODE_EIO);
+    assert_int_equal(d2.calls, 1);
+    assert_int_equal(d2.rc, NODE_EIO);
+    storage_stats_t s;
+    stats(st, &s);
+    assert_int_equal(s.write_errors, 2);
+    storage_close(st);
+    st = open_ok(fx, NULL);
+    assert_hooks(st, 2, (const char *const[]){"h1", "h3"}, (const char *const[]){"{}", "{}"});
+    storage_close(st);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1228,6 +1398,10 @@ int main(void)
         T(test_database_full),
         T(test_database_full_recovers_by_age),
         T(test_relays_migrate_from_v2),
+        T(test_hooks_create_fresh),
+        T(test_hooks_migrate_from_v3),
+        T(test_hooks_put_replace_delete),
+        T(test_hooks_write_fails),
         T(test_relays_migrate_from_empty),
         T(test_relays_put_replace_delete),
         T(test_relays_fifo),

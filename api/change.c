@@ -1,0 +1,148 @@
+/* change: the suspended-until-stored API change shared by relays and hooks
+ * (see change.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "change.h"
+#include "common.h"
+
+api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what, const char *id,
+                             api_change_render_fn render)
+{
+    api_change_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        api_reply_error(r, 503, "unavailable", "out of memory");
+        return NULL;
+    }
+    c->r = r;
+    c->op = op;
+    c->what = what;
+    c->render = render;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->in_call = 1;
+    return c;
+}
+
+/* The write is committed (rc 0) or failed (NODE_EIO): answer and free. */
+static void change_reply(api_change_t *c)
+{
+    api_req_t *r = c->r;
+    if (c->rc != 0) {
+        api_reply_error(r, 503, "unavailable", "the %s could not be stored; nothing changed",
+                        c->what);
+    } else if (c->op == API_CHANGE_DELETE) {
+        api_reply_text(r, 204, "application/json", NULL, 0);
+    } else {
+        int status = c->op == API_CHANGE_PATCH                ? 200
+                     : c->op == API_CHANGE_POST || c->created ? 201
+                                                              : 200;
+        api_reply_json(r, status, c->render(r, c->id));
+    }
+    free(c);
+}
+
+void api_change_done(void *arg, int rc)
+{
+    api_change_t *c = arg;
+    c->rc = rc;
+    c->finished = 1;
+    if (!c->in_call)
+        change_reply(c); /* else api_change_submitted() answers */
+}
+
+/* Answers a refusal of the manager's put/delete. */
+static void reply_refused(api_req_t *r, int rc, const char *what, const char *id, const char *err)
+{
+    switch (rc) {
+    case NODE_ENOTFOUND: api_reply_error(r, 404, "not_found", "no %s %s", what, id); break;
+    case NODE_EBUSY: api_reply_error(r, 409, "conflict", "%s", err); break;
+    case NODE_EINVAL: api_reply_error(r, 400, "invalid_field", "%s", err); break;
+    case NODE_ELIMIT:
+    case NODE_ENOMEM:
+        api_reply_error(r, 503, "unavailable", "%s", err[0] ? err : "the node is busy; retry");
+        break;
+    default: api_reply_error(r, 500, "internal", "%s change failed (%d)", what, rc); break;
+    }
+}
+
+void api_change_submitted(api_change_t *c, int rc, const char *err)
+{
+    c->in_call = 0;
+    if (rc != 0) { /* done is not called on a refusal */
+        reply_refused(c->r, rc, c->what, c->id, err);
+        free(c);
+        return;
+    }
+    if (c->finished) { /* done already ran (no storage): answer now */
+        change_reply(c);
+        return;
+    }
+    api_suspend(c->r);
+}
+
+int api_change_body(api_req_t *r, api_spec_parse_fn parse, const void *base, void *out)
+{
+    cJSON *body = api_body_object(r);
+    if (!body)
+        return -1;
+    char err[256];
+    int rc = parse(body, base, out, err, sizeof err);
+    cJSON_Delete(body);
+    if (rc != 0) {
+        api_reply_error(r, 400, "invalid_field", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int api_change_put_check(api_req_t *r, const char *what, const char *id, int valid, int from_config)
+{
+    if (!valid) {
+        api_reply_error(r, 400, "invalid_field",
+                        "id: expected 1 to %d characters of A-Z a-z 0-9 . _ -",
+                        API_CHANGE_ID_MAX - 1);
+        return -1;
+    }
+    if (from_config) {
+        /* Before the body: an object of the config file cannot be replaced by any. */
+        api_reply_error(r, 409, "conflict", "id: %s %s comes from the config file and is read-only",
+                        what, id);
+        return -1;
+    }
+    return 0;
+}
+
+int api_change_put_id(api_req_t *r, char *spec_id, size_t len, const char *path_id)
+{
+    if (spec_id[0] && strcmp(spec_id, path_id) != 0) {
+        api_reply_error(r, 400, "invalid_field", "id: does not match the path");
+        return -1;
+    }
+    snprintf(spec_id, len, "%s", path_id);
+    return 0;
+}
+
+int api_change_post_check(api_req_t *r, const char *what, const char *id, int exists)
+{
+    if (!exists)
+        return 0;
+    api_reply_error(r, 409, "conflict", "id: %s %s already exists", what, id);
+    return -1;
+}
+
+void api_change_not_found(api_req_t *r, const char *what, const char *id)
+{
+    api_reply_error(r, 404, "not_found", "no %s %.64s", what, id);
+}
+
+void api_reply_list(api_req_t *r, const char *key, cJSON *arr)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !arr || !cJSON_AddItemToObject(o, key, arr)) {
+        cJSON_Delete(o);
+        cJSON_Delete(arr);
+        o = NULL;
+    }
+    api_reply_json(r, 200, o);
+}

@@ -1,0 +1,78 @@
+/* change: one API change (POST, PUT, PATCH or DELETE of a relay or a hook)
+ * waiting for its storage write. The managers (node/relay.h, node/hooks.h)
+ * store a change before they apply it and call a done callback, once, on
+ * the loop thread; the request is suspended until then, so a 2xx survives
+ * kill -9. The route file makes an api_change_t, hands api_change_done and
+ * the change to its manager, then calls api_change_submitted(), which
+ * answers a refusal, answers at once when done already ran, or suspends.
+ * The change owns itself: it is freed when it has answered. */
+#ifndef WEIR_API_CHANGE_H
+#define WEIR_API_CHANGE_H
+
+#include <cjson/cJSON.h>
+
+#include "api_internal.h"
+
+#define API_CHANGE_ID_MAX 64 /* RELAY_ID_MAX, HOOK_ID_MAX */
+
+typedef enum {
+    API_CHANGE_POST,
+    API_CHANGE_PUT,
+    API_CHANGE_PATCH,
+    API_CHANGE_DELETE
+} api_change_op_t;
+
+/* The object after a committed change ("relay", "hook"), or NULL (500). */
+typedef cJSON *(*api_change_render_fn)(api_req_t *r, const char *id);
+
+typedef struct {
+    api_req_t *r;
+    api_change_op_t op;
+    const char *what; /* "relay", "hook": for messages; static */
+    api_change_render_fn render;
+    char id[API_CHANGE_ID_MAX];
+    int created; /* set by the manager's put: 1 new (201), 0 replaced (200) */
+    int in_call; /* inside the manager's call: done must not answer yet */
+    int finished;
+    int rc;
+} api_change_t;
+
+/* A new change for request r, or NULL after answering 503 (out of memory).
+ * The caller then passes it to its manager with api_change_done. */
+api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what, const char *id,
+                             api_change_render_fn render);
+/* The managers' done callback (arg: the change): rc 0 committed, else the
+ * storage write failed (503, nothing changed). */
+void api_change_done(void *arg, int rc);
+/* After the manager's put/delete returned rc (err: its message): a refusal
+ * is answered (404, 409, 400, 503, 500) and the change freed; else the
+ * request is answered now (done already ran) or suspended. */
+void api_change_submitted(api_change_t *c, int rc, const char *err);
+
+/* ---- request checks shared by the relay and hook routes ---------------- */
+
+/* A module's body reader (relay_spec_from_json(), hook_spec_from_json()):
+ * fills out from body (base: the current object for a PATCH, else NULL),
+ * or returns non-zero with a message naming the field in err. */
+typedef int (*api_spec_parse_fn)(const cJSON *body, const void *base, void *out, char *err,
+                                 size_t errlen);
+/* Reads the JSON object body with parse. Returns 0, or -1 after a 400. */
+int api_change_body(api_req_t *r, api_spec_parse_fn parse, const void *base, void *out);
+/* PUT before its body: 400 naming id when valid is 0 (the path id is not
+ * an id), 409 when from_config (the object comes from the config file and
+ * is read-only). Returns 0, or -1 after answering. */
+int api_change_put_check(api_req_t *r, const char *what, const char *id, int valid,
+                         int from_config);
+/* PUT after its body: spec_id (the body's id, "" if none) must be the path's
+ * id; it is then set to it. Returns 0, or -1 after a 400. */
+int api_change_put_id(api_req_t *r, char *spec_id, size_t len, const char *path_id);
+/* POST: id (the body's; "" if none) is taken: 409. Returns 0, or -1 after
+ * answering. */
+int api_change_post_check(api_req_t *r, const char *what, const char *id, int exists);
+/* A 404 "no <what> <id>". */
+void api_change_not_found(api_req_t *r, const char *what, const char *id);
+
+/* {"<key>": arr} with status 200 (arr taken over; NULL: 500). */
+void api_reply_list(api_req_t *r, const char *key, cJSON *arr);
+
+#endif

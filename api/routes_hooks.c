@@ -1,0 +1,114 @@
+/* Tag hooks: GET and POST /api/v1/hooks, GET, PUT and DELETE
+ * /api/v1/hooks/{id}. Bodies are read by hook_spec_from_json() (a whole
+ * hook: PUT replaces, there is no PATCH); changes go through the webhook
+ * manager (node/hooks.h), which stores them before they are acknowledged:
+ * the request is suspended until the write is committed (api/change.h).
+ * Hooks from the config file are read-only (409). */
+#include <stdio.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "change.h"
+#include "common.h"
+#include "hooks.h"
+#include "relay_spec.h" /* relay_id_valid(): hook ids follow the same rules */
+
+_Static_assert(HOOK_ID_MAX == API_CHANGE_ID_MAX, "api/change.h holds hook ids");
+
+static hook_mgr_t *hooks(api_req_t *r)
+{
+    return r->api->node->hooks;
+}
+
+static cJSON *render_hook(api_req_t *r, const char *id)
+{
+    hook_mgr_t *m = hooks(r);
+    return m ? hook_mgr_render(m, id) : NULL;
+}
+
+/* Hands spec (POST, PUT) or id (DELETE) to the manager; the request waits
+ * until the change is stored. */
+static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, const char *id)
+{
+    hook_mgr_t *m = hooks(r);
+    if (!m) {
+        api_reply_error(r, 503, "unavailable", "webhooks are not running");
+        return;
+    }
+    api_change_t *c = api_change_new(r, op, "hook", spec ? spec->id : id, render_hook);
+    if (!c)
+        return;
+    char err[256] = "";
+    int rc = op == API_CHANGE_DELETE
+                 ? hook_mgr_delete(m, c->id, api_change_done, c, err, sizeof err)
+                 : hook_mgr_put(m, spec, &c->created, api_change_done, c, err, sizeof err);
+    api_change_submitted(c, rc, err);
+}
+
+/* hook_spec_from_json() for api_change_body(): a whole hook (no base). */
+static int parse_hook(const cJSON *body, const void *base, void *out, char *err, size_t errlen)
+{
+    (void)base;
+    return hook_spec_from_json(body, out, err, errlen);
+}
+
+/* The hook named by the path, or NULL after a 404. Valid until the loop
+ * runs again. */
+static const hook_spec_t *find_hook(api_req_t *r)
+{
+    const char *id = r->pp.params[0];
+    hook_mgr_t *m = hooks(r);
+    const hook_spec_t *s = m && relay_id_valid(id) ? hook_mgr_spec(m, id) : NULL;
+    if (!s)
+        api_change_not_found(r, "hook", id);
+    return s;
+}
+
+void api_get_hooks(api_req_t *r)
+{
+    hook_mgr_t *m = hooks(r);
+    api_reply_list(r, "hooks", m ? hook_mgr_render_all(m) : cJSON_CreateArray());
+}
+
+void api_post_hook(api_req_t *r)
+{
+    hook_spec_t s;
+    if (api_change_body(r, parse_hook, NULL, &s) != 0)
+        return;
+    hook_mgr_t *m = hooks(r);
+    if (m && !s.id[0])
+        hook_mgr_new_id(m, s.id);
+    if (api_change_post_check(r, "hook", s.id, m && hook_mgr_spec(m, s.id)) == 0)
+        submit(r, API_CHANGE_POST, &s, s.id); /* 503 without a manager */
+}
+
+void api_get_hook(api_req_t *r)
+{
+    const hook_spec_t *s = find_hook(r);
+    if (s)
+        api_reply_json(r, 200, render_hook(r, s->id));
+}
+
+void api_put_hook(api_req_t *r)
+{
+    const char *id = r->pp.params[0];
+    hook_mgr_t *m = hooks(r);
+    const hook_spec_t *cur = m && relay_id_valid(id) ? hook_mgr_spec(m, id) : NULL;
+    hook_spec_t s;
+    if (api_change_put_check(r, "hook", id, relay_id_valid(id),
+                             cur && cur->source == HOOK_SRC_CONFIG) != 0 ||
+        api_change_body(r, parse_hook, NULL, &s) != 0 ||
+        api_change_put_id(r, s.id, sizeof s.id, id) != 0)
+        return;
+    submit(r, API_CHANGE_PUT, &s, id);
+}
+
+void api_delete_hook(api_req_t *r)
+{
+    const hook_spec_t *s = find_hook(r);
+    if (!s)
+        return;
+    char id[HOOK_ID_MAX];
+    snprintf(id, sizeof id, "%s", s->id);
+    submit(r, API_CHANGE_DELETE, NULL, id);
+}

@@ -1,0 +1,96 @@
+#include "heartbeat.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "evlog.h"
+#include "node.h"
+#include "relay.h"
+
+/* Process CPU time (user + system), seconds. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Resident set size from /proc/self/statm, bytes; 0 when unknown. */
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (!f)
+        return 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return n == 2 && page > 0 ? (uint64_t)resident * (uint64_t)page : 0;
+}
+
+static void count_session(conn_t *c, void *arg)
+{
+    (void)c;
+    (*(size_t *)arg)++;
+}
+
+cJSON *heartbeat_fields(node_t *node, heartbeat_t *hb, int64_t now_ms)
+{
+    cJSON *f = cJSON_CreateObject();
+    if (!f)
+        return NULL;
+    size_t streams = 0, publishers = 0, players = 0, sessions = 0;
+    hub_counts(node->hub, &streams, &publishers, &players);
+    node_foreach_session(node, count_session, &sessions);
+    relay_counts_t rc = {0};
+    if (node->relays)
+        relay_mgr_counts(node->relays, &rc);
+    double cpu = cpu_seconds();
+    double pct = 0;
+    if (hb->last_ms && now_ms > hb->last_ms)
+        pct = (cpu - hb->last_cpu_s) * 1000.0 * 100.0 / (double)(now_ms - hb->last_ms);
+    hb->last_ms = now_ms;
+    hb->last_cpu_s = cpu;
+    double in = rate_per_sec(&node->rate_in, node->bytes_in, now_ms) * 8;
+    double out = rate_per_sec(&node->rate_out, node->bytes_out, now_ms) * 8;
+    cJSON_AddNumberToObject(f, "streams", (double)streams);
+    cJSON_AddNumberToObject(f, "publishers", (double)publishers);
+    cJSON_AddNumberToObject(f, "players", (double)players);
+    cJSON_AddNumberToObject(f, "sessions", (double)sessions);
+    cJSON_AddNumberToObject(f, "relays_active", (double)rc.active);
+    cJSON_AddNumberToObject(f, "bitrate_in_kbps", round(in / 100.0) / 10.0);
+    cJSON_AddNumberToObject(f, "bitrate_out_kbps", round(out / 100.0) / 10.0);
+    cJSON_AddNumberToObject(f, "cpu_percent", round(pct * 10.0) / 10.0);
+    cJSON_AddNumberToObject(f, "rss_bytes", (double)rss_bytes());
+    cJSON_AddBoolToObject(f, "draining", node->draining);
+    cJSON_AddNumberToObject(f, "uptime_s", (double)((now_ms - node->start_ms) / 1000));
+    cJSON_AddStringToObject(f, "version", WEIR_VERSION);
+    return f;
+}
+
+void heartbeat_tick(node_t *node, heartbeat_t *hb, int64_t now_ms)
+{
+    uint32_t every_s = node->conf.events_heartbeat_interval_s;
+    if (!every_s || node->stopping)
+        return;
+    if (!hb->next_ms) {
+        /* The first one an interval after start (node.start says hello);
+         * the CPU sample starts now. */
+        hb->next_ms = now_ms + (int64_t)every_s * 1000;
+        hb->last_ms = now_ms;
+        hb->last_cpu_s = cpu_seconds();
+        return;
+    }
+    if (now_ms < hb->next_ms)
+        return;
+    /* Keep the cadence; after a long stall, start again from now. */
+    hb->next_ms += (int64_t)every_s * 1000;
+    if (hb->next_ms <= now_ms)
+        hb->next_ms = now_ms + (int64_t)every_s * 1000;
+    evlog_emit(node, "node.heartbeat", heartbeat_fields(node, hb, now_ms));
+}

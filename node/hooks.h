@@ -1,0 +1,126 @@
+/* hooks: the webhook manager. It owns every hook target (config-file ones
+ * and API ones kept in SQLite) and delivers, from the event loop with
+ * libevent's HTTP client, never blocking media:
+ *   notifications  every event of the log (evlog_emit()) whose type a hook
+ *                  wants is POSTed to it as JSON: {"id", "type", "node_id",
+ *                  "time", ...the event's own fields}. Per hook: a bounded
+ *                  FIFO (webhooks.queue_max; overflow drops the oldest,
+ *                  counted and logged), one request in flight (order kept),
+ *                  retries with exponential backoff (webhooks.retry_initial_ms
+ *                  .. retry_max_ms) up to webhooks.max_attempts, then the
+ *                  event is dropped (counted, logged).
+ *   decisions      on_publish / on_play: before a client may publish or play,
+ *                  every enabled hook that decides that point is asked at
+ *                  once (no retries, the hook's timeout_ms); all must answer
+ *                  2xx. Any other status denies at once. A timeout or a
+ *                  failed request follows webhooks.on_publish_timeout
+ *                  (default "deny") / webhooks.on_play_timeout ("allow").
+ * Every request carries Content-Type: application/json, User-Agent
+ * weir/VERSION, X-Weir-Event (the type), X-Weir-Delivery (the event id, or
+ * the decision's id), X-Weir-Node (node id) and, when the hook has a secret,
+ * X-Weir-Signature: sha256=<lowercase hex HMAC-SHA256(secret, body)>.
+ *
+ * Changes from the API are stored first (storage thread) and applied when
+ * committed, like relays (relay.h), so a 2xx survives kill -9.
+ * Everything here runs on the loop thread.
+ */
+#ifndef WEIR_HOOKS_H
+#define WEIR_HOOKS_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hook_spec.h"
+
+struct node;
+typedef struct hook_mgr hook_mgr_t;
+typedef struct hook_decision hook_decision_t;
+
+/* Creates the manager: loads the config-file hooks (node->conf.hooks_json)
+ * and the API hooks from storage. Returns NULL with a message in err. */
+hook_mgr_t *hook_mgr_new(struct node *node, char *err, size_t errlen);
+/* Cancels every request in flight (decisions pending are not called back:
+ * their sessions are gone first), drops the queues and frees. NULL: no-op. */
+void hook_mgr_free(hook_mgr_t *m);
+/* Every ~250 ms: retry deadlines. */
+void hook_mgr_tick(hook_mgr_t *m, int64_t now_ms);
+
+/* A new event of the log: payload is the complete JSON object ("id",
+ * "type", "node_id", "time" and the fields), borrowed; queued to every
+ * enabled hook whose events list holds type (or "*"). Called by
+ * evlog_emit() only. */
+void hook_mgr_notify(hook_mgr_t *m, const char *type, const cJSON *payload);
+
+/* ---- decisions ---------------------------------------------------------- */
+
+/* allow: 1 or 0. reason (valid during the call): why, for logs and the
+ * client ("denied by hook h1 (HTTP 403)", "hook h1 timed out: denied by
+ * policy"). */
+typedef void (*hook_decide_cb)(void *arg, int allow, const char *reason);
+
+/* Asks the hooks that decide point ("on_publish" or "on_play"). fields (taken
+ * over, freed here): the request's own fields (session_id, app, name, query,
+ * protocol, remote, hops); the manager adds id, type (= point), node_id and
+ * time. Returns:
+ *   0 with *out NULL: no enabled hook decides this point: go ahead now;
+ *   0 with *out set:  wait; cb is called exactly once, later (never inside
+ *                     this call), unless hook_decision_cancel() comes first;
+ *   NODE_ELIMIT / NODE_ENOMEM: too many decisions pending
+ *                     (webhooks.max_pending_decisions) or out of memory; the
+ *                     caller applies the point's timeout policy
+ *                     (hook_timeout_allows()).
+ * m may be NULL (no hooks): 0 with *out NULL. */
+int hook_decide(hook_mgr_t *m, const char *point, cJSON *fields, hook_decide_cb cb, void *arg,
+                hook_decision_t **out);
+/* The session went away: cb will not be called. d may be NULL. */
+void hook_decision_cancel(hook_decision_t *d);
+/* The configured policy of point on timeout: 1 allow, 0 deny. */
+int hook_timeout_allows(const struct node *node, const char *point);
+
+/* ---- the API ------------------------------------------------------------ */
+
+/* Called on the loop thread once the change is committed and applied:
+ * rc 0, or NODE_EIO (storage failed: nothing changed). */
+typedef void (*hook_done_cb)(void *arg, int rc);
+
+/* Creates or replaces the API hook spec->id (id required). NODE_EBUSY with
+ * err when the id belongs to a config-file hook ("id: hook h1 comes from
+ * the config file and is read-only"); NODE_ELIMIT / NODE_ENOMEM. Else 0,
+ * sets *created (1 new, 0 replaced) and calls done once (never inside this
+ * call). */
+int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int *created, hook_done_cb done, void *arg,
+                 char *err, size_t errlen);
+/* Deletes the API hook id (its queue is dropped). NODE_ENOTFOUND,
+ * NODE_EBUSY (config-file hook, err says so), NODE_ELIMIT, NODE_ENOMEM;
+ * else 0 and done is called once. */
+int hook_mgr_delete(hook_mgr_t *m, const char *id, hook_done_cb done, void *arg, char *err,
+                    size_t errlen);
+/* The hook's spec, or NULL. Valid until the loop runs again. */
+const hook_spec_t *hook_mgr_spec(hook_mgr_t *m, const char *id);
+/* A new id not in use ("h-" and 12 hex digits), for POST without an id. */
+void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX]);
+
+/* The hook as the API shows it: hook_spec_to_json() (never the secret) plus
+ * live state: queued, delivered, failed, dropped, retries, last_status
+ * (HTTP status or null), last_error (or null), last_delivery_at (RFC 3339
+ * or null). NULL if no such hook or out of memory. */
+cJSON *hook_mgr_render(hook_mgr_t *m, const char *id);
+/* Every hook, ordered by id, as a JSON array. NULL when out of memory. */
+cJSON *hook_mgr_render_all(hook_mgr_t *m);
+
+/* Per hook, for /metrics. */
+typedef struct {
+    const hook_spec_t *spec;
+    size_t queued;
+    uint64_t delivered, failed, dropped, retries;
+} hook_stat_t;
+void hook_mgr_foreach(const hook_mgr_t *m, void (*cb)(const hook_stat_t *st, void *arg), void *arg);
+/* Decision totals, for /metrics: by point (0 on_publish, 1 on_play) and
+ * outcome. */
+typedef struct {
+    uint64_t allow[2], deny[2], timeout_allow[2], timeout_deny[2];
+} hook_decision_counts_t;
+void hook_mgr_decision_counts(const hook_mgr_t *m, hook_decision_counts_t *out);
+
+#endif

@@ -1,0 +1,109 @@
+/* spec_json: helpers shared by the spec parsers (contract in spec_json.h). */
+#include "spec_json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int spec_id_valid(const char *id, size_t max)
+{
+    size_t n = 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (n + 1 >= max || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return n > 0 && strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+}
+
+int spec_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void spec_print_key(const char *key, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; key && key[n] && n < 64 && n + 1 < outlen; n++) {
+        unsigned char c = (unsigned char)key[n];
+        out[n] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    out[n] = '\0';
+}
+
+int spec_take_string(const cJSON *v, const char *field, char *out, size_t outlen, char *err,
+                     size_t errlen)
+{
+    if (!cJSON_IsString(v) || !v->valuestring)
+        return spec_fail(err, errlen, "%s: expected a string", field);
+    size_t n = strlen(v->valuestring);
+    if (n >= outlen)
+        return spec_fail(err, errlen, "%s: longer than %zu bytes", field, outlen - 1);
+    memcpy(out, v->valuestring, n + 1);
+    return 0;
+}
+
+int spec_take_u32(const cJSON *v, const char *field, uint32_t min, uint32_t max, uint32_t *out,
+                  char *err, size_t errlen)
+{
+    if (!cJSON_IsNumber(v))
+        return spec_fail(err, errlen, "%s: expected an integer", field);
+    double d = v->valuedouble;
+    if (!(d >= (double)min && d <= (double)max) || d != (double)(uint32_t)d)
+        return spec_fail(err, errlen, "%s: expected an integer from %u to %u", field, (unsigned)min,
+                         (unsigned)max);
+    *out = (uint32_t)d;
+    return 0;
+}
+
+int spec_url_bytes(const char *url, const char *field, char *err, size_t errlen)
+{
+    for (const char *p = url; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f)
+            return spec_fail(err, errlen,
+                             "%s: spaces, control bytes and non-ASCII bytes are not allowed "
+                             "(percent-encode them)",
+                             field);
+        if (c == '#')
+            return spec_fail(err, errlen, "%s: a fragment (#) is not allowed", field);
+    }
+    return 0;
+}
+
+int spec_member(const char *key, const char *const *fields, int nfields,
+                const char *const *state_fields, unsigned *seen, char *err, size_t errlen)
+{
+    if (!key)
+        key = "";
+    for (int i = 0; i < nfields && i < 32; i++) {
+        if (strcmp(key, fields[i]) != 0)
+            continue;
+        if (*seen & (1u << i))
+            return spec_fail(err, errlen, "%s: given twice", fields[i]);
+        *seen |= 1u << i;
+        return i;
+    }
+    for (const char *const *f = state_fields; f && *f; f++)
+        if (strcmp(key, *f) == 0)
+            return SPEC_MEMBER_STATE;
+    char k[65];
+    spec_print_key(key, k, sizeof k);
+    return spec_fail(err, errlen, "%s: unknown field", k);
+}
+
+int spec_required(unsigned seen, const char *const *fields, const int *required, size_t nrequired,
+                  char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nrequired; i++)
+        if (!(seen & (1u << required[i])))
+            return spec_fail(err, errlen, "%s: required", fields[required[i]]);
+    return 0;
+}
