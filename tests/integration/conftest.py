@@ -12,7 +12,6 @@ Run: WEIR_BIN=build/weir WEIR_BUILD_DIR=build /usr/bin/python3 -m pytest -v test
 A missing ffmpeg/ffprobe or weir binary fails the tests; nothing is skipped.
 """
 
-import signal
 import types
 
 import pytest
@@ -22,20 +21,7 @@ import weirtest
 # Each test (with its fixtures) must finish within this; a hang fails the
 # test with a traceback instead of stalling the suite.
 TEST_WATCHDOG_S = 150
-
-
-@pytest.fixture(autouse=True)
-def _watchdog():
-    def on_alarm(signum, frame):
-        pytest.fail("test exceeded its %d s watchdog" % TEST_WATCHDOG_S)
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, TEST_WATCHDOG_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+_watchdog = weirtest.watchdog_fixture(TEST_WATCHDOG_S)
 
 
 @pytest.fixture

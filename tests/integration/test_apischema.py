@@ -168,7 +168,8 @@ def test_every_main_object_has_an_example(schema):
     for name in ("Error", "Node", "SessionSummary", "Stream", "StreamDetail", "Session",
                  "Event", "EventList", "StreamList", "SessionList", "NodePatch", "Health",
                  "Ready", "KickResult", "StreamCloseResult", "RelaySpec", "RelayPatch",
-                 "RelayInstance", "Relay", "RelayList"):
+                 "RelayInstance", "Relay", "RelayList", "HookSpec", "Hook", "HookList",
+                 "DrainRequest", "DrainState"):
         assert schema.doc["components"]["schemas"][name].get("examples"), name
 
 
@@ -395,5 +396,43 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/relays"), ("POST", "/api/v1/relays"),
         ("GET", "/api/v1/relays/{id}"), ("PUT", "/api/v1/relays/{id}"),
         ("PATCH", "/api/v1/relays/{id}"), ("DELETE", "/api/v1/relays/{id}"),
+        ("POST", "/api/v1/node/drain"), ("POST", "/api/v1/node/undrain"),
+        ("GET", "/api/v1/hooks"), ("POST", "/api/v1/hooks"),
+        ("GET", "/api/v1/hooks/{id}"), ("PUT", "/api/v1/hooks/{id}"),
+        ("DELETE", "/api/v1/hooks/{id}"),
     }
     assert all(m.lower() in METHODS for m, _ in methods)
+
+
+def test_webhooks_cover_every_type_with_a_closed_payload(schema):
+    """One `webhooks` entry per notification type plus on_publish / on_play; each
+    payload schema is a closed object whose `type` is that entry's name, with an example."""
+    types = schema.doc["components"]["schemas"]["HookEventType"]["enum"]
+    hooks = schema.doc["webhooks"]
+    assert set(hooks) == set(types) | {"on_publish", "on_play"}
+    for name, item in hooks.items():
+        s = schema.deref(item["post"]["requestBody"]["content"]["application/json"]["schema"])
+        assert s["additionalProperties"] is False, name
+        assert s["properties"]["type"]["const"] == name, name
+        assert {"id", "type", "node_id", "time"} <= set(s["required"]), name
+        assert s["examples"], name
+
+
+def test_hook_schemas_share_the_spec_fields(schema):
+    """HookSpec (POST, PUT) and Hook repeat the spec's properties; the request
+    accepts the Hook's read-only fields (a GET body can be PUT back) and the
+    write-only secret."""
+    s = schema.doc["components"]["schemas"]
+    spec, hook = s["HookSpec"], s["Hook"]
+    spec_fields = ["id", "url", "events", "decide", "timeout_ms"]
+    state = ["secret_set", "source", "queued", "delivered", "failed", "dropped", "retries",
+             "last_status", "last_error", "last_delivery_at"]
+    assert list(hook["properties"]) == spec_fields + ["enabled"] + state
+    assert hook["required"] == list(hook["properties"])
+    assert list(spec["properties"]) == spec_fields + ["secret", "enabled"] + state
+    for f in spec_fields:
+        assert spec["properties"][f] == hook["properties"][f], f
+    for f in state:
+        assert spec["properties"][f]["readOnly"] is True, f
+    assert spec["properties"]["secret"]["writeOnly"] is True
+    assert spec["required"] == ["url", "events"]

@@ -83,20 +83,21 @@ def tail_file(path, n=60):
 
 # ---------------------------------------------------------------- ports
 
-def free_port():
-    """A port that was free on 127.0.0.1 a moment ago (bind to port 0)."""
+def free_port(host=HOST):
+    """A port that was free on host (127.0.0.1) a moment ago (bind to port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def free_ports(n):
-    """n distinct free ports (all sockets held until every port is chosen)."""
+def free_ports(n, host=HOST):
+    """n distinct free ports on host (all sockets held until every port is
+    chosen)."""
     socks = []
     try:
         for _ in range(n):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
+            s.bind((host, 0))
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
@@ -104,12 +105,35 @@ def free_ports(n):
             s.close()
 
 
-def port_accepts(port, timeout=0.5):
+def port_accepts(port, timeout=0.5, host=HOST):
     try:
-        with socket.create_connection((HOST, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------- the watchdog
+
+def watchdog_fixture(seconds):
+    """An autouse fixture for a conftest.py: each test (with its fixtures)
+    must finish within seconds; a hang fails the test with a traceback
+    instead of stalling the suite."""
+
+    @pytest.fixture(autouse=True)
+    def _watchdog():
+        def on_alarm(signum, frame):
+            pytest.fail("test exceeded its %d s watchdog" % seconds)
+
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
+    return _watchdog
 
 
 # ---------------------------------------------------------------- the node
@@ -125,19 +149,23 @@ def deep_merge(base, over):
 
 
 class Node:
-    """One running weir process on loopback ports, in its own directory."""
+    """One running weir process on loopback ports of host (any 127.0.0.0/8
+    address; default 127.0.0.1), in its own directory. name (optional)
+    prefixes its failure messages."""
 
-    def __init__(self, workdir, overrides=None):
+    def __init__(self, workdir, overrides=None, host=HOST, name=None):
         self.workdir = str(workdir)
+        self.host = host
+        self.name = name
         os.makedirs(self.workdir, exist_ok=True)
-        self.rtmp_port, self.http_port, self.api_port = free_ports(3)
+        self.rtmp_port, self.http_port, self.api_port = free_ports(3, host)
         self.log_path = os.path.join(self.workdir, "weir.log")
         self.stderr_path = os.path.join(self.workdir, "weir.stderr")
         self.config_path = os.path.join(self.workdir, "weir.json")
         base = {
-            "rtmp": {"listen": "%s:%d" % (HOST, self.rtmp_port)},
-            "http_flv": {"listen": "%s:%d" % (HOST, self.http_port)},
-            "api": {"listen": "%s:%d" % (HOST, self.api_port)},
+            "rtmp": {"listen": "%s:%d" % (host, self.rtmp_port)},
+            "http_flv": {"listen": "%s:%d" % (host, self.http_port)},
+            "api": {"listen": "%s:%d" % (host, self.api_port)},
             "storage": {"path": os.path.join(self.workdir, "weir.db")},
             "log": {"level": "debug", "file": self.log_path},
         }
@@ -152,21 +180,26 @@ class Node:
         return self.proc.pid
 
     def start(self):
-        with open(self.stderr_path, "wb") as err:
+        """Starts weir and waits (bounded) until its three ports accept. The
+        stderr file is appended to, so a restart keeps what came before (a
+        sanitizer report of an earlier run included)."""
+        with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen([weir_bin(), "-c", self.config_path], cwd=self.workdir,
                                          stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         deadline = time.monotonic() + NODE_START_TIMEOUT
         pending = {self.rtmp_port, self.http_port, self.api_port}
+        who = "%s: " % self.name if self.name else ""
         while pending:
             if self.proc.poll() is not None:
                 self.returncode = self.proc.returncode
-                pytest.fail("weir exited with %d during start-up\n%s" % (
-                    self.returncode, self.diagnostics()), pytrace=False)
-            pending = {p for p in pending if not port_accepts(p)}
+                pytest.fail("%sweir exited with %d during start-up\n%s" % (
+                    who, self.returncode, self.diagnostics()), pytrace=False)
+            pending = {p for p in pending if not port_accepts(p, host=self.host)}
             if pending and time.monotonic() > deadline:
                 self.kill()
-                pytest.fail("weir did not accept on ports %s within %.0fs\n%s" % (
-                    sorted(pending), NODE_START_TIMEOUT, self.diagnostics()), pytrace=False)
+                pytest.fail("%sweir did not accept on %s ports %s within %.0fs\n%s" % (
+                    who, self.host, sorted(pending), NODE_START_TIMEOUT, self.diagnostics()),
+                    pytrace=False)
             if pending:
                 time.sleep(0.05)
         return self
@@ -254,13 +287,13 @@ class Node:
 
     @property
     def api_url(self):
-        return "http://%s:%d" % (HOST, self.api_port)
+        return "http://%s:%d" % (self.host, self.api_port)
 
     def rtmp_url(self, app, name):
-        return "rtmp://%s:%d/%s/%s" % (HOST, self.rtmp_port, app, name)
+        return "rtmp://%s:%d/%s/%s" % (self.host, self.rtmp_port, app, name)
 
     def http_url(self, app, name):
-        return "http://%s:%d/%s/%s.flv" % (HOST, self.http_port, app, name)
+        return "http://%s:%d/%s/%s.flv" % (self.host, self.http_port, app, name)
 
     def url(self, proto, app, name):
         if proto == "rtmp":
@@ -711,7 +744,8 @@ def wait_live(node, app, name, timeout=15.0):
     starts). Returns that message; fails the test if it never comes."""
     import rtmp_min
     deadline = time.monotonic() + timeout
-    c, _ = rtmp_min.open_player(HOST, node.rtmp_port, app, name, timeout=timeout)
+    c, _ = rtmp_min.open_player(getattr(node, "host", HOST), node.rtmp_port, app, name,
+                                timeout=timeout)
     with c:
         info = c.wait_status(max(0.1, deadline - time.monotonic()),
                              {"NetStream.Play.Start", "NetStream.Play.StreamNotFound"})
