@@ -267,6 +267,7 @@ static void link_down(void *owner, conn_t *c, const char *err, int refused)
     int64_t now = weir_mono_ms();
     uint64_t b = run->relay->spec.direction == RELAY_PULL ? c->bytes_in : c->bytes_out;
     int was_up = run->up_ms != 0;
+    int64_t up_for_ms = was_up ? now - run->up_ms : 0;
     if (was_up) {
         cJSON *f = event_fields(run);
         if (f) {
@@ -342,8 +343,13 @@ static void link_down(void *owner, conn_t *c, const char *err, int refused)
             evlog_emit(m->node, "relay.failover", g);
         }
     }
+    /* A link that had been up for a while starts a new round at once (its
+     * players are held through the grace period: reconnect now, even to
+     * the only URL); one that flaps faster than retry_initial_ms does not. */
+    if (was_up && up_for_ms >= (int64_t)r->spec.retry_initial_ms)
+        run->round_fails = run->round_refusals = 0;
     if (run->round_fails < r->spec.nurls) {
-        run_start(run, now); /* the next URL at once */
+        run_start(run, now); /* the next URL (or the same again) at once */
         return;
     }
     /* Every URL failed this round. */
@@ -360,7 +366,15 @@ static void link_down(void *owner, conn_t *c, const char *err, int refused)
         return;
     }
     run->status = RS_BACKOFF;
-    run->next_try_ms = now + backoff_ms(m, &r->spec, run->retries);
+    int64_t delay = backoff_ms(m, &r->spec, run->retries);
+    /* Players held through the grace period get at least one more try
+     * before it ends them. */
+    const stream_t *held =
+        r->spec.direction == RELAY_PULL ? hub_lookup(m->node->hub, r->spec.app, run->name) : NULL;
+    int64_t hold_ms = (int64_t)m->node->conf.stream_unpublish_grace_ms / 2;
+    if (held && !stream_is_live(held) && delay > hold_ms)
+        delay = hold_ms > 100 ? hold_ms : 100;
+    run->next_try_ms = now + delay;
 }
 
 static const relay_link_ops_t LINK_OPS = {link_up, link_down};
