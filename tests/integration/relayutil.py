@@ -177,17 +177,15 @@ def check_stream_start(items, what):
     return first
 
 
-class FlvPlayer:
-    """An HTTP-FLV player on a raw socket: sends the GET (with extra header
-    lines) and reads in a thread until closed or stopped."""
+class _SocketReader:
+    """Sends an HTTP request and reads the answer in a thread until the
+    server closes or close() is called; each read goes to _feed(bytes,
+    arrival). closed_at is set when the reading ends."""
 
-    def __init__(self, port, app, name, headers=(), timeout=30.0):
-        lines = ["GET /%s/%s.flv HTTP/1.1" % (app, name), "Host: 127.0.0.1"] + list(headers)
-        req = ("\r\n".join(lines) + "\r\n\r\n").encode()
-        self.what = "HTTP-FLV player of %s/%s on port %d" % (app, name, port)
+    def _start(self, port, req, what, timeout):
+        self.what = what
         self.sock = weirtest.http_open(port, req, timeout=timeout)
         self.t0 = time.monotonic()
-        self.buf = bytearray()
         self.lock = threading.Lock()
         self.closed_at = None
         self.stopping = False
@@ -205,9 +203,31 @@ class FlvPlayer:
                 break
             if not b:
                 break
-            with self.lock:
-                self.buf += b
+            self._feed(b, time.monotonic())
         self.closed_at = time.monotonic()
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.thread.join(5)
+
+
+class FlvPlayer(_SocketReader):
+    """An HTTP-FLV player on a raw socket: sends the GET (with extra header
+    lines) and reads in a thread until closed or stopped."""
+
+    def __init__(self, port, app, name, headers=(), timeout=30.0):
+        lines = ["GET /%s/%s.flv HTTP/1.1" % (app, name), "Host: 127.0.0.1"] + list(headers)
+        req = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        self.buf = bytearray()
+        self._start(port, req, "HTTP-FLV player of %s/%s on port %d" % (app, name, port), timeout)
+
+    def _feed(self, b, now):
+        with self.lock:
+            self.buf += b
 
     def data(self):
         with self.lock:
@@ -251,14 +271,6 @@ class FlvPlayer:
                  lambda: sum(1 for t in self.tags() if t.is_coded_video()) >= frames,
                  timeout=timeout, interval=0.1)
         return self.tags()
-
-    def close(self):
-        self.stopping = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.thread.join(5)
 
 
 def rtmp_play(port, app, name, timeout=10.0):
@@ -326,75 +338,52 @@ def assert_not_found_http(port, app, name, within, what):
 
 # ------------------------------------------------------------------ timed players (failover)
 
-class TimedFlvPlayer:
+class TimedFlvPlayer(_SocketReader):
     """An HTTP/1.0 FLV player (plain body, no chunking) that parses tags as
     they arrive in a thread and keeps (arrival monotonic time, FlvTag) for
     each; closed_at is set when the server closes."""
 
     def __init__(self, port, app, name, timeout=30.0):
         req = ("GET /%s/%s.flv HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % (app, name)).encode()
-        self.what = "HTTP-FLV player of %s/%s on port %d" % (app, name, port)
-        self.sock = weirtest.http_open(port, req, timeout=timeout)
-        self.lock = threading.Lock()
         self.items = []
         self.status = None
-        self.closed_at = None
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.buf = bytearray()
+        self.head_done = False
+        self.pos = 0
+        self._start(port, req, "HTTP-FLV player of %s/%s on port %d" % (app, name, port), timeout)
 
-    def _run(self):
-        self.sock.settimeout(0.2)
-        buf = bytearray()
-        head_done = False
-        pos = 0
-        while not self.stopping:
-            try:
-                b = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
+    def _feed(self, b, now):
+        buf = self.buf
+        buf += b
+        if not self.head_done:
+            i = buf.find(b"\r\n\r\n")
+            if i < 0:
+                return
+            self.status = int(buf[:i].split(b" ")[1])
+            del buf[:i + 4]
+            self.head_done = True
+            self.pos = 13  # FLV header and PreviousTagSize0
+        pos = self.pos
+        new = []
+        while len(buf) >= pos + 11:
+            size = int.from_bytes(buf[pos + 1:pos + 4], "big")
+            if len(buf) < pos + 11 + size + 4:
                 break
-            if not b:
-                break
-            now = time.monotonic()
-            buf += b
-            if not head_done:
-                i = buf.find(b"\r\n\r\n")
-                if i < 0:
-                    continue
-                self.status = int(buf[:i].split(b" ")[1])
-                del buf[:i + 4]
-                head_done = True
-                pos = 13  # FLV header and PreviousTagSize0
-            new = []
-            while len(buf) >= pos + 11:
-                size = int.from_bytes(buf[pos + 1:pos + 4], "big")
-                if len(buf) < pos + 11 + size + 4:
-                    break
-                ts = int.from_bytes(buf[pos + 4:pos + 7], "big") | (buf[pos + 7] << 24)
-                new.append((now, weirtest.FlvTag(buf[pos] & 0x1F, ts,
-                                                 bytes(buf[pos + 11:pos + 11 + size]))))
-                pos += 11 + size + 4
-            if pos > 1 << 20:
-                del buf[:pos]
-                pos = 0
-            with self.lock:
-                self.items.extend(new)
-        self.closed_at = time.monotonic()
+            ts = int.from_bytes(buf[pos + 4:pos + 7], "big") | (buf[pos + 7] << 24)
+            new.append((now, weirtest.FlvTag(buf[pos] & 0x1F, ts,
+                                             bytes(buf[pos + 11:pos + 11 + size]))))
+            pos += 11 + size + 4
+        if pos > 1 << 20:
+            del buf[:pos]
+            pos = 0
+        self.pos = pos
+        with self.lock:
+            self.items.extend(new)
 
     def timed(self):
         """[(arrival, FlvTag)] so far."""
         with self.lock:
             return list(self.items)
-
-    def close(self):
-        self.stopping = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.thread.join(5)
 
 
 class TimedRtmpPlayer:
