@@ -433,19 +433,27 @@ static uint64_t conts(fake_pub_t *fp, uint64_t *dropped, int64_t *gap)
     return si.continuations;
 }
 
+/* Two relay publishers that hold their players (a publishing live/name)
+ * and an FLV player attached to it: how every continuation test starts. */
+static void held_setup(fixture_t *f, const char *name, fake_pub_t *a, fake_pub_t *b,
+                       fake_player_t *pl)
+{
+    fpub_init(a);
+    fpub_init(b);
+    a->pub.hold_players = b->pub.hold_players = 1;
+    assert_int_equal(stream_publish(f->hub, "live", name, &a->pub), 0);
+    fp_init(pl, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", name, &pl->p, 0, g_now), 0);
+}
+
 /* A relay publisher (hold_players) leaves: no event for the players, and
  * none when the next one comes; the stream simply goes on. */
 static void test_relay_loss_is_silent(void **state)
 {
     fixture_t *f = *state;
     fake_pub_t a, b;
-    fpub_init(&a);
-    fpub_init(&b);
-    a.pub.hold_players = b.pub.hold_players = 1;
-    assert_int_equal(stream_publish(f->hub, "live", "h", &a.pub), 0);
     fake_player_t pl;
-    fp_init(&pl, MSG_ENC_FLV);
-    assert_int_equal(stream_play(f->hub, "live", "h", &pl.p, 0, g_now), 0);
+    held_setup(f, "h", &a, &b, &pl);
     uint32_t ts = 100000;
     push_headers(&a);
     push_gop(&a, &ts, 2, 300);
@@ -512,13 +520,8 @@ static void test_continuation_sends_changed_headers_only(void **state)
 {
     fixture_t *f = *state;
     fake_pub_t a, b;
-    fpub_init(&a);
-    fpub_init(&b);
-    a.pub.hold_players = b.pub.hold_players = 1;
-    assert_int_equal(stream_publish(f->hub, "live", "hd", &a.pub), 0);
     fake_player_t pl;
-    fp_init(&pl, MSG_ENC_FLV);
-    assert_int_equal(stream_play(f->hub, "live", "hd", &pl.p, 0, g_now), 0);
+    held_setup(f, "hd", &a, &b, &pl);
     uint32_t ts = 0;
     push_headers(&a);
     push_gop(&a, &ts, 1, 300);
@@ -568,13 +571,8 @@ static void test_continuation_drops_until_key(void **state)
 {
     fixture_t *f = *state;
     fake_pub_t a, b;
-    fpub_init(&a);
-    fpub_init(&b);
-    a.pub.hold_players = b.pub.hold_players = 1;
-    assert_int_equal(stream_publish(f->hub, "live", "k", &a.pub), 0);
     fake_player_t pl;
-    fp_init(&pl, MSG_ENC_FLV);
-    assert_int_equal(stream_play(f->hub, "live", "k", &pl.p, 0, g_now), 0);
+    held_setup(f, "k", &a, &b, &pl);
     uint32_t ts = 0;
     push_headers(&a);
     push_gop(&a, &ts, 2, 300);
@@ -691,13 +689,8 @@ static void test_continuation_resets_gop_cache(void **state)
     fixture_t *f = *state;
     f->conf.stream_gop_cache = 2;
     fake_pub_t a, b;
-    fpub_init(&a);
-    fpub_init(&b);
-    a.pub.hold_players = b.pub.hold_players = 1;
-    assert_int_equal(stream_publish(f->hub, "live", "g", &a.pub), 0);
     fake_player_t pl;
-    fp_init(&pl, MSG_ENC_FLV);
-    assert_int_equal(stream_play(f->hub, "live", "g", &pl.p, 0, g_now), 0);
+    held_setup(f, "g", &a, &b, &pl);
     uint32_t ts = 0;
     push_headers(&a);
     push_gop(&a, &ts, 2, 300);
@@ -765,13 +758,8 @@ static void test_continuation_same_source_skips_replay(void **state)
 {
     fixture_t *f = *state;
     fake_pub_t a, b;
-    fpub_init(&a);
-    fpub_init(&b);
-    a.pub.hold_players = b.pub.hold_players = 1;
-    assert_int_equal(stream_publish(f->hub, "live", "ss", &a.pub), 0);
     fake_player_t pl;
-    fp_init(&pl, MSG_ENC_FLV);
-    assert_int_equal(stream_play(f->hub, "live", "ss", &pl.p, 0, g_now), 0);
+    held_setup(f, "ss", &a, &b, &pl);
     uint32_t ts = 0;
     push_headers(&a);
     push_gop(&a, &ts, 24, 300);
