@@ -85,6 +85,7 @@ static const field_t FIELDS[] = {
     POLICY("webhooks.on_publish_timeout", webhooks_on_publish_timeout_allow, 0),
     POLICY("webhooks.on_play_timeout", webhooks_on_play_timeout_allow, 1),
     U32("webhooks.max_pending_decisions", webhooks_max_pending_decisions, 1000, 1, 100000),
+    U32("webhooks.shutdown_flush_ms", webhooks_shutdown_flush_ms, 2000, 0, 60000),
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 

@@ -76,6 +76,7 @@ typedef struct {
     int webhooks_on_publish_timeout_allow; /* "allow" 1, "deny" 0 (default) */
     int webhooks_on_play_timeout_allow;    /* "allow" 1 (default), "deny" 0 */
     uint32_t webhooks_max_pending_decisions;
+    uint32_t webhooks_shutdown_flush_ms; /* at SIGTERM, wait this long for notifications */
     /* "hooks" as compact JSON text (a validated array of 1..CONF_HOOKS_MAX
      * hook objects, each with a unique id), or "" when absent or empty */
     char hooks_json[CONF_HOOKS_JSON_MAX];

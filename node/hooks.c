@@ -552,6 +552,14 @@ void hook_mgr_notify(hook_mgr_t *m, const char *type, const cJSON *payload)
     kick(m); /* deliveries start from the loop, not inside the emitter */
 }
 
+size_t hook_mgr_pending(const hook_mgr_t *m)
+{
+    size_t n = 0;
+    for (const hook_t *h = m ? m->hooks : NULL; h; h = h->next)
+        n += h->nq + (h->cur ? 1 : 0);
+    return n;
+}
+
 void hook_mgr_tick(hook_mgr_t *m, int64_t now_ms)
 {
     if (!m)

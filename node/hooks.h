@@ -46,6 +46,11 @@ void hook_mgr_free(hook_mgr_t *m);
 /* Every ~250 ms: retry deadlines. */
 void hook_mgr_tick(hook_mgr_t *m, int64_t now_ms);
 
+/* Notifications not delivered yet (waiting, in flight or waiting for a
+ * retry), over every hook. The node's shutdown waits for them to reach 0,
+ * up to webhooks.shutdown_flush_ms. m may be NULL (0). */
+size_t hook_mgr_pending(const hook_mgr_t *m);
+
 /* A new event of the log: payload is the complete JSON object ("id",
  * "type", "node_id", "time" and the fields), borrowed; queued to every
  * enabled hook whose events list holds type (or "*"). Called by

@@ -113,6 +113,8 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
     return lis;
 }
 
+static void stop_tick(node_t *node, int64_t now_ms);
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -142,6 +144,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (node->relays)
         relay_mgr_tick(node->relays, now);
     hook_mgr_tick(node->hooks, now);
+    if (node->stopping && node->stop_deadline_ms)
+        stop_tick(node, now);
     heartbeat_tick(node, &node->heartbeat, now);
 }
 
@@ -235,8 +239,11 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     node_t *node = arg;
-    if (node->stopping)
+    if (node->stopping) {
+        log_info(0, "received %s again, exiting now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        event_base_loopexit(node->base, NULL);
         return;
+    }
     node->stopping = 1;
     log_info(0, "received %s, closing %zu sessions", sig == SIGINT ? "SIGINT" : "SIGTERM",
              node->nconns);
@@ -251,6 +258,30 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
         conn_close(c, "node shutting down");
     conn_reap_all(node);
+    /* The sessions' stop events are queued to the webhooks: deliver them
+     * (bounded by webhooks.shutdown_flush_ms; the tick checks). */
+    size_t pending = hook_mgr_pending(node->hooks);
+    if (pending && node->conf.webhooks_shutdown_flush_ms) {
+        log_info(0, "delivering %zu webhook notifications before exiting (up to %u ms)", pending,
+                 node->conf.webhooks_shutdown_flush_ms);
+        node->stop_deadline_ms = weir_mono_ms() + node->conf.webhooks_shutdown_flush_ms;
+        return;
+    }
+    event_base_loopexit(node->base, NULL);
+}
+
+/* While stopping: exits once the webhooks are delivered or the flush time
+ * is over. */
+static void stop_tick(node_t *node, int64_t now_ms)
+{
+    size_t pending = hook_mgr_pending(node->hooks);
+    if (pending && now_ms < node->stop_deadline_ms)
+        return;
+    if (pending)
+        log_warn(0,
+                 "exiting with %zu webhook notifications not delivered (they stay in the "
+                 "event log)",
+                 pending);
     event_base_loopexit(node->base, NULL);
 }
 

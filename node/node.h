@@ -38,6 +38,7 @@ typedef struct node {
     size_t nconns;
     uint64_t next_sess_id;
     int stopping;
+    int64_t stop_deadline_ms; /* stopping: exit at the latest then (webhook flush) */
 
     struct storage *st; /* event log and state; NULL in tests without storage */
     struct api *api;    /* REST API; NULL when api.listen is empty */

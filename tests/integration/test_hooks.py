@@ -314,6 +314,30 @@ def test_attempts_exhausted_are_dropped(node, rx):
     assert metric(api, 'weir_webhook_dropped_total{hook="%s"}' % hid) == 1
 
 
+def test_shutdown_delivers_the_stop_events(node, rx):
+    """SIGTERM closes every session; their stop events still reach the hooks
+    (webhooks.shutdown_flush_ms) before the node exits."""
+    n = node(webhooks=dict(FAST_WEBHOOKS, shutdown_flush_ms=5000),
+             hooks=[{"id": "acct", "url": rx.url, "events": ["publish.start", "publish.stop"]}])
+    c, _, code = rtmp_min.open_publisher(weirtest.HOST, n.rtmp_port, APP, "bye")
+    try:
+        assert code == "NetStream.Publish.Start", code
+        start = check_payload(rx.wait_for("publish.start", timeout=10))
+        assert rx.received("publish.stop") == []
+        t0 = time.monotonic()
+        assert n.stop() == 0, n.diagnostics()
+        took = time.monotonic() - t0
+    finally:
+        c.close()
+    stops = rx.received("publish.stop")
+    assert len(stops) == 1, [r["type"] for r in rx.received()]
+    stop = check_payload(stops[0])
+    assert stop["session_id"] == start["session_id"], (start, stop)
+    assert stop["reason"] == "node shutting down", stop
+    assert took < 5, "the flush waited for nothing: %.2f s" % took
+    assert "webhook notifications before exiting" in n.log_text(), n.diagnostics()
+
+
 def test_heartbeat_at_the_configured_interval(node, rx):
     n = node(events={"heartbeat_interval_s": 1},
              hooks=[{"id": "hb", "url": rx.url, "events": ["node.heartbeat"]}])

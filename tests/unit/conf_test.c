@@ -337,6 +337,7 @@ static void test_webhook_keys(void **state)
     assert_int_equal(c.webhooks_on_publish_timeout_allow, 0); /* deny */
     assert_int_equal(c.webhooks_on_play_timeout_allow, 1);    /* allow */
     assert_int_equal(c.webhooks_max_pending_decisions, 1000);
+    assert_int_equal(c.webhooks_shutdown_flush_ms, 2000);
     assert_int_equal(c.events_heartbeat_interval_s, 10);
     assert_string_equal(c.hooks_json, "");
 
@@ -344,7 +345,7 @@ static void test_webhook_keys(void **state)
                           "{\"webhooks\": {\"queue_max\": 1, \"max_attempts\": 100,"
                           " \"retry_initial_ms\": 100, \"retry_max_ms\": 100,"
                           " \"on_publish_timeout\": \"allow\", \"on_play_timeout\": \"deny\","
-                          " \"max_pending_decisions\": 100000},"
+                          " \"max_pending_decisions\": 100000, \"shutdown_flush_ms\": 0},"
                           " \"events\": {\"heartbeat_interval_s\": 0}}",
                           err),
                      0);
@@ -355,6 +356,7 @@ static void test_webhook_keys(void **state)
     assert_int_equal(c.webhooks_on_publish_timeout_allow, 1);
     assert_int_equal(c.webhooks_on_play_timeout_allow, 0);
     assert_int_equal(c.webhooks_max_pending_decisions, 100000);
+    assert_int_equal(c.webhooks_shutdown_flush_ms, 0);
     assert_int_equal(c.events_heartbeat_interval_s, 0);
 
     static const struct {
