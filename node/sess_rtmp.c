@@ -545,6 +545,9 @@ static void start_play(rtmp_sess_t *rs)
 
 static void stop_stream(rtmp_sess_t *rs, const char *reason)
 {
+    /* A publish or play still waiting for its decision is given up. */
+    hook_decision_cancel(rs->auth);
+    rs->auth = NULL;
     stop_events(rs, reason);
     if (rs->publishing) {
         rs->publishing = 0;
@@ -693,8 +696,6 @@ static void rtmp_on_close(conn_t *c)
     rtmp_sess_t *rs = c->ps;
     if (!rs)
         return;
-    hook_decision_cancel(rs->auth);
-    rs->auth = NULL;
     stop_stream(rs, c->close_reason);
     rtmp_hs_free(rs->hs);
     rtmp_ctrl_free(&rs->ctrl);
