@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "app_auth.h"
 #include "common.h"
 #include "conn.h"
 #include "hooks.h"
@@ -222,6 +223,22 @@ static void hook_metrics(struct evbuffer *b, const hook_mgr_t *m)
     }
 }
 
+/* ---- per-app auth ---------------------------------------------------------- */
+
+/* Publishes and plays refused by the "apps" rules (app_auth.h), every
+ * point and reason listed (0 included). */
+static void auth_metrics(struct evbuffer *b, const node_t *node)
+{
+    help(b, "weir_auth_refused_total", "counter",
+         "Publishes and plays refused by the per-app rules (address ranges, signed URLs).");
+    for (int p = 0; p < APP_AUTH_POINTS; p++)
+        for (int r = APP_AUTH_OK + 1; r < APP_AUTH_NRESULTS; r++)
+            evbuffer_add_printf(b, "weir_auth_refused_total{point=\"%s\",reason=\"%s\"} %llu\n",
+                                app_auth_point_name((app_auth_point_t)p),
+                                app_auth_reason((app_auth_result_t)r),
+                                (unsigned long long)node->auth_refused[p][r]);
+}
+
 void api_get_metrics(api_req_t *r)
 {
     api_t *a = r->api;
@@ -290,6 +307,7 @@ void api_get_metrics(api_req_t *r)
 
     relay_metrics(b, node->relays);
     hook_metrics(b, node->hooks);
+    auth_metrics(b, node);
     help(b, "weir_node_draining", "gauge",
          "1 while the node is drained (no new publishers or players), else 0.");
     evbuffer_add_printf(b, "weir_node_draining %d\n", node->draining ? 1 : 0);

@@ -60,6 +60,7 @@ static const field_t FIELDS[] = {
     LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
     STR("api.token", api_token, ""),
     U32("api.max_body_bytes", api_max_body_bytes, 65536, 256, 16u << 20),
+    STR("api.web_root", api_web_root, "web/dist"),
     STR("storage.path", storage_path, "data/weir.db"),
     U32("storage.max_size_mb", storage_max_size_mb, 0, 0, 1u << 20),
     U32("events.max_rows", events_max_rows, 100000, 0, 1000000000),
@@ -309,6 +310,40 @@ static int load_spec_array(const char *name, const cJSON *arr, int max, spec_rea
     return 0;
 }
 
+/* The top-level "apps" array into c->apps: at most APP_AUTH_APPS_MAX
+ * entries, each valid for app_auth_entry_from_json() and with an "app"
+ * unique in the array. Errors name the element ("apps[1].play_allow[0]: ..."). */
+static int load_apps(conf_t *c, const cJSON *arr, char *err, size_t errlen)
+{
+    if (!cJSON_IsArray(arr)) {
+        snprintf(err, errlen, "apps: expected an array");
+        return -1;
+    }
+    if (cJSON_GetArraySize(arr) > APP_AUTH_APPS_MAX) {
+        snprintf(err, errlen, "apps: more than %d apps", APP_AUTH_APPS_MAX);
+        return -1;
+    }
+    app_auth_table_t *t = &c->apps;
+    t->n = 0;
+    int i = 0;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        char inner[384];
+        if (app_auth_entry_from_json(e, &t->apps[i], inner, sizeof inner) != 0) {
+            snprintf(err, errlen, "apps[%d]%s%s", i, starts_with_path(inner) ? "." : ": ", inner);
+            return -1;
+        }
+        for (int k = 0; k < i; k++) {
+            if (strcmp(t->apps[k].app, t->apps[i].app) == 0) {
+                snprintf(err, errlen, "apps[%d].app: duplicate app \"%s\" (also apps[%d])", i,
+                         t->apps[i].app, k);
+                return -1;
+            }
+        }
+        t->n = (unsigned)i + 1;
+    }
+    return 0;
+}
+
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -333,6 +368,11 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
         if (strcmp(sec->string, "hooks") == 0) {
             if (load_spec_array("hooks", sec, CONF_HOOKS_MAX, read_hook, c->hooks_json,
                                 sizeof c->hooks_json, err, errlen) != 0)
+                goto out;
+            continue;
+        }
+        if (strcmp(sec->string, "apps") == 0) {
+            if (load_apps(c, sec, err, errlen) != 0)
                 goto out;
             continue;
         }

@@ -8,14 +8,19 @@
  * is checked at load time with relay_spec_from_json() (node/relay_spec.h) or
  * hook_spec_from_json() (node/hook_spec.h), must carry an "id" unique in its
  * array, and the array is kept as compact JSON text in relays_json /
- * hooks_json for the manager to parse again at start. conf_t is a plain value (no
- * pointers): copying it copies everything.
+ * hooks_json for the manager to parse again at start. The top-level "apps"
+ * array (per-app signed URLs and address ranges, node/app_auth.h) is read
+ * into the apps table: each element with app_auth_entry_from_json(), its
+ * "app" unique in the array. conf_t is a plain value (no pointers): copying
+ * it copies everything.
  */
 #ifndef WEIR_CONF_H
 #define WEIR_CONF_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "app_auth.h"
 
 #define CONF_LISTEN_MAX 128
 #define CONF_PATH_MAX 1024
@@ -41,6 +46,7 @@ typedef struct {
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];
     uint32_t api_max_body_bytes;
+    char api_web_root[CONF_PATH_MAX]; /* the dashboard's files (api/static.h); "": none */
 
     char storage_path[CONF_PATH_MAX];
     uint32_t storage_max_size_mb;
@@ -80,6 +86,9 @@ typedef struct {
     /* "hooks" as compact JSON text (a validated array of 1..CONF_HOOKS_MAX
      * hook objects, each with a unique id), or "" when absent or empty */
     char hooks_json[CONF_HOOKS_JSON_MAX];
+
+    /* "apps": per-app publish/play auth (app_auth.h); n == 0 when absent */
+    app_auth_table_t apps;
 } conf_t;
 
 /* Fills c with every default. */
@@ -87,7 +96,8 @@ void conf_defaults(conf_t *c);
 
 /* Loads path over the defaults. Returns 0, or -1 with a message in err
  * naming the file or the key ("rtmp.chunk_size: expected an integer",
- * "relays[2].urls[0]: ...", "hooks[0].events[1]: ..."). */
+ * "relays[2].urls[0]: ...", "hooks[0].events[1]: ...",
+ * "apps[1].publish_allow[0]: ..."). */
 int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text (used by the file loader and by tests). */
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);

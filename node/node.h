@@ -59,6 +59,9 @@ typedef struct node {
     uint64_t closed_bytes_in, closed_bytes_out, closed_dropped_frames;
     uint64_t bytes_in, bytes_out, dropped_frames;
     rate_t rate_in, rate_out;
+    /* Publishes and plays refused by the "apps" rules (app_auth.h), by
+     * point and result (APP_AUTH_OK unused): weir_auth_refused_total. */
+    uint64_t auth_refused[APP_AUTH_POINTS][APP_AUTH_NRESULTS];
 
     int events_ready;            /* tick, reap and signal events are assigned */
     uint8_t rbuf[NODE_READ_BUF]; /* shared read buffer: parsers copy what they keep */

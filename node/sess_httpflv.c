@@ -11,12 +11,15 @@
  *
  * A draining node (drain.h) answers 302 to its redirect URL plus the request
  * target, or 503 with Retry-After. When hooks decide on_play (hooks.h), the
- * request waits for the decision: no 200 before it, 403 on a denial. */
+ * request waits for the decision: no 200 before it, 403 on a denial.
+ * Before the hooks, the "apps" rules (app_auth.h) answer 403 for an address
+ * not allowed and 401 for a missing, bad or expired signed URL. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "app_auth.h"
 #include "common.h"
 #include "drain.h"
 #include "conn.h"
@@ -57,6 +60,7 @@ static const char *status_text(int code)
     case 200: return "OK";
     case 302: return "Found";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
@@ -347,6 +351,25 @@ static void auth_done(void *arg, int allow, const char *reason)
         conn_flush(c);
 }
 
+/* The "apps" rules (app_auth.h): 0 to go on to the hooks, or -1 after
+ * answering 403 (address) or 401 (signature) and counting the refusal. */
+static int check_app_rules(http_sess_t *hs, const http_req_t *req)
+{
+    conn_t *c = hs->conn;
+    app_auth_result_t r = app_auth_check(&c->node->conf.apps, APP_AUTH_PLAY, hs->app, hs->name,
+                                         req->query, weir_wall_ms() / 1000, c->remote);
+    if (r == APP_AUTH_OK)
+        return 0;
+    c->node->auth_refused[APP_AUTH_PLAY][r]++;
+    log_info(c->id, "http-flv: play %s/%s from %s refused: %s", hs->app, hs->name, c->remote,
+             app_auth_why(r));
+    if (r == APP_AUTH_ADDRESS)
+        respond_error(hs, 403, app_auth_why(r));
+    else
+        respond_with(hs, 401, app_auth_why(r), "WWW-Authenticate: Signed-URL\r\n");
+    return -1;
+}
+
 static void handle_request(http_sess_t *hs, const http_req_t *req)
 {
     conn_t *c = hs->conn;
@@ -355,18 +378,27 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
         respond_error(hs, 405, "only GET and HEAD are served here");
         return;
     }
+    /* A GET carries no body here; one announced would be read as the next
+     * request's bytes. Refused, as a request smuggling attempt would be. */
+    if (req->chunked || req->content_length > 0) {
+        respond_error(hs, 400, "a request body is not accepted here");
+        return;
+    }
     hs->chunked = req->version_minor >= 1;
     if (parse_path(req->path, hs->app, sizeof hs->app, hs->name, sizeof hs->name) != 0) {
         respond_error(hs, 404, "not a stream path (expected /APP/NAME.flv)");
         return;
     }
-    log_debug(c->id, "http-flv: %s %s", req->method, req->target);
+    /* The query is not logged: it may hold a signed URL's signature. */
+    log_debug(c->id, "http-flv: %s %s%s", req->method, req->path, req->query[0] ? "?..." : "");
     if (check_relay_headers(hs, req) != 0)
         return;
     if (c->node->draining) {
         respond_draining(hs, req->target);
         return;
     }
+    if (check_app_rules(hs, req) != 0)
+        return;
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
     si.app = hs->app;

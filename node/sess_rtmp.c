@@ -6,12 +6,16 @@
  * decide on_publish / on_play (hooks.h), publish and play wait for the
  * decision: no NetStream.Publish.Start / Play.Start before it; a denial is
  * answered NetStream.Publish.BadName / NetStream.Play.Failed and the
- * connection closes. */
+ * connection closes. Before the hooks, the "apps" rules (app_auth.h:
+ * address ranges, then a signed URL in the app's or the stream name's
+ * query) may refuse the same way, with "Unauthorized: ..." or
+ * "Forbidden: ..." as the description. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "amf0.h"
+#include "app_auth.h"
 #include "common.h"
 #include "conn.h"
 #include "drain.h"
@@ -406,6 +410,28 @@ static void auth_query(const rtmp_sess_t *rs, char *out, size_t len)
              rs->name_query);
 }
 
+/* The "apps" rules (app_auth.h) for a publish or play: 0 to go on to the
+ * hooks, or -1 after refusing (status, log line, counter; the connection
+ * closes once the status is written). */
+static int check_app_rules(rtmp_sess_t *rs, int publish)
+{
+    conn_t *c = rs->conn;
+    app_auth_point_t p = publish ? APP_AUTH_PUBLISH : APP_AUTH_PLAY;
+    char q[2 * RTMP_QUERY_MAX];
+    auth_query(rs, q, sizeof q);
+    app_auth_result_t r = app_auth_check(&c->node->conf.apps, p, rs->app, rs->name, q,
+                                         weir_wall_ms() / 1000, c->remote);
+    if (r == APP_AUTH_OK)
+        return 0;
+    c->node->auth_refused[p][r]++;
+    log_info(c->id, "rtmp: %s %s/%s from %s refused: %s", app_auth_point_name(p), rs->app, rs->name,
+             c->remote, app_auth_why(r));
+    send_status(rs, "error", publish ? "NetStream.Publish.BadName" : "NetStream.Play.Failed",
+                app_auth_describe(r));
+    conn_close_after_flush(c, publish ? "publish refused" : "play refused");
+    return -1;
+}
+
 /* Asks the hooks that decide on_publish / on_play, then starts (now, or
  * when they answer) or refuses. */
 static void authorize(rtmp_sess_t *rs, int publish)
@@ -448,6 +474,7 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
 {
     conn_t *c = rs->conn;
     if (rs->publishing || rs->playing || rs->auth) {
+        log_warn(c->id, "rtmp: publish refused: this connection is already publishing or playing");
         send_status(rs, "error", "NetStream.Publish.BadName", "Already publishing or playing.");
         return;
     }
@@ -465,6 +492,8 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         refuse(rs, 1, "node is draining");
         return;
     }
+    if (check_app_rules(rs, 1) != 0)
+        return;
     authorize(rs, 1);
 }
 
@@ -499,6 +528,7 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
 {
     conn_t *c = rs->conn;
     if (rs->publishing || rs->playing || rs->auth) {
+        log_warn(c->id, "rtmp: play refused: this connection is already publishing or playing");
         send_status(rs, "error", "NetStream.Play.Failed", "Already publishing or playing.");
         return;
     }
@@ -516,6 +546,8 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         refuse(rs, 0, "node is draining");
         return;
     }
+    if (check_app_rules(rs, 0) != 0)
+        return;
     authorize(rs, 0);
 }
 

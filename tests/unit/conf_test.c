@@ -1,6 +1,6 @@
 /* Unit tests of the config loader: defaults, overrides, and errors that name
  * the key; the relay keys and the "relays" array; the webhooks keys and the
- * "hooks" array. */
+ * "hooks" array; the "apps" array. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +99,26 @@ static void test_listen_parse(void **state)
     assert_int_equal(conf_parse_listen("host:", host, sizeof host, &port), -1);
     assert_int_equal(conf_parse_listen("host:8x", host, sizeof host, &port), -1);
     assert_int_equal(conf_parse_listen("[::1]8080", host, sizeof host, &port), -1);
+}
+
+/* api.web_root: a path string, "" turns the dashboard off. */
+static void test_web_root(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    conf_defaults(&c);
+    assert_string_equal(c.api_web_root, "web/dist");
+    assert_int_equal(load(&c, "{\"api\": {\"web_root\": \"/srv/weir/dist\"}}", err), 0);
+    assert_string_equal(c.api_web_root, "/srv/weir/dist");
+    assert_int_equal(load(&c, "{\"api\": {\"web_root\": \"\"}}", err), 0);
+    assert_string_equal(c.api_web_root, "");
+    assert_int_equal(load(&c, "{\"api\": {\"web_root\": false}}", err), -1);
+    assert_non_null(strstr(err, "api.web_root: expected a string"));
+    char doc[CONF_PATH_MAX + 64];
+    snprintf(doc, sizeof doc, "{\"api\": {\"web_root\": \"%0*d\"}}", CONF_PATH_MAX, 0);
+    assert_int_equal(load(&c, doc, err), -1);
+    assert_non_null(strstr(err, "api.web_root: longer than"));
 }
 
 /* ---- relays ------------------------------------------------------------- */
@@ -471,6 +491,87 @@ static void test_hooks_errors(void **state)
     free(doc);
 }
 
+/* ---- apps ----------------------------------------------------------------- */
+
+static void test_apps_valid(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    assert_int_equal(load(&c, "{}", err), 0);
+    assert_int_equal(c.apps.n, 0);
+    assert_int_equal(
+        load(&c,
+             "{\"apps\": [{\"app\": \"live\", \"publish_secret\": \"0123456789abcdef\","
+             " \"publish_allow\": [\"127.0.0.0/8\", \"::1\"], \"play_deny\": [\"10.1.0.0/16\"]},"
+             " {\"app\": \"*\", \"play_secret\": \"\"}]}",
+             err),
+        0);
+    assert_int_equal(c.apps.n, 2);
+    assert_string_equal(c.apps.apps[0].app, "live");
+    assert_string_equal(c.apps.apps[0].secret[APP_AUTH_PUBLISH], "0123456789abcdef");
+    assert_string_equal(c.apps.apps[0].secret[APP_AUTH_PLAY], "");
+    assert_int_equal(c.apps.apps[0].allow[APP_AUTH_PUBLISH].n, 2);
+    assert_int_equal(c.apps.apps[0].allow[APP_AUTH_PUBLISH].v[1].bits, 128);
+    assert_int_equal(c.apps.apps[0].deny[APP_AUTH_PLAY].n, 1);
+    assert_int_equal(c.apps.apps[0].deny[APP_AUTH_PLAY].v[0].bits, 96 + 16);
+    assert_int_equal(c.apps.apps[0].allow[APP_AUTH_PLAY].n, 0);
+    assert_string_equal(c.apps.apps[1].app, "*");
+    /* an empty array is no rules */
+    assert_int_equal(load(&c, "{\"apps\": []}", err), 0);
+    assert_int_equal(c.apps.n, 0);
+}
+
+static void test_apps_errors(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    static const struct {
+        const char *json, *msg;
+    } BAD[] = {
+        {"{\"apps\": {}}", "apps: expected an array"},
+        {"{\"apps\": [3]}", "apps[0]: expected an object"},
+        {"{\"apps\": [{\"play_secret\": \"\"}]}",
+         "apps[0].app: required (an app name, or \"*\" for the others)"},
+        {"{\"apps\": [{\"app\": \"a/../b\"}]}", "apps[0].app: expected an app name or \"*\""},
+        {"{\"apps\": [{\"app\": \"live\"}, {\"app\": \"tv\"}, {\"app\": \"live\"}]}",
+         "apps[2].app: duplicate app \"live\" (also apps[0])"},
+        {"{\"apps\": [{\"app\": \"live\", \"publish_secret\": \"short-secret\"}]}",
+         "apps[0].publish_secret: shorter than 16 bytes (use \"\" for no signing)"},
+        {"{\"apps\": [{\"app\": \"live\", \"play_secret\": 12}]}",
+         "apps[0].play_secret: expected a string"},
+        {"{\"apps\": [{\"app\": \"live\", \"play_allow\": [\"127.0.0.1/32\", \"10.0.0/8\"]}]}",
+         "apps[0].play_allow[1]: expected an address range (\"10.0.0.0/8\", \"::1/128\", no bits "
+         "set past the prefix), got \"10.0.0/8\""},
+        {"{\"apps\": [{\"app\": \"live\", \"publish_deny\": [\"10.1.0.0/8\"]}]}",
+         "apps[0].publish_deny[0]: expected an address range (\"10.0.0.0/8\", \"::1/128\", no "
+         "bits set past the prefix), got \"10.1.0.0/8\""},
+        {"{\"apps\": [{\"app\": \"live\", \"publish_allow\": []}]}",
+         "apps[0].publish_allow: empty (leave the key out for no restriction; [\"0.0.0.0/0\", "
+         "\"::/0\"] as a deny list refuses every address)"},
+        {"{\"apps\": [{\"app\": \"live\", \"play_alow\": [\"::/0\"]}]}",
+         "apps[0].play_alow: unknown key"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        assert_int_equal(load(&c, BAD[i].json, err), -1);
+        if (strcmp(err, BAD[i].msg) != 0)
+            fail_msg("case %zu: \"%s\", expected \"%s\"", i, err, BAD[i].msg);
+    }
+    /* a refused secret never shows in the message */
+    assert_int_equal(load(&c, "{\"apps\": [{\"app\": \"x\", \"play_secret\": \"tiny-pw\"}]}", err),
+                     -1);
+    assert_null(strstr(err, "tiny-pw"));
+    /* at most APP_AUTH_APPS_MAX apps */
+    char doc[64 * (APP_AUTH_APPS_MAX + 1) + 32];
+    size_t o = (size_t)snprintf(doc, sizeof doc, "{\"apps\": [");
+    for (int i = 0; i <= APP_AUTH_APPS_MAX; i++)
+        o += (size_t)snprintf(doc + o, sizeof doc - o, "%s{\"app\": \"a%d\"}", i ? "," : "", i);
+    snprintf(doc + o, sizeof doc - o, "]}");
+    assert_int_equal(load(&c, doc, err), -1);
+    assert_string_equal(err, "apps: more than 32 apps");
+}
+
 static void test_shipped_config_loads(void **state)
 {
     (void)state;
@@ -493,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_errors_name_the_key),
         cmocka_unit_test(test_listen_parse),
+        cmocka_unit_test(test_web_root),
         cmocka_unit_test(test_relay_keys),
         cmocka_unit_test(test_relays_valid),
         cmocka_unit_test(test_relays_errors),
@@ -500,6 +602,8 @@ int main(void)
         cmocka_unit_test(test_webhook_keys),
         cmocka_unit_test(test_hooks_valid),
         cmocka_unit_test(test_hooks_errors),
+        cmocka_unit_test(test_apps_valid),
+        cmocka_unit_test(test_apps_errors),
         cmocka_unit_test(test_shipped_config_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
