@@ -10,6 +10,7 @@
 #include "api.h"
 #include "node.h"
 #include "parse.h"
+#include "static.h"
 
 #define API_STATUS_MAX 600
 
@@ -25,6 +26,7 @@ struct api {
     int has_token;
     size_t max_body;
     uint64_t requests[API_STATUS_MAX]; /* answered, by status */
+    api_static_t *web;                 /* the dashboard's files; NULL: none loaded */
 };
 
 typedef struct api_req api_req_t;
@@ -48,8 +50,10 @@ struct api_req {
     int status;
     char *resp;
     size_t resp_len;
+    int resp_borrowed; /* resp outlives the request: not ours to free */
     const char *ctype;
     const char *allow;
+    const char *const *headers; /* extra: name, value, ..., NULL (api_reply_headers) */
 };
 
 typedef void (*api_handler_fn)(api_req_t *r);
@@ -60,11 +64,18 @@ typedef struct api_op {
     int takes_body;
 } api_op_t;
 
+/* 1 if the path matched (r->pp) names something that exists. */
+typedef int (*api_exists_fn)(const api_req_t *r);
+
 typedef struct api_route {
     const char *pattern; /* "/api/v1/streams/{}/{*}": {} one segment, {*} the rest */
     const char *allow;   /* for 405 */
     int public;          /* no token needed (/healthz) */
     api_op_t ops[4];
+    /* NULL, or the route exists only for paths this accepts (the dashboard's
+     * files: only loaded names); other paths fall through as unknown (401
+     * without the token, 404 with it) */
+    api_exists_fn exists;
 } api_route_t;
 
 /* The i-th route's pattern, NULL past the end (the fuzz target matches
@@ -80,6 +91,13 @@ void api_reply_error(api_req_t *r, int status, const char *code, const char *fmt
     __attribute__((format(printf, 4, 5)));
 /* Takes text (malloc'd). */
 void api_reply_text(api_req_t *r, int status, const char *ctype, char *text, size_t len);
+/* Replies with data that outlives the request (the dashboard's files, owned
+ * by api_t): neither copied nor freed. */
+void api_reply_static(api_req_t *r, int status, const char *ctype, const void *data, size_t len);
+/* Extra headers for the reply about to be made: NULL or name, value, ...,
+ * NULL, all of it outliving the request (static). A "Cache-Control" among
+ * them replaces the default "no-store". Call before the api_reply_*(). */
+void api_reply_headers(api_req_t *r, const char *const *headers);
 /* The request waits for an asynchronous answer (a storage callback), which
  * calls an api_reply_*() later. */
 void api_suspend(api_req_t *r);
@@ -122,5 +140,11 @@ void api_post_hook(api_req_t *r);
 void api_get_hook(api_req_t *r);
 void api_put_hook(api_req_t *r);
 void api_delete_hook(api_req_t *r);
+/* tag dashboard (api/static.c) */
+void api_get_dashboard(api_req_t *r);
+void api_get_dashboard_asset(api_req_t *r);
+void api_get_dashboard_file(api_req_t *r);
+int api_dashboard_asset_exists(const api_req_t *r);
+int api_dashboard_file_exists(const api_req_t *r);
 
 #endif

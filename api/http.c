@@ -29,36 +29,48 @@
 /* ---- routes -------------------------------------------------------------- */
 
 static const api_route_t ROUTES[] = {
-    {"/healthz", "GET", 1, {{"GET", api_get_healthz, 0}}},
-    {"/readyz", "GET", 0, {{"GET", api_get_readyz, 0}}},
-    {"/metrics", "GET", 0, {{"GET", api_get_metrics, 0}}},
-    {"/api/v1/node", "GET, PATCH", 0, {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}}},
-    {"/api/v1/node/drain", "POST", 0, {{"POST", api_post_node_drain, 1}}},
-    {"/api/v1/node/undrain", "POST", 0, {{"POST", api_post_node_undrain, 0}}},
-    {"/api/v1/streams", "GET", 0, {{"GET", api_get_streams, 0}}},
+    {"/healthz", "GET", 1, {{"GET", api_get_healthz, 0}}, NULL},
+    {"/readyz", "GET", 0, {{"GET", api_get_readyz, 0}}, NULL},
+    {"/metrics", "GET", 0, {{"GET", api_get_metrics, 0}}, NULL},
+    {"/api/v1/node", "GET, PATCH", 0, {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}},
+     NULL},
+    {"/api/v1/node/drain", "POST", 0, {{"POST", api_post_node_drain, 1}}, NULL},
+    {"/api/v1/node/undrain", "POST", 0, {{"POST", api_post_node_undrain, 0}}, NULL},
+    {"/api/v1/streams", "GET", 0, {{"GET", api_get_streams, 0}}, NULL},
     {"/api/v1/streams/{}/{*}",
      "GET, DELETE",
      0,
-     {{"GET", api_get_stream, 0}, {"DELETE", api_delete_stream, 0}}},
-    {"/api/v1/sessions", "GET", 0, {{"GET", api_get_sessions, 0}}},
+     {{"GET", api_get_stream, 0}, {"DELETE", api_delete_stream, 0}},
+     NULL},
+    {"/api/v1/sessions", "GET", 0, {{"GET", api_get_sessions, 0}}, NULL},
     {"/api/v1/sessions/{}",
      "GET, DELETE",
      0,
-     {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}}},
-    {"/api/v1/events", "GET", 0, {{"GET", api_get_events, 0}}},
-    {"/api/v1/relays", "GET, POST", 0, {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}}},
+     {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}},
+     NULL},
+    {"/api/v1/events", "GET", 0, {{"GET", api_get_events, 0}}, NULL},
+    {"/api/v1/relays", "GET, POST", 0, {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}},
+     NULL},
     {"/api/v1/relays/{}",
      "GET, PUT, PATCH, DELETE",
      0,
      {{"GET", api_get_relay, 0},
       {"PUT", api_put_relay, 1},
       {"PATCH", api_patch_relay, 1},
-      {"DELETE", api_delete_relay, 0}}},
-    {"/api/v1/hooks", "GET, POST", 0, {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}}},
+      {"DELETE", api_delete_relay, 0}},
+     NULL},
+    {"/api/v1/hooks", "GET, POST", 0, {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}},
+     NULL},
     {"/api/v1/hooks/{}",
      "GET, PUT, DELETE",
      0,
-     {{"GET", api_get_hook, 0}, {"PUT", api_put_hook, 1}, {"DELETE", api_delete_hook, 0}}},
+     {{"GET", api_get_hook, 0}, {"PUT", api_put_hook, 1}, {"DELETE", api_delete_hook, 0}},
+     NULL},
+    /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
+     * above. Public: the page holds no secret and asks for the token itself. */
+    {"/", "GET", 1, {{"GET", api_get_dashboard, 0}}, NULL},
+    {"/assets/{}", "GET", 1, {{"GET", api_get_dashboard_asset, 0}}, api_dashboard_asset_exists},
+    {"/{}", "GET", 1, {{"GET", api_get_dashboard_file, 0}}, api_dashboard_file_exists},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -70,24 +82,29 @@ const char *api_route_pattern(size_t i)
 static const api_route_t *route_find(api_req_t *r)
 {
     for (size_t i = 0; i < NROUTES; i++)
-        if (api_path_match(ROUTES[i].pattern, r->path, &r->pp))
+        if (api_path_match(ROUTES[i].pattern, r->path, &r->pp) &&
+            (!ROUTES[i].exists || ROUTES[i].exists(r)))
             return &ROUTES[i];
     return NULL;
 }
 
 /* ---- replies ------------------------------------------------------------ */
 
-static void reply_set(api_req_t *r, int status, const char *ctype, char *body, size_t len)
+/* borrowed: body outlives the request (api_reply_static), else it is taken. */
+static void reply_set(api_req_t *r, int status, const char *ctype, char *body, size_t len,
+                      int borrowed)
 {
     if (r->status) { /* a second reply is a bug: keep the first */
         log_error(0, "api: %s %s: second reply %d ignored", r->method, r->path, status);
-        free(body);
+        if (!borrowed)
+            free(body);
         return;
     }
     r->status = status;
     r->ctype = ctype;
     r->resp = body;
     r->resp_len = len;
+    r->resp_borrowed = borrowed;
     if (r->suspended) {
         r->suspended = 0;
         MHD_resume_connection(r->conn);
@@ -99,7 +116,19 @@ static void reply_set(api_req_t *r, int status, const char *ctype, char *body, s
 
 void api_reply_text(api_req_t *r, int status, const char *ctype, char *text, size_t len)
 {
-    reply_set(r, status, ctype, text, len);
+    reply_set(r, status, ctype, text, len, 0);
+}
+
+void api_reply_static(api_req_t *r, int status, const char *ctype, const void *data, size_t len)
+{
+    /* MHD_RESPMEM_PERSISTENT only reads it; the cast drops const for MHD's
+     * signature. */
+    reply_set(r, status, ctype, (char *)(uintptr_t)data, len, 1);
+}
+
+void api_reply_headers(api_req_t *r, const char *const *headers)
+{
+    r->headers = headers;
 }
 
 void api_reply_json(api_req_t *r, int status, cJSON *body)
@@ -110,10 +139,10 @@ void api_reply_json(api_req_t *r, int status, cJSON *body)
         static const char oom[] =
             "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
         char *t = strdup(oom);
-        reply_set(r, 500, "application/json", t, t ? strlen(t) : 0);
+        reply_set(r, 500, "application/json", t, t ? strlen(t) : 0, 0);
         return;
     }
-    reply_set(r, status, "application/json", text, strlen(text));
+    reply_set(r, status, "application/json", text, strlen(text), 0);
 }
 
 void api_reply_error(api_req_t *r, int status, const char *code, const char *fmt, ...)
@@ -142,14 +171,20 @@ void api_suspend(api_req_t *r)
 static enum MHD_Result queue_reply(api_req_t *r)
 {
     api_t *a = r->api;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->resp_len, r->resp, r->resp_borrowed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
     if (!resp)
         return MHD_NO;
     r->resp = NULL;
     r->queued = 1;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    int cache_set = 0;
+    for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2) {
+        MHD_add_response_header(resp, h[0], h[1]);
+        cache_set |= strcasecmp(h[0], MHD_HTTP_HEADER_CACHE_CONTROL) == 0;
+    }
+    if (!cache_set)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "weir/" WEIR_VERSION);
     if (r->status == 405 && r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
@@ -354,7 +389,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_debug(0, "api: %s %s: ended early (%d)", r->method, r->path, (int)toe);
-    free(r->resp);
+    if (!r->resp_borrowed)
+        free(r->resp);
     free(r->body);
     free(r->path);
     free(r->pp.buf);
@@ -406,6 +442,42 @@ int api_host_is_loopback(const char *host)
     return 0;
 }
 
+/* Reads the dashboard's files (api.web_root) into a->web. A missing folder
+ * is a warning (GET / then answers 503 saying so); one over the bounds or
+ * unreadable refuses the start. Returns 0, or -1 with a message in err. */
+static int load_dashboard(api_t *a, const char *root, char *err, size_t errlen)
+{
+    if (!root[0]) {
+        log_info(0, "dashboard: off (api.web_root is \"\")");
+        return 0;
+    }
+    char why[512];
+    int rc = api_static_load(root, API_STATIC_MAX_FILES, API_STATIC_MAX_BYTES, &a->web, why,
+                             sizeof why);
+    if (rc == API_STATIC_ERR) {
+        snprintf(err, errlen, "api.web_root: %s (at most %d files and %u MB in all are served)",
+                 why, API_STATIC_MAX_FILES, API_STATIC_MAX_BYTES >> 20);
+        return -1;
+    }
+    if (rc == API_STATIC_MISSING)
+        log_warn(0, "dashboard: %s not found; build it with `npm --prefix web run build`", root);
+    else if (!api_static_find(a->web, "index.html"))
+        log_warn(0, "dashboard: %s/index.html not found; build it with `npm --prefix web run build`",
+                 root);
+    else
+        log_info(0, "dashboard: %zu files, %zu bytes from %s", api_static_count(a->web),
+                 api_static_bytes(a->web), root);
+    return 0;
+}
+
+/* MHD's unescaper for paths and query values: api_unescape() keeps "%00". */
+static size_t unescape_cb(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return api_unescape(s);
+}
+
 api_t *api_new(node_t *node, char *err, size_t errlen)
 {
     const conf_t *conf = &node->conf;
@@ -433,8 +505,13 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
         a->has_token = 1;
         SHA256((const unsigned char *)conf->api_token, strlen(conf->api_token), a->token_hash);
     }
+    if (load_dashboard(a, conf->api_web_root, err, errlen) != 0) {
+        free(a);
+        return NULL;
+    }
     int lfd = node_listen_socket("api", conf->api_listen, 128, err, errlen);
     if (lfd < 0) {
+        api_static_free(a->web);
         free(a);
         return NULL;
     }
@@ -443,7 +520,8 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
                               MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_COMPLETED,
                               completed_cb, a, MHD_OPTION_CONNECTION_LIMIT,
                               (unsigned)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+                              (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_UNESCAPE_CALLBACK,
+                              unescape_cb, NULL, MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         a->mhd ? MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (!info) {
@@ -456,6 +534,7 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
         } else {
             close(lfd);
         }
+        api_static_free(a->web);
         free(a);
         return NULL;
     }
@@ -486,5 +565,6 @@ void api_free(api_t *a)
         if (lfd != MHD_INVALID_SOCKET)
             close(lfd);
     }
+    api_static_free(a->web); /* after MHD: its responses point into it */
     free(a);
 }

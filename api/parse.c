@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 int api_path_match(const char *pattern, const char *path, api_path_params_t *out)
 {
     const char *p = pattern, *s = path;
@@ -125,4 +127,21 @@ int api_parse_drain(const cJSON *body, char *redirect, size_t redirect_len, uint
         }
     }
     return 0;
+}
+
+size_t api_unescape(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
+        int lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }

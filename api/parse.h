@@ -26,6 +26,13 @@ typedef struct {
  * out) or 0. */
 int api_path_match(const char *pattern, const char *path, api_path_params_t *out);
 
+/* Decodes the %XX escapes of s in place (a URL's path or a query value, as
+ * MHD hands them over: MHD_OPTION_UNESCAPE_CALLBACK) and returns the new
+ * length. "%00" and a '%' not followed by two hex digits are kept as they
+ * are: a decoded NUL would cut the string short, so that "/a.js%00.txt"
+ * would name "/a.js". Never lengthens s. */
+size_t api_unescape(char *s);
+
 /* A decimal integer in [min, max]: digits only (no sign, no spaces, no
  * leading '+'). Returns 0 or -1. */
 int api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -194,24 +194,13 @@ int app_auth_sign(const char *secret, const char *app, const char *name, const c
     return 0;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Exactly APP_AUTH_SIGN_HEX_LEN hex digits into out. 0 or -1. */
 static int hex_decode(const char *hex, uint8_t out[APP_AUTH_SIGN_HEX_LEN / 2])
 {
     if (strlen(hex) != APP_AUTH_SIGN_HEX_LEN)
         return -1;
     for (size_t i = 0; i < APP_AUTH_SIGN_HEX_LEN / 2; i++) {
-        int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

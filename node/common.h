@@ -44,6 +44,18 @@ static inline int64_t weir_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The value of one hex digit (either case), or -1. */
+static inline int hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static inline uint32_t rd_be16(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 8) | p[1];

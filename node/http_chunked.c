@@ -20,17 +20,6 @@ void http_chunked_init(http_chunked_t *d)
     d->state = CH_SIZE;
 }
 
-static int hex_value(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static int chunked_fail(const char *msg, const char **err)
 {
     *err = msg;
@@ -53,7 +42,7 @@ int http_chunked_decode(http_chunked_t *d, uint8_t *buf, size_t len, size_t *out
         uint8_t ch = buf[in];
         switch (d->state) {
         case CH_SIZE: {
-            int v = hex_value(ch);
+            int v = hex_digit(ch);
             in++;
             if (v >= 0) {
                 if (++d->size_digits > HTTP_CHUNKED_MAX_DIGITS)

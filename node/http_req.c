@@ -30,8 +30,16 @@ struct http_req_parser {
     int saw_content_length;
     int saw_transfer_encoding;
     int saw_host;
+    /* The method as it arrives, before its line is complete: a byte that
+     * cannot be in a method (a TLS ClientHello, an RTMP C0) ends the request
+     * at once instead of at the line's end or the timeout. */
+    size_t method_seen; /* method bytes so far */
+    int method_done;    /* its SP came */
+    int bad_method;     /* sticky until a reset, as the head's errors are */
     http_req_t req;
 };
+
+#define HTTP_METHOD_MAX 32
 
 static int on_request_line(void *ctx, http_head_t *h, char *line, size_t n, const char **err);
 static int on_field(void *ctx, http_head_t *h, const char *name, const char *value,
@@ -56,6 +64,9 @@ static void clear_request(http_req_parser_t *p)
     p->saw_content_length = 0;
     p->saw_transfer_encoding = 0;
     p->saw_host = 0;
+    p->method_seen = 0;
+    p->method_done = 0;
+    p->bad_method = 0;
     memset(&p->req, 0, sizeof p->req);
 }
 
@@ -172,9 +183,33 @@ static int on_end(void *ctx, http_head_t *h)
     return HTTP_HEAD_END;
 }
 
+static int is_tchar(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 parse_rc_t http_req_feed(http_req_parser_t *p, const uint8_t *src, size_t len, size_t *used,
                          const http_req_t **req, const char **err)
 {
+    size_t bad_at = 0; /* *used on a bad method: the bytes before the bad one */
+    for (size_t i = 0; i < len && !p->method_done && !p->bad_method; i++) {
+        uint8_t c = src[i];
+        if (p->method_seen == 0 && (c == '\r' || c == '\n'))
+            continue; /* empty lines before the request line are allowed */
+        if (p->method_seen > 0 && (c == ' ' || c == '\t' || c == '\r' || c == '\n')) {
+            p->method_done = 1; /* the line parser judges the rest */
+        } else if (!is_tchar(c) || ++p->method_seen > HTTP_METHOD_MAX) {
+            p->bad_method = 1;
+            bad_at = i;
+        }
+    }
+    if (p->bad_method) {
+        *used = bad_at;
+        *req = NULL;
+        *err = "http: bad method";
+        return PARSE_ERR_PROTO;
+    }
     parse_rc_t rc = http_head_feed(&p->head, src, len, used, err);
     *req = rc == PARSE_OK ? &p->req : NULL;
     return rc;
@@ -183,17 +218,6 @@ parse_rc_t http_req_feed(http_req_parser_t *p, const uint8_t *src, size_t len, s
 const char *http_req_header(const http_req_t *req, const char *name)
 {
     return http_header_find(req->headers, req->nheaders, name);
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 int http_url_decode(const char *src, size_t len, char *dst, size_t dstsz)
@@ -206,8 +230,8 @@ int http_url_decode(const char *src, size_t len, char *dst, size_t dstsz)
         if (c == '%') {
             if (len - i < 3)
                 goto bad;
-            int hi = hex_value(src[i + 1]);
-            int lo = hex_value(src[i + 2]);
+            int hi = hex_digit(src[i + 1]);
+            int lo = hex_digit(src[i + 2]);
             if (hi < 0 || lo < 0)
                 goto bad;
             c = (unsigned char)(hi << 4 | lo);

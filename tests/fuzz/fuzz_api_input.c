@@ -6,6 +6,7 @@
  * is all digits and prints back the same, an accepted patch names a real
  * level, an accepted drain redirect is a header-safe URL, error messages are
  * terminated and name a field). */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,38 @@
 #include "parse.h"
 
 #define FUZZ_MAX_BYTES 4096
+
+/* api_unescape: never longer, no NUL inside, and every byte of the result
+ * is either copied or the one value of a "%XX" (not %00) of the input. */
+static void check_unescape(const char *in)
+{
+    size_t len = strlen(in);
+    char *s = strdup(in);
+    if (!s)
+        abort();
+    size_t n = api_unescape(s);
+    if (n > len || strlen(s) != n)
+        abort();
+    size_t r = 0;
+    for (size_t w = 0; w < n; w++) {
+        if (r >= len)
+            abort();
+        if (in[r] == '%' && isxdigit((unsigned char)in[r + 1]) &&
+            isxdigit((unsigned char)in[r + 2]) && !(in[r + 1] == '0' && in[r + 2] == '0')) {
+            char hex[3] = {in[r + 1], in[r + 2], '\0'};
+            if ((unsigned char)s[w] != strtoul(hex, NULL, 16))
+                abort();
+            r += 3;
+        } else {
+            if (s[w] != in[r])
+                abort();
+            r++;
+        }
+    }
+    if (r != len)
+        abort();
+    free(s);
+}
 
 static void check_route(const char *path)
 {
@@ -136,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *body = query + qlen + (query + qlen < in + size ? 1 : 0);
     size_t blen = (size_t)(in + size - body);
     check_route(path);
+    check_unescape(path);
     check_u64(query);
     check_body(body, blen);
     free(in);

@@ -81,6 +81,12 @@ def test_own_objects_are_closed(schema):
             assert set(node.get("required", [])) <= set(node.get("properties", {})), where
 
 
+# Routes that never need the token: /healthz, and the dashboard (a dashboard file name
+# the node did not load is an unknown path: 401 without the token when one is set).
+PUBLIC = {"/healthz", "/", "/assets/{file}", "/{file}"}
+NEVER_401 = {"/healthz", "/"}
+
+
 def test_every_operation_documents_errors(schema):
     for template, item in schema.doc["paths"].items():
         for method in METHODS:
@@ -90,10 +96,14 @@ def test_every_operation_documents_errors(schema):
             where = "%s %s" % (method.upper(), template)
             assert {"400", "413", "415", "500"} <= statuses, where
             assert any(s.startswith("2") for s in statuses), where
-            assert ("401" in statuses) == (template != "/healthz"), where
-            # PUT creates what is missing: its path names no existing object
-            assert ("404" in statuses) == ("{" in template and method != "put"), where
-            assert ("security" in item[method]) == (template == "/healthz"), where
+            assert ("401" in statuses) == (template not in NEVER_401), where
+            # PUT creates what is missing: its path names no existing object; GET / is 404
+            # when the node serves no dashboard
+            assert ("404" in statuses) == (
+                ("{" in template and method != "put") or template == "/"), where
+            assert ("security" in item[method]) == (template in PUBLIC), where
+            if template in PUBLIC:
+                assert item[method]["security"] == [], where
 
 
 def test_stream_detail_is_stream_plus_players(schema):
@@ -313,9 +323,10 @@ def test_undocumented_path_fails(schema):
         schema.validate("GET", "/api/v1/nodes", 200, JSON, body({}))
     with pytest.raises(AssertionError, match="not in openapi.yaml"):
         schema.validate("GET", "/api/v1/streams/live", 200, JSON, body({"streams": []}))
-    # the contract's catch-all: an unknown path is a 404 with an Error body
-    assert schema.validate("GET", "/nope", 404, JSON, body(
-        {"error": {"code": "not_found", "message": "no route /nope"}})) is None
+    # the contract's catch-all: an unknown path is a 404 with an Error body (one segment
+    # paths are dashboard files: /{file})
+    assert schema.validate("GET", "/api/nope", 404, JSON, body(
+        {"error": {"code": "not_found", "message": "no route /api/nope"}})) is None
 
 
 def test_undocumented_method_fails_unless_405_with_allow(schema):
@@ -400,6 +411,7 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/hooks"), ("POST", "/api/v1/hooks"),
         ("GET", "/api/v1/hooks/{id}"), ("PUT", "/api/v1/hooks/{id}"),
         ("DELETE", "/api/v1/hooks/{id}"),
+        ("GET", "/"), ("GET", "/assets/{file}"), ("GET", "/{file}"),
     }
     assert all(m.lower() in METHODS for m, _ in methods)
 
@@ -436,3 +448,60 @@ def test_hook_schemas_share_the_spec_fields(schema):
         assert spec["properties"][f]["readOnly"] is True, f
     assert spec["properties"]["secret"]["writeOnly"] is True
     assert spec["required"] == ["url", "events"]
+
+
+# -- the dashboard ---------------------------------------------------------------------
+
+CSP = ("default-src 'self'; connect-src 'self' http: https:; media-src 'self' blob:; "
+       "worker-src 'self' blob:; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
+DASH_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                "X-Frame-Options": "DENY", "Content-Security-Policy": CSP}
+
+
+def test_dashboard_answers(schema):
+    page = {**DASH_HEADERS, "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-cache"}
+    assert schema.validate("GET", "/", 200, page, b"<!doctype html>") == "/"
+    assert schema.validate("GET", "/index.html", 200, page, b"<!doctype html>") == "/{file}"
+    js = {**DASH_HEADERS, "Content-Type": "text/javascript; charset=utf-8",
+          "Cache-Control": "public, max-age=31536000, immutable"}
+    assert schema.validate("GET", "/assets/app-5XQ2M7KD.js", 200, js, b"x") == "/assets/{file}"
+    svg = {**DASH_HEADERS, "Content-Type": "image/svg+xml", "Cache-Control": "no-cache"}
+    assert schema.validate("GET", "/favicon.svg", 200, svg, b"<svg/>") == "/{file}"
+    # the API's own one-segment routes win over /{file}
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert schema.match_path(path)[0] == path
+    # not built: 503 text with the same security headers
+    schema.validate("GET", "/", 503, {**DASH_HEADERS, "Content-Type": "text/plain"},
+                    b"dashboard not available")
+    with pytest.raises(AssertionError, match="missing header X-Frame-Options"):
+        schema.validate("GET", "/", 503, {**DASH_HEADERS, "X-Frame-Options": None,
+                                          "Content-Type": "text/plain"}, b"x")
+
+
+def test_dashboard_headers_and_types_are_checked(schema):
+    page = {**DASH_HEADERS, "Content-Type": "text/html", "Cache-Control": "no-cache"}
+    for name in DASH_HEADERS:
+        headers = {k: v for k, v in page.items() if k != name}
+        with pytest.raises(AssertionError, match="missing header " + name):
+            schema.validate("GET", "/", 200, headers, b"x")
+    with pytest.raises(AssertionError, match="Cache-Control"):
+        schema.validate("GET", "/", 200, {**page, "Cache-Control": "no-store"}, b"x")
+    with pytest.raises(AssertionError, match="Content-Security-Policy"):
+        schema.validate("GET", "/", 200, {**page, "Content-Security-Policy": "default-src *"},
+                        b"x")
+    # an asset is never HTML
+    with pytest.raises(AssertionError, match="Content-Type"):
+        schema.validate("GET", "/assets/app.js", 200, page, b"x")
+    # a 2xx for a dotfile means the node served a name it must skip
+    with pytest.raises(AssertionError, match="accepted path parameter file"):
+        schema.validate("GET", "/assets/.env", 200, {**page, "Content-Type": "text/plain"},
+                        b"x")
+    # errors of these routes are the API's usual ones
+    schema.validate("GET", "/assets/nope.js", 404, JSON,
+                    body({"error": {"code": "not_found", "message": "no such route"}}))
+    schema.validate("GET", "/nope.js", 401, {**JSON, "WWW-Authenticate": "Bearer"},
+                    body({"error": {"code": "unauthorized", "message": "x"}}))
+    with pytest.raises(AssertionError, match="status 401 not documented"):
+        schema.validate("GET", "/", 401, {**JSON, "WWW-Authenticate": "Bearer"},
+                        body({"error": {"code": "unauthorized", "message": "x"}}))

@@ -225,10 +225,45 @@ static void test_bad_request_line(void **state)
     };
     check_bad(cases, sizeof cases / sizeof cases[0]);
 
+    /* A method byte that no method has ends the request as it arrives, with
+     * no line end (a TLS ClientHello, an RTMP C0), sticky until a reset; so
+     * does a method over 32 bytes. */
+    static const char tls[] = "\x16\x03\x01\x02\x00\x01";
+    outcome_t o = parse_pieces(tls, sizeof tls - 1, 1, 1, 1024);
+    assert_int_equal(o.rc, PARSE_ERR_PROTO);
+    assert_string_equal(o.err, "http: bad method");
+    static const char rtmp_c0[] = "\x03\x00\x00\x00\x00";
+    o = parse_pieces(rtmp_c0, sizeof rtmp_c0 - 1, 1, 1, 1024);
+    assert_int_equal(o.rc, PARSE_ERR_PROTO);
+    static const char long_method[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG";
+    o = parse_pieces(long_method, sizeof long_method - 1, 1, 1, 1024);
+    assert_int_equal(o.rc, PARSE_ERR_PROTO);
+    assert_string_equal(o.err, "http: bad method");
+    static const char max_method[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF";
+    o = parse_pieces(max_method, sizeof max_method - 1, 1, 1, 1024);
+    assert_int_equal(o.rc, PARSE_NEED_MORE);
+    {
+        http_req_parser_t *p = http_req_parser_new(1024);
+        size_t used;
+        const http_req_t *r;
+        const char *err;
+        assert_int_equal(http_req_feed(p, (const uint8_t *)"\x16", 1, &used, &r, &err),
+                         PARSE_ERR_PROTO);
+        assert_int_equal(http_req_feed(p, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, &used,
+                                       &r, &err),
+                         PARSE_ERR_PROTO);
+        assert_int_equal(used, 0);
+        http_req_parser_reset(p);
+        assert_int_equal(http_req_feed(p, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, &used,
+                                       &r, &err),
+                         PARSE_OK);
+        http_req_parser_free(p);
+    }
+
     /* A NUL byte is rejected, not taken as the end of a string. */
     static const char nul_target[] = "GET /a\0b HTTP/1.1\r\n\r\n";
     size_t len = sizeof nul_target - 1;
-    outcome_t o = parse_pieces(nul_target, len, len, len, 1024);
+    o = parse_pieces(nul_target, len, len, len, 1024);
     assert_int_equal(o.rc, PARSE_ERR_PROTO);
     assert_string_equal(o.err, "http: bad request target");
     static const char nul_value[] = "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n";

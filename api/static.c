@@ -1,0 +1,339 @@
+/* static: the dashboard's files, loaded once (api/static.h), and the
+ * handlers of tag dashboard that serve them from memory. */
+#include "static.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+
+#define STATIC_NAME_MAX 512 /* "assets/" + a file name, with its NUL */
+
+struct api_static {
+    api_static_file_t *files; /* sorted by name */
+    size_t n, cap;
+    size_t bytes;
+};
+
+/* ---- names ------------------------------------------------------------------ */
+
+static const struct {
+    const char *ext;
+    const char *ctype;
+} CTYPES[] = {
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"ico", "image/x-icon"},
+    {"json", "application/json"},
+    {"map", "application/json"},
+    {"woff2", "font/woff2"},
+    {"txt", "text/plain; charset=utf-8"},
+};
+
+const char *api_static_content_type(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    const char *dot = strrchr(slash ? slash + 1 : name, '.');
+    if (dot)
+        for (size_t i = 0; i < sizeof CTYPES / sizeof CTYPES[0]; i++)
+            if (strcasecmp(dot + 1, CTYPES[i].ext) == 0)
+                return CTYPES[i].ctype;
+    return "application/octet-stream";
+}
+
+int api_static_is_hashed(const char *name)
+{
+    const char *ext = strrchr(name, '.');
+    if (!ext || ext == name)
+        return 0;
+    /* the hash: the run before the extension, back to a '-' or '.' */
+    const char *h = ext;
+    while (h > name && h[-1] != '-' && h[-1] != '.')
+        h--;
+    if (h == name || h - 1 == name || ext - h < 8)
+        return 0;
+    int upper = 1, hex = 1, digit = 0;
+    for (const char *p = h; p < ext; p++) {
+        int d = *p >= '0' && *p <= '9';
+        digit |= d;
+        upper &= d || (*p >= 'A' && *p <= 'Z');
+        hex &= d || (*p >= 'a' && *p <= 'f');
+    }
+    return (upper || hex) && digit;
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const api_static_file_t *)a)->name, ((const api_static_file_t *)b)->name);
+}
+
+/* Reads exactly st_size bytes of the regular file open on fd. Returns the
+ * bytes (malloc'd, NUL-terminated for convenience) or NULL with errno set
+ * (EIO when the file shrank while being read). */
+static unsigned char *read_all(int fd, size_t len)
+{
+    unsigned char *buf = malloc(len + 1);
+    if (!buf)
+        return NULL;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Adds the regular file dir/fname as name (prefix + fname). Returns 1 when
+ * added, 0 when it is not a regular file (skipped), -1 with err set. */
+static int load_file(api_static_t *s, const char *dir, const char *prefix, const char *fname,
+                     size_t max_files, size_t max_bytes, char *err, size_t errlen)
+{
+    char path[4096], name[STATIC_NAME_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, fname) >= sizeof path ||
+        (size_t)snprintf(name, sizeof name, "%s%s", prefix, fname) >= sizeof name) {
+        snprintf(err, errlen, "%s/%.64s...: name too long", dir, fname);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0; /* a folder (assets/ itself), a socket, ...: not served */
+    }
+    if (s->n == max_files) {
+        close(fd);
+        snprintf(err, errlen, "more than %zu files (the bound); at %s", max_files, path);
+        return -1;
+    }
+    size_t len = (size_t)st.st_size;
+    if (len > max_bytes - s->bytes) {
+        close(fd);
+        snprintf(err, errlen, "more than %zu bytes in all (the bound); at %s", max_bytes, path);
+        return -1;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        api_static_file_t *nf = realloc(s->files, cap * sizeof *nf);
+        if (!nf) {
+            close(fd);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->files = nf;
+        s->cap = cap;
+    }
+    unsigned char *data = read_all(fd, len);
+    int e = errno;
+    close(fd);
+    char *dup = data ? strdup(name) : NULL;
+    if (!dup) {
+        free(data);
+        snprintf(err, errlen, "%s: %s", path, data ? "out of memory" : strerror(e));
+        return -1;
+    }
+    api_static_file_t *f = &s->files[s->n++];
+    f->name = dup;
+    f->data = data;
+    f->len = len;
+    f->ctype = api_static_content_type(fname);
+    f->immutable = prefix[0] && api_static_is_hashed(fname);
+    s->bytes += len;
+    return 1;
+}
+
+/* Loads the regular files directly in dir. Returns 0, 1 when dir does not
+ * exist, or -1 with err set. */
+static int load_dir(api_static_t *s, const char *dir, const char *prefix, size_t max_files,
+                    size_t max_bytes, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue; /* ".", "..", hidden files */
+        if (load_file(s, dir, prefix, de->d_name, max_files, max_bytes, err, errlen) < 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+int api_static_load(const char *root, size_t max_files, size_t max_bytes, api_static_t **out,
+                    char *err, size_t errlen)
+{
+    *out = NULL;
+    api_static_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return API_STATIC_ERR;
+    }
+    int rc = load_dir(s, root, "", max_files, max_bytes, err, errlen);
+    if (rc == 1) {
+        api_static_free(s);
+        return API_STATIC_MISSING;
+    }
+    char assets[4096];
+    if (rc == 0 && (size_t)snprintf(assets, sizeof assets, "%s/assets", root) >= sizeof assets) {
+        snprintf(err, errlen, "%.64s...: name too long", root);
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = load_dir(s, assets, "assets/", max_files, max_bytes, err, errlen) < 0 ? -1 : 0;
+    if (rc < 0) {
+        api_static_free(s);
+        return API_STATIC_ERR;
+    }
+    if (s->n)
+        qsort(s->files, s->n, sizeof *s->files, by_name);
+    *out = s;
+    return API_STATIC_OK;
+}
+
+void api_static_free(api_static_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free((char *)s->files[i].name);
+        free((unsigned char *)s->files[i].data);
+    }
+    free(s->files);
+    free(s);
+}
+
+const api_static_file_t *api_static_find(const api_static_t *s, const char *name)
+{
+    if (!s || !s->n)
+        return NULL;
+    api_static_file_t key = {.name = name};
+    return bsearch(&key, s->files, s->n, sizeof *s->files, by_name);
+}
+
+size_t api_static_count(const api_static_t *s)
+{
+    return s ? s->n : 0;
+}
+
+size_t api_static_bytes(const api_static_t *s)
+{
+    return s ? s->bytes : 0;
+}
+
+/* ---- serving (tag dashboard) -------------------------------------------------- */
+
+#define SECURITY_HEADERS                                                                           \
+    "X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer", "X-Frame-Options",      \
+        "DENY", "Content-Security-Policy",                                                         \
+        "default-src 'self'; connect-src 'self' http: https:; media-src 'self' blob:; "            \
+        "worker-src 'self' blob:; img-src 'self' data:; style-src 'self'"
+
+static const char *const HDRS_NO_CACHE[] = {"Cache-Control", "no-cache", SECURITY_HEADERS, NULL};
+static const char *const HDRS_IMMUTABLE[] = {
+    "Cache-Control", "public, max-age=31536000, immutable", SECURITY_HEADERS, NULL};
+
+/* The loaded file a dashboard route names (its one path parameter), or NULL. */
+static const api_static_file_t *named_file(const api_req_t *r, int asset)
+{
+    if (r->pp.nparams != 1)
+        return NULL;
+    char name[STATIC_NAME_MAX];
+    if ((size_t)snprintf(name, sizeof name, "%s%s", asset ? "assets/" : "", r->pp.params[0]) >=
+        sizeof name)
+        return NULL;
+    return api_static_find(r->api->web, name);
+}
+
+static void serve(api_req_t *r, const api_static_file_t *f)
+{
+    api_reply_headers(r, f->immutable ? HDRS_IMMUTABLE : HDRS_NO_CACHE);
+    api_reply_static(r, 200, f->ctype, f->data, f->len);
+}
+
+int api_dashboard_asset_exists(const api_req_t *r)
+{
+    return named_file(r, 1) != NULL;
+}
+
+int api_dashboard_file_exists(const api_req_t *r)
+{
+    return named_file(r, 0) != NULL;
+}
+
+void api_get_dashboard(api_req_t *r)
+{
+    const char *root = r->api->node->conf.api_web_root;
+    if (!root[0]) {
+        api_reply_error(r, 404, "not_found", "the node serves no dashboard (api.web_root is \"\")");
+        return;
+    }
+    const api_static_file_t *f = api_static_find(r->api->web, "index.html");
+    if (f) {
+        serve(r, f);
+        return;
+    }
+    static const char fmt[] = "dashboard not available: %s%s not found (api.web_root); build it "
+                              "with `npm --prefix web run build` (or .ci/setup) and restart "
+                              "the node\n";
+    const char *what = r->api->web ? "/index.html" : "";
+    int n = snprintf(NULL, 0, fmt, root, what);
+    char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
+    if (!text) {
+        api_reply_json(r, 500, NULL);
+        return;
+    }
+    snprintf(text, (size_t)n + 1, fmt, root, what);
+    api_reply_headers(r, HDRS_NO_CACHE);
+    api_reply_text(r, 503, "text/plain; charset=utf-8", text, (size_t)n);
+}
+
+void api_get_dashboard_asset(api_req_t *r)
+{
+    const api_static_file_t *f = named_file(r, 1);
+    if (f)
+        serve(r, f);
+    else /* the route exists only for loaded names: not reached */
+        api_reply_error(r, 404, "not_found", "no such file");
+}
+
+void api_get_dashboard_file(api_req_t *r)
+{
+    const api_static_file_t *f = named_file(r, 0);
+    if (f)
+        serve(r, f);
+    else
+        api_reply_error(r, 404, "not_found", "no such file");
+}

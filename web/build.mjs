@@ -1,0 +1,81 @@
+// build.mjs: bundles the dashboard into web/dist/ (what the node serves, see
+// api.web_root):
+//
+//   dist/index.html               src/index.html with the bundle's names filled in
+//   dist/favicon.svg              the tab's icon
+//   dist/assets/app-<hash>.js     src/main.js and everything it imports (uPlot, mpegts.js)
+//   dist/assets/app-<hash>.css    src/style.css and uPlot's CSS
+//
+// Minified, no source maps, no external URLs (the page runs under the node's
+// CSP: scripts and styles from 'self' only). Node >= 18:  node build.mjs
+import * as esbuild from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const src = path.join(here, 'src');
+const dist = path.join(here, 'dist');
+const assets = path.join(dist, 'assets');
+
+const FAVICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">' +
+    '<rect width="32" height="32" rx="6" fill="#1d2330"/>' +
+    '<path d="M5 11h22M5 16h22M5 21h22" stroke="#2f6fd0" stroke-width="3" stroke-linecap="round"/></svg>\n';
+
+function fail(msg) {
+    console.error('build: ' + msg);
+    process.exit(1);
+}
+
+fs.rmSync(dist, { recursive: true, force: true });
+fs.mkdirSync(assets, { recursive: true });
+
+let result;
+try {
+    result = await esbuild.build({
+        absWorkingDir: here,
+        entryPoints: { app: path.join(src, 'main.js') },
+        bundle: true,
+        minify: true,
+        sourcemap: false,
+        format: 'iife',
+        platform: 'browser',
+        target: ['es2020'],
+        outdir: assets,
+        entryNames: '[name]-[hash]',
+        assetNames: '[name]-[hash]',
+        loader: { '.css': 'css' },
+        legalComments: 'eof',
+        metafile: true,
+        logLevel: 'warning',
+        define: { 'process.env.NODE_ENV': '"production"' },
+    });
+} catch (e) {
+    fail('esbuild failed' + (e && e.errors ? ' (' + e.errors.length + ' errors above)' : ': ' + e));
+}
+
+const outputs = Object.keys(result.metafile.outputs).map((p) => path.resolve(here, p));
+const js = outputs.filter((p) => p.endsWith('.js'));
+const css = outputs.filter((p) => p.endsWith('.css'));
+if (js.length !== 1 || css.length !== 1)
+    fail('expected one .js and one .css output, got ' + outputs.map((p) => path.relative(here, p)).join(', '));
+
+const rel = (p) => path.relative(dist, p).split(path.sep).join('/');
+let html = fs.readFileSync(path.join(src, 'index.html'), 'utf8');
+for (const [key, file] of [['{{APP_JS}}', js[0]], ['{{APP_CSS}}', css[0]]]) {
+    if (!html.includes(key))
+        fail('src/index.html lacks ' + key);
+    html = html.split(key).join(rel(file));
+}
+if (/\{\{[A-Z_]+\}\}/.test(html))
+    fail('src/index.html has an unknown placeholder: ' + /\{\{[A-Z_]+\}\}/.exec(html)[0]);
+// No CDN: every src/href of the page is relative (or a fragment).
+for (const m of html.matchAll(/\b(?:src|href)="([^"]*)"/g)) {
+    if (/^[a-z][a-z0-9+.-]*:|^\/\//i.test(m[1]))
+        fail('src/index.html refers to an external URL: ' + m[1]);
+}
+fs.writeFileSync(path.join(dist, 'index.html'), html);
+fs.writeFileSync(path.join(dist, 'favicon.svg'), FAVICON);
+
+for (const f of [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0]])
+    console.log(path.relative(here, f).padEnd(40) + String(fs.statSync(f).size).padStart(9) + ' bytes');

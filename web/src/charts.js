@@ -1,0 +1,125 @@
+/* charts.js: uPlot charts of bitrates (kbit/s over time).
+ *
+ * bitrateChart() is the overview's chart (axes, legend, cursor);
+ * sparkline() the small chart of a streams-table row. Both follow their
+ * container's width (ResizeObserver) and take their data from a Series
+ * (format.js) through update(). destroy() frees the chart and the observer;
+ * the caller owns the container.
+ */
+import uPlot from 'uplot';
+import { formatKbps, formatKbpsShort } from './format.js';
+
+const IN_COLOR = '#2f7ed8';
+const OUT_COLOR = '#e4572e';
+
+function widthOf(el, fallback) {
+    const w = Math.floor(el.clientWidth);
+    return w > 40 ? w : fallback;
+}
+
+/** An x range ending at the newest point and covering at least `least`
+ *  seconds (the data itself is bounded by its Series); up to now while
+ *  there is no point. */
+function lastSeconds(least) {
+    return (u, min, max) => {
+        if (!Number.isFinite(max)) {
+            const now = Date.now() / 1000;
+            return [now - least, now];
+        }
+        return [Math.min(min, max - least), max];
+    };
+}
+
+function follow(el, chart, height) {
+    if (typeof ResizeObserver !== 'function')
+        return null;
+    let last = 0;
+    const ro = new ResizeObserver(() => {
+        const w = widthOf(el, 0);
+        if (w && w !== last) {
+            last = w;
+            chart.setSize({ width: w, height });
+        }
+    });
+    ro.observe(el);
+    return ro;
+}
+
+/**
+ * A chart of one bitrate line with a time axis. label names the line
+ * ("in", "out"); which picks the colour ("in" or "out").
+ */
+export function bitrateChart(container, label, which, series) {
+    const span = 60; /* the first minute fills from the right; then all the Series holds */
+    const color = which === 'out' ? OUT_COLOR : IN_COLOR;
+    const height = 180;
+    const opts = {
+        width: widthOf(container, 320),
+        height,
+        cursor: { drag: { x: false, y: false } },
+        scales: {
+            x: { time: true, range: lastSeconds(span) },
+            y: { range: (u, min, max) => [0, Math.max(max * 1.15, 10)] },
+        },
+        axes: [
+            { stroke: '#666', grid: { stroke: '#eee' } },
+            {
+                stroke: '#666',
+                grid: { stroke: '#eee' },
+                size: 56,
+                values: (u, vals) => vals.map(formatKbpsShort),
+            },
+        ],
+        series: [
+            {},
+            {
+                label,
+                stroke: color,
+                width: 2,
+                fill: color + '22',
+                value: (u, v) => formatKbps(v),
+                points: { show: false },
+            },
+        ],
+    };
+    const chart = new uPlot(opts, series.data(), container);
+    const ro = follow(container, chart, height);
+    return {
+        update: () => chart.setData(series.data()),
+        destroy: () => {
+            if (ro)
+                ro.disconnect();
+            chart.destroy();
+        },
+    };
+}
+
+/** A small line without axes, legend or cursor (a table cell's chart). */
+export function sparkline(container, series) {
+    const span = 30;
+    const height = 32;
+    const opts = {
+        width: widthOf(container, 120),
+        height,
+        legend: { show: false },
+        cursor: { show: false },
+        select: { show: false },
+        scales: {
+            x: { time: false, range: lastSeconds(span) },
+            y: { range: (u, min, max) => [0, Math.max(max * 1.1, 1)] },
+        },
+        axes: [{ show: false }, { show: false }],
+        series: [{}, { stroke: IN_COLOR, width: 1.5, fill: IN_COLOR + '22', points: { show: false } }],
+        padding: [2, 0, 2, 0],
+    };
+    const chart = new uPlot(opts, series.data(), container);
+    const ro = follow(container, chart, height);
+    return {
+        update: () => chart.setData(series.data()),
+        destroy: () => {
+            if (ro)
+                ro.disconnect();
+            chart.destroy();
+        },
+    };
+}

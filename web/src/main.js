@@ -1,0 +1,288 @@
+/* main.js: the dashboard's entry point.
+ *
+ * - Router: location.hash picks the view (format.js parseRoute): `#/`
+ *   overview + streams, `#/streams/<app>/<name>` a stream, `#/relays`,
+ *   `#/events`. One view is mounted at a time in <main id="view">.
+ * - Polling: about every POLL_MS, GET /api/v1/node and GET /api/v1/streams
+ *   (kept in ctx.state, and as bitrate histories in ctx.history whatever the
+ *   view, so the charts have points when the overview is opened), then the
+ *   view's own refresh() (sessions, relays, events), then its update().
+ * - Token: an answer 401 shows the token form and pauses polling; the token
+ *   given is kept in sessionStorage (api.js) and polling resumes. A 401
+ *   after a token was sent says "wrong token".
+ * - Connection: while the node does not answer (or answers 5xx) the
+ *   conn-status banner says it is reconnecting; polling goes on and the
+ *   banner goes when the node answers again (no new token asked: it is kept).
+ */
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+
+import { api, ApiError, hasToken, onAuthNeeded, onReachability, setToken, Unreachable } from './api.js';
+import { setText, show } from './dom.js';
+import { parseRoute, Series, streamKey } from './format.js';
+import { createOverview } from './overview.js';
+import { createDetail } from './detail.js';
+import { createRelays } from './relays.js';
+import { createEvents } from './events.js';
+
+const POLL_MS = 1000;
+const POLL_HIDDEN_MS = 5000; /* the tab is in the background */
+const NODE_POINTS = 300; /* 5 min of the node's bitrates at 1 s */
+const STREAM_POINTS = 120; /* 2 min per stream */
+
+const $ = (id) => document.getElementById(id);
+
+/* ---- shared state --------------------------------------------------------- */
+
+const streamSeries = new Map();
+
+const ctx = {
+    state: { node: null, streams: null },
+    history: {
+        nodeIn: new Series(NODE_POINTS, 1),
+        nodeOut: new Series(NODE_POINTS, 1),
+        /** The bitrate-in history of a stream, made on first use. */
+        stream(key) {
+            let s = streamSeries.get(key);
+            if (!s) {
+                s = new Series(STREAM_POINTS, 1);
+                streamSeries.set(key, s);
+            }
+            return s;
+        },
+    },
+    notify,
+};
+
+function record(node, streams) {
+    const t = Date.now() / 1000;
+    ctx.history.nodeIn.push(t, [node.bitrate_in_kbps]);
+    ctx.history.nodeOut.push(t, [node.bitrate_out_kbps]);
+    const keys = new Set();
+    for (const s of streams) {
+        const key = streamKey(s.app, s.name);
+        keys.add(key);
+        ctx.history.stream(key).push(t, [s.bitrate_in_kbps]);
+    }
+    for (const key of streamSeries.keys())
+        if (!keys.has(key))
+            streamSeries.delete(key);
+}
+
+/* ---- messages -------------------------------------------------------------- */
+
+let toastTimer = null;
+
+/** A short message at the bottom of the page (error: shown in red, longer). */
+function notify(text, error) {
+    const el = $('toast');
+    setText(el, text);
+    el.className = error ? 'toast error' : 'toast';
+    show(el, true);
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => show(el, false), error ? 8000 : 4000);
+}
+
+/* ---- connection banner ----------------------------------------------------- */
+
+let connProblem = null; /* null when the node answers */
+
+function setConn(problem) {
+    connProblem = problem;
+    document.body.classList.toggle('stale', !!problem); /* the values shown are the last known */
+    const el = $('conn-status');
+    if (problem) {
+        setText(el, problem);
+        el.className = 'conn-status down';
+        show(el, true);
+    } else {
+        setText(el, 'connected');
+        el.className = 'conn-status';
+        show(el, false);
+    }
+}
+
+onReachability((up) => {
+    if (!up)
+        setConn('Node unreachable — reconnecting…');
+    else if (connProblem && /unreachable/.test(connProblem))
+        setConn(null);
+});
+
+/* ---- token ------------------------------------------------------------------ */
+
+let authWait = false;
+
+function askToken(wrong) {
+    authWait = true;
+    const form = $('token-form');
+    show(form, true);
+    show($('view'), false);
+    const err = $('token-error');
+    setText(err, wrong ? 'Wrong token: the node refused it (401). Check api.token in the node\'s configuration.' : '');
+    show(err, wrong);
+    const input = $('token-input');
+    input.value = '';
+    input.focus();
+}
+
+onAuthNeeded((hadToken) => askToken(hadToken));
+
+function initTokenForm() {
+    const form = $('token-form');
+    form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const value = $('token-input').value.trim();
+        if (!value) {
+            setText($('token-error'), 'Enter the token.');
+            show($('token-error'), true);
+            return;
+        }
+        setToken(value);
+        authWait = false;
+        $('token-submit').disabled = true;
+        pollNow();
+    });
+}
+
+function tokenAccepted() {
+    if ($('token-form').hidden)
+        return;
+    show($('token-form'), false);
+    show($('token-error'), false);
+    show($('view'), true);
+    $('token-submit').disabled = false;
+}
+
+/* ---- router ------------------------------------------------------------------ */
+
+let view = null;
+let viewGen = 0; /* bumped at every route change: a late refresh of the old view is dropped */
+
+function viewFor(route) {
+    switch (route.view) {
+    case 'stream': return createDetail(ctx, route.app, route.name);
+    case 'relays': return createRelays(ctx);
+    case 'events': return createEvents(ctx);
+    default: return createOverview(ctx);
+    }
+}
+
+function route() {
+    const r = parseRoute(window.location.hash);
+    if (view)
+        view.unmount();
+    const root = $('view');
+    root.replaceChildren();
+    viewGen++;
+    view = viewFor(r);
+    view.mount(root);
+    view.update();
+    for (const a of document.querySelectorAll('nav a[data-view]')) {
+        const on = a.getAttribute('data-view') === (r.view === 'stream' ? 'overview' : r.view);
+        if (on)
+            a.setAttribute('aria-current', 'page');
+        else
+            a.removeAttribute('aria-current');
+    }
+    document.title = (r.view === 'stream' ? streamKey(r.app, r.name) + ' – ' : '') + 'Weir dashboard';
+    pollNow();
+}
+
+/* ---- polling ------------------------------------------------------------------ */
+
+let timer = null;
+let running = false;
+let again = false; /* pollNow() during a poll: one more right after */
+
+function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, ms);
+}
+
+function pollNow() {
+    if (running)
+        again = true;
+    else
+        schedule(0);
+}
+
+function describe(e) {
+    if (e instanceof ApiError)
+        return 'HTTP ' + e.status + (e.message ? ': ' + e.message : '');
+    return e && e.message ? e.message : String(e);
+}
+
+async function poll() {
+    clearTimeout(timer);
+    if (authWait)
+        return; /* resumed by the token form */
+    running = true;
+    const started = Date.now();
+    const gen = viewGen;
+    try {
+        const [node, list] = await Promise.all([api.node(), api.streams()]);
+        const streams = list && Array.isArray(list.streams) ? list.streams : [];
+        ctx.state.node = node;
+        ctx.state.streams = streams;
+        record(node, streams);
+        tokenAccepted();
+        setText($('node-label'), node.id ? node.id.slice(0, 8) + ' · v' + node.version : '');
+        if (view && gen === viewGen)
+            await view.refresh();
+        if (connProblem)
+            setConn(null);
+    } catch (e) {
+        if (e instanceof ApiError && e.status === 401) {
+            /* the token form is shown (onAuthNeeded) */
+        } else if (e instanceof Unreachable) {
+            /* the banner is shown (onReachability) */
+        } else if (e instanceof ApiError && e.status >= 500) {
+            setConn('Node unavailable (' + describe(e) + ') — reconnecting…');
+        } else {
+            notify('Update failed: ' + describe(e), true);
+        }
+    } finally {
+        running = false;
+    }
+    if (view && gen === viewGen) {
+        try {
+            view.update();
+        } catch (e) {
+            notify('Display failed: ' + describe(e), true);
+        }
+    }
+    if (authWait) {
+        $('token-submit').disabled = false;
+        return;
+    }
+    const period = document.hidden ? POLL_HIDDEN_MS : POLL_MS;
+    if (again) {
+        again = false;
+        schedule(0);
+    } else {
+        schedule(Math.max(100, period - (Date.now() - started)));
+    }
+}
+
+/* ---- start ---------------------------------------------------------------------- */
+
+function start() {
+    initTokenForm();
+    setConn(null);
+    window.addEventListener('hashchange', route);
+    document.addEventListener('visibilitychange', () => {
+        if (!document.hidden && !authWait)
+            pollNow();
+    });
+    /* Unexpected failures become a message on the page, not a console error. */
+    window.addEventListener('unhandledrejection', (ev) => {
+        ev.preventDefault();
+        notify('Error: ' + describe(ev.reason), true);
+    });
+    if (!hasToken())
+        setText($('token-hint'), 'This node asks for its API token (api.token).');
+    route();
+}
+
+start();

@@ -1,0 +1,242 @@
+/* relays.js: the `#/relays` view: the node's relays (status, current URL,
+ * last error, retries) with Enable/Disable (PATCH {"enabled": ...}) and
+ * Delete (after window.confirm) per row, and the form that adds one
+ * (POST /api/v1/relays: push, pull always, pull on demand).
+ *
+ * refresh() fetches GET /api/v1/relays; the API's validation errors
+ * ("urls[0]: ...", "app: ...", "id: ... already exists") are shown next to
+ * the field they name (format.js formError), others under the form.
+ */
+import { api } from './api.js';
+import { h, setText, show, syncList } from './dom.js';
+import {
+    buildRelayBody, formatBytes, formatDuration, formatKbps, formError, RELAY_FORM_FIELDS, secondsSince,
+} from './format.js';
+
+const COLS = [
+    ['id', 'Id'], ['direction', 'Direction'], ['stream', 'Stream'], ['status', 'Status'],
+    ['current-url', 'Current URL'], ['last-error', 'Last error'], ['retries', 'Retries'],
+    ['traffic', 'Relayed'],
+];
+
+/** The status cell's text and badge class of a relay. */
+function statusOf(r) {
+    if (!r.enabled)
+        return { text: 'disabled', cls: 'badge' };
+    const cls = { active: 'ok', connecting: 'info', backoff: 'warn', failed: 'bad', idle: '' }[r.status] || '';
+    let text = r.status;
+    if (r.status === 'active' && r.started_at)
+        text += ' ' + formatDuration(secondsSince(r.started_at, Date.now()));
+    return { text, cls: 'badge ' + cls };
+}
+
+export function createRelays(ctx) {
+    let relays = null;
+    let rows = new Map();
+    const el = {};
+    const busy = new Set(); /* relay ids with a request under way */
+
+    function formField(name, label, input, hint) {
+        const err = h('p', { class: 'field-error', 'data-testid': 'field-error', 'data-field': name, hidden: true });
+        el.errors[name] = err;
+        el.inputs[name] = input;
+        return h('div', { class: 'form-field form-field-' + name },
+            h('label', { for: 'relay-' + name, text: label }), input,
+            hint ? h('p', { class: 'hint', text: hint }) : null, err);
+    }
+
+    function mount(root) {
+        el.errors = {};
+        el.inputs = {};
+        el.tbody = h('tbody');
+        el.empty = h('p', { class: 'empty', hidden: true, text: 'No relays.' });
+        const head = h('tr', null, ...COLS.map(([, t]) => h('th', { scope: 'col', text: t })),
+            h('th', { scope: 'col', text: '' }));
+
+        const direction = h('select', { id: 'relay-direction', name: 'direction' },
+            h('option', { value: 'pull', text: 'pull (from a remote server into this node)' }),
+            h('option', { value: 'push', text: 'push (from this node to a remote server)' }));
+        const mode = h('select', { id: 'relay-mode', name: 'mode' },
+            h('option', { value: 'always', text: 'always' }),
+            h('option', { value: 'on_demand', text: 'on demand (while players watch)' }));
+        direction.addEventListener('change', syncMode);
+        el.formError = h('p', { class: 'form-error', 'data-testid': 'relay-form-error', role: 'alert', hidden: true });
+        el.submit = h('button', { type: 'submit', 'data-testid': 'relay-submit', text: 'Add relay' });
+        el.form = h('form', { class: 'relay-form', 'data-testid': 'relay-form', novalidate: true },
+            formField('direction', 'Direction', direction),
+            formField('mode', 'Mode (pull)', mode),
+            formField('app', 'App', h('input', { id: 'relay-app', name: 'app', type: 'text', autocomplete: 'off', placeholder: 'live' })),
+            formField('name', 'Stream name', h('input', { id: 'relay-name', name: 'name', type: 'text', autocomplete: 'off', placeholder: 'cam1 or *' })),
+            formField('urls', 'URLs (one per line, tried in order)', h('textarea', {
+                id: 'relay-urls', name: 'urls', rows: 3, spellcheck: 'false',
+                placeholder: 'rtmp://origin.example/live/cam1\nhttp://origin.example:8080/live/cam1.flv',
+            })),
+            formField('id', 'Id (optional)', h('input', { id: 'relay-id', name: 'id', type: 'text', autocomplete: 'off', placeholder: 'made by the node when empty' })),
+            h('div', { class: 'form-actions' }, el.submit, el.formError));
+        el.form.addEventListener('submit', (ev) => {
+            ev.preventDefault();
+            submit();
+        });
+
+        root.append(
+            h('section', { class: 'panel' },
+                h('h2', { text: 'Relays' }),
+                h('div', { class: 'scroll' },
+                    h('table', { class: 'grid', 'data-testid': 'relays-table' }, h('thead', null, head), el.tbody)),
+                el.empty),
+            h('section', { class: 'panel' }, h('h2', { text: 'Add a relay' }), el.form));
+        syncMode();
+        rows = new Map();
+    }
+
+    function syncMode() {
+        el.inputs.mode.disabled = el.inputs.direction.value !== 'pull';
+    }
+
+    async function refresh() {
+        const r = await api.relays();
+        relays = r && Array.isArray(r.relays) ? r.relays : [];
+    }
+
+    function createRow(r) {
+        const tr = h('tr', { 'data-testid': 'relay-row', 'data-relay-id': r.id });
+        tr.cells_ = {};
+        for (const [col] of COLS) {
+            const td = h('td', { 'data-col': col });
+            tr.cells_[col] = td;
+            tr.appendChild(td);
+        }
+        /* Spaces around the badge: the row's text reads "... relayed/cam active ..." (not
+         * "camactive"), for people who copy it and for text searches. */
+        tr.badge_ = h('span');
+        tr.cells_.status.append(' ', tr.badge_, ' ');
+        tr.source_ = h('span', { class: 'muted' });
+        tr.cells_.id.append(tr.idText_ = document.createTextNode(''), ' ', tr.source_);
+        tr.toggle_ = h('button', { type: 'button', class: 'small', 'data-testid': 'relay-toggle' });
+        tr.toggle_.addEventListener('click', () => toggle(tr.relay_));
+        tr.delete_ = h('button', { type: 'button', class: 'small danger', 'data-testid': 'relay-delete', text: 'Delete' });
+        tr.delete_.addEventListener('click', () => remove(tr.relay_));
+        tr.appendChild(h('td', { class: 'actions' }, tr.toggle_, ' ', tr.delete_));
+        return tr;
+    }
+
+    function updateRow(tr, r) {
+        tr.relay_ = r;
+        const c = tr.cells_;
+        if (tr.idText_.data !== r.id)
+            tr.idText_.data = r.id;
+        setText(tr.source_, r.source === 'config' ? '(config file)' : '');
+        setText(c.direction, r.direction + (r.direction === 'pull' && r.mode ? ' · ' + r.mode.replace('_', ' ') : ''));
+        setText(c.stream, r.app + '/' + r.name + (r.name === '*' ? ' (' + r.streams.length + ' running)' : ''));
+        const st = statusOf(r);
+        setText(tr.badge_, st.text);
+        tr.badge_.className = st.cls;
+        setText(c['current-url'], r.current_url || (r.urls.length ? r.urls[0] : '–'));
+        c['current-url'].title = r.urls.join('\n');
+        setText(c['last-error'], r.last_error || '–');
+        setText(c.retries, r.retries + (r.failovers ? ' (' + r.failovers + ' failovers)' : ''));
+        setText(c.traffic, formatBytes(r.bytes) + (r.bitrate_kbps ? ' · ' + formatKbps(r.bitrate_kbps) : ''));
+        setText(tr.toggle_, r.enabled ? 'Disable' : 'Enable');
+        tr.toggle_.disabled = busy.has(r.id);
+        tr.delete_.disabled = busy.has(r.id);
+    }
+
+    function update() {
+        if (!el.tbody)
+            return;
+        const list = relays || [];
+        syncList(el.tbody, rows, list, (r) => r.id, createRow, updateRow);
+        show(el.empty, relays !== null && list.length === 0);
+    }
+
+    /* Re-reads the list after a change, quietly: the next poll does it anyway. */
+    async function reload() {
+        try {
+            await refresh();
+        } catch (e) {
+            /* the poll shows connection problems */
+        }
+        update();
+    }
+
+    async function toggle(r) {
+        if (!r || busy.has(r.id))
+            return;
+        busy.add(r.id);
+        update();
+        try {
+            await api.patchRelay(r.id, { enabled: !r.enabled });
+            ctx.notify((r.enabled ? 'Disabled' : 'Enabled') + ' relay ' + r.id);
+        } catch (e) {
+            ctx.notify('Relay ' + r.id + ': ' + e.message, true);
+        }
+        busy.delete(r.id);
+        await reload();
+    }
+
+    async function remove(r) {
+        if (!r || busy.has(r.id))
+            return;
+        if (!window.confirm('Delete the relay ' + r.id + ' (' + r.direction + ' ' + r.app + '/' + r.name + ')?'))
+            return;
+        busy.add(r.id);
+        update();
+        try {
+            await api.deleteRelay(r.id);
+            relays = (relays || []).filter((x) => x.id !== r.id);
+            ctx.notify('Deleted relay ' + r.id);
+        } catch (e) {
+            ctx.notify('Relay ' + r.id + ': ' + e.message, true);
+        }
+        busy.delete(r.id);
+        await reload();
+    }
+
+    function clearErrors() {
+        for (const name of RELAY_FORM_FIELDS) {
+            setText(el.errors[name], '');
+            show(el.errors[name], false);
+            el.inputs[name].removeAttribute('aria-invalid');
+        }
+        setText(el.formError, '');
+        show(el.formError, false);
+    }
+
+    async function submit() {
+        clearErrors();
+        const values = {};
+        for (const name of RELAY_FORM_FIELDS)
+            values[name] = el.inputs[name].value;
+        const body = buildRelayBody(values);
+        el.submit.disabled = true;
+        try {
+            const created = await api.createRelay(body);
+            ctx.notify('Added relay ' + (created && created.id ? created.id : ''));
+            for (const name of ['id', 'app', 'name', 'urls'])
+                el.inputs[name].value = '';
+            if (created && created.id && relays && !relays.some((x) => x.id === created.id))
+                relays = relays.concat([created]);
+            update();
+            await reload();
+        } catch (e) {
+            const fe = formError(e, RELAY_FORM_FIELDS);
+            if (fe.field) {
+                setText(el.errors[fe.field], fe.message);
+                show(el.errors[fe.field], true);
+                el.inputs[fe.field].setAttribute('aria-invalid', 'true');
+                el.inputs[fe.field].focus();
+            } else {
+                setText(el.formError, fe.message);
+                show(el.formError, true);
+            }
+        } finally {
+            el.submit.disabled = false;
+        }
+    }
+
+    function unmount() {
+        rows = new Map();
+    }
+
+    return { mount, update, refresh, unmount };
+}
