@@ -127,6 +127,7 @@ int main(int argc, char **argv)
     storage_sync(st);
     api_free(api);
     node->api = NULL;
+    storage_detach(st); /* node_free() frees the loop's base */
     node_free(node);
     storage_close(st);
     log_info(0, "stopped");
@@ -138,6 +139,7 @@ fail:
         api_free(api);
         node->api = NULL;
     }
+    storage_detach(st);
     node_free(node);
     storage_close(st);
     log_close();

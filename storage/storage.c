@@ -1269,6 +1269,14 @@ void storage_sync(storage_t *st)
     deliver(list);
 }
 
+void storage_detach(storage_t *st)
+{
+    if (st && st->ev) {
+        event_free(st->ev);
+        st->ev = NULL;
+    }
+}
+
 void storage_close(storage_t *st)
 {
     if (!st)

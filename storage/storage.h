@@ -51,6 +51,11 @@ storage_t *storage_open(const char *path, struct event_base *base, const storage
 /* Runs every queued job, stops the thread, closes. NULL is a no-op. Pending
  * done callbacks are run before it returns. */
 void storage_close(storage_t *st);
+/* Takes storage's completion event off the loop, before the loop's base is
+ * freed (storage_close() may run after it: the sessions' stop events are
+ * written while the node is freed). From then on done callbacks run only
+ * from storage_sync() and storage_close(). NULL is a no-op. */
+void storage_detach(storage_t *st);
 /* Waits until every job queued so far has run and its done callback (if
  * any) has been called on this thread. */
 void storage_sync(storage_t *st);
