@@ -136,15 +136,15 @@ int relay_spec_validate(const relay_spec_t *s, char *err, size_t errlen)
         return spec_fail(err, errlen, "direction: expected push or pull");
     if (!memchr(s->app, '\0', sizeof s->app) || !stream_name_valid(s->app, STREAM_APP_MAX))
         return spec_fail(err, errlen,
-                         "app: expected 1 to %d printable ASCII characters without spaces, ? # %% "
-                         "\\ \" or .., not starting with /",
+                         "app: expected 1 to %d printable ASCII characters without spaces, / ? # "
+                         "%% \\ \" or ..",
                          STREAM_APP_MAX - 1);
     if (!memchr(s->name, '\0', sizeof s->name) ||
         (strcmp(s->name, "*") != 0 && !stream_name_valid(s->name, STREAM_NAME_MAX)))
         return spec_fail(
             err, errlen,
             "name: expected \"*\" or 1 to %d printable ASCII characters without spaces, "
-            "? # %% \\ \" or .., not starting with /",
+            "/ ? # %% \\ \" or ..",
             STREAM_NAME_MAX - 1);
     if (s->nurls == 0)
         return spec_fail(err, errlen, "urls: at least one URL is required");

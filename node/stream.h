@@ -127,7 +127,8 @@ void hub_tick(hub_t *hub, int64_t now_ms);
 size_t hub_stream_count(const hub_t *hub);
 
 /* Validates an app or stream name: 1..max-1 bytes of printable ASCII
- * without spaces, '?', '#', '%', '\\', '"', no "..", no leading '/'. */
+ * without spaces, '/', '?', '#', '%', '\\', '"', and no "..": one path
+ * segment, safe in a URL, a log line and a file name. */
 int stream_name_valid(const char *s, size_t max);
 
 /* Starts publishing app/name. Returns 0, or NODE_EBUSY when another

@@ -1018,6 +1018,11 @@ static void test_names(void **state)
     assert_false(stream_name_valid("", STREAM_NAME_MAX));
     assert_false(stream_name_valid("../etc", STREAM_NAME_MAX));
     assert_false(stream_name_valid("/abs", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("a/b", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("a/", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("..", STREAM_NAME_MAX));
+    assert_false(stream_name_valid("a..b", STREAM_NAME_MAX));
+    assert_true(stream_name_valid("a.b", STREAM_NAME_MAX));
     assert_false(stream_name_valid("a b", STREAM_NAME_MAX));
     assert_false(stream_name_valid("a\x01", STREAM_NAME_MAX));
     assert_false(stream_name_valid("caf\xc3\xa9", STREAM_NAME_MAX));
