@@ -23,7 +23,7 @@ from weirtest import HOST
 APP = "live"
 HEALTHY = "healthy"
 TOKEN = "bad-input-token-0123456789abcdef"
-WINDOW_S = 2.0
+WINDOW_S = 1.5
 MIN_RATIO = 0.6  # the healthy player's rate over WINDOW_S against the baseline
 
 
