@@ -8,6 +8,7 @@
 #include "common.h"
 #include "conn.h"
 #include "hooks.h"
+#include "limits.h"
 #include "relay.h"
 #include "storage.h"
 
@@ -239,6 +240,22 @@ static void auth_metrics(struct evbuffer *b, const node_t *node)
                                 (unsigned long long)node->auth_refused[p][r]);
 }
 
+/* ---- limits ---------------------------------------------------------------- */
+
+/* Connections, publishes and plays refused or closed by a limit, every
+ * limit listed (0 included). */
+static void limit_metrics(struct evbuffer *b, const node_t *node)
+{
+    help(b, "weir_limit_refused_total", "counter",
+         "Connections, publishes and plays refused or closed by a limit (limits.*, rtmp.*, "
+         "http_flv.*, player.*).");
+    for (int k = 0; k < LIMIT_KINDS; k++)
+        evbuffer_add_printf(b, "weir_limit_refused_total{limit=\"%s\"} %llu\n",
+                            limits_name((limit_kind_t)k),
+                            (unsigned long long)limits_refused_total(node->limits,
+                                                                     (limit_kind_t)k));
+}
+
 void api_get_metrics(api_req_t *r)
 {
     api_t *a = r->api;
@@ -308,6 +325,7 @@ void api_get_metrics(api_req_t *r)
     relay_metrics(b, node->relays);
     hook_metrics(b, node->hooks);
     auth_metrics(b, node);
+    limit_metrics(b, node);
     help(b, "weir_node_draining", "gauge",
          "1 while the node is drained (no new publishers or players), else 0.");
     evbuffer_add_printf(b, "weir_node_draining %d\n", node->draining ? 1 : 0);

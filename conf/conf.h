@@ -67,6 +67,12 @@ typedef struct {
     uint32_t player_max_queue_bytes;
     uint32_t player_slow_timeout_ms;
 
+    /* limits (node/limits.h); 0: no limit */
+    uint32_t limits_max_connections;             /* RTMP + HTTP-FLV clients in total */
+    uint32_t limits_max_connections_per_address; /* the same from one address */
+    uint32_t limits_new_connections_per_address_per_s; /* token bucket, burst 2 x */
+    uint32_t limits_max_streams;                 /* stream entries in the hub */
+
     uint32_t relay_max_hops;           /* most relay hops a request may carry */
     uint32_t relay_connect_timeout_ms; /* link up within; pulls: longest upstream silence */
     uint32_t relay_on_demand_wait_ms;  /* a player waits this long for an on-demand pull */

@@ -1,7 +1,9 @@
 #include "node.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/dns.h>
+#include <event2/util.h>
 
 #include "common.h"
 #include "conn.h"
@@ -23,6 +26,67 @@
 
 #define NODE_TICK_MS 250
 
+/* "1.2.3.4:5678" or "[2001:db8::1]:5678" for a log line. */
+static void addr_text(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(out, outlen, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(out, outlen, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, outlen, "unknown");
+    }
+}
+
+/* The configured value of an admission limit, for the log line. */
+static uint32_t limit_value(const conf_t *conf, limit_kind_t k)
+{
+    switch (k) {
+    case LIMIT_MAX_CONNECTIONS: return conf->limits_max_connections;
+    case LIMIT_MAX_CONNECTIONS_PER_ADDRESS: return conf->limits_max_connections_per_address;
+    case LIMIT_NEW_CONNECTIONS_PER_ADDRESS: return conf->limits_new_connections_per_address_per_s;
+    default: return 0;
+    }
+}
+
+/* A connection over an admission limit: a 503 for HTTP-FLV when it can be
+ * written at once (the socket is new: its send buffer is empty), then
+ * closed; no session, no handshake. Logged at most once per limit every
+ * LIMITS_LOG_INTERVAL_MS, with the count of the refusals not logged. */
+static void refuse_accepted(node_t *node, evutil_socket_t fd, const struct sockaddr *sa,
+                            const conn_proto_t *proto, limit_kind_t why)
+{
+    if (proto == &SESS_HTTPFLV_PROTO) {
+        static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                   "Retry-After: 1\r\n"
+                                   "Content-Length: 0\r\n"
+                                   "Connection: close\r\n\r\n";
+        /* What the client already sent is read first: closing with unread
+         * input would send a reset instead of the answer. */
+        (void)!recv(fd, node->rbuf, sizeof node->rbuf, MSG_DONTWAIT);
+        (void)!send(fd, resp, sizeof resp - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    evutil_closesocket(fd);
+    uint64_t suppressed = 0;
+    if (!limits_refused(node->limits, why, weir_mono_ms(), &suppressed))
+        return;
+    char remote[80];
+    addr_text(sa, remote, sizeof remote);
+    if (suppressed)
+        log_warn(0, "%s: connection from %s refused: %s (%u) reached (%llu more refused since "
+                    "the last such line)",
+                 proto->name, remote, limits_name(why), limit_value(&node->conf, why),
+                 (unsigned long long)suppressed);
+    else
+        log_warn(0, "%s: connection from %s refused: %s (%u) reached", proto->name, remote,
+                 limits_name(why), limit_value(&node->conf, why));
+}
+
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg, const conn_proto_t *proto, void (*start)(conn_t *))
 {
@@ -32,8 +96,16 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
+    limits_addr_t addr;
+    int has_addr = limits_addr_from_sockaddr(sa, &addr) == 0;
+    limit_kind_t why;
+    if (limits_admit(node->limits, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
+        refuse_accepted(node, fd, sa, proto, why);
+        return;
+    }
     conn_t *c = conn_new(node, fd, sa, salen, proto);
     if (!c) {
+        limits_release(node->limits, has_addr ? &addr : NULL);
         log_error(0, "%s: out of memory accepting a connection", proto->name);
         return;
     }
@@ -113,6 +185,18 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
     return lis;
 }
 
+/* The refusals of each admission limit not logged yet, once their interval
+ * is over. */
+static void log_unlogged_refusals(node_t *node, int64_t now_ms)
+{
+    for (int k = 0; k <= LIMIT_NEW_CONNECTIONS_PER_ADDRESS; k++) {
+        uint64_t n = limits_unlogged(node->limits, (limit_kind_t)k, now_ms);
+        if (n)
+            log_warn(0, "%llu more connections refused by %s (%u)", (unsigned long long)n,
+                     limits_name((limit_kind_t)k), limit_value(&node->conf, (limit_kind_t)k));
+    }
+}
+
 static void stop_tick(node_t *node, int64_t now_ms);
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -147,10 +231,22 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (node->stopping && node->stop_deadline_ms)
         stop_tick(node, now);
     heartbeat_tick(node, &node->heartbeat, now);
+    log_unlogged_refusals(node, now);
+}
+
+void node_limit_hit(node_t *node, limit_kind_t k)
+{
+    limits_count(node->limits, k);
 }
 
 void node_conn_closed(node_t *node, conn_t *c)
 {
+    if (!c->outgoing) {
+        /* Accepted: admitted by limits_admit() from the same address. */
+        limits_addr_t addr;
+        int has_addr = limits_addr_from_remote(c->remote, &addr) == 0;
+        limits_release(node->limits, has_addr ? &addr : NULL);
+    }
     node->closed_bytes_in += c->bytes_in;
     node->closed_bytes_out += c->bytes_out;
     sess_info_t si;
@@ -300,9 +396,14 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     rate_init(&node->rate_out, 0, node->start_ms);
     TAILQ_INIT(&node->conns);
     TAILQ_INIT(&node->reap);
+    uint64_t seed = 0;
+    evutil_secure_rng_get_bytes(&seed, sizeof seed);
+    node->limits = limits_new(conf->limits_max_connections,
+                              conf->limits_max_connections_per_address,
+                              conf->limits_new_connections_per_address_per_s, seed);
     node->base = event_base_new();
     node->hub = hub_new(&node->conf, node->conf.rtmp_chunk_size);
-    if (!node->base || !node->hub) {
+    if (!node->base || !node->hub || !node->limits) {
         snprintf(err, errlen, "cannot create the event loop");
         node_free(node);
         return NULL;
@@ -364,5 +465,6 @@ void node_free(node_t *node)
         evdns_base_free(node->dns, 1);
     if (node->base)
         event_base_free(node->base);
+    limits_free(node->limits);
     free(node);
 }

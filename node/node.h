@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "heartbeat.h"
+#include "limits.h"
 #include "rate.h"
 #include "stream.h"
 
@@ -62,6 +63,9 @@ typedef struct node {
     /* Publishes and plays refused by the "apps" rules (app_auth.h), by
      * point and result (APP_AUTH_OK unused): weir_auth_refused_total. */
     uint64_t auth_refused[APP_AUTH_POINTS][APP_AUTH_NRESULTS];
+    /* limits.* admission of accepted connections and every limit's refusal
+     * counter (weir_limit_refused_total); see node_limit_hit(). */
+    limits_t *limits;
 
     int events_ready;            /* tick, reap and signal events are assigned */
     uint8_t rbuf[NODE_READ_BUF]; /* shared read buffer: parsers copy what they keep */
@@ -97,6 +101,9 @@ void node_free(node_t *node);
 /* Called by the reaper for each closed connection: adds its traffic to the
  * totals. */
 void node_conn_closed(node_t *node, conn_t *c);
+/* Counts a refusal or close by limit k at its enforcement point (the
+ * session logs it). */
+void node_limit_hit(node_t *node, limit_kind_t k);
 /* Calls cb for every open session (not closing). cb must not close any. */
 void node_foreach_session(node_t *node, void (*cb)(conn_t *c, void *arg), void *arg);
 /* The open session with that id (not closing), or NULL. */

@@ -136,6 +136,12 @@ int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
         *reason = "local stream busy";
         return -1;
     }
+    if (rc == NODE_ELIMIT) {
+        node_limit_hit(c->node, LIMIT_MAX_STREAMS);
+        relay_link_fail(b, 0, "too many streams (limits.max_streams)");
+        *reason = "too many streams";
+        return -1;
+    }
     if (rc != 0) {
         relay_link_fail(b, 0, "cannot publish %s/%s locally", b->app, b->name);
         *reason = "cannot publish locally";

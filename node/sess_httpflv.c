@@ -52,6 +52,7 @@ typedef struct {
     int playing;
     int ev_play;         /* play.start recorded: play.stop is owed */
     int64_t ev_start_ms; /* when play started */
+    int64_t done_since_ms; /* when the tick first saw the connection closing after flush */
 } http_sess_t;
 
 static const char *status_text(int code)
@@ -227,6 +228,7 @@ static void player_event(player_t *p, player_event_t ev)
     case PLAYER_EV_SLOW:
         hs->playing = 0;
         c->player = NULL;
+        node_limit_hit(c->node, LIMIT_SLOW_PLAYER);
         conn_close(c, "slow player disconnected");
         break;
     }
@@ -447,6 +449,9 @@ static void start_play(http_sess_t *hs)
         hs->state = HS_WAITING;
     } else if (rc == NODE_EINVAL) {
         respond_error(hs, 404, "invalid stream name");
+    } else if (rc == NODE_ELIMIT) {
+        node_limit_hit(c->node, LIMIT_MAX_STREAMS);
+        respond_with(hs, 503, "too many streams", "Retry-After: 1\r\n");
     } else {
         respond_error(hs, 404, "stream not found");
     }
@@ -464,6 +469,7 @@ static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
     if (rc == PARSE_NEED_MORE)
         return;
     if (rc == PARSE_ERR_TOO_BIG) {
+        node_limit_hit(c->node, LIMIT_HEADER_TOO_LARGE);
         respond_error(hs, 431, err ? err : "request head too large");
     } else if (rc != PARSE_OK) {
         respond_error(hs, 400, err ? err : "malformed request");
@@ -482,8 +488,22 @@ static void http_on_tick(conn_t *c, int64_t now_ms)
     if (hs->state == HS_READING &&
         now_ms - c->start_ms > (int64_t)c->node->conf.http_flv_request_timeout_ms) {
         log_info(c->id, "http-flv: request timeout from %s", c->remote);
+        node_limit_hit(c->node, LIMIT_REQUEST_TIMEOUT);
         /* The client may still be sending: answer 408 and close. */
         respond_error(hs, 408, "request not received in time");
+        return;
+    }
+    /* The last bytes of a response (an error, the end of the stream) that
+     * the client does not take: cut off like a slow player. */
+    if (c->close_after_flush) {
+        if (!hs->done_since_ms) {
+            hs->done_since_ms = now_ms;
+        } else if (now_ms - hs->done_since_ms > (int64_t)c->node->conf.player_slow_timeout_ms) {
+            log_warn(c->id, "http-flv: %s does not read the end of its response, disconnecting",
+                     c->remote);
+            node_limit_hit(c->node, LIMIT_SLOW_PLAYER);
+            conn_close(c, "slow player disconnected");
+        }
     }
 }
 

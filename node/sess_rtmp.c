@@ -216,6 +216,7 @@ static void player_event(player_t *p, player_event_t ev)
     case PLAYER_EV_SLOW:
         rs->playing = 0;
         c->player = NULL;
+        node_limit_hit(c->node, LIMIT_SLOW_PLAYER);
         conn_close(c, "slow player disconnected");
         break;
     }
@@ -512,6 +513,14 @@ static void start_publish(rtmp_sess_t *rs)
         send_status(rs, "error", "NetStream.Publish.BadName", "Stream already publishing.");
         return;
     }
+    if (rc == NODE_ELIMIT) {
+        node_limit_hit(c->node, LIMIT_MAX_STREAMS);
+        log_warn(c->id, "rtmp: publish %s/%s from %s refused: too many streams (limits.max_streams %u)",
+                 rs->app, rs->name, c->remote, c->node->conf.limits_max_streams);
+        send_status(rs, "error", "NetStream.Publish.BadName", "Denied: too many streams.");
+        conn_close_after_flush(c, "publish refused");
+        return;
+    }
     if (rc != 0) {
         send_status(rs, "error", "NetStream.Publish.BadName", "Cannot publish.");
         return;
@@ -569,6 +578,11 @@ static void start_play(rtmp_sess_t *rs)
     } else if (rc == 1) {
         rs->playing = 1;
         log_debug(c->id, "rtmp: play %s/%s: waiting for a publisher", rs->app, rs->name);
+    } else if (rc == NODE_ELIMIT) {
+        node_limit_hit(c->node, LIMIT_MAX_STREAMS);
+        send_status(rs, "error", "NetStream.Play.StreamNotFound", "Too many streams.");
+        log_warn(c->id, "rtmp: play %s/%s from %s: cannot wait: too many streams", rs->app,
+                 rs->name, c->remote);
     } else {
         send_status(rs, "error", "NetStream.Play.StreamNotFound", "No such stream.");
         log_info(c->id, "rtmp: play %s/%s: stream not found", rs->app, rs->name);
@@ -692,6 +706,10 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
             } else if (rc == PARSE_NEED_MORE) {
                 break; /* all input consumed */
             } else {
+                if (rc == PARSE_ERR_TOO_BIG && err && strcmp(err, "message too big") == 0)
+                    node_limit_hit(c->node, LIMIT_MAX_MESSAGE_SIZE);
+                else if (rc == PARSE_ERR_TOO_BIG && err && strcmp(err, "too many chunk streams") == 0)
+                    node_limit_hit(c->node, LIMIT_MAX_CHUNK_STREAMS);
                 log_warn(c->id, "rtmp: chunk stream: %s", err ? err : "protocol error");
                 conn_close(c, "protocol error");
                 return;
@@ -710,6 +728,7 @@ static void rtmp_on_tick(conn_t *c, int64_t now_ms)
     if (rs->state == RS_HANDSHAKE) {
         if (now_ms - c->start_ms > (int64_t)conf->rtmp_handshake_timeout_ms) {
             log_warn(c->id, "rtmp: handshake timeout from %s", c->remote);
+            node_limit_hit(c->node, LIMIT_HANDSHAKE_TIMEOUT);
             conn_close(c, "handshake timeout");
         }
         return;
@@ -718,7 +737,8 @@ static void rtmp_on_tick(conn_t *c, int64_t now_ms)
      * everyone else must not. */
     if (!rs->playing && !rs->auth &&
         now_ms - c->last_read_ms > (int64_t)conf->rtmp_idle_timeout_ms) {
-        log_warn(c->id, "rtmp: idle for %u ms, closing", conf->rtmp_idle_timeout_ms);
+        log_warn(c->id, "rtmp: %s idle for %u ms, closing", c->remote, conf->rtmp_idle_timeout_ms);
+        node_limit_hit(c->node, LIMIT_IDLE_TIMEOUT);
         conn_close(c, "idle timeout");
     }
 }

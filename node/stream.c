@@ -135,11 +135,19 @@ static stream_t *hub_find(hub_t *hub, const char *app, const char *name)
     return NULL;
 }
 
-static stream_t *hub_get(hub_t *hub, const char *app, const char *name)
+/* The stream app/name, made when missing. NULL with NODE_ELIMIT in *rc when
+ * making it would go over limits.max_streams (every stream counts: live, in
+ * grace, or only with waiting players), or NODE_ENOMEM. */
+static stream_t *hub_get(hub_t *hub, const char *app, const char *name, int *rc)
 {
     stream_t *s = hub_find(hub, app, name);
     if (s)
         return s;
+    if (hub->conf->limits_max_streams && hub->nstreams >= hub->conf->limits_max_streams) {
+        *rc = NODE_ELIMIT;
+        return NULL;
+    }
+    *rc = NODE_ENOMEM;
     s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -434,9 +442,10 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
 {
     if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
         return NODE_EINVAL;
-    stream_t *s = hub_get(hub, app, name);
+    int rc = 0;
+    stream_t *s = hub_get(hub, app, name, &rc);
     if (!s)
-        return NODE_ENOMEM;
+        return rc;
     int takeover = 0;
     if (s->pub) {
         if (!hub->conf->stream_publish_takeover)
@@ -761,8 +770,9 @@ int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint
     }
     if (wait_ms == 0)
         return NODE_ENOTFOUND;
-    if (!s && !(s = hub_get(hub, app, name)))
-        return NODE_ENOMEM;
+    int rc = 0;
+    if (!s && !(s = hub_get(hub, app, name, &rc)))
+        return rc;
     p->stream = s;
     p->waiting = 1;
     p->attached = 0;

@@ -155,7 +155,9 @@ int stream_name_valid(const char *s, size_t max);
  *    goes on at the next key frame after it, and the old offset is kept;
  *  - the GOP cache restarts: new players start at the new publisher's
  *    first key frame, never at old frames with new headers.
- * The gap and a count are kept (stream_info_t) and logged at info level. */
+ * The gap and a count are kept (stream_info_t) and logged at info level.
+ * Returns 0; NODE_EBUSY (a publisher is live, no takeover); NODE_EINVAL (a
+ * bad name); NODE_ELIMIT (a new stream over limits.max_streams); NODE_ENOMEM. */
 int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub);
 /* Stops publishing. With players attached the grace period runs (they get
  * UNPUBLISHED first unless pub->hold_players); without, the stream ends. */
@@ -185,7 +187,8 @@ void stream_flush(stream_t *s);
  * (cursor at the GOP cache) and this returns 0; the caller sends its "play
  * started" reply before any media. If not, and wait_ms > 0, the player waits
  * (returns 1) and gets PLAYER_EV_STARTED or PLAYER_EV_NOT_FOUND later.
- * NODE_ENOTFOUND if not live and wait_ms == 0; NODE_EINVAL for a bad name. */
+ * NODE_ENOTFOUND if not live and wait_ms == 0; NODE_EINVAL for a bad name;
+ * NODE_ELIMIT when waiting would make one stream more than limits.max_streams. */
 int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint32_t wait_ms,
                 int64_t now_ms);
 /* How many players wait for app/name (not live yet). */

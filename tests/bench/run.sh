@@ -123,7 +123,8 @@ write_configs() {
   "http_flv": { "listen": "127.0.0.1:$WEIR_HTTP" },
   "api": { "listen": "127.0.0.1:$WEIR_API" },
   "storage": { "path": "$WORK/weir.db" },
-  "log": { "level": "warn" }
+  "log": { "level": "warn" },
+  "limits": { "max_connections": 0, "max_connections_per_address": 0 }
 }
 EOF
     # One process, no master: the PID we sample is the one doing the work.

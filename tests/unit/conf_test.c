@@ -572,6 +572,36 @@ static void test_apps_errors(void **state)
     assert_string_equal(err, "apps: more than 32 apps");
 }
 
+static void test_limits(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    conf_defaults(&c);
+    assert_int_equal(c.limits_max_connections, 10000);
+    assert_int_equal(c.limits_max_connections_per_address, 256);
+    assert_int_equal(c.limits_new_connections_per_address_per_s, 0);
+    assert_int_equal(c.limits_max_streams, 10000);
+    assert_int_equal(load(&c,
+                          "{\"limits\": {\"max_connections\": 0, \"max_connections_per_address\": 3,"
+                          " \"new_connections_per_address_per_s\": 5, \"max_streams\": 1}}",
+                          err),
+                     0);
+    assert_int_equal(c.limits_max_connections, 0);
+    assert_int_equal(c.limits_max_connections_per_address, 3);
+    assert_int_equal(c.limits_new_connections_per_address_per_s, 5);
+    assert_int_equal(c.limits_max_streams, 1);
+    assert_int_equal(load(&c, "{\"limits\": {\"max_connections\": 1000001}}", err), -1);
+    assert_string_equal(err, "limits.max_connections: must be between 0 and 1000000");
+    assert_int_equal(load(&c, "{\"limits\": {\"max_streams\": -1}}", err), -1);
+    assert_string_equal(err, "limits.max_streams: must be between 0 and 1000000");
+    assert_int_equal(load(&c, "{\"limits\": {\"new_connections_per_address_per_s\": 1.5}}", err),
+                     -1);
+    assert_string_equal(err, "limits.new_connections_per_address_per_s: expected an integer");
+    assert_int_equal(load(&c, "{\"limits\": {\"max_conns\": 1}}", err), -1);
+    assert_string_equal(err, "limits.max_conns: unknown key");
+}
+
 static void test_shipped_config_loads(void **state)
 {
     (void)state;
@@ -604,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_hooks_errors),
         cmocka_unit_test(test_apps_valid),
         cmocka_unit_test(test_apps_errors),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_shipped_config_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,533 @@
+"""Limits against a real node (issue 8): connections in total and per
+address, new connections per address per second, streams, the handshake and
+idle timeouts, a player that takes nothing, message size, chunk streams and
+the HTTP request limits. Each over-limit case is refused cleanly, moves its
+weir_limit_refused_total series by exactly the expected amount, leaves a log
+line, and the node keeps serving a healthy HTTP-FLV player at full rate; when
+the over-limit connections go away, new ones are accepted again.
+
+Per-address cases bind the client sockets to other loopback addresses
+(127.0.0.2 and up): the healthy publisher and player use 127.0.0.1."""
+
+import re
+import socket
+import struct
+import time
+
+import pytest
+import requests
+
+import relayutil
+import rtmp_min
+import weirtest
+from weirtest import HOST
+
+APP = "live"
+HEALTHY = "healthy"
+WINDOW_S = 1.5
+MIN_RATIO = 0.6
+LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
+          "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
+          "idle_timeout", "slow_player", "request_timeout", "header_too_large")
+C0C1 = b"\x03" + b"\x00" * 1536
+HS_REPLY = 1 + 2 * 1536
+
+
+class Harness:
+    """A node with ffmpeg publishing live/healthy and a raw HTTP-FLV player
+    reading it; its rate before the first case is the baseline."""
+
+    def __init__(self, n, player, baseline_bps):
+        self.n = n
+        self.player = player
+        self.baseline_bps = baseline_bps
+        self.log_pos = 0
+        self.before = None
+
+    def _log(self):
+        with open(self.n.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def mark(self):
+        self.log_pos = len(self._log())
+        self.before = refused(self.n)
+
+    def new_log(self):
+        return self._log()[self.log_pos:]
+
+    def expect_log(self, pattern, timeout=3.0):
+        relayutil.wait_for("a log line with %r" % pattern, lambda: pattern in self.new_log(),
+                           timeout=timeout, interval=0.05, diag=[self.n])
+
+    def expect_refused(self, **deltas):
+        """Every series moved by exactly deltas[limit] (0 when not named)."""
+        want = {k: self.before[k] + deltas.get(k, 0) for k in LIMITS}
+        deadline = time.monotonic() + 3.0
+        got = refused(self.n)
+        while got != want and time.monotonic() < deadline:
+            time.sleep(0.1)
+            got = refused(self.n)
+        assert got == want, "weir_limit_refused_total: want %r, got %r" % (
+            {k: v for k, v in want.items() if v != self.before[k]},
+            {k: v for k, v in got.items() if v != self.before[k]})
+
+    def assert_healthy(self, what):
+        assert self.n.alive(), "node died after %s\n%s" % (what, self.n.diagnostics())
+        assert self.player.closed_at is None, "the healthy player was closed after %s" % what
+        before = len(self.player.data())
+        time.sleep(WINDOW_S)
+        rate = (len(self.player.data()) - before) / WINDOW_S
+        assert rate >= MIN_RATIO * self.baseline_bps, (
+            "after %s the healthy player got %.0f B/s, baseline %.0f B/s" % (
+                what, rate, self.baseline_bps))
+
+
+def metrics_text(n):
+    r = requests.get(n.api_url + "/metrics", timeout=5)
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def refused(n):
+    text = metrics_text(n)
+    out = {}
+    for k in LIMITS:
+        m = re.search(r'^weir_limit_refused_total\{limit="%s"\} (\d+)$' % k, text, re.M)
+        assert m, "no weir_limit_refused_total series for %s" % k
+        out[k] = int(m.group(1))
+    return out
+
+
+def connecting_sessions(n):
+    text = metrics_text(n)
+    total = 0
+    for proto in ("rtmp", "http-flv"):
+        m = re.search(r'^weir_sessions\{role="connecting",protocol="%s"\} (\d+)$' % proto,
+                      text, re.M)
+        total += int(m.group(1))
+    return total
+
+
+def start_harness(d, clip, overrides):
+    weirtest.weir_bin()
+    n = weirtest.Node(d / "node", overrides).start()
+    procs = weirtest.Procs(d)
+    player = None
+    try:
+        procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, HEALTHY), loop=True),
+                    "healthy-publisher")
+        relayutil.wait_for("live/healthy to be published",
+                           lambda: relayutil.stream_live(relayutil.api_of(n), APP, HEALTHY),
+                           timeout=15, diag=[n])
+        player = relayutil.FlvPlayer(n.http_port, APP, HEALTHY, timeout=600)
+        relayutil.wait_for("the healthy player's first bytes",
+                           lambda: len(player.data()) > 20000, timeout=10, diag=[n])
+        before = len(player.data())
+        time.sleep(3 * WINDOW_S)
+        baseline = (len(player.data()) - before) / (3 * WINDOW_S)
+        assert baseline > 20000, "baseline rate %.0f B/s: the clip is not flowing" % baseline
+        return Harness(n, player, baseline), procs
+    except BaseException:
+        if player is not None:
+            player.close()
+        procs.stop_all()
+        n.stop_and_check()
+        raise
+
+
+def stop_harness(h, procs):
+    h.player.close()
+    procs.stop_all()
+    h.n.stop_and_check()
+
+
+def tcp_from(src, port, timeout=5.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((src, 0))
+        s.settimeout(timeout)
+        s.connect((HOST, port))
+    except Exception:
+        s.close()
+        raise
+    return s
+
+
+def recv_exact_or_eof(s, n, timeout):
+    """Up to n bytes; stops early at EOF or reset. Returns (bytes, eof)."""
+    got = bytearray()
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            b = s.recv(n - len(got))
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            return bytes(got), True
+        if not b:
+            return bytes(got), True
+        got += b
+    return bytes(got), False
+
+
+def rtmp_accepted(src, port):
+    """An RTMP connection from src that the node accepted: it answers C0C1
+    with S0S1S2 (and then waits for C2). Returns the socket."""
+    s = tcp_from(src, port)
+    s.sendall(C0C1)
+    got, eof = recv_exact_or_eof(s, HS_REPLY, 5.0)
+    if len(got) != HS_REPLY:
+        s.close()
+        pytest.fail("RTMP connection from %s not accepted (%d bytes, eof %s)" % (
+            src, len(got), eof), pytrace=False)
+    return s
+
+
+def rtmp_refused(src, port):
+    """An RTMP connection from src closed by the node at once, with no
+    handshake reply."""
+    s = tcp_from(src, port)
+    try:
+        try:
+            s.sendall(C0C1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        got, eof = recv_exact_or_eof(s, HS_REPLY, 3.0)
+        assert eof and got == b"", "expected a refusal from the node, got %d bytes (eof %s)" % (
+            len(got), eof)
+    finally:
+        s.close()
+
+
+def http_refused(src, port):
+    """An HTTP-FLV connection from src over a limit: a 503 with Retry-After
+    written before the close. The request is not sent first (the node writes
+    the answer without reading), so no reset can overtake it."""
+    s = tcp_from(src, port)
+    try:
+        got, eof = recv_exact_or_eof(s, 4096, 3.0)
+    finally:
+        s.close()
+    assert eof, "the node kept a refused HTTP-FLV connection open"
+    assert got.startswith(b"HTTP/1.1 503 "), got[:200]
+    assert b"\r\nRetry-After: 1\r\n" in got, got[:200]
+
+
+def close_all(n, socks, baseline):
+    for s in socks:
+        s.close()
+    socks.clear()
+    relayutil.wait_for("connections to be closed on the node",
+                       lambda: connecting_sessions(n) == baseline, timeout=5, diag=[n])
+
+
+# ---------------------------------------------------------------- connections
+
+CONN_MAX = 12
+CONN_PER_ADDRESS = 4
+MAX_STREAMS = 3
+
+
+@pytest.fixture(scope="module")
+def hc(tmp_path_factory, clip):
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_conn"), clip, {
+        "limits": {"max_connections": CONN_MAX, "max_connections_per_address": CONN_PER_ADDRESS,
+                   "max_streams": MAX_STREAMS},
+        # long enough that held connections stay while a case runs
+        "rtmp": {"handshake_timeout_ms": 60000, "idle_timeout_ms": 60000},
+        "http_flv": {"request_timeout_ms": 60000},
+        "stream": {"unpublish_grace_ms": 0},
+    })
+    yield h
+    stop_harness(h, procs)
+
+
+def test_limits_listed_in_metrics(hc):
+    text = metrics_text(hc.n)
+    assert "# TYPE weir_limit_refused_total counter" in text
+    for k in LIMITS:
+        assert re.search(r'^weir_limit_refused_total\{limit="%s"\} \d+$' % k, text, re.M), k
+
+
+def test_max_connections_per_address(hc):
+    hc.mark()
+    base = connecting_sessions(hc.n)
+    held = [rtmp_accepted("127.0.0.2", hc.n.rtmp_port) for _ in range(CONN_PER_ADDRESS)]
+    try:
+        rtmp_refused("127.0.0.2", hc.n.rtmp_port)
+        http_refused("127.0.0.2", hc.n.http_port)
+        hc.expect_refused(max_connections_per_address=2)
+        hc.expect_log("connection from 127.0.0.2:")
+        hc.expect_log("refused: max_connections_per_address (%d) reached" % CONN_PER_ADDRESS)
+        # another address is not affected
+        held.append(rtmp_accepted("127.0.0.3", hc.n.rtmp_port))
+        hc.assert_healthy("connections over the per-address limit")
+        # when they go away, the address is accepted again, as often as before
+        close_all(hc.n, held, base)
+        held += [rtmp_accepted("127.0.0.2", hc.n.rtmp_port) for _ in range(CONN_PER_ADDRESS)]
+        rtmp_refused("127.0.0.2", hc.n.rtmp_port)
+        hc.expect_refused(max_connections_per_address=3)
+        # the second refusal line within 10 s is suppressed (counted, not logged)
+        assert hc.new_log().count("max_connections_per_address (%d) reached" %
+                                  CONN_PER_ADDRESS) == 1, hc.new_log()[-3000:]
+    finally:
+        close_all(hc.n, held, base)
+
+
+def test_max_connections(hc):
+    hc.mark()
+    base = connecting_sessions(hc.n)
+    # the healthy publisher and player hold 2 of CONN_MAX
+    room = CONN_MAX - 2
+    held = []
+    try:
+        src = 4
+        while len(held) < room:
+            for _ in range(min(CONN_PER_ADDRESS, room - len(held))):
+                held.append(rtmp_accepted("127.0.0.%d" % src, hc.n.rtmp_port))
+            src += 1
+        fresh = "127.0.0.%d" % (src + 1)  # an address with no connection
+        rtmp_refused(fresh, hc.n.rtmp_port)
+        http_refused(fresh, hc.n.http_port)
+        rtmp_refused("127.0.0.1", hc.n.rtmp_port)
+        hc.expect_refused(max_connections=3)
+        hc.expect_log("refused: max_connections (%d) reached" % CONN_MAX)
+        hc.assert_healthy("connections over max_connections")
+        # one goes away: one more is accepted, then refused again
+        held.pop().close()
+        relayutil.wait_for("one connection to be closed on the node",
+                           lambda: connecting_sessions(hc.n) == base + room - 1, timeout=5,
+                           diag=[hc.n])
+        held.append(rtmp_accepted(fresh, hc.n.rtmp_port))
+        rtmp_refused(fresh, hc.n.rtmp_port)
+        hc.expect_refused(max_connections=4)
+        close_all(hc.n, held, base)
+        # all room is back
+        for i in range(room):
+            held.append(rtmp_accepted("127.0.0.%d" % (20 + i // CONN_PER_ADDRESS),
+                                      hc.n.rtmp_port))
+        hc.expect_refused(max_connections=4)
+    finally:
+        close_all(hc.n, held, base)
+
+
+def publisher_from(src, n, name):
+    """An RTMP publisher of live/name on a socket bound to src; returns
+    (client, first onStatus code)."""
+    c = rtmp_min.RtmpClient(HOST, n.rtmp_port, sock=tcp_from(src, n.rtmp_port))
+    try:
+        c.connect(APP)
+        sid = c.create_stream()
+        code = c.publish(name, sid)
+    except Exception:
+        c.close()
+        raise
+    return c, code
+
+
+def stream_count(n):
+    return len(relayutil.api_of(n).get("/api/v1/streams").json()["streams"])
+
+
+def test_max_streams(hc):
+    hc.mark()
+    pubs = []
+    try:
+        # live/healthy is one of MAX_STREAMS
+        for i in range(MAX_STREAMS - 1):
+            c, code = publisher_from("127.0.0.%d" % (30 + i), hc.n, "s%d" % i)
+            pubs.append(c)
+            assert code == "NetStream.Publish.Start", code
+        c, code = publisher_from("127.0.0.40", hc.n, "over")
+        with c:
+            assert code == "NetStream.Publish.BadName", code
+            assert "NetStream.Publish.BadName" in c.statuses
+            _, eof = weirtest.drain_until_eof(c.sock, 3.0, 1 << 20)
+            assert eof, "the refused publisher's connection stays open"
+        # a player waiting for a stream that does not exist would make one more
+        r = weirtest.http_exchange(hc.n.http_port, b"GET /live/nope.flv HTTP/1.1\r\n"
+                                   b"Host: x\r\n\r\n")
+        assert r.status == 404, r  # http_flv.wait_for_stream is off: no stream is made
+        hc.expect_refused(max_streams=1)
+        hc.expect_log("too many streams")
+        hc.assert_healthy("a publish over max_streams")
+        # one stream ends: the publish goes through
+        pubs.pop().close()
+        relayutil.wait_for("the stream to be gone", lambda: stream_count(hc.n) == MAX_STREAMS - 1,
+                           timeout=5, diag=[hc.n])
+        time.sleep(0.6)  # the hub forgets an ended stream at its next tick (250 ms)
+        c, code = publisher_from("127.0.0.41", hc.n, "over")
+        pubs.append(c)
+        assert code == "NetStream.Publish.Start", code
+        hc.expect_refused(max_streams=1)
+    finally:
+        for c in pubs:
+            c.close()
+
+
+# ---------------------------------------------------------------- rate
+
+RATE = 2  # per address per second; burst 4
+
+
+@pytest.fixture(scope="module")
+def hr(tmp_path_factory, clip):
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_rate"), clip, {
+        "limits": {"new_connections_per_address_per_s": RATE},
+        "rtmp": {"handshake_timeout_ms": 60000},
+    })
+    yield h
+    stop_harness(h, procs)
+
+
+def test_new_connections_per_address(hr):
+    hr.mark()
+    base = connecting_sessions(hr.n)
+    held = []
+    try:
+        t0 = time.monotonic()
+        for _ in range(2 * RATE):
+            s = rtmp_accepted("127.0.0.2", hr.n.rtmp_port)
+            s.close()  # closing gives no token back
+        rtmp_refused("127.0.0.2", hr.n.rtmp_port)
+        # less than one token refilled in the time taken, else the case proves nothing
+        assert time.monotonic() - t0 < 0.9 / RATE, "the burst took too long"
+        held.append(rtmp_accepted("127.0.0.3", hr.n.rtmp_port))  # another address
+        hr.expect_refused(new_connections_per_address=1)
+        hr.expect_log("refused: new_connections_per_address (%d) reached" % RATE)
+        hr.assert_healthy("a burst of connections")
+        # WINDOW_S later (> 1/RATE) a token is back
+        held.append(rtmp_accepted("127.0.0.2", hr.n.rtmp_port))
+        hr.expect_refused(new_connections_per_address=1)
+    finally:
+        close_all(hr.n, held, base)
+
+
+# ---------------------------------------------------------------- protocol limits
+
+@pytest.fixture(scope="module")
+def hp(tmp_path_factory, clip):
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_proto"), clip, {
+        "rtmp": {"handshake_timeout_ms": 1000, "idle_timeout_ms": 1500,
+                 "max_message_size": 1 << 20, "max_chunk_streams": 8},
+        "http_flv": {"request_timeout_ms": 1000, "max_header_bytes": 1024},
+        "player": {"queue_ms": 1000, "slow_timeout_ms": 2000},
+    })
+    yield h
+    stop_harness(h, procs)
+
+
+def closed_within(sock, seconds):
+    _, eof = weirtest.drain_until_eof(sock, seconds, 1 << 24)
+    return eof
+
+
+def test_handshake_timeout(hp):
+    hp.mark()
+    s = tcp_from("127.0.0.2", hp.n.rtmp_port)
+    with s:
+        t0 = time.monotonic()
+        assert closed_within(s, 4.0), "a silent connection was not closed"
+        took = time.monotonic() - t0
+    assert 0.8 <= took <= 2.5, took
+    hp.expect_refused(handshake_timeout=1)
+    hp.expect_log("rtmp: handshake timeout from 127.0.0.2:")
+    hp.assert_healthy("a silent connection")
+
+
+def test_silent_publisher_closed_at_idle_timeout(hp):
+    hp.mark()
+    c, code = publisher_from("127.0.0.2", hp.n, "silent")
+    with c:
+        assert code == "NetStream.Publish.Start", code
+        t0 = time.monotonic()
+        assert closed_within(c.sock, 5.0), "a silent publisher was not closed"
+        took = time.monotonic() - t0
+    assert 1.2 <= took <= 3.0, took
+    hp.expect_refused(idle_timeout=1)
+    hp.expect_log("idle for 1500 ms")
+    hp.assert_healthy("a silent publisher")
+
+
+def chunk0(csid, length, mtype, sid=0, ts=0):
+    return bytes([csid]) + struct.pack(">I", ts)[1:] + struct.pack(">I", length)[1:] + \
+        bytes([mtype]) + struct.pack("<I", sid)
+
+
+def test_max_message_size(hp):
+    hp.mark()
+    c = rtmp_min.RtmpClient(HOST, hp.n.rtmp_port, timeout=5)
+    with c:
+        c.connect(APP)
+        try:
+            c.send_raw(chunk0(rtmp_min.CSID_VIDEO, (1 << 20) + 1, rtmp_min.MSG_VIDEO, 1) + b"\x17" * 64)
+        except OSError:
+            pass
+        assert closed_within(c.sock, 4), "still open after a message over the limit"
+    hp.expect_refused(max_message_size=1)
+    hp.expect_log("message too big")
+    hp.assert_healthy("a message over max_message_size")
+
+
+def test_max_chunk_streams(hp):
+    hp.mark()
+    c = rtmp_min.RtmpClient(HOST, hp.n.rtmp_port, timeout=5)
+    with c:
+        c.connect(APP)
+        out = bytearray()
+        for i in range(12):
+            out += chunk0(10 + i, 4, rtmp_min.MSG_AUDIO, 1) + b"\xaf\x01\x00\x00"
+        try:
+            c.send_raw(bytes(out))
+        except OSError:
+            pass
+        assert closed_within(c.sock, 4), "still open after 12 chunk streams"
+    hp.expect_refused(max_chunk_streams=1)
+    hp.expect_log("too many chunk streams")
+    hp.assert_healthy("chunk streams over the limit")
+
+
+def test_request_timeout(hp):
+    hp.mark()
+    s = tcp_from("127.0.0.2", hp.n.http_port)
+    with s:
+        s.sendall(b"GET /live/healthy.flv HTTP/1.1\r\n")
+        got, eof = recv_exact_or_eof(s, 4096, 4.0)
+    assert eof and got.startswith(b"HTTP/1.1 408 "), got[:200]
+    hp.expect_refused(request_timeout=1)
+    hp.expect_log("request timeout from 127.0.0.2:")
+    hp.assert_healthy("a slow request")
+
+
+def test_header_too_large(hp):
+    hp.mark()
+    req = b"GET /live/healthy.flv HTTP/1.1\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n"
+    r = weirtest.http_exchange(hp.n.http_port, req)
+    assert r.status == 431, r
+    hp.expect_refused(header_too_large=1)
+    hp.expect_log("http-flv: 431")
+    hp.assert_healthy("a request head over the limit")
+
+
+def test_player_taking_nothing_is_cut(hp, clip_heavy, procs):
+    """A player with a zero receive window (it never reads) on a heavy
+    stream: closed once it is behind for player.slow_timeout_ms, counted as
+    slow_player; the healthy player goes on."""
+    procs.spawn(weirtest.publish_cmd(clip_heavy.path, hp.n.rtmp_url(APP, "heavy"), loop=True),
+                "heavy-publisher")
+    weirtest.wait_live(hp.n, APP, "heavy")
+    hp.mark()
+    s = weirtest.http_open(hp.n.http_port, b"GET /live/heavy.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+                           rcvbuf=4096)
+    try:
+        def cut():
+            return refused(hp.n)["slow_player"] > hp.before["slow_player"]
+        relayutil.wait_for("the stalled player to be cut", cut, timeout=30, interval=0.5,
+                           diag=[hp.n])
+        hp.expect_refused(slow_player=1)
+        hp.expect_log("slow player")
+        assert closed_within(s, 10.0), "the cut player's connection stays open"
+    finally:
+        s.close()
+    hp.assert_healthy("a player taking nothing")
