@@ -13,7 +13,7 @@ static const char *const NAMES[LIMIT_KINDS] = {
     "max_message_size",   "max_chunk_streams",
     "handshake_timeout",  "idle_timeout",
     "slow_player",        "request_timeout",
-    "header_too_large",
+    "header_too_large",   "unread_replies",
 };
 
 /* One address: in a hash chain while used; on the idle list (oldest

@@ -37,6 +37,7 @@ typedef enum {
     LIMIT_SLOW_PLAYER,
     LIMIT_REQUEST_TIMEOUT,
     LIMIT_HEADER_TOO_LARGE,
+    LIMIT_UNREAD_REPLIES, /* an RTMP peer that sends commands and reads no replies */
     LIMIT_KINDS
 } limit_kind_t;
 

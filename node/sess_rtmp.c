@@ -10,6 +10,7 @@
  * address ranges, then a signed URL in the app's or the stream name's
  * query) may refuse the same way, with "Unauthorized: ..." or
  * "Forbidden: ..." as the description. */
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,10 @@
 #define RTMP_WINDOW_ACK 2500000u
 #define RTMP_MAX_CMD_VALUES 16
 #define RTMP_QUERY_MAX 1024 /* relay via lists make queries long */
+/* Control output (replies, statuses) a connection may have waiting for its
+ * socket when it sends another command; past it the peer is closed. Media
+ * is not counted: players read it from the stream's ring. */
+#define RTMP_REPLIES_QUEUED_MAX (1u << 20)
 
 typedef enum { RS_HANDSHAKE, RS_READY } rtmp_state_t;
 
@@ -611,6 +616,15 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
 {
     rtmp_sess_t *rs = arg;
     conn_t *c = rs->conn;
+    /* Replies are written to c->out; a peer that sends commands and reads
+     * nothing would grow it without end. */
+    size_t queued = evbuffer_get_length(c->out);
+    if (queued > RTMP_REPLIES_QUEUED_MAX) {
+        log_warn(c->id, "rtmp: %s reads no replies (%zu bytes queued), closing", c->remote, queued);
+        node_limit_hit(c->node, LIMIT_UNREAD_REPLIES);
+        conn_close(c, "replies not read");
+        return;
+    }
     amf0_value_t vals[RTMP_MAX_CMD_VALUES];
     size_t n = 0;
     const char *err = NULL;

@@ -28,7 +28,8 @@ WINDOW_S = 1.5
 MIN_RATIO = 0.6
 LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
-          "idle_timeout", "slow_player", "request_timeout", "header_too_large")
+          "idle_timeout", "slow_player", "request_timeout", "header_too_large",
+          "unread_replies")
 C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 
@@ -70,6 +71,9 @@ class Harness:
         assert got == want, "weir_limit_refused_total: want %r, got %r" % (
             {k: v for k, v in want.items() if v != self.before[k]},
             {k: v for k, v in got.items() if v != self.before[k]})
+
+    def refused_now(self):
+        return refused(self.n)
 
     def assert_healthy(self, what):
         assert self.n.alive(), "node died after %s\n%s" % (what, self.n.diagnostics())
@@ -486,6 +490,43 @@ def test_max_chunk_streams(hp):
     hp.expect_refused(max_chunk_streams=1)
     hp.expect_log("too many chunk streams")
     hp.assert_healthy("chunk streams over the limit")
+
+
+def test_unread_replies(hp):
+    """A client that sends commands and never reads the replies: once more
+    than 1 MB of replies wait for its socket, the next command closes it,
+    counted as unread_replies; memory stays bounded."""
+    hp.mark()
+    c = rtmp_min.RtmpClient(HOST, hp.n.rtmp_port, timeout=5, rcvbuf=4096)
+    with c:
+        c.connect(APP)
+        one = b"".join(c._chunks(rtmp_min.CSID_COMMAND, rtmp_min.MSG_COMMAND_AMF0, 0, 0,
+                                 rtmp_min.amf0_encode_all(["createStream", 2.0, None])))
+        sent, closed = 0, False
+        deadline = time.monotonic() + 20
+        c.sock.settimeout(0.5)
+        batch = one * 2000
+        while time.monotonic() < deadline and sent < 400000:
+            try:
+                c.sock.sendall(batch)
+                sent += 2000
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            except socket.timeout:
+                if hp.refused_now().get("unread_replies", 0) > hp.before["unread_replies"]:
+                    closed = True
+                    break
+        assert closed or hp.refused_now()["unread_replies"] > hp.before["unread_replies"], (
+            "still open after %d unread createStream replies" % sent)
+    hp.expect_refused(unread_replies=1)
+    hp.expect_log("reads no replies")
+    # The bound: closed at the first command past 1 MB of waiting replies
+    # (RSS would not tell under ASan, whose quarantine holds freed memory).
+    m = re.search(r"reads no replies \((\d+) bytes queued\)", hp.new_log())
+    assert m, hp.new_log()[-2000:]
+    assert (1 << 20) < int(m.group(1)) <= (1 << 20) + 4096, m.group(0)
+    hp.assert_healthy("a client reading no replies")
 
 
 def test_request_timeout(hp):
