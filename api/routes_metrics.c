@@ -8,7 +8,7 @@
 #include "common.h"
 #include "conn.h"
 #include "hooks.h"
-#include "limits.h"
+#include "conn_limits.h"
 #include "relay.h"
 #include "storage.h"
 

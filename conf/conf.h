@@ -67,7 +67,7 @@ typedef struct {
     uint32_t player_max_queue_bytes;
     uint32_t player_slow_timeout_ms;
 
-    /* limits (node/limits.h); 0: no limit */
+    /* limits (node/conn_limits.h); 0: no limit */
     uint32_t limits_max_connections;             /* RTMP + HTTP-FLV clients in total */
     uint32_t limits_max_connections_per_address; /* the same from one address */
     uint32_t limits_new_connections_per_address_per_s; /* token bucket, burst 2 x */

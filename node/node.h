@@ -11,7 +11,7 @@
 
 #include "conf.h"
 #include "heartbeat.h"
-#include "limits.h"
+#include "conn_limits.h"
 #include "rate.h"
 #include "stream.h"
 

@@ -1,4 +1,4 @@
-/* limits: admission of accepted client connections (limits.* in the config)
+/* conn_limits: admission of accepted client connections (limits.* in the config)
  * and the refusal counters of every limit (weir_limit_refused_total).
  *
  * Pure: no sockets; the caller passes monotonic milliseconds. The node asks
@@ -17,8 +17,8 @@
  * connections is refused as max_connections. The table is only used when
  * max_connections_per_address or new_connections_per_address_per_s is set.
  */
-#ifndef WEIR_LIMITS_H
-#define WEIR_LIMITS_H
+#ifndef WEIR_CONN_LIMITS_H
+#define WEIR_CONN_LIMITS_H
 
 #include <stddef.h>
 #include <stdint.h>

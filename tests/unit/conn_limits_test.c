@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "limits.h"
+#include "conn_limits.h"
 
 /* 10.x.y.z for n = x.y.z */
 static limits_addr_t v4(uint32_t n)

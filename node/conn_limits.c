@@ -1,4 +1,4 @@
-#include "limits.h"
+#include "conn_limits.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
