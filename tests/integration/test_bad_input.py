@@ -15,86 +15,27 @@ import time
 import pytest
 import requests
 
+import healthy
 import relayutil
 import rtmp_min
 import weirtest
+from healthy import APP, HEALTHY
 from weirtest import HOST
 
-APP = "live"
-HEALTHY = "healthy"
 TOKEN = "bad-input-token-0123456789abcdef"
-WINDOW_S = 1.5
-MIN_RATIO = 0.6  # the healthy player's rate over WINDOW_S against the baseline
-
-
-class Harness:
-    def __init__(self, n, player, baseline_bps):
-        self.n = n
-        self.player = player
-        self.baseline_bps = baseline_bps
-        self.log_pos = 0
-
-    def _log(self):
-        with open(self.n.log_path, "r", errors="replace") as f:
-            return f.read()
-
-    def mark(self):
-        self.log_pos = len(self._log())
-
-    def new_log(self):
-        return self._log()[self.log_pos:]
-
-    def expect_log(self, pattern, timeout=3.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pattern in self.new_log():
-                return
-            time.sleep(0.05)
-        pytest.fail("no log line with %r after the bad input; new log:\n%s" % (
-            pattern, self.new_log()[-3000:]), pytrace=False)
-
-    def assert_healthy(self, what):
-        assert self.n.alive(), "node died after %s\n%s" % (what, self.n.diagnostics())
-        assert self.player.closed_at is None, "the healthy player was closed after %s" % what
-        before = len(self.player.data())
-        time.sleep(WINDOW_S)
-        rate = (len(self.player.data()) - before) / WINDOW_S
-        assert rate >= MIN_RATIO * self.baseline_bps, (
-            "after %s the healthy player got %.0f B/s, baseline %.0f B/s" % (
-                what, rate, self.baseline_bps))
 
 
 @pytest.fixture(scope="module")
 def h(tmp_path_factory, clip):
-    weirtest.weir_bin()
     d = tmp_path_factory.mktemp("bad_input")
-    n = weirtest.Node(d / "node", {
+    harness, procs = healthy.start(d, clip, {
         "api": {"token": TOKEN},
         "rtmp": {"max_message_size": 1 << 20, "max_chunk_streams": 16,
                  "handshake_timeout_ms": 1000},
         "http_flv": {"request_timeout_ms": 1500, "max_header_bytes": 4096},
-    }).start()
-    procs = weirtest.Procs(d)
-    player = None
-    try:
-        procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, HEALTHY), loop=True),
-                    "healthy-publisher")
-        relayutil.wait_for("live/healthy to be published",
-                           lambda: relayutil.stream_live(_api(n), APP, HEALTHY), timeout=15,
-                           diag=[n])
-        player = relayutil.FlvPlayer(n.http_port, APP, HEALTHY, timeout=600)
-        relayutil.wait_for("the healthy player's first bytes",
-                           lambda: len(player.data()) > 20000, timeout=10, diag=[n])
-        before = len(player.data())
-        time.sleep(3 * WINDOW_S)
-        baseline = (len(player.data()) - before) / (3 * WINDOW_S)
-        assert baseline > 20000, "baseline rate %.0f B/s: the clip is not flowing" % baseline
-        yield Harness(n, player, baseline)
-    finally:
-        if player is not None:
-            player.close()
-        procs.stop_all()
-        n.stop_and_check()
+    })
+    yield harness
+    healthy.stop(harness, procs)
 
 
 def _api(n):

@@ -17,15 +17,13 @@ import time
 import pytest
 import requests
 
+import healthy
 import relayutil
 import rtmp_min
 import weirtest
+from healthy import APP
 from weirtest import HOST
 
-APP = "live"
-HEALTHY = "healthy"
-WINDOW_S = 1.5
-MIN_RATIO = 0.6
 LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
           "idle_timeout", "slow_player", "request_timeout", "header_too_large",
@@ -34,31 +32,17 @@ C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 
 
-class Harness:
-    """A node with ffmpeg publishing live/healthy and a raw HTTP-FLV player
-    reading it; its rate before the first case is the baseline."""
+class Harness(healthy.Harness):
+    """The healthy node, plus the weir_limit_refused_total series as they
+    were at mark()."""
 
     def __init__(self, n, player, baseline_bps):
-        self.n = n
-        self.player = player
-        self.baseline_bps = baseline_bps
-        self.log_pos = 0
+        super().__init__(n, player, baseline_bps)
         self.before = None
 
-    def _log(self):
-        with open(self.n.log_path, "r", errors="replace") as f:
-            return f.read()
-
     def mark(self):
-        self.log_pos = len(self._log())
+        super().mark()
         self.before = refused(self.n)
-
-    def new_log(self):
-        return self._log()[self.log_pos:]
-
-    def expect_log(self, pattern, timeout=3.0):
-        relayutil.wait_for("a log line with %r" % pattern, lambda: pattern in self.new_log(),
-                           timeout=timeout, interval=0.05, diag=[self.n])
 
     def expect_refused(self, **deltas):
         """Every series moved by exactly deltas[limit] (0 when not named)."""
@@ -74,16 +58,6 @@ class Harness:
 
     def refused_now(self):
         return refused(self.n)
-
-    def assert_healthy(self, what):
-        assert self.n.alive(), "node died after %s\n%s" % (what, self.n.diagnostics())
-        assert self.player.closed_at is None, "the healthy player was closed after %s" % what
-        before = len(self.player.data())
-        time.sleep(WINDOW_S)
-        rate = (len(self.player.data()) - before) / WINDOW_S
-        assert rate >= MIN_RATIO * self.baseline_bps, (
-            "after %s the healthy player got %.0f B/s, baseline %.0f B/s" % (
-                what, rate, self.baseline_bps))
 
 
 def metrics_text(n):
@@ -113,36 +87,11 @@ def connecting_sessions(n):
 
 
 def start_harness(d, clip, overrides):
-    weirtest.weir_bin()
-    n = weirtest.Node(d / "node", overrides).start()
-    procs = weirtest.Procs(d)
-    player = None
-    try:
-        procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, HEALTHY), loop=True),
-                    "healthy-publisher")
-        relayutil.wait_for("live/healthy to be published",
-                           lambda: relayutil.stream_live(relayutil.api_of(n), APP, HEALTHY),
-                           timeout=15, diag=[n])
-        player = relayutil.FlvPlayer(n.http_port, APP, HEALTHY, timeout=600)
-        relayutil.wait_for("the healthy player's first bytes",
-                           lambda: len(player.data()) > 20000, timeout=10, diag=[n])
-        before = len(player.data())
-        time.sleep(3 * WINDOW_S)
-        baseline = (len(player.data()) - before) / (3 * WINDOW_S)
-        assert baseline > 20000, "baseline rate %.0f B/s: the clip is not flowing" % baseline
-        return Harness(n, player, baseline), procs
-    except BaseException:
-        if player is not None:
-            player.close()
-        procs.stop_all()
-        n.stop_and_check()
-        raise
+    return healthy.start(d, clip, overrides, harness=Harness)
 
 
 def stop_harness(h, procs):
-    h.player.close()
-    procs.stop_all()
-    h.n.stop_and_check()
+    healthy.stop(h, procs)
 
 
 def tcp_from(src, port, timeout=5.0):
