@@ -45,6 +45,22 @@ function follow(el, chart, height) {
     return ro;
 }
 
+/* Draws a uPlot chart of series in container, resized with it: the handle
+ * the views keep (update() after new samples, destroy() when the row or
+ * view goes). */
+function mount(opts, series, container, height) {
+    const chart = new uPlot(opts, series.data(), container);
+    const ro = follow(container, chart, height);
+    return {
+        update: () => chart.setData(series.data()),
+        destroy: () => {
+            if (ro)
+                ro.disconnect();
+            chart.destroy();
+        },
+    };
+}
+
 /**
  * A chart of one bitrate line with a time axis. label names the line
  * ("in", "out"); which picks the colour ("in" or "out").
@@ -82,16 +98,7 @@ export function bitrateChart(container, label, which, series) {
             },
         ],
     };
-    const chart = new uPlot(opts, series.data(), container);
-    const ro = follow(container, chart, height);
-    return {
-        update: () => chart.setData(series.data()),
-        destroy: () => {
-            if (ro)
-                ro.disconnect();
-            chart.destroy();
-        },
-    };
+    return mount(opts, series, container, height);
 }
 
 /** A small line without axes, legend or cursor (a table cell's chart). */
@@ -112,14 +119,5 @@ export function sparkline(container, series) {
         series: [{}, { stroke: IN_COLOR, width: 1.5, fill: IN_COLOR + '22', points: { show: false } }],
         padding: [2, 0, 2, 0],
     };
-    const chart = new uPlot(opts, series.data(), container);
-    const ro = follow(container, chart, height);
-    return {
-        update: () => chart.setData(series.data()),
-        destroy: () => {
-            if (ro)
-                ro.disconnect();
-            chart.destroy();
-        },
-    };
+    return mount(opts, series, container, height);
 }
