@@ -8,6 +8,7 @@
 #include "common.h"
 #include "conn.h"
 #include "hooks.h"
+#include "procmem.h"
 #include "conn_limits.h"
 #include "relay.h"
 #include "storage.h"
@@ -321,6 +322,26 @@ void api_get_metrics(api_req_t *r)
     evbuffer_add_printf(b, "weir_events_failed_total %llu\n", (unsigned long long)ss.events_failed);
     help(b, "weir_storage_queue_depth", "gauge", "Storage jobs queued or running.");
     evbuffer_add_printf(b, "weir_storage_queue_depth %llu\n", (unsigned long long)ss.queue_depth);
+    help(b, "weir_storage_sqlite_memory_bytes", "gauge",
+         "Memory SQLite holds now: its page cache (bounded by storage.cache_kb) and statements.");
+    evbuffer_add_printf(b, "weir_storage_sqlite_memory_bytes %llu\n",
+                        (unsigned long long)ss.sqlite_memory);
+
+    procmem_t pm;
+    procmem_read(&pm);
+    help(b, "weir_process_resident_memory_bytes", "gauge", "Resident memory of the process.");
+    evbuffer_add_printf(b, "weir_process_resident_memory_bytes %llu\n",
+                        (unsigned long long)pm.rss_bytes);
+    if (pm.heap_known) {
+        help(b, "weir_process_heap_in_use_bytes", "gauge",
+             "Bytes allocated with malloc and not yet freed (glibc's count).");
+        evbuffer_add_printf(b, "weir_process_heap_in_use_bytes %llu\n",
+                            (unsigned long long)pm.heap_in_use);
+        help(b, "weir_process_heap_free_bytes", "gauge",
+             "Bytes malloc keeps but has not handed out (freed or never used).");
+        evbuffer_add_printf(b, "weir_process_heap_free_bytes %llu\n",
+                            (unsigned long long)pm.heap_free);
+    }
 
     relay_metrics(b, node->relays);
     hook_metrics(b, node->hooks);

@@ -63,6 +63,7 @@ static const field_t FIELDS[] = {
     STR("api.web_root", api_web_root, "web/dist"),
     STR("storage.path", storage_path, "data/weir.db"),
     U32("storage.max_size_mb", storage_max_size_mb, 0, 0, 1u << 20),
+    U32("storage.cache_kb", storage_cache_kb, 2048, 64, 1u << 20),
     U32("events.max_rows", events_max_rows, 100000, 0, 1000000000),
     U32("events.max_age_days", events_max_age_days, 30, 0, 36500),
     U32("events.heartbeat_interval_s", events_heartbeat_interval_s, 10, 0, 3600),

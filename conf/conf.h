@@ -50,6 +50,7 @@ typedef struct {
 
     char storage_path[CONF_PATH_MAX];
     uint32_t storage_max_size_mb;
+    uint32_t storage_cache_kb;
 
     uint32_t events_max_rows;
     uint32_t events_max_age_days;
@@ -68,10 +69,10 @@ typedef struct {
     uint32_t player_slow_timeout_ms;
 
     /* limits (node/conn_limits.h); 0: no limit */
-    uint32_t limits_max_connections;             /* RTMP + HTTP-FLV clients in total */
-    uint32_t limits_max_connections_per_address; /* the same from one address */
+    uint32_t limits_max_connections;                   /* RTMP + HTTP-FLV clients in total */
+    uint32_t limits_max_connections_per_address;       /* the same from one address */
     uint32_t limits_new_connections_per_address_per_s; /* token bucket, burst 2 x */
-    uint32_t limits_max_streams;                 /* stream entries in the hub */
+    uint32_t limits_max_streams;                       /* stream entries in the hub */
 
     uint32_t relay_max_hops;           /* most relay hops a request may carry */
     uint32_t relay_connect_timeout_ms; /* link up within; pulls: longest upstream silence */

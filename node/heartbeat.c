@@ -8,6 +8,7 @@
 #include "common.h"
 #include "evlog.h"
 #include "node.h"
+#include "procmem.h"
 #include "relay.h"
 
 /* Process CPU time (user + system), seconds. */
@@ -18,19 +19,6 @@ static double cpu_seconds(void)
         return 0;
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* Resident set size from /proc/self/statm, bytes; 0 when unknown. */
-static uint64_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size = 0, resident = 0;
-    if (!f)
-        return 0;
-    int n = fscanf(f, "%llu %llu", &size, &resident);
-    fclose(f);
-    long page = sysconf(_SC_PAGESIZE);
-    return n == 2 && page > 0 ? (uint64_t)resident * (uint64_t)page : 0;
 }
 
 static void count_session(conn_t *c, void *arg)
@@ -66,7 +54,9 @@ cJSON *heartbeat_fields(node_t *node, heartbeat_t *hb, int64_t now_ms)
     cJSON_AddNumberToObject(f, "bitrate_in_kbps", round(in / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "bitrate_out_kbps", round(out / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "cpu_percent", round(pct * 10.0) / 10.0);
-    cJSON_AddNumberToObject(f, "rss_bytes", (double)rss_bytes());
+    procmem_t pm;
+    procmem_read(&pm);
+    cJSON_AddNumberToObject(f, "rss_bytes", (double)pm.rss_bytes);
     cJSON_AddBoolToObject(f, "draining", node->draining);
     cJSON_AddNumberToObject(f, "uptime_s", (double)((now_ms - node->start_ms) / 1000));
     cJSON_AddStringToObject(f, "version", WEIR_VERSION);

@@ -84,7 +84,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     storage_opts_t sopts = {conf.events_max_rows, conf.events_max_age_days,
-                            conf.storage_max_size_mb, 0};
+                            conf.storage_max_size_mb, 0, conf.storage_cache_kb};
     st = storage_open(conf.storage_path, node->base, &sopts, err, sizeof err);
     if (!st) {
         start_failed("storage: ", err);

@@ -35,6 +35,7 @@ typedef struct {
     uint32_t events_max_age_days; /* older events deleted; 0: no limit */
     uint32_t max_size_mb;         /* database size cap (max_page_count); 0: none */
     uint32_t queue_max;           /* jobs queued at most; 0: default 8192 */
+    uint32_t cache_kb; /* page cache bound (PRAGMA cache_size), KiB; 0: SQLite's default */
 } storage_opts_t;
 
 /* Opens or creates the database at path (creating its parent folder), sets
@@ -146,12 +147,14 @@ int storage_hook_put(storage_t *st, const char *id, const char *spec_json, stora
 int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
 
 typedef struct {
-    uint64_t events_written; /* rows committed */
-    uint64_t events_dropped; /* queue full */
-    uint64_t events_failed;  /* lost with a batch whose write failed */
-    uint64_t write_errors;   /* failed operations (BEGIN, insert, COMMIT...: disk full, I/O) */
-    uint64_t queue_depth;    /* jobs queued or running now */
-    int thread_alive;        /* 0 if the storage thread is gone */
+    uint64_t events_written;    /* rows committed */
+    uint64_t events_dropped;    /* queue full */
+    uint64_t events_failed;     /* lost with a batch whose write failed */
+    uint64_t write_errors;      /* failed operations (BEGIN, insert, COMMIT...: disk full, I/O) */
+    uint64_t queue_depth;       /* jobs queued or running now */
+    int thread_alive;           /* 0 if the storage thread is gone */
+    uint64_t sqlite_memory;     /* bytes SQLite holds now (page cache, statements), process-wide */
+    uint64_t sqlite_memory_max; /* the most it has held since start */
 } storage_stats_t;
 /* Counters, readable from any thread. */
 void storage_stats(const storage_t *st, storage_stats_t *out);

@@ -470,6 +470,14 @@ def test_metrics_exposition(api_node, procs, clip):
         assert samples['weir_stream_bitrate_in_bits_per_second{app="live",name="test"}'] > 100000
         assert samples["weir_bytes_in_total"] > 0 and samples["weir_bytes_out_total"] > 0
         assert samples['weir_build_info{version="0.1.0"}'] == 1
+        # memory: RSS as /proc sees it, SQLite's share (the event log was read and written),
+        # and glibc's heap counters (near 0 under a sanitizer, which has its own heap)
+        vmrss = n.rss_kb() * 1024
+        rss = samples["weir_process_resident_memory_bytes"]
+        assert 0.8 * vmrss < rss < 1.25 * vmrss, (rss, vmrss)
+        assert 10000 < samples["weir_storage_sqlite_memory_bytes"] < rss
+        assert 0 <= samples["weir_process_heap_in_use_bytes"] < rss
+        assert 0 <= samples["weir_process_heap_free_bytes"] < rss
     finally:
         reader.close()
 

@@ -31,6 +31,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.rtmp_chunk_size, 4096);
     assert_int_equal(c.stream_gop_cache, 1);
     assert_string_equal(c.storage_path, "data/weir.db");
+    assert_int_equal(c.storage_cache_kb, 2048);
     assert_string_equal(c.log_level, "info");
     assert_false(c.http_flv_wait_for_stream);
 }
@@ -68,6 +69,8 @@ static void test_errors_name_the_key(void **state)
     assert_non_null(strstr(err, "rtmp.chunk_size"));
     assert_int_equal(load(&c, "{\"rtmp\": {\"chunk_size\": 1}}", err), -1);
     assert_non_null(strstr(err, "rtmp.chunk_size: must be between 128 and 65536"));
+    assert_int_equal(load(&c, "{\"storage\": {\"cache_kb\": 16}}", err), -1);
+    assert_non_null(strstr(err, "storage.cache_kb: must be between 64 and 1048576"));
     assert_int_equal(load(&c, "{\"http_flv\": {\"wait_for_stream\": 1}}", err), -1);
     assert_non_null(strstr(err, "http_flv.wait_for_stream: expected true or false"));
     assert_int_equal(load(&c, "{\"api\": {\"listen\": \"nohostport\"}}", err), -1);

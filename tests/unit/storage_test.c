@@ -664,6 +664,54 @@ static void test_retention_max_rows(void **state)
     assert_int_equal(raw_int(fx->db, "SELECT min(id) FROM events"), 41);
 }
 
+/* SQLite memory after reading every event of a ~4 MB log with cache_kb. */
+static uint64_t memory_after_full_read(fx_t *fx, uint32_t cache_kb)
+{
+    storage_opts_t o = {.cache_kb = cache_kb};
+    storage_t *st = open_ok(fx, &o);
+    uint64_t after = 0, seen = 0;
+    for (;;) {
+        got_t *g = get_sync(st, after, 1000);
+        assert_int_equal(g->rc, 0);
+        size_t n = g->n;
+        if (n)
+            after = g->ids[n - 1];
+        seen += n;
+        free(g);
+        if (n == 0)
+            break;
+    }
+    assert_int_equal(seen, 16000);
+    storage_stats_t s;
+    stats(st, &s);
+    storage_close(st);
+    return s.sqlite_memory;
+}
+
+static void test_cache_kb_bounds_sqlite_memory(void **state)
+{
+    fx_t *fx = *state;
+    storage_t *st = open_ok(fx, NULL);
+    char data[240];
+    memset(data, 'd', sizeof data - 1);
+    data[sizeof data - 1] = '\0';
+    for (int i = 1; i <= 16000; i++) {
+        put(st, (uint64_t)i, 1000 + i, "t", "app", "name", data);
+        if (i % 4000 == 0)
+            storage_sync(st); /* stay under the queue bound */
+    }
+    storage_close(st);
+    assert_true(raw_int(fx->db, "PRAGMA page_count") * 4096 > 4 * 1024 * 1024);
+    uint64_t small = memory_after_full_read(fx, 64);
+    uint64_t big = memory_after_full_read(fx, 16384);
+    print_message("sqlite memory after a full read: cache_kb 64 -> %llu B, 16384 -> %llu B\n",
+                  (unsigned long long)small, (unsigned long long)big);
+    /* the big cache holds the whole file, the small one at most 64 KiB of it
+     * (the rest is statements and the schema) */
+    assert_true(big > small + 3 * 1024 * 1024);
+    assert_true(small < 1024 * 1024);
+}
+
 static void test_retention_max_age(void **state)
 {
     fx_t *fx = *state;
@@ -1392,6 +1440,7 @@ int main(void)
         T(test_close_runs_pending_callbacks),
         T(test_settings_persist),
         T(test_retention_max_rows),
+        T(test_cache_kb_bounds_sqlite_memory),
         T(test_retention_max_age),
         T(test_queue_full_drops),
         T(test_duplicate_id_skips_row),

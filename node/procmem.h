@@ -1,0 +1,19 @@
+/* procmem: the process's memory, for /metrics and the heartbeat, so an
+ * operator (and the soak script) can tell a leak from a cache filling up.
+ * Callable from any thread; each call reads /proc and the allocator's
+ * counters afresh (a few microseconds). */
+#ifndef WEIR_PROCMEM_H
+#define WEIR_PROCMEM_H
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t rss_bytes;   /* resident set size (/proc/self/statm); 0 when unknown */
+    uint64_t heap_in_use; /* bytes handed out by malloc and not freed (glibc) */
+    uint64_t heap_free;   /* bytes malloc holds but has not handed out (glibc) */
+    int heap_known;       /* 0: not glibc, heap_* are 0 */
+} procmem_t;
+
+void procmem_read(procmem_t *out);
+
+#endif
