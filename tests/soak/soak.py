@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Weir soak: two real nodes (origin and edge) on loopback under churn for N
-minutes, checking that RSS and open fds stay flat after a warm-up and that the
-nodes log no errors. Run on purpose (not part of ctest):
+minutes, checking that memory and open fds stay flat after a warm-up and that
+the nodes log no errors. Memory is judged three ways: RSS (bounded slope),
+the heap less SQLite's share (Weir's own memory: must be flat) and SQLite's
+share (its page cache fills up to storage.cache_kb as the event log grows,
+and must stay under it). Run on purpose (not part of ctest):
 
     tests/soak/soak.py --weir build/weir --minutes 10
 
@@ -10,8 +13,8 @@ killed and restarted every ~45 s; a pull relay on the edge created over the
 API, disabled/enabled or deleted/re-created every ~60 s; 20-40 concurrent
 players (HTTP-FLV on raw sockets, RTMP on tests/integration/rtmp_min, a few
 ffmpeg RTMP players) on both nodes, each living 2-20 s; the API polled about
-every second; a kick every ~30 s. RSS, fds, sessions and bytes are sampled
-every 5 s into samples.csv in the output folder. See tests/soak/README.md.
+every second; a kick every ~30 s. RSS, heap, SQLite memory, fds, sessions and
+bytes are sampled every 5 s into samples.csv in the output folder. See tests/soak/README.md.
 Exit code 0 on PASS, 1 on FAIL, 2 on a set-up error.
 """
 
@@ -77,6 +80,27 @@ class Stats:
 
 
 # ------------------------------------------------------------------ process probes
+
+# SQLite's memory besides its page cache: prepared statements, schema, lookaside (about 250 kB
+# measured with an empty cache)
+SQLITE_OVERHEAD_KB = 1024
+
+# samples.csv column -> the node's /metrics gauge (bytes)
+MEM_GAUGES = {"heap_kb": "weir_process_heap_in_use_bytes",
+              "heap_free_kb": "weir_process_heap_free_bytes",
+              "sqlite_kb": "weir_storage_sqlite_memory_bytes"}
+
+
+def parse_gauges(text, gauges):
+    """The values of the named unlabelled gauges in a Prometheus text page."""
+    want = set(gauges.values())
+    out = {}
+    for ln in text.splitlines():
+        parts = ln.split()
+        if len(parts) == 2 and parts[0] in want:
+            out[parts[0]] = int(float(parts[1]))
+    return out
+
 
 def proc_rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
@@ -431,6 +455,8 @@ class Soak:
     def start_nodes(self):
         common = {"log": {"level": "info"}, "api": {"web_root": ""},
                   "relay": {"connect_timeout_ms": 3000, "on_demand_wait_ms": 5000}}
+        if self.args.cache_kb:
+            common["storage"] = {"cache_kb": self.args.cache_kb}
         for name, host in (("origin", "127.0.0.1"), ("edge", "127.0.0.2")):
             n = weirtest.Node(os.path.join(self.args.out, name), common, host=host, name=name)
             n.start()
@@ -662,6 +688,14 @@ class Soak:
                 row["bitrate_out_kbps"] = j["bitrate_out_kbps"]
             except (requests.RequestException, ValueError, KeyError) as e:
                 self.stats.problem("%s: sample GET /api/v1/node: %s" % (name, e))
+            try:
+                r = self.api(n, "GET", "/metrics")
+                g = parse_gauges(r.text, MEM_GAUGES)
+                for key, metric in MEM_GAUGES.items():
+                    if metric in g:
+                        row[key] = g[metric] // 1024
+            except requests.RequestException as e:
+                self.stats.problem("%s: sample GET /metrics: %s" % (name, e))
             with self.plock:
                 row["harness_players"] = sum(1 for p in self.players
                                              if p.alive() and p.node is n)
@@ -762,8 +796,9 @@ class Soak:
 
     def write_csv(self):
         path = os.path.join(self.args.out, "samples.csv")
-        cols = ["t_s", "phase", "node", "rss_kb", "fds", "sessions", "players", "publishers",
-                "bytes_out", "bitrate_out_kbps", "harness_players"]
+        cols = ["t_s", "phase", "node", "rss_kb", "heap_kb", "heap_free_kb", "sqlite_kb", "fds",
+                "sessions", "players", "publishers", "bytes_out", "bitrate_out_kbps",
+                "harness_players"]
         with open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
             w.writeheader()
@@ -845,6 +880,35 @@ class Soak:
                 fails.append("%s: RSS last-minute median %d kB is %.1f%% off the first "
                              "post-warm-up minute's %d kB (bound %.0f%%)" % (
                                  name, last, pct, first, a.rss_pct))
+        # The heap, from the node's /metrics: what malloc has handed out, and the part of it
+        # that is SQLite's (page cache, statements). RSS alone cannot tell a cache filling up
+        # from a leak; the heap less SQLite's part is Weir's own memory and must be flat.
+        line("-" * 78)
+        line("%-8s %10s %10s %10s %10s %14s %16s" % (
+            "node", "heap1 kB", "heapEnd", "sqlite1", "sqliteEnd", "heap kB/10m",
+            "heap-sqlite/10m"))
+        for name in self.nodes:
+            post = [r for r in self.samples if r["node"] == name and r["phase"] == "run"
+                    and r["t_s"] >= warm and "heap_kb" in r and "sqlite_kb" in r]
+            if len(post) < 6:
+                fails.append("%s: only %d heap samples after warm-up (is /metrics there?)" % (
+                    name, len(post)))
+                continue
+            xs = [r["t_s"] for r in post]
+            heap_slope = linreg_slope(xs, [r["heap_kb"] for r in post]) * 600.0
+            own_slope = linreg_slope(xs, [r["heap_kb"] - r["sqlite_kb"] for r in post]) * 600.0
+            line("%-8s %10d %10d %10d %10d %14.0f %16.0f" % (
+                name, post[0]["heap_kb"], post[-1]["heap_kb"], post[0]["sqlite_kb"],
+                post[-1]["sqlite_kb"], heap_slope, own_slope))
+            cache_kb = a.cache_kb or 2048
+            sqlite_max = max(r["sqlite_kb"] for r in post)
+            if sqlite_max > cache_kb + SQLITE_OVERHEAD_KB:
+                fails.append("%s: SQLite held %d kB, over storage.cache_kb %d + %d kB for "
+                             "statements and schema" % (name, sqlite_max, cache_kb,
+                                                        SQLITE_OVERHEAD_KB))
+            if own_slope > a.heap_slope_kb:
+                fails.append("%s: heap less SQLite's grows %.0f kB per 10 min after warm-up "
+                             "(bound %d)" % (name, own_slope, a.heap_slope_kb))
         # fds: what the churn allows on one node: every player, the publisher, relay links
         # (both ends), the harness's API connections (poller, sampler, kick, look-ups),
         # a listener-accepted connection not yet closed per churn event.
@@ -1071,6 +1135,12 @@ def main():
     ap.add_argument("--rss-slope-kb", type=int, default=1024,
                     help="bound on the RSS regression slope after warm-up, kB per 10 min "
                          "(default 1024)")
+    ap.add_argument("--heap-slope-kb", type=int, default=256,
+                    help="bound on the growth of the heap less SQLite's part, kB per 10 min "
+                         "after warm-up (default 256)")
+    ap.add_argument("--cache-kb", type=int, default=0,
+                    help="the nodes' storage.cache_kb (default: the node's own, 2048); SQLite's "
+                         "page cache fills up to it as the event log grows, and RSS with it")
     ap.add_argument("--rss-pct", type=float, default=10.0,
                     help="bound on last-minute vs first post-warm-up minute RSS median, %% "
                          "(default 10)")
