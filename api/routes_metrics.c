@@ -29,6 +29,14 @@ static void help(struct evbuffer *b, const char *name, const char *type, const c
     evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* One unlabelled integer sample with its HELP and TYPE lines. */
+static void metric_u64(struct evbuffer *b, const char *name, const char *type, const char *text,
+                       uint64_t v)
+{
+    help(b, name, type, text);
+    evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* A label value: backslash, double quote and newline escaped. */
 static void label(struct evbuffer *b, const char *v)
 {
@@ -251,10 +259,9 @@ static void limit_metrics(struct evbuffer *b, const node_t *node)
          "Connections, publishes and plays refused or closed by a limit (limits.*, rtmp.*, "
          "http_flv.*, player.*).");
     for (int k = 0; k < LIMIT_KINDS; k++)
-        evbuffer_add_printf(b, "weir_limit_refused_total{limit=\"%s\"} %llu\n",
-                            limits_name((limit_kind_t)k),
-                            (unsigned long long)limits_refused_total(node->limits,
-                                                                     (limit_kind_t)k));
+        evbuffer_add_printf(
+            b, "weir_limit_refused_total{limit=\"%s\"} %llu\n", limits_name((limit_kind_t)k),
+            (unsigned long long)limits_refused_total(node->limits, (limit_kind_t)k));
 }
 
 void api_get_metrics(api_req_t *r)
@@ -285,14 +292,13 @@ void api_get_metrics(api_req_t *r)
                                 sess_role_name((sess_role_t)role), PROTOS[p],
                                 (unsigned long long)m.sessions[role][p]);
 
-    help(b, "weir_bytes_in_total", "counter", "Bytes received from every session.");
-    evbuffer_add_printf(b, "weir_bytes_in_total %llu\n", (unsigned long long)node->bytes_in);
-    help(b, "weir_bytes_out_total", "counter", "Bytes sent to every session.");
-    evbuffer_add_printf(b, "weir_bytes_out_total %llu\n", (unsigned long long)node->bytes_out);
-    help(b, "weir_dropped_frames_total", "counter",
-         "Video frames skipped for slow players (until their next key frame).");
-    evbuffer_add_printf(b, "weir_dropped_frames_total %llu\n",
-                        (unsigned long long)node->dropped_frames);
+    metric_u64(b, "weir_bytes_in_total", "counter", "Bytes received from every session.",
+               node->bytes_in);
+    metric_u64(b, "weir_bytes_out_total", "counter", "Bytes sent to every session.",
+               node->bytes_out);
+    metric_u64(b, "weir_dropped_frames_total", "counter",
+               "Video frames skipped for slow players (until their next key frame).",
+               node->dropped_frames);
 
     per_stream(&m, node, PS_IN, "weir_stream_bitrate_in_bits_per_second",
                "Bitrate received for a stream over the last 5 s.");
@@ -309,38 +315,33 @@ void api_get_metrics(api_req_t *r)
     storage_stats_t ss = {0};
     if (node->st)
         storage_stats(node->st, &ss);
-    help(b, "weir_storage_write_errors_total", "counter",
-         "Failed storage writes (disk full, I/O errors); streaming goes on.");
-    evbuffer_add_printf(b, "weir_storage_write_errors_total %llu\n",
-                        (unsigned long long)ss.write_errors);
-    help(b, "weir_events_dropped_total", "counter",
-         "Events not recorded because the storage queue was full.");
-    evbuffer_add_printf(b, "weir_events_dropped_total %llu\n",
-                        (unsigned long long)(ss.events_dropped + node->events_lost));
-    help(b, "weir_events_failed_total", "counter",
-         "Events lost because their batch could not be written (see write errors).");
-    evbuffer_add_printf(b, "weir_events_failed_total %llu\n", (unsigned long long)ss.events_failed);
-    help(b, "weir_storage_queue_depth", "gauge", "Storage jobs queued or running.");
-    evbuffer_add_printf(b, "weir_storage_queue_depth %llu\n", (unsigned long long)ss.queue_depth);
-    help(b, "weir_storage_sqlite_memory_bytes", "gauge",
-         "Memory SQLite holds now: its page cache (bounded by storage.cache_kb) and statements.");
-    evbuffer_add_printf(b, "weir_storage_sqlite_memory_bytes %llu\n",
-                        (unsigned long long)ss.sqlite_memory);
+    metric_u64(b, "weir_storage_write_errors_total", "counter",
+               "Failed storage writes (disk full, I/O errors); streaming goes on.",
+               ss.write_errors);
+    metric_u64(b, "weir_events_dropped_total", "counter",
+               "Events not recorded because the storage queue was full.",
+               ss.events_dropped + node->events_lost);
+    metric_u64(b, "weir_events_failed_total", "counter",
+               "Events lost because their batch could not be written (see write errors).",
+               ss.events_failed);
+    metric_u64(b, "weir_storage_queue_depth", "gauge", "Storage jobs queued or running.",
+               ss.queue_depth);
+    metric_u64(
+        b, "weir_storage_sqlite_memory_bytes", "gauge",
+        "Memory SQLite holds now: its page cache (bounded by storage.cache_kb) and statements.",
+        ss.sqlite_memory);
 
     procmem_t pm;
     procmem_read(&pm);
-    help(b, "weir_process_resident_memory_bytes", "gauge", "Resident memory of the process.");
-    evbuffer_add_printf(b, "weir_process_resident_memory_bytes %llu\n",
-                        (unsigned long long)pm.rss_bytes);
+    metric_u64(b, "weir_process_resident_memory_bytes", "gauge", "Resident memory of the process.",
+               pm.rss_bytes);
     if (pm.heap_known) {
-        help(b, "weir_process_heap_in_use_bytes", "gauge",
-             "Bytes allocated with malloc and not yet freed (glibc's count).");
-        evbuffer_add_printf(b, "weir_process_heap_in_use_bytes %llu\n",
-                            (unsigned long long)pm.heap_in_use);
-        help(b, "weir_process_heap_free_bytes", "gauge",
-             "Bytes malloc keeps but has not handed out (freed or never used).");
-        evbuffer_add_printf(b, "weir_process_heap_free_bytes %llu\n",
-                            (unsigned long long)pm.heap_free);
+        metric_u64(b, "weir_process_heap_in_use_bytes", "gauge",
+                   "Bytes allocated with malloc and not yet freed (glibc's count).",
+                   pm.heap_in_use);
+        metric_u64(b, "weir_process_heap_free_bytes", "gauge",
+                   "Bytes malloc keeps but has not handed out (freed or never used).",
+                   pm.heap_free);
     }
 
     relay_metrics(b, node->relays);
