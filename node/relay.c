@@ -230,9 +230,10 @@ static void link_up(void *owner, conn_t *c)
     r->starts++;
     m->starts++;
     snprintf(r->last_url, sizeof r->last_url, "%s", run->url);
+    char ub[URL_LOG_MAX];
     log_info(c->id, "relay %s: %s %s/%s %s %s is up", r->spec.id,
              r->spec.direction == RELAY_PUSH ? "push" : "pull", r->spec.app, run->name,
-             r->spec.direction == RELAY_PUSH ? "to" : "from", run->url);
+             r->spec.direction == RELAY_PUSH ? "to" : "from", url_for_log(run->url, ub, sizeof ub));
     cJSON *f = event_fields(run);
     if (f) {
         cJSON_AddNumberToObject(f, "session_id", (double)c->id);
@@ -303,8 +304,9 @@ static void link_down(void *owner, conn_t *c, const char *err, int refused)
     m->failures++;
     snprintf(run->last_error, sizeof run->last_error, "%s", err);
     snprintf(r->last_error, sizeof r->last_error, "%s", err);
+    char ub[URL_LOG_MAX];
     log_warn(c->id, "relay %s: %s/%s via %s failed: %s", r->spec.id, r->spec.app, run->name,
-             run->url, err);
+             url_for_log(run->url, ub, sizeof ub), err);
     int loop = refused && is_loop_refusal(err);
     cJSON *f = event_fields(run);
     if (f) {
@@ -333,7 +335,7 @@ static void link_down(void *owner, conn_t *c, const char *err, int refused)
             m->failovers++;
             run->failovers++;
             log_info(c->id, "relay %s: %s/%s fails over from URL %u to URL %u (%s)", r->spec.id,
-                     r->spec.app, run->name, from, run->url_idx, to);
+                     r->spec.app, run->name, from, run->url_idx, url_for_log(to, ub, sizeof ub));
             cJSON *g = event_fields(run);
             if (g) {
                 cJSON_AddStringToObject(g, "from_url", run->url);
@@ -433,9 +435,11 @@ static void run_start(relay_run_t *run, int64_t now_ms)
     }
     run->conn = c;
     run->status = RS_CONNECTING;
+    char ub[URL_LOG_MAX];
     log_info(c->id, "relay %s: %s %s/%s %s %s (hops %u)", r->spec.id,
              r->spec.direction == RELAY_PUSH ? "pushing" : "pulling", r->spec.app, run->name,
-             r->spec.direction == RELAY_PUSH ? "to" : "from", run->url, run->hops);
+             r->spec.direction == RELAY_PUSH ? "to" : "from", url_for_log(run->url, ub, sizeof ub),
+             run->hops);
 }
 
 /* Sets the loop information of an instance from the request that caused

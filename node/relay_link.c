@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "url.h"
 
 static int has_scheme(const char *url, const char *scheme)
 {
@@ -72,8 +73,10 @@ void relay_link_report_up(relay_link_base_t *b, conn_t *c)
     if (b->up)
         return;
     b->up = 1;
+    char ub[URL_LOG_MAX];
     log_info(c->id, "relay link: %s %s/%s %s %s is up", b->dir == RELAY_PUSH ? "push" : "pull",
-             b->app, b->name, b->dir == RELAY_PUSH ? "to" : "from", b->url);
+             b->app, b->name, b->dir == RELAY_PUSH ? "to" : "from",
+             url_for_log(b->url, ub, sizeof ub));
     if (b->owner && b->ops && b->ops->up)
         b->ops->up(b->owner, c);
 }
@@ -81,9 +84,10 @@ void relay_link_report_up(relay_link_base_t *b, conn_t *c)
 void relay_link_report_down(relay_link_base_t *b, conn_t *c)
 {
     const char *why = b->err[0] ? b->err : (c->close_reason ? c->close_reason : "closed");
+    char ub[URL_LOG_MAX];
     log_info(c->id, "relay link: %s %s/%s %s %s is down: %s",
              b->dir == RELAY_PUSH ? "push" : "pull", b->app, b->name,
-             b->dir == RELAY_PUSH ? "to" : "from", b->url, why);
+             b->dir == RELAY_PUSH ? "to" : "from", url_for_log(b->url, ub, sizeof ub), why);
     void *owner = b->owner;
     b->owner = NULL;
     if (owner && b->ops && b->ops->down)

@@ -232,8 +232,9 @@ static int start_publish(hc_t *hc)
     }
     hc->publishing = 1;
     hc->state = HC_BODY;
-    log_info(c->id, "http-flv relay: publishing %s/%s from %s (%s body)", b->app, b->name, b->url,
-             http_body_name(hc->body));
+    char ub[URL_LOG_MAX];
+    log_info(c->id, "http-flv relay: publishing %s/%s from %s (%s body)", b->app, b->name,
+             url_for_log(b->url, ub, sizeof ub), http_body_name(hc->body));
     relay_link_report_up(b, c);
     return 0;
 }
@@ -302,8 +303,9 @@ static void hc_on_connect(conn_t *c)
         return;
     }
     hc->state = HC_HEAD;
-    log_debug(c->id, "http-flv relay: GET %s from %s (hops %u, via \"%s\")", hc->url.path,
-              c->remote, b->hops, b->via);
+    char ub[URL_LOG_MAX];
+    log_debug(c->id, "http-flv relay: GET %s from %s (hops %u, via \"%s\")",
+              url_for_log(hc->url.path, ub, sizeof ub), c->remote, b->hops, b->via);
     conn_flush(c);
 }
 
@@ -419,7 +421,8 @@ conn_t *relay_httpflv_link_start(node_t *node, const relay_link_cfg_t *cfg,
         return NULL;
     }
     hc->conn = c;
-    log_info(c->id, "http-flv relay: pulling %s into %s/%s", hc->base.url, hc->base.app,
-             hc->base.name);
+    char ub[URL_LOG_MAX];
+    log_info(c->id, "http-flv relay: pulling %s into %s/%s",
+             url_for_log(hc->base.url, ub, sizeof ub), hc->base.app, hc->base.name);
     return c;
 }

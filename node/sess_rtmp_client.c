@@ -38,6 +38,7 @@
 #include "rtmp_client.h"
 #include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
+#include "url.h"
 
 #define LINK_MAX_CMD_VALUES 16
 #define LINK_PULL_CHUNK_SIZE 4096
@@ -610,8 +611,10 @@ conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
         return NULL;
     }
     l->conn = c;
+    char ub[URL_LOG_MAX];
     log_info(c->id, "relay link: %s %s/%s %s %s (hops %u)",
              cfg->dir == RELAY_PUSH ? "pushing" : "pulling", l->base.app, l->base.name,
-             cfg->dir == RELAY_PUSH ? "to" : "from", l->base.url, l->base.hops);
+             cfg->dir == RELAY_PUSH ? "to" : "from", url_for_log(l->base.url, ub, sizeof ub),
+             l->base.hops);
     return c;
 }

@@ -72,3 +72,17 @@ int url_authority(const url_t *u, char *out, size_t outlen)
                      (unsigned)u->port);
     return n < 0 || (size_t)n >= outlen ? -1 : n;
 }
+
+const char *url_for_log(const char *url, char *out, size_t outlen)
+{
+    if (!outlen)
+        return out;
+    if (!url)
+        url = "";
+    size_t n = strcspn(url, "?");
+    if (url[n] == '?')
+        snprintf(out, outlen, "%.*s?...", (int)n, url);
+    else
+        snprintf(out, outlen, "%s", url);
+    return out;
+}

@@ -30,4 +30,12 @@ int url_parse(const char *url, const char *scheme, uint16_t default_port, url_t 
  * tcUrl. Returns the length, or -1 if it does not fit. */
 int url_authority(const url_t *u, char *out, size_t outlen);
 
+/* Room for any URL url_for_log() is given plus its "?..." marker. */
+#define URL_LOG_MAX 600
+
+/* A URL fit for a log line: everything from the first '?' on (where signed
+ * URLs carry their token) is replaced by "?...". Writes into out (cut to
+ * outlen - 1 bytes if need be) and returns out. url NULL gives "". */
+const char *url_for_log(const char *url, char *out, size_t outlen);
+
 #endif

@@ -262,6 +262,10 @@ def test_relay_pull_carries_a_signed_url(node, procs, clip):
     wait_for("the unsigned pull is refused by the origin",
              lambda: refused(oapi, "play", "missing_signature") >= 1, timeout=15)
     assert not stream_live(eapi, APP, "cam2")
+    # the edge's log names the upstream but not its signature
+    log = edge.log_text()
+    assert origin.rtmp_url(APP, "cam") + "?..." in log
+    assert q.split("sign=")[1] not in log, q
 
 
 @pytest.mark.parametrize("apps,msg", [

@@ -88,12 +88,30 @@ static void test_rtmp_split(void **state)
     assert_non_null(strstr(err, "missing application name"));
 }
 
+static void test_for_log(void **state)
+{
+    (void)state;
+    char b[URL_LOG_MAX], small[16];
+    assert_string_equal(url_for_log("rtmp://h:1935/live/cam?sign=abc&expires=9", b, sizeof b),
+                        "rtmp://h:1935/live/cam?...");
+    assert_string_equal(url_for_log("http://h/live/x.flv", b, sizeof b), "http://h/live/x.flv");
+    assert_string_equal(url_for_log("rtmp://h/live?", b, sizeof b), "rtmp://h/live?...");
+    assert_string_equal(url_for_log("/live/x.flv?t=1", b, sizeof b), "/live/x.flv?...");
+    assert_string_equal(url_for_log(NULL, b, sizeof b), "");
+    /* cut, never overrun, and the query still hidden */
+    assert_string_equal(url_for_log("rtmp://host.example/live/cam?sign=abc", small, sizeof small),
+                        "rtmp://host.exa");
+    assert_string_equal(url_for_log("rtmp://h/a?sign=abcdefghijkl", small, sizeof small),
+                        "rtmp://h/a?...");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_rtmp_split),
+        cmocka_unit_test(test_for_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
