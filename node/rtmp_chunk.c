@@ -146,6 +146,9 @@ void rtmp_chunk_parser_abort(rtmp_chunk_parser_t *p, uint32_t csid)
     drop_message(&p->cs[i]);
 }
 
+const char RTMP_CHUNK_ERR_MESSAGE_TOO_BIG[] = "message too big";
+const char RTMP_CHUNK_ERR_TOO_MANY_CHUNK_STREAMS[] = "too many chunk streams";
+
 static int fail(rtmp_chunk_parser_t *p, parse_rc_t rc, const char *msg, const char **err)
 {
     p->stage = ST_FAILED;
@@ -246,7 +249,7 @@ static int on_basic(rtmp_chunk_parser_t *p, input_t *in, const char **err)
         if (fmt != 0)
             return fail(p, PARSE_ERR_PROTO, "chunk stream starts without a type 0 header", err);
         if (p->ncs >= p->max_csids)
-            return fail(p, PARSE_ERR_TOO_BIG, "too many chunk streams", err);
+            return fail(p, PARSE_ERR_TOO_BIG, RTMP_CHUNK_ERR_TOO_MANY_CHUNK_STREAMS, err);
         if (p->ncs == p->cap) {
             unsigned cap = p->cap ? p->cap * 2 : RTMP_CS_INITIAL;
             if (cap > p->max_csids)
@@ -281,7 +284,7 @@ static int on_msghdr(rtmp_chunk_parser_t *p, input_t *in, const char **err)
         if (p->fmt <= 1) {
             uint32_t len = rd_be24(p->buf + 3);
             if (len > p->max_msg)
-                return fail(p, PARSE_ERR_TOO_BIG, "message too big", err);
+                return fail(p, PARSE_ERR_TOO_BIG, RTMP_CHUNK_ERR_MESSAGE_TOO_BIG, err);
             cs->len = len;
             cs->type = p->buf[6];
             if (p->fmt == 0)

@@ -73,6 +73,11 @@ void rtmp_chunk_parser_free(rtmp_chunk_parser_t *p);
 parse_rc_t rtmp_chunk_feed(rtmp_chunk_parser_t *p, const uint8_t *src, size_t len, size_t *used,
                            rtmp_msg_t *out, const char **err);
 
+/* The *err of the two configured bounds (PARSE_ERR_TOO_BIG): a caller tells
+ * them apart from each other and from out-of-memory by comparing pointers. */
+extern const char RTMP_CHUNK_ERR_MESSAGE_TOO_BIG[];        /* over max_msg */
+extern const char RTMP_CHUNK_ERR_TOO_MANY_CHUNK_STREAMS[]; /* over max_csids */
+
 /* Incoming chunk size (from the peer's Set Chunk Size): 1..0x7fffffff.
  * Returns 0 or NODE_EINVAL. */
 int rtmp_chunk_parser_set_chunk_size(rtmp_chunk_parser_t *p, uint32_t size);

@@ -720,9 +720,9 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
             } else if (rc == PARSE_NEED_MORE) {
                 break; /* all input consumed */
             } else {
-                if (rc == PARSE_ERR_TOO_BIG && err && strcmp(err, "message too big") == 0)
+                if (err == RTMP_CHUNK_ERR_MESSAGE_TOO_BIG)
                     node_limit_hit(c->node, LIMIT_MAX_MESSAGE_SIZE);
-                else if (rc == PARSE_ERR_TOO_BIG && err && strcmp(err, "too many chunk streams") == 0)
+                else if (err == RTMP_CHUNK_ERR_TOO_MANY_CHUNK_STREAMS)
                     node_limit_hit(c->node, LIMIT_MAX_CHUNK_STREAMS);
                 log_warn(c->id, "rtmp: chunk stream: %s", err ? err : "protocol error");
                 conn_close(c, "protocol error");
