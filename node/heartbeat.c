@@ -1,9 +1,7 @@
 #include "heartbeat.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "evlog.h"
