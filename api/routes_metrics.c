@@ -150,8 +150,7 @@ static void relay_metrics(struct evbuffer *b, const relay_mgr_t *m)
     relay_counts_t rc = {0};
     if (m)
         relay_mgr_counts(m, &rc);
-    help(b, "weir_relays", "gauge", "Configured relays (config file and API).");
-    evbuffer_add_printf(b, "weir_relays %zu\n", rc.relays);
+    metric_u64(b, "weir_relays", "gauge", "Configured relays (config file and API).", rc.relays);
     help(b, "weir_relay_instances", "gauge",
          "Relay instances (one per stream of a relay) by status.");
     const struct {
@@ -281,8 +280,8 @@ void api_get_metrics(api_req_t *r)
 
     size_t streams, publishers, players;
     hub_counts(node->hub, &streams, &publishers, &players);
-    help(b, "weir_streams", "gauge", "Streams live or in their unpublish grace period.");
-    evbuffer_add_printf(b, "weir_streams %zu\n", streams);
+    metric_u64(b, "weir_streams", "gauge", "Streams live or in their unpublish grace period.",
+               streams);
 
     node_foreach_session(node, count_session, &m);
     help(b, "weir_sessions", "gauge", "Open sessions by role and protocol.");
@@ -348,9 +347,9 @@ void api_get_metrics(api_req_t *r)
     hook_metrics(b, node->hooks);
     auth_metrics(b, node);
     limit_metrics(b, node);
-    help(b, "weir_node_draining", "gauge",
-         "1 while the node is drained (no new publishers or players), else 0.");
-    evbuffer_add_printf(b, "weir_node_draining %d\n", node->draining ? 1 : 0);
+    metric_u64(b, "weir_node_draining", "gauge",
+               "1 while the node is drained (no new publishers or players), else 0.",
+               node->draining ? 1 : 0);
 
     size_t len = evbuffer_get_length(b);
     char *text = malloc(len + 1);

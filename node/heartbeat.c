@@ -52,9 +52,7 @@ cJSON *heartbeat_fields(node_t *node, heartbeat_t *hb, int64_t now_ms)
     cJSON_AddNumberToObject(f, "bitrate_in_kbps", round(in / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "bitrate_out_kbps", round(out / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "cpu_percent", round(pct * 10.0) / 10.0);
-    procmem_t pm;
-    procmem_read(&pm);
-    cJSON_AddNumberToObject(f, "rss_bytes", (double)pm.rss_bytes);
+    cJSON_AddNumberToObject(f, "rss_bytes", (double)procmem_rss_bytes());
     cJSON_AddBoolToObject(f, "draining", node->draining);
     cJSON_AddNumberToObject(f, "uptime_s", (double)((now_ms - node->start_ms) / 1000));
     cJSON_AddStringToObject(f, "version", WEIR_VERSION);

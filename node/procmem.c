@@ -7,7 +7,7 @@
 #include <malloc.h>
 #endif
 
-static uint64_t rss_bytes(void)
+uint64_t procmem_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long long size = 0, resident = 0;
@@ -22,7 +22,7 @@ static uint64_t rss_bytes(void)
 void procmem_read(procmem_t *out)
 {
     memset(out, 0, sizeof *out);
-    out->rss_bytes = rss_bytes();
+    out->rss_bytes = procmem_rss_bytes();
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     /* mallinfo2 walks every arena under its lock: fine once per scrape. Under
      * a sanitizer the counters describe glibc's heap, not the sanitizer's,

@@ -16,4 +16,8 @@ typedef struct {
 
 void procmem_read(procmem_t *out);
 
+/* Only the resident set size (procmem_t.rss_bytes), without walking malloc's
+ * arenas: for the heartbeat. */
+uint64_t procmem_rss_bytes(void);
+
 #endif

@@ -1358,8 +1358,7 @@ void storage_stats(const storage_t *st, storage_stats_t *out)
     out->write_errors = atomic_load(&m->write_errors);
     out->queue_depth = atomic_load(&m->queue_depth);
     out->thread_alive = atomic_load(&m->thread_alive);
-    /* SQLite's own counters, thread-safe (SQLITE_DEFAULT_MEMSTATUS is on in
-     * Debian's build; with it off both read 0) */
+    /* SQLite's own counter, thread-safe (SQLITE_DEFAULT_MEMSTATUS is on in
+     * Debian's build; with it off it reads 0) */
     out->sqlite_memory = (uint64_t)sqlite3_memory_used();
-    out->sqlite_memory_max = (uint64_t)sqlite3_memory_highwater(0);
 }

@@ -147,14 +147,13 @@ int storage_hook_put(storage_t *st, const char *id, const char *spec_json, stora
 int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
 
 typedef struct {
-    uint64_t events_written;    /* rows committed */
-    uint64_t events_dropped;    /* queue full */
-    uint64_t events_failed;     /* lost with a batch whose write failed */
-    uint64_t write_errors;      /* failed operations (BEGIN, insert, COMMIT...: disk full, I/O) */
-    uint64_t queue_depth;       /* jobs queued or running now */
-    int thread_alive;           /* 0 if the storage thread is gone */
-    uint64_t sqlite_memory;     /* bytes SQLite holds now (page cache, statements), process-wide */
-    uint64_t sqlite_memory_max; /* the most it has held since start */
+    uint64_t events_written; /* rows committed */
+    uint64_t events_dropped; /* queue full */
+    uint64_t events_failed;  /* lost with a batch whose write failed */
+    uint64_t write_errors;   /* failed operations (BEGIN, insert, COMMIT...: disk full, I/O) */
+    uint64_t queue_depth;    /* jobs queued or running now */
+    int thread_alive;        /* 0 if the storage thread is gone */
+    uint64_t sqlite_memory;  /* bytes SQLite holds now (page cache, statements), process-wide */
 } storage_stats_t;
 /* Counters, readable from any thread. */
 void storage_stats(const storage_t *st, storage_stats_t *out);

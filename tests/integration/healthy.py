@@ -9,8 +9,6 @@ test_bad_input.py and test_limits.py."""
 
 import time
 
-import pytest
-
 import relayutil
 import weirtest
 from apischema import Api
@@ -40,13 +38,9 @@ class Harness:
         return self._log()[self.log_pos:]
 
     def expect_log(self, pattern, timeout=3.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pattern in self.new_log():
-                return
-            time.sleep(0.05)
-        pytest.fail("no log line with %r after the case; new log:\n%s" % (
-            pattern, self.new_log()[-3000:]), pytrace=False)
+        relayutil.wait_for("a log line with %r after the case" % pattern,
+                           lambda: pattern in self.new_log(), timeout=timeout, interval=0.05,
+                           diag=[self.n])
 
     def assert_healthy(self, what):
         assert self.n.alive(), "node died after %s\n%s" % (what, self.n.diagnostics())
