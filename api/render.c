@@ -213,6 +213,7 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
         add_u64(g, "gops", st->gops);
         add_u64(g, "messages", st->gop_cache_msgs);
         add_u64(g, "bytes", st->gop_cache_bytes);
+        add_u64(g, "drops", st->gop_cache_drops);
     }
     cJSON *k = cJSON_AddObjectToObject(o, "continuity");
     if (k) {
@@ -226,7 +227,7 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
     add_time(o, "start_time", st->start_wall_ms);
     /* A failed nested render leaves a member out (cJSON_AddItemToObject
      * refuses NULL). */
-    if ((g && cJSON_GetArraySize(g) != 3) || (k && cJSON_GetArraySize(k) != 3)) {
+    if ((g && cJSON_GetArraySize(g) != 4) || (k && cJSON_GetArraySize(k) != 3)) {
         cJSON_Delete(o);
         return NULL;
     }

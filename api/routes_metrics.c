@@ -10,6 +10,7 @@
 #include "hooks.h"
 #include "procmem.h"
 #include "conn_limits.h"
+#include "msg.h"
 #include "relay.h"
 #include "storage.h"
 
@@ -282,6 +283,16 @@ void api_get_metrics(api_req_t *r)
     hub_counts(node->hub, &streams, &publishers, &players);
     metric_u64(b, "weir_streams", "gauge", "Streams live or in their unpublish grace period.",
                streams);
+    metric_u64(b, "weir_media_memory_bytes", "gauge",
+               "Bytes held by media messages (rings, cached headers, RTMP encodings).",
+               msg_mem_bytes());
+    metric_u64(b, "weir_media_memory_limit_bytes", "gauge",
+               "limits.max_memory_mb in bytes (auto resolved); 0: no bound.",
+               hub_memory_bound(node->hub));
+    metric_u64(b, "weir_gop_cache_dropped_total", "counter",
+               "GOP caches dropped to the live edge at stream.gop_cache_max_* or "
+               "limits.max_memory_mb.",
+               hub_gop_drops(node->hub));
 
     node_foreach_session(node, count_session, &m);
     help(b, "weir_sessions", "gauge", "Open sessions by role and protocol.");

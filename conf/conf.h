@@ -60,6 +60,8 @@ typedef struct {
     char log_file[CONF_PATH_MAX];
 
     uint32_t stream_gop_cache;
+    uint32_t stream_gop_cache_max_bytes; /* a stream's GOP cache, in payload bytes */
+    uint32_t stream_gop_cache_max_ms;    /* ...and in arrival time */
     int stream_publish_takeover;
     uint32_t stream_play_wait_ms;
     uint32_t stream_unpublish_grace_ms;
@@ -73,6 +75,7 @@ typedef struct {
     uint32_t limits_max_connections_per_address;       /* the same from one address */
     uint32_t limits_new_connections_per_address_per_s; /* token bucket, burst 2 x */
     uint32_t limits_max_streams;                       /* stream entries in the hub */
+    uint32_t limits_max_memory_mb; /* media held by the hub, all streams; 0: auto (half the RAM) */
 
     uint32_t relay_max_hops;           /* most relay hops a request may carry */
     uint32_t relay_connect_timeout_ms; /* link up within; pulls: longest upstream silence */

@@ -25,7 +25,8 @@ enum {
     NODE_EBUSY = -4,
     NODE_ENOTFOUND = -5,
     NODE_EIO = -6,
-    NODE_ELIMIT = -7
+    NODE_ELIMIT = -7,
+    NODE_EMEMORY = -8 /* a memory bound (limits.max_memory_mb) is reached */
 };
 
 /* Monotonic clock in milliseconds: timeouts, pacing, lag accounting. */

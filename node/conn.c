@@ -240,6 +240,17 @@ int conn_send(conn_t *c, const void *data, size_t len)
 {
     if (c->closing)
         return 0;
+    /* Every reply goes through here (command results, pings, acks), so a
+     * peer that provokes replies and never reads is bounded here, whatever
+     * it sends. */
+    size_t queued = evbuffer_get_length(c->out);
+    if (queued + len > CONN_OUT_MAX) {
+        log_warn(c->id, "%s: %s reads no replies (%zu bytes queued), closing", c->proto->name,
+                 c->remote, queued + len);
+        node_limit_hit(c->node, LIMIT_UNREAD_REPLIES);
+        conn_close(c, "replies not read");
+        return NODE_ELIMIT;
+    }
     return evbuffer_add(c->out, data, len) == 0 ? 0 : NODE_ENOMEM;
 }
 

@@ -106,7 +106,16 @@ void conn_close_after_flush(conn_t *c, const char *reason);
 /* Marks the connection closing (reason: static string, logged) and
  * schedules its reaping. Idempotent. */
 void conn_close(conn_t *c, const char *reason);
-/* Appends to the private output (use conn_flush() to send). */
+/* Most private output (replies, control messages, acknowledgements,
+ * headers) a connection may have waiting for its socket: media is not
+ * counted (players read it from the stream's ring), so only a peer that
+ * makes the node reply and reads nothing gets near it. */
+#define CONN_OUT_MAX (1u << 20)
+
+/* Appends to the private output (use conn_flush() to send). Returns 0;
+ * NODE_ELIMIT when the output would go past CONN_OUT_MAX: nothing is
+ * appended, the connection is closed ("replies not read"), counted as
+ * unread_replies and logged; NODE_ENOMEM. Closing: 0, nothing appended. */
 int conn_send(conn_t *c, const void *data, size_t len);
 
 /* A snapshot of the session on c (see sess_info_t). */

@@ -37,7 +37,8 @@ typedef enum {
     LIMIT_SLOW_PLAYER,
     LIMIT_REQUEST_TIMEOUT,
     LIMIT_HEADER_TOO_LARGE,
-    LIMIT_UNREAD_REPLIES, /* an RTMP peer that sends commands and reads no replies */
+    LIMIT_UNREAD_REPLIES, /* a peer that makes the node reply and reads no replies */
+    LIMIT_MAX_MEMORY,     /* a publish refused: media memory over limits.max_memory_mb */
     LIMIT_KINDS
 } limit_kind_t;
 

@@ -9,6 +9,26 @@
 #include "flv.h"
 #include "rtmp_chunk.h"
 
+/* Updated with relaxed atomics: messages are made and freed on the loop, but
+ * a reader (or a future recorder thread dropping its references) may be on
+ * another thread. */
+static uint64_t mem_bytes;
+
+static void mem_add(uint64_t n)
+{
+    __atomic_fetch_add(&mem_bytes, n, __ATOMIC_RELAXED);
+}
+
+static void mem_sub(uint64_t n)
+{
+    __atomic_fetch_sub(&mem_bytes, n, __ATOMIC_RELAXED);
+}
+
+uint64_t msg_mem_bytes(void)
+{
+    return __atomic_load_n(&mem_bytes, __ATOMIC_RELAXED);
+}
+
 static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len)
 {
     msg_t *m = calloc(1, sizeof *m);
@@ -19,6 +39,7 @@ static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t le
     m->ts = ts;
     m->len = len;
     m->payload = payload;
+    mem_add(sizeof *m + len);
     if (type != MSG_TYPE_EVENT) {
         flv_write_tag_header(m->flv_hdr, type, len, ts);
         flv_write_prev_size(m->tail, len);
@@ -60,6 +81,7 @@ void msg_unref(msg_t *m)
     assert(m->refcnt > 0);
     if (--m->refcnt > 0)
         return;
+    mem_sub(sizeof *m + m->len + (m->rtmp ? m->rtmp_len : 0));
     free(m->rtmp);
     free(m->payload);
     free(m);
@@ -88,6 +110,9 @@ uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
                 return 0;
             rtmp_chunk_encode(buf, csid, m->type, MSG_RTMP_STREAM_ID, m->ts, m->payload, m->len,
                               chunk_size);
+            if (m->rtmp)
+                mem_sub(m->rtmp_len);
+            mem_add(n);
             free(m->rtmp);
             m->rtmp = buf;
             m->rtmp_len = (uint32_t)n;

@@ -51,6 +51,11 @@ typedef struct msg {
     uint8_t tail[6];    /* PreviousTagSize + "\r\n" */
 } msg_t;
 
+/* Bytes held by every message alive in the process: structs, payloads and
+ * cached RTMP encodings (the hub's memory bound, limits.max_memory_mb).
+ * Relaxed atomic: any thread may read it. */
+uint64_t msg_mem_bytes(void);
+
 /* Takes ownership of payload (malloc'd; freed with the message). Returns a
  * message with refcount 1, or NULL (payload freed) on allocation failure. */
 msg_t *msg_new_adopt(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len);

@@ -408,6 +408,9 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
         node_free(node);
         return NULL;
     }
+    log_info(0, "media memory bound: %llu MB (limits.max_memory_mb%s)",
+             (unsigned long long)(hub_memory_bound(node->hub) >> 20),
+             conf->limits_max_memory_mb ? "" : " 0: half of the memory the node may use");
     node->rtmp_lis = listen_on(node, "rtmp", conf->rtmp_listen, rtmp_accept_cb, err, errlen);
     if (!node->rtmp_lis) {
         node_free(node);

@@ -20,4 +20,9 @@ void procmem_read(procmem_t *out);
  * arenas: for the heartbeat. */
 uint64_t procmem_rss_bytes(void);
 
+/* The memory this process may use: the machine's physical memory, or the
+ * cgroup's memory.max (v2) or memory.limit_in_bytes (v1) when that is
+ * smaller. 0 when unknown. */
+uint64_t procmem_available_bytes(void);
+
 #endif

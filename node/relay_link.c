@@ -146,6 +146,12 @@ int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
         *reason = "too many streams";
         return -1;
     }
+    if (rc == NODE_EMEMORY) {
+        node_limit_hit(c->node, LIMIT_MAX_MEMORY);
+        relay_link_fail(b, 0, "media memory over limits.max_memory_mb");
+        *reason = "out of media memory";
+        return -1;
+    }
     if (rc != 0) {
         relay_link_fail(b, 0, "cannot publish %s/%s locally", b->app, b->name);
         *reason = "cannot publish locally";

@@ -233,8 +233,8 @@ int rtmp_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, u
         if (buf != stackbuf)
             free(buf);
     }
-    if (rc != 0)
-        conn_close(c, "out of memory");
+    if (rc == NODE_ENOMEM)
+        conn_close(c, "out of memory"); /* NODE_ELIMIT: conn_send() closed it */
     return rc;
 }
 

@@ -108,8 +108,9 @@ int rtmp_agg_next(rtmp_agg_iter_t *it, uint8_t *type, uint32_t *ts, const uint8_
 int rtmp_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms);
 
 /* Encodes one message (fmt 0 + fmt 3 chunks at chunk_size, timestamp 0)
- * onto c's private output. Returns 0, or NODE_ENOMEM (then the connection
- * is closed with "out of memory"). */
+ * onto c's private output. Returns 0, NODE_ELIMIT (the peer reads no
+ * replies: conn_send() closed it), or NODE_ENOMEM (then the connection is
+ * closed with "out of memory"). */
 int rtmp_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, uint32_t stream_id,
                   const uint8_t *payload, uint32_t len);
 /* rtmp_send_msg() of a control message on RTMP_CSID_PROTO (len 0: no-op). */

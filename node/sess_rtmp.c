@@ -33,10 +33,6 @@
 #define RTMP_WINDOW_ACK 2500000u
 #define RTMP_MAX_CMD_VALUES 16
 #define RTMP_QUERY_MAX 1024 /* relay via lists make queries long */
-/* Control output (replies, statuses) a connection may have waiting for its
- * socket when it sends another command; past it the peer is closed. Media
- * is not counted: players read it from the stream's ring. */
-#define RTMP_REPLIES_QUEUED_MAX (1u << 20)
 
 typedef enum { RS_HANDSHAKE, RS_READY } rtmp_state_t;
 
@@ -60,11 +56,11 @@ typedef struct {
     publisher_t pub;
     int publishing;
     player_t player;
-    int playing;         /* waiting or attached */
+    int playing;           /* waiting or attached */
     hook_decision_t *auth; /* a publish or play waiting for the hooks' decision */
     int auth_publish;      /* what auth decides: 1 publish, 0 play */
-    int ev_pub, ev_play; /* publish.start / play.start recorded: a stop is owed */
-    int64_t ev_start_ms; /* when that publish or play started */
+    int ev_pub, ev_play;   /* publish.start / play.start recorded: a stop is owed */
+    int64_t ev_start_ms;   /* when that publish or play started */
 } rtmp_sess_t;
 
 /* ---- event log ---------------------------------------------------------- */
@@ -520,9 +516,19 @@ static void start_publish(rtmp_sess_t *rs)
     }
     if (rc == NODE_ELIMIT) {
         node_limit_hit(c->node, LIMIT_MAX_STREAMS);
-        log_warn(c->id, "rtmp: publish %s/%s from %s refused: too many streams (limits.max_streams %u)",
+        log_warn(c->id,
+                 "rtmp: publish %s/%s from %s refused: too many streams (limits.max_streams %u)",
                  rs->app, rs->name, c->remote, c->node->conf.limits_max_streams);
         send_status(rs, "error", "NetStream.Publish.BadName", "Denied: too many streams.");
+        conn_close_after_flush(c, "publish refused");
+        return;
+    }
+    if (rc == NODE_EMEMORY) {
+        node_limit_hit(c->node, LIMIT_MAX_MEMORY);
+        log_warn(c->id,
+                 "rtmp: publish %s/%s from %s refused: media memory over limits.max_memory_mb",
+                 rs->app, rs->name, c->remote);
+        send_status(rs, "error", "NetStream.Publish.BadName", "Denied: node out of media memory.");
         conn_close_after_flush(c, "publish refused");
         return;
     }
@@ -616,15 +622,7 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
 {
     rtmp_sess_t *rs = arg;
     conn_t *c = rs->conn;
-    /* Replies are written to c->out; a peer that sends commands and reads
-     * nothing would grow it without end. */
-    size_t queued = evbuffer_get_length(c->out);
-    if (queued > RTMP_REPLIES_QUEUED_MAX) {
-        log_warn(c->id, "rtmp: %s reads no replies (%zu bytes queued), closing", c->remote, queued);
-        node_limit_hit(c->node, LIMIT_UNREAD_REPLIES);
-        conn_close(c, "replies not read");
-        return;
-    }
+    /* Replies go to c->out, bounded by conn_send() (CONN_OUT_MAX). */
     amf0_value_t vals[RTMP_MAX_CMD_VALUES];
     size_t n = 0;
     const char *err = NULL;

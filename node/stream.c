@@ -7,6 +7,7 @@
 #include "common.h"
 #include "flv.h"
 #include "log.h"
+#include "procmem.h"
 #include "rate.h"
 
 #define HUB_BUCKETS 1024
@@ -76,6 +77,8 @@ struct stream {
     unsigned ngop;
     int64_t last_key_ms;
     int64_t last_gop_ms; /* span of the last complete GOP, by arrival */
+    uint64_t gop_drops;  /* GOP cache dropped to the live edge at a bound */
+    int gop_drop_logged; /* the first drop was logged (once per stream) */
 
     msg_t *meta, *vseq, *aseq;
     int unpub_notified; /* players were told UNPUBLISHED for this grace period */
@@ -97,6 +100,10 @@ struct hub {
     void *hooks_arg;
     stream_t *buckets[HUB_BUCKETS];
     size_t nstreams;
+    uint64_t max_memory;   /* limits.max_memory_mb in bytes, auto resolved; 0: none */
+    uint64_t gop_drops;    /* GOP cache drops, every stream, ever */
+    int64_t mem_logged_ms; /* last "over the memory bound" line */
+    uint64_t mem_unlogged; /* GOP caches dropped for memory since that line */
 };
 
 /* ---- names and registry ------------------------------------------------ */
@@ -216,6 +223,15 @@ static void stream_destroy(stream_t *s)
     free(s);
 }
 
+/* limits.max_memory_mb in bytes; 0 (auto) is half of what the process may
+ * use (procmem_available_bytes()), or no bound when that is unknown. */
+static uint64_t memory_bound(const conf_t *conf)
+{
+    if (conf->limits_max_memory_mb)
+        return (uint64_t)conf->limits_max_memory_mb << 20;
+    return procmem_available_bytes() / 2;
+}
+
 hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
 {
     hub_t *hub = calloc(1, sizeof *hub);
@@ -223,7 +239,23 @@ hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
         return NULL;
     hub->conf = conf;
     hub->chunk_size = rtmp_chunk_size;
+    hub->max_memory = memory_bound(conf);
     return hub;
+}
+
+uint64_t hub_memory_bound(const hub_t *hub)
+{
+    return hub->max_memory;
+}
+
+uint64_t hub_gop_drops(const hub_t *hub)
+{
+    return hub->gop_drops;
+}
+
+int hub_over_memory(const hub_t *hub)
+{
+    return hub->max_memory && msg_mem_bytes() > hub->max_memory;
 }
 
 static void player_release(player_t *p)
@@ -333,7 +365,9 @@ static int ring_grow(stream_t *s)
 static void ring_trim(stream_t *s)
 {
     uint64_t keep = gop_start(s);
-    uint64_t need = s->min_cursor < keep ? s->min_cursor : keep;
+    /* min_cursor is refreshed by the tick; with no player attached nothing
+     * before the GOP cache is needed, whatever it says. */
+    uint64_t need = s->nplayers && s->min_cursor < keep ? s->min_cursor : keep;
     uint64_t limit = s->hub->conf->player_max_queue_bytes;
     uint64_t keep_off = keep < s->head ? ring_at(s, keep)->stream_off : s->bytes_total;
     while (s->tail < keep) {
@@ -357,6 +391,76 @@ static int ring_push(stream_t *s, msg_t *m)
     s->head++;
     ring_trim(s);
     return 0;
+}
+
+/* What the cache from sequence `start` costs: payload bytes plus each
+ * message's struct (a flood of tiny messages costs memory too). */
+static uint64_t gop_cost(const stream_t *s, uint64_t start)
+{
+    return s->bytes_total - ring_at(s, start)->stream_off + (s->head - start) * sizeof(msg_t);
+}
+
+static int gop_over(const stream_t *s, uint64_t start, int64_t now_ms)
+{
+    const conf_t *c = s->hub->conf;
+    return gop_cost(s, start) > c->stream_gop_cache_max_bytes ||
+           now_ms - ring_at(s, start)->arrival_ms > (int64_t)c->stream_gop_cache_max_ms;
+}
+
+/* Drops the GOP cache to the live edge: new players start at the next key
+ * frame; players already reading keep their place (ring_trim() bounds what
+ * they hold by player.max_queue_bytes). Counted; logged once per stream. */
+static void gop_drop(stream_t *s, int64_t now_ms, const char *why)
+{
+    if (!s->gop_drop_logged) {
+        s->gop_drop_logged = 1;
+        log_warn(s->pub ? s->pub->sess_id : 0,
+                 "stream %s/%s: GOP cache dropped to the live edge (%s: %llu bytes over %lld ms "
+                 "since its key frame); new players start at the next key frame; further drops "
+                 "on this stream are counted, not logged",
+                 s->app, s->name, why, (unsigned long long)gop_cost(s, s->gop_seqs[0]),
+                 (long long)(now_ms - ring_at(s, s->gop_seqs[0])->arrival_ms));
+    }
+    s->ngop = 0;
+    s->gop_drops++;
+    s->hub->gop_drops++;
+}
+
+/* Keeps the GOP cache within stream.gop_cache_max_bytes and _max_ms: the
+ * oldest GOPs go first; the newest alone over a bound (key frames too rare,
+ * or frames too big) drops the cache to the live edge. */
+static void gop_bound(stream_t *s, int64_t now_ms)
+{
+    while (s->ngop && gop_over(s, s->gop_seqs[0], now_ms)) {
+        if (s->ngop == 1) {
+            gop_drop(s, now_ms, "stream.gop_cache_max_bytes / _max_ms");
+            break;
+        }
+        memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
+        s->ngop--;
+    }
+}
+
+/* Over limits.max_memory_mb, a stream holding more than its share (the
+ * bound over the streams) drops its GOP cache as it pushes, so the largest
+ * caches go first and every stream over its share goes within a frame. */
+static void memory_bound_push(stream_t *s, int64_t now_ms)
+{
+    hub_t *hub = s->hub;
+    if (!s->ngop || !hub_over_memory(hub) ||
+        stream_retained_bytes(s) < hub->max_memory / (hub->nstreams ? hub->nstreams : 1))
+        return;
+    gop_drop(s, now_ms, "limits.max_memory_mb");
+    hub->mem_unlogged++;
+    if (!hub->mem_logged_ms || now_ms - hub->mem_logged_ms >= 10000) {
+        log_warn(0,
+                 "media memory %llu bytes over limits.max_memory_mb (%llu bytes): dropped %llu GOP "
+                 "caches, refusing new publishers",
+                 (unsigned long long)msg_mem_bytes(), (unsigned long long)hub->max_memory,
+                 (unsigned long long)hub->mem_unlogged);
+        hub->mem_logged_ms = now_ms;
+        hub->mem_unlogged = 0;
+    }
 }
 
 uint64_t stream_retained_bytes(const stream_t *s)
@@ -442,6 +546,8 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
 {
     if (!stream_name_valid(app, STREAM_APP_MAX) || !stream_name_valid(name, STREAM_NAME_MAX))
         return NODE_EINVAL;
+    if (hub_over_memory(hub))
+        return NODE_EMEMORY;
     int rc = 0;
     stream_t *s = hub_get(hub, app, name, &rc);
     if (!s)
@@ -737,7 +843,13 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
             s->gop_seqs[s->ngop++] = s->head;
         }
     }
-    return ring_push(s, m);
+    ring_push(s, m);
+    unsigned had = s->ngop;
+    gop_bound(s, now_ms);
+    memory_bound_push(s, now_ms);
+    if (s->ngop != had)
+        ring_trim(s);
+    return 0;
 }
 
 void stream_flush(stream_t *s)
@@ -1067,6 +1179,7 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->relay_players = s->nrelay;
     out->waiters = s->nwaiters;
     out->gops = s->ngop;
+    out->gop_cache_drops = s->gop_drops;
     uint64_t g = gop_start(s);
     if (g < s->head) {
         out->gop_cache_msgs = s->head - g;

@@ -5,8 +5,9 @@
  * circular array of refcounted msg_t). A player is a cursor into the ring:
  * it holds no queue of its own, so N players cost the shared data plus a
  * small fixed struct each. The ring keeps the GOP cache (from the oldest of
- * the last `stream.gop_cache` key frames) and whatever older messages some
- * player still needs, up to `player.max_queue_bytes` beyond the GOP cache.
+ * the last `stream.gop_cache` key frames, at most stream.gop_cache_max_bytes
+ * and stream.gop_cache_max_ms) and whatever older messages some player
+ * still needs, up to `player.max_queue_bytes` beyond the GOP cache.
  *
  * Slow players: a player whose cursor is more than `player.queue_ms` (plus
  * the GOP cache span) behind the live edge skips non-key video until the next
@@ -126,6 +127,19 @@ void hub_free(hub_t *hub);
 void hub_tick(hub_t *hub, int64_t now_ms);
 size_t hub_stream_count(const hub_t *hub);
 
+/* Memory bounds (limits.max_memory_mb, stream.gop_cache_max_bytes and
+ * stream.gop_cache_max_ms). A stream's GOP cache over its own bound drops
+ * to the live edge (new players start at the next key frame; counted per
+ * stream and in hub_gop_drops(), logged once per stream). Over the node's
+ * bound, measured as msg_mem_bytes() (every message alive: ring, cached
+ * headers, RTMP encodings), new publishers are refused (NODE_EMEMORY) and
+ * each stream holding more than its share drops its GOP cache as it
+ * pushes. The bound in bytes (0: none), the drops so far, and whether the
+ * node is over it now. */
+uint64_t hub_memory_bound(const hub_t *hub);
+uint64_t hub_gop_drops(const hub_t *hub);
+int hub_over_memory(const hub_t *hub);
+
 /* Validates an app or stream name: 1..max-1 bytes of printable ASCII
  * without spaces, '/', '?', '#', '%', '\\', '"', and no "..": one path
  * segment, safe in a URL, a log line and a file name. */
@@ -157,7 +171,8 @@ int stream_name_valid(const char *s, size_t max);
  *    first key frame, never at old frames with new headers.
  * The gap and a count are kept (stream_info_t) and logged at info level.
  * Returns 0; NODE_EBUSY (a publisher is live, no takeover); NODE_EINVAL (a
- * bad name); NODE_ELIMIT (a new stream over limits.max_streams); NODE_ENOMEM. */
+ * bad name); NODE_ELIMIT (a new stream over limits.max_streams);
+ * NODE_EMEMORY (media memory over limits.max_memory_mb); NODE_ENOMEM. */
 int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub);
 /* Stops publishing. With players attached the grace period runs (they get
  * UNPUBLISHED first unless pub->hold_players); without, the stream ends. */
@@ -235,6 +250,8 @@ typedef struct {
     size_t waiters; /* players waiting for a publisher */
     unsigned gops;  /* key frames in the GOP cache */
     uint64_t gop_cache_msgs, gop_cache_bytes;
+    uint64_t gop_cache_drops; /* dropped to the live edge at a bound (stream.gop_cache_max_*,
+                               * limits.max_memory_mb) */
     int64_t start_wall_ms; /* Unix ms of the current (or last) publish */
     /* Continuations (see stream_publish()): how many, the last one's gap
      * (ms from the last media message before the loss to the first one

@@ -53,11 +53,12 @@ class Harness:
                 what, rate, self.baseline_bps))
 
 
-def start(d, clip, overrides, harness=Harness):
-    """A started node in d with overrides, its healthy stream and player:
-    (harness(n, player, baseline), procs). Stop with stop()."""
+def start(d, clip, overrides, harness=Harness, env=None):
+    """A started node in d with overrides (and env, see weirtest.Node), its
+    healthy stream and player: (harness(n, player, baseline), procs). Stop
+    with stop()."""
     weirtest.weir_bin()
-    n = weirtest.Node(d / "node", overrides).start()
+    n = weirtest.Node(d / "node", overrides, env=env).start()
     procs = weirtest.Procs(d)
     api = Api(n.api_url, token=n.config.get("api", {}).get("token") or None)
     player = None

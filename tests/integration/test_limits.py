@@ -21,13 +21,14 @@ import healthy
 import relayutil
 import rtmp_min
 import weirtest
+from apischema import Api
 from healthy import APP
 from weirtest import HOST
 
 LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
           "idle_timeout", "slow_player", "request_timeout", "header_too_large",
-          "unread_replies")
+          "unread_replies", "max_memory")
 C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 
@@ -86,8 +87,8 @@ def connecting_sessions(n):
     return total
 
 
-def start_harness(d, clip, overrides):
-    return healthy.start(d, clip, overrides, harness=Harness)
+def start_harness(d, clip, overrides, env=None):
+    return healthy.start(d, clip, overrides, harness=Harness, env=env)
 
 
 def stop_harness(h, procs):
@@ -521,3 +522,176 @@ def test_player_taking_nothing_is_cut(hp, clip_heavy, procs):
     finally:
         s.close()
     hp.assert_healthy("a player taking nothing")
+
+
+# ---------------------------------------------------------------- memory (issue 16)
+# A publisher that grows the GOP cache, a client that floods pings and reads
+# nothing, and players that hold the node over limits.max_memory_mb. The
+# node runs with a small AddressSanitizer quarantine (when it is an ASan
+# build), so that its RSS tells what it holds: freed memory is not kept.
+
+GOP_MAX_BYTES = 8 << 20
+MAX_MEMORY_MB = 48
+BIG_FRAME = 512 * 1024
+AVC_SEQ = bytes([0x17, 0, 0, 0, 0, 1, 0x42, 0xc0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xc0, 0x1e,
+                 1, 0, 4, 0x68, 0xce, 0x3c, 0x80])
+
+
+@pytest.fixture(scope="module")
+def hm(tmp_path_factory, clip):
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_mem"), clip, {
+        "rtmp": {"max_message_size": 1 << 20},
+        "stream": {"gop_cache_max_bytes": GOP_MAX_BYTES, "unpublish_grace_ms": 0},
+        "player": {"max_queue_bytes": 64 << 20, "queue_ms": 1000, "slow_timeout_ms": 60000},
+        "limits": {"max_memory_mb": MAX_MEMORY_MB},
+    }, env={"ASAN_OPTIONS": "quarantine_size_mb=8:thread_local_quarantine_size_kb=64"})
+    yield h
+    stop_harness(h, procs)
+
+
+def metric(n, name):
+    m = re.search(r"^%s (\d+)$" % name, metrics_text(n), re.M)
+    assert m, "no %s in /metrics" % name
+    return int(m.group(1))
+
+
+def big_publisher(n, name):
+    """An RTMP publisher of app/name that has sent its AVC sequence header
+    and one small key frame. Returns (client, stream id)."""
+    c = rtmp_min.RtmpClient(HOST, n.rtmp_port, timeout=10)
+    c.connect(APP)
+    sid = c.create_stream()
+    assert c.publish(name, sid) == "NetStream.Publish.Start"
+    c.set_chunk_size(65536)
+    c.send_video(sid, 0, AVC_SEQ)
+    c.send_video(sid, 0, b"\x17\x01\x00\x00\x00" + b"\x65" + bytes(999))
+    return c, sid
+
+
+def push_inter(c, sid, count, max_s, on_batch=None):
+    """Sends up to count BIG_FRAME inter frames within max_s; on_batch()
+    after every 16. Returns how many went."""
+    inter = b"\x27\x01\x00\x00\x00" + b"\x41" + bytes(BIG_FRAME - 1)
+    t0, ts, sent = time.monotonic(), 0, 0
+    while sent < count and time.monotonic() - t0 < max_s:
+        ts += 40
+        c.send_video(sid, ts, inter)
+        sent += 1
+        if on_batch and sent % 16 == 0:
+            on_batch()
+    return sent
+
+
+def test_gop_cache_bounded(hm):
+    """One key frame, then only 512 KB inter frames: the GOP cache stops at
+    stream.gop_cache_max_bytes, is dropped to the live edge once (counted,
+    logged once), and neither the node's media memory nor its RSS grow with
+    what is sent."""
+    hm.mark()
+    drops0 = metric(hm.n, "weir_gop_cache_dropped_total")
+    rss0 = hm.n.rss_kb()
+    mem, rss = [], []
+
+    def sample():
+        mem.append(metric(hm.n, "weir_media_memory_bytes"))
+        rss.append(hm.n.rss_kb())
+
+    c, sid = big_publisher(hm.n, "big")
+    with c:
+        sent = push_inter(c, sid, 320, 40, sample)
+        assert sent * BIG_FRAME >= 120 << 20, "only %d frames went in 40 s" % sent
+        st = Api(hm.n.api_url).get("/api/v1/streams/%s/big" % APP).json()
+        g = st["gop_cache"]
+        assert g["bytes"] <= GOP_MAX_BYTES and g["gops"] == 0 and g["drops"] == 1, g
+    assert metric(hm.n, "weir_gop_cache_dropped_total") == drops0 + 1
+    # the cache, a frame in flight and the healthy stream; never what was sent
+    assert max(mem) <= GOP_MAX_BYTES + 4 * BIG_FRAME + (8 << 20), mem
+    grown_mb = (max(rss) - rss0) / 1024
+    assert grown_mb < 64, "RSS grew by %.0f MB while %d MB were sent: %r" % (
+        grown_mb, sent * BIG_FRAME >> 20, rss)
+    # flat: the second half of the run adds nothing
+    half = len(rss) // 2
+    assert max(rss[half:]) - max(rss[:half]) < 16 * 1024, rss
+    hm.expect_log("stream live/big: GOP cache dropped to the live edge")
+    assert hm.new_log().count("GOP cache dropped to the live edge") == 1
+    hm.assert_healthy("a publisher growing its GOP cache")
+
+
+def test_ping_flood_bounded(hm):
+    """Ping requests from a client that reads nothing, right after the
+    handshake: closed once 1 MB of replies wait (counted as unread_replies,
+    logged with the bytes queued); RSS does not follow the flood."""
+    hm.mark()
+    rss0 = hm.n.rss_kb()
+    c = rtmp_min.RtmpClient(HOST, hm.n.rtmp_port, timeout=5, rcvbuf=4096)
+    with c:
+        c.handshake()
+        ping = b"".join(c._chunks(rtmp_min.CSID_CONTROL, rtmp_min.MSG_USER_CONTROL, 0, 0,
+                                  struct.pack(">HI", rtmp_min.UC_PING_REQUEST, 7)))
+        batch = ping * 4096
+        sent, closed = 0, False
+        deadline = time.monotonic() + 20
+        c.sock.settimeout(0.5)
+        while time.monotonic() < deadline and sent < (256 << 20):
+            try:
+                c.sock.sendall(batch)
+                sent += len(batch)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            except socket.timeout:
+                if hm.refused_now()["unread_replies"] > hm.before["unread_replies"]:
+                    closed = True
+                    break
+        assert closed, "still open after %d bytes of ping requests" % sent
+    hm.expect_refused(unread_replies=1)
+    hm.expect_log("reads no replies")
+    m = re.search(r"rtmp: \S+ reads no replies \((\d+) bytes queued\)", hm.new_log())
+    assert m, hm.new_log()[-2000:]
+    assert (1 << 20) < int(m.group(1)) <= (1 << 20) + 4096, m.group(0)
+    assert (hm.n.rss_kb() - rss0) / 1024 < 32, "RSS grew by %d kB" % (hm.n.rss_kb() - rss0)
+    hm.assert_healthy("a ping flood")
+
+
+def test_node_memory_bound(hm):
+    """Players that hold a stream's frames take the node over
+    limits.max_memory_mb: the stream's GOP cache goes, a new publisher is
+    refused (max_memory, NetStream.Publish.BadName), the healthy stream is
+    untouched; once the players let go, publishing works again."""
+    hm.mark()
+    api = Api(hm.n.api_url)
+    c, sid = big_publisher(hm.n, "held")
+    stalled = weirtest.http_open(hm.n.http_port,
+                                 b"GET /live/held.flv HTTP/1.1\r\nHost: x\r\n\r\n", rcvbuf=4096)
+    try:
+        with c:
+            # the stalled player holds everything after its start in the ring
+            push_inter(c, sid, (MAX_MEMORY_MB << 20) // BIG_FRAME + 24, 40)
+            assert metric(hm.n, "weir_media_memory_bytes") > MAX_MEMORY_MB << 20
+            # a key frame starts a new cache; over the bound, with more than
+            # its share held, the stream drops it at once
+            drops0 = metric(hm.n, "weir_gop_cache_dropped_total")
+            c.send_video(sid, 100000, b"\x17\x01\x00\x00\x00" + b"\x65" + bytes(999))
+            c.send_video(sid, 100040, b"\x27\x01\x00\x00\x00" + b"\x41" + bytes(999))
+            hm.expect_log("over limits.max_memory_mb (%d bytes): dropped 1 GOP caches"
+                          % (MAX_MEMORY_MB << 20))
+            assert metric(hm.n, "weir_gop_cache_dropped_total") == drops0 + 1
+            late = rtmp_min.RtmpClient(HOST, hm.n.rtmp_port, timeout=10)
+            with late:
+                late.connect(APP)
+                code = late.publish("late", late.create_stream())
+            assert code == "NetStream.Publish.BadName", code
+            hm.expect_refused(max_memory=1)
+            hm.expect_log("refused: media memory over limits.max_memory_mb")
+            assert api.get("/api/v1/streams/%s/held" % APP).json()["gop_cache"]["gops"] == 0
+            hm.assert_healthy("the node over its memory bound")
+    finally:
+        stalled.close()
+    relayutil.wait_for("media memory back under the bound",
+                       lambda: metric(hm.n, "weir_media_memory_bytes") < MAX_MEMORY_MB << 20,
+                       timeout=10, diag=[hm.n])
+    again = rtmp_min.RtmpClient(HOST, hm.n.rtmp_port, timeout=10)
+    with again:
+        again.connect(APP)
+        assert again.publish("late", again.create_stream()) == "NetStream.Publish.Start"
+    hm.assert_healthy("the node back under its memory bound")

@@ -151,12 +151,22 @@ def deep_merge(base, over):
 class Node:
     """One running weir process on loopback ports of host (any 127.0.0.0/8
     address; default 127.0.0.1), in its own directory. name (optional)
-    prefixes its failure messages."""
+    prefixes its failure messages. env (optional) adds variables to the
+    node's environment; an ASAN_OPTIONS given there is appended to the one
+    inherited (e.g. a small quarantine, so that RSS tells what the node
+    holds)."""
 
-    def __init__(self, workdir, overrides=None, host=HOST, name=None):
+    def __init__(self, workdir, overrides=None, host=HOST, name=None, env=None):
         self.workdir = str(workdir)
         self.host = host
         self.name = name
+        self.env = None
+        if env:
+            self.env = dict(os.environ)
+            for k, v in env.items():
+                if k == "ASAN_OPTIONS" and self.env.get(k):
+                    v = self.env[k] + ":" + v
+                self.env[k] = v
         os.makedirs(self.workdir, exist_ok=True)
         self.rtmp_port, self.http_port, self.api_port = free_ports(3, host)
         self.log_path = os.path.join(self.workdir, "weir.log")
@@ -185,7 +195,8 @@ class Node:
         sanitizer report of an earlier run included)."""
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen([weir_bin(), "-c", self.config_path], cwd=self.workdir,
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                         env=self.env)
         deadline = time.monotonic() + NODE_START_TIMEOUT
         pending = {self.rtmp_port, self.http_port, self.api_port}
         who = "%s: " % self.name if self.name else ""

@@ -153,6 +153,7 @@ static void test_stream(void **state)
     st.gops = 1;
     st.gop_cache_msgs = 90;
     st.gop_cache_bytes = 400000;
+    st.gop_cache_drops = 2;
     st.start_wall_ms = 1795514400000LL;
     sess_info_t ps = a_session();
     ps.id = 9;
@@ -181,7 +182,10 @@ static void test_stream(void **state)
     assert_true(num(o, "bitrate_in_kbps") == 1000);
     assert_true(num(o, "player_count") == 4); /* waiting players count too */
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "gop_cache");
+    keys(g, k, sizeof k);
+    assert_string_equal(k, "gops,messages,bytes,drops");
     assert_true(num(g, "gops") == 1 && num(g, "messages") == 90 && num(g, "bytes") == 400000);
+    assert_true(num(g, "drops") == 2);
     const cJSON *cont = cJSON_GetObjectItemCaseSensitive(o, "continuity");
     keys(cont, k, sizeof k);
     assert_string_equal(k, "continuations,last_gap_ms,skipped_messages");

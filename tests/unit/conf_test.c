@@ -585,11 +585,12 @@ static void test_limits(void **state)
     assert_int_equal(c.limits_max_connections_per_address, 256);
     assert_int_equal(c.limits_new_connections_per_address_per_s, 0);
     assert_int_equal(c.limits_max_streams, 10000);
-    assert_int_equal(load(&c,
-                          "{\"limits\": {\"max_connections\": 0, \"max_connections_per_address\": 3,"
-                          " \"new_connections_per_address_per_s\": 5, \"max_streams\": 1}}",
-                          err),
-                     0);
+    assert_int_equal(
+        load(&c,
+             "{\"limits\": {\"max_connections\": 0, \"max_connections_per_address\": 3,"
+             " \"new_connections_per_address_per_s\": 5, \"max_streams\": 1}}",
+             err),
+        0);
     assert_int_equal(c.limits_max_connections, 0);
     assert_int_equal(c.limits_max_connections_per_address, 3);
     assert_int_equal(c.limits_new_connections_per_address_per_s, 5);
@@ -603,6 +604,30 @@ static void test_limits(void **state)
     assert_string_equal(err, "limits.new_connections_per_address_per_s: expected an integer");
     assert_int_equal(load(&c, "{\"limits\": {\"max_conns\": 1}}", err), -1);
     assert_string_equal(err, "limits.max_conns: unknown key");
+}
+
+static void test_memory_bounds(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    conf_defaults(&c);
+    assert_int_equal(c.stream_gop_cache_max_bytes, 64u << 20);
+    assert_int_equal(c.stream_gop_cache_max_ms, 30000);
+    assert_int_equal(c.limits_max_memory_mb, 0);
+    assert_int_equal(
+        load(&c,
+             "{\"stream\": {\"gop_cache_max_bytes\": 1048576, \"gop_cache_max_ms\": 1000},"
+             " \"limits\": {\"max_memory_mb\": 512}}",
+             err),
+        0);
+    assert_int_equal(c.stream_gop_cache_max_bytes, 1u << 20);
+    assert_int_equal(c.stream_gop_cache_max_ms, 1000);
+    assert_int_equal(c.limits_max_memory_mb, 512);
+    assert_int_equal(load(&c, "{\"stream\": {\"gop_cache_max_bytes\": 1000}}", err), -1);
+    assert_string_equal(err, "stream.gop_cache_max_bytes: must be between 1048576 and 1073741824");
+    assert_int_equal(load(&c, "{\"stream\": {\"gop_cache_max_ms\": 999}}", err), -1);
+    assert_string_equal(err, "stream.gop_cache_max_ms: must be between 1000 and 600000");
 }
 
 static void test_shipped_config_loads(void **state)
@@ -638,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_apps_valid),
         cmocka_unit_test(test_apps_errors),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_memory_bounds),
         cmocka_unit_test(test_shipped_config_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1010,6 +1010,159 @@ static void test_zero_copy_and_partial_writes(void **state)
     stream_unpublish(&pub.pub, g_now);
 }
 
+/* ---- memory bounds (issue 16) ------------------------------------------ */
+
+static void gop_info(fake_pub_t *pub, stream_info_t *st)
+{
+    stream_info(pub->pub.stream, g_now, st);
+}
+
+/* One key frame, then only large inter frames: the cache stops at
+ * stream.gop_cache_max_bytes, drops to the live edge once (counted), and
+ * never grows again; a reading player is untouched, a new one starts at the
+ * next key frame, which restarts the cache. */
+static void test_gop_cache_bounded_in_bytes(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_gop_cache_max_bytes = 1u << 20;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "gb", &pub.pub), 0);
+    fake_player_t reader;
+    fp_init(&reader, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "gb", &reader.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push(&pub, FLV_TAG_VIDEO, V_KEY, 1, ts, 1000);
+    uint64_t max_cache = 0, max_retained = 0;
+    stream_info_t st;
+    for (int i = 0; i < 100; i++) {
+        ts += 40;
+        push(&pub, FLV_TAG_VIDEO, V_INTER, 1, ts, 64 * 1024);
+        fp_drain(&reader, 0, g_now);
+        hub_tick(f->hub, g_now); /* the node's tick: the players' cursors */
+        gop_info(&pub, &st);
+        if (st.gop_cache_bytes > max_cache)
+            max_cache = st.gop_cache_bytes;
+        if (stream_retained_bytes(pub.pub.stream) > max_retained)
+            max_retained = stream_retained_bytes(pub.pub.stream);
+    }
+    assert_true(max_cache <= (1u << 20));
+    assert_true(max_retained <= (1u << 20) + 64 * 1024);
+    gop_info(&pub, &st);
+    assert_int_equal(st.gop_cache_drops, 1);
+    assert_int_equal(st.gops, 0);
+    assert_int_equal(hub_gop_drops(f->hub), 1);
+    /* the reader got every frame: headers, the key frame, 100 inter frames */
+    assert_int_equal(reader.ntags, 3 + 1 + 100);
+    assert_int_equal(reader.p.dropped_frames, 0);
+
+    fake_player_t late;
+    fp_init(&late, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "gb", &late.p, 0, g_now), 0);
+    push(&pub, FLV_TAG_VIDEO, V_INTER, 1, ts += 40, 1000);
+    push(&pub, FLV_TAG_VIDEO, V_KEY, 1, ts += 40, 1000);
+    fp_drain(&late, 0, g_now);
+    assert_int_equal(late.ntags, 3 + 1); /* headers, then the new key frame */
+    assert_int_equal(late.tag_b0[3], V_KEY);
+    gop_info(&pub, &st);
+    assert_int_equal(st.gops, 1);
+    stream_player_stop(&late.p);
+    stream_player_stop(&reader.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+/* A GOP longer than stream.gop_cache_max_ms drops the cache too. */
+static void test_gop_cache_bounded_in_time(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_gop_cache_max_ms = 1000;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "gt", &pub.pub), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push(&pub, FLV_TAG_VIDEO, V_KEY, 1, ts, 1000);
+    stream_info_t st;
+    for (int i = 0; i < 9; i++) {
+        g_now += 100;
+        push(&pub, FLV_TAG_VIDEO, V_INTER, 1, ts += 100, 500);
+    }
+    gop_info(&pub, &st);
+    assert_int_equal(st.gops, 1);
+    assert_int_equal(st.gop_cache_drops, 0);
+    g_now += 200;
+    push(&pub, FLV_TAG_VIDEO, V_INTER, 1, ts += 200, 500);
+    gop_info(&pub, &st);
+    assert_int_equal(st.gops, 0);
+    assert_int_equal(st.gop_cache_drops, 1);
+    assert_int_equal(st.gop_cache_bytes, 0);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+/* With several GOPs cached, the oldest go first: no drop to the live edge
+ * while the newest GOP alone fits. */
+static void test_gop_cache_bound_drops_oldest_gops_first(void **state)
+{
+    fixture_t *f = *state;
+    f->conf.stream_gop_cache = 4;
+    f->conf.stream_gop_cache_max_bytes = 1u << 20;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "go", &pub.pub), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    stream_info_t st;
+    for (int g = 0; g < 8; g++) {
+        push_gop(&pub, &ts, 4, 100 * 1000); /* ~200 KB video + audio per GOP */
+        gop_info(&pub, &st);
+        assert_true(st.gop_cache_bytes <= (1u << 20));
+    }
+    gop_info(&pub, &st);
+    assert_true(st.gops >= 3 && st.gops <= 4);
+    assert_int_equal(st.gop_cache_drops, 0);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+/* limits.max_memory_mb: over it, new publishers are refused and a stream
+ * over its share drops its GOP cache; once players let go, publishing works
+ * again. */
+static void test_node_memory_bound(void **state)
+{
+    fixture_t *f = *state;
+    hub_free(f->hub);
+    f->conf.limits_max_memory_mb = 1;
+    f->hub = hub_new(&f->conf, 4096);
+    assert_non_null(f->hub);
+    assert_int_equal(hub_memory_bound(f->hub), 1u << 20);
+    fake_pub_t a, b;
+    fpub_init(&a);
+    fpub_init(&b);
+    assert_int_equal(stream_publish(f->hub, "live", "ma", &a.pub), 0);
+    fake_player_t stalled;
+    fp_init(&stalled, MSG_ENC_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "ma", &stalled.p, 0, g_now), 0);
+    uint32_t ts = 0;
+    push_headers(&a);
+    push(&a, FLV_TAG_VIDEO, V_KEY, 1, ts, 1000);
+    for (int i = 0; i < 24; i++)
+        push(&a, FLV_TAG_VIDEO, V_INTER, 1, ts += 40, 64 * 1024);
+    assert_true(hub_over_memory(f->hub));
+    stream_info_t st;
+    gop_info(&a, &st);
+    assert_int_equal(st.gop_cache_drops, 1);
+    assert_int_equal(st.gops, 0);
+    assert_int_equal(stream_publish(f->hub, "live", "mb", &b.pub), NODE_EMEMORY);
+    assert_null(b.pub.stream);
+    /* the stalled player held it all; without it the ring is trimmed */
+    stream_player_stop(&stalled.p);
+    hub_tick(f->hub, g_now);
+    assert_false(hub_over_memory(f->hub));
+    assert_int_equal(stream_publish(f->hub, "live", "mb", &b.pub), 0);
+    stream_unpublish(&b.pub, g_now);
+    stream_unpublish(&a.pub, g_now);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -1061,6 +1214,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lagging_player_drops_to_next_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_copy_and_partial_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gop_cache_bounded_in_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gop_cache_bounded_in_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gop_cache_bound_drops_oldest_gops_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_node_memory_bound, setup, teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
