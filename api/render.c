@@ -15,8 +15,13 @@ void api_time_str(int64_t wall_ms, char *buf, size_t len)
     }
     struct tm tm;
     gmtime_r(&sec, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    /* Each field reduced to its width, so the compiler can bound the output
+     * (24 bytes and the NUL; GCC's -Wformat-truncation at -O2 otherwise sees
+     * eleven-digit ints). */
+    snprintf(buf, len, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned)ms % 1000u);
 }
 
 double api_kbps(double bps)

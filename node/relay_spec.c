@@ -247,7 +247,7 @@ static int take_urls(const cJSON *v, relay_spec_t *out, char *err, size_t errlen
 static int take_field(int f, const cJSON *v, relay_source_t source, relay_spec_t *out,
                       int *mode_null, char *err, size_t errlen)
 {
-    int e;
+    int e = 0;
     switch (f) {
     case F_ID:
         if (spec_take_string(v, "id", out->id, sizeof out->id, err, errlen) != 0)
