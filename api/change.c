@@ -45,11 +45,11 @@ static void reply_refused(api_req_t *r, int rc, const char *what, const char *id
 
 /* The object after the committed change c, rendered now (in done, right
  * after it was applied); NULL is logged. */
-static cJSON *change_render(api_change_t *c)
+static cJSON *change_render(api_change_t *c, const void *spec)
 {
     if (c->op == API_CHANGE_DELETE)
         return NULL;
-    cJSON *o = c->render(c->r, c->id);
+    cJSON *o = spec ? c->render(c->r, c->id, spec) : NULL;
     if (!o)
         log_error(0, "api: %s %s: the %s was changed and stored, but could not be rendered",
                   c->r->method, c->r->path, c->what);
@@ -85,7 +85,7 @@ void api_change_done(void *arg, const spec_result_t *res)
     c->created = res->created;
     snprintf(c->err, sizeof c->err, "%s", res->err);
     if (c->rc == 0)
-        c->body = change_render(c); /* now: what this change left */
+        c->body = change_render(c, res->spec); /* now: what this change left */
     c->finished = 1;
     if (!c->in_call)
         change_reply(c); /* else api_change_submitted() answers */

@@ -27,8 +27,9 @@ typedef enum {
 
 /* The object ("relay", "hook") as the committed change left it, or NULL
  * (logged, 500). Called from done, right after the manager applied the
- * change and before any other change is applied. */
-typedef cJSON *(*api_change_render_fn)(api_req_t *r, const char *id);
+ * change and before any other change is applied; spec is the committed
+ * spec (spec_result_t), to render from when the manager is gone. */
+typedef cJSON *(*api_change_render_fn)(api_req_t *r, const char *id, const void *spec);
 
 typedef struct {
     api_req_t *r;

@@ -27,6 +27,16 @@ static cJSON *render_hook(api_req_t *r, const char *id)
     return m ? hook_mgr_render(m, id) : NULL;
 }
 
+/* api_change_render_fn: the hook as the change left it (done runs right
+ * after it was applied); from the committed spec when the manager is gone. */
+static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
+{
+    hook_mgr_t *m = hooks(r);
+    if (m && hook_mgr_spec(m, id))
+        return hook_mgr_render(m, id);
+    return hook_render_spec(spec);
+}
+
 /* Hands spec (POST, PUT) or id (DELETE) to the manager; the request waits
  * until the change is stored. */
 static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, const char *id)
@@ -36,7 +46,7 @@ static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, co
         api_reply_error(r, 503, "unavailable", "webhooks are not running");
         return;
     }
-    api_change_t *c = api_change_new(r, op, "hook", spec ? spec->id : id, render_hook);
+    api_change_t *c = api_change_new(r, op, "hook", spec ? spec->id : id, render_change);
     if (!c)
         return;
     char err[SPEC_STORE_ERR_MAX] = "";

@@ -22,6 +22,16 @@ static cJSON *render_relay(api_req_t *r, const char *id)
     return m ? relay_mgr_render(m, id, weir_mono_ms()) : NULL;
 }
 
+/* api_change_render_fn: the relay as the change left it (done runs right
+ * after it was applied); from the committed spec when the manager is gone. */
+static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
+{
+    relay_mgr_t *m = relays(r);
+    if (m && relay_mgr_spec(m, id))
+        return relay_mgr_render(m, id, weir_mono_ms());
+    return relay_render_spec(spec, weir_mono_ms());
+}
+
 /* Hands the change to the manager and suspends the request until it is
  * stored (api/change.h): spec for POST and PUT, patch (a PATCH body) for
  * PATCH, neither for DELETE. */
@@ -33,7 +43,7 @@ static void submit(api_req_t *r, api_change_op_t op, const char *id, const relay
         api_reply_error(r, 503, "unavailable", "relays are not running");
         return;
     }
-    api_change_t *c = api_change_new(r, op, "relay", id, render_relay);
+    api_change_t *c = api_change_new(r, op, "relay", id, render_change);
     if (!c)
         return;
     char err[SPEC_STORE_ERR_MAX] = "";

@@ -738,6 +738,7 @@ static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *
         return NODE_ENOMEM;
     }
     base->created = !h;
+    base->spec = &ch->spec;
     *spec = hook_spec_to_storage_json(&ch->spec);
     return 0;
 }
@@ -808,6 +809,11 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         hook_pump(h, now);
 }
 
+size_t hook_mgr_changes_waiting(const hook_mgr_t *m)
+{
+    return m ? m->store.count : 0;
+}
+
 const hook_spec_t *hook_mgr_spec(hook_mgr_t *m, const char *id)
 {
     hook_t *h = m ? hook_find(m, id) : NULL;
@@ -856,6 +862,14 @@ cJSON *hook_mgr_render(hook_mgr_t *m, const char *id)
 {
     hook_t *h = m ? hook_find(m, id) : NULL;
     return h ? render_hook(h) : NULL;
+}
+
+cJSON *hook_render_spec(const hook_spec_t *spec)
+{
+    hook_t h;
+    memset(&h, 0, sizeof h);
+    h.spec = *spec;
+    return render_hook(&h);
 }
 
 cJSON *hook_mgr_render_all(hook_mgr_t *m)

@@ -110,6 +110,9 @@ int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, hook_d
 /* Deletes the API hook id (its queue is dropped). */
 int hook_mgr_delete(hook_mgr_t *m, const char *id, hook_done_cb done, void *arg, char *err,
                     size_t errlen);
+/* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
+ * until none is left, since each is written only after the one before. */
+size_t hook_mgr_changes_waiting(const hook_mgr_t *m);
 /* The hook's spec, or NULL. Valid until the loop runs again. */
 const hook_spec_t *hook_mgr_spec(hook_mgr_t *m, const char *id);
 /* A new id not in use ("h-" and 12 hex digits), for POST without an id. */
@@ -120,6 +123,10 @@ void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX]);
  * (HTTP status or null), last_error (or null), last_delivery_at (RFC 3339
  * or null). NULL if no such hook or out of memory. */
 cJSON *hook_mgr_render(hook_mgr_t *m, const char *id);
+/* A hook with this spec that has delivered nothing, as hook_mgr_render()
+ * shows it: the answer to a change committed after its manager went away
+ * (node stopping). NULL when out of memory. */
+cJSON *hook_render_spec(const hook_spec_t *spec);
 /* Every hook, ordered by id, as a JSON array. NULL when out of memory. */
 cJSON *hook_mgr_render_all(hook_mgr_t *m);
 

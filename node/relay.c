@@ -887,6 +887,7 @@ static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *
         return NODE_ENOMEM;
     }
     base->created = !r;
+    base->spec = &ch->spec;
     *spec = relay_spec_to_json(&ch->spec);
     return 0;
 }
@@ -972,6 +973,11 @@ int relay_mgr_delete(relay_mgr_t *m, const char *id, relay_done_cb done, void *a
                      size_t errlen)
 {
     return change_submit(m, CH_DELETE, id, NULL, NULL, done, arg, err, errlen);
+}
+
+size_t relay_mgr_changes_waiting(const relay_mgr_t *m)
+{
+    return m ? m->store.count : 0;
 }
 
 const relay_spec_t *relay_mgr_spec(relay_mgr_t *m, const char *id)
@@ -1087,6 +1093,14 @@ cJSON *relay_mgr_render(relay_mgr_t *m, const char *id, int64_t now_ms)
 {
     relay_t *r = relay_find(m, id);
     return r ? render_relay(r, now_ms) : NULL;
+}
+
+cJSON *relay_render_spec(const relay_spec_t *spec, int64_t now_ms)
+{
+    relay_t r;
+    memset(&r, 0, sizeof r);
+    r.spec = *spec;
+    return render_relay(&r, now_ms);
 }
 
 cJSON *relay_mgr_render_all(relay_mgr_t *m, int64_t now_ms)

@@ -79,6 +79,9 @@ int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, relay_do
 /* Deletes the API relay id (its links stop). */
 int relay_mgr_delete(relay_mgr_t *m, const char *id, relay_done_cb done, void *arg, char *err,
                      size_t errlen);
+/* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
+ * until none is left, since each is written only after the one before. */
+size_t relay_mgr_changes_waiting(const relay_mgr_t *m);
 
 /* The relay's spec, or NULL. Valid until the loop runs again. */
 const relay_spec_t *relay_mgr_spec(relay_mgr_t *m, const char *id);
@@ -96,6 +99,10 @@ void relay_mgr_new_id(relay_mgr_t *m, char out[RELAY_ID_MAX]);
  *                  started_at, session_id (or null), hops
  * NULL if there is no such relay or out of memory. */
 cJSON *relay_mgr_render(relay_mgr_t *m, const char *id, int64_t now_ms);
+/* A relay with this spec that runs nothing (status idle, counters 0), as
+ * relay_mgr_render() shows it: the answer to a change committed after its
+ * manager went away (node stopping). NULL when out of memory. */
+cJSON *relay_render_spec(const relay_spec_t *spec, int64_t now_ms);
 /* Every relay, ordered by id, as a JSON array. NULL when out of memory. */
 cJSON *relay_mgr_render_all(relay_mgr_t *m, int64_t now_ms);
 

@@ -35,7 +35,9 @@ static void queue_pop(spec_store_t *s, spec_change_t *ch)
 /* Ends ch, which is off the queue: done hears rc and err, then ch is freed. */
 static void change_end(spec_change_t *ch, int rc, const char *err)
 {
-    spec_result_t res = {rc, rc == 0 && !ch->del ? ch->created : 0, err ? err : ""};
+    int put_done = rc == 0 && !ch->del;
+    spec_result_t res = {rc, put_done ? ch->created : 0, err ? err : "",
+                         put_done ? ch->spec : NULL};
     if (ch->done)
         ch->done(ch->arg, &res);
     spec_store_change_free(ch);

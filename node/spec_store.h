@@ -39,7 +39,10 @@ struct event_base;
 
 /* What a change came to, for the API (valid during the done call):
  *   rc 0            committed and applied; created: 1 the put made the
- *                   object, 0 it replaced one (0 for a delete);
+ *                   object, 0 it replaced one (0 for a delete); spec: a
+ *                   put's spec as committed (the manager's relay_spec_t or
+ *                   hook_spec_t), else NULL: the answer is rendered from it
+ *                   when the manager is gone;
  *   NODE_EIO        the storage write failed: nothing changed;
  *   NODE_ELIMIT / NODE_ENOMEM  storage busy or out of memory before the
  *                   write: nothing changed;
@@ -50,6 +53,7 @@ typedef struct {
     int rc;
     int created;
     const char *err;
+    const void *spec;
 } spec_result_t;
 
 typedef void (*spec_done_cb)(void *arg, const spec_result_t *res);
@@ -62,9 +66,10 @@ typedef struct spec_change {
     struct spec_change *next; /* queued, oldest first */
     struct spec_store *store; /* NULL once the manager is gone */
     const struct spec_store_ops *ops;
-    int del;     /* 1 delete, 0 put */
-    int started; /* prepared and at storage (or waiting for the kick) */
-    int created; /* put: set by prepare (1 new, 0 replaces) */
+    int del;          /* 1 delete, 0 put */
+    int started;      /* prepared and at storage (or waiting for the kick) */
+    int created;      /* put: set by prepare (1 new, 0 replaces) */
+    const void *spec; /* put: set by prepare, the spec written (in the change) */
     char id[SPEC_STORE_ID_MAX];
     spec_done_cb done;
     void *arg;
