@@ -84,7 +84,8 @@ const char *api_route_pattern(size_t i);
 
 /* ---- replies (each request gets exactly one) ---------------------------- */
 
-/* Takes body (may be NULL: 500). */
+/* Takes body (may be NULL: a render failed; logged, 500 "the answer could
+ * not be rendered"). */
 void api_reply_json(api_req_t *r, int status, cJSON *body);
 /* code: "not_found"...; message printf-style. */
 void api_reply_error(api_req_t *r, int status, const char *code, const char *fmt, ...)

@@ -6,6 +6,7 @@
 
 #include "change.h"
 #include "common.h"
+#include "log.h"
 
 api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what, const char *id,
                              api_change_render_fn render)
@@ -24,46 +25,70 @@ api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what,
     return c;
 }
 
-/* The write is committed (rc 0) or failed (NODE_EIO): answer and free. */
-static void change_reply(api_change_t *c)
-{
-    api_req_t *r = c->r;
-    if (c->rc != 0) {
-        api_reply_error(r, 503, "unavailable", "the %s could not be stored; nothing changed",
-                        c->what);
-    } else if (c->op == API_CHANGE_DELETE) {
-        api_reply_text(r, 204, "application/json", NULL, 0);
-    } else {
-        int status = c->op == API_CHANGE_PATCH                ? 200
-                     : c->op == API_CHANGE_POST || c->created ? 201
-                                                              : 200;
-        api_reply_json(r, status, c->render(r, c->id));
-    }
-    free(c);
-}
-
-void api_change_done(void *arg, int rc)
-{
-    api_change_t *c = arg;
-    c->rc = rc;
-    c->finished = 1;
-    if (!c->in_call)
-        change_reply(c); /* else api_change_submitted() answers */
-}
-
-/* Answers a refusal of the manager's put/delete. */
+/* Answers a refusal of the manager, at once or at the change's turn. */
 static void reply_refused(api_req_t *r, int rc, const char *what, const char *id, const char *err)
 {
     switch (rc) {
     case NODE_ENOTFOUND: api_reply_error(r, 404, "not_found", "no %s %s", what, id); break;
     case NODE_EBUSY: api_reply_error(r, 409, "conflict", "%s", err); break;
     case NODE_EINVAL: api_reply_error(r, 400, "invalid_field", "%s", err); break;
+    case NODE_EIO:
+        api_reply_error(r, 503, "unavailable", "the %s could not be stored; nothing changed", what);
+        break;
     case NODE_ELIMIT:
     case NODE_ENOMEM:
         api_reply_error(r, 503, "unavailable", "%s", err[0] ? err : "the node is busy; retry");
         break;
     default: api_reply_error(r, 500, "internal", "%s change failed (%d)", what, rc); break;
     }
+}
+
+/* The object after the committed change c, rendered now (in done, right
+ * after it was applied); NULL is logged. */
+static cJSON *change_render(api_change_t *c, const void *spec)
+{
+    if (c->op == API_CHANGE_DELETE)
+        return NULL;
+    cJSON *o = spec ? c->render(c->r, c->id, spec) : NULL;
+    if (!o)
+        log_error(0, "api: %s %s: the %s was changed and stored, but could not be rendered",
+                  c->r->method, c->r->path, c->what);
+    return o;
+}
+
+/* Answers the result kept on c (c->body: the rendered object) and frees c. */
+static void change_reply(api_change_t *c)
+{
+    api_req_t *r = c->r;
+    if (c->rc != 0) {
+        reply_refused(r, c->rc, c->what, c->id, c->err);
+    } else if (c->op == API_CHANGE_DELETE) {
+        api_reply_text(r, 204, "application/json", NULL, 0);
+    } else if (!c->body) {
+        /* Committed: not a 503 (a retry of a POST would be a 409), not an
+         * "out of memory" in disguise. */
+        api_reply_error(r, 500, "internal",
+                        "the %s %s was changed, but its state could not be shown", c->what, c->id);
+    } else {
+        int status = c->op == API_CHANGE_POST || c->created ? 201 : 200;
+        api_reply_json(r, status, c->body);
+        c->body = NULL;
+    }
+    cJSON_Delete(c->body);
+    free(c);
+}
+
+void api_change_done(void *arg, const spec_result_t *res)
+{
+    api_change_t *c = arg;
+    c->rc = res->rc;
+    c->created = res->created;
+    snprintf(c->err, sizeof c->err, "%s", res->err);
+    if (c->rc == 0)
+        c->body = change_render(c, res->spec); /* now: what this change left */
+    c->finished = 1;
+    if (!c->in_call)
+        change_reply(c); /* else api_change_submitted() answers */
 }
 
 void api_change_submitted(api_change_t *c, int rc, const char *err)
@@ -74,7 +99,7 @@ void api_change_submitted(api_change_t *c, int rc, const char *err)
         free(c);
         return;
     }
-    if (c->finished) { /* done already ran (no storage): answer now */
+    if (c->finished) { /* done already ran: answer now */
         change_reply(c);
         return;
     }
@@ -121,14 +146,6 @@ int api_change_put_id(api_req_t *r, char *spec_id, size_t len, const char *path_
     }
     snprintf(spec_id, len, "%s", path_id);
     return 0;
-}
-
-int api_change_post_check(api_req_t *r, const char *what, const char *id, int exists)
-{
-    if (!exists)
-        return 0;
-    api_reply_error(r, 409, "conflict", "id: %s %s already exists", what, id);
-    return -1;
 }
 
 void api_change_not_found(api_req_t *r, const char *what, const char *id)

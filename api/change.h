@@ -1,9 +1,11 @@
 /* change: one API change (POST, PUT, PATCH or DELETE of a relay or a hook)
- * waiting for its storage write. The managers (node/relay.h, node/hooks.h)
- * store a change before they apply it and call a done callback, once, on
- * the loop thread; the request is suspended until then, so a 2xx survives
- * kill -9. The route file makes an api_change_t, hands api_change_done and
- * the change to its manager, then calls api_change_submitted(), which
+ * waiting for its turn and its storage write. The managers (node/relay.h,
+ * node/hooks.h) take changes one at a time in the order submitted, check
+ * each against what is committed, store it, apply it once committed and
+ * call a done callback, once, on the loop thread, right after; the request
+ * is suspended until then, so a 2xx survives kill -9 and says what the
+ * change did. The route file makes an api_change_t, hands api_change_done
+ * and the change to its manager, then calls api_change_submitted(), which
  * answers a refusal, answers at once when done already ran, or suspends.
  * The change owns itself: it is freed when it has answered. */
 #ifndef WEIR_API_CHANGE_H
@@ -12,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "api_internal.h"
+#include "spec_store.h" /* spec_result_t */
 
 #define API_CHANGE_ID_MAX 64 /* RELAY_ID_MAX, HOOK_ID_MAX */
 
@@ -22,8 +25,11 @@ typedef enum {
     API_CHANGE_DELETE
 } api_change_op_t;
 
-/* The object after a committed change ("relay", "hook"), or NULL (500). */
-typedef cJSON *(*api_change_render_fn)(api_req_t *r, const char *id);
+/* The object ("relay", "hook") as the committed change left it, or NULL
+ * (logged, 500). Called from done, right after the manager applied the
+ * change and before any other change is applied; spec is the committed
+ * spec (spec_result_t), to render from when the manager is gone. */
+typedef cJSON *(*api_change_render_fn)(api_req_t *r, const char *id, const void *spec);
 
 typedef struct {
     api_req_t *r;
@@ -31,19 +37,23 @@ typedef struct {
     const char *what; /* "relay", "hook": for messages; static */
     api_change_render_fn render;
     char id[API_CHANGE_ID_MAX];
-    int created; /* set by the manager's put: 1 new (201), 0 replaced (200) */
     int in_call; /* inside the manager's call: done must not answer yet */
     int finished;
-    int rc;
+    int rc; /* the result (spec_result_t), kept for a late answer */
+    int created;
+    cJSON *body; /* rendered in done when it cannot answer yet */
+    char err[SPEC_STORE_ERR_MAX];
 } api_change_t;
 
 /* A new change for request r, or NULL after answering 503 (out of memory).
  * The caller then passes it to its manager with api_change_done. */
 api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what, const char *id,
                              api_change_render_fn render);
-/* The managers' done callback (arg: the change): rc 0 committed, else the
- * storage write failed (503, nothing changed). */
-void api_change_done(void *arg, int rc);
+/* The managers' done callback (arg: the change): res->rc 0 committed and
+ * applied (201 when res->created, else 200; DELETE 204); NODE_EIO the write
+ * failed (503, nothing changed); a refusal at the change's turn (404, 409,
+ * 400, 503). */
+void api_change_done(void *arg, const spec_result_t *res);
 /* After the manager's put/delete returned rc (err: its message): a refusal
  * is answered (404, 409, 400, 503, 500) and the change freed; else the
  * request is answered now (done already ran) or suspended. */
@@ -66,9 +76,6 @@ int api_change_put_check(api_req_t *r, const char *what, const char *id, int val
 /* PUT after its body: spec_id (the body's id, "" if none) must be the path's
  * id; it is then set to it. Returns 0, or -1 after a 400. */
 int api_change_put_id(api_req_t *r, char *spec_id, size_t len, const char *path_id);
-/* POST: id (the body's; "" if none) is taken: 409. Returns 0, or -1 after
- * answering. */
-int api_change_post_check(api_req_t *r, const char *what, const char *id, int exists);
 /* A 404 "no <what> <id>". */
 void api_change_not_found(api_req_t *r, const char *what, const char *id);
 

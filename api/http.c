@@ -133,12 +133,22 @@ void api_reply_headers(api_req_t *r, const char *const *headers)
 
 void api_reply_json(api_req_t *r, int status, cJSON *body)
 {
+    int had_body = body != NULL;
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text) {
+        /* No body: its renderer failed (it said why, or ran out of memory);
+         * a body that did not print: out of memory. Logged either way. */
+        static const char no_body[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"the answer could not be "
+            "rendered\"}}";
         static const char oom[] =
             "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-        char *t = strdup(oom);
+        const char *msg = had_body ? oom : no_body;
+        log_error(0, "api: %s %s: 500 instead of %d: %s", r->method, r->path, status,
+                  had_body ? "out of memory printing the answer"
+                           : "the answer could not be rendered");
+        char *t = strdup(msg);
         reply_set(r, 500, "application/json", t, t ? strlen(t) : 0, 0);
         return;
     }

@@ -2,7 +2,8 @@
  * /api/v1/hooks/{id}. Bodies are read by hook_spec_from_json() (a whole
  * hook: PUT replaces, there is no PATCH); changes go through the webhook
  * manager (node/hooks.h), which stores them before they are acknowledged:
- * the request is suspended until the write is committed (api/change.h).
+ * the request is suspended until the write is committed and applied
+ * (api/change.h).
  * Hooks from the config file are read-only (409). */
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,16 @@ static cJSON *render_hook(api_req_t *r, const char *id)
     return m ? hook_mgr_render(m, id) : NULL;
 }
 
+/* api_change_render_fn: the hook as the change left it (done runs right
+ * after it was applied); from the committed spec when the manager is gone. */
+static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
+{
+    hook_mgr_t *m = hooks(r);
+    if (m && hook_mgr_spec(m, id))
+        return hook_mgr_render(m, id);
+    return hook_render_spec(spec);
+}
+
 /* Hands spec (POST, PUT) or id (DELETE) to the manager; the request waits
  * until the change is stored. */
 static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, const char *id)
@@ -35,13 +46,14 @@ static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, co
         api_reply_error(r, 503, "unavailable", "webhooks are not running");
         return;
     }
-    api_change_t *c = api_change_new(r, op, "hook", spec ? spec->id : id, render_hook);
+    api_change_t *c = api_change_new(r, op, "hook", spec ? spec->id : id, render_change);
     if (!c)
         return;
-    char err[256] = "";
-    int rc = op == API_CHANGE_DELETE
-                 ? hook_mgr_delete(m, c->id, api_change_done, c, err, sizeof err)
-                 : hook_mgr_put(m, spec, &c->created, api_change_done, c, err, sizeof err);
+    char err[SPEC_STORE_ERR_MAX] = "";
+    int rc =
+        op == API_CHANGE_DELETE
+            ? hook_mgr_delete(m, c->id, api_change_done, c, err, sizeof err)
+            : hook_mgr_put(m, spec, op == API_CHANGE_POST, api_change_done, c, err, sizeof err);
     api_change_submitted(c, rc, err);
 }
 
@@ -78,8 +90,8 @@ void api_post_hook(api_req_t *r)
     hook_mgr_t *m = hooks(r);
     if (m && !s.id[0])
         hook_mgr_new_id(m, s.id);
-    if (api_change_post_check(r, "hook", s.id, m && hook_mgr_spec(m, s.id)) == 0)
-        submit(r, API_CHANGE_POST, &s, s.id); /* 503 without a manager */
+    /* An id in use is a 409 at the change's turn; 503 without a manager. */
+    submit(r, API_CHANGE_POST, &s, s.id);
 }
 
 void api_get_hook(api_req_t *r)
@@ -103,12 +115,14 @@ void api_put_hook(api_req_t *r)
     submit(r, API_CHANGE_PUT, &s, id);
 }
 
+/* A hook that is not there is a 404 at the change's turn (a change
+ * submitted before this one may create it). */
 void api_delete_hook(api_req_t *r)
 {
-    const hook_spec_t *s = find_hook(r);
-    if (!s)
+    const char *id = r->pp.params[0];
+    if (!relay_id_valid(id)) {
+        api_change_not_found(r, "hook", id);
         return;
-    char id[HOOK_ID_MAX];
-    snprintf(id, sizeof id, "%s", s->id);
+    }
     submit(r, API_CHANGE_DELETE, NULL, id);
 }

@@ -22,22 +22,38 @@ static cJSON *render_relay(api_req_t *r, const char *id)
     return m ? relay_mgr_render(m, id, weir_mono_ms()) : NULL;
 }
 
-/* Hands spec (POST, PUT, PATCH) or id (DELETE) to the manager and suspends
- * the request until the change is stored (api/change.h). */
-static void submit(api_req_t *r, api_change_op_t op, const relay_spec_t *spec, const char *id)
+/* api_change_render_fn: the relay as the change left it (done runs right
+ * after it was applied); from the committed spec when the manager is gone. */
+static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
+{
+    relay_mgr_t *m = relays(r);
+    if (m && relay_mgr_spec(m, id))
+        return relay_mgr_render(m, id, weir_mono_ms());
+    return relay_render_spec(spec, weir_mono_ms());
+}
+
+/* Hands the change to the manager and suspends the request until it is
+ * stored (api/change.h): spec for POST and PUT, patch (a PATCH body) for
+ * PATCH, neither for DELETE. */
+static void submit(api_req_t *r, api_change_op_t op, const char *id, const relay_spec_t *spec,
+                   const cJSON *patch)
 {
     relay_mgr_t *m = relays(r);
     if (!m) {
         api_reply_error(r, 503, "unavailable", "relays are not running");
         return;
     }
-    api_change_t *c = api_change_new(r, op, "relay", spec ? spec->id : id, render_relay);
+    api_change_t *c = api_change_new(r, op, "relay", id, render_change);
     if (!c)
         return;
-    char err[256] = "";
-    int rc = op == API_CHANGE_DELETE
-                 ? relay_mgr_delete(m, c->id, api_change_done, c, err, sizeof err)
-                 : relay_mgr_put(m, spec, &c->created, api_change_done, c, err, sizeof err);
+    char err[SPEC_STORE_ERR_MAX] = "";
+    int rc;
+    if (op == API_CHANGE_DELETE)
+        rc = relay_mgr_delete(m, c->id, api_change_done, c, err, sizeof err);
+    else if (op == API_CHANGE_PATCH)
+        rc = relay_mgr_patch(m, c->id, patch, api_change_done, c, err, sizeof err);
+    else
+        rc = relay_mgr_put(m, spec, op == API_CHANGE_POST, api_change_done, c, err, sizeof err);
     api_change_submitted(c, rc, err);
 }
 
@@ -74,8 +90,8 @@ void api_post_relay(api_req_t *r)
     relay_mgr_t *m = relays(r);
     if (m && !s.id[0])
         relay_mgr_new_id(m, s.id);
-    if (api_change_post_check(r, "relay", s.id, m && relay_mgr_spec(m, s.id)) == 0)
-        submit(r, API_CHANGE_POST, &s, s.id); /* 503 without a manager */
+    /* An id in use is a 409 at the change's turn; 503 without a manager. */
+    submit(r, API_CHANGE_POST, s.id, &s, NULL);
 }
 
 void api_get_relay(api_req_t *r)
@@ -97,18 +113,12 @@ void api_put_relay(api_req_t *r)
         api_change_body(r, parse_relay, NULL, &s) != 0 ||
         api_change_put_id(r, s.id, sizeof s.id, id) != 0)
         return;
-    submit(r, API_CHANGE_PUT, &s, id);
+    submit(r, API_CHANGE_PUT, id, &s, NULL);
 }
 
-/* A string member of a body (exact name), or NULL. */
-static const char *body_string(const cJSON *body, const char *key)
-{
-    for (const cJSON *v = body->child; v; v = v->next)
-        if (v->string && strcmp(v->string, key) == 0)
-            return cJSON_IsString(v) ? v->valuestring : NULL;
-    return NULL;
-}
-
+/* Checked against the relay now (400 before anything is submitted), then
+ * merged again over the relay as committed at the change's turn, so that
+ * a change submitted before it is kept. */
 void api_patch_relay(api_req_t *r)
 {
     relay_spec_t cur, s;
@@ -117,31 +127,22 @@ void api_patch_relay(api_req_t *r)
     cJSON *body = api_body_object(r);
     if (!body)
         return;
-    /* Checked before the merge, whose validation would otherwise complain
-     * about what the new direction does not allow (its URLs, its mode). */
-    const char *dir = body_string(body, "direction");
-    const char *id = body_string(body, "id");
-    const char *msg = NULL;
-    if (dir && strcmp(dir, cur.direction == RELAY_PUSH ? "push" : "pull") != 0)
-        msg = "direction: cannot change; delete and create the relay";
-    else if (id && strcmp(id, cur.id) != 0)
-        msg = "id: does not match the path";
     char err[256];
-    if (!msg && relay_spec_from_json(body, &cur, &s, err, sizeof err) != 0)
-        msg = err;
-    if (msg) {
-        api_reply_error(r, 400, "invalid_field", "%s", msg);
-        cJSON_Delete(body);
-        return;
-    }
+    if (relay_spec_patch(body, &cur, &s, err, sizeof err) != 0)
+        api_reply_error(r, 400, "invalid_field", "%s", err);
+    else
+        submit(r, API_CHANGE_PATCH, cur.id, NULL, body);
     cJSON_Delete(body);
-    submit(r, API_CHANGE_PATCH, &s, cur.id);
 }
 
+/* A relay that is not there is a 404 at the change's turn (a change
+ * submitted before this one may create it). */
 void api_delete_relay(api_req_t *r)
 {
-    relay_spec_t cur;
-    if (find_relay(r, &cur) != 0)
+    const char *id = r->pp.params[0];
+    if (!relay_id_valid(id)) {
+        api_change_not_found(r, "relay", id);
         return;
-    submit(r, API_CHANGE_DELETE, NULL, cur.id);
+    }
+    submit(r, API_CHANGE_DELETE, id, NULL, NULL);
 }

@@ -145,11 +145,15 @@ struct hook_decision {
     slot_t slots[];
 };
 
-/* An API change waiting for its storage write (spec_store.h): applied
- * once committed. */
+/* An API change waiting for its turn and its storage write (spec_store.h):
+ * checked against the committed hooks at its turn, applied once committed.
+ * Owned by the store; loop thread. */
 typedef struct {
     spec_change_t base;
+    int create_only;  /* POST: refused when the id exists */
     hook_spec_t spec; /* put: the new spec */
+    hook_t *fresh;    /* a new hook made at its turn, so that applying it
+                       * cannot fail; owned until settle inserts it */
 } change_t;
 
 struct hook_mgr {
@@ -573,6 +577,8 @@ void hook_mgr_tick(hook_mgr_t *m, int64_t now_ms)
 
 static void hook_destroy(hook_t *h)
 {
+    if (!h)
+        return;
     call_free(h->call);
     item_free(h->cur);
     item_t *it;
@@ -583,19 +589,31 @@ static void hook_destroy(hook_t *h)
     free(h);
 }
 
-static hook_t *hook_add(hook_mgr_t *m, const hook_spec_t *spec)
+static hook_t *hook_new(hook_mgr_t *m, const hook_spec_t *spec)
 {
     hook_t *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     h->spec = *spec;
     h->m = m;
+    return h;
+}
+
+static void hook_insert(hook_mgr_t *m, hook_t *h)
+{
     hook_t **pp = &m->hooks;
-    while (*pp && strcmp((*pp)->spec.id, spec->id) < 0)
+    while (*pp && strcmp((*pp)->spec.id, h->spec.id) < 0)
         pp = &(*pp)->next;
     h->next = *pp;
     *pp = h;
     m->nhooks++;
+}
+
+static hook_t *hook_add(hook_mgr_t *m, const hook_spec_t *spec)
+{
+    hook_t *h = hook_new(m, spec);
+    if (h)
+        hook_insert(m, h);
     return h;
 }
 
@@ -637,16 +655,18 @@ static int load_one(void *owner, const cJSON *obj, int from_config, char *err, s
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg);
-static int change_settle(void *owner, spec_change_t *base, int rc);
+static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *err, size_t errlen);
+static void change_settle(void *owner, spec_change_t *base, int rc);
+static void change_release(spec_change_t *base);
 
-static const spec_store_ops_t STORE_OPS = {storage_hook_put, storage_hook_delete, change_settle,
-                                           sizeof(change_t)};
+static const spec_store_ops_t STORE_OPS = {storage_hook_put, storage_hook_delete, change_prepare,
+                                           change_settle,    change_release,      sizeof(change_t)};
 
 hook_mgr_t *hook_mgr_new(node_t *node, char *err, size_t errlen)
 {
     hook_mgr_t *m = calloc(1, sizeof *m);
     if (!m || !(m->kick = event_new(node->base, -1, 0, kick_cb, m)) ||
-        spec_store_init(&m->store, node->base, &STORE_OPS, m) != 0) {
+        spec_store_init(&m->store, node->base, node->st, &STORE_OPS, m) != 0) {
         if (m && m->kick)
             event_free(m->kick);
         free(m);
@@ -690,66 +710,93 @@ void hook_mgr_free(hook_mgr_t *m)
 
 /* ---- changes from the API ----------------------------------------------- */
 
-/* spec_store settle: applies a committed change (rc 0). */
-static int change_settle(void *owner, spec_change_t *base, int rc)
+/* spec_store prepare: nothing else is in flight, so the hooks are what is
+ * committed. */
+static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *err, size_t errlen)
+{
+    hook_mgr_t *m = owner;
+    change_t *ch = (change_t *)base;
+    hook_t *h = hook_find(m, base->id);
+    if (!h && base->del) {
+        snprintf(err, errlen, "no hook %s", base->id);
+        return NODE_ENOTFOUND;
+    }
+    if (h && h->spec.source == HOOK_SRC_CONFIG)
+        return spec_store_read_only("hook", base->id, err, errlen);
+    if (base->del)
+        return 0;
+    if (h && ch->create_only) {
+        snprintf(err, errlen, "id: hook %s already exists", base->id);
+        return NODE_EBUSY;
+    }
+    if (!h && m->nhooks >= HOOK_MAX) {
+        snprintf(err, errlen, "too many hooks (%d)", HOOK_MAX);
+        return NODE_ELIMIT;
+    }
+    if (!h && !(ch->fresh = hook_new(m, &ch->spec))) {
+        snprintf(err, errlen, "out of memory");
+        return NODE_ENOMEM;
+    }
+    base->created = !h;
+    base->spec = &ch->spec;
+    *spec = hook_spec_to_storage_json(&ch->spec);
+    return 0;
+}
+
+/* spec_store settle: a committed change is applied (it cannot fail: a new
+ * hook was made at prepare); a failed one changed nothing. */
+static void change_settle(void *owner, spec_change_t *base, int rc)
 {
     hook_mgr_t *m = owner;
     change_t *ch = (change_t *)base;
     const char *id = base->id;
     if (rc != 0) {
         log_warn(0, "webhook %s: change not stored (storage write failed); nothing changed", id);
-    } else if (base->del) {
+        return;
+    }
+    if (base->del) {
         hook_remove(m, id);
         log_info(0, "webhook %s deleted over the API", id);
-    } else {
-        hook_t *h = hook_find(m, id);
-        if (h) {
-            h->spec = ch->spec; /* queue and counters kept */
-        } else if (!hook_add(m, &ch->spec)) {
-            log_error(0, "webhook %s: stored but not applied: out of memory", id);
-            rc = NODE_ENOMEM;
-        }
-        if (rc == 0)
-            log_info(0, "webhook %s %s over the API", id, h ? "replaced" : "created");
+        return;
     }
-    return rc;
+    hook_t *h = hook_find(m, id);
+    if (h) {
+        h->spec = ch->spec; /* queue and counters kept */
+    } else if (ch->fresh) {
+        hook_insert(m, ch->fresh);
+        ch->fresh = NULL;
+    } else { /* not reached: prepare made it, and only settle adds hooks */
+        log_error(0, "webhook %s: stored but not applied: no hook made for it", id);
+        return;
+    }
+    log_info(0, "webhook %s %s over the API", id, base->created ? "created" : "replaced");
 }
 
-int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int *created, hook_done_cb done, void *arg,
-                 char *err, size_t errlen)
+static void change_release(spec_change_t *base)
 {
-    hook_t *h = hook_find(m, spec->id);
-    if (h && h->spec.source == HOOK_SRC_CONFIG)
-        return spec_store_read_only("hook", spec->id, err, errlen);
+    hook_destroy(((change_t *)base)->fresh);
+}
+
+int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, hook_done_cb done,
+                 void *arg, char *err, size_t errlen)
+{
     if (!spec->id[0] || hook_spec_validate(spec, err, errlen) != 0)
         return NODE_EINVAL;
-    if (!h && m->nhooks >= HOOK_MAX) {
-        snprintf(err, errlen, "too many hooks (%d)", HOOK_MAX);
-        return NODE_ELIMIT;
-    }
     change_t *ch =
         (change_t *)spec_store_change_new(&m->store, 0, spec->id, done, arg, err, errlen);
     if (!ch)
         return NODE_ENOMEM;
+    ch->create_only = create_only;
     ch->spec = *spec;
     ch->spec.source = HOOK_SRC_API;
-    int rc = spec_store_submit(&m->store, m->node->st, &ch->base,
-                               hook_spec_to_storage_json(&ch->spec), err, errlen);
-    if (rc == 0)
-        *created = !h;
-    return rc;
+    return spec_store_submit(&m->store, &ch->base, err, errlen);
 }
 
 int hook_mgr_delete(hook_mgr_t *m, const char *id, hook_done_cb done, void *arg, char *err,
                     size_t errlen)
 {
-    hook_t *h = hook_find(m, id);
-    if (!h)
-        return NODE_ENOTFOUND;
-    if (h->spec.source == HOOK_SRC_CONFIG)
-        return spec_store_read_only("hook", id, err, errlen);
     spec_change_t *ch = spec_store_change_new(&m->store, 1, id, done, arg, err, errlen);
-    return ch ? spec_store_submit(&m->store, m->node->st, ch, NULL, err, errlen) : NODE_ENOMEM;
+    return ch ? spec_store_submit(&m->store, ch, err, errlen) : NODE_ENOMEM;
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
@@ -760,6 +807,11 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = weir_mono_ms();
     for (hook_t *h = m->hooks; h; h = h->next)
         hook_pump(h, now);
+}
+
+size_t hook_mgr_changes_waiting(const hook_mgr_t *m)
+{
+    return m ? m->store.count : 0;
 }
 
 const hook_spec_t *hook_mgr_spec(hook_mgr_t *m, const char *id)
@@ -810,6 +862,14 @@ cJSON *hook_mgr_render(hook_mgr_t *m, const char *id)
 {
     hook_t *h = m ? hook_find(m, id) : NULL;
     return h ? render_hook(h) : NULL;
+}
+
+cJSON *hook_render_spec(const hook_spec_t *spec)
+{
+    hook_t h;
+    memset(&h, 0, sizeof h);
+    h.spec = *spec;
+    return render_hook(&h);
 }
 
 cJSON *hook_mgr_render_all(hook_mgr_t *m)

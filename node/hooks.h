@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "hook_spec.h"
+#include "spec_store.h" /* spec_done_cb */
 
 struct node;
 typedef struct hook_mgr hook_mgr_t;
@@ -85,22 +86,33 @@ int hook_timeout_allows(const struct node *node, const char *point);
 
 /* ---- the API ------------------------------------------------------------ */
 
-/* Called on the loop thread once the change is committed and applied:
- * rc 0, or NODE_EIO (storage failed: nothing changed). */
-typedef void (*hook_done_cb)(void *arg, int rc);
+/* A change's result (spec_store.h): called once, on the loop thread, right
+ * after the change was applied (rc 0; created 1 when a put made the hook)
+ * or came to nothing (rc non-zero, err says why), before any later change
+ * is applied. */
+typedef spec_done_cb hook_done_cb;
 
-/* Creates or replaces the API hook spec->id (id required). NODE_EBUSY with
- * err when the id belongs to a config-file hook ("id: hook h1 comes from
- * the config file and is read-only"); NODE_ELIMIT / NODE_ENOMEM. Else 0,
- * sets *created (1 new, 0 replaced) and calls done once (never inside this
- * call). */
-int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int *created, hook_done_cb done, void *arg,
-                 char *err, size_t errlen);
-/* Deletes the API hook id (its queue is dropped). NODE_ENOTFOUND,
- * NODE_EBUSY (config-file hook, err says so), NODE_ELIMIT, NODE_ENOMEM;
- * else 0 and done is called once. */
+/* Changes from the API are queued and taken one at a time, in the order
+ * submitted: at its turn a change is checked against the committed hooks,
+ * written to storage, and applied once committed. Refusals, with err:
+ * NODE_ENOTFOUND (DELETE: "no hook h1"), NODE_EBUSY (a config-file hook:
+ * "id: hook h1 comes from the config file and is read-only"; POST
+ * (create_only): "id: hook h1 already exists"), NODE_EINVAL (a spec that is
+ * not valid; checked at once), NODE_ELIMIT / NODE_ENOMEM (too many hooks or
+ * changes waiting, storage busy, out of memory). When nothing else is
+ * queued a refusal is returned at once and done is never called; else the
+ * call returns 0 and done hears the result, never inside the call. */
+
+/* Creates or replaces the API hook spec->id (id required; create_only: a
+ * POST, refused when the id exists). */
+int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, hook_done_cb done,
+                 void *arg, char *err, size_t errlen);
+/* Deletes the API hook id (its queue is dropped). */
 int hook_mgr_delete(hook_mgr_t *m, const char *id, hook_done_cb done, void *arg, char *err,
                     size_t errlen);
+/* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
+ * until none is left, since each is written only after the one before. */
+size_t hook_mgr_changes_waiting(const hook_mgr_t *m);
 /* The hook's spec, or NULL. Valid until the loop runs again. */
 const hook_spec_t *hook_mgr_spec(hook_mgr_t *m, const char *id);
 /* A new id not in use ("h-" and 12 hex digits), for POST without an id. */
@@ -111,6 +123,10 @@ void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX]);
  * (HTTP status or null), last_error (or null), last_delivery_at (RFC 3339
  * or null). NULL if no such hook or out of memory. */
 cJSON *hook_mgr_render(hook_mgr_t *m, const char *id);
+/* A hook with this spec that has delivered nothing, as hook_mgr_render()
+ * shows it: the answer to a change committed after its manager went away
+ * (node stopping). NULL when out of memory. */
+cJSON *hook_render_spec(const hook_spec_t *spec);
 /* Every hook, ordered by id, as a JSON array. NULL when out of memory. */
 cJSON *hook_mgr_render_all(hook_mgr_t *m);
 

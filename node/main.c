@@ -10,9 +10,17 @@
 #include "conf.h"
 #include "drain.h"
 #include "evlog.h"
+#include "hooks.h"
 #include "log.h"
 #include "node.h"
+#include "relay.h"
 #include "storage.h"
+
+/* API changes of relays and hooks queued or in flight. */
+static size_t changes_waiting(const node_t *node)
+{
+    return relay_mgr_changes_waiting(node->relays) + hook_mgr_changes_waiting(node->hooks);
+}
 
 static void usage(FILE *out)
 {
@@ -122,9 +130,16 @@ int main(int argc, char **argv)
     log_info(0, "weir %s started (node %s, config %s)", WEIR_VERSION, storage_node_id(st),
              config ? config : "built-in defaults");
     int rc = node_run(node);
-    /* Pending API requests get their storage answers, then the API stops;
-     * the sessions' stop events are written before storage closes. */
-    storage_sync(st);
+    /* Pending API requests get their storage answers (relay and hook changes
+     * are written one after another: sync while that makes progress), then
+     * the API stops; the sessions' stop events are written before storage
+     * closes. */
+    size_t waiting = changes_waiting(node), before;
+    do {
+        before = waiting;
+        storage_sync(st);
+        waiting = changes_waiting(node);
+    } while (waiting && waiting < before);
     api_free(api);
     node->api = NULL;
     storage_detach(st); /* node_free() frees the loop's base */

@@ -32,8 +32,8 @@ typedef struct relay_run {
     struct relay_run *next;
     char name[STREAM_NAME_MAX]; /* the local stream */
     run_status_t status;
-    conn_t *conn;        /* the current link, or NULL */
-    unsigned url_idx;    /* URL of the current (or next) attempt */
+    conn_t *conn;         /* the current link, or NULL */
+    unsigned url_idx;     /* URL of the current (or next) attempt */
     unsigned round_fails; /* failed URLs since the last success or backoff */
     unsigned round_refusals;
     unsigned hops;
@@ -474,7 +474,7 @@ struct collect {
     struct {
         stream_t *s;
         const publisher_t *pub;
-    } *v;
+    } * v;
     size_t n, cap;
 };
 
@@ -618,8 +618,7 @@ static uint32_t hook_missing(void *arg, const char *app, const char *name, const
             run = run_new(r, name);
         if (!run)
             continue;
-        if (run->status != RS_CONNECTING && run->status != RS_ACTIVE &&
-            run->status != RS_BACKOFF) {
+        if (run->status != RS_CONNECTING && run->status != RS_ACTIVE && run->status != RS_BACKOFF) {
             log_info(0, "relay %s: %s/%s asked for by s%llu: pulling on demand", r->spec.id, app,
                      name, (unsigned long long)p->sess_id);
             run_kick_off(run, p->hops, p->via, now);
@@ -651,9 +650,8 @@ void relay_mgr_tick(relay_mgr_t *m, int64_t now_ms)
                     int up = run->status == RS_ACTIVE;
                     int64_t limit = up ? (int64_t)r->spec.idle_timeout_s * 1000 : 0;
                     if (now_ms - run->idle_since_ms >= limit) {
-                        log_info(0, "relay %s: %s/%s: no players for %lld ms, stopping",
-                                 r->spec.id, r->spec.app, run->name,
-                                 (long long)(now_ms - run->idle_since_ms));
+                        log_info(0, "relay %s: %s/%s: no players for %lld ms, stopping", r->spec.id,
+                                 r->spec.app, run->name, (long long)(now_ms - run->idle_since_ms));
                         run_free(run, up ? "idle timeout" : "no players left", now_ms);
                         continue;
                     }
@@ -761,24 +759,32 @@ static int load_one(void *owner, const cJSON *obj, int from_config, char *err, s
     return 0;
 }
 
-/* An API change waiting for its storage write (spec_store.h): applied at
- * once, so later requests see it, and undone if the write fails. */
+typedef enum { CH_PUT, CH_POST, CH_PATCH, CH_DELETE } change_kind_t;
+
+/* An API change waiting for its turn and its storage write (spec_store.h):
+ * checked against the committed relays at its turn, applied once committed.
+ * Owned by the store; loop thread. */
 typedef struct {
     spec_change_t base;
-    int had_old;
-    relay_spec_t old; /* to restore if the write fails */
-    int apply_rc;     /* NODE_ENOMEM: the change could not be applied */
+    change_kind_t kind;
+    relay_spec_t spec; /* PUT, POST: the new spec; PATCH: merged at its turn */
+    cJSON *patch;      /* PATCH: the body (owned) */
+    relay_t *fresh;    /* a new relay made at its turn, so that applying it
+                        * cannot fail; owned until settle inserts it */
 } change_t;
 
-static int change_settle(void *owner, spec_change_t *base, int rc);
+static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *err, size_t errlen);
+static void change_settle(void *owner, spec_change_t *base, int rc);
+static void change_release(spec_change_t *base);
 
-static const spec_store_ops_t STORE_OPS = {storage_relay_put, storage_relay_delete, change_settle,
-                                           sizeof(change_t)};
+static const spec_store_ops_t STORE_OPS = {storage_relay_put, storage_relay_delete,
+                                           change_prepare,    change_settle,
+                                           change_release,    sizeof(change_t)};
 
 relay_mgr_t *relay_mgr_new(node_t *node, char *err, size_t errlen)
 {
     relay_mgr_t *m = calloc(1, sizeof *m);
-    if (!m || spec_store_init(&m->store, node->base, &STORE_OPS, m) != 0) {
+    if (!m || spec_store_init(&m->store, node->base, node->st, &STORE_OPS, m) != 0) {
         free(m);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -830,20 +836,6 @@ void relay_mgr_free(relay_mgr_t *m)
 
 /* ---- changes from the API ----------------------------------------------- */
 
-/* Replaces (or adds) the relay with spec, restarting its runs. */
-static int apply_spec(relay_mgr_t *m, const relay_spec_t *spec)
-{
-    int64_t now = weir_mono_ms();
-    relay_t *r = relay_find(m, spec->id);
-    if (r) {
-        relay_deactivate(r, "relay changed", now);
-        r->spec = *spec;
-        relay_activate(r, now);
-        return 0;
-    }
-    return relay_add(m, spec) ? 0 : NODE_ENOMEM;
-}
-
 static void remove_relay(relay_mgr_t *m, const char *id, const char *reason)
 {
     relay_t *r = relay_find(m, id);
@@ -853,78 +845,139 @@ static void remove_relay(relay_mgr_t *m, const char *id, const char *reason)
     relay_destroy(r, reason, weir_mono_ms());
 }
 
-/* spec_store settle: a write that failed is undone. */
-static int change_settle(void *owner, spec_change_t *base, int rc)
+/* The new spec of a put at its turn (r: the relay it replaces, or NULL):
+ * a PATCH is merged over r now, so that it keeps what was committed before
+ * it. Checked against the node and the other relays. */
+static int change_spec(relay_mgr_t *m, change_t *ch, const relay_t *r, char *err, size_t errlen)
+{
+    if (ch->kind == CH_POST && r) {
+        snprintf(err, errlen, "id: relay %s already exists", ch->base.id);
+        return NODE_EBUSY;
+    }
+    if (ch->kind == CH_PATCH && relay_spec_patch(ch->patch, &r->spec, &ch->spec, err, errlen) != 0)
+        return NODE_EINVAL;
+    ch->spec.source = RELAY_SRC_API;
+    return spec_check(m, &ch->spec, err, errlen);
+}
+
+/* spec_store prepare: nothing else is in flight, so the relays are what is
+ * committed. */
+static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *err, size_t errlen)
 {
     relay_mgr_t *m = owner;
     change_t *ch = (change_t *)base;
-    if (rc != 0) {
-        log_warn(0, "relay %s: change not stored (storage write failed); reverted", base->id);
-        if (ch->had_old)
-            apply_spec(m, &ch->old);
-        else
-            remove_relay(m, base->id, "relay change not stored");
+    relay_t *r = relay_find(m, base->id);
+    if (!r && (ch->kind == CH_DELETE || ch->kind == CH_PATCH)) {
+        snprintf(err, errlen, "no relay %s", base->id);
+        return NODE_ENOTFOUND;
     }
-    return rc ? rc : ch->apply_rc;
-}
-
-/* A change of id, with the relay it replaces or deletes (r, or NULL). */
-static change_t *change_new(relay_mgr_t *m, int del, const char *id, const relay_t *r,
-                            relay_done_cb done, void *arg, char *err, size_t errlen)
-{
-    change_t *ch = (change_t *)spec_store_change_new(&m->store, del, id, done, arg, err, errlen);
-    if (ch && r) {
-        ch->had_old = 1;
-        ch->old = r->spec;
-    }
-    return ch;
-}
-
-int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int *created, relay_done_cb done,
-                  void *arg, char *err, size_t errlen)
-{
-    relay_t *r = relay_find(m, spec->id);
     if (r && r->spec.source == RELAY_SRC_CONFIG)
-        return spec_store_read_only("relay", spec->id, err, errlen);
-    relay_spec_t s = *spec;
-    s.source = RELAY_SRC_API;
-    int rc = spec_check(m, &s, err, errlen);
+        return spec_store_read_only("relay", base->id, err, errlen);
+    if (ch->kind == CH_DELETE)
+        return 0;
+    int rc = change_spec(m, ch, r, err, errlen);
     if (rc != 0)
         return rc;
     if (!r && m->nrelays >= RELAY_MAX) {
         snprintf(err, errlen, "too many relays (%d)", RELAY_MAX);
         return NODE_ELIMIT;
     }
-    change_t *ch = change_new(m, 0, s.id, r, done, arg, err, errlen);
+    if (!r && !(ch->fresh = relay_new(m, &ch->spec))) {
+        snprintf(err, errlen, "out of memory");
+        return NODE_ENOMEM;
+    }
+    base->created = !r;
+    base->spec = &ch->spec;
+    *spec = relay_spec_to_json(&ch->spec);
+    return 0;
+}
+
+/* spec_store settle: a committed change is applied (it cannot fail: a new
+ * relay was made at prepare); a failed one changed nothing. */
+static void change_settle(void *owner, spec_change_t *base, int rc)
+{
+    relay_mgr_t *m = owner;
+    change_t *ch = (change_t *)base;
+    if (rc != 0) {
+        log_warn(0, "relay %s: change not stored (storage write failed); nothing changed",
+                 base->id);
+        return;
+    }
+    if (base->del) {
+        remove_relay(m, base->id, "relay deleted");
+        log_info(0, "relay %s deleted over the API", base->id);
+        return;
+    }
+    int64_t now = weir_mono_ms();
+    relay_t *r = relay_find(m, base->id);
+    if (r) {
+        relay_deactivate(r, "relay changed", now);
+        r->spec = ch->spec;
+    } else if (ch->fresh) {
+        r = ch->fresh;
+        ch->fresh = NULL;
+        relay_insert(m, r);
+    } else { /* not reached: prepare made it, and only settle adds relays */
+        log_error(0, "relay %s: stored but not applied: no relay made for it", base->id);
+        return;
+    }
+    relay_activate(r, now);
+    log_info(0, "relay %s %s over the API", base->id, base->created ? "created" : "replaced");
+}
+
+static void change_release(spec_change_t *base)
+{
+    change_t *ch = (change_t *)base;
+    free(ch->fresh);
+    cJSON_Delete(ch->patch);
+}
+
+/* Queues a change of id (spec: PUT, POST; patch: PATCH, copied). */
+static int change_submit(relay_mgr_t *m, change_kind_t kind, const char *id,
+                         const relay_spec_t *spec, const cJSON *patch, relay_done_cb done,
+                         void *arg, char *err, size_t errlen)
+{
+    change_t *ch =
+        (change_t *)spec_store_change_new(&m->store, kind == CH_DELETE, id, done, arg, err, errlen);
     if (!ch)
         return NODE_ENOMEM;
-    rc = spec_store_submit(&m->store, m->node->st, &ch->base, relay_spec_to_json(&s), err, errlen);
-    if (rc != 0)
-        return rc;
-    /* Applied now, so later requests see it; undone if the write fails. */
-    ch->apply_rc = apply_spec(m, &s);
-    *created = !r;
-    log_info(0, "relay %s %s over the API", s.id, r ? "replaced" : "created");
-    return 0;
+    ch->kind = kind;
+    if (spec)
+        ch->spec = *spec;
+    if (patch && !(ch->patch = cJSON_Duplicate(patch, 1))) {
+        spec_store_change_free(&ch->base);
+        snprintf(err, errlen, "out of memory");
+        return NODE_ENOMEM;
+    }
+    return spec_store_submit(&m->store, &ch->base, err, errlen);
+}
+
+int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only, relay_done_cb done,
+                  void *arg, char *err, size_t errlen)
+{
+    if (!spec->id[0]) {
+        snprintf(err, errlen, "id: missing");
+        return NODE_EINVAL;
+    }
+    return change_submit(m, create_only ? CH_POST : CH_PUT, spec->id, spec, NULL, done, arg, err,
+                         errlen);
+}
+
+int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, relay_done_cb done,
+                    void *arg, char *err, size_t errlen)
+{
+    return change_submit(m, CH_PATCH, id, NULL, patch, done, arg, err, errlen);
 }
 
 int relay_mgr_delete(relay_mgr_t *m, const char *id, relay_done_cb done, void *arg, char *err,
                      size_t errlen)
 {
-    relay_t *r = relay_find(m, id);
-    if (!r)
-        return NODE_ENOTFOUND;
-    if (r->spec.source == RELAY_SRC_CONFIG)
-        return spec_store_read_only("relay", id, err, errlen);
-    change_t *ch = change_new(m, 1, id, r, done, arg, err, errlen);
-    if (!ch)
-        return NODE_ENOMEM;
-    int rc = spec_store_submit(&m->store, m->node->st, &ch->base, NULL, err, errlen);
-    if (rc != 0)
-        return rc;
-    remove_relay(m, id, "relay deleted");
-    log_info(0, "relay %s deleted over the API", id);
-    return 0;
+    return change_submit(m, CH_DELETE, id, NULL, NULL, done, arg, err, errlen);
+}
+
+size_t relay_mgr_changes_waiting(const relay_mgr_t *m)
+{
+    return m ? m->store.count : 0;
 }
 
 const relay_spec_t *relay_mgr_spec(relay_mgr_t *m, const char *id)
@@ -1040,6 +1093,14 @@ cJSON *relay_mgr_render(relay_mgr_t *m, const char *id, int64_t now_ms)
 {
     relay_t *r = relay_find(m, id);
     return r ? render_relay(r, now_ms) : NULL;
+}
+
+cJSON *relay_render_spec(const relay_spec_t *spec, int64_t now_ms)
+{
+    relay_t r;
+    memset(&r, 0, sizeof r);
+    r.spec = *spec;
+    return render_relay(&r, now_ms);
 }
 
 cJSON *relay_mgr_render_all(relay_mgr_t *m, int64_t now_ms)

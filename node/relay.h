@@ -15,8 +15,9 @@
  * or an on-demand pull whose waiting players were all given up on).
  *
  * Everything runs on the loop thread. Changes from the API are stored first
- * (storage thread) and applied when committed, so what a 2xx acknowledged
- * survives kill -9.
+ * (storage thread), one at a time, and applied when committed, so what a
+ * 2xx acknowledged survives kill -9 and memory never holds what SQLite
+ * does not.
  */
 #ifndef WEIR_RELAY_H
 #define WEIR_RELAY_H
@@ -27,6 +28,7 @@
 
 #include "conn.h" /* sess_info_t */
 #include "relay_spec.h"
+#include "spec_store.h" /* spec_done_cb */
 
 struct node;
 typedef struct relay_mgr relay_mgr_t;
@@ -40,29 +42,46 @@ void relay_mgr_free(relay_mgr_t *m);
 /* Every ~250 ms: backoff deadlines, idle timeouts. */
 void relay_mgr_tick(relay_mgr_t *m, int64_t now_ms);
 
-/* Called on the loop thread once the change is committed and applied:
- * rc 0, or NODE_EIO (storage failed: nothing changed). */
-typedef void (*relay_done_cb)(void *arg, int rc);
+/* A change's result (spec_store.h): called once, on the loop thread, right
+ * after the change was applied (rc 0; created 1 when a put made the relay)
+ * or came to nothing (rc non-zero, err says why), before any later change
+ * is applied. */
+typedef spec_done_cb relay_done_cb;
 
-/* Creates or replaces the API relay spec->id (id required). Checks, in this
- * order, and returns without calling done:
- *   NODE_EBUSY   with err: the id belongs to a config-file relay
- *                ("id: relay r1 comes from the config file and is
- *                read-only"), or another pull relay already feeds a stream
- *                this one would ("name: pull relay r2 already feeds
- *                live/cam1");
- *   NODE_EINVAL  with err naming the field: a URL points at this node
- *                itself ("urls[0]: points at this node's own RTMP
- *                listener");
- *   NODE_ELIMIT / NODE_ENOMEM (storage queue full, out of memory).
- * Else returns 0, sets *created (1 new, 0 replaced) and calls done once. */
-int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int *created, relay_done_cb done,
+/* Changes from the API. They are queued and taken one at a time, in the
+ * order submitted: at its turn a change is checked against the committed
+ * relays, written to storage, and applied once committed. The checks, each
+ * a refusal with err:
+ *   NODE_ENOTFOUND  PATCH, DELETE: no relay id ("no relay r1");
+ *   NODE_EBUSY      the id belongs to a config-file relay ("id: relay r1
+ *                   comes from the config file and is read-only"); POST
+ *                   (create_only): the id exists ("id: relay r1 already
+ *                   exists"); another pull relay already feeds a stream
+ *                   this one would ("name: pull relay r2 already feeds
+ *                   live/cam1");
+ *   NODE_EINVAL     with err naming the field: a URL points at this node
+ *                   itself ("urls[0]: points at this node's own RTMP
+ *                   listener"); PATCH: the merged relay is not valid;
+ *   NODE_ELIMIT / NODE_ENOMEM  too many relays or changes waiting, storage
+ *                   queue full, out of memory.
+ * When nothing else is queued, a refusal is returned at once and done is
+ * never called; else the call returns 0 and done hears the result, never
+ * inside the call. */
+
+/* Creates or replaces the API relay spec->id (id required; create_only: a
+ * POST, refused when the id exists). */
+int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only, relay_done_cb done,
                   void *arg, char *err, size_t errlen);
-/* Deletes the API relay id (its links stop). NODE_ENOTFOUND, NODE_EBUSY
- * (config-file relay, err says so), NODE_ELIMIT, NODE_ENOMEM; else 0 and
- * done is called once. */
+/* Changes the fields of the API relay id that patch (a PATCH body) gives,
+ * merged over the relay as committed at its turn (relay_spec_patch()). */
+int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, relay_done_cb done,
+                    void *arg, char *err, size_t errlen);
+/* Deletes the API relay id (its links stop). */
 int relay_mgr_delete(relay_mgr_t *m, const char *id, relay_done_cb done, void *arg, char *err,
                      size_t errlen);
+/* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
+ * until none is left, since each is written only after the one before. */
+size_t relay_mgr_changes_waiting(const relay_mgr_t *m);
 
 /* The relay's spec, or NULL. Valid until the loop runs again. */
 const relay_spec_t *relay_mgr_spec(relay_mgr_t *m, const char *id);
@@ -80,14 +99,18 @@ void relay_mgr_new_id(relay_mgr_t *m, char out[RELAY_ID_MAX]);
  *                  started_at, session_id (or null), hops
  * NULL if there is no such relay or out of memory. */
 cJSON *relay_mgr_render(relay_mgr_t *m, const char *id, int64_t now_ms);
+/* A relay with this spec that runs nothing (status idle, counters 0), as
+ * relay_mgr_render() shows it: the answer to a change committed after its
+ * manager went away (node stopping). NULL when out of memory. */
+cJSON *relay_render_spec(const relay_spec_t *spec, int64_t now_ms);
 /* Every relay, ordered by id, as a JSON array. NULL when out of memory. */
 cJSON *relay_mgr_render_all(relay_mgr_t *m, int64_t now_ms);
 
 typedef struct {
-    size_t relays;                     /* configured */
+    size_t relays;                                    /* configured */
     size_t idle, connecting, active, backoff, failed; /* instances by status */
-    uint64_t starts, failures, failovers; /* totals since start */
-    uint64_t bytes;                    /* relayed, totals */
+    uint64_t starts, failures, failovers;             /* totals since start */
+    uint64_t bytes;                                   /* relayed, totals */
 } relay_counts_t;
 void relay_mgr_counts(const relay_mgr_t *m, relay_counts_t *out);
 

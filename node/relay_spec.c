@@ -338,6 +338,29 @@ int relay_spec_from_json(const cJSON *obj, const relay_spec_t *base, relay_spec_
     return 0;
 }
 
+/* A string member of obj (exact name), or NULL. */
+static const char *member_string(const cJSON *obj, const char *key)
+{
+    for (const cJSON *v = obj->child; v; v = v->next)
+        if (v->string && strcmp(v->string, key) == 0)
+            return cJSON_IsString(v) ? v->valuestring : NULL;
+    return NULL;
+}
+
+int relay_spec_patch(const cJSON *body, const relay_spec_t *cur, relay_spec_t *out, char *err,
+                     size_t errlen)
+{
+    if (!cJSON_IsObject(body))
+        return spec_fail(err, errlen, "relay: expected a JSON object");
+    const char *dir = member_string(body, "direction");
+    const char *id = member_string(body, "id");
+    if (dir && strcmp(dir, cur->direction == RELAY_PUSH ? "push" : "pull") != 0)
+        return spec_fail(err, errlen, "direction: cannot change; delete and create the relay");
+    if (id && strcmp(id, cur->id) != 0)
+        return spec_fail(err, errlen, "id: does not match the path");
+    return relay_spec_from_json(body, cur, out, err, errlen);
+}
+
 /* ---- to JSON, URLs, matching ------------------------------------------------ */
 
 cJSON *relay_spec_to_json(const relay_spec_t *s)

@@ -30,7 +30,7 @@
 
 #include "stream.h"
 
-#define RELAY_ID_MAX 64   /* with its NUL */
+#define RELAY_ID_MAX 64 /* with its NUL */
 #define RELAY_URLS_MAX 8
 #define RELAY_URL_MAX 512 /* with its NUL */
 
@@ -85,6 +85,14 @@ int relay_id_valid(const char *id);
  * base, else RELAY_SRC_API. */
 int relay_spec_from_json(const cJSON *obj, const relay_spec_t *base, relay_spec_t *out, char *err,
                          size_t errlen);
+
+/* A PATCH body merged over cur into out: "direction" cannot change and an
+ * "id" must be cur's (checked first, before the merge's own validation
+ * complains about what another direction does not allow), then
+ * relay_spec_from_json(body, cur, out). Returns 0, or -1 with err naming
+ * the field ("direction: cannot change; delete and create the relay"). */
+int relay_spec_patch(const cJSON *body, const relay_spec_t *cur, relay_spec_t *out, char *err,
+                     size_t errlen);
 
 /* Checks a whole spec: id (when not empty), app valid, name valid or "*",
  * 1..RELAY_URLS_MAX URLs each parseable with the right scheme for the

@@ -13,28 +13,112 @@
 
 /* ---- changes -------------------------------------------------------------- */
 
-static void change_unlink(spec_store_t *s, spec_change_t *ch)
+void spec_store_change_free(spec_change_t *ch)
 {
-    for (spec_change_t **pp = &s->pending; *pp; pp = &(*pp)->next) {
-        if (*pp == ch) {
-            *pp = ch->next;
-            return;
+    if (!ch)
+        return;
+    if (ch->ops->release)
+        ch->ops->release(ch);
+    free(ch);
+}
+
+/* Takes the head (ch) off the queue. */
+static void queue_pop(spec_store_t *s, spec_change_t *ch)
+{
+    s->head = ch->next;
+    if (!s->head)
+        s->tail = NULL;
+    s->count--;
+    ch->next = NULL;
+}
+
+/* Ends ch, which is off the queue: done hears rc and err, then ch is freed. */
+static void change_end(spec_change_t *ch, int rc, const char *err)
+{
+    int put_done = rc == 0 && !ch->del;
+    spec_result_t res = {rc, put_done ? ch->created : 0, err ? err : "",
+                         put_done ? ch->spec : NULL};
+    if (ch->done)
+        ch->done(ch->arg, &res);
+    spec_store_change_free(ch);
+}
+
+static void change_finish(void *arg, int rc);
+
+/* Writes the prepared change ch (spec: its JSON for a put, taken over), or
+ * without storage schedules its completion. Returns 0 or a storage error
+ * with err. */
+static int change_write(spec_store_t *s, spec_change_t *ch, cJSON *spec, char *err, size_t errlen)
+{
+    char *text = NULL;
+    if (!ch->del) {
+        text = spec ? cJSON_PrintUnformatted(spec) : NULL;
+        cJSON_Delete(spec);
+        if (!text) {
+            snprintf(err, errlen, "out of memory");
+            return NODE_ENOMEM;
         }
+    }
+    int rc = 0;
+    if (!s->st)
+        event_active(s->kick, EV_TIMEOUT, 0);
+    else if (ch->del)
+        rc = s->ops->del(s->st, ch->id, change_finish, ch);
+    else
+        rc = s->ops->put(s->st, ch->id, text, change_finish, ch);
+    cJSON_free(text);
+    if (rc != 0)
+        snprintf(err, errlen,
+                 rc == NODE_ENOMEM ? "out of memory" : "storage is busy; nothing changed");
+    return rc;
+}
+
+/* Starts ch, the head: prepare, then the write. Returns 0 (in flight), or
+ * a refusal or storage error with err (ch is still queued). */
+static int change_start(spec_store_t *s, spec_change_t *ch, char *err, size_t errlen)
+{
+    cJSON *spec = NULL;
+    err[0] = '\0';
+    int rc = s->ops->prepare(s->owner, ch, ch->del ? NULL : &spec, err, errlen);
+    if (rc != 0) {
+        cJSON_Delete(spec);
+        return rc;
+    }
+    ch->started = 1;
+    rc = change_write(s, ch, spec, err, errlen);
+    if (rc != 0)
+        ch->started = 0;
+    return rc;
+}
+
+/* Starts the next changes until one is in flight or none is left; one that
+ * cannot start ends now (its done hears why). */
+static void queue_run(spec_store_t *s)
+{
+    spec_change_t *ch;
+    while ((ch = s->head) != NULL && !ch->started) {
+        char err[SPEC_STORE_ERR_MAX];
+        int rc = change_start(s, ch, err, sizeof err);
+        if (rc == 0)
+            return;
+        queue_pop(s, ch);
+        change_end(ch, rc, err);
     }
 }
 
-/* Storage answered (or, for a local change, the deferred event ran). */
+/* Storage answered (or, without storage, the kick ran) for ch, the head:
+ * settle, then done, then the next change. */
 static void change_finish(void *arg, int rc)
 {
     spec_change_t *ch = arg;
     spec_store_t *s = ch->store;
     if (s) {
-        change_unlink(s, ch);
-        rc = s->ops->settle(s->owner, ch, rc);
+        queue_pop(s, ch);
+        s->ops->settle(s->owner, ch, rc);
     }
-    if (ch->done)
-        ch->done(ch->arg, rc == 0 ? 0 : NODE_EIO);
-    free(ch);
+    change_end(ch, rc == 0 ? 0 : NODE_EIO, rc == 0 ? "" : "not stored; nothing changed");
+    if (s)
+        queue_run(s);
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
@@ -42,23 +126,17 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     spec_store_t *s = arg;
-    /* Local changes, oldest first (the list is in submit order). */
-    for (;;) {
-        spec_change_t *ch = s->pending;
-        while (ch && !ch->local)
-            ch = ch->next;
-        if (!ch)
-            break;
-        change_finish(ch, 0);
-    }
+    if (s->head && s->head->started)
+        change_finish(s->head, 0); /* starts the next, which kicks again */
 }
 
-int spec_store_init(spec_store_t *s, struct event_base *base, const spec_store_ops_t *ops,
-                    void *owner)
+int spec_store_init(spec_store_t *s, struct event_base *base, storage_t *st,
+                    const spec_store_ops_t *ops, void *owner)
 {
     memset(s, 0, sizeof *s);
     s->ops = ops;
     s->owner = owner;
+    s->st = st;
     s->kick = event_new(base, -1, 0, kick_cb, s);
     return s->kick ? 0 : -1;
 }
@@ -66,14 +144,11 @@ int spec_store_init(spec_store_t *s, struct event_base *base, const spec_store_o
 void spec_store_close(spec_store_t *s)
 {
     spec_change_t *ch;
-    while ((ch = s->pending) != NULL) {
-        s->pending = ch->next;
+    while ((ch = s->head) != NULL) {
+        queue_pop(s, ch);
         ch->store = NULL;
-        if (ch->local) {
-            if (ch->done)
-                ch->done(ch->arg, NODE_EIO);
-            free(ch);
-        }
+        if (!(ch->started && s->st)) /* else storage's answer ends it */
+            change_end(ch, NODE_EIO, "the node is stopping; nothing changed");
     }
     if (s->kick)
         event_free(s->kick);
@@ -89,6 +164,7 @@ spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id, s
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    ch->ops = s->ops;
     ch->del = del;
     snprintf(ch->id, sizeof ch->id, "%s", id);
     ch->done = done;
@@ -96,41 +172,28 @@ spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id, s
     return ch;
 }
 
-int spec_store_submit(spec_store_t *s, storage_t *st, spec_change_t *ch, cJSON *spec, char *err,
-                      size_t errlen)
+int spec_store_submit(spec_store_t *s, spec_change_t *ch, char *err, size_t errlen)
 {
-    char *text = NULL;
-    if (!ch->del) {
-        text = spec ? cJSON_PrintUnformatted(spec) : NULL;
-        cJSON_Delete(spec);
-        if (!text) {
-            snprintf(err, errlen, "out of memory");
-            free(ch);
-            return NODE_ENOMEM;
-        }
+    if (s->count >= SPEC_STORE_QUEUE_MAX) {
+        snprintf(err, errlen, "too many changes waiting to be stored; retry");
+        spec_store_change_free(ch);
+        return NODE_ELIMIT;
     }
-    /* Pending (oldest first) before storage may answer. */
     ch->store = s;
-    ch->local = st == NULL;
-    spec_change_t **pp = &s->pending;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = ch;
-    int rc = 0;
-    if (st)
-        rc = ch->del ? s->ops->del(st, ch->id, change_finish, ch)
-                     : s->ops->put(st, ch->id, text, change_finish, ch);
-    cJSON_free(text);
+    if (s->tail)
+        s->tail->next = ch;
+    else
+        s->head = ch;
+    s->tail = ch;
+    s->count++;
+    if (ch != s->head)
+        return 0; /* its turn comes when the ones before it are over */
+    int rc = change_start(s, ch, err, errlen);
     if (rc != 0) {
-        change_unlink(s, ch);
-        snprintf(err, errlen,
-                 rc == NODE_ENOMEM ? "out of memory" : "storage is busy; nothing changed");
-        free(ch);
-        return rc;
+        queue_pop(s, ch);
+        spec_store_change_free(ch);
     }
-    if (ch->local)
-        event_active(s->kick, EV_TIMEOUT, 0);
-    return 0;
+    return rc;
 }
 
 int spec_store_read_only(const char *kind, const char *id, char *err, size_t errlen)

@@ -4,13 +4,19 @@
  *            loaded at open, each through the manager's own load function;
  *            a bad config-file object stops the start, a stored one that
  *            no longer loads is logged and left in the database;
- *   changes  a put or delete from the API is stored first (storage thread);
- *            the manager's settle function hears, on the loop thread, once
- *            it is committed or has failed, then the API's done. Without
- *            storage the answer comes from a deferred event, oldest first,
- *            never inside the call. A manager going away (spec_store_close)
- *            detaches its changes: storage's answers still reach done, but
- *            nothing is settled;
+ *   changes  a put or delete from the API waits in a FIFO, one change in
+ *            flight at a time. At its turn the manager's prepare checks it
+ *            against what is committed (so a conflict or a missing id is
+ *            judged exactly, whatever else was submitted before it) and
+ *            reserves what applying it needs; then it is written (storage
+ *            thread). Once the write is over, settle applies it (committed)
+ *            or drops it (failed), then done hears the result, before any
+ *            other change is applied: memory follows SQLite, in commit
+ *            order. Without storage the write is skipped and the change
+ *            completes from a deferred event, never inside the call. A
+ *            manager going away (spec_store_close) ends the waiting changes
+ *            and detaches the one at storage: its answer still reaches
+ *            done, nothing is settled;
  *   ids      new ids: a prefix and 12 hex digits.
  * The store is owned by its manager (embedded); a change is owned by the
  * store from spec_store_submit() until its done has run. Loop thread only.
@@ -27,62 +33,100 @@
 struct event;
 struct event_base;
 
-#define SPEC_STORE_ID_MAX 64 /* RELAY_ID_MAX, HOOK_ID_MAX */
+#define SPEC_STORE_ID_MAX 64     /* RELAY_ID_MAX, HOOK_ID_MAX */
+#define SPEC_STORE_QUEUE_MAX 256 /* changes waiting or in flight, per manager */
+#define SPEC_STORE_ERR_MAX 256   /* a refusal's message, with its NUL */
 
-/* The API's callback: rc 0 committed and applied, else NODE_EIO. */
-typedef void (*spec_done_cb)(void *arg, int rc);
+/* What a change came to, for the API (valid during the done call):
+ *   rc 0            committed and applied; created: 1 the put made the
+ *                   object, 0 it replaced one (0 for a delete); spec: a
+ *                   put's spec as committed (the manager's relay_spec_t or
+ *                   hook_spec_t), else NULL: the answer is rendered from it
+ *                   when the manager is gone;
+ *   NODE_EIO        the storage write failed: nothing changed;
+ *   NODE_ELIMIT / NODE_ENOMEM  storage busy or out of memory before the
+ *                   write: nothing changed;
+ *   NODE_ENOTFOUND, NODE_EBUSY, NODE_EINVAL  refused by the manager's
+ *                   checks at its turn: nothing changed.
+ * err: why (never NULL; "" after a success). */
+typedef struct {
+    int rc;
+    int created;
+    const char *err;
+    const void *spec;
+} spec_result_t;
+
+typedef void (*spec_done_cb)(void *arg, const spec_result_t *res);
+
+struct spec_store_ops;
 
 /* One change. A manager's own change type starts with this member
  * (ops.change_size bytes in all, zeroed by spec_store_change_new()). */
 typedef struct spec_change {
-    struct spec_change *next; /* pending, oldest first */
+    struct spec_change *next; /* queued, oldest first */
     struct spec_store *store; /* NULL once the manager is gone */
-    int del;                  /* 1 delete, 0 put */
-    int local;                /* no storage: waits for the deferred event */
+    const struct spec_store_ops *ops;
+    int del;          /* 1 delete, 0 put */
+    int started;      /* prepared and at storage (or waiting for the kick) */
+    int created;      /* put: set by prepare (1 new, 0 replaces) */
+    const void *spec; /* put: set by prepare, the spec written (in the change) */
     char id[SPEC_STORE_ID_MAX];
     spec_done_cb done;
     void *arg;
 } spec_change_t;
 
-typedef struct {
+typedef struct spec_store_ops {
     /* storage_relay_put() / storage_hook_put() and the deletes. */
     int (*put)(storage_t *st, const char *id, const char *spec_json, storage_done_cb done,
                void *arg);
     int (*del)(storage_t *st, const char *id, storage_done_cb done, void *arg);
-    /* The write of ch is over: rc 0 committed, else not stored. Returns the
-     * outcome for done (0, or non-zero: done gets NODE_EIO). */
-    int (*settle)(void *owner, spec_change_t *ch, int rc);
+    /* ch reached the head of the queue (nothing else is in flight): checks
+     * it against the committed state, sets ch->created for a put, reserves
+     * what applying it needs (settle must not fail), and returns 0 with, for
+     * a put, the JSON to store in *spec (taken over; NULL: out of memory).
+     * Else a refusal (NODE_E*) with err. */
+    int (*prepare)(void *owner, spec_change_t *ch, cJSON **spec, char *err, size_t errlen);
+    /* The write of ch is over: rc 0 committed (apply it), else not stored
+     * (nothing to do but log). */
+    void (*settle)(void *owner, spec_change_t *ch, int rc);
+    /* Frees what ch still holds (reservations, a patch); runs before every
+     * change is freed. */
+    void (*release)(spec_change_t *ch);
     size_t change_size; /* the manager's change type, >= sizeof(spec_change_t) */
 } spec_store_ops_t;
 
 typedef struct spec_store {
     const spec_store_ops_t *ops;
     void *owner;
-    struct event *kick; /* completes local changes */
-    spec_change_t *pending;
+    storage_t *st;      /* NULL: no storage, changes complete from kick */
+    struct event *kick; /* completes the local change in flight */
+    spec_change_t *head, *tail;
+    size_t count; /* queued, the one in flight included */
 } spec_store_t;
 
-/* Sets up s (ops static, owner passed to settle). Returns 0, or -1 when
- * out of memory. */
-int spec_store_init(spec_store_t *s, struct event_base *base, const spec_store_ops_t *ops,
-                    void *owner);
-/* The manager is going: changes waiting for storage are detached (their done
- * still comes when storage answers); local ones end now with NODE_EIO. Frees
- * what init made. A zeroed s is a no-op. */
+/* Sets up s (ops static, owner passed to the ops; st the node's storage or
+ * NULL). Returns 0, or -1 when out of memory. */
+int spec_store_init(spec_store_t *s, struct event_base *base, storage_t *st,
+                    const spec_store_ops_t *ops, void *owner);
+/* The manager is going: the change at storage is detached (its done still
+ * comes when storage answers; nothing is settled); the others end now with
+ * NODE_EIO. Frees what init made. A zeroed s is a no-op. */
 void spec_store_close(spec_store_t *s);
 
 /* A new zeroed change of ops->change_size bytes for id (del 1: a delete),
  * or NULL with err "out of memory". Not yet the store's: pass it to
- * spec_store_submit(). */
+ * spec_store_submit(), or free it with spec_store_change_free(). */
 spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id, spec_done_cb done,
                                      void *arg, char *err, size_t errlen);
-/* Stores ch: a put writes spec (taken over and freed; NULL: out of memory),
- * a delete passes spec NULL. st NULL (no storage): ch completes from the
- * deferred event. Returns 0 (settle, then done, come later), or
- * NODE_ELIMIT / NODE_ENOMEM with err ("storage is busy; nothing changed",
- * "out of memory") and ch freed. */
-int spec_store_submit(spec_store_t *s, storage_t *st, spec_change_t *ch, cJSON *spec, char *err,
-                      size_t errlen);
+/* Releases and frees a change that was not submitted. NULL is a no-op. */
+void spec_store_change_free(spec_change_t *ch);
+/* Queues ch. When nothing else is queued it is prepared and written now,
+ * and a refusal or a storage error comes back here: NODE_ENOTFOUND,
+ * NODE_EBUSY, NODE_EINVAL (prepare's err), NODE_ELIMIT ("storage is busy;
+ * nothing changed", or too many changes waiting), NODE_ENOMEM ("out of
+ * memory"); ch is then freed and done is never called. Else returns 0 and
+ * done is called once, later (never inside this call), with the result. */
+int spec_store_submit(spec_store_t *s, spec_change_t *ch, char *err, size_t errlen);
 
 /* NODE_EBUSY with err "id: <kind> <id> comes from the config file and is
  * read-only". */

@@ -65,7 +65,9 @@ typedef struct {
     int in_decide;
     int cb_inside_decide;
     /* API done callbacks */
-    int ndone, last_rc;
+    int ndone, last_rc, last_created;
+    int rcs[16], createds[16]; /* every result, in order */
+    char last_err[256];
 } fx_t;
 
 static void copy_header(struct evkeyvalq *h, const char *name, char *out, size_t outlen)
@@ -676,11 +678,17 @@ static void test_decision_pending_limit(void **state)
 
 /* ---- API changes (no storage) ------------------------------------------- */
 
-static void done_cb(void *arg, int rc)
+static void done_cb(void *arg, const spec_result_t *res)
 {
     fx_t *fx = arg;
     fx->ndone++;
-    fx->last_rc = rc;
+    fx->last_rc = res->rc;
+    fx->last_created = res->created;
+    if (fx->ndone <= 16) {
+        fx->rcs[fx->ndone - 1] = res->rc;
+        fx->createds[fx->ndone - 1] = res->created;
+    }
+    snprintf(fx->last_err, sizeof fx->last_err, "%s", res->err);
 }
 
 static void test_api_put_delete(void **state)
@@ -696,20 +704,22 @@ static void test_api_put_delete(void **state)
     hook_mgr_new_id(m, s.id);
     assert_int_equal(strlen(s.id), 14);
     assert_int_equal(strncmp(s.id, "h-", 2), 0);
-    int created = -1;
-    assert_int_equal(hook_mgr_put(m, &s, &created, done_cb, fx, err, sizeof err), 0);
-    assert_int_equal(created, 1);
+    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0);
     assert_int_equal(fx->ndone, 0);      /* never inside the call */
     assert_null(hook_mgr_spec(m, s.id)); /* applied once done */
     assert_true(run_until(fx, &fx->ndone, 1));
     assert_int_equal(fx->last_rc, 0);
+    assert_int_equal(fx->last_created, 1);
     assert_non_null(hook_mgr_spec(m, s.id));
     /* replace */
     s.timeout_ms = 700;
-    assert_int_equal(hook_mgr_put(m, &s, &created, done_cb, fx, err, sizeof err), 0);
-    assert_int_equal(created, 0);
+    assert_int_equal(hook_mgr_put(m, &s, 0, done_cb, fx, err, sizeof err), 0);
     assert_true(run_until(fx, &fx->ndone, 2));
+    assert_int_equal(fx->last_created, 0);
     assert_int_equal(hook_mgr_spec(m, s.id)->timeout_ms, 700);
+    /* POST of an id in use */
+    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), NODE_EBUSY);
+    assert_non_null(strstr(err, "already exists"));
     /* render_all: ordered by id, sources */
     cJSON *all = hook_mgr_render_all(m);
     assert_int_equal(cJSON_GetArraySize(all), 2);
@@ -720,7 +730,7 @@ static void test_api_put_delete(void **state)
     /* the config-file hook is read-only */
     hook_spec_t c = s;
     strcpy(c.id, "cfg");
-    assert_int_equal(hook_mgr_put(m, &c, &created, done_cb, fx, err, sizeof err), NODE_EBUSY);
+    assert_int_equal(hook_mgr_put(m, &c, 0, done_cb, fx, err, sizeof err), NODE_EBUSY);
     assert_string_equal(err, "id: hook cfg comes from the config file and is read-only");
     assert_int_equal(hook_mgr_delete(m, "cfg", done_cb, fx, err, sizeof err), NODE_EBUSY);
     assert_int_equal(hook_mgr_delete(m, "nope", done_cb, fx, err, sizeof err), NODE_ENOTFOUND);
@@ -733,11 +743,45 @@ static void test_api_put_delete(void **state)
     assert_null(hook_mgr_spec(m, s.id));
     assert_null(hook_mgr_render(m, s.id));
     /* a change still waiting when the manager goes: done with NODE_EIO */
-    assert_int_equal(hook_mgr_put(m, &s, &created, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 0, done_cb, fx, err, sizeof err), 0);
     hook_mgr_free(m);
     fx->node->hooks = NULL;
     assert_int_equal(fx->ndone, 4);
     assert_int_equal(fx->last_rc, NODE_EIO);
+}
+
+/* Changes submitted before the earlier ones committed are judged at their
+ * turn, against what those left: a POST after a DELETE of the same id
+ * creates, a second POST is a conflict, a DELETE after a DELETE finds
+ * nothing; each result says what that change did. */
+static void test_api_changes_in_order(void **state)
+{
+    fx_t *fx = *state;
+    start(fx, "[]");
+    hook_mgr_t *m = fx->node->hooks;
+    hook_spec_t s;
+    hook_spec_defaults(&s);
+    char err[256] = "";
+    snprintf(s.url, sizeof s.url, "http://127.0.0.1:%u/api", (unsigned)fx->port);
+    s.events = 1u << hook_event_type_index("play.start");
+    strcpy(s.id, "h1");
+    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0); /* queued */
+    assert_int_equal(fx->ndone, 0);
+    assert_true(run_until(fx, &fx->ndone, 2));
+    assert_int_equal(fx->rcs[0], 0);
+    assert_int_equal(fx->createds[0], 1);
+    assert_int_equal(fx->rcs[1], NODE_EBUSY);
+    assert_string_equal(fx->last_err, "id: hook h1 already exists");
+    assert_int_equal(hook_mgr_delete(m, "h1", done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_delete(m, "h1", done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0);
+    assert_true(run_until(fx, &fx->ndone, 5));
+    assert_int_equal(fx->rcs[2], 0);
+    assert_int_equal(fx->rcs[3], NODE_ENOTFOUND);
+    assert_int_equal(fx->rcs[4], 0);
+    assert_int_equal(fx->createds[4], 1);
+    assert_non_null(hook_mgr_spec(m, "h1"));
 }
 
 static void test_bad_config_hooks(void **state)
@@ -762,7 +806,7 @@ int main(void)
         T(test_decision_deny),           T(test_decision_timeout_policy),
         T(test_decision_several_hooks),  T(test_decision_cancel),
         T(test_decision_pending_limit),  T(test_api_put_delete),
-        T(test_bad_config_hooks),
+        T(test_api_changes_in_order),    T(test_bad_config_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

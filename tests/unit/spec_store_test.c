@@ -1,6 +1,7 @@
 /* Unit tests of spec_store: changes without storage (deferred, in order),
- * with a fake storage (commit, failure, busy, out of memory), detaching on
- * close, loading config-file and stored objects, ids. */
+ * with a fake storage (one write at a time, commit, failure, busy, out of
+ * memory), refusals at once and at a change's turn, the queue bound,
+ * detaching on close, loading config-file and stored objects, ids. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 typedef struct {
     spec_change_t base;
     int tag;
+    int refuse; /* prepare's answer (0: accepted) */
 } change_t;
 
 /* What the fakes and callbacks saw. */
@@ -31,12 +33,16 @@ typedef struct {
     void *cb_arg[MAX_CALLS];
     char stored[MAX_CALLS][128];
     int ncalls;
-    int settled[MAX_CALLS]; /* tags, in order */
+    int prepared[MAX_CALLS]; /* tags, in order */
+    int nprepared;
+    int settled[MAX_CALLS]; /* tags (+100 for a delete), in order */
     int settle_rc[MAX_CALLS];
     int nsettled;
-    int settle_answer; /* settle's return when rc is 0 */
     int done_rc[MAX_CALLS];
+    int done_created[MAX_CALLS];
+    char done_err[MAX_CALLS][64];
     int ndone;
+    int nreleased;
 } fx_t;
 
 static fx_t FX;
@@ -66,35 +72,72 @@ static int fake_del(storage_t *st, const char *id, storage_done_cb done, void *a
     return 0;
 }
 
-static int settle(void *owner, spec_change_t *base, int rc)
+/* Accepts unless the change says otherwise; a put of an odd tag creates. */
+static int prepare(void *owner, spec_change_t *base, cJSON **spec, char *err, size_t errlen)
+{
+    assert_ptr_equal(owner, &FX);
+    change_t *ch = (change_t *)base;
+    if (FX.nprepared < MAX_CALLS)
+        FX.prepared[FX.nprepared] = ch->tag;
+    FX.nprepared++;
+    if (ch->refuse) {
+        snprintf(err, errlen, "refused %d", ch->tag);
+        return ch->refuse;
+    }
+    if (!base->del) {
+        base->created = ch->tag % 2;
+        *spec = cJSON_CreateObject();
+        cJSON_AddNumberToObject(*spec, "tag", ch->tag);
+    }
+    return 0;
+}
+
+static void settle(void *owner, spec_change_t *base, int rc)
 {
     assert_ptr_equal(owner, &FX);
     change_t *ch = (change_t *)base;
     FX.settled[FX.nsettled] = ch->tag + (base->del ? 100 : 0);
     FX.settle_rc[FX.nsettled++] = rc;
-    return rc ? rc : FX.settle_answer;
 }
 
-static void done(void *arg, int rc)
+static void release(spec_change_t *base)
+{
+    (void)base;
+    FX.nreleased++;
+}
+
+static void done(void *arg, const spec_result_t *res)
 {
     assert_ptr_equal(arg, &FX);
-    FX.done_rc[FX.ndone++] = rc;
+    assert_non_null(res->err);
+    int i = FX.ndone++;
+    if (i >= MAX_CALLS)
+        return; /* counted only */
+    FX.done_created[i] = res->created;
+    snprintf(FX.done_err[i], sizeof FX.done_err[0], "%s", res->err);
+    FX.done_rc[i] = res->rc;
 }
 
-static const spec_store_ops_t OPS = {fake_put, fake_del, settle, sizeof(change_t)};
+static const spec_store_ops_t OPS = {fake_put, fake_del, prepare,
+                                     settle,   release,  sizeof(change_t)};
 
 static struct event_base *base;
 static spec_store_t store;
 static char dummy_storage;
 #define FAKE_ST ((storage_t *)&dummy_storage)
 
+static void init_store(storage_t *st)
+{
+    memset(&FX, 0, sizeof FX);
+    assert_int_equal(spec_store_init(&store, base, st, &OPS, &FX), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
-    memset(&FX, 0, sizeof FX);
     base = event_base_new();
     assert_non_null(base);
-    assert_int_equal(spec_store_init(&store, base, &OPS, &FX), 0);
+    init_store(FAKE_ST);
     return 0;
 }
 
@@ -106,68 +149,108 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A put (del 0) or delete of id tagged tag, submitted to st. */
-static int submit(storage_t *st, int del, const char *id, int tag, cJSON *spec, char *err,
-                  size_t errlen)
+/* A put (del 0) or delete of id tagged tag, refused by prepare with
+ * refuse (0: accepted). */
+static int submit(int del, const char *id, int tag, int refuse, char *err, size_t errlen)
 {
     change_t *ch = (change_t *)spec_store_change_new(&store, del, id, done, &FX, err, errlen);
     assert_non_null(ch);
     assert_string_equal(ch->base.id, id);
     ch->tag = tag;
-    return spec_store_submit(&store, st, &ch->base, spec, err, errlen);
+    ch->refuse = refuse;
+    return spec_store_submit(&store, &ch->base, err, errlen);
 }
 
 static void test_local_changes_deferred_in_order(void **state)
 {
     (void)state;
+    spec_store_close(&store);
+    init_store(NULL);
     char err[128] = "";
-    assert_int_equal(submit(NULL, 0, "a", 1, cJSON_CreateObject(), err, sizeof err), 0);
-    assert_int_equal(submit(NULL, 1, "a", 2, NULL, err, sizeof err), 0);
-    assert_int_equal(submit(NULL, 0, "b", 3, cJSON_CreateObject(), err, sizeof err), 0);
-    assert_int_equal(FX.ndone, 0); /* never inside the call */
-    assert_int_equal(FX.nsettled, 0);
+    assert_int_equal(submit(0, "a", 1, 0, err, sizeof err), 0);
+    assert_int_equal(submit(1, "a", 2, 0, err, sizeof err), 0);
+    assert_int_equal(submit(0, "b", 4, 0, err, sizeof err), 0);
+    assert_int_equal(FX.ndone, 0);     /* never inside the call */
+    assert_int_equal(FX.nprepared, 1); /* the others wait their turn */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    event_base_loop(base, EVLOOP_NONBLOCK);
     event_base_loop(base, EVLOOP_NONBLOCK);
     assert_int_equal(FX.nsettled, 3);
     assert_int_equal(FX.settled[0], 1);
     assert_int_equal(FX.settled[1], 102);
-    assert_int_equal(FX.settled[2], 3);
+    assert_int_equal(FX.settled[2], 4);
     assert_int_equal(FX.ndone, 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal(FX.done_rc[i], 0);
-    assert_null(store.pending);
+    assert_int_equal(FX.done_created[0], 1);
+    assert_int_equal(FX.done_created[1], 0); /* a delete */
+    assert_int_equal(FX.done_created[2], 0);
+    assert_null(store.head);
+    assert_int_equal(store.count, 0);
     assert_int_equal(FX.ncalls, 0); /* storage never asked */
+    assert_int_equal(FX.nreleased, 3);
 }
 
-static void test_storage_commit_and_failure(void **state)
+static void test_storage_one_at_a_time_commit_and_failure(void **state)
 {
     (void)state;
     char err[128] = "";
-    cJSON *spec = cJSON_CreateObject();
-    cJSON_AddStringToObject(spec, "id", "r1");
-    assert_int_equal(submit(FAKE_ST, 0, "r1", 1, spec, err, sizeof err), 0);
-    assert_int_equal(submit(FAKE_ST, 1, "r2", 2, NULL, err, sizeof err), 0);
-    assert_int_equal(submit(FAKE_ST, 0, "r3", 3, cJSON_CreateObject(), err, sizeof err), 0);
-    assert_int_equal(FX.ncalls, 3);
-    assert_string_equal(FX.stored[0], "{\"id\":\"r1\"}");
+    assert_int_equal(submit(0, "r1", 1, 0, err, sizeof err), 0);
+    assert_int_equal(submit(1, "r2", 2, 0, err, sizeof err), 0);
+    assert_int_equal(submit(0, "r3", 3, 0, err, sizeof err), 0);
+    assert_int_equal(FX.ncalls, 1); /* one write in flight */
+    assert_int_equal(FX.nprepared, 1);
+    assert_string_equal(FX.stored[0], "{\"tag\":1}");
     event_base_loop(base, EVLOOP_NONBLOCK); /* nothing local */
     assert_int_equal(FX.ndone, 0);
-    /* committed */
+    /* committed: settled, done, then the next is prepared and written */
     FX.cb[0](FX.cb_arg[0], 0);
     assert_int_equal(FX.settled[0], 1);
     assert_int_equal(FX.settle_rc[0], 0);
     assert_int_equal(FX.done_rc[0], 0);
+    assert_int_equal(FX.done_created[0], 1);
+    assert_int_equal(FX.ncalls, 2);
+    assert_int_equal(FX.prepared[1], 2);
     /* not stored: settle hears it, done gets NODE_EIO */
     FX.cb[1](FX.cb_arg[1], NODE_EIO);
     assert_int_equal(FX.settled[1], 102);
     assert_int_not_equal(FX.settle_rc[1], 0);
     assert_int_equal(FX.done_rc[1], NODE_EIO);
-    /* committed but settle could not apply it */
-    FX.settle_answer = NODE_ENOMEM;
+    assert_int_equal(FX.ncalls, 3);
     FX.cb[2](FX.cb_arg[2], 0);
-    assert_int_equal(FX.settle_rc[2], 0);
-    assert_int_equal(FX.done_rc[2], NODE_EIO);
+    assert_int_equal(FX.done_rc[2], 0);
     assert_int_equal(FX.ndone, 3);
-    assert_null(store.pending);
+    assert_null(store.head);
+    assert_int_equal(FX.nreleased, 3);
+}
+
+static void test_refusals_at_once_and_at_their_turn(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    /* nothing queued: prepare runs in the call, the refusal comes back */
+    assert_int_equal(submit(0, "r1", 1, NODE_EBUSY, err, sizeof err), NODE_EBUSY);
+    assert_string_equal(err, "refused 1");
+    assert_int_equal(FX.nreleased, 1);
+    /* queued behind a write: refused at its turn, through done */
+    assert_int_equal(submit(0, "r1", 3, 0, err, sizeof err), 0);
+    assert_int_equal(submit(1, "r1", 4, NODE_ENOTFOUND, err, sizeof err), 0);
+    assert_int_equal(submit(0, "r1", 5, 0, err, sizeof err), 0);
+    FX.cb[0](FX.cb_arg[0], 0);
+    assert_int_equal(FX.ndone, 2);
+    assert_int_equal(FX.done_rc[1], NODE_ENOTFOUND);
+    assert_string_equal(FX.done_err[1], "refused 4");
+    assert_int_equal(FX.ncalls, 2); /* the one after it is written */
+    /* storage busy at its turn: through done too */
+    FX.put_rc = NODE_ELIMIT;
+    assert_int_equal(submit(0, "r1", 7, 0, err, sizeof err), 0);
+    FX.cb[1](FX.cb_arg[1], 0);
+    assert_int_equal(FX.ndone, 4);
+    assert_int_equal(FX.done_rc[3], NODE_ELIMIT);
+    assert_string_equal(FX.done_err[3], "storage is busy; nothing changed");
+    assert_int_equal(FX.nsettled, 2); /* refused changes are never settled */
+    assert_null(store.head);
+    assert_int_equal(FX.nreleased, 5);
 }
 
 static void test_busy_and_out_of_memory(void **state)
@@ -175,32 +258,38 @@ static void test_busy_and_out_of_memory(void **state)
     (void)state;
     char err[128] = "";
     FX.put_rc = NODE_ELIMIT;
-    assert_int_equal(submit(FAKE_ST, 0, "r1", 1, cJSON_CreateObject(), err, sizeof err),
-                     NODE_ELIMIT);
+    assert_int_equal(submit(0, "r1", 1, 0, err, sizeof err), NODE_ELIMIT);
     assert_string_equal(err, "storage is busy; nothing changed");
     FX.del_rc = NODE_ENOMEM;
-    assert_int_equal(submit(FAKE_ST, 1, "r1", 1, NULL, err, sizeof err), NODE_ENOMEM);
+    assert_int_equal(submit(1, "r1", 1, 0, err, sizeof err), NODE_ENOMEM);
     assert_string_equal(err, "out of memory");
-    /* a put whose rendering failed (NULL) */
-    FX.put_rc = 0;
-    err[0] = '\0';
-    assert_int_equal(submit(FAKE_ST, 0, "r1", 1, NULL, err, sizeof err), NODE_ENOMEM);
-    assert_string_equal(err, "out of memory");
-    assert_null(store.pending);
+    assert_null(store.head);
     assert_int_equal(FX.ncalls, 0);
     event_base_loop(base, EVLOOP_NONBLOCK);
     assert_int_equal(FX.ndone, 0); /* a refused change never calls done */
     assert_int_equal(FX.nsettled, 0);
+    /* the queue is bounded */
+    FX.put_rc = 0;
+    for (int i = 0; i < SPEC_STORE_QUEUE_MAX; i++)
+        assert_int_equal(submit(0, "r1", 2, 0, err, sizeof err), 0);
+    assert_int_equal(submit(0, "r1", 2, 0, err, sizeof err), NODE_ELIMIT);
+    assert_string_equal(err, "too many changes waiting to be stored; retry");
+    /* close ends the waiting ones (NODE_EIO) and detaches the written one */
+    spec_store_close(&store);
+    assert_int_equal(FX.ndone, SPEC_STORE_QUEUE_MAX - 1);
+    FX.cb[0](FX.cb_arg[0], 0);
+    assert_int_equal(FX.ndone, SPEC_STORE_QUEUE_MAX);
+    assert_int_equal(FX.nreleased, 3 + SPEC_STORE_QUEUE_MAX);
 }
 
 static void test_close_detaches(void **state)
 {
     (void)state;
     char err[128] = "";
-    assert_int_equal(submit(FAKE_ST, 0, "r1", 1, cJSON_CreateObject(), err, sizeof err), 0);
-    assert_int_equal(submit(NULL, 0, "r2", 2, cJSON_CreateObject(), err, sizeof err), 0);
+    assert_int_equal(submit(0, "r1", 1, 0, err, sizeof err), 0);
+    assert_int_equal(submit(0, "r2", 2, 0, err, sizeof err), 0);
     spec_store_close(&store);
-    /* the local one ends now */
+    /* the waiting one ends now */
     assert_int_equal(FX.ndone, 1);
     assert_int_equal(FX.done_rc[0], NODE_EIO);
     /* storage's answer still reaches done; nothing is settled */
@@ -208,6 +297,7 @@ static void test_close_detaches(void **state)
     assert_int_equal(FX.ndone, 2);
     assert_int_equal(FX.done_rc[1], 0);
     assert_int_equal(FX.nsettled, 0);
+    assert_int_equal(FX.nreleased, 2);
     /* teardown closes again: a closed store is a no-op */
 }
 
@@ -293,7 +383,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_local_changes_deferred_in_order),
-        T(test_storage_commit_and_failure),
+        T(test_storage_one_at_a_time_commit_and_failure),
+        T(test_refusals_at_once_and_at_their_turn),
         T(test_busy_and_out_of_memory),
         T(test_close_detaches),
         T(test_load),
