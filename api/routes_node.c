@@ -77,6 +77,7 @@ static void patch_done(void *arg, int rc)
                         "the setting could not be stored (storage write failed); nothing changed");
     } else {
         log_set_level(p->level);
+        r->api->node->log_level_by_api = 1; /* SIGHUP leaves it (reload.h) */
         log_info(0, "api: log.level set to %s", log_level_name(p->level));
         cJSON *f = cJSON_CreateObject();
         if (f) {

@@ -116,6 +116,30 @@ void conf_defaults(conf_t *c)
     }
 }
 
+const char *conf_changed_key(const conf_t *a, const conf_t *b, const char *const *skip)
+{
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field_t *f = &FIELDS[i];
+        int skipped = 0;
+        for (const char *const *k = skip; k && *k; k++)
+            skipped |= strcmp(*k, f->path) == 0;
+        const char *pa = (const char *)a + f->off, *pb = (const char *)b + f->off;
+        int same = f->type == F_U32 ? *(const uint32_t *)pa == *(const uint32_t *)pb
+                   : f->type == F_BOOL || f->type == F_POLICY ? *(const int *)pa == *(const int *)pb
+                                                              : strcmp(pa, pb) == 0;
+        if (!skipped && !same)
+            return f->path;
+    }
+    if (strcmp(a->relays_json, b->relays_json) != 0)
+        return "relays";
+    if (strcmp(a->hooks_json, b->hooks_json) != 0)
+        return "hooks";
+    /* both filled from zeroed memory by the same loader: equal rules are equal bytes */
+    if (memcmp(&a->apps, &b->apps, sizeof a->apps) != 0)
+        return "apps";
+    return NULL;
+}
+
 int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
     const char *colon;

@@ -112,6 +112,13 @@ int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text (used by the file loader and by tests). */
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);
 
+/* The first key (dotted path, or "relays", "hooks", "apps") whose value
+ * differs between a and b, leaving out the keys listed in skip (a
+ * NULL-terminated array, or NULL); NULL when none differs. Both must come
+ * from conf_defaults() and the loaders (SIGHUP compares the file it re-read
+ * with the running configuration). */
+const char *conf_changed_key(const conf_t *a, const conf_t *b, const char *const *skip);
+
 /* Splits "host:port" ("[v6]:port" too). Returns 0 or -1. */
 int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port);
 

@@ -74,6 +74,11 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Until the loop handles them (node_new(); reload.h), and after
+     * node_free(), these would kill the node: ignored. */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
 
     /* What is made so far; a failed step undoes it at fail. */
     storage_t *st = NULL;
@@ -91,10 +96,12 @@ int main(int argc, char **argv)
         goto fail;
     }
     node_set_storage(node, st);
+    node->conf_path = config;
     /* A level set over the API outlives restarts (it was acknowledged). */
     const char *saved = storage_setting(st, "log.level");
     if (saved && log_level_parse(saved, &level) == 0) {
         log_set_level(level);
+        node->log_level_by_api = 1;
         log_info(0, "log.level %s (set over the API, kept in %s)", saved, conf.storage_path);
     }
     api = api_new(node, err, sizeof err);

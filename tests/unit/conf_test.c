@@ -638,6 +638,30 @@ static void test_shipped_config_loads(void **state)
     assert_non_null(strstr(err, "/nonexistent/weir.json"));
 }
 
+/* SIGHUP's comparison: the first changed key, leaving out the skipped ones. */
+static void test_changed_key(void **state)
+{
+    (void)state;
+    conf_t a, b;
+    char err[256];
+    assert_int_equal(load(&a, "{\"log\": {\"level\": \"warn\"}}", err), 0);
+    assert_int_equal(load(&b, "{\"log\": {\"level\": \"warn\"}}", err), 0);
+    assert_null(conf_changed_key(&a, &b, NULL));
+    assert_int_equal(load(&b, "{\"log\": {\"level\": \"debug\", \"file\": \"x.log\"}}", err), 0);
+    assert_string_equal(conf_changed_key(&a, &b, NULL), "log.level");
+    static const char *const skip[] = {"log.level", "log.file", NULL};
+    assert_null(conf_changed_key(&a, &b, skip));
+    assert_int_equal(
+        load(&b, "{\"log\": {\"level\": \"warn\"}, \"player\": {\"queue_ms\": 2000}}", err), 0);
+    assert_string_equal(conf_changed_key(&a, &b, skip), "player.queue_ms");
+    assert_int_equal(load(&b,
+                          "{\"log\": {\"level\": \"warn\"}, \"http_flv\": "
+                          "{\"wait_for_stream\": true}}",
+                          err),
+                     0);
+    assert_string_equal(conf_changed_key(&a, &b, skip), "http_flv.wait_for_stream");
+}
+
 /* A temporary folder for file tests, made with mkdtemp into dir. */
 static void temp_dir(char *dir, size_t len)
 {
@@ -710,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_listen_port_zero),
         cmocka_unit_test(test_file_not_regular),
         cmocka_unit_test(test_file_size_bound),
+        cmocka_unit_test(test_changed_key),
         cmocka_unit_test(test_web_root),
         cmocka_unit_test(test_relay_keys),
         cmocka_unit_test(test_relays_valid),
