@@ -37,7 +37,8 @@ typedef enum {
     LIMIT_SLOW_PLAYER,
     LIMIT_REQUEST_TIMEOUT,
     LIMIT_HEADER_TOO_LARGE,
-    LIMIT_UNREAD_REPLIES, /* an RTMP peer that sends commands and reads no replies */
+    LIMIT_UNREAD_REPLIES,    /* an RTMP peer that sends commands and reads no replies */
+    LIMIT_MAX_METADATA_SIZE, /* a data message (onMetaData) over the AMF0 decoder's bounds */
     LIMIT_KINDS
 } limit_kind_t;
 
