@@ -342,6 +342,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     node->stopping = 1;
+    /* The writes still to come (stop events, pending API changes) share a
+     * bounded budget: a locked database cannot hold the exit up. */
+    storage_stopping(node->st);
     log_info(0, "received %s, closing %zu sessions", sig == SIGINT ? "SIGINT" : "SIGTERM",
              node->nconns);
     /* Relays first, so that closing their links does not schedule retries. */

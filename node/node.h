@@ -43,6 +43,7 @@ typedef struct node {
     int64_t stop_deadline_ms; /* stopping: exit at the latest then (webhook flush) */
 
     struct storage *st; /* event log and state; NULL in tests without storage */
+    int storage_lost;   /* its file was deleted or replaced: API writes refused (main.c) */
     struct api *api;    /* REST API; NULL when api.listen is empty */
     struct relay_mgr *relays; /* relay manager; NULL until node_start_relays() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
