@@ -30,6 +30,17 @@ static void usage(FILE *out)
                  "127.0.0.1:8090 (openapi.yaml). State: storage.path (data/weir.db).\n");
 }
 
+/* SIGPIPE: a peer gone mid-write is a write error. SIGHUP, SIGUSR1 and
+ * SIGUSR2 would kill the node until the loop handles them (node_new();
+ * reload.h) and after node_free(): ignored then. */
+static void ignore_signals(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+}
+
 /* Storage's message (loop thread) that its database file was deleted or
  * replaced: what was acknowledged from then on would be gone at the next
  * start, so API changes are refused (503, api/change.h) and /readyz answers
@@ -95,12 +106,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "weir: %s\n", err);
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
-    /* Until the loop handles them (node_new(); reload.h), and after
-     * node_free(), these would kill the node: ignored. */
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGUSR1, SIG_IGN);
-    signal(SIGUSR2, SIG_IGN);
+    ignore_signals();
 
     /* What is made so far; a failed step undoes it at fail. */
     storage_t *st = NULL;

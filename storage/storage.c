@@ -1305,6 +1305,15 @@ static void storage_free(storage_t *st)
     free(st);
 }
 
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 /* Notes which files the database and its WAL are (file_check()). */
 static int note_files(storage_t *st, char *err, size_t errlen)
 {
@@ -1336,11 +1345,7 @@ storage_t *storage_open(const char *path, struct event_base *base, const storage
     }
     st->efd = -1;
     pthread_mutex_init(&st->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_for_work() */
-    pthread_cond_init(&st->work_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&st->work_cv); /* wait_for_work() waits on CLOCK_MONOTONIC */
     pthread_cond_init(&st->done_cv, NULL);
     if (opts)
         st->opts = *opts;
