@@ -8,9 +8,23 @@
 #include "common.h"
 #include "log.h"
 
+int api_storage_lost_refuse(api_req_t *r)
+{
+    node_t *node = r->api->node;
+    if (!node->storage_lost)
+        return 0;
+    api_reply_error(r, 503, "unavailable",
+                    "storage lost: the database file %s was deleted or replaced while the node "
+                    "runs; nothing changed (restart the node)",
+                    node->conf.storage_path);
+    return -1;
+}
+
 api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what, const char *id,
                              api_change_render_fn render)
 {
+    if (api_storage_lost_refuse(r) != 0)
+        return NULL;
     api_change_t *c = calloc(1, sizeof *c);
     if (!c) {
         api_reply_error(r, 503, "unavailable", "out of memory");

@@ -45,7 +45,13 @@ typedef struct {
     char err[SPEC_STORE_ERR_MAX];
 } api_change_t;
 
-/* A new change for request r, or NULL after answering 503 (out of memory).
+/* When the node's storage file is lost (node_t.storage_lost): answers 503
+ * "storage lost: ..." and returns -1, so that nothing is acknowledged that
+ * a restart would lose; else 0. For every route whose change is stored. */
+int api_storage_lost_refuse(api_req_t *r);
+
+/* A new change for request r, or NULL after answering 503 (out of memory,
+ * storage lost).
  * The caller then passes it to its manager with api_change_done. */
 api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what, const char *id,
                              api_change_render_fn render);

@@ -29,6 +29,8 @@ void api_get_readyz(api_req_t *r)
         storage_stats(node->st, &ss);
         if (!ss.thread_alive)
             cJSON_AddItemToArray(reasons, cJSON_CreateString("storage"));
+        if (node->storage_lost) /* its file was deleted or replaced (main.c) */
+            cJSON_AddItemToArray(reasons, cJSON_CreateString("storage_lost"));
     } else {
         cJSON_AddItemToArray(reasons, cJSON_CreateString("storage"));
     }

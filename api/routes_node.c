@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "change.h"
 #include "common.h"
 #include "drain.h"
 #include "evlog.h"
@@ -77,6 +78,7 @@ static void patch_done(void *arg, int rc)
                         "the setting could not be stored (storage write failed); nothing changed");
     } else {
         log_set_level(p->level);
+        r->api->node->log_level_by_api = 1; /* SIGHUP leaves it (reload.h) */
         log_info(0, "api: log.level set to %s", log_level_name(p->level));
         cJSON *f = cJSON_CreateObject();
         if (f) {
@@ -109,6 +111,8 @@ void api_patch_node(api_req_t *r)
         return;
     }
     node_t *node = r->api->node;
+    if (api_storage_lost_refuse(r) != 0)
+        return;
     patch_ctx_t *p = node->st ? malloc(sizeof *p) : NULL;
     if (!p) {
         api_reply_error(r, 503, "unavailable", "storage is not available");
@@ -154,6 +158,10 @@ static void drain_done(void *arg, int rc)
 static void drain_change(api_req_t *r, drain_ctx_t *d)
 {
     node_t *node = r->api->node;
+    if (api_storage_lost_refuse(r) != 0) {
+        free(d);
+        return;
+    }
     d->r = r;
     /* Draining again keeps the time it started. */
     d->since_wall_ms = node->draining ? node->drain_since_wall_ms : weir_wall_ms();

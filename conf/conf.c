@@ -2,10 +2,13 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hook_spec.h"
 #include "log.h"
@@ -116,6 +119,30 @@ void conf_defaults(conf_t *c)
     }
 }
 
+const char *conf_changed_key(const conf_t *a, const conf_t *b, const char *const *skip)
+{
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field_t *f = &FIELDS[i];
+        int skipped = 0;
+        for (const char *const *k = skip; k && *k; k++)
+            skipped |= strcmp(*k, f->path) == 0;
+        const char *pa = (const char *)a + f->off, *pb = (const char *)b + f->off;
+        int same = f->type == F_U32 ? *(const uint32_t *)pa == *(const uint32_t *)pb
+                   : f->type == F_BOOL || f->type == F_POLICY ? *(const int *)pa == *(const int *)pb
+                                                              : strcmp(pa, pb) == 0;
+        if (!skipped && !same)
+            return f->path;
+    }
+    if (strcmp(a->relays_json, b->relays_json) != 0)
+        return "relays";
+    if (strcmp(a->hooks_json, b->hooks_json) != 0)
+        return "hooks";
+    /* both filled from zeroed memory by the same loader: equal rules are equal bytes */
+    if (memcmp(&a->apps, &b->apps, sizeof a->apps) != 0)
+        return "apps";
+    return NULL;
+}
+
 int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
     const char *colon;
@@ -176,6 +203,11 @@ static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, siz
             uint16_t port;
             if (conf_parse_listen(v->valuestring, host, sizeof host, &port) != 0) {
                 snprintf(err, errlen, "%s: expected \"host:port\", got \"%s\"", f->path,
+                         v->valuestring);
+                return -1;
+            }
+            if (port == 0) { /* the kernel would pick one nobody knows */
+                snprintf(err, errlen, "%s: port 0 is not allowed, got \"%s\"", f->path,
                          v->valuestring);
                 return -1;
             }
@@ -424,28 +456,61 @@ out:
     return rc;
 }
 
-int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen)
+/* Opens path for reading only if it is a regular file (a FIFO, a device or
+ * a folder would block or never end) of at most CONF_FILE_MAX bytes.
+ * Returns the fd, or -1 with a message naming the file in err. */
+static int conf_open_regular(const char *path, off_t *size, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: opening a FIFO with no writer must not wait for one */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    char *buf = NULL;
-    size_t len = 0;
-    const size_t max = 1u << 20;
-    buf = malloc(max + 1);
+    struct stat sb;
+    const char *why = NULL;
+    if (fstat(fd, &sb) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(sb.st_mode))
+        why = S_ISDIR(sb.st_mode) ? "is a folder, not a file" : "is not a regular file";
+    else if (sb.st_size > CONF_FILE_MAX)
+        why = "larger than 1 MiB";
+    if (why) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        close(fd);
+        return -1;
+    }
+    *size = sb.st_size;
+    return fd;
+}
+
+int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen)
+{
+    off_t size = 0;
+    int fd = conf_open_regular(path, &size, err, errlen);
+    if (fd < 0)
+        return -1;
+    /* One byte more than fstat said: a file that grew since is refused. */
+    char *buf = malloc((size_t)size + 2);
     if (!buf) {
-        fclose(f);
+        close(fd);
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    len = fread(buf, 1, max + 1, f);
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr || len > max) {
+    size_t len = 0;
+    ssize_t n = 0;
+    while (len <= (size_t)size && (n = read(fd, buf + len, (size_t)size + 1 - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    int rerr = n < 0 ? errno : 0;
+    close(fd);
+    if (rerr || len > (size_t)size || len > CONF_FILE_MAX) {
         free(buf);
-        snprintf(err, errlen, "%s: %s", path, rerr ? "read error" : "larger than 1 MiB");
+        snprintf(err, errlen, "%s: %s", path, rerr ? strerror(rerr) : "changed while it was read");
         return -1;
     }
     char inner[512];

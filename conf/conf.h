@@ -28,6 +28,7 @@
 #define CONF_RELAYS_MAX 64         /* elements of "relays" at most */
 #define CONF_HOOKS_JSON_MAX 65536  /* hooks_json, with its NUL */
 #define CONF_HOOKS_MAX 64          /* elements of "hooks" at most */
+#define CONF_FILE_MAX (1 << 20)    /* bytes of a config file at most */
 
 typedef struct {
     char rtmp_listen[CONF_LISTEN_MAX];
@@ -104,13 +105,22 @@ typedef struct {
 /* Fills c with every default. */
 void conf_defaults(conf_t *c);
 
-/* Loads path over the defaults. Returns 0, or -1 with a message in err
- * naming the file or the key ("rtmp.chunk_size: expected an integer",
+/* Loads path over the defaults. path must be a regular file of at most
+ * CONF_FILE_MAX bytes (a FIFO, device or folder is refused at once, never
+ * waited on). Returns 0, or -1 with a message in err naming the file and,
+ * for a bad value, the key ("rtmp.chunk_size: expected an integer",
  * "relays[2].urls[0]: ...", "hooks[0].events[1]: ...",
  * "apps[1].publish_allow[0]: ..."). */
 int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text (used by the file loader and by tests). */
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);
+
+/* The first key (dotted path, or "relays", "hooks", "apps") whose value
+ * differs between a and b, leaving out the keys listed in skip (a
+ * NULL-terminated array, or NULL); NULL when none differs. Both must come
+ * from conf_defaults() and the loaders (SIGHUP compares the file it re-read
+ * with the running configuration). */
+const char *conf_changed_key(const conf_t *a, const conf_t *b, const char *const *skip);
 
 /* Splits "host:port" ("[v6]:port" too). Returns 0 or -1. */
 int conf_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port);

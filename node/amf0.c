@@ -27,6 +27,11 @@ static const char ERR_AMF3_REF[] = "amf0: amf3 string reference unsupported";
 static const char ERR_AMF3_TYPE[] = "amf0: unsupported amf3 type";
 static const char ERR_NOMEM[] = "amf0: out of memory";
 
+int amf0_err_is_bound(const char *err)
+{
+    return err == ERR_DEPTH || err == ERR_NODES;
+}
+
 /* Decoder cursor over one amf0_decode_all() input. `nodes` counts every
  * value produced so far (top level and nested) against AMF0_MAX_NODES. */
 typedef struct {

@@ -64,6 +64,11 @@ struct amf0_prop {
  * outermost counts as one). An ECMA array whose input ends exactly at a
  * property boundary is accepted without its 00 00 09 end marker (some
  * encoders omit it); an OBJECT must be terminated. */
+/* 1 if err (from amf0_decode_all()) says a bound was hit (AMF0_MAX_DEPTH
+ * or AMF0_MAX_NODES: input too large or too deep), 0 for malformed input or
+ * out of memory. */
+int amf0_err_is_bound(const char *err);
+
 int amf0_decode_all(const uint8_t *src, size_t len, amf0_value_t *vals, size_t max_vals,
                     size_t *nvals, const char **err);
 

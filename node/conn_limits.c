@@ -14,7 +14,7 @@ static const char *const NAMES[LIMIT_KINDS] = {
     "handshake_timeout",  "idle_timeout",
     "slow_player",        "request_timeout",
     "header_too_large",   "unread_replies",
-    "max_memory",
+    "max_memory",         "max_metadata_size",
 };
 
 /* One address: in a hash chain while used; on the idle list (oldest

@@ -28,8 +28,9 @@ const char *const HOOK_EVENT_TYPES[] = {"node.start",
                                         "relay.fail",
                                         "relay.failover",
                                         "relay.refused",
+                                        "storage.lost",
                                         NULL};
-#define HOOK_NTYPES 16
+#define HOOK_NTYPES 17
 _Static_assert(sizeof HOOK_EVENT_TYPES / sizeof HOOK_EVENT_TYPES[0] == HOOK_NTYPES + 1,
                "one bit per type");
 

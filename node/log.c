@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,10 +10,14 @@
 #include <sys/time.h>
 #include <time.h>
 
-/* The level may change at run time (API); any thread may log: stdio locks
- * each stream per call and a line is written by one fprintf. */
+/* The level may change at run time (API, SIGHUP); any thread may log. A
+ * line is written by one fprintf under g_mu, which also guards g_file and
+ * g_path: log_reopen() (loop thread, SIGHUP) swaps the file while the
+ * storage thread may be writing. */
 static _Atomic int g_level = LOG_INFO;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *g_file;
+static char g_path[LOG_PATH_MAX]; /* g_file's path, "" without a file */
 
 static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
 
@@ -27,27 +32,78 @@ int log_level_parse(const char *s, log_level_t *out)
     return -1;
 }
 
+/* Opens path for appending, line-buffered, close-on-exec. */
+static FILE *open_append(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "ae");
+    if (!f) {
+        snprintf(err, errlen, "log.file: cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    return f;
+}
+
 int log_open(log_level_t level, const char *path, char *err, size_t errlen)
 {
     atomic_store(&g_level, (int)level);
+    if (path && strlen(path) >= sizeof g_path) {
+        snprintf(err, errlen, "log.file: path longer than %zu bytes", sizeof g_path - 1);
+        return -1;
+    }
     if (path && *path) {
-        FILE *f = fopen(path, "a");
-        if (!f) {
-            snprintf(err, errlen, "log.file: cannot open %s: %s", path, strerror(errno));
+        FILE *f = open_append(path, err, errlen);
+        if (!f)
             return -1;
-        }
-        setvbuf(f, NULL, _IOLBF, 0);
+        pthread_mutex_lock(&g_mu);
         g_file = f;
+        snprintf(g_path, sizeof g_path, "%s", path);
+        pthread_mutex_unlock(&g_mu);
     }
     return 0;
 }
 
+int log_reopen(const char *path, char *err, size_t errlen)
+{
+    char want[LOG_PATH_MAX];
+    if (path && strlen(path) >= sizeof want) {
+        snprintf(err, errlen, "log.file: path longer than %zu bytes", sizeof want - 1);
+        return -1;
+    }
+    if (path)
+        snprintf(want, sizeof want, "%s", path);
+    else
+        log_file_path(want, sizeof want);
+    /* The new file is opened first: on failure the old one stays. */
+    FILE *f = want[0] ? open_append(want, err, errlen) : NULL;
+    if (want[0] && !f)
+        return -1;
+    pthread_mutex_lock(&g_mu);
+    FILE *old = g_file;
+    g_file = f;
+    snprintf(g_path, sizeof g_path, "%s", want);
+    pthread_mutex_unlock(&g_mu);
+    if (old)
+        fclose(old);
+    return 0;
+}
+
+void log_file_path(char *out, size_t outlen)
+{
+    pthread_mutex_lock(&g_mu);
+    snprintf(out, outlen, "%s", g_path);
+    pthread_mutex_unlock(&g_mu);
+}
+
 void log_close(void)
 {
-    if (g_file) {
-        fclose(g_file);
-        g_file = NULL;
-    }
+    pthread_mutex_lock(&g_mu);
+    FILE *f = g_file;
+    g_file = NULL;
+    g_path[0] = '\0';
+    pthread_mutex_unlock(&g_mu);
+    if (f)
+        fclose(f);
 }
 
 int log_enabled(log_level_t level)
@@ -94,6 +150,7 @@ void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
     for (char *p = line + n; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
+    pthread_mutex_lock(&g_mu);
     if (g_file) {
         fprintf(g_file, "%s\n", line);
         if (level >= LOG_WARN)
@@ -101,4 +158,5 @@ void log_write(log_level_t level, uint64_t sess_id, const char *fmt, ...)
     } else {
         fprintf(stderr, "%s\n", line);
     }
+    pthread_mutex_unlock(&g_mu);
 }

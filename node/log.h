@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define LOG_PATH_MAX 1024 /* log.file, with its NUL (CONF_PATH_MAX) */
+
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
 /* Parses "debug", "info", "warn", "error". Returns 0 or -1. */
@@ -20,6 +22,13 @@ int log_level_parse(const char *s, log_level_t *out);
  * with a file, warnings and errors still go to stderr too). Returns 0, or -1
  * with a message in err. */
 int log_open(log_level_t level, const char *path, char *err, size_t errlen);
+/* Reopens the log file (SIGHUP, after logrotate moved it): path, or the
+ * current file's path when NULL; "" logs to stderr only from now on. The
+ * new file is opened before the old one is closed: on failure (-1, message
+ * in err) logging goes on to the old file. Any thread may be logging. */
+int log_reopen(const char *path, char *err, size_t errlen);
+/* The log file's path now, "" without a file (copied into out). */
+void log_file_path(char *out, size_t outlen);
 void log_close(void);
 int log_enabled(log_level_t level);
 /* Changes the level at run time (PATCH /api/v1/node). */

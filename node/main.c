@@ -38,6 +38,39 @@ static void usage(FILE *out)
                  "127.0.0.1:8090 (openapi.yaml). State: storage.path (data/weir.db).\n");
 }
 
+/* SIGPIPE: a peer gone mid-write is a write error. SIGHUP, SIGUSR1 and
+ * SIGUSR2 would kill the node until the loop handles them (node_new();
+ * reload.h) and after node_free(): ignored then. */
+static void ignore_signals(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+}
+
+/* Storage's message (loop thread) that its database file was deleted or
+ * replaced: what was acknowledged from then on would be gone at the next
+ * start, so API changes are refused (503, api/change.h) and /readyz answers
+ * 503 until a restart; the event reaches the webhooks (the event log of the
+ * lost file cannot keep it). */
+static void storage_lost(void *arg, const char *why)
+{
+    node_t *node = arg;
+    node->storage_lost = 1;
+    log_error(0,
+              "storage: %s while the node runs: API changes are refused and /readyz answers "
+              "503; a restart makes a new database (new node id; API relays, hooks and "
+              "settings gone)",
+              why);
+    cJSON *f = cJSON_CreateObject();
+    if (f) {
+        cJSON_AddStringToObject(f, "path", node->conf.storage_path);
+        cJSON_AddStringToObject(f, "reason", why);
+    }
+    evlog_emit(node, "storage.lost", f);
+}
+
 /* A start step failed: says so on stderr and in the log (what: "storage: ",
  * "webhooks: ", ... or ""). */
 static void start_failed(const char *what, const char *err)
@@ -81,7 +114,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "weir: %s\n", err);
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
+    ignore_signals();
 
     /* What is made so far; a failed step undoes it at fail. */
     storage_t *st = NULL;
@@ -91,18 +124,24 @@ int main(int argc, char **argv)
         start_failed("", err);
         goto fail;
     }
-    storage_opts_t sopts = {conf.events_max_rows, conf.events_max_age_days,
-                            conf.storage_max_size_mb, 0, conf.storage_cache_kb};
+    storage_opts_t sopts = {.events_max_rows = conf.events_max_rows,
+                            .events_max_age_days = conf.events_max_age_days,
+                            .max_size_mb = conf.storage_max_size_mb,
+                            .cache_kb = conf.storage_cache_kb,
+                            .on_lost = storage_lost,
+                            .lost_arg = node};
     st = storage_open(conf.storage_path, node->base, &sopts, err, sizeof err);
     if (!st) {
         start_failed("storage: ", err);
         goto fail;
     }
     node_set_storage(node, st);
+    node->conf_path = config;
     /* A level set over the API outlives restarts (it was acknowledged). */
     const char *saved = storage_setting(st, "log.level");
     if (saved && log_level_parse(saved, &level) == 0) {
         log_set_level(level);
+        node->log_level_by_api = 1;
         log_info(0, "log.level %s (set over the API, kept in %s)", saved, conf.storage_path);
     }
     api = api_new(node, err, sizeof err);

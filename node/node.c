@@ -21,6 +21,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "relay.h"
+#include "reload.h"
 #include "sess.h"
 #include "storage.h"
 
@@ -341,6 +342,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     node->stopping = 1;
+    /* The writes still to come (stop events, pending API changes) share a
+     * bounded budget: a locked database cannot hold the exit up. */
+    storage_stopping(node->st);
     log_info(0, "received %s, closing %zu sessions", sig == SIGINT ? "SIGINT" : "SIGTERM",
              node->nconns);
     /* Relays first, so that closing their links does not schedule retries. */
@@ -364,6 +368,49 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     event_base_loopexit(node->base, NULL);
+}
+
+/* SIGHUP reloads (reload.h); SIGUSR1 and SIGUSR2 have no use: logged and
+ * ignored (their default action would kill the node). */
+static void other_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    if (sig == SIGHUP) {
+        node_reload(arg);
+        return;
+    }
+    log_warn(0, "received %s, which has no use: ignored", sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+}
+
+/* The signal events (loop thread); removed by signals_del(). */
+static void signals_add(node_t *node)
+{
+    struct {
+        struct event *ev;
+        int sig;
+        event_callback_fn cb;
+    } const sigs[] = {
+        {&node->sigint_ev, SIGINT, signal_cb},
+        {&node->sigterm_ev, SIGTERM, signal_cb},
+        {&node->sighup_ev, SIGHUP, other_signal_cb},
+        {&node->sigusr1_ev, SIGUSR1, other_signal_cb},
+        {&node->sigusr2_ev, SIGUSR2, other_signal_cb},
+    };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        event_assign(sigs[i].ev, node->base, sigs[i].sig, EV_SIGNAL | EV_PERSIST, sigs[i].cb, node);
+        event_add(sigs[i].ev, NULL);
+    }
+}
+
+/* Back to the dispositions from before node_new() (main.c ignores SIGHUP,
+ * SIGUSR1 and SIGUSR2 until then and after). */
+static void signals_del(node_t *node)
+{
+    event_del(&node->sigint_ev);
+    event_del(&node->sigterm_ev);
+    event_del(&node->sighup_ev);
+    event_del(&node->sigusr1_ev);
+    event_del(&node->sigusr2_ev);
 }
 
 /* While stopping: exits once the webhooks are delivered or the flush time
@@ -426,10 +473,7 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     struct timeval tv = {0, NODE_TICK_MS * 1000};
     event_add(&node->tick_ev, &tv);
     event_assign(&node->reap_ev, node->base, -1, 0, reap_cb, node);
-    event_assign(&node->sigint_ev, node->base, SIGINT, EV_SIGNAL | EV_PERSIST, signal_cb, node);
-    event_assign(&node->sigterm_ev, node->base, SIGTERM, EV_SIGNAL | EV_PERSIST, signal_cb, node);
-    event_add(&node->sigint_ev, NULL);
-    event_add(&node->sigterm_ev, NULL);
+    signals_add(node);
     node->events_ready = 1;
     return node;
 }
@@ -456,8 +500,7 @@ void node_free(node_t *node)
     if (node->events_ready) {
         event_del(&node->tick_ev);
         event_del(&node->reap_ev);
-        event_del(&node->sigint_ev);
-        event_del(&node->sigterm_ev);
+        signals_del(node);
     }
     if (node->rtmp_lis)
         evconnlistener_free(node->rtmp_lis);

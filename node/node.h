@@ -34,6 +34,7 @@ typedef struct node {
     struct event tick_ev;
     struct event reap_ev;
     struct event sigint_ev, sigterm_ev;
+    struct event sighup_ev, sigusr1_ev, sigusr2_ev; /* reload.h; USR1/2 only logged */
     struct conn_list conns;
     struct conn_list reap;
     size_t nconns;
@@ -42,6 +43,7 @@ typedef struct node {
     int64_t stop_deadline_ms; /* stopping: exit at the latest then (webhook flush) */
 
     struct storage *st; /* event log and state; NULL in tests without storage */
+    int storage_lost;   /* its file was deleted or replaced: API writes refused (main.c) */
     struct api *api;    /* REST API; NULL when api.listen is empty */
     struct relay_mgr *relays; /* relay manager; NULL until node_start_relays() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
@@ -53,6 +55,11 @@ typedef struct node {
     uint32_t drain_retry_after_s;       /* Retry-After of the 503 */
     int64_t drain_since_wall_ms;
     heartbeat_t heartbeat; /* node.heartbeat state (heartbeat.h) */
+    /* SIGHUP (reload.h), loop thread: the config file (-c, owned by the
+     * caller; NULL: built-in defaults) and whether log.level was set over
+     * the API (then the file's level is not applied, as at a restart). */
+    const char *conf_path;
+    int log_level_by_api;
     uint64_t next_event_id;
     uint64_t events_lost; /* events that could not be queued to storage */
     int64_t start_ms, start_wall_ms;

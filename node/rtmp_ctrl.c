@@ -9,6 +9,7 @@
 #include "common.h"
 #include "flv.h"
 #include "log.h"
+#include "node.h"
 
 #define RTMP_DATA_MAX_VALUES 16
 
@@ -161,6 +162,16 @@ static int ingest_data(publisher_t *pub, uint32_t ts, const uint8_t *p, uint32_t
     uint32_t outlen = 0;
     const char *err = NULL;
     uint8_t *out = rtmp_data_rewrite(p, len, &outlen, &err);
+    if (!out && err && amf0_err_is_bound(err)) {
+        pub->data_over_bounds++;
+        if (!pub->data_over_logged++)
+            log_warn(pub->sess_id,
+                     "rtmp: dropping a data message of %u bytes (onMetaData...): %s (at most %d "
+                     "values, %d levels); counted as max_metadata_size, not logged again for "
+                     "this publisher",
+                     len, err, AMF0_MAX_NODES, AMF0_MAX_DEPTH);
+        return 0;
+    }
     if (!out) {
         if (err)
             log_debug(pub->sess_id, "rtmp: dropping data message: %s", err);
@@ -284,8 +295,11 @@ int rtmp_ctrl_dispatch(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_m
         uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
         on_command(arg, p + skip, m->len - skip);
     } else if (pub) {
+        uint32_t over = pub->data_over_bounds;
         if (rtmp_ingest(pub, m, weir_mono_ms()) < 0)
             rc = NODE_ENOMEM;
+        for (; over != pub->data_over_bounds; over++)
+            node_limit_hit(c->node, LIMIT_MAX_METADATA_SIZE);
     }
     /* media while not publishing, shared objects: dropped */
     free(m->payload);

@@ -103,8 +103,9 @@ int rtmp_agg_next(rtmp_agg_iter_t *it, uint8_t *type, uint32_t *ts, const uint8_
  * rtmp_data_rewrite(). Takes m->payload (set to NULL). Returns 1 if m was
  * one of those types, 0 if not (m untouched), or NODE_ENOMEM. An
  * undecodable data message or a truncated aggregate is logged (debug/warn
- * on pub->sess_id) and dropped, not an error. Players are not woken: call
- * stream_flush() after a batch. */
+ * on pub->sess_id) and dropped, not an error; one over the AMF0 bounds is
+ * counted in pub->data_over_bounds and logged at warn once per publisher. Players are not woken:
+ * call stream_flush() after a batch. */
 int rtmp_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms);
 
 /* Encodes one message (fmt 0 + fmt 3 chunks at chunk_size, timestamp 0)

@@ -78,6 +78,11 @@ struct publisher {
      * publisher comes back), so that a replacement upstream continues the
      * stream for them as if nothing happened. */
     int hold_players;
+    /* Owner (the RTMP glue, rtmp_ctrl.h): data messages (onMetaData)
+     * dropped over the AMF0 bounds, and whether that was logged (once per
+     * publisher). The hub does not use them. */
+    uint32_t data_over_bounds;
+    int data_over_logged;
 };
 
 struct player {

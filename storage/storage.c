@@ -42,6 +42,7 @@
 #define STORAGE_ERRLOG_INTERVAL_MS 10000
 #define STORAGE_GET_MAX 1000u
 #define STORAGE_NODE_ID_LEN 36
+#define STORAGE_CHECK_MS 1000 /* an idle thread checks the files this often */
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -77,7 +78,8 @@ typedef enum {
     JOB_RELAY_PUT,
     JOB_RELAY_DEL,
     JOB_HOOK_PUT,
-    JOB_HOOK_DEL
+    JOB_HOOK_DEL,
+    JOB_LOST /* not queued: the thread's "file lost" message to the loop */
 } job_kind_t;
 
 typedef struct job job_t;
@@ -100,6 +102,11 @@ struct job {
             storage_done_cb done;
             void *arg;
         } set;
+        struct {
+            const char *why;    /* into buf */
+            storage_lost_cb cb; /* NULL once detached */
+            void *arg;
+        } lost;
     } u;
     char buf[];
 };
@@ -139,6 +146,19 @@ struct storage {
     uint32_t pending;    /* queued or being run: the bound is on this */
     int stop;
 
+    int detached; /* under mu: storage_detach() ran, no more lost messages */
+
+    /* The files as opened (set before the thread starts, then read-only):
+     * a path that no longer leads to them means they were deleted or
+     * replaced (file_check(), storage thread). */
+    dev_t db_dev, wal_dev;
+    ino_t db_ino, wal_ino;
+    int track_wal; /* the WAL existed at open */
+    /* storage thread only */
+    int64_t checked_ms;
+    int stop_busy; /* stopping, and a write met the lock: the rest fail at once */
+    uint64_t stop_lost_events, stop_lost_writes;
+
     pthread_t thread;
     int thread_started;
     int efd;
@@ -157,6 +177,8 @@ struct storage {
     _Atomic uint64_t write_errors;
     _Atomic uint64_t queue_depth;
     _Atomic int thread_alive;
+    _Atomic int lost;                 /* set by the storage thread, once */
+    _Atomic int64_t stop_deadline_ms; /* storage_stopping(): 0, or the budget's end */
 };
 
 /* One run of consecutive inserts on the storage thread. */
@@ -645,7 +667,9 @@ static void deliver(job_t *list)
         if (j->kind == JOB_GET && j->u.get.done)
             j->u.get.done(j->u.get.arg, j->rc, j->rc == 0 ? j->u.get.rows : NULL,
                           j->rc == 0 ? j->u.get.n : 0);
-        else if (j->kind != JOB_GET && j->u.set.done)
+        else if (j->kind == JOB_LOST && j->u.lost.cb)
+            j->u.lost.cb(j->u.lost.arg, j->u.lost.why);
+        else if (j->kind != JOB_GET && j->kind != JOB_LOST && j->u.set.done)
             j->u.set.done(j->u.set.arg, j->rc);
         job_free(j);
     }
@@ -797,11 +821,105 @@ int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, voi
 
 /* ---- the storage thread ------------------------------------------------- */
 
+/* ---- lost files and the stop budget (storage thread) -------------------- */
+
+/* Appends j to the done list and pokes the loop. Under mu. */
+static void done_push(storage_t *st, job_t *j)
+{
+    j->next = NULL;
+    if (st->d_tail)
+        st->d_tail->next = j;
+    else
+        st->d_head = j;
+    st->d_tail = j;
+    uint64_t one = 1;
+    ssize_t w = write(st->efd, &one, sizeof one);
+    (void)w; /* EAGAIN only if the counter is saturated: still readable */
+}
+
+/* The file is lost: every write fails from now on; the loop hears of it
+ * through a JOB_LOST on the done list (unless detached). */
+static void file_lost(storage_t *st, const char *file, const char *how)
+{
+    atomic_store(&st->lost, 1);
+    char why[PATH_MAX + 64];
+    snprintf(why, sizeof why, "%s was %s", file, how);
+    job_t *j = st->opts.on_lost ? calloc(1, sizeof *j + strlen(why) + 1) : NULL;
+    if (!j)
+        return;
+    j->kind = JOB_LOST;
+    j->u.lost.why = strcpy(j->buf, why);
+    j->u.lost.cb = st->opts.on_lost;
+    j->u.lost.arg = st->opts.lost_arg;
+    pthread_mutex_lock(&st->mu);
+    if (st->detached)
+        free(j);
+    else
+        done_push(st, j);
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* 0 while path leads to the file opened as (dev, ino); else "deleted" or
+ * "replaced". Another stat error (a folder made unreadable) is not taken as
+ * a loss: it says nothing about the file. */
+static const char *file_moved(const char *path, dev_t dev, ino_t ino)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? "deleted" : NULL;
+    return sb.st_dev != dev || sb.st_ino != ino ? "replaced" : NULL;
+}
+
+/* Checks that the database and its WAL are still the files at their paths
+ * (deleting them while the node runs loses every later write at the next
+ * start). Returns 0, or -1 once lost. */
+static int file_check(storage_t *st)
+{
+    if (atomic_load(&st->lost))
+        return -1;
+    st->checked_ms = weir_mono_ms();
+    const char *how = file_moved(st->path, st->db_dev, st->db_ino);
+    if (how) {
+        file_lost(st, st->path, how);
+        return -1;
+    }
+    if (!st->track_wal)
+        return 0;
+    char wal[PATH_MAX];
+    snprintf(wal, sizeof wal, "%s-wal", st->path);
+    how = file_moved(wal, st->wal_dev, st->wal_ino);
+    if (how) {
+        file_lost(st, wal, how);
+        return -1;
+    }
+    return 0;
+}
+
+/* Before a write transaction: 1 if it may run. Not once the file is lost,
+ * nor when stopping past the budget or after a write met the lock; else,
+ * when stopping, its busy timeout is what is left of the budget. */
+static int write_allowed(storage_t *st)
+{
+    if (file_check(st) != 0)
+        return 0;
+    int64_t deadline = atomic_load(&st->stop_deadline_ms);
+    if (!deadline)
+        return 1;
+    int64_t left = deadline - weir_mono_ms();
+    if (st->stop_busy || left <= 0)
+        return 0;
+    sqlite3_busy_timeout(st->db,
+                         (int)(left < STORAGE_BUSY_TIMEOUT_MS ? left : STORAGE_BUSY_TIMEOUT_MS));
+    return 1;
+}
+
 /* Counts a failed statement or commit and logs it, at most one line per
  * STORAGE_ERRLOG_INTERVAL_MS (with the number of lines held back). */
 static void write_error(storage_t *st, const char *what, int rc)
 {
     atomic_fetch_add(&st->write_errors, 1);
+    if ((rc & 0xff) == SQLITE_BUSY && atomic_load(&st->stop_deadline_ms))
+        st->stop_busy = 1; /* locked by another process: the rest fail at once */
     int64_t now = weir_mono_ms();
     if (st->errlog_any && now - st->errlog_last_ms < STORAGE_ERRLOG_INTERVAL_MS) {
         st->errlog_suppressed++;
@@ -880,7 +998,7 @@ static int retain(storage_t *st)
  * still make room for the next batch. */
 static void retain_alone(storage_t *st)
 {
-    if (!st->opts.events_max_rows && !st->opts.events_max_age_days)
+    if ((!st->opts.events_max_rows && !st->opts.events_max_age_days) || !write_allowed(st))
         return;
     int rc = step_done(st, st->s_begin);
     if (rc != SQLITE_DONE) {
@@ -917,6 +1035,8 @@ static void batch_end(storage_t *st, batch_t *b)
     }
     if (b->nlost) {
         atomic_fetch_add(&st->events_failed, b->nlost);
+        if (atomic_load(&st->stop_deadline_ms))
+            st->stop_lost_events += b->nlost;
         log_debug(0, "storage: %u events lost with a rolled-back batch", b->nlost);
     }
     int full = b->full;
@@ -931,6 +1051,11 @@ static void batch_insert(storage_t *st, batch_t *b, const storage_event_t *ev)
         batch_end(st, b);
     b->jobs++;
     if (b->lost) {
+        b->nlost++;
+        return;
+    }
+    if (!b->open && !write_allowed(st)) {
+        b->lost = 1; /* the file is lost, or stopping with the database locked */
         b->nlost++;
         return;
     }
@@ -1051,6 +1176,12 @@ static void run_write(storage_t *st, job_t *j)
         what = "write setting";
         break;
     }
+    if (!write_allowed(st)) {
+        j->rc = NODE_EIO; /* nothing written: the file is lost, or stopping and locked */
+        if (atomic_load(&st->stop_deadline_ms))
+            st->stop_lost_writes++;
+        return;
+    }
     sqlite3_bind_text(s, 1, j->u.set.key, -1, SQLITE_STATIC);
     if (j->kind != JOB_RELAY_DEL && j->kind != JOB_HOOK_DEL) {
         sqlite3_bind_text(s, 2, j->u.set.value, -1, SQLITE_STATIC);
@@ -1062,6 +1193,8 @@ static void run_write(storage_t *st, job_t *j)
     } else {
         write_error(st, what, rc);
         j->rc = NODE_EIO;
+        if (atomic_load(&st->stop_deadline_ms))
+            st->stop_lost_writes++;
         if (!sqlite3_get_autocommit(st->db)) /* not expected: autocommit undoes it */
             step_done(st, st->s_rollback);
         if ((rc & 0xff) == SQLITE_FULL)
@@ -1097,13 +1230,30 @@ static job_t *run_jobs(storage_t *st, job_t *list)
     return done;
 }
 
+/* Waits (under mu) for jobs or stop; while idle, checks the files every
+ * STORAGE_CHECK_MS (mu released for the check). */
+static void wait_for_work(storage_t *st)
+{
+    while (!st->q_head && !st->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += STORAGE_CHECK_MS / 1000;
+        if (pthread_cond_timedwait(&st->work_cv, &st->mu, &ts) != ETIMEDOUT)
+            continue;
+        if (weir_mono_ms() - st->checked_ms < STORAGE_CHECK_MS)
+            continue;
+        pthread_mutex_unlock(&st->mu);
+        file_check(st);
+        pthread_mutex_lock(&st->mu);
+    }
+}
+
 static void *storage_thread(void *arg)
 {
     storage_t *st = arg;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        while (!st->q_head && !st->stop)
-            pthread_cond_wait(&st->work_cv, &st->mu);
+        wait_for_work(st);
         if (!st->q_head)
             break; /* stop, and nothing left */
         job_t *list = st->q_head;
@@ -1116,25 +1266,15 @@ static void *storage_thread(void *arg)
         job_t *done = run_jobs(st, list);
 
         pthread_mutex_lock(&st->mu);
-        if (done) {
-            if (st->d_tail)
-                st->d_tail->next = done;
-            else
-                st->d_head = done;
-            job_t *t = done;
-            while (t->next)
-                t = t->next;
-            st->d_tail = t;
+        while (done) {
+            job_t *next = done->next;
+            done_push(st, done);
+            done = next;
         }
         st->pending -= n;
         st->seq_done += n;
         atomic_store(&st->queue_depth, st->pending);
         pthread_cond_broadcast(&st->done_cv);
-        if (done) {
-            uint64_t one = 1;
-            ssize_t w = write(st->efd, &one, sizeof one);
-            (void)w; /* EAGAIN only if the counter is saturated: still readable */
-        }
     }
     pthread_mutex_unlock(&st->mu);
     atomic_store(&st->thread_alive, 0);
@@ -1165,6 +1305,36 @@ static void storage_free(storage_t *st)
     free(st);
 }
 
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* Notes which files the database and its WAL are (file_check()). */
+static int note_files(storage_t *st, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(st->path, &sb) != 0) {
+        snprintf(err, errlen, "%s: %s", st->path, strerror(errno));
+        return -1;
+    }
+    st->db_dev = sb.st_dev;
+    st->db_ino = sb.st_ino;
+    char wal[PATH_MAX];
+    snprintf(wal, sizeof wal, "%s-wal", st->path);
+    if (stat(wal, &sb) == 0) {
+        st->wal_dev = sb.st_dev;
+        st->wal_ino = sb.st_ino;
+        st->track_wal = 1;
+    }
+    st->checked_ms = weir_mono_ms();
+    return 0;
+}
+
 storage_t *storage_open(const char *path, struct event_base *base, const storage_opts_t *opts,
                         char *err, size_t errlen)
 {
@@ -1175,7 +1345,7 @@ storage_t *storage_open(const char *path, struct event_base *base, const storage
     }
     st->efd = -1;
     pthread_mutex_init(&st->mu, NULL);
-    pthread_cond_init(&st->work_cv, NULL);
+    cond_init_monotonic(&st->work_cv); /* wait_for_work() waits on CLOCK_MONOTONIC */
     pthread_cond_init(&st->done_cv, NULL);
     if (opts)
         st->opts = *opts;
@@ -1233,6 +1403,8 @@ storage_t *storage_open(const char *path, struct event_base *base, const storage
     if (prepare_all(st, err, errlen) != 0)
         goto fail;
 
+    if (note_files(st, err, errlen) != 0)
+        goto fail;
     st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (st->efd < 0) {
         snprintf(err, errlen, "%s: eventfd: %s", path, strerror(errno));
@@ -1281,10 +1453,25 @@ void storage_sync(storage_t *st)
 
 void storage_detach(storage_t *st)
 {
-    if (st && st->ev) {
+    if (!st)
+        return;
+    if (st->ev) {
         event_free(st->ev);
         st->ev = NULL;
     }
+    /* the lost callback's argument (the node) may be freed from now on */
+    pthread_mutex_lock(&st->mu);
+    st->detached = 1;
+    for (job_t *j = st->d_head; j; j = j->next)
+        if (j->kind == JOB_LOST)
+            j->u.lost.cb = NULL;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void storage_stopping(storage_t *st)
+{
+    if (st && !atomic_load(&st->stop_deadline_ms))
+        atomic_store(&st->stop_deadline_ms, weir_mono_ms() + STORAGE_STOP_BUDGET_MS);
 }
 
 void storage_close(storage_t *st)
@@ -1308,6 +1495,16 @@ void storage_close(storage_t *st)
     if (st->errlog_suppressed) /* the thread is gone: its fields are ours */
         log_error(0, "storage: write errors not logged (rate limit): %llu",
                   (unsigned long long)st->errlog_suppressed);
+    if (st->stop_lost_events || st->stop_lost_writes)
+        log_error(0,
+                  "storage: stopping: %llu events and %llu changes not written (%s; the stop "
+                  "waits at most %d ms for the database)",
+                  (unsigned long long)st->stop_lost_events,
+                  (unsigned long long)st->stop_lost_writes,
+                  atomic_load(&st->lost) ? "the database file is lost"
+                  : st->stop_busy        ? "the database is locked by another process"
+                                         : "write errors",
+                  STORAGE_STOP_BUDGET_MS);
     pthread_mutex_lock(&st->mu);
     job_t *list = take_done(st);
     pthread_mutex_unlock(&st->mu);
@@ -1358,6 +1555,7 @@ void storage_stats(const storage_t *st, storage_stats_t *out)
     out->write_errors = atomic_load(&m->write_errors);
     out->queue_depth = atomic_load(&m->queue_depth);
     out->thread_alive = atomic_load(&m->thread_alive);
+    out->lost = atomic_load(&m->lost);
     /* SQLite's own counter, thread-safe (SQLITE_DEFAULT_MEMSTATUS is on in
      * Debian's build; with it off it reads 0) */
     out->sqlite_memory = (uint64_t)sqlite3_memory_used();

@@ -30,12 +30,21 @@ typedef struct storage storage_t;
 /* Current schema version (the highest migration). */
 #define STORAGE_SCHEMA_VERSION 4
 
+/* Called once on the loop thread (a message from the storage thread) when
+ * the database file or its WAL was deleted or replaced while open: why is
+ * e.g. "data/weir.db was deleted" (valid during the call). From then on
+ * every write fails (NODE_EIO, nothing written) and reads go on from the
+ * open file. */
+typedef void (*storage_lost_cb)(void *arg, const char *why);
+
 typedef struct {
     uint32_t events_max_rows;     /* events kept at most; 0: no limit */
     uint32_t events_max_age_days; /* older events deleted; 0: no limit */
     uint32_t max_size_mb;         /* database size cap (max_page_count); 0: none */
     uint32_t queue_max;           /* jobs queued at most; 0: default 8192 */
-    uint32_t cache_kb; /* page cache bound (PRAGMA cache_size), KiB; 0: SQLite's default */
+    uint32_t cache_kb;       /* page cache bound (PRAGMA cache_size), KiB; 0: SQLite's default */
+    storage_lost_cb on_lost; /* or NULL; not called after storage_detach() */
+    void *lost_arg;
 } storage_opts_t;
 
 /* Opens or creates the database at path (creating its parent folder), sets
@@ -57,6 +66,14 @@ void storage_close(storage_t *st);
  * written while the node is freed). From then on done callbacks run only
  * from storage_sync() and storage_close(). NULL is a no-op. */
 void storage_detach(storage_t *st);
+/* The node is stopping (SIGTERM): from now on the writes share a budget of
+ * STORAGE_STOP_BUDGET_MS (the busy timeout of each is what is left of it),
+ * and once one fails with SQLITE_BUSY (the database is locked by another
+ * process) the rest fail at once, without waiting. What is lost that way is
+ * logged by storage_close(). Loop thread. NULL is a no-op. */
+void storage_stopping(storage_t *st);
+#define STORAGE_STOP_BUDGET_MS 5000
+
 /* Waits until every job queued so far has run and its done callback (if
  * any) has been called on this thread. */
 void storage_sync(storage_t *st);
@@ -153,6 +170,7 @@ typedef struct {
     uint64_t write_errors;   /* failed operations (BEGIN, insert, COMMIT...: disk full, I/O) */
     uint64_t queue_depth;    /* jobs queued or running now */
     int thread_alive;        /* 0 if the storage thread is gone */
+    int lost;                /* the database file was deleted or replaced (storage_lost_cb) */
     uint64_t sqlite_memory;  /* bytes SQLite holds now (page cache, statements), process-wide */
 } storage_stats_t;
 /* Counters, readable from any thread. */

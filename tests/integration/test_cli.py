@@ -76,7 +76,11 @@ def test_wrong_type_is_rejected(tmp_path, overrides, path):
     ({"rtmp": {"chunk_size": 1}}, "rtmp.chunk_size"),
     ({"rtmp": {"listen": "nonsense"}}, "rtmp.listen"),
     ({"log": {"level": "verbose"}}, "log.level"),
-], ids=["out-of-range", "bad-listen", "bad-level"])
+    ({"rtmp": {"listen": "127.0.0.1:0"}}, "rtmp.listen"),
+    ({"http_flv": {"listen": "127.0.0.1:0"}}, "http_flv.listen"),
+    ({"api": {"listen": "127.0.0.1:0"}}, "api.listen"),
+], ids=["out-of-range", "bad-listen", "bad-level", "rtmp-port-0", "http-flv-port-0",
+        "api-port-0"])
 def test_bad_value_is_rejected(tmp_path, overrides, path):
     res = _run_config(tmp_path, overrides)
     assert res.returncode != 0, "weir accepted %r" % overrides
@@ -96,6 +100,17 @@ def test_missing_config_file(tmp_path):
     res = run([weir_bin(), "-c", missing], timeout=10, cwd=str(tmp_path))
     assert res.returncode != 0
     assert "nope.json" in res.stderr, res.stderr
+
+
+def test_fifo_config_file_is_refused(tmp_path):
+    """A FIFO as the config file (no writer) must not block the start."""
+    fifo = str(tmp_path / "weir.json")
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    res = run([weir_bin(), "-c", fifo], timeout=10, cwd=str(tmp_path))
+    assert res.returncode != 0
+    assert time.monotonic() - t0 < 5
+    assert fifo in res.stderr and "not a regular file" in res.stderr, res.stderr
 
 
 @pytest.mark.parametrize("section", ["rtmp", "http_flv"])

@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -338,3 +339,113 @@ def test_acknowledged_relay_and_hook_changes_survive_kill_9(node, tmp_path):
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         con.close()
+
+
+# ------------------------------------------- the database deleted or locked while running
+
+def _relay_post(api_port, oid):
+    return request(api_port, "POST", "/api/v1/relays", {
+        "id": oid, "direction": "push", "app": "live", "name": "*",
+        "urls": ["rtmp://127.0.0.1:9/x"]})
+
+
+def _db_files(db):
+    return [db + suffix for suffix in ("", "-wal", "-shm")]
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_lost_database_turns_not_ready_and_refuses_changes(node, tmp_path, how):
+    """The database files deleted (or the file replaced by a copy) under a
+    running node: the node notices within about a second, logs it at error
+    level, sends a storage.lost webhook, /readyz answers 503 storage_lost, and
+    changes that need storage are refused (503) instead of acknowledged; after
+    a restart (deleted case) the node has a new id and the API relay is gone."""
+    from apischema import Api, default_schema
+    from hookrecv import HookReceiver
+    with HookReceiver() as rx:
+        n = node(hooks=[{"id": "lost", "url": rx.url, "events": ["storage.lost"]}])
+        api = Api(n.api_url)
+        db = n.config["storage"]["path"]
+        old_id = api.get("/api/v1/node").json()["id"]
+        status, _ = _relay_post(n.api_port, "before")
+        assert status == 201
+        assert api.get("/readyz").status_code == 200
+
+        if how == "deleted":
+            for f in _db_files(db):
+                if os.path.exists(f):
+                    os.remove(f)
+        else:
+            shutil.copy(db, db + ".copy")
+            os.replace(db + ".copy", db)
+        deadline = time.monotonic() + 5
+        r = api.get("/readyz")
+        while r.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            r = api.get("/readyz")
+        assert r.status_code == 503, r.text
+        assert "storage_lost" in r.json()["reasons"], r.json()
+        rec = rx.wait_for("storage.lost", timeout=5)
+        body = rec["body"]
+        doc = default_schema()
+        s = doc.doc["webhooks"]["storage.lost"]["post"]["requestBody"]["content"][
+            "application/json"]["schema"]
+        doc.check(s, body, "webhook storage.lost")
+        assert body["path"] == db and body["reason"] == "%s was %s" % (db, how), body
+        lines = [ln for ln in n.log_text().splitlines()
+                 if "storage: %s was %s while the node runs" % (db, how) in ln]
+        assert lines and " error " in lines[0], n.diagnostics()
+
+        status, answer = _relay_post(n.api_port, "after")
+        assert status == 503, answer
+        assert answer["error"]["message"].startswith("storage lost:"), answer
+        r = api.patch("/api/v1/node", json={"log_level": "info"})
+        assert r.status_code == 503 and "storage lost" in r.text, r.text
+        r = api.post("/api/v1/node/drain", json={})
+        assert r.status_code == 503 and "storage lost" in r.text, r.text
+        ids = [x["id"] for x in api.get("/api/v1/relays").json()["relays"]]
+        assert "after" not in ids and "before" in ids, ids
+
+        assert n.stop() == 0, n.diagnostics()
+        if how == "deleted":
+            n.start()
+            api = Api(n.api_url)
+            assert api.get("/api/v1/node").json()["id"] != old_id
+            assert api.get("/api/v1/relays").json()["relays"] == []
+            assert api.get("/readyz").status_code == 200
+
+
+def test_sigterm_with_writes_waiting_on_a_locked_database_is_bounded(node):
+    """Another process holds the write lock (BEGIN EXCLUSIVE) and several relay
+    POSTs wait on it (each would take the 5 s busy timeout): SIGTERM exits 0
+    within the busy timeout plus 3 s, and says how many writes were lost."""
+    n = node()
+    db = n.config["storage"]["path"]
+    lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+    answers = []
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+
+        def post(i):
+            try:
+                answers.append(_relay_post(n.api_port, "locked%d" % i)[0])
+            except NoAnswer:
+                answers.append("no answer")
+
+        threads = [threading.Thread(target=post, args=(i,), daemon=True) for i in range(5)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # every request queued behind the first busy write
+        t0 = time.monotonic()
+        rc = n.stop(signal.SIGTERM, timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        lock.rollback()
+        lock.close()
+    for t in threads:
+        t.join(10)
+    assert rc == 0, n.diagnostics()
+    assert elapsed < 5.0 + 3.0, "SIGTERM took %.1f s\n%s" % (elapsed, n.diagnostics())
+    assert 201 not in answers, answers
+    assert re.search(r"storage: stopping: \d+ events and \d+ changes not written \(the "
+                     r"database is locked by another process", n.log_text()), n.diagnostics()

@@ -28,7 +28,7 @@ from weirtest import HOST
 LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
           "idle_timeout", "slow_player", "request_timeout", "header_too_large",
-          "unread_replies", "max_memory")
+          "unread_replies", "max_memory", "max_metadata_size")
 C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 
@@ -422,6 +422,30 @@ def test_max_message_size(hp):
     hp.expect_refused(max_message_size=1)
     hp.expect_log("message too big")
     hp.assert_healthy("a message over max_message_size")
+
+
+def test_max_metadata_size(hp):
+    """An onMetaData past the AMF0 bounds (40000 keys, 0.7 MB here under the 1 MiB
+    max_message_size; a 3 MB one takes the same path under the default 8 MiB) is
+    dropped: counted each time, logged at warn once per publisher; the publisher
+    goes on."""
+    hp.mark()
+    big = {"k%05d" % i: 1.0 for i in range(40000)}
+    c, sid, code = rtmp_min.open_publisher(HOST, hp.n.rtmp_port, APP, "bigmeta", timeout=5)
+    with c:
+        assert code == "NetStream.Publish.Start", code
+        for _ in range(2):
+            c.send_data(sid, 0, ["@setDataFrame", "onMetaData", big])
+        c.send_data(sid, 0, ["@setDataFrame", "onMetaData", {"width": 640.0, "height": 360.0}])
+        hp.expect_refused(max_metadata_size=2)
+        hp.expect_log("rtmp: dropping a data message of")
+        assert hp.new_log().count("rtmp: dropping a data message of") == 1, hp.new_log()
+        assert " warn  " in [ln for ln in hp.new_log().splitlines()
+                             if "dropping a data message" in ln][0]
+        assert not closed_within(c.sock, 0.3), "the publisher was closed"
+        streams = requests.get(hp.n.api_url + "/api/v1/streams", timeout=5).json()["streams"]
+        assert [s for s in streams if s["name"] == "bigmeta"], streams
+    hp.assert_healthy("an onMetaData over the AMF0 bounds")
 
 
 def test_max_chunk_streams(hp):

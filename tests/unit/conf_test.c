@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 
@@ -102,6 +104,21 @@ static void test_listen_parse(void **state)
     assert_int_equal(conf_parse_listen("host:", host, sizeof host, &port), -1);
     assert_int_equal(conf_parse_listen("host:8x", host, sizeof host, &port), -1);
     assert_int_equal(conf_parse_listen("[::1]8080", host, sizeof host, &port), -1);
+}
+
+/* Port 0 (the kernel's pick) is refused in every listen key, naming it. */
+static void test_listen_port_zero(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    assert_int_equal(load(&c, "{\"rtmp\": {\"listen\": \"0.0.0.0:0\"}}", err), -1);
+    assert_string_equal(err, "rtmp.listen: port 0 is not allowed, got \"0.0.0.0:0\"");
+    assert_int_equal(load(&c, "{\"http_flv\": {\"listen\": \"[::1]:0\"}}", err), -1);
+    assert_string_equal(err, "http_flv.listen: port 0 is not allowed, got \"[::1]:0\"");
+    assert_int_equal(load(&c, "{\"api\": {\"listen\": \"127.0.0.1:00\"}}", err), -1);
+    assert_string_equal(err, "api.listen: port 0 is not allowed, got \"127.0.0.1:00\"");
+    assert_int_equal(load(&c, "{\"api\": {\"listen\": \"127.0.0.1:1\"}}", err), 0);
 }
 
 /* api.web_root: a path string, "" turns the dashboard off. */
@@ -645,6 +662,92 @@ static void test_shipped_config_loads(void **state)
     assert_non_null(strstr(err, "/nonexistent/weir.json"));
 }
 
+/* SIGHUP's comparison: the first changed key, leaving out the skipped ones. */
+static void test_changed_key(void **state)
+{
+    (void)state;
+    conf_t a, b;
+    char err[256];
+    assert_int_equal(load(&a, "{\"log\": {\"level\": \"warn\"}}", err), 0);
+    assert_int_equal(load(&b, "{\"log\": {\"level\": \"warn\"}}", err), 0);
+    assert_null(conf_changed_key(&a, &b, NULL));
+    assert_int_equal(load(&b, "{\"log\": {\"level\": \"debug\", \"file\": \"x.log\"}}", err), 0);
+    assert_string_equal(conf_changed_key(&a, &b, NULL), "log.level");
+    static const char *const skip[] = {"log.level", "log.file", NULL};
+    assert_null(conf_changed_key(&a, &b, skip));
+    assert_int_equal(
+        load(&b, "{\"log\": {\"level\": \"warn\"}, \"player\": {\"queue_ms\": 2000}}", err), 0);
+    assert_string_equal(conf_changed_key(&a, &b, skip), "player.queue_ms");
+    assert_int_equal(load(&b,
+                          "{\"log\": {\"level\": \"warn\"}, \"http_flv\": "
+                          "{\"wait_for_stream\": true}}",
+                          err),
+                     0);
+    assert_string_equal(conf_changed_key(&a, &b, skip), "http_flv.wait_for_stream");
+}
+
+/* A temporary folder for file tests, made with mkdtemp into dir. */
+static void temp_dir(char *dir, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, len, "%s/weir-conf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+}
+
+/* Anything but a regular file is refused at once, naming the file: a FIFO
+ * with no writer (it would block forever), a folder, a device. */
+static void test_file_not_regular(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[512];
+    conf_t c;
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/fifo.json", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    conf_defaults(&c);
+    assert_int_equal(conf_load_file(&c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "is not a regular file"));
+    unlink(path);
+    assert_int_equal(conf_load_file(&c, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is a folder"));
+    assert_int_equal(conf_load_file(&c, "/dev/zero", err, sizeof err), -1);
+    assert_string_equal(err, "/dev/zero: is not a regular file");
+    rmdir(dir);
+}
+
+/* A file over CONF_FILE_MAX is refused before it is read; one just under
+ * it is read (and here fails as JSON, naming the file). */
+static void test_file_size_bound(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[512];
+    conf_t c;
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/big.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < CONF_FILE_MAX; i++)
+        fputc(' ', f);
+    fclose(f);
+    conf_defaults(&c);
+    assert_int_equal(conf_load_file(&c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "invalid JSON"));
+    assert_int_equal(truncate(path, CONF_FILE_MAX + 1), 0);
+    assert_int_equal(conf_load_file(&c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "larger than 1 MiB"));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"rtmp\": {\"chunk_size\": 8192}}", f);
+    fclose(f);
+    conf_defaults(&c);
+    assert_int_equal(conf_load_file(&c, path, err, sizeof err), 0);
+    assert_int_equal(c.rtmp_chunk_size, 8192);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -652,6 +755,10 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_errors_name_the_key),
         cmocka_unit_test(test_listen_parse),
+        cmocka_unit_test(test_listen_port_zero),
+        cmocka_unit_test(test_file_not_regular),
+        cmocka_unit_test(test_file_size_bound),
+        cmocka_unit_test(test_changed_key),
         cmocka_unit_test(test_web_root),
         cmocka_unit_test(test_relay_keys),
         cmocka_unit_test(test_relays_valid),

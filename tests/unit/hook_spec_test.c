@@ -79,6 +79,7 @@ static void test_full(void **state)
     for (int i = 0; HOOK_EVENT_TYPES[i]; i++)
         assert_true(hook_spec_wants(&s, HOOK_EVENT_TYPES[i]));
     assert_int_equal(hook_event_type_index("relay.refused"), 15);
+    assert_int_equal(hook_event_type_index("storage.lost"), 16);
     assert_int_equal(hook_event_type_index("node.start"), 0);
     assert_int_equal(hook_event_type_index("x"), -1);
 }
@@ -284,7 +285,7 @@ static void test_validate_and_url(void **state)
     strcpy(s.url, "http://h/p");
     assert_int_equal(hook_spec_validate(&s, err, sizeof err), -1);
     assert_string_equal(err, "events: at least one event type (or \"*\") is required");
-    s.events = 1u << 16; /* past the last type */
+    s.events = 1u << 17; /* past the last type */
     assert_int_equal(hook_spec_validate(&s, err, sizeof err), -1);
     s.events = 1;
     assert_int_equal(hook_spec_validate(&s, err, sizeof err), 0);

@@ -1416,6 +1416,108 @@ static void test_hooks_write_fails(void **state)
     storage_close(st);
 }
 
+/* ---- a lost database file, a bounded stop ------------------------------ */
+
+typedef struct {
+    int calls;
+    char why[512];
+} lost_t;
+
+static void on_lost(void *arg, const char *why)
+{
+    lost_t *l = arg;
+    l->calls++;
+    snprintf(l->why, sizeof l->why, "%s", why);
+}
+
+/* The file deleted under an open storage: the next write fails (nothing
+ * acknowledged), the loop gets one message, the stats say lost. */
+static void test_lost_file_refuses_writes(void **state)
+{
+    fx_t *fx = *state;
+    lost_t lost = {0};
+    storage_opts_t o = {.on_lost = on_lost, .lost_arg = &lost};
+    storage_t *st = open_ok(fx, &o);
+    relay_put_ok(st, "r1", "{}");
+    assert_int_equal(unlink(fx->db), 0);
+    rdone_t d1 = {0}, d2 = {0};
+    assert_int_equal(storage_relay_put(st, "r2", "{}", on_rdone, &d1), 0);
+    assert_int_equal(storage_setting_put(st, "k", "v", on_rdone, &d2), 0);
+    storage_event_t ev = {.id = 1, .time_ms = 1, .type = "t"};
+    assert_int_equal(storage_event_put(st, &ev), 0);
+    storage_sync(st);
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d1.rc, NODE_EIO);
+    assert_int_equal(d2.rc, NODE_EIO);
+    assert_int_equal(lost.calls, 1);
+    char want[300];
+    snprintf(want, sizeof want, "%s was deleted", fx->db);
+    assert_string_equal(lost.why, want);
+    storage_stats_t s;
+    stats(st, &s);
+    assert_int_equal(s.lost, 1);
+    assert_int_equal(s.events_failed, 1);
+    assert_int_equal(s.write_errors, 0); /* refused, not tried */
+    storage_close(st);
+    assert_int_equal(lost.calls, 1);
+}
+
+/* A file replaced (same path, another inode) is lost too; an idle thread
+ * notices it by itself within STORAGE_CHECK_MS; after storage_detach() the
+ * message is not delivered. */
+static void test_replaced_file_noticed_idle(void **state)
+{
+    fx_t *fx = *state;
+    lost_t lost = {0};
+    storage_opts_t o = {.on_lost = on_lost, .lost_arg = &lost};
+    storage_t *st = open_ok(fx, &o);
+    char copy[200];
+    snprintf(copy, sizeof copy, "%s.copy", fx->db);
+    int in = open(fx->db, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT, 0600);
+    assert_true(in >= 0 && out >= 0);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    close(in);
+    close(out);
+    assert_int_equal(rename(copy, fx->db), 0);
+    storage_stats_t s;
+    int64_t deadline = now_ms() + 5000;
+    do {
+        usleep(20000);
+        stats(st, &s);
+    } while (!s.lost && now_ms() < deadline);
+    assert_int_equal(s.lost, 1);
+    storage_detach(st);
+    storage_sync(st);
+    assert_int_equal(lost.calls, 0);
+    storage_close(st);
+}
+
+/* Stopping with the database locked by another connection: the first write
+ * waits for what is left of the budget, the rest fail at once. */
+static void test_stopping_bounded_when_locked(void **state)
+{
+    fx_t *fx = *state;
+    storage_t *st = open_ok(fx, NULL);
+    sqlite3 *db = raw_open(fx->db);
+    raw_exec(db, "BEGIN EXCLUSIVE");
+    storage_stopping(st);
+    rdone_t d[4] = {{0}};
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(storage_setting_put(st, "k", "v", on_rdone, &d[i]), 0);
+    storage_sync(st);
+    int64_t took = now_ms() - t0;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(d[i].rc, NODE_EIO);
+    assert_true(took < STORAGE_STOP_BUDGET_MS + 1000);
+    raw_exec(db, "ROLLBACK");
+    sqlite3_close(db);
+    storage_close(st);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1451,6 +1553,9 @@ int main(void)
         T(test_relays_write_fails),
         T(test_relays_invalid_args),
         T(test_relays_queue_full),
+        T(test_lost_file_refuses_writes),
+        T(test_replaced_file_noticed_idle),
+        T(test_stopping_bounded_when_locked),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
