@@ -24,6 +24,7 @@
 
 #define API_CONNECTION_LIMIT 256
 #define API_CONNECTION_TIMEOUT_S 30
+#define API_MAX_POLL_MS 200 /* MHD runs at least this often, whatever it asks */
 #define API_MAX_BODY_DEFAULT (64 * 1024)
 
 /* ---- routes -------------------------------------------------------------- */
@@ -411,15 +412,20 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- the loop glue -------------------------------------------------------- */
 
+/* MHD runs when its epoll fd is readable, at the timeout it asks for, and
+ * at least every API_MAX_POLL_MS. The last bound keeps the API alive on its
+ * own: at its connection limit MHD takes its listening socket out of its
+ * epoll set and puts it back only at the start of a later run; when its
+ * timeouts then close every connection it asks for no timeout, and with
+ * nothing else to wake it the API would never answer again. */
 static void api_reschedule(api_t *a)
 {
     MHD_UNSIGNED_LONG_LONG to;
-    if (MHD_get_timeout(a->mhd, &to) == MHD_YES) {
-        struct timeval tv = {(time_t)(to / 1000), (suseconds_t)((to % 1000) * 1000)};
-        evtimer_add(&a->timer_ev, &tv);
-    } else {
-        evtimer_del(&a->timer_ev);
-    }
+    MHD_UNSIGNED_LONG_LONG ms = API_MAX_POLL_MS;
+    if (MHD_get_timeout(a->mhd, &to) == MHD_YES && to < ms)
+        ms = to;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(&a->timer_ev, &tv);
 }
 
 static void api_run_cb(evutil_socket_t fd, short what, void *arg)
