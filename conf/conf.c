@@ -61,6 +61,8 @@ static const field_t FIELDS[] = {
     STR("api.token", api_token, ""),
     U32("api.max_body_bytes", api_max_body_bytes, 65536, 256, 16u << 20),
     STR("api.web_root", api_web_root, "web/dist"),
+    U32("api.max_connections_per_address", api_max_connections_per_address, 16, 0, 256),
+    U32("api.connection_timeout_s", api_connection_timeout_s, 30, 1, 3600),
     STR("storage.path", storage_path, "data/weir.db"),
     U32("storage.max_size_mb", storage_max_size_mb, 0, 0, 1u << 20),
     U32("storage.cache_kb", storage_cache_kb, 2048, 64, 1u << 20),

@@ -46,7 +46,9 @@ typedef struct {
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];
     uint32_t api_max_body_bytes;
-    char api_web_root[CONF_PATH_MAX]; /* the dashboard's files (api/static.h); "": none */
+    char api_web_root[CONF_PATH_MAX];         /* the dashboard's files (api/static.h); "": none */
+    uint32_t api_max_connections_per_address; /* open API connections per address; 0: no limit */
+    uint32_t api_connection_timeout_s;        /* an API connection idle this long is closed */
 
     char storage_path[CONF_PATH_MAX];
     uint32_t storage_max_size_mb;

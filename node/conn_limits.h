@@ -37,7 +37,8 @@ typedef enum {
     LIMIT_SLOW_PLAYER,
     LIMIT_REQUEST_TIMEOUT,
     LIMIT_HEADER_TOO_LARGE,
-    LIMIT_UNREAD_REPLIES, /* an RTMP peer that sends commands and reads no replies */
+    LIMIT_UNREAD_REPLIES,              /* an RTMP peer that sends commands and reads no replies */
+    LIMIT_API_CONNECTIONS_PER_ADDRESS, /* api.max_connections_per_address (api/http.c) */
     LIMIT_KINDS
 } limit_kind_t;
 

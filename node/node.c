@@ -50,6 +50,7 @@ static uint32_t limit_value(const conf_t *conf, limit_kind_t k)
     case LIMIT_MAX_CONNECTIONS: return conf->limits_max_connections;
     case LIMIT_MAX_CONNECTIONS_PER_ADDRESS: return conf->limits_max_connections_per_address;
     case LIMIT_NEW_CONNECTIONS_PER_ADDRESS: return conf->limits_new_connections_per_address_per_s;
+    case LIMIT_API_CONNECTIONS_PER_ADDRESS: return conf->api_max_connections_per_address;
     default: return 0;
     }
 }
@@ -189,11 +190,15 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
  * is over. */
 static void log_unlogged_refusals(node_t *node, int64_t now_ms)
 {
-    for (int k = 0; k <= LIMIT_NEW_CONNECTIONS_PER_ADDRESS; k++) {
-        uint64_t n = limits_unlogged(node->limits, (limit_kind_t)k, now_ms);
+    static const limit_kind_t ADMISSION[] = {
+        LIMIT_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS_PER_ADDRESS, LIMIT_NEW_CONNECTIONS_PER_ADDRESS,
+        LIMIT_API_CONNECTIONS_PER_ADDRESS};
+    for (size_t i = 0; i < sizeof ADMISSION / sizeof ADMISSION[0]; i++) {
+        limit_kind_t k = ADMISSION[i];
+        uint64_t n = limits_unlogged(node->limits, k, now_ms);
         if (n)
             log_warn(0, "%llu more connections refused by %s (%u)", (unsigned long long)n,
-                     limits_name((limit_kind_t)k), limit_value(&node->conf, (limit_kind_t)k));
+                     limits_name(k), limit_value(&node->conf, k));
     }
 }
 

@@ -4,7 +4,9 @@ idle timeouts, a player that takes nothing, message size, chunk streams and
 the HTTP request limits. Each over-limit case is refused cleanly, moves its
 weir_limit_refused_total series by exactly the expected amount, leaves a log
 line, and the node keeps serving a healthy HTTP-FLV player at full rate; when
-the over-limit connections go away, new ones are accepted again.
+the over-limit connections go away, new ones are accepted again. A flood of
+half-sent requests to the API port (issue 16) neither shuts 127.0.0.1 out
+while it is held nor leaves the API dead after it.
 
 Per-address cases bind the client sockets to other loopback addresses
 (127.0.0.2 and up): the healthy publisher and player use 127.0.0.1."""
@@ -27,7 +29,7 @@ from weirtest import HOST
 LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
           "idle_timeout", "slow_player", "request_timeout", "header_too_large",
-          "unread_replies")
+          "unread_replies", "api_connections_per_address")
 C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 
@@ -521,3 +523,112 @@ def test_player_taking_nothing_is_cut(hp, clip_heavy, procs):
     finally:
         s.close()
     hp.assert_healthy("a player taking nothing")
+
+
+# ---------------------------------------------------------------- the API port
+
+API_PER_ADDRESS = 16          # api.max_connections_per_address (the default)
+API_TOTAL = 256               # the API's connection limit in all (api/http.c)
+API_TIMEOUT_S = 2             # api.connection_timeout_s, short to keep the case short
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # no blank line: never complete
+
+
+@pytest.fixture(scope="module")
+def ha(tmp_path_factory, clip):
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_api"), clip, {
+        "api": {"connection_timeout_s": API_TIMEOUT_S},
+    })
+    yield h
+    stop_harness(h, procs)
+
+
+def half_heads(port, sources, per_source):
+    """per_source connections from each address in sources, then on each a
+    request head that never ends, sent in one quick pass so that the API's
+    idle timers all start together (as in the flood of issue 16, where they
+    then all expired in the same run). Returns the sockets (the node closes
+    a refused one; sending on it may fail)."""
+    socks = []
+    try:
+        for src in sources:
+            for _ in range(per_source):
+                socks.append(tcp_from(src, port))
+    except Exception:
+        for s in socks:
+            s.close()
+        raise
+    for s in socks:
+        try:
+            s.sendall(HALF_HEAD)
+        except OSError:
+            pass
+    return socks
+
+
+def healthz_within(n, seconds, what):
+    """GET /healthz from 127.0.0.1 answers 200 within seconds."""
+    t0 = time.monotonic()
+    try:
+        r = requests.get(n.api_url + "/healthz", timeout=seconds)
+    except requests.RequestException as e:
+        pytest.fail("/healthz %s: no answer within %.1f s (%s)\n%s" % (
+            what, seconds, e, n.diagnostics()), pytrace=False)
+    took = time.monotonic() - t0
+    assert r.status_code == 200 and took <= seconds, (what, r.status_code, took)
+    return took
+
+
+def test_api_connections_per_address(ha):
+    """Half-sent heads from 6 addresses, 24 each: 16 per address are held,
+    8 per address refused (counted, logged); /healthz from 127.0.0.1
+    answers within 1 s all the while."""
+    ha.mark()
+    sources = ["127.0.0.%d" % i for i in range(2, 8)]
+    socks = half_heads(ha.n.api_port, sources, API_PER_ADDRESS + 8)
+    try:
+        ha.expect_refused(api_connections_per_address=8 * len(sources))
+        ha.expect_log("api: connection from 127.0.0.2 refused: "
+                      "api.max_connections_per_address (%d) reached" % API_PER_ADDRESS)
+        for _ in range(5):
+            healthz_within(ha.n, 1.0, "while 96 half-sent requests are held")
+            time.sleep(0.1)
+        ha.assert_healthy("a flood of half-sent API requests")
+    finally:
+        for s in socks:
+            s.close()
+    # the addresses get their room back
+    more = half_heads(ha.n.api_port, sources[:1], API_PER_ADDRESS)
+    try:
+        ha.expect_refused(api_connections_per_address=8 * len(sources))
+        healthz_within(ha.n, 1.0, "with a flooding address back at its limit")
+    finally:
+        for s in more:
+            s.close()
+
+
+def test_api_recovers_after_flood(ha):
+    """Half-sent heads from 20 addresses, 16 each: the API's 256 are all
+    taken and the rest wait in the backlog. They are held past the API's
+    connection timeout (the node closes them), then closed: /healthz from
+    127.0.0.1 answers within 1 s, before and after the close (it used to
+    stay dead for good: issue 16)."""
+    ha.mark()
+    sources = ["127.0.0.%d" % i for i in range(10, 30)]
+    socks = half_heads(ha.n.api_port, sources, API_PER_ADDRESS)
+    try:
+        assert len(socks) > API_TOTAL
+        time.sleep(2 * API_TIMEOUT_S + 1.5)
+        # the node timed the first ones out: they see the close
+        _, eof = recv_exact_or_eof(socks[0], 4096, 1.0)
+        assert eof, "the API did not time out a half-sent request"
+        healthz_within(ha.n, 1.0, "after the API timed the flood out")
+    finally:
+        for s in socks:
+            s.close()
+    for _ in range(10):
+        healthz_within(ha.n, 1.0, "after the flood closed")
+        time.sleep(0.1)
+    r = requests.get(ha.n.api_url + "/metrics", timeout=1.0)
+    assert r.status_code == 200
+    ha.expect_refused()  # 16 per address: none over the limit
+    ha.assert_healthy("a flood of the API past its connection limit")
