@@ -23,8 +23,8 @@
 #include "parse.h"
 #include "render.h"
 
-#define API_CONNECTION_LIMIT 256 /* open API connections in all (MHD's limit) */
-#define API_MAX_POLL_MS 200      /* MHD runs at least this often, whatever it asks */
+#define API_CONNECTION_LIMIT CONF_API_CONNECTIONS_MAX /* open API connections in all (MHD's) */
+#define API_MAX_POLL_MS 200 /* MHD runs at least this often, whatever it asks */
 #define API_MAX_BODY_DEFAULT (64 * 1024)
 
 /* ---- routes -------------------------------------------------------------- */

@@ -24,10 +24,11 @@
 
 #define CONF_LISTEN_MAX 128
 #define CONF_PATH_MAX 1024
-#define CONF_RELAYS_JSON_MAX 32768 /* relays_json, with its NUL */
-#define CONF_RELAYS_MAX 64         /* elements of "relays" at most */
-#define CONF_HOOKS_JSON_MAX 65536  /* hooks_json, with its NUL */
-#define CONF_HOOKS_MAX 64          /* elements of "hooks" at most */
+#define CONF_RELAYS_JSON_MAX 32768   /* relays_json, with its NUL */
+#define CONF_RELAYS_MAX 64           /* elements of "relays" at most */
+#define CONF_HOOKS_JSON_MAX 65536    /* hooks_json, with its NUL */
+#define CONF_HOOKS_MAX 64            /* elements of "hooks" at most */
+#define CONF_API_CONNECTIONS_MAX 256 /* API connections open at once, in all (api/http.c) */
 
 typedef struct {
     char rtmp_listen[CONF_LISTEN_MAX];

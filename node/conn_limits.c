@@ -21,6 +21,7 @@ static const char *const NAMES[LIMIT_KINDS] = {
     "header_too_large",
     "unread_replies",
     "api_connections_per_address",
+    "file_descriptors",
 };
 
 /* One address: in a hash chain while used; on the idle list (oldest

@@ -39,6 +39,7 @@ typedef enum {
     LIMIT_HEADER_TOO_LARGE,
     LIMIT_UNREAD_REPLIES,              /* an RTMP peer that sends commands and reads no replies */
     LIMIT_API_CONNECTIONS_PER_ADDRESS, /* api.max_connections_per_address (api/http.c) */
+    LIMIT_FILE_DESCRIPTORS,            /* a client connection near RLIMIT_NOFILE (fdlimit.h) */
     LIMIT_KINDS
 } limit_kind_t;
 

@@ -6,7 +6,8 @@ weir_limit_refused_total series by exactly the expected amount, leaves a log
 line, and the node keeps serving a healthy HTTP-FLV player at full rate; when
 the over-limit connections go away, new ones are accepted again. A flood of
 half-sent requests to the API port (issue 16) neither shuts 127.0.0.1 out
-while it is held nor leaves the API dead after it.
+while it is held nor leaves the API dead after it, and a node out of file
+descriptors neither spins nor loses its API.
 
 Per-address cases bind the client sockets to other loopback addresses
 (127.0.0.2 and up): the healthy publisher and player use 127.0.0.1."""
@@ -29,7 +30,7 @@ from weirtest import HOST
 LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
           "idle_timeout", "slow_player", "request_timeout", "header_too_large",
-          "unread_replies", "api_connections_per_address")
+          "unread_replies", "api_connections_per_address", "file_descriptors")
 C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 
@@ -88,8 +89,8 @@ def connecting_sessions(n):
     return total
 
 
-def start_harness(d, clip, overrides):
-    return healthy.start(d, clip, overrides, harness=Harness)
+def start_harness(d, clip, overrides, **node_kw):
+    return healthy.start(d, clip, overrides, harness=Harness, **node_kw)
 
 
 def stop_harness(h, procs):
@@ -632,3 +633,107 @@ def test_api_recovers_after_flood(ha):
     assert r.status_code == 200
     ha.expect_refused()  # 16 per address: none over the limit
     ha.assert_healthy("a flood of the API past its connection limit")
+
+
+# ---------------------------------------------------------------- out of file descriptors
+
+NOFILE = 256                # RLIMIT_NOFILE of this node (soft and hard)
+FD_SPARE = 64               # fdlimit_spare(256): fds client connections leave free
+MAX_ACCEPT_FAIL_LINES = 50  # "accept failed" lines over the whole case, at most
+MAX_CPU_SHARE = 0.3         # node CPU time / wall time while the connections are held
+
+
+@pytest.fixture(scope="module")
+def hf(tmp_path_factory, clip):
+    """The healthy node itself runs under the 256-fd limit."""
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_fds"), clip, {
+        "rtmp": {"handshake_timeout_ms": 60000},
+        "http_flv": {"request_timeout_ms": 60000},
+    }, nofile=NOFILE)
+    yield h
+    stop_harness(h, procs)
+
+
+def open_many(port_of, sources, per_source):
+    """per_source TCP connections from each address; port_of(i) picks the
+    port of the i-th. The node may close any of them."""
+    socks = []
+    for src in sources:
+        for _ in range(per_source):
+            socks.append(tcp_from(src, port_of(len(socks))))
+    return socks
+
+
+def cpu_share(n, t0, cpu0):
+    return (n.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+
+
+def test_out_of_file_descriptors(hf):
+    """400 connections to the RTMP and HTTP-FLV ports of a node limited to
+    256 fds: the last 64 fds stay free (the rest refused, counted as
+    file_descriptors), /healthz answers within 1 s, the node stays idle.
+    Then API connections take those fds too, and more clients come: accept
+    fails with EMFILE, the listeners pause (no spin, a few lines), and the
+    pending clients are closed, not left hanging. When it is all over, a
+    new player gets media."""
+    n = hf.n
+    assert "open files: the hard limit %d is below" % NOFILE in hf._log(), \
+        "no warning about RLIMIT_NOFILE at start"
+    hf.mark()
+    media = []
+    t0, cpu0 = time.monotonic(), n.cpu_seconds()
+    try:
+        media = open_many(lambda i: n.rtmp_port if i % 2 == 0 else n.http_port,
+                          ["127.0.0.%d" % i for i in range(2, 10)], 50)
+        relayutil.wait_for("client connections refused as file_descriptors",
+                           lambda: hf.refused_now()["file_descriptors"] > 0, timeout=5,
+                           diag=[n])
+        hf.expect_log("refused: file_descriptors (%d) reached" % NOFILE)
+        while time.monotonic() - t0 < 4:
+            healthz_within(n, 1.0, "with 400 client connections under a 256-fd limit")
+            time.sleep(0.2)
+        share = cpu_share(n, t0, cpu0)
+        print("400 connections held: node CPU %.1f%% of wall time" % (100 * share))
+        assert share < MAX_CPU_SHARE, "the node used %.0f%% CPU" % (100 * share)
+        hf.assert_healthy("400 connections under a 256-fd limit")
+        exhaust_and_recover(hf)
+    finally:
+        for s in media:
+            s.close()
+    lines = hf.new_log().count("accept failed")
+    print("accept failure lines: %d, refused as file_descriptors: %d" % (
+        lines, hf.refused_now()["file_descriptors"]))
+    assert lines < MAX_ACCEPT_FAIL_LINES, "%d accept failure lines" % lines
+    healthz_within(n, 1.0, "after the connections closed")
+    weirtest.wait_live(n, APP, healthy.HEALTHY)
+    hf.assert_healthy("running out of file descriptors")
+
+
+def exhaust_and_recover(hf):
+    """The API takes the fds left (16 per address from 5 addresses: more
+    than FD_SPARE), then 40 more clients: the listeners fail with EMFILE and
+    pause; those clients are closed. Then the API connections close and
+    /healthz answers within 1 s."""
+    n = hf.n
+    api = half_heads(n.api_port, ["127.0.0.%d" % i for i in range(40, 45)], API_PER_ADDRESS)
+    extra = []
+    try:
+        time.sleep(0.5)
+        t0, cpu0 = time.monotonic(), n.cpu_seconds()
+        extra = open_many(lambda i: n.rtmp_port if i % 2 == 0 else n.http_port,
+                          ["127.0.0.50", "127.0.0.51"], 20)
+        hf.expect_log("accept failed: Too many open files")
+        closed = sum(1 for s in extra if recv_exact_or_eof(s, 4096, 3.0)[1])
+        assert closed == len(extra), "%d of %d clients left hanging" % (
+            len(extra) - closed, len(extra))
+        time.sleep(max(0.0, 3 - (time.monotonic() - t0)))
+        share = cpu_share(n, t0, cpu0)
+        print("out of fds: node CPU %.1f%% of wall time" % (100 * share))
+        assert share < MAX_CPU_SHARE, "out of fds, the node used %.0f%% CPU" % (100 * share)
+        hf.assert_healthy("running out of file descriptors")
+    finally:
+        for s in api + extra:
+            s.close()
+    for _ in range(5):
+        healthz_within(n, 1.0, "once the API connections closed")
+        time.sleep(0.1)
