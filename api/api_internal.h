@@ -27,6 +27,20 @@ struct api {
     size_t max_body;
     uint64_t requests[API_STATUS_MAX]; /* answered, by status */
     api_static_t *web;                 /* the dashboard's files; NULL: none loaded */
+    /* Open connections per address (api.max_connections_per_address),
+     * owned; admitted by MHD's accept policy callback, released when MHD
+     * reports the connection closed. */
+    limits_t *conns;
+    /* The last address admitted whose connection MHD has not reported
+     * started yet: released at the next accept or run if MHD dropped it
+     * (an allocation failure after the policy callback). */
+    limits_addr_t pending;
+    int pending_set, pending_has_addr;
+    /* MHD's own log lines: a repeat of the last one within
+     * LIMITS_LOG_INTERVAL_MS is counted, not logged. */
+    char mhd_last[128];
+    int64_t mhd_last_ms;
+    uint64_t mhd_repeats;
 };
 
 typedef struct api_req api_req_t;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -22,8 +23,8 @@
 #include "parse.h"
 #include "render.h"
 
-#define API_CONNECTION_LIMIT 256
-#define API_CONNECTION_TIMEOUT_S 30
+#define API_CONNECTION_LIMIT CONF_API_CONNECTIONS_MAX /* open API connections in all (MHD's) */
+#define API_MAX_POLL_MS 200 /* MHD runs at least this often, whatever it asks */
 #define API_MAX_BODY_DEFAULT (64 * 1024)
 
 /* ---- routes -------------------------------------------------------------- */
@@ -408,28 +409,127 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* MHD's log lines, as warnings. A repeat of the previous line within
+ * LIMITS_LOG_INTERVAL_MS is only counted (an accept error repeats each time
+ * MHD runs); the count is logged before the next line that is logged. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
-    char msg[512];
+    api_t *a = cls;
+    char msg[512] = {0};
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    char key[sizeof a->mhd_last];
+    memcpy(key, msg, sizeof key - 1); /* msg: 512 bytes, zero-filled */
+    key[sizeof key - 1] = '\0';
+    int64_t now = weir_mono_ms();
+    if (strcmp(key, a->mhd_last) == 0 && now - a->mhd_last_ms < LIMITS_LOG_INTERVAL_MS) {
+        a->mhd_repeats++;
+        return;
+    }
+    if (a->mhd_repeats)
+        log_warn(0, "api: %llu more times: %s", (unsigned long long)a->mhd_repeats, a->mhd_last);
+    a->mhd_repeats = 0;
+    memcpy(a->mhd_last, key, sizeof key);
+    a->mhd_last_ms = now;
     log_warn(0, "api: %s", msg);
+}
+
+/* ---- connections per address ------------------------------------------------ */
+
+/* The address admitted last, if MHD never reported its connection started
+ * (it failed to set it up): given back. */
+static void release_pending(api_t *a)
+{
+    if (!a->pending_set)
+        return;
+    a->pending_set = 0;
+    limits_release(a->conns, a->pending_has_addr ? &a->pending : NULL);
+}
+
+/* Counts and logs (at most once per LIMITS_LOG_INTERVAL_MS; the node's tick
+ * logs the rest) a connection refused by api.max_connections_per_address. */
+static void refused(api_t *a, const struct sockaddr *sa)
+{
+    uint64_t suppressed = 0;
+    uint32_t max = a->node->conf.api_max_connections_per_address;
+    if (!limits_refused(a->node->limits, LIMIT_API_CONNECTIONS_PER_ADDRESS, weir_mono_ms(),
+                        &suppressed))
+        return;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+    if (suppressed)
+        log_warn(0,
+                 "api: connection from %s refused: api.max_connections_per_address (%u) reached "
+                 "(%llu more refused since the last such line)",
+                 host, max, (unsigned long long)suppressed);
+    else
+        log_warn(0, "api: connection from %s refused: api.max_connections_per_address (%u) reached",
+                 host, max);
+}
+
+/* MHD's accept policy: each accepted connection, after MHD's own total
+ * (API_CONNECTION_LIMIT), before MHD sets it up. MHD closes a refused one
+ * at once. Loop thread. */
+static enum MHD_Result accept_policy_cb(void *cls, const struct sockaddr *sa, socklen_t salen)
+{
+    (void)salen;
+    api_t *a = cls;
+    release_pending(a);
+    limits_addr_t addr;
+    int has_addr = limits_addr_from_sockaddr(sa, &addr) == 0;
+    limit_kind_t why;
+    /* Only max_connections_per_address can refuse: the table's total is
+     * API_CONNECTION_LIMIT, which MHD checks first. */
+    if (limits_admit(a->conns, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
+        refused(a, sa);
+        return MHD_NO;
+    }
+    a->pending = addr;
+    a->pending_has_addr = has_addr;
+    a->pending_set = 1;
+    return MHD_YES;
+}
+
+/* MHD's connection notifications, in order on the loop thread: STARTED is
+ * the connection the policy callback admitted just before; CLOSED gives
+ * its address back. */
+static void notify_conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                           enum MHD_ConnectionNotificationCode code)
+{
+    (void)socket_context;
+    api_t *a = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        a->pending_set = 0;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    limits_addr_t addr;
+    int has_addr = ci && ci->client_addr && limits_addr_from_sockaddr(ci->client_addr, &addr) == 0;
+    limits_release(a->conns, has_addr ? &addr : NULL);
 }
 
 /* ---- the loop glue -------------------------------------------------------- */
 
+/* MHD runs when its epoll fd is readable, at the timeout it asks for, and
+ * at least every API_MAX_POLL_MS. The last bound keeps the API alive on its
+ * own: at its connection limit MHD takes its listening socket out of its
+ * epoll set and puts it back only at the start of a later run; when its
+ * timeouts then close every connection it asks for no timeout, and with
+ * nothing else to wake it the API would never answer again. */
 static void api_reschedule(api_t *a)
 {
     MHD_UNSIGNED_LONG_LONG to;
-    if (MHD_get_timeout(a->mhd, &to) == MHD_YES) {
-        struct timeval tv = {(time_t)(to / 1000), (suseconds_t)((to % 1000) * 1000)};
-        evtimer_add(&a->timer_ev, &tv);
-    } else {
-        evtimer_del(&a->timer_ev);
-    }
+    MHD_UNSIGNED_LONG_LONG ms = API_MAX_POLL_MS;
+    if (MHD_get_timeout(a->mhd, &to) == MHD_YES && to < ms)
+        ms = to;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(&a->timer_ev, &tv);
 }
 
 static void api_run_cb(evutil_socket_t fd, short what, void *arg)
@@ -439,6 +539,7 @@ static void api_run_cb(evutil_socket_t fd, short what, void *arg)
     api_t *a = arg;
     if (MHD_run(a->mhd) != MHD_YES)
         log_warn(0, "api: MHD_run failed");
+    release_pending(a);
     api_reschedule(a);
 }
 
@@ -462,8 +563,8 @@ static int load_dashboard(api_t *a, const char *root, char *err, size_t errlen)
         return 0;
     }
     char why[512];
-    int rc = api_static_load(root, API_STATIC_MAX_FILES, API_STATIC_MAX_BYTES, &a->web, why,
-                             sizeof why);
+    int rc =
+        api_static_load(root, API_STATIC_MAX_FILES, API_STATIC_MAX_BYTES, &a->web, why, sizeof why);
     if (rc == API_STATIC_ERR) {
         snprintf(err, errlen, "api.web_root: %s (at most %d files and %u MB in all are served)",
                  why, API_STATIC_MAX_FILES, API_STATIC_MAX_BYTES >> 20);
@@ -472,7 +573,8 @@ static int load_dashboard(api_t *a, const char *root, char *err, size_t errlen)
     if (rc == API_STATIC_MISSING)
         log_warn(0, "dashboard: %s not found; build it with `npm --prefix web run build`", root);
     else if (!api_static_find(a->web, "index.html"))
-        log_warn(0, "dashboard: %s/index.html not found; build it with `npm --prefix web run build`",
+        log_warn(0,
+                 "dashboard: %s/index.html not found; build it with `npm --prefix web run build`",
                  root);
     else
         log_info(0, "dashboard: %zu files, %zu bytes from %s", api_static_count(a->web),
@@ -486,6 +588,42 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *conn, char *s)
     (void)cls;
     (void)conn;
     return api_unescape(s);
+}
+
+/* Starts MHD on the listening socket lfd (taken: closed on failure) and
+ * hooks its epoll fd and timer into the loop. Returns 0, or -1 with a
+ * message in err. */
+static int start_mhd(api_t *a, int lfd, char *err, size_t errlen)
+{
+    const conf_t *conf = &a->node->conf;
+    a->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, accept_policy_cb, a,
+        access_cb, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_LISTEN_SOCKET, lfd,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, a, MHD_OPTION_NOTIFY_CONNECTION, notify_conn_cb,
+        a, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->api_connection_timeout_s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_END);
+    const union MHD_DaemonInfo *info =
+        a->mhd ? MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (!info) {
+        snprintf(err, errlen, "api: cannot start the HTTP server on %s", conf->api_listen);
+        if (a->mhd) {
+            MHD_socket q = MHD_quiesce_daemon(a->mhd);
+            MHD_stop_daemon(a->mhd);
+            a->mhd = NULL;
+            if (q != MHD_INVALID_SOCKET)
+                close(q);
+        } else {
+            close(lfd);
+        }
+        return -1;
+    }
+    event_assign(&a->mhd_ev, a->node->base, info->epoll_fd, EV_READ | EV_PERSIST, api_run_cb, a);
+    evtimer_assign(&a->timer_ev, a->node->base, api_run_cb, a);
+    event_add(&a->mhd_ev, NULL);
+    a->events_ready = 1;
+    api_reschedule(a);
+    return 0;
 }
 
 api_t *api_new(node_t *node, char *err, size_t errlen)
@@ -505,8 +643,13 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
         return NULL;
     }
     api_t *a = calloc(1, sizeof *a);
-    if (!a) {
+    uint64_t seed = 0;
+    evutil_secure_rng_get_bytes(&seed, sizeof seed);
+    if (a)
+        a->conns = limits_new(API_CONNECTION_LIMIT, conf->api_max_connections_per_address, 0, seed);
+    if (!a || !a->conns) {
         snprintf(err, errlen, "out of memory");
+        free(a);
         return NULL;
     }
     a->node = node;
@@ -515,46 +658,18 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
         a->has_token = 1;
         SHA256((const unsigned char *)conf->api_token, strlen(conf->api_token), a->token_hash);
     }
-    if (load_dashboard(a, conf->api_web_root, err, errlen) != 0) {
-        free(a);
-        return NULL;
-    }
-    int lfd = node_listen_socket("api", conf->api_listen, 128, err, errlen);
-    if (lfd < 0) {
+    int lfd = -1;
+    if (load_dashboard(a, conf->api_web_root, err, errlen) != 0 ||
+        (lfd = node_listen_socket("api", conf->api_listen, 128, err, errlen)) < 0 ||
+        start_mhd(a, lfd, err, errlen) != 0) {
         api_static_free(a->web);
+        limits_free(a->conns);
         free(a);
         return NULL;
     }
-    a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-                              NULL, access_cb, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-                              MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_COMPLETED,
-                              completed_cb, a, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_UNESCAPE_CALLBACK,
-                              unescape_cb, NULL, MHD_OPTION_END);
-    const union MHD_DaemonInfo *info =
-        a->mhd ? MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-    if (!info) {
-        snprintf(err, errlen, "api: cannot start the HTTP server on %s", conf->api_listen);
-        if (a->mhd) {
-            MHD_socket q = MHD_quiesce_daemon(a->mhd);
-            MHD_stop_daemon(a->mhd);
-            if (q != MHD_INVALID_SOCKET)
-                close(q);
-        } else {
-            close(lfd);
-        }
-        api_static_free(a->web);
-        free(a);
-        return NULL;
-    }
-    event_assign(&a->mhd_ev, node->base, info->epoll_fd, EV_READ | EV_PERSIST, api_run_cb, a);
-    evtimer_assign(&a->timer_ev, node->base, api_run_cb, a);
-    event_add(&a->mhd_ev, NULL);
-    a->events_ready = 1;
-    api_reschedule(a);
-    log_info(0, "api: listening on %s%s", conf->api_listen,
-             a->has_token ? " (bearer token required)" : "");
+    log_info(0, "api: listening on %s%s; connections at most %u, per address %u (0: no limit)",
+             conf->api_listen, a->has_token ? " (bearer token required)" : "",
+             (unsigned)API_CONNECTION_LIMIT, conf->api_max_connections_per_address);
     return a;
 }
 
@@ -576,5 +691,6 @@ void api_free(api_t *a)
             close(lfd);
     }
     api_static_free(a->web); /* after MHD: its responses point into it */
+    limits_free(a->conns);   /* after MHD: it reports its connections closed */
     free(a);
 }

@@ -24,11 +24,12 @@
 
 #define CONF_LISTEN_MAX 128
 #define CONF_PATH_MAX 1024
-#define CONF_RELAYS_JSON_MAX 32768 /* relays_json, with its NUL */
-#define CONF_RELAYS_MAX 64         /* elements of "relays" at most */
-#define CONF_HOOKS_JSON_MAX 65536  /* hooks_json, with its NUL */
-#define CONF_HOOKS_MAX 64          /* elements of "hooks" at most */
-#define CONF_FILE_MAX (1 << 20)    /* bytes of a config file at most */
+#define CONF_RELAYS_JSON_MAX 32768   /* relays_json, with its NUL */
+#define CONF_RELAYS_MAX 64           /* elements of "relays" at most */
+#define CONF_HOOKS_JSON_MAX 65536    /* hooks_json, with its NUL */
+#define CONF_HOOKS_MAX 64            /* elements of "hooks" at most */
+#define CONF_FILE_MAX (1 << 20)      /* bytes of a config file at most */
+#define CONF_API_CONNECTIONS_MAX 256 /* API connections open at once, in all (api/http.c) */
 
 typedef struct {
     char rtmp_listen[CONF_LISTEN_MAX];
@@ -47,7 +48,9 @@ typedef struct {
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];
     uint32_t api_max_body_bytes;
-    char api_web_root[CONF_PATH_MAX]; /* the dashboard's files (api/static.h); "": none */
+    char api_web_root[CONF_PATH_MAX];         /* the dashboard's files (api/static.h); "": none */
+    uint32_t api_max_connections_per_address; /* open API connections per address; 0: no limit */
+    uint32_t api_connection_timeout_s;        /* an API connection idle this long is closed */
 
     char storage_path[CONF_PATH_MAX];
     uint32_t storage_max_size_mb;

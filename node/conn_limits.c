@@ -8,13 +8,22 @@
 #define NIL UINT32_MAX
 
 static const char *const NAMES[LIMIT_KINDS] = {
-    "max_connections",    "max_connections_per_address",
-    "new_connections_per_address", "max_streams",
-    "max_message_size",   "max_chunk_streams",
-    "handshake_timeout",  "idle_timeout",
-    "slow_player",        "request_timeout",
-    "header_too_large",   "unread_replies",
-    "max_memory",         "max_metadata_size",
+    "max_connections",
+    "max_connections_per_address",
+    "new_connections_per_address",
+    "max_streams",
+    "max_message_size",
+    "max_chunk_streams",
+    "handshake_timeout",
+    "idle_timeout",
+    "slow_player",
+    "request_timeout",
+    "header_too_large",
+    "unread_replies",
+    "api_connections_per_address",
+    "file_descriptors",
+    "max_memory",
+    "max_metadata_size",
 };
 
 /* One address: in a hash chain while used; on the idle list (oldest

@@ -37,9 +37,11 @@ typedef enum {
     LIMIT_SLOW_PLAYER,
     LIMIT_REQUEST_TIMEOUT,
     LIMIT_HEADER_TOO_LARGE,
-    LIMIT_UNREAD_REPLIES,    /* a peer that makes the node reply and reads no replies */
-    LIMIT_MAX_MEMORY,        /* a publish refused: media memory over limits.max_memory_mb */
-    LIMIT_MAX_METADATA_SIZE, /* a data message (onMetaData) over the AMF0 decoder's bounds */
+    LIMIT_UNREAD_REPLIES,              /* a peer that makes the node reply and reads no replies */
+    LIMIT_API_CONNECTIONS_PER_ADDRESS, /* api.max_connections_per_address (api/http.c) */
+    LIMIT_FILE_DESCRIPTORS,            /* a client connection near RLIMIT_NOFILE (fdlimit.h) */
+    LIMIT_MAX_MEMORY,                  /* a publish refused: media memory over limits.max_memory_mb */
+    LIMIT_MAX_METADATA_SIZE,           /* a data message (onMetaData) over the AMF0 decoder's bounds */
     LIMIT_KINDS
 } limit_kind_t;
 

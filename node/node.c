@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "common.h"
 #include "conn.h"
 #include "evlog.h"
+#include "fdlimit.h"
 #include "hooks.h"
 #include "log.h"
 #include "relay.h"
@@ -26,6 +28,9 @@
 #include "storage.h"
 
 #define NODE_TICK_MS 250
+#define NODE_ACCEPT_PAUSE_MIN_MS 100  /* a listener's first pause after a failed accept */
+#define NODE_ACCEPT_PAUSE_MAX_MS 1000 /* ... doubling up to this */
+#define NODE_SHED_MAX 64              /* pending connections closed per failed accept at most */
 
 /* "1.2.3.4:5678" or "[2001:db8::1]:5678" for a log line. */
 static void addr_text(const struct sockaddr *sa, char *out, size_t outlen)
@@ -45,12 +50,15 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t outlen)
 }
 
 /* The configured value of an admission limit, for the log line. */
-static uint32_t limit_value(const conf_t *conf, limit_kind_t k)
+static uint32_t limit_value(const node_t *node, limit_kind_t k)
 {
+    const conf_t *conf = &node->conf;
     switch (k) {
     case LIMIT_MAX_CONNECTIONS: return conf->limits_max_connections;
     case LIMIT_MAX_CONNECTIONS_PER_ADDRESS: return conf->limits_max_connections_per_address;
     case LIMIT_NEW_CONNECTIONS_PER_ADDRESS: return conf->limits_new_connections_per_address_per_s;
+    case LIMIT_API_CONNECTIONS_PER_ADDRESS: return conf->api_max_connections_per_address;
+    case LIMIT_FILE_DESCRIPTORS: return (uint32_t)node->fd_limit;
     default: return 0;
     }
 }
@@ -81,20 +89,38 @@ static void refuse_accepted(node_t *node, evutil_socket_t fd, const struct socka
     if (suppressed)
         log_warn(0, "%s: connection from %s refused: %s (%u) reached (%llu more refused since "
                     "the last such line)",
-                 proto->name, remote, limits_name(why), limit_value(&node->conf, why),
+                 proto->name, remote, limits_name(why), limit_value(node, why),
                  (unsigned long long)suppressed);
     else
         log_warn(0, "%s: connection from %s refused: %s (%u) reached", proto->name, remote,
-                 limits_name(why), limit_value(&node->conf, why));
+                 limits_name(why), limit_value(node, why));
+}
+
+/* The pause state of one of the node's listeners. */
+static node_accept_pause_t *pause_of(node_t *node, struct evconnlistener *lis)
+{
+    return lis == node->rtmp_lis ? &node->rtmp_pause : &node->http_pause;
+}
+
+/* A client connection on one of the last fdlimit_spare() fds: they are
+ * kept for the API, relays and hooks. The kernel hands out the lowest free
+ * fd, so every fd below this one is in use. */
+static int near_fd_limit(const node_t *node, evutil_socket_t fd)
+{
+    return node->fd_limit && (uint64_t)fd + fdlimit_spare(node->fd_limit) >= node->fd_limit;
 }
 
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg, const conn_proto_t *proto, void (*start)(conn_t *))
 {
-    (void)lis;
     node_t *node = arg;
     if (node->stopping) {
         evutil_closesocket(fd);
+        return;
+    }
+    pause_of(node, lis)->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
+    if (near_fd_limit(node, fd)) {
+        refuse_accepted(node, fd, sa, proto, LIMIT_FILE_DESCRIPTORS);
         return;
     }
     limits_addr_t addr;
@@ -126,12 +152,80 @@ static void http_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struc
     accept_cb(lis, fd, sa, salen, arg, &SESS_HTTPFLV_PROTO, sess_httpflv_start);
 }
 
+/* Out of fds: the reserve fd is closed so that accept() can work again for
+ * a moment, each pending connection is taken and refused
+ * (file_descriptors: its client sees a close, or a 503 for HTTP-FLV,
+ * instead of waiting), and the reserve is opened again. Returns how many. */
+static uint64_t shed_pending(node_t *node, struct evconnlistener *lis)
+{
+    if (node->reserve_fd < 0)
+        node->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (node->reserve_fd < 0)
+        return 0;
+    close(node->reserve_fd);
+    const conn_proto_t *proto = lis == node->rtmp_lis ? &SESS_RTMP_PROTO : &SESS_HTTPFLV_PROTO;
+    uint64_t n = 0;
+    while (n < NODE_SHED_MAX) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(evconnlistener_get_fd(lis), (struct sockaddr *)&ss, &sl,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            break;
+        refuse_accepted(node, fd, (struct sockaddr *)&ss, proto, LIMIT_FILE_DESCRIPTORS);
+        n++;
+    }
+    node->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return n;
+}
+
+/* One line per listener at most every LIMITS_LOG_INTERVAL_MS, with what
+ * happened since the last one. */
+static void log_accept_failures(node_accept_pause_t *p, const char *what, int err, int64_t now)
+{
+    if (p->logged_ms && now - p->logged_ms < LIMITS_LOG_INTERVAL_MS)
+        return;
+    log_error(0,
+              "%s: accept failed: %s (%llu times in %lld ms, %llu pending connections closed); "
+              "accepting again in %u ms",
+              what, evutil_socket_error_to_string(err), (unsigned long long)p->failures,
+              (long long)(now - p->since_ms), (unsigned long long)p->shed, p->delay_ms);
+    p->logged_ms = now;
+    p->failures = 0;
+    p->shed = 0;
+}
+
+/* accept() failed with something other than EAGAIN or ECONNABORTED (EMFILE,
+ * ENFILE, ENOBUFS, ...): retrying at once would fail the same way as fast
+ * as the loop turns, so the listener pauses (pause_cb resumes it). */
 static void accept_error_cb(struct evconnlistener *lis, void *arg)
 {
-    (void)lis;
-    (void)arg;
-    /* EMFILE and the like: logged; the listener retries on the next event. */
-    log_error(0, "accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    int err = EVUTIL_SOCKET_ERROR();
+    node_t *node = arg;
+    node_accept_pause_t *p = pause_of(node, lis);
+    int64_t now = weir_mono_ms();
+    if (!p->failures)
+        p->since_ms = now;
+    p->failures++;
+    if (err == EMFILE || err == ENFILE)
+        p->shed += shed_pending(node, lis);
+    evconnlistener_disable(lis);
+    struct timeval tv = {(time_t)(p->delay_ms / 1000), (suseconds_t)(p->delay_ms % 1000) * 1000};
+    event_add(&p->ev, &tv);
+    log_accept_failures(p, lis == node->rtmp_lis ? "rtmp" : "http-flv", err, now);
+    p->delay_ms =
+        p->delay_ms * 2 < NODE_ACCEPT_PAUSE_MAX_MS ? p->delay_ms * 2 : NODE_ACCEPT_PAUSE_MAX_MS;
+}
+
+/* The end of a pause: accepting again, unless the node is stopping (its
+ * listeners stay disabled then). */
+static void pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node_accept_pause_t *p = arg;
+    if (!p->node->stopping)
+        evconnlistener_enable(p->lis);
 }
 
 int node_listen_socket(const char *what, const char *addr, int backlog, char *err, size_t errlen)
@@ -167,8 +261,10 @@ int node_listen_socket(const char *what, const char *addr, int backlog, char *er
     return fd;
 }
 
+/* A listener on addr with its pause state p (set up here). */
 static struct evconnlistener *listen_on(node_t *node, const char *what, const char *addr,
-                                        evconnlistener_cb cb, char *err, size_t errlen)
+                                        evconnlistener_cb cb, node_accept_pause_t *p, char *err,
+                                        size_t errlen)
 {
     int fd = node_listen_socket(what, addr, 1024, err, errlen);
     if (fd < 0)
@@ -182,6 +278,10 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
         return NULL;
     }
     evconnlistener_set_error_cb(lis, accept_error_cb);
+    p->node = node;
+    p->lis = lis;
+    p->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
+    event_assign(&p->ev, node->base, -1, 0, pause_cb, p);
     log_info(0, "%s: listening on %s", what, addr);
     return lis;
 }
@@ -190,11 +290,15 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
  * is over. */
 static void log_unlogged_refusals(node_t *node, int64_t now_ms)
 {
-    for (int k = 0; k <= LIMIT_NEW_CONNECTIONS_PER_ADDRESS; k++) {
-        uint64_t n = limits_unlogged(node->limits, (limit_kind_t)k, now_ms);
+    static const limit_kind_t ADMISSION[] = {
+        LIMIT_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS_PER_ADDRESS, LIMIT_NEW_CONNECTIONS_PER_ADDRESS,
+        LIMIT_API_CONNECTIONS_PER_ADDRESS, LIMIT_FILE_DESCRIPTORS};
+    for (size_t i = 0; i < sizeof ADMISSION / sizeof ADMISSION[0]; i++) {
+        limit_kind_t k = ADMISSION[i];
+        uint64_t n = limits_unlogged(node->limits, k, now_ms);
         if (n)
             log_warn(0, "%llu more connections refused by %s (%u)", (unsigned long long)n,
-                     limits_name((limit_kind_t)k), limit_value(&node->conf, (limit_kind_t)k));
+                     limits_name(k), limit_value(node, k));
     }
 }
 
@@ -350,10 +454,14 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     /* Relays first, so that closing their links does not schedule retries. */
     relay_mgr_free(node->relays);
     node->relays = NULL;
-    if (node->rtmp_lis)
+    if (node->rtmp_lis) {
         evconnlistener_disable(node->rtmp_lis);
-    if (node->http_lis)
+        event_del(&node->rtmp_pause.ev);
+    }
+    if (node->http_lis) {
         evconnlistener_disable(node->http_lis);
+        event_del(&node->http_pause.ev);
+    }
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
         conn_close(c, "node shutting down");
@@ -436,6 +544,8 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
         return NULL;
     }
     node->conf = *conf;
+    node->fd_limit = fdlimit_apply(conf->limits_max_connections);
+    node->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     node->start_ms = weir_mono_ms();
     node->start_wall_ms = weir_wall_ms();
     node->next_event_id = 1;
@@ -458,13 +568,14 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     log_info(0, "media memory bound: %llu MB (limits.max_memory_mb%s)",
              (unsigned long long)(hub_memory_bound(node->hub) >> 20),
              conf->limits_max_memory_mb ? "" : " 0: half of the memory the node may use");
-    node->rtmp_lis = listen_on(node, "rtmp", conf->rtmp_listen, rtmp_accept_cb, err, errlen);
+    node->rtmp_lis =
+        listen_on(node, "rtmp", conf->rtmp_listen, rtmp_accept_cb, &node->rtmp_pause, err, errlen);
     if (!node->rtmp_lis) {
         node_free(node);
         return NULL;
     }
-    node->http_lis =
-        listen_on(node, "http-flv", conf->http_flv_listen, http_accept_cb, err, errlen);
+    node->http_lis = listen_on(node, "http-flv", conf->http_flv_listen, http_accept_cb,
+                               &node->http_pause, err, errlen);
     if (!node->http_lis) {
         node_free(node);
         return NULL;
@@ -502,10 +613,16 @@ void node_free(node_t *node)
         event_del(&node->reap_ev);
         signals_del(node);
     }
-    if (node->rtmp_lis)
+    if (node->rtmp_lis) {
+        event_del(&node->rtmp_pause.ev);
         evconnlistener_free(node->rtmp_lis);
-    if (node->http_lis)
+    }
+    if (node->http_lis) {
+        event_del(&node->http_pause.ev);
         evconnlistener_free(node->http_lis);
+    }
+    if (node->reserve_fd >= 0)
+        close(node->reserve_fd);
     hub_free(node->hub);
     if (node->dns)
         evdns_base_free(node->dns, 1);

@@ -25,12 +25,28 @@ TAILQ_HEAD(conn_list, conn);
 
 #define NODE_READ_BUF (64 * 1024)
 
+/* A listener's pause while accept() fails (out of fds, ...): the listener is
+ * disabled and ev enables it again after delay_ms, which doubles per failure
+ * up to NODE_ACCEPT_PAUSE_MAX_MS and is reset by an accept. Loop thread. */
+typedef struct node_accept_pause {
+    struct node *node;
+    struct evconnlistener *lis; /* borrowed: the node's rtmp_lis or http_lis */
+    struct event ev;
+    uint32_t delay_ms;
+    uint64_t failures, shed; /* failed accepts, pending connections closed: since the last line */
+    int64_t since_ms;        /* the first of those failures */
+    int64_t logged_ms;       /* the last line (0: none yet) */
+} node_accept_pause_t;
+
 typedef struct node {
     struct event_base *base;
     conf_t conf;
     hub_t *hub;
     struct evconnlistener *rtmp_lis;
     struct evconnlistener *http_lis;
+    node_accept_pause_t rtmp_pause, http_pause;
+    int reserve_fd;    /* /dev/null, closed for a moment to shed connections when out of fds */
+    uint64_t fd_limit; /* RLIMIT_NOFILE in force (0: unknown); see fdlimit.h */
     struct event tick_ev;
     struct event reap_ev;
     struct event sigint_ev, sigterm_ev;

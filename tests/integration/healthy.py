@@ -53,12 +53,12 @@ class Harness:
                 what, rate, self.baseline_bps))
 
 
-def start(d, clip, overrides, harness=Harness, env=None):
-    """A started node in d with overrides (and env, see weirtest.Node), its
-    healthy stream and player: (harness(n, player, baseline), procs). Stop
-    with stop()."""
+def start(d, clip, overrides, harness=Harness, **node_kw):
+    """A started node in d with overrides (and weirtest.Node's node_kw, e.g.
+    nofile), its healthy stream and player: (harness(n, player, baseline),
+    procs). Stop with stop()."""
     weirtest.weir_bin()
-    n = weirtest.Node(d / "node", overrides, env=env).start()
+    n = weirtest.Node(d / "node", overrides, **node_kw).start()
     procs = weirtest.Procs(d)
     api = Api(n.api_url, token=n.config.get("api", {}).get("token") or None)
     player = None

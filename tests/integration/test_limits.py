@@ -4,7 +4,10 @@ idle timeouts, a player that takes nothing, message size, chunk streams and
 the HTTP request limits. Each over-limit case is refused cleanly, moves its
 weir_limit_refused_total series by exactly the expected amount, leaves a log
 line, and the node keeps serving a healthy HTTP-FLV player at full rate; when
-the over-limit connections go away, new ones are accepted again.
+the over-limit connections go away, new ones are accepted again. A flood of
+half-sent requests to the API port (issue 16) neither shuts 127.0.0.1 out
+while it is held nor leaves the API dead after it, and a node out of file
+descriptors neither spins nor loses its API.
 
 Per-address cases bind the client sockets to other loopback addresses
 (127.0.0.2 and up): the healthy publisher and player use 127.0.0.1."""
@@ -28,7 +31,8 @@ from weirtest import HOST
 LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per_address",
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
           "idle_timeout", "slow_player", "request_timeout", "header_too_large",
-          "unread_replies", "max_memory", "max_metadata_size")
+          "unread_replies", "api_connections_per_address", "file_descriptors",
+          "max_memory", "max_metadata_size")
 C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 
@@ -87,8 +91,8 @@ def connecting_sessions(n):
     return total
 
 
-def start_harness(d, clip, overrides, env=None):
-    return healthy.start(d, clip, overrides, harness=Harness, env=env)
+def start_harness(d, clip, overrides, **node_kw):
+    return healthy.start(d, clip, overrides, harness=Harness, **node_kw)
 
 
 def stop_harness(h, procs):
@@ -569,6 +573,21 @@ def hm(tmp_path_factory, clip):
         "player": {"max_queue_bytes": 64 << 20, "queue_ms": 1000, "slow_timeout_ms": 60000},
         "limits": {"max_memory_mb": MAX_MEMORY_MB},
     }, env={"ASAN_OPTIONS": "quarantine_size_mb=8:thread_local_quarantine_size_kb=64"})
+
+
+# ---------------------------------------------------------------- the API port
+
+API_PER_ADDRESS = 16          # api.max_connections_per_address (the default)
+API_TOTAL = 256               # the API's connection limit in all (api/http.c)
+API_TIMEOUT_S = 2             # api.connection_timeout_s, short to keep the case short
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # no blank line: never complete
+
+
+@pytest.fixture(scope="module")
+def ha(tmp_path_factory, clip):
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_api"), clip, {
+        "api": {"connection_timeout_s": API_TIMEOUT_S},
+    })
     yield h
     stop_harness(h, procs)
 
@@ -719,3 +738,201 @@ def test_node_memory_bound(hm):
         again.connect(APP)
         assert again.publish("late", again.create_stream()) == "NetStream.Publish.Start"
     hm.assert_healthy("the node back under its memory bound")
+
+
+def half_heads(port, sources, per_source):
+    """per_source connections from each address in sources, then on each a
+    request head that never ends, sent in one quick pass so that the API's
+    idle timers all start together (as in the flood of issue 16, where they
+    then all expired in the same run). Returns the sockets (the node closes
+    a refused one; sending on it may fail)."""
+    socks = []
+    try:
+        for src in sources:
+            for _ in range(per_source):
+                socks.append(tcp_from(src, port))
+    except Exception:
+        for s in socks:
+            s.close()
+        raise
+    for s in socks:
+        try:
+            s.sendall(HALF_HEAD)
+        except OSError:
+            pass
+    return socks
+
+
+def healthz_within(n, seconds, what):
+    """GET /healthz from 127.0.0.1 answers 200 within seconds."""
+    t0 = time.monotonic()
+    try:
+        r = requests.get(n.api_url + "/healthz", timeout=seconds)
+    except requests.RequestException as e:
+        pytest.fail("/healthz %s: no answer within %.1f s (%s)\n%s" % (
+            what, seconds, e, n.diagnostics()), pytrace=False)
+    took = time.monotonic() - t0
+    assert r.status_code == 200 and took <= seconds, (what, r.status_code, took)
+    return took
+
+
+def test_api_connections_per_address(ha):
+    """Half-sent heads from 6 addresses, 24 each: 16 per address are held,
+    8 per address refused (counted, logged); /healthz from 127.0.0.1
+    answers within 1 s all the while."""
+    ha.mark()
+    sources = ["127.0.0.%d" % i for i in range(2, 8)]
+    socks = half_heads(ha.n.api_port, sources, API_PER_ADDRESS + 8)
+    try:
+        ha.expect_refused(api_connections_per_address=8 * len(sources))
+        ha.expect_log("api: connection from 127.0.0.2 refused: "
+                      "api.max_connections_per_address (%d) reached" % API_PER_ADDRESS)
+        for _ in range(5):
+            healthz_within(ha.n, 1.0, "while 96 half-sent requests are held")
+            time.sleep(0.1)
+        ha.assert_healthy("a flood of half-sent API requests")
+    finally:
+        for s in socks:
+            s.close()
+    # the addresses get their room back (once the node has seen the closes:
+    # MHD runs its accepts before it reads the EOFs of the same turn)
+    time.sleep(1.0)
+    more = half_heads(ha.n.api_port, sources[:1], API_PER_ADDRESS)
+    try:
+        ha.expect_refused(api_connections_per_address=8 * len(sources))
+        healthz_within(ha.n, 1.0, "with a flooding address back at its limit")
+    finally:
+        for s in more:
+            s.close()
+
+
+def test_api_recovers_after_flood(ha):
+    """Half-sent heads from 20 addresses, 16 each: the API's 256 are all
+    taken and the rest wait in the backlog. They are held past the API's
+    connection timeout (the node closes them), then closed: /healthz from
+    127.0.0.1 answers within 1 s, before and after the close (it used to
+    stay dead for good: issue 16)."""
+    ha.mark()
+    sources = ["127.0.0.%d" % i for i in range(10, 30)]
+    socks = half_heads(ha.n.api_port, sources, API_PER_ADDRESS)
+    try:
+        assert len(socks) > API_TOTAL
+        time.sleep(2 * API_TIMEOUT_S + 1.5)
+        # the node timed the first ones out: they see the close
+        _, eof = recv_exact_or_eof(socks[0], 4096, 1.0)
+        assert eof, "the API did not time out a half-sent request"
+        healthz_within(ha.n, 1.0, "after the API timed the flood out")
+    finally:
+        for s in socks:
+            s.close()
+    for _ in range(10):
+        healthz_within(ha.n, 1.0, "after the flood closed")
+        time.sleep(0.1)
+    r = requests.get(ha.n.api_url + "/metrics", timeout=1.0)
+    assert r.status_code == 200
+    ha.expect_refused()  # 16 per address: none over the limit
+    ha.assert_healthy("a flood of the API past its connection limit")
+
+
+# ---------------------------------------------------------------- out of file descriptors
+
+NOFILE = 256                # RLIMIT_NOFILE of this node (soft and hard)
+FD_SPARE = 64               # fdlimit_spare(256): fds client connections leave free
+MAX_ACCEPT_FAIL_LINES = 50  # "accept failed" lines over the whole case, at most
+MAX_CPU_SHARE = 0.3         # node CPU time / wall time while the connections are held
+
+
+@pytest.fixture(scope="module")
+def hf(tmp_path_factory, clip):
+    """The healthy node itself runs under the 256-fd limit."""
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_fds"), clip, {
+        "rtmp": {"handshake_timeout_ms": 60000},
+        "http_flv": {"request_timeout_ms": 60000},
+    }, nofile=NOFILE)
+    yield h
+    stop_harness(h, procs)
+
+
+def open_many(port_of, sources, per_source):
+    """per_source TCP connections from each address; port_of(i) picks the
+    port of the i-th. The node may close any of them."""
+    socks = []
+    for src in sources:
+        for _ in range(per_source):
+            socks.append(tcp_from(src, port_of(len(socks))))
+    return socks
+
+
+def cpu_share(n, t0, cpu0):
+    return (n.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+
+
+def test_out_of_file_descriptors(hf):
+    """400 connections to the RTMP and HTTP-FLV ports of a node limited to
+    256 fds: the last 64 fds stay free (the rest refused, counted as
+    file_descriptors), /healthz answers within 1 s, the node stays idle.
+    Then API connections take those fds too, and more clients come: accept
+    fails with EMFILE, the listeners pause (no spin, a few lines), and the
+    pending clients are closed, not left hanging. When it is all over, a
+    new player gets media."""
+    n = hf.n
+    assert "open files: the hard limit %d is below" % NOFILE in hf._log(), \
+        "no warning about RLIMIT_NOFILE at start"
+    hf.mark()
+    media = []
+    t0, cpu0 = time.monotonic(), n.cpu_seconds()
+    try:
+        media = open_many(lambda i: n.rtmp_port if i % 2 == 0 else n.http_port,
+                          ["127.0.0.%d" % i for i in range(2, 10)], 50)
+        relayutil.wait_for("client connections refused as file_descriptors",
+                           lambda: hf.refused_now()["file_descriptors"] > 0, timeout=5,
+                           diag=[n])
+        hf.expect_log("refused: file_descriptors (%d) reached" % NOFILE)
+        while time.monotonic() - t0 < 4:
+            healthz_within(n, 1.0, "with 400 client connections under a 256-fd limit")
+            time.sleep(0.2)
+        share = cpu_share(n, t0, cpu0)
+        print("400 connections held: node CPU %.1f%% of wall time" % (100 * share))
+        assert share < MAX_CPU_SHARE, "the node used %.0f%% CPU" % (100 * share)
+        hf.assert_healthy("400 connections under a 256-fd limit")
+        exhaust_and_recover(hf)
+    finally:
+        for s in media:
+            s.close()
+    lines = hf.new_log().count("accept failed")
+    print("accept failure lines: %d, refused as file_descriptors: %d" % (
+        lines, hf.refused_now()["file_descriptors"]))
+    assert lines < MAX_ACCEPT_FAIL_LINES, "%d accept failure lines" % lines
+    healthz_within(n, 1.0, "after the connections closed")
+    weirtest.wait_live(n, APP, healthy.HEALTHY)
+    hf.assert_healthy("running out of file descriptors")
+
+
+def exhaust_and_recover(hf):
+    """The API takes the fds left (16 per address from 5 addresses: more
+    than FD_SPARE), then 40 more clients: the listeners fail with EMFILE and
+    pause; those clients are closed. Then the API connections close and
+    /healthz answers within 1 s."""
+    n = hf.n
+    api = half_heads(n.api_port, ["127.0.0.%d" % i for i in range(40, 45)], API_PER_ADDRESS)
+    extra = []
+    try:
+        time.sleep(0.5)
+        t0, cpu0 = time.monotonic(), n.cpu_seconds()
+        extra = open_many(lambda i: n.rtmp_port if i % 2 == 0 else n.http_port,
+                          ["127.0.0.50", "127.0.0.51"], 20)
+        hf.expect_log("accept failed: Too many open files")
+        closed = sum(1 for s in extra if recv_exact_or_eof(s, 4096, 3.0)[1])
+        assert closed == len(extra), "%d of %d clients left hanging" % (
+            len(extra) - closed, len(extra))
+        time.sleep(max(0.0, 3 - (time.monotonic() - t0)))
+        share = cpu_share(n, t0, cpu0)
+        print("out of fds: node CPU %.1f%% of wall time" % (100 * share))
+        assert share < MAX_CPU_SHARE, "out of fds, the node used %.0f%% CPU" % (100 * share)
+        hf.assert_healthy("running out of file descriptors")
+    finally:
+        for s in api + extra:
+            s.close()
+    for _ in range(5):
+        healthz_within(n, 1.0, "once the API connections closed")
+        time.sleep(0.1)

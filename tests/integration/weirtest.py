@@ -9,6 +9,7 @@ conftest.py turns these into fixtures; test modules import what they need.
 import copy
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -156,10 +157,11 @@ class Node:
     inherited (e.g. a small quarantine, so that RSS tells what the node
     holds)."""
 
-    def __init__(self, workdir, overrides=None, host=HOST, name=None, env=None):
+    def __init__(self, workdir, overrides=None, host=HOST, name=None, env=None, nofile=None):
         self.workdir = str(workdir)
         self.host = host
         self.name = name
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the process, if set
         self.env = None
         if env:
             self.env = dict(os.environ)
@@ -193,10 +195,14 @@ class Node:
         """Starts weir and waits (bounded) until its three ports accept. The
         stderr file is appended to, so a restart keeps what came before (a
         sanitizer report of an earlier run included)."""
+        preexec = None
+        if self.nofile is not None:
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen([weir_bin(), "-c", self.config_path], cwd=self.workdir,
                                          stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                         env=self.env)
+                                         env=self.env, preexec_fn=preexec)
         deadline = time.monotonic() + NODE_START_TIMEOUT
         pending = {self.rtmp_port, self.http_port, self.api_port}
         who = "%s: " % self.name if self.name else ""
@@ -287,6 +293,13 @@ class Node:
         return "--- config %s\n%s\n--- log tail (%s)\n%s\n--- stderr tail\n%s" % (
             self.config_path, json.dumps(self.config), self.log_path,
             tail_file(self.log_path, n), tail_file(self.stderr_path, n))
+
+    def cpu_seconds(self):
+        """User + system CPU time of the node so far (/proc/PID/stat)."""
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # fields[0] is the state (field 3): utime and stime are fields 14 and 15
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kb(self):
         """VmRSS of the node in kB."""

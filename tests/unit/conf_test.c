@@ -623,6 +623,29 @@ static void test_limits(void **state)
     assert_string_equal(err, "limits.max_conns: unknown key");
 }
 
+/* The API's connection bounds (issue 16). */
+static void test_api_connection_keys(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    conf_defaults(&c);
+    assert_int_equal(c.api_max_connections_per_address, 16);
+    assert_int_equal(c.api_connection_timeout_s, 30);
+    assert_int_equal(
+        load(&c, "{\"api\": {\"max_connections_per_address\": 0, \"connection_timeout_s\": 2}}",
+             err),
+        0);
+    assert_int_equal(c.api_max_connections_per_address, 0);
+    assert_int_equal(c.api_connection_timeout_s, 2);
+    assert_int_equal(load(&c, "{\"api\": {\"max_connections_per_address\": 257}}", err), -1);
+    assert_string_equal(err, "api.max_connections_per_address: must be between 0 and 256");
+    assert_int_equal(load(&c, "{\"api\": {\"connection_timeout_s\": 0}}", err), -1);
+    assert_string_equal(err, "api.connection_timeout_s: must be between 1 and 3600");
+    assert_int_equal(load(&c, "{\"api\": {\"connection_timeout_s\": \"30\"}}", err), -1);
+    assert_string_equal(err, "api.connection_timeout_s: expected an integer");
+}
+
 static void test_memory_bounds(void **state)
 {
     (void)state;
@@ -770,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_apps_valid),
         cmocka_unit_test(test_apps_errors),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_api_connection_keys),
         cmocka_unit_test(test_memory_bounds),
         cmocka_unit_test(test_shipped_config_loads),
     };
