@@ -80,7 +80,7 @@
 #define BENCH_ERR_TEXT 200
 #define BENCH_CMD_VALUES 8
 #define BENCH_PATH_MAX 1024
-#define BENCH_HOSTHDR_MAX (RTMP_CLIENT_HOST_MAX + 8)
+#define BENCH_HOSTHDR_MAX (URL_RTMP_HOST_MAX + 8)
 #define BENCH_PLAY_BUFFER_MS 3000
 
 #define DEFAULT_PLAYERS 10
@@ -110,11 +110,11 @@ typedef enum { PROTO_RTMP, PROTO_HTTP } proto_t;
 
 typedef struct {
     proto_t proto;
-    char host[RTMP_CLIENT_HOST_MAX];
+    char host[URL_RTMP_HOST_MAX];
     uint16_t port;
     char host_hdr[BENCH_HOSTHDR_MAX]; /* HTTP Host header: host:port */
     char path[BENCH_PATH_MAX];        /* HTTP request target */
-    rtmp_client_url_t rtmp;           /* RTMP: app, name, tcUrl */
+    url_rtmp_t rtmp;           /* RTMP: app, name, tcUrl */
     struct sockaddr_storage addr;
     socklen_t addrlen;
 } bench_url_t;
@@ -507,7 +507,7 @@ static int url_setup(const char *opt, const char *url, int rtmp_only, bench_url_
     memset(u, 0, sizeof *u);
     if (strncasecmp(url, "rtmp://", 7) == 0) {
         u->proto = PROTO_RTMP;
-        if (rtmp_client_url_parse(url, &u->rtmp, err, sizeof err) != 0) {
+        if (url_rtmp_parse(url, &u->rtmp, err, sizeof err) != 0) {
             fprintf(stderr, "weir-bench: %s '%s': %s\n", opt, url, err);
             return -1;
         }
@@ -710,7 +710,7 @@ static const bench_url_t *conn_url(const bench_t *b, const conn_t *c)
 
 static int send_connect(bench_t *b, conn_t *c)
 {
-    const rtmp_client_url_t *u = &conn_url(b, c)->rtmp;
+    const url_rtmp_t *u = &conn_url(b, c)->rtmp;
     amf0_buf_t a;
     amf0_buf_init(&a);
     amf0_put_cstr(&a, "connect");
