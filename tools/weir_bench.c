@@ -4,8 +4,9 @@
  * in-process publisher sends an FLV file over RTMP at real-time pace; N
  * players play one URL over RTMP or HTTP-FLV. The protocol work is done by
  * the node's own pure codecs in the client role: rtmp_hs (handshake),
- * rtmp_chunk (parser and encoder), amf0 (commands), flv (reader and codec
- * inspection).
+ * rtmp_proto_client (control and the command sequence, the one the relay
+ * links and weir-push/weir-pull run), rtmp_proto (aggregates), rtmp_chunk
+ * (media encoding), flv (reader and codec inspection).
  *
  * Cost: every socket is read into one per-process scratch buffer and parsed
  * incrementally with bounded per-player state. A player that has received
@@ -51,8 +52,9 @@
 #include "common.h"
 #include "flv.h"
 #include "rtmp_chunk.h"
-#include "rtmp_client.h"
 #include "rtmp_handshake.h"
+#include "rtmp_proto.h"
+#include "rtmp_proto_client.h"
 #include "tool_util.h"
 #include "url.h"
 
@@ -78,7 +80,6 @@
 #define BENCH_MAX_PLAYERS 100000
 #define BENCH_FD_RESERVE 64 /* descriptors beyond one per player */
 #define BENCH_ERR_TEXT 200
-#define BENCH_CMD_VALUES 8
 #define BENCH_PATH_MAX 1024
 #define BENCH_HOSTHDR_MAX (URL_RTMP_HOST_MAX + 8)
 #define BENCH_PLAY_BUFFER_MS 3000
@@ -91,14 +92,9 @@
 #define DEFAULT_WARMUP 1.0
 #define DEFAULT_SETUP_TIMEOUT_MS 10000
 
-#define CSID_PROTO 2
-#define CSID_CMD 3
 #define CSID_AUDIO 4
 #define CSID_DATA 5
 #define CSID_VIDEO 6
-
-/* Transaction ids of the commands we send. */
-enum { TXN_CONNECT = 1, TXN_CREATE = 2, TXN_START = 3, TXN_RELEASE = 4, TXN_FCPUBLISH = 5 };
 
 #define FLASH_VER "LNX 9,0,124,2 (weir-bench/" WEIR_VERSION ")"
 
@@ -114,7 +110,7 @@ typedef struct {
     uint16_t port;
     char host_hdr[BENCH_HOSTHDR_MAX]; /* HTTP Host header: host:port */
     char path[BENCH_PATH_MAX];        /* HTTP request target */
-    url_rtmp_t rtmp;           /* RTMP: app, name, tcUrl */
+    url_rtmp_t rtmp;                  /* RTMP: app, name, tcUrl */
     struct sockaddr_storage addr;
     socklen_t addrlen;
 } bench_url_t;
@@ -171,11 +167,8 @@ typedef struct {
     uint8_t ch_state;
     uint16_t ch_line; /* bytes of the current size line */
     uint32_t ch_left; /* size being parsed, then body bytes left in the chunk */
-    /* RTMP: acknowledgements and the stream. */
-    uint32_t window;
-    uint32_t stream_id;
-    uint32_t out_chunk; /* outgoing chunk size */
-    uint64_t bytes_in, acked;
+    /* RTMP: bytes read after the handshake (for Acknowledgements). */
+    uint64_t bytes_in;
     /* Measurements. */
     int64_t t_start_us;
     int64_t last_media_ms;
@@ -184,7 +177,7 @@ typedef struct {
     uint64_t win_bytes; /* ...inside the measurement window */
     /* Protocol state (only what the current stage needs is allocated). */
     rtmp_hs_t *hs;
-    rtmp_chunk_parser_t *parser;
+    rtmp_proto_client_t *pc; /* control, command sequence, chunk parser */
     flv_reader_t *flv;
     char *head;
     size_t head_len;
@@ -554,8 +547,8 @@ static void conn_release(conn_t *c)
     c->epfd = -1;
     rtmp_hs_free(c->hs);
     c->hs = NULL;
-    rtmp_chunk_parser_free(c->parser);
-    c->parser = NULL;
+    rtmp_proto_client_free(c->pc);
+    c->pc = NULL;
     flv_reader_free(c->flv);
     c->flv = NULL;
     free(c->head);
@@ -668,103 +661,44 @@ static int conn_flush(bench_t *b, conn_t *c)
 static int rtmp_send(bench_t *b, conn_t *c, uint32_t csid, uint8_t type, uint32_t sid, uint32_t ts,
                      const uint8_t *p, uint32_t len)
 {
-    size_t n = rtmp_chunk_encoded_size(csid, ts, len, c->out_chunk);
+    uint32_t cs = rtmp_proto_client_chunk_size(c->pc);
+    size_t n = rtmp_chunk_encoded_size(csid, ts, len, cs);
     uint8_t *dst = out_reserve(b, c, n);
     if (!dst)
         return -1;
-    c->out_len += rtmp_chunk_encode(dst, csid, type, sid, ts, p, len, c->out_chunk);
+    c->out_len += rtmp_chunk_encode(dst, csid, type, sid, ts, p, len, cs);
     return 0;
 }
 
-static int rtmp_send_u32(bench_t *b, conn_t *c, uint8_t type, uint32_t v)
+/* Moves what the command sequence queued onto the connection's output. */
+static int proto_output(bench_t *b, conn_t *c)
 {
-    uint8_t p[4];
-    wr_be32(p, v);
-    return rtmp_send(b, c, CSID_PROTO, type, 0, 0, p, 4);
+    const uint8_t *p;
+    size_t n;
+    rtmp_proto_client_output(c->pc, &p, &n);
+    if (n == 0)
+        return 0;
+    uint8_t *dst = out_reserve(b, c, n);
+    if (!dst)
+        return -1;
+    memcpy(dst, p, n);
+    c->out_len += n;
+    rtmp_proto_client_output_done(c->pc, n);
+    return 0;
 }
 
-static int rtmp_send_uc(bench_t *b, conn_t *c, uint16_t ev, const uint8_t *data, uint32_t dlen)
+/* A state machine call that failed: the connection ends. */
+static int proto_fail(bench_t *b, conn_t *c, int rc, const char *err)
 {
-    uint8_t p[10];
-    wr_be16(p, ev);
-    memcpy(p + 2, data, dlen);
-    return rtmp_send(b, c, CSID_PROTO, RTMP_MSG_USER_CONTROL, 0, 0, p, 2 + dlen);
-}
-
-/* Sends an encoded command and frees the buffer. */
-static int rtmp_send_amf(bench_t *b, conn_t *c, uint32_t sid, amf0_buf_t *a)
-{
-    int rc;
-    if (a->oom)
-        rc = conn_fail(b, c, ERR_NOMEM, "out of memory encoding a command");
-    else
-        rc = rtmp_send(b, c, CSID_CMD, RTMP_MSG_COMMAND_AMF0, sid, 0, a->data, (uint32_t)a->len);
-    amf0_buf_free(a);
-    return rc;
+    err_reason_t why = rc == NODE_ENOMEM   ? ERR_NOMEM
+                       : rc == NODE_ELIMIT ? ERR_OVERFLOW
+                                           : ERR_PROTOCOL;
+    return conn_fail(b, c, why, "%s", err ? err : "protocol error");
 }
 
 static const bench_url_t *conn_url(const bench_t *b, const conn_t *c)
 {
     return c->is_pub ? &b->pub_url : &b->url;
-}
-
-static int send_connect(bench_t *b, conn_t *c)
-{
-    const url_rtmp_t *u = &conn_url(b, c)->rtmp;
-    amf0_buf_t a;
-    amf0_buf_init(&a);
-    amf0_put_cstr(&a, "connect");
-    amf0_put_number(&a, TXN_CONNECT);
-    amf0_put_object_start(&a);
-    amf0_put_key(&a, "app");
-    amf0_put_cstr(&a, u->app);
-    amf0_put_key(&a, "type");
-    amf0_put_cstr(&a, "nonprivate");
-    amf0_put_key(&a, "flashVer");
-    amf0_put_cstr(&a, FLASH_VER);
-    amf0_put_key(&a, "tcUrl");
-    amf0_put_cstr(&a, u->tc_url);
-    amf0_put_key(&a, "objectEncoding");
-    amf0_put_number(&a, 0);
-    amf0_put_object_end(&a);
-    return rtmp_send_amf(b, c, 0, &a);
-}
-
-/* name(txn, null[, arg]) on stream sid. */
-static int send_simple(bench_t *b, conn_t *c, const char *name, double txn, uint32_t sid,
-                       const char *arg)
-{
-    amf0_buf_t a;
-    amf0_buf_init(&a);
-    amf0_put_cstr(&a, name);
-    amf0_put_number(&a, txn);
-    amf0_put_null(&a);
-    if (arg)
-        amf0_put_cstr(&a, arg);
-    return rtmp_send_amf(b, c, sid, &a);
-}
-
-static int send_start(bench_t *b, conn_t *c)
-{
-    const char *name = conn_url(b, c)->rtmp.name;
-    amf0_buf_t a;
-    amf0_buf_init(&a);
-    amf0_put_cstr(&a, c->is_pub ? "publish" : "play");
-    amf0_put_number(&a, TXN_START);
-    amf0_put_null(&a);
-    amf0_put_cstr(&a, name);
-    if (c->is_pub)
-        amf0_put_cstr(&a, "live");
-    else
-        amf0_put_number(&a, -2);
-    if (rtmp_send_amf(b, c, c->stream_id, &a) != 0)
-        return -1;
-    if (c->is_pub)
-        return 0;
-    uint8_t sbl[8]; /* Set Buffer Length, as FFmpeg sends after play */
-    wr_be32(sbl, c->stream_id);
-    wr_be32(sbl + 4, BENCH_PLAY_BUFFER_MS);
-    return rtmp_send_uc(b, c, RTMP_UC_SET_BUFFER_LENGTH, sbl, 8);
 }
 
 static int hs_output(bench_t *b, conn_t *c)
@@ -785,11 +719,21 @@ static int hs_output(bench_t *b, conn_t *c)
 
 static int rtmp_begin(bench_t *b, conn_t *c)
 {
+    const url_rtmp_t *u = &conn_url(b, c)->rtmp;
+    rtmp_proto_client_cfg_t cfg = {.app = u->app,
+                                   .tc_url = u->tc_url,
+                                   .name = u->name,
+                                   .flash_ver = FLASH_VER,
+                                   .role = c->is_pub ? RTMP_PROTO_PUBLISH : RTMP_PROTO_PLAY,
+                                   .chunk_size = c->is_pub ? BENCH_PUB_CHUNK_SIZE : 0,
+                                   .play_buffer_ms = BENCH_PLAY_BUFFER_MS,
+                                   .max_msg = BENCH_MAX_MSG,
+                                   .max_csids = BENCH_MAX_CSIDS};
     c->hs = rtmp_hs_new(RTMP_HS_CLIENT, b->complex_hs);
-    if (!c->hs)
+    c->pc = rtmp_proto_client_new(&cfg);
+    if (!c->hs || !c->pc)
         return conn_fail(b, c, ERR_NOMEM, "handshake: out of memory");
     c->state = ST_HANDSHAKE;
-    c->out_chunk = RTMP_DEFAULT_CHUNK_SIZE;
     return hs_output(b, c);
 }
 
@@ -807,24 +751,11 @@ static int hs_input(bench_t *b, conn_t *c, const uint8_t **p, size_t *len)
         return c->state == ST_CLOSED ? -1 : 0;
     rtmp_hs_free(c->hs);
     c->hs = NULL;
-    c->parser = rtmp_chunk_parser_new(BENCH_MAX_MSG, BENCH_MAX_CSIDS);
-    if (!c->parser)
-        return conn_fail(b, c, ERR_NOMEM, "out of memory for the chunk parser");
-    if (c->is_pub) {
-        if (rtmp_send_u32(b, c, RTMP_MSG_SET_CHUNK_SIZE, BENCH_PUB_CHUNK_SIZE) != 0)
-            return -1;
-        c->out_chunk = BENCH_PUB_CHUNK_SIZE;
-    }
     c->state = ST_CONNECT;
-    return send_connect(b, c);
-}
-
-/* A status that refuses a publish or play: error level, or a code that
- * says so even when a server labels it "status". */
-static int is_refusal(const char *level, const char *code)
-{
-    return strcmp(level, "error") == 0 || strstr(code, "NotFound") || strstr(code, "Failed") ||
-           strstr(code, "BadName") || strstr(code, "Denied") || strstr(code, "Rejected");
+    int prc = rtmp_proto_client_begin(c->pc);
+    if (prc != 0)
+        return proto_fail(b, c, prc, "out of memory");
+    return proto_output(b, c);
 }
 
 static void go_live(bench_t *b, conn_t *c, int64_t now_us)
@@ -838,141 +769,58 @@ static void go_live(bench_t *b, conn_t *c, int64_t now_us)
     }
 }
 
-/* A decoded command, as far as the session cares. */
-typedef struct {
-    char name[16];
-    double txn;
-    int has_num;
-    double num;
-    char level[16];
-    char code[96];
-    char desc[96];
-} cmd_t;
-
-static void copy_prop(const amf0_value_t *obj, const char *key, char *dst, size_t cap)
-{
-    const char *s = amf0_str(amf0_get(obj, key));
-    snprintf(dst, cap, "%s", s ? s : "");
-}
-
-static int rtmp_command(bench_t *b, conn_t *c, const uint8_t *p, uint32_t len, int64_t now_us)
-{
-    amf0_value_t v[BENCH_CMD_VALUES];
-    size_t n = 0;
-    const char *aerr = NULL;
-    if (amf0_decode_all(p, len, v, BENCH_CMD_VALUES, &n, &aerr) != 0)
-        return conn_fail(b, c, ERR_PROTOCOL, "bad command: %s", aerr ? aerr : "amf0");
-    cmd_t cmd;
-    memset(&cmd, 0, sizeof cmd);
-    const char *name = n > 0 ? amf0_str(&v[0]) : NULL;
-    snprintf(cmd.name, sizeof cmd.name, "%s", name ? name : "");
-    cmd.txn = n > 1 ? amf0_num(&v[1], 0) : 0;
-    const amf0_value_t *info = n > 3 ? &v[3] : NULL;
-    if (info && info->type == AMF0_NUMBER) {
-        cmd.has_num = 1;
-        cmd.num = info->num;
-    }
-    copy_prop(info, "level", cmd.level, sizeof cmd.level);
-    copy_prop(info, "code", cmd.code, sizeof cmd.code);
-    copy_prop(info, "description", cmd.desc, sizeof cmd.desc);
-    amf0_values_free(v, n);
-
-    int is_result = strcmp(cmd.name, "_result") == 0, is_error = strcmp(cmd.name, "_error") == 0;
-    const char *what = c->is_pub ? "publish" : "play";
-    if (is_result || is_error) {
-        if (cmd.txn == TXN_CONNECT && c->state == ST_CONNECT) {
-            if (is_error)
-                return conn_fail(b, c, ERR_REFUSED, "connect rejected: %s (%s)",
-                                 cmd.code[0] ? cmd.code : "_error", cmd.desc);
-            if (c->is_pub) {
-                const char *sname = b->pub_url.rtmp.name;
-                if (send_simple(b, c, "releaseStream", TXN_RELEASE, 0, sname) != 0 ||
-                    send_simple(b, c, "FCPublish", TXN_FCPUBLISH, 0, sname) != 0)
-                    return -1;
-            }
-            c->state = ST_CREATE;
-            return send_simple(b, c, "createStream", TXN_CREATE, 0, NULL);
-        }
-        if (cmd.txn == TXN_CREATE && c->state == ST_CREATE) {
-            if (is_error || !cmd.has_num || cmd.num < 0 || cmd.num > UINT32_MAX)
-                return conn_fail(b, c, ERR_REFUSED, "createStream failed: %s",
-                                 cmd.code[0] ? cmd.code : "no stream id");
-            c->stream_id = (uint32_t)cmd.num;
-            c->state = ST_START;
-            return send_start(b, c);
-        }
-        if (cmd.txn == TXN_START && is_error)
-            return conn_fail(b, c, ERR_REFUSED, "%s refused: %s (%s)", what,
-                             cmd.code[0] ? cmd.code : "_error", cmd.desc);
-        return 0;
-    }
-    if (strcmp(cmd.name, "onStatus") != 0)
-        return 0; /* onBWDone, onFCPublish, |RtmpSampleAccess, ... */
-    const char *ok = c->is_pub ? "NetStream.Publish.Start" : "NetStream.Play.Start";
-    if (strcmp(cmd.code, ok) == 0) {
-        if (c->state == ST_START)
-            go_live(b, c, now_us);
-        return 0;
-    }
-    if (c->state != ST_LIVE && is_refusal(cmd.level, cmd.code))
-        return conn_fail(b, c, ERR_REFUSED, "%s refused: %s (%s)", what, cmd.code, cmd.desc);
-    return 0;
-}
-
 static int player_media(bench_t *b, conn_t *c, uint8_t type, const uint8_t *p, uint32_t len,
                         int64_t now_us);
 
-/* Aggregate message: FLV-tag-like parts (header, body, previous size). */
-static int rtmp_aggregate(bench_t *b, conn_t *c, const uint8_t *p, uint32_t len, int64_t now_us)
+/* Media a player received: aggregates are split into their parts. */
+static int rtmp_media(bench_t *b, conn_t *c, const rtmp_msg_t *m, int64_t now_us)
 {
-    uint32_t off = 0;
-    while (len - off >= FLV_TAG_HEADER_SIZE) {
-        const uint8_t *h = p + off;
-        uint32_t size = rd_be24(h + 1);
-        if (size > len - off - FLV_TAG_HEADER_SIZE)
-            return conn_fail(b, c, ERR_PROTOCOL, "truncated aggregate message");
-        uint8_t type = h[0] & 0x1f;
+    if (c->is_pub)
+        return 0;
+    if (m->type != RTMP_MSG_AGGREGATE)
+        return player_media(b, c, m->type, m->payload, m->len, now_us);
+    rtmp_proto_agg_t it;
+    uint8_t type;
+    uint32_t ts, size;
+    const uint8_t *body;
+    int r;
+    rtmp_proto_agg_init(&it, m->payload, m->len, m->timestamp);
+    while ((r = rtmp_proto_agg_next(&it, &type, &ts, &body, &size)) == 1) {
         if ((type == RTMP_MSG_AUDIO || type == RTMP_MSG_VIDEO || type == RTMP_MSG_DATA_AMF0) &&
-            player_media(b, c, type, h + FLV_TAG_HEADER_SIZE, size, now_us) != 0)
+            player_media(b, c, type, body, size, now_us) != 0)
             return -1;
-        off += FLV_TAG_HEADER_SIZE + size;
-        off += len - off >= FLV_PREV_SIZE ? FLV_PREV_SIZE : len - off;
     }
-    return 0;
+    return r < 0 ? conn_fail(b, c, ERR_PROTOCOL, "truncated aggregate message") : 0;
 }
 
+/* One message through the command sequence; its events move the state. */
 static int rtmp_message(bench_t *b, conn_t *c, const rtmp_msg_t *m, int64_t now_us)
 {
-    const uint8_t *p = m->payload;
-    switch (m->type) {
-    case RTMP_MSG_SET_CHUNK_SIZE:
-        if (m->len < 4 || rtmp_chunk_parser_set_chunk_size(c->parser, rd_be32(p) & 0x7fffffff))
-            return conn_fail(b, c, ERR_PROTOCOL, "bad Set Chunk Size");
-        return 0;
-    case RTMP_MSG_ABORT:
-        if (m->len >= 4)
-            rtmp_chunk_parser_abort(c->parser, rd_be32(p));
-        return 0;
-    case RTMP_MSG_WINDOW_ACK_SIZE:
-        if (m->len >= 4)
-            c->window = rd_be32(p);
-        return 0;
-    case RTMP_MSG_USER_CONTROL:
-        if (m->len >= 6 && rd_be16(p) == RTMP_UC_PING_REQUEST)
-            return rtmp_send_uc(b, c, RTMP_UC_PING_RESPONSE, p + 2, 4);
-        return 0;
-    case RTMP_MSG_COMMAND_AMF0: return rtmp_command(b, c, p, m->len, now_us);
-    case RTMP_MSG_COMMAND_AMF3: {
-        uint32_t skip = m->len && p[0] == 0 ? 1 : 0;
-        return rtmp_command(b, c, p + skip, m->len - skip, now_us);
+    rtmp_proto_ev_t ev;
+    const char *err = NULL;
+    int rc = rtmp_proto_client_feed(c->pc, m, &ev, &err);
+    if (rc != 0)
+        return proto_fail(b, c, rc, err);
+    switch (ev.kind) {
+    case RTMP_PROTO_EV_READY:
+        c->state = ST_START;
+        rc = rtmp_proto_client_start(c->pc, c->is_pub ? RTMP_PROTO_PUBLISH : RTMP_PROTO_PLAY);
+        if (rc != 0)
+            return proto_fail(b, c, rc, "out of memory");
+        break;
+    case RTMP_PROTO_EV_STARTED: go_live(b, c, now_us); break;
+    case RTMP_PROTO_EV_REFUSED: {
+        char why[BENCH_ERR_TEXT];
+        rtmp_proto_refusal(c->pc, &ev, why, sizeof why);
+        return conn_fail(b, c, ERR_REFUSED, "%s", why);
     }
-    case RTMP_MSG_AUDIO:
-    case RTMP_MSG_VIDEO:
-    case RTMP_MSG_DATA_AMF0:
-    case RTMP_MSG_DATA_AMF3: return c->is_pub ? 0 : player_media(b, c, m->type, p, m->len, now_us);
-    case RTMP_MSG_AGGREGATE: return c->is_pub ? 0 : rtmp_aggregate(b, c, p, m->len, now_us);
-    default: return 0; /* Acknowledgement, Set Peer Bandwidth, shared objects */
+    case RTMP_PROTO_EV_MEDIA: return rtmp_media(b, c, m, now_us);
+    case RTMP_PROTO_EV_NONE:
+    case RTMP_PROTO_EV_STATUS: break;
     }
+    if (c->state == ST_CONNECT && rtmp_proto_client_state(c->pc) == RTMP_PROTO_CL_CREATE_STREAM)
+        c->state = ST_CREATE;
+    return proto_output(b, c);
 }
 
 static int rtmp_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_t now_us)
@@ -990,7 +838,7 @@ static int rtmp_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64
         size_t used = 0;
         rtmp_msg_t m;
         const char *err = NULL;
-        parse_rc_t rc = rtmp_chunk_feed(c->parser, p, len, &used, &m, &err);
+        parse_rc_t rc = rtmp_proto_client_input(c->pc, p, len, &used, &m, &err);
         p += used;
         len -= used;
         if (rc == PARSE_NEED_MORE)
@@ -1002,11 +850,10 @@ static int rtmp_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64
         if (r != 0)
             return -1;
     }
-    if (c->window && c->bytes_in - c->acked >= c->window) {
-        c->acked = c->bytes_in;
-        return rtmp_send_u32(b, c, RTMP_MSG_ACK, (uint32_t)c->bytes_in);
-    }
-    return 0;
+    int rc = rtmp_proto_client_ack(c->pc, c->bytes_in);
+    if (rc != 0)
+        return proto_fail(b, c, rc, "out of memory");
+    return proto_output(b, c);
 }
 
 /* ---- HTTP-FLV client ---------------------------------------------------- */
@@ -1560,7 +1407,8 @@ static void pub_pump(bench_t *b, int64_t now_us)
             uint32_t csid = t->type == FLV_TAG_VIDEO   ? CSID_VIDEO
                             : t->type == FLV_TAG_AUDIO ? CSID_AUDIO
                                                        : CSID_DATA;
-            if (rtmp_send(b, c, csid, t->type, c->stream_id, (uint32_t)ts, t->body, t->len) != 0)
+            if (rtmp_send(b, c, csid, t->type, rtmp_proto_client_stream_id(c->pc), (uint32_t)ts,
+                          t->body, t->len) != 0)
                 return;
             if (t->type != FLV_TAG_SCRIPT)
                 hash_put(b, t->hash, now_us);
