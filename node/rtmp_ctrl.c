@@ -43,8 +43,8 @@ static int ingest_aggregate(publisher_t *pub, uint32_t ts, const uint8_t *p, uin
                 return NODE_ENOMEM;
             memcpy(copy, body, size);
             rc = stream_push(pub, type, pts, copy, size, now_ms);
-        } else if (type == FLV_TAG_SCRIPT) {
-            rc = ingest_data(pub, pts, body, size, now_ms);
+        } else {
+            rc = ingest_data(pub, pts, body, size, now_ms); /* FLV_TAG_SCRIPT */
         }
         if (rc != 0)
             return rc;

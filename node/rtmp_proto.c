@@ -138,24 +138,27 @@ void rtmp_proto_agg_init(rtmp_proto_agg_t *it, const uint8_t *p, uint32_t len, u
 int rtmp_proto_agg_next(rtmp_proto_agg_t *it, uint8_t *type, uint32_t *ts, const uint8_t **body,
                         uint32_t *size)
 {
-    if (it->len - it->off < FLV_TAG_HEADER_SIZE)
-        return 0;
-    const uint8_t *h = it->p + it->off;
-    uint32_t sz = rd_be24(h + 1);
-    uint32_t sts = rd_be24(h + 4) | ((uint32_t)h[7] << 24);
-    if (sz > it->len - it->off - FLV_TAG_HEADER_SIZE) {
-        it->off = it->len;
-        return -1;
+    while (it->len - it->off >= FLV_TAG_HEADER_SIZE) {
+        const uint8_t *h = it->p + it->off;
+        uint32_t sz = rd_be24(h + 1);
+        uint32_t sts = rd_be24(h + 4) | ((uint32_t)h[7] << 24);
+        if (sz > it->len - it->off - FLV_TAG_HEADER_SIZE) {
+            it->off = it->len;
+            return -1;
+        }
+        if (it->first) {
+            it->first_ts = sts;
+            it->first = 0;
+        }
+        it->off += FLV_TAG_HEADER_SIZE + sz;
+        it->off += (it->len - it->off >= FLV_PREV_SIZE) ? FLV_PREV_SIZE : it->len - it->off;
+        *type = h[0] & 0x1f;
+        if (*type != FLV_TAG_AUDIO && *type != FLV_TAG_VIDEO && *type != FLV_TAG_SCRIPT)
+            continue;
+        *ts = it->ts + (sts - it->first_ts);
+        *body = h + FLV_TAG_HEADER_SIZE;
+        *size = sz;
+        return 1;
     }
-    if (it->first) {
-        it->first_ts = sts;
-        it->first = 0;
-    }
-    *type = h[0] & 0x1f;
-    *ts = it->ts + (sts - it->first_ts);
-    *body = h + FLV_TAG_HEADER_SIZE;
-    *size = sz;
-    it->off += FLV_TAG_HEADER_SIZE + sz;
-    it->off += (it->len - it->off >= FLV_PREV_SIZE) ? FLV_PREV_SIZE : it->len - it->off;
-    return 1;
+    return 0;
 }

@@ -81,8 +81,9 @@ uint8_t *rtmp_proto_data_rewrite(const uint8_t *p, uint32_t len, uint32_t *outle
 
 /* Walks an aggregate message: FLV-tag-like parts (11-byte header, body,
  * 4-byte back pointer) whose timestamps are relative to the first part and
- * are rebased onto the aggregate's own timestamp. A tail under 11 bytes is
- * ignored. */
+ * are rebased onto the aggregate's own timestamp. Only audio (8), video (9)
+ * and AMF0 data (18) parts are returned; others are skipped, and a tail
+ * under 11 bytes is ignored. */
 typedef struct {
     const uint8_t *p;
     uint32_t len, off;

@@ -274,6 +274,16 @@ static void test_aggregate(void **state)
     assert_int_equal(rtmp_proto_agg_next(&it, &type, &ts, &body, &size), -1);
     assert_int_equal(rtmp_proto_agg_next(&it, &type, &ts, &body, &size), 0);
 
+    /* Parts of other types are skipped; the first still sets the base. */
+    const uint8_t cmd[2] = {5, 5};
+    n = agg_part(buf, RTMP_MSG_COMMAND_AMF0, 2000, cmd, sizeof cmd, 1);
+    n += agg_part(buf + n, FLV_TAG_VIDEO, 2040, v, sizeof v, 1);
+    rtmp_proto_agg_init(&it, buf, (uint32_t)n, 100);
+    assert_int_equal(rtmp_proto_agg_next(&it, &type, &ts, &body, &size), 1);
+    assert_int_equal(type, FLV_TAG_VIDEO);
+    assert_int_equal(ts, 140);
+    assert_int_equal(rtmp_proto_agg_next(&it, &type, &ts, &body, &size), 0);
+
     /* Empty. */
     rtmp_proto_agg_init(&it, buf, 0, 0);
     assert_int_equal(rtmp_proto_agg_next(&it, &type, &ts, &body, &size), 0);

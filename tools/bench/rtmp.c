@@ -21,12 +21,9 @@ int bench_rtmp_send(bench_t *b, conn_t *c, uint32_t csid, uint8_t type, uint32_t
     return 0;
 }
 
-/* Moves what the command sequence queued onto the connection's output. */
-static int proto_output(bench_t *b, conn_t *c)
+/* Appends n bytes to the connection's output. */
+static int queue_bytes(bench_t *b, conn_t *c, const uint8_t *p, size_t n)
 {
-    const uint8_t *p;
-    size_t n;
-    rtmp_proto_client_output(c->pc, &p, &n);
     if (n == 0)
         return 0;
     uint8_t *dst = bench_out_reserve(b, c, n);
@@ -34,6 +31,17 @@ static int proto_output(bench_t *b, conn_t *c)
         return -1;
     memcpy(dst, p, n);
     c->out_len += n;
+    return 0;
+}
+
+/* Moves what the command sequence queued onto the connection's output. */
+static int proto_output(bench_t *b, conn_t *c)
+{
+    const uint8_t *p;
+    size_t n;
+    rtmp_proto_client_output(c->pc, &p, &n);
+    if (queue_bytes(b, c, p, n) != 0)
+        return -1;
     rtmp_proto_client_output_done(c->pc, n);
     return 0;
 }
@@ -57,14 +65,10 @@ static int hs_output(bench_t *b, conn_t *c)
     const uint8_t *d;
     size_t n;
     rtmp_hs_output(c->hs, &d, &n);
-    if (n == 0)
-        return 0;
-    uint8_t *dst = bench_out_reserve(b, c, n);
-    if (!dst)
+    if (queue_bytes(b, c, d, n) != 0)
         return -1;
-    memcpy(dst, d, n);
-    c->out_len += n;
-    rtmp_hs_output_done(c->hs);
+    if (n)
+        rtmp_hs_output_done(c->hs);
     return 0;
 }
 
@@ -134,8 +138,7 @@ static int rtmp_media(bench_t *b, conn_t *c, const rtmp_msg_t *m, int64_t now_us
     int r;
     rtmp_proto_agg_init(&it, m->payload, m->len, m->timestamp);
     while ((r = rtmp_proto_agg_next(&it, &type, &ts, &body, &size)) == 1) {
-        if ((type == RTMP_MSG_AUDIO || type == RTMP_MSG_VIDEO || type == RTMP_MSG_DATA_AMF0) &&
-            bench_player_media(b, c, type, body, size, now_us) != 0)
+        if (bench_player_media(b, c, type, body, size, now_us) != 0)
             return -1;
     }
     return r < 0 ? bench_conn_fail(b, c, ERR_PROTOCOL, "truncated aggregate message") : 0;

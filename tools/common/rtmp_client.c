@@ -377,8 +377,6 @@ static int split_aggregate(rtmp_client_t *c, const rtmp_msg_t *m)
     int r;
     rtmp_proto_agg_init(&it, m->payload, m->len, m->timestamp);
     while ((r = rtmp_proto_agg_next(&it, &type, &ts, &body, &size)) == 1) {
-        if (type != RTMP_MSG_AUDIO && type != RTMP_MSG_VIDEO && type != RTMP_MSG_DATA_AMF0)
-            continue;
         uint8_t *copy = NULL;
         if (size) {
             copy = malloc(size);
