@@ -1,158 +1,15 @@
-/* rtmp_ctrl: protocol control, data rewrite, aggregate splitting and ingest
- * shared by both RTMP session sides (see rtmp_ctrl.h). */
+/* rtmp_ctrl: the node's glue of the pure RTMP protocol layer (rtmp_proto.h)
+ * to connections and the hub, shared by both RTMP session sides (see
+ * rtmp_ctrl.h). */
 #include "rtmp_ctrl.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "amf0.h"
 #include "common.h"
 #include "flv.h"
 #include "log.h"
 #include "node.h"
-
-#define RTMP_DATA_MAX_VALUES 16
-
-int rtmp_ctrl_init(rtmp_ctrl_t *c, uint32_t max_msg, unsigned max_csids)
-{
-    memset(c, 0, sizeof *c);
-    c->parser = rtmp_chunk_parser_new(max_msg, max_csids);
-    return c->parser ? 0 : NODE_ENOMEM;
-}
-
-void rtmp_ctrl_free(rtmp_ctrl_t *c)
-{
-    rtmp_chunk_parser_free(c->parser);
-    c->parser = NULL;
-}
-
-void rtmp_ctrl_u32(rtmp_ctrl_out_t *out, uint8_t type, uint32_t v)
-{
-    out->type = type;
-    out->len = 4;
-    wr_be32(out->payload, v);
-}
-
-void rtmp_ctrl_user_control(rtmp_ctrl_out_t *out, uint16_t ev, uint32_t v, uint32_t v2)
-{
-    out->type = RTMP_MSG_USER_CONTROL;
-    wr_be16(out->payload, ev);
-    wr_be32(out->payload + 2, v);
-    out->len = 6;
-    if (ev == RTMP_UC_SET_BUFFER_LENGTH) {
-        wr_be32(out->payload + 6, v2);
-        out->len = 10;
-    }
-}
-
-int rtmp_ctrl_handle(rtmp_ctrl_t *c, const rtmp_msg_t *m, rtmp_ctrl_out_t *reply, const char **err)
-{
-    const uint8_t *p = m->payload;
-    reply->len = 0;
-    switch (m->type) {
-    case RTMP_MSG_SET_CHUNK_SIZE:
-        if (m->len < 4 || rtmp_chunk_parser_set_chunk_size(c->parser, rd_be32(p) & 0x7fffffff)) {
-            *err = "bad Set Chunk Size";
-            return -1;
-        }
-        return 1;
-    case RTMP_MSG_ABORT:
-        if (m->len >= 4)
-            rtmp_chunk_parser_abort(c->parser, rd_be32(p));
-        return 1;
-    case RTMP_MSG_WINDOW_ACK_SIZE:
-        if (m->len >= 4)
-            c->peer_window = rd_be32(p);
-        return 1;
-    case RTMP_MSG_USER_CONTROL:
-        if (m->len >= 6 && rd_be16(p) == RTMP_UC_PING_REQUEST)
-            rtmp_ctrl_user_control(reply, RTMP_UC_PING_RESPONSE, rd_be32(p + 2), 0);
-        return 1;
-    case RTMP_MSG_ACK:
-    case RTMP_MSG_SET_PEER_BW: return 1;
-    default: return 0;
-    }
-}
-
-int rtmp_ctrl_ack_due(rtmp_ctrl_t *c, uint64_t bytes_in, rtmp_ctrl_out_t *ack)
-{
-    if (!c->peer_window || bytes_in - c->acked < c->peer_window)
-        return 0;
-    c->acked = bytes_in;
-    /* The sequence number wraps at 2^32, as the specification has it. */
-    rtmp_ctrl_u32(ack, RTMP_MSG_ACK, (uint32_t)bytes_in);
-    return 1;
-}
-
-/* ---- media payloads ------------------------------------------------------ */
-
-uint8_t *rtmp_data_rewrite(const uint8_t *p, uint32_t len, uint32_t *outlen, const char **err)
-{
-    amf0_value_t vals[RTMP_DATA_MAX_VALUES];
-    size_t n = 0;
-    *err = NULL;
-    if (amf0_decode_all(p, len, vals, RTMP_DATA_MAX_VALUES, &n, err) != 0) {
-        if (!*err)
-            *err = "undecodable AMF0";
-        return NULL;
-    }
-    const char *first = n ? amf0_str(&vals[0]) : NULL;
-    size_t from = 0;
-    if (first && strcmp(first, "@setDataFrame") == 0)
-        from = 1;
-    else if (first && first[0] == '|')
-        from = n; /* |RtmpSampleAccess and the like: not for players */
-    uint8_t *out = NULL;
-    if (from < n) {
-        amf0_buf_t b;
-        amf0_buf_init(&b);
-        for (size_t i = from; i < n; i++)
-            amf0_put_value(&b, &vals[i]);
-        if (!b.oom) {
-            out = b.data;
-            *outlen = (uint32_t)b.len;
-        } else {
-            amf0_buf_free(&b);
-            *err = "out of memory";
-        }
-    }
-    amf0_values_free(vals, n);
-    return out;
-}
-
-void rtmp_agg_init(rtmp_agg_iter_t *it, const uint8_t *p, uint32_t len, uint32_t ts)
-{
-    memset(it, 0, sizeof *it);
-    it->p = p;
-    it->len = len;
-    it->ts = ts;
-    it->first = 1;
-}
-
-int rtmp_agg_next(rtmp_agg_iter_t *it, uint8_t *type, uint32_t *ts, const uint8_t **body,
-                  uint32_t *size)
-{
-    if (it->len - it->off < FLV_TAG_HEADER_SIZE)
-        return 0;
-    const uint8_t *h = it->p + it->off;
-    uint32_t sz = rd_be24(h + 1);
-    uint32_t sts = rd_be24(h + 4) | ((uint32_t)h[7] << 24);
-    if (sz > it->len - it->off - FLV_TAG_HEADER_SIZE) {
-        it->off = it->len;
-        return -1;
-    }
-    if (it->first) {
-        it->first_ts = sts;
-        it->first = 0;
-    }
-    *type = h[0] & 0x1f;
-    *ts = it->ts + (sts - it->first_ts);
-    *body = h + FLV_TAG_HEADER_SIZE;
-    *size = sz;
-    it->off += FLV_TAG_HEADER_SIZE + sz;
-    it->off += (it->len - it->off >= FLV_PREV_SIZE) ? FLV_PREV_SIZE : it->len - it->off;
-    return 1;
-}
 
 /* ---- glue ---------------------------------------------------------------- */
 
@@ -161,7 +18,7 @@ static int ingest_data(publisher_t *pub, uint32_t ts, const uint8_t *p, uint32_t
 {
     uint32_t outlen = 0;
     const char *err = NULL;
-    uint8_t *out = rtmp_data_rewrite(p, len, &outlen, &err);
+    uint8_t *out = rtmp_proto_data_rewrite(p, len, &outlen, &err);
     if (!out && err && amf0_err_is_bound(err)) {
         pub->data_over_bounds++;
         if (!pub->data_over_logged++)
@@ -183,13 +40,13 @@ static int ingest_data(publisher_t *pub, uint32_t ts, const uint8_t *p, uint32_t
 static int ingest_aggregate(publisher_t *pub, uint32_t ts, const uint8_t *p, uint32_t len,
                             int64_t now_ms)
 {
-    rtmp_agg_iter_t it;
+    rtmp_proto_agg_t it;
     uint8_t type;
     uint32_t pts, size;
     const uint8_t *body;
     int r;
-    rtmp_agg_init(&it, p, len, ts);
-    while ((r = rtmp_agg_next(&it, &type, &pts, &body, &size)) == 1) {
+    rtmp_proto_agg_init(&it, p, len, ts);
+    while ((r = rtmp_proto_agg_next(&it, &type, &pts, &body, &size)) == 1) {
         int rc = 0;
         if (type == FLV_TAG_AUDIO || type == FLV_TAG_VIDEO) {
             uint8_t *copy = malloc(size ? size : 1);
@@ -197,8 +54,8 @@ static int ingest_aggregate(publisher_t *pub, uint32_t ts, const uint8_t *p, uin
                 return NODE_ENOMEM;
             memcpy(copy, body, size);
             rc = stream_push(pub, type, pts, copy, size, now_ms);
-        } else if (type == FLV_TAG_SCRIPT) {
-            rc = ingest_data(pub, pts, body, size, now_ms);
+        } else {
+            rc = ingest_data(pub, pts, body, size, now_ms); /* FLV_TAG_SCRIPT */
         }
         if (rc != 0)
             return rc;
@@ -249,7 +106,7 @@ int rtmp_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, u
     return rc;
 }
 
-int rtmp_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_ctrl_out_t *m)
+int rtmp_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_proto_out_t *m)
 {
     if (!m->len)
         return 0;
@@ -280,12 +137,12 @@ size_t rtmp_send_handshake(conn_t *c, rtmp_hs_t *hs)
     return outlen;
 }
 
-int rtmp_ctrl_dispatch(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
+int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
                        publisher_t *pub, rtmp_command_fn on_command, void *arg, const char **err)
 {
-    rtmp_ctrl_out_t reply;
+    rtmp_proto_out_t reply;
     int rc = 0;
-    int r = rtmp_ctrl_handle(ctrl, m, &reply, err);
+    int r = rtmp_proto_ctrl_handle(ctrl, m, &reply, err);
     if (r < 0) {
         rc = NODE_EPROTO;
     } else if (r > 0) {
@@ -307,12 +164,12 @@ int rtmp_ctrl_dispatch(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_m
     return rc;
 }
 
-void rtmp_read_done(rtmp_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub)
+void rtmp_read_done(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub)
 {
     if (c->closing)
         return;
-    rtmp_ctrl_out_t ack;
-    if (rtmp_ctrl_ack_due(ctrl, c->bytes_in, &ack))
+    rtmp_proto_out_t ack;
+    if (rtmp_proto_ack_due(ctrl, c->bytes_in, &ack))
         rtmp_send_ctrl(c, chunk_size, &ack);
     if (pub && pub->stream)
         stream_flush(pub->stream);

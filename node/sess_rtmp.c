@@ -28,6 +28,7 @@
 #include "rtmp_chunk.h"
 #include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
+#include "rtmp_proto.h"
 #include "sess.h"
 
 #define RTMP_WINDOW_ACK 2500000u
@@ -40,7 +41,7 @@ typedef struct {
     conn_t *conn;
     rtmp_state_t state;
     rtmp_hs_t *hs;
-    rtmp_ctrl_t ctrl; /* chunk parser, the peer's window, acknowledgements */
+    rtmp_proto_ctrl_t ctrl; /* chunk parser, the peer's window, acknowledgements */
     uint32_t out_chunk_size;
     int connected;
     double object_encoding;
@@ -97,15 +98,15 @@ static void stop_events(rtmp_sess_t *rs, const char *reason)
 
 static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v)
 {
-    rtmp_ctrl_out_t m;
-    rtmp_ctrl_u32(&m, type, v);
+    rtmp_proto_out_t m;
+    rtmp_proto_u32(&m, type, v);
     rtmp_send_ctrl(rs->conn, rs->out_chunk_size, &m);
 }
 
 static void send_user_control(rtmp_sess_t *rs, uint16_t ev, uint32_t v)
 {
-    rtmp_ctrl_out_t m;
-    rtmp_ctrl_user_control(&m, ev, v, 0);
+    rtmp_proto_out_t m;
+    rtmp_proto_user_control(&m, ev, v, 0);
     rtmp_send_ctrl(rs->conn, rs->out_chunk_size, &m);
 }
 
@@ -267,10 +268,9 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     rs->object_encoding = amf0_num(amf0_get(obj, "objectEncoding"), 0);
 
     send_u32(rs, RTMP_MSG_WINDOW_ACK_SIZE, RTMP_WINDOW_ACK);
-    uint8_t bw[5];
-    wr_be32(bw, RTMP_WINDOW_ACK);
-    bw[4] = 2; /* dynamic */
-    rtmp_send_msg(c, rs->out_chunk_size, RTMP_CSID_PROTO, RTMP_MSG_SET_PEER_BW, 0, bw, 5);
+    rtmp_proto_out_t bw;
+    rtmp_proto_peer_bw(&bw, RTMP_WINDOW_ACK, 2 /* dynamic */);
+    rtmp_send_ctrl(c, rs->out_chunk_size, &bw);
     send_u32(rs, RTMP_MSG_SET_CHUNK_SIZE, c->node->conf.rtmp_chunk_size);
     rs->out_chunk_size = c->node->conf.rtmp_chunk_size;
 
@@ -762,7 +762,7 @@ static void rtmp_on_close(conn_t *c)
         return;
     stop_stream(rs, c->close_reason);
     rtmp_hs_free(rs->hs);
-    rtmp_ctrl_free(&rs->ctrl);
+    rtmp_proto_ctrl_free(&rs->ctrl);
     free(rs);
     c->ps = NULL;
 }
@@ -800,7 +800,7 @@ void sess_rtmp_start(conn_t *c)
         rs->conn = c;
         rs->out_chunk_size = RTMP_DEFAULT_CHUNK_SIZE;
         rs->hs = rtmp_hs_new(RTMP_HS_SERVER, 0);
-        ok = rtmp_ctrl_init(&rs->ctrl, c->node->conf.rtmp_max_message_size,
+        ok = rtmp_proto_ctrl_init(&rs->ctrl, c->node->conf.rtmp_max_message_size,
                             c->node->conf.rtmp_max_chunk_streams) == 0 &&
              rs->hs;
     }

@@ -5,12 +5,12 @@
  * (relay_link_base_t first). The session goes through named phases:
  *   CONNECTING     resolving and TCP connect (conn_connect())
  *   HANDSHAKE      C0+C1 sent at on_connect, S0+S1+S2 read, C2 sent
- *   CONNECT        Set Chunk Size, connect(app, tcUrl...) sent; waits for
- *                  its _result (an _error is a refusal)
- *   CREATE_STREAM  push: releaseStream + FCPublish first; createStream sent
- *   START          publish(name, "live") or play(name, -2) + Set Buffer
- *                  Length sent; waits for NetStream.Publish.Start /
- *                  NetStream.Play.Start (an error status is a refusal)
+ *   PROTO          the client command sequence of rtmp_proto_client.h
+ *                  (Set Chunk Size, connect, [releaseStream + FCPublish,]
+ *                  createStream, publish(name, "live") or play(name, -2) +
+ *                  Set Buffer Length); its events drive the link: a
+ *                  refusal fails it, NetStream.Publish.Start /
+ *                  NetStream.Play.Start brings it up
  *   UP             push: a player_t on the local stream sends the shared
  *                  pre-chunked bytes (stream id 1, csids 4/5/6, the node's
  *                  chunk size) after the private output; pull: received
@@ -29,18 +29,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amf0.h"
 #include "common.h"
 #include "conn.h"
 #include "log.h"
 #include "relay_link.h"
 #include "rtmp_chunk.h"
-#include "rtmp_client.h"
 #include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
+#include "rtmp_proto_client.h"
 #include "url.h"
 
-#define LINK_MAX_CMD_VALUES 16
 #define LINK_PULL_CHUNK_SIZE 4096
 #define LINK_PLAY_BUFFER_MS 3000
 #define LINK_DEFAULT_TIMEOUT_MS 10000
@@ -50,28 +48,14 @@
 #define LINK_NAME_MAX (RELAY_URL_MAX + RELAY_VIA_MAX + 64)
 #define LINK_FLASH_VER "FMLE/3.0 (compatible; weir/" WEIR_VERSION ")"
 
-typedef enum {
-    LP_CONNECTING,
-    LP_HANDSHAKE,
-    LP_CONNECT,
-    LP_CREATE_STREAM,
-    LP_START,
-    LP_UP
-} link_phase_t;
+typedef enum { LP_CONNECTING, LP_HANDSHAKE, LP_PROTO, LP_UP } link_phase_t;
 
 typedef struct {
     relay_link_base_t base; /* first: relay_link_stop() reaches it through c->ps */
     conn_t *conn;
     link_phase_t phase;
     rtmp_hs_t *hs;
-    rtmp_ctrl_t ctrl;
-    uint32_t out_chunk_size;
-    char app[RTMP_CLIENT_APP_MAX];
-    char tc_url[RTMP_CLIENT_TCURL_MAX];
-    char req_name[LINK_NAME_MAX];
-    double txn; /* last transaction id used */
-    double txn_connect, txn_create, txn_start;
-    uint32_t stream_id;
+    rtmp_proto_client_t *cl; /* the command sequence, protocol control */
     publisher_t pub; /* pull */
     int publishing;
     player_t player; /* push */
@@ -79,23 +63,21 @@ typedef struct {
     int64_t goodbye_ms; /* push: when the goodbye started, 0 before */
 } rtmp_link_t;
 
-/* A decoded _result, _error or onStatus. */
-typedef struct {
-    const char *name;
-    double txn;
-    const amf0_value_t *info; /* 4th value: status object or number */
-    const char *level, *code, *desc;
-} link_cmd_t;
-
 static const char *phase_name(const rtmp_link_t *l, const conn_t *c)
 {
     switch (l->phase) {
     case LP_CONNECTING: return c->resolve ? "resolving" : "connecting";
     case LP_HANDSHAKE: return "handshake";
-    case LP_CONNECT: return "connect";
-    case LP_CREATE_STREAM: return "createStream";
-    case LP_START: return l->base.dir == RELAY_PUSH ? "publish" : "play";
-    case LP_UP: break;
+    case LP_PROTO: break;
+    case LP_UP: return "up";
+    }
+    switch (rtmp_proto_client_state(l->cl)) {
+    case RTMP_PROTO_CL_CONNECT: return "connect";
+    case RTMP_PROTO_CL_CREATE_STREAM:
+    case RTMP_PROTO_CL_READY: return "createStream";
+    case RTMP_PROTO_CL_START: return l->base.dir == RELAY_PUSH ? "publish" : "play";
+    case RTMP_PROTO_CL_LIVE:
+    case RTMP_PROTO_CL_FAILED: break;
     }
     return "up";
 }
@@ -107,112 +89,24 @@ static uint32_t link_timeout_ms(const rtmp_link_t *l)
 
 /* ---- output ------------------------------------------------------------- */
 
-static void send_ctrl(rtmp_link_t *l, const rtmp_ctrl_out_t *m)
+/* Moves what the command sequence has queued onto the private output. */
+static void link_output(rtmp_link_t *l)
 {
-    rtmp_send_ctrl(l->conn, l->out_chunk_size, m);
-}
-
-/* Sends an encoded command and frees the buffer. */
-static void send_command(rtmp_link_t *l, uint32_t stream_id, amf0_buf_t *b)
-{
-    rtmp_send_amf(l->conn, l->out_chunk_size, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id, b);
-}
-
-/* name(txn, null[, str][, num]) on stream_id; returns the txn used. */
-static double send_simple(rtmp_link_t *l, const char *name, uint32_t stream_id, const char *str,
-                          const double *num)
-{
-    amf0_buf_t b;
-    amf0_buf_init(&b);
-    amf0_put_cstr(&b, name);
-    amf0_put_number(&b, ++l->txn);
-    amf0_put_null(&b);
-    if (str)
-        amf0_put_cstr(&b, str);
-    if (num)
-        amf0_put_number(&b, *num);
-    send_command(l, stream_id, &b);
-    return l->txn;
-}
-
-static void send_connect(rtmp_link_t *l)
-{
-    conn_t *c = l->conn;
-    rtmp_ctrl_out_t m;
-    uint32_t cs = l->base.dir == RELAY_PUSH ? c->node->conf.rtmp_chunk_size : LINK_PULL_CHUNK_SIZE;
-    rtmp_ctrl_u32(&m, RTMP_MSG_SET_CHUNK_SIZE, cs);
-    send_ctrl(l, &m);
-    l->out_chunk_size = cs;
-
-    amf0_buf_t b;
-    amf0_buf_init(&b);
-    amf0_put_cstr(&b, "connect");
-    amf0_put_number(&b, l->txn_connect = ++l->txn);
-    amf0_put_object_start(&b);
-    amf0_put_key(&b, "app");
-    amf0_put_cstr(&b, l->app);
-    amf0_put_key(&b, "type");
-    amf0_put_cstr(&b, "nonprivate");
-    amf0_put_key(&b, "flashVer");
-    amf0_put_cstr(&b, LINK_FLASH_VER);
-    amf0_put_key(&b, "tcUrl");
-    amf0_put_cstr(&b, l->tc_url);
-    if (l->base.dir == RELAY_PULL) {
-        amf0_put_key(&b, "fpad");
-        amf0_put_bool(&b, 0);
-        amf0_put_key(&b, "capabilities");
-        amf0_put_number(&b, 15);
-        amf0_put_key(&b, "audioCodecs");
-        amf0_put_number(&b, 4071);
-        amf0_put_key(&b, "videoCodecs");
-        amf0_put_number(&b, 252);
-        amf0_put_key(&b, "videoFunction");
-        amf0_put_number(&b, 1);
-    }
-    amf0_put_key(&b, "objectEncoding");
-    amf0_put_number(&b, 0);
-    amf0_put_object_end(&b);
-    send_command(l, 0, &b);
-    l->phase = LP_CONNECT;
-}
-
-static void send_create_stream(rtmp_link_t *l)
-{
-    if (l->base.dir == RELAY_PUSH) {
-        send_simple(l, "releaseStream", 0, l->req_name, NULL);
-        send_simple(l, "FCPublish", 0, l->req_name, NULL);
-    }
-    l->txn_create = send_simple(l, "createStream", 0, NULL, NULL);
-    l->phase = LP_CREATE_STREAM;
-}
-
-static void send_start(rtmp_link_t *l)
-{
-    amf0_buf_t b;
-    amf0_buf_init(&b);
-    amf0_put_cstr(&b, l->base.dir == RELAY_PUSH ? "publish" : "play");
-    amf0_put_number(&b, l->txn_start = ++l->txn);
-    amf0_put_null(&b);
-    amf0_put_cstr(&b, l->req_name);
-    if (l->base.dir == RELAY_PUSH)
-        amf0_put_cstr(&b, "live");
-    else
-        amf0_put_number(&b, -2);
-    send_command(l, l->stream_id, &b);
-    if (l->base.dir == RELAY_PULL) {
-        rtmp_ctrl_out_t m;
-        rtmp_ctrl_user_control(&m, RTMP_UC_SET_BUFFER_LENGTH, l->stream_id, LINK_PLAY_BUFFER_MS);
-        send_ctrl(l, &m);
-    }
-    l->phase = LP_START;
+    const uint8_t *p;
+    size_t len;
+    rtmp_proto_client_output(l->cl, &p, &len);
+    if (!len)
+        return;
+    if (conn_send(l->conn, p, len) == NODE_ENOMEM)
+        conn_close(l->conn, "out of memory"); /* NODE_ELIMIT: conn_send() closed it */
+    rtmp_proto_client_output_done(l->cl, len);
 }
 
 /* Push: FCUnpublish and deleteStream, then close once written. */
 static void send_goodbye(rtmp_link_t *l, const char *reason)
 {
-    double sid = l->stream_id;
-    send_simple(l, "FCUnpublish", 0, l->req_name, NULL);
-    send_simple(l, "deleteStream", 0, NULL, &sid);
+    if (rtmp_proto_client_goodbye(l->cl) == 0)
+        link_output(l);
     l->goodbye_ms = weir_mono_ms();
     conn_close_after_flush(l->conn, reason);
 }
@@ -329,119 +223,88 @@ static void pull_up(rtmp_link_t *l)
     relay_link_report_up(&l->base, c);
 }
 
-/* ---- commands ----------------------------------------------------------- */
+/* ---- the command sequence's events ------------------------------------- */
 
-/* A status that refuses a publish or play: error level, or a code that says
- * so even when a server labels it "status". */
-static int is_refusal(const link_cmd_t *k)
+/* createStream answered: a push needs the stream id the node's pre-chunked
+ * media carries; then publish or play. */
+static void on_ready(rtmp_link_t *l, uint32_t sid)
 {
-    return strcmp(k->level, "error") == 0 || strstr(k->code, "NotFound") ||
-           strstr(k->code, "Failed") || strstr(k->code, "BadName") || strstr(k->code, "Denied") ||
-           strstr(k->code, "Rejected");
-}
-
-static void on_result(rtmp_link_t *l, const link_cmd_t *k)
-{
-    int error = strcmp(k->name, "_error") == 0;
-    const char *code = k->code[0] ? k->code : k->name;
-    if (l->phase == LP_CONNECT && k->txn == l->txn_connect) {
-        if (error) {
-            fail_close(l, 1, "connect rejected", "connect rejected: %s (%s)", code, k->desc);
-            return;
-        }
-        log_debug(l->conn->id, "relay link: connected to app %s", l->app);
-        send_create_stream(l);
-    } else if (l->phase == LP_CREATE_STREAM && k->txn == l->txn_create) {
-        double sid = amf0_num(k->info, -1);
-        if (error || sid < 0 || sid > UINT32_MAX) {
-            fail_close(l, 1, "createStream failed", "createStream failed: %s (%s)", code, k->desc);
-            return;
-        }
-        l->stream_id = (uint32_t)sid;
-        if (l->base.dir == RELAY_PUSH && l->stream_id != MSG_RTMP_STREAM_ID) {
-            fail_close(l, 1, "unsupported stream id",
-                       "createStream gave stream id %u; a push needs stream id %u", l->stream_id,
-                       (unsigned)MSG_RTMP_STREAM_ID);
-            return;
-        }
-        send_start(l);
-    } else if (error && l->phase == LP_START && k->txn == l->txn_start) {
-        fail_close(l, 1, "refused", "%s (%s)", code, k->desc);
-    }
-}
-
-static void on_status(rtmp_link_t *l, const link_cmd_t *k)
-{
-    conn_t *c = l->conn;
     int push = l->base.dir == RELAY_PUSH;
-    log_debug(c->id, "relay link: onStatus %s %s (%s)", k->level, k->code, k->desc);
-    if (l->phase == LP_START) {
-        if (strcmp(k->code, push ? "NetStream.Publish.Start" : "NetStream.Play.Start") == 0) {
-            if (push)
-                push_up(l);
-            else
-                pull_up(l);
-        } else if (is_refusal(k)) {
-            fail_close(l, 1, "refused", "%s (%s)", k->code, k->desc);
-        }
+    if (push && sid != MSG_RTMP_STREAM_ID) {
+        fail_close(l, 1, "unsupported stream id",
+                   "createStream gave stream id %u; a push needs stream id %u", sid,
+                   (unsigned)MSG_RTMP_STREAM_ID);
         return;
     }
-    if (l->phase != LP_UP)
-        return;
-    if (!push && (strcmp(k->code, "NetStream.Play.UnpublishNotify") == 0 ||
-                  strcmp(k->code, "NetStream.Play.Stop") == 0)) {
+    log_debug(l->conn->id, "relay link: connected to app %s, stream %u", l->base.app, sid);
+    if (rtmp_proto_client_start(l->cl, push ? RTMP_PROTO_PUBLISH : RTMP_PROTO_PLAY) != 0)
+        fail_close(l, 0, "out of memory", "out of memory");
+}
+
+static void on_refused(rtmp_link_t *l, const rtmp_proto_ev_t *ev)
+{
+    char why[RELAY_ERR_MAX];
+    rtmp_proto_refusal(l->cl, ev, why, sizeof why);
+    const char *reason = ev->step == RTMP_PROTO_CL_CONNECT         ? "connect rejected"
+                         : ev->step == RTMP_PROTO_CL_CREATE_STREAM ? "createStream failed"
+                                                                   : "refused";
+    fail_close(l, 1, reason, "%s", why);
+}
+
+/* An onStatus once up: a pull ends when the upstream unpublishes. */
+static void on_status_up(rtmp_link_t *l, const rtmp_proto_ev_t *ev)
+{
+    if (l->base.dir == RELAY_PULL && (strcmp(ev->code, "NetStream.Play.UnpublishNotify") == 0 ||
+                                      strcmp(ev->code, "NetStream.Play.Stop") == 0)) {
         fail_close(l, 0, "upstream unpublished", "upstream unpublished");
-    } else if (is_refusal(k)) {
-        fail_close(l, 1, "refused", "%s (%s)", k->code, k->desc);
+    } else if (rtmp_proto_status_refuses(ev->level, ev->code)) {
+        fail_close(l, 1, "refused", "%s (%s)", ev->code, ev->desc);
     }
 }
 
-static void handle_command(void *arg, const uint8_t *p, uint32_t len)
+static void on_event(rtmp_link_t *l, const rtmp_proto_ev_t *ev)
 {
-    rtmp_link_t *l = arg;
-    conn_t *c = l->conn;
-    amf0_value_t vals[LINK_MAX_CMD_VALUES];
-    size_t n = 0;
-    const char *err = NULL;
-    if (amf0_decode_all(p, len, vals, LINK_MAX_CMD_VALUES, &n, &err) != 0) {
-        log_warn(c->id, "relay link: bad command from %s: %s", c->remote, err ? err : "amf0");
-        fail_close(l, 0, "protocol error", "protocol error: bad AMF0 command from %s", c->remote);
-        return;
+    if (ev->status)
+        log_debug(l->conn->id, "relay link: onStatus %s %s (%s)", ev->level, ev->code, ev->desc);
+    switch (ev->kind) {
+    case RTMP_PROTO_EV_READY: on_ready(l, ev->stream_id); break;
+    case RTMP_PROTO_EV_STARTED:
+        if (l->base.dir == RELAY_PUSH)
+            push_up(l);
+        else
+            pull_up(l);
+        break;
+    case RTMP_PROTO_EV_REFUSED: on_refused(l, ev); break;
+    case RTMP_PROTO_EV_STATUS:
+        if (l->phase == LP_UP)
+            on_status_up(l, ev);
+        break;
+    case RTMP_PROTO_EV_NONE:
+    case RTMP_PROTO_EV_MEDIA: break;
     }
-    link_cmd_t k;
-    k.name = n > 0 ? amf0_str(&vals[0]) : NULL;
-    k.txn = n > 1 ? amf0_num(&vals[1], 0) : 0;
-    k.info = n > 3 ? &vals[3] : NULL;
-    k.level = amf0_str(amf0_get(k.info, "level"));
-    k.code = amf0_str(amf0_get(k.info, "code"));
-    k.desc = amf0_str(amf0_get(k.info, "description"));
-    k.level = k.level ? k.level : "";
-    k.code = k.code ? k.code : "";
-    k.desc = k.desc ? k.desc : "";
-    if (!k.name) {
-        /* nothing to do */
-    } else if (strcmp(k.name, "_result") == 0 || strcmp(k.name, "_error") == 0) {
-        on_result(l, &k);
-    } else if (strcmp(k.name, "onStatus") == 0) {
-        on_status(l, &k);
-    } else {
-        log_debug(c->id, "relay link: ignoring '%s'", k.name); /* onBWDone, onFCPublish... */
-    }
-    amf0_values_free(vals, n);
 }
 
 /* Dispatches one message; frees its payload (or hands it to the hub). */
 static void handle_message(rtmp_link_t *l, rtmp_msg_t *m)
 {
     conn_t *c = l->conn;
+    rtmp_proto_ev_t ev;
     const char *err = NULL;
-    int rc = rtmp_ctrl_dispatch(&l->ctrl, c, l->out_chunk_size, m, l->publishing ? &l->pub : NULL,
-                                handle_command, l, &err);
+    int rc = rtmp_proto_client_feed(l->cl, m, &ev, &err);
+    if (rc == 0 && ev.kind == RTMP_PROTO_EV_MEDIA && l->publishing &&
+        rtmp_ingest(&l->pub, m, weir_mono_ms()) < 0)
+        rc = NODE_ENOMEM;
+    free(m->payload); /* media while not publishing: dropped */
+    m->payload = NULL;
+    link_output(l);
     if (rc == NODE_EPROTO) {
         log_warn(c->id, "relay link: %s from %s", err, c->remote);
         fail_close(l, 0, "protocol error", "protocol error: %s", err);
     } else if (rc < 0) {
         fail_close(l, 0, "out of memory", "out of memory");
+    } else if (!c->closing) {
+        on_event(l, &ev);
+        link_output(l);
     }
 }
 
@@ -469,7 +332,12 @@ static int feed_handshake(rtmp_link_t *l, const uint8_t *data, size_t len, size_
                   rtmp_hs_peer_complex(l->hs) ? "complex" : "simple");
         rtmp_hs_free(l->hs);
         l->hs = NULL;
-        send_connect(l);
+        l->phase = LP_PROTO;
+        if (rtmp_proto_client_begin(l->cl) != 0) {
+            fail_close(l, 0, "out of memory", "out of memory");
+            return -1;
+        }
+        link_output(l);
         return 0;
     }
     if (rc != PARSE_NEED_MORE) {
@@ -494,7 +362,7 @@ static void link_on_read(conn_t *c, const uint8_t *data, size_t len)
                 return;
         } else {
             rtmp_msg_t m;
-            parse_rc_t rc = rtmp_chunk_feed(l->ctrl.parser, data, len, &used, &m, &err);
+            parse_rc_t rc = rtmp_proto_client_input(l->cl, data, len, &used, &m, &err);
             if (rc == PARSE_OK) {
                 handle_message(l, &m);
             } else if (rc == PARSE_NEED_MORE) {
@@ -510,7 +378,8 @@ static void link_on_read(conn_t *c, const uint8_t *data, size_t len)
         data += used;
         len -= used;
     }
-    rtmp_read_done(&l->ctrl, c, l->out_chunk_size, l->publishing ? &l->pub : NULL);
+    rtmp_read_done(rtmp_proto_client_ctrl(l->cl), c, rtmp_proto_client_chunk_size(l->cl),
+                   l->publishing ? &l->pub : NULL);
 }
 
 static void link_on_tick(conn_t *c, int64_t now_ms)
@@ -530,7 +399,7 @@ static void link_on_tick(conn_t *c, int64_t now_ms)
 static void link_free(rtmp_link_t *l)
 {
     rtmp_hs_free(l->hs);
-    rtmp_ctrl_free(&l->ctrl);
+    rtmp_proto_client_free(l->cl);
     free(l);
 }
 
@@ -580,27 +449,38 @@ static int request_name(char *out, size_t cap, const char *name, unsigned hops, 
 conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
                               const relay_link_ops_t *ops, void *owner, char *err, size_t errlen)
 {
-    rtmp_client_url_t u;
-    if (rtmp_client_url_parse(cfg->url, &u, err, errlen) != 0)
+    url_rtmp_t u;
+    if (url_rtmp_parse(cfg->url, &u, err, errlen) != 0)
         return NULL;
     rtmp_link_t *l = calloc(1, sizeof *l);
+    char req_name[LINK_NAME_MAX];
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (relay_link_base_init(&l->base, cfg, ops, owner) != 0 ||
-        request_name(l->req_name, sizeof l->req_name, u.name, cfg->hops, l->base.via) != 0) {
+        request_name(req_name, sizeof req_name, u.name, cfg->hops, l->base.via) != 0) {
         snprintf(err, errlen, "relay link: URL, stream name or via list too long");
         link_free(l);
         return NULL;
     }
-    snprintf(l->app, sizeof l->app, "%s", u.app);
-    snprintf(l->tc_url, sizeof l->tc_url, "%s", u.tc_url);
-    l->out_chunk_size = RTMP_DEFAULT_CHUNK_SIZE;
+    int push = cfg->dir == RELAY_PUSH;
+    rtmp_proto_client_cfg_t pc = {
+        .app = u.app,
+        .tc_url = u.tc_url,
+        .name = req_name,
+        .flash_ver = LINK_FLASH_VER,
+        .role = push ? RTMP_PROTO_PUBLISH : RTMP_PROTO_PLAY,
+        .chunk_size = push ? node->conf.rtmp_chunk_size : LINK_PULL_CHUNK_SIZE,
+        .player_caps = !push,
+        .play_buffer_ms = LINK_PLAY_BUFFER_MS,
+        .max_msg = node->conf.rtmp_max_message_size,
+        .max_csids = node->conf.rtmp_max_chunk_streams,
+    };
     l->phase = LP_CONNECTING;
     l->hs = rtmp_hs_new(RTMP_HS_CLIENT, 1);
-    if (!l->hs || rtmp_ctrl_init(&l->ctrl, node->conf.rtmp_max_message_size,
-                                 node->conf.rtmp_max_chunk_streams) != 0) {
+    l->cl = rtmp_proto_client_new(&pc);
+    if (!l->hs || !l->cl) {
         snprintf(err, errlen, "out of memory");
         link_free(l);
         return NULL;
@@ -612,9 +492,8 @@ conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
     }
     l->conn = c;
     char ub[URL_LOG_MAX];
-    log_info(c->id, "relay link: %s %s/%s %s %s (hops %u)",
-             cfg->dir == RELAY_PUSH ? "pushing" : "pulling", l->base.app, l->base.name,
-             cfg->dir == RELAY_PUSH ? "to" : "from", url_for_log(l->base.url, ub, sizeof ub),
-             l->base.hops);
+    log_info(c->id, "relay link: %s %s/%s %s %s (hops %u)", push ? "pushing" : "pulling",
+             l->base.app, l->base.name, push ? "to" : "from",
+             url_for_log(l->base.url, ub, sizeof ub), l->base.hops);
     return c;
 }

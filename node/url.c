@@ -86,3 +86,49 @@ const char *url_for_log(const char *url, char *out, size_t outlen)
         snprintf(out, outlen, "%s", url);
     return out;
 }
+
+int url_rtmp_parse(const char *url, url_rtmp_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    url_t u;
+    if (url_parse(url, "rtmp", URL_RTMP_DEFAULT_PORT, &u, err, errlen) != 0)
+        return NODE_EINVAL;
+    if (strlen(u.host) >= sizeof out->host) {
+        snprintf(err, errlen, "url: host longer than %zu bytes", sizeof out->host - 1);
+        return NODE_EINVAL;
+    }
+    snprintf(out->host, sizeof out->host, "%s", u.host);
+    out->port = u.port;
+    const char *p = u.path + 1; /* after the '/' url_parse guarantees */
+    size_t alen = strcspn(p, "/");
+    if (alen == 0) {
+        snprintf(err, errlen, "url: missing application name");
+        return NODE_EINVAL;
+    }
+    if (alen >= sizeof out->app) {
+        snprintf(err, errlen, "url: application name longer than %zu bytes", sizeof out->app - 1);
+        return NODE_EINVAL;
+    }
+    memcpy(out->app, p, alen);
+    out->app[alen] = '\0';
+    p += alen;
+    if (*p != '/' || p[1] == '\0') {
+        snprintf(err, errlen, "url: missing stream name after /%s", out->app);
+        return NODE_EINVAL;
+    }
+    p++;
+    if (strlen(p) >= sizeof out->name) {
+        snprintf(err, errlen, "url: stream name longer than %zu bytes", sizeof out->name - 1);
+        return NODE_EINVAL;
+    }
+    snprintf(out->name, sizeof out->name, "%s", p);
+    char authority[URL_HOST_MAX + 16];
+    int n = url_authority(&u, authority, sizeof authority);
+    if (n >= 0)
+        n = snprintf(out->tc_url, sizeof out->tc_url, "rtmp://%s/%s", authority, out->app);
+    if (n < 0 || (size_t)n >= sizeof out->tc_url) {
+        snprintf(err, errlen, "url: tcUrl longer than %zu bytes", sizeof out->tc_url - 1);
+        return NODE_EINVAL;
+    }
+    return 0;
+}

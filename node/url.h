@@ -1,5 +1,7 @@
 /* url: the one parser of "scheme://host[:port]/path" URLs (rtmp:// and
- * http://) for the RTMP client, the tools and, later, relays (pure: no I/O).
+ * http://) for the RTMP clients (relay links, tools), the HTTP-FLV clients
+ * and the tools, and the rtmp:// split into app and stream name (pure: no
+ * I/O; callable from any thread).
  */
 #ifndef WEIR_URL_H
 #define WEIR_URL_H
@@ -37,5 +39,29 @@ int url_authority(const url_t *u, char *out, size_t outlen);
  * URLs carry their token) is replaced by "?...". Writes into out (cut to
  * outlen - 1 bytes if need be) and returns out. url NULL gives "". */
 const char *url_for_log(const char *url, char *out, size_t outlen);
+
+/* ---- rtmp:// URLs of the RTMP clients ------------------------------------ */
+
+#define URL_RTMP_DEFAULT_PORT 1935
+#define URL_RTMP_HOST_MAX 256  /* host name or IPv6 literal, with its NUL */
+#define URL_RTMP_APP_MAX 128   /* application name, with its NUL */
+#define URL_RTMP_NAME_MAX 1024 /* stream name plus query, with its NUL */
+#define URL_RTMP_TCURL_MAX 512 /* "rtmp://host:port/app", with its NUL */
+
+/* A parsed rtmp:// URL. */
+typedef struct {
+    char host[URL_RTMP_HOST_MAX];    /* without brackets for IPv6 literals */
+    uint16_t port;                   /* URL_RTMP_DEFAULT_PORT when absent */
+    char app[URL_RTMP_APP_MAX];      /* first path segment */
+    char name[URL_RTMP_NAME_MAX];    /* the rest of the path, query included */
+    char tc_url[URL_RTMP_TCURL_MAX]; /* "rtmp://host:port/app" for connect */
+} url_rtmp_t;
+
+/* Parses "rtmp://host[:port]/app[/...]/name[?query]". The app is the first
+ * path segment; the name is everything after the slash that ends it (more
+ * segments and the query included). IPv6 hosts are written "[::1]". Returns
+ * 0, or NODE_EINVAL with a message in err (missing app or name, bad port,
+ * a part over its bound, not rtmp://). */
+int url_rtmp_parse(const char *url, url_rtmp_t *out, char *err, size_t errlen);
 
 #endif

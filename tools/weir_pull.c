@@ -1,4 +1,4 @@
-/* weir-pull: plays an RTMP URL (node/rtmp_client.h) or an HTTP-FLV URL
+/* weir-pull: plays an RTMP URL (tools/common/rtmp_client.h) or an HTTP-FLV URL
  * (tools/common/httpflv_client.h, the body read with the node's FLV reader)
  * and writes the tags to an FLV file, stdout, or nowhere; prints a JSON
  * summary (bytes, bitrate, frame counts, time to the first video frame). */
@@ -355,8 +355,8 @@ static int parse_args(pull_t *p, int argc, char **argv, int *complex)
         if (httpflv_url_parse(p->url, &hu, err, sizeof err) == 0)
             return -1;
     } else {
-        rtmp_client_url_t ru;
-        if (rtmp_client_url_parse(p->url, &ru, err, sizeof err) == 0)
+        url_rtmp_t ru;
+        if (url_rtmp_parse(p->url, &ru, err, sizeof err) == 0)
             return -1;
     }
     fprintf(stderr, "weir-pull: bad URL: %s\n", err);

@@ -261,8 +261,8 @@ int main(int argc, char **argv)
     p.path = argv[optind];
     const char *url = argv[optind + 1];
     char err[RTMP_CLIENT_ERR_MAX + FLV_FILE_ERR_MAX];
-    rtmp_client_url_t parsed;
-    if (rtmp_client_url_parse(url, &parsed, err, sizeof err) != 0) {
+    url_rtmp_t parsed;
+    if (url_rtmp_parse(url, &parsed, err, sizeof err) != 0) {
         fprintf(stderr, "weir-push: bad URL: %s\n", err);
         return TOOL_EXIT_USAGE;
     }

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "common.h"
-#include "rtmp_client.h"
 #include "url.h"
 
 static void expect_ok(const char *s, const char *scheme, uint16_t dport, const char *host,
@@ -73,18 +72,18 @@ static void test_invalid(void **state)
 static void test_rtmp_split(void **state)
 {
     (void)state;
-    rtmp_client_url_t r;
+    url_rtmp_t r;
     char err[128];
     assert_int_equal(
-        rtmp_client_url_parse("rtmp://[::1]:1936/live/sub/cam?t=1", &r, err, sizeof err), 0);
+        url_rtmp_parse("rtmp://[::1]:1936/live/sub/cam?t=1", &r, err, sizeof err), 0);
     assert_string_equal(r.host, "::1");
     assert_int_equal(r.port, 1936);
     assert_string_equal(r.app, "live");
     assert_string_equal(r.name, "sub/cam?t=1");
     assert_string_equal(r.tc_url, "rtmp://[::1]:1936/live");
-    assert_int_equal(rtmp_client_url_parse("rtmp://h/live", &r, err, sizeof err), NODE_EINVAL);
+    assert_int_equal(url_rtmp_parse("rtmp://h/live", &r, err, sizeof err), NODE_EINVAL);
     assert_non_null(strstr(err, "missing stream name"));
-    assert_int_equal(rtmp_client_url_parse("rtmp://h//x", &r, err, sizeof err), NODE_EINVAL);
+    assert_int_equal(url_rtmp_parse("rtmp://h//x", &r, err, sizeof err), NODE_EINVAL);
     assert_non_null(strstr(err, "missing application name"));
 }
 

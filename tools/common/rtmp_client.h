@@ -2,7 +2,10 @@
  *
  * Plain sockets: every call that waits does so with poll() against a
  * deadline and returns on timeout; nothing blocks forever. It is not for the
- * event loop (relays get an event-driven client of their own).
+ * event loop. The protocol (control, command sequence, Acknowledgements) is
+ * the node's pure client state machine, rtmp_proto_client.h, which the
+ * relay links and weir-bench run too; this file adds sockets, waits and a
+ * media queue.
  *
  * One client plays or publishes one stream, like FFmpeg's rtmp protocol:
  *   rtmp_client_connect()  TCP, handshake, Set Chunk Size 4096, connect,
@@ -27,6 +30,8 @@
  *
  * Errors: functions return 0 or a negative NODE_E* (common.h); the text is
  * in the caller's err buffer or in rtmp_client_error().
+ * Threads: a client belongs to the thread that connected it; clients on
+ * different threads share nothing.
  */
 #ifndef WEIR_RTMP_CLIENT_H
 #define WEIR_RTMP_CLIENT_H
@@ -35,12 +40,8 @@
 #include <stdint.h>
 
 #include "rtmp_chunk.h"
+#include "url.h"
 
-#define RTMP_CLIENT_DEFAULT_PORT 1935
-#define RTMP_CLIENT_HOST_MAX 256   /* host name or IPv6 literal, with its NUL */
-#define RTMP_CLIENT_APP_MAX 128    /* application name, with its NUL */
-#define RTMP_CLIENT_NAME_MAX 1024  /* stream name plus query, with its NUL */
-#define RTMP_CLIENT_TCURL_MAX 512  /* "rtmp://host:port/app", with its NUL */
 #define RTMP_CLIENT_ERR_MAX 256    /* error text kept by a client */
 #define RTMP_CLIENT_STATUS_MAX 128 /* onStatus code kept by a client */
 #define RTMP_CLIENT_MAX_MESSAGE (8u * 1024 * 1024)
@@ -50,22 +51,6 @@
 
 /* Chunk stream ids of outgoing media, as FFmpeg and OBS use them. */
 enum { RTMP_CLIENT_CSID_AUDIO = 4, RTMP_CLIENT_CSID_DATA = 5, RTMP_CLIENT_CSID_VIDEO = 6 };
-
-/* A parsed rtmp:// URL. */
-typedef struct {
-    char host[RTMP_CLIENT_HOST_MAX];    /* without brackets for IPv6 literals */
-    uint16_t port;                      /* RTMP_CLIENT_DEFAULT_PORT when absent */
-    char app[RTMP_CLIENT_APP_MAX];      /* first path segment */
-    char name[RTMP_CLIENT_NAME_MAX];    /* the rest of the path, query included */
-    char tc_url[RTMP_CLIENT_TCURL_MAX]; /* "rtmp://host:port/app" for connect */
-} rtmp_client_url_t;
-
-/* Parses "rtmp://host[:port]/app[/...]/name[?query]". The app is the first
- * path segment; the name is everything after the slash that ends it (more
- * segments and the query included). IPv6 hosts are written "[::1]". Returns
- * 0, or NODE_EINVAL with a message in err (missing app or name, bad port,
- * a part over its bound, not rtmp://). */
-int rtmp_client_url_parse(const char *url, rtmp_client_url_t *out, char *err, size_t errlen);
 
 typedef struct rtmp_client rtmp_client_t;
 
@@ -138,7 +123,7 @@ const char *rtmp_client_error(const rtmp_client_t *c);
 /* The stream id from createStream. */
 uint32_t rtmp_client_stream_id(const rtmp_client_t *c);
 /* The URL as parsed at connect time. */
-const rtmp_client_url_t *rtmp_client_url(const rtmp_client_t *c);
+const url_rtmp_t *rtmp_client_url(const rtmp_client_t *c);
 
 /* Ends the session and frees the client; NULL is a no-op. A publisher sends
  * FCUnpublish and deleteStream, half-closes and waits (at most the client's
