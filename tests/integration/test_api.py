@@ -112,6 +112,11 @@ def payload_kbps(clip):
 
 def test_node_identity_and_addresses(api_node):
     n, api = api_node()
+    # The start-up probes of the RTMP and HTTP-FLV ports are sessions until
+    # the node has read their close: on a busy machine that can be after the
+    # first request.
+    wait_for("the port probes' sessions to close",
+             lambda: api.get("/api/v1/node").json()["counts"]["sessions"] == 0)
     r = api.get("/api/v1/node")
     assert r.status_code == 200
     body = r.json()

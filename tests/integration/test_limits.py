@@ -573,21 +573,6 @@ def hm(tmp_path_factory, clip):
         "player": {"max_queue_bytes": 64 << 20, "queue_ms": 1000, "slow_timeout_ms": 60000},
         "limits": {"max_memory_mb": MAX_MEMORY_MB},
     }, env={"ASAN_OPTIONS": "quarantine_size_mb=8:thread_local_quarantine_size_kb=64"})
-
-
-# ---------------------------------------------------------------- the API port
-
-API_PER_ADDRESS = 16          # api.max_connections_per_address (the default)
-API_TOTAL = 256               # the API's connection limit in all (api/http.c)
-API_TIMEOUT_S = 2             # api.connection_timeout_s, short to keep the case short
-HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # no blank line: never complete
-
-
-@pytest.fixture(scope="module")
-def ha(tmp_path_factory, clip):
-    h, procs = start_harness(tmp_path_factory.mktemp("limits_api"), clip, {
-        "api": {"connection_timeout_s": API_TIMEOUT_S},
-    })
     yield h
     stop_harness(h, procs)
 
@@ -738,6 +723,23 @@ def test_node_memory_bound(hm):
         again.connect(APP)
         assert again.publish("late", again.create_stream()) == "NetStream.Publish.Start"
     hm.assert_healthy("the node back under its memory bound")
+
+
+# ---------------------------------------------------------------- the API port
+
+API_PER_ADDRESS = 16          # api.max_connections_per_address (the default)
+API_TOTAL = 256               # the API's connection limit in all (api/http.c)
+API_TIMEOUT_S = 2             # api.connection_timeout_s, short to keep the case short
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # no blank line: never complete
+
+
+@pytest.fixture(scope="module")
+def ha(tmp_path_factory, clip):
+    h, procs = start_harness(tmp_path_factory.mktemp("limits_api"), clip, {
+        "api": {"connection_timeout_s": API_TIMEOUT_S},
+    })
+    yield h
+    stop_harness(h, procs)
 
 
 def half_heads(port, sources, per_source):
