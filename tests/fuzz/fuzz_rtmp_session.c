@@ -355,11 +355,13 @@ static node_t *make_node(uint64_t h)
 {
     static const uint32_t chunk_sizes[4] = {4096, 128, 65536, 4096};
     static const uint32_t gops[4] = {1, 0, 2, 1};
-    conf_t conf;
-    conf_defaults(&conf);
+    static conf_t conf; /* 180 KB: made once */
+    if (!conf.rtmp_chunk_size)
+        conf_defaults(&conf);
     snprintf(conf.rtmp_listen, sizeof conf.rtmp_listen, "127.0.0.1:0");
     snprintf(conf.http_flv_listen, sizeof conf.http_flv_listen, "127.0.0.1:0");
     conf.http_flv_wait_for_stream = 1;
+    conf.limits_max_connections = 16; /* a small address table to clear per input */
     conf.rtmp_chunk_size = chunk_sizes[h & 3];
     conf.stream_gop_cache = gops[(h >> 2) & 3];
     if ((h >> 4) & 1)
