@@ -372,6 +372,9 @@ static node_t *make_node(uint64_t h)
         fprintf(stderr, "fuzz_rtmp_session: %s\n", err);
         abort();
     }
+    /* The node's SIGINT/SIGTERM handlers would swallow libFuzzer's: off. */
+    event_del(&node->sigint_ev);
+    event_del(&node->sigterm_ev);
     return node;
 }
 
