@@ -77,7 +77,7 @@ int rtmp_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms)
     case RTMP_MSG_DATA_AMF0:
     case RTMP_MSG_DATA_AMF3: {
         uint32_t skip = (m->type == RTMP_MSG_DATA_AMF3 && m->len && p[0] == 0) ? 1 : 0;
-        rc = ingest_data(pub, m->timestamp, p + skip, m->len - skip, now_ms);
+        rc = ingest_data(pub, m->timestamp, skip ? p + 1 : p, m->len - skip, now_ms);
         break;
     }
     case RTMP_MSG_AGGREGATE: rc = ingest_aggregate(pub, m->timestamp, p, m->len, now_ms); break;
@@ -150,7 +150,7 @@ int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, 
     } else if (m->type == RTMP_MSG_COMMAND_AMF0 || m->type == RTMP_MSG_COMMAND_AMF3) {
         const uint8_t *p = m->payload;
         uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
-        on_command(arg, p + skip, m->len - skip);
+        on_command(arg, skip ? p + 1 : p, m->len - skip); /* p is NULL when len is 0 */
     } else if (pub) {
         uint32_t over = pub->data_over_bounds;
         if (rtmp_ingest(pub, m, weir_mono_ms()) < 0)
