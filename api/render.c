@@ -5,34 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-void api_time_str(int64_t wall_ms, char *buf, size_t len)
-{
-    time_t sec = (time_t)(wall_ms / 1000);
-    int ms = (int)(wall_ms % 1000);
-    if (ms < 0) {
-        ms += 1000;
-        sec--;
-    }
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    /* Each field reduced to its width, so the compiler can bound the output
-     * (24 bytes and the NUL; GCC's -Wformat-truncation at -O2 otherwise sees
-     * eleven-digit ints). */
-    snprintf(buf, len, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
-             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-             (unsigned)tm.tm_sec % 100u, (unsigned)ms % 1000u);
-}
-
-double api_kbps(double bps)
-{
-    return round(bps / 100.0) / 10.0;
-}
-
 static void add_time(cJSON *o, const char *key, int64_t wall_ms)
 {
     char t[40];
-    api_time_str(wall_ms, t, sizeof t);
+    fmt_time(wall_ms, t, sizeof t);
     cJSON_AddStringToObject(o, key, t);
 }
 
@@ -94,8 +70,8 @@ cJSON *api_render_node(const api_node_info_t *ni)
     }
     add_u64(o, "bytes_in", ni->bytes_in);
     add_u64(o, "bytes_out", ni->bytes_out);
-    cJSON_AddNumberToObject(o, "bitrate_in_kbps", api_kbps(ni->bitrate_in_bps));
-    cJSON_AddNumberToObject(o, "bitrate_out_kbps", api_kbps(ni->bitrate_out_bps));
+    cJSON_AddNumberToObject(o, "bitrate_in_kbps", fmt_kbps(ni->bitrate_in_bps));
+    cJSON_AddNumberToObject(o, "bitrate_out_kbps", fmt_kbps(ni->bitrate_out_bps));
     cJSON *s = cJSON_AddObjectToObject(o, "storage");
     if (s) {
         cJSON_AddStringToObject(s, "path", ni->storage_path);
@@ -147,8 +123,8 @@ cJSON *api_render_session(const sess_info_t *si)
     add_time(o, "start_time", si->start_wall_ms);
     add_u64(o, "bytes_in", si->bytes_in);
     add_u64(o, "bytes_out", si->bytes_out);
-    cJSON_AddNumberToObject(o, "bitrate_in_kbps", api_kbps(si->bitrate_in_bps));
-    cJSON_AddNumberToObject(o, "bitrate_out_kbps", api_kbps(si->bitrate_out_bps));
+    cJSON_AddNumberToObject(o, "bitrate_in_kbps", fmt_kbps(si->bitrate_in_bps));
+    cJSON_AddNumberToObject(o, "bitrate_out_kbps", fmt_kbps(si->bitrate_out_bps));
     add_u64(o, "dropped_frames", si->dropped_frames);
     add_u64(o, "queued_bytes", si->queued_bytes);
     return checked(o, 13);
@@ -208,8 +184,8 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
         cJSON_AddItemToObject(o, "audio", render_audio(m));
     else
         cJSON_AddNullToObject(o, "audio");
-    cJSON_AddNumberToObject(o, "bitrate_in_kbps", api_kbps(st->bitrate_in_bps));
-    cJSON_AddNumberToObject(o, "bitrate_out_kbps", api_kbps(st->bitrate_out_bps));
+    cJSON_AddNumberToObject(o, "bitrate_in_kbps", fmt_kbps(st->bitrate_in_bps));
+    cJSON_AddNumberToObject(o, "bitrate_out_kbps", fmt_kbps(st->bitrate_out_bps));
     add_u64(o, "bytes_in", st->bytes_in);
     add_u64(o, "bytes_out", st->bytes_out);
     add_u64(o, "player_count", st->players + st->waiters);

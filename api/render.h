@@ -10,13 +10,10 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "fmt.h"
 #include "storage.h"
 #include "stream.h"
 
-/* RFC 3339 UTC with milliseconds ("2026-11-24T10:00:00.123Z"); len >= 32. */
-void api_time_str(int64_t wall_ms, char *buf, size_t len);
-/* bits/s -> kbit/s with one decimal. */
-double api_kbps(double bps);
 
 typedef struct {
     const char *id, *version, *log_level;

@@ -5,14 +5,14 @@
 #include "common.h"
 #include "hooks.h"
 #include "log.h"
-#include "render.h"
+#include "fmt.h"
 #include "storage.h"
 
 cJSON *evlog_payload(cJSON *id, const char *type, const char *node_id, int64_t wall_ms,
                      cJSON *fields)
 {
     char when[40];
-    api_time_str(wall_ms, when, sizeof when);
+    fmt_time(wall_ms, when, sizeof when);
     cJSON *o = id ? cJSON_CreateObject() : NULL;
     int ok = o && cJSON_AddItemToObject(o, "id", id);
     if (!ok)

@@ -59,7 +59,7 @@
 #include "evlog.h"
 #include "log.h"
 #include "node.h"
-#include "render.h"
+#include "fmt.h"
 #include "spec_store.h"
 #include "storage.h"
 
@@ -839,7 +839,7 @@ static cJSON *render_hook(const hook_t *h)
         return NULL;
     char when[40];
     if (h->last_wall_ms)
-        api_time_str(h->last_wall_ms, when, sizeof when);
+        fmt_time(h->last_wall_ms, when, sizeof when);
     int ok = cJSON_AddNumberToObject(o, "queued", (double)(h->nq + (h->cur != NULL))) &&
              cJSON_AddNumberToObject(o, "delivered", (double)h->delivered) &&
              cJSON_AddNumberToObject(o, "failed", (double)h->failed) &&

@@ -12,7 +12,7 @@
 #include "log.h"
 #include "node.h"
 #include "relay_link.h"
-#include "render.h"
+#include "fmt.h"
 #include "spec_store.h"
 #include "storage.h"
 #include "url.h"
@@ -1014,7 +1014,7 @@ static void add_time(cJSON *o, const char *key, int64_t wall_ms)
         return;
     }
     char buf[40];
-    api_time_str(wall_ms, buf, sizeof buf);
+    fmt_time(wall_ms, buf, sizeof buf);
     cJSON_AddStringToObject(o, key, buf);
 }
 
@@ -1060,7 +1060,7 @@ static cJSON *render_relay(const relay_t *r, int64_t now_ms)
         cJSON_AddNumberToObject(s, "retries", run->retries);
         cJSON_AddNumberToObject(s, "failovers", (double)run->failovers);
         cJSON_AddNumberToObject(s, "bytes", (double)(run->bytes_done + link_bytes(run)));
-        cJSON_AddNumberToObject(s, "bitrate_kbps", api_kbps(bps));
+        cJSON_AddNumberToObject(s, "bitrate_kbps", fmt_kbps(bps));
         add_time(s, "started_at", run->up_wall_ms);
         if (run->conn)
             cJSON_AddNumberToObject(s, "session_id", (double)run->conn->id);
@@ -1083,7 +1083,7 @@ static cJSON *render_relay(const relay_t *r, int64_t now_ms)
     cJSON_AddNumberToObject(o, "retries", (double)retries);
     cJSON_AddNumberToObject(o, "failovers", (double)failovers);
     cJSON_AddNumberToObject(o, "bytes", (double)bytes);
-    cJSON_AddNumberToObject(o, "bitrate_kbps", api_kbps(bitrate));
+    cJSON_AddNumberToObject(o, "bitrate_kbps", fmt_kbps(bitrate));
     add_time(o, "started_at", shown ? shown->up_wall_ms : 0);
     cJSON_AddItemToObject(o, "streams", streams);
     return o;
