@@ -5,28 +5,25 @@
  * for HTTP/1.0). The request head is read by the bounded http_req parser and
  * must arrive within http_flv.request_timeout_ms of the connection.
  *
- * Relay loop protection: a relay's request carries X-Weir-Hops (1..999) and
- * X-Weir-Via (node ids); relay_check_request() decides, and a refusal is
- * answered 508 Loop Detected and recorded as a relay.refused event.
- *
- * A draining node (drain.h) answers 302 to its redirect URL plus the request
- * target, or 503 with Retry-After. When hooks decide on_play (hooks.h), the
- * request waits for the decision: no 200 before it, 403 on a denial.
- * Before the hooks, the "apps" rules (app_auth.h) answer 403 for an address
- * not allowed and 401 for a missing, bad or expired signed URL. */
+ * The request goes through the admission chain (admit.h), which may wait for
+ * the hooks' decision: no 200 before it. Its refusals are answered here:
+ * a relay's request carries X-Weir-Hops (1..999) and X-Weir-Via (node ids),
+ * and a loop is answered 508 Loop Detected; a draining node (drain.h)
+ * answers 302 to its redirect URL plus the request target, or 503 with
+ * Retry-After; the "apps" rules 403 for an address not allowed and 401 for
+ * a missing, bad or expired signed URL; the hooks 403. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "app_auth.h"
+#include "admit.h"
 #include "common.h"
 #include "drain.h"
 #include "conn.h"
 #include "flv.h"
 #include "http_req.h"
 #include "evlog.h"
-#include "hooks.h"
 #include "log.h"
 #include "relay.h"
 #include "relay_link.h"
@@ -48,7 +45,7 @@ typedef struct {
     char name[STREAM_NAME_MAX];
     player_t player;
     char via[RELAY_VIA_MAX]; /* X-Weir-Via, for player.via */
-    hook_decision_t *auth;   /* while HS_AUTHORIZING */
+    admit_pending_t *auth;   /* while HS_AUTHORIZING */
     int playing;
     int ev_play;         /* play.start recorded: play.stop is owed */
     int64_t ev_start_ms; /* when play started */
@@ -287,21 +284,10 @@ static int parse_hops(const char *v, unsigned *out)
     return 0;
 }
 
-/* relay.refused: who asked, for what, and why it was refused. */
-static void refused_event(http_sess_t *hs, unsigned hops, const char *reason)
+/* The relay headers into player.hops/via (checked by admit), or answers
+ * 400 and returns -1. */
+static int read_relay_headers(http_sess_t *hs, const http_req_t *req)
 {
-    sess_info_t si;
-    conn_info(hs->conn, weir_mono_ms(), &si);
-    si.app = hs->app;
-    si.name = hs->name;
-    relay_refused_event(hs->conn->node, &si, hops, hs->via, reason);
-}
-
-/* The relay headers: sets player.hops/via, or answers (400, 508) and
- * returns -1. */
-static int check_relay_headers(http_sess_t *hs, const http_req_t *req)
-{
-    conn_t *c = hs->conn;
     const char *hops_v, *via_v;
     unsigned hops = 0;
     if (single_header(req, "X-Weir-Hops", &hops_v) != 0 ||
@@ -318,58 +304,49 @@ static int check_relay_headers(http_sess_t *hs, const http_req_t *req)
         return -1;
     }
     snprintf(hs->via, sizeof hs->via, "%s", via_v ? via_v : "");
-    if (!hops_v && !via_v)
-        return 0; /* an ordinary player */
-    char why[160];
-    if (relay_check_request(c->node, hops, hs->via, why, sizeof why) != 0) {
-        log_warn(c->id, "http-flv: relay request for %s/%s from %s refused: %s (hops %u, via %s)",
-                 hs->app, hs->name, c->remote, why, hops, hs->via[0] ? hs->via : "-");
-        refused_event(hs, hops, why);
-        respond_error(hs, 508, why);
-        return -1;
+    if (hops_v || via_v) { /* else an ordinary player */
+        hs->player.hops = hops;
+        hs->player.via = hs->via;
     }
-    hs->player.hops = hops;
-    hs->player.via = hs->via;
     return 0;
 }
 
 static void start_play(http_sess_t *hs);
 
-static void auth_done(void *arg, int allow, const char *reason)
+/* Answers a refusal of admit (admit.h): 508 for a relay loop, 302 or 503
+ * when draining (target: the request's), 403 for an address not allowed,
+ * 401 for a signed URL, 403 "denied: ..." for the hooks. */
+static void refuse(http_sess_t *hs, const admit_result_t *r, const char *target)
+{
+    conn_t *c = hs->conn;
+    char why[ADMIT_WHY_MAX + 16];
+    if (admit_is_relay(r->code)) {
+        log_warn(c->id, "http-flv: relay request for %s/%s from %s refused: %s (hops %u, via %s)",
+                 hs->app, hs->name, c->remote, r->why, hs->player.hops, hs->via[0] ? hs->via : "-");
+        respond_error(hs, 508, r->why);
+    } else if (r->code == ADMIT_DRAINING) {
+        respond_draining(hs, target);
+    } else if (r->code == ADMIT_ADDRESS) {
+        respond_error(hs, 403, r->why);
+    } else if (admit_is_rule(r->code)) {
+        respond_with(hs, 401, r->why, "WWW-Authenticate: Signed-URL\r\n");
+    } else {
+        snprintf(why, sizeof why, "denied: %s", r->why);
+        respond_error(hs, 403, why);
+    }
+}
+
+static void admit_done(void *arg, const admit_result_t *r)
 {
     http_sess_t *hs = arg;
     conn_t *c = hs->conn;
     hs->auth = NULL;
-    if (!allow) {
-        char why[RELAY_ERR_MAX + 16];
-        snprintf(why, sizeof why, "denied: %s", reason);
-        log_warn(c->id, "http-flv: play %s/%s from %s refused: %s", hs->app, hs->name, c->remote,
-                 reason);
-        respond_error(hs, 403, why);
-    } else {
+    if (r->code != ADMIT_OK)
+        refuse(hs, r, "");
+    else
         start_play(hs);
-    }
     if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
         conn_flush(c);
-}
-
-/* The "apps" rules (app_auth.h): 0 to go on to the hooks, or -1 after
- * answering 403 (address) or 401 (signature) and counting the refusal. */
-static int check_app_rules(http_sess_t *hs, const http_req_t *req)
-{
-    conn_t *c = hs->conn;
-    app_auth_result_t r = app_auth_check(&c->node->conf.apps, APP_AUTH_PLAY, hs->app, hs->name,
-                                         req->query, weir_wall_ms() / 1000, c->remote);
-    if (r == APP_AUTH_OK)
-        return 0;
-    c->node->auth_refused[APP_AUTH_PLAY][r]++;
-    log_info(c->id, "http-flv: play %s/%s from %s refused: %s", hs->app, hs->name, c->remote,
-             app_auth_why(r));
-    if (r == APP_AUTH_ADDRESS)
-        respond_error(hs, 403, app_auth_why(r));
-    else
-        respond_with(hs, 401, app_auth_why(r), "WWW-Authenticate: Signed-URL\r\n");
-    return -1;
 }
 
 static void handle_request(http_sess_t *hs, const http_req_t *req)
@@ -393,37 +370,21 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
     }
     /* The query is not logged: it may hold a signed URL's signature. */
     log_debug(c->id, "http-flv: %s %s%s", req->method, req->path, req->query[0] ? "?..." : "");
-    if (check_relay_headers(hs, req) != 0)
-        return;
-    if (c->node->draining) {
-        respond_draining(hs, req->target);
-        return;
-    }
-    if (check_app_rules(hs, req) != 0)
+    if (read_relay_headers(hs, req) != 0)
         return;
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
     si.app = hs->app;
     si.name = hs->name;
-    cJSON *f = evlog_session_fields(&si);
-    if (f) {
-        cJSON_AddStringToObject(f, "query", req->query);
-        cJSON_AddNumberToObject(f, "hops", hs->player.hops);
-    }
-    hook_decision_t *d = NULL;
-    int rc = f ? hook_decide(c->node->hooks, "on_play", f, auth_done, hs, &d) : NODE_ENOMEM;
-    if (rc == 0 && d) {
-        hs->auth = d;
+    admit_req_t ar = {ADMIT_PLAY, &si, req->query, hs->player.hops, hs->via, NULL};
+    admit_result_t r;
+    admit_code_t code = admit_check(c->node, &ar, admit_done, hs, &hs->auth, &r);
+    if (code == ADMIT_PENDING)
         hs->state = HS_AUTHORIZING;
-        log_debug(c->id, "http-flv: play %s/%s: waiting for the hooks' decision", hs->app,
-                  hs->name);
-    } else if (rc != 0 && !hook_timeout_allows(c->node, "on_play")) {
-        respond_error(hs, 403,
-                      rc == NODE_ELIMIT ? "denied: too many decisions pending"
-                                        : "denied: out of memory");
-    } else {
+    else if (code != ADMIT_OK)
+        refuse(hs, &r, req->target);
+    else
         start_play(hs);
-    }
 }
 
 /* Attaches the player (or waits for the stream) and answers. */
@@ -512,7 +473,7 @@ static void http_on_close(conn_t *c)
     http_sess_t *hs = c->ps;
     if (!hs)
         return;
-    hook_decision_cancel(hs->auth);
+    admit_cancel(hs->auth);
     hs->auth = NULL;
     play_stop_event(hs, c->close_reason);
     if (hs->playing)

@@ -2,26 +2,25 @@
  * stream, protocol control, AMF0 commands, publishing into and playing from
  * the hub.
  *
- * A draining node (drain.h) rejects connect, publish and play. When hooks
- * decide on_publish / on_play (hooks.h), publish and play wait for the
- * decision: no NetStream.Publish.Start / Play.Start before it; a denial is
- * answered NetStream.Publish.BadName / NetStream.Play.Failed and the
- * connection closes. Before the hooks, the "apps" rules (app_auth.h:
- * address ranges, then a signed URL in the app's or the stream name's
- * query) may refuse the same way, with "Unauthorized: ..." or
- * "Forbidden: ..." as the description. */
+ * A draining node (drain.h) rejects connect. Publish and play go through
+ * the admission chain (admit.h: relay loop check, drain, the "apps" rules,
+ * the hooks) and may wait for the hooks' decision: no
+ * NetStream.Publish.Start / Play.Start before it. A refusal is answered
+ * NetStream.Publish.BadName / NetStream.Play.Failed with admit's
+ * description ("Denied: ...", "Unauthorized: ...", "Forbidden: ...") and the
+ * connection closes; a relay refusal is answered BadName /
+ * Play.StreamNotFound and the connection stays. */
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admit.h"
 #include "amf0.h"
-#include "app_auth.h"
 #include "common.h"
 #include "conn.h"
 #include "drain.h"
 #include "evlog.h"
-#include "hooks.h"
 #include "log.h"
 #include "relay.h"
 #include "relay_link.h"
@@ -58,7 +57,7 @@ typedef struct {
     int publishing;
     player_t player;
     int playing;           /* waiting or attached */
-    hook_decision_t *auth; /* a publish or play waiting for the hooks' decision */
+    admit_pending_t *auth; /* a publish or play waiting for the hooks' decision */
     int auth_publish;      /* what auth decides: 1 publish, 0 play */
     int ev_pub, ev_play;   /* publish.start / play.start recorded: a stop is owed */
     int64_t ev_start_ms;   /* when that publish or play started */
@@ -336,138 +335,85 @@ static int take_stream_name(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
     return stream_name_valid(rs->name, STREAM_NAME_MAX) ? 0 : -1;
 }
 
-/* Loop protection for a relay request (weir_hops/weir_via in the query):
- * returns 0 (go ahead; rs->relay_hops/relay_via hold what the request
- * carried, 0/"" for an ordinary client) or -1 with the reason in err, after
- * logging it and recording a relay.refused event. */
-static int check_relay_request(rtmp_sess_t *rs, const char *what, char *err, size_t errlen)
-{
-    conn_t *c = rs->conn;
-    rs->relay_hops = 0;
-    rs->relay_via[0] = '\0';
-    int rc =
-        relay_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via, sizeof rs->relay_via);
-    if (rc != 0) {
-        snprintf(err, errlen, "bad relay hop count in the stream name's query");
-    } else if (rs->relay_query_cut) {
-        rc = -1; /* a cut via list could hide this node */
-        snprintf(err, errlen, "relay parameters too long");
-    } else if (rs->relay_hops > 0 || rs->relay_via[0]) {
-        rc = relay_check_request(c->node, rs->relay_hops, rs->relay_via, err, errlen);
-    }
-    if (rc == 0)
-        return 0;
-    log_warn(c->id, "rtmp: %s %s/%s from %s refused: %s", what, rs->app, rs->name, c->remote, err);
-    sess_info_t si;
-    conn_info(c, weir_mono_ms(), &si);
-    si.app = rs->app;
-    si.name = rs->name;
-    relay_refused_event(c->node, &si, rs->relay_hops, rs->relay_via, err);
-    return -1;
-}
-
-/* ---- authorization ------------------------------------------------------ */
+/* ---- admission ---------------------------------------------------------- */
 
 static void start_publish(rtmp_sess_t *rs);
 static void start_play(rtmp_sess_t *rs);
 
-/* Refuses a publish or play: the status, a log line, and the connection
- * closes once the status is written. */
-static void refuse(rtmp_sess_t *rs, int publish, const char *why)
+/* Refuses a publish or play (admit.h): the status with admit's description
+ * and, unless admit wrote it, a log line; the connection closes once the
+ * status is written, but for a relay refusal. */
+static void refuse(rtmp_sess_t *rs, int publish, const admit_result_t *r)
 {
     conn_t *c = rs->conn;
-    char desc[RELAY_ERR_MAX + 16];
-    snprintf(desc, sizeof desc, "Denied: %s.", why);
-    send_status(rs, "error", publish ? "NetStream.Publish.BadName" : "NetStream.Play.Failed", desc);
-    log_warn(c->id, "rtmp: %s %s/%s from %s refused: %s", publish ? "publish" : "play", rs->app,
-             rs->name, c->remote, why);
-    conn_close_after_flush(c, publish ? "publish refused" : "play refused");
+    int relay = admit_is_relay(r->code);
+    if (!r->logged)
+        log_warn(c->id, "rtmp: %s %s/%s from %s refused: %s", publish ? "publish" : "play", rs->app,
+                 rs->name, c->remote, r->why);
+    send_status(rs, "error",
+                publish ? "NetStream.Publish.BadName"
+                        : (relay ? "NetStream.Play.StreamNotFound" : "NetStream.Play.Failed"),
+                r->desc);
+    if (!relay)
+        conn_close_after_flush(c, publish ? "publish refused" : "play refused");
 }
 
-static void auth_done(void *arg, int allow, const char *reason)
+static void admitted(rtmp_sess_t *rs, int publish)
+{
+    if (publish)
+        start_publish(rs);
+    else
+        start_play(rs);
+}
+
+static void admit_done(void *arg, const admit_result_t *r)
 {
     rtmp_sess_t *rs = arg;
     conn_t *c = rs->conn;
     int publish = rs->auth_publish;
     rs->auth = NULL;
-    if (!allow) {
-        refuse(rs, publish, reason);
+    if (r->code != ADMIT_OK) {
+        refuse(rs, publish, r);
     } else {
         log_debug(c->id, "rtmp: %s %s/%s allowed: %s", publish ? "publish" : "play", rs->app,
-                  rs->name, reason);
-        if (publish)
-            start_publish(rs);
-        else
-            start_play(rs);
+                  rs->name, r->why);
+        admitted(rs, publish);
     }
     if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
         conn_flush(c);
 }
 
-/* The request's query for the hooks: the app's (connect) and the stream
- * name's, joined with '&'. */
-static void auth_query(const rtmp_sess_t *rs, char *out, size_t len)
-{
-    snprintf(out, len, "%s%s%s", rs->app_query, rs->app_query[0] && rs->name_query[0] ? "&" : "",
-             rs->name_query);
-}
-
-/* The "apps" rules (app_auth.h) for a publish or play: 0 to go on to the
- * hooks, or -1 after refusing (status, log line, counter; the connection
- * closes once the status is written). */
-static int check_app_rules(rtmp_sess_t *rs, int publish)
+/* Runs the admission chain (admit.h) for a publish or play: the relay
+ * parameters come from the stream name's query (rs->relay_hops/relay_via,
+ * 0/"" for an ordinary client), the query for signed URLs and the hooks is
+ * the app's (connect) and the stream name's, joined with '&'. */
+static void admit_stream(rtmp_sess_t *rs, int publish)
 {
     conn_t *c = rs->conn;
-    app_auth_point_t p = publish ? APP_AUTH_PUBLISH : APP_AUTH_PLAY;
+    const char *relay_error = NULL;
+    rs->relay_hops = 0;
+    rs->relay_via[0] = '\0';
+    if (relay_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via, sizeof rs->relay_via))
+        relay_error = "bad relay hop count in the stream name's query";
+    else if (rs->relay_query_cut)
+        relay_error = "relay parameters too long"; /* a cut via list could hide this node */
     char q[2 * RTMP_QUERY_MAX];
-    auth_query(rs, q, sizeof q);
-    app_auth_result_t r = app_auth_check(&c->node->conf.apps, p, rs->app, rs->name, q,
-                                         weir_wall_ms() / 1000, c->remote);
-    if (r == APP_AUTH_OK)
-        return 0;
-    c->node->auth_refused[p][r]++;
-    log_info(c->id, "rtmp: %s %s/%s from %s refused: %s", app_auth_point_name(p), rs->app, rs->name,
-             c->remote, app_auth_why(r));
-    send_status(rs, "error", publish ? "NetStream.Publish.BadName" : "NetStream.Play.Failed",
-                app_auth_describe(r));
-    conn_close_after_flush(c, publish ? "publish refused" : "play refused");
-    return -1;
-}
-
-/* Asks the hooks that decide on_publish / on_play, then starts (now, or
- * when they answer) or refuses. */
-static void authorize(rtmp_sess_t *rs, int publish)
-{
-    conn_t *c = rs->conn;
-    const char *point = publish ? "on_publish" : "on_play";
+    snprintf(q, sizeof q, "%s%s%s", rs->app_query, rs->app_query[0] && rs->name_query[0] ? "&" : "",
+             rs->name_query);
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
     si.app = rs->app;
     si.name = rs->name;
-    cJSON *f = evlog_session_fields(&si);
-    if (f) {
-        char q[2 * RTMP_QUERY_MAX];
-        auth_query(rs, q, sizeof q);
-        cJSON_AddStringToObject(f, "query", q);
-        cJSON_AddNumberToObject(f, "hops", rs->relay_hops);
-    }
-    hook_decision_t *d = NULL;
-    int rc = f ? hook_decide(c->node->hooks, point, f, auth_done, rs, &d) : NODE_ENOMEM;
-    if (rc == 0 && d) {
-        rs->auth = d;
+    admit_req_t req = {
+        publish ? ADMIT_PUBLISH : ADMIT_PLAY, &si, q, rs->relay_hops, rs->relay_via, relay_error};
+    admit_result_t r;
+    admit_code_t code = admit_check(c->node, &req, admit_done, rs, &rs->auth, &r);
+    if (code == ADMIT_PENDING)
         rs->auth_publish = publish;
-        log_debug(c->id, "rtmp: %s %s/%s: waiting for the hooks' decision", point + 3, rs->app,
-                  rs->name);
-        return;
-    }
-    if (rc != 0 && !hook_timeout_allows(c->node, point)) {
-        refuse(rs, publish, rc == NODE_ELIMIT ? "too many decisions pending" : "out of memory");
-        return;
-    }
-    if (publish)
-        start_publish(rs);
+    else if (code != ADMIT_OK)
+        refuse(rs, publish, &r);
     else
-        start_play(rs);
+        admitted(rs, publish);
 }
 
 /* ---- publish and play --------------------------------------------------- */
@@ -485,18 +431,7 @@ static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         send_status(rs, "error", "NetStream.Publish.BadName", "Invalid stream name.");
         return;
     }
-    char why[RELAY_ERR_MAX];
-    if (check_relay_request(rs, "publish", why, sizeof why) != 0) {
-        send_status(rs, "error", "NetStream.Publish.BadName", why);
-        return;
-    }
-    if (c->node->draining) {
-        refuse(rs, 1, "node is draining");
-        return;
-    }
-    if (check_app_rules(rs, 1) != 0)
-        return;
-    authorize(rs, 1);
+    admit_stream(rs, 1);
 }
 
 static void start_publish(rtmp_sess_t *rs)
@@ -557,18 +492,7 @@ static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
         send_status(rs, "error", "NetStream.Play.StreamNotFound", "Invalid stream name.");
         return;
     }
-    char why[RELAY_ERR_MAX];
-    if (check_relay_request(rs, "play", why, sizeof why) != 0) {
-        send_status(rs, "error", "NetStream.Play.StreamNotFound", why);
-        return;
-    }
-    if (c->node->draining) {
-        refuse(rs, 0, "node is draining");
-        return;
-    }
-    if (check_app_rules(rs, 0) != 0)
-        return;
-    authorize(rs, 0);
+    admit_stream(rs, 0);
 }
 
 static void start_play(rtmp_sess_t *rs)
@@ -603,7 +527,7 @@ static void start_play(rtmp_sess_t *rs)
 static void stop_stream(rtmp_sess_t *rs, const char *reason)
 {
     /* A publish or play still waiting for its decision is given up. */
-    hook_decision_cancel(rs->auth);
+    admit_cancel(rs->auth);
     rs->auth = NULL;
     stop_events(rs, reason);
     if (rs->publishing) {
