@@ -263,14 +263,21 @@ static admit_pending_t *pend(fx_t *fx, admit_point_t point)
     return p;
 }
 
+/* A request that waits, then its decision: the callback's result. */
+static const admit_result_t *decide(fx_t *fx, admit_point_t point)
+{
+    int n = fx->ncb;
+    pend(fx, point);
+    assert_true(run_until(fx, n + 1));
+    return &fx->last;
+}
+
 static void test_hook_allow(void **state)
 {
     fx_t *fx = *state;
     start_hooks(fx, DECIDER("ok", "[\"on_publish\"]", "1000"));
-    pend(fx, ADMIT_PUBLISH);
-    assert_true(run_until(fx, 1));
+    assert_string_equal(decide(fx, ADMIT_PUBLISH)->why, "allowed");
     assert_int_equal(fx->last.code, ADMIT_OK);
-    assert_string_equal(fx->last.why, "allowed");
     cJSON *b = cJSON_Parse(fx->last_body);
     assert_non_null(b);
     assert_string_equal(cJSON_GetObjectItem(b, "type")->valuestring, "on_publish");
@@ -290,27 +297,24 @@ static void test_hook_deny(void **state)
 {
     fx_t *fx = *state;
     start_hooks(fx, DECIDER("no", "[\"on_play\"]", "1000"));
-    pend(fx, ADMIT_PLAY);
-    assert_true(run_until(fx, 1));
-    assert_int_equal(fx->last.code, ADMIT_HOOK_DENIED);
-    assert_string_equal(fx->last.why, "denied by hook dno (HTTP 403)");
-    assert_string_equal(fx->last.desc, "Denied: denied by hook dno (HTTP 403).");
-    assert_true(fx->last.logged);
+    const admit_result_t *r = decide(fx, ADMIT_PLAY);
+    assert_int_equal(r->code, ADMIT_HOOK_DENIED);
+    assert_string_equal(r->why, "denied by hook dno (HTTP 403)");
+    assert_string_equal(r->desc, "Denied: denied by hook dno (HTTP 403).");
+    assert_true(r->logged);
 }
 
 static void test_hook_timeout(void **state)
 {
     fx_t *fx = *state;
     start_hooks(fx, DECIDER("hang", "[\"on_publish\", \"on_play\"]", "150"));
-    pend(fx, ADMIT_PUBLISH); /* default policy: deny a publish */
-    assert_true(run_until(fx, 1));
-    assert_int_equal(fx->last.code, ADMIT_HOOK_TIMEOUT);
-    assert_string_equal(fx->last.why, "hook dhang timed out: denied by policy");
-    assert_string_equal(fx->last.desc, "Denied: hook dhang timed out: denied by policy.");
-    pend(fx, ADMIT_PLAY); /* default policy: allow a play */
-    assert_true(run_until(fx, 2));
-    assert_int_equal(fx->last.code, ADMIT_OK);
-    assert_string_equal(fx->last.why, "hook dhang timed out: allowed by policy");
+    const admit_result_t *r = decide(fx, ADMIT_PUBLISH); /* default policy: deny a publish */
+    assert_int_equal(r->code, ADMIT_HOOK_TIMEOUT);
+    assert_string_equal(r->why, "hook dhang timed out: denied by policy");
+    assert_string_equal(r->desc, "Denied: hook dhang timed out: denied by policy.");
+    r = decide(fx, ADMIT_PLAY); /* default policy: allow a play */
+    assert_int_equal(r->code, ADMIT_OK);
+    assert_string_equal(r->why, "hook dhang timed out: allowed by policy");
 }
 
 static void test_hook_busy_and_cancel(void **state)
