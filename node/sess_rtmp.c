@@ -418,20 +418,25 @@ static void admit_stream(rtmp_sess_t *rs, int publish)
 
 /* ---- publish and play --------------------------------------------------- */
 
-static void cmd_publish(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
+/* publish or play: the stream name, then the admission chain. */
+static void cmd_stream(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n, int publish)
 {
     conn_t *c = rs->conn;
+    const char *what = publish ? "publish" : "play";
     if (rs->publishing || rs->playing || rs->auth) {
-        log_warn(c->id, "rtmp: publish refused: this connection is already publishing or playing");
-        send_status(rs, "error", "NetStream.Publish.BadName", "Already publishing or playing.");
+        log_warn(c->id, "rtmp: %s refused: this connection is already publishing or playing", what);
+        send_status(rs, "error", publish ? "NetStream.Publish.BadName" : "NetStream.Play.Failed",
+                    "Already publishing or playing.");
         return;
     }
     if (take_stream_name(rs, vals, n) != 0) {
-        log_warn(c->id, "rtmp: publish: invalid stream name");
-        send_status(rs, "error", "NetStream.Publish.BadName", "Invalid stream name.");
+        log_warn(c->id, "rtmp: %s: invalid stream name", what);
+        send_status(rs, "error",
+                    publish ? "NetStream.Publish.BadName" : "NetStream.Play.StreamNotFound",
+                    "Invalid stream name.");
         return;
     }
-    admit_stream(rs, 1);
+    admit_stream(rs, publish);
 }
 
 static void start_publish(rtmp_sess_t *rs)
@@ -477,22 +482,6 @@ static void start_publish(rtmp_sess_t *rs)
     log_info(c->id, "rtmp: publish %s/%s from %s", rs->app, rs->name, c->remote);
     rs->ev_pub = 1;
     sess_event(rs, "publish.start", SESS_ROLE_PUBLISHER, 0, NULL);
-}
-
-static void cmd_play(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
-{
-    conn_t *c = rs->conn;
-    if (rs->publishing || rs->playing || rs->auth) {
-        log_warn(c->id, "rtmp: play refused: this connection is already publishing or playing");
-        send_status(rs, "error", "NetStream.Play.Failed", "Already publishing or playing.");
-        return;
-    }
-    if (take_stream_name(rs, vals, n) != 0) {
-        log_warn(c->id, "rtmp: play: invalid stream name");
-        send_status(rs, "error", "NetStream.Play.StreamNotFound", "Invalid stream name.");
-        return;
-    }
-    admit_stream(rs, 0);
 }
 
 static void start_play(rtmp_sess_t *rs)
@@ -569,9 +558,9 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
         double sid = MSG_RTMP_STREAM_ID;
         send_result(rs, "_result", txn, &sid);
     } else if (strcmp(cmd, "publish") == 0) {
-        cmd_publish(rs, vals, n);
+        cmd_stream(rs, vals, n, 1);
     } else if (strcmp(cmd, "play") == 0) {
-        cmd_play(rs, vals, n);
+        cmd_stream(rs, vals, n, 0);
     } else if (strcmp(cmd, "deleteStream") == 0 || strcmp(cmd, "closeStream") == 0 ||
                strcmp(cmd, "FCUnpublish") == 0) {
         stop_stream(rs, cmd);
