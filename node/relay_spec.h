@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stream.h"
+#include "stream_name.h"
 
 #define RELAY_ID_MAX 64 /* with its NUL */
 #define RELAY_URLS_MAX 8
