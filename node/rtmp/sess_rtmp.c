@@ -29,7 +29,7 @@
 #include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
 #include "rtmp_proto.h"
-#include "sess.h"
+#include "sess_rtmp.h"
 
 #define RTMP_WINDOW_ACK 2500000u
 #define RTMP_MAX_CMD_VALUES 16

@@ -30,7 +30,7 @@
 #include "log.h"
 #include "relay.h"
 #include "relay_link.h"
-#include "sess.h"
+#include "sess_httpflv.h"
 
 #define HTTP_RELAY_MAX_HOPS 999 /* largest X-Weir-Hops accepted */
 

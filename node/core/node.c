@@ -24,7 +24,8 @@
 #include "log.h"
 #include "relay.h"
 #include "reload.h"
-#include "sess.h"
+#include "sess_httpflv.h"
+#include "sess_rtmp.h"
 #include "storage.h"
 
 #define NODE_TICK_MS 250
