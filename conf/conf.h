@@ -12,7 +12,9 @@
  * array (per-app signed URLs and address ranges, node/codec/app_auth.h) is read
  * into the apps table: each element with app_auth_entry_from_json(), its
  * "app" unique in the array. conf_t is a plain value (no pointers): copying
- * it copies everything.
+ * it copies everything. Built into layer core. Loaded on the main thread
+ * before the loop starts (and by SIGHUP's reload on the loop thread, into
+ * a copy); after start only the node's two log keys change (reload.h).
  */
 #ifndef WEIR_CONF_H
 #define WEIR_CONF_H

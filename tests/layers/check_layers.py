@@ -70,21 +70,6 @@ ALLOW = {
     ("node/httpflv/sess_httpflv.c", "hooks.h"),
     ("node/httpflv/sess_httpflv.c", "relay.h"),
     ("node/httpflv/sess_httpflv.c", "relay_link.h"),
-    # The loop starts, ticks and stops the relay manager, the hooks and the
-    # heartbeat itself, reads the node id and the last event id from storage,
-    # and starts the two server sessions on accept.
-    ("node/core/node.c", "evlog.h"),
-    ("node/core/node.c", "hooks.h"),
-    ("node/core/node.c", "relay.h"),
-    ("node/core/node.c", "sess_httpflv.h"),
-    ("node/core/node.c", "sess_rtmp.h"),
-    ("node/core/node.c", "storage.h"),
-    # node_t embeds the heartbeat's state.
-    ("node/core/node.h", "heartbeat.h"),
-    # SIGHUP's reload records a node.reload event.
-    ("node/core/reload.c", "evlog.h"),
-    # The heartbeat counts the active relays.
-    ("node/cluster/heartbeat.c", "relay.h"),
 }
 
 SCAN_DIRS = ["node", "api", "storage", "conf", "tools"]
