@@ -29,6 +29,9 @@ struct evdns_base;
 TAILQ_HEAD(conn_list, conn);
 
 #define NODE_READ_BUF (64 * 1024)
+/* The drain redirect's bound, with its NUL: the drain state lives in node_t
+ * (drain.h sets it; the sessions read it when they admit). */
+#define DRAIN_URL_MAX 1024
 #define NODE_MODULES_MAX 8
 
 /* The event log's entry point (node_set_event_sink()). */
@@ -103,7 +106,7 @@ typedef struct node {
     /* Drain (POST /api/v1/node/drain): no new publishers or players; kept
      * in storage (setting "node.drain") across restarts. */
     int draining;
-    char drain_redirect[CONF_PATH_MAX]; /* HTTP-FLV 302 target prefix, or "" (503) */
+    char drain_redirect[DRAIN_URL_MAX]; /* HTTP-FLV 302 target prefix, or "" (503) */
     uint32_t drain_retry_after_s;       /* Retry-After of the 503 */
     int64_t drain_since_wall_ms;
     /* SIGHUP (reload.h), loop thread: the config file (-c, owned by the

@@ -21,7 +21,6 @@
 
 #include "app_auth.h"
 #include "common.h"
-#include "drain.h"
 #include "conn.h"
 #include "flv.h"
 #include "http_req.h"
@@ -29,7 +28,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "relay.h"
-#include "relay_link.h"
+#include "relay_hops.h"
 #include "sess_httpflv.h"
 
 #define HTTP_RELAY_MAX_HOPS 999 /* largest X-Weir-Hops accepted */
