@@ -1,6 +1,6 @@
 /* change: one API change (POST, PUT, PATCH or DELETE of a relay or a hook)
- * waiting for its turn and its storage write. The managers (node/relay.h,
- * node/hooks.h) take changes one at a time in the order submitted, check
+ * waiting for its turn and its storage write. The managers (node/relay/relay.h,
+ * node/cluster/hooks.h) take changes one at a time in the order submitted, check
  * each against what is committed, store it, apply it once committed and
  * call a done callback, once, on the loop thread, right after; the request
  * is suspended until then, so a 2xx survives kill -9 and says what the

@@ -1,7 +1,7 @@
 /* Tag hooks: GET and POST /api/v1/hooks, GET, PUT and DELETE
  * /api/v1/hooks/{id}. Bodies are read by hook_spec_from_json() (a whole
  * hook: PUT replaces, there is no PATCH); changes go through the webhook
- * manager (node/hooks.h), which stores them before they are acknowledged:
+ * manager (node/cluster/hooks.h), which stores them before they are acknowledged:
  * the request is suspended until the write is committed and applied
  * (api/change.h).
  * Hooks from the config file are read-only (409). */

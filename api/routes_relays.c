@@ -1,6 +1,6 @@
 /* Tag relays: GET and POST /api/v1/relays, GET, PUT, PATCH and DELETE
  * /api/v1/relays/{id}. Bodies are read by relay_spec_from_json(); changes go
- * through the relay manager (node/relay.h), which stores them before they
+ * through the relay manager (node/relay/relay.h), which stores them before they
  * are acknowledged: the request is suspended until the write is committed. */
 #include <string.h>
 

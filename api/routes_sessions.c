@@ -4,6 +4,8 @@
 #include "api_internal.h"
 #include "common.h"
 #include "conn.h"
+#include "evlog.h"
+#include "log.h"
 #include "render.h"
 
 static const char *const ROLES[] = {"publisher", "player", "relay", "connecting"};
@@ -101,6 +103,26 @@ void api_get_session(api_req_t *r)
     api_reply_json(r, 200, api_render_session(&si));
 }
 
+/* Kicks a session now (connection closed, gone from the lists), recording a
+ * session.kick event with `by`. Returns 0 or NODE_ENOTFOUND. */
+static int kick_session(node_t *node, uint64_t id, const char *by)
+{
+    conn_t *c = node_find_session(node, id);
+    if (!c)
+        return NODE_ENOTFOUND;
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    cJSON *f = evlog_session_fields(&si);
+    if (f) {
+        cJSON_AddStringToObject(f, "role", sess_role_name(si.role));
+        cJSON_AddStringToObject(f, "by", by);
+    }
+    evlog_emit(node, "session.kick", f);
+    log_info(c->id, "%s: kicked by %s", c->proto->name, by);
+    conn_close(c, "kicked by the API");
+    return 0;
+}
+
 void api_delete_session(api_req_t *r)
 {
     conn_t *c = find_session(r);
@@ -109,7 +131,7 @@ void api_delete_session(api_req_t *r)
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
     cJSON *s = api_render_session(&si);
-    node_kick_session(r->api->node, c->id, "api");
+    kick_session(r->api->node, c->id, "api");
     cJSON *o = s ? cJSON_CreateObject() : NULL;
     if (o)
         cJSON_AddItemToObject(o, "kicked", s);

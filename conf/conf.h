@@ -5,14 +5,16 @@
  *
  * The top-level "relays" and "hooks" arrays (the config-file relays and
  * webhook targets) are the values that are not a "section.key": each element
- * is checked at load time with relay_spec_from_json() (node/relay_spec.h) or
- * hook_spec_from_json() (node/hook_spec.h), must carry an "id" unique in its
+ * is checked at load time with relay_spec_from_json() (node/codec/relay_spec.h) or
+ * hook_spec_from_json() (node/codec/hook_spec.h), must carry an "id" unique in its
  * array, and the array is kept as compact JSON text in relays_json /
  * hooks_json for the manager to parse again at start. The top-level "apps"
- * array (per-app signed URLs and address ranges, node/app_auth.h) is read
+ * array (per-app signed URLs and address ranges, node/codec/app_auth.h) is read
  * into the apps table: each element with app_auth_entry_from_json(), its
  * "app" unique in the array. conf_t is a plain value (no pointers): copying
- * it copies everything.
+ * it copies everything. Built into layer core. Loaded on the main thread
+ * before the loop starts (and by SIGHUP's reload on the loop thread, into
+ * a copy); after start only the node's two log keys change (reload.h).
  */
 #ifndef WEIR_CONF_H
 #define WEIR_CONF_H
@@ -74,7 +76,7 @@ typedef struct {
     uint32_t player_max_queue_bytes;
     uint32_t player_slow_timeout_ms;
 
-    /* limits (node/conn_limits.h); 0: no limit */
+    /* limits (node/core/conn_limits.h); 0: no limit */
     uint32_t limits_max_connections;                   /* RTMP + HTTP-FLV clients in total */
     uint32_t limits_max_connections_per_address;       /* the same from one address */
     uint32_t limits_new_connections_per_address_per_s; /* token bucket, burst 2 x */
@@ -88,7 +90,7 @@ typedef struct {
      * relay objects, each with a unique id), or "" when absent or empty */
     char relays_json[CONF_RELAYS_JSON_MAX];
 
-    /* webhooks (node/hooks.h) */
+    /* webhooks (node/cluster/hooks.h) */
     uint32_t webhooks_queue_max;           /* waiting events per hook */
     uint32_t webhooks_max_attempts;        /* per notification, then dropped */
     uint32_t webhooks_retry_initial_ms;    /* first retry delay (doubles, jitter) */

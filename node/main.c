@@ -10,10 +10,13 @@
 #include "conf.h"
 #include "drain.h"
 #include "evlog.h"
+#include "heartbeat.h"
 #include "hooks.h"
 #include "log.h"
 #include "node.h"
 #include "relay.h"
+#include "sess_httpflv.h"
+#include "sess_rtmp.h"
 #include "storage.h"
 
 /* API changes of relays and hooks queued or in flight. */
@@ -21,6 +24,27 @@ static size_t changes_waiting(const node_t *node)
 {
     return relay_mgr_changes_waiting(node->relays) + hook_mgr_changes_waiting(node->hooks);
 }
+
+/* The heartbeat's relays_active (heartbeat.h). */
+static size_t relays_active(void *arg)
+{
+    const node_t *node = arg;
+    relay_counts_t rc = {0};
+    if (node->relays)
+        relay_mgr_counts(node->relays, &rc);
+    return rc.active;
+}
+
+/* At SIGINT/SIGTERM, first: the writes still to come (stop events, pending
+ * API changes) share a bounded budget, so a locked database cannot hold the
+ * exit up. */
+static void storage_module_stopping(void *arg)
+{
+    storage_stopping(arg);
+}
+
+static const node_module_t STORAGE_MODULE = {.name = "storage",
+                                             .stopping = storage_module_stopping};
 
 static void usage(FILE *out)
 {
@@ -124,6 +148,9 @@ int main(int argc, char **argv)
         start_failed("", err);
         goto fail;
     }
+    node_set_event_sink(node, evlog_emit);
+    node_set_session(node, NODE_LISTENER_RTMP, &SESS_RTMP_PROTO, sess_rtmp_start);
+    node_set_session(node, NODE_LISTENER_HTTP_FLV, &SESS_HTTPFLV_PROTO, sess_httpflv_start);
     storage_opts_t sopts = {.events_max_rows = conf.events_max_rows,
                             .events_max_age_days = conf.events_max_age_days,
                             .max_size_mb = conf.storage_max_size_mb,
@@ -135,7 +162,11 @@ int main(int argc, char **argv)
         start_failed("storage: ", err);
         goto fail;
     }
-    node_set_storage(node, st);
+    node_set_storage(node, st, storage_node_id(st), storage_last_event_id(st));
+    if (node_add_module(node, &STORAGE_MODULE, st) != 0) {
+        start_failed("storage: ", "too many node modules");
+        goto fail;
+    }
     node->conf_path = config;
     /* A level set over the API outlives restarts (it was acknowledged). */
     const char *saved = storage_setting(st, "log.level");
@@ -150,8 +181,12 @@ int main(int argc, char **argv)
         goto fail;
     }
     node->api = api;
-    if (node_start_hooks(node, err, sizeof err) != 0) {
+    if (hook_mgr_start(node, err, sizeof err) != 0) {
         start_failed("webhooks: ", err);
+        goto fail;
+    }
+    if (heartbeat_start(node, relays_active, node, err, sizeof err) != 0) {
+        start_failed("heartbeat: ", err);
         goto fail;
     }
     cJSON *f = cJSON_CreateObject();
@@ -162,7 +197,7 @@ int main(int argc, char **argv)
     evlog_emit(node, "node.start", f);
     /* A drain acknowledged over the API outlives restarts too. */
     drain_restore(node, storage_setting(st, DRAIN_SETTING));
-    if (node_start_relays(node, err, sizeof err) != 0) {
+    if (relay_mgr_start(node, err, sizeof err) != 0) {
         start_failed("relays: ", err);
         goto fail;
     }

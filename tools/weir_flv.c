@@ -2,7 +2,7 @@
  *   info     tags, codecs, GOPs, timestamp gaps and backward jumps;
  *   extract  H.264/H.265 as Annex B and AAC as ADTS;
  *   fix      timestamps from zero and monotonic, fresh onMetaData.
- * Codec payload parsing is in node/media_cfg.c, file reading and
+ * Codec payload parsing is in node/codec/media_cfg.c, file reading and
  * writing in tools/common/flv_file.c. */
 #include <errno.h>
 #include <getopt.h>

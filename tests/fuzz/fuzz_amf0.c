@@ -1,4 +1,4 @@
-/* libFuzzer target for node/amf0.c. Decodes the input; then every decoded
+/* libFuzzer target for node/codec/amf0.c. Decodes the input; then every decoded
  * value must re-encode (amf0_put_value) to bytes that decode again to
  * exactly one value, and re-encoding that value must give the same bytes.
  * Any violation aborts. */

@@ -1,4 +1,4 @@
-/* Fuzz target for app_auth (node/app_auth.c): the address-range and query
+/* Fuzz target for app_auth (node/codec/app_auth.c): the address-range and query
  * parsers and the signature check. The input is "CIDR\nQUERY" (without a
  * newline, all of it is both). Checked:
  *   - an accepted range has at most 128 bits, no bit set past the prefix,

@@ -1,4 +1,4 @@
-/* libFuzzer target for node/rtmp_chunk.c.
+/* libFuzzer target for node/codec/rtmp_chunk.c.
  *
  * Byte 0 picks the configuration: bits 0-2 the initial chunk size, bit 3 a
  * small max_msg, bits 4-5 max_csids, bits 6-7 how the rest is cut into

@@ -1,4 +1,4 @@
-/* Fuzz target for hook_spec_from_json() (node/hook_spec.c): the input is
+/* Fuzz target for hook_spec_from_json() (node/codec/hook_spec.c): the input is
  * JSON text (an API request body is network input), parsed by cJSON and
  * read as a hook. Checked: an accepted spec passes hook_spec_validate(), its
  * URL parses, both renderings are JSON that read back to the same spec (the

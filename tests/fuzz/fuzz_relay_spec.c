@@ -1,4 +1,4 @@
-/* Fuzz target for relay_spec_from_json() (node/relay_spec.c): the input is
+/* Fuzz target for relay_spec_from_json() (node/codec/relay_spec.c): the input is
  * JSON text, parsed by cJSON and read as a new relay (base NULL) and as a
  * PATCH of a fixed config-file relay. Checked: an accepted spec passes
  * relay_spec_validate(), keeps the right source, renders and reads back to

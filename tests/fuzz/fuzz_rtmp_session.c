@@ -49,7 +49,8 @@
 #include "rtmp_chunk.h"
 #include "rtmp_handshake.h"
 #include "rtmp_session_mutator.h"
-#include "sess.h"
+#include "sess_httpflv.h"
+#include "sess_rtmp.h"
 
 #define MAX_PIECES 256   /* the input is written in at most this many pieces */
 #define SETTLE_ROUNDS 64 /* loop rounds per piece at most */

@@ -1,4 +1,4 @@
-"""Per-app publish and play auth (issue 8, the "apps" config; node/app_auth.h)
+"""Per-app publish and play auth (issue 8, the "apps" config; node/codec/app_auth.h)
 against a real weir: signed URLs (HMAC-SHA256 over "<app>/<name>:<expires>")
 for ffmpeg publishing over RTMP and for HTTP-FLV players (curl), address
 ranges (a client bound to 127.0.0.2 against an allow list of 127.0.0.1/32),

@@ -1,4 +1,4 @@
-/* Unit tests for node/amf0.c: encoder bytes, round trips of every type,
+/* Unit tests for node/codec/amf0.c: encoder bytes, round trips of every type,
  * real RTMP command payloads, AMF3 switch, and hostile input (truncation at
  * every offset, huge lengths, nesting and node limits, unknown markers). */
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* Unit tests of the API's JSON rendering (api/render.c) and the sliding
- * rate window (node/rate.c), on hand-built snapshots: exact field sets,
+ * rate window (node/core/rate.c), on hand-built snapshots: exact field sets,
  * nulls for unknowns, time format, kbit/s rounding, event merging. */
 #include <setjmp.h>
 #include <stdarg.h>

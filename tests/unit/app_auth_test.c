@@ -23,7 +23,7 @@ static int counting_memcmp(const void *a, const void *b, size_t len)
 }
 
 #define CRYPTO_memcmp counting_memcmp
-#include "../../node/app_auth.c"
+#include "../../node/codec/app_auth.c"
 #undef CRYPTO_memcmp
 
 #define SECRET "0123456789abcdef-secret"

@@ -1,4 +1,4 @@
-/* Unit tests of the webhook manager (node/hooks.c) with a real event loop
+/* Unit tests of the webhook manager (node/cluster/hooks.c) with a real event loop
  * and an in-process libevent HTTP server on 127.0.0.1 (ephemeral port):
  * ordered delivery through evlog_emit(), the HMAC-SHA256 signature checked
  * with libcrypto, retries, giving up after max_attempts, queue overflow,

@@ -1,4 +1,4 @@
-/* Unit tests of the relay spec (node/relay_spec.c): defaults, ids, every
+/* Unit tests of the relay spec (node/codec/relay_spec.c): defaults, ids, every
  * parse and validation rule with the field its message starts with, PATCH
  * merging, rendering order, the JSON round trip, URLs per stream and
  * matching. */

@@ -1,4 +1,4 @@
-/* Unit tests for node/rtmp_chunk.c: encoder sizes and layouts, a mixed
+/* Unit tests for node/codec/rtmp_chunk.c: encoder sizes and layouts, a mixed
  * stream (encoded messages plus hand-built fmt 0/1/2/3 interleavings)
  * parsed whole, split at every byte, byte by byte and at random, and the
  * error, abort and extended timestamp corner cases. */

@@ -1,4 +1,4 @@
-/* Unit tests for node/rtmp_ctrl.c, the node's glue of the pure RTMP layer:
+/* Unit tests for node/rtmp/rtmp_ctrl.c, the node's glue of the pure RTMP layer:
  * ingest of each message kind into a hub stream and the dispatch of
  * received messages. The pure layer itself is tests/unit/rtmp_proto_test.c. */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for node/rtmp_proto.c and node/rtmp_proto_client.c, the pure
+/* Unit tests for node/codec/rtmp_proto.c and node/codec/rtmp_proto_client.c, the pure
  * RTMP layer: protocol control (Set Chunk Size, Abort, window and
  * acknowledgements, ping), the data message rewrite, the aggregate
  * splitter, and the client command sequence driven through a whole publish

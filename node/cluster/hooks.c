@@ -1107,3 +1107,41 @@ void hook_decision_cancel(hook_decision_t *d)
         return;
     decision_free(d);
 }
+
+static void hook_module_tick(void *arg, int64_t now_ms)
+{
+    node_t *node = arg;
+    hook_mgr_tick(node->hooks, now_ms);
+}
+
+static size_t hook_module_pending(void *arg)
+{
+    node_t *node = arg;
+    return hook_mgr_pending(node->hooks);
+}
+
+/* After the sessions: they cancel their pending decisions. */
+static void hook_module_close(void *arg)
+{
+    node_t *node = arg;
+    hook_mgr_free(node->hooks);
+    node->hooks = NULL;
+}
+
+static const node_module_t HOOK_MODULE = {.name = "webhooks",
+                                          .tick = hook_module_tick,
+                                          .pending = hook_module_pending,
+                                          .after_close = hook_module_close};
+
+int hook_mgr_start(node_t *node, char *err, size_t errlen)
+{
+    node->hooks = hook_mgr_new(node, err, errlen);
+    if (!node->hooks)
+        return -1;
+    if (node_add_module(node, &HOOK_MODULE, node) != 0) {
+        hook_module_close(node);
+        snprintf(err, errlen, "too many node modules");
+        return -1;
+    }
+    return 0;
+}

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "evlog.h"
+#include <cjson/cJSON.h>
+
 #include "log.h"
 
 /* The config file as it is now into c, or -1 (logged): then the node goes
@@ -53,7 +54,7 @@ static void apply_level(node_t *node, const conf_t *c)
         cJSON_AddStringToObject(f, "value", log_level_name(level));
         cJSON_AddStringToObject(f, "by", "sighup");
     }
-    evlog_emit(node, "config.change", f);
+    node_event(node, "config.change", f);
 }
 
 /* Reopens the log file at path (logrotate renamed the old one). */

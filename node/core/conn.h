@@ -8,6 +8,7 @@
  *
  * A connection is never freed inside its own callbacks or during a fan-out:
  * conn_close() marks it closing and a deferred callback reaps it.
+ * Layer core; everything here runs on the loop thread.
  */
 #ifndef WEIR_CONN_H
 #define WEIR_CONN_H
@@ -43,7 +44,7 @@ typedef struct {
     uint64_t dropped_frames, queued_bytes;
 } sess_info_t;
 
-typedef struct {
+typedef struct conn_proto {
     const char *name; /* "rtmp", "http-flv" */
     /* Bytes read from the peer (the buffer is reused after return). */
     void (*on_read)(conn_t *c, const uint8_t *data, size_t len);

@@ -108,20 +108,6 @@ struct hub {
 
 /* ---- names and registry ------------------------------------------------ */
 
-int stream_name_valid(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= max || strstr(s, ".."))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%' || c == '\\' || c == '"' ||
-            c == '/')
-            return 0;
-    }
-    return 1;
-}
-
 static uint32_t key_hash(const char *app, const char *name)
 {
     uint32_t h = 2166136261u; /* FNV-1a */

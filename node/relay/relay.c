@@ -1234,3 +1234,34 @@ int relay_parse_query(const char *query, unsigned *hops, char *via, size_t viale
     }
     return 0;
 }
+
+static void relay_module_tick(void *arg, int64_t now_ms)
+{
+    node_t *node = arg;
+    if (node->relays)
+        relay_mgr_tick(node->relays, now_ms);
+}
+
+/* Relays first, so that closing their links does not schedule retries. */
+static void relay_module_close(void *arg)
+{
+    node_t *node = arg;
+    relay_mgr_free(node->relays);
+    node->relays = NULL;
+}
+
+static const node_module_t RELAY_MODULE = {
+    .name = "relays", .tick = relay_module_tick, .before_close = relay_module_close};
+
+int relay_mgr_start(node_t *node, char *err, size_t errlen)
+{
+    node->relays = relay_mgr_new(node, err, errlen);
+    if (!node->relays)
+        return -1;
+    if (node_add_module(node, &RELAY_MODULE, node) != 0) {
+        relay_module_close(node);
+        snprintf(err, errlen, "too many node modules");
+        return -1;
+    }
+    return 0;
+}

@@ -19,16 +19,15 @@
 #include "amf0.h"
 #include "common.h"
 #include "conn.h"
-#include "drain.h"
 #include "evlog.h"
 #include "log.h"
 #include "relay.h"
-#include "relay_link.h"
+#include "relay_hops.h"
 #include "rtmp_chunk.h"
 #include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
 #include "rtmp_proto.h"
-#include "sess.h"
+#include "sess_rtmp.h"
 
 #define RTMP_WINDOW_ACK 2500000u
 #define RTMP_MAX_CMD_VALUES 16

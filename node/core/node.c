@@ -13,19 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <event2/dns.h>
 #include <event2/util.h>
 
 #include "common.h"
 #include "conn.h"
-#include "evlog.h"
 #include "fdlimit.h"
-#include "hooks.h"
 #include "log.h"
-#include "relay.h"
 #include "reload.h"
-#include "sess.h"
-#include "storage.h"
 
 #define NODE_TICK_MS 250
 #define NODE_ACCEPT_PAUSE_MIN_MS 100  /* a listener's first pause after a failed accept */
@@ -68,9 +64,10 @@ static uint32_t limit_value(const node_t *node, limit_kind_t k)
  * closed; no session, no handshake. Logged at most once per limit every
  * LIMITS_LOG_INTERVAL_MS, with the count of the refusals not logged. */
 static void refuse_accepted(node_t *node, evutil_socket_t fd, const struct sockaddr *sa,
-                            const conn_proto_t *proto, limit_kind_t why)
+                            const node_accept_pause_t *p, limit_kind_t why)
 {
-    if (proto == &SESS_HTTPFLV_PROTO) {
+    const conn_proto_t *proto = p->proto;
+    if (p->which == NODE_LISTENER_HTTP_FLV) {
         static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                    "Retry-After: 1\r\n"
                                    "Content-Length: 0\r\n"
@@ -111,23 +108,25 @@ static int near_fd_limit(const node_t *node, evutil_socket_t fd)
 }
 
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg, const conn_proto_t *proto, void (*start)(conn_t *))
+                      int salen, void *arg)
 {
     node_t *node = arg;
-    if (node->stopping) {
+    node_accept_pause_t *p = pause_of(node, lis);
+    if (node->stopping || !p->start) {
         evutil_closesocket(fd);
         return;
     }
-    pause_of(node, lis)->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
+    const conn_proto_t *proto = p->proto;
+    p->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
     if (near_fd_limit(node, fd)) {
-        refuse_accepted(node, fd, sa, proto, LIMIT_FILE_DESCRIPTORS);
+        refuse_accepted(node, fd, sa, p, LIMIT_FILE_DESCRIPTORS);
         return;
     }
     limits_addr_t addr;
     int has_addr = limits_addr_from_sockaddr(sa, &addr) == 0;
     limit_kind_t why;
     if (limits_admit(node->limits, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
-        refuse_accepted(node, fd, sa, proto, why);
+        refuse_accepted(node, fd, sa, p, why);
         return;
     }
     conn_t *c = conn_new(node, fd, sa, salen, proto);
@@ -137,19 +136,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         return;
     }
     log_debug(c->id, "%s: connection from %s", proto->name, c->remote);
-    start(c);
-}
-
-static void rtmp_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                           int salen, void *arg)
-{
-    accept_cb(lis, fd, sa, salen, arg, &SESS_RTMP_PROTO, sess_rtmp_start);
-}
-
-static void http_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                           int salen, void *arg)
-{
-    accept_cb(lis, fd, sa, salen, arg, &SESS_HTTPFLV_PROTO, sess_httpflv_start);
+    p->start(c);
 }
 
 /* Out of fds: the reserve fd is closed so that accept() can work again for
@@ -163,7 +150,7 @@ static uint64_t shed_pending(node_t *node, struct evconnlistener *lis)
     if (node->reserve_fd < 0)
         return 0;
     close(node->reserve_fd);
-    const conn_proto_t *proto = lis == node->rtmp_lis ? &SESS_RTMP_PROTO : &SESS_HTTPFLV_PROTO;
+    const node_accept_pause_t *p = pause_of(node, lis);
     uint64_t n = 0;
     while (n < NODE_SHED_MAX) {
         struct sockaddr_storage ss;
@@ -172,7 +159,10 @@ static uint64_t shed_pending(node_t *node, struct evconnlistener *lis)
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             break;
-        refuse_accepted(node, fd, (struct sockaddr *)&ss, proto, LIMIT_FILE_DESCRIPTORS);
+        if (p->proto)
+            refuse_accepted(node, fd, (struct sockaddr *)&ss, p, LIMIT_FILE_DESCRIPTORS);
+        else
+            evutil_closesocket(fd);
         n++;
     }
     node->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -330,12 +320,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     rate_sample(&node->rate_in, in, now);
     rate_sample(&node->rate_out, out, now);
     hub_tick(node->hub, now);
-    if (node->relays)
-        relay_mgr_tick(node->relays, now);
-    hook_mgr_tick(node->hooks, now);
+    for (size_t i = 0; i < node->nmodules; i++)
+        if (node->modules[i].m->tick)
+            node->modules[i].m->tick(node->modules[i].arg, now);
     if (node->stopping && node->stop_deadline_ms)
         stop_tick(node, now);
-    heartbeat_tick(node, &node->heartbeat, now);
     log_unlogged_refusals(node, now);
 }
 
@@ -375,33 +364,67 @@ conn_t *node_find_session(node_t *node, uint64_t id)
     return NULL;
 }
 
-int node_kick_session(node_t *node, uint64_t id, const char *by)
-{
-    conn_t *c = node_find_session(node, id);
-    if (!c)
-        return NODE_ENOTFOUND;
-    sess_info_t si;
-    conn_info(c, weir_mono_ms(), &si);
-    cJSON *f = evlog_session_fields(&si);
-    if (f) {
-        cJSON_AddStringToObject(f, "role", sess_role_name(si.role));
-        cJSON_AddStringToObject(f, "by", by);
-    }
-    evlog_emit(node, "session.kick", f);
-    log_info(c->id, "%s: kicked by %s", c->proto->name, by);
-    conn_close(c, "kicked by the API");
-    return 0;
-}
-
-void node_set_storage(node_t *node, struct storage *st)
+void node_set_storage(node_t *node, struct storage *st, const char *id, uint64_t last_event_id)
 {
     node->st = st;
-    node->next_event_id = st ? storage_last_event_id(st) + 1 : 1;
+    node->id = st ? id : NULL;
+    node->next_event_id = st ? last_event_id + 1 : 1;
 }
 
 const char *node_id(const node_t *node)
 {
-    return node->st ? storage_node_id(node->st) : "";
+    return node->id ? node->id : "";
+}
+
+void node_set_session(node_t *node, node_listener_t which, const conn_proto_t *proto,
+                      void (*start)(conn_t *c))
+{
+    node_accept_pause_t *p = which == NODE_LISTENER_RTMP ? &node->rtmp_pause : &node->http_pause;
+    p->proto = proto;
+    p->start = start;
+}
+
+void node_set_event_sink(node_t *node, node_event_fn emit)
+{
+    node->emit = emit;
+}
+
+uint64_t node_event(node_t *node, const char *type, cJSON *fields)
+{
+    if (!node->emit) {
+        cJSON_Delete(fields);
+        return 0;
+    }
+    return node->emit(node, type, fields);
+}
+
+int node_add_module(node_t *node, const node_module_t *m, void *arg)
+{
+    if (node->nmodules == NODE_MODULES_MAX)
+        return -1;
+    node->modules[node->nmodules].m = m;
+    node->modules[node->nmodules].arg = arg;
+    node->nmodules++;
+    return 0;
+}
+
+/* Calls each module's cb (a void (*)(void *) member of node_module_t), in
+ * the order added. */
+#define MODULES_CALL(node, cb)                                                                     \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < (node)->nmodules; i_++)                                           \
+            if ((node)->modules[i_].m->cb)                                                         \
+                (node)->modules[i_].m->cb((node)->modules[i_].arg);                                \
+    } while (0)
+
+/* The work the modules still have before the exit. */
+static size_t modules_pending(node_t *node)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < node->nmodules; i++)
+        if (node->modules[i].m->pending)
+            n += node->modules[i].m->pending(node->modules[i].arg);
+    return n;
 }
 
 struct evdns_base *node_dns(node_t *node)
@@ -415,18 +438,6 @@ struct evdns_base *node_dns(node_t *node)
             log_error(0, "cannot set up name resolution for outgoing connections");
     }
     return node->dns;
-}
-
-int node_start_relays(node_t *node, char *err, size_t errlen)
-{
-    node->relays = relay_mgr_new(node, err, errlen);
-    return node->relays ? 0 : -1;
-}
-
-int node_start_hooks(node_t *node, char *err, size_t errlen)
-{
-    node->hooks = hook_mgr_new(node, err, errlen);
-    return node->hooks ? 0 : -1;
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -446,14 +457,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     node->stopping = 1;
-    /* The writes still to come (stop events, pending API changes) share a
-     * bounded budget: a locked database cannot hold the exit up. */
-    storage_stopping(node->st);
+    /* The modules first (storage: the writes still to come, stop events and
+     * pending API changes, share a bounded budget), then the relays go. */
+    MODULES_CALL(node, stopping);
     log_info(0, "received %s, closing %zu sessions", sig == SIGINT ? "SIGINT" : "SIGTERM",
              node->nconns);
-    /* Relays first, so that closing their links does not schedule retries. */
-    relay_mgr_free(node->relays);
-    node->relays = NULL;
+    MODULES_CALL(node, before_close);
     if (node->rtmp_lis) {
         evconnlistener_disable(node->rtmp_lis);
         event_del(&node->rtmp_pause.ev);
@@ -468,7 +477,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     conn_reap_all(node);
     /* The sessions' stop events are queued to the webhooks: deliver them
      * (bounded by webhooks.shutdown_flush_ms; the tick checks). */
-    size_t pending = hook_mgr_pending(node->hooks);
+    size_t pending = modules_pending(node);
     if (pending && node->conf.webhooks_shutdown_flush_ms) {
         log_info(0, "delivering %zu webhook notifications before exiting (up to %u ms)", pending,
                  node->conf.webhooks_shutdown_flush_ms);
@@ -525,7 +534,7 @@ static void signals_del(node_t *node)
  * is over. */
 static void stop_tick(node_t *node, int64_t now_ms)
 {
-    size_t pending = hook_mgr_pending(node->hooks);
+    size_t pending = modules_pending(node);
     if (pending && now_ms < node->stop_deadline_ms)
         return;
     if (pending)
@@ -569,12 +578,13 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
              (unsigned long long)(hub_memory_bound(node->hub) >> 20),
              conf->limits_max_memory_mb ? "" : " 0: half of the memory the node may use");
     node->rtmp_lis =
-        listen_on(node, "rtmp", conf->rtmp_listen, rtmp_accept_cb, &node->rtmp_pause, err, errlen);
+        listen_on(node, "rtmp", conf->rtmp_listen, accept_cb, &node->rtmp_pause, err, errlen);
     if (!node->rtmp_lis) {
         node_free(node);
         return NULL;
     }
-    node->http_lis = listen_on(node, "http-flv", conf->http_flv_listen, http_accept_cb,
+    node->http_pause.which = NODE_LISTENER_HTTP_FLV;
+    node->http_lis = listen_on(node, "http-flv", conf->http_flv_listen, accept_cb,
                                &node->http_pause, err, errlen);
     if (!node->http_lis) {
         node_free(node);
@@ -599,15 +609,12 @@ void node_free(node_t *node)
 {
     if (!node)
         return;
-    relay_mgr_free(node->relays);
-    node->relays = NULL;
+    MODULES_CALL(node, before_close);
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
         conn_close(c, "node shutting down");
     conn_reap_all(node);
-    /* After the sessions: they cancel their pending decisions. */
-    hook_mgr_free(node->hooks);
-    node->hooks = NULL;
+    MODULES_CALL(node, after_close);
     if (node->events_ready) {
         event_del(&node->tick_ev);
         event_del(&node->reap_ev);

@@ -22,7 +22,6 @@
 #include "node.h"
 
 #define DRAIN_SETTING "node.drain"
-#define DRAIN_URL_MAX 1024 /* redirect, with its NUL */
 #define DRAIN_RETRY_AFTER_MAX 3600
 
 /* Sets the drain state (on 0: undrained; redirect and retry_after_s are

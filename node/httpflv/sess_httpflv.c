@@ -19,15 +19,14 @@
 
 #include "admit.h"
 #include "common.h"
-#include "drain.h"
 #include "conn.h"
 #include "flv.h"
 #include "http_req.h"
 #include "evlog.h"
 #include "log.h"
 #include "relay.h"
-#include "relay_link.h"
-#include "sess.h"
+#include "relay_hops.h"
+#include "sess_httpflv.h"
 
 #define HTTP_RELAY_MAX_HOPS 999 /* largest X-Weir-Hops accepted */
 

@@ -1,5 +1,8 @@
 /* node: the process-wide media plane: the libevent loop, the listeners, the
- * connection table and the hub. One node_t per process, passed explicitly. */
+ * connection table and the hub. One node_t per process, passed explicitly;
+ * every function here runs on the loop thread. The layers above core
+ * (storage, relays, webhooks, heartbeat) hook into the node's tick and
+ * shutdown through node_add_module(): core names none of them. */
 #ifndef WEIR_NODE_H
 #define WEIR_NODE_H
 
@@ -10,12 +13,14 @@
 #include <sys/queue.h>
 
 #include "conf.h"
-#include "heartbeat.h"
 #include "conn_limits.h"
 #include "rate.h"
 #include "stream.h"
 
 typedef struct conn conn_t;
+struct conn_proto;
+struct node;
+struct cJSON;
 struct storage;
 struct api;
 struct relay_mgr;
@@ -24,13 +29,46 @@ struct evdns_base;
 TAILQ_HEAD(conn_list, conn);
 
 #define NODE_READ_BUF (64 * 1024)
+/* The drain redirect's bound, with its NUL: the drain state lives in node_t
+ * (drain.h sets it; the sessions read it when they admit). */
+#define DRAIN_URL_MAX 1024
+#define NODE_MODULES_MAX 8
 
-/* A listener's pause while accept() fails (out of fds, ...): the listener is
- * disabled and ev enables it again after delay_ms, which doubles per failure
- * up to NODE_ACCEPT_PAUSE_MAX_MS and is reset by an accept. Loop thread. */
+/* The event log's entry point (node_set_event_sink()). */
+typedef uint64_t (*node_event_fn)(struct node *node, const char *type, struct cJSON *fields);
+
+/* A layer above core in the node's life. Every callback may be NULL and gets
+ * the arg given to node_add_module(); all run on the loop thread. */
+typedef struct node_module {
+    const char *name;
+    /* Every tick (NODE_TICK_MS), after the hub's, in the order added. */
+    void (*tick)(void *arg, int64_t now_ms);
+    /* SIGINT/SIGTERM, first thing (storage bounds the writes still to come). */
+    void (*stopping)(void *arg);
+    /* SIGINT/SIGTERM and node_free(), before the sessions are closed (the
+     * relays, so that closing their links schedules no retries). */
+    void (*before_close)(void *arg);
+    /* While stopping, after the sessions closed: the work the exit waits for
+     * (queued webhook notifications), at most webhooks.shutdown_flush_ms. */
+    size_t (*pending)(void *arg);
+    /* node_free(), after the sessions are closed (they cancel their pending
+     * decisions first). */
+    void (*after_close)(void *arg);
+} node_module_t;
+
+/* The node's listeners (node_new()). */
+typedef enum { NODE_LISTENER_RTMP, NODE_LISTENER_HTTP_FLV } node_listener_t;
+
+/* A listener's session and its pause while accept() fails (out of fds, ...):
+ * the listener is disabled and ev enables it again after delay_ms, which
+ * doubles per failure up to NODE_ACCEPT_PAUSE_MAX_MS and is reset by an
+ * accept. Loop thread. */
 typedef struct node_accept_pause {
     struct node *node;
     struct evconnlistener *lis; /* borrowed: the node's rtmp_lis or http_lis */
+    node_listener_t which;      /* NODE_LISTENER_HTTP_FLV: a refusal is answered with a 503 */
+    const struct conn_proto *proto; /* node_set_session(); NULL: connections are closed */
+    void (*start)(conn_t *c);
     struct event ev;
     uint32_t delay_ms;
     uint64_t failures, shed; /* failed accepts, pending connections closed: since the last line */
@@ -58,19 +96,19 @@ typedef struct node {
     int stopping;
     int64_t stop_deadline_ms; /* stopping: exit at the latest then (webhook flush) */
 
-    struct storage *st; /* event log and state; NULL in tests without storage */
+    struct storage *st; /* event log and state (opaque here); NULL in tests without storage */
+    const char *id;     /* persistent node id (storage's, borrowed); NULL without storage */
     int storage_lost;   /* its file was deleted or replaced: API writes refused (main.c) */
     struct api *api;    /* REST API; NULL when api.listen is empty */
-    struct relay_mgr *relays; /* relay manager; NULL until node_start_relays() */
+    struct relay_mgr *relays; /* relay manager (relay.h); NULL until relay_mgr_start() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
-    struct hook_mgr *hooks;   /* webhooks; NULL until node_start_hooks() */
+    struct hook_mgr *hooks;   /* webhooks (hooks.h); NULL until hook_mgr_start() */
     /* Drain (POST /api/v1/node/drain): no new publishers or players; kept
      * in storage (setting "node.drain") across restarts. */
     int draining;
-    char drain_redirect[CONF_PATH_MAX]; /* HTTP-FLV 302 target prefix, or "" (503) */
+    char drain_redirect[DRAIN_URL_MAX]; /* HTTP-FLV 302 target prefix, or "" (503) */
     uint32_t drain_retry_after_s;       /* Retry-After of the 503 */
     int64_t drain_since_wall_ms;
-    heartbeat_t heartbeat; /* node.heartbeat state (heartbeat.h) */
     /* SIGHUP (reload.h), loop thread: the config file (-c, owned by the
      * caller; NULL: built-in defaults) and whether log.level was set over
      * the API (then the file's level is not applied, as at a restart). */
@@ -90,6 +128,13 @@ typedef struct node {
      * counter (weir_limit_refused_total); see node_limit_hit(). */
     limits_t *limits;
 
+    struct {
+        const node_module_t *m; /* static, the module's */
+        void *arg;
+    } modules[NODE_MODULES_MAX]; /* node_add_module() */
+    size_t nmodules;
+    node_event_fn emit; /* node_set_event_sink(); NULL: events are dropped */
+
     int events_ready;            /* tick, reap and signal events are assigned */
     uint8_t rbuf[NODE_READ_BUF]; /* shared read buffer: parsers copy what they keep */
 } node_t;
@@ -102,16 +147,26 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen);
  * close-on-exec, or -1 with a message in err naming `what` and the address
  * ("api: cannot listen on 127.0.0.1:8090: Address already in use"). */
 int node_listen_socket(const char *what, const char *addr, int backlog, char *err, size_t errlen);
-/* Attaches the storage (owned by the caller, closed after node_free()):
- * events are recorded from now on, numbered after the last stored one. */
-void node_set_storage(node_t *node, struct storage *st);
-/* Starts the relay manager (config-file relays, then those in storage).
- * Call after node_set_storage(). Returns 0 or -1 with a message in err. */
-int node_start_relays(node_t *node, char *err, size_t errlen);
-/* Starts the webhook manager (config-file hooks, then those in storage).
- * Call after node_set_storage() and before the node.start event, so that
- * event is delivered. Returns 0 or -1 with a message in err. */
-int node_start_hooks(node_t *node, char *err, size_t errlen);
+/* Attaches the storage (owned by the caller, closed after node_free()) with
+ * its node id (borrowed, valid while st is open) and the last event id it
+ * holds: events are recorded from now on, numbered after that one. */
+void node_set_storage(node_t *node, struct storage *st, const char *id, uint64_t last_event_id);
+/* The session that the connections accepted on a listener start (main.c:
+ * the rtmp room's and the httpflv room's), so that core names no session.
+ * Set before node_run(); until then that listener's connections are closed
+ * at accept. */
+void node_set_session(node_t *node, node_listener_t which, const struct conn_proto *proto,
+                      void (*start)(conn_t *c));
+/* The event log's entry point (the cluster's evlog_emit(), set by main.c):
+ * fields (a cJSON object, or NULL) are taken over; returns the event id or
+ * 0. Core records its events (config.change) through node_event(). */
+void node_set_event_sink(node_t *node, node_event_fn emit);
+/* Records an event through the sink; without one, fields are freed and 0
+ * returned. */
+uint64_t node_event(node_t *node, const char *type, struct cJSON *fields);
+/* Adds a module (m static, arg the module's) to the tick and the shutdown.
+ * Returns 0, or -1 when NODE_MODULES_MAX are added already. */
+int node_add_module(node_t *node, const node_module_t *m, void *arg);
 /* The node's persistent id (from storage), or "" without storage. */
 const char *node_id(const node_t *node);
 /* The evdns base for outgoing connections (created on first use), or NULL
@@ -131,8 +186,5 @@ void node_limit_hit(node_t *node, limit_kind_t k);
 void node_foreach_session(node_t *node, void (*cb)(conn_t *c, void *arg), void *arg);
 /* The open session with that id (not closing), or NULL. */
 conn_t *node_find_session(node_t *node, uint64_t id);
-/* Kicks a session now (connection closed, gone from the lists), recording a
- * session.kick event with `by`. Returns 0 or NODE_ENOTFOUND. */
-int node_kick_session(node_t *node, uint64_t id, const char *by);
 
 #endif

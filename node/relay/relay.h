@@ -41,6 +41,11 @@ relay_mgr_t *relay_mgr_new(struct node *node, char *err, size_t errlen);
 void relay_mgr_free(relay_mgr_t *m);
 /* Every ~250 ms: backoff deadlines, idle timeouts. */
 void relay_mgr_tick(relay_mgr_t *m, int64_t now_ms);
+/* The daemon's start (main.c), after node_set_storage(): makes the manager
+ * (node->relays) and adds it to the node's tick and shutdown (node.h: ticked
+ * after the hub; freed before the sessions close, at SIGINT/SIGTERM or
+ * node_free()). Returns 0 or -1 with a message in err. */
+int relay_mgr_start(struct node *node, char *err, size_t errlen);
 
 /* A change's result (spec_store.h): called once, on the loop thread, right
  * after the change was applied (rc 0; created 1 when a put made the relay)

@@ -1,13 +1,23 @@
 #include "heartbeat.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 
 #include "common.h"
 #include "evlog.h"
 #include "node.h"
 #include "procmem.h"
-#include "relay.h"
+
+struct heartbeat {
+    struct node *node;
+    heartbeat_count_fn relays_active;
+    void *relays_arg;
+    int64_t next_ms;   /* when the next one is due (0: not started) */
+    int64_t last_ms;   /* monotonic time of the last CPU sample */
+    double last_cpu_s; /* process CPU time at the last sample */
+};
 
 /* Process CPU time (user + system), seconds. */
 static double cpu_seconds(void)
@@ -25,17 +35,16 @@ static void count_session(conn_t *c, void *arg)
     (*(size_t *)arg)++;
 }
 
-cJSON *heartbeat_fields(node_t *node, heartbeat_t *hb, int64_t now_ms)
+cJSON *heartbeat_fields(heartbeat_t *hb, int64_t now_ms)
 {
+    node_t *node = hb->node;
     cJSON *f = cJSON_CreateObject();
     if (!f)
         return NULL;
     size_t streams = 0, publishers = 0, players = 0, sessions = 0;
     hub_counts(node->hub, &streams, &publishers, &players);
     node_foreach_session(node, count_session, &sessions);
-    relay_counts_t rc = {0};
-    if (node->relays)
-        relay_mgr_counts(node->relays, &rc);
+    size_t relays_active = hb->relays_active ? hb->relays_active(hb->relays_arg) : 0;
     double cpu = cpu_seconds();
     double pct = 0;
     if (hb->last_ms && now_ms > hb->last_ms)
@@ -48,7 +57,7 @@ cJSON *heartbeat_fields(node_t *node, heartbeat_t *hb, int64_t now_ms)
     cJSON_AddNumberToObject(f, "publishers", (double)publishers);
     cJSON_AddNumberToObject(f, "players", (double)players);
     cJSON_AddNumberToObject(f, "sessions", (double)sessions);
-    cJSON_AddNumberToObject(f, "relays_active", (double)rc.active);
+    cJSON_AddNumberToObject(f, "relays_active", (double)relays_active);
     cJSON_AddNumberToObject(f, "bitrate_in_kbps", round(in / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "bitrate_out_kbps", round(out / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "cpu_percent", round(pct * 10.0) / 10.0);
@@ -59,8 +68,11 @@ cJSON *heartbeat_fields(node_t *node, heartbeat_t *hb, int64_t now_ms)
     return f;
 }
 
-void heartbeat_tick(node_t *node, heartbeat_t *hb, int64_t now_ms)
+/* Emits a heartbeat when one is due. */
+static void heartbeat_tick(void *arg, int64_t now_ms)
 {
+    heartbeat_t *hb = arg;
+    node_t *node = hb->node;
     uint32_t every_s = node->conf.events_heartbeat_interval_s;
     if (!every_s || node->stopping)
         return;
@@ -78,5 +90,27 @@ void heartbeat_tick(node_t *node, heartbeat_t *hb, int64_t now_ms)
     hb->next_ms += (int64_t)every_s * 1000;
     if (hb->next_ms <= now_ms)
         hb->next_ms = now_ms + (int64_t)every_s * 1000;
-    evlog_emit(node, "node.heartbeat", heartbeat_fields(node, hb, now_ms));
+    evlog_emit(node, "node.heartbeat", heartbeat_fields(hb, now_ms));
+}
+
+static const node_module_t HEARTBEAT_MODULE = {
+    .name = "heartbeat", .tick = heartbeat_tick, .after_close = free};
+
+int heartbeat_start(node_t *node, heartbeat_count_fn relays_active, void *arg, char *err,
+                    size_t errlen)
+{
+    heartbeat_t *hb = calloc(1, sizeof *hb);
+    if (!hb) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    hb->node = node;
+    hb->relays_active = relays_active;
+    hb->relays_arg = arg;
+    if (node_add_module(node, &HEARTBEAT_MODULE, hb) != 0) {
+        free(hb);
+        snprintf(err, errlen, "too many node modules");
+        return -1;
+    }
+    return 0;
 }

@@ -29,14 +29,12 @@
 #include "conf.h"
 #include "media_info.h"
 #include "msg.h"
+#include "stream_name.h" /* STREAM_APP_MAX, STREAM_NAME_MAX, stream_name_valid() */
 
 typedef struct hub hub_t;
 typedef struct stream stream_t;
 typedef struct player player_t;
 typedef struct publisher publisher_t;
-
-#define STREAM_APP_MAX 128
-#define STREAM_NAME_MAX 256
 
 typedef enum {
     PLAYER_EV_STARTED,     /* the stream is live; the player is attached from now on */
@@ -144,11 +142,6 @@ size_t hub_stream_count(const hub_t *hub);
 uint64_t hub_memory_bound(const hub_t *hub);
 uint64_t hub_gop_drops(const hub_t *hub);
 int hub_over_memory(const hub_t *hub);
-
-/* Validates an app or stream name: 1..max-1 bytes of printable ASCII
- * without spaces, '/', '?', '#', '%', '\\', '"', and no "..": one path
- * segment, safe in a URL, a log line and a file name. */
-int stream_name_valid(const char *s, size_t max);
 
 /* Starts publishing app/name. Returns 0, or NODE_EBUSY when another
  * publisher holds the stream and takeover is off (with takeover on, the old

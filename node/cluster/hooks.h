@@ -46,6 +46,12 @@ hook_mgr_t *hook_mgr_new(struct node *node, char *err, size_t errlen);
 void hook_mgr_free(hook_mgr_t *m);
 /* Every ~250 ms: retry deadlines. */
 void hook_mgr_tick(hook_mgr_t *m, int64_t now_ms);
+/* The daemon's start (main.c), after node_set_storage() and before the
+ * node.start event (so that it is delivered): makes the manager
+ * (node->hooks) and adds it to the node's tick and shutdown (node.h: the
+ * exit waits for hook_mgr_pending(); freed after the sessions close, at
+ * node_free()). Returns 0 or -1 with a message in err. */
+int hook_mgr_start(struct node *node, char *err, size_t errlen);
 
 /* Notifications not delivered yet (waiting, in flight or waiting for a
  * retry), over every hook. The node's shutdown waits for them to reach 0,

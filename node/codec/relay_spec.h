@@ -2,7 +2,8 @@
  * validation from JSON, rendering to JSON, and the URL for a stream. Used by
  * the config loader (config-file relays), the API (request bodies) and the
  * relay manager (relays restored from SQLite, stored as this JSON).
- * tests/fuzz/fuzz_relay_spec.c fuzzes relay_spec_from_json().
+ * tests/fuzz/fuzz_relay_spec.c fuzzes relay_spec_from_json(). Layer codec:
+ * no I/O, no state; callable from any thread.
  *
  * JSON fields (the API's and the config file's, same names):
  *   id                string [A-Za-z0-9._-]{1,63}
@@ -28,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stream.h"
+#include "stream_name.h"
 
 #define RELAY_ID_MAX 64 /* with its NUL */
 #define RELAY_URLS_MAX 8

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "http_req.h"
-#include "stream.h"
+#include "stream_name.h"
 
 _Static_assert(APP_AUTH_APP_MAX == STREAM_APP_MAX, "an entry's app is a stream app");
 

@@ -25,10 +25,8 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "relay_hops.h" /* RELAY_VIA_MAX, RELAY_ERR_MAX */
 #include "relay_spec.h"
-
-#define RELAY_VIA_MAX 1024 /* comma-separated node ids, with its NUL */
-#define RELAY_ERR_MAX 256
 
 typedef struct {
     relay_dir_t dir;
