@@ -1,8 +1,9 @@
 /* app_auth: per-app publish and play authorization, pure (no sockets, no
  * clock): the config entries of the top-level "apps" array, address ranges
- * (CIDR, IPv4 and IPv6), and signed URLs. The sessions (sess_rtmp.c,
- * sess_httpflv.c) call app_auth_check() before the authorizing hooks; the
- * loader (conf.c) reads the entries with app_auth_entry_from_json().
+ * (CIDR, IPv4 and IPv6), and signed URLs. The admission chain
+ * (node/cluster/admit.c) calls app_auth_check() before the authorizing
+ * hooks; the loader (conf.c) reads the entries with
+ * app_auth_entry_from_json().
  *
  * One entry per app ("app": "*" is the default for apps not listed; an app
  * with no entry and no "*" is not restricted):

@@ -24,7 +24,6 @@
 #include "http_req.h"
 #include "evlog.h"
 #include "log.h"
-#include "relay.h"
 #include "relay_hops.h"
 #include "sess_httpflv.h"
 
