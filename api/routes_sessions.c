@@ -112,7 +112,7 @@ static int kick_session(node_t *node, uint64_t id, const char *by)
         return NODE_ENOTFOUND;
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
-    cJSON *f = evlog_session_fields(&si);
+    cJSON *f = conn_event_fields(&si);
     if (f) {
         cJSON_AddStringToObject(f, "role", sess_role_name(si.role));
         cJSON_AddStringToObject(f, "by", by);

@@ -161,7 +161,7 @@ static admit_code_t ask_hooks(node_t *node, const admit_req_t *req, admit_done_c
 {
     const char *hook_point = req->point == ADMIT_PUBLISH ? "on_publish" : "on_play";
     admit_pending_t *p = pending_new(req, cb, arg);
-    cJSON *f = p ? evlog_session_fields(req->si) : NULL;
+    cJSON *f = p ? conn_event_fields(req->si) : NULL;
     if (f) {
         cJSON_AddStringToObject(f, "query", str_or_empty(req->query));
         cJSON_AddNumberToObject(f, "hops", req->hops);

@@ -87,33 +87,3 @@ uint64_t evlog_emit(node_t *node, const char *type, cJSON *fields)
     return id;
 }
 
-cJSON *evlog_session_fields(const sess_info_t *si)
-{
-    cJSON *f = cJSON_CreateObject();
-    if (!f)
-        return NULL;
-    cJSON_AddNumberToObject(f, "session_id", (double)si->id);
-    if (si->app)
-        cJSON_AddStringToObject(f, "app", si->app);
-    if (si->name)
-        cJSON_AddStringToObject(f, "name", si->name);
-    cJSON_AddStringToObject(f, "protocol", si->protocol);
-    cJSON_AddStringToObject(f, "remote", si->remote);
-    return f;
-}
-
-uint64_t evlog_session(node_t *node, const char *type, const sess_info_t *si, int stop,
-                       int64_t duration_ms, const char *reason)
-{
-    cJSON *f = evlog_session_fields(si);
-    if (f && stop) {
-        cJSON_AddNumberToObject(f, "bytes_in", (double)si->bytes_in);
-        cJSON_AddNumberToObject(f, "bytes_out", (double)si->bytes_out);
-        cJSON_AddNumberToObject(f, "duration_ms", (double)(duration_ms > 0 ? duration_ms : 0));
-        if (si->role == SESS_ROLE_PLAYER)
-            cJSON_AddNumberToObject(f, "dropped_frames", (double)si->dropped_frames);
-        if (reason)
-            cJSON_AddStringToObject(f, "reason", reason);
-    }
-    return evlog_emit(node, type, f);
-}

@@ -31,14 +31,7 @@ uint64_t evlog_emit(node_t *node, const char *type, cJSON *fields);
 cJSON *evlog_payload(cJSON *id, const char *type, const char *node_id, int64_t wall_ms,
                      cJSON *fields);
 
-/* The fields every session event carries: session_id, app, name (when
- * known), protocol, remote. NULL when out of memory. */
-cJSON *evlog_session_fields(const sess_info_t *si);
-
-/* A session event: session_id, app, name, protocol, remote from si. With
- * stop set, also bytes_in, bytes_out, duration_ms (duration_ms argument),
- * dropped_frames for players, and reason (if not NULL). */
-uint64_t evlog_session(node_t *node, const char *type, const sess_info_t *si, int stop,
-                       int64_t duration_ms, const char *reason);
+/* Session events are built in core (conn_event(), conn_event_fields()) and
+ * reach evlog_emit() through the node's event sink. */
 
 #endif

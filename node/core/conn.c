@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <event2/dns.h>
 #include <event2/util.h>
 
@@ -454,4 +455,37 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
         conn_connected(c);
     else
         conn_flush(c);
+}
+
+/* ---- session events ------------------------------------------------------ */
+
+cJSON *conn_event_fields(const sess_info_t *si)
+{
+    cJSON *f = cJSON_CreateObject();
+    if (!f)
+        return NULL;
+    cJSON_AddNumberToObject(f, "session_id", (double)si->id);
+    if (si->app)
+        cJSON_AddStringToObject(f, "app", si->app);
+    if (si->name)
+        cJSON_AddStringToObject(f, "name", si->name);
+    cJSON_AddStringToObject(f, "protocol", si->protocol);
+    cJSON_AddStringToObject(f, "remote", si->remote);
+    return f;
+}
+
+uint64_t conn_event(node_t *node, const char *type, const sess_info_t *si, int stop,
+                    int64_t duration_ms, const char *reason)
+{
+    cJSON *f = conn_event_fields(si);
+    if (f && stop) {
+        cJSON_AddNumberToObject(f, "bytes_in", (double)si->bytes_in);
+        cJSON_AddNumberToObject(f, "bytes_out", (double)si->bytes_out);
+        cJSON_AddNumberToObject(f, "duration_ms", (double)(duration_ms > 0 ? duration_ms : 0));
+        if (si->role == SESS_ROLE_PLAYER)
+            cJSON_AddNumberToObject(f, "dropped_frames", (double)si->dropped_frames);
+        if (reason)
+            cJSON_AddStringToObject(f, "reason", reason);
+    }
+    return node_event(node, type, f);
 }

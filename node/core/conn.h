@@ -119,6 +119,20 @@ void conn_close(conn_t *c, const char *reason);
  * unread_replies and logged; NODE_ENOMEM. Closing: 0, nothing appended. */
 int conn_send(conn_t *c, const void *data, size_t len);
 
+struct cJSON;
+/* The fields every session event carries: session_id, app, name (when
+ * known), protocol, remote. A new cJSON object (the caller owns it), NULL
+ * when out of memory. */
+struct cJSON *conn_event_fields(const sess_info_t *si);
+/* A session event (publish.start, play.stop ...) through the node's event
+ * sink (node_event(): the event log and webhooks, set by main.c): the
+ * fields of conn_event_fields(), and with stop set also bytes_in,
+ * bytes_out, duration_ms (the argument), dropped_frames for players and
+ * reason (if not NULL). Returns the event id, 0 when not recorded. Loop
+ * thread. */
+uint64_t conn_event(node_t *node, const char *type, const sess_info_t *si, int stop,
+                    int64_t duration_ms, const char *reason);
+
 /* A snapshot of the session on c (see sess_info_t). */
 void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out);
 /* "publisher", "player", "relay", "connecting". */

@@ -22,7 +22,6 @@
 #include "conn.h"
 #include "flv.h"
 #include "http_req.h"
-#include "evlog.h"
 #include "log.h"
 #include "relay_hops.h"
 #include "sess_httpflv.h"
@@ -169,7 +168,7 @@ static void respond_stream(http_sess_t *hs)
     hs->ev_start_ms = weir_mono_ms();
     conn_info(c, hs->ev_start_ms, &si);
     hs->ev_play = 1;
-    evlog_session(c->node, "play.start", &si, 0, 0, NULL);
+    conn_event(c->node, "play.start", &si, 0, 0, NULL);
 }
 
 /* play.stop, once, if play.start was recorded. */
@@ -183,7 +182,7 @@ static void play_stop_event(http_sess_t *hs, const char *reason)
     conn_info(hs->conn, now, &si);
     si.role = SESS_ROLE_PLAYER;
     si.dropped_frames = hs->player.dropped_frames;
-    evlog_session(hs->conn->node, "play.stop", &si, 1, now - hs->ev_start_ms, reason);
+    conn_event(hs->conn->node, "play.stop", &si, 1, now - hs->ev_start_ms, reason);
 }
 
 static void player_wake(player_t *p)

@@ -1191,48 +1191,13 @@ int relay_check_request(node_t *node, unsigned hops, const char *via, char *err,
 void relay_refused_event(node_t *node, const sess_info_t *si, unsigned hops, const char *via,
                          const char *reason)
 {
-    cJSON *f = evlog_session_fields(si);
+    cJSON *f = conn_event_fields(si);
     if (f) {
         cJSON_AddNumberToObject(f, "hops", hops);
         cJSON_AddStringToObject(f, "via", via);
         cJSON_AddStringToObject(f, "reason", reason);
     }
     evlog_emit(node, "relay.refused", f);
-}
-
-int relay_parse_query(const char *query, unsigned *hops, char *via, size_t vialen)
-{
-    *hops = 0;
-    if (vialen)
-        via[0] = '\0';
-    if (!query)
-        return 0;
-    const char *p = query;
-    while (*p) {
-        const char *amp = strchr(p, '&');
-        size_t l = amp ? (size_t)(amp - p) : strlen(p);
-        if (l > 10 && memcmp(p, "weir_hops=", 10) == 0) {
-            unsigned v = 0;
-            for (size_t i = 10; i < l; i++) {
-                if (p[i] < '0' || p[i] > '9' || v > 99999)
-                    return -1;
-                v = v * 10 + (unsigned)(p[i] - '0');
-            }
-            *hops = v;
-        } else if (l == 10 && memcmp(p, "weir_hops=", 10) == 0) {
-            return -1;
-        } else if (l >= 9 && memcmp(p, "weir_via=", 9) == 0 && vialen) {
-            size_t n = l - 9;
-            if (n >= vialen)
-                n = vialen - 1;
-            memcpy(via, p + 9, n);
-            via[n] = '\0';
-        }
-        if (!amp)
-            break;
-        p = amp + 1;
-    }
-    return 0;
 }
 
 static void relay_module_tick(void *arg, int64_t now_ms)

@@ -144,9 +144,4 @@ int relay_check_request(struct node *node, unsigned hops, const char *via, char 
 void relay_refused_event(struct node *node, const sess_info_t *si, unsigned hops, const char *via,
                          const char *reason);
 
-/* Parses the relay parameters from an RTMP stream name's query
- * ("weir_hops=2&weir_via=a,b&x=y"): *hops 0 and via "" when absent. Returns
- * 0, or -1 for a malformed hop count. via gets at most vialen-1 bytes. */
-int relay_parse_query(const char *query, unsigned *hops, char *via, size_t vialen);
-
 #endif

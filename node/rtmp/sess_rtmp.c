@@ -19,9 +19,7 @@
 #include "amf0.h"
 #include "common.h"
 #include "conn.h"
-#include "evlog.h"
 #include "log.h"
-#include "relay.h"
 #include "relay_hops.h"
 #include "rtmp_chunk.h"
 #include "rtmp_ctrl.h"
@@ -76,7 +74,7 @@ static void sess_event(rtmp_sess_t *rs, const char *type, sess_role_t role, int 
     si.dropped_frames = rs->player.dropped_frames;
     if (!stop)
         rs->ev_start_ms = now;
-    evlog_session(rs->conn->node, type, &si, stop, now - rs->ev_start_ms, reason);
+    conn_event(rs->conn->node, type, &si, stop, now - rs->ev_start_ms, reason);
 }
 
 /* The stop events owed, once each. */
@@ -392,7 +390,7 @@ static void admit_stream(rtmp_sess_t *rs, int publish)
     const char *relay_error = NULL;
     rs->relay_hops = 0;
     rs->relay_via[0] = '\0';
-    if (relay_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via, sizeof rs->relay_via))
+    if (relay_hops_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via, sizeof rs->relay_via))
         relay_error = "bad relay hop count in the stream name's query";
     else if (rs->relay_query_cut)
         relay_error = "relay parameters too long"; /* a cut via list could hide this node */

@@ -55,18 +55,13 @@ USES = {
 # Known debts: (file, included header) pairs that break the rules today.
 # Each is named in issue 17's report; a new violation is never added here.
 ALLOW = {
-    # Admission (drain, relay hops, app rules, hooks) is one module now,
+    # Admission (relay hops, drain, app rules, hooks) is one module,
     # node/cluster/admit, but the sessions call it directly, and it calls
     # the relay layer for the hop checks and relay.refused events: an
     # admission interface in core (a table the cluster and relay layers
-    # fill) replaces these includes. The sessions also record their own
-    # events (evlog), and the RTMP session reads a request's relay
-    # parameters with relay_parse_query() (relay.h).
+    # fill) replaces these includes.
     ("node/rtmp/sess_rtmp.c", "admit.h"),
-    ("node/rtmp/sess_rtmp.c", "evlog.h"),
-    ("node/rtmp/sess_rtmp.c", "relay.h"),
     ("node/httpflv/sess_httpflv.c", "admit.h"),
-    ("node/httpflv/sess_httpflv.c", "evlog.h"),
     ("node/cluster/admit.c", "relay.h"),
 }
 
