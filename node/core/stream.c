@@ -319,6 +319,13 @@ static uint64_t gop_start(const stream_t *s)
     return s->ngop ? s->gop_seqs[0] : s->head;
 }
 
+/* Forgets the oldest cached key frame (its messages stay in the ring). */
+static void gop_pop_oldest(stream_t *s)
+{
+    memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
+    s->ngop--;
+}
+
 static void ring_evict_one(stream_t *s)
 {
     msg_t **slot = &s->slots[s->tail & (s->cap - 1)];
@@ -326,8 +333,7 @@ static void ring_evict_one(stream_t *s)
     *slot = NULL;
     s->tail++;
     while (s->ngop && s->gop_seqs[0] < s->tail) {
-        memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
-        s->ngop--;
+        gop_pop_oldest(s);
     }
 }
 
@@ -422,8 +428,7 @@ static void gop_bound(stream_t *s, int64_t now_ms)
             gop_drop(s, now_ms, "stream.gop_cache_max_bytes / _max_ms");
             break;
         }
-        memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
-        s->ngop--;
+        gop_pop_oldest(s);
     }
 }
 
@@ -823,8 +828,7 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
         s->last_key_ms = now_ms;
         if (gop_cache) {
             if (s->ngop == gop_cache || s->ngop == GOP_MAX) {
-                memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
-                s->ngop--;
+                gop_pop_oldest(s);
             }
             s->gop_seqs[s->ngop++] = s->head;
         }
