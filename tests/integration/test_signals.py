@@ -10,19 +10,8 @@ import time
 import pytest
 
 import weirtest
+from relayutil import wait_for
 from apischema import Api
-
-
-def wait_for(what, fn, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last),
-                pytrace=False)
 
 
 def read(path):
