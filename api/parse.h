@@ -2,7 +2,9 @@
  * route matching of the path, unsigned integers in query strings and paths,
  * the JSON object body, the PATCH /api/v1/node body and the drain body. HTTP framing and
  * JSON syntax are libmicrohttpd's and cJSON's; what is here is what Weir
- * adds on top, and tests/fuzz/fuzz_api_input.c fuzzes it. */
+ * adds on top, and tests/fuzz/fuzz_api_input.c fuzzes it.
+ * Threads: pure, no globals: any thread may call it on its own objects.
+ */
 #ifndef WEIR_API_PARSE_H
 #define WEIR_API_PARSE_H
 

@@ -1,7 +1,9 @@
 /* render: the API's JSON objects (openapi.yaml components) from the media
  * plane's snapshots. Pure: no I/O, no globals; unit-tested on hand-built
  * snapshots. Every function returns a new cJSON object (the caller owns it)
- * or NULL when out of memory. */
+ * or NULL when out of memory.
+ * Threads: any (the API calls it on the loop thread).
+ */
 #ifndef WEIR_API_RENDER_H
 #define WEIR_API_RENDER_H
 

@@ -8,6 +8,7 @@
  * root/assets/ (no deeper folders; names starting with '.' are skipped),
  * bounded in count and in total size. The store is owned by api_t, built
  * before the API serves and freed after it stops; it is read-only meanwhile.
+ * Threads: loaded and served on the loop thread (libmicrohttpd runs in it).
  */
 #ifndef WEIR_API_STATIC_H
 #define WEIR_API_STATIC_H

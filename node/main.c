@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "common.h"
+#include "cluster_admit.h"
 #include "conf.h"
 #include "drain.h"
 #include "evlog.h"
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "node.h"
 #include "relay.h"
+#include "relay_admit.h"
 #include "sess_httpflv.h"
 #include "sess_rtmp.h"
 #include "storage.h"
@@ -103,17 +105,19 @@ static void start_failed(const char *what, const char *err)
     log_error(0, "start failed: %s%s", what, err);
 }
 
-int main(int argc, char **argv)
+/* The command line: -1 with *config set (NULL: built-in defaults) to run
+ * the node, or the exit status (--version, --help: 0; a usage error: 2). */
+static int parse_args(int argc, char **argv, const char **config)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"version", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *config = NULL;
     int o;
+    *config = NULL;
     while ((o = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
         switch (o) {
-        case 'c': config = optarg; break;
+        case 'c': *config = optarg; break;
         case 'v': printf("weir %s\n", WEIR_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -124,70 +128,94 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    conf_t conf;
-    conf_defaults(&conf);
+/* Loads the config (NULL: the defaults) and opens the log. 0, or -1 with a
+ * message on stderr. */
+static int load_config(const char *config, conf_t *conf)
+{
     char err[768];
-    if (config && conf_load_file(&conf, config, err, sizeof err) != 0) {
+    conf_defaults(conf);
+    if (config && conf_load_file(conf, config, err, sizeof err) != 0) {
         fprintf(stderr, "weir: config error: %s\n", err);
-        return 1;
+        return -1;
     }
     log_level_t level = LOG_INFO;
-    log_level_parse(conf.log_level, &level);
-    if (log_open(level, conf.log_file, err, sizeof err) != 0) {
+    log_level_parse(conf->log_level, &level);
+    if (log_open(level, conf->log_file, err, sizeof err) != 0) {
         fprintf(stderr, "weir: %s\n", err);
-        return 1;
+        return -1;
     }
-    ignore_signals();
+    return 0;
+}
 
-    /* What is made so far; a failed step undoes it at fail. */
-    storage_t *st = NULL;
-    api_t *api = NULL;
-    node_t *node = node_new(&conf, err, sizeof err);
-    if (!node) {
-        start_failed("", err);
-        goto fail;
-    }
+/* The sessions of the listeners, the event log and the admission chain:
+ * the layers above core, wired into the node. 0, or -1 logged. */
+static int wire_layers(node_t *node)
+{
     node_set_event_sink(node, evlog_emit);
     node_set_session(node, NODE_LISTENER_RTMP, &SESS_RTMP_PROTO, sess_rtmp_start);
     node_set_session(node, NODE_LISTENER_HTTP_FLV, &SESS_HTTPFLV_PROTO, sess_httpflv_start);
-    storage_opts_t sopts = {.events_max_rows = conf.events_max_rows,
-                            .events_max_age_days = conf.events_max_age_days,
-                            .max_size_mb = conf.storage_max_size_mb,
-                            .cache_kb = conf.storage_cache_kb,
+    if (relay_admit_install(node) != 0 || cluster_admit_install(node) != 0) {
+        start_failed("admission: ", "too many admission steps");
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens storage (*st) and attaches it to node with the settings kept over
+ * the API (log.level). 0, or -1 logged. */
+static int start_storage(node_t *node, const char *config, storage_t **st)
+{
+    const conf_t *conf = &node->conf;
+    char err[768];
+    storage_opts_t sopts = {.events_max_rows = conf->events_max_rows,
+                            .events_max_age_days = conf->events_max_age_days,
+                            .max_size_mb = conf->storage_max_size_mb,
+                            .cache_kb = conf->storage_cache_kb,
                             .on_lost = storage_lost,
                             .lost_arg = node};
-    st = storage_open(conf.storage_path, node->base, &sopts, err, sizeof err);
-    if (!st) {
+    *st = storage_open(conf->storage_path, node->base, &sopts, err, sizeof err);
+    if (!*st) {
         start_failed("storage: ", err);
-        goto fail;
+        return -1;
     }
-    node_set_storage(node, st, storage_node_id(st), storage_last_event_id(st));
-    if (node_add_module(node, &STORAGE_MODULE, st) != 0) {
+    node_set_storage(node, *st, storage_node_id(*st), storage_last_event_id(*st));
+    if (node_add_module(node, &STORAGE_MODULE, *st) != 0) {
         start_failed("storage: ", "too many node modules");
-        goto fail;
+        return -1;
     }
     node->conf_path = config;
     /* A level set over the API outlives restarts (it was acknowledged). */
-    const char *saved = storage_setting(st, "log.level");
+    const char *saved = storage_setting(*st, "log.level");
+    log_level_t level;
     if (saved && log_level_parse(saved, &level) == 0) {
         log_set_level(level);
         node->log_level_by_api = 1;
-        log_info(0, "log.level %s (set over the API, kept in %s)", saved, conf.storage_path);
+        log_info(0, "log.level %s (set over the API, kept in %s)", saved, conf->storage_path);
     }
-    api = api_new(node, err, sizeof err);
-    if (!api) {
+    return 0;
+}
+
+/* The API (*api), webhooks, heartbeat, the node.start event, a kept drain
+ * and the relays, in that order. 0, or -1 logged. */
+static int start_services(node_t *node, storage_t *st, api_t **api)
+{
+    char err[768];
+    *api = api_new(node, err, sizeof err);
+    if (!*api) {
         start_failed("", err);
-        goto fail;
+        return -1;
     }
-    node->api = api;
+    node->api = *api;
     if (hook_mgr_start(node, err, sizeof err) != 0) {
         start_failed("webhooks: ", err);
-        goto fail;
+        return -1;
     }
     if (heartbeat_start(node, relays_active, node, err, sizeof err) != 0) {
         start_failed("heartbeat: ", err);
-        goto fail;
+        return -1;
     }
     cJSON *f = cJSON_CreateObject();
     if (f) {
@@ -199,38 +227,63 @@ int main(int argc, char **argv)
     drain_restore(node, storage_setting(st, DRAIN_SETTING));
     if (relay_mgr_start(node, err, sizeof err) != 0) {
         start_failed("relays: ", err);
-        goto fail;
+        return -1;
     }
-    log_info(0, "weir %s started (node %s, config %s)", WEIR_VERSION, storage_node_id(st),
-             config ? config : "built-in defaults");
-    int rc = node_run(node);
-    /* Pending API requests get their storage answers (relay and hook changes
-     * are written one after another: sync while that makes progress), then
-     * the API stops; the sessions' stop events are written before storage
-     * closes. */
-    size_t waiting = changes_waiting(node), before;
-    do {
-        before = waiting;
-        storage_sync(st);
-        waiting = changes_waiting(node);
-    } while (waiting && waiting < before);
-    api_free(api);
-    node->api = NULL;
-    storage_detach(st); /* node_free() frees the loop's base */
-    node_free(node);
-    storage_close(st);
-    log_info(0, "stopped");
-    log_close();
-    return rc;
+    return 0;
+}
 
-fail:
+/* After node_run(): pending API requests get their storage answers (relay
+ * and hook changes are written one after another: sync while that makes
+ * progress), then the API stops; the sessions' stop events are written
+ * before storage closes. Also the undoing of a failed start (node, st or
+ * api may be NULL). */
+static void stop_all(node_t *node, storage_t *st, api_t *api)
+{
+    if (node && st && api) {
+        size_t waiting = changes_waiting(node), before;
+        do {
+            before = waiting;
+            storage_sync(st);
+            waiting = changes_waiting(node);
+        } while (waiting && waiting < before);
+    }
     if (api) {
         api_free(api);
         node->api = NULL;
     }
-    storage_detach(st);
+    storage_detach(st); /* node_free() frees the loop's base */
     node_free(node);
     storage_close(st);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config;
+    int exit_code = parse_args(argc, argv, &config);
+    if (exit_code >= 0)
+        return exit_code;
+    conf_t conf;
+    if (load_config(config, &conf) != 0)
+        return 1;
+    ignore_signals();
+
+    storage_t *st = NULL;
+    api_t *api = NULL;
+    char err[768];
+    node_t *node = node_new(&conf, err, sizeof err);
+    if (!node)
+        start_failed("", err);
+    if (!node || wire_layers(node) != 0 || start_storage(node, config, &st) != 0 ||
+        start_services(node, st, &api) != 0) {
+        stop_all(node, st, api);
+        log_close();
+        return 1;
+    }
+    log_info(0, "weir %s started (node %s, config %s)", WEIR_VERSION, storage_node_id(st),
+             config ? config : "built-in defaults");
+    int rc = node_run(node);
+    stop_all(node, st, api);
+    log_info(0, "stopped");
     log_close();
-    return 1;
+    return rc;
 }

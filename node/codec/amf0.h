@@ -5,6 +5,7 @@
  * embedded NULs; str_len is authoritative). The decoder never recurses deeper
  * than AMF0_MAX_DEPTH and never produces more than AMF0_MAX_NODES values per
  * call, so hostile input costs bounded memory and stack.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_AMF0_H
 #define WEIR_AMF0_H

@@ -1,8 +1,8 @@
 /* app_auth: per-app publish and play authorization, pure (no sockets, no
  * clock): the config entries of the top-level "apps" array, address ranges
- * (CIDR, IPv4 and IPv6), and signed URLs. The admission chain
- * (node/cluster/admit.c) calls app_auth_check() before the authorizing
- * hooks; the loader (conf.c) reads the entries with
+ * (CIDR, IPv4 and IPv6), and signed URLs. The admission chain (admit.h;
+ * the cluster's step, node/cluster/cluster_admit.c) calls app_auth_check()
+ * before the authorizing hooks; the loader (conf.c) reads the entries with
  * app_auth_entry_from_json().
  *
  * One entry per app ("app": "*" is the default for apps not listed; an app
@@ -25,7 +25,9 @@
  * (the expires text exactly as sent, decimal digits; hex in either case).
  * The signature is compared with CRYPTO_memcmp(). The request passes while
  * expires >= now. Each parameter must appear once; values are
- * percent-decoded; other parameters are ignored. */
+ * percent-decoded; other parameters are ignored.
+ * Threads: pure, no globals: any thread may call it on its own objects.
+ */
 #ifndef WEIR_APP_AUTH_H
 #define WEIR_APP_AUTH_H
 

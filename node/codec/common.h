@@ -1,4 +1,7 @@
-/* Weir: shared result codes and small helpers used by every module. */
+/* Weir: shared result codes and small helpers used by every module.
+ * Threads: any; weir_mono_ms()/weir_wall_ms() read the clock, nothing here
+ * keeps state.
+ */
 #ifndef WEIR_COMMON_H
 #define WEIR_COMMON_H
 

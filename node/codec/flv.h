@@ -3,6 +3,7 @@
  *
  * The tag body of an FLV tag and the payload of an RTMP audio/video message
  * are the same bytes, so the inspection functions serve both.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_FLV_H
 #define WEIR_FLV_H

@@ -18,6 +18,7 @@
  * Rendered only: "source" ("config" | "api") and "secret_set"; the manager
  * adds the live state (HOOK_STATE_FIELDS). Those are accepted and ignored in
  * bodies, so a GET body can be PUT back (minus the secret).
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_HOOK_SPEC_H
 #define WEIR_HOOK_SPEC_H

@@ -13,6 +13,7 @@
  * Users: the HTTP-FLV relay link (sess_httpflv_client.c) and the tools'
  * HTTP-FLV client (tools/common/httpflv_client.c). The state is a plain
  * struct owned by the caller (no free needed).
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_HTTP_CHUNKED_H
 #define WEIR_HTTP_CHUNKED_H

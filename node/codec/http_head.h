@@ -14,6 +14,7 @@
  * Header lines are refused (PARSE_ERR_PROTO) for obs-fold, whitespace
  * before the colon, a name that is not a token, control bytes in the value;
  * more than HTTP_HEAD_MAX_HEADERS gives PARSE_ERR_TOO_BIG.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_HTTP_HEAD_H
 #define WEIR_HTTP_HEAD_H

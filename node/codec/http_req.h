@@ -6,6 +6,7 @@
  * ends, rejects obs-fold, control bytes in the request line, header names
  * that are not tokens, duplicate Content-Length, Content-Length together
  * with Transfer-Encoding, and non-numeric Content-Length.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_HTTP_REQ_H
 #define WEIR_HTTP_REQ_H

@@ -18,6 +18,7 @@
  *
  * Ownership: the parser owns its buffer; the http_resp_t it returns points
  * into it and is valid until the next reset or free.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_HTTP_RESP_H
 #define WEIR_HTTP_RESP_H

@@ -8,6 +8,7 @@
  * Every length is checked against the bytes present: truncated or
  * inconsistent input gives NODE_EPROTO with a static message, never a read
  * out of bounds.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_MEDIA_CFG_H
 #define WEIR_MEDIA_CFG_H

@@ -6,6 +6,7 @@
  * next 4 bytes do not repeat the extended timestamp is accepted without them,
  * as some encoders omit it). It never buffers more than max_msg bytes per
  * message and tracks at most max_csids chunk streams at once.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_RTMP_CHUNK_H
 #define WEIR_RTMP_CHUNK_H

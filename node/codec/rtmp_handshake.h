@@ -13,6 +13,7 @@
  * not checked.
  * Error strings are static and start with "handshake: ".
  * HMAC-SHA256 and random bytes come from OpenSSL's libcrypto.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_RTMP_HANDSHAKE_H
 #define WEIR_RTMP_HANDSHAKE_H

@@ -2,6 +2,7 @@
  * (relay_spec.c, hook_spec.c): id validation, field-named errors and typed
  * member reads from cJSON, the member loop of an object. No I/O, no
  * allocation, no globals.
+ * Threads: pure, no globals: any thread may call it on its own objects.
  */
 #ifndef WEIR_SPEC_JSON_H
 #define WEIR_SPEC_JSON_H

@@ -16,6 +16,7 @@
  * without it, a connection from a new address when every entry holds open
  * connections is refused as max_connections. The table is only used when
  * max_connections_per_address or new_connections_per_address_per_s is set.
+ * Threads: the table belongs to the node; loop thread only.
  */
 #ifndef WEIR_CONN_LIMITS_H
 #define WEIR_CONN_LIMITS_H

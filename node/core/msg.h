@@ -6,6 +6,8 @@
  * that needs it, at the node's out chunk size) and the FLV tag framing (tag
  * header, PreviousTagSize, and the HTTP chunked-transfer prefix), which wrap
  * the payload without copying it. Players send these bytes by reference.
+ * Threads: the loop thread makes, refs and unrefs messages (the refcount
+ * is not atomic); msg_mem_bytes() may be read from any thread.
  */
 #ifndef WEIR_MSG_H
 #define WEIR_MSG_H

@@ -25,6 +25,7 @@ struct storage;
 struct api;
 struct relay_mgr;
 struct hook_mgr;
+struct admit_step;
 struct evdns_base;
 TAILQ_HEAD(conn_list, conn);
 
@@ -33,6 +34,7 @@ TAILQ_HEAD(conn_list, conn);
  * (drain.h sets it; the sessions read it when they admit). */
 #define DRAIN_URL_MAX 1024
 #define NODE_MODULES_MAX 8
+#define NODE_ADMIT_STEPS_MAX 8 /* admission steps (admit.h) */
 
 /* The event log's entry point (node_set_event_sink()). */
 typedef uint64_t (*node_event_fn)(struct node *node, const char *type, struct cJSON *fields);
@@ -134,6 +136,11 @@ typedef struct node {
     } modules[NODE_MODULES_MAX]; /* node_add_module() */
     size_t nmodules;
     node_event_fn emit; /* node_set_event_sink(); NULL: events are dropped */
+    struct {
+        const struct admit_step *step; /* static, its layer's */
+        void *arg;
+    } admit_steps[NODE_ADMIT_STEPS_MAX]; /* admit_add_step(), by order */
+    size_t nadmit_steps;
 
     int events_ready;            /* tick, reap and signal events are assigned */
     uint8_t rbuf[NODE_READ_BUF]; /* shared read buffer: parsers copy what they keep */

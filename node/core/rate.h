@@ -1,6 +1,8 @@
 /* rate: a rate over a sliding window, from samples of a growing counter
  * (bytes, frames). Sample it now and then (the node's tick); read it any
- * time. Pure: the caller passes monotonic milliseconds. */
+ * time. Pure: the caller passes monotonic milliseconds.
+ * Threads: a rate_t belongs to its owner's thread (the loop's).
+ */
 #ifndef WEIR_RATE_H
 #define WEIR_RATE_H
 

@@ -41,11 +41,13 @@
 #include <linux/sockios.h>
 
 #include "amf0.h"
+#include "cluster_admit.h"
 #include "common.h"
 #include "conn.h"
 #include "flv.h"
 #include "log.h"
 #include "node.h"
+#include "relay_admit.h"
 #include "rtmp_chunk.h"
 #include "rtmp_handshake.h"
 #include "rtmp_session_mutator.h"
@@ -373,6 +375,10 @@ static node_t *make_node(uint64_t h)
         fprintf(stderr, "fuzz_rtmp_session: %s\n", err);
         abort();
     }
+    /* The admission chain the daemon runs (relay loop check, drain, rules,
+     * hooks: none configured here). */
+    if (relay_admit_install(node) != 0 || cluster_admit_install(node) != 0)
+        abort();
     /* The node's SIGINT/SIGTERM handlers would swallow libFuzzer's: off. */
     event_del(&node->sigint_ev);
     event_del(&node->sigterm_ev);

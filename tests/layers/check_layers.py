@@ -54,16 +54,7 @@ USES = {
 
 # Known debts: (file, included header) pairs that break the rules today.
 # Each is named in issue 17's report; a new violation is never added here.
-ALLOW = {
-    # Admission (relay hops, drain, app rules, hooks) is one module,
-    # node/cluster/admit, but the sessions call it directly, and it calls
-    # the relay layer for the hop checks and relay.refused events: an
-    # admission interface in core (a table the cluster and relay layers
-    # fill) replaces these includes.
-    ("node/rtmp/sess_rtmp.c", "admit.h"),
-    ("node/httpflv/sess_httpflv.c", "admit.h"),
-    ("node/cluster/admit.c", "relay.h"),
-}
+ALLOW = set()
 
 SCAN_DIRS = ["node", "api", "storage", "conf", "tools"]
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

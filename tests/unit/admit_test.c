@@ -1,4 +1,5 @@
-/* Unit tests of the admission chain (node/admit.c), driven directly: an
+/* Unit tests of the admission chain (node/core/admit.c, with the relay and
+ * cluster steps), driven directly: an
  * ordinary request, drain, relay hop limits and unreadable relay parameters
  * (and their place before drain), the "apps" rules with an address range
  * and a signed URL (counted), and the hooks' decisions (allow, deny, timeout
@@ -25,9 +26,11 @@
 
 #include "admit.h"
 #include "app_auth.h"
+#include "cluster_admit.h"
 #include "common.h"
 #include "hooks.h"
 #include "node.h"
+#include "relay_admit.h"
 
 #define MAXREQ 16
 #define WAIT_MS 5000 /* every wait is bounded by this */
@@ -85,6 +88,8 @@ static int setup(void **state)
     conf_defaults(&fx->node->conf);
     fx->node->base = fx->base;
     fx->node->next_event_id = 1;
+    assert_int_equal(relay_admit_install(fx->node), 0);
+    assert_int_equal(cluster_admit_install(fx->node), 0);
     fx->http = evhttp_new(fx->base);
     assert_non_null(fx->http);
     evhttp_set_gencb(fx->http, server_cb, fx);
@@ -340,6 +345,124 @@ static void test_hook_busy_and_cancel(void **state)
     assert_int_equal(fx->ncb, 0);
 }
 
+/* ---- the chain itself (core's admit.c), with fake steps ---------------- */
+
+typedef struct {
+    admit_code_t answer; /* what the steps answer (ADMIT_PENDING: the waiting one) */
+    int calls;
+    char trace[16]; /* the order steps ran in: one letter each */
+    admit_done_cb cb; /* a waiting step: how to answer later */
+    void *cb_arg;
+    int cancelled;
+} fake_t;
+
+static fake_t FAKE;
+
+static admit_code_t fake_check(void *arg, node_t *node, const admit_req_t *req, admit_done_cb cb,
+                               void *cb_arg, void **wait, admit_result_t *out)
+{
+    (void)node, (void)req;
+    const char *letter = arg;
+    strncat(FAKE.trace, letter, sizeof FAKE.trace - strlen(FAKE.trace) - 1);
+    FAKE.calls++;
+    if (FAKE.answer == ADMIT_PENDING && strcmp(letter, "w") != 0)
+        return ADMIT_OK; /* only the waiting step waits */
+    if (FAKE.answer == ADMIT_PENDING) {
+        assert_non_null(cb);
+        FAKE.cb = cb;
+        FAKE.cb_arg = cb_arg;
+        *wait = &FAKE;
+        return ADMIT_PENDING;
+    }
+    if (FAKE.answer != ADMIT_OK)
+        return admit_deny(out, FAKE.answer, "fake says no");
+    return ADMIT_OK;
+}
+
+static void fake_cancel(void *wait)
+{
+    assert_ptr_equal(wait, &FAKE);
+    FAKE.cancelled++;
+}
+
+static const admit_step_t STEP_30 = {"c", 30, fake_check, NULL};
+static const admit_step_t STEP_10 = {"a", 10, fake_check, NULL};
+static const admit_step_t STEP_20 = {"b", 20, fake_check, NULL};
+static const admit_step_t WAIT_40 = {"w", 40, fake_check, fake_cancel};
+static const admit_step_t STEP_50 = {"d", 50, fake_check, NULL};
+
+static void test_chain_order_and_bounds(void **state)
+{
+    (void)state;
+    node_t *node = calloc(1, sizeof *node);
+    assert_non_null(node);
+    admit_req_t req = {ADMIT_PLAY, &SI, "", 0, "", NULL};
+    admit_pending_t *p = (admit_pending_t *)1;
+    admit_result_t r;
+    /* No step: everything is admitted. */
+    assert_int_equal(admit_check(node, &req, done_cb, NULL, &p, &r), ADMIT_OK);
+    assert_null(p);
+    /* Steps run by order, whatever the order they were added in. */
+    assert_int_equal(admit_add_step(node, &STEP_30, "c"), 0);
+    assert_int_equal(admit_add_step(node, &STEP_10, "a"), 0);
+    assert_int_equal(admit_add_step(node, &STEP_20, "b"), 0);
+    memset(&FAKE, 0, sizeof FAKE);
+    assert_int_equal(admit_check(node, &req, done_cb, NULL, &p, &r), ADMIT_OK);
+    assert_string_equal(FAKE.trace, "abc");
+    /* The first refusal ends the chain. */
+    memset(&FAKE, 0, sizeof FAKE);
+    FAKE.answer = ADMIT_ADDRESS;
+    assert_int_equal(admit_check(node, &req, done_cb, NULL, &p, &r), ADMIT_ADDRESS);
+    assert_string_equal(FAKE.trace, "a");
+    assert_string_equal(r.why, "fake says no");
+    assert_string_equal(r.desc, "Denied: fake says no.");
+    /* A waiting step must come last: none after it, it after no other. */
+    assert_int_equal(admit_add_step(node, &WAIT_40, "w"), 0);
+    assert_int_equal(admit_add_step(node, &STEP_50, "d"), -1);
+    assert_int_equal(admit_add_step(node, &WAIT_40, "w"), -1);
+    /* The chain is bounded. */
+    for (size_t i = node->nadmit_steps; i < NODE_ADMIT_STEPS_MAX; i++)
+        assert_int_equal(admit_add_step(node, &STEP_10, "a"), 0);
+    assert_int_equal(admit_add_step(node, &STEP_10, "a"), -1);
+    free(node);
+}
+
+static void test_chain_waiting_step(void **state)
+{
+    (void)state;
+    fx_t fx = {0};
+    node_t *node = calloc(1, sizeof *node);
+    assert_non_null(node);
+    assert_int_equal(admit_add_step(node, &STEP_10, "a"), 0);
+    assert_int_equal(admit_add_step(node, &WAIT_40, "w"), 0);
+    admit_req_t req = {ADMIT_PUBLISH, &SI, "", 0, "", NULL};
+    admit_pending_t *p = NULL;
+    admit_result_t r;
+    /* Waits: the session's callback comes once, from the step's answer. */
+    memset(&FAKE, 0, sizeof FAKE);
+    FAKE.answer = ADMIT_PENDING;
+    assert_int_equal(admit_check(node, &req, done_cb, &fx, &p, &r), ADMIT_PENDING);
+    assert_non_null(p);
+    assert_int_equal(r.code, ADMIT_PENDING);
+    assert_string_equal(FAKE.trace, "aw");
+    assert_int_equal(fx.ncb, 0);
+    admit_result_t later = {.code = ADMIT_HOOK_DENIED};
+    snprintf(later.why, sizeof later.why, "later");
+    FAKE.cb(FAKE.cb_arg, &later); /* frees p */
+    assert_int_equal(fx.ncb, 1);
+    assert_int_equal(fx.last.code, ADMIT_HOOK_DENIED);
+    assert_string_equal(fx.last.why, "later");
+    /* Cancelled: the step forgets its wait, no callback. */
+    memset(&FAKE, 0, sizeof FAKE);
+    FAKE.answer = ADMIT_PENDING;
+    assert_int_equal(admit_check(node, &req, done_cb, &fx, &p, &r), ADMIT_PENDING);
+    admit_cancel(p);
+    assert_int_equal(FAKE.cancelled, 1);
+    assert_int_equal(fx.ncb, 1);
+    admit_cancel(NULL);
+    free(node);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +473,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_deny, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_busy_and_cancel, setup, teardown),
+        cmocka_unit_test(test_chain_order_and_bounds),
+        cmocka_unit_test(test_chain_waiting_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,22 +1,29 @@
 /* admit: the admission chain of a publish or a play, one for every server
- * session (whatever its wire format). Steps, in order; the first refusal
- * ends the chain:
- *   1. relay loop protection: a request that carries relay parameters (hop
- *      count, via list) is checked by relay_check_request(); a refusal is
- *      recorded as a relay.refused event;
- *   2. drain: a draining node (drain.h) admits nothing new;
+ * session (whatever its wire format). Core owns the chain and its types;
+ * the layers above fill it with steps (admit_add_step(), at start-up, by
+ * main.c through each layer's install function), so that a session calls
+ * admit_check() without naming the layers that decide. The steps, by
+ * order (ADMIT_ORDER_*):
+ *   1. relay loop protection (node/relay/relay_admit.c): a request that
+ *      carries relay parameters (hop count, via list) is checked; a refusal
+ *      is recorded as a relay.refused event;
+ *   2. drain (node/cluster/cluster_admit.c): a draining node admits nothing
+ *      new;
  *   3. the "apps" rules (app_auth.h): address ranges, then a signed URL; a
  *      refusal is counted (node->auth_refused, weir_auth_refused_total) and
  *      logged at info;
  *   4. the authorizing hooks (hooks.h, on_publish / on_play): the request
  *      may wait for their decision; a denial is logged as a warning.
+ * The first refusal ends the chain. With no step added, everything is
+ * admitted (the fuzz target and unit tests that run no cluster).
  * The session turns the result into its protocol's answer; admit knows no
  * wire format.
  *
- * Ownership: admit_check() borrows the request (copied as needed). A pending
- * decision (admit_pending_t) belongs to admit: it is freed by admit right
- * before the callback runs, or by admit_cancel(); the caller only keeps the
- * pointer to cancel it and forgets it when the callback comes.
+ * Ownership: admit_check() borrows the request (a step copies what it
+ * keeps). A pending decision (admit_pending_t) belongs to admit: it is
+ * freed by admit right before the callback runs, or by admit_cancel(); the
+ * caller only keeps the pointer to cancel it and forgets it when the
+ * callback comes. Steps are static tables owned by their layer.
  * Everything here runs on the loop thread only. */
 #ifndef WEIR_ADMIT_H
 #define WEIR_ADMIT_H
@@ -26,6 +33,9 @@
 #include "conn.h" /* sess_info_t */
 
 struct node;
+
+/* The order of the steps that main.c installs (admit_step_t.order). */
+enum { ADMIT_ORDER_RELAY = 10, ADMIT_ORDER_DRAIN = 20, ADMIT_ORDER_RULES = 30, ADMIT_ORDER_HOOKS = 40 };
 
 #define ADMIT_WHY_MAX 256                   /* why, with its NUL */
 #define ADMIT_DESC_MAX (ADMIT_WHY_MAX + 16) /* desc, with its NUL */
@@ -87,6 +97,33 @@ typedef struct admit_pending admit_pending_t;
  * ADMIT_HOOK_DENIED or ADMIT_HOOK_TIMEOUT (valid during the call). The
  * pending decision is already freed. */
 typedef void (*admit_done_cb)(void *arg, const admit_result_t *r);
+
+/* One step of the chain (a static table of its layer). */
+typedef struct admit_step {
+    const char *name; /* for logs: "relay", "drain", "apps", "hooks" */
+    int order;        /* steps run by ascending order */
+    /* Decides req: ADMIT_OK to go on with the next step; a refusal code
+     * with out filled (admit_deny() helps); or, for a step with a wait
+     * function, ADMIT_PENDING with *wait set: then cb(cb_arg, result) is
+     * called exactly once, later (never inside check), unless cancel(*wait)
+     * comes first. cb is NULL when admit could not allocate the pending
+     * decision: the step must decide now (as if its decider were out of
+     * memory). arg is admit_add_step()'s. */
+    admit_code_t (*check)(void *arg, struct node *node, const admit_req_t *req, admit_done_cb cb,
+                          void *cb_arg, void **wait, admit_result_t *out);
+    /* Only for a step that may wait: forgets *wait; cb will not be called. */
+    void (*cancel)(void *wait);
+} admit_step_t;
+
+/* Adds step (static, the layer's) with its arg to node's chain. A step that
+ * may wait (cancel set) must come last: its answer ends the chain. Returns
+ * 0; -1 when NODE_ADMIT_STEPS_MAX are added, or the order would put a step after
+ * one that may wait. */
+int admit_add_step(struct node *node, const admit_step_t *step, void *arg);
+
+/* Fills out with a refusal: code, why, desc "Denied: <why>.", logged 0.
+ * Returns code. */
+admit_code_t admit_deny(admit_result_t *out, admit_code_t code, const char *why);
 
 /* Runs the chain for req and fills out. Returns out->code:
  *   ADMIT_OK       admitted now;
