@@ -48,6 +48,44 @@
 
 /* ---- options and URLs --------------------------------------------------- */
 
+/* The second half of the help: what the run prints, limits, exit status. */
+static void usage_output(FILE *out)
+{
+    fprintf(out,
+            "\n"
+            "Every second a line on stderr: players started, connected (playing) and\n"
+            "receiving (media in the last second), delivered vs expected bitrate, time\n"
+            "to first frame, latency, errors, the bench's own CPU use. At the end one\n"
+            "JSON object on stdout:\n"
+            "  players, started, connected, receiving;\n"
+            "  delivered_kbps: audio/video/data payload received in the window, summed\n"
+            "    over players; expected_kbps: players x the stream's bitrate (what the\n"
+            "    publisher sent in the same window, or --expected-kbps); ratio;\n"
+            "  player_ratio {min, p1, p50}: the same ratio per player;\n"
+            "  ttff_ms {p50, p99, max, count}: TCP connect start to the first coded\n"
+            "    video frame;\n"
+            "  keyframe_starts {ok, total}: players whose first coded video frame was a\n"
+            "    key frame preceded by a video sequence header (total = players);\n"
+            "  latency_ms {p50, p99, max, samples, unmatched}: probes' receive time minus\n"
+            "    the publisher's send time of the same audio/video payload, matched by a\n"
+            "    64-bit content hash (null without --publish; messages the publisher sent\n"
+            "    before a probe started, i.e. the GOP cache, are not counted);\n"
+            "  errors {reason: count} and error_examples {reason: text}, reasons:\n"
+            "    connect, setup_timeout, handshake, refused, http_status, protocol,\n"
+            "    closed, io, output_overflow, out_of_memory;\n"
+            "  batch {ticks, mean_ms, max_ms}: time the batch reads took (the bench's\n"
+            "    own cost; a mean near --batch-ms means the bench is the bottleneck);\n"
+            "  bytes, publisher, bench_cpu_s, bench_cpu_pct, duration_s (the window).\n"
+            "\n"
+            "The open-file limit is raised to players + %d (an error if it cannot be).\n"
+            "Only the addresses of --url and --publish-url are connected to.\n"
+            "\n"
+            "Exit status: 0 when the run completed (player errors are in the JSON); 1\n"
+            "when it could not (publisher failure, time bound, interrupted, resources);\n"
+            "2 on a usage error.\n",
+            BENCH_FD_RESERVE);
+}
+
 static void usage(FILE *out)
 {
     fprintf(
@@ -94,41 +132,10 @@ static void usage(FILE *out)
         "  --json-every-second  also print one JSON object per second on stdout\n"
         "  --per-player         add a per-player array to the final JSON\n"
         "  -q, --quiet          no per-second line on stderr\n"
-        "  -h, --help           print this help and exit\n"
-        "\n"
-        "Every second a line on stderr: players started, connected (playing) and\n"
-        "receiving (media in the last second), delivered vs expected bitrate, time\n"
-        "to first frame, latency, errors, the bench's own CPU use. At the end one\n"
-        "JSON object on stdout:\n"
-        "  players, started, connected, receiving;\n"
-        "  delivered_kbps: audio/video/data payload received in the window, summed\n"
-        "    over players; expected_kbps: players x the stream's bitrate (what the\n"
-        "    publisher sent in the same window, or --expected-kbps); ratio;\n"
-        "  player_ratio {min, p1, p50}: the same ratio per player;\n"
-        "  ttff_ms {p50, p99, max, count}: TCP connect start to the first coded\n"
-        "    video frame;\n"
-        "  keyframe_starts {ok, total}: players whose first coded video frame was a\n"
-        "    key frame preceded by a video sequence header (total = players);\n"
-        "  latency_ms {p50, p99, max, samples, unmatched}: probes' receive time minus\n"
-        "    the publisher's send time of the same audio/video payload, matched by a\n"
-        "    64-bit content hash (null without --publish; messages the publisher sent\n"
-        "    before a probe started, i.e. the GOP cache, are not counted);\n"
-        "  errors {reason: count} and error_examples {reason: text}, reasons:\n"
-        "    connect, setup_timeout, handshake, refused, http_status, protocol,\n"
-        "    closed, io, output_overflow, out_of_memory;\n"
-        "  batch {ticks, mean_ms, max_ms}: time the batch reads took (the bench's\n"
-        "    own cost; a mean near --batch-ms means the bench is the bottleneck);\n"
-        "  bytes, publisher, bench_cpu_s, bench_cpu_pct, duration_s (the window).\n"
-        "\n"
-        "The open-file limit is raised to players + %d (an error if it cannot be).\n"
-        "Only the addresses of --url and --publish-url are connected to.\n"
-        "\n"
-        "Exit status: 0 when the run completed (player errors are in the JSON); 1\n"
-        "when it could not (publisher failure, time bound, interrupted, resources);\n"
-        "2 on a usage error.\n",
+        "  -h, --help           print this help and exit\n",
         DEFAULT_PLAYERS, DEFAULT_RAMP, DEFAULT_PROBES, DEFAULT_BATCH_MS, DEFAULT_SETUP_TIMEOUT_MS,
-        DEFAULT_WARMUP, DEFAULT_DURATION, BENCH_DRAIN_MAX_MS, BENCH_GRACE_MS / 1000,
-        BENCH_FD_RESERVE);
+        DEFAULT_WARMUP, DEFAULT_DURATION, BENCH_DRAIN_MAX_MS, BENCH_GRACE_MS / 1000);
+    usage_output(out);
 }
 
 static int parse_long(const char *opt, const char *s, long min, long max, long *out)

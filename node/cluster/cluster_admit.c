@@ -157,7 +157,8 @@ static const admit_step_t HOOKS_STEP = {"hooks", ADMIT_ORDER_HOOKS, ask_hooks, c
 
 int cluster_admit_install(node_t *node)
 {
-    if (admit_add_step(node, &DRAIN_STEP, NULL) != 0 || admit_add_step(node, &RULES_STEP, NULL) != 0 ||
+    if (admit_add_step(node, &DRAIN_STEP, NULL) != 0 ||
+        admit_add_step(node, &RULES_STEP, NULL) != 0 ||
         admit_add_step(node, &HOOKS_STEP, NULL) != 0)
         return -1;
     return 0;

@@ -35,7 +35,12 @@
 struct node;
 
 /* The order of the steps that main.c installs (admit_step_t.order). */
-enum { ADMIT_ORDER_RELAY = 10, ADMIT_ORDER_DRAIN = 20, ADMIT_ORDER_RULES = 30, ADMIT_ORDER_HOOKS = 40 };
+enum {
+    ADMIT_ORDER_RELAY = 10,
+    ADMIT_ORDER_DRAIN = 20,
+    ADMIT_ORDER_RULES = 30,
+    ADMIT_ORDER_HOOKS = 40
+};
 
 #define ADMIT_WHY_MAX 256                   /* why, with its NUL */
 #define ADMIT_DESC_MAX (ADMIT_WHY_MAX + 16) /* desc, with its NUL */

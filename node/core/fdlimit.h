@@ -10,7 +10,8 @@
  *
  * At accept, a client connection whose fd is within fdlimit_spare() of the
  * limit is refused (limit file_descriptors), so that the API, relays and
- * hooks still find fds when clients have taken the rest. */
+ * hooks still find fds when clients have taken the rest.
+ * Threads: main() and the loop thread (no state of its own). */
 #ifndef WEIR_FDLIMIT_H
 #define WEIR_FDLIMIT_H
 

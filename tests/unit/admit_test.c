@@ -350,7 +350,7 @@ static void test_hook_busy_and_cancel(void **state)
 typedef struct {
     admit_code_t answer; /* what the steps answer (ADMIT_PENDING: the waiting one) */
     int calls;
-    char trace[16]; /* the order steps ran in: one letter each */
+    char trace[16];   /* the order steps ran in: one letter each */
     admit_done_cb cb; /* a waiting step: how to answer later */
     void *cb_arg;
     int cancelled;
