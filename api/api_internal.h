@@ -12,6 +12,11 @@
 #include "parse.h"
 #include "static.h"
 
+/* The contract's version (GET /api/v1/version): the major is the path's
+ * (/api/v1); the minor grows with each change that adds to the contract
+ * without breaking a client of an earlier minor. */
+#define API_VERSION "1.1"
+
 #define API_STATUS_MAX 600
 
 struct MHD_Daemon;
@@ -66,7 +71,8 @@ struct api_req {
     size_t resp_len;
     int resp_borrowed; /* resp outlives the request: not ours to free */
     const char *ctype;
-    const char *allow;
+    const char *allow;      /* the Allow header of a 405 (allow_buf) */
+    char allow_buf[48];     /* "GET, HEAD, PUT, PATCH, DELETE" at most */
     const char *const *headers; /* extra: name, value, ..., NULL (api_reply_headers) */
 };
 
@@ -81,10 +87,16 @@ typedef struct api_op {
 /* 1 if the path matched (r->pp) names something that exists. */
 typedef int (*api_exists_fn)(const api_req_t *r);
 
+/* api_route_t.public: whether a route needs api.token. */
+enum {
+    API_AUTH_TOKEN = 0,   /* the token, when api.token is set */
+    API_AUTH_PUBLIC = 1,  /* never (the dashboard's files: no secret in them) */
+    API_AUTH_HEALTH = 2,  /* never while api.health_public (the default): the probes */
+};
+
 typedef struct api_route {
     const char *pattern; /* "/api/v1/streams/{}/{*}": {} one segment, {*} the rest */
-    const char *allow;   /* for 405 */
-    int public;          /* no token needed (/healthz) */
+    int public;          /* API_AUTH_*: who may call it */
     api_op_t ops[4];
     /* NULL, or the route exists only for paths this accepts (the dashboard's
      * files: only loaded names); other paths fall through as unknown (401
@@ -133,6 +145,7 @@ cJSON *api_body_object(api_req_t *r);
 void api_get_healthz(api_req_t *r);
 void api_get_readyz(api_req_t *r);
 void api_get_node(api_req_t *r);
+void api_get_version(api_req_t *r);
 void api_patch_node(api_req_t *r);
 void api_post_node_drain(api_req_t *r);
 void api_post_node_undrain(api_req_t *r);

@@ -30,48 +30,41 @@
 /* ---- routes -------------------------------------------------------------- */
 
 static const api_route_t ROUTES[] = {
-    {"/healthz", "GET", 1, {{"GET", api_get_healthz, 0}}, NULL},
-    {"/readyz", "GET", 0, {{"GET", api_get_readyz, 0}}, NULL},
-    {"/metrics", "GET", 0, {{"GET", api_get_metrics, 0}}, NULL},
-    {"/api/v1/node", "GET, PATCH", 0, {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}},
+    {"/healthz", API_AUTH_HEALTH, {{"GET", api_get_healthz, 0}}, NULL},
+    {"/readyz", API_AUTH_HEALTH, {{"GET", api_get_readyz, 0}}, NULL},
+    {"/metrics", API_AUTH_TOKEN, {{"GET", api_get_metrics, 0}}, NULL},
+    {"/api/v1/node", API_AUTH_TOKEN, {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}},
      NULL},
-    {"/api/v1/node/drain", "POST", 0, {{"POST", api_post_node_drain, 1}}, NULL},
-    {"/api/v1/node/undrain", "POST", 0, {{"POST", api_post_node_undrain, 0}}, NULL},
-    {"/api/v1/streams", "GET", 0, {{"GET", api_get_streams, 0}}, NULL},
-    {"/api/v1/streams/{}/{*}",
-     "GET, DELETE",
-     0,
+    {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0}}, NULL},
+    {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1}}, NULL},
+    {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0}}, NULL},
+    {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0}}, NULL},
+    {"/api/v1/streams/{}/{*}", API_AUTH_TOKEN,
      {{"GET", api_get_stream, 0}, {"DELETE", api_delete_stream, 0}},
      NULL},
-    {"/api/v1/sessions", "GET", 0, {{"GET", api_get_sessions, 0}}, NULL},
-    {"/api/v1/sessions/{}",
-     "GET, DELETE",
-     0,
+    {"/api/v1/sessions", API_AUTH_TOKEN, {{"GET", api_get_sessions, 0}}, NULL},
+    {"/api/v1/sessions/{}", API_AUTH_TOKEN,
      {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}},
      NULL},
-    {"/api/v1/events", "GET", 0, {{"GET", api_get_events, 0}}, NULL},
-    {"/api/v1/relays", "GET, POST", 0, {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}},
+    {"/api/v1/events", API_AUTH_TOKEN, {{"GET", api_get_events, 0}}, NULL},
+    {"/api/v1/relays", API_AUTH_TOKEN, {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}},
      NULL},
-    {"/api/v1/relays/{}",
-     "GET, PUT, PATCH, DELETE",
-     0,
+    {"/api/v1/relays/{}", API_AUTH_TOKEN,
      {{"GET", api_get_relay, 0},
       {"PUT", api_put_relay, 1},
       {"PATCH", api_patch_relay, 1},
       {"DELETE", api_delete_relay, 0}},
      NULL},
-    {"/api/v1/hooks", "GET, POST", 0, {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}},
+    {"/api/v1/hooks", API_AUTH_TOKEN, {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}},
      NULL},
-    {"/api/v1/hooks/{}",
-     "GET, PUT, DELETE",
-     0,
+    {"/api/v1/hooks/{}", API_AUTH_TOKEN,
      {{"GET", api_get_hook, 0}, {"PUT", api_put_hook, 1}, {"DELETE", api_delete_hook, 0}},
      NULL},
     /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
      * above. Public: the page holds no secret and asks for the token itself. */
-    {"/", "GET", 1, {{"GET", api_get_dashboard, 0}}, NULL},
-    {"/assets/{}", "GET", 1, {{"GET", api_get_dashboard_asset, 0}}, api_dashboard_asset_exists},
-    {"/{}", "GET", 1, {{"GET", api_get_dashboard_file, 0}}, api_dashboard_file_exists},
+    {"/", API_AUTH_PUBLIC, {{"GET", api_get_dashboard, 0}}, NULL},
+    {"/assets/{}", API_AUTH_PUBLIC, {{"GET", api_get_dashboard_asset, 0}}, api_dashboard_asset_exists},
+    {"/{}", API_AUTH_PUBLIC, {{"GET", api_get_dashboard_file, 0}}, api_dashboard_file_exists},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -270,36 +263,55 @@ static int is_json_type(const char *ct)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-/* Routing, auth and body checks once the headers are in. Replies (sets
- * r->status) when the request is refused. */
-static void first_call(api_req_t *r)
+/* 1 if the route may be called without the token. */
+static int route_is_public(const api_req_t *r)
+{
+    if (!r->route)
+        return 0;
+    return r->route->public == API_AUTH_PUBLIC ||
+           (r->route->public == API_AUTH_HEALTH && r->api->node->conf.api_health_public);
+}
+
+/* The route's methods for a 405's Allow header (HEAD wherever GET is). */
+static const char *route_allow(api_req_t *r)
+{
+    char *b = r->allow_buf;
+    size_t n = 0, cap = sizeof r->allow_buf;
+    b[0] = '\0';
+    for (int i = 0; i < 4 && r->route->ops[i].method; i++) {
+        const char *m = r->route->ops[i].method;
+        int get = strcmp(m, "GET") == 0;
+        n += (size_t)snprintf(b + n, n < cap ? cap - n : 0, "%s%s%s", n ? ", " : "", m,
+                              get ? ", HEAD" : "");
+    }
+    return b;
+}
+
+/* The route's operation for the request's method: HEAD is answered by the
+ * GET operation (libmicrohttpd sends its head without the body). */
+static const api_op_t *route_op(const api_req_t *r)
+{
+    const char *m = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    for (int i = 0; i < 4 && r->route->ops[i].method; i++)
+        if (strcmp(r->route->ops[i].method, m) == 0)
+            return &r->route->ops[i];
+    return NULL;
+}
+
+/* The body checks once the operation is known: refused (r->status set)
+ * when the operation takes no body, or the body is not JSON, or too big. */
+static void check_body(api_req_t *r)
 {
     api_t *a = r->api;
-    r->route = route_find(r);
-    /* Without the token nothing is revealed, not even which paths exist. */
-    if (!(r->route && r->route->public) && !authorized(r)) {
-        api_reply_error(r, 401, "unauthorized",
-                        "missing or wrong token (Authorization: Bearer <api.token>)");
-        return;
-    }
-    if (!r->route) {
-        api_reply_error(r, 404, "not_found", "no such route");
-        return;
-    }
-    for (int i = 0; i < 4 && r->route->ops[i].method; i++)
-        if (strcmp(r->route->ops[i].method, r->method) == 0)
-            r->op = &r->route->ops[i];
-    if (!r->op) {
-        r->allow = r->route->allow;
-        api_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)",
-                        r->method, r->route->allow);
-        return;
-    }
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
     const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
     r->has_body = (cl && strtoull(cl, NULL, 10) > 0) || te;
     if (!r->has_body)
         return;
+    if (!r->op->takes_body) {
+        api_reply_error(r, 400, "bad_request", "%s %s takes no body", r->method, r->path);
+        return;
+    }
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     if (!is_json_type(ct)) {
         api_reply_error(r, 415, "unsupported_media_type",
@@ -311,6 +323,31 @@ static void first_call(api_req_t *r)
                         "the body is over %zu bytes (api.max_body_bytes)", a->max_body);
         return;
     }
+}
+
+/* Routing, auth and body checks once the headers are in. Replies (sets
+ * r->status) when the request is refused. */
+static void first_call(api_req_t *r)
+{
+    r->route = route_find(r);
+    /* Without the token nothing is revealed, not even which paths exist. */
+    if (!route_is_public(r) && !authorized(r)) {
+        api_reply_error(r, 401, "unauthorized",
+                        "missing or wrong token (Authorization: Bearer <api.token>)");
+        return;
+    }
+    if (!r->route) {
+        api_reply_error(r, 404, "not_found", "no such route");
+        return;
+    }
+    r->op = route_op(r);
+    if (!r->op) {
+        r->allow = route_allow(r);
+        api_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)",
+                        r->method, r->allow);
+        return;
+    }
+    check_body(r);
 }
 
 static void take_body(api_req_t *r, const char *data, size_t len)

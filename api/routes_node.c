@@ -1,6 +1,9 @@
 /* Tag node: GET and PATCH /api/v1/node, POST /api/v1/node/drain and
  * /api/v1/node/undrain. Changes are stored before they are applied and
  * acknowledged (the request is suspended until the write commits). */
+#include <event2/event.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,6 +132,45 @@ void api_patch_node(api_req_t *r)
     api_suspend(r);
 }
 
+/* ---- version ------------------------------------------------------------ */
+
+/* What a scheduler may rely on, by name: a name is added when its feature
+ * lands and never changes meaning (openapi.yaml, Version). */
+static const char *const CAPABILITIES[] = {
+    "rtmp.publish",    "rtmp.play",       "http_flv.play",   "relays.pull",
+    "relays.push",     "relays.on_demand", "relays.failover", "relays.hops",
+    "hooks.notify",    "hooks.decide",     "apps.signed_urls", "drain",
+    "events.cursor",   "metrics",          "head",            "health.public",
+};
+
+void api_get_version(api_req_t *r)
+{
+    cJSON *o = cJSON_CreateObject(), *b = cJSON_CreateObject(), *caps = cJSON_CreateArray();
+    if (!o || !b || !caps) {
+        cJSON_Delete(o);
+        cJSON_Delete(b);
+        cJSON_Delete(caps);
+        api_reply_json(r, 500, NULL);
+        return;
+    }
+    cJSON_AddStringToObject(o, "version", WEIR_VERSION);
+    cJSON_AddStringToObject(o, "api_version", API_VERSION);
+    cJSON_AddStringToObject(b, "type", WEIR_BUILD_TYPE);
+#if defined(__clang__)
+    cJSON_AddStringToObject(b, "compiler", "clang " __clang_version__);
+#elif defined(__GNUC__)
+    cJSON_AddStringToObject(b, "compiler", "gcc " __VERSION__);
+#endif
+    cJSON_AddStringToObject(b, "libevent", event_get_version());
+    cJSON_AddStringToObject(b, "libmicrohttpd", MHD_get_version());
+    cJSON_AddStringToObject(b, "openssl", OpenSSL_version(OPENSSL_VERSION));
+    cJSON_AddItemToObject(o, "build", b);
+    for (size_t i = 0; i < sizeof CAPABILITIES / sizeof CAPABILITIES[0]; i++)
+        cJSON_AddItemToArray(caps, cJSON_CreateString(CAPABILITIES[i]));
+    cJSON_AddItemToObject(o, "capabilities", caps);
+    api_reply_json(r, 200, o);
+}
+
 /* ---- drain -------------------------------------------------------------- */
 
 typedef struct {
@@ -207,6 +249,10 @@ void api_post_node_drain(api_req_t *r)
 
 void api_post_node_undrain(api_req_t *r)
 {
+    if (!r->api->node->draining) { /* nothing to store, no event */
+        api_reply_json(r, 200, node_json(r->api));
+        return;
+    }
     drain_ctx_t *d = calloc(1, sizeof *d);
     if (!d) {
         api_reply_json(r, 500, NULL);

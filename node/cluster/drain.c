@@ -12,6 +12,8 @@ void drain_set(node_t *node, int on, const char *redirect, uint32_t retry_after_
                int64_t since_wall_ms, const char *by)
 {
     int was = node->draining;
+    if (!on && !was)
+        return; /* nothing to end: no change, no event */
     node->draining = on ? 1 : 0;
     if (on) {
         snprintf(node->drain_redirect, sizeof node->drain_redirect, "%s", redirect ? redirect : "");
@@ -23,8 +25,7 @@ void drain_set(node_t *node, int on, const char *redirect, uint32_t retry_after_
         node->drain_redirect[0] = '\0';
         node->drain_retry_after_s = 0;
         node->drain_since_wall_ms = 0;
-        if (was)
-            log_info(0, "drain ended (%s): accepting new sessions", by);
+        log_info(0, "drain ended (%s): accepting new sessions", by);
     }
     cJSON *f = cJSON_CreateObject();
     if (f) {

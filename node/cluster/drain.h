@@ -26,7 +26,8 @@
 
 /* Sets the drain state (on 0: undrained; redirect and retry_after_s are
  * then ignored), logs it and records a node.drain / node.undrain event
- * (with by: "api", "restart"). */
+ * (with by: "api", "restart"). Ending a drain that is not on changes
+ * nothing and records no event. */
 void drain_set(node_t *node, int on, const char *redirect, uint32_t retry_after_s,
                int64_t since_wall_ms, const char *by);
 

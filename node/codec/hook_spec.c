@@ -78,17 +78,18 @@ int hook_spec_url(const char *url, url_t *out, char *err, size_t errlen)
         return spec_fail(err, errlen, "url: https is not supported yet");
     if (strncasecmp(url, "http://", 7) != 0)
         return spec_fail(err, errlen, "url: expected http://host[:port]/path");
-    /* url_parse() wants a path of at least one byte after '/': a bare "/"
-     * (with or without a query) is parsed with a placeholder byte, then
-     * put back. */
+    /* url_parse() wants a path of at least one byte after '/': a bare "/",
+     * or no path at all ("http://host:port", taken as "/"), with or without
+     * a query, is parsed with a placeholder byte, then put back. */
     char tmp[HOOK_URL_MAX + 1];
     const char *auth = url + 7;
     size_t alen = auth[0] == '[' ? strcspn(auth, "]") : 0;
     alen += strcspn(auth + alen, "/?");
     const char *rest = auth + alen;
-    int root = rest[0] == '/' && (rest[1] == '\0' || rest[1] == '?');
+    const char *after = rest[0] == '/' ? rest + 1 : rest; /* the query, or "" */
+    int root = after[0] == '\0' || after[0] == '?';
     if (root) {
-        snprintf(tmp, sizeof tmp, "%.*s/_%s", (int)(rest - url), url, rest + 1);
+        snprintf(tmp, sizeof tmp, "%.*s/_%s", (int)(rest - url), url, after);
         url = tmp;
     }
     char uerr[96];

@@ -323,6 +323,9 @@ int relay_spec_from_json(const cJSON *obj, const relay_spec_t *base, relay_spec_
     if (!base && spec_required(seen, FIELDS, required, sizeof required / sizeof required[0], err,
                                errlen) != 0)
         return -1;
+    if ((seen & (1u << F_MODE)) && !mode_null && s.direction == RELAY_PUSH &&
+        s.mode == RELAY_MODE_ALWAYS)
+        return spec_fail(err, errlen, "mode: a push relay has no mode (null or absent)");
     if (mode_null && s.direction == RELAY_PULL)
         return spec_fail(err, errlen,
                          "mode: expected always or on_demand for a pull relay (null is "

@@ -110,7 +110,6 @@ static void test_errors_name_the_field(void **state)
          "events[0]: unknown event type 'a?b'"},
         {"{\"url\": \"https://h/p\", \"events\": [\"*\"]}", "url: https is not supported yet"},
         {"{\"url\": \"ftp://h/p\", \"events\": [\"*\"]}", "url: expected http://host[:port]/path"},
-        {"{\"url\": \"http://h\", \"events\": [\"*\"]}", "url: missing path after the host"},
         {"{\"url\": \"http:///p\", \"events\": [\"*\"]}", "url: missing host"},
         {"{\"url\": \"http://h:0/p\", \"events\": [\"*\"]}", "url: bad port"},
         {"{\"url\": \"http://h/p q\", \"events\": [\"*\"]}",
@@ -312,8 +311,13 @@ static void test_validate_and_url(void **state)
     assert_int_equal(hook_spec_url("HTTP://[::1]:9/a/b?c", &u, err, sizeof err), 0);
     assert_string_equal(u.host, "::1");
     assert_string_equal(u.path, "/a/b?c");
-    assert_int_equal(hook_spec_url("http://h?q", &u, err, sizeof err), -1);
-    assert_string_equal(err, "url: missing path after the host");
+    /* no path: taken as "/" */
+    assert_int_equal(hook_spec_url("http://h?q", &u, err, sizeof err), 0);
+    assert_string_equal(u.path, "/?q");
+    assert_int_equal(hook_spec_url("http://h:9000", &u, err, sizeof err), 0);
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.port, 9000);
+    assert_string_equal(u.path, "/");
 }
 
 int main(void)

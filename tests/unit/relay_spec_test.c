@@ -193,8 +193,9 @@ static void test_create_minimal_and_full(void **state)
     s = parse_ok("{" PUSH_BASE "," PUSH_URL ",\"mode\":null}", NULL);
     assert_int_equal(s.direction, RELAY_PUSH);
     assert_int_equal(s.mode, RELAY_MODE_ALWAYS);
-    s = parse_ok("{" PUSH_BASE "," PUSH_URL ",\"mode\":\"always\"}", NULL);
-    assert_int_equal(s.mode, RELAY_MODE_ALWAYS);
+    /* issue 18: "always" on a push relay was taken and stored as null */
+    parse_err("{" PUSH_BASE "," PUSH_URL ",\"mode\":\"always\"}", NULL,
+              "mode: a push relay has no mode (null or absent)");
 }
 
 static void test_required_and_body(void **state)
