@@ -283,9 +283,10 @@ def test_auth_and_error_statuses(api_node):
     n, api = api_node(api={"token": "s3cret-token", "max_body_bytes": 1024})
     anon = Api(n.api_url)
     wrong = Api(n.api_url, token="s3cret-tokeN")
-    # 401 everywhere but /healthz, without revealing which routes exist.
+    # 401 everywhere but the probes, without revealing which routes exist.
     assert anon.get("/healthz").status_code == 200
-    for path in ("/api/v1/node", "/api/v1/streams", "/metrics", "/readyz", "/nope"):
+    assert anon.get("/readyz").status_code == 200
+    for path in ("/api/v1/node", "/api/v1/streams", "/metrics", "/api/v1/version", "/nope"):
         r = anon.get(path)
         assert r.status_code == 401, path
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
@@ -298,9 +299,9 @@ def test_auth_and_error_statuses(api_node):
     assert api.get("/api/v1/sessions/999999").status_code == 404
     # 405 with Allow
     r = api.post("/api/v1/streams", json={})
-    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
     r = api.put("/api/v1/node", json={})
-    assert r.status_code == 405 and r.headers["Allow"] == "GET, PATCH"
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD, PATCH"
     # 400: malformed JSON, wrong type, unknown field, bad parameters; each names the field.
     r = api.patch("/api/v1/node", data=b'{"log_level": ', headers={
         "Content-Type": "application/json"})
@@ -346,6 +347,78 @@ def test_auth_and_error_statuses(api_node):
     for status in ("200", "400", "401", "404", "405", "413", "415"):
         assert re.search(r'^weir_api_requests_total\{status="%s"\} [1-9]' % status, m, re.M), \
             status
+
+
+def test_probes_need_the_token_when_not_public(api_node):
+    n, api = api_node(api={"token": "s3cret-token", "health_public": False})
+    anon = Api(n.api_url)
+    for path in ("/healthz", "/readyz"):
+        r = anon.get(path)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", path
+        assert api.get(path).status_code == 200, path
+
+
+def test_head_answers_every_get_route_and_bodies_only_where_taken(api_node):
+    n, api = api_node()
+    for path in ("/healthz", "/readyz", "/metrics", "/api/v1/node", "/api/v1/streams",
+                 "/api/v1/sessions", "/api/v1/events", "/api/v1/relays", "/api/v1/hooks",
+                 "/api/v1/version"):
+        g = api.get(path)
+        h = api.head(path)
+        assert h.status_code == g.status_code == 200, path
+        assert h.content == b"", path
+        assert h.headers["Content-Type"] == g.headers["Content-Type"], path
+        assert int(h.headers["Content-Length"]) > 0, path
+    # A missing resource: HEAD answers 404 too; the dashboard's page (503 without a
+    # built web root) answers HEAD as it answers GET.
+    assert api.head("/api/v1/sessions/999999").status_code == 404
+    assert api.head("/").status_code == api.get("/").status_code
+    # A body on an operation that takes none: 400, named; nothing happens.
+    for method, path in (("GET", "/api/v1/streams"), ("DELETE", "/api/v1/sessions/999999"),
+                         ("POST", "/api/v1/node/undrain")):
+        r = api.request(method, path, json={"x": 1})
+        assert r.status_code == 400, (method, path, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "bad_request"
+        assert err["message"] == "%s %s takes no body" % (method, path), err
+    # An empty body is no body.
+    assert api.request("POST", "/api/v1/node/undrain", data=b"").status_code == 200
+
+
+def test_version_names_the_contract_build_and_capabilities(api_node):
+    n, api = api_node()
+    v = api.get("/api/v1/version").json()
+    node = api.get("/api/v1/node").json()
+    assert v["version"] == node["version"]
+    assert re.fullmatch(r"1\.\d+", v["api_version"]), v
+    assert v["build"]["libevent"] and v["build"]["libmicrohttpd"] and v["build"]["openssl"]
+    for cap in ("rtmp.publish", "http_flv.play", "relays.pull", "relays.failover", "drain",
+                "events.cursor", "head", "health.public"):
+        assert cap in v["capabilities"], (cap, v["capabilities"])
+
+
+def test_undrain_of_an_undrained_node_records_nothing(api_node):
+    n, api = api_node()
+    before = [e["type"] for e in all_events(api)]
+    r = api.post("/api/v1/node/undrain")
+    assert r.status_code == 200 and r.json()["draining"] is False
+    assert api.post("/api/v1/node/drain").status_code == 200
+    assert api.post("/api/v1/node/undrain").status_code == 200
+    assert api.post("/api/v1/node/undrain").status_code == 200
+    types = [e["type"] for e in all_events(api)][len(before):]
+    assert types == ["node.drain", "node.undrain"], types
+
+
+def test_push_relay_refuses_a_mode(api_node):
+    n, api = api_node()
+    body = {"direction": "push", "app": "live", "name": "cam",
+            "urls": ["rtmp://127.0.0.1:1/live/cam"]}
+    r = api.post("/api/v1/relays", json=dict(body, mode="always"))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"].startswith("mode: a push relay has no mode"), r.text
+    assert api.get("/api/v1/relays").json()["relays"] == []
+    r = api.post("/api/v1/relays", json=dict(body, mode=None))
+    assert r.status_code == 201 and r.json()["mode"] is None, r.text
 
 
 def test_non_loopback_api_needs_a_token(tmp_path):

@@ -83,8 +83,9 @@ def test_own_objects_are_closed(schema):
 
 # Routes that never need the token: /healthz, and the dashboard (a dashboard file name
 # the node did not load is an unknown path: 401 without the token when one is set).
-PUBLIC = {"/healthz", "/", "/assets/{file}", "/{file}"}
-NEVER_401 = {"/healthz", "/"}
+# The probes need no token unless api.health_public is false (then they answer 401).
+PUBLIC = {"/healthz", "/readyz", "/", "/assets/{file}", "/{file}"}
+NEVER_401 = {"/"}
 
 
 def test_every_operation_documents_errors(schema):
@@ -314,7 +315,7 @@ def test_undocumented_status_fails(schema):
         schema.validate("GET", "/api/v1/node", 404, JSON,
                         body({"error": {"code": "not_found", "message": "x"}}))
     with pytest.raises(AssertionError, match="status 401 not documented"):
-        schema.validate("GET", "/healthz", 401, JSON,
+        schema.validate("GET", "/", 401, JSON,
                         body({"error": {"code": "unauthorized", "message": "x"}}))
 
 
@@ -333,12 +334,19 @@ def test_undocumented_method_fails_unless_405_with_allow(schema):
     err = body({"error": {"code": "method_not_allowed", "message": "x"}})
     with pytest.raises(AssertionError, match="PUT is not documented"):
         schema.validate("PUT", "/api/v1/node", 200, JSON, body(example(schema, "Node")))
-    schema.validate("PUT", "/api/v1/node", 405, {**JSON, "Allow": "GET, PATCH"}, err)
-    schema.validate("POST", "/api/v1/sessions/7", 405, {**JSON, "Allow": "DELETE, GET"}, err)
+    schema.validate("PUT", "/api/v1/node", 405, {**JSON, "Allow": "GET, HEAD, PATCH"}, err)
+    schema.validate("POST", "/api/v1/sessions/7", 405, {**JSON, "Allow": "DELETE, GET, HEAD"},
+                    err)
     with pytest.raises(AssertionError, match="Allow"):
         schema.validate("PUT", "/api/v1/node", 405, JSON, err)
     with pytest.raises(AssertionError, match="Allow is"):
-        schema.validate("PUT", "/api/v1/node", 405, {**JSON, "Allow": "GET"}, err)
+        schema.validate("PUT", "/api/v1/node", 405, {**JSON, "Allow": "GET, PATCH"}, err)
+    # HEAD is implied by GET: the GET's answer, without a body
+    schema.validate("HEAD", "/api/v1/node", 200, JSON, b"")
+    with pytest.raises(AssertionError, match="HEAD answer with a body"):
+        schema.validate("HEAD", "/api/v1/node", 200, JSON, body(example(schema, "Node")))
+    with pytest.raises(AssertionError, match="HEAD is not documented"):
+        schema.validate("HEAD", "/api/v1/node/drain", 200, JSON, b"")
 
 
 def test_headers_and_content_type(schema):
@@ -398,7 +406,7 @@ def test_operations_lists_every_method(schema):
     methods = {(m, t) for m, t, _ in ops}
     assert methods == {
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
-        ("GET", "/api/v1/node"), ("PATCH", "/api/v1/node"),
+        ("GET", "/api/v1/node"), ("PATCH", "/api/v1/node"), ("GET", "/api/v1/version"),
         ("GET", "/api/v1/streams"),
         ("GET", "/api/v1/streams/{app}/{name}"), ("DELETE", "/api/v1/streams/{app}/{name}"),
         ("GET", "/api/v1/sessions"),

@@ -301,6 +301,18 @@ def test_failed_delivery_is_retried_with_the_same_id(node, rx):
     assert metric(api, 'weir_webhook_delivered_total{hook="%s"}' % hid) == 1
 
 
+def test_hook_url_without_a_path_posts_to_root(node):
+    with HookReceiver(path="/") as rx:
+        n = node()
+        api = api_of(n)
+        bare = "http://127.0.0.1:%d" % rx.port
+        h = create_hook(api, {"url": bare, "events": ["config.change"]})
+        assert h["url"] == bare
+        assert api.patch("/api/v1/node", json={"log_level": "info"}).status_code == 200
+        rec = rx.wait_for(lambda rec: rec["type"] == "config.change", timeout=10)
+        assert rec["path"] == "/" and rec["status"] == 200, rec
+
+
 def test_attempts_exhausted_are_dropped(node, rx):
     n = node(webhooks=dict(FAST_WEBHOOKS, max_attempts=2))
     api = api_of(n)
