@@ -166,38 +166,30 @@ static char *decision_body(hook_mgr_t *m, const char *id, const char *point, cJS
     return text;
 }
 
-int hook_decide(hook_mgr_t *m, const char *point, cJSON *fields, hook_decide_cb cb, void *arg,
-                hook_decision_t **out)
+static int decides(const hook_t *h, const char *point)
 {
-    *out = NULL;
-    int p = point && strcmp(point, POINT_NAMES[0]) == 0   ? 0
-            : point && strcmp(point, POINT_NAMES[1]) == 0 ? 1
-                                                          : -1;
-    unsigned n = 0;
-    for (hook_t *h = m && p >= 0 ? m->hooks : NULL; h; h = h->next)
-        n += h->spec.enabled && hook_spec_decides(&h->spec, point);
-    if (n == 0) {
-        cJSON_Delete(fields);
-        return 0;
-    }
-    if (m->ndecisions >= m->node->conf.webhooks_max_pending_decisions) {
-        cJSON_Delete(fields);
-        (hook_timeout_allows(m->node, point) ? m->counts.timeout_allow
-                                             : m->counts.timeout_deny)[p]++;
-        return NODE_ELIMIT;
-    }
-    char id[32];
-    snprintf(id, sizeof id, "d-%llu", (unsigned long long)++m->next_decision);
-    char *body = decision_body(m, id, point, fields); /* fields taken */
-    hook_decision_t *d = body ? calloc(1, sizeof *d + n * sizeof(slot_t)) : NULL;
+    return h->spec.enabled && hook_spec_decides(&h->spec, point);
+}
+
+/* A decision refused before any request (too many pending, out of memory)
+ * counts as a timeout: the caller applies the point's policy. */
+static void count_refused(hook_mgr_t *m, int p)
+{
+    (hook_timeout_allows(m->node, POINT_NAMES[p]) ? m->counts.timeout_allow
+                                                  : m->counts.timeout_deny)[p]++;
+}
+
+/* A decision of point p with one slot per deciding hook (n of them),
+ * linked into m; NULL when out of memory. */
+static hook_decision_t *decision_new(hook_mgr_t *m, int p, unsigned n, hook_decide_cb cb,
+                                     void *arg)
+{
+    hook_decision_t *d = calloc(1, sizeof *d + n * sizeof(slot_t));
     if (d)
         d->fin = event_new(m->node->base, -1, 0, decision_fin_cb, d);
     if (!d || !d->fin) {
         free(d);
-        cJSON_free(body);
-        (hook_timeout_allows(m->node, point) ? m->counts.timeout_allow
-                                             : m->counts.timeout_deny)[p]++;
-        return NODE_ENOMEM;
+        return NULL;
     }
     d->m = m;
     d->point = p;
@@ -211,19 +203,26 @@ int hook_decide(hook_mgr_t *m, const char *point, cJSON *fields, hook_decide_cb 
     m->decisions = d;
     m->ndecisions++;
     unsigned i = 0;
-    size_t len = strlen(body);
     for (hook_t *h = m->hooks; h && i < n; h = h->next) {
-        if (!h->spec.enabled || !hook_spec_decides(&h->spec, point))
+        if (!decides(h, POINT_NAMES[p]))
             continue;
         slot_t *s = &d->slots[i++];
         s->d = d;
         snprintf(s->hook_id, sizeof s->hook_id, "%s", h->spec.id);
     }
-    /* Start every request; a failure to start counts as a failed hook (the
-     * result is delivered from d->fin, never here). */
-    i = 0;
-    for (hook_t *h = m->hooks; h && i < n && !d->decided; h = h->next) {
-        if (!h->spec.enabled || !hook_spec_decides(&h->spec, point))
+    return d;
+}
+
+/* Starts every request; a failure to start counts as a failed hook (the
+ * result is delivered from d->fin, never here). */
+static void decision_start(hook_decision_t *d, const char *id, const char *body)
+{
+    hook_mgr_t *m = d->m;
+    const char *point = POINT_NAMES[d->point];
+    size_t len = strlen(body);
+    unsigned i = 0;
+    for (hook_t *h = m->hooks; h && i < d->nslots && !d->decided; h = h->next) {
+        if (!decides(h, point))
             continue;
         slot_t *s = &d->slots[i++];
         char err[HOOK_ERR_MAX];
@@ -234,6 +233,37 @@ int hook_decide(hook_mgr_t *m, const char *point, cJSON *fields, hook_decide_cb 
             decision_hook_failed(d, h->spec.id, "failed (cannot start the request)");
         }
     }
+}
+
+int hook_decide(hook_mgr_t *m, const char *point, cJSON *fields, hook_decide_cb cb, void *arg,
+                hook_decision_t **out)
+{
+    *out = NULL;
+    int p = point && strcmp(point, POINT_NAMES[0]) == 0   ? 0
+            : point && strcmp(point, POINT_NAMES[1]) == 0 ? 1
+                                                          : -1;
+    unsigned n = 0;
+    for (hook_t *h = m && p >= 0 ? m->hooks : NULL; h; h = h->next)
+        n += decides(h, point);
+    if (n == 0) {
+        cJSON_Delete(fields);
+        return 0;
+    }
+    if (m->ndecisions >= m->node->conf.webhooks_max_pending_decisions) {
+        cJSON_Delete(fields);
+        count_refused(m, p);
+        return NODE_ELIMIT;
+    }
+    char id[32];
+    snprintf(id, sizeof id, "d-%llu", (unsigned long long)++m->next_decision);
+    char *body = decision_body(m, id, point, fields); /* fields taken */
+    hook_decision_t *d = body ? decision_new(m, p, n, cb, arg) : NULL;
+    if (!d) {
+        cJSON_free(body);
+        count_refused(m, p);
+        return NODE_ENOMEM;
+    }
+    decision_start(d, id, body);
     cJSON_free(body);
     *out = d;
     return 0;
