@@ -160,7 +160,7 @@ int storage_health_step_done(storage_t *st, sqlite3_stmt *s)
     return rc;
 }
 
-/* ---- the loop's side ------------------------------------------------------ */
+/* ---- the loop's side ---------------------------------------------------- */
 
 void storage_stopping(storage_t *st)
 {

@@ -13,7 +13,8 @@
  *                   (storage_events_insert/commit/read(),
  *                   storage_write_run()) and the checks and error counts
  *                   of storage_health.c;
- *   either, at open or for tests (no thread yet)  storage_db.c;
+ *   loop thread, before the storage thread exists (storage_open(), and
+ *                   storage_migrate_file() for tests)  storage_db.c;
  *   any thread      storage_stats().
  */
 #ifndef WEIR_STORAGE_INTERNAL_H

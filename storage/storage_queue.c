@@ -25,7 +25,7 @@
 #include "common.h"
 #include "storage_internal.h"
 
-/* ---- the loop's side ----------------------------------------------------- */
+/* ---- the loop's side ---------------------------------------------------- */
 
 static void job_free(job_t *j)
 {
@@ -110,7 +110,7 @@ static void on_done_event(evutil_socket_t fd, short what, void *arg)
     deliver(list); /* st is not touched from here: a callback may close it */
 }
 
-/* ---- the storage thread -------------------------------------------------- */
+/* ---- the storage thread ------------------------------------------------- */
 
 void storage_queue_done(storage_t *st, job_t *j)
 {
@@ -204,7 +204,7 @@ static void *storage_thread(void *arg)
     return NULL;
 }
 
-/* ---- start, sync, stop ---------------------------------------------------- */
+/* ---- start, sync, stop -------------------------------------------------- */
 
 int storage_queue_start(storage_t *st, struct event_base *base, char *err, size_t errlen)
 {

@@ -276,7 +276,7 @@ void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX])
     spec_store_new_id(out, HOOK_ID_MAX, "h-", &m->rng, id_taken, m);
 }
 
-/* ---- snapshots and counters -------------------------------------------- */
+/* ---- snapshots and counters --------------------------------------------- */
 
 static void hook_stat(const hook_t *h, hook_stat_t *out)
 {

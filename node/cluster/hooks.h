@@ -128,7 +128,7 @@ const hook_spec_t *hook_mgr_spec(hook_mgr_t *m, const char *id);
 /* A new id not in use ("h-" and 12 hex digits), for POST without an id. */
 void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX]);
 
-/* ---- snapshots and counters ---------------------------------------------- */
+/* ---- snapshots and counters --------------------------------------------- */
 
 /* One hook as the manager sees it now: its spec and its delivery state.
  * The pointers are borrowed: valid until the loop runs again (for
