@@ -31,7 +31,7 @@ typedef struct {
                        * cannot fail; owned until settle inserts it */
 } change_t;
 
-static hook_t *hook_find(hook_mgr_t *m, const char *id)
+static hook_t *hook_find(const hook_mgr_t *m, const char *id)
 {
     for (hook_t *h = m->hooks; h; h = h->next)
         if (strcmp(h->spec.id, id) == 0)
@@ -293,7 +293,7 @@ static void hook_stat(const hook_t *h, hook_stat_t *out)
 
 int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out)
 {
-    const hook_t *h = m ? hook_find((hook_mgr_t *)m, id) : NULL;
+    const hook_t *h = m ? hook_find(m, id) : NULL;
     if (!h)
         return NODE_ENOTFOUND;
     hook_stat(h, out);
