@@ -244,6 +244,26 @@ cJSON *api_render_event(const storage_event_t *row)
     return o;
 }
 
+cJSON *api_render_hook(const hook_stat_t *st)
+{
+    cJSON *o = hook_spec_to_json(st->spec);
+    if (!o)
+        return NULL;
+    int members = cJSON_GetArraySize(o) + 8;
+    add_u64(o, "queued", st->queued);
+    add_u64(o, "delivered", st->delivered);
+    add_u64(o, "failed", st->failed);
+    add_u64(o, "dropped", st->dropped);
+    add_u64(o, "retries", st->retries);
+    add_int_or_null(o, "last_status", st->last_status);
+    add_str_or_null(o, "last_error", st->last_error);
+    if (st->last_wall_ms)
+        add_time(o, "last_delivery_at", st->last_wall_ms);
+    else
+        cJSON_AddNullToObject(o, "last_delivery_at");
+    return checked(o, members);
+}
+
 cJSON *api_render_error(const char *code, const char *message)
 {
     cJSON *o = cJSON_CreateObject();

@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "fmt.h"
+#include "hooks.h"
 #include "storage.h"
 #include "stream.h"
 
@@ -44,6 +45,10 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub);
 /* Event: id, type, time and the fields of row->data (a JSON object; other
  * data is ignored). */
 cJSON *api_render_event(const storage_event_t *row);
+/* Hook: hook_spec_to_json() (never the secret) plus the delivery state:
+ * queued, delivered, failed, dropped, retries, last_status (HTTP status or
+ * null), last_error (or null), last_delivery_at (RFC 3339 or null). */
+cJSON *api_render_hook(const hook_stat_t *st);
 /* {"error": {"code": code, "message": message}} */
 cJSON *api_render_error(const char *code, const char *message);
 

@@ -12,6 +12,7 @@
 #include "change.h"
 #include "common.h"
 #include "hooks.h"
+#include "render.h"
 #include "relay_spec.h" /* relay_id_valid(): hook ids follow the same rules */
 
 _Static_assert(HOOK_ID_MAX == API_CHANGE_ID_MAX, "api/change.h holds hook ids");
@@ -21,20 +22,51 @@ static hook_mgr_t *hooks(api_req_t *r)
     return r->api->node->hooks;
 }
 
+/* The hook id as the manager shows it now, or NULL (no such hook, out of
+ * memory). */
 static cJSON *render_hook(api_req_t *r, const char *id)
 {
-    hook_mgr_t *m = hooks(r);
-    return m ? hook_mgr_render(m, id) : NULL;
+    hook_stat_t st;
+    return hook_mgr_stat(hooks(r), id, &st) == 0 ? api_render_hook(&st) : NULL;
 }
 
 /* api_change_render_fn: the hook as the change left it (done runs right
- * after it was applied); from the committed spec when the manager is gone. */
+ * after it was applied); when the manager is gone, a hook with the
+ * committed spec that has delivered nothing. */
 static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
 {
-    hook_mgr_t *m = hooks(r);
-    if (m && hook_mgr_spec(m, id))
-        return hook_mgr_render(m, id);
-    return hook_render_spec(spec);
+    hook_stat_t st;
+    if (hook_mgr_stat(hooks(r), id, &st) != 0)
+        st = (hook_stat_t){.spec = spec};
+    return api_render_hook(&st);
+}
+
+typedef struct {
+    cJSON *arr;
+    int oom;
+} list_t;
+
+static void list_add(const hook_stat_t *st, void *arg)
+{
+    list_t *l = arg;
+    cJSON *o = l->oom ? NULL : api_render_hook(st);
+    if (!o || !cJSON_AddItemToArray(l->arr, o)) {
+        cJSON_Delete(o);
+        l->oom = 1;
+    }
+}
+
+/* Every hook, ordered by id, as a JSON array; NULL when out of memory. */
+static cJSON *render_hooks(hook_mgr_t *m)
+{
+    list_t l = {cJSON_CreateArray(), 0};
+    if (l.arr)
+        hook_mgr_foreach(m, list_add, &l);
+    if (l.oom) {
+        cJSON_Delete(l.arr);
+        return NULL;
+    }
+    return l.arr;
 }
 
 /* Hands spec (POST, PUT) or id (DELETE) to the manager; the request waits
@@ -78,8 +110,7 @@ static const hook_spec_t *find_hook(api_req_t *r)
 
 void api_get_hooks(api_req_t *r)
 {
-    hook_mgr_t *m = hooks(r);
-    api_reply_list(r, "hooks", m ? hook_mgr_render_all(m) : cJSON_CreateArray());
+    api_reply_list(r, "hooks", render_hooks(hooks(r)));
 }
 
 void api_post_hook(api_req_t *r)

@@ -14,9 +14,19 @@
  * after an insert sees it, and a done callback means committed (synchronous
  * = FULL: the commit survives kill -9 and power loss).
  *
- * Threading: storage_* functions are called from the loop thread only, except
- * storage_stats(), which any thread may call. Callbacks run on the loop
- * thread, from the libevent callback or from storage_sync().
+ * Threading: storage_t is owned by the loop thread that opened it. Every
+ * function here is called from the loop thread only, except storage_stats(),
+ * which any thread may call, and storage_migrate_file() (tests, no thread).
+ * What runs on the storage thread: the queued jobs (event inserts in
+ * batches, retention, event reads, setting/relay/hook writes) and the
+ * checks that the file is still there; it never calls back itself. Callbacks
+ * run on the loop thread, from the libevent callback or from
+ * storage_sync() / storage_close().
+ * Files: storage.c (open, close), storage_db.c (the file, schema,
+ * migrations), storage_load.c (what open loads), storage_queue.c (the
+ * thread and its queue), storage_events.c, storage_write.c (the tables),
+ * storage_health.c (lost files, errors, stop budget, stats);
+ * storage_internal.h holds what they share.
  */
 #ifndef WEIR_STORAGE_H
 #define WEIR_STORAGE_H

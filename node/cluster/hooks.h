@@ -22,7 +22,11 @@
  *
  * Changes from the API are stored first (storage thread) and applied when
  * committed, like relays (relay.h), so a 2xx survives kill -9.
- * Everything here runs on the loop thread.
+ * The manager (node->hooks) owns its hooks, their queues and requests, and
+ * the pending decisions; the API reads it through snapshot structs
+ * (hook_stat_t) and renders them itself. Files: hooks.c (manager, changes,
+ * snapshots), hook_notify.c, hook_decide.c, hook_call.c (hooks_internal.h).
+ * Everything here runs on the loop thread only.
  */
 #ifndef WEIR_HOOKS_H
 #define WEIR_HOOKS_H
@@ -124,24 +128,23 @@ const hook_spec_t *hook_mgr_spec(hook_mgr_t *m, const char *id);
 /* A new id not in use ("h-" and 12 hex digits), for POST without an id. */
 void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX]);
 
-/* The hook as the API shows it: hook_spec_to_json() (never the secret) plus
- * live state: queued, delivered, failed, dropped, retries, last_status
- * (HTTP status or null), last_error (or null), last_delivery_at (RFC 3339
- * or null). NULL if no such hook or out of memory. */
-cJSON *hook_mgr_render(hook_mgr_t *m, const char *id);
-/* A hook with this spec that has delivered nothing, as hook_mgr_render()
- * shows it: the answer to a change committed after its manager went away
- * (node stopping). NULL when out of memory. */
-cJSON *hook_render_spec(const hook_spec_t *spec);
-/* Every hook, ordered by id, as a JSON array. NULL when out of memory. */
-cJSON *hook_mgr_render_all(hook_mgr_t *m);
+/* ---- snapshots and counters --------------------------------------------- */
 
-/* Per hook, for /metrics. */
+/* One hook as the manager sees it now: its spec and its delivery state.
+ * The pointers are borrowed: valid until the loop runs again (for
+ * hook_mgr_foreach(), during the callback). api/ turns it into JSON; a
+ * zeroed one with only spec set is a hook that has delivered nothing. */
 typedef struct {
     const hook_spec_t *spec;
-    size_t queued;
+    size_t queued; /* waiting, in flight or waiting for a retry */
     uint64_t delivered, failed, dropped, retries;
+    int last_status;        /* HTTP status of the last attempt; 0: none */
+    const char *last_error; /* the last attempt's error; NULL or "": none */
+    int64_t last_wall_ms;   /* the last attempt's end, Unix ms; 0: none */
 } hook_stat_t;
+/* The hook id: 0 with *out set, or NODE_ENOTFOUND (also for m NULL). */
+int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out);
+/* Every hook, ordered by id (for the API's list and /metrics). */
 void hook_mgr_foreach(const hook_mgr_t *m, void (*cb)(const hook_stat_t *st, void *arg), void *arg);
 /* Decision totals, for /metrics: by point (0 on_publish, 1 on_play) and
  * outcome. */

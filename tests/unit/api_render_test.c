@@ -297,6 +297,53 @@ static void test_event(void **state)
     cJSON_Delete(o);
 }
 
+/* A hook: its spec's members (hook_spec_to_json(), never the secret), then
+ * the delivery state in a fixed order; "never" is null, not 0 or "". */
+static void test_hook(void **state)
+{
+    (void)state;
+    hook_spec_t spec = {.id = "h1", .url = "http://127.0.0.1:9/x", .all_events = 1,
+                        .timeout_ms = 2000, .secret = "s3cret", .enabled = 1,
+                        .source = HOOK_SRC_CONFIG};
+    cJSON *so = hook_spec_to_json(&spec);
+    char want[512], got[512];
+    keys(so, want, sizeof want);
+    cJSON_Delete(so);
+    strncat(want, ",queued,delivered,failed,dropped,retries,last_status,last_error,"
+                  "last_delivery_at", sizeof want - strlen(want) - 1);
+    hook_stat_t st = {.spec = &spec, .queued = 2, .delivered = 10, .failed = 3, .dropped = 1,
+                      .retries = 4, .last_status = 503, .last_error = "HTTP 503",
+                      .last_wall_ms = 1795514400500LL};
+    cJSON *o = api_render_hook(&st);
+    assert_non_null(o);
+    keys(o, got, sizeof got);
+    assert_string_equal(got, want);
+    assert_string_equal(str(o, "id"), "h1");
+    assert_null(cJSON_GetObjectItemCaseSensitive(o, "secret"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "secret_set")));
+    assert_string_equal(str(o, "source"), "config");
+    assert_true(num(o, "queued") == 2);
+    assert_true(num(o, "delivered") == 10);
+    assert_true(num(o, "failed") == 3);
+    assert_true(num(o, "dropped") == 1);
+    assert_true(num(o, "retries") == 4);
+    assert_true(num(o, "last_status") == 503);
+    assert_string_equal(str(o, "last_error"), "HTTP 503");
+    assert_string_equal(str(o, "last_delivery_at"), "2026-11-24T10:00:00.500Z");
+    cJSON_Delete(o);
+
+    /* A hook that has delivered nothing (only the spec set). */
+    hook_stat_t fresh = {.spec = &spec};
+    o = api_render_hook(&fresh);
+    keys(o, got, sizeof got);
+    assert_string_equal(got, want);
+    assert_true(num(o, "queued") == 0);
+    assert_true(is_null(o, "last_status"));
+    assert_true(is_null(o, "last_error"));
+    assert_true(is_null(o, "last_delivery_at"));
+    cJSON_Delete(o);
+}
+
 static void test_error(void **state)
 {
     (void)state;
@@ -345,7 +392,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session), cmocka_unit_test(test_stream),
         cmocka_unit_test(test_node),    cmocka_unit_test(test_event),
-        cmocka_unit_test(test_error),   cmocka_unit_test(test_rate_window),
+        cmocka_unit_test(test_hook), cmocka_unit_test(test_error),   cmocka_unit_test(test_rate_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 #include "evlog.h"
 #include "hooks.h"
 #include "node.h"
+#include "render.h" /* the hooks as the API shows them */
 
 #define MAXREQ 64
 #define WAIT_MS 5000 /* every wait is bounded by this */
@@ -226,6 +227,26 @@ static stat_t stats(fx_t *fx, const char *id)
     return s;
 }
 
+/* The hook as GET /api/v1/hooks/{id} shows it, or NULL. */
+static cJSON *render(hook_mgr_t *m, const char *id)
+{
+    hook_stat_t st;
+    return hook_mgr_stat(m, id, &st) == 0 ? api_render_hook(&st) : NULL;
+}
+
+static void render_add(const hook_stat_t *st, void *arg)
+{
+    assert_true(cJSON_AddItemToArray(arg, api_render_hook(st)));
+}
+
+/* Every hook as GET /api/v1/hooks lists them. */
+static cJSON *render_all(hook_mgr_t *m)
+{
+    cJSON *arr = cJSON_CreateArray();
+    hook_mgr_foreach(m, render_add, arr);
+    return arr;
+}
+
 static cJSON *fields(const char *app, const char *name)
 {
     cJSON *f = cJSON_CreateObject();
@@ -298,7 +319,7 @@ static void test_ordered_signed_delivery(void **state)
     assert_int_equal(s.queued, 0);
     assert_int_equal(s.failed + s.dropped + s.retries, 0);
     assert_int_equal(stats(fx, "off").delivered, 0);
-    cJSON *r = hook_mgr_render(fx->node->hooks, "all");
+    cJSON *r = render(fx->node->hooks, "all");
     assert_non_null(r);
     assert_int_equal(cJSON_GetObjectItem(r, "last_status")->valuedouble, 200);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(r, "last_error")));
@@ -362,7 +383,7 @@ static void test_max_attempts_then_drop(void **state)
     assert_int_equal(s.retries, 4);
     assert_int_equal(s.dropped, 2);
     assert_int_equal(s.queued, 0);
-    cJSON *r = hook_mgr_render(fx->node->hooks, "h");
+    cJSON *r = render(fx->node->hooks, "h");
     assert_int_equal(cJSON_GetObjectItem(r, "last_status")->valuedouble, 503);
     assert_string_equal(cJSON_GetObjectItem(r, "last_error")->valuestring, "HTTP 503");
     cJSON_Delete(r);
@@ -411,7 +432,7 @@ static void test_timeout_then_retry(void **state)
     assert_int_equal(s.failed, 1);
     assert_int_equal(s.retries, 1);
     assert_string_equal(fx->reqs[1].delivery, "1");
-    cJSON *r = hook_mgr_render(fx->node->hooks, "h");
+    cJSON *r = render(fx->node->hooks, "h");
     assert_int_equal(cJSON_GetObjectItem(r, "last_status")->valuedouble, 200);
     cJSON_Delete(r);
 }
@@ -440,7 +461,7 @@ static void test_connection_refused_counts(void **state)
     stat_t s = stats(fx, "h");
     assert_int_equal(s.dropped, 1);
     assert_int_equal(s.failed, 2);
-    cJSON *r = hook_mgr_render(fx->node->hooks, "h");
+    cJSON *r = render(fx->node->hooks, "h");
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(r, "last_status")));
     assert_true(cJSON_IsString(cJSON_GetObjectItem(r, "last_error")));
     cJSON_Delete(r);
@@ -721,7 +742,7 @@ static void test_api_put_delete(void **state)
     assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), NODE_EBUSY);
     assert_non_null(strstr(err, "already exists"));
     /* render_all: ordered by id, sources */
-    cJSON *all = hook_mgr_render_all(m);
+    cJSON *all = render_all(m);
     assert_int_equal(cJSON_GetArraySize(all), 2);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 0), "id")->valuestring, "cfg");
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 1), "source")->valuestring,
@@ -741,7 +762,7 @@ static void test_api_put_delete(void **state)
     assert_int_equal(hook_mgr_delete(m, s.id, done_cb, fx, err, sizeof err), 0);
     assert_true(run_until(fx, &fx->ndone, 3));
     assert_null(hook_mgr_spec(m, s.id));
-    assert_null(hook_mgr_render(m, s.id));
+    assert_null(render(m, s.id));
     /* a change still waiting when the manager goes: done with NODE_EIO */
     assert_int_equal(hook_mgr_put(m, &s, 0, done_cb, fx, err, sizeof err), 0);
     hook_mgr_free(m);
