@@ -64,7 +64,7 @@ conn_t *conn_new(node_t *node, int fd, const struct sockaddr *sa, int salen,
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->node = node;
     c->fd = fd;
-    c->id = ++node->next_sess_id;
+    c->id = node_new_session_id(node);
     c->proto = proto;
     c->start_ms = c->last_read_ms = weir_mono_ms();
     c->start_wall_ms = weir_wall_ms();
@@ -184,7 +184,7 @@ conn_t *conn_connect(node_t *node, const char *host, uint16_t port, const conn_p
     }
     c->node = node;
     c->fd = -1;
-    c->id = ++node->next_sess_id;
+    c->id = node_new_session_id(node);
     c->proto = proto;
     c->ps = ps;
     c->outgoing = 1;

@@ -557,6 +557,8 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     node->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     node->start_ms = weir_mono_ms();
     node->start_wall_ms = weir_wall_ms();
+    /* Session ids: the start time in ms, then a counter (node.h). */
+    node->next_sess_id = (uint64_t)node->start_wall_ms << NODE_SESS_ID_COUNTER_BITS;
     node->next_event_id = 1;
     rate_init(&node->rate_in, 0, node->start_ms);
     rate_init(&node->rate_out, 0, node->start_ms);
@@ -637,4 +639,9 @@ void node_free(node_t *node)
         event_base_free(node->base);
     limits_free(node->limits);
     free(node);
+}
+
+uint64_t node_new_session_id(node_t *node)
+{
+    return ++node->next_sess_id;
 }

@@ -35,6 +35,11 @@ TAILQ_HEAD(conn_list, conn);
 #define DRAIN_URL_MAX 1024
 #define NODE_MODULES_MAX 8
 #define NODE_ADMIT_STEPS_MAX 8 /* admission steps (admit.h) */
+/* A session id is (the node's start time in Unix ms << 10) + a counter
+ * from 1: unique across restarts while the node makes fewer than 1024
+ * sessions per ms of its life and its clock does not step back across a
+ * restart; below 2^53 (exact in JSON numbers) until the year 2248. */
+#define NODE_SESS_ID_COUNTER_BITS 10
 
 /* The event log's entry point (node_set_event_sink()). */
 typedef uint64_t (*node_event_fn)(struct node *node, const char *type, struct cJSON *fields);
@@ -94,7 +99,7 @@ typedef struct node {
     struct conn_list conns;
     struct conn_list reap;
     size_t nconns;
-    uint64_t next_sess_id;
+    uint64_t next_sess_id; /* the last session id given (node_new_session_id()) */
     int stopping;
     int64_t stop_deadline_ms; /* stopping: exit at the latest then (webhook flush) */
 
@@ -189,6 +194,8 @@ void node_conn_closed(node_t *node, conn_t *c);
 /* Counts a refusal or close by limit k at its enforcement point (the
  * session logs it). */
 void node_limit_hit(node_t *node, limit_kind_t k);
+/* A new session's id (NODE_SESS_ID_COUNTER_BITS). */
+uint64_t node_new_session_id(node_t *node);
 /* Calls cb for every open session (not closing). cb must not close any. */
 void node_foreach_session(node_t *node, void (*cb)(conn_t *c, void *arg), void *arg);
 /* The open session with that id (not closing), or NULL. */

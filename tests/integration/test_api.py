@@ -477,6 +477,16 @@ def test_node_id_events_and_settings_survive_kill_9(api_node, procs, clip):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con.close()
+    # Session ids are unique across restarts (start ms << 10, then a counter): a
+    # stored id of the first run names nobody in the second.
+    old_ids = {e["session_id"] for e in before if "session_id" in e}
+    assert old_ids and all(0 < i < 2 ** 53 for i in old_ids), old_ids
+    pub = publish(procs, n, clip)
+    wait_for("the stream again", lambda: stream_of(api))
+    new_ids = {s["id"] for s in sessions(api)}
+    assert new_ids and min(new_ids) > max(old_ids), (old_ids, new_ids)
+    for i in old_ids:
+        assert api.delete("/api/v1/sessions/%d" % i).status_code == 404
 
 
 def test_storage_write_failures_are_counted_and_streaming_goes_on(api_node, procs, clip,
