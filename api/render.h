@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "fmt.h"
+#include "relay.h"
 #include "storage.h"
 #include "stream.h"
 
@@ -42,6 +43,12 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub);
 /* Event: id, type, time and the fields of row->data (a JSON object; other
  * data is ignored). */
 cJSON *api_render_event(const storage_event_t *row);
+/* Relay: relay_spec_to_json() of v->spec plus its live state: status,
+ * current_url, last_error, retries, failovers, bytes, bitrate_kbps,
+ * started_at (RFC 3339 or null) and streams, one object per instance
+ * (name, status, current_url, last_error, retries, failovers, bytes,
+ * bitrate_kbps, started_at, session_id or null, hops). */
+cJSON *api_render_relay(const relay_view_t *v);
 /* {"error": {"code": code, "message": message}} */
 cJSON *api_render_error(const char *code, const char *message);
 
