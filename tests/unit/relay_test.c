@@ -213,8 +213,8 @@ static void test_fail_reasons_retry(void **state)
 {
     (void)state;
     static const relay_fail_t WHY[] = {
-        RELAY_FAIL_OTHER,  RELAY_FAIL_DNS,       RELAY_FAIL_CONNECT, RELAY_FAIL_TIMEOUT,
-        RELAY_FAIL_SILENCE, RELAY_FAIL_CLOSED,   RELAY_FAIL_PROTOCOL, RELAY_FAIL_LOCAL,
+        RELAY_FAIL_OTHER,     RELAY_FAIL_DNS,    RELAY_FAIL_CONNECT,  RELAY_FAIL_TIMEOUT,
+        RELAY_FAIL_SILENCE,   RELAY_FAIL_CLOSED, RELAY_FAIL_PROTOCOL, RELAY_FAIL_LOCAL,
         RELAY_FAIL_NOT_FOUND, RELAY_FAIL_REFUSED};
     start_mgr(PULL_ONE);
     assert_int_equal(FX->nlinks, 1);
