@@ -12,6 +12,14 @@ static void add_time(cJSON *o, const char *key, int64_t wall_ms)
     cJSON_AddStringToObject(o, key, t);
 }
 
+static void add_time_or_null(cJSON *o, const char *key, int64_t wall_ms)
+{
+    if (wall_ms)
+        add_time(o, key, wall_ms);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
 static void add_u64(cJSON *o, const char *key, uint64_t v)
 {
     cJSON_AddNumberToObject(o, key, (double)v);
@@ -278,5 +286,53 @@ cJSON *api_render_error(const char *code, const char *message)
         cJSON_Delete(o);
         return NULL;
     }
+    return o;
+}
+
+static cJSON *render_relay_stream(const relay_stream_view_t *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "name", s->name);
+    cJSON_AddStringToObject(o, "status", relay_status_name(s->status));
+    add_str_or_null(o, "current_url", s->current_url);
+    add_str_or_null(o, "last_error", s->last_error);
+    add_u64(o, "retries", s->retries);
+    add_u64(o, "failovers", s->failovers);
+    add_u64(o, "bytes", s->bytes);
+    cJSON_AddNumberToObject(o, "bitrate_kbps", fmt_kbps(s->bitrate_bps));
+    add_time_or_null(o, "started_at", s->started_wall_ms);
+    if (s->session_id)
+        add_u64(o, "session_id", s->session_id);
+    else
+        cJSON_AddNullToObject(o, "session_id");
+    add_u64(o, "hops", s->hops);
+    return o;
+}
+
+cJSON *api_render_relay(const relay_view_t *v)
+{
+    cJSON *o = relay_spec_to_json(v->spec);
+    cJSON *streams = cJSON_CreateArray();
+    if (!o || !streams) {
+        cJSON_Delete(o);
+        cJSON_Delete(streams);
+        return NULL;
+    }
+    for (size_t i = 0; i < v->nstreams; i++) {
+        cJSON *s = render_relay_stream(&v->streams[i]);
+        if (s)
+            cJSON_AddItemToArray(streams, s);
+    }
+    cJSON_AddStringToObject(o, "status", relay_status_name(v->status));
+    add_str_or_null(o, "current_url", v->current_url);
+    add_str_or_null(o, "last_error", v->last_error);
+    add_u64(o, "retries", v->retries);
+    add_u64(o, "failovers", v->failovers);
+    add_u64(o, "bytes", v->bytes);
+    cJSON_AddNumberToObject(o, "bitrate_kbps", fmt_kbps(v->bitrate_bps));
+    add_time_or_null(o, "started_at", v->started_wall_ms);
+    cJSON_AddItemToObject(o, "streams", streams);
     return o;
 }

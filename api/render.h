@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "fmt.h"
 #include "hooks.h"
+#include "relay.h"
 #include "storage.h"
 #include "stream.h"
 
@@ -49,6 +50,12 @@ cJSON *api_render_event(const storage_event_t *row);
  * queued, delivered, failed, dropped, retries, last_status (HTTP status or
  * null), last_error (or null), last_delivery_at (RFC 3339 or null). */
 cJSON *api_render_hook(const hook_stat_t *st);
+/* Relay: relay_spec_to_json() of v->spec plus its live state: status,
+ * current_url, last_error, retries, failovers, bytes, bitrate_kbps,
+ * started_at (RFC 3339 or null) and streams, one object per instance
+ * (name, status, current_url, last_error, retries, failovers, bytes,
+ * bitrate_kbps, started_at, session_id or null, hops). */
+cJSON *api_render_relay(const relay_view_t *v);
 /* {"error": {"code": code, "message": message}} */
 cJSON *api_render_error(const char *code, const char *message);
 

@@ -1,13 +1,15 @@
 /* Tag relays: GET and POST /api/v1/relays, GET, PUT, PATCH and DELETE
  * /api/v1/relays/{id}. Bodies are read by relay_spec_from_json(); changes go
  * through the relay manager (node/relay/relay.h), which stores them before they
- * are acknowledged: the request is suspended until the write is committed. */
+ * are acknowledged: the request is suspended until the write is committed.
+ * Answers render the manager's snapshots (relay_view_t, api_render_relay()). */
 #include <string.h>
 
 #include "api_internal.h"
 #include "change.h"
 #include "common.h"
 #include "relay.h"
+#include "render.h"
 
 _Static_assert(RELAY_ID_MAX == API_CHANGE_ID_MAX, "api/change.h holds relay ids");
 
@@ -16,10 +18,16 @@ static relay_mgr_t *relays(api_req_t *r)
     return r->api->node->relays;
 }
 
+/* The relay id as it is now; NULL when there is none or out of memory. */
 static cJSON *render_relay(api_req_t *r, const char *id)
 {
     relay_mgr_t *m = relays(r);
-    return m ? relay_mgr_render(m, id, weir_mono_ms()) : NULL;
+    relay_view_t v;
+    if (!m || relay_mgr_view(m, id, weir_mono_ms(), &v) != 0)
+        return NULL;
+    cJSON *o = api_render_relay(&v);
+    relay_view_release(&v);
+    return o;
 }
 
 /* api_change_render_fn: the relay as the change left it (done runs right
@@ -28,8 +36,33 @@ static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
 {
     relay_mgr_t *m = relays(r);
     if (m && relay_mgr_spec(m, id))
-        return relay_mgr_render(m, id, weir_mono_ms());
-    return relay_render_spec(spec, weir_mono_ms());
+        return render_relay(r, id);
+    relay_view_t v;
+    relay_view_idle(spec, &v);
+    return api_render_relay(&v);
+}
+
+/* Every relay, ordered by id, as a JSON array; NULL when out of memory. */
+static cJSON *render_all(relay_mgr_t *m)
+{
+    relay_view_t *v;
+    size_t n;
+    if (!m)
+        return cJSON_CreateArray();
+    if (relay_mgr_views(m, weir_mono_ms(), &v, &n) != 0)
+        return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = api_render_relay(&v[i]);
+        if (!o) {
+            cJSON_Delete(arr);
+            arr = NULL;
+            break;
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    relay_views_free(v, n);
+    return arr;
 }
 
 /* Hands the change to the manager and suspends the request until it is
@@ -78,8 +111,7 @@ static int find_relay(api_req_t *r, relay_spec_t *out)
 
 void api_get_relays(api_req_t *r)
 {
-    relay_mgr_t *m = relays(r);
-    api_reply_list(r, "relays", m ? relay_mgr_render_all(m, weir_mono_ms()) : cJSON_CreateArray());
+    api_reply_list(r, "relays", render_all(relays(r)));
 }
 
 void api_post_relay(api_req_t *r)

@@ -10,7 +10,7 @@
  * interpreted. A bare LF is accepted where CRLF is expected after the size
  * line, the chunk data and the trailer lines.
  *
- * Users: the HTTP-FLV relay link (sess_httpflv_client.c) and the tools'
+ * Users: the HTTP-FLV relay link (relay_httpflv_link.c) and the tools'
  * HTTP-FLV client (tools/common/httpflv_client.c). The state is a plain
  * struct owned by the caller (no free needed).
  * Threads: pure, no globals: any thread may call it on its own objects.

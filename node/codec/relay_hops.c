@@ -2,6 +2,17 @@
 
 #include <string.h>
 
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int relay_hops_refusal_is_loop(const char *text)
+{
+    return text &&
+           (starts_with(text, RELAY_HOPS_LOOP_TEXT) || starts_with(text, RELAY_HOPS_LIMIT_TEXT));
+}
+
 int relay_hops_parse_query(const char *query, unsigned *hops, char *via, size_t vialen)
 {
     *hops = 0;

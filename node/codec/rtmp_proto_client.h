@@ -1,6 +1,6 @@
 /* rtmp_proto_client: the client side of an RTMP session as a state machine
  * without I/O (pure), for every client the house has: the relay link
- * (sess_rtmp_client.c), the blocking client of the tools and tests
+ * (relay_rtmp_link.c), the blocking client of the tools and tests
  * (tools/common/rtmp_client.c) and the load generator (tools/bench/).
  *
  * After the handshake (rtmp_handshake.h, the caller's), the states are

@@ -88,6 +88,14 @@ struct conn_resolve {
     uint16_t port;
 };
 
+/* conn_close() by the network: end says how (conn_end_t). */
+static void conn_close_net(conn_t *c, conn_end_t end, const char *reason)
+{
+    if (!c->closing)
+        c->end = end;
+    conn_close(c, reason);
+}
+
 static const char *connect_error_reason(int err)
 {
     switch (err) {
@@ -105,7 +113,7 @@ static void conn_start_connect(conn_t *c, const struct sockaddr *sa, socklen_t s
     node_t *node = c->node;
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        conn_close(c, "cannot create a socket");
+        conn_close_net(c, CONN_END_CONNECT, "cannot create a socket");
         return;
     }
     int one = 1;
@@ -114,7 +122,7 @@ static void conn_start_connect(conn_t *c, const struct sockaddr *sa, socklen_t s
     event_assign(&c->rev, node->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
     event_assign(&c->wev, node->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
     if (connect(fd, sa, salen) != 0 && errno != EINPROGRESS) {
-        conn_close(c, connect_error_reason(errno));
+        conn_close_net(c, CONN_END_CONNECT, connect_error_reason(errno));
         return;
     }
     /* Writable means connected (or failed: SO_ERROR says which). */
@@ -132,7 +140,7 @@ static void conn_connected(conn_t *c)
     if (err == EINPROGRESS || err == EALREADY)
         return;
     if (err) {
-        conn_close(c, connect_error_reason(err));
+        conn_close_net(c, CONN_END_CONNECT, connect_error_reason(err));
         return;
     }
     c->connecting = 0;
@@ -154,7 +162,7 @@ static void resolve_cb(int result, struct evutil_addrinfo *res, void *arg)
         if (result != 0 || !res) {
             log_warn(c->id, "%s: cannot resolve %s: %s", c->proto->name, c->remote,
                      evutil_gai_strerror(result));
-            conn_close(c, "cannot resolve host");
+            conn_close_net(c, CONN_END_RESOLVE, "cannot resolve host");
         } else {
             struct sockaddr_storage ss;
             socklen_t sl = (socklen_t)res->ai_addrlen;
@@ -220,7 +228,7 @@ conn_t *conn_connect(node_t *node, const char *host, uint16_t port, const conn_p
     struct conn_resolve *r = calloc(1, sizeof *r);
     if (!dns || !r) {
         free(r);
-        conn_close(c, "cannot resolve host");
+        conn_close_net(c, CONN_END_RESOLVE, "cannot resolve host");
         return c;
     }
     r->conn = c;
@@ -284,7 +292,7 @@ void conn_flush(conn_t *c)
                     return;
                 }
                 {
-                    conn_close(c, "write error");
+                    conn_close_net(c, CONN_END_IO, "write error");
                     return;
                 }
             }
@@ -315,7 +323,7 @@ void conn_flush(conn_t *c)
                 return;
             }
             {
-                conn_close(c, "write error");
+                conn_close_net(c, CONN_END_IO, "write error");
                 return;
             }
         }
@@ -438,12 +446,15 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (n == 0) {
-        conn_close(c, "peer closed the connection");
+        conn_close_net(c, CONN_END_PEER, "peer closed the connection");
         return;
     }
     if (would_block())
         return;
-    conn_close(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
+    if (errno == ECONNRESET)
+        conn_close_net(c, CONN_END_IO, "connection reset by peer");
+    else
+        conn_close_net(c, CONN_END_IO, "read error");
 }
 
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)

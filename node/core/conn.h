@@ -44,6 +44,17 @@ typedef struct {
     uint64_t dropped_frames, queued_bytes;
 } sess_info_t;
 
+/* Why the network ended a connection: conn.c sets it with close_reason, so
+ * that a client protocol (the relay links) can tell the cases apart without
+ * reading the text. CONN_END_NONE: closed by its protocol or the node. */
+typedef enum {
+    CONN_END_NONE = 0,
+    CONN_END_RESOLVE, /* outgoing: the host name did not resolve */
+    CONN_END_CONNECT, /* outgoing: the TCP connect failed (refused, unreachable) */
+    CONN_END_PEER,    /* the peer closed the connection (end of file) */
+    CONN_END_IO       /* a read or write error, a reset by the peer */
+} conn_end_t;
+
 typedef struct conn_proto {
     const char *name; /* "rtmp", "http-flv" */
     /* Bytes read from the peer (the buffer is reused after return). */
@@ -81,6 +92,7 @@ struct conn {
     unsigned outgoing : 1;
     struct conn_resolve *resolve; /* pending name resolution, or NULL */
     const char *close_reason;
+    conn_end_t end; /* set with close_reason when the network ended it */
     TAILQ_ENTRY(conn) link;
 };
 

@@ -14,7 +14,14 @@
  * (waiting to retry), failed (stopped trying: a loop or hop-limit refusal,
  * or an on-demand pull whose waiting players were all given up on).
  *
- * Everything runs on the loop thread. Changes from the API are stored first
+ * Files: relay_mgr.c (the manager, its hub hooks and tick), relay_run.c
+ * (an instance's links: start, failure, failover, backoff),
+ * relay_mgr_changes.c (loading and the API's changes), relay_view.c (status
+ * snapshots and counters), relay_check.c (the serving side of loop
+ * protection); relay_internal.h holds what they share. Events are recorded
+ * through the node's event sink (node_event()).
+ *
+ * Everything runs on the loop thread only. Changes from the API are stored first
  * (storage thread), one at a time, and applied when committed, so what a
  * 2xx acknowledged survives kill -9 and memory never holds what SQLite
  * does not.
@@ -33,10 +40,14 @@
 struct node;
 typedef struct relay_mgr relay_mgr_t;
 
+struct relay_links;
 /* Creates the manager, installs the hub hooks, loads the config-file relays
  * (node->conf.relays_json) and the API relays from storage, and starts what
- * should run. Returns NULL with a message in err. */
-relay_mgr_t *relay_mgr_new(struct node *node, char *err, size_t errlen);
+ * should run, through links (relay_link.h: NULL for RELAY_LINKS_NET, the
+ * network links; a unit test passes fakes). Returns NULL with a message in
+ * err. */
+relay_mgr_t *relay_mgr_new(struct node *node, const struct relay_links *links, char *err,
+                           size_t errlen);
 /* Stops every link (no events) and frees. NULL is a no-op. */
 void relay_mgr_free(relay_mgr_t *m);
 /* Every ~250 ms: backoff deadlines, idle timeouts. */
@@ -93,23 +104,67 @@ const relay_spec_t *relay_mgr_spec(relay_mgr_t *m, const char *id);
 /* A new id not in use ("r-" and 12 hex digits), for POST without an id. */
 void relay_mgr_new_id(relay_mgr_t *m, char out[RELAY_ID_MAX]);
 
-/* The relay as the API shows it: relay_spec_to_json() plus live state:
- *   status        aggregate: active if any instance is, else connecting,
- *                 backoff, failed, idle in that order
- *   current_url, last_error, started_at (RFC 3339 or null), retries,
- *   failovers, bytes, bitrate_kbps: of the single instance for an exact
- *   name; for "*" the sums, and the most recent error/URL
- *   streams        one object per instance: name, status, current_url,
- *                  last_error, retries, failovers, bytes, bitrate_kbps,
- *                  started_at, session_id (or null), hops
- * NULL if there is no such relay or out of memory. */
-cJSON *relay_mgr_render(relay_mgr_t *m, const char *id, int64_t now_ms);
-/* A relay with this spec that runs nothing (status idle, counters 0), as
- * relay_mgr_render() shows it: the answer to a change committed after its
- * manager went away (node stopping). NULL when out of memory. */
-cJSON *relay_render_spec(const relay_spec_t *spec, int64_t now_ms);
-/* Every relay, ordered by id, as a JSON array. NULL when out of memory. */
-cJSON *relay_mgr_render_all(relay_mgr_t *m, int64_t now_ms);
+/* ---- status snapshots (the API renders them: api/render_relays.c) ---- */
+
+/* An instance's status: idle (not wanted now), connecting, active, backoff
+ * (waiting to retry), failed (stopped trying). */
+typedef enum {
+    RELAY_ST_IDLE = 0,
+    RELAY_ST_CONNECTING,
+    RELAY_ST_ACTIVE,
+    RELAY_ST_BACKOFF,
+    RELAY_ST_FAILED
+} relay_status_t;
+
+/* "idle", "connecting", "active", "backoff", "failed". */
+const char *relay_status_name(relay_status_t st);
+
+/* One instance (the relay applied to one stream). Strings point into the
+ * manager: valid until the loop runs again. */
+typedef struct {
+    const char *name; /* the local stream */
+    relay_status_t status;
+    const char *current_url; /* of the current or last attempt; NULL when idle */
+    const char *last_error;  /* "" when none (cleared once up again) */
+    uint32_t retries;        /* failed attempts since it was last up */
+    uint64_t failovers;
+    uint64_t bytes; /* relayed: in for pulls, out for pushes */
+    double bitrate_bps;
+    int64_t started_wall_ms; /* when the current link came up; 0: not up */
+    uint64_t session_id;     /* the current link's session; 0: none */
+    unsigned hops;
+} relay_stream_view_t;
+
+/* A relay and its live state. For an exact name the single instance's
+ * values; for "*" the sums, and the URL, error and start of the active
+ * instance (else the first one). */
+typedef struct {
+    const relay_spec_t *spec; /* the manager's (or relay_view_idle()'s argument) */
+    relay_status_t status;    /* active if any instance is, else connecting,
+                                 backoff, failed, idle in that order */
+    const char *current_url;  /* NULL: none */
+    const char *last_error;   /* the shown instance's; with no instance, the
+                                 relay's last one; "" or NULL: none */
+    uint64_t retries, failovers, bytes;
+    double bitrate_bps;
+    int64_t started_wall_ms; /* 0: not up */
+    size_t nstreams;
+    relay_stream_view_t *streams; /* owned by the view (relay_view_release()) */
+} relay_view_t;
+
+/* The relay id now. Returns 0, NODE_ENOTFOUND or NODE_ENOMEM (nothing to
+ * release then). */
+int relay_mgr_view(relay_mgr_t *m, const char *id, int64_t now_ms, relay_view_t *out);
+/* Every relay, ordered by id: *out a new array of *n views (NULL, 0 for
+ * none), freed with relay_views_free(). Returns 0 or NODE_ENOMEM. */
+int relay_mgr_views(relay_mgr_t *m, int64_t now_ms, relay_view_t **out, size_t *n);
+/* A relay with this spec that runs nothing (status idle, counters 0): the
+ * answer to a change committed after its manager went away (node
+ * stopping). spec must outlive the view. */
+void relay_view_idle(const relay_spec_t *spec, relay_view_t *out);
+/* Frees what a view holds. */
+void relay_view_release(relay_view_t *v);
+void relay_views_free(relay_view_t *v, size_t n);
 
 typedef struct {
     size_t relays;                                    /* configured */
@@ -122,7 +177,7 @@ void relay_mgr_counts(const relay_mgr_t *m, relay_counts_t *out);
 /* Per relay, for /metrics: cb gets the spec and its counters. */
 typedef struct {
     const relay_spec_t *spec;
-    const char *status; /* aggregate, as rendered */
+    const char *status; /* aggregate, as in relay_view_t (relay_status_name()) */
     uint64_t starts, failures, failovers, bytes;
     double bitrate_bps;
 } relay_stat_t;
@@ -139,8 +194,9 @@ void relay_mgr_foreach(const relay_mgr_t *m, void (*cb)(const relay_stat_t *st, 
 int relay_check_request(struct node *node, unsigned hops, const char *via, char *err,
                         size_t errlen);
 
-/* Records a relay.refused event: the session fields of si (evlog), then
- * the request's hops and via and why it was refused. */
+/* Records a relay.refused event (node_event()): the session fields of si
+ * (conn_event_fields()), then the request's hops and via and why it was
+ * refused. */
 void relay_refused_event(struct node *node, const sess_info_t *si, unsigned hops, const char *via,
                          const char *reason);
 

@@ -1,6 +1,7 @@
 /* relay_link: the protocol-independent part of a relay link (see
- * relay_link.h): dispatch on the URL scheme, detaching, and the up/down
- * reports every link protocol makes through relay_link_base_t. */
+ * relay_link.h): dispatch on the URL scheme, detaching, the failure
+ * reasons, and the up/down reports every link protocol makes through
+ * relay_link_base_t. */
 #include "relay_link.h"
 
 #include <stdarg.h>
@@ -33,6 +34,34 @@ conn_t *relay_link_start(node_t *node, const relay_link_cfg_t *cfg, const relay_
     }
     snprintf(err, errlen, "unsupported URL (rtmp:// or http:// expected): %s", url);
     return NULL;
+}
+
+const relay_links_t RELAY_LINKS_NET = {relay_link_start, relay_link_stop};
+
+int relay_fail_is_refusal(relay_fail_t why)
+{
+    return why == RELAY_FAIL_NOT_FOUND || why == RELAY_FAIL_REFUSED || why == RELAY_FAIL_LOOP;
+}
+
+const char *relay_fail_name(relay_fail_t why)
+{
+    static const char *const NAMES[] = {"other",     "dns",     "connect",  "timeout",
+                                        "silence",   "closed",  "protocol", "local",
+                                        "not_found", "refused", "loop"};
+    return (size_t)why < sizeof NAMES / sizeof NAMES[0] ? NAMES[why] : "?";
+}
+
+/* The reason of a link the connection ended (the link recorded none). */
+static relay_fail_t fail_of_conn(const conn_t *c)
+{
+    switch (c->end) {
+    case CONN_END_RESOLVE: return RELAY_FAIL_DNS;
+    case CONN_END_CONNECT: return RELAY_FAIL_CONNECT;
+    case CONN_END_PEER:
+    case CONN_END_IO: return RELAY_FAIL_CLOSED;
+    case CONN_END_NONE: break;
+    }
+    return RELAY_FAIL_OTHER;
 }
 
 void relay_link_stop(conn_t *c, const char *reason)
@@ -83,18 +112,18 @@ void relay_link_report_up(relay_link_base_t *b, conn_t *c)
 
 void relay_link_report_down(relay_link_base_t *b, conn_t *c)
 {
-    const char *why = b->err[0] ? b->err : (c->close_reason ? c->close_reason : "closed");
+    const char *text = b->err[0] ? b->err : (c->close_reason ? c->close_reason : "closed");
     char ub[URL_LOG_MAX];
     log_info(c->id, "relay link: %s %s/%s %s %s is down: %s",
              b->dir == RELAY_PUSH ? "push" : "pull", b->app, b->name,
-             b->dir == RELAY_PUSH ? "to" : "from", url_for_log(b->url, ub, sizeof ub), why);
+             b->dir == RELAY_PUSH ? "to" : "from", url_for_log(b->url, ub, sizeof ub), text);
     void *owner = b->owner;
     b->owner = NULL;
     if (owner && b->ops && b->ops->down)
-        b->ops->down(owner, c, why, b->err[0] ? b->refused : 0);
+        b->ops->down(owner, c, b->err[0] ? b->why : fail_of_conn(c), text);
 }
 
-void relay_link_fail(relay_link_base_t *b, int refused, const char *fmt, ...)
+void relay_link_fail(relay_link_base_t *b, relay_fail_t why, const char *fmt, ...)
 {
     if (b->err[0])
         return;
@@ -104,7 +133,7 @@ void relay_link_fail(relay_link_base_t *b, int refused, const char *fmt, ...)
     va_end(ap);
     if (!b->err[0])
         snprintf(b->err, sizeof b->err, "failed");
-    b->refused = refused;
+    b->why = why;
 }
 
 const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t now_ms,
@@ -113,12 +142,13 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
     if (!b->up) {
         if (now_ms - c->start_ms <= (int64_t)limit_ms)
             return NULL;
-        relay_link_fail(b, 0, "timeout (%s)", phase);
+        relay_link_fail(b, RELAY_FAIL_TIMEOUT, "timeout (%s)", phase);
         return "timeout";
     }
     if (b->dir != RELAY_PULL || now_ms - c->last_read_ms <= (int64_t)limit_ms)
         return NULL;
-    relay_link_fail(b, 0, "upstream silent for %lld ms", (long long)(now_ms - c->last_read_ms));
+    relay_link_fail(b, RELAY_FAIL_SILENCE, "upstream silent for %lld ms",
+                    (long long)(now_ms - c->last_read_ms));
     return "upstream silent";
 }
 
@@ -136,24 +166,25 @@ int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
     pub->hold_players = 1;
     int rc = stream_publish(c->node->hub, b->app, b->name, pub);
     if (rc == NODE_EBUSY) {
-        relay_link_fail(b, 0, "%s/%s already has a local publisher", b->app, b->name);
+        relay_link_fail(b, RELAY_FAIL_LOCAL, "%s/%s already has a local publisher", b->app,
+                        b->name);
         *reason = "local stream busy";
         return -1;
     }
     if (rc == NODE_ELIMIT) {
         node_limit_hit(c->node, LIMIT_MAX_STREAMS);
-        relay_link_fail(b, 0, "too many streams (limits.max_streams)");
+        relay_link_fail(b, RELAY_FAIL_LOCAL, "too many streams (limits.max_streams)");
         *reason = "too many streams";
         return -1;
     }
     if (rc == NODE_EMEMORY) {
         node_limit_hit(c->node, LIMIT_MAX_MEMORY);
-        relay_link_fail(b, 0, "media memory over limits.max_memory_mb");
+        relay_link_fail(b, RELAY_FAIL_LOCAL, "media memory over limits.max_memory_mb");
         *reason = "out of media memory";
         return -1;
     }
     if (rc != 0) {
-        relay_link_fail(b, 0, "cannot publish %s/%s locally", b->app, b->name);
+        relay_link_fail(b, RELAY_FAIL_LOCAL, "cannot publish %s/%s locally", b->app, b->name);
         *reason = "cannot publish locally";
         return -1;
     }

@@ -9,14 +9,18 @@
  *   pull: RTMP play (rtmp://) or HTTP-FLV GET (http://) of a remote stream,
  *         published locally as app/name through a publisher_t with source
  *         "relay".
- * The relay manager (relay.c) owns the policy (which URL, backoff, when to
- * stop); a link only reports up and down through its ops.
+ * The relay manager (relay_run.c) owns the policy (which URL, backoff, when
+ * to stop); a link only reports up and down through its ops, down with a
+ * typed reason (relay_fail_t).
  *
  * Loop protection on the wire: RTMP adds "weir_hops=N&weir_via=ID,ID" to the
  * stream name's query (after any query the URL already has); HTTP-FLV sends
  * the headers "X-Weir-Hops: N" and "X-Weir-Via: ID,ID". The serving node
  * refuses a request past relay.max_hops or whose via already holds its own
  * node id (see relay.h, relay_check_request()).
+ *
+ * A link's state belongs to its connection (freed in on_close). Everything
+ * here runs on the loop thread only.
  */
 #ifndef WEIR_RELAY_LINK_H
 #define WEIR_RELAY_LINK_H
@@ -30,27 +34,55 @@
 
 typedef struct {
     relay_dir_t dir;
-    const char *url;         /* the remote stream's full URL (relay_spec_url_for()) */
-    const char *app, *name;  /* the local stream */
-    unsigned hops;           /* hop count to send (>= 1) */
-    const char *via;         /* node ids to send, this node's last; may be "" */
-    uint32_t timeout_ms;     /* connect + handshake + until up; and, pull, longest
-                                silence from the upstream once up */
+    const char *url;        /* the remote stream's full URL (relay_spec_url_for()) */
+    const char *app, *name; /* the local stream */
+    unsigned hops;          /* hop count to send (>= 1) */
+    const char *via;        /* node ids to send, this node's last; may be "" */
+    uint32_t timeout_ms;    /* connect + handshake + until up; and, pull, longest
+                               silence from the upstream once up */
 } relay_link_cfg_t;
+
+/* Why a link went down, set by the link where it failed (the text that
+ * goes with it is for logs and events only). The manager's choice (retry,
+ * count a refusal, give up) follows from it: see relay_fail_is_refusal(). */
+typedef enum {
+    RELAY_FAIL_OTHER = 0, /* closed on this node for another reason (kicked, output limit) */
+    RELAY_FAIL_DNS,       /* the upstream's host name did not resolve */
+    RELAY_FAIL_CONNECT,   /* the TCP connect failed: refused, unreachable */
+    RELAY_FAIL_TIMEOUT,   /* not up within the link's timeout */
+    RELAY_FAIL_SILENCE,   /* pull, up: the upstream sent nothing for the timeout */
+    RELAY_FAIL_CLOSED,    /* the remote closed or reset the connection, ended or
+                             unpublished the stream */
+    RELAY_FAIL_PROTOCOL,  /* the remote broke the protocol (handshake, chunk stream,
+                             response head, FLV) */
+    RELAY_FAIL_LOCAL,     /* this node's side: local stream ended or busy, a limit,
+                             out of memory, push target too slow */
+    RELAY_FAIL_NOT_FOUND, /* refused: the upstream has no such stream
+                             (NetStream.Play.StreamNotFound, HTTP 404) */
+    RELAY_FAIL_REFUSED,   /* refused otherwise: connect or publish rejected, an
+                             HTTP error status */
+    RELAY_FAIL_LOOP       /* refused: relay loop or hop limit (relay_hops.h, HTTP 508):
+                             retrying cannot help */
+} relay_fail_t;
+
+/* 1 for the refusals (NOT_FOUND, REFUSED, LOOP): the remote answered and
+ * said no; 0 for network failures, timeouts and this node's reasons. */
+int relay_fail_is_refusal(relay_fail_t why);
+/* "dns", "connect", "timeout", ... (logs, tests). */
+const char *relay_fail_name(relay_fail_t why);
 
 typedef struct {
     /* The link is up: push: NetStream.Publish.Start received and the local
      * player attached; pull: the upstream accepted the play (RTMP
      * NetStream.Play.Start / HTTP 200) and the local publish succeeded. */
     void (*up)(void *owner, conn_t *c);
-    /* The link ended (never after relay_link_stop()). err says why, valid
-     * during the call only: "connection refused", "NetStream.Play.StreamNotFound
-     * (No such stream.)", "HTTP 404 Not Found", "timeout", "local stream
-     * ended", "app/name already has a local publisher"... refused is 1 when
-     * the remote server answered and said no (a status, an HTTP error),
-     * 0 for network failures and timeouts. Called once, from the connection's
-     * close path (the conn_t is gone after the call). */
-    void (*down)(void *owner, conn_t *c, const char *err, int refused);
+    /* The link ended (never after relay_link_stop()): why, and err, the
+     * text for logs and events, valid during the call only: "connection
+     * refused", "play refused: NetStream.Play.StreamNotFound (No such
+     * stream.)", "HTTP 404 Not Found", "timeout (handshake)", "local stream
+     * ended", "app/name already has a local publisher"... Called once, from
+     * the connection's close path (the conn_t is gone after the call). */
+    void (*down)(void *owner, conn_t *c, relay_fail_t why, const char *err);
 } relay_link_ops_t;
 
 /* Starts a link (copies what it needs from cfg). Returns the connection
@@ -63,13 +95,25 @@ conn_t *relay_link_start(node_t *node, const relay_link_cfg_t *cfg, const relay_
  * reason (a static string). */
 void relay_link_stop(conn_t *c, const char *reason);
 
+/* How the relay manager starts and stops links: RELAY_LINKS_NET (the two
+ * functions above) in the daemon; a unit test passes its own, which must
+ * keep their contract (down once, never after stop; the conn_t's id,
+ * bytes_in, bytes_out and conn_info() stay readable while the link runs). */
+typedef struct relay_links {
+    conn_t *(*start)(node_t *node, const relay_link_cfg_t *cfg, const relay_link_ops_t *ops,
+                     void *owner, char *err, size_t errlen);
+    void (*stop)(conn_t *c, const char *reason);
+} relay_links_t;
+
+extern const relay_links_t RELAY_LINKS_NET;
+
 /* ---- shared by the link implementations -------------------------------- */
 
 /* What every link protocol keeps first in its state (c->ps), so that
  * relay_link_stop() and the manager can reach it. */
 typedef struct {
     const relay_link_ops_t *ops;
-    void *owner;            /* NULL once detached */
+    void *owner; /* NULL once detached */
     relay_dir_t dir;
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
@@ -80,10 +124,10 @@ typedef struct {
     int up;                  /* up() was called */
     char err[RELAY_ERR_MAX]; /* why it went down, when the protocol knows better
                                 than the connection's close reason */
-    int refused;
+    relay_fail_t why;        /* set with err */
 } relay_link_base_t;
 
-/* The link protocols (sess_rtmp_client.c, sess_httpflv_client.c). Each
+/* The link protocols (relay_rtmp_link.c, relay_httpflv_link.c). Each
  * returns the connection or NULL with err; cfg->url has their scheme. */
 conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
                               const relay_link_ops_t *ops, void *owner, char *err, size_t errlen);
@@ -96,11 +140,13 @@ int relay_link_base_init(relay_link_base_t *b, const relay_link_cfg_t *cfg,
                          const relay_link_ops_t *ops, void *owner);
 /* Reports up once (no-op when detached or already up). */
 void relay_link_report_up(relay_link_base_t *b, conn_t *c);
-/* From the protocol's on_close: reports down once with b->err if set, else
- * the connection's close reason (no-op when detached). */
+/* From the protocol's on_close: reports down once with b->why and b->err
+ * if set, else the connection's close reason, typed from c->end (no-op when
+ * detached). */
 void relay_link_report_down(relay_link_base_t *b, conn_t *c);
-/* Records why the link failed (first call wins), printf-style. */
-void relay_link_fail(relay_link_base_t *b, int refused, const char *fmt, ...)
+/* Records why the link failed (first call wins): the reason and its text,
+ * printf-style. */
+void relay_link_fail(relay_link_base_t *b, relay_fail_t why, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* The deadlines of a link, checked from its on_tick with limit_ms its
@@ -118,8 +164,8 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
  * set: when the link goes down its players stay attached, silently, for the
  * grace period, and the next link continues the stream for them (seamless
  * failover, see stream_publish()). Returns 0, or -1
- * after relay_link_fail() with the close reason in *reason ("local stream
- * busy", "cannot publish locally"). */
+ * after relay_link_fail(RELAY_FAIL_LOCAL) with the close reason in *reason
+ * ("local stream busy", "cannot publish locally"). */
 int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
                        const publisher_ops_t *ops, void *owner, const char **reason);
 

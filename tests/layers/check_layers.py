@@ -44,8 +44,8 @@ USES = {
     "httpflv": BELOW_FEATURES | {"httpflv"},
     "cluster": BELOW_FEATURES | {"cluster"},
     # A relay link speaks RTMP through the rtmp room's control handling
-    # (rtmp_ctrl.h) and records events in the cluster's log (evlog.h).
-    "relay": BELOW_FEATURES | {"relay", "rtmp", "cluster"},
+    # (rtmp_ctrl.h); relay events go through core's event sink (node_event()).
+    "relay": BELOW_FEATURES | {"relay", "rtmp"},
     "api": BELOW_FEATURES | {"rtmp", "httpflv", "relay", "cluster", "api"},
     "main": BELOW_FEATURES | {"rtmp", "httpflv", "relay", "cluster", "api", "main"},
     # The operator tools link the pure codecs alone.

@@ -1,6 +1,7 @@
 /* Unit tests of the API's JSON rendering (api/render.c) and the sliding
  * rate window (node/core/rate.c), on hand-built snapshots: exact field sets,
- * nulls for unknowns, time format, kbit/s rounding, event merging. */
+ * nulls for unknowns, time format, kbit/s rounding, event merging, a relay
+ * view. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -355,6 +356,82 @@ static void test_error(void **state)
     cJSON_Delete(o);
 }
 
+/* A "*" relay with an active and a failed instance: the spec's fields, then
+ * the live state in order; nulls for what is not known. */
+static void test_relay(void **state)
+{
+    (void)state;
+    relay_spec_t spec;
+    relay_spec_defaults(&spec);
+    strcpy(spec.id, "r1");
+    strcpy(spec.app, "live");
+    strcpy(spec.name, "*");
+    spec.mode = RELAY_MODE_ON_DEMAND;
+    spec.nurls = 1;
+    strcpy(spec.urls[0], "rtmp://up/live");
+    relay_stream_view_t streams[2] = {
+        {.name = "a",
+         .status = RELAY_ST_ACTIVE,
+         .current_url = "rtmp://up/live/a",
+         .last_error = "",
+         .bytes = 1000,
+         .bitrate_bps = 1234567,
+         .started_wall_ms = 1795514400000LL,
+         .session_id = 9,
+         .hops = 1},
+        {.name = "b",
+         .status = RELAY_ST_FAILED,
+         .current_url = "rtmp://up/live/b",
+         .last_error = "HTTP 508 Loop Detected",
+         .retries = 1,
+         .hops = 2},
+    };
+    relay_view_t v = {.spec = &spec,
+                      .status = RELAY_ST_ACTIVE,
+                      .current_url = "rtmp://up/live/a",
+                      .last_error = "",
+                      .retries = 1,
+                      .failovers = 3,
+                      .bytes = 5000,
+                      .bitrate_bps = 1234567,
+                      .started_wall_ms = 1795514400000LL,
+                      .nstreams = 2,
+                      .streams = streams};
+    cJSON *o = api_render_relay(&v);
+    assert_non_null(o);
+    char k[512];
+    keys(o, k, sizeof k);
+    assert_non_null(strstr(k, "id,"));
+    assert_non_null(strstr(k, ",status,current_url,last_error,retries,failovers,bytes,"
+                              "bitrate_kbps,started_at,streams"));
+    assert_string_equal(str(o, "status"), "active");
+    assert_string_equal(str(o, "current_url"), "rtmp://up/live/a");
+    assert_true(is_null(o, "last_error"));
+    assert_true(num(o, "failovers") == 3);
+    assert_true(fabs(num(o, "bitrate_kbps") - 1234.6) < 1e-9);
+    assert_string_equal(str(o, "started_at"), "2026-11-24T10:00:00.000Z");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "streams");
+    assert_int_equal(cJSON_GetArraySize(arr), 2);
+    const cJSON *a = cJSON_GetArrayItem(arr, 0), *b = cJSON_GetArrayItem(arr, 1);
+    keys(a, k, sizeof k);
+    assert_string_equal(k, "name,status,current_url,last_error,retries,failovers,bytes,"
+                           "bitrate_kbps,started_at,session_id,hops");
+    assert_true(num(a, "session_id") == 9);
+    assert_true(is_null(b, "session_id"));
+    assert_true(is_null(b, "started_at"));
+    assert_string_equal(str(b, "status"), "failed");
+    assert_string_equal(str(b, "last_error"), "HTTP 508 Loop Detected");
+    cJSON_Delete(o);
+
+    relay_view_t idle;
+    relay_view_idle(&spec, &idle);
+    o = api_render_relay(&idle);
+    assert_string_equal(str(o, "status"), "idle");
+    assert_true(is_null(o, "current_url") && is_null(o, "started_at"));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "streams")), 0);
+    cJSON_Delete(o);
+}
+
 static void test_rate_window(void **state)
 {
     (void)state;
@@ -392,7 +469,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session), cmocka_unit_test(test_stream),
         cmocka_unit_test(test_node),    cmocka_unit_test(test_event),
-        cmocka_unit_test(test_hook), cmocka_unit_test(test_error),   cmocka_unit_test(test_rate_window),
+        cmocka_unit_test(test_hook),    cmocka_unit_test(test_error),
+        cmocka_unit_test(test_rate_window), cmocka_unit_test(test_relay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* sess_httpflv_client: the HTTP-FLV pull side of a relay link (see
+/* relay_httpflv_link: the HTTP-FLV pull side of a relay link (see
  * relay_link.h): GET of a remote HTTP-FLV stream, published locally as
  * app/name through a publisher_t with source "relay".
  *
@@ -83,7 +83,8 @@ static void publisher_kick(publisher_t *pub, const char *reason)
     hc_t *hc = pub->owner;
     hc->publishing = 0; /* the hub has detached it */
     /* reason is copied: it need not outlive this call. */
-    relay_link_fail(&hc->base, 0, "%s", reason ? reason : "kicked from the local stream");
+    relay_link_fail(&hc->base, RELAY_FAIL_LOCAL, "%s",
+                    reason ? reason : "kicked from the local stream");
     hc_fail(hc, "kicked from the local stream");
 }
 
@@ -143,7 +144,7 @@ static int on_tag(hc_t *hc, const flv_tag_t *tag)
         goto oom;
     return 0;
 oom:
-    relay_link_fail(&hc->base, 0, "out of memory");
+    relay_link_fail(&hc->base, RELAY_FAIL_LOCAL, "out of memory");
     hc_fail(hc, "out of memory");
     return -1;
 }
@@ -162,7 +163,8 @@ static int feed_flv(hc_t *hc, const uint8_t *data, size_t len)
         if (rc == PARSE_NEED_MORE)
             break;
         if (rc != PARSE_OK) {
-            relay_link_fail(&hc->base, 0, "bad FLV from the upstream: %s", err ? err : "?");
+            relay_link_fail(&hc->base, RELAY_FAIL_PROTOCOL, "bad FLV from the upstream: %s",
+                            err ? err : "?");
             hc_fail(hc, "bad FLV from the upstream");
             return -1;
         }
@@ -177,7 +179,7 @@ static int feed_flv(hc_t *hc, const uint8_t *data, size_t len)
 /* The body ended as its framing says (last chunk, Content-Length reached). */
 static void body_ended(hc_t *hc)
 {
-    relay_link_fail(&hc->base, 0, "upstream ended the stream");
+    relay_link_fail(&hc->base, RELAY_FAIL_CLOSED, "upstream ended the stream");
     hc_fail(hc, "upstream ended the stream");
 }
 
@@ -207,7 +209,8 @@ static void on_body(hc_t *hc, const uint8_t *data, size_t len)
         const char *err = NULL;
         int rc = http_chunked_decode(&hc->chunked, slice, n, &out, &err);
         if (rc < 0) {
-            relay_link_fail(&hc->base, 0, "bad chunked body from the upstream: %s", err);
+            relay_link_fail(&hc->base, RELAY_FAIL_PROTOCOL,
+                            "bad chunked body from the upstream: %s", err);
             hc_fail(hc, "bad chunked body from the upstream");
             return;
         }
@@ -239,6 +242,15 @@ static int start_publish(hc_t *hc)
     return 0;
 }
 
+/* The reason of a refusal by HTTP status: 508 Loop Detected is a weir
+ * upstream's loop refusal. */
+static relay_fail_t status_reason(int status)
+{
+    if (status == 508)
+        return RELAY_FAIL_LOOP;
+    return status == 404 ? RELAY_FAIL_NOT_FOUND : RELAY_FAIL_REFUSED;
+}
+
 /* Response head bytes; what follows the head is body. */
 static void on_head(hc_t *hc, const uint8_t *data, size_t len)
 {
@@ -249,12 +261,14 @@ static void on_head(hc_t *hc, const uint8_t *data, size_t len)
     if (rc == PARSE_NEED_MORE)
         return;
     if (rc != PARSE_OK) {
-        relay_link_fail(&hc->base, 0, "bad response from the upstream: %s", err ? err : "?");
+        relay_link_fail(&hc->base, RELAY_FAIL_PROTOCOL, "bad response from the upstream: %s",
+                        err ? err : "?");
         hc_fail(hc, "bad response head");
         return;
     }
     if (resp->status != 200) {
-        relay_link_fail(&hc->base, 1, "HTTP %d %s", resp->status, resp->reason);
+        relay_link_fail(&hc->base, status_reason(resp->status), "HTTP %d %s", resp->status,
+                        resp->reason);
         hc_fail(hc, "upstream refused the request");
         return;
     }
@@ -280,7 +294,7 @@ static void hc_on_connect(conn_t *c)
     relay_link_base_t *b = &hc->base;
     char authority[URL_HOST_MAX + 16];
     if (url_authority(&hc->url, authority, sizeof authority) < 0) {
-        relay_link_fail(b, 0, "URL host too long");
+        relay_link_fail(b, RELAY_FAIL_LOCAL, "URL host too long");
         hc_fail(hc, "URL host too long");
         return;
     }
@@ -298,7 +312,7 @@ static void hc_on_connect(conn_t *c)
                      "\r\n",
                      hc->url.path, authority, b->hops, via);
     if (n < 0 || (size_t)n >= sizeof req || conn_send(c, req, (size_t)n) != 0) {
-        relay_link_fail(b, 0, "cannot send the request");
+        relay_link_fail(b, RELAY_FAIL_LOCAL, "cannot send the request");
         hc_fail(hc, "cannot send the request");
         return;
     }
@@ -341,8 +355,8 @@ static void hc_on_close(conn_t *c)
         return;
     /* The peer's EOF comes as this close reason (conn.c), not through
      * on_read. */
-    if (c->close_reason && strcmp(c->close_reason, "peer closed the connection") == 0)
-        relay_link_fail(&hc->base, 0, "upstream closed the connection%s",
+    if (c->end == CONN_END_PEER)
+        relay_link_fail(&hc->base, RELAY_FAIL_CLOSED, "upstream closed the connection%s",
                         hc->state == HC_BODY ? "" : " before responding");
     if (hc->base.up || hc->tags)
         log_info(c->id, "http-flv relay: %s/%s: %llu tags from %s", hc->base.app, hc->base.name,

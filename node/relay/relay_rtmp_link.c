@@ -1,4 +1,4 @@
-/* sess_rtmp_client: the RTMP client side of a relay link, on the event loop
+/* relay_rtmp_link: the RTMP client side of a relay link, on the event loop
  * (see relay_link.h for what a link is).
  *
  * One link is one outgoing conn_t whose protocol state is an rtmp_link_t
@@ -56,7 +56,7 @@ typedef struct {
     link_phase_t phase;
     rtmp_hs_t *hs;
     rtmp_proto_client_t *cl; /* the command sequence, protocol control */
-    publisher_t pub; /* pull */
+    publisher_t pub;         /* pull */
     int publishing;
     player_t player; /* push */
     int playing;
@@ -113,17 +113,17 @@ static void send_goodbye(rtmp_link_t *l, const char *reason)
 
 /* Records why the link failed (printf-style) and closes now with reason
  * (a static string: the connection's close reason). */
-static void fail_close(rtmp_link_t *l, int refused, const char *reason, const char *fmt, ...)
+static void fail_close(rtmp_link_t *l, relay_fail_t why, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void fail_close(rtmp_link_t *l, int refused, const char *reason, const char *fmt, ...)
+static void fail_close(rtmp_link_t *l, relay_fail_t why, const char *reason, const char *fmt, ...)
 {
     char msg[RELAY_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    relay_link_fail(&l->base, refused, "%s", msg);
+    relay_link_fail(&l->base, why, "%s", msg);
     conn_close(l->conn, reason);
 }
 
@@ -151,13 +151,13 @@ static void player_event(player_t *p, player_event_t ev)
     case PLAYER_EV_ENDED:
         l->playing = 0;
         c->player = NULL;
-        relay_link_fail(&l->base, 0, "local stream ended");
+        relay_link_fail(&l->base, RELAY_FAIL_LOCAL, "local stream ended");
         send_goodbye(l, "local stream ended");
         break;
     case PLAYER_EV_SLOW:
         l->playing = 0;
         c->player = NULL;
-        relay_link_fail(&l->base, 0, "push target too slow");
+        relay_link_fail(&l->base, RELAY_FAIL_LOCAL, "push target too slow");
         log_warn(c->id, "relay link: push of %s/%s to %s cannot keep up", l->base.app, l->base.name,
                  l->base.url);
         conn_close(c, "push target too slow");
@@ -171,7 +171,7 @@ static void publisher_kick(publisher_t *pub, const char *reason)
 {
     rtmp_link_t *l = pub->owner;
     l->publishing = 0;
-    relay_link_fail(&l->base, 0, "%s", reason);
+    relay_link_fail(&l->base, RELAY_FAIL_LOCAL, "%s", reason);
     conn_close(l->conn, "local publish ended");
 }
 
@@ -197,7 +197,7 @@ static void push_up(rtmp_link_t *l)
             stream_player_stop(&l->player);
     }
     if (rc != 0) {
-        relay_link_fail(&l->base, 0, "local stream ended");
+        relay_link_fail(&l->base, RELAY_FAIL_LOCAL, "local stream ended");
         send_goodbye(l, "local stream ended");
         return;
     }
@@ -231,14 +231,25 @@ static void on_ready(rtmp_link_t *l, uint32_t sid)
 {
     int push = l->base.dir == RELAY_PUSH;
     if (push && sid != MSG_RTMP_STREAM_ID) {
-        fail_close(l, 1, "unsupported stream id",
+        fail_close(l, RELAY_FAIL_REFUSED, "unsupported stream id",
                    "createStream gave stream id %u; a push needs stream id %u", sid,
                    (unsigned)MSG_RTMP_STREAM_ID);
         return;
     }
     log_debug(l->conn->id, "relay link: connected to app %s, stream %u", l->base.app, sid);
     if (rtmp_proto_client_start(l->cl, push ? RTMP_PROTO_PUBLISH : RTMP_PROTO_PLAY) != 0)
-        fail_close(l, 0, "out of memory", "out of memory");
+        fail_close(l, RELAY_FAIL_LOCAL, "out of memory", "out of memory");
+}
+
+/* A refusal's reason: a weir upstream's loop refusal (relay_hops.h) comes
+ * as its description; a missing stream as a ...NotFound code. */
+static relay_fail_t refusal_reason(const rtmp_proto_ev_t *ev)
+{
+    if (relay_hops_refusal_is_loop(ev->desc))
+        return RELAY_FAIL_LOOP;
+    if (strcmp(ev->code, "NetStream.Play.StreamNotFound") == 0)
+        return RELAY_FAIL_NOT_FOUND;
+    return RELAY_FAIL_REFUSED;
 }
 
 static void on_refused(rtmp_link_t *l, const rtmp_proto_ev_t *ev)
@@ -248,7 +259,7 @@ static void on_refused(rtmp_link_t *l, const rtmp_proto_ev_t *ev)
     const char *reason = ev->step == RTMP_PROTO_CL_CONNECT         ? "connect rejected"
                          : ev->step == RTMP_PROTO_CL_CREATE_STREAM ? "createStream failed"
                                                                    : "refused";
-    fail_close(l, 1, reason, "%s", why);
+    fail_close(l, refusal_reason(ev), reason, "%s", why);
 }
 
 /* An onStatus once up: a pull ends when the upstream unpublishes. */
@@ -256,9 +267,9 @@ static void on_status_up(rtmp_link_t *l, const rtmp_proto_ev_t *ev)
 {
     if (l->base.dir == RELAY_PULL && (strcmp(ev->code, "NetStream.Play.UnpublishNotify") == 0 ||
                                       strcmp(ev->code, "NetStream.Play.Stop") == 0)) {
-        fail_close(l, 0, "upstream unpublished", "upstream unpublished");
+        fail_close(l, RELAY_FAIL_CLOSED, "upstream unpublished", "upstream unpublished");
     } else if (rtmp_proto_status_refuses(ev->level, ev->code)) {
-        fail_close(l, 1, "refused", "%s (%s)", ev->code, ev->desc);
+        fail_close(l, refusal_reason(ev), "refused", "%s (%s)", ev->code, ev->desc);
     }
 }
 
@@ -299,9 +310,9 @@ static void handle_message(rtmp_link_t *l, rtmp_msg_t *m)
     link_output(l);
     if (rc == NODE_EPROTO) {
         log_warn(c->id, "relay link: %s from %s", err, c->remote);
-        fail_close(l, 0, "protocol error", "protocol error: %s", err);
+        fail_close(l, RELAY_FAIL_PROTOCOL, "protocol error", "protocol error: %s", err);
     } else if (rc < 0) {
-        fail_close(l, 0, "out of memory", "out of memory");
+        fail_close(l, RELAY_FAIL_LOCAL, "out of memory", "out of memory");
     } else if (!c->closing) {
         on_event(l, &ev);
         link_output(l);
@@ -334,14 +345,14 @@ static int feed_handshake(rtmp_link_t *l, const uint8_t *data, size_t len, size_
         l->hs = NULL;
         l->phase = LP_PROTO;
         if (rtmp_proto_client_begin(l->cl) != 0) {
-            fail_close(l, 0, "out of memory", "out of memory");
+            fail_close(l, RELAY_FAIL_LOCAL, "out of memory", "out of memory");
             return -1;
         }
         link_output(l);
         return 0;
     }
     if (rc != PARSE_NEED_MORE) {
-        relay_link_fail(&l->base, 0, "%s", err ? err : "handshake failed");
+        relay_link_fail(&l->base, RELAY_FAIL_PROTOCOL, "%s", err ? err : "handshake failed");
         conn_close(c, "handshake failed");
         return -1;
     }
@@ -370,7 +381,8 @@ static void link_on_read(conn_t *c, const uint8_t *data, size_t len)
             } else {
                 log_warn(c->id, "relay link: chunk stream from %s: %s", c->remote,
                          err ? err : "protocol error");
-                relay_link_fail(&l->base, 0, "protocol error: %s", err ? err : "chunk stream");
+                relay_link_fail(&l->base, RELAY_FAIL_PROTOCOL, "protocol error: %s",
+                                err ? err : "chunk stream");
                 conn_close(c, "protocol error");
                 return;
             }
