@@ -1,4 +1,4 @@
-/* spec_store: what the relay and hook managers (relay.c, hooks.c) share
+/* spec_store: what the relay and hook managers (node/relay/, node/cluster/hooks.c) share
  * about the objects they keep for the API:
  *   loading  the config file's array (conf text) and the rows storage
  *            loaded at open, each through the manager's own load function;

@@ -303,7 +303,7 @@ static void handle_message(rtmp_link_t *l, rtmp_msg_t *m)
     const char *err = NULL;
     int rc = rtmp_proto_client_feed(l->cl, m, &ev, &err);
     if (rc == 0 && ev.kind == RTMP_PROTO_EV_MEDIA && l->publishing &&
-        rtmp_ingest(&l->pub, m, weir_mono_ms()) < 0)
+        rtmp_ctrl_ingest(&l->pub, m, weir_mono_ms()) < 0)
         rc = NODE_ENOMEM;
     free(m->payload); /* media while not publishing: dropped */
     m->payload = NULL;
@@ -327,7 +327,7 @@ static void link_on_connect(conn_t *c)
     l->conn = c;
     l->phase = LP_HANDSHAKE;
     log_debug(c->id, "relay link: connected to %s, handshake", c->remote);
-    rtmp_send_handshake(c, l->hs);
+    rtmp_ctrl_send_handshake(c, l->hs);
     conn_flush(c);
 }
 
@@ -337,7 +337,7 @@ static int feed_handshake(rtmp_link_t *l, const uint8_t *data, size_t len, size_
     conn_t *c = l->conn;
     const char *err = NULL;
     parse_rc_t rc = rtmp_hs_feed(l->hs, data, len, used, &err);
-    rtmp_send_handshake(c, l->hs);
+    rtmp_ctrl_send_handshake(c, l->hs);
     if (rc == PARSE_OK) {
         log_debug(c->id, "relay link: handshake done (%s)",
                   rtmp_hs_peer_complex(l->hs) ? "complex" : "simple");
@@ -390,8 +390,8 @@ static void link_on_read(conn_t *c, const uint8_t *data, size_t len)
         data += used;
         len -= used;
     }
-    rtmp_read_done(rtmp_proto_client_ctrl(l->cl), c, rtmp_proto_client_chunk_size(l->cl),
-                   l->publishing ? &l->pub : NULL);
+    rtmp_ctrl_read_done(rtmp_proto_client_ctrl(l->cl), c, rtmp_proto_client_chunk_size(l->cl),
+                        l->publishing ? &l->pub : NULL);
 }
 
 static void link_on_tick(conn_t *c, int64_t now_ms)

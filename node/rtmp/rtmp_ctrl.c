@@ -65,7 +65,7 @@ static int ingest_aggregate(publisher_t *pub, uint32_t ts, const uint8_t *p, uin
     return 0;
 }
 
-int rtmp_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms)
+int rtmp_ctrl_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms)
 {
     uint8_t *p = m->payload;
     int rc = 0;
@@ -88,8 +88,8 @@ int rtmp_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms)
     return rc == 0 ? 1 : NODE_ENOMEM;
 }
 
-int rtmp_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, uint32_t stream_id,
-                  const uint8_t *payload, uint32_t len)
+int rtmp_ctrl_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type,
+                       uint32_t stream_id, const uint8_t *payload, uint32_t len)
 {
     size_t n = rtmp_chunk_encoded_size(csid, 0, len, chunk_size);
     uint8_t stackbuf[1024];
@@ -106,26 +106,26 @@ int rtmp_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, u
     return rc;
 }
 
-int rtmp_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_proto_out_t *m)
+int rtmp_ctrl_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_proto_out_t *m)
 {
     if (!m->len)
         return 0;
-    return rtmp_send_msg(c, chunk_size, RTMP_CSID_PROTO, m->type, 0, m->payload, m->len);
+    return rtmp_ctrl_send_msg(c, chunk_size, RTMP_CSID_PROTO, m->type, 0, m->payload, m->len);
 }
 
-int rtmp_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, uint32_t stream_id,
-                  amf0_buf_t *b)
+int rtmp_ctrl_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type,
+                       uint32_t stream_id, amf0_buf_t *b)
 {
     int rc = NODE_ENOMEM;
     if (b->oom)
         conn_close(c, "out of memory");
     else
-        rc = rtmp_send_msg(c, chunk_size, csid, type, stream_id, b->data, (uint32_t)b->len);
+        rc = rtmp_ctrl_send_msg(c, chunk_size, csid, type, stream_id, b->data, (uint32_t)b->len);
     amf0_buf_free(b);
     return rc;
 }
 
-size_t rtmp_send_handshake(conn_t *c, rtmp_hs_t *hs)
+size_t rtmp_ctrl_send_handshake(conn_t *c, rtmp_hs_t *hs)
 {
     const uint8_t *out;
     size_t outlen;
@@ -138,7 +138,8 @@ size_t rtmp_send_handshake(conn_t *c, rtmp_hs_t *hs)
 }
 
 int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
-                       publisher_t *pub, rtmp_command_fn on_command, void *arg, const char **err)
+                       publisher_t *pub, rtmp_ctrl_command_fn on_command, void *arg,
+                       const char **err)
 {
     rtmp_proto_out_t reply;
     int rc = 0;
@@ -146,14 +147,14 @@ int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, 
     if (r < 0) {
         rc = NODE_EPROTO;
     } else if (r > 0) {
-        rtmp_send_ctrl(c, chunk_size, &reply);
+        rtmp_ctrl_send_ctrl(c, chunk_size, &reply);
     } else if (m->type == RTMP_MSG_COMMAND_AMF0 || m->type == RTMP_MSG_COMMAND_AMF3) {
         const uint8_t *p = m->payload;
         uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
         on_command(arg, skip ? p + 1 : p, m->len - skip); /* p is NULL when len is 0 */
     } else if (pub) {
         uint32_t over = pub->data_over_bounds;
-        if (rtmp_ingest(pub, m, weir_mono_ms()) < 0)
+        if (rtmp_ctrl_ingest(pub, m, weir_mono_ms()) < 0)
             rc = NODE_ENOMEM;
         for (; over != pub->data_over_bounds; over++)
             node_limit_hit(c->node, LIMIT_MAX_METADATA_SIZE);
@@ -164,13 +165,13 @@ int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, 
     return rc;
 }
 
-void rtmp_read_done(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub)
+void rtmp_ctrl_read_done(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub)
 {
     if (c->closing)
         return;
     rtmp_proto_out_t ack;
     if (rtmp_proto_ack_due(ctrl, c->bytes_in, &ack))
-        rtmp_send_ctrl(c, chunk_size, &ack);
+        rtmp_ctrl_send_ctrl(c, chunk_size, &ack);
     if (pub && pub->stream)
         stream_flush(pub->stream);
     if (evbuffer_get_length(c->out) && !c->wblocked)

@@ -1,7 +1,7 @@
 /* rtmp_ctrl: the glue between the pure RTMP protocol layer (rtmp_proto.h:
  * protocol control, data rewrite, aggregates) and the node's connections
  * and hub, written once for the server session (sess_rtmp.c) and the relay
- * link (sess_rtmp_client.c):
+ * link (relay_rtmp_link.c):
  *   - ingest: one received media message into a publisher (the hub);
  *   - the dispatch of every received message (control, command, media);
  *   - the senders onto a connection's private output: messages, control,
@@ -31,43 +31,44 @@
  * on pub->sess_id) and dropped, not an error; one over the AMF0 bounds is
  * counted in pub->data_over_bounds and logged at warn once per publisher. Players are not woken:
  * call stream_flush() after a batch. */
-int rtmp_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms);
+int rtmp_ctrl_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms);
 
 /* Encodes one message (fmt 0 + fmt 3 chunks at chunk_size, timestamp 0)
  * onto c's private output. Returns 0, NODE_ELIMIT (the peer reads no
  * replies: conn_send() closed it), or NODE_ENOMEM (then the connection is
  * closed with "out of memory"). */
-int rtmp_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, uint32_t stream_id,
-                  const uint8_t *payload, uint32_t len);
-/* rtmp_send_msg() of a control message on RTMP_CSID_PROTO (len 0: no-op). */
-int rtmp_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_proto_out_t *m);
-/* rtmp_send_msg() of the AMF0 values encoded in b (a command on
+int rtmp_ctrl_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type,
+                       uint32_t stream_id, const uint8_t *payload, uint32_t len);
+/* rtmp_ctrl_send_msg() of a control message on RTMP_CSID_PROTO (len 0: no-op). */
+int rtmp_ctrl_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_proto_out_t *m);
+/* rtmp_ctrl_send_msg() of the AMF0 values encoded in b (a command on
  * RTMP_CSID_CMD with RTMP_MSG_COMMAND_AMF0, or data), then frees b. When b
  * ran out of memory nothing is sent and c is closed ("out of memory").
  * Returns 0 or NODE_ENOMEM. */
-int rtmp_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type, uint32_t stream_id,
-                  amf0_buf_t *b);
+int rtmp_ctrl_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type,
+                       uint32_t stream_id, amf0_buf_t *b);
 /* Queues the handshake bytes hs has to send on c (not flushed). Returns the
  * number of bytes queued (0: none pending). */
-size_t rtmp_send_handshake(conn_t *c, rtmp_hs_t *hs);
+size_t rtmp_ctrl_send_handshake(conn_t *c, rtmp_hs_t *hs);
 
 /* A command's AMF0 values (len bytes at p), for rtmp_ctrl_dispatch(). */
-typedef void (*rtmp_command_fn)(void *arg, const uint8_t *p, uint32_t len);
+typedef void (*rtmp_ctrl_command_fn)(void *arg, const uint8_t *p, uint32_t len);
 
 /* One message off the chunk stream, taken as both ends take it: protocol
  * control goes to rtmp_proto_ctrl_handle() and any reply is sent on c at
  * chunk_size; a command (AMF0, or AMF3 past its leading 0 byte) goes to
- * on_command(arg, ...); media goes into pub with rtmp_ingest() (pub NULL:
+ * on_command(arg, ...); media goes into pub with rtmp_ctrl_ingest() (pub NULL:
  * not publishing, dropped); anything else is dropped. Frees m->payload.
  * Returns 0, NODE_EPROTO with *err (bad protocol control: nothing sent), or
  * NODE_ENOMEM (ingest). */
 int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
-                       publisher_t *pub, rtmp_command_fn on_command, void *arg, const char **err);
+                       publisher_t *pub, rtmp_ctrl_command_fn on_command, void *arg,
+                       const char **err);
 
 /* After a batch of input on c: sends the Acknowledgement owed per the
  * peer's window, wakes the players of pub (NULL: not publishing) and
  * flushes c's output unless the socket is write-blocked. Nothing when c is
  * closing. */
-void rtmp_read_done(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub);
+void rtmp_ctrl_read_done(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, publisher_t *pub);
 
 #endif

@@ -96,19 +96,20 @@ static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v)
 {
     rtmp_proto_out_t m;
     rtmp_proto_u32(&m, type, v);
-    rtmp_send_ctrl(rs->conn, rs->out_chunk_size, &m);
+    rtmp_ctrl_send_ctrl(rs->conn, rs->out_chunk_size, &m);
 }
 
 static void send_user_control(rtmp_sess_t *rs, uint16_t ev, uint32_t v)
 {
     rtmp_proto_out_t m;
     rtmp_proto_user_control(&m, ev, v, 0);
-    rtmp_send_ctrl(rs->conn, rs->out_chunk_size, &m);
+    rtmp_ctrl_send_ctrl(rs->conn, rs->out_chunk_size, &m);
 }
 
 static void send_amf(rtmp_sess_t *rs, uint32_t stream_id, amf0_buf_t *b)
 {
-    rtmp_send_amf(rs->conn, rs->out_chunk_size, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0, stream_id, b);
+    rtmp_ctrl_send_amf(rs->conn, rs->out_chunk_size, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0,
+                       stream_id, b);
 }
 
 /* _result / _error with a null command object and one value or none. */
@@ -155,8 +156,8 @@ static void send_sample_access(rtmp_sess_t *rs)
     amf0_put_cstr(&b, "|RtmpSampleAccess");
     amf0_put_bool(&b, 1);
     amf0_put_bool(&b, 1);
-    rtmp_send_amf(rs->conn, rs->out_chunk_size, MSG_RTMP_CSID_DATA, RTMP_MSG_DATA_AMF0,
-                  MSG_RTMP_STREAM_ID, &b);
+    rtmp_ctrl_send_amf(rs->conn, rs->out_chunk_size, MSG_RTMP_CSID_DATA, RTMP_MSG_DATA_AMF0,
+                       MSG_RTMP_STREAM_ID, &b);
 }
 
 /* ---- hub callbacks ------------------------------------------------------ */
@@ -266,7 +267,7 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     send_u32(rs, RTMP_MSG_WINDOW_ACK_SIZE, RTMP_WINDOW_ACK);
     rtmp_proto_out_t bw;
     rtmp_proto_peer_bw(&bw, RTMP_WINDOW_ACK, 2 /* dynamic */);
-    rtmp_send_ctrl(c, rs->out_chunk_size, &bw);
+    rtmp_ctrl_send_ctrl(c, rs->out_chunk_size, &bw);
     send_u32(rs, RTMP_MSG_SET_CHUNK_SIZE, c->node->conf.rtmp_chunk_size);
     rs->out_chunk_size = c->node->conf.rtmp_chunk_size;
 
@@ -390,7 +391,8 @@ static void admit_stream(rtmp_sess_t *rs, int publish)
     const char *relay_error = NULL;
     rs->relay_hops = 0;
     rs->relay_via[0] = '\0';
-    if (relay_hops_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via, sizeof rs->relay_via))
+    if (relay_hops_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via,
+                               sizeof rs->relay_via))
         relay_error = "bad relay hop count in the stream name's query";
     else if (rs->relay_query_cut)
         relay_error = "relay parameters too long"; /* a cut via list could hide this node */
@@ -607,7 +609,7 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
         size_t used = 0;
         if (rs->state == RS_HANDSHAKE) {
             parse_rc_t rc = rtmp_hs_feed(rs->hs, data, len, &used, &err);
-            if (rtmp_send_handshake(c, rs->hs))
+            if (rtmp_ctrl_send_handshake(c, rs->hs))
                 conn_flush(c);
             if (rc == PARSE_OK) {
                 log_debug(c->id, "rtmp: handshake done (%s)",
@@ -640,7 +642,7 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
         data += used;
         len -= used;
     }
-    rtmp_read_done(&rs->ctrl, c, rs->out_chunk_size, rs->publishing ? &rs->pub : NULL);
+    rtmp_ctrl_read_done(&rs->ctrl, c, rs->out_chunk_size, rs->publishing ? &rs->pub : NULL);
 }
 
 static void rtmp_on_tick(conn_t *c, int64_t now_ms)
@@ -711,7 +713,7 @@ void sess_rtmp_start(conn_t *c)
         rs->out_chunk_size = RTMP_DEFAULT_CHUNK_SIZE;
         rs->hs = rtmp_hs_new(RTMP_HS_SERVER, 0);
         ok = rtmp_proto_ctrl_init(&rs->ctrl, c->node->conf.rtmp_max_message_size,
-                            c->node->conf.rtmp_max_chunk_streams) == 0 &&
+                                  c->node->conf.rtmp_max_chunk_streams) == 0 &&
              rs->hs;
     }
     c->ps = rs;

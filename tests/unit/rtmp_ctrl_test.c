@@ -59,7 +59,7 @@ static void test_ingest(void **state)
 
     const uint8_t key[] = {0x17, 1, 0, 0, 0, 0xaa};
     rtmp_msg_t m = mk(RTMP_MSG_VIDEO, dup(key, sizeof key), sizeof key);
-    assert_int_equal(rtmp_ingest(&pub, &m, 1), 1);
+    assert_int_equal(rtmp_ctrl_ingest(&pub, &m, 1), 1);
     assert_null(m.payload);
     uint64_t msgs = stream_retained_msgs(s);
     assert_true(msgs >= 1);
@@ -71,7 +71,7 @@ static void test_ingest(void **state)
     p[0] = 0;
     memcpy(p + 1, md.data, md.len);
     m = mk(RTMP_MSG_DATA_AMF3, p, (uint32_t)md.len + 1);
-    assert_int_equal(rtmp_ingest(&pub, &m, 2), 1);
+    assert_int_equal(rtmp_ctrl_ingest(&pub, &m, 2), 1);
     assert_null(m.payload);
     amf0_buf_free(&md);
 
@@ -82,7 +82,7 @@ static void test_ingest(void **state)
     n += agg_part(agg + n, FLV_TAG_VIDEO, 140, v, sizeof v, 1);
     uint64_t before = stream_retained_msgs(s);
     m = mk(RTMP_MSG_AGGREGATE, dup(agg, n), (uint32_t)n);
-    assert_int_equal(rtmp_ingest(&pub, &m, 3), 1);
+    assert_int_equal(rtmp_ctrl_ingest(&pub, &m, 3), 1);
     assert_null(m.payload);
     assert_int_equal(stream_retained_msgs(s), before + 2);
 
@@ -90,15 +90,15 @@ static void test_ingest(void **state)
     before = stream_retained_msgs(s);
     const uint8_t bad[] = {0x02, 0x00, 0x20, 'a'};
     m = mk(RTMP_MSG_DATA_AMF0, dup(bad, sizeof bad), sizeof bad);
-    assert_int_equal(rtmp_ingest(&pub, &m, 4), 1);
+    assert_int_equal(rtmp_ctrl_ingest(&pub, &m, 4), 1);
     m = mk(RTMP_MSG_AGGREGATE, dup(agg, 12), 12);
-    assert_int_equal(rtmp_ingest(&pub, &m, 5), 1);
+    assert_int_equal(rtmp_ctrl_ingest(&pub, &m, 5), 1);
     assert_int_equal(stream_retained_msgs(s), before);
 
     /* Commands and control are not ingested. */
     uint8_t cmd[2] = {5, 5};
     m = mk(RTMP_MSG_COMMAND_AMF0, cmd, 2);
-    assert_int_equal(rtmp_ingest(&pub, &m, 6), 0);
+    assert_int_equal(rtmp_ctrl_ingest(&pub, &m, 6), 0);
     assert_ptr_equal(m.payload, cmd);
 
     stream_unpublish(&pub, 7);
