@@ -247,4 +247,3 @@ void media_info_audio(media_info_t *mi, const uint8_t *body, size_t len)
     else
         audio_legacy(mi, body, len, a.sound_format);
 }
-

@@ -11,7 +11,6 @@
 
 enum { H264_NAL_SPS = 7, HEVC_NAL_SPS = 33 };
 
-
 /* Copies a NAL unit without its emulation prevention bytes (the 03 of
  * each 00 00 03) into dst, at most cap bytes; returns the bytes written. */
 static size_t rbsp_unescape(const uint8_t *src, size_t len, uint8_t *dst, size_t cap)
@@ -343,4 +342,3 @@ void media_info_hvcc(media_info_t *mi, const uint8_t *rec, size_t len)
         return;
     }
 }
-

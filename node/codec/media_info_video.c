@@ -140,4 +140,3 @@ void media_info_video(media_info_t *mi, const uint8_t *body, size_t len)
     if (v.seq_header)
         video_seq_header(mi, body, len, &v);
 }
-

@@ -55,8 +55,8 @@ typedef struct {
      * and the old offset kept. Decided at the new publisher's first media. */
     int source_decided, same_source;
     int old_in_seen;
-    uint32_t old_in_last; /* the old publisher's highest audio/video input ts */
-    int64_t back_ms;      /* how far before it a same source may start */
+    uint32_t old_in_last;   /* the old publisher's highest audio/video input ts */
+    int64_t back_ms;        /* how far before it a same source may start */
     int dup[STREAM_TRACKS]; /* same source: drop this track's media up to dup_until */
     uint32_t dup_until[STREAM_TRACKS];
 } stream_timeline_t;

@@ -19,7 +19,8 @@ int64_t stream_gop_span_ms(const stream_t *s)
  * message's struct (a flood of tiny messages costs memory too). */
 static uint64_t gop_cost(const stream_t *s, uint64_t start)
 {
-    return s->bytes_total - stream_ring_at(s, start)->stream_off + (s->head - start) * sizeof(msg_t);
+    return s->bytes_total - stream_ring_at(s, start)->stream_off +
+           (s->head - start) * sizeof(msg_t);
 }
 
 static int gop_over(const stream_t *s, uint64_t start, int64_t now_ms)

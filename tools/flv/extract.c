@@ -200,4 +200,3 @@ int flvtool_extract(const char *path, const char *vname, const char *aname)
     flv_file_close(f);
     return rc;
 }
-

@@ -233,4 +233,3 @@ int flvtool_fix(const char *in, const char *outname, uint32_t gap_ms, uint32_t j
     flv_file_close(f);
     return rc;
 }
-

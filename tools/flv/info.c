@@ -338,4 +338,3 @@ int flvtool_info(const char *path, int json, int list, uint32_t gap_ms)
     flv_file_close(f);
     return status;
 }
-

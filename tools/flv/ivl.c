@@ -16,4 +16,3 @@ uint32_t flvtool_ivl_mode(const flvtool_ivl_t *s)
             best = d;
     return s->hist[best] ? best : 0;
 }
-
