@@ -264,20 +264,16 @@ static void limit_metrics(struct evbuffer *b, const node_t *node)
             (unsigned long long)limits_refused_total(node->limits, (limit_kind_t)k));
 }
 
-void api_get_metrics(api_req_t *r)
+/* ---- node, sessions, streams ---------------------------------------------- */
+
+/* Build, uptime, streams and the media memory bound. */
+static void node_metrics(metrics_ctx_t *m, const node_t *node)
 {
-    api_t *a = r->api;
-    node_t *node = a->node;
-    metrics_ctx_t m = {evbuffer_new(), weir_mono_ms(), {{0}}};
-    if (!m.b) {
-        api_reply_json(r, 500, NULL);
-        return;
-    }
-    struct evbuffer *b = m.b;
+    struct evbuffer *b = m->b;
     help(b, "weir_build_info", "gauge", "Build information.");
     evbuffer_add_printf(b, "weir_build_info{version=\"%s\"} 1\n", WEIR_VERSION);
     help(b, "weir_uptime_seconds", "gauge", "Seconds since the node started.");
-    evbuffer_add_printf(b, "weir_uptime_seconds %.3f\n", (double)(m.now - node->start_ms) / 1000);
+    evbuffer_add_printf(b, "weir_uptime_seconds %.3f\n", (double)(m->now - node->start_ms) / 1000);
 
     size_t streams, publishers, players;
     hub_counts(node->hub, &streams, &publishers, &players);
@@ -293,14 +289,19 @@ void api_get_metrics(api_req_t *r)
                "GOP caches dropped to the live edge at stream.gop_cache_max_* or "
                "limits.max_memory_mb.",
                hub_gop_drops(node->hub));
+}
 
-    node_foreach_session(node, count_session, &m);
+/* Open sessions by role and protocol, and the node's byte and frame counts. */
+static void session_metrics(metrics_ctx_t *m, node_t *node)
+{
+    struct evbuffer *b = m->b;
+    node_foreach_session(node, count_session, m);
     help(b, "weir_sessions", "gauge", "Open sessions by role and protocol.");
     for (int role = 0; role < NROLES; role++)
         for (int p = 0; p < NPROTOS; p++)
             evbuffer_add_printf(b, "weir_sessions{role=\"%s\",protocol=\"%s\"} %llu\n",
                                 sess_role_name((sess_role_t)role), PROTOS[p],
-                                (unsigned long long)m.sessions[role][p]);
+                                (unsigned long long)m->sessions[role][p]);
 
     metric_u64(b, "weir_bytes_in_total", "counter", "Bytes received from every session.",
                node->bytes_in);
@@ -309,19 +310,31 @@ void api_get_metrics(api_req_t *r)
     metric_u64(b, "weir_dropped_frames_total", "counter",
                "Video frames skipped for slow players (until their next key frame).",
                node->dropped_frames);
+}
 
-    per_stream(&m, node, PS_IN, "weir_stream_bitrate_in_bits_per_second",
+static void stream_metrics(metrics_ctx_t *m, node_t *node)
+{
+    per_stream(m, node, PS_IN, "weir_stream_bitrate_in_bits_per_second",
                "Bitrate received for a stream over the last 5 s.");
-    per_stream(&m, node, PS_OUT, "weir_stream_bitrate_out_bits_per_second",
+    per_stream(m, node, PS_OUT, "weir_stream_bitrate_out_bits_per_second",
                "Bitrate sent to a stream's players over the last 5 s.");
-    per_stream(&m, node, PS_PLAYERS, "weir_stream_players", "Players of a stream.");
+    per_stream(m, node, PS_PLAYERS, "weir_stream_players", "Players of a stream.");
+}
 
+/* API requests answered, by status (statuses never answered left out). */
+static void request_metrics(struct evbuffer *b, const api_t *a)
+{
     help(b, "weir_api_requests_total", "counter", "API requests answered, by status.");
     for (int s = 100; s < API_STATUS_MAX; s++)
         if (a->requests[s])
             evbuffer_add_printf(b, "weir_api_requests_total{status=\"%d\"} %llu\n", s,
                                 (unsigned long long)a->requests[s]);
+}
 
+/* ---- storage and process ------------------------------------------------- */
+
+static void storage_metrics(struct evbuffer *b, const node_t *node)
+{
     storage_stats_t ss = {0};
     if (node->st)
         storage_stats(node->st, &ss);
@@ -340,7 +353,11 @@ void api_get_metrics(api_req_t *r)
         b, "weir_storage_sqlite_memory_bytes", "gauge",
         "Memory SQLite holds now: its page cache (bounded by storage.cache_kb) and statements.",
         ss.sqlite_memory);
+}
 
+/* Resident memory, and the heap when glibc tells. */
+static void process_metrics(struct evbuffer *b)
+{
     procmem_t pm;
     procmem_read(&pm);
     metric_u64(b, "weir_process_resident_memory_bytes", "gauge", "Resident memory of the process.",
@@ -353,15 +370,13 @@ void api_get_metrics(api_req_t *r)
                    "Bytes malloc keeps but has not handed out (freed or never used).",
                    pm.heap_free);
     }
+}
 
-    relay_metrics(b, node->relays);
-    hook_metrics(b, node->hooks);
-    auth_metrics(b, node);
-    limit_metrics(b, node);
-    metric_u64(b, "weir_node_draining", "gauge",
-               "1 while the node is drained (no new publishers or players), else 0.",
-               node->draining ? 1 : 0);
+/* ---- the route ------------------------------------------------------------- */
 
+/* Replies with the text in b (freed here), or 500. */
+static void reply_metrics(api_req_t *r, struct evbuffer *b)
+{
     size_t len = evbuffer_get_length(b);
     char *text = malloc(len + 1);
     if (!text) {
@@ -373,4 +388,29 @@ void api_get_metrics(api_req_t *r)
     text[len] = '\0';
     evbuffer_free(b);
     api_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+void api_get_metrics(api_req_t *r)
+{
+    api_t *a = r->api;
+    node_t *node = a->node;
+    metrics_ctx_t m = {evbuffer_new(), weir_mono_ms(), {{0}}};
+    if (!m.b) {
+        api_reply_json(r, 500, NULL);
+        return;
+    }
+    node_metrics(&m, node);
+    session_metrics(&m, node);
+    stream_metrics(&m, node);
+    request_metrics(m.b, a);
+    storage_metrics(m.b, node);
+    process_metrics(m.b);
+    relay_metrics(m.b, node->relays);
+    hook_metrics(m.b, node->hooks);
+    auth_metrics(m.b, node);
+    limit_metrics(m.b, node);
+    metric_u64(m.b, "weir_node_draining", "gauge",
+               "1 while the node is drained (no new publishers or players), else 0.",
+               node->draining ? 1 : 0);
+    reply_metrics(r, m.b);
 }

@@ -16,6 +16,9 @@
  * codec's record values. Malformed input is ignored: a record cut short
  * fills only the fields it reached (an SPS header names profile and level),
  * others stay as they were; nothing is ever read out of bounds.
+ *
+ * Pure: no shared state; any thread. The caller owns each media_info_t
+ * (the hub keeps one per stream) and must not feed one from two threads.
  */
 #ifndef WEIR_MEDIA_INFO_H
 #define WEIR_MEDIA_INFO_H

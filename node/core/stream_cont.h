@@ -1,0 +1,96 @@
+/* stream_cont: the stream's output timeline and its continuations (see
+ * stream_publish() in stream.h): a publisher that comes back within the
+ * grace period, or a relay's new upstream, continues the stream for the
+ * attached players. This module owns the timeline state (stream_cont_t,
+ * one per stream) and decides, message by message, what the hub passes and
+ * with which timestamp:
+ *  - stream_cont_drop(): media dropped while waiting for a key frame, and
+ *    media of the same source that the players already have;
+ *  - stream_cont_same_header(): an identical header is not pushed again;
+ *  - stream_cont_out_ts() / stream_cont_note(): the output timestamp (the
+ *    first media message anchors the continuation) and its record.
+ * The hub keeps everything else (headers, GOP cache, ring, players): it
+ * tells this module when a stream restarts or continues, and passes it each
+ * message's FLV type, MSG_F_* flags and publisher timestamp.
+ *
+ * Internal to the hub (node/core/stream*.c); not a public API. Everything
+ * here runs on the event loop thread only.
+ */
+#ifndef WEIR_STREAM_CONT_H
+#define WEIR_STREAM_CONT_H
+
+#include <stdint.h>
+
+#include "msg.h"
+
+/* Tracks of the output timeline: audio, video, data. */
+enum { STREAM_TRACK_AUDIO, STREAM_TRACK_VIDEO, STREAM_TRACK_DATA, STREAM_TRACKS };
+
+/* Continuation statistics, kept for the stream's life (stream_info_t). */
+typedef struct {
+    uint64_t count;      /* continuations */
+    uint64_t dropped;    /* audio/video messages dropped by stream_cont_drop() */
+    int64_t last_gap_ms; /* the last continuation's gap */
+} stream_cont_stats_t;
+
+/* The output timeline, cleared when the stream restarts. */
+typedef struct {
+    int pending;          /* a continuation began: the offset is set by its first media */
+    int restamp;          /* ts_offset applies and tracks are clamped */
+    int dedup;            /* the publisher continues: identical headers are not pushed */
+    int wait_key;         /* dropping audio/video until the first key frame */
+    int wait_video;       /* ...a video key frame (0: the first audio frame will do) */
+    int64_t wait_from_ms; /* arrival of the first media dropped (0: none yet) */
+    uint32_t ts_offset;
+    int track_seen[STREAM_TRACKS];
+    uint32_t track_last[STREAM_TRACKS]; /* last output ts per track */
+    int media_seen;
+    uint32_t media_last;   /* highest output ts of audio/video (mod 2^32) */
+    int64_t media_last_ms; /* arrival of the last audio/video pushed */
+    /* input (publisher) ts of the current publisher's audio/video */
+    int in_seen[STREAM_TRACKS];
+    uint32_t in_last[STREAM_TRACKS];
+    /* Same source: the new publisher's timestamps continue the old one's
+     * (two relays of one origin): what the players already have is dropped
+     * and the old offset kept. Decided at the new publisher's first media. */
+    int source_decided, same_source;
+    int old_in_seen;
+    uint32_t old_in_last;   /* the old publisher's highest audio/video input ts */
+    int64_t back_ms;        /* how far before it a same source may start */
+    int dup[STREAM_TRACKS]; /* same source: drop this track's media up to dup_until */
+    uint32_t dup_until[STREAM_TRACKS];
+} stream_timeline_t;
+
+typedef struct {
+    const char *app, *name; /* the stream's (for logs; they outlive this) */
+    uint64_t sess_id;       /* the continuing publisher's (for logs) */
+    stream_cont_stats_t stats;
+    stream_timeline_t tl;
+} stream_cont_t;
+
+/* A new stream app/name: its own timestamps, no statistics. */
+void stream_cont_init(stream_cont_t *c, const char *app, const char *name);
+/* The stream starts afresh (a new publisher, no continuation): the
+ * publisher's own timestamps. The statistics are kept. */
+void stream_cont_restart(stream_cont_t *c);
+/* A continuation begins (publisher sess_id): media waits for a key frame
+ * (a video one if has_video), and the first media message passed anchors
+ * the timeline. cached_span_ms is how much media the GOP cache held before
+ * the loss (a same-source upstream starts at most that far back). */
+void stream_cont_begin(stream_cont_t *c, uint64_t sess_id, int64_t cached_span_ms, int has_video);
+/* Every message of the publisher (FLV type, MSG_F_* flags, its ts), before
+ * it is pushed: 1 to drop it (counted in stats.dropped), 0 to pass it. */
+int stream_cont_drop(stream_cont_t *c, uint8_t type, uint8_t flags, uint32_t ts, int64_t now_ms);
+/* 1 if a header (payload, len) needs no push: the publisher continues and
+ * it is byte-wise the cached one (NULL: none cached). */
+int stream_cont_same_header(const stream_cont_t *c, const msg_t *cached, const uint8_t *payload,
+                            uint32_t len);
+/* The output ts of a message about to be pushed; the first media message
+ * of a continuation anchors the timeline (and is logged). */
+uint32_t stream_cont_out_ts(stream_cont_t *c, uint8_t type, uint8_t flags, uint32_t ts,
+                            int64_t now_ms);
+/* Records a pushed message (input ts in, output ts out) on the timeline. */
+void stream_cont_note(stream_cont_t *c, uint8_t type, uint8_t flags, uint32_t in, uint32_t out,
+                      int64_t now_ms);
+
+#endif

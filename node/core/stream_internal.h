@@ -1,0 +1,128 @@
+/* stream_internal: the hub's structs, shared by its files (not a public
+ * API; stream.h is):
+ *   stream.c       registry, publishing, playing (the fan-out), ticks, API
+ *   stream_ring.c  the ring of messages a stream holds for its players
+ *   stream_gop.c   the GOP cache inside the ring and its bounds
+ *   stream_cont.c  the output timeline and continuations (stream_cont.h)
+ * The ring accessors the fan-out uses per message and player are static
+ * inline here, so the split costs the hot path no call.
+ *
+ * The hub owns its streams; a stream owns its ring's messages and cached
+ * headers. Everything here runs on the event loop thread only.
+ */
+#ifndef WEIR_STREAM_INTERNAL_H
+#define WEIR_STREAM_INTERNAL_H
+
+#include <string.h>
+
+#include "rate.h"
+#include "stream.h"
+#include "stream_cont.h"
+
+#define HUB_BUCKETS 1024
+#define STREAM_GOP_MAX 16 /* key frames the GOP cache tracks at most */
+
+typedef enum { STREAM_IDLE, STREAM_LIVE, STREAM_GRACE } stream_state_t;
+
+TAILQ_HEAD(player_list, player);
+
+struct stream {
+    hub_t *hub;
+    struct stream *hnext;
+    uint32_t hash;
+    char app[STREAM_APP_MAX];
+    char name[STREAM_NAME_MAX];
+    stream_state_t state;
+    publisher_t *pub;
+    int64_t grace_deadline_ms;
+    struct player_list players; /* attached */
+    struct player_list waiters; /* waiting for a publisher */
+    size_t nplayers, nwaiters;
+    size_t nrelay; /* attached players that are push relays (in nplayers) */
+
+    /* The ring: sequences [tail, head) are held in slots[seq & (cap-1)]. */
+    msg_t **slots;
+    uint32_t cap;
+    uint64_t head, tail;
+    uint64_t bytes_total; /* payload bytes ever pushed (stream_off of the next message) */
+    uint64_t min_cursor;  /* lower bound of attached players' cursors (refreshed by tick) */
+
+    uint64_t gop_seqs[STREAM_GOP_MAX]; /* key frames still cached, oldest first */
+    unsigned ngop;
+    int64_t last_key_ms;
+    int64_t last_gop_ms; /* span of the last complete GOP, by arrival */
+    uint64_t gop_drops;  /* GOP cache dropped to the live edge at a bound */
+    int gop_drop_logged; /* the first drop was logged (once per stream) */
+
+    msg_t *meta, *vseq, *aseq;
+    int unpub_notified; /* players were told UNPUBLISHED for this grace period */
+    stream_cont_t cont;
+
+    /* statistics for the API */
+    media_info_t media;
+    uint64_t bytes_in; /* payload bytes received, dropped ones included */
+    uint64_t bytes_out;
+    uint64_t video_frames;
+    rate_t rate_in, rate_out, rate_fps;
+    int64_t start_wall_ms;
+};
+
+struct hub {
+    const conf_t *conf;
+    uint32_t chunk_size;
+    const hub_hooks_t *hooks;
+    void *hooks_arg;
+    stream_t *buckets[HUB_BUCKETS];
+    size_t nstreams;
+    uint64_t max_memory;   /* limits.max_memory_mb in bytes, auto resolved; 0: none */
+    uint64_t gop_drops;    /* GOP cache drops, every stream, ever */
+    int64_t mem_logged_ms; /* last "over the memory bound" line */
+    uint64_t mem_unlogged; /* GOP caches dropped for memory since that line */
+};
+
+/* ---- the ring (stream_ring.c) ------------------------------------------ */
+
+static inline msg_t *stream_ring_at(const stream_t *s, uint64_t seq)
+{
+    return s->slots[seq & (s->cap - 1)];
+}
+
+/* Allocates an empty ring (0 or NODE_ENOMEM); frees it and its messages. */
+int stream_ring_init(stream_t *s);
+void stream_ring_free(stream_t *s);
+/* Appends m (the ring takes the reference); full at its bound, the oldest
+ * message goes, even from the GOP cache. Trims what no player needs. */
+void stream_ring_push(stream_t *s, msg_t *m);
+/* Drops what no player needs: everything before the GOP cache that is
+ * behind every attached player, and, whatever the players need, everything
+ * more than player.max_queue_bytes before the GOP cache. */
+void stream_ring_trim(stream_t *s);
+
+/* ---- the GOP cache (stream_gop.c) -------------------------------------- */
+
+/* Sequence of the oldest cached key frame (the head when none). */
+static inline uint64_t stream_gop_start(const stream_t *s)
+{
+    return s->ngop ? s->gop_seqs[0] : s->head;
+}
+
+/* Forgets the oldest cached key frame (its messages stay in the ring). */
+static inline void stream_gop_pop_oldest(stream_t *s)
+{
+    memmove(s->gop_seqs, s->gop_seqs + 1, (s->ngop - 1) * sizeof s->gop_seqs[0]);
+    s->ngop--;
+}
+
+/* Forgets the GOP cache bookkeeping: new players start at the next key
+ * frame (the messages stay in the ring for the players still reading them). */
+void stream_gop_reset(stream_t *s);
+/* How much media the cache spans (the last GOP's span times the GOPs it
+ * keeps), in ms by arrival. */
+int64_t stream_gop_span_ms(const stream_t *s);
+/* Pushes a media message m (flags set, stream_off and arrival_ms too) into
+ * the ring: a video key frame starts a GOP in the cache; then the cache is
+ * kept within stream.gop_cache_max_bytes / _max_ms and the node's memory
+ * bound. */
+void stream_gop_push(stream_t *s, msg_t *m, int64_t now_ms);
+
+#endif
