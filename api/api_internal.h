@@ -35,11 +35,11 @@ struct api {
     /* Open connections per address (api.max_connections_per_address),
      * owned; admitted by MHD's accept policy callback, released when MHD
      * reports the connection closed. */
-    limits_t *conns;
+    conn_limits_t *conns;
     /* The last address admitted whose connection MHD has not reported
      * started yet: released at the next accept or run if MHD dropped it
      * (an allocation failure after the policy callback). */
-    limits_addr_t pending;
+    conn_limits_addr_t pending;
     int pending_set, pending_has_addr;
     /* MHD's own log lines: a repeat of the last one within
      * LIMITS_LOG_INTERVAL_MS is counted, not logged. */
@@ -71,8 +71,8 @@ struct api_req {
     size_t resp_len;
     int resp_borrowed; /* resp outlives the request: not ours to free */
     const char *ctype;
-    const char *allow;      /* the Allow header of a 405 (allow_buf) */
-    char allow_buf[48];     /* "GET, HEAD, PUT, PATCH, DELETE" at most */
+    const char *allow;          /* the Allow header of a 405 (allow_buf) */
+    char allow_buf[48];         /* "GET, HEAD, PUT, PATCH, DELETE" at most */
     const char *const *headers; /* extra: name, value, ..., NULL (api_reply_headers) */
 };
 
@@ -89,9 +89,9 @@ typedef int (*api_exists_fn)(const api_req_t *r);
 
 /* api_route_t.public: whether a route needs api.token. */
 enum {
-    API_AUTH_TOKEN = 0,   /* the token, when api.token is set */
-    API_AUTH_PUBLIC = 1,  /* never (the dashboard's files: no secret in them) */
-    API_AUTH_HEALTH = 2,  /* never while api.health_public (the default): the probes */
+    API_AUTH_TOKEN = 0,  /* the token, when api.token is set */
+    API_AUTH_PUBLIC = 1, /* never (the dashboard's files: no secret in them) */
+    API_AUTH_HEALTH = 2, /* never while api.health_public (the default): the probes */
 };
 
 typedef struct api_route {

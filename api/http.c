@@ -33,37 +33,50 @@ static const api_route_t ROUTES[] = {
     {"/healthz", API_AUTH_HEALTH, {{"GET", api_get_healthz, 0}}, NULL},
     {"/readyz", API_AUTH_HEALTH, {{"GET", api_get_readyz, 0}}, NULL},
     {"/metrics", API_AUTH_TOKEN, {{"GET", api_get_metrics, 0}}, NULL},
-    {"/api/v1/node", API_AUTH_TOKEN, {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}},
+    {"/api/v1/node",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}},
      NULL},
     {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0}}, NULL},
     {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1}}, NULL},
     {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0}}, NULL},
     {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0}}, NULL},
-    {"/api/v1/streams/{}/{*}", API_AUTH_TOKEN,
+    {"/api/v1/streams/{}/{*}",
+     API_AUTH_TOKEN,
      {{"GET", api_get_stream, 0}, {"DELETE", api_delete_stream, 0}},
      NULL},
     {"/api/v1/sessions", API_AUTH_TOKEN, {{"GET", api_get_sessions, 0}}, NULL},
-    {"/api/v1/sessions/{}", API_AUTH_TOKEN,
+    {"/api/v1/sessions/{}",
+     API_AUTH_TOKEN,
      {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}},
      NULL},
     {"/api/v1/events", API_AUTH_TOKEN, {{"GET", api_get_events, 0}}, NULL},
-    {"/api/v1/relays", API_AUTH_TOKEN, {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}},
+    {"/api/v1/relays",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}},
      NULL},
-    {"/api/v1/relays/{}", API_AUTH_TOKEN,
+    {"/api/v1/relays/{}",
+     API_AUTH_TOKEN,
      {{"GET", api_get_relay, 0},
       {"PUT", api_put_relay, 1},
       {"PATCH", api_patch_relay, 1},
       {"DELETE", api_delete_relay, 0}},
      NULL},
-    {"/api/v1/hooks", API_AUTH_TOKEN, {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}},
+    {"/api/v1/hooks",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}},
      NULL},
-    {"/api/v1/hooks/{}", API_AUTH_TOKEN,
+    {"/api/v1/hooks/{}",
+     API_AUTH_TOKEN,
      {{"GET", api_get_hook, 0}, {"PUT", api_put_hook, 1}, {"DELETE", api_delete_hook, 0}},
      NULL},
     /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
      * above. Public: the page holds no secret and asks for the token itself. */
     {"/", API_AUTH_PUBLIC, {{"GET", api_get_dashboard, 0}}, NULL},
-    {"/assets/{}", API_AUTH_PUBLIC, {{"GET", api_get_dashboard_asset, 0}}, api_dashboard_asset_exists},
+    {"/assets/{}",
+     API_AUTH_PUBLIC,
+     {{"GET", api_get_dashboard_asset, 0}},
+     api_dashboard_asset_exists},
     {"/{}", API_AUTH_PUBLIC, {{"GET", api_get_dashboard_file, 0}}, api_dashboard_file_exists},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
@@ -482,7 +495,7 @@ static void release_pending(api_t *a)
     if (!a->pending_set)
         return;
     a->pending_set = 0;
-    limits_release(a->conns, a->pending_has_addr ? &a->pending : NULL);
+    conn_limits_release(a->conns, a->pending_has_addr ? &a->pending : NULL);
 }
 
 /* Counts and logs (at most once per LIMITS_LOG_INTERVAL_MS; the node's tick
@@ -491,8 +504,8 @@ static void refused(api_t *a, const struct sockaddr *sa)
 {
     uint64_t suppressed = 0;
     uint32_t max = a->node->conf.api_max_connections_per_address;
-    if (!limits_refused(a->node->limits, LIMIT_API_CONNECTIONS_PER_ADDRESS, weir_mono_ms(),
-                        &suppressed))
+    if (!conn_limits_refused(a->node->limits, LIMIT_API_CONNECTIONS_PER_ADDRESS, weir_mono_ms(),
+                             &suppressed))
         return;
     char host[INET6_ADDRSTRLEN] = "?";
     if (sa->sa_family == AF_INET)
@@ -517,12 +530,12 @@ static enum MHD_Result accept_policy_cb(void *cls, const struct sockaddr *sa, so
     (void)salen;
     api_t *a = cls;
     release_pending(a);
-    limits_addr_t addr;
-    int has_addr = limits_addr_from_sockaddr(sa, &addr) == 0;
+    conn_limits_addr_t addr;
+    int has_addr = conn_limits_addr_from_sockaddr(sa, &addr) == 0;
     limit_kind_t why;
     /* Only max_connections_per_address can refuse: the table's total is
      * API_CONNECTION_LIMIT, which MHD checks first. */
-    if (limits_admit(a->conns, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
+    if (conn_limits_admit(a->conns, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
         refused(a, sa);
         return MHD_NO;
     }
@@ -546,9 +559,10 @@ static void notify_conn_cb(void *cls, struct MHD_Connection *conn, void **socket
     }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    limits_addr_t addr;
-    int has_addr = ci && ci->client_addr && limits_addr_from_sockaddr(ci->client_addr, &addr) == 0;
-    limits_release(a->conns, has_addr ? &addr : NULL);
+    conn_limits_addr_t addr;
+    int has_addr =
+        ci && ci->client_addr && conn_limits_addr_from_sockaddr(ci->client_addr, &addr) == 0;
+    conn_limits_release(a->conns, has_addr ? &addr : NULL);
 }
 
 /* ---- the loop glue -------------------------------------------------------- */
@@ -683,7 +697,8 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
     uint64_t seed = 0;
     evutil_secure_rng_get_bytes(&seed, sizeof seed);
     if (a)
-        a->conns = limits_new(API_CONNECTION_LIMIT, conf->api_max_connections_per_address, 0, seed);
+        a->conns =
+            conn_limits_new(API_CONNECTION_LIMIT, conf->api_max_connections_per_address, 0, seed);
     if (!a || !a->conns) {
         snprintf(err, errlen, "out of memory");
         free(a);
@@ -700,7 +715,7 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
         (lfd = node_listen_socket("api", conf->api_listen, 128, err, errlen)) < 0 ||
         start_mhd(a, lfd, err, errlen) != 0) {
         api_static_free(a->web);
-        limits_free(a->conns);
+        conn_limits_free(a->conns);
         free(a);
         return NULL;
     }
@@ -727,7 +742,7 @@ void api_free(api_t *a)
         if (lfd != MHD_INVALID_SOCKET)
             close(lfd);
     }
-    api_static_free(a->web); /* after MHD: its responses point into it */
-    limits_free(a->conns);   /* after MHD: it reports its connections closed */
+    api_static_free(a->web);    /* after MHD: its responses point into it */
+    conn_limits_free(a->conns); /* after MHD: it reports its connections closed */
     free(a);
 }

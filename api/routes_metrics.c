@@ -260,8 +260,9 @@ static void limit_metrics(struct evbuffer *b, const node_t *node)
          "http_flv.*, player.*).");
     for (int k = 0; k < LIMIT_KINDS; k++)
         evbuffer_add_printf(
-            b, "weir_limit_refused_total{limit=\"%s\"} %llu\n", limits_name((limit_kind_t)k),
-            (unsigned long long)limits_refused_total(node->limits, (limit_kind_t)k));
+            b, "weir_limit_refused_total{limit=\"%s\"} %llu\n",
+            conn_limits_kind_name((limit_kind_t)k),
+            (unsigned long long)conn_limits_refused_total(node->limits, (limit_kind_t)k));
 }
 
 /* ---- node, sessions, streams ---------------------------------------------- */
@@ -387,7 +388,7 @@ static void reply_metrics(api_req_t *r, struct evbuffer *b)
     evbuffer_remove(b, text, len);
     text[len] = '\0';
     evbuffer_free(b);
-    api_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    api_reply_text(r, 200, "text/plain; version=0.0.4", text, len);
 }
 
 void api_get_metrics(api_req_t *r)

@@ -30,7 +30,7 @@ static const char *const NAMES[LIMIT_KINDS] = {
  * first) while it has no open connection but its bucket is remembered; on
  * the free list otherwise. */
 typedef struct {
-    limits_addr_t addr;
+    conn_limits_addr_t addr;
     uint32_t conns;
     uint32_t hnext;      /* hash chain */
     uint32_t prev, next; /* idle list, or free list (next only) */
@@ -39,9 +39,9 @@ typedef struct {
     int64_t last_ms; /* tokens counted up to then */
 } entry_t;
 
-struct limits {
+struct conn_limits {
     uint32_t max_conns, max_per_addr, rate;
-    int64_t burst; /* thousandths of a token */
+    int64_t burst;   /* thousandths of a token */
     uint64_t k0, k1; /* hash key */
     size_t open;
     /* the address table (cap 0: not used) */
@@ -58,12 +58,12 @@ struct limits {
     int logged_once[LIMIT_KINDS];
 };
 
-const char *limits_name(limit_kind_t k)
+const char *conn_limits_kind_name(limit_kind_t k)
 {
     return (unsigned)k < LIMIT_KINDS ? NAMES[k] : "?";
 }
 
-int limits_addr_from_sockaddr(const struct sockaddr *sa, limits_addr_t *out)
+int conn_limits_addr_from_sockaddr(const struct sockaddr *sa, conn_limits_addr_t *out)
 {
     memset(out, 0, sizeof *out);
     if (sa->sa_family == AF_INET) {
@@ -80,7 +80,7 @@ int limits_addr_from_sockaddr(const struct sockaddr *sa, limits_addr_t *out)
     return -1;
 }
 
-int limits_addr_from_remote(const char *remote, limits_addr_t *out)
+int conn_limits_addr_from_remote(const char *remote, conn_limits_addr_t *out)
 {
     char host[64];
     memset(out, 0, sizeof *out);
@@ -115,7 +115,7 @@ static uint64_t mix(uint64_t x)
     return x;
 }
 
-static uint32_t addr_bucket(const limits_t *l, const limits_addr_t *a)
+static uint32_t addr_bucket(const conn_limits_t *l, const conn_limits_addr_t *a)
 {
     uint64_t w0, w1;
     memcpy(&w0, a->b, 8);
@@ -125,7 +125,7 @@ static uint32_t addr_bucket(const limits_t *l, const limits_addr_t *a)
     return (uint32_t)(h & (l->nbuckets - 1));
 }
 
-static uint32_t table_find(const limits_t *l, const limits_addr_t *a, uint32_t b)
+static uint32_t table_find(const conn_limits_t *l, const conn_limits_addr_t *a, uint32_t b)
 {
     for (uint32_t i = l->buckets[b]; i != NIL; i = l->e[i].hnext)
         if (memcmp(l->e[i].addr.b, a->b, 16) == 0)
@@ -133,7 +133,7 @@ static uint32_t table_find(const limits_t *l, const limits_addr_t *a, uint32_t b
     return NIL;
 }
 
-static void idle_unlink(limits_t *l, uint32_t i)
+static void idle_unlink(conn_limits_t *l, uint32_t i)
 {
     entry_t *e = &l->e[i];
     if (e->prev != NIL)
@@ -147,7 +147,7 @@ static void idle_unlink(limits_t *l, uint32_t i)
     e->prev = e->next = NIL;
 }
 
-static void idle_append(limits_t *l, uint32_t i)
+static void idle_append(conn_limits_t *l, uint32_t i)
 {
     entry_t *e = &l->e[i];
     e->next = NIL;
@@ -160,7 +160,7 @@ static void idle_append(limits_t *l, uint32_t i)
 }
 
 /* Takes an idle entry out of the table onto the free list. */
-static void table_remove(limits_t *l, uint32_t i)
+static void table_remove(conn_limits_t *l, uint32_t i)
 {
     entry_t *e = &l->e[i];
     uint32_t *pp = &l->buckets[e->bucket];
@@ -174,7 +174,7 @@ static void table_remove(limits_t *l, uint32_t i)
 }
 
 /* The tokens of e at now_ms (refilled, at most the burst). */
-static void refill(const limits_t *l, entry_t *e, int64_t now_ms)
+static void refill(const conn_limits_t *l, entry_t *e, int64_t now_ms)
 {
     if (now_ms > e->last_ms) {
         e->tokens += (now_ms - e->last_ms) * (int64_t)l->rate;
@@ -186,7 +186,7 @@ static void refill(const limits_t *l, entry_t *e, int64_t now_ms)
 
 /* Forgets the oldest idle addresses whose bucket is full again (at most
  * two per call: O(1)). */
-static void forget_refilled(limits_t *l, int64_t now_ms)
+static void forget_refilled(conn_limits_t *l, int64_t now_ms)
 {
     for (int n = 0; n < 2 && l->idle_head != NIL; n++) {
         uint32_t i = l->idle_head;
@@ -203,7 +203,7 @@ static void forget_refilled(limits_t *l, int64_t now_ms)
 
 /* A fresh entry for a in bucket b, or NIL when every entry holds open
  * connections. */
-static uint32_t table_add(limits_t *l, const limits_addr_t *a, uint32_t b, int64_t now_ms)
+static uint32_t table_add(conn_limits_t *l, const conn_limits_addr_t *a, uint32_t b, int64_t now_ms)
 {
     uint32_t i;
     if (l->free_head != NIL) {
@@ -232,10 +232,10 @@ static uint32_t table_add(limits_t *l, const limits_addr_t *a, uint32_t b, int64
     return i;
 }
 
-limits_t *limits_new(uint32_t max_connections, uint32_t max_per_address, uint32_t rate_per_s,
-                     uint64_t seed)
+conn_limits_t *conn_limits_new(uint32_t max_connections, uint32_t max_per_address,
+                               uint32_t rate_per_s, uint64_t seed)
 {
-    limits_t *l = calloc(1, sizeof *l);
+    conn_limits_t *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
     l->max_conns = max_connections;
@@ -256,7 +256,7 @@ limits_t *limits_new(uint32_t max_connections, uint32_t max_per_address, uint32_
         l->e = calloc(l->cap, sizeof *l->e);
         l->buckets = malloc(nb * sizeof *l->buckets);
         if (!l->e || !l->buckets) {
-            limits_free(l);
+            conn_limits_free(l);
             return NULL;
         }
         memset(l->buckets, 0xff, nb * sizeof *l->buckets); /* NIL */
@@ -264,7 +264,7 @@ limits_t *limits_new(uint32_t max_connections, uint32_t max_per_address, uint32_
     return l;
 }
 
-void limits_free(limits_t *l)
+void conn_limits_free(conn_limits_t *l)
 {
     if (!l)
         return;
@@ -273,7 +273,8 @@ void limits_free(limits_t *l)
     free(l);
 }
 
-int limits_admit(limits_t *l, const limits_addr_t *a, int64_t now_ms, limit_kind_t *why)
+int conn_limits_admit(conn_limits_t *l, const conn_limits_addr_t *a, int64_t now_ms,
+                      limit_kind_t *why)
 {
     if (l->max_conns && l->open >= l->max_conns) {
         *why = LIMIT_MAX_CONNECTIONS;
@@ -307,7 +308,7 @@ int limits_admit(limits_t *l, const limits_addr_t *a, int64_t now_ms, limit_kind
     return 0;
 }
 
-void limits_release(limits_t *l, const limits_addr_t *a)
+void conn_limits_release(conn_limits_t *l, const conn_limits_addr_t *a)
 {
     if (l->open)
         l->open--;
@@ -315,7 +316,7 @@ void limits_release(limits_t *l, const limits_addr_t *a)
         return;
     uint32_t i = table_find(l, a, addr_bucket(l, a));
     if (i == NIL || l->e[i].conns == 0)
-        return; /* not admitted through limits_admit(): nothing to undo */
+        return; /* not admitted through conn_limits_admit(): nothing to undo */
     entry_t *e = &l->e[i];
     if (--e->conns > 0)
         return;
@@ -325,24 +326,24 @@ void limits_release(limits_t *l, const limits_addr_t *a)
         table_remove(l, i);
 }
 
-size_t limits_open(const limits_t *l)
+size_t conn_limits_open(const conn_limits_t *l)
 {
     return l->open;
 }
 
-size_t limits_addresses(const limits_t *l)
+size_t conn_limits_addresses(const conn_limits_t *l)
 {
     return l->used;
 }
 
-size_t limits_capacity(const limits_t *l)
+size_t conn_limits_capacity(const conn_limits_t *l)
 {
     return l->cap;
 }
 
 /* ---- refusals --------------------------------------------------------------- */
 
-int limits_refused(limits_t *l, limit_kind_t k, int64_t now_ms, uint64_t *suppressed)
+int conn_limits_refused(conn_limits_t *l, limit_kind_t k, int64_t now_ms, uint64_t *suppressed)
 {
     if ((unsigned)k >= LIMIT_KINDS)
         return 0;
@@ -358,18 +359,18 @@ int limits_refused(limits_t *l, limit_kind_t k, int64_t now_ms, uint64_t *suppre
     return 1;
 }
 
-void limits_count(limits_t *l, limit_kind_t k)
+void conn_limits_count(conn_limits_t *l, limit_kind_t k)
 {
     if ((unsigned)k < LIMIT_KINDS)
         l->refused[k]++;
 }
 
-uint64_t limits_refused_total(const limits_t *l, limit_kind_t k)
+uint64_t conn_limits_refused_total(const conn_limits_t *l, limit_kind_t k)
 {
     return (unsigned)k < LIMIT_KINDS ? l->refused[k] : 0;
 }
 
-uint64_t limits_unlogged(limits_t *l, limit_kind_t k, int64_t now_ms)
+uint64_t conn_limits_unlogged(conn_limits_t *l, limit_kind_t k, int64_t now_ms)
 {
     if ((unsigned)k >= LIMIT_KINDS || !l->unlogged[k] ||
         now_ms - l->logged_ms[k] < LIMITS_LOG_INTERVAL_MS)

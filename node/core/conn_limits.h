@@ -2,8 +2,8 @@
  * and the refusal counters of every limit (weir_limit_refused_total).
  *
  * Pure: no sockets; the caller passes monotonic milliseconds. The node asks
- * limits_admit() for each accepted RTMP or HTTP-FLV connection (its own
- * outgoing relay links are not counted) and calls limits_release() when an
+ * conn_limits_admit() for each accepted RTMP or HTTP-FLV connection (its own
+ * outgoing relay links are not counted) and calls conn_limits_release() when an
  * admitted one closes.
  *
  * Per-address state (open connections and a token bucket) lives in a table
@@ -41,8 +41,8 @@ typedef enum {
     LIMIT_UNREAD_REPLIES,              /* a peer that makes the node reply and reads no replies */
     LIMIT_API_CONNECTIONS_PER_ADDRESS, /* api.max_connections_per_address (api/http.c) */
     LIMIT_FILE_DESCRIPTORS,            /* a client connection near RLIMIT_NOFILE (fdlimit.h) */
-    LIMIT_MAX_MEMORY,                  /* a publish refused: media memory over limits.max_memory_mb */
-    LIMIT_MAX_METADATA_SIZE,           /* a data message (onMetaData) over the AMF0 decoder's bounds */
+    LIMIT_MAX_MEMORY,        /* a publish refused: media memory over limits.max_memory_mb */
+    LIMIT_MAX_METADATA_SIZE, /* a data message (onMetaData) over the AMF0 decoder's bounds */
     LIMIT_KINDS
 } limit_kind_t;
 
@@ -52,54 +52,55 @@ typedef enum {
 /* A remote address: IPv4 as IPv4-mapped IPv6. */
 typedef struct {
     uint8_t b[16];
-} limits_addr_t;
+} conn_limits_addr_t;
 
-typedef struct limits limits_t;
+typedef struct conn_limits conn_limits_t;
 
 /* The label of a limit in /metrics ("max_connections", ...). */
-const char *limits_name(limit_kind_t k);
+const char *conn_limits_kind_name(limit_kind_t k);
 
 /* The address of an AF_INET or AF_INET6 socket address: 0, or -1 for any
  * other family. */
-int limits_addr_from_sockaddr(const struct sockaddr *sa, limits_addr_t *out);
+int conn_limits_addr_from_sockaddr(const struct sockaddr *sa, conn_limits_addr_t *out);
 /* The same from a connection's remote text ("1.2.3.4:5678",
- * "[2001:db8::1]:5678"): 0 or -1. Gives what limits_addr_from_sockaddr()
+ * "[2001:db8::1]:5678"): 0 or -1. Gives what conn_limits_addr_from_sockaddr()
  * gave for the same address. */
-int limits_addr_from_remote(const char *remote, limits_addr_t *out);
+int conn_limits_addr_from_remote(const char *remote, conn_limits_addr_t *out);
 
 /* max_connections, max_per_address: 0 for no limit; rate_per_s: new
  * connections per address per second (burst 2 x rate), 0 for none. seed
  * keys the address hash. NULL when out of memory. */
-limits_t *limits_new(uint32_t max_connections, uint32_t max_per_address, uint32_t rate_per_s,
-                     uint64_t seed);
-void limits_free(limits_t *l);
+conn_limits_t *conn_limits_new(uint32_t max_connections, uint32_t max_per_address,
+                               uint32_t rate_per_s, uint64_t seed);
+void conn_limits_free(conn_limits_t *l);
 
 /* A new connection from a (NULL: an address of another family, counted in
- * the total only). Returns 0 (admitted: call limits_release() when it
+ * the total only). Returns 0 (admitted: call conn_limits_release() when it
  * closes) or -1 with the limit in *why (nothing to release). Checks, in
  * order: max_connections, the address's token bucket (every connection
  * that passes it takes a token), max_connections_per_address. */
-int limits_admit(limits_t *l, const limits_addr_t *a, int64_t now_ms, limit_kind_t *why);
+int conn_limits_admit(conn_limits_t *l, const conn_limits_addr_t *a, int64_t now_ms,
+                      limit_kind_t *why);
 /* An admitted connection from a closed. */
-void limits_release(limits_t *l, const limits_addr_t *a);
+void conn_limits_release(conn_limits_t *l, const conn_limits_addr_t *a);
 
 /* Admitted connections open now. */
-size_t limits_open(const limits_t *l);
+size_t conn_limits_open(const conn_limits_t *l);
 /* Addresses in the table now (0 when no per-address limit is set). */
-size_t limits_addresses(const limits_t *l);
+size_t conn_limits_addresses(const conn_limits_t *l);
 /* Entries the table can hold (0 when no per-address limit is set). */
-size_t limits_capacity(const limits_t *l);
+size_t conn_limits_capacity(const conn_limits_t *l);
 
 /* Counts one refusal by limit k. Returns 1 when a line should be logged
  * now (at most one per LIMITS_LOG_INTERVAL_MS per limit), with the number
  * of refusals not logged since the last line in *suppressed; 0 otherwise. */
-int limits_refused(limits_t *l, limit_kind_t k, int64_t now_ms, uint64_t *suppressed);
+int conn_limits_refused(conn_limits_t *l, limit_kind_t k, int64_t now_ms, uint64_t *suppressed);
 /* Counts one refusal by limit k whose session logs it itself. */
-void limits_count(limits_t *l, limit_kind_t k);
+void conn_limits_count(conn_limits_t *l, limit_kind_t k);
 /* Refusals by limit k so far. */
-uint64_t limits_refused_total(const limits_t *l, limit_kind_t k);
+uint64_t conn_limits_refused_total(const conn_limits_t *l, limit_kind_t k);
 /* For the tick: refusals of k not yet logged whose interval is over (they
  * are then reported as logged), else 0. */
-uint64_t limits_unlogged(limits_t *l, limit_kind_t k, int64_t now_ms);
+uint64_t conn_limits_unlogged(conn_limits_t *l, limit_kind_t k, int64_t now_ms);
 
 #endif

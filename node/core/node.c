@@ -79,18 +79,19 @@ static void refuse_accepted(node_t *node, evutil_socket_t fd, const struct socka
     }
     evutil_closesocket(fd);
     uint64_t suppressed = 0;
-    if (!limits_refused(node->limits, why, weir_mono_ms(), &suppressed))
+    if (!conn_limits_refused(node->limits, why, weir_mono_ms(), &suppressed))
         return;
     char remote[80];
     addr_text(sa, remote, sizeof remote);
     if (suppressed)
-        log_warn(0, "%s: connection from %s refused: %s (%u) reached (%llu more refused since "
-                    "the last such line)",
-                 proto->name, remote, limits_name(why), limit_value(node, why),
+        log_warn(0,
+                 "%s: connection from %s refused: %s (%u) reached (%llu more refused since "
+                 "the last such line)",
+                 proto->name, remote, conn_limits_kind_name(why), limit_value(node, why),
                  (unsigned long long)suppressed);
     else
         log_warn(0, "%s: connection from %s refused: %s (%u) reached", proto->name, remote,
-                 limits_name(why), limit_value(node, why));
+                 conn_limits_kind_name(why), limit_value(node, why));
 }
 
 /* The pause state of one of the node's listeners. */
@@ -122,16 +123,16 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         refuse_accepted(node, fd, sa, p, LIMIT_FILE_DESCRIPTORS);
         return;
     }
-    limits_addr_t addr;
-    int has_addr = limits_addr_from_sockaddr(sa, &addr) == 0;
+    conn_limits_addr_t addr;
+    int has_addr = conn_limits_addr_from_sockaddr(sa, &addr) == 0;
     limit_kind_t why;
-    if (limits_admit(node->limits, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
+    if (conn_limits_admit(node->limits, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
         refuse_accepted(node, fd, sa, p, why);
         return;
     }
     conn_t *c = conn_new(node, fd, sa, salen, proto);
     if (!c) {
-        limits_release(node->limits, has_addr ? &addr : NULL);
+        conn_limits_release(node->limits, has_addr ? &addr : NULL);
         log_error(0, "%s: out of memory accepting a connection", proto->name);
         return;
     }
@@ -285,10 +286,10 @@ static void log_unlogged_refusals(node_t *node, int64_t now_ms)
         LIMIT_API_CONNECTIONS_PER_ADDRESS, LIMIT_FILE_DESCRIPTORS};
     for (size_t i = 0; i < sizeof ADMISSION / sizeof ADMISSION[0]; i++) {
         limit_kind_t k = ADMISSION[i];
-        uint64_t n = limits_unlogged(node->limits, k, now_ms);
+        uint64_t n = conn_limits_unlogged(node->limits, k, now_ms);
         if (n)
             log_warn(0, "%llu more connections refused by %s (%u)", (unsigned long long)n,
-                     limits_name(k), limit_value(node, k));
+                     conn_limits_kind_name(k), limit_value(node, k));
     }
 }
 
@@ -330,16 +331,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 void node_limit_hit(node_t *node, limit_kind_t k)
 {
-    limits_count(node->limits, k);
+    conn_limits_count(node->limits, k);
 }
 
 void node_conn_closed(node_t *node, conn_t *c)
 {
     if (!c->outgoing) {
-        /* Accepted: admitted by limits_admit() from the same address. */
-        limits_addr_t addr;
-        int has_addr = limits_addr_from_remote(c->remote, &addr) == 0;
-        limits_release(node->limits, has_addr ? &addr : NULL);
+        /* Accepted: admitted by conn_limits_admit() from the same address. */
+        conn_limits_addr_t addr;
+        int has_addr = conn_limits_addr_from_remote(c->remote, &addr) == 0;
+        conn_limits_release(node->limits, has_addr ? &addr : NULL);
     }
     node->closed_bytes_in += c->bytes_in;
     node->closed_bytes_out += c->bytes_out;
@@ -566,9 +567,9 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     TAILQ_INIT(&node->reap);
     uint64_t seed = 0;
     evutil_secure_rng_get_bytes(&seed, sizeof seed);
-    node->limits = limits_new(conf->limits_max_connections,
-                              conf->limits_max_connections_per_address,
-                              conf->limits_new_connections_per_address_per_s, seed);
+    node->limits =
+        conn_limits_new(conf->limits_max_connections, conf->limits_max_connections_per_address,
+                        conf->limits_new_connections_per_address_per_s, seed);
     node->base = event_base_new();
     node->hub = hub_new(&node->conf, node->conf.rtmp_chunk_size);
     if (!node->base || !node->hub || !node->limits) {
@@ -637,7 +638,7 @@ void node_free(node_t *node)
         evdns_base_free(node->dns, 1);
     if (node->base)
         event_base_free(node->base);
-    limits_free(node->limits);
+    conn_limits_free(node->limits);
     free(node);
 }
 

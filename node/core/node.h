@@ -72,8 +72,8 @@ typedef enum { NODE_LISTENER_RTMP, NODE_LISTENER_HTTP_FLV } node_listener_t;
  * accept. Loop thread. */
 typedef struct node_accept_pause {
     struct node *node;
-    struct evconnlistener *lis; /* borrowed: the node's rtmp_lis or http_lis */
-    node_listener_t which;      /* NODE_LISTENER_HTTP_FLV: a refusal is answered with a 503 */
+    struct evconnlistener *lis;     /* borrowed: the node's rtmp_lis or http_lis */
+    node_listener_t which;          /* NODE_LISTENER_HTTP_FLV: a refusal is answered with a 503 */
     const struct conn_proto *proto; /* node_set_session(); NULL: connections are closed */
     void (*start)(conn_t *c);
     struct event ev;
@@ -103,10 +103,10 @@ typedef struct node {
     int stopping;
     int64_t stop_deadline_ms; /* stopping: exit at the latest then (webhook flush) */
 
-    struct storage *st; /* event log and state (opaque here); NULL in tests without storage */
-    const char *id;     /* persistent node id (storage's, borrowed); NULL without storage */
-    int storage_lost;   /* its file was deleted or replaced: API writes refused (main.c) */
-    struct api *api;    /* REST API; NULL when api.listen is empty */
+    struct storage *st;       /* event log and state (opaque here); NULL in tests without storage */
+    const char *id;           /* persistent node id (storage's, borrowed); NULL without storage */
+    int storage_lost;         /* its file was deleted or replaced: API writes refused (main.c) */
+    struct api *api;          /* REST API; NULL when api.listen is empty */
     struct relay_mgr *relays; /* relay manager (relay.h); NULL until relay_mgr_start() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
     struct hook_mgr *hooks;   /* webhooks (hooks.h); NULL until hook_mgr_start() */
@@ -133,7 +133,7 @@ typedef struct node {
     uint64_t auth_refused[APP_AUTH_POINTS][APP_AUTH_NRESULTS];
     /* limits.* admission of accepted connections and every limit's refusal
      * counter (weir_limit_refused_total); see node_limit_hit(). */
-    limits_t *limits;
+    conn_limits_t *limits;
 
     struct {
         const node_module_t *m; /* static, the module's */

@@ -9,7 +9,7 @@
  *     nothing connects to, and HTTP-FLV players waiting for a stream;
  *  2. two players ask for live/x before it exists: an RTMP session and an
  *     HTTP/1.1 (chunked) HTTP-FLV session, each on a socketpair(AF_UNIX)
- *     whose server end is accepted as node.c does (limits_admit, conn_new,
+ *     whose server end is accepted as node.c does (conn_limits_admit, conn_new,
  *     start);
  *  3. the publisher, on another socketpair: the input is written in pieces
  *     whose sizes come from a hash of the input, and after each piece the
@@ -272,10 +272,10 @@ static void accept_pair(run_t *r, peer_t *p, const conn_proto_t *proto, void (*s
         abort();
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000 + (uint16_t)sv[0])};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    limits_addr_t addr;
+    conn_limits_addr_t addr;
     limit_kind_t why;
-    if (limits_addr_from_sockaddr((struct sockaddr *)&sa, &addr) != 0 ||
-        limits_admit(r->node->limits, &addr, weir_mono_ms(), &why) != 0)
+    if (conn_limits_addr_from_sockaddr((struct sockaddr *)&sa, &addr) != 0 ||
+        conn_limits_admit(r->node->limits, &addr, weir_mono_ms(), &why) != 0)
         abort();
     conn_t *c = conn_new(r->node, sv[0], (struct sockaddr *)&sa, sizeof sa, proto);
     if (!c)
