@@ -46,7 +46,7 @@ static void change_end(spec_change_t *ch, int rc, const char *err)
 static void change_finish(void *arg, int rc);
 
 /* Writes the prepared change ch (spec: its JSON for a put, taken over), or
- * without storage schedules its completion. Returns 0 or a storage error
+ * without storage (or for an unchanged spec) schedules its completion. Returns 0 or a storage error
  * with err. */
 static int change_write(spec_store_t *s, spec_change_t *ch, cJSON *spec, char *err, size_t errlen)
 {
@@ -60,7 +60,7 @@ static int change_write(spec_store_t *s, spec_change_t *ch, cJSON *spec, char *e
         }
     }
     int rc = 0;
-    if (!s->st)
+    if (!s->st || ch->unchanged) /* nothing to write: settle from the loop */
         event_active(s->kick, EV_TIMEOUT, 0);
     else if (ch->del)
         rc = s->ops->del(s->st, ch->id, change_finish, ch);

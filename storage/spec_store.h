@@ -69,6 +69,8 @@ typedef struct spec_change {
     int del;          /* 1 delete, 0 put */
     int started;      /* prepared and at storage (or waiting for the kick) */
     int created;      /* put: set by prepare (1 new, 0 replaces) */
+    int unchanged;    /* put: set by prepare: the committed spec is the same;
+                       * nothing is written, settle sees rc 0 */
     const void *spec; /* put: set by prepare, the spec written (in the change) */
     char id[SPEC_STORE_ID_MAX];
     spec_done_cb done;
@@ -82,7 +84,8 @@ typedef struct spec_store_ops {
     int (*del)(storage_t *st, const char *id, storage_done_cb done, void *arg);
     /* ch reached the head of the queue (nothing else is in flight): checks
      * it against the committed state, sets ch->created for a put, reserves
-     * what applying it needs (settle must not fail), and returns 0 with, for
+     * what applying it needs (settle must not fail), sets ch->unchanged for
+     * a put of the spec already committed, and returns 0 with, for
      * a put, the JSON to store in *spec (taken over; NULL: out of memory).
      * Else a refusal (NODE_E*) with err. */
     int (*prepare)(void *owner, spec_change_t *ch, cJSON **spec, char *err, size_t errlen);

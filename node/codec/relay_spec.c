@@ -423,3 +423,20 @@ int relay_spec_matches(const relay_spec_t *s, const char *app, const char *name)
 {
     return strcmp(s->app, app) == 0 && (strcmp(s->name, "*") == 0 || strcmp(s->name, name) == 0);
 }
+
+relay_diff_t relay_spec_diff(const relay_spec_t *a, const relay_spec_t *b)
+{
+    if (a->direction != b->direction || strcmp(a->app, b->app) != 0 ||
+        strcmp(a->name, b->name) != 0 || a->mode != b->mode || a->enabled != b->enabled ||
+        a->source != b->source)
+        return RELAY_DIFF_RESTART;
+    int urls = a->nurls != b->nurls;
+    for (unsigned i = 0; !urls && i < a->nurls; i++)
+        urls = strcmp(a->urls[i], b->urls[i]) != 0;
+    if (urls)
+        return RELAY_DIFF_URLS;
+    if (a->idle_timeout_s != b->idle_timeout_s || a->retry_initial_ms != b->retry_initial_ms ||
+        a->retry_max_ms != b->retry_max_ms)
+        return RELAY_DIFF_QUIET;
+    return RELAY_DIFF_NONE;
+}

@@ -67,6 +67,20 @@ typedef struct {
  * started_at, streams, failovers. */
 extern const char *const RELAY_STATE_FIELDS[];
 
+/* What a change of spec means for the running links (relay_spec_diff()). */
+typedef enum {
+    RELAY_DIFF_NONE = 0, /* the same effective spec: nothing to do */
+    RELAY_DIFF_QUIET,    /* only fields the live links do not use (retry and
+                          * backoff bounds, idle_timeout_s): apply, keep links */
+    RELAY_DIFF_URLS,     /* the URL list (and maybe quiet fields): links whose
+                          * upstream is still listed stay */
+    RELAY_DIFF_RESTART,  /* direction, app, name, mode, enabled or source:
+                          * the links restart */
+} relay_diff_t;
+
+/* How b differs from a (ids are not compared). */
+relay_diff_t relay_spec_diff(const relay_spec_t *a, const relay_spec_t *b);
+
 /* Every default; id, app, name and urls empty. */
 void relay_spec_defaults(relay_spec_t *s);
 

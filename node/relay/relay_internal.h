@@ -76,6 +76,10 @@ void relay_remove(relay_mgr_t *m, const char *id, const char *reason);
 void relay_activate(relay_t *r, int64_t now_ms);
 /* Stops and frees every instance of r. */
 void relay_deactivate(relay_t *r, const char *reason, int64_t now_ms);
+/* A committed change of r's spec to *spec, applied as relay_spec_diff()
+ * says: nothing for the same spec, no link touched for quiet fields, only
+ * the links whose upstream left the list for new URLs, else a restart. */
+void relay_replace(relay_t *r, const relay_spec_t *spec, int64_t now_ms);
 
 /* ---- relay_run.c: the instances ------------------------------------------ */
 
@@ -91,6 +95,11 @@ void relay_run_kick_off(relay_run_t *run, unsigned hops, const char *via, int64_
 /* The tick of one instance: the on-demand idle timeout, a push whose stream
  * ended, a backoff that is over. May free run. */
 void relay_run_tick(relay_run_t *run, int64_t now_ms);
+/* The relay's URL list changed: an instance whose upstream is still
+ * listed keeps its link (at the URL's new place); one whose upstream left
+ * fails over to the new list's first URL (relay.failover; the local
+ * stream's players are kept as in any failover). */
+void relay_run_urls_changed(relay_run_t *run, int64_t now_ms);
 /* Bytes relayed by the current link (in for pulls, out for pushes). */
 uint64_t relay_run_link_bytes(const relay_run_t *run);
 /* Players (viewers and push relays) attached to or waiting for app/name. */

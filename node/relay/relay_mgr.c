@@ -139,6 +139,35 @@ void relay_activate(relay_t *r, int64_t now_ms)
         relay_run_kick_off(run, 0, NULL, now_ms);
 }
 
+void relay_replace(relay_t *r, const relay_spec_t *spec, int64_t now_ms)
+{
+    relay_diff_t d = relay_spec_diff(&r->spec, spec);
+    switch (d) {
+    case RELAY_DIFF_NONE:
+        log_debug(0, "relay %s: the same spec again over the API: nothing changed", r->spec.id);
+        return;
+    case RELAY_DIFF_QUIET:
+        r->spec = *spec;
+        log_info(0, "relay %s changed over the API (retry or idle bounds; links kept)", r->spec.id);
+        return;
+    case RELAY_DIFF_URLS:
+        r->spec = *spec;
+        log_info(0, "relay %s: URLs changed over the API (links to a listed URL kept)",
+                 r->spec.id);
+        for (relay_run_t *run = r->runs, *next; run; run = next) {
+            next = run->next;
+            relay_run_urls_changed(run, now_ms);
+        }
+        return;
+    case RELAY_DIFF_RESTART:
+        break;
+    }
+    relay_deactivate(r, "relay changed", now_ms);
+    r->spec = *spec;
+    relay_activate(r, now_ms);
+    log_info(0, "relay %s replaced over the API (links restarted)", r->spec.id);
+}
+
 /* ---- hub hooks ---------------------------------------------------------- */
 
 static void hook_published(void *arg, stream_t *s, const publisher_t *pub)

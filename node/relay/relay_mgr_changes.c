@@ -167,6 +167,7 @@ static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *
         return NODE_ENOMEM;
     }
     base->created = !r;
+    base->unchanged = r && relay_spec_diff(&r->spec, &ch->spec) == RELAY_DIFF_NONE;
     base->spec = &ch->spec;
     *spec = relay_spec_to_json(&ch->spec);
     return 0;
@@ -191,9 +192,10 @@ static void change_settle(void *owner, spec_change_t *base, int rc)
     int64_t now = weir_mono_ms();
     relay_t *r = relay_find(m, base->id);
     if (r) {
-        relay_deactivate(r, "relay changed", now);
-        r->spec = ch->spec;
-    } else if (ch->fresh) {
+        relay_replace(r, &ch->spec, now);
+        return;
+    }
+    if (ch->fresh) {
         r = ch->fresh;
         ch->fresh = NULL;
         relay_insert(m, r);
@@ -202,7 +204,7 @@ static void change_settle(void *owner, spec_change_t *base, int rc)
         return;
     }
     relay_activate(r, now);
-    log_info(0, "relay %s %s over the API", base->id, base->created ? "created" : "replaced");
+    log_info(0, "relay %s created over the API", base->id);
 }
 
 static void change_release(spec_change_t *base)

@@ -435,6 +435,48 @@ static void run_start(relay_run_t *run, int64_t now_ms)
              dir_prep(r), url_for_log(run->url, ub, sizeof ub), run->hops);
 }
 
+/* The new place of the instance's URL in the relay's list, or -1. */
+static int run_url_index(const relay_run_t *run)
+{
+    const relay_spec_t *s = &run->relay->spec;
+    char u[RELAY_URL_MAX];
+    for (unsigned i = 0; i < s->nurls; i++)
+        if (relay_spec_url_for(s, i, run->name, u, sizeof u) == 0 && strcmp(u, run->url) == 0)
+            return (int)i;
+    return -1;
+}
+
+void relay_run_urls_changed(relay_run_t *run, int64_t now_ms)
+{
+    relay_t *r = run->relay;
+    int at = run->url[0] ? run_url_index(run) : -1;
+    run->round_fails = run->round_refusals = 0;
+    if (at >= 0) {
+        run->url_idx = (unsigned)at;
+        return;
+    }
+    run->url_idx = 0;
+    if (!run->conn)
+        return; /* idle, failed or backing off: the next attempt takes URL 0 */
+    char to[RELAY_URL_MAX];
+    if (relay_spec_url_for(&r->spec, 0, run->name, to, sizeof to) != 0)
+        to[0] = '\0';
+    r->failovers++;
+    r->mgr->failovers++;
+    run->failovers++;
+    log_info(run->conn->id, "relay %s: %s/%s: its upstream left the URL list: fails over to URL 0",
+             r->spec.id, r->spec.app, run->name);
+    cJSON *g = event_fields(run);
+    if (g) {
+        cJSON_AddStringToObject(g, "from_url", run->url);
+        cJSON_AddStringToObject(g, "to_url", to);
+        cJSON_AddStringToObject(g, "error", "upstream removed from the relay");
+    }
+    record(run, "relay.failover", g);
+    run_stop_link(run, "upstream removed from the relay", now_ms);
+    run_start(run, now_ms);
+}
+
 /* Sets the loop information of an instance from the request that caused
  * it (hops/via of the publisher or player; 0/NULL for none). */
 static void run_set_path(relay_run_t *run, unsigned hops, const char *via)

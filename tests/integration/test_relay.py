@@ -298,6 +298,55 @@ def test_pull_always_brings_the_stream_before_players(node, procs, clip, tmp_pat
     assert relay_sessions(api_b) == [] and not stream_live(api_b, APP, "cam")
 
 
+def test_reapplied_relay_keeps_its_link_and_players(node, procs, clip):
+    """Issue 18: a scheduler re-applies its desired state every pass. An identical PUT,
+    a PATCH of retry bounds and a new URL list that still holds the current upstream
+    keep the running link (same session, no relay.stop/start) and its player; a list
+    without the current upstream fails over (relay.failover) and the player stays."""
+    o1, o2 = node(), node()
+    for o in (o1, o2):
+        publish(procs, o, clip, "cam")
+        wait_origin_live(api_of(o), "cam", [o])
+    b = node(relay=RELAY_CONF)
+    api = api_of(b)
+    u1, u2 = o1.rtmp_url(APP, "cam"), o2.rtmp_url(APP, "cam")
+    body = relay_body("pull", [u1], name="cam", mode="always")
+    rid = create_relay(api, body)["id"]
+    link = wait_active(api, rid, diag=[o1, b])["streams"][0]["session_id"]
+    player = FlvPlayer(b.http_port, APP, "cam")
+    wait_for("the player's first bytes", lambda: len(player.data()) > 10000, timeout=10)
+    path = "/api/v1/relays/%s" % rid
+
+    def link_of():
+        return get_relay(api, rid)["streams"][0]["session_id"]
+
+    changes = [("PUT", body), ("PATCH", {"retry_max_ms": 5000}),
+               ("PUT", dict(body, urls=[u2, u1], retry_max_ms=5000))]
+    for method, change in changes:
+        r = api.request(method, path, json=change)
+        assert r.status_code == 200, (method, change, r.text)
+        assert link_of() == link, (method, change)
+    time.sleep(0.5)
+    assert events_of(api, "relay.stop", relay_id=rid) == []
+    assert len(events_of(api, "relay.start", relay_id=rid)) == 1
+    rel = get_relay(api, rid)
+    assert (rel["retry_max_ms"], rel["urls"], rel["current_url"]) == (5000, [u2, u1], u1), rel
+    assert player.closed_at is None
+
+    r = api.put(path, json=dict(body, urls=[u2], retry_max_ms=5000))
+    assert r.status_code == 200, r.text
+    fo = wait_event(api, "relay.failover", relay_id=rid, diag=[b])[0]
+    assert (fo["from_url"], fo["to_url"]) == (u1, u2), fo
+    rel = wait_for("the link to the new upstream", lambda: (lambda x: x if x[
+        "current_url"] == u2 and x["status"] == "active" else None)(get_relay(api, rid)),
+        timeout=10, diag=[b])
+    assert rel["streams"][0]["session_id"] != link
+    seen = len(player.data())
+    wait_for("bytes after the failover", lambda: len(player.data()) > seen + 10000, timeout=10)
+    assert player.closed_at is None
+    player.close()
+
+
 # ------------------------------------------------------------------ 4. on demand
 
 @pytest.mark.parametrize("upstream", ["rtmp", "http"])

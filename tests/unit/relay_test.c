@@ -321,6 +321,99 @@ static void test_failover_to_next_url(void **state)
     relay_view_release(&v);
 }
 
+/* ---- API changes: reconciliation keeps what did not change -------------- */
+
+static void change_done(void *arg, const spec_result_t *res)
+{
+    int *rc = arg;
+    *rc = res->rc;
+}
+
+/* PUTs the relay of json (an API change; no storage: the store settles on
+ * the loop's next turn) and waits for its answer; returns its rc. */
+static int api_put(const char *json)
+{
+    cJSON *o = cJSON_Parse(json);
+    assert_non_null(o);
+    relay_spec_t spec;
+    char err[256] = "";
+    if (relay_spec_from_json(o, NULL, &spec, err, sizeof err) != 0)
+        fail_msg("%s: %s", json, err);
+    cJSON_Delete(o);
+    int rc = -12345;
+    assert_int_equal(relay_mgr_put(FX->m, &spec, 0, change_done, &rc, err, sizeof err), 0);
+    for (int i = 0; i < 100 && rc == -12345; i++)
+        event_base_loop(FX->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_not_equal(rc, -12345);
+    return rc;
+}
+
+#define API_PULL(urls, retry_max)                                                                  \
+    "{\"id\":\"a1\",\"direction\":\"pull\",\"app\":\"live\",\"name\":\"cam\",\"urls\":" urls       \
+    ",\"retry_initial_ms\":1000,\"retry_max_ms\":" retry_max "}"
+
+/* Issue 18: a scheduler re-applies its desired state every pass. The same
+ * spec again changes nothing (no event, the link stays); retry bounds apply
+ * without touching the link; a new URL list keeps a link whose upstream is
+ * still listed, and moves one whose upstream left (relay.failover). */
+static void test_reconcile_keeps_links(void **state)
+{
+    (void)state;
+    start_mgr("[]");
+    assert_int_equal(api_put(API_PULL("[\"rtmp://up1/live/cam\",\"rtmp://up2/live/cam\"]", "4000")),
+                     0);
+    fake_link_t *l = last_link();
+    link_up(l);
+    int links = FX->nlinks, events = FX->nevents;
+
+    assert_int_equal(api_put(API_PULL("[\"rtmp://up1/live/cam\",\"rtmp://up2/live/cam\"]", "4000")),
+                     0);
+    assert_int_equal(FX->nlinks, links);
+    assert_int_equal(FX->nevents, events);
+    assert_false(l->gone);
+
+    assert_int_equal(api_put(API_PULL("[\"rtmp://up1/live/cam\",\"rtmp://up2/live/cam\"]", "9000")),
+                     0);
+    assert_int_equal(FX->nlinks, links);
+    assert_int_equal(FX->nevents, events);
+    assert_false(l->gone);
+    assert_int_equal(relay_mgr_spec(FX->m, "a1")->retry_max_ms, 9000);
+
+    /* up1 moves to second place: kept, and its place follows it */
+    assert_int_equal(api_put(API_PULL("[\"rtmp://up3/live/cam\",\"rtmp://up1/live/cam\"]", "9000")),
+                     0);
+    assert_int_equal(FX->nlinks, links);
+    assert_int_equal(FX->nevents, events);
+    assert_false(l->gone);
+    relay_view_t v;
+    assert_int_equal(relay_mgr_view(FX->m, "a1", weir_mono_ms(), &v), 0);
+    assert_string_equal(v.current_url, "rtmp://up1/live/cam");
+    relay_view_release(&v);
+    /* up1 leaves the list: the link moves to the new first URL */
+    assert_int_equal(api_put(API_PULL("[\"rtmp://up4/live/cam\",\"rtmp://up3/live/cam\"]", "9000")),
+                     0);
+    assert_true(l->gone);
+    assert_int_equal(FX->nlinks, links + 1);
+    assert_string_equal(last_link()->url, "rtmp://up4/live/cam");
+    const cJSON *f = FX->events[events].fields;
+    assert_string_equal(FX->events[events].type, "relay.failover");
+    assert_string_equal(str_field(f, "from_url"), "rtmp://up1/live/cam");
+    assert_string_equal(str_field(f, "to_url"), "rtmp://up4/live/cam");
+    assert_string_equal(FX->events[events + 1].type, "relay.stop");
+    assert_string_equal(str_field(FX->events[events + 1].fields, "reason"),
+                        "upstream removed from the relay");
+    assert_int_equal(FX->nevents, events + 2);
+
+    /* a change of what the link is (here: disabled) restarts */
+    events = FX->nevents;
+    assert_int_equal(api_put("{\"id\":\"a1\",\"direction\":\"pull\",\"app\":\"live\","
+                             "\"name\":\"cam\",\"urls\":[\"rtmp://up4/live/cam\"],"
+                             "\"enabled\":false}"),
+                     0);
+    assert_true(FX->links[FX->nlinks - 1]->gone);
+    assert_int_equal(status_of("a1"), RELAY_ST_IDLE);
+}
+
 /* A player of the on-demand pull. */
 typedef struct {
     player_t p;
@@ -488,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_on_demand_network_failure_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failure_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_keeps_links, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
