@@ -73,6 +73,7 @@ struct api_req {
     const char *ctype;
     const char *allow;          /* the Allow header of a 405 (allow_buf) */
     char allow_buf[48];         /* "GET, HEAD, PUT, PATCH, DELETE" at most */
+    char etag[SPEC_ETAG_MAX];   /* the reply's ETag header ("": none); api_reply_entity() */
     const char *const *headers; /* extra: name, value, ..., NULL (api_reply_headers) */
 };
 
@@ -121,6 +122,9 @@ void api_reply_text(api_req_t *r, int status, const char *ctype, char *text, siz
 /* Replies with data that outlives the request (the dashboard's files, owned
  * by api_t): neither copied nor freed. */
 void api_reply_static(api_req_t *r, int status, const char *ctype, const void *data, size_t len);
+/* A 2xx answer that is one relay or hook: its "etag" member (if any)
+ * becomes the ETag header; then as api_reply_json(). */
+void api_reply_entity(api_req_t *r, int status, cJSON *body);
 /* Extra headers for the reply about to be made: NULL or name, value, ...,
  * NULL, all of it outliving the request (static). A "Cache-Control" among
  * them replaces the default "no-store". Call before the api_reply_*(). */

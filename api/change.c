@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <microhttpd.h>
+
 #include "change.h"
 #include "common.h"
 #include "log.h"
@@ -25,11 +27,18 @@ api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what,
 {
     if (api_storage_lost_refuse(r) != 0)
         return NULL;
+    const char *im = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Match");
+    if (im && strlen(im) >= SPEC_IF_MATCH_MAX) {
+        api_reply_error(r, 400, "bad_request", "If-Match: longer than %d bytes",
+                        SPEC_IF_MATCH_MAX - 1);
+        return NULL;
+    }
     api_change_t *c = calloc(1, sizeof *c);
     if (!c) {
         api_reply_error(r, 503, "unavailable", "out of memory");
         return NULL;
     }
+    snprintf(c->if_match, sizeof c->if_match, "%s", im ? im : "");
     c->r = r;
     c->op = op;
     c->what = what;
@@ -46,6 +55,7 @@ static void reply_refused(api_req_t *r, int rc, const char *what, const char *id
     case NODE_ENOTFOUND: api_reply_error(r, 404, "not_found", "no %s %s", what, id); break;
     case NODE_EBUSY: api_reply_error(r, 409, "conflict", "%s", err); break;
     case NODE_EINVAL: api_reply_error(r, 400, "invalid_field", "%s", err); break;
+    case NODE_EPRECOND: api_reply_error(r, 412, "precondition_failed", "%s", err); break;
     case NODE_EIO:
         api_reply_error(r, 503, "unavailable", "the %s could not be stored; nothing changed", what);
         break;
@@ -85,7 +95,7 @@ static void change_reply(api_change_t *c)
                         "the %s %s was changed, but its state could not be shown", c->what, c->id);
     } else {
         int status = c->op == API_CHANGE_POST || c->created ? 201 : 200;
-        api_reply_json(r, status, c->body);
+        api_reply_entity(r, status, c->body);
         c->body = NULL;
     }
     cJSON_Delete(c->body);

@@ -43,6 +43,9 @@ typedef struct {
     int created;
     cJSON *body; /* rendered in done when it cannot answer yet */
     char err[SPEC_STORE_ERR_MAX];
+    /* The request's If-Match header ("" for none): the manager checks it at
+     * the change's turn (412 precondition_failed when it does not match). */
+    char if_match[SPEC_IF_MATCH_MAX];
 } api_change_t;
 
 /* When the node's storage file is lost (node_t.storage_lost): answers 503
@@ -51,14 +54,15 @@ typedef struct {
 int api_storage_lost_refuse(api_req_t *r);
 
 /* A new change for request r, or NULL after answering 503 (out of memory,
- * storage lost).
+ * storage lost) or 400 (an If-Match header over SPEC_IF_MATCH_MAX - 1
+ * bytes).
  * The caller then passes it to its manager with api_change_done. */
 api_change_t *api_change_new(api_req_t *r, api_change_op_t op, const char *what, const char *id,
                              api_change_render_fn render);
 /* The managers' done callback (arg: the change): res->rc 0 committed and
- * applied (201 when res->created, else 200; DELETE 204); NODE_EIO the write
- * failed (503, nothing changed); a refusal at the change's turn (404, 409,
- * 400, 503). */
+ * applied (201 when res->created, else 200, with the object's ETag; DELETE
+ * 204); NODE_EIO the write failed (503, nothing changed); a refusal at the
+ * change's turn (404, 409, 400, 412, 503). */
 void api_change_done(void *arg, const spec_result_t *res);
 /* After the manager's put/delete returned rc (err: its message): a refusal
  * is answered (404, 409, 400, 503, 500) and the change freed; else the

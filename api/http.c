@@ -162,6 +162,14 @@ void api_reply_json(api_req_t *r, int status, cJSON *body)
     reply_set(r, status, "application/json", text, strlen(text), 0);
 }
 
+void api_reply_entity(api_req_t *r, int status, cJSON *body)
+{
+    const cJSON *t = body ? cJSON_GetObjectItemCaseSensitive(body, "etag") : NULL;
+    if (cJSON_IsString(t) && strlen(t->valuestring) < sizeof r->etag)
+        snprintf(r->etag, sizeof r->etag, "%s", t->valuestring);
+    api_reply_json(r, status, body);
+}
+
 void api_reply_error(api_req_t *r, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
@@ -200,6 +208,8 @@ static enum MHD_Result queue_reply(api_req_t *r)
         MHD_add_response_header(resp, h[0], h[1]);
         cache_set |= strcasecmp(h[0], MHD_HTTP_HEADER_CACHE_CONTROL) == 0;
     }
+    if (r->etag[0] && r->status < 300)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     if (!cache_set)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "weir/" WEIR_VERSION);

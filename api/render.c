@@ -257,7 +257,7 @@ cJSON *api_render_hook(const hook_stat_t *st)
     cJSON *o = hook_spec_to_json(st->spec);
     if (!o)
         return NULL;
-    int members = cJSON_GetArraySize(o) + 8;
+    int members = cJSON_GetArraySize(o) + 8 + (st->etag[0] != '\0');
     add_u64(o, "queued", st->queued);
     add_u64(o, "delivered", st->delivered);
     add_u64(o, "failed", st->failed);
@@ -269,6 +269,8 @@ cJSON *api_render_hook(const hook_stat_t *st)
         add_time(o, "last_delivery_at", st->last_wall_ms);
     else
         cJSON_AddNullToObject(o, "last_delivery_at");
+    if (st->etag[0])
+        cJSON_AddStringToObject(o, "etag", st->etag);
     return checked(o, members);
 }
 
@@ -334,5 +336,7 @@ cJSON *api_render_relay(const relay_view_t *v)
     cJSON_AddNumberToObject(o, "bitrate_kbps", fmt_kbps(v->bitrate_bps));
     add_time_or_null(o, "started_at", v->started_wall_ms);
     cJSON_AddItemToObject(o, "streams", streams);
+    if (v->etag[0])
+        cJSON_AddStringToObject(o, "etag", v->etag);
     return o;
 }

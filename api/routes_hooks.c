@@ -36,8 +36,13 @@ static cJSON *render_hook(api_req_t *r, const char *id)
 static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
 {
     hook_stat_t st;
-    if (hook_mgr_stat(hooks(r), id, &st) != 0)
+    if (hook_mgr_stat(hooks(r), id, &st) != 0) {
         st = (hook_stat_t){.spec = spec};
+        cJSON *j = hook_spec_to_storage_json(spec); /* as hook_spec_etag() */
+        if (!j || spec_etag(r->api->node->etag_key, j, st.etag) != 0)
+            st.etag[0] = '\0';
+        cJSON_Delete(j);
+    }
     return api_render_hook(&st);
 }
 
@@ -84,8 +89,9 @@ static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, co
     char err[SPEC_STORE_ERR_MAX] = "";
     int rc =
         op == API_CHANGE_DELETE
-            ? hook_mgr_delete(m, c->id, api_change_done, c, err, sizeof err)
-            : hook_mgr_put(m, spec, op == API_CHANGE_POST, api_change_done, c, err, sizeof err);
+            ? hook_mgr_delete(m, c->id, c->if_match, api_change_done, c, err, sizeof err)
+            : hook_mgr_put(m, spec, op == API_CHANGE_POST, c->if_match, api_change_done, c, err,
+                           sizeof err);
     api_change_submitted(c, rc, err);
 }
 
@@ -129,7 +135,7 @@ void api_get_hook(api_req_t *r)
 {
     const hook_spec_t *s = find_hook(r);
     if (s)
-        api_reply_json(r, 200, render_hook(r, s->id));
+        api_reply_entity(r, 200, render_hook(r, s->id));
 }
 
 void api_put_hook(api_req_t *r)

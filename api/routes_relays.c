@@ -39,6 +39,10 @@ static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
         return render_relay(r, id);
     relay_view_t v;
     relay_view_idle(spec, &v);
+    cJSON *j = relay_spec_to_json(spec); /* as relay_spec_etag() */
+    if (!j || spec_etag(r->api->node->etag_key, j, v.etag) != 0)
+        v.etag[0] = '\0';
+    cJSON_Delete(j);
     return api_render_relay(&v);
 }
 
@@ -82,11 +86,12 @@ static void submit(api_req_t *r, api_change_op_t op, const char *id, const relay
     char err[SPEC_STORE_ERR_MAX] = "";
     int rc;
     if (op == API_CHANGE_DELETE)
-        rc = relay_mgr_delete(m, c->id, api_change_done, c, err, sizeof err);
+        rc = relay_mgr_delete(m, c->id, c->if_match, api_change_done, c, err, sizeof err);
     else if (op == API_CHANGE_PATCH)
-        rc = relay_mgr_patch(m, c->id, patch, api_change_done, c, err, sizeof err);
+        rc = relay_mgr_patch(m, c->id, patch, c->if_match, api_change_done, c, err, sizeof err);
     else
-        rc = relay_mgr_put(m, spec, op == API_CHANGE_POST, api_change_done, c, err, sizeof err);
+        rc = relay_mgr_put(m, spec, op == API_CHANGE_POST, c->if_match, api_change_done, c, err,
+                           sizeof err);
     api_change_submitted(c, rc, err);
 }
 
@@ -131,7 +136,7 @@ void api_get_relay(api_req_t *r)
     relay_spec_t s;
     if (find_relay(r, &s) != 0)
         return;
-    api_reply_json(r, 200, render_relay(r, s.id));
+    api_reply_entity(r, 200, render_relay(r, s.id));
 }
 
 void api_put_relay(api_req_t *r)

@@ -21,6 +21,8 @@
 #include "sess_rtmp.h"
 #include "storage.h"
 
+#define ETAG_KEY_SETTING "api.etag_key" /* 32 hex digits */
+
 /* API changes of relays and hooks queued or in flight. */
 static size_t changes_waiting(const node_t *node)
 {
@@ -164,6 +166,31 @@ static int wire_layers(node_t *node)
     return 0;
 }
 
+/* The key of the relays' and hooks' entity tags (node.h): the one kept in
+ * storage, or the node's random one, kept now (so that ETags survive a
+ * restart). */
+static void etag_key_restore(node_t *node, storage_t *st)
+{
+    const char *hex = storage_setting(st, ETAG_KEY_SETTING);
+    uint8_t key[SPEC_ETAG_KEY_LEN];
+    int ok = hex && strlen(hex) == 2 * sizeof key;
+    for (size_t i = 0; ok && i < sizeof key; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    if (ok) {
+        memcpy(node->etag_key, key, sizeof key);
+        return;
+    }
+    char out[2 * SPEC_ETAG_KEY_LEN + 1];
+    for (size_t i = 0; i < sizeof key; i++)
+        snprintf(out + 2 * i, 3, "%02x", node->etag_key[i]);
+    if (storage_setting_put(st, ETAG_KEY_SETTING, out, NULL, NULL) != 0)
+        log_warn(0, "storage: the ETag key could not be kept: relay and hook ETags change at "
+                    "the next start");
+}
+
 /* Opens storage (*st) and attaches it to node with the settings kept over
  * the API (log.level). 0, or -1 logged. */
 static int start_storage(node_t *node, const char *config, storage_t **st)
@@ -187,6 +214,7 @@ static int start_storage(node_t *node, const char *config, storage_t **st)
         return -1;
     }
     node->conf_path = config;
+    etag_key_restore(node, *st);
     /* A level set over the API outlives restarts (it was acknowledged). */
     const char *saved = storage_setting(*st, "log.level");
     log_level_t level;

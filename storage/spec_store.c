@@ -75,10 +75,31 @@ static int change_write(spec_store_t *s, spec_change_t *ch, cJSON *spec, char *e
 
 /* Starts ch, the head: prepare, then the write. Returns 0 (in flight), or
  * a refusal or storage error with err (ch is still queued). */
+/* The change's If-Match against the object as committed now: 0, or
+ * NODE_EPRECOND with err. */
+static int check_if_match(spec_store_t *s, const spec_change_t *ch, char *err, size_t errlen)
+{
+    char cur[SPEC_ETAG_MAX];
+    if (s->ops->etag(s->owner, ch->id, cur) != 0) {
+        snprintf(err, errlen, "If-Match: %s does not exist", ch->id);
+        return NODE_EPRECOND;
+    }
+    if (!spec_etag_match(ch->if_match, cur)) {
+        snprintf(err, errlen, "If-Match: %s has changed (its ETag is now %s)", ch->id, cur);
+        return NODE_EPRECOND;
+    }
+    return 0;
+}
+
 static int change_start(spec_store_t *s, spec_change_t *ch, char *err, size_t errlen)
 {
     cJSON *spec = NULL;
     err[0] = '\0';
+    if (ch->if_match[0]) {
+        int pc = check_if_match(s, ch, err, errlen);
+        if (pc != 0)
+            return pc;
+    }
     int rc = s->ops->prepare(s->owner, ch, ch->del ? NULL : &spec, err, errlen);
     if (rc != 0) {
         cJSON_Delete(spec);
@@ -155,8 +176,9 @@ void spec_store_close(spec_store_t *s)
     s->kick = NULL;
 }
 
-spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id, spec_done_cb done,
-                                     void *arg, char *err, size_t errlen)
+spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id,
+                                     const char *if_match, spec_done_cb done, void *arg, char *err,
+                                     size_t errlen)
 {
     size_t size = s->ops->change_size;
     spec_change_t *ch = calloc(1, size > sizeof *ch ? size : sizeof *ch);
@@ -167,6 +189,7 @@ spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id, s
     ch->ops = s->ops;
     ch->del = del;
     snprintf(ch->id, sizeof ch->id, "%s", id);
+    snprintf(ch->if_match, sizeof ch->if_match, "%s", if_match ? if_match : "");
     ch->done = done;
     ch->arg = arg;
     return ch;

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spec_json.h" /* SPEC_ETAG_MAX */
 #include "storage.h"
 
 struct event;
@@ -47,7 +48,9 @@ struct event_base;
  *   NODE_ELIMIT / NODE_ENOMEM  storage busy or out of memory before the
  *                   write: nothing changed;
  *   NODE_ENOTFOUND, NODE_EBUSY, NODE_EINVAL  refused by the manager's
- *                   checks at its turn: nothing changed.
+ *                   checks at its turn: nothing changed;
+ *   NODE_EPRECOND   the change's If-Match did not match the object as
+ *                   committed at its turn (or it is gone): nothing changed.
  * err: why (never NULL; "" after a success). */
 typedef struct {
     int rc;
@@ -72,6 +75,10 @@ typedef struct spec_change {
     int unchanged;    /* put: set by prepare: the committed spec is the same;
                        * nothing is written, settle sees rc 0 */
     const void *spec; /* put: set by prepare, the spec written (in the change) */
+    /* The request's If-Match ("" for none): at its turn, before prepare,
+     * the object's current entity tag (ops.etag) must match it, else the
+     * change is refused with NODE_EPRECOND. */
+    char if_match[SPEC_IF_MATCH_MAX];
     char id[SPEC_STORE_ID_MAX];
     spec_done_cb done;
     void *arg;
@@ -96,6 +103,9 @@ typedef struct spec_store_ops {
      * change is freed. */
     void (*release)(spec_change_t *ch);
     size_t change_size; /* the manager's change type, >= sizeof(spec_change_t) */
+    /* The entity tag of object id as committed (spec_etag()): 0, or -1
+     * when there is no such object. */
+    int (*etag)(void *owner, const char *id, char out[SPEC_ETAG_MAX]);
 } spec_store_ops_t;
 
 typedef struct spec_store {
@@ -119,8 +129,9 @@ void spec_store_close(spec_store_t *s);
 /* A new zeroed change of ops->change_size bytes for id (del 1: a delete),
  * or NULL with err "out of memory". Not yet the store's: pass it to
  * spec_store_submit(), or free it with spec_store_change_free(). */
-spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id, spec_done_cb done,
-                                     void *arg, char *err, size_t errlen);
+spec_change_t *spec_store_change_new(spec_store_t *s, int del, const char *id,
+                                     const char *if_match, spec_done_cb done, void *arg, char *err,
+                                     size_t errlen);
 /* Releases and frees a change that was not submitted. NULL is a no-op. */
 void spec_store_change_free(spec_change_t *ch);
 /* Queues ch. When nothing else is queued it is prepared and written now,

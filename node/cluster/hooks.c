@@ -118,8 +118,15 @@ static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *
 static void change_settle(void *owner, spec_change_t *base, int rc);
 static void change_release(spec_change_t *base);
 
-static const spec_store_ops_t STORE_OPS = {storage_hook_put, storage_hook_delete, change_prepare,
-                                           change_settle,    change_release,      sizeof(change_t)};
+static int change_etag(void *owner, const char *id, char out[SPEC_ETAG_MAX]);
+
+static const spec_store_ops_t STORE_OPS = {.put = storage_hook_put,
+                                           .del = storage_hook_delete,
+                                           .prepare = change_prepare,
+                                           .settle = change_settle,
+                                           .release = change_release,
+                                           .change_size = sizeof(change_t),
+                                           .etag = change_etag};
 
 hook_mgr_t *hook_mgr_new(node_t *node, char *err, size_t errlen)
 {
@@ -166,6 +173,16 @@ void hook_mgr_free(hook_mgr_t *m)
 
 /* ---- changes from the API ----------------------------------------------- */
 
+/* 1 if spec (committed) renders for storage as j does: a PUT of the same
+ * hook again, which changes nothing. */
+static int same_spec(const hook_spec_t *spec, const cJSON *j)
+{
+    cJSON *cur = hook_spec_to_storage_json(spec);
+    int same = cur && cJSON_Compare(cur, j, 1);
+    cJSON_Delete(cur);
+    return same;
+}
+
 /* spec_store prepare: nothing else is in flight, so the hooks are what is
  * committed. */
 static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *err, size_t errlen)
@@ -196,7 +213,15 @@ static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *
     base->created = !h;
     base->spec = &ch->spec;
     *spec = hook_spec_to_storage_json(&ch->spec);
+    base->unchanged = h && *spec && same_spec(&h->spec, *spec);
     return 0;
+}
+
+static int change_etag(void *owner, const char *id, char out[SPEC_ETAG_MAX])
+{
+    hook_mgr_t *m = owner;
+    hook_t *h = hook_find(m, id);
+    return h ? hook_spec_etag(m, &h->spec, out) : -1;
 }
 
 /* spec_store settle: a committed change is applied (it cannot fail: a new
@@ -216,6 +241,10 @@ static void change_settle(void *owner, spec_change_t *base, int rc)
         return;
     }
     hook_t *h = hook_find(m, id);
+    if (h && base->unchanged) {
+        log_debug(0, "webhook %s: the same spec again over the API: nothing changed", id);
+        return;
+    }
     if (h) {
         h->spec = ch->spec; /* queue and counters kept */
     } else if (ch->fresh) {
@@ -233,13 +262,13 @@ static void change_release(spec_change_t *base)
     hook_destroy(((change_t *)base)->fresh);
 }
 
-int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, hook_done_cb done,
-                 void *arg, char *err, size_t errlen)
+int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, const char *if_match,
+                 hook_done_cb done, void *arg, char *err, size_t errlen)
 {
     if (!spec->id[0] || hook_spec_validate(spec, err, errlen) != 0)
         return NODE_EINVAL;
-    change_t *ch =
-        (change_t *)spec_store_change_new(&m->store, 0, spec->id, done, arg, err, errlen);
+    change_t *ch = (change_t *)spec_store_change_new(&m->store, 0, spec->id, if_match, done, arg,
+                                                     err, errlen);
     if (!ch)
         return NODE_ENOMEM;
     ch->create_only = create_only;
@@ -248,10 +277,10 @@ int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, hook_d
     return spec_store_submit(&m->store, &ch->base, err, errlen);
 }
 
-int hook_mgr_delete(hook_mgr_t *m, const char *id, hook_done_cb done, void *arg, char *err,
-                    size_t errlen)
+int hook_mgr_delete(hook_mgr_t *m, const char *id, const char *if_match, hook_done_cb done,
+                    void *arg, char *err, size_t errlen)
 {
-    spec_change_t *ch = spec_store_change_new(&m->store, 1, id, done, arg, err, errlen);
+    spec_change_t *ch = spec_store_change_new(&m->store, 1, id, if_match, done, arg, err, errlen);
     return ch ? spec_store_submit(&m->store, ch, err, errlen) : NODE_ENOMEM;
 }
 
@@ -278,7 +307,7 @@ void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX])
 
 /* ---- snapshots and counters --------------------------------------------- */
 
-static void hook_stat(const hook_t *h, hook_stat_t *out)
+static void hook_stat(const hook_mgr_t *m, const hook_t *h, hook_stat_t *out)
 {
     *out = (hook_stat_t){.spec = &h->spec,
                          .queued = h->nq + (h->cur != NULL),
@@ -289,6 +318,8 @@ static void hook_stat(const hook_t *h, hook_stat_t *out)
                          .last_status = h->last_status,
                          .last_error = h->last_error,
                          .last_wall_ms = h->last_wall_ms};
+    if (hook_spec_etag(m, &h->spec, out->etag) != 0)
+        out->etag[0] = '\0';
 }
 
 int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out)
@@ -296,7 +327,7 @@ int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out)
     const hook_t *h = m ? hook_find(m, id) : NULL;
     if (!h)
         return NODE_ENOTFOUND;
-    hook_stat(h, out);
+    hook_stat(m, h, out);
     return 0;
 }
 
@@ -304,7 +335,7 @@ void hook_mgr_foreach(const hook_mgr_t *m, void (*cb)(const hook_stat_t *st, voi
 {
     for (const hook_t *h = m ? m->hooks : NULL; h; h = h->next) {
         hook_stat_t st;
-        hook_stat(h, &st);
+        hook_stat(m, h, &st);
         cb(&st, arg);
     }
 }
@@ -353,4 +384,12 @@ int hook_mgr_start(node_t *node, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int hook_spec_etag(const hook_mgr_t *m, const hook_spec_t *spec, char out[SPEC_ETAG_MAX])
+{
+    cJSON *j = hook_spec_to_storage_json(spec); /* the secret too: a new secret, a new tag */
+    int rc = j ? spec_etag(m->node->etag_key, j, out) : -1;
+    cJSON_Delete(j);
+    return rc;
 }

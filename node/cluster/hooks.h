@@ -109,17 +109,23 @@ typedef spec_done_cb hook_done_cb;
  * "id: hook h1 comes from the config file and is read-only"; POST
  * (create_only): "id: hook h1 already exists"), NODE_EINVAL (a spec that is
  * not valid; checked at once), NODE_ELIMIT / NODE_ENOMEM (too many hooks or
- * changes waiting, storage busy, out of memory). When nothing else is
+ * changes waiting, storage busy, out of memory), NODE_EPRECOND (if_match,
+ * an HTTP If-Match value, NULL or "" for none, does not match
+ * hook_spec_etag() of the hook as committed, or it does not exist). A PUT
+ * of the committed spec again is not written and changes nothing. When nothing else is
  * queued a refusal is returned at once and done is never called; else the
  * call returns 0 and done hears the result, never inside the call. */
 
 /* Creates or replaces the API hook spec->id (id required; create_only: a
  * POST, refused when the id exists). */
-int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, hook_done_cb done,
-                 void *arg, char *err, size_t errlen);
+int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, const char *if_match,
+                 hook_done_cb done, void *arg, char *err, size_t errlen);
 /* Deletes the API hook id (its queue is dropped). */
-int hook_mgr_delete(hook_mgr_t *m, const char *id, hook_done_cb done, void *arg, char *err,
-                    size_t errlen);
+int hook_mgr_delete(hook_mgr_t *m, const char *id, const char *if_match, hook_done_cb done,
+                    void *arg, char *err, size_t errlen);
+/* The entity tag (spec_etag(), the node's key, the secret included) of a
+ * hook's spec: 0, or -1 out of memory. */
+int hook_spec_etag(const hook_mgr_t *m, const hook_spec_t *spec, char out[SPEC_ETAG_MAX]);
 /* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
  * until none is left, since each is written only after the one before. */
 size_t hook_mgr_changes_waiting(const hook_mgr_t *m);
@@ -141,6 +147,7 @@ typedef struct {
     int last_status;        /* HTTP status of the last attempt; 0: none */
     const char *last_error; /* the last attempt's error; NULL or "": none */
     int64_t last_wall_ms;   /* the last attempt's end, Unix ms; 0: none */
+    char etag[SPEC_ETAG_MAX]; /* hook_spec_etag(); "" when unknown */
 } hook_stat_t;
 /* The hook id: 0 with *out set, or NODE_ENOTFOUND (also for m NULL). */
 int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out);

@@ -29,7 +29,8 @@ enum {
     NODE_ENOTFOUND = -5,
     NODE_EIO = -6,
     NODE_ELIMIT = -7,
-    NODE_EMEMORY = -8 /* a memory bound (limits.max_memory_mb) is reached */
+    NODE_EMEMORY = -8, /* a memory bound (limits.max_memory_mb) is reached */
+    NODE_EPRECOND = -9 /* an If-Match precondition failed (HTTP 412) */
 };
 
 /* Monotonic clock in milliseconds: timeouts, pacing, lag accounting. */

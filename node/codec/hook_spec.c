@@ -36,7 +36,8 @@ _Static_assert(sizeof HOOK_EVENT_TYPES / sizeof HOOK_EVENT_TYPES[0] == HOOK_NTYP
 
 const char *const HOOK_STATE_FIELDS[] = {"queued",     "delivered",        "failed",
                                          "dropped",    "retries",          "last_status",
-                                         "last_error", "last_delivery_at", NULL};
+                                         "last_error", "last_delivery_at", "etag",
+                                         NULL};
 
 static const char *const POINTS[] = {"on_publish", "on_play"};
 static const char *const SOURCES[] = {"api", "config"};

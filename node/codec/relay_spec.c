@@ -12,7 +12,7 @@
 
 const char *const RELAY_STATE_FIELDS[] = {
     "status",       "current_url", "last_error", "retries",   "bytes",
-    "bitrate_kbps", "started_at",  "streams",    "failovers", NULL};
+    "bitrate_kbps", "started_at",  "streams",    "failovers", "etag", NULL};
 
 static const char *const DIRECTIONS[] = {"push", "pull"};
 static const char *const MODES[] = {"always", "on_demand"};

@@ -1,6 +1,8 @@
 /* spec_json: helpers shared by the spec parsers (contract in spec_json.h). */
 #include "spec_json.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,4 +108,52 @@ int spec_required(unsigned seen, const char *const *fields, const int *required,
         if (!(seen & (1u << required[i])))
             return spec_fail(err, errlen, "%s: required", fields[required[i]]);
     return 0;
+}
+
+int spec_etag(const uint8_t key[SPEC_ETAG_KEY_LEN], const cJSON *spec, char out[SPEC_ETAG_MAX])
+{
+    char *text = cJSON_PrintUnformatted(spec);
+    if (!text)
+        return -1;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    unsigned char *ok = HMAC(EVP_sha256(), key, SPEC_ETAG_KEY_LEN, (const unsigned char *)text,
+                             strlen(text), mac, &maclen);
+    cJSON_free(text);
+    if (!ok || maclen < 8)
+        return -1;
+    static const char HEX[] = "0123456789abcdef";
+    out[0] = '"';
+    for (int i = 0; i < 8; i++) {
+        out[1 + 2 * i] = HEX[mac[i] >> 4];
+        out[2 + 2 * i] = HEX[mac[i] & 15];
+    }
+    out[17] = '"';
+    out[18] = '\0';
+    return 0;
+}
+
+int spec_etag_match(const char *if_match, const char *etag)
+{
+    size_t elen = strlen(etag);
+    const char *p = if_match;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            return 0;
+        const char *end = p;
+        if (*p == '"') { /* a quoted tag: up to its closing quote */
+            const char *q = strchr(p + 1, '"');
+            end = q ? q + 1 : p + strlen(p);
+        } else {
+            end = p + strcspn(p, ",");
+        }
+        size_t n = (size_t)(end - p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if ((n == 1 && *p == '*') || (n == elen && memcmp(p, etag, n) == 0))
+            return 1;
+        p = end;
+    }
 }

@@ -11,6 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SPEC_ETAG_KEY_LEN 16 /* the node's entity-tag key (bytes) */
+#define SPEC_ETAG_MAX 20     /* "\"" + 16 hex digits + "\"", with its NUL */
+#define SPEC_IF_MATCH_MAX 256 /* an If-Match header kept with a change */
+
+/* The entity tag (an HTTP ETag, strong) of a spec as rendered for storage:
+ * "\"<16 hex>\"", the first 8 bytes of HMAC-SHA256(key, the JSON's
+ * unformatted text). Keyed so that a tag reveals nothing about a secret
+ * inside the spec (a hook's); equal specs have equal tags, on every start
+ * of a node with the same key. Returns 0, or -1 (out of memory). */
+int spec_etag(const uint8_t key[SPEC_ETAG_KEY_LEN], const cJSON *spec, char out[SPEC_ETAG_MAX]);
+
+/* 1 if an If-Match value ("*", or a comma-separated list of entity tags)
+ * matches etag by strong comparison (RFC 9110 13.1.1: a weak W/ tag never
+ * matches), else 0. */
+int spec_etag_match(const char *if_match, const char *etag);
+
 /* 1 if id is 1..max-1 bytes of [A-Za-z0-9._-] and not "." or ".." (dot
  * segments cannot be reached in a URL path), else 0. */
 int spec_id_valid(const char *id, size_t max);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -561,6 +562,8 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     /* Session ids: the start time in ms, then a counter (node.h). */
     node->next_sess_id = (uint64_t)node->start_wall_ms << NODE_SESS_ID_COUNTER_BITS;
     node->next_event_id = 1;
+    if (RAND_bytes(node->etag_key, sizeof node->etag_key) != 1)
+        memset(node->etag_key, 0, sizeof node->etag_key); /* tags still work, per process */
     rate_init(&node->rate_in, 0, node->start_ms);
     rate_init(&node->rate_out, 0, node->start_ms);
     TAILQ_INIT(&node->conns);

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "conn_limits.h"
 #include "rate.h"
+#include "spec_json.h" /* SPEC_ETAG_KEY_LEN */
 #include "stream.h"
 
 typedef struct conn conn_t;
@@ -121,6 +122,10 @@ typedef struct node {
      * the API (then the file's level is not applied, as at a restart). */
     const char *conf_path;
     int log_level_by_api;
+    /* The key of the relays' and hooks' entity tags (spec_etag()): random
+     * at node_new(); main.c replaces it with the one kept in storage
+     * (setting "api.etag_key"), so that tags survive restarts. */
+    uint8_t etag_key[SPEC_ETAG_KEY_LEN];
     uint64_t next_event_id;
     uint64_t events_lost; /* events that could not be queued to storage */
     int64_t start_ms, start_wall_ms;

@@ -79,22 +79,28 @@ typedef spec_done_cb relay_done_cb;
  *                   itself ("urls[0]: points at this node's own RTMP
  *                   listener"); PATCH: the merged relay is not valid;
  *   NODE_ELIMIT / NODE_ENOMEM  too many relays or changes waiting, storage
- *                   queue full, out of memory.
+ *                   queue full, out of memory;
+ *   NODE_EPRECOND   if_match (an HTTP If-Match value; NULL or "": none)
+ *                   does not match relay_spec_etag() of the relay as
+ *                   committed, or the relay does not exist.
  * When nothing else is queued, a refusal is returned at once and done is
  * never called; else the call returns 0 and done hears the result, never
  * inside the call. */
 
 /* Creates or replaces the API relay spec->id (id required; create_only: a
  * POST, refused when the id exists). */
-int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only, relay_done_cb done,
-                  void *arg, char *err, size_t errlen);
+int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only,
+                  const char *if_match, relay_done_cb done, void *arg, char *err, size_t errlen);
 /* Changes the fields of the API relay id that patch (a PATCH body) gives,
  * merged over the relay as committed at its turn (relay_spec_patch()). */
-int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, relay_done_cb done,
-                    void *arg, char *err, size_t errlen);
+int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, const char *if_match,
+                    relay_done_cb done, void *arg, char *err, size_t errlen);
 /* Deletes the API relay id (its links stop). */
-int relay_mgr_delete(relay_mgr_t *m, const char *id, relay_done_cb done, void *arg, char *err,
-                     size_t errlen);
+int relay_mgr_delete(relay_mgr_t *m, const char *id, const char *if_match, relay_done_cb done,
+                     void *arg, char *err, size_t errlen);
+/* The entity tag (spec_etag(), the node's key) of a relay's spec: 0, or -1
+ * out of memory. */
+int relay_spec_etag(const relay_mgr_t *m, const relay_spec_t *spec, char out[SPEC_ETAG_MAX]);
 /* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
  * until none is left, since each is written only after the one before. */
 size_t relay_mgr_changes_waiting(const relay_mgr_t *m);
@@ -150,6 +156,7 @@ typedef struct {
     int64_t started_wall_ms; /* 0: not up */
     size_t nstreams;
     relay_stream_view_t *streams; /* owned by the view (relay_view_release()) */
+    char etag[SPEC_ETAG_MAX];     /* relay_spec_etag(); "" from relay_view_idle() */
 } relay_view_t;
 
 /* The relay id now. Returns 0, NODE_ENOTFOUND or NODE_ENOMEM (nothing to

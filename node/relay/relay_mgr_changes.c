@@ -121,9 +121,20 @@ static int change_prepare(void *owner, spec_change_t *base, cJSON **spec, char *
 static void change_settle(void *owner, spec_change_t *base, int rc);
 static void change_release(spec_change_t *base);
 
-const spec_store_ops_t RELAY_STORE_OPS = {storage_relay_put, storage_relay_delete,
-                                          change_prepare,    change_settle,
-                                          change_release,    sizeof(change_t)};
+static int change_etag(void *owner, const char *id, char out[SPEC_ETAG_MAX])
+{
+    relay_mgr_t *m = owner;
+    relay_t *r = relay_find(m, id);
+    return r ? relay_spec_etag(m, &r->spec, out) : -1;
+}
+
+const spec_store_ops_t RELAY_STORE_OPS = {.put = storage_relay_put,
+                                          .del = storage_relay_delete,
+                                          .prepare = change_prepare,
+                                          .settle = change_settle,
+                                          .release = change_release,
+                                          .change_size = sizeof(change_t),
+                                          .etag = change_etag};
 
 /* The new spec of a put at its turn (r: the relay it replaces, or NULL):
  * a PATCH is merged over r now, so that it keeps what was committed before
@@ -216,11 +227,11 @@ static void change_release(spec_change_t *base)
 
 /* Queues a change of id (spec: PUT, POST; patch: PATCH, copied). */
 static int change_submit(relay_mgr_t *m, change_kind_t kind, const char *id,
-                         const relay_spec_t *spec, const cJSON *patch, relay_done_cb done,
-                         void *arg, char *err, size_t errlen)
+                         const relay_spec_t *spec, const cJSON *patch, const char *if_match,
+                         relay_done_cb done, void *arg, char *err, size_t errlen)
 {
-    change_t *ch =
-        (change_t *)spec_store_change_new(&m->store, kind == CH_DELETE, id, done, arg, err, errlen);
+    change_t *ch = (change_t *)spec_store_change_new(&m->store, kind == CH_DELETE, id, if_match,
+                                                     done, arg, err, errlen);
     if (!ch)
         return NODE_ENOMEM;
     ch->kind = kind;
@@ -234,27 +245,27 @@ static int change_submit(relay_mgr_t *m, change_kind_t kind, const char *id,
     return spec_store_submit(&m->store, &ch->base, err, errlen);
 }
 
-int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only, relay_done_cb done,
-                  void *arg, char *err, size_t errlen)
+int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only,
+                  const char *if_match, relay_done_cb done, void *arg, char *err, size_t errlen)
 {
     if (!spec->id[0]) {
         snprintf(err, errlen, "id: missing");
         return NODE_EINVAL;
     }
-    return change_submit(m, create_only ? CH_POST : CH_PUT, spec->id, spec, NULL, done, arg, err,
-                         errlen);
+    return change_submit(m, create_only ? CH_POST : CH_PUT, spec->id, spec, NULL, if_match, done,
+                         arg, err, errlen);
 }
 
-int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, relay_done_cb done,
-                    void *arg, char *err, size_t errlen)
+int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, const char *if_match,
+                    relay_done_cb done, void *arg, char *err, size_t errlen)
 {
-    return change_submit(m, CH_PATCH, id, NULL, patch, done, arg, err, errlen);
+    return change_submit(m, CH_PATCH, id, NULL, patch, if_match, done, arg, err, errlen);
 }
 
-int relay_mgr_delete(relay_mgr_t *m, const char *id, relay_done_cb done, void *arg, char *err,
-                     size_t errlen)
+int relay_mgr_delete(relay_mgr_t *m, const char *id, const char *if_match, relay_done_cb done,
+                     void *arg, char *err, size_t errlen)
 {
-    return change_submit(m, CH_DELETE, id, NULL, NULL, done, arg, err, errlen);
+    return change_submit(m, CH_DELETE, id, NULL, NULL, if_match, done, arg, err, errlen);
 }
 
 size_t relay_mgr_changes_waiting(const relay_mgr_t *m)
@@ -276,4 +287,12 @@ static int id_taken(void *owner, const char *id)
 void relay_mgr_new_id(relay_mgr_t *m, char out[RELAY_ID_MAX])
 {
     spec_store_new_id(out, RELAY_ID_MAX, "r-", &m->rng, id_taken, m);
+}
+
+int relay_spec_etag(const relay_mgr_t *m, const relay_spec_t *spec, char out[SPEC_ETAG_MAX])
+{
+    cJSON *j = relay_spec_to_json(spec);
+    int rc = j ? spec_etag(m->node->etag_key, j, out) : -1;
+    cJSON_Delete(j);
+    return rc;
 }

@@ -9,6 +9,8 @@ import pytest
 from apischema import METHODS, ApiSchema
 
 JSON = {"Content-Type": "application/json"}
+# A relay or hook answer carries its entity tag (openapi.yaml: ETag).
+TAGGED = {**JSON, "ETag": '"0123456789abcdef"'}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +130,7 @@ def test_relay_schemas_share_the_spec_fields(schema):
     spec_fields = ["id", "direction", "app", "name", "urls", "mode", "idle_timeout_s",
                    "retry_initial_ms", "retry_max_ms", "enabled", "source"]
     state = ["status", "current_url", "last_error", "retries", "failovers", "bytes",
-             "bitrate_kbps", "started_at", "streams"]
+             "bitrate_kbps", "started_at", "streams", "etag"]
     assert list(relay["properties"]) == spec_fields + state
     assert relay["required"] == spec_fields + state
     assert list(spec["properties"]) == list(patch["properties"]) == spec_fields + state
@@ -199,36 +201,45 @@ def test_valid_answers_pass(schema):
         ("DELETE", "/api/v1/sessions/3", example(schema, "KickResult")),
         ("GET", "/api/v1/events?after=41&limit=2", example(schema, "EventList")),
         ("GET", "/api/v1/relays", example(schema, "RelayList")),
-        ("GET", "/api/v1/relays/cam1-from-origin", example(schema, "Relay")),
-        ("PUT", "/api/v1/relays/edge-push", example(schema, "Relay", 1)),
-        ("PATCH", "/api/v1/relays/cam1-from-origin", example(schema, "Relay")),
         ("GET", "/healthz", {"status": "ok"}),
         ("GET", "/readyz", {"status": "ready"}),
     ]
     for method, path, obj in ok:
         assert schema.validate(method, path, 200, JSON, body(obj))
+    tagged = [
+        ("GET", "/api/v1/relays/cam1-from-origin", example(schema, "Relay")),
+        ("PUT", "/api/v1/relays/edge-push", example(schema, "Relay", 1)),
+        ("PATCH", "/api/v1/relays/cam1-from-origin", example(schema, "Relay")),
+    ]
+    for method, path, obj in tagged:
+        assert schema.validate(method, path, 200, TAGGED, body(obj))
+        # an entity answer without its ETag header is drift
+        with pytest.raises(AssertionError, match="missing header ETag"):
+            schema.validate(method, path, 200, JSON, body(obj))
     schema.validate("GET", "/readyz", 503, JSON, body({"status": "not_ready",
                                                         "reasons": ["stopping"]}))
     schema.validate("GET", "/metrics", 200, {"content-type": "text/plain; version=0.0.4"},
                     b"weir_streams 0\n")
-    schema.validate("POST", "/api/v1/relays", 201, JSON, body(example(schema, "Relay")))
-    schema.validate("PUT", "/api/v1/relays/r1", 201, JSON, body(example(schema, "Relay")))
+    schema.validate("POST", "/api/v1/relays", 201, TAGGED, body(example(schema, "Relay")))
+    schema.validate("PUT", "/api/v1/relays/r1", 201, TAGGED, body(example(schema, "Relay")))
     schema.validate("DELETE", "/api/v1/relays/r1", 204, {}, b"")
+    schema.validate("PUT", "/api/v1/relays/r1", 412, JSON, body(
+        {"error": {"code": "precondition_failed", "message": "If-Match: r1 has changed"}}))
 
 
 def test_relay_answers_are_checked(schema):
     relay = example(schema, "Relay")
     relay["streams"][0]["status"] = "running"
     with pytest.raises(AssertionError, match="status"):
-        schema.validate("GET", "/api/v1/relays/r1", 200, JSON, body(relay))
+        schema.validate("GET", "/api/v1/relays/r1", 200, TAGGED, body(relay))
     relay = example(schema, "Relay", 1)
     del relay["source"]
     with pytest.raises(AssertionError, match="source"):
-        schema.validate("GET", "/api/v1/relays/r1", 200, JSON, body(relay))
+        schema.validate("GET", "/api/v1/relays/r1", 200, TAGGED, body(relay))
     relay = example(schema, "Relay", 1)
     relay["mode"] = "push"
     with pytest.raises(AssertionError, match="mode"):
-        schema.validate("GET", "/api/v1/relays/r1", 200, JSON, body(relay))
+        schema.validate("GET", "/api/v1/relays/r1", 200, TAGGED, body(relay))
     # POST answers 201, never 200; DELETE has no body
     with pytest.raises(AssertionError, match="status 200 not documented"):
         schema.validate("POST", "/api/v1/relays", 200, JSON, body(example(schema, "Relay")))
@@ -242,7 +253,7 @@ def test_relay_answers_are_checked(schema):
                         body({"error": {"code": "conflict", "message": "x"}}))
     # a 2xx PUT with an id the document rejects means code and document disagree
     with pytest.raises(AssertionError, match="accepted path parameter id"):
-        schema.validate("PUT", "/api/v1/relays/a%20b", 201, JSON, body(example(schema, "Relay")))
+        schema.validate("PUT", "/api/v1/relays/a%20b", 201, TAGGED, body(example(schema, "Relay")))
 
 
 def test_events_validate_each_type(schema):
@@ -446,7 +457,7 @@ def test_hook_schemas_share_the_spec_fields(schema):
     spec, hook = s["HookSpec"], s["Hook"]
     spec_fields = ["id", "url", "events", "decide", "timeout_ms"]
     state = ["secret_set", "source", "queued", "delivered", "failed", "dropped", "retries",
-             "last_status", "last_error", "last_delivery_at"]
+             "last_status", "last_error", "last_delivery_at", "etag"]
     assert list(hook["properties"]) == spec_fields + ["enabled"] + state
     assert hook["required"] == list(hook["properties"])
     assert list(spec["properties"]) == spec_fields + ["secret", "enabled"] + state

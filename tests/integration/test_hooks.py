@@ -23,7 +23,7 @@ from relayutil import (APP, api_of, assert_error, events_of, publish, stream_liv
 
 SECRET = "s3cret-for-tests"
 HOOK_STATE = ("queued", "delivered", "failed", "dropped", "retries", "last_status",
-              "last_error", "last_delivery_at")
+              "last_error", "last_delivery_at", "etag")
 FAST_WEBHOOKS = {"retry_initial_ms": 100, "retry_max_ms": 200}
 TIME_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 

@@ -343,6 +343,15 @@ static void test_hook(void **state)
     assert_true(is_null(o, "last_error"));
     assert_true(is_null(o, "last_delivery_at"));
     cJSON_Delete(o);
+
+    /* With its entity tag: one more member, last. */
+    hook_stat_t tagged = {.spec = &spec, .etag = "\"0123456789abcdef\""};
+    o = api_render_hook(&tagged);
+    keys(o, got, sizeof got);
+    strncat(want, ",etag", sizeof want - strlen(want) - 1);
+    assert_string_equal(got, want);
+    assert_string_equal(str(o, "etag"), "\"0123456789abcdef\"");
+    cJSON_Delete(o);
 }
 
 static void test_error(void **state)

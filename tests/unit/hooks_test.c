@@ -725,7 +725,7 @@ static void test_api_put_delete(void **state)
     hook_mgr_new_id(m, s.id);
     assert_int_equal(strlen(s.id), 14);
     assert_int_equal(strncmp(s.id, "h-", 2), 0);
-    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 1, NULL, done_cb, fx, err, sizeof err), 0);
     assert_int_equal(fx->ndone, 0);      /* never inside the call */
     assert_null(hook_mgr_spec(m, s.id)); /* applied once done */
     assert_true(run_until(fx, &fx->ndone, 1));
@@ -734,12 +734,12 @@ static void test_api_put_delete(void **state)
     assert_non_null(hook_mgr_spec(m, s.id));
     /* replace */
     s.timeout_ms = 700;
-    assert_int_equal(hook_mgr_put(m, &s, 0, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 0, NULL, done_cb, fx, err, sizeof err), 0);
     assert_true(run_until(fx, &fx->ndone, 2));
     assert_int_equal(fx->last_created, 0);
     assert_int_equal(hook_mgr_spec(m, s.id)->timeout_ms, 700);
     /* POST of an id in use */
-    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), NODE_EBUSY);
+    assert_int_equal(hook_mgr_put(m, &s, 1, NULL, done_cb, fx, err, sizeof err), NODE_EBUSY);
     assert_non_null(strstr(err, "already exists"));
     /* render_all: ordered by id, sources */
     cJSON *all = render_all(m);
@@ -751,20 +751,20 @@ static void test_api_put_delete(void **state)
     /* the config-file hook is read-only */
     hook_spec_t c = s;
     strcpy(c.id, "cfg");
-    assert_int_equal(hook_mgr_put(m, &c, 0, done_cb, fx, err, sizeof err), NODE_EBUSY);
+    assert_int_equal(hook_mgr_put(m, &c, 0, NULL, done_cb, fx, err, sizeof err), NODE_EBUSY);
     assert_string_equal(err, "id: hook cfg comes from the config file and is read-only");
-    assert_int_equal(hook_mgr_delete(m, "cfg", done_cb, fx, err, sizeof err), NODE_EBUSY);
-    assert_int_equal(hook_mgr_delete(m, "nope", done_cb, fx, err, sizeof err), NODE_ENOTFOUND);
+    assert_int_equal(hook_mgr_delete(m, "cfg", NULL, done_cb, fx, err, sizeof err), NODE_EBUSY);
+    assert_int_equal(hook_mgr_delete(m, "nope", NULL, done_cb, fx, err, sizeof err), NODE_ENOTFOUND);
     /* the new hook gets its events */
     evlog_emit(fx->node, "play.start", NULL);
     assert_true(run_until(fx, &fx->nreq, 2));
     /* delete */
-    assert_int_equal(hook_mgr_delete(m, s.id, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_delete(m, s.id, NULL, done_cb, fx, err, sizeof err), 0);
     assert_true(run_until(fx, &fx->ndone, 3));
     assert_null(hook_mgr_spec(m, s.id));
     assert_null(render(m, s.id));
     /* a change still waiting when the manager goes: done with NODE_EIO */
-    assert_int_equal(hook_mgr_put(m, &s, 0, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 0, NULL, done_cb, fx, err, sizeof err), 0);
     hook_mgr_free(m);
     fx->node->hooks = NULL;
     assert_int_equal(fx->ndone, 4);
@@ -786,17 +786,17 @@ static void test_api_changes_in_order(void **state)
     snprintf(s.url, sizeof s.url, "http://127.0.0.1:%u/api", (unsigned)fx->port);
     s.events = 1u << hook_event_type_index("play.start");
     strcpy(s.id, "h1");
-    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0);
-    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0); /* queued */
+    assert_int_equal(hook_mgr_put(m, &s, 1, NULL, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 1, NULL, done_cb, fx, err, sizeof err), 0); /* queued */
     assert_int_equal(fx->ndone, 0);
     assert_true(run_until(fx, &fx->ndone, 2));
     assert_int_equal(fx->rcs[0], 0);
     assert_int_equal(fx->createds[0], 1);
     assert_int_equal(fx->rcs[1], NODE_EBUSY);
     assert_string_equal(fx->last_err, "id: hook h1 already exists");
-    assert_int_equal(hook_mgr_delete(m, "h1", done_cb, fx, err, sizeof err), 0);
-    assert_int_equal(hook_mgr_delete(m, "h1", done_cb, fx, err, sizeof err), 0);
-    assert_int_equal(hook_mgr_put(m, &s, 1, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_delete(m, "h1", NULL, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_delete(m, "h1", NULL, done_cb, fx, err, sizeof err), 0);
+    assert_int_equal(hook_mgr_put(m, &s, 1, NULL, done_cb, fx, err, sizeof err), 0);
     assert_true(run_until(fx, &fx->ndone, 5));
     assert_int_equal(fx->rcs[2], 0);
     assert_int_equal(fx->rcs[3], NODE_ENOTFOUND);

@@ -116,7 +116,7 @@ static void test_state_fields_list(void **state)
 {
     (void)state;
     const char *want[] = {"status",       "current_url", "last_error", "retries",  "bytes",
-                          "bitrate_kbps", "started_at",  "streams",    "failovers"};
+                          "bitrate_kbps", "started_at",  "streams",    "failovers", "etag"};
     size_t n = 0;
     while (RELAY_STATE_FIELDS[n])
         n++;

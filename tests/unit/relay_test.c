@@ -341,7 +341,7 @@ static int api_put(const char *json)
         fail_msg("%s: %s", json, err);
     cJSON_Delete(o);
     int rc = -12345;
-    assert_int_equal(relay_mgr_put(FX->m, &spec, 0, change_done, &rc, err, sizeof err), 0);
+    assert_int_equal(relay_mgr_put(FX->m, &spec, 0, NULL, change_done, &rc, err, sizeof err), 0);
     for (int i = 0; i < 100 && rc == -12345; i++)
         event_base_loop(FX->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     assert_int_not_equal(rc, -12345);

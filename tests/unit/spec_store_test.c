@@ -118,8 +118,24 @@ static void done(void *arg, const spec_result_t *res)
     FX.done_rc[i] = res->rc;
 }
 
-static const spec_store_ops_t OPS = {fake_put, fake_del, prepare,
-                                     settle,   release,  sizeof(change_t)};
+/* The objects that exist, for If-Match: "a" ("\"ta\"") and "b"
+ * ("\"tb\""). */
+static int fake_etag(void *owner, const char *id, char out[SPEC_ETAG_MAX])
+{
+    assert_ptr_equal(owner, &FX);
+    if (strcmp(id, "a") != 0 && strcmp(id, "b") != 0)
+        return -1;
+    snprintf(out, SPEC_ETAG_MAX, "\"t%s\"", id);
+    return 0;
+}
+
+static const spec_store_ops_t OPS = {.put = fake_put,
+                                     .del = fake_del,
+                                     .prepare = prepare,
+                                     .settle = settle,
+                                     .release = release,
+                                     .change_size = sizeof(change_t),
+                                     .etag = fake_etag};
 
 static struct event_base *base;
 static spec_store_t store;
@@ -149,16 +165,23 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A put (del 0) or delete of id tagged tag, refused by prepare with
- * refuse (0: accepted). */
-static int submit(int del, const char *id, int tag, int refuse, char *err, size_t errlen)
+/* A put (del 0) or delete of id tagged tag, with an If-Match (NULL: none),
+ * refused by prepare with refuse (0: accepted). */
+static int submit_if(int del, const char *id, const char *if_match, int tag, int refuse, char *err,
+                     size_t errlen)
 {
-    change_t *ch = (change_t *)spec_store_change_new(&store, del, id, done, &FX, err, errlen);
+    change_t *ch =
+        (change_t *)spec_store_change_new(&store, del, id, if_match, done, &FX, err, errlen);
     assert_non_null(ch);
     assert_string_equal(ch->base.id, id);
     ch->tag = tag;
     ch->refuse = refuse;
     return spec_store_submit(&store, &ch->base, err, errlen);
+}
+
+static int submit(int del, const char *id, int tag, int refuse, char *err, size_t errlen)
+{
+    return submit_if(del, id, NULL, tag, refuse, err, errlen);
 }
 
 static void test_local_changes_deferred_in_order(void **state)
@@ -378,6 +401,35 @@ static void test_new_id_and_read_only(void **state)
     assert_string_equal(err, "id: relay r1 comes from the config file and is read-only");
 }
 
+/* If-Match is checked at the change's turn, before prepare: a match (or
+ * "*" for an object that exists) goes on; anything else is NODE_EPRECOND
+ * and prepare never sees it. */
+static void test_if_match(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    assert_int_equal(submit_if(0, "a", "\"ta\"", 1, 0, err, sizeof err), 0);
+    FX.cb[0](FX.cb_arg[0], 0);
+    assert_int_equal(FX.done_rc[0], 0);
+    assert_int_equal(submit_if(0, "a", "W/\"x\", \"ta\"", 3, 0, err, sizeof err), 0);
+    FX.cb[1](FX.cb_arg[1], 0);
+    assert_int_equal(submit_if(1, "b", "*", 5, 0, err, sizeof err), 0);
+    FX.cb[2](FX.cb_arg[2], 0);
+    assert_int_equal(FX.nprepared, 3);
+    assert_int_equal(submit_if(0, "a", "\"old\"", 7, 0, err, sizeof err), NODE_EPRECOND);
+    assert_string_equal(err, "If-Match: a has changed (its ETag is now \"ta\")");
+    assert_int_equal(submit_if(0, "a", "W/\"ta\"", 7, 0, err, sizeof err), NODE_EPRECOND);
+    assert_int_equal(submit_if(1, "zz", "*", 9, 0, err, sizeof err), NODE_EPRECOND);
+    assert_string_equal(err, "If-Match: zz does not exist");
+    assert_int_equal(FX.nprepared, 3); /* refused before prepare */
+    /* queued behind another: checked at its turn, answered through done */
+    assert_int_equal(submit(0, "b", 11, 0, err, sizeof err), 0);
+    assert_int_equal(submit_if(0, "b", "\"nope\"", 13, 0, err, sizeof err), 0);
+    FX.cb[3](FX.cb_arg[3], 0);
+    assert_int_equal(FX.done_rc[4], NODE_EPRECOND);
+    assert_string_equal(FX.done_err[4], "If-Match: b has changed (its ETag is now \"tb\")");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -389,6 +441,7 @@ int main(void)
         T(test_close_detaches),
         T(test_load),
         T(test_new_id_and_read_only),
+        T(test_if_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
