@@ -50,6 +50,9 @@ struct relay {
     uint64_t starts, failures, failovers, bytes_closed;
     char last_error[RELAY_ERR_MAX];
     char last_url[RELAY_URL_MAX];
+    /* An instance gave up on a loop or the hop limit and is gone (no
+     * players left): the relay shows failed until it is asked again. */
+    int refused;
 };
 
 struct relay_mgr {

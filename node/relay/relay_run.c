@@ -494,6 +494,7 @@ void relay_run_kick_off(relay_run_t *run, unsigned hops, const char *via, int64_
     if (relay_run_busy(run))
         return;
     run_set_path(run, hops, via);
+    run->relay->refused = 0;
     run->retries = 0;
     run->round_fails = run->round_refusals = 0;
     run->url_idx = 0;
@@ -520,6 +521,8 @@ static int run_idle_check(relay_run_t *run, int64_t now_ms)
         return 0;
     log_info(0, "relay %s: %s/%s: no players for %lld ms, stopping", r->spec.id, r->spec.app,
              run->name, (long long)(now_ms - run->idle_since_ms));
+    if (run->status == RELAY_ST_FAILED)
+        r->refused = 1; /* shown as failed until asked again */
     relay_run_free(run, up ? "idle timeout" : "no players left", now_ms);
     return 1;
 }

@@ -34,7 +34,7 @@ static relay_status_t relay_status(const relay_t *r)
         for (const relay_run_t *run = r->runs; run; run = run->next)
             if (run->status == order[i])
                 return order[i];
-    return RELAY_ST_IDLE;
+    return r->refused ? RELAY_ST_FAILED : RELAY_ST_IDLE;
 }
 
 static void view_stream(const relay_run_t *run, int64_t now_ms, relay_stream_view_t *out)

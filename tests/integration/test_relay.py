@@ -571,6 +571,8 @@ def test_pull_loop_between_two_nodes_is_refused(node, upstream):
     # Nobody keeps trying.
     time.sleep(2.5)
     assert relay_sessions(api_a) == [] and relay_sessions(api_b) == []
+    # The relay that was refused shows it (issue 18: it showed idle once the player left).
+    assert [r["status"] for r in list_relays(other)] == ["failed"], list_relays(other)
 
     def attempts():
         return sum(1 for api in (api_a, api_b) for e in all_events(api)

@@ -514,6 +514,19 @@ static void test_on_demand_loop(void **state)
     assert_int_equal(fp.not_found, 1);
     assert_int_equal(FX->nlinks, 1); /* no failover: the path loops */
     assert_int_equal(status_of("od"), RELAY_ST_FAILED);
+    /* The player is gone, and so is the instance: the relay still shows
+     * failed (issue 18: it showed idle) until a player asks again. */
+    stream_player_stop(&fp.p);
+    relay_mgr_tick(FX->m, weir_mono_ms() + LATER_MS);
+    relay_view_t v;
+    assert_int_equal(relay_mgr_view(FX->m, "od", weir_mono_ms(), &v), 0);
+    assert_int_equal(v.nstreams, 0);
+    assert_int_equal(v.status, RELAY_ST_FAILED);
+    relay_view_release(&v);
+    play(&fp, "cam");
+    assert_int_equal(FX->nlinks, 2);
+    assert_int_equal(status_of("od"), RELAY_ST_CONNECTING);
+    stream_player_stop(&fp.p);
 }
 
 /* A connection failure of an on-demand pull is retried, not given up. */
