@@ -426,12 +426,19 @@ int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint
         player_attach(s, p);
         return 0;
     }
+    uint32_t relay_wait = 0;
     if (hub->hooks && hub->hooks->missing) {
-        uint32_t relay_wait = hub->hooks->missing(hub->hooks_arg, app, name, p);
+        relay_wait = hub->hooks->missing(hub->hooks_arg, app, name, p);
         if (relay_wait > wait_ms)
             wait_ms = relay_wait;
         s = hub_find(hub, app, name); /* the hook must not change the hub, but be safe */
     }
+    /* Another node's relay link asks: it waits only for what is coming (a
+     * publisher in its grace period, a pull of ours), never for a stream
+     * nobody brings, so that a missing stream is "not found" at once
+     * through every tier (issue 18: 10 s through two on-demand tiers). */
+    if (p->hops > 0 && relay_wait == 0 && !(s && s->state == STREAM_GRACE))
+        return NODE_ENOTFOUND;
     if (wait_ms == 0)
         return NODE_ENOTFOUND;
     int rc = 0;

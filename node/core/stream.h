@@ -200,7 +200,9 @@ void stream_flush(stream_t *s);
  * (cursor at the GOP cache) and this returns 0; the caller sends its "play
  * started" reply before any media. If not, and wait_ms > 0, the player waits
  * (returns 1) and gets PLAYER_EV_STARTED or PLAYER_EV_NOT_FOUND later.
- * NODE_ENOTFOUND if not live and wait_ms == 0; NODE_EINVAL for a bad name;
+ * NODE_ENOTFOUND if not live and wait_ms == 0, or for another node's relay
+ * link (p->hops > 0) when nothing brings the stream (no publisher in its
+ * grace period, no pull of ours); NODE_EINVAL for a bad name;
  * NODE_ELIMIT when waiting would make one stream more than limits.max_streams. */
 int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint32_t wait_ms,
                 int64_t now_ms);

@@ -418,15 +418,37 @@ def test_on_demand_missing_stream_is_not_found_not_a_hang(node, origin_wait_ms):
     within = 2.0 + 1.5
     _, t_rtmp = assert_not_found_rtmp(e.rtmp_port, APP, "missing", within, "edge RTMP player")
     t_http = assert_not_found_http(e.http_port, APP, "missing2", within, "edge HTTP-FLV player")
+    # The origin says no at once to a relay request, whatever its play_wait_ms (issue 18):
+    # the players need not wait it out.
+    assert t_rtmp < 1.5 and t_http < 1.5, (t_rtmp, t_http)
     if origin_wait_ms == 0:
-        # The origin said no at once: the players need not wait it out.
-        assert t_rtmp < 1.5 and t_http < 1.5, (t_rtmp, t_http)
         fails = events_of(api_e, "relay.fail", relay_id=rid, name="missing")
         assert fails and "StreamNotFound" in fails[0].get("error", ""), fails
     wait_for("no relay session left on the edge", lambda: relay_sessions(api_e) == [],
              timeout=3, diag=[e])
     wait_relay(api_e, rid, lambda r: r["status"] in ("idle", "failed"), "idle or failed",
                timeout=3, diag=[e])
+
+
+def test_missing_stream_is_not_found_at_once_through_two_on_demand_tiers(node):
+    """Issue 18: edge -> mid -> origin, on-demand pulls at both, the stream exists nowhere,
+    every node with the default 10 s play wait: players at the edge hear "not found" in
+    well under a second, not after the origin's wait."""
+    o = node()
+    m = node(relay=RELAY_CONF)
+    e = node(relay=RELAY_CONF)
+    create_relay(api_of(m), relay_body("pull", [app_url(o)], mode="on_demand"))
+    create_relay(api_of(e), relay_body("pull", [app_url(m)], mode="on_demand"))
+    times = []
+    for i in range(5):
+        _, t = assert_not_found_rtmp(e.rtmp_port, APP, "nowhere%d" % i, 3.0, "edge RTMP player")
+        times.append(t)
+        times.append(assert_not_found_http(e.http_port, APP, "nowhere-h%d" % i, 3.0,
+                                           "edge HTTP-FLV player"))
+    times.sort()
+    print("not found through two tiers: p50 %.0f ms, max %.0f ms over %d requests" % (
+        1000 * times[len(times) // 2], 1000 * times[-1], len(times)))
+    assert times[-1] < 1.5, times
 
 
 # ------------------------------------------------------------------ 6. origin restart
