@@ -291,6 +291,17 @@ cJSON *api_render_error(const char *code, const char *message)
     return o;
 }
 
+/* last_error (the reason code, reason.h) and last_error_message (the
+ * human text), both null when there is no error. */
+static void add_error(cJSON *o, reason_t why, const char *message)
+{
+    int none = !message || !message[0];
+    if (!none && why == REASON_NONE)
+        why = REASON_ERROR;
+    add_str_or_null(o, "last_error", none ? NULL : reason_name(why));
+    add_str_or_null(o, "last_error_message", none ? NULL : message);
+}
+
 static cJSON *render_relay_stream(const relay_stream_view_t *s)
 {
     cJSON *o = cJSON_CreateObject();
@@ -299,7 +310,7 @@ static cJSON *render_relay_stream(const relay_stream_view_t *s)
     cJSON_AddStringToObject(o, "name", s->name);
     cJSON_AddStringToObject(o, "status", relay_status_name(s->status));
     add_str_or_null(o, "current_url", s->current_url);
-    add_str_or_null(o, "last_error", s->last_error);
+    add_error(o, s->last_reason, s->last_error);
     add_u64(o, "retries", s->retries);
     add_u64(o, "failovers", s->failovers);
     add_u64(o, "bytes", s->bytes);
@@ -329,7 +340,7 @@ cJSON *api_render_relay(const relay_view_t *v)
     }
     cJSON_AddStringToObject(o, "status", relay_status_name(v->status));
     add_str_or_null(o, "current_url", v->current_url);
-    add_str_or_null(o, "last_error", v->last_error);
+    add_error(o, v->last_reason, v->last_error);
     add_u64(o, "retries", v->retries);
     add_u64(o, "failovers", v->failovers);
     add_u64(o, "bytes", v->bytes);

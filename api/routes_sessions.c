@@ -116,10 +116,12 @@ static int kick_session(node_t *node, uint64_t id, const char *by)
     if (f) {
         cJSON_AddStringToObject(f, "role", sess_role_name(si.role));
         cJSON_AddStringToObject(f, "by", by);
+        cJSON_AddStringToObject(f, "reason", reason_name(REASON_KICKED));
+        cJSON_AddStringToObject(f, "message", "kicked by the API");
     }
     evlog_emit(node, "session.kick", f);
     log_info(c->id, "%s: kicked by %s", c->proto->name, by);
-    conn_close(c, "kicked by the API");
+    conn_close(c, REASON_KICKED, "kicked by the API");
     return 0;
 }
 

@@ -120,7 +120,7 @@ void api_delete_stream(api_req_t *r)
         cJSON_AddStringToObject(f, "name", stream_name(s));
     }
     log_info(0, "api: closing stream %s/%s", stream_app(s), stream_name(s));
-    size_t n = stream_close(s, "stream closed by the API");
+    size_t n = stream_close(s, REASON_KICKED, "stream closed by the API");
     if (f) {
         cJSON_AddNumberToObject(f, "sessions", (double)n);
         cJSON_AddStringToObject(f, "by", "api");

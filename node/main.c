@@ -94,7 +94,8 @@ static void storage_lost(void *arg, const char *why)
     cJSON *f = cJSON_CreateObject();
     if (f) {
         cJSON_AddStringToObject(f, "path", node->conf.storage_path);
-        cJSON_AddStringToObject(f, "reason", why);
+        cJSON_AddStringToObject(f, "reason", reason_name(REASON_ERROR));
+        cJSON_AddStringToObject(f, "message", why);
     }
     evlog_emit(node, "storage.lost", f);
 }

@@ -11,8 +11,9 @@
 #include "url.h"
 
 const char *const RELAY_STATE_FIELDS[] = {
-    "status",       "current_url", "last_error", "retries",   "bytes",
-    "bitrate_kbps", "started_at",  "streams",    "failovers", "etag", NULL};
+    "status",    "current_url",  "last_error",         "retries",
+    "bytes",     "bitrate_kbps", "started_at",         "streams",
+    "failovers", "etag",         "last_error_message", NULL};
 
 static const char *const DIRECTIONS[] = {"push", "pull"};
 static const char *const MODES[] = {"always", "on_demand"};

@@ -64,7 +64,7 @@ typedef struct {
 
 /* The read-only live-state fields of a rendered relay, NULL-terminated:
  * status, current_url, last_error, retries, bytes, bitrate_kbps,
- * started_at, streams, failovers, etag. */
+ * started_at, streams, failovers, etag, last_error_message. */
 extern const char *const RELAY_STATE_FIELDS[];
 
 /* What a change of spec means for the running links (relay_spec_diff()). */

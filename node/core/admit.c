@@ -38,6 +38,19 @@ int admit_is_rule(admit_code_t code)
            code == ADMIT_SIGN_EXPIRED;
 }
 
+reason_t admit_reason(admit_code_t code)
+{
+    switch (code) {
+    case ADMIT_OK:
+    case ADMIT_PENDING: return REASON_NONE;
+    case ADMIT_DRAINING: return REASON_DRAIN;
+    case ADMIT_RELAY_LOOP: return REASON_LOOP;
+    case ADMIT_RELAY_HOPS: return REASON_HOP_LIMIT;
+    case ADMIT_RELAY_BAD: return REASON_PROTOCOL;
+    default: return REASON_REFUSED;
+    }
+}
+
 admit_code_t admit_deny(admit_result_t *out, admit_code_t code, const char *why)
 {
     out->code = code;

@@ -146,6 +146,10 @@ void admit_cancel(admit_pending_t *p);
 int admit_is_relay(admit_code_t code);
 /* 1 for the "apps" rule refusals (ADMIT_ADDRESS, ADMIT_SIGN_*), else 0. */
 int admit_is_rule(admit_code_t code);
+/* The reason code (reason.h) of a refusal that ends a session: drain,
+ * loop, hop_limit, protocol (unreadable relay parameters) or refused;
+ * REASON_NONE for ADMIT_OK and ADMIT_PENDING. */
+reason_t admit_reason(admit_code_t code);
 /* A name for logs and tests: "ok", "pending", "draining", "hook_denied"... */
 const char *admit_code_name(admit_code_t code);
 

@@ -91,9 +91,16 @@ struct conn_resolve {
 /* conn_close() by the network: end says how (conn_end_t). */
 static void conn_close_net(conn_t *c, conn_end_t end, const char *reason)
 {
+    static const reason_t WHY[] = {
+        [CONN_END_NONE] = REASON_ERROR,
+        [CONN_END_RESOLVE] = REASON_UPSTREAM_UNREACHABLE,
+        [CONN_END_CONNECT] = REASON_UPSTREAM_UNREACHABLE,
+        [CONN_END_PEER] = REASON_EOF,
+        [CONN_END_IO] = REASON_ERROR,
+    };
     if (!c->closing)
         c->end = end;
-    conn_close(c, reason);
+    conn_close(c, WHY[end], reason);
 }
 
 static const char *connect_error_reason(int err)
@@ -257,7 +264,7 @@ int conn_send(conn_t *c, const void *data, size_t len)
         log_warn(c->id, "%s: %s reads no replies (%zu bytes queued), closing", c->proto->name,
                  c->remote, queued + len);
         node_limit_hit(c->node, LIMIT_UNREAD_REPLIES);
-        conn_close(c, "replies not read");
+        conn_close(c, REASON_SLOW, "replies not read");
         return NODE_ELIMIT;
     }
     return evbuffer_add(c->out, data, len) == 0 ? 0 : NODE_ENOMEM;
@@ -346,27 +353,29 @@ drained:
         event_del(&c->wev);
     }
     if (c->close_after_flush)
-        conn_close(c, c->close_reason ? c->close_reason : "done");
+        conn_close(c, c->why, c->close_reason ? c->close_reason : "done");
 }
 
-void conn_close_after_flush(conn_t *c, const char *reason)
+void conn_close_after_flush(conn_t *c, reason_t why, const char *reason)
 {
     if (c->closing)
         return;
     c->close_after_flush = 1;
     c->close_reason = reason;
+    c->why = why;
     if (c->player)
         stream_player_stop(c->player);
     c->player = NULL;
     conn_flush(c);
 }
 
-void conn_close(conn_t *c, const char *reason)
+void conn_close(conn_t *c, reason_t why, const char *reason)
 {
     if (c->closing)
         return;
     c->closing = 1;
     c->close_reason = reason;
+    c->why = why;
     if (c->fd >= 0) {
         event_del(&c->rev);
         event_del(&c->wev);
@@ -486,7 +495,7 @@ cJSON *conn_event_fields(const sess_info_t *si)
 }
 
 uint64_t conn_event(node_t *node, const char *type, const sess_info_t *si, int stop,
-                    int64_t duration_ms, const char *reason)
+                    int64_t duration_ms, reason_t why, const char *message)
 {
     cJSON *f = conn_event_fields(si);
     if (f && stop) {
@@ -495,8 +504,8 @@ uint64_t conn_event(node_t *node, const char *type, const sess_info_t *si, int s
         cJSON_AddNumberToObject(f, "duration_ms", (double)(duration_ms > 0 ? duration_ms : 0));
         if (si->role == SESS_ROLE_PLAYER)
             cJSON_AddNumberToObject(f, "dropped_frames", (double)si->dropped_frames);
-        if (reason)
-            cJSON_AddStringToObject(f, "reason", reason);
+        cJSON_AddStringToObject(f, "reason", reason_name(why != REASON_NONE ? why : REASON_ERROR));
+        cJSON_AddStringToObject(f, "message", message ? message : "");
     }
     return node_event(node, type, f);
 }

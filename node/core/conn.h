@@ -20,6 +20,7 @@
 
 #include "node.h"
 #include "rate.h"
+#include "reason.h"
 #include "stream.h"
 
 typedef enum {
@@ -92,6 +93,7 @@ struct conn {
     unsigned outgoing : 1;
     struct conn_resolve *resolve; /* pending name resolution, or NULL */
     const char *close_reason;
+    reason_t why;   /* set with close_reason: the documented code (reason.h) */
     conn_end_t end; /* set with close_reason when the network ended it */
     TAILQ_ENTRY(conn) link;
 };
@@ -115,10 +117,11 @@ conn_t *conn_connect(node_t *node, const char *host, uint16_t port, const conn_p
 void conn_flush(conn_t *c);
 /* Closes once all private output (and nothing more of the stream) is
  * written. */
-void conn_close_after_flush(conn_t *c, const char *reason);
-/* Marks the connection closing (reason: static string, logged) and
- * schedules its reaping. Idempotent. */
-void conn_close(conn_t *c, const char *reason);
+void conn_close_after_flush(conn_t *c, reason_t why, const char *reason);
+/* Marks the connection closing (why: the code its stop event carries;
+ * reason: static string, logged, the event's message) and schedules its
+ * reaping. Idempotent: the first call's why and reason stay. */
+void conn_close(conn_t *c, reason_t why, const char *reason);
 /* Most private output (replies, control messages, acknowledgements,
  * headers) a connection may have waiting for its socket: media is not
  * counted (players read it from the stream's ring), so only a peer that
@@ -139,11 +142,12 @@ struct cJSON *conn_event_fields(const sess_info_t *si);
 /* A session event (publish.start, play.stop ...) through the node's event
  * sink (node_event(): the event log and webhooks, set by main.c): the
  * fields of conn_event_fields(), and with stop set also bytes_in,
- * bytes_out, duration_ms (the argument), dropped_frames for players and
- * reason (if not NULL). Returns the event id, 0 when not recorded. Loop
+ * bytes_out, duration_ms (the argument), dropped_frames for players,
+ * reason (reason_name(why); "error" for REASON_NONE) and message (the
+ * human text; "" for NULL). Returns the event id, 0 when not recorded. Loop
  * thread. */
 uint64_t conn_event(node_t *node, const char *type, const sess_info_t *si, int stop,
-                    int64_t duration_ms, const char *reason);
+                    int64_t duration_ms, reason_t why, const char *message);
 
 /* A snapshot of the session on c (see sess_info_t). */
 void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out);

@@ -475,7 +475,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     }
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
-        conn_close(c, "node shutting down");
+        conn_close(c, REASON_SHUTDOWN, "node shutting down");
     conn_reap_all(node);
     /* The sessions' stop events are queued to the webhooks: deliver them
      * (bounded by webhooks.shutdown_flush_ms; the tick checks). */
@@ -618,7 +618,7 @@ void node_free(node_t *node)
     MODULES_CALL(node, before_close);
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
-        conn_close(c, "node shutting down");
+        conn_close(c, REASON_SHUTDOWN, "node shutting down");
     conn_reap_all(node);
     MODULES_CALL(node, after_close);
     if (node->events_ready) {

@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#define RATE_SLOTS 6        /* samples kept: a window of about 5 s */
-#define RATE_SAMPLE_MS 1000 /* one sample per second at most */
+#define RATE_SLOTS 6            /* samples kept: a window of about 5 s */
+#define RATE_SAMPLE_MS 1000     /* one sample per second at most */
 #define RATE_MIN_WINDOW_MS 1000 /* a younger window counts as one second */
 
 typedef struct {

@@ -262,7 +262,7 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
         takeover = 1;
         log_info(old->sess_id, "stream %s/%s: publisher taken over by s%llu", app, name,
                  (unsigned long long)pub->sess_id);
-        old->ops->kick(old, "taken over by a new publisher");
+        old->ops->kick(old, REASON_REPLACED, "taken over by a new publisher");
     }
     stream_state_t prev = s->state;
     s->pub = pub;
@@ -750,14 +750,14 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->continuation_dropped = s->cont.stats.dropped;
 }
 
-size_t stream_close(stream_t *s, const char *reason)
+size_t stream_close(stream_t *s, reason_t why, const char *reason)
 {
     size_t n = 0;
     if (s->pub) {
         publisher_t *pub = s->pub;
         pub->stream = NULL;
         s->pub = NULL;
-        pub->ops->kick(pub, reason);
+        pub->ops->kick(pub, why, reason);
         n++;
     }
     s->state = STREAM_IDLE;

@@ -26,6 +26,7 @@
 #include <sys/queue.h>
 #include <sys/uio.h>
 
+#include "reason.h"
 #include "conf.h"
 #include "media_info.h"
 #include "msg.h"
@@ -57,7 +58,7 @@ typedef struct {
     /* The hub wants this publisher gone (takeover by a new publisher, stream
      * closed). Must not free the publisher synchronously; it calls
      * stream_unpublish() (now or later). */
-    void (*kick)(publisher_t *pub, const char *reason);
+    void (*kick)(publisher_t *pub, reason_t why, const char *reason);
 } publisher_ops_t;
 
 struct publisher {
@@ -245,14 +246,14 @@ typedef struct {
     uint64_t bytes_in;         /* payload bytes received (all publishers, dropped included) */
     uint64_t bytes_out;        /* bytes written to players */
     double bitrate_in_bps, bitrate_out_bps;
-    size_t players; /* attached players, push relays not counted */
+    size_t players;       /* attached players, push relays not counted */
     size_t relay_players; /* attached push relays */
-    size_t waiters; /* players waiting for a publisher */
-    unsigned gops;  /* key frames in the GOP cache */
+    size_t waiters;       /* players waiting for a publisher */
+    unsigned gops;        /* key frames in the GOP cache */
     uint64_t gop_cache_msgs, gop_cache_bytes;
     uint64_t gop_cache_drops; /* dropped to the live edge at a bound (stream.gop_cache_max_*,
                                * limits.max_memory_mb) */
-    int64_t start_wall_ms; /* Unix ms of the current (or last) publish */
+    int64_t start_wall_ms;    /* Unix ms of the current (or last) publish */
     /* Continuations (see stream_publish()): how many, the last one's gap
      * (ms from the last media message before the loss to the first one
      * passed after it; 0 before any), and the audio/video messages dropped
@@ -271,10 +272,10 @@ void hub_foreach(hub_t *hub, void (*cb)(stream_t *s, void *arg), void *arg);
  * players (push relays not counted). */
 void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players);
 void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out);
-/* Closes the stream: the publisher is kicked (reason) and every player
+/* Closes the stream: the publisher is kicked (why, reason) and every player
  * ended at once (attached players get PLAYER_EV_ENDED, waiters
  * PLAYER_EV_NOT_FOUND), with no grace period. Returns how many sessions
  * were told. */
-size_t stream_close(stream_t *s, const char *reason);
+size_t stream_close(stream_t *s, reason_t why, const char *reason);
 
 #endif

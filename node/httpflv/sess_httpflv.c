@@ -44,10 +44,28 @@ typedef struct {
     char via[RELAY_VIA_MAX]; /* X-Weir-Via, for player.via */
     admit_pending_t *auth;   /* while HS_AUTHORIZING */
     int playing;
-    int ev_play;         /* play.start recorded: play.stop is owed */
-    int64_t ev_start_ms; /* when play started */
+    int ev_play;           /* play.start recorded: play.stop is owed */
+    int64_t ev_start_ms;   /* when play started */
     int64_t done_since_ms; /* when the tick first saw the connection closing after flush */
+    reason_t refusal;      /* an admission refusal's code for the next response (or NONE) */
 } http_sess_t;
+
+/* The reason code (reason.h) of a response that ends the session. */
+static reason_t status_reason(const http_sess_t *hs, int code)
+{
+    if (hs->refusal != REASON_NONE)
+        return hs->refusal;
+    switch (code) {
+    case 302: return REASON_DRAIN;
+    case 401:
+    case 403: return REASON_REFUSED;
+    case 404: return REASON_NOT_FOUND;
+    case 408: return REASON_TIMEOUT;
+    case 503: return hs->conn->node->draining ? REASON_DRAIN : REASON_REFUSED;
+    case 508: return REASON_LOOP;
+    default: return code >= 500 ? REASON_ERROR : REASON_PROTOCOL;
+    }
+}
 
 static const char *status_text(int code)
 {
@@ -92,7 +110,7 @@ static void respond_with(http_sess_t *hs, int code, const char *why, const char 
         conn_send(c, body, (size_t)blen);
     hs->state = HS_DONE;
     log_info(c->id, "http-flv: %d %s", code, why);
-    conn_close_after_flush(c, status_text(code));
+    conn_close_after_flush(c, status_reason(hs, code), status_text(code));
 }
 
 /* A complete error response; the connection closes once it is written. */
@@ -147,7 +165,7 @@ static void respond_stream(http_sess_t *hs)
     conn_send(c, head, (size_t)hlen);
     if (hs->head) {
         hs->state = HS_DONE;
-        conn_close_after_flush(c, "HEAD done");
+        conn_close_after_flush(c, REASON_DONE, "HEAD done");
         return;
     }
     uint8_t fh[FLV_HEADER_SIZE + FLV_PREV_SIZE];
@@ -168,11 +186,11 @@ static void respond_stream(http_sess_t *hs)
     hs->ev_start_ms = weir_mono_ms();
     conn_info(c, hs->ev_start_ms, &si);
     hs->ev_play = 1;
-    conn_event(c->node, "play.start", &si, 0, 0, NULL);
+    conn_event(c->node, "play.start", &si, 0, 0, REASON_NONE, NULL);
 }
 
 /* play.stop, once, if play.start was recorded. */
-static void play_stop_event(http_sess_t *hs, const char *reason)
+static void play_stop_event(http_sess_t *hs, reason_t why, const char *reason)
 {
     if (!hs->ev_play)
         return;
@@ -182,7 +200,7 @@ static void play_stop_event(http_sess_t *hs, const char *reason)
     conn_info(hs->conn, now, &si);
     si.role = SESS_ROLE_PLAYER;
     si.dropped_frames = hs->player.dropped_frames;
-    conn_event(hs->conn->node, "play.stop", &si, 1, now - hs->ev_start_ms, reason);
+    conn_event(hs->conn->node, "play.stop", &si, 1, now - hs->ev_start_ms, why, reason);
 }
 
 static void player_wake(player_t *p)
@@ -192,7 +210,7 @@ static void player_wake(player_t *p)
         conn_flush(hs->conn);
 }
 
-static void end_stream(http_sess_t *hs, const char *reason)
+static void end_stream(http_sess_t *hs, reason_t why, const char *reason)
 {
     conn_t *c = hs->conn;
     hs->playing = 0;
@@ -200,7 +218,7 @@ static void end_stream(http_sess_t *hs, const char *reason)
     if (hs->chunked && hs->state == HS_STREAMING)
         conn_send(c, "0\r\n\r\n", 5);
     hs->state = HS_DONE;
-    conn_close_after_flush(c, reason);
+    conn_close_after_flush(c, why, reason);
 }
 
 static void player_event(player_t *p, player_event_t ev)
@@ -218,12 +236,12 @@ static void player_event(player_t *p, player_event_t ev)
         break;
     case PLAYER_EV_UNPUBLISHED:
     case PLAYER_EV_REPUBLISHED: break; /* the player stays through the grace period */
-    case PLAYER_EV_ENDED: end_stream(hs, "stream ended"); break;
+    case PLAYER_EV_ENDED: end_stream(hs, REASON_STREAM_ENDED, "stream ended"); break;
     case PLAYER_EV_SLOW:
         hs->playing = 0;
         c->player = NULL;
         node_limit_hit(c->node, LIMIT_SLOW_PLAYER);
-        conn_close(c, "slow player disconnected");
+        conn_close(c, REASON_SLOW, "slow player disconnected");
         break;
     }
 }
@@ -317,6 +335,7 @@ static void refuse(http_sess_t *hs, const admit_result_t *r, const char *target)
 {
     conn_t *c = hs->conn;
     char why[ADMIT_WHY_MAX + 16];
+    hs->refusal = admit_reason(r->code);
     if (admit_is_relay(r->code)) {
         log_warn(c->id, "http-flv: relay request for %s/%s from %s refused: %s (hops %u, via %s)",
                  hs->app, hs->name, c->remote, r->why, hs->player.hops, hs->via[0] ? hs->via : "-");
@@ -460,7 +479,7 @@ static void http_on_tick(conn_t *c, int64_t now_ms)
             log_warn(c->id, "http-flv: %s does not read the end of its response, disconnecting",
                      c->remote);
             node_limit_hit(c->node, LIMIT_SLOW_PLAYER);
-            conn_close(c, "slow player disconnected");
+            conn_close(c, REASON_SLOW, "slow player disconnected");
         }
     }
 }
@@ -472,7 +491,7 @@ static void http_on_close(conn_t *c)
         return;
     admit_cancel(hs->auth);
     hs->auth = NULL;
-    play_stop_event(hs, c->close_reason);
+    play_stop_event(hs, c->why, c->close_reason);
     if (hs->playing)
         stream_player_stop(&hs->player);
     http_req_parser_free(hs->parser);
@@ -512,6 +531,6 @@ void sess_httpflv_start(conn_t *c)
     c->ps = hs;
     if (!hs || !hs->parser) {
         log_error(c->id, "http-flv: out of memory for a new session");
-        conn_close(c, "out of memory");
+        conn_close(c, REASON_ERROR, "out of memory");
     }
 }

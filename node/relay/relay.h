@@ -89,8 +89,8 @@ typedef spec_done_cb relay_done_cb;
 
 /* Creates or replaces the API relay spec->id (id required; create_only: a
  * POST, refused when the id exists). */
-int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only,
-                  const char *if_match, relay_done_cb done, void *arg, char *err, size_t errlen);
+int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only, const char *if_match,
+                  relay_done_cb done, void *arg, char *err, size_t errlen);
 /* Changes the fields of the API relay id that patch (a PATCH body) gives,
  * merged over the relay as committed at its turn (relay_spec_patch()). */
 int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, const char *if_match,
@@ -132,6 +132,7 @@ typedef struct {
     relay_status_t status;
     const char *current_url; /* of the current or last attempt; NULL when idle */
     const char *last_error;  /* "" when none (cleared once up again) */
+    reason_t last_reason;    /* last_error's code; REASON_NONE when none */
     uint32_t retries;        /* failed attempts since it was last up */
     uint64_t failovers;
     uint64_t bytes; /* relayed: in for pulls, out for pushes */
@@ -149,6 +150,7 @@ typedef struct {
     relay_status_t status;    /* active if any instance is, else connecting,
                                  backoff, failed, idle in that order */
     const char *current_url;  /* NULL: none */
+    reason_t last_reason;     /* last_error's code; REASON_NONE when none */
     const char *last_error;   /* the shown instance's; with no instance, the
                                  relay's last one; "" or NULL: none */
     uint64_t retries, failovers, bytes;
@@ -205,6 +207,6 @@ int relay_check_request(struct node *node, unsigned hops, const char *via, char 
  * (conn_event_fields()), then the request's hops and via and why it was
  * refused. */
 void relay_refused_event(struct node *node, const sess_info_t *si, unsigned hops, const char *via,
-                         const char *reason);
+                         reason_t why, const char *reason);
 
 #endif

@@ -26,7 +26,7 @@ static admit_code_t check_relay(void *arg, node_t *node, const admit_req_t *req,
     }
     admit_deny(out, code, err);
     snprintf(out->desc, sizeof out->desc, "%s", err);
-    relay_refused_event(node, req->si, req->hops, via, err);
+    relay_refused_event(node, req->si, req->hops, via, admit_reason(code), err);
     return code;
 }
 

@@ -39,13 +39,14 @@ int relay_check_request(node_t *node, unsigned hops, const char *via, char *err,
 }
 
 void relay_refused_event(node_t *node, const sess_info_t *si, unsigned hops, const char *via,
-                         const char *reason)
+                         reason_t why, const char *reason)
 {
     cJSON *f = conn_event_fields(si);
     if (f) {
         cJSON_AddNumberToObject(f, "hops", hops);
         cJSON_AddStringToObject(f, "via", via);
-        cJSON_AddStringToObject(f, "reason", reason);
+        cJSON_AddStringToObject(f, "reason", reason_name(why));
+        cJSON_AddStringToObject(f, "message", reason);
     }
     node_event(node, "relay.refused", f);
 }

@@ -73,13 +73,14 @@ static uint32_t link_timeout_ms(const hc_t *hc)
 static void hc_fail(hc_t *hc, const char *reason)
 {
     hc->state = HC_DONE;
-    conn_close(hc->conn, reason);
+    conn_close(hc->conn, REASON_ERROR, reason);
 }
 
 /* ---- the local publisher ----------------------------------------------- */
 
-static void publisher_kick(publisher_t *pub, const char *reason)
+static void publisher_kick(publisher_t *pub, reason_t why, const char *reason)
 {
+    (void)why;
     hc_t *hc = pub->owner;
     hc->publishing = 0; /* the hub has detached it */
     /* reason is copied: it need not outlive this call. */

@@ -39,6 +39,7 @@ typedef struct relay_run {
     int64_t idle_since_ms;     /* on_demand: no players since (0: has players) */
     char url[RELAY_URL_MAX];   /* of the current or last attempt */
     char last_error[RELAY_ERR_MAX];
+    reason_t last_reason; /* last_error's code (REASON_NONE with no error) */
 } relay_run_t;
 
 struct relay {
@@ -49,6 +50,7 @@ struct relay {
     relay_mgr_t *mgr;
     uint64_t starts, failures, failovers, bytes_closed;
     char last_error[RELAY_ERR_MAX];
+    reason_t last_reason;
     char last_url[RELAY_URL_MAX];
     /* An instance gave up on a loop or the hop limit and is gone (no
      * players left): the relay shows failed until it is asked again. */
@@ -74,11 +76,11 @@ relay_t *relay_new(relay_mgr_t *m, const relay_spec_t *spec);
 /* Lists r in m (sorted by id). */
 void relay_insert(relay_mgr_t *m, relay_t *r);
 /* Unlists, stops and frees the relay id (no-op when there is none). */
-void relay_remove(relay_mgr_t *m, const char *id, const char *reason);
+void relay_remove(relay_mgr_t *m, const char *id, reason_t why, const char *reason);
 /* Starts what a relay should run now (after load, create or replace). */
 void relay_activate(relay_t *r, int64_t now_ms);
 /* Stops and frees every instance of r. */
-void relay_deactivate(relay_t *r, const char *reason, int64_t now_ms);
+void relay_deactivate(relay_t *r, reason_t why, const char *reason, int64_t now_ms);
 /* A committed change of r's spec to *spec, applied as relay_spec_diff()
  * says: nothing for the same spec, no link touched for quiet fields, only
  * the links whose upstream left the list for new URLs, else a restart. */
@@ -91,7 +93,7 @@ relay_run_t *relay_run_find(relay_t *r, const char *name);
  * memory). */
 relay_run_t *relay_run_new(relay_t *r, const char *name);
 /* Stops its link (relay.stop when it was up) and frees the instance. */
-void relay_run_free(relay_run_t *run, const char *reason, int64_t now_ms);
+void relay_run_free(relay_run_t *run, reason_t why, const char *reason, int64_t now_ms);
 /* Starts an idle, failed or new instance (not one already running) for a
  * request with hops and via (0/NULL: none), from its first URL. */
 void relay_run_kick_off(relay_run_t *run, unsigned hops, const char *via, int64_t now_ms);

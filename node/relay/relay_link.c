@@ -51,6 +51,24 @@ const char *relay_fail_name(relay_fail_t why)
     return (size_t)why < sizeof NAMES / sizeof NAMES[0] ? NAMES[why] : "?";
 }
 
+reason_t relay_fail_reason(relay_fail_t why)
+{
+    static const reason_t R[] = {
+        [RELAY_FAIL_OTHER] = REASON_ERROR,
+        [RELAY_FAIL_DNS] = REASON_UPSTREAM_UNREACHABLE,
+        [RELAY_FAIL_CONNECT] = REASON_UPSTREAM_UNREACHABLE,
+        [RELAY_FAIL_TIMEOUT] = REASON_TIMEOUT,
+        [RELAY_FAIL_SILENCE] = REASON_UPSTREAM_SILENT,
+        [RELAY_FAIL_CLOSED] = REASON_UPSTREAM_CLOSED,
+        [RELAY_FAIL_PROTOCOL] = REASON_PROTOCOL,
+        [RELAY_FAIL_LOCAL] = REASON_ERROR,
+        [RELAY_FAIL_NOT_FOUND] = REASON_NOT_FOUND,
+        [RELAY_FAIL_REFUSED] = REASON_UPSTREAM_REFUSED,
+        [RELAY_FAIL_LOOP] = REASON_LOOP,
+    };
+    return (size_t)why < sizeof R / sizeof R[0] ? R[why] : REASON_ERROR;
+}
+
 /* The reason of a link the connection ended (the link recorded none). */
 static relay_fail_t fail_of_conn(const conn_t *c)
 {
@@ -71,7 +89,7 @@ void relay_link_stop(conn_t *c, const char *reason)
     relay_link_base_t *b = c->ps;
     if (b)
         b->owner = NULL;
-    conn_close(c, reason);
+    conn_close(c, REASON_NONE, reason);
 }
 
 static int copy_field(char *dst, size_t cap, const char *src)

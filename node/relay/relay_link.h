@@ -70,6 +70,8 @@ typedef enum {
 int relay_fail_is_refusal(relay_fail_t why);
 /* "dns", "connect", "timeout", ... (logs, tests). */
 const char *relay_fail_name(relay_fail_t why);
+/* The documented reason code (reason.h) of a link failure. */
+reason_t relay_fail_reason(relay_fail_t why);
 
 typedef struct {
     /* The link is up: push: NetStream.Publish.Start received and the local

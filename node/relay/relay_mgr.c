@@ -48,13 +48,13 @@ void relay_insert(relay_mgr_t *m, relay_t *r)
     m->nrelays++;
 }
 
-void relay_deactivate(relay_t *r, const char *reason, int64_t now_ms)
+void relay_deactivate(relay_t *r, reason_t why, const char *reason, int64_t now_ms)
 {
     while (r->runs)
-        relay_run_free(r->runs, reason, now_ms);
+        relay_run_free(r->runs, why, reason, now_ms);
 }
 
-void relay_remove(relay_mgr_t *m, const char *id, const char *reason)
+void relay_remove(relay_mgr_t *m, const char *id, reason_t why, const char *reason)
 {
     relay_t *r = relay_find(m, id);
     if (!r)
@@ -66,7 +66,7 @@ void relay_remove(relay_mgr_t *m, const char *id, const char *reason)
             break;
         }
     }
-    relay_deactivate(r, reason, weir_mono_ms());
+    relay_deactivate(r, why, reason, weir_mono_ms());
     free(r);
 }
 
@@ -152,17 +152,18 @@ void relay_replace(relay_t *r, const relay_spec_t *spec, int64_t now_ms)
         return;
     case RELAY_DIFF_URLS:
         r->spec = *spec;
-        log_info(0, "relay %s: URLs changed over the API (links to a listed URL kept)",
-                 r->spec.id);
+        log_info(0, "relay %s: URLs changed over the API (links to a listed URL kept)", r->spec.id);
         for (relay_run_t *run = r->runs, *next; run; run = next) {
             next = run->next;
             relay_run_urls_changed(run, now_ms);
         }
         return;
-    case RELAY_DIFF_RESTART:
-        break;
+    case RELAY_DIFF_RESTART: break;
     }
-    relay_deactivate(r, "relay changed", now_ms);
+    if (spec->enabled)
+        relay_deactivate(r, REASON_RELAY_CHANGED, "relay changed", now_ms);
+    else
+        relay_deactivate(r, REASON_RELAY_DELETED, "relay disabled", now_ms);
     r->spec = *spec;
     relay_activate(r, now_ms);
     log_info(0, "relay %s replaced over the API (links restarted)", r->spec.id);
@@ -287,7 +288,7 @@ void relay_mgr_free(relay_mgr_t *m)
                 m->links->stop(run->conn, "node shutting down");
             run->conn = NULL;
             run->up_ms = 0;
-            relay_run_free(run, "node shutting down", now);
+            relay_run_free(run, REASON_SHUTDOWN, "node shutting down", now);
         }
         free(r);
     }

@@ -196,7 +196,7 @@ static void change_settle(void *owner, spec_change_t *base, int rc)
         return;
     }
     if (base->del) {
-        relay_remove(m, base->id, "relay deleted");
+        relay_remove(m, base->id, REASON_RELAY_DELETED, "relay deleted");
         log_info(0, "relay %s deleted over the API", base->id);
         return;
     }
@@ -245,8 +245,8 @@ static int change_submit(relay_mgr_t *m, change_kind_t kind, const char *id,
     return spec_store_submit(&m->store, &ch->base, err, errlen);
 }
 
-int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only,
-                  const char *if_match, relay_done_cb done, void *arg, char *err, size_t errlen)
+int relay_mgr_put(relay_mgr_t *m, const relay_spec_t *spec, int create_only, const char *if_match,
+                  relay_done_cb done, void *arg, char *err, size_t errlen)
 {
     if (!spec->id[0]) {
         snprintf(err, errlen, "id: missing");

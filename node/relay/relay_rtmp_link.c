@@ -98,7 +98,7 @@ static void link_output(rtmp_link_t *l)
     if (!len)
         return;
     if (conn_send(l->conn, p, len) == NODE_ENOMEM)
-        conn_close(l->conn, "out of memory"); /* NODE_ELIMIT: conn_send() closed it */
+        conn_close(l->conn, REASON_ERROR, "out of memory"); /* NODE_ELIMIT: conn_send() closed it */
     rtmp_proto_client_output_done(l->cl, len);
 }
 
@@ -108,7 +108,7 @@ static void send_goodbye(rtmp_link_t *l, const char *reason)
     if (rtmp_proto_client_goodbye(l->cl) == 0)
         link_output(l);
     l->goodbye_ms = weir_mono_ms();
-    conn_close_after_flush(l->conn, reason);
+    conn_close_after_flush(l->conn, REASON_LOCAL_ENDED, reason);
 }
 
 /* Records why the link failed (printf-style) and closes now with reason
@@ -124,7 +124,7 @@ static void fail_close(rtmp_link_t *l, relay_fail_t why, const char *reason, con
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     relay_link_fail(&l->base, why, "%s", msg);
-    conn_close(l->conn, reason);
+    conn_close(l->conn, relay_fail_reason(why), reason);
 }
 
 /* ---- the local side ----------------------------------------------------- */
@@ -160,19 +160,19 @@ static void player_event(player_t *p, player_event_t ev)
         relay_link_fail(&l->base, RELAY_FAIL_LOCAL, "push target too slow");
         log_warn(c->id, "relay link: push of %s/%s to %s cannot keep up", l->base.app, l->base.name,
                  l->base.url);
-        conn_close(c, "push target too slow");
+        conn_close(c, REASON_SLOW, "push target too slow");
         break;
     }
 }
 
 static const player_ops_t LINK_PLAYER_OPS = {player_wake, player_event};
 
-static void publisher_kick(publisher_t *pub, const char *reason)
+static void publisher_kick(publisher_t *pub, reason_t why, const char *reason)
 {
     rtmp_link_t *l = pub->owner;
     l->publishing = 0;
     relay_link_fail(&l->base, RELAY_FAIL_LOCAL, "%s", reason);
-    conn_close(l->conn, "local publish ended");
+    conn_close(l->conn, why, "local publish ended");
 }
 
 static const publisher_ops_t LINK_PUBLISHER_OPS = {publisher_kick};
@@ -215,7 +215,7 @@ static void pull_up(rtmp_link_t *l)
     conn_t *c = l->conn;
     const char *reason;
     if (relay_link_publish(&l->base, c, &l->pub, &LINK_PUBLISHER_OPS, l, &reason) != 0) {
-        conn_close(c, reason);
+        conn_close(c, REASON_ERROR, reason);
         return;
     }
     l->publishing = 1;
@@ -353,7 +353,7 @@ static int feed_handshake(rtmp_link_t *l, const uint8_t *data, size_t len, size_
     }
     if (rc != PARSE_NEED_MORE) {
         relay_link_fail(&l->base, RELAY_FAIL_PROTOCOL, "%s", err ? err : "handshake failed");
-        conn_close(c, "handshake failed");
+        conn_close(c, REASON_PROTOCOL, "handshake failed");
         return -1;
     }
     return 0;
@@ -383,7 +383,7 @@ static void link_on_read(conn_t *c, const uint8_t *data, size_t len)
                          err ? err : "protocol error");
                 relay_link_fail(&l->base, RELAY_FAIL_PROTOCOL, "protocol error: %s",
                                 err ? err : "chunk stream");
-                conn_close(c, "protocol error");
+                conn_close(c, REASON_PROTOCOL, "protocol error");
                 return;
             }
         }
@@ -400,12 +400,13 @@ static void link_on_tick(conn_t *c, int64_t now_ms)
     int64_t limit = link_timeout_ms(l);
     if (l->goodbye_ms) {
         if (now_ms - l->goodbye_ms > (limit < LINK_GOODBYE_MAX_MS ? limit : LINK_GOODBYE_MAX_MS))
-            conn_close(c, c->close_reason ? c->close_reason : "local stream ended");
+            conn_close(c, REASON_LOCAL_ENDED,
+                       c->close_reason ? c->close_reason : "local stream ended");
         return;
     }
     const char *why = relay_link_deadline(&l->base, c, now_ms, (uint32_t)limit, phase_name(l, c));
     if (why)
-        conn_close(c, why);
+        conn_close(c, REASON_TIMEOUT, why);
 }
 
 static void link_free(rtmp_link_t *l)

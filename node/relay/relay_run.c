@@ -124,9 +124,11 @@ relay_run_t *relay_run_new(relay_t *r, const char *name)
     return run;
 }
 
-/* The current link c is gone or going: relay.stop when it was up (reason
- * why), its bytes added to the totals, the instance without a link. */
-static void run_link_gone(relay_run_t *run, const conn_t *c, const char *reason, int64_t now_ms)
+/* The current link c is gone or going: relay.stop when it was up (why,
+ * with reason as its message), its bytes added to the totals, the instance
+ * without a link. */
+static void run_link_gone(relay_run_t *run, const conn_t *c, reason_t why, const char *reason,
+                          int64_t now_ms)
 {
     relay_t *r = run->relay;
     uint64_t b = conn_bytes(run, c);
@@ -136,7 +138,8 @@ static void run_link_gone(relay_run_t *run, const conn_t *c, const char *reason,
             cJSON_AddNumberToObject(f, "session_id", (double)c->id);
             cJSON_AddNumberToObject(f, "bytes", (double)b);
             cJSON_AddNumberToObject(f, "duration_ms", (double)(now_ms - run->up_ms));
-            cJSON_AddStringToObject(f, "reason", reason);
+            cJSON_AddStringToObject(f, "reason", reason_name(why));
+            cJSON_AddStringToObject(f, "message", reason);
         }
         record(run, "relay.stop", f);
     }
@@ -148,7 +151,7 @@ static void run_link_gone(relay_run_t *run, const conn_t *c, const char *reason,
 }
 
 /* Stops the instance's link, if any, recording relay.stop when it was up. */
-static void run_stop_link(relay_run_t *run, const char *reason, int64_t now_ms)
+static void run_stop_link(relay_run_t *run, reason_t why, const char *reason, int64_t now_ms)
 {
     relay_t *r = run->relay;
     conn_t *c = run->conn;
@@ -156,14 +159,14 @@ static void run_stop_link(relay_run_t *run, const char *reason, int64_t now_ms)
         return;
     if (run->up_ms)
         log_info(c->id, "relay %s: %s/%s stopped: %s", r->spec.id, r->spec.app, run->name, reason);
-    run_link_gone(run, c, reason, now_ms);
+    run_link_gone(run, c, why, reason, now_ms);
     r->mgr->links->stop(c, reason);
 }
 
-void relay_run_free(relay_run_t *run, const char *reason, int64_t now_ms)
+void relay_run_free(relay_run_t *run, reason_t why, const char *reason, int64_t now_ms)
 {
     relay_t *r = run->relay;
-    run_stop_link(run, reason, now_ms);
+    run_stop_link(run, why, reason, now_ms);
     for (relay_run_t **pp = &r->runs; *pp; pp = &(*pp)->next) {
         if (*pp == run) {
             *pp = run->next;
@@ -188,6 +191,7 @@ static void link_up(void *owner, conn_t *c)
     run->up_wall_ms = weir_wall_ms();
     run->idle_since_ms = 0;
     run->last_error[0] = '\0';
+    run->last_reason = REASON_NONE;
     r->starts++;
     m->starts++;
     snprintf(r->last_url, sizeof r->last_url, "%s", run->url);
@@ -217,33 +221,44 @@ static int64_t backoff_ms(relay_mgr_t *m, const relay_spec_t *s, uint32_t rounds
 
 /* A link ended because it is no longer needed (the local stream ended, no
  * players): not a failure. */
-static void run_ended(relay_run_t *run, const conn_t *c, const char *err, int64_t now_ms)
+static void run_ended(relay_run_t *run, const conn_t *c, reason_t why, const char *err,
+                      int64_t now_ms)
 {
     relay_t *r = run->relay;
     log_info(c->id, "relay %s: %s/%s ended: %s", r->spec.id, r->spec.app, run->name, err);
     if (strcmp(r->spec.name, "*") == 0 || r->spec.mode == RELAY_MODE_ON_DEMAND ||
         r->spec.direction == RELAY_PUSH)
-        relay_run_free(run, err, now_ms);
+        relay_run_free(run, why, err, now_ms);
     else
         run->status = RELAY_ST_IDLE;
+}
+
+/* Keeps an error of the instance (and of its relay) for the API. */
+static void run_note_error(relay_run_t *run, reason_t why, const char *err)
+{
+    relay_t *r = run->relay;
+    run->last_reason = r->last_reason = why;
+    snprintf(run->last_error, sizeof run->last_error, "%s", err);
+    snprintf(r->last_error, sizeof r->last_error, "%s", err);
 }
 
 /* Counts a failure of the instance, keeps its error and records
  * relay.fail: with the session id of link c (NULL: none) and, for a
  * refusal here, the hops after the retries. */
-static void run_record_fail(relay_run_t *run, const conn_t *c, const char *err, int refused,
-                            int with_hops)
+static void run_record_fail(relay_run_t *run, const conn_t *c, reason_t why, const char *err,
+                            int refused, int with_hops)
 {
     relay_t *r = run->relay;
     r->failures++;
     r->mgr->failures++;
-    snprintf(run->last_error, sizeof run->last_error, "%s", err);
-    snprintf(r->last_error, sizeof r->last_error, "%s", err);
+    run_note_error(run, why, err);
     cJSON *f = event_fields(run);
     if (f) {
         if (c)
             cJSON_AddNumberToObject(f, "session_id", (double)c->id);
         cJSON_AddStringToObject(f, "error", err);
+        cJSON_AddStringToObject(f, "reason", reason_name(why));
+        cJSON_AddStringToObject(f, "message", err);
         cJSON_AddBoolToObject(f, "refused", refused);
         cJSON_AddNumberToObject(f, "retries", run->retries);
         if (with_hops)
@@ -346,18 +361,19 @@ static void link_down(void *owner, conn_t *c, relay_fail_t why, const char *err)
     int64_t now = weir_mono_ms();
     int was_up = run->up_ms != 0;
     int64_t up_for_ms = was_up ? now - run->up_ms : 0;
-    run_link_gone(run, c, err, now);
+    reason_t code = relay_fail_reason(why);
+    run_link_gone(run, c, code, err, now);
     if (r->mgr->node->stopping)
         return;
     if (!run_wanted(run)) {
-        run_ended(run, c, err, now);
+        run_ended(run, c, code, err, now);
         return;
     }
     run->retries++;
     char ub[URL_LOG_MAX];
     log_warn(c->id, "relay %s: %s/%s via %s failed (%s): %s", r->spec.id, r->spec.app, run->name,
              url_for_log(run->url, ub, sizeof ub), relay_fail_name(why), err);
-    run_record_fail(run, c, err, relay_fail_is_refusal(why), 0);
+    run_record_fail(run, c, code, err, relay_fail_is_refusal(why), 0);
     if (why == RELAY_FAIL_LOOP) {
         run_give_up(run);
         return;
@@ -380,15 +396,14 @@ static void run_refuse_hops(relay_run_t *run)
              r->mgr->node->conf.relay_max_hops);
     log_warn(0, "relay %s: not relaying %s/%s: %s", r->spec.id, r->spec.app, run->name, err);
     run->status = RELAY_ST_FAILED;
-    run_record_fail(run, NULL, err, 1, 1);
+    run_record_fail(run, NULL, REASON_HOP_LIMIT, err, 1, 1);
 }
 
 /* The link could not even start (a bad URL, out of memory): back off. */
 static void run_start_failed(relay_run_t *run, const char *err, int64_t now_ms)
 {
     relay_t *r = run->relay;
-    snprintf(run->last_error, sizeof run->last_error, "%s", err);
-    snprintf(r->last_error, sizeof r->last_error, "%s", err);
+    run_note_error(run, REASON_ERROR, err);
     log_warn(0, "relay %s: cannot start %s/%s: %s", r->spec.id, r->spec.app, run->name, err);
     run->status = RELAY_ST_BACKOFF;
     run->retries++;
@@ -408,7 +423,7 @@ static void run_start(relay_run_t *run, int64_t now_ms)
     if (run->url_idx >= r->spec.nurls)
         run->url_idx = 0;
     if (relay_spec_url_for(&r->spec, run->url_idx, run->name, run->url, sizeof run->url) != 0) {
-        snprintf(run->last_error, sizeof run->last_error, "URL too long for this stream name");
+        run_note_error(run, REASON_ERROR, "URL too long for this stream name");
         run->status = RELAY_ST_FAILED;
         return;
     }
@@ -473,7 +488,7 @@ void relay_run_urls_changed(relay_run_t *run, int64_t now_ms)
         cJSON_AddStringToObject(g, "error", "upstream removed from the relay");
     }
     record(run, "relay.failover", g);
-    run_stop_link(run, "upstream removed from the relay", now_ms);
+    run_stop_link(run, REASON_RELAY_CHANGED, "upstream removed from the relay", now_ms);
     run_start(run, now_ms);
 }
 
@@ -523,7 +538,7 @@ static int run_idle_check(relay_run_t *run, int64_t now_ms)
              run->name, (long long)(now_ms - run->idle_since_ms));
     if (run->status == RELAY_ST_FAILED)
         r->refused = 1; /* shown as failed until asked again */
-    relay_run_free(run, up ? "idle timeout" : "no players left", now_ms);
+    relay_run_free(run, REASON_IDLE, up ? "idle timeout" : "no players left", now_ms);
     return 1;
 }
 
@@ -534,7 +549,7 @@ void relay_run_tick(relay_run_t *run, int64_t now_ms)
         if (run_idle_check(run, now_ms))
             return;
     } else if (s->direction == RELAY_PUSH && !run_wanted(run) && !relay_run_busy(run)) {
-        relay_run_free(run, "local stream ended", now_ms);
+        relay_run_free(run, REASON_LOCAL_ENDED, "local stream ended", now_ms);
         return;
     }
     if (run->status == RELAY_ST_BACKOFF && now_ms >= run->next_try_ms)

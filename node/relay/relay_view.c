@@ -43,6 +43,7 @@ static void view_stream(const relay_run_t *run, int64_t now_ms, relay_stream_vie
     out->status = run->status;
     out->current_url = run->status == RELAY_ST_IDLE ? NULL : run->url;
     out->last_error = run->last_error;
+    out->last_reason = run->last_error[0] ? run->last_reason : REASON_NONE;
     out->retries = run->retries;
     out->failovers = run->failovers;
     out->bytes = run->bytes_done + relay_run_link_bytes(run);
@@ -83,6 +84,9 @@ static int view_relay(const relay_t *r, int64_t now_ms, relay_view_t *out)
     /* The shown instance's error (none once it is up again); with no
      * instance, the relay's last one. */
     out->last_error = shown ? shown->last_error : r->last_error;
+    out->last_reason = shown ? shown->last_reason : r->last_reason;
+    if (!out->last_error || !out->last_error[0])
+        out->last_reason = REASON_NONE;
     out->started_wall_ms = shown ? shown->up_wall_ms : 0;
     return 0;
 }

@@ -102,7 +102,7 @@ int rtmp_ctrl_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t ty
             free(buf);
     }
     if (rc == NODE_ENOMEM)
-        conn_close(c, "out of memory"); /* NODE_ELIMIT: conn_send() closed it */
+        conn_close(c, REASON_ERROR, "out of memory"); /* NODE_ELIMIT: conn_send() closed it */
     return rc;
 }
 
@@ -118,7 +118,7 @@ int rtmp_ctrl_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t ty
 {
     int rc = NODE_ENOMEM;
     if (b->oom)
-        conn_close(c, "out of memory");
+        conn_close(c, REASON_ERROR, "out of memory");
     else
         rc = rtmp_ctrl_send_msg(c, chunk_size, csid, type, stream_id, b->data, (uint32_t)b->len);
     amf0_buf_free(b);

@@ -62,7 +62,7 @@ typedef struct {
 
 /* ---- event log ---------------------------------------------------------- */
 
-static void sess_event(rtmp_sess_t *rs, const char *type, sess_role_t role, int stop,
+static void sess_event(rtmp_sess_t *rs, const char *type, sess_role_t role, int stop, reason_t why,
                        const char *reason)
 {
     sess_info_t si;
@@ -74,19 +74,19 @@ static void sess_event(rtmp_sess_t *rs, const char *type, sess_role_t role, int 
     si.dropped_frames = rs->player.dropped_frames;
     if (!stop)
         rs->ev_start_ms = now;
-    conn_event(rs->conn->node, type, &si, stop, now - rs->ev_start_ms, reason);
+    conn_event(rs->conn->node, type, &si, stop, now - rs->ev_start_ms, why, reason);
 }
 
 /* The stop events owed, once each. */
-static void stop_events(rtmp_sess_t *rs, const char *reason)
+static void stop_events(rtmp_sess_t *rs, reason_t why, const char *reason)
 {
     if (rs->ev_pub) {
         rs->ev_pub = 0;
-        sess_event(rs, "publish.stop", SESS_ROLE_PUBLISHER, 1, reason);
+        sess_event(rs, "publish.stop", SESS_ROLE_PUBLISHER, 1, why, reason);
     }
     if (rs->ev_play) {
         rs->ev_play = 0;
-        sess_event(rs, "play.stop", SESS_ROLE_PLAYER, 1, reason);
+        sess_event(rs, "play.stop", SESS_ROLE_PLAYER, 1, why, reason);
     }
 }
 
@@ -173,7 +173,7 @@ static void send_play_start(rtmp_sess_t *rs)
     send_sample_access(rs);
     log_info(rs->conn->id, "rtmp: play %s/%s from %s", rs->app, rs->name, rs->conn->remote);
     rs->ev_play = 1;
-    sess_event(rs, "play.start", SESS_ROLE_PLAYER, 0, NULL);
+    sess_event(rs, "play.start", SESS_ROLE_PLAYER, 0, REASON_NONE, NULL);
 }
 
 static void player_wake(player_t *p)
@@ -197,7 +197,7 @@ static void player_event(player_t *p, player_event_t ev)
         rs->playing = 0;
         send_status(rs, "error", "NetStream.Play.StreamNotFound", "No such stream.");
         log_info(c->id, "rtmp: play %s/%s: stream not found", rs->app, rs->name);
-        conn_close_after_flush(c, "stream not found");
+        conn_close_after_flush(c, REASON_NOT_FOUND, "stream not found");
         break;
     case PLAYER_EV_UNPUBLISHED:
         send_user_control(rs, RTMP_UC_STREAM_EOF, MSG_RTMP_STREAM_ID);
@@ -210,24 +210,24 @@ static void player_event(player_t *p, player_event_t ev)
     case PLAYER_EV_ENDED:
         rs->playing = 0;
         c->player = NULL;
-        conn_close_after_flush(c, "stream ended");
+        conn_close_after_flush(c, REASON_STREAM_ENDED, "stream ended");
         break;
     case PLAYER_EV_SLOW:
         rs->playing = 0;
         c->player = NULL;
         node_limit_hit(c->node, LIMIT_SLOW_PLAYER);
-        conn_close(c, "slow player disconnected");
+        conn_close(c, REASON_SLOW, "slow player disconnected");
         break;
     }
 }
 
 static const player_ops_t RTMP_PLAYER_OPS = {player_wake, player_event};
 
-static void publisher_kick(publisher_t *pub, const char *reason)
+static void publisher_kick(publisher_t *pub, reason_t why, const char *reason)
 {
     rtmp_sess_t *rs = pub->owner;
     rs->publishing = 0;
-    conn_close(rs->conn, reason);
+    conn_close(rs->conn, why, reason);
 }
 
 static const publisher_ops_t RTMP_PUBLISHER_OPS = {publisher_kick};
@@ -253,7 +253,7 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     const char *app = amf0_str(amf0_get(obj, "app"));
     if (rs->connected) {
         log_warn(c->id, "rtmp: connect: already connected");
-        conn_close(c, "protocol error: second connect");
+        conn_close(c, REASON_PROTOCOL, "protocol error: second connect");
         return;
     }
     snprintf(rs->app, sizeof rs->app, "%s", app ? app : "");
@@ -298,12 +298,12 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     send_amf(rs, 0, &b);
     if (!valid) {
         log_warn(c->id, "rtmp: connect: invalid app name '%s'", rs->app);
-        conn_close_after_flush(c, "connect rejected: invalid app name");
+        conn_close_after_flush(c, REASON_PROTOCOL, "connect rejected: invalid app name");
         return;
     }
     if (!ok) {
         log_info(c->id, "rtmp: connect from %s rejected: node is draining", c->remote);
-        conn_close_after_flush(c, "connect rejected: draining");
+        conn_close_after_flush(c, REASON_DRAIN, "connect rejected: draining");
         return;
     }
     rs->connected = 1;
@@ -353,7 +353,8 @@ static void refuse(rtmp_sess_t *rs, int publish, const admit_result_t *r)
                         : (relay ? "NetStream.Play.StreamNotFound" : "NetStream.Play.Failed"),
                 r->desc);
     if (!relay)
-        conn_close_after_flush(c, publish ? "publish refused" : "play refused");
+        conn_close_after_flush(c, admit_reason(r->code),
+                               publish ? "publish refused" : "play refused");
 }
 
 static void admitted(rtmp_sess_t *rs, int publish)
@@ -459,7 +460,7 @@ static void start_publish(rtmp_sess_t *rs)
                  "rtmp: publish %s/%s from %s refused: too many streams (limits.max_streams %u)",
                  rs->app, rs->name, c->remote, c->node->conf.limits_max_streams);
         send_status(rs, "error", "NetStream.Publish.BadName", "Denied: too many streams.");
-        conn_close_after_flush(c, "publish refused");
+        conn_close_after_flush(c, REASON_REFUSED, "publish refused");
         return;
     }
     if (rc == NODE_EMEMORY) {
@@ -468,7 +469,7 @@ static void start_publish(rtmp_sess_t *rs)
                  "rtmp: publish %s/%s from %s refused: media memory over limits.max_memory_mb",
                  rs->app, rs->name, c->remote);
         send_status(rs, "error", "NetStream.Publish.BadName", "Denied: node out of media memory.");
-        conn_close_after_flush(c, "publish refused");
+        conn_close_after_flush(c, REASON_REFUSED, "publish refused");
         return;
     }
     if (rc != 0) {
@@ -480,7 +481,7 @@ static void start_publish(rtmp_sess_t *rs)
     send_status(rs, "status", "NetStream.Publish.Start", "Start publishing.");
     log_info(c->id, "rtmp: publish %s/%s from %s", rs->app, rs->name, c->remote);
     rs->ev_pub = 1;
-    sess_event(rs, "publish.start", SESS_ROLE_PUBLISHER, 0, NULL);
+    sess_event(rs, "publish.start", SESS_ROLE_PUBLISHER, 0, REASON_NONE, NULL);
 }
 
 static void start_play(rtmp_sess_t *rs)
@@ -512,12 +513,12 @@ static void start_play(rtmp_sess_t *rs)
     }
 }
 
-static void stop_stream(rtmp_sess_t *rs, const char *reason)
+static void stop_stream(rtmp_sess_t *rs, reason_t why, const char *reason)
 {
     /* A publish or play still waiting for its decision is given up. */
     admit_cancel(rs->auth);
     rs->auth = NULL;
-    stop_events(rs, reason);
+    stop_events(rs, why, reason);
     if (rs->publishing) {
         rs->publishing = 0;
         stream_unpublish(&rs->pub, weir_mono_ms());
@@ -540,19 +541,19 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
     const char *err = NULL;
     if (amf0_decode_all(p, len, vals, RTMP_MAX_CMD_VALUES, &n, &err) != 0) {
         log_warn(c->id, "rtmp: bad command: %s", err ? err : "amf0 error");
-        conn_close(c, "protocol error: bad AMF0 command");
+        conn_close(c, REASON_PROTOCOL, "protocol error: bad AMF0 command");
         return;
     }
     const char *cmd = n > 0 ? amf0_str(&vals[0]) : NULL;
     double txn = n > 1 ? amf0_num(&vals[1], 0) : 0;
     if (!cmd) {
         log_warn(c->id, "rtmp: command without a name");
-        conn_close(c, "protocol error: command without a name");
+        conn_close(c, REASON_PROTOCOL, "protocol error: command without a name");
     } else if (strcmp(cmd, "connect") == 0) {
         cmd_connect(rs, txn, vals, n);
     } else if (!rs->connected) {
         log_warn(c->id, "rtmp: '%s' before connect", cmd);
-        conn_close(c, "protocol error: command before connect");
+        conn_close(c, REASON_PROTOCOL, "protocol error: command before connect");
     } else if (strcmp(cmd, "createStream") == 0) {
         double sid = MSG_RTMP_STREAM_ID;
         send_result(rs, "_result", txn, &sid);
@@ -562,7 +563,7 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
         cmd_stream(rs, vals, n, 0);
     } else if (strcmp(cmd, "deleteStream") == 0 || strcmp(cmd, "closeStream") == 0 ||
                strcmp(cmd, "FCUnpublish") == 0) {
-        stop_stream(rs, cmd);
+        stop_stream(rs, REASON_EOF, cmd); /* the client ended it */
         if (txn > 0 && strcmp(cmd, "FCUnpublish") == 0)
             send_result(rs, "_result", txn, NULL);
     } else if (strcmp(cmd, "releaseStream") == 0 || strcmp(cmd, "FCPublish") == 0) {
@@ -590,9 +591,9 @@ static void handle_message(rtmp_sess_t *rs, rtmp_msg_t *m)
                                 rs->publishing ? &rs->pub : NULL, handle_command, rs, &err);
     if (rc == NODE_EPROTO) {
         log_warn(c->id, "rtmp: %s", err);
-        conn_close(c, "protocol error: bad chunk size");
+        conn_close(c, REASON_PROTOCOL, "protocol error: bad chunk size");
     } else if (rc < 0) {
-        conn_close(c, "out of memory");
+        conn_close(c, REASON_ERROR, "out of memory");
     }
 }
 
@@ -619,7 +620,7 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
                 rs->state = RS_READY;
             } else if (rc != PARSE_NEED_MORE) {
                 log_warn(c->id, "rtmp: %s", err ? err : "handshake failed");
-                conn_close(c, "handshake failed");
+                conn_close(c, REASON_PROTOCOL, "handshake failed");
                 return;
             }
         } else {
@@ -635,7 +636,7 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
                 else if (err == RTMP_CHUNK_ERR_TOO_MANY_CHUNK_STREAMS)
                     node_limit_hit(c->node, LIMIT_MAX_CHUNK_STREAMS);
                 log_warn(c->id, "rtmp: chunk stream: %s", err ? err : "protocol error");
-                conn_close(c, "protocol error");
+                conn_close(c, REASON_PROTOCOL, "protocol error");
                 return;
             }
         }
@@ -653,7 +654,7 @@ static void rtmp_on_tick(conn_t *c, int64_t now_ms)
         if (now_ms - c->start_ms > (int64_t)conf->rtmp_handshake_timeout_ms) {
             log_warn(c->id, "rtmp: handshake timeout from %s", c->remote);
             node_limit_hit(c->node, LIMIT_HANDSHAKE_TIMEOUT);
-            conn_close(c, "handshake timeout");
+            conn_close(c, REASON_TIMEOUT, "handshake timeout");
         }
         return;
     }
@@ -663,7 +664,7 @@ static void rtmp_on_tick(conn_t *c, int64_t now_ms)
         now_ms - c->last_read_ms > (int64_t)conf->rtmp_idle_timeout_ms) {
         log_warn(c->id, "rtmp: %s idle for %u ms, closing", c->remote, conf->rtmp_idle_timeout_ms);
         node_limit_hit(c->node, LIMIT_IDLE_TIMEOUT);
-        conn_close(c, "idle timeout");
+        conn_close(c, REASON_TIMEOUT, "idle timeout");
     }
 }
 
@@ -672,7 +673,7 @@ static void rtmp_on_close(conn_t *c)
     rtmp_sess_t *rs = c->ps;
     if (!rs)
         return;
-    stop_stream(rs, c->close_reason);
+    stop_stream(rs, c->why, c->close_reason);
     rtmp_hs_free(rs->hs);
     rtmp_proto_ctrl_free(&rs->ctrl);
     free(rs);
@@ -719,6 +720,6 @@ void sess_rtmp_start(conn_t *c)
     c->ps = rs;
     if (!ok) {
         log_error(c->id, "rtmp: out of memory for a new session");
-        conn_close(c, "out of memory");
+        conn_close(c, REASON_ERROR, "out of memory");
     }
 }

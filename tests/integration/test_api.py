@@ -198,7 +198,8 @@ def test_kick_player_disconnects_it_and_others_continue(api_node, procs, clip):
         kick = [e for e in evs if e["type"] == "session.kick"]
         assert len(kick) == 1 and kick[0]["session_id"] == sid and kick[0]["by"] == "api"
         stop = [e for e in evs if e["type"] == "play.stop" and e["session_id"] == sid]
-        assert len(stop) == 1 and stop[0]["reason"] == "kicked by the API"
+        assert len(stop) == 1 and stop[0]["reason"] == "kicked", stop
+        assert stop[0]["message"] == "kicked by the API", stop
         assert stop[0]["bytes_out"] > 0 and stop[0]["duration_ms"] >= 0
     finally:
         for p in players:
@@ -223,8 +224,15 @@ def test_delete_stream_ends_publisher_and_players(api_node, procs, clip):
         wait_for("no sessions", lambda: sessions(api) == [], 5)
         assert api.get("/api/v1/streams/live/test").status_code == 404
         assert api.delete("/api/v1/streams/live/test").status_code == 404
-        closes = [e for e in all_events(api) if e["type"] == "stream.close"]
+        evs = all_events(api)
+        closes = [e for e in evs if e["type"] == "stream.close"]
         assert len(closes) == 1 and closes[0]["sessions"] == 4
+        # Issue 18: a code to switch on, the text next to it.
+        stops = {e["type"]: e for e in evs if e["type"] == "publish.stop"}
+        assert (stops["publish.stop"]["reason"], stops["publish.stop"]["message"]) == (
+            "kicked", "stream closed by the API"), stops
+        plays = [e for e in evs if e["type"] == "play.stop"]
+        assert len(plays) == 3 and {e["reason"] for e in plays} == {"stream_ended"}, plays
     finally:
         for p in players:
             p.close()

@@ -129,8 +129,8 @@ def test_relay_schemas_share_the_spec_fields(schema):
     spec, patch, relay = s["RelaySpec"], s["RelayPatch"], s["Relay"]
     spec_fields = ["id", "direction", "app", "name", "urls", "mode", "idle_timeout_s",
                    "retry_initial_ms", "retry_max_ms", "enabled", "source"]
-    state = ["status", "current_url", "last_error", "retries", "failovers", "bytes",
-             "bitrate_kbps", "started_at", "streams", "etag"]
+    state = ["status", "current_url", "last_error", "last_error_message", "retries",
+             "failovers", "bytes", "bitrate_kbps", "started_at", "streams", "etag"]
     assert list(relay["properties"]) == spec_fields + state
     assert relay["required"] == spec_fields + state
     assert list(spec["properties"]) == list(patch["properties"]) == spec_fields + state

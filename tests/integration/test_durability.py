@@ -391,7 +391,8 @@ def test_lost_database_turns_not_ready_and_refuses_changes(node, tmp_path, how):
         s = doc.doc["webhooks"]["storage.lost"]["post"]["requestBody"]["content"][
             "application/json"]["schema"]
         doc.check(s, body, "webhook storage.lost")
-        assert body["path"] == db and body["reason"] == "%s was %s" % (db, how), body
+        assert body["path"] == db and body["message"] == "%s was %s" % (db, how), body
+        assert body["reason"] == "error", body
         lines = [ln for ln in n.log_text().splitlines()
                  if "storage: %s was %s while the node runs" % (db, how) in ln]
         assert lines and " error " in lines[0], n.diagnostics()

@@ -345,7 +345,7 @@ def test_shutdown_delivers_the_stop_events(node, rx):
     assert len(stops) == 1, [r["type"] for r in rx.received()]
     stop = check_payload(stops[0])
     assert stop["session_id"] == start["session_id"], (start, stop)
-    assert stop["reason"] == "node shutting down", stop
+    assert (stop["reason"], stop["message"]) == ("shutdown", "node shutting down"), stop
     assert took < 5, "the flush waited for nothing: %.2f s" % took
     assert "webhook notifications before exiting" in n.log_text(), n.diagnostics()
 

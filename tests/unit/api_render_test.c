@@ -392,6 +392,7 @@ static void test_relay(void **state)
          .status = RELAY_ST_FAILED,
          .current_url = "rtmp://up/live/b",
          .last_error = "HTTP 508 Loop Detected",
+         .last_reason = REASON_LOOP,
          .retries = 1,
          .hops = 2},
     };
@@ -411,11 +412,12 @@ static void test_relay(void **state)
     char k[512];
     keys(o, k, sizeof k);
     assert_non_null(strstr(k, "id,"));
-    assert_non_null(strstr(k, ",status,current_url,last_error,retries,failovers,bytes,"
-                              "bitrate_kbps,started_at,streams"));
+    assert_non_null(strstr(k, ",status,current_url,last_error,last_error_message,retries,"
+                              "failovers,bytes,bitrate_kbps,started_at,streams"));
     assert_string_equal(str(o, "status"), "active");
     assert_string_equal(str(o, "current_url"), "rtmp://up/live/a");
     assert_true(is_null(o, "last_error"));
+    assert_true(is_null(o, "last_error_message"));
     assert_true(num(o, "failovers") == 3);
     assert_true(fabs(num(o, "bitrate_kbps") - 1234.6) < 1e-9);
     assert_string_equal(str(o, "started_at"), "2026-11-24T10:00:00.000Z");
@@ -423,13 +425,14 @@ static void test_relay(void **state)
     assert_int_equal(cJSON_GetArraySize(arr), 2);
     const cJSON *a = cJSON_GetArrayItem(arr, 0), *b = cJSON_GetArrayItem(arr, 1);
     keys(a, k, sizeof k);
-    assert_string_equal(k, "name,status,current_url,last_error,retries,failovers,bytes,"
-                           "bitrate_kbps,started_at,session_id,hops");
+    assert_string_equal(k, "name,status,current_url,last_error,last_error_message,retries,"
+                           "failovers,bytes,bitrate_kbps,started_at,session_id,hops");
     assert_true(num(a, "session_id") == 9);
     assert_true(is_null(b, "session_id"));
     assert_true(is_null(b, "started_at"));
     assert_string_equal(str(b, "status"), "failed");
-    assert_string_equal(str(b, "last_error"), "HTTP 508 Loop Detected");
+    assert_string_equal(str(b, "last_error"), "loop");
+    assert_string_equal(str(b, "last_error_message"), "HTTP 508 Loop Detected");
     cJSON_Delete(o);
 
     relay_view_t idle;

@@ -115,8 +115,9 @@ static void test_defaults(void **state)
 static void test_state_fields_list(void **state)
 {
     (void)state;
-    const char *want[] = {"status",       "current_url", "last_error", "retries",  "bytes",
-                          "bitrate_kbps", "started_at",  "streams",    "failovers", "etag"};
+    const char *want[] = {"status",    "current_url",  "last_error",        "retries",
+                          "bytes",     "bitrate_kbps", "started_at",        "streams",
+                          "failovers", "etag",         "last_error_message"};
     size_t n = 0;
     while (RELAY_STATE_FIELDS[n])
         n++;
@@ -131,7 +132,7 @@ static void test_id_valid(void **state)
     assert_true(relay_id_valid("r1"));
     assert_true(relay_id_valid("A-z_0.9"));
     assert_true(relay_id_valid("r-0123456789ab"));
-    assert_false(relay_id_valid("."));  /* dot segments: unreachable in a path */
+    assert_false(relay_id_valid(".")); /* dot segments: unreachable in a path */
     assert_false(relay_id_valid(".."));
     assert_true(relay_id_valid("..."));
     char id[80];

@@ -216,6 +216,17 @@ static void test_fail_reasons_retry(void **state)
         RELAY_FAIL_OTHER,     RELAY_FAIL_DNS,    RELAY_FAIL_CONNECT,  RELAY_FAIL_TIMEOUT,
         RELAY_FAIL_SILENCE,   RELAY_FAIL_CLOSED, RELAY_FAIL_PROTOCOL, RELAY_FAIL_LOCAL,
         RELAY_FAIL_NOT_FOUND, RELAY_FAIL_REFUSED};
+    /* The documented code each carries (openapi.yaml: Reason). */
+    static const char *const CODE[] = {"error",
+                                       "upstream_unreachable",
+                                       "upstream_unreachable",
+                                       "timeout",
+                                       "upstream_silent",
+                                       "upstream_closed",
+                                       "protocol",
+                                       "error",
+                                       "not_found",
+                                       "upstream_refused"};
     start_mgr(PULL_ONE);
     assert_int_equal(FX->nlinks, 1);
     assert_int_equal(status_of("p1"), RELAY_ST_CONNECTING);
@@ -228,6 +239,13 @@ static void test_fail_reasons_retry(void **state)
         link_down(l, WHY[i], err);
         const cJSON *f = last_event("relay.fail");
         assert_string_equal(str_field(f, "error"), err);
+        assert_string_equal(str_field(f, "message"), err);
+        assert_string_equal(str_field(f, "reason"), CODE[i]);
+        relay_view_t v;
+        assert_int_equal(relay_mgr_view(FX->m, "p1", weir_mono_ms(), &v), 0);
+        assert_int_equal(v.last_reason, relay_fail_reason(WHY[i]));
+        assert_string_equal(v.last_error, err);
+        relay_view_release(&v);
         assert_int_equal(bool_field(f, "refused"), relay_fail_is_refusal(WHY[i]));
         assert_string_equal(str_field(f, "relay_id"), "p1");
         assert_int_equal(FX->nlinks, links); /* no retry at once */
@@ -279,9 +297,12 @@ static void test_up_then_down_records_stop(void **state)
     link_down(l, RELAY_FAIL_CLOSED, "upstream unpublished");
     assert_true(FX->nevents >= 3);
     assert_string_equal(FX->events[FX->nevents - 2].type, "relay.stop");
-    assert_string_equal(str_field(FX->events[FX->nevents - 2].fields, "reason"),
+    assert_string_equal(str_field(FX->events[FX->nevents - 2].fields, "reason"), "upstream_closed");
+    assert_string_equal(str_field(FX->events[FX->nevents - 2].fields, "message"),
                         "upstream unpublished");
     assert_false(bool_field(last_event("relay.fail"), "refused"));
+    assert_string_equal(str_field(last_event("relay.fail"), "reason"), "upstream_closed");
+    assert_string_equal(str_field(last_event("relay.fail"), "message"), "upstream unpublished");
 }
 
 #define PULL_TWO                                                                                   \
@@ -400,7 +421,8 @@ static void test_reconcile_keeps_links(void **state)
     assert_string_equal(str_field(f, "from_url"), "rtmp://up1/live/cam");
     assert_string_equal(str_field(f, "to_url"), "rtmp://up4/live/cam");
     assert_string_equal(FX->events[events + 1].type, "relay.stop");
-    assert_string_equal(str_field(FX->events[events + 1].fields, "reason"),
+    assert_string_equal(str_field(FX->events[events + 1].fields, "reason"), "relay_changed");
+    assert_string_equal(str_field(FX->events[events + 1].fields, "message"),
                         "upstream removed from the relay");
     assert_int_equal(FX->nevents, events + 2);
 
@@ -478,7 +500,8 @@ static void test_on_demand_start_and_idle_stop(void **state)
     relay_mgr_tick(FX->m, now + 2000);
     assert_true(l->gone);
     assert_string_equal(l->stop_reason, "idle timeout");
-    assert_string_equal(str_field(last_event("relay.stop"), "reason"), "idle timeout");
+    assert_string_equal(str_field(last_event("relay.stop"), "reason"), "idle");
+    assert_string_equal(str_field(last_event("relay.stop"), "message"), "idle timeout");
     relay_view_t v;
     assert_int_equal(relay_mgr_view(FX->m, "od", weir_mono_ms(), &v), 0);
     assert_int_equal(v.nstreams, 0);

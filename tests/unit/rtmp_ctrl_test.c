@@ -20,9 +20,10 @@
 
 /* ---- ingest into a hub ---- */
 
-static void kick(publisher_t *pub, const char *reason)
+static void kick(publisher_t *pub, reason_t why, const char *reason)
 {
     (void)pub;
+    (void)why;
     (void)reason;
 }
 static const publisher_ops_t PUB_OPS = {kick};

@@ -61,8 +61,9 @@ typedef struct {
     int kicked;
 } fake_pub_t;
 
-static void fpub_kick(publisher_t *pub, const char *reason)
+static void fpub_kick(publisher_t *pub, reason_t why, const char *reason)
 {
+    (void)why;
     (void)reason;
     ((fake_pub_t *)pub->owner)->kicked++;
 }

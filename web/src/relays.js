@@ -133,7 +133,7 @@ export function createRelays(ctx) {
         tr.badge_.className = st.cls;
         setText(c['current-url'], r.current_url || (r.urls.length ? r.urls[0] : '–'));
         c['current-url'].title = r.urls.join('\n');
-        setText(c['last-error'], r.last_error || '–');
+        setText(c['last-error'], r.last_error_message || r.last_error || '–');
         setText(c.retries, r.retries + (r.failovers ? ' (' + r.failovers + ' failovers)' : ''));
         setText(c.traffic, formatBytes(r.bytes) + (r.bitrate_kbps ? ' · ' + formatKbps(r.bitrate_kbps) : ''));
         setText(tr.toggle_, r.enabled ? 'Disable' : 'Enable');
