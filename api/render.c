@@ -73,6 +73,7 @@ cJSON *api_render_node(const api_node_info_t *ni)
         add_u64(c, "streams", ni->streams);
         add_u64(c, "publishers", ni->publishers);
         add_u64(c, "players", ni->players);
+        add_u64(c, "relay_links", ni->relay_links);
         add_u64(c, "relays", ni->relays);
         add_u64(c, "sessions", ni->sessions);
     }
@@ -97,7 +98,7 @@ cJSON *api_render_node(const api_node_info_t *ni)
         cJSON_AddNumberToObject(d, "retry_after_s", ni->drain_retry_after_s);
         add_time(d, "since", ni->drain_since_wall_ms);
     }
-    if ((l && cJSON_GetArraySize(l) != 3) || (c && cJSON_GetArraySize(c) != 5) ||
+    if ((l && cJSON_GetArraySize(l) != 3) || (c && cJSON_GetArraySize(c) != 6) ||
         (s && cJSON_GetArraySize(s) != 3) || (d && ni->draining && cJSON_GetArraySize(d) != 3)) {
         cJSON_Delete(o);
         return NULL;
@@ -135,7 +136,12 @@ cJSON *api_render_session(const sess_info_t *si)
     cJSON_AddNumberToObject(o, "bitrate_out_kbps", fmt_kbps(si->bitrate_out_bps));
     add_u64(o, "dropped_frames", si->dropped_frames);
     add_u64(o, "queued_bytes", si->queued_bytes);
-    return checked(o, 13);
+    cJSON *rl = sess_relay_json(si);
+    if (rl)
+        cJSON_AddItemToObject(o, "relay", rl);
+    else
+        cJSON_AddNullToObject(o, "relay");
+    return checked(o, 14);
 }
 
 static cJSON *render_video(const media_info_t *m, double measured_fps)
@@ -197,6 +203,7 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
     add_u64(o, "bytes_in", st->bytes_in);
     add_u64(o, "bytes_out", st->bytes_out);
     add_u64(o, "player_count", st->players + st->waiters);
+    add_u64(o, "relay_links", st->relay_players);
     cJSON *g = cJSON_AddObjectToObject(o, "gop_cache");
     if (g) {
         add_u64(g, "gops", st->gops);
@@ -220,7 +227,7 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
         cJSON_Delete(o);
         return NULL;
     }
-    return checked(o, 15);
+    return checked(o, 16);
 }
 
 cJSON *api_render_event(const storage_event_t *row)

@@ -25,6 +25,7 @@ typedef struct {
     double uptime_s;
     const char *listen_rtmp, *listen_http_flv, *listen_api;
     size_t streams, publishers, players, relays, sessions;
+    size_t relay_links; /* relay links playing our streams (ours and other nodes') */
     uint64_t bytes_in, bytes_out;
     double bitrate_in_bps, bitrate_out_bps;
     const char *storage_path;

@@ -277,7 +277,7 @@ static void node_metrics(metrics_ctx_t *m, const node_t *node)
     evbuffer_add_printf(b, "weir_uptime_seconds %.3f\n", (double)(m->now - node->start_ms) / 1000);
 
     size_t streams, publishers, players;
-    hub_counts(node->hub, &streams, &publishers, &players);
+    hub_counts(node->hub, &streams, &publishers, &players, NULL);
     metric_u64(b, "weir_streams", "gauge", "Streams live or in their unpublish grace period.",
                streams);
     metric_u64(b, "weir_media_memory_bytes", "gauge",

@@ -36,7 +36,7 @@ static cJSON *node_json(api_t *a)
     ni.listen_rtmp = node->conf.rtmp_listen;
     ni.listen_http_flv = node->conf.http_flv_listen;
     ni.listen_api = node->conf.api_listen;
-    hub_counts(node->hub, &ni.streams, &ni.publishers, &ni.players);
+    hub_counts(node->hub, &ni.streams, &ni.publishers, &ni.players, &ni.relay_links);
     node_foreach_session(node, count_session, &ni.sessions);
     if (node->relays) {
         relay_counts_t rc;

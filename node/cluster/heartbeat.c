@@ -42,7 +42,7 @@ cJSON *heartbeat_fields(heartbeat_t *hb, int64_t now_ms)
     if (!f)
         return NULL;
     size_t streams = 0, publishers = 0, players = 0, sessions = 0;
-    hub_counts(node->hub, &streams, &publishers, &players);
+    hub_counts(node->hub, &streams, &publishers, &players, NULL);
     node_foreach_session(node, count_session, &sessions);
     size_t relays_active = hb->relays_active ? hb->relays_active(hb->relays_arg) : 0;
     double cpu = cpu_seconds();

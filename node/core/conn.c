@@ -491,7 +491,35 @@ cJSON *conn_event_fields(const sess_info_t *si)
         cJSON_AddStringToObject(f, "name", si->name);
     cJSON_AddStringToObject(f, "protocol", si->protocol);
     cJSON_AddStringToObject(f, "remote", si->remote);
+    cJSON *rl = sess_relay_json(si);
+    if (rl)
+        cJSON_AddItemToObject(f, "relay", rl);
     return f;
+}
+
+const char *sess_relay_peer(const char *via)
+{
+    if (!via || !via[0])
+        return NULL;
+    const char *last = strrchr(via, ',');
+    return last ? last + 1 : via;
+}
+
+cJSON *sess_relay_json(const sess_info_t *si)
+{
+    if (si->relay == SESS_RELAY_NONE)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "direction", si->relay == SESS_RELAY_IN ? "in" : "out");
+    cJSON_AddNumberToObject(o, "hops", si->relay_hops);
+    const char *peer = si->relay == SESS_RELAY_IN ? sess_relay_peer(si->relay_via) : NULL;
+    if (peer)
+        cJSON_AddStringToObject(o, "peer", peer);
+    else
+        cJSON_AddNullToObject(o, "peer");
+    return o;
 }
 
 uint64_t conn_event(node_t *node, const char *type, const sess_info_t *si, int stop,

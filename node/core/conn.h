@@ -43,6 +43,14 @@ typedef struct {
     uint64_t bytes_in, bytes_out;
     double bitrate_in_bps, bitrate_out_bps;
     uint64_t dropped_frames, queued_bytes;
+    /* A relay link (role SESS_ROLE_RELAY): SESS_RELAY_IN for another Weir
+     * node's link into this one (a pull playing here, a push publishing
+     * here: its request carried relay parameters), SESS_RELAY_OUT for this
+     * node's own link; relay_hops and relay_via are the request's (via: the
+     * node ids on the path, comma-separated; the last one is the peer). */
+    enum { SESS_RELAY_NONE = 0, SESS_RELAY_IN, SESS_RELAY_OUT } relay;
+    unsigned relay_hops;
+    const char *relay_via;
 } sess_info_t;
 
 /* Why the network ended a connection: conn.c sets it with close_reason, so
@@ -136,9 +144,16 @@ int conn_send(conn_t *c, const void *data, size_t len);
 
 struct cJSON;
 /* The fields every session event carries: session_id, app, name (when
- * known), protocol, remote. A new cJSON object (the caller owns it), NULL
- * when out of memory. */
+ * known), protocol, remote, and relay (sess_relay_json()) for a relay link. A new cJSON object (the
+ * caller owns it), NULL when out of memory. */
 struct cJSON *conn_event_fields(const sess_info_t *si);
+/* The peer of an inbound relay link: the last node id of its via list (a
+ * pointer into via), or NULL when via is NULL or empty. */
+const char *sess_relay_peer(const char *via);
+/* The "relay" object of a session or event ({"direction": "in"|"out",
+ * "hops", "peer": node id or null}), or NULL for a client session (or out
+ * of memory). A new cJSON object. */
+struct cJSON *sess_relay_json(const sess_info_t *si);
 /* A session event (publish.start, play.stop ...) through the node's event
  * sink (node_event(): the event log and webhooks, set by main.c): the
  * fields of conn_event_fields(), and with stop set also bytes_in,

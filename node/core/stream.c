@@ -214,6 +214,15 @@ static void player_attach(stream_t *s, player_t *p)
         s->nrelay++;
 }
 
+/* Unlinks a waiting player. */
+static void waiter_unlink(stream_t *s, player_t *p)
+{
+    TAILQ_REMOVE(&s->waiters, p, link);
+    s->nwaiters--;
+    if (p->relay)
+        s->nrelay_waiting--;
+}
+
 /* Unlinks an attached player (its state is released by the caller). */
 static void player_unlink(stream_t *s, player_t *p)
 {
@@ -279,8 +288,7 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
     s->unpub_notified = 0;
     player_t *p;
     while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
-        TAILQ_REMOVE(&s->waiters, p, link);
-        s->nwaiters--;
+        waiter_unlink(s, p);
         player_attach(s, p);
         p->ops->event(p, PLAYER_EV_STARTED);
     }
@@ -450,6 +458,8 @@ int stream_play(hub_t *hub, const char *app, const char *name, player_t *p, uint
     p->wait_deadline_ms = now_ms + wait_ms;
     TAILQ_INSERT_TAIL(&s->waiters, p, link);
     s->nwaiters++;
+    if (p->relay)
+        s->nrelay_waiting++;
     return 1;
 }
 
@@ -460,8 +470,7 @@ static size_t waiters_not_found(stream_t *s)
     size_t n = 0;
     player_t *p;
     while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
-        TAILQ_REMOVE(&s->waiters, p, link);
-        s->nwaiters--;
+        waiter_unlink(s, p);
         player_release(p);
         p->ops->event(p, PLAYER_EV_NOT_FOUND);
         n++;
@@ -491,8 +500,7 @@ void stream_player_stop(player_t *p)
     if (p->attached) {
         player_unlink(s, p);
     } else if (p->waiting) {
-        TAILQ_REMOVE(&s->waiters, p, link);
-        s->nwaiters--;
+        waiter_unlink(s, p);
     }
     player_release(p);
 }
@@ -623,8 +631,7 @@ static void stream_tick(stream_t *s, int64_t now_ms)
     for (p = TAILQ_FIRST(&s->waiters); p; p = next) {
         next = TAILQ_NEXT(p, link);
         if (now_ms >= p->wait_deadline_ms) {
-            TAILQ_REMOVE(&s->waiters, p, link);
-            s->nwaiters--;
+            waiter_unlink(s, p);
             player_release(p);
             p->ops->event(p, PLAYER_EV_NOT_FOUND);
         }
@@ -703,21 +710,25 @@ void hub_foreach(hub_t *hub, void (*cb)(stream_t *s, void *arg), void *arg)
                 cb(s, arg);
 }
 
-void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players)
+void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players,
+                size_t *relay_links)
 {
-    size_t ns = 0, np = 0, npl = 0;
+    size_t ns = 0, np = 0, npl = 0, nrl = 0;
     for (size_t b = 0; b < HUB_BUCKETS; b++) {
         for (const stream_t *s = hub->buckets[b]; s; s = s->hnext) {
             if (stream_listed(s))
                 ns++;
             if (s->pub)
                 np++;
-            npl += s->nplayers - s->nrelay + s->nwaiters;
+            npl += s->nplayers - s->nrelay + s->nwaiters - s->nrelay_waiting;
+            nrl += s->nrelay + s->nrelay_waiting;
         }
     }
     *streams = ns;
     *publishers = np;
     *players = npl;
+    if (relay_links)
+        *relay_links = nrl;
 }
 
 void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
@@ -735,8 +746,8 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->bitrate_in_bps = rate_per_sec(&s->rate_in, s->bytes_in, now_ms) * 8;
     out->bitrate_out_bps = rate_per_sec(&s->rate_out, s->bytes_out, now_ms) * 8;
     out->players = s->nplayers - s->nrelay;
-    out->relay_players = s->nrelay;
-    out->waiters = s->nwaiters;
+    out->relay_players = s->nrelay + s->nrelay_waiting;
+    out->waiters = s->nwaiters - s->nrelay_waiting;
     out->gops = s->ngop;
     out->gop_cache_drops = s->gop_drops;
     uint64_t g = stream_gop_start(s);

@@ -89,7 +89,7 @@ struct player {
     void *owner;
     uint64_t sess_id;
     msg_enc_t enc;
-    int relay; /* a push relay's player: counted apart from viewers */
+    int relay; /* a relay link (our push, another node's pull): counted apart from viewers */
     /* Relay loop information of the play request (weir_hops/weir_via):
      * read by the hub hooks during stream_play() only. via may be NULL. */
     unsigned hops;
@@ -246,9 +246,10 @@ typedef struct {
     uint64_t bytes_in;         /* payload bytes received (all publishers, dropped included) */
     uint64_t bytes_out;        /* bytes written to players */
     double bitrate_in_bps, bitrate_out_bps;
-    size_t players;       /* attached players, push relays not counted */
-    size_t relay_players; /* attached push relays */
-    size_t waiters;       /* players waiting for a publisher */
+    size_t players;       /* attached players, relay links not counted */
+    size_t relay_players; /* relay links playing it (our pushes, other nodes' pulls), attached
+                             or waiting */
+    size_t waiters;       /* players waiting for a publisher, relay links not counted */
     unsigned gops;        /* key frames in the GOP cache */
     uint64_t gop_cache_msgs, gop_cache_bytes;
     uint64_t gop_cache_drops; /* dropped to the live edge at a bound (stream.gop_cache_max_*,
@@ -269,8 +270,10 @@ stream_t *hub_lookup(hub_t *hub, const char *app, const char *name);
  * streams (it may read them). */
 void hub_foreach(hub_t *hub, void (*cb)(stream_t *s, void *arg), void *arg);
 /* Counts of live streams (with a publisher), attached players and waiting
- * players (push relays not counted). */
-void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players);
+ * players (relay links not counted: they are in *relay_links, which may
+ * be NULL). */
+void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *players,
+                size_t *relay_links);
 void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out);
 /* Closes the stream: the publisher is kicked (why, reason) and every player
  * ended at once (attached players get PLAYER_EV_ENDED, waiters

@@ -38,7 +38,9 @@ struct stream {
     struct player_list players; /* attached */
     struct player_list waiters; /* waiting for a publisher */
     size_t nplayers, nwaiters;
-    size_t nrelay; /* attached players that are push relays (in nplayers) */
+    size_t nrelay;         /* attached players that are relay links (in nplayers): our push
+                            * relays and other nodes' pulls */
+    size_t nrelay_waiting; /* waiting players that are relay links (in nwaiters) */
 
     /* The ring: sequences [tail, head) are held in slots[seq & (cap-1)]. */
     msg_t **slots;

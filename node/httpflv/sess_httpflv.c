@@ -412,6 +412,7 @@ static void start_play(http_sess_t *hs)
     hs->player.owner = hs;
     hs->player.sess_id = c->id;
     hs->player.enc = hs->chunked ? MSG_ENC_FLV_CHUNKED : MSG_ENC_FLV;
+    hs->player.relay = hs->player.hops > 0; /* counted as a relay link, not a viewer */
     uint32_t wait = (conf->http_flv_wait_for_stream && !hs->head) ? conf->stream_play_wait_ms : 0;
     int rc = stream_play(c->node->hub, hs->app, hs->name, &hs->player, wait, weir_mono_ms());
     if (rc == 0) {
@@ -509,6 +510,12 @@ static void http_info(const conn_t *c, sess_info_t *out)
         out->role = SESS_ROLE_PLAYER;
         out->app = hs->app;
         out->name = hs->name;
+    }
+    if (hs->player.hops > 0) { /* another node's relay link */
+        out->role = SESS_ROLE_RELAY;
+        out->relay = SESS_RELAY_IN;
+        out->relay_hops = hs->player.hops;
+        out->relay_via = hs->via;
     }
 }
 

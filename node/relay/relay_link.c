@@ -213,10 +213,13 @@ void relay_link_info(const conn_t *c, sess_info_t *out)
 {
     const relay_link_base_t *b = c->ps;
     out->role = SESS_ROLE_RELAY;
+    out->relay = SESS_RELAY_OUT;
     if (!b)
         return;
     out->app = b->app;
     out->name = b->name;
+    out->relay_hops = b->hops;
+    out->relay_via = b->via;
 }
 
 void relay_link_closed(relay_link_base_t *b, conn_t *c, publisher_t *pub, int *publishing)

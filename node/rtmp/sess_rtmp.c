@@ -492,6 +492,7 @@ static void start_play(rtmp_sess_t *rs)
     rs->player.sess_id = c->id;
     rs->player.enc = MSG_ENC_RTMP;
     rs->player.hops = rs->relay_hops;
+    rs->player.relay = rs->relay_hops > 0; /* counted as a relay link, not a viewer */
     rs->player.via = rs->relay_via;
     int rc = stream_play(c->node->hub, rs->app, rs->name, &rs->player,
                          c->node->conf.stream_play_wait_ms, weir_mono_ms());
@@ -694,6 +695,12 @@ static void rtmp_info(const conn_t *c, sess_info_t *out)
     } else if (rs->playing || rs->ev_play) {
         out->role = SESS_ROLE_PLAYER;
         out->name = rs->name;
+    }
+    if (rs->relay_hops > 0) { /* another node's relay link */
+        out->role = SESS_ROLE_RELAY;
+        out->relay = SESS_RELAY_IN;
+        out->relay_hops = rs->relay_hops;
+        out->relay_via = rs->relay_via;
     }
 }
 

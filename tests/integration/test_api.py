@@ -125,8 +125,8 @@ def test_node_identity_and_addresses(api_node):
     assert body["listen"] == {"rtmp": "127.0.0.1:%d" % n.rtmp_port,
                               "http_flv": "127.0.0.1:%d" % n.http_port,
                               "api": "127.0.0.1:%d" % n.api_port}
-    assert body["counts"] == {"streams": 0, "publishers": 0, "players": 0, "relays": 0,
-                              "sessions": 0}
+    assert body["counts"] == {"streams": 0, "publishers": 0, "players": 0, "relay_links": 0,
+                              "relays": 0, "sessions": 0}
     assert body["storage"]["path"].endswith("weir.db")
     assert body["log_level"] == "debug"
     assert api.get("/healthz").json() == {"status": "ok"}

@@ -347,6 +347,46 @@ def test_reapplied_relay_keeps_its_link_and_players(node, procs, clip):
     player.close()
 
 
+def test_relay_links_are_marked_and_not_counted_as_players(node, procs, clip):
+    """Issue 18: a chain with 2 real viewers on the edge and 1 on the origin reports 1
+    player on the origin (not 2): the edge's link is a session with role relay and a
+    relay object (direction in, its hops, the edge's node id as peer), counted in
+    relay_links; its play.start says so; the edge shows its own link as direction out."""
+    o = node()
+    api_o = api_of(o)
+    publish(procs, o, clip, "m")
+    wait_origin_live(api_o, "m", [o])
+    e = node(relay=RELAY_CONF)
+    api_e = api_of(e)
+    rid = create_relay(api_e, relay_body("pull", [o.rtmp_url(APP, "m")], name="m",
+                                         mode="always"))["id"]
+    wait_active(api_e, rid, diag=[o, e])
+    edge_id = api_e.get("/api/v1/node").json()["id"]
+    viewers = [FlvPlayer(e.http_port, APP, "m") for _ in range(2)] + [
+        FlvPlayer(o.http_port, APP, "m")]
+    try:
+        for v in viewers:
+            v.wait_video(1, timeout=10)
+        links = wait_for("the edge's link on the origin",
+                         lambda: [s for s in sessions(api_o) if s["role"] == "relay"], timeout=5)
+        assert len(links) == 1, links
+        assert links[0]["relay"] == {"direction": "in", "hops": 1, "peer": edge_id}, links
+        assert [s["relay"] for s in sessions(api_o) if s["role"] == "player"] == [None]
+        st = stream_of(api_o, APP, "m")
+        assert (st["player_count"], st["relay_links"]) == (1, 1), st
+        counts = api_o.get("/api/v1/node").json()["counts"]
+        assert (counts["players"], counts["relay_links"]) == (1, 1), counts
+        starts = [ev for ev in events_of(api_o, "play.start") if "relay" in ev]
+        assert len(starts) == 1 and starts[0]["relay"]["peer"] == edge_id, starts
+        own = [s for s in sessions(api_e) if s["role"] == "relay"]
+        assert [s["relay"]["direction"] for s in own] == ["out"], own
+        st_e = stream_of(api_e, APP, "m")
+        assert (st_e["player_count"], st_e["relay_links"]) == (2, 0), st_e
+    finally:
+        for v in viewers:
+            v.close()
+
+
 # ------------------------------------------------------------------ 4. on demand
 
 @pytest.mark.parametrize("upstream", ["rtmp", "http"])

@@ -71,7 +71,29 @@ static void test_session(void **state)
     char k[512];
     keys(o, k, sizeof k);
     assert_string_equal(k, "id,role,protocol,remote,app,name,start_time,bytes_in,bytes_out,"
-                           "bitrate_in_kbps,bitrate_out_kbps,dropped_frames,queued_bytes");
+                           "bitrate_in_kbps,bitrate_out_kbps,dropped_frames,queued_bytes,relay");
+    assert_true(is_null(o, "relay")); /* a client */
+    cJSON_Delete(o);
+    /* Another node's relay link: role relay and where it comes from. */
+    si.role = SESS_ROLE_RELAY;
+    si.relay = SESS_RELAY_IN;
+    si.relay_hops = 2;
+    si.relay_via = "node-a,node-b";
+    o = api_render_session(&si);
+    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(o, "relay");
+    assert_string_equal(str(o, "role"), "relay");
+    assert_string_equal(str(rl, "direction"), "in");
+    assert_true(num(rl, "hops") == 2);
+    assert_string_equal(str(rl, "peer"), "node-b");
+    cJSON_Delete(o);
+    si.relay = SESS_RELAY_OUT;
+    o = api_render_session(&si);
+    rl = cJSON_GetObjectItemCaseSensitive(o, "relay");
+    assert_string_equal(str(rl, "direction"), "out");
+    assert_true(is_null(rl, "peer"));
+    cJSON_Delete(o);
+    si = a_session();
+    o = api_render_session(&si);
     assert_true(num(o, "id") == 42);
     assert_string_equal(str(o, "role"), "player");
     assert_string_equal(str(o, "protocol"), "http-flv");
@@ -142,8 +164,8 @@ static void test_stream(void **state)
     char k[512];
     keys(o, k, sizeof k);
     assert_string_equal(k, "app,name,state,source,publisher,video,audio,bitrate_in_kbps,"
-                           "bitrate_out_kbps,bytes_in,bytes_out,player_count,gop_cache,"
-                           "continuity,start_time");
+                           "bitrate_out_kbps,bytes_in,bytes_out,player_count,relay_links,"
+                           "gop_cache,continuity,start_time");
     assert_string_equal(str(o, "state"), "live");
     assert_string_equal(str(o, "source"), "rtmp");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "publisher");
@@ -236,7 +258,7 @@ static void test_node(void **state)
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "drain")));
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "counts");
     keys(c, k, sizeof k);
-    assert_string_equal(k, "streams,publishers,players,relays,sessions");
+    assert_string_equal(k, "streams,publishers,players,relay_links,relays,sessions");
     assert_true(num(c, "players") == 5 && num(c, "relays") == 0);
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "listen");
     assert_string_equal(str(l, "api"), "127.0.0.1:8090");
@@ -303,17 +325,29 @@ static void test_event(void **state)
 static void test_hook(void **state)
 {
     (void)state;
-    hook_spec_t spec = {.id = "h1", .url = "http://127.0.0.1:9/x", .all_events = 1,
-                        .timeout_ms = 2000, .secret = "s3cret", .enabled = 1,
+    hook_spec_t spec = {.id = "h1",
+                        .url = "http://127.0.0.1:9/x",
+                        .all_events = 1,
+                        .timeout_ms = 2000,
+                        .secret = "s3cret",
+                        .enabled = 1,
                         .source = HOOK_SRC_CONFIG};
     cJSON *so = hook_spec_to_json(&spec);
     char want[512], got[512];
     keys(so, want, sizeof want);
     cJSON_Delete(so);
-    strncat(want, ",queued,delivered,failed,dropped,retries,last_status,last_error,"
-                  "last_delivery_at", sizeof want - strlen(want) - 1);
-    hook_stat_t st = {.spec = &spec, .queued = 2, .delivered = 10, .failed = 3, .dropped = 1,
-                      .retries = 4, .last_status = 503, .last_error = "HTTP 503",
+    strncat(want,
+            ",queued,delivered,failed,dropped,retries,last_status,last_error,"
+            "last_delivery_at",
+            sizeof want - strlen(want) - 1);
+    hook_stat_t st = {.spec = &spec,
+                      .queued = 2,
+                      .delivered = 10,
+                      .failed = 3,
+                      .dropped = 1,
+                      .retries = 4,
+                      .last_status = 503,
+                      .last_error = "HTTP 503",
                       .last_wall_ms = 1795514400500LL};
     cJSON *o = api_render_hook(&st);
     assert_non_null(o);
@@ -479,9 +513,9 @@ static void test_rate_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_session), cmocka_unit_test(test_stream),
-        cmocka_unit_test(test_node),    cmocka_unit_test(test_event),
-        cmocka_unit_test(test_hook),    cmocka_unit_test(test_error),
+        cmocka_unit_test(test_session),     cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_node),        cmocka_unit_test(test_event),
+        cmocka_unit_test(test_hook),        cmocka_unit_test(test_error),
         cmocka_unit_test(test_rate_window), cmocka_unit_test(test_relay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
