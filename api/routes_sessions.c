@@ -4,6 +4,7 @@
 #include "api_internal.h"
 #include "common.h"
 #include "conn.h"
+#include "ban.h"
 #include "evlog.h"
 #include "log.h"
 #include "render.h"
@@ -104,20 +105,26 @@ void api_get_session(api_req_t *r)
 }
 
 /* Kicks a session now (connection closed, gone from the lists), recording a
- * session.kick event with `by`. Returns 0 or NODE_ENOTFOUND. */
-static int kick_session(node_t *node, uint64_t id, const char *by)
+ * session.kick event with `by` and, with ban_s > 0, banning its address
+ * from its stream that long (ban.h). Returns 0 or NODE_ENOTFOUND. */
+static int kick_session(node_t *node, uint64_t id, const char *by, uint32_t ban_s)
 {
     conn_t *c = node_find_session(node, id);
     if (!c)
         return NODE_ENOTFOUND;
     sess_info_t si;
-    conn_info(c, weir_mono_ms(), &si);
+    int64_t now = weir_mono_ms();
+    conn_info(c, now, &si);
+    if (ban_s && ban_add(node, si.app, si.name, si.remote, ban_s, now) != 0)
+        ban_s = 0; /* no stream yet, or no address: nothing to ban */
     cJSON *f = conn_event_fields(&si);
     if (f) {
         cJSON_AddStringToObject(f, "role", sess_role_name(si.role));
         cJSON_AddStringToObject(f, "by", by);
         cJSON_AddStringToObject(f, "reason", reason_name(REASON_KICKED));
         cJSON_AddStringToObject(f, "message", "kicked by the API");
+        if (ban_s)
+            cJSON_AddNumberToObject(f, "ban_s", ban_s);
     }
     evlog_emit(node, "session.kick", f);
     log_info(c->id, "%s: kicked by %s", c->proto->name, by);
@@ -132,8 +139,20 @@ void api_delete_session(api_req_t *r)
         return;
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
+    uint64_t ban_s = 0;
+    if (api_query_u64(r, "ban_s", 0, 0, BAN_MAX_S, &ban_s) != 0)
+        return;
+    if (si.relay == SESS_RELAY_OUT) { /* it would only come back: its relay decides */
+        api_reply_error(r, 409, "conflict",
+                        "session %llu is a link of this node's relay for %s/%s: disable or "
+                        "delete the relay instead (GET /api/v1/relays: streams[].session_id)",
+                        (unsigned long long)c->id, si.app ? si.app : "-", si.name ? si.name : "-");
+        return;
+    }
+    if (si.relay == SESS_RELAY_IN && !ban_s) /* held off, or it reconnects at once */
+        ban_s = r->api->node->conf.relay_kick_hold_s;
     cJSON *s = api_render_session(&si);
-    kick_session(r->api->node, c->id, "api");
+    kick_session(r->api->node, c->id, "api", (uint32_t)ban_s);
     cJSON *o = s ? cJSON_CreateObject() : NULL;
     if (o)
         cJSON_AddItemToObject(o, "kicked", s);

@@ -63,6 +63,7 @@ static const field_t FIELDS[] = {
     LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
     STR("api.token", api_token, ""),
     BOOL("api.health_public", api_health_public, 1),
+    U32("relay.kick_hold_s", relay_kick_hold_s, 10, 1, 86400),
     U32("api.max_body_bytes", api_max_body_bytes, 65536, 256, 16u << 20),
     STR("api.web_root", api_web_root, "web/dist"),
     U32("api.max_connections_per_address", api_max_connections_per_address, 16, 0,

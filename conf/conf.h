@@ -50,6 +50,7 @@ typedef struct {
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];
     int api_health_public; /* /healthz and /readyz answer without api.token */
+    uint32_t relay_kick_hold_s; /* a kicked inbound relay link's peer is refused this long */
     uint32_t api_max_body_bytes;
     char api_web_root[CONF_PATH_MAX];         /* the dashboard's files (api/static.h); "": none */
     uint32_t api_max_connections_per_address; /* open API connections per address; 0: no limit */

@@ -8,6 +8,7 @@
 
 #include "admit.h"
 #include "app_auth.h"
+#include "ban.h"
 #include "common.h"
 #include "hooks.h"
 #include "log.h"
@@ -159,7 +160,7 @@ int cluster_admit_install(node_t *node)
 {
     if (admit_add_step(node, &DRAIN_STEP, NULL) != 0 ||
         admit_add_step(node, &RULES_STEP, NULL) != 0 ||
-        admit_add_step(node, &HOOKS_STEP, NULL) != 0)
+        admit_add_step(node, &HOOKS_STEP, NULL) != 0 || ban_install(node) != 0)
         return -1;
     return 0;
 }

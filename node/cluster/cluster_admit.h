@@ -7,8 +7,8 @@
 
 struct node;
 
-/* Adds the drain (ADMIT_ORDER_DRAIN), rules (ADMIT_ORDER_RULES) and hooks
- * (ADMIT_ORDER_HOOKS) steps to node's chain; the hooks step decides through
+/* Adds the drain (ADMIT_ORDER_DRAIN), ban (ADMIT_ORDER_BAN, ban.h), rules
+ * (ADMIT_ORDER_RULES) and hooks (ADMIT_ORDER_HOOKS) steps to node's chain; the hooks step decides through
  * node->hooks (NULL: no hook decides). Returns 0, or -1 when the chain is
  * full. */
 int cluster_admit_install(struct node *node);

@@ -19,7 +19,7 @@ struct admit_pending {
 static const char *const CODE_NAMES[ADMIT_NCODES] = {
     "ok",          "pending",      "relay_bad",    "relay_hops", "relay_loop",
     "draining",    "address",      "sign_missing", "sign_bad",   "sign_expired",
-    "hook_denied", "hook_timeout", "hook_busy",    "nomem",
+    "hook_denied", "hook_timeout", "hook_busy",    "nomem",      "banned",
 };
 
 const char *admit_code_name(admit_code_t code)

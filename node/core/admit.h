@@ -38,6 +38,7 @@ struct node;
 enum {
     ADMIT_ORDER_RELAY = 10,
     ADMIT_ORDER_DRAIN = 20,
+    ADMIT_ORDER_BAN = 25,
     ADMIT_ORDER_RULES = 30,
     ADMIT_ORDER_HOOKS = 40
 };
@@ -64,6 +65,7 @@ typedef enum {
     ADMIT_HOOK_TIMEOUT, /* a hook timed out or failed and the policy denies */
     ADMIT_HOOK_BUSY,    /* too many decisions pending, and the policy denies */
     ADMIT_NOMEM,        /* out of memory asking the hooks, and the policy denies */
+    ADMIT_BANNED,       /* the address was kicked from this stream with a ban (ban.h) */
     ADMIT_NCODES
 } admit_code_t;
 

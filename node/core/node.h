@@ -26,6 +26,7 @@ struct storage;
 struct api;
 struct relay_mgr;
 struct hook_mgr;
+struct ban_table;
 struct admit_step;
 struct evdns_base;
 TAILQ_HEAD(conn_list, conn);
@@ -111,6 +112,7 @@ typedef struct node {
     struct relay_mgr *relays; /* relay manager (relay.h); NULL until relay_mgr_start() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
     struct hook_mgr *hooks;   /* webhooks (hooks.h); NULL until hook_mgr_start() */
+    struct ban_table *bans;   /* kicks with a ban (ban.h); NULL until ban_install() */
     /* Drain (POST /api/v1/node/drain): no new publishers or players; kept
      * in storage (setting "node.drain") across restarts. */
     int draining;

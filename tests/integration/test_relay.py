@@ -387,6 +387,54 @@ def test_relay_links_are_marked_and_not_counted_as_players(node, procs, clip):
             v.close()
 
 
+def test_kicked_relay_links_are_held_off_and_own_links_are_not_kicked(node, procs, clip):
+    """Issue 18: kicking another node's link into this one holds that peer off the stream
+    for relay.kick_hold_s (it would reconnect at once otherwise); kicking this node's own
+    link is a 409 that points at the relay; DELETE ?ban_s=N bans any client's address
+    from the stream for N s."""
+    o = node(relay={"kick_hold_s": 2})
+    api_o = api_of(o)
+    publish(procs, o, clip, "k")
+    wait_origin_live(api_o, "k", [o])
+    e = node(relay=RELAY_CONF)
+    api_e = api_of(e)
+    rid = create_relay(api_e, relay_body("pull", [o.rtmp_url(APP, "k")], name="k",
+                                         mode="always"))["id"]
+    wait_active(api_e, rid, diag=[o, e])
+    own = [s for s in sessions(api_e) if s["role"] == "relay"][0]
+    assert_error(api_e.delete("/api/v1/sessions/%d" % own["id"]), 409, "conflict")
+    link = wait_for("the link on the origin",
+                    lambda: [s for s in sessions(api_o) if s["role"] == "relay"], timeout=5)[0]
+    t0 = time.monotonic()
+    r = api_o.delete("/api/v1/sessions/%d" % link["id"])
+    assert r.status_code == 200, r.text
+    kick = events_of(api_o, "session.kick")[-1]
+    assert (kick["ban_s"], kick["reason"]) == (2, "kicked"), kick
+    fails = wait_event(api_e, "relay.fail", relay_id=rid, diag=[e])
+    assert fails[0]["reason"] == "upstream_closed", fails  # the kick itself
+    wait_event(api_e, "relay.fail", relay_id=rid, reason="upstream_refused", diag=[e])
+    wait_active(api_e, rid, timeout=15, diag=[o, e])
+    back = time.monotonic() - t0
+    assert back >= 1.8, "the kicked link came back after %.2f s, within its hold" % back
+    print("kicked relay link back after %.2f s (hold 2 s)" % back)
+
+    # ?ban_s for a client: the same address is refused, another stream is not
+    viewer = FlvPlayer(o.http_port, APP, "k")
+    viewer.wait_video(1, timeout=10)
+    sid = [s for s in sessions(api_o) if s["role"] == "player"][0]["id"]
+    assert api_o.delete("/api/v1/sessions/%d?ban_s=2" % sid).status_code == 200
+    r = weirtest.http_exchange(o.http_port, b"GET /live/k.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+                               timeout=5)
+    assert r.status == 403 and b"banned" in r.body, r
+    time.sleep(2.2)
+    again = FlvPlayer(o.http_port, APP, "k")
+    again.wait_video(1, timeout=10)
+    sid2 = [s for s in sessions(api_o) if s["role"] == "player"][0]["id"]
+    assert_error(api_o.delete("/api/v1/sessions/%d?ban_s=999999" % sid2), 400, "invalid_field")
+    again.close()
+    viewer.close()
+
+
 # ------------------------------------------------------------------ 4. on demand
 
 @pytest.mark.parametrize("upstream", ["rtmp", "http"])

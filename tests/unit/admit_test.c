@@ -26,6 +26,7 @@
 
 #include "admit.h"
 #include "app_auth.h"
+#include "ban.h"
 #include "cluster_admit.h"
 #include "common.h"
 #include "hooks.h"
@@ -116,6 +117,7 @@ static int teardown(void **state)
     event_free(fx->tick);
     if (fx->node->dns)
         evdns_base_free(fx->node->dns, 0);
+    free(fx->node->bans); /* ban.h: its module would free it in node_free() */
     free(fx->node);
     event_base_free(fx->base);
     free(fx);
@@ -345,6 +347,36 @@ static void test_hook_busy_and_cancel(void **state)
     assert_int_equal(fx->ncb, 0);
 }
 
+/* A kick with a ban: that address's publishes and plays of that stream are
+ * refused until it expires; other streams and addresses are not. */
+static void test_ban(void **state)
+{
+    fx_t *fx = *state;
+    admit_pending_t *p = NULL;
+    admit_result_t r;
+    int64_t now = weir_mono_ms();
+    assert_int_equal(ban_add(fx->node, "live", "cam", "127.0.0.1:6000", 60, now), 0);
+    assert_int_equal(check(fx, ADMIT_PLAY, "", 0, "", &p, &r), ADMIT_BANNED);
+    assert_string_equal(admit_code_name(r.code), "banned");
+    assert_non_null(strstr(r.why, "banned after a kick for 60 s more"));
+    assert_int_equal(admit_reason(r.code), REASON_REFUSED);
+    assert_int_equal(ban_count(fx->node, now), 1);
+    /* another stream of the same address, the same stream of another address */
+    sess_info_t other = SI;
+    other.name = "cam2";
+    admit_req_t req = {ADMIT_PUBLISH, &other, "", 0, "", NULL};
+    assert_int_equal(admit_check(fx->node, &req, done_cb, fx, &p, &r), ADMIT_OK);
+    other = SI;
+    other.remote = "127.0.0.2:5555";
+    assert_int_equal(admit_check(fx->node, &req, done_cb, fx, &p, &r), ADMIT_OK);
+    /* not shortened by a shorter one; an expired one refuses nothing */
+    assert_int_equal(ban_add(fx->node, "live", "cam", "127.0.0.1:1", 5, now), 0);
+    assert_int_equal(ban_count(fx->node, now + 30000), 1);
+    assert_int_equal(ban_add(fx->node, "live", "old", "127.0.0.1:1", 1, now - 5000), 0);
+    assert_int_equal(ban_count(fx->node, now), 1);
+    assert_int_equal(ban_add(fx->node, "live", "cam", "not an address", 5, now), -1);
+}
+
 /* ---- the chain itself (core's admit.c), with fake steps ---------------- */
 
 typedef struct {
@@ -473,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_deny, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_busy_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ban, setup, teardown),
         cmocka_unit_test(test_chain_order_and_bounds),
         cmocka_unit_test(test_chain_waiting_step),
     };
