@@ -53,6 +53,7 @@ typedef struct {
     uint32_t max_size_mb;         /* database size cap (max_page_count); 0: none */
     uint32_t queue_max;           /* jobs queued at most; 0: default 8192 */
     uint32_t cache_kb;       /* page cache bound (PRAGMA cache_size), KiB; 0: SQLite's default */
+    uint32_t stop_budget_ms; /* storage_stopping()'s budget; 0: STORAGE_STOP_BUDGET_MS */
     storage_lost_cb on_lost; /* or NULL; not called after storage_detach() */
     void *lost_arg;
 } storage_opts_t;

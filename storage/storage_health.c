@@ -162,10 +162,15 @@ int storage_health_step_done(storage_t *st, sqlite3_stmt *s)
 
 /* ---- the loop's side ---------------------------------------------------- */
 
+uint32_t storage_stop_budget_ms(const storage_t *st)
+{
+    return st->opts.stop_budget_ms ? st->opts.stop_budget_ms : STORAGE_STOP_BUDGET_MS;
+}
+
 void storage_stopping(storage_t *st)
 {
     if (st && !atomic_load(&st->stop_deadline_ms))
-        atomic_store(&st->stop_deadline_ms, weir_mono_ms() + STORAGE_STOP_BUDGET_MS);
+        atomic_store(&st->stop_deadline_ms, weir_mono_ms() + storage_stop_budget_ms(st));
 }
 
 void storage_health_log_close(storage_t *st)
@@ -182,7 +187,7 @@ void storage_health_log_close(storage_t *st)
                   atomic_load(&st->lost) ? "the database file is lost"
                   : st->stop_busy        ? "the database is locked by another process"
                                          : "write errors",
-                  STORAGE_STOP_BUDGET_MS);
+                  (int)storage_stop_budget_ms(st));
 }
 
 void storage_stats(const storage_t *st, storage_stats_t *out)

@@ -176,6 +176,8 @@ sqlite3 *storage_db_open(const char *path, int *version, char *err, size_t errle
  * transaction together with its user_version. Returns 0 or -1 with err. */
 int storage_db_migrate(sqlite3 *db, const char *path, int version, int target, char *err,
                        size_t errlen);
+/* The stop budget in force (opts.stop_budget_ms, or STORAGE_STOP_BUDGET_MS). */
+uint32_t storage_stop_budget_ms(const storage_t *st);
 /* The bounds of opts: cache_kb (cache_size) and max_size_mb
  * (max_page_count). Returns 0 or -1 with err. */
 int storage_db_limits(storage_t *st, char *err, size_t errlen);
