@@ -290,3 +290,15 @@ void spec_store_new_id(char *out, size_t outlen, const char *prefix, uint64_t *r
                  (unsigned long long)(spec_store_rng(rng) & 0xffffffffffffULL));
     } while (taken(owner, out));
 }
+
+int64_t spec_store_backoff_ms(uint32_t initial_ms, uint32_t max_ms, uint32_t failures,
+                              uint64_t *rng)
+{
+    uint64_t d = initial_ms;
+    for (uint32_t i = 1; i < failures && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    uint64_t half = d / 2;
+    return (int64_t)(d - half + (half ? spec_store_rng(rng) % (half + 1) : 0));
+}

@@ -163,6 +163,12 @@ int spec_store_load(const char *conf_json, const char *section, const char *kind
 
 /* xorshift64* step of *state (jitter and ids; not security). */
 uint64_t spec_store_rng(uint64_t *state);
+/* The delay before the next attempt after `failures` failed ones (the
+ * relays' and hooks' retries): initial_ms doubled per failure after the
+ * first, capped at max_ms, with jitter: a value in [d/2, d] drawn from
+ * *rng. */
+int64_t spec_store_backoff_ms(uint32_t initial_ms, uint32_t max_ms, uint32_t failures,
+                              uint64_t *rng);
 /* A new id: prefix ("r-", "h-") and 12 hex digits, one taken(owner, id)
  * says is not in use. */
 void spec_store_new_id(char *out, size_t outlen, const char *prefix, uint64_t *rng,

@@ -20,18 +20,12 @@
 #include "log.h"
 #include "node.h"
 
-/* Delay before attempt n+1 after n failed ones: retry_initial_ms doubled per
- * failure, capped at retry_max_ms, with jitter (a value in [d/2, d]). */
+/* Delay before attempt n+1 after n failed ones (webhooks.retry_*_ms). */
 static int64_t backoff_ms(hook_mgr_t *m, uint32_t failures)
 {
     const conf_t *c = &m->node->conf;
-    uint64_t d = c->webhooks_retry_initial_ms;
-    for (uint32_t i = 1; i < failures && d < c->webhooks_retry_max_ms; i++)
-        d *= 2;
-    if (d > c->webhooks_retry_max_ms)
-        d = c->webhooks_retry_max_ms;
-    uint64_t half = d / 2;
-    return (int64_t)(d - half + (half ? spec_store_rng(&m->rng) % (half + 1) : 0));
+    return spec_store_backoff_ms(c->webhooks_retry_initial_ms, c->webhooks_retry_max_ms, failures,
+                                 &m->rng);
 }
 
 /* 1 if the line may be logged now, with note set to "" or to " (N more

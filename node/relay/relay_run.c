@@ -206,17 +206,10 @@ static void link_up(void *owner, conn_t *c)
     record(run, "relay.start", f);
 }
 
-/* Backoff before the next round: initial * 2^(rounds-1), capped, with
- * jitter (a random value in [d/2, d]). */
+/* Backoff before the next round (the relay's retry_*_ms). */
 static int64_t backoff_ms(relay_mgr_t *m, const relay_spec_t *s, uint32_t rounds)
 {
-    uint64_t d = s->retry_initial_ms;
-    for (uint32_t i = 1; i < rounds && d < s->retry_max_ms; i++)
-        d *= 2;
-    if (d > s->retry_max_ms)
-        d = s->retry_max_ms;
-    uint64_t half = d / 2;
-    return (int64_t)(half + (half ? spec_store_rng(&m->rng) % (half + 1) : 0));
+    return spec_store_backoff_ms(s->retry_initial_ms, s->retry_max_ms, rounds, &m->rng);
 }
 
 /* A link ended because it is no longer needed (the local stream ended, no
