@@ -92,8 +92,8 @@ static void sample_process(procload_t *pl, int64_t now_ms)
         procload_parse_self_stat(buf, &ticks) != 0)
         return;
     if (pl->at_ms && now_ms > pl->at_ms && ticks >= pl->proc_ticks)
-        pl->process_percent =
-            (double)(ticks - pl->proc_ticks) * 100.0 * 1000.0 / (double)hz / (double)(now_ms - pl->at_ms);
+        pl->process_percent = (double)(ticks - pl->proc_ticks) * 100.0 * 1000.0 / (double)hz /
+                              (double)(now_ms - pl->at_ms);
     pl->proc_ticks = ticks;
     pl->process_seconds = (double)ticks / (double)hz;
 }

@@ -87,7 +87,8 @@ static void test_sample(void **state)
     double before = pl.process_seconds;
     volatile double x = 0; /* some CPU to measure */
     for (int i = 0; i < 50000000; i++)
-        x += i * 0.5;
+        x = x + i * 0.5;
+    assert_true(x > 0);
     procload_sample(&pl, 1000 + PROCLOAD_SAMPLE_MS);
     assert_int_equal(pl.at_ms, 1000 + PROCLOAD_SAMPLE_MS);
     assert_true(pl.process_seconds > before);
