@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "procmem.h"
@@ -69,18 +70,49 @@ static ssize_t read_text(const char *path, char *buf, size_t cap)
     return (ssize_t)len;
 }
 
-/* Entries of /proc/self/fd, less the directory's own fd; 0 when unknown. */
-static uint64_t count_fds(void)
+/* Scans up to max entries of the fd directory path from offset *pos (0: the
+ * start), adding them to *count (the directory's own fd is not counted).
+ * Returns 1 when the scan reached the end, 0 when it stopped at max (*pos
+ * is where to go on; procfs offsets stay valid across opens), -1 when the
+ * directory cannot be read. */
+static int scan_fds(const char *path, long *pos, uint64_t *count, unsigned max)
 {
-    DIR *d = opendir("/proc/self/fd");
+    DIR *d = opendir(path);
     if (!d)
-        return 0;
-    uint64_t n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            n++;
+        return -1;
+    int own = dirfd(d);
+    if (*pos)
+        seekdir(d, *pos);
+    unsigned seen = 0;
+    struct dirent *e;
+    while (seen < max && (e = readdir(d))) {
+        seen++;
+        if (e->d_name[0] != '.' && atoi(e->d_name) != own)
+            (*count)++;
+        *pos = telldir(d);
+    }
+    int done = seen < max;
     closedir(d);
-    return n ? n - 1 : 0;
+    return done;
+}
+
+/* Open fds: the size of /proc/self/fd (Linux 6.2 and later, O(1)); else
+ * counted by scanning the directory, PROCLOAD_FDS_SCAN_MAX entries per
+ * sample (about a millisecond), the count published when a scan ends. */
+static void sample_fds(procload_t *pl)
+{
+    struct stat st;
+    if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0) {
+        pl->fds_open = (uint64_t)st.st_size;
+        return;
+    }
+    int rc = scan_fds("/proc/self/fd", &pl->fd_scan_pos, &pl->fd_scan_count, PROCLOAD_FDS_SCAN_MAX);
+    if (rc == 0)
+        return;
+    if (rc > 0)
+        pl->fds_open = pl->fd_scan_count;
+    pl->fd_scan_pos = 0;
+    pl->fd_scan_count = 0;
 }
 
 static void sample_process(procload_t *pl, int64_t now_ms)
@@ -123,11 +155,10 @@ void procload_sample(procload_t *pl, int64_t now_ms)
         return;
     sample_process(pl, now_ms);
     sample_machine(pl);
-    uint64_t rss = procmem_rss_bytes(), fds = count_fds();
+    sample_fds(pl);
+    uint64_t rss = procmem_rss_bytes();
     if (rss)
         pl->rss_bytes = rss;
-    if (fds)
-        pl->fds_open = fds;
     pl->at_ms = now_ms;
 }
 

@@ -7,8 +7,10 @@
  * procload_sample() runs in the node's tick and reads /proc at most once per
  * PROCLOAD_SAMPLE_MS: requests read the last sample, never /proc. Reads are
  * bounded (PROCLOAD_READ_MAX bytes of a file; /proc/stat's cpu lines come
- * first) and do not block (procfs text is made in memory on read); counting
- * /proc/self/fd costs one directory entry per open fd.
+ * first) and do not block (procfs text is made in memory on read). The open
+ * fds are the size of /proc/self/fd (Linux 6.2 and later); before, the
+ * directory is read PROCLOAD_FDS_SCAN_MAX entries per sample (reading one
+ * costs about a microsecond: a full read at 10k fds stalled the loop 13 ms).
  * The parsers and procload_headroom() are pure (any thread); procload_sample()
  * writes its procload_t: the loop thread, for the node's.
  */
@@ -20,6 +22,7 @@
 
 #define PROCLOAD_SAMPLE_MS 1000
 #define PROCLOAD_READ_MAX (64 * 1024)
+#define PROCLOAD_FDS_SCAN_MAX 1024 /* fd entries read per sample before Linux 6.2 */
 
 typedef struct {
     int64_t at_ms;          /* monotonic ms of the last sample; 0: none yet */
@@ -28,9 +31,12 @@ typedef struct {
     double machine_percent; /* the machine's busy share of all cores over the window, 0..100 */
     unsigned cores;         /* cores online (cpuN lines of /proc/stat); 0: unknown */
     uint64_t rss_bytes;     /* resident set size; 0: unknown */
-    uint64_t fds_open;      /* entries of /proc/self/fd; 0: unknown */
+    uint64_t fds_open;      /* open fds (/proc/self/fd); 0: unknown */
     /* The counters at the last sample, the start of the next window. */
     uint64_t proc_ticks, machine_busy, machine_total;
+    /* A scan of /proc/self/fd under way (kernels before 6.2). */
+    long fd_scan_pos;
+    uint64_t fd_scan_count;
 } procload_t;
 
 /* The text of /proc/self/stat: utime + stime (fields 14 and 15; the command

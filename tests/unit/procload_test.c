@@ -1,6 +1,7 @@
 /* Unit tests of procload: the /proc/self/stat and /proc/stat parsers on
- * sample text (whole, odd command names, cut, malformed), a sample of this
- * process, and the headroom over uses with and without limits. */
+ * sample text (whole, odd command names, cut, malformed), the bounded scan
+ * of /proc/self/fd (for kernels before 6.2), a sample of this process, and
+ * the headroom over uses with and without limits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "procload.h"
+#include "procload.c" /* its statics: the fd directory scan */
 
 /* A real line (Linux 6.x), utime 1234 and stime 567. */
 static const char SELF_STAT[] =
@@ -69,6 +70,40 @@ static void test_stat(void **state)
     assert_int_equal(procload_parse_stat("cpu 1 2 3\n", &busy, &total, &cores), -1);
     assert_int_equal(procload_parse_stat("", &busy, &total, &cores), -1);
     assert_int_equal(procload_parse_stat("cpux 1 2 3 4\n", &busy, &total, &cores), -1);
+}
+
+/* The scan in steps of 7 entries, across opens, counts what one read of the
+ * whole directory counts: every fd, not the directory's own. */
+static void test_fd_scan(void **state)
+{
+    (void)state;
+    int extra[40];
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        assert_true((extra[i] = open("/dev/null", O_RDONLY)) >= 0);
+    long pos = 0;
+    uint64_t whole = 0, steps = 0;
+    assert_int_equal(scan_fds("/proc/self/fd", &pos, &whole, 1u << 20), 1);
+    pos = 0;
+    int rc, calls = 0;
+    while ((rc = scan_fds("/proc/self/fd", &pos, &steps, 7)) == 0)
+        calls++;
+    assert_int_equal(rc, 1);
+    assert_true(calls >= 5);
+    assert_int_equal(steps, whole);
+    assert_true(whole >= 43);
+    struct stat st; /* Linux 6.2 and later: the size is the count */
+    if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0)
+        assert_int_equal((uint64_t)st.st_size, whole);
+    procload_t pl = {0};
+    sample_fds(&pl);
+    assert_int_equal(pl.fds_open, whole);
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        close(extra[i]);
+    pos = 0;
+    steps = 0;
+    assert_int_equal(scan_fds("/proc/self/fd", &pos, &steps, 1u << 20), 1);
+    assert_int_equal(steps, whole - 40);
+    assert_int_equal(scan_fds("/nonexistent", &pos, &steps, 7), -1);
 }
 
 static void test_sample(void **state)
@@ -131,9 +166,8 @@ static void test_headroom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_self_stat),
-        cmocka_unit_test(test_stat),
-        cmocka_unit_test(test_sample),
+        cmocka_unit_test(test_self_stat), cmocka_unit_test(test_stat),
+        cmocka_unit_test(test_fd_scan),   cmocka_unit_test(test_sample),
         cmocka_unit_test(test_headroom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
