@@ -52,6 +52,84 @@ static cJSON *checked(cJSON *o, int members)
     return o;
 }
 
+static void add_u64_or_null(cJSON *o, const char *key, uint64_t v)
+{
+    if (v)
+        add_u64(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* {"used": used, "limit": limit, or null for 0}: 1, or 0 when a member is
+ * missing. */
+static int add_use(cJSON *o, const char *key, double used, uint64_t limit)
+{
+    cJSON *u = cJSON_AddObjectToObject(o, key);
+    if (!u)
+        return 0;
+    cJSON_AddNumberToObject(u, "used", used);
+    add_u64_or_null(u, "limit", limit);
+    return cJSON_GetArraySize(u) == 2;
+}
+
+static int render_cpu_memory_fds(cJSON *o, const api_node_info_t *ni)
+{
+    const procload_t *pl = &ni->load;
+    cJSON *c = cJSON_AddObjectToObject(o, "cpu");
+    if (c) {
+        cJSON_AddNumberToObject(c, "process_percent", round(pl->process_percent * 10) / 10);
+        cJSON_AddNumberToObject(c, "process_seconds", round(pl->process_seconds * 100) / 100);
+        cJSON_AddNumberToObject(c, "machine_percent", round(pl->machine_percent * 10) / 10);
+        add_u64(c, "cores", pl->cores);
+    }
+    cJSON *m = cJSON_AddObjectToObject(o, "memory");
+    if (m) {
+        add_u64(m, "rss_bytes", pl->rss_bytes);
+        add_u64(m, "media_bytes", ni->media_bytes);
+        add_u64_or_null(m, "media_limit_bytes", ni->media_limit_bytes);
+    }
+    cJSON *f = cJSON_AddObjectToObject(o, "fds");
+    if (f) {
+        add_u64(f, "open", pl->fds_open);
+        add_u64_or_null(f, "limit", ni->fd_limit);
+    }
+    return c && m && f && cJSON_GetArraySize(c) == 4 && cJSON_GetArraySize(m) == 3 &&
+                   cJSON_GetArraySize(f) == 2
+               ? 0
+               : -1;
+}
+
+/* cpu, memory, fds, limits, headroom, headroom_by: 0, or -1 when a member
+ * is missing (out of memory). */
+static int render_placement(cJSON *o, const api_node_info_t *ni)
+{
+    if (render_cpu_memory_fds(o, ni) != 0)
+        return -1;
+    cJSON *l = cJSON_AddObjectToObject(o, "limits");
+    int uses = l && add_use(l, "connections", (double)ni->connections, ni->max_connections) &&
+               add_use(l, "streams", (double)ni->streams, ni->max_streams) &&
+               add_use(l, "bandwidth_in_kbps", fmt_kbps(ni->bitrate_in_bps), 0) &&
+               add_use(l, "bandwidth_out_kbps", fmt_kbps(ni->bitrate_out_bps), 0);
+    cJSON_AddNumberToObject(o, "headroom", round(ni->headroom * 1000) / 1000);
+    add_str_or_null(o, "headroom_by", ni->headroom_by);
+    return uses ? 0 : -1;
+}
+
+static cJSON *render_drain(cJSON *o, const api_node_info_t *ni)
+{
+    cJSON_AddBoolToObject(o, "draining", ni->draining);
+    if (!ni->draining)
+        return cJSON_AddNullToObject(o, "drain");
+    cJSON *d = cJSON_AddObjectToObject(o, "drain");
+    if (!d)
+        return NULL;
+    add_str_or_null(d, "redirect_url", ni->drain_redirect);
+    cJSON_AddNumberToObject(d, "retry_after_s", ni->drain_retry_after_s);
+    add_time(d, "since", ni->drain_since_wall_ms);
+    add_u64(d, "remaining", ni->drain_remaining);
+    return cJSON_GetArraySize(d) == 4 ? d : NULL;
+}
+
 cJSON *api_render_node(const api_node_info_t *ni)
 {
     cJSON *o = cJSON_CreateObject();
@@ -87,23 +165,14 @@ cJSON *api_render_node(const api_node_info_t *ni)
         add_u64(s, "write_errors", ni->storage_write_errors);
         add_u64(s, "events_dropped", ni->events_dropped);
     }
-    cJSON_AddBoolToObject(o, "draining", ni->draining);
-    cJSON *d =
-        ni->draining ? cJSON_AddObjectToObject(o, "drain") : cJSON_AddNullToObject(o, "drain");
-    if (d && ni->draining) {
-        if (ni->drain_redirect && ni->drain_redirect[0])
-            cJSON_AddStringToObject(d, "redirect_url", ni->drain_redirect);
-        else
-            cJSON_AddNullToObject(d, "redirect_url");
-        cJSON_AddNumberToObject(d, "retry_after_s", ni->drain_retry_after_s);
-        add_time(d, "since", ni->drain_since_wall_ms);
-    }
+    int placed = render_placement(o, ni);
+    cJSON *d = render_drain(o, ni);
     if ((l && cJSON_GetArraySize(l) != 3) || (c && cJSON_GetArraySize(c) != 6) ||
-        (s && cJSON_GetArraySize(s) != 3) || (d && ni->draining && cJSON_GetArraySize(d) != 3)) {
+        (s && cJSON_GetArraySize(s) != 3) || placed != 0 || !d) {
         cJSON_Delete(o);
         return NULL;
     }
-    return checked(o, 14);
+    return checked(o, 20);
 }
 
 cJSON *api_render_session_summary(const sess_info_t *si)

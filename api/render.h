@@ -35,8 +35,20 @@ typedef struct {
     const char *drain_redirect; /* "" or NULL: none */
     uint32_t drain_retry_after_s;
     int64_t drain_since_wall_ms;
+    size_t drain_remaining; /* client sessions open (drain_remaining()) */
+    /* Placement: the node's last sample (procload.h) and its uses against
+     * limits.*; a limit of 0 is none (null in JSON). */
+    procload_t load;
+    uint64_t fd_limit;
+    uint64_t media_bytes, media_limit_bytes;
+    size_t connections; /* client connections admitted (limits.max_connections counts them) */
+    uint32_t max_connections, max_streams;
+    double headroom;         /* procload_headroom() of the uses */
+    const char *headroom_by; /* the use it comes from, NULL: none has a limit */
 } api_node_info_t;
 
+/* Node: identity, counts, traffic, storage, the placement figures (cpu,
+ * memory, fds, limits, headroom, headroom_by) and the drain state. */
 cJSON *api_render_node(const api_node_info_t *ni);
 /* Session (openapi Session). */
 cJSON *api_render_session(const sess_info_t *si);

@@ -13,6 +13,7 @@
 #include "drain.h"
 #include "evlog.h"
 #include "log.h"
+#include "msg.h"
 #include "relay.h"
 #include "render.h"
 #include "storage.h"
@@ -21,6 +22,36 @@ static void count_session(conn_t *c, void *arg)
 {
     (void)c;
     (*(size_t *)arg)++;
+}
+
+/* The uses the headroom is made of, in the order of their names
+ * (openapi Node.headroom_by). */
+static const char *const HEADROOM_USES[] = {"connections", "streams", "memory", "fds", "cpu"};
+
+/* The placement figures: the node's last sample, its uses against
+ * limits.* and the headroom over them. */
+static void placement(const node_t *node, api_node_info_t *ni)
+{
+    ni->load = node->load;
+    ni->fd_limit = node->fd_limit;
+    ni->media_bytes = msg_mem_bytes();
+    ni->media_limit_bytes = hub_memory_bound(node->hub);
+    ni->connections = node->limits ? conn_limits_open(node->limits) : 0;
+    ni->max_connections = node->conf.limits_max_connections;
+    ni->max_streams = node->conf.limits_max_streams;
+    /* The process's CPU against one core: the media plane is one loop thread. */
+    const procload_use_t uses[] = {
+        {(double)ni->connections, ni->max_connections},
+        {(double)ni->streams, ni->max_streams},
+        {(double)ni->media_bytes, (double)ni->media_limit_bytes},
+        {(double)ni->load.fds_open, (double)ni->fd_limit},
+        {ni->load.process_percent / 100.0, 1},
+    };
+    _Static_assert(sizeof uses / sizeof uses[0] == sizeof HEADROOM_USES / sizeof HEADROOM_USES[0],
+                   "one name per use");
+    int by;
+    ni->headroom = procload_headroom(uses, sizeof uses / sizeof uses[0], &by);
+    ni->headroom_by = by >= 0 ? HEADROOM_USES[by] : NULL;
 }
 
 static cJSON *node_json(api_t *a)
@@ -58,6 +89,8 @@ static cJSON *node_json(api_t *a)
     ni.drain_redirect = node->drain_redirect;
     ni.drain_retry_after_s = node->drain_retry_after_s;
     ni.drain_since_wall_ms = node->drain_since_wall_ms;
+    ni.drain_remaining = node->draining ? drain_remaining(node) : 0;
+    placement(node, &ni);
     return api_render_node(&ni);
 }
 

@@ -246,6 +246,10 @@ static int start_services(node_t *node, storage_t *st, api_t **api)
         start_failed("heartbeat: ", err);
         return -1;
     }
+    if (drain_start(node, err, sizeof err) != 0) {
+        start_failed("drain: ", err);
+        return -1;
+    }
     cJSON *f = cJSON_CreateObject();
     if (f) {
         cJSON_AddStringToObject(f, "node_id", storage_node_id(st));

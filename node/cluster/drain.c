@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "conn.h"
 #include "evlog.h"
 #include "log.h"
 
@@ -15,6 +16,8 @@ void drain_set(node_t *node, int on, const char *redirect, uint32_t retry_after_
     if (!on && !was)
         return; /* nothing to end: no change, no event */
     node->draining = on ? 1 : 0;
+    if (!was)
+        node->drained_reported = 0; /* a new drain reports its end again */
     if (on) {
         snprintf(node->drain_redirect, sizeof node->drain_redirect, "%s", redirect ? redirect : "");
         node->drain_retry_after_s = retry_after_s;
@@ -87,4 +90,44 @@ int drain_restore(node_t *node, const char *text)
                   text);
     cJSON_Delete(o);
     return ok ? 0 : -1;
+}
+
+static void count_client(conn_t *c, void *arg)
+{
+    if (!c->outgoing)
+        (*(size_t *)arg)++;
+}
+
+size_t drain_remaining(node_t *node)
+{
+    size_t n = 0;
+    node_foreach_session(node, count_client, &n);
+    return n;
+}
+
+/* Records node.drained once per drain, at the first tick without sessions. */
+static void drain_tick(void *arg, int64_t now_ms)
+{
+    node_t *node = arg;
+    (void)now_ms;
+    if (!node->draining || node->drained_reported || node->stopping || drain_remaining(node))
+        return;
+    node->drained_reported = 1;
+    int64_t took = weir_wall_ms() - node->drain_since_wall_ms;
+    log_info(0, "drained: no client sessions left");
+    cJSON *f = cJSON_CreateObject();
+    if (f)
+        cJSON_AddNumberToObject(f, "duration_ms", (double)(took > 0 ? took : 0));
+    evlog_emit(node, "node.drained", f);
+}
+
+static const node_module_t DRAIN_MODULE = {.name = "drain", .tick = drain_tick};
+
+int drain_start(node_t *node, char *err, size_t errlen)
+{
+    if (node_add_module(node, &DRAIN_MODULE, node) != 0) {
+        snprintf(err, errlen, "too many node modules");
+        return -1;
+    }
+    return 0;
 }

@@ -12,6 +12,11 @@
  * drain_since_wall_ms), is changed on the loop thread only, and is kept in
  * storage as the setting "node.drain" (drain_to_setting()) so that a node
  * drained by its scheduler stays drained across a restart.
+ *
+ * drain.remaining (GET /api/v1/node) counts the client sessions still open
+ * (drain_remaining()); at the first tick of a drain where it is 0, a
+ * node.drained event is recorded, once per drain (a new drain after an
+ * undrain records it again; draining again with new settings does not).
  */
 #ifndef WEIR_DRAIN_H
 #define WEIR_DRAIN_H
@@ -40,6 +45,18 @@ char *drain_to_setting(int on, const char *redirect, uint32_t retry_after_s, int
  * undrained). Returns 0, or -1 for text it cannot read (logged; the node
  * stays undrained). */
 int drain_restore(node_t *node, const char *text);
+
+/* The client sessions open: every accepted connection not closing (RTMP,
+ * HTTP-FLV; one still in its handshake; an inbound relay link from another
+ * node, whose players depend on it). The node's own outgoing relay links
+ * are not counted: they only feed sessions counted here, and an always-on
+ * pull would never let the count reach 0. */
+size_t drain_remaining(node_t *node);
+
+/* Adds the drain's tick (node.drained, with duration_ms: from the drain's
+ * start, drain.since, to then) to the node. Returns 0, or -1 with a message
+ * in err. */
+int drain_start(node_t *node, char *err, size_t errlen);
 
 /* 1 if u can be a redirect: an http:// or https:// URL of printable ASCII
  * without spaces (it becomes a Location header prefix), shorter than

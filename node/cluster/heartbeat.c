@@ -3,31 +3,19 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 
 #include "common.h"
 #include "evlog.h"
 #include "node.h"
-#include "procmem.h"
 
 struct heartbeat {
     struct node *node;
     heartbeat_count_fn relays_active;
     void *relays_arg;
     int64_t next_ms;   /* when the next one is due (0: not started) */
-    int64_t last_ms;   /* monotonic time of the last CPU sample */
-    double last_cpu_s; /* process CPU time at the last sample */
+    int64_t last_ms;   /* the node's CPU sample (procload.h) at the last heartbeat */
+    double last_cpu_s; /* process CPU time at that sample */
 };
-
-/* Process CPU time (user + system), seconds. */
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0;
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void count_session(conn_t *c, void *arg)
 {
@@ -45,12 +33,14 @@ cJSON *heartbeat_fields(heartbeat_t *hb, int64_t now_ms)
     hub_counts(node->hub, &streams, &publishers, &players, NULL);
     node_foreach_session(node, count_session, &sessions);
     size_t relays_active = hb->relays_active ? hb->relays_active(hb->relays_arg) : 0;
-    double cpu = cpu_seconds();
+    /* The average over the interval, from the node's samples. */
+    const procload_t *pl = &node->load;
     double pct = 0;
-    if (hb->last_ms && now_ms > hb->last_ms)
-        pct = (cpu - hb->last_cpu_s) * 1000.0 * 100.0 / (double)(now_ms - hb->last_ms);
-    hb->last_ms = now_ms;
-    hb->last_cpu_s = cpu;
+    if (hb->last_ms && pl->at_ms > hb->last_ms)
+        pct = (pl->process_seconds - hb->last_cpu_s) * 1000.0 * 100.0 /
+              (double)(pl->at_ms - hb->last_ms);
+    hb->last_ms = pl->at_ms;
+    hb->last_cpu_s = pl->process_seconds;
     double in = rate_per_sec(&node->rate_in, node->bytes_in, now_ms) * 8;
     double out = rate_per_sec(&node->rate_out, node->bytes_out, now_ms) * 8;
     cJSON_AddNumberToObject(f, "streams", (double)streams);
@@ -61,7 +51,7 @@ cJSON *heartbeat_fields(heartbeat_t *hb, int64_t now_ms)
     cJSON_AddNumberToObject(f, "bitrate_in_kbps", round(in / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "bitrate_out_kbps", round(out / 100.0) / 10.0);
     cJSON_AddNumberToObject(f, "cpu_percent", round(pct * 10.0) / 10.0);
-    cJSON_AddNumberToObject(f, "rss_bytes", (double)procmem_rss_bytes());
+    cJSON_AddNumberToObject(f, "rss_bytes", (double)pl->rss_bytes);
     cJSON_AddBoolToObject(f, "draining", node->draining);
     cJSON_AddNumberToObject(f, "uptime_s", (double)((now_ms - node->start_ms) / 1000));
     cJSON_AddStringToObject(f, "version", WEIR_VERSION);
@@ -80,8 +70,8 @@ static void heartbeat_tick(void *arg, int64_t now_ms)
         /* The first one an interval after start (node.start says hello);
          * the CPU sample starts now. */
         hb->next_ms = now_ms + (int64_t)every_s * 1000;
-        hb->last_ms = now_ms;
-        hb->last_cpu_s = cpu_seconds();
+        hb->last_ms = node->load.at_ms;
+        hb->last_cpu_s = node->load.process_seconds;
         return;
     }
     if (now_ms < hb->next_ms)

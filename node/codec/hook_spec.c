@@ -29,8 +29,9 @@ const char *const HOOK_EVENT_TYPES[] = {"node.start",
                                         "relay.failover",
                                         "relay.refused",
                                         "storage.lost",
+                                        "node.drained",
                                         NULL};
-#define HOOK_NTYPES 17
+#define HOOK_NTYPES 18
 _Static_assert(sizeof HOOK_EVENT_TYPES / sizeof HOOK_EVENT_TYPES[0] == HOOK_NTYPES + 1,
                "one bit per type");
 

@@ -322,6 +322,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     rate_sample(&node->rate_in, in, now);
     rate_sample(&node->rate_out, out, now);
     hub_tick(node->hub, now);
+    procload_sample(&node->load, now);
     for (size_t i = 0; i < node->nmodules; i++)
         if (node->modules[i].m->tick)
             node->modules[i].m->tick(node->modules[i].arg, now);

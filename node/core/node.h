@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "conn_limits.h"
+#include "procload.h"
 #include "rate.h"
 #include "spec_json.h" /* SPEC_ETAG_KEY_LEN */
 #include "stream.h"
@@ -119,6 +120,7 @@ typedef struct node {
     char drain_redirect[DRAIN_URL_MAX]; /* HTTP-FLV 302 target prefix, or "" (503) */
     uint32_t drain_retry_after_s;       /* Retry-After of the 503 */
     int64_t drain_since_wall_ms;
+    int drained_reported; /* node.drained recorded for this drain (drain.h) */
     /* SIGHUP (reload.h), loop thread: the config file (-c, owned by the
      * caller; NULL: built-in defaults) and whether log.level was set over
      * the API (then the file's level is not applied, as at a restart). */
@@ -135,6 +137,9 @@ typedef struct node {
     uint64_t closed_bytes_in, closed_bytes_out, closed_dropped_frames;
     uint64_t bytes_in, bytes_out, dropped_frames;
     rate_t rate_in, rate_out;
+    /* CPU, RSS and open fds, sampled by the tick (procload.h): GET
+     * /api/v1/node and node.heartbeat read it. */
+    procload_t load;
     /* Publishes and plays refused by the "apps" rules (app_auth.h), by
      * point and result (APP_AUTH_OK unused): weir_auth_refused_total. */
     uint64_t auth_refused[APP_AUTH_POINTS][APP_AUTH_NRESULTS];

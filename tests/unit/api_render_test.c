@@ -227,6 +227,57 @@ static void test_stream(void **state)
     cJSON_Delete(o);
 }
 
+/* The placement figures, grouped and rounded; limits of 0 are null. */
+static void test_node_placement(api_node_info_t *ni)
+{
+    ni->load.process_percent = 12.345;
+    ni->load.process_seconds = 3.14159;
+    ni->load.machine_percent = 55.55;
+    ni->load.cores = 2;
+    ni->load.rss_bytes = 25165824;
+    ni->load.fds_open = 23;
+    ni->fd_limit = 10448;
+    ni->media_bytes = 4096;
+    ni->media_limit_bytes = 1u << 30;
+    ni->connections = 10;
+    ni->max_connections = 20;
+    ni->bitrate_in_bps = 2512300;
+    ni->headroom = 0.49999;
+    ni->headroom_by = "connections";
+    cJSON *o = api_render_node(ni);
+    assert_non_null(o);
+    char k[256];
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "cpu");
+    keys(c, k, sizeof k);
+    assert_string_equal(k, "process_percent,process_seconds,machine_percent,cores");
+    assert_true(fabs(num(c, "process_percent") - 12.3) < 1e-9);
+    assert_true(fabs(num(c, "process_seconds") - 3.14) < 1e-9);
+    assert_true(fabs(num(c, "machine_percent") - 55.6) < 1e-9 && num(c, "cores") == 2);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "memory");
+    keys(m, k, sizeof k);
+    assert_string_equal(k, "rss_bytes,media_bytes,media_limit_bytes");
+    assert_true(num(m, "rss_bytes") == 25165824 && num(m, "media_limit_bytes") == 1u << 30);
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "fds");
+    assert_true(num(f, "open") == 23 && num(f, "limit") == 10448);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "limits");
+    keys(l, k, sizeof k);
+    assert_string_equal(k, "connections,streams,bandwidth_in_kbps,bandwidth_out_kbps");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(l, "connections");
+    assert_true(num(u, "used") == 10 && num(u, "limit") == 20);
+    u = cJSON_GetObjectItemCaseSensitive(l, "streams");
+    assert_true(num(u, "used") == 2 && is_null(u, "limit"));
+    u = cJSON_GetObjectItemCaseSensitive(l, "bandwidth_in_kbps");
+    assert_true(fabs(num(u, "used") - 2512.3) < 1e-9 && is_null(u, "limit"));
+    assert_true(fabs(num(o, "headroom") - 0.5) < 1e-9);
+    assert_string_equal(str(o, "headroom_by"), "connections");
+    cJSON_Delete(o);
+    memset(&ni->load, 0, sizeof ni->load);
+    ni->fd_limit = ni->media_bytes = ni->media_limit_bytes = 0;
+    ni->connections = ni->max_connections = 0;
+    ni->bitrate_in_bps = ni->headroom = 0;
+    ni->headroom_by = NULL;
+}
+
 static void test_node(void **state)
 {
     (void)state;
@@ -252,7 +303,8 @@ static void test_node(void **state)
     char k[512];
     keys(o, k, sizeof k);
     assert_string_equal(k, "id,version,start_time,uptime_s,log_level,listen,counts,bytes_in,"
-                           "bytes_out,bitrate_in_kbps,bitrate_out_kbps,storage,draining,drain");
+                           "bytes_out,bitrate_in_kbps,bitrate_out_kbps,storage,cpu,memory,fds,"
+                           "limits,headroom,headroom_by,draining,drain");
     assert_true(fabs(num(o, "uptime_s") - 12.3) < 1e-9);
     assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "draining")));
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "drain")));
@@ -264,7 +316,13 @@ static void test_node(void **state)
     assert_string_equal(str(l, "api"), "127.0.0.1:8090");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "storage");
     assert_true(num(s, "write_errors") == 3);
+    /* Nothing sampled, no limits: zeros and nulls. */
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "fds");
+    assert_true(num(u, "open") == 0 && is_null(u, "limit"));
+    assert_true(num(o, "headroom") == 0 && is_null(o, "headroom_by"));
     cJSON_Delete(o);
+
+    test_node_placement(&ni);
 
     /* Draining: the drain object, with a null redirect when there is none. */
     ni.draining = 1;
@@ -276,10 +334,11 @@ static void test_node(void **state)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "draining")));
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "drain");
     keys(d, k, sizeof k);
-    assert_string_equal(k, "redirect_url,retry_after_s,since");
+    assert_string_equal(k, "redirect_url,retry_after_s,since,remaining");
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "redirect_url")));
     assert_true(num(d, "retry_after_s") == 30);
     assert_string_equal(str(d, "since"), "2026-11-24T10:00:00.123Z");
+    assert_true(num(d, "remaining") == 0);
     cJSON_Delete(o);
     ni.drain_redirect = "http://127.0.0.1:8081";
     o = api_render_node(&ni);

@@ -284,7 +284,10 @@ static void test_validate_and_url(void **state)
     strcpy(s.url, "http://h/p");
     assert_int_equal(hook_spec_validate(&s, err, sizeof err), -1);
     assert_string_equal(err, "events: at least one event type (or \"*\") is required");
-    s.events = 1u << 17; /* past the last type */
+    unsigned ntypes = 0;
+    while (HOOK_EVENT_TYPES[ntypes])
+        ntypes++;
+    s.events = 1u << ntypes; /* past the last type */
     assert_int_equal(hook_spec_validate(&s, err, sizeof err), -1);
     s.events = 1;
     assert_int_equal(hook_spec_validate(&s, err, sizeof err), 0);
