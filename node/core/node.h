@@ -38,11 +38,13 @@ TAILQ_HEAD(conn_list, conn);
 #define DRAIN_URL_MAX 1024
 #define NODE_MODULES_MAX 8
 #define NODE_ADMIT_STEPS_MAX 8 /* admission steps (admit.h) */
-/* A session id is (the node's start time in Unix ms << 10) + a counter
- * from 1: unique across restarts while the node makes fewer than 1024
- * sessions per ms of its life and its clock does not step back across a
- * restart; below 2^53 (exact in JSON numbers) until the year 2248. */
-#define NODE_SESS_ID_COUNTER_BITS 10
+/* A session id is (the node's start time in Unix ms << 8) + a counter
+ * from 1: unique across restarts while the node makes fewer than 256
+ * sessions per ms of its life (on average) and its clock does not step
+ * back across a restart. Below 10^15 until the year 2093, so that every
+ * JSON printer (cJSON's %.15g among them) writes it as a plain integer:
+ * a 16-digit id ending in 0 came out as 1.83966330226689e+15. */
+#define NODE_SESS_ID_COUNTER_BITS 8
 
 /* The event log's entry point (node_set_event_sink()). */
 typedef uint64_t (*node_event_fn)(struct node *node, const char *type, struct cJSON *fields);

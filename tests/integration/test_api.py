@@ -490,10 +490,11 @@ def test_node_id_events_and_settings_survive_kill_9(api_node, procs, clip):
     # Session ids are unique across restarts (start ms << 10, then a counter): a
     # stored id of the first run names nobody in the second.
     old_ids = {e["session_id"] for e in before if "session_id" in e}
-    assert old_ids and all(0 < i < 2 ** 53 for i in old_ids), old_ids
+    assert old_ids and all(isinstance(i, int) and 0 < i < 10 ** 15 for i in old_ids), old_ids
     pub = publish(procs, n, clip)
     wait_for("the stream again", lambda: stream_of(api))
     new_ids = {s["id"] for s in sessions(api)}
+    assert all(isinstance(i, int) for i in new_ids), new_ids
     assert new_ids and min(new_ids) > max(old_ids), (old_ids, new_ids)
     for i in old_ids:
         assert api.delete("/api/v1/sessions/%d" % i).status_code == 404
