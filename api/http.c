@@ -29,55 +29,69 @@
 
 /* ---- routes -------------------------------------------------------------- */
 
+/* The query parameters of the lists (openapi.yaml, "Lists and paging"). */
+static const char *const Q_SESSIONS[] = {"app", "name", "role", "protocol", "limit", "after", NULL};
+static const char *const Q_STREAMS[] = {"app", "name", "limit", "after", NULL};
+static const char *const Q_EVENTS[] = {"type", "limit", "after", NULL};
+static const char *const Q_RELAYS[] = {"app",   "name",  "status", "direction",
+                                       "limit", "after", NULL};
+static const char *const Q_HOOKS[] = {"enabled", "limit", "after", NULL};
+const char *const API_QUERY_ANY[] = {NULL};
+
 static const api_route_t ROUTES[] = {
-    {"/healthz", API_AUTH_HEALTH, {{"GET", api_get_healthz, 0}}, NULL},
-    {"/readyz", API_AUTH_HEALTH, {{"GET", api_get_readyz, 0}}, NULL},
-    {"/metrics", API_AUTH_TOKEN, {{"GET", api_get_metrics, 0}}, NULL},
+    {"/healthz", API_AUTH_HEALTH, {{"GET", api_get_healthz, 0, NULL}}, NULL},
+    {"/readyz", API_AUTH_HEALTH, {{"GET", api_get_readyz, 0, NULL}}, NULL},
+    {"/metrics", API_AUTH_TOKEN, {{"GET", api_get_metrics, 0, NULL}}, NULL},
     {"/api/v1/node",
      API_AUTH_TOKEN,
-     {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}},
+     {{"GET", api_get_node, 0, NULL}, {"PATCH", api_patch_node, 1, NULL}},
      NULL},
-    {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0}}, NULL},
-    {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1}}, NULL},
-    {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0}}, NULL},
-    {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0}}, NULL},
+    {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0, NULL}}, NULL},
+    {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1, NULL}}, NULL},
+    {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0, NULL}}, NULL},
+    {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0, Q_STREAMS}}, NULL},
     {"/api/v1/streams/{}/{*}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_stream, 0}, {"DELETE", api_delete_stream, 0}},
+     {{"GET", api_get_stream, 0, NULL}, {"DELETE", api_delete_stream, 0, NULL}},
      NULL},
-    {"/api/v1/sessions", API_AUTH_TOKEN, {{"GET", api_get_sessions, 0}}, NULL},
+    {"/api/v1/sessions", API_AUTH_TOKEN, {{"GET", api_get_sessions, 0, Q_SESSIONS}}, NULL},
     {"/api/v1/sessions/{}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}},
+     {{"GET", api_get_session, 0, NULL}, {"DELETE", api_delete_session, 0, NULL}},
      NULL},
-    {"/api/v1/events", API_AUTH_TOKEN, {{"GET", api_get_events, 0}}, NULL},
+    {"/api/v1/events", API_AUTH_TOKEN, {{"GET", api_get_events, 0, Q_EVENTS}}, NULL},
     {"/api/v1/relays",
      API_AUTH_TOKEN,
-     {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}},
+     {{"GET", api_get_relays, 0, Q_RELAYS}, {"POST", api_post_relay, 1, NULL}},
      NULL},
     {"/api/v1/relays/{}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_relay, 0},
-      {"PUT", api_put_relay, 1},
-      {"PATCH", api_patch_relay, 1},
-      {"DELETE", api_delete_relay, 0}},
+     {{"GET", api_get_relay, 0, NULL},
+      {"PUT", api_put_relay, 1, NULL},
+      {"PATCH", api_patch_relay, 1, NULL},
+      {"DELETE", api_delete_relay, 0, NULL}},
      NULL},
     {"/api/v1/hooks",
      API_AUTH_TOKEN,
-     {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}},
+     {{"GET", api_get_hooks, 0, Q_HOOKS}, {"POST", api_post_hook, 1, NULL}},
      NULL},
     {"/api/v1/hooks/{}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_hook, 0}, {"PUT", api_put_hook, 1}, {"DELETE", api_delete_hook, 0}},
+     {{"GET", api_get_hook, 0, NULL},
+      {"PUT", api_put_hook, 1, NULL},
+      {"DELETE", api_delete_hook, 0, NULL}},
      NULL},
     /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
      * above. Public: the page holds no secret and asks for the token itself. */
-    {"/", API_AUTH_PUBLIC, {{"GET", api_get_dashboard, 0}}, NULL},
+    {"/", API_AUTH_PUBLIC, {{"GET", api_get_dashboard, 0, API_QUERY_ANY}}, NULL},
     {"/assets/{}",
      API_AUTH_PUBLIC,
-     {{"GET", api_get_dashboard_asset, 0}},
+     {{"GET", api_get_dashboard_asset, 0, API_QUERY_ANY}},
      api_dashboard_asset_exists},
-    {"/{}", API_AUTH_PUBLIC, {{"GET", api_get_dashboard_file, 0}}, api_dashboard_file_exists},
+    {"/{}",
+     API_AUTH_PUBLIC,
+     {{"GET", api_get_dashboard_file, 0, API_QUERY_ANY}},
+     api_dashboard_file_exists},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -247,6 +261,24 @@ int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uin
     return 0;
 }
 
+int api_query_enum(api_req_t *r, const char *key, const char *const *vals, const char **out)
+{
+    const char *v = api_query(r, key);
+    *out = v;
+    if (!v)
+        return 0;
+    char list[160] = "";
+    size_t n = 0;
+    for (size_t i = 0; vals[i]; i++) {
+        if (strcmp(v, vals[i]) == 0)
+            return 0;
+        n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                              i ? ", " : "", vals[i]);
+    }
+    api_reply_error(r, 400, "invalid_field", "%s: expected one of %s", key, list);
+    return -1;
+}
+
 cJSON *api_body_object(api_req_t *r)
 {
     char err[128];
@@ -348,6 +380,42 @@ static void check_body(api_req_t *r)
     }
 }
 
+/* 1 if names (NULL-terminated, or NULL: none) holds name. */
+static int name_listed(const char *const *names, const char *name)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* MHD_KeyValueIterator over the query string: refuses (and stops at) the
+ * first name the operation does not accept. */
+static enum MHD_Result query_name_known(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    (void)value;
+    api_req_t *r = cls;
+    if (name_listed(r->op->query, key))
+        return MHD_YES;
+    char known[128] = "";
+    size_t n = 0;
+    for (size_t i = 0; r->op->query && r->op->query[i]; i++)
+        n += (size_t)snprintf(known + n, n < sizeof known ? sizeof known - n : 0, "%s%s",
+                              i ? ", " : "", r->op->query[i]);
+    api_reply_error(r, 400, "invalid_field", "%.64s: unknown query parameter (%s%s)", key,
+                    known[0] ? "known: " : "none is known here", known);
+    return MHD_NO;
+}
+
+/* Refuses (r->status set) a query parameter the operation does not name. */
+static void check_query(api_req_t *r)
+{
+    if (r->op->query != API_QUERY_ANY)
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_name_known, r);
+}
+
 /* Routing, auth and body checks once the headers are in. Replies (sets
  * r->status) when the request is refused. */
 static void first_call(api_req_t *r)
@@ -370,7 +438,9 @@ static void first_call(api_req_t *r)
                         r->method, r->allow);
         return;
     }
-    check_body(r);
+    check_query(r);
+    if (!r->status)
+        check_body(r);
 }
 
 static void take_body(api_req_t *r, const char *data, size_t len)
