@@ -1,6 +1,9 @@
 /* page: one page of an API list (page.h). */
 #include "page.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "api_internal.h"
 
 int api_page_begin(api_req_t *r, api_page_t *p)
@@ -34,6 +37,13 @@ void api_page_add(api_page_t *p, cJSON *item)
         return;
     }
     p->n++;
+}
+
+cJSON *api_page_u64(uint64_t id)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%" PRIu64, id);
+    return cJSON_CreateRaw(s);
 }
 
 void api_page_reply(api_req_t *r, api_page_t *p, const char *key, cJSON *next)

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct api_req api_req_t;
 
@@ -33,6 +34,10 @@ int api_page_begin(api_req_t *r, api_page_t *p);
 int api_page_full(api_page_t *p);
 /* Adds item (taken; NULL: rendering ran out of memory). */
 void api_page_add(api_page_t *p, cJSON *item);
+/* An id cursor (sessions) as a JSON integer printed exactly: cJSON would
+ * print 1839663302266890 as 1.83966330226689e+15, which a client reads
+ * back as a float and sends as "1839663302266890.0". NULL: out of memory. */
+cJSON *api_page_u64(uint64_t id);
 /* Replies 200 {key: items, next_after: next if p->more, else null}, or 500
  * when memory ran out. Takes next (NULL is fine when !p->more) and the page. */
 void api_page_reply(api_req_t *r, api_page_t *p, const char *key, cJSON *next);

@@ -52,7 +52,7 @@ void api_get_sessions(api_req_t *r)
         api_query_u64(r, "after", 0, 0, API_ID_MAX, &after) != 0 || api_page_begin(r, &f.page) != 0)
         return;
     node_sessions_after(r->api->node, after, add_session, &f);
-    api_page_reply(r, &f.page, "sessions", cJSON_CreateNumber((double)f.last));
+    api_page_reply(r, &f.page, "sessions", api_page_u64(f.last));
 }
 
 /* The session named by the path, or NULL after a 400/404. */
