@@ -157,6 +157,9 @@ int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uin
  * *out the value (NULL when absent), or -1 after a 400 invalid_field that
  * lists vals. */
 int api_query_enum(api_req_t *r, const char *key, const char *const *vals, const char **out);
+/* Refuses (r->status set: 400 invalid_field) a query parameter that
+ * r->op does not accept (api_op_t.query). */
+void api_query_check(api_req_t *r);
 /* The JSON object body, or NULL after replying 400. */
 cJSON *api_body_object(api_req_t *r);
 

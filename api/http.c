@@ -240,45 +240,6 @@ static enum MHD_Result queue_reply(api_req_t *r)
 
 /* ---- request helpers ------------------------------------------------------ */
 
-const char *api_query(api_req_t *r, const char *key)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uint64_t max,
-                  uint64_t *out)
-{
-    const char *v = api_query(r, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (api_parse_u64(v, min, max, out) != 0) {
-        api_reply_error(r, 400, "invalid_field", "%s: expected an integer from %llu to %llu", key,
-                        (unsigned long long)min, (unsigned long long)max);
-        return -1;
-    }
-    return 0;
-}
-
-int api_query_enum(api_req_t *r, const char *key, const char *const *vals, const char **out)
-{
-    const char *v = api_query(r, key);
-    *out = v;
-    if (!v)
-        return 0;
-    char list[160] = "";
-    size_t n = 0;
-    for (size_t i = 0; vals[i]; i++) {
-        if (strcmp(v, vals[i]) == 0)
-            return 0;
-        n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
-                              i ? ", " : "", vals[i]);
-    }
-    api_reply_error(r, 400, "invalid_field", "%s: expected one of %s", key, list);
-    return -1;
-}
-
 cJSON *api_body_object(api_req_t *r)
 {
     char err[128];
@@ -380,42 +341,6 @@ static void check_body(api_req_t *r)
     }
 }
 
-/* 1 if names (NULL-terminated, or NULL: none) holds name. */
-static int name_listed(const char *const *names, const char *name)
-{
-    for (size_t i = 0; names && names[i]; i++)
-        if (strcmp(names[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-/* MHD_KeyValueIterator over the query string: refuses (and stops at) the
- * first name the operation does not accept. */
-static enum MHD_Result query_name_known(void *cls, enum MHD_ValueKind kind, const char *key,
-                                        const char *value)
-{
-    (void)kind;
-    (void)value;
-    api_req_t *r = cls;
-    if (name_listed(r->op->query, key))
-        return MHD_YES;
-    char known[128] = "";
-    size_t n = 0;
-    for (size_t i = 0; r->op->query && r->op->query[i]; i++)
-        n += (size_t)snprintf(known + n, n < sizeof known ? sizeof known - n : 0, "%s%s",
-                              i ? ", " : "", r->op->query[i]);
-    api_reply_error(r, 400, "invalid_field", "%.64s: unknown query parameter (%s%s)", key,
-                    known[0] ? "known: " : "none is known here", known);
-    return MHD_NO;
-}
-
-/* Refuses (r->status set) a query parameter the operation does not name. */
-static void check_query(api_req_t *r)
-{
-    if (r->op->query != API_QUERY_ANY)
-        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_name_known, r);
-}
-
 /* Routing, auth and body checks once the headers are in. Replies (sets
  * r->status) when the request is refused. */
 static void first_call(api_req_t *r)
@@ -438,7 +363,7 @@ static void first_call(api_req_t *r)
                         r->method, r->allow);
         return;
     }
-    check_query(r);
+    api_query_check(r);
     if (!r->status)
         check_body(r);
 }
