@@ -81,10 +81,11 @@ static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, co
     if (!c)
         return;
     char err[SPEC_STORE_ERR_MAX] = "";
-    int rc = op == API_CHANGE_DELETE
-                 ? hook_mgr_delete(m, c->id, c->if_match, api_change_done, c, err, sizeof err)
-                 : hook_mgr_put(m, spec, op == API_CHANGE_POST, c->if_match, api_change_done, c,
-                                err, sizeof err);
+    int rc =
+        op == API_CHANGE_DELETE
+            ? hook_mgr_delete(m, c->id, c->if_match, api_change_done, c, err, sizeof err)
+            : hook_mgr_put(m, spec, op == API_CHANGE_POST, c->if_match, api_change_done, c, err,
+                           sizeof err);
     api_change_submitted(c, rc, err);
 }
 

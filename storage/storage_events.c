@@ -122,8 +122,7 @@ static int retain(storage_t *st)
  * still make room for the next batch. */
 void storage_events_retain(storage_t *st)
 {
-    if ((!st->opts.events_max_rows && !st->opts.events_max_age_days) ||
-        !storage_health_write_allowed(st))
+    if ((!st->opts.events_max_rows && !st->opts.events_max_age_days) || !storage_health_write_allowed(st))
         return;
     int rc = storage_health_step_done(st, st->s_begin);
     if (rc != SQLITE_DONE) {
