@@ -19,6 +19,9 @@
 
 #define API_STATUS_MAX 600
 
+/* The largest session or event id a query may name (2^53: exact in JSON). */
+#define API_ID_MAX (UINT64_C(1) << 53)
+
 struct MHD_Daemon;
 struct MHD_Connection;
 
@@ -83,7 +86,16 @@ typedef struct api_op {
     const char *method;
     api_handler_fn fn;
     int takes_body;
+    /* The query parameters the operation accepts: NULL-terminated names,
+     * NULL for none, API_QUERY_ANY for any (ignored). Any other name is
+     * refused before the handler runs: 400 invalid_field "<name>: unknown
+     * query parameter". */
+    const char *const *query;
 } api_op_t;
+
+/* api_op_t.query of an operation that ignores its query string (the
+ * dashboard's files: a browser may add anything to a page's URL). */
+extern const char *const API_QUERY_ANY[];
 
 /* 1 if the path matched (r->pp) names something that exists. */
 typedef int (*api_exists_fn)(const api_req_t *r);
@@ -141,6 +153,13 @@ const char *api_query(api_req_t *r, const char *key);
  * absent). Returns 0, or replies 400 invalid_field and returns -1. */
 int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uint64_t max,
                   uint64_t *out);
+/* A query parameter from a closed list (vals, NULL-terminated): 0 with
+ * *out the value (NULL when absent), or -1 after a 400 invalid_field that
+ * lists vals. */
+int api_query_enum(api_req_t *r, const char *key, const char *const *vals, const char **out);
+/* Refuses (r->status set: 400 invalid_field) a query parameter that
+ * r->op does not accept (api_op_t.query). */
+void api_query_check(api_req_t *r);
 /* The JSON object body, or NULL after replying 400. */
 cJSON *api_body_object(api_req_t *r);
 

@@ -176,14 +176,3 @@ void api_change_not_found(api_req_t *r, const char *what, const char *id)
 {
     api_reply_error(r, 404, "not_found", "no %s %.64s", what, id);
 }
-
-void api_reply_list(api_req_t *r, const char *key, cJSON *arr)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o || !arr || !cJSON_AddItemToObject(o, key, arr)) {
-        cJSON_Delete(o);
-        cJSON_Delete(arr);
-        o = NULL;
-    }
-    api_reply_json(r, 200, o);
-}

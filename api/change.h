@@ -89,7 +89,4 @@ int api_change_put_id(api_req_t *r, char *spec_id, size_t len, const char *path_
 /* A 404 "no <what> <id>". */
 void api_change_not_found(api_req_t *r, const char *what, const char *id);
 
-/* {"<key>": arr} with status 200 (arr taken over; NULL: 500). */
-void api_reply_list(api_req_t *r, const char *key, cJSON *arr);
-
 #endif

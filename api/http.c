@@ -29,55 +29,70 @@
 
 /* ---- routes -------------------------------------------------------------- */
 
+/* The query parameters of the lists (openapi.yaml, "Lists and paging"). */
+static const char *const Q_SESSIONS[] = {"app", "name", "role", "protocol", "limit", "after", NULL};
+static const char *const Q_STREAMS[] = {"app", "name", "limit", "after", NULL};
+static const char *const Q_KICK[] = {"ban_s", NULL};
+static const char *const Q_EVENTS[] = {"type", "limit", "after", NULL};
+static const char *const Q_RELAYS[] = {"app",   "name",  "status", "direction",
+                                       "limit", "after", NULL};
+static const char *const Q_HOOKS[] = {"enabled", "limit", "after", NULL};
+const char *const API_QUERY_ANY[] = {NULL};
+
 static const api_route_t ROUTES[] = {
-    {"/healthz", API_AUTH_HEALTH, {{"GET", api_get_healthz, 0}}, NULL},
-    {"/readyz", API_AUTH_HEALTH, {{"GET", api_get_readyz, 0}}, NULL},
-    {"/metrics", API_AUTH_TOKEN, {{"GET", api_get_metrics, 0}}, NULL},
+    {"/healthz", API_AUTH_HEALTH, {{"GET", api_get_healthz, 0, NULL}}, NULL},
+    {"/readyz", API_AUTH_HEALTH, {{"GET", api_get_readyz, 0, NULL}}, NULL},
+    {"/metrics", API_AUTH_TOKEN, {{"GET", api_get_metrics, 0, NULL}}, NULL},
     {"/api/v1/node",
      API_AUTH_TOKEN,
-     {{"GET", api_get_node, 0}, {"PATCH", api_patch_node, 1}},
+     {{"GET", api_get_node, 0, NULL}, {"PATCH", api_patch_node, 1, NULL}},
      NULL},
-    {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0}}, NULL},
-    {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1}}, NULL},
-    {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0}}, NULL},
-    {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0}}, NULL},
+    {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0, NULL}}, NULL},
+    {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1, NULL}}, NULL},
+    {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0, NULL}}, NULL},
+    {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0, Q_STREAMS}}, NULL},
     {"/api/v1/streams/{}/{*}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_stream, 0}, {"DELETE", api_delete_stream, 0}},
+     {{"GET", api_get_stream, 0, NULL}, {"DELETE", api_delete_stream, 0, NULL}},
      NULL},
-    {"/api/v1/sessions", API_AUTH_TOKEN, {{"GET", api_get_sessions, 0}}, NULL},
+    {"/api/v1/sessions", API_AUTH_TOKEN, {{"GET", api_get_sessions, 0, Q_SESSIONS}}, NULL},
     {"/api/v1/sessions/{}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_session, 0}, {"DELETE", api_delete_session, 0}},
+     {{"GET", api_get_session, 0, NULL}, {"DELETE", api_delete_session, 0, Q_KICK}},
      NULL},
-    {"/api/v1/events", API_AUTH_TOKEN, {{"GET", api_get_events, 0}}, NULL},
+    {"/api/v1/events", API_AUTH_TOKEN, {{"GET", api_get_events, 0, Q_EVENTS}}, NULL},
     {"/api/v1/relays",
      API_AUTH_TOKEN,
-     {{"GET", api_get_relays, 0}, {"POST", api_post_relay, 1}},
+     {{"GET", api_get_relays, 0, Q_RELAYS}, {"POST", api_post_relay, 1, NULL}},
      NULL},
     {"/api/v1/relays/{}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_relay, 0},
-      {"PUT", api_put_relay, 1},
-      {"PATCH", api_patch_relay, 1},
-      {"DELETE", api_delete_relay, 0}},
+     {{"GET", api_get_relay, 0, NULL},
+      {"PUT", api_put_relay, 1, NULL},
+      {"PATCH", api_patch_relay, 1, NULL},
+      {"DELETE", api_delete_relay, 0, NULL}},
      NULL},
     {"/api/v1/hooks",
      API_AUTH_TOKEN,
-     {{"GET", api_get_hooks, 0}, {"POST", api_post_hook, 1}},
+     {{"GET", api_get_hooks, 0, Q_HOOKS}, {"POST", api_post_hook, 1, NULL}},
      NULL},
     {"/api/v1/hooks/{}",
      API_AUTH_TOKEN,
-     {{"GET", api_get_hook, 0}, {"PUT", api_put_hook, 1}, {"DELETE", api_delete_hook, 0}},
+     {{"GET", api_get_hook, 0, NULL},
+      {"PUT", api_put_hook, 1, NULL},
+      {"DELETE", api_delete_hook, 0, NULL}},
      NULL},
     /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
      * above. Public: the page holds no secret and asks for the token itself. */
-    {"/", API_AUTH_PUBLIC, {{"GET", api_get_dashboard, 0}}, NULL},
+    {"/", API_AUTH_PUBLIC, {{"GET", api_get_dashboard, 0, API_QUERY_ANY}}, NULL},
     {"/assets/{}",
      API_AUTH_PUBLIC,
-     {{"GET", api_get_dashboard_asset, 0}},
+     {{"GET", api_get_dashboard_asset, 0, API_QUERY_ANY}},
      api_dashboard_asset_exists},
-    {"/{}", API_AUTH_PUBLIC, {{"GET", api_get_dashboard_file, 0}}, api_dashboard_file_exists},
+    {"/{}",
+     API_AUTH_PUBLIC,
+     {{"GET", api_get_dashboard_file, 0, API_QUERY_ANY}},
+     api_dashboard_file_exists},
 };
 #define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -226,27 +241,6 @@ static enum MHD_Result queue_reply(api_req_t *r)
 
 /* ---- request helpers ------------------------------------------------------ */
 
-const char *api_query(api_req_t *r, const char *key)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-int api_query_u64(api_req_t *r, const char *key, uint64_t def, uint64_t min, uint64_t max,
-                  uint64_t *out)
-{
-    const char *v = api_query(r, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (api_parse_u64(v, min, max, out) != 0) {
-        api_reply_error(r, 400, "invalid_field", "%s: expected an integer from %llu to %llu", key,
-                        (unsigned long long)min, (unsigned long long)max);
-        return -1;
-    }
-    return 0;
-}
-
 cJSON *api_body_object(api_req_t *r)
 {
     char err[128];
@@ -370,7 +364,9 @@ static void first_call(api_req_t *r)
                         r->method, r->allow);
         return;
     }
-    check_body(r);
+    api_query_check(r);
+    if (!r->status)
+        check_body(r);
 }
 
 static void take_body(api_req_t *r, const char *data, size_t len)

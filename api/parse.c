@@ -48,6 +48,57 @@ int api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
+int api_parse_stream_cursor(const char *s, size_t *app_len)
+{
+    const char *slash = s ? strchr(s, '/') : NULL;
+    if (!slash || slash == s || !slash[1])
+        return -1;
+    *app_len = (size_t)(slash - s);
+    return 0;
+}
+
+int api_stream_cursor_cmp(const char *app, const char *name, const char *c, size_t c_app_len)
+{
+    size_t n = strlen(app);
+    int d = memcmp(app, c, n < c_app_len ? n : c_app_len);
+    if (d == 0 && n != c_app_len)
+        d = n < c_app_len ? -1 : 1;
+    return d ? d : strcmp(name, c + c_app_len + 1);
+}
+
+static int event_type_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+           ch == '-';
+}
+
+int api_parse_event_types(const char *s, char *out, char *err, size_t errlen)
+{
+    size_t o = 0, ntypes = 0;
+    out[o++] = ',';
+    for (const char *t = s;; t++) {
+        size_t n = 0;
+        while (event_type_char(t[n]))
+            n++;
+        if (n == 0 || n > API_EVENT_TYPE_LEN || (t[n] && t[n] != ',') ||
+            ++ntypes > API_EVENT_TYPES_MAX) {
+            snprintf(err, errlen,
+                     "type: expected an event type or a comma-separated list of up to %d (a-z, "
+                     "0-9, '.', '_', '-')",
+                     API_EVENT_TYPES_MAX);
+            return -1;
+        }
+        memcpy(out + o, t, n); /* fits: API_EVENT_TYPES_MAX * (API_EVENT_TYPE_LEN + 1) + 2 */
+        o += n;
+        out[o++] = ',';
+        t += n;
+        if (!*t)
+            break;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
 cJSON *api_parse_object(const char *body, size_t len, char *err, size_t errlen)
 {
     if (!body || !len) {

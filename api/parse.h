@@ -39,6 +39,26 @@ size_t api_unescape(char *s);
  * leading '+'). Returns 0 or -1. */
 int api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* ?after= of GET /api/v1/streams: a stream's "<app>/<name>", both parts
+ * non-empty (the app holds no '/'; the name may). Returns 0 with *app_len
+ * (the bytes of the app) set, or -1. */
+int api_parse_stream_cursor(const char *s, size_t *app_len);
+/* The order of the streams list: by app, then by name (bytewise). < 0, 0
+ * or > 0 as the stream app/name sorts before, with or after the cursor c
+ * (api_parse_stream_cursor() gave c_app_len). */
+int api_stream_cursor_cmp(const char *app, const char *name, const char *c, size_t c_app_len);
+
+#define API_EVENT_TYPES_MAX 32 /* types in one ?type= */
+#define API_EVENT_TYPE_LEN 64  /* bytes of one type, at most */
+/* api_parse_event_types()' out: room for the longest list accepted */
+#define API_EVENT_TYPES_LEN (API_EVENT_TYPES_MAX * (API_EVENT_TYPE_LEN + 1) + 2)
+/* ?type= of GET /api/v1/events: one event type or a comma-separated list of
+ * them, each 1..API_EVENT_TYPE_LEN bytes of a-z, 0-9, '.', '_' and '-', at
+ * most API_EVENT_TYPES_MAX of them. Writes ",t1,t2," (the form the event
+ * log's query matches) into out (API_EVENT_TYPES_LEN bytes). Returns 0, or
+ * -1 with a message in err. */
+int api_parse_event_types(const char *s, char *out, char *err, size_t errlen);
+
 /* The body as a JSON object (only whitespace may follow it). Returns the
  * object (caller frees), or NULL with a message in err. */
 cJSON *api_parse_object(const char *body, size_t len, char *err, size_t errlen);

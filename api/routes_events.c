@@ -1,8 +1,10 @@
-/* Tag events: GET /api/v1/events?after=ID&limit=N, read from storage on its
- * thread (the request waits, suspended, for the rows). */
+/* Tag events: GET /api/v1/events?after=ID&limit=N&type=T1,T2, read from
+ * storage on its thread (the request waits, suspended, for the rows; the
+ * type filter is the query's, so limit counts matching events). */
 #include <stdlib.h>
 
 #include "api_internal.h"
+#include "parse.h"
 #include "render.h"
 #include "storage.h"
 
@@ -48,9 +50,15 @@ static void events_done(void *arg, int rc, const storage_event_t *rows, size_t n
 void api_get_events(api_req_t *r)
 {
     uint64_t after, limit;
-    if (api_query_u64(r, "after", 0, 0, (1ull << 53), &after) != 0 ||
+    if (api_query_u64(r, "after", 0, 0, API_ID_MAX, &after) != 0 ||
         api_query_u64(r, "limit", EVENTS_LIMIT_DEFAULT, 1, EVENTS_LIMIT_MAX, &limit) != 0)
         return;
+    const char *type = api_query(r, "type");
+    char types[API_EVENT_TYPES_LEN], err[160];
+    if (type && api_parse_event_types(type, types, err, sizeof err) != 0) {
+        api_reply_error(r, 400, "invalid_field", "%s", err);
+        return;
+    }
     node_t *node = r->api->node;
     events_ctx_t *e = node->st ? malloc(sizeof *e) : NULL;
     if (!e) {
@@ -59,7 +67,8 @@ void api_get_events(api_req_t *r)
     }
     e->r = r;
     e->after = after;
-    if (storage_events_get(node->st, after, (uint32_t)limit, events_done, e) != 0) {
+    if (storage_events_get(node->st, after, (uint32_t)limit, type ? types : NULL, events_done, e) !=
+        0) {
         free(e);
         api_reply_error(r, 503, "unavailable", "storage is busy, retry");
         return;

@@ -12,6 +12,7 @@
 #include "change.h"
 #include "common.h"
 #include "hooks.h"
+#include "page.h"
 #include "render.h"
 #include "relay_spec.h" /* relay_id_valid(): hook ids follow the same rules */
 
@@ -46,32 +47,25 @@ static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
     return api_render_hook(&st);
 }
 
+static const char *const BOOLS[] = {"true", "false", NULL};
+
+/* A page of hooks: ?enabled= and the cursor ?after= (an id). */
 typedef struct {
-    cJSON *arr;
-    int oom;
+    const char *enabled, *after; /* or NULL */
+    api_page_t page;
+    const char *last; /* the page's last id (valid until the loop runs again) */
 } list_t;
 
 static void list_add(const hook_stat_t *st, void *arg)
 {
     list_t *l = arg;
-    cJSON *o = l->oom ? NULL : api_render_hook(st);
-    if (!o || !cJSON_AddItemToArray(l->arr, o)) {
-        cJSON_Delete(o);
-        l->oom = 1;
-    }
-}
-
-/* Every hook, ordered by id, as a JSON array; NULL when out of memory. */
-static cJSON *render_hooks(hook_mgr_t *m)
-{
-    list_t l = {cJSON_CreateArray(), 0};
-    if (l.arr)
-        hook_mgr_foreach(m, list_add, &l);
-    if (l.oom) {
-        cJSON_Delete(l.arr);
-        return NULL;
-    }
-    return l.arr;
+    const hook_spec_t *s = st->spec;
+    if ((l->after && strcmp(s->id, l->after) <= 0) ||
+        (l->enabled && (strcmp(l->enabled, "true") == 0) != !!s->enabled) ||
+        api_page_full(&l->page))
+        return;
+    api_page_add(&l->page, api_render_hook(st));
+    l->last = s->id;
 }
 
 /* Hands spec (POST, PUT) or id (DELETE) to the manager; the request waits
@@ -116,7 +110,12 @@ static const hook_spec_t *find_hook(api_req_t *r)
 
 void api_get_hooks(api_req_t *r)
 {
-    api_reply_list(r, "hooks", render_hooks(hooks(r)));
+    list_t l = {.after = api_query(r, "after")};
+    if (api_query_enum(r, "enabled", BOOLS, &l.enabled) != 0 || api_page_begin(r, &l.page) != 0)
+        return;
+    if (hooks(r))
+        hook_mgr_foreach(hooks(r), list_add, &l);
+    api_page_reply(r, &l.page, "hooks", l.last ? cJSON_CreateString(l.last) : NULL);
 }
 
 void api_post_hook(api_req_t *r)

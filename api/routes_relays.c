@@ -3,11 +3,13 @@
  * through the relay manager (node/relay/relay.h), which stores them before they
  * are acknowledged: the request is suspended until the write is committed.
  * Answers render the manager's snapshots (relay_view_t, api_render_relay()). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
 #include "change.h"
 #include "common.h"
+#include "page.h"
 #include "relay.h"
 #include "render.h"
 
@@ -44,29 +46,6 @@ static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
         v.etag[0] = '\0';
     cJSON_Delete(j);
     return api_render_relay(&v);
-}
-
-/* Every relay, ordered by id, as a JSON array; NULL when out of memory. */
-static cJSON *render_all(relay_mgr_t *m)
-{
-    relay_view_t *v;
-    size_t n;
-    if (!m)
-        return cJSON_CreateArray();
-    if (relay_mgr_views(m, weir_mono_ms(), &v, &n) != 0)
-        return NULL;
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; arr && i < n; i++) {
-        cJSON *o = api_render_relay(&v[i]);
-        if (!o) {
-            cJSON_Delete(arr);
-            arr = NULL;
-            break;
-        }
-        cJSON_AddItemToArray(arr, o);
-    }
-    relay_views_free(v, n);
-    return arr;
 }
 
 /* Hands the change to the manager and suspends the request until it is
@@ -114,9 +93,58 @@ static int find_relay(api_req_t *r, relay_spec_t *out)
     return 0;
 }
 
+static const char *const STATUSES[] = {"idle", "connecting", "active", "backoff", "failed", NULL};
+static const char *const DIRECTIONS[] = {"push", "pull", NULL};
+
+/* The ids of a page of relays, picked from the manager's cheap per-relay
+ * figures (relay_mgr_foreach(): no view, no ETag computed) before anything
+ * is rendered. */
+typedef struct {
+    const char *app, *name, *status, *direction; /* filters, or NULL */
+    const char *after;                           /* cursor, or NULL */
+    api_page_t *page;
+    char (*ids)[RELAY_ID_MAX]; /* page->limit of them */
+    size_t n;
+} pick_t;
+
+static void pick_relay(const relay_stat_t *st, void *arg)
+{
+    pick_t *p = arg;
+    const relay_spec_t *s = st->spec;
+    const char *dir = s->direction == RELAY_PULL ? "pull" : "push";
+    if ((p->after && strcmp(s->id, p->after) <= 0) || (p->app && strcmp(p->app, s->app) != 0) ||
+        (p->name && strcmp(p->name, s->name) != 0) ||
+        (p->status && strcmp(p->status, st->status) != 0) ||
+        (p->direction && strcmp(p->direction, dir) != 0))
+        return;
+    if (p->n < p->page->limit)
+        memcpy(p->ids[p->n++], s->id, RELAY_ID_MAX);
+    else
+        p->page->more = 1;
+}
+
+/* Relays in id order after ?after= (an id); the manager walks its list
+ * (ordered by id) once, and only the page's relays are viewed and
+ * rendered. */
 void api_get_relays(api_req_t *r)
 {
-    api_reply_list(r, "relays", render_all(relays(r)));
+    pick_t p = {
+        .app = api_query(r, "app"), .name = api_query(r, "name"), .after = api_query(r, "after")};
+    api_page_t page;
+    if (api_query_enum(r, "status", STATUSES, &p.status) != 0 ||
+        api_query_enum(r, "direction", DIRECTIONS, &p.direction) != 0 ||
+        api_page_begin(r, &page) != 0)
+        return;
+    p.page = &page;
+    p.ids = malloc(page.limit * sizeof *p.ids);
+    page.oom = !p.ids;
+    relay_mgr_t *m = relays(r);
+    if (m && p.ids)
+        relay_mgr_foreach(m, pick_relay, &p);
+    for (size_t i = 0; i < p.n; i++)
+        api_page_add(&page, render_relay(r, p.ids[i]));
+    api_page_reply(r, &page, "relays", p.n ? cJSON_CreateString(p.ids[p.n - 1]) : NULL);
+    free(p.ids);
 }
 
 void api_post_relay(api_req_t *r)

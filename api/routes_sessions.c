@@ -7,16 +7,17 @@
 #include "ban.h"
 #include "evlog.h"
 #include "log.h"
+#include "page.h"
 #include "render.h"
 
-static const char *const ROLES[] = {"publisher", "player", "relay", "connecting"};
-static const char *const PROTOCOLS[] = {"rtmp", "http-flv"};
+static const char *const ROLES[] = {"publisher", "player", "relay", "connecting", NULL};
+static const char *const PROTOCOLS[] = {"rtmp", "http-flv", NULL};
 
 typedef struct {
     int64_t now;
     const char *app, *name, *role, *protocol;
-    cJSON *arr;
-    int oom;
+    api_page_t page;
+    uint64_t last; /* the id of the page's last session */
 } filter_ctx_t;
 
 static int eq_or_unset(const char *want, const char *have)
@@ -24,60 +25,35 @@ static int eq_or_unset(const char *want, const char *have)
     return !want || (have && strcmp(want, have) == 0);
 }
 
-static void add_session(conn_t *c, void *arg)
+/* node_sessions_after() callback: 1 (stop) once the page is full. */
+static int add_session(conn_t *c, void *arg)
 {
     filter_ctx_t *f = arg;
     sess_info_t si;
     conn_info(c, f->now, &si);
     if (!eq_or_unset(f->app, si.app) || !eq_or_unset(f->name, si.name) ||
         !eq_or_unset(f->role, sess_role_name(si.role)) || !eq_or_unset(f->protocol, si.protocol))
-        return;
-    cJSON *o = api_render_session(&si);
-    if (!o || !cJSON_AddItemToArray(f->arr, o)) {
-        cJSON_Delete(o);
-        f->oom = 1;
-    }
-}
-
-/* A filter value from a closed list, or -1 after a 400. */
-static int check_enum(api_req_t *r, const char *key, const char *v, const char *const *vals,
-                      size_t n)
-{
-    if (!v)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v, vals[i]) == 0)
-            return 0;
-    api_reply_error(r, 400, "invalid_field", "%s: expected one of %s", key,
-                    n == 2 ? "rtmp, http-flv" : "publisher, player, relay, connecting");
-    return -1;
+    if (api_page_full(&f->page))
+        return 1;
+    api_page_add(&f->page, api_render_session(&si));
+    f->last = c->id;
+    return 0;
 }
 
+/* Sessions in id order after ?after= (ids only grow: a walk sees each
+ * session that stays open once, and new ones at its end). */
 void api_get_sessions(api_req_t *r)
 {
-    filter_ctx_t f = {weir_mono_ms(),
-                      api_query(r, "app"),
-                      api_query(r, "name"),
-                      api_query(r, "role"),
-                      api_query(r, "protocol"),
-                      NULL,
-                      0};
-    if (check_enum(r, "role", f.role, ROLES, 4) != 0 ||
-        check_enum(r, "protocol", f.protocol, PROTOCOLS, 2) != 0)
+    filter_ctx_t f = {
+        .now = weir_mono_ms(), .app = api_query(r, "app"), .name = api_query(r, "name")};
+    uint64_t after;
+    if (api_query_enum(r, "role", ROLES, &f.role) != 0 ||
+        api_query_enum(r, "protocol", PROTOCOLS, &f.protocol) != 0 ||
+        api_query_u64(r, "after", 0, 0, API_ID_MAX, &after) != 0 || api_page_begin(r, &f.page) != 0)
         return;
-    cJSON *o = cJSON_CreateObject();
-    f.arr = o ? cJSON_AddArrayToObject(o, "sessions") : NULL;
-    if (!f.arr) {
-        cJSON_Delete(o);
-        api_reply_json(r, 500, NULL);
-        return;
-    }
-    node_foreach_session(r->api->node, add_session, &f);
-    if (f.oom) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    api_reply_json(r, 200, o);
+    node_sessions_after(r->api->node, after, add_session, &f);
+    api_page_reply(r, &f.page, "sessions", api_page_u64(f.last));
 }
 
 /* The session named by the path, or NULL after a 400/404. */

@@ -1,4 +1,6 @@
 /* Tag streams: GET /api/v1/streams, GET and DELETE /api/v1/streams/{app}/{name}. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
@@ -6,6 +8,8 @@
 #include "conn.h"
 #include "evlog.h"
 #include "log.h"
+#include "page.h"
+#include "parse.h"
 #include "render.h"
 
 typedef struct {
@@ -28,33 +32,79 @@ static cJSON *stream_json(node_t *node, stream_t *s, int64_t now)
     return api_render_stream(&si, pc ? &pub : NULL);
 }
 
-static void add_stream(stream_t *s, void *arg)
+/* The streams a page may hold: those after the cursor that pass the
+ * filters (pointers only: nothing is rendered yet). */
+typedef struct {
+    const char *app, *name; /* filters, or NULL */
+    const char *after;      /* cursor, or NULL */
+    size_t after_app_len;
+    stream_t **v;
+    size_t n, cap;
+    int oom;
+} candidates_t;
+
+static void add_candidate(stream_t *s, void *arg)
 {
-    list_ctx_t *l = arg;
-    cJSON *o = stream_json(l->node, s, l->now);
-    if (!o || !cJSON_AddItemToArray(l->arr, o)) {
-        cJSON_Delete(o);
-        l->oom = 1;
+    candidates_t *c = arg;
+    if ((c->app && strcmp(c->app, stream_app(s)) != 0) ||
+        (c->name && strcmp(c->name, stream_name(s)) != 0) ||
+        (c->after &&
+         api_stream_cursor_cmp(stream_app(s), stream_name(s), c->after, c->after_app_len) <= 0))
+        return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        stream_t **v = realloc(c->v, cap * sizeof *v);
+        if (!v) {
+            c->oom = 1;
+            return;
+        }
+        c->v = v;
+        c->cap = cap;
     }
+    c->v[c->n++] = s;
 }
 
+static int stream_order(const void *a, const void *b)
+{
+    stream_t *x = *(stream_t *const *)a, *y = *(stream_t *const *)b;
+    int d = strcmp(stream_app(x), stream_app(y));
+    return d ? d : strcmp(stream_name(x), stream_name(y));
+}
+
+/* The cursor of a page that ends with s: "<app>/<name>". */
+static cJSON *stream_cursor(const stream_t *s)
+{
+    char key[STREAM_APP_MAX + STREAM_NAME_MAX + 1];
+    snprintf(key, sizeof key, "%s/%s", stream_app(s), stream_name(s));
+    return cJSON_CreateString(key);
+}
+
+/* Streams ordered by app, then name, after ?after= ("<app>/<name>"): the
+ * hub is a hash table, so the matching pointers are gathered and sorted;
+ * only the page's streams are rendered. */
 void api_get_streams(api_req_t *r)
 {
-    node_t *node = r->api->node;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = o ? cJSON_AddArrayToObject(o, "streams") : NULL;
-    if (!arr) {
-        cJSON_Delete(o);
-        api_reply_json(r, 500, NULL);
+    candidates_t c = {
+        .app = api_query(r, "app"), .name = api_query(r, "name"), .after = api_query(r, "after")};
+    if (c.after && api_parse_stream_cursor(c.after, &c.after_app_len) != 0) {
+        api_reply_error(r, 400, "invalid_field",
+                        "after: expected a stream's <app>/<name> (next_after of the last page)");
         return;
     }
-    list_ctx_t l = {node, weir_mono_ms(), arr, 0, NULL, NULL};
-    hub_foreach(node->hub, add_stream, &l);
-    if (l.oom) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    api_reply_json(r, 200, o);
+    api_page_t page;
+    if (api_page_begin(r, &page) != 0)
+        return;
+    node_t *node = r->api->node;
+    hub_foreach(node->hub, add_candidate, &c);
+    page.oom = c.oom;
+    if (c.n)
+        qsort(c.v, c.n, sizeof *c.v, stream_order);
+    int64_t now = weir_mono_ms();
+    size_t i = 0;
+    for (; i < c.n && !api_page_full(&page); i++)
+        api_page_add(&page, stream_json(node, c.v[i], now));
+    api_page_reply(r, &page, "streams", i ? stream_cursor(c.v[i - 1]) : NULL);
+    free(c.v);
 }
 
 static stream_t *find_stream(api_req_t *r)

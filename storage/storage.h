@@ -118,10 +118,11 @@ int storage_event_put(storage_t *st, const storage_event_t *ev);
  * call), or rc < 0 (NODE_EIO, NODE_ENOMEM) and no rows. */
 typedef void (*storage_events_cb)(void *arg, int rc, const storage_event_t *rows, size_t n);
 /* Queues a read of the events with id > after, oldest first, at most limit
- * (1..1000). Returns 0 (done will be called exactly once) or NODE_ELIMIT /
- * NODE_ENOMEM / NODE_EINVAL (done will not be called). */
-int storage_events_get(storage_t *st, uint64_t after, uint32_t limit, storage_events_cb done,
-                       void *arg);
+ * (1..1000); types NULL for every type, else only those it lists as
+ * ",type1,type2," (copied). Returns 0 (done will be called exactly once) or
+ * NODE_ELIMIT / NODE_ENOMEM / NODE_EINVAL (done will not be called). */
+int storage_events_get(storage_t *st, uint64_t after, uint32_t limit, const char *types,
+                       storage_events_cb done, void *arg);
 
 /* Called on the loop thread: rc 0 once committed, or NODE_EIO. */
 typedef void (*storage_done_cb)(void *arg, int rc);

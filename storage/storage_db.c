@@ -295,8 +295,10 @@ int storage_db_prepare(storage_t *st, char *err, size_t errlen)
         {offsetof(storage_t, s_rollback), "ROLLBACK"},
         {offsetof(storage_t, s_insert), "INSERT INTO events (id, time_ms, type, app, name, data)"
                                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
-        {offsetof(storage_t, s_get), "SELECT id, time_ms, type, app, name, data FROM events"
-                                     " WHERE id > ?1 ORDER BY id LIMIT ?2"},
+        /* ?3: NULL, or ",type1,type2," (storage_events_get()) */
+        {offsetof(storage_t, s_get),
+         "SELECT id, time_ms, type, app, name, data FROM events WHERE id > ?1"
+         " AND (?3 IS NULL OR instr(?3, ',' || type || ',') > 0) ORDER BY id LIMIT ?2"},
         {offsetof(storage_t, s_setting),
          "INSERT OR REPLACE INTO settings (key, value, updated_ms) VALUES (?1, ?2, ?3)"},
         {offsetof(storage_t, s_relay_put),

@@ -52,12 +52,16 @@ int storage_event_put(storage_t *st, const storage_event_t *ev)
     return rc;
 }
 
-int storage_events_get(storage_t *st, uint64_t after, uint32_t limit, storage_events_cb done,
-                       void *arg)
+int storage_events_get(storage_t *st, uint64_t after, uint32_t limit, const char *types,
+                       storage_events_cb done, void *arg)
 {
     if (!done || limit < 1 || limit > STORAGE_GET_MAX)
         return NODE_EINVAL;
     job_t *j = calloc(1, sizeof *j);
+    if (j && types && !(j->u.get.types = strdup(types))) {
+        free(j);
+        j = NULL;
+    }
     if (!j)
         return NODE_ENOMEM;
     j->kind = JOB_GET;
@@ -66,8 +70,10 @@ int storage_events_get(storage_t *st, uint64_t after, uint32_t limit, storage_ev
     j->u.get.done = done;
     j->u.get.arg = arg;
     int rc = storage_queue_push(st, j);
-    if (rc != 0)
+    if (rc != 0) {
+        free(j->u.get.types);
         free(j);
+    }
     return rc;
 }
 
@@ -231,6 +237,8 @@ void storage_events_read(storage_t *st, job_t *j)
     uint64_t after = j->u.get.after > INT64_MAX ? INT64_MAX : j->u.get.after;
     sqlite3_bind_int64(s, 1, (sqlite3_int64)after);
     sqlite3_bind_int(s, 2, (int)j->u.get.limit);
+    if (j->u.get.types) /* else ?3 stays NULL: every type */
+        sqlite3_bind_text(s, 3, j->u.get.types, -1, SQLITE_STATIC);
     storage_event_t *rows = calloc(j->u.get.limit, sizeof *rows);
     size_t n = 0;
     int rc = rows ? SQLITE_OK : SQLITE_NOMEM, oom = 0;

@@ -61,6 +61,7 @@ struct job {
         struct {
             uint64_t after;
             uint32_t limit;
+            char *types; /* NULL, or ",type1,type2," (owned) */
             storage_events_cb done;
             void *arg;
             storage_event_t *rows; /* each row's strings malloc'ed */

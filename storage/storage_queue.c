@@ -29,8 +29,10 @@
 
 static void job_free(job_t *j)
 {
-    if (j->kind == JOB_GET)
+    if (j->kind == JOB_GET) {
         storage_events_rows_free(j->u.get.rows, j->u.get.n);
+        free(j->u.get.types);
+    }
     free(j);
 }
 

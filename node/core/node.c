@@ -358,6 +358,14 @@ void node_foreach_session(node_t *node, void (*cb)(conn_t *c, void *arg), void *
     cb(c, arg);
 }
 
+void node_sessions_after(node_t *node, uint64_t after, int (*cb)(conn_t *c, void *arg), void *arg)
+{
+    conn_t *c;
+    TAILQ_FOREACH(c, &node->conns, link)
+    if (c->id > after && cb(c, arg))
+        return;
+}
+
 conn_t *node_find_session(node_t *node, uint64_t id)
 {
     conn_t *c;

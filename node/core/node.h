@@ -212,6 +212,11 @@ void node_limit_hit(node_t *node, limit_kind_t k);
 uint64_t node_new_session_id(node_t *node);
 /* Calls cb for every open session (not closing). cb must not close any. */
 void node_foreach_session(node_t *node, void (*cb)(conn_t *c, void *arg), void *arg);
+/* Calls cb for the open sessions with an id above after, in id order (a
+ * session is listed when its id is taken, and ids grow), until cb returns
+ * nonzero. The sessions up to after are skipped by comparing ids only. cb
+ * must not close any. */
+void node_sessions_after(node_t *node, uint64_t after, int (*cb)(conn_t *c, void *arg), void *arg);
 /* The open session with that id (not closing), or NULL. */
 conn_t *node_find_session(node_t *node, uint64_t id);
 

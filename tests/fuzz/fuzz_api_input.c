@@ -1,7 +1,8 @@
 /* Fuzz target for the API's own input handling (api/parse.c): the input is
  * "path \0 query-value \0 body". The path is matched against every route of
  * the real table, the query value parsed as an integer, the body as a JSON
- * object and then as a PATCH /api/v1/node body and a drain body; each result is checked
+ * object and then as a PATCH /api/v1/node body and a drain body; the query
+ * value is also read as a streams cursor and as an events type list; each result is checked
  * against what it claims (parameters rebuild the path, an accepted integer
  * is all digits and prints back the same, an accepted patch names a real
  * level, an accepted drain redirect is a header-safe URL, error messages are
@@ -111,6 +112,32 @@ static void check_u64(const char *q)
         abort(); /* above max: refused */
 }
 
+/* The streams cursor: an accepted one splits at its first '/' into two
+ * non-empty parts, and compares equal to its own stream. The type list: an
+ * accepted one comes back as ",<the list>,"; a refusal names "type". */
+static void check_query_lists(const char *q)
+{
+    size_t app_len;
+    if (api_parse_stream_cursor(q, &app_len) == 0) {
+        if (!app_len || q[app_len] != '/' || !q[app_len + 1] || memchr(q, '/', app_len))
+            abort();
+        char *app = strndup(q, app_len);
+        if (!app || api_stream_cursor_cmp(app, q + app_len + 1, q, app_len) != 0)
+            abort();
+        free(app);
+    }
+    char out[API_EVENT_TYPES_LEN], err[160];
+    memset(err, 'x', sizeof err);
+    if (api_parse_event_types(q, out, err, sizeof err) == 0) {
+        size_t n = strlen(q);
+        if (strlen(out) != n + 2 || out[0] != ',' || out[n + 1] != ',' ||
+            strncmp(out + 1, q, n) != 0)
+            abort();
+    } else if (!memchr(err, '\0', sizeof err) || strncmp(err, "type: ", 6) != 0) {
+        abort();
+    }
+}
+
 static void check_body(const char *body, size_t len)
 {
     char err[160];
@@ -171,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_route(path);
     check_unescape(path);
     check_u64(query);
+    check_query_lists(query);
     check_body(body, blen);
     free(in);
     return 0;

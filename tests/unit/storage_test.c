@@ -171,7 +171,7 @@ static got_t *get_sync(storage_t *st, uint64_t after, uint32_t limit)
 {
     got_t *g = calloc(1, sizeof *g);
     assert_non_null(g);
-    assert_int_equal(storage_events_get(st, after, limit, on_events, g), 0);
+    assert_int_equal(storage_events_get(st, after, limit, NULL, on_events, g), 0);
     storage_sync(st);
     assert_int_equal(g->calls, 1);
     return g;
@@ -479,9 +479,9 @@ static void test_events_put_get(void **state)
 
     /* limit bounds, and no callback for a refused request */
     got_t bad = {0};
-    assert_int_equal(storage_events_get(st, 0, 0, on_events, &bad), NODE_EINVAL);
-    assert_int_equal(storage_events_get(st, 0, 1001, on_events, &bad), NODE_EINVAL);
-    assert_int_equal(storage_events_get(st, 0, 10, NULL, NULL), NODE_EINVAL);
+    assert_int_equal(storage_events_get(st, 0, 0, NULL, on_events, &bad), NODE_EINVAL);
+    assert_int_equal(storage_events_get(st, 0, 1001, NULL, on_events, &bad), NODE_EINVAL);
+    assert_int_equal(storage_events_get(st, 0, 10, NULL, NULL, NULL), NODE_EINVAL);
     storage_event_t notype = {6, 0, NULL, NULL, NULL, NULL};
     assert_int_equal(storage_event_put(st, &notype), NODE_EINVAL);
     storage_sync(st);
@@ -542,7 +542,7 @@ static void test_read_after_put_is_fifo(void **state)
     put(st, 1, 1, "a", NULL, NULL, NULL);
     put(st, 2, 2, "b", NULL, NULL, NULL);
     /* no sync between the puts and the read */
-    assert_int_equal(storage_events_get(st, 0, 10, on_events, g), 0);
+    assert_int_equal(storage_events_get(st, 0, 10, NULL, on_events, g), 0);
     put(st, 3, 3, "c", NULL, NULL, NULL); /* queued after the read: not seen */
     assert_int_equal(g->calls, 0);        /* callbacks never run inside a call */
     storage_sync(st);
@@ -575,7 +575,7 @@ static void test_callbacks_on_event_loop(void **state)
     assert_non_null(g);
     put(st, 1, 1, "a", NULL, NULL, NULL);
     assert_int_equal(storage_setting_put(st, "k", "v", on_done, &d), 0);
-    assert_int_equal(storage_events_get(st, 0, 10, on_events, g), 0);
+    assert_int_equal(storage_events_get(st, 0, 10, NULL, on_events, g), 0);
     int64_t deadline = weir_mono_ms() + 10000;
     while ((d.calls == 0 || g->calls == 0) && weir_mono_ms() < deadline)
         event_base_loop(fx->base, EVLOOP_ONCE);
@@ -602,7 +602,7 @@ static void test_close_runs_pending_callbacks(void **state)
     assert_non_null(g);
     put(st, 1, 1, "a", NULL, NULL, NULL);
     assert_int_equal(storage_setting_put(st, "k", "v", on_done, &d), 0);
-    assert_int_equal(storage_events_get(st, 0, 10, on_events, g), 0);
+    assert_int_equal(storage_events_get(st, 0, 10, NULL, on_events, g), 0);
     storage_close(st);
     assert_int_equal(d.calls, 1);
     assert_int_equal(d.rc, 0);
@@ -750,7 +750,7 @@ static void test_queue_full_drops(void **state)
     assert_int_equal(limited, TOTAL - 1);
     got_t g = {0};
     done_t d = {0};
-    assert_int_equal(storage_events_get(st, 0, 10, on_events, &g), NODE_ELIMIT);
+    assert_int_equal(storage_events_get(st, 0, 10, NULL, on_events, &g), NODE_ELIMIT);
     assert_int_equal(storage_setting_put(st, "k", "v", on_done, &d), NODE_ELIMIT);
     storage_stats_t s;
     stats(st, &s);
