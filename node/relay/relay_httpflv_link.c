@@ -14,7 +14,7 @@
  *                into the FLV reader (tags up to rtmp.max_message_size);
  *                audio, video and script tags go to stream_push().
  * The whole link fails if it is not up within cfg.timeout_ms, and once up
- * if the upstream sends nothing for cfg.timeout_ms.
+ * if the upstream sends no tag for cfg.silence_ms (0: cfg.timeout_ms).
  *
  * Ownership: the protocol state (hc_t, whose first member is the
  * relay_link_base_t) belongs to the connection and is freed in on_close,
@@ -141,6 +141,7 @@ static int on_tag(hc_t *hc, const flv_tag_t *tag)
         return 0;
     }
     hc->tags++;
+    relay_link_media(&hc->base, weir_mono_ms());
     if (stream_push(&hc->pub, tag->type, tag->ts, payload, len, weir_mono_ms()) != 0)
         goto oom;
     return 0;

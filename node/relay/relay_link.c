@@ -36,7 +36,14 @@ conn_t *relay_link_start(node_t *node, const relay_link_cfg_t *cfg, const relay_
     return NULL;
 }
 
-const relay_links_t RELAY_LINKS_NET = {relay_link_start, relay_link_stop};
+const relay_links_t RELAY_LINKS_NET = {relay_link_start, relay_link_stop, relay_link_set_silence};
+
+void relay_link_set_silence(conn_t *c, uint32_t silence_ms)
+{
+    relay_link_base_t *b = c ? c->ps : NULL;
+    if (b)
+        b->silence_ms = silence_ms;
+}
 
 int relay_fail_is_refusal(relay_fail_t why)
 {
@@ -107,6 +114,7 @@ int relay_link_base_init(relay_link_base_t *b, const relay_link_cfg_t *cfg,
     b->dir = cfg->dir;
     b->hops = cfg->hops;
     b->timeout_ms = cfg->timeout_ms;
+    b->silence_ms = cfg->silence_ms;
     if (copy_field(b->app, sizeof b->app, cfg->app) != 0 ||
         copy_field(b->name, sizeof b->name, cfg->name) != 0 ||
         copy_field(b->url, sizeof b->url, cfg->url) != 0 ||
@@ -120,6 +128,7 @@ void relay_link_report_up(relay_link_base_t *b, conn_t *c)
     if (b->up)
         return;
     b->up = 1;
+    b->up_ms = weir_mono_ms();
     char ub[URL_LOG_MAX];
     log_info(c->id, "relay link: %s %s/%s %s %s is up", b->dir == RELAY_PUSH ? "push" : "pull",
              b->app, b->name, b->dir == RELAY_PUSH ? "to" : "from",
@@ -163,11 +172,18 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
         relay_link_fail(b, RELAY_FAIL_TIMEOUT, "timeout (%s)", phase);
         return "timeout";
     }
-    if (b->dir != RELAY_PULL || now_ms - c->last_read_ms <= (int64_t)limit_ms)
+    int64_t since = b->last_media_ms > b->up_ms ? b->last_media_ms : b->up_ms;
+    int64_t silence = b->silence_ms ? b->silence_ms : limit_ms;
+    if (b->dir != RELAY_PULL || now_ms - since <= silence)
         return NULL;
     relay_link_fail(b, RELAY_FAIL_SILENCE, "upstream silent for %lld ms",
-                    (long long)(now_ms - c->last_read_ms));
+                    (long long)(now_ms - since));
     return "upstream silent";
+}
+
+void relay_link_media(relay_link_base_t *b, int64_t now_ms)
+{
+    b->last_media_ms = now_ms;
 }
 
 int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,

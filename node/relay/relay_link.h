@@ -38,8 +38,9 @@ typedef struct {
     const char *app, *name; /* the local stream */
     unsigned hops;          /* hop count to send (>= 1) */
     const char *via;        /* node ids to send, this node's last; may be "" */
-    uint32_t timeout_ms;    /* connect + handshake + until up; and, pull, longest
-                               silence from the upstream once up */
+    uint32_t timeout_ms;    /* connect + handshake + until up */
+    uint32_t silence_ms;    /* pull, once up: longest time without media from the
+                               upstream (0: timeout_ms) */
 } relay_link_cfg_t;
 
 /* Why a link went down, set by the link where it failed (the text that
@@ -105,7 +106,13 @@ typedef struct relay_links {
     conn_t *(*start)(node_t *node, const relay_link_cfg_t *cfg, const relay_link_ops_t *ops,
                      void *owner, char *err, size_t errlen);
     void (*stop)(conn_t *c, const char *reason);
+    /* A new silence limit for a running link (relay_link_set_silence()). */
+    void (*set_silence)(conn_t *c, uint32_t silence_ms);
 } relay_links_t;
+
+/* Changes the silence limit of a running link (cfg.silence_ms; 0: its
+ * timeout): from its next tick on, without reconnecting. */
+void relay_link_set_silence(conn_t *c, uint32_t silence_ms);
 
 extern const relay_links_t RELAY_LINKS_NET;
 
@@ -123,6 +130,9 @@ typedef struct {
     unsigned hops;
     char via[RELAY_VIA_MAX];
     uint32_t timeout_ms;
+    uint32_t silence_ms;     /* pull, once up (0: timeout_ms) */
+    int64_t up_ms;           /* when up() was called */
+    int64_t last_media_ms;   /* pull: the last media message from the upstream */
     int up;                  /* up() was called */
     char err[RELAY_ERR_MAX]; /* why it went down, when the protocol knows better
                                 than the connection's close reason */
@@ -151,13 +161,17 @@ void relay_link_report_down(relay_link_base_t *b, conn_t *c);
 void relay_link_fail(relay_link_base_t *b, relay_fail_t why, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Pull: a media message (audio, video, data) came from the upstream. */
+void relay_link_media(relay_link_base_t *b, int64_t now_ms);
+
 /* The deadlines of a link, checked from its on_tick with limit_ms its
  * timeout: until up, the link must be up within limit_ms of the
- * connection's start ("timeout (<phase>)"); once up, a pull fails when the
- * upstream has sent nothing for more than limit_ms ("upstream silent for N
- * ms"; a push target may stay quiet). Returns the close reason ("timeout",
- * "upstream silent") after relay_link_fail(), or NULL: in time. The caller
- * closes the connection. */
+ * connection's start ("timeout (<phase>)"); once up, a pull fails with
+ * RELAY_FAIL_SILENCE when the upstream has sent no media for more than
+ * b->silence_ms (0: limit_ms) since it came up or since its last media
+ * ("upstream silent for N ms"; a push target may stay quiet). Returns the
+ * close reason ("timeout", "upstream silent") after relay_link_fail(), or
+ * NULL: in time. The caller closes the connection. */
 const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t now_ms,
                                 uint32_t limit_ms, const char *phase);
 

@@ -267,16 +267,27 @@ static void run_record_fail(relay_run_t *run, const conn_t *c, reason_t why, con
     record(run, "relay.fail", f);
 }
 
+/* The URL after a failure of URL i: the next one; with failback, URL 0
+ * when a link on a later URL that had been up went down (the earliest
+ * comes first again; attempts that never came up go on down the list, so
+ * a round still reaches every URL). */
+static unsigned run_next_url(const relay_spec_t *s, unsigned i, int was_up)
+{
+    if (s->failback && was_up && i > 0)
+        return 0;
+    return (i + 1) % s->nurls;
+}
+
 /* Moves the instance to its next URL (when it has more than one),
  * recording relay.failover. */
-static void run_fail_over(relay_run_t *run, const conn_t *c, const char *err)
+static void run_fail_over(relay_run_t *run, const conn_t *c, const char *err, int was_up)
 {
     relay_t *r = run->relay;
     relay_mgr_t *m = r->mgr;
     if (r->spec.nurls < 2)
         return;
     unsigned from = run->url_idx;
-    run->url_idx = (run->url_idx + 1) % r->spec.nurls;
+    run->url_idx = run_next_url(&r->spec, run->url_idx, was_up);
     char to[RELAY_URL_MAX], ub[URL_LOG_MAX];
     if (relay_spec_url_for(&r->spec, run->url_idx, run->name, to, sizeof to) != 0)
         return;
@@ -378,7 +389,7 @@ static void link_down(void *owner, conn_t *c, relay_fail_t why, const char *err)
         run_give_up(run);
         return;
     }
-    run_fail_over(run, c, err);
+    run_fail_over(run, c, err, was_up);
     run_retry(run, why, was_up, up_for_ms, now);
 }
 
@@ -435,6 +446,7 @@ static void run_start(relay_run_t *run, int64_t now_ms)
         .hops = run->hops,
         .via = run->via,
         .timeout_ms = conf->relay_connect_timeout_ms,
+        .silence_ms = r->spec.silence_timeout_ms,
     };
     char err[RELAY_ERR_MAX];
     conn_t *c = m->links->start(m->node, &cfg, &LINK_OPS, run, err, sizeof err);
