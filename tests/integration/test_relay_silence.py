@@ -15,6 +15,8 @@ frame; the gap it sees across the failover is printed (run pytest with -s).
 2. silence_timeout_ms is PATCHed to null (the node's relay.connect_timeout_ms,
    set to 3000 here): B frozen, the link fails after ~3 s: the default still
    applies to relays that do not set the field (10 s unless configured).
+3. failback: true with urls [A, B, C]: A hangs (to B), then B hangs: the
+   relay starts again at A, not C.
 """
 
 import socket
@@ -153,17 +155,26 @@ def _freeze_and_measure(api_e, e, rid, proxy, player, to_url, what):
     return t_fail, _gap_across(player, t_freeze, what)
 
 
-def test_silent_upstream_fails_over_after_silence_timeout(node, procs, clip):
+def _origin(node, procs, clip):
     o = node()
     publish(procs, o, clip, "s")
     wait_for("live/s on the origin", lambda: stream_live(api_of(o), APP, "s"), timeout=15,
              diag=[o])
+    return o
+
+
+def _edge(node):
+    e = node(stream={"unpublish_grace_ms": GRACE_MS},
+             relay={"connect_timeout_ms": CONNECT_TIMEOUT_MS})
+    return e, api_of(e)
+
+
+def test_silent_upstream_fails_over_after_silence_timeout(node, procs, clip):
+    o = _origin(node, procs, clip)
     a, b = FreezingProxy(o.rtmp_port), FreezingProxy(o.rtmp_port)
     player = None
     try:
-        e = node(stream={"unpublish_grace_ms": GRACE_MS},
-                 relay={"connect_timeout_ms": CONNECT_TIMEOUT_MS})
-        api_e = api_of(e)
+        e, api_e = _edge(node)
         rel = create_relay(api_e, relay_body("pull", [a.url("s"), b.url("s")], name="s",
                                              mode="always", silence_timeout_ms=5000))
         rid = rel["id"]
@@ -210,3 +221,35 @@ def test_silent_upstream_fails_over_after_silence_timeout(node, procs, clip):
             player.close()
         a.close()
         b.close()
+
+
+def test_failback_returns_to_the_first_url(node, procs, clip):
+    """failback: true (taken at a safe point): urls [A, B, C]; A hangs, the
+    relay fails over to B; when B hangs it starts again at A (without
+    failback it would go on to C). The player is kept throughout."""
+    o = _origin(node, procs, clip)
+    a, b, c = (FreezingProxy(o.rtmp_port) for _ in range(3))
+    player = None
+    try:
+        e, api_e = _edge(node)
+        rid = create_relay(api_e, relay_body("pull", [a.url("s"), b.url("s"), c.url("s")],
+                                             name="s", mode="always", silence_timeout_ms=1000,
+                                             failback=True))["id"]
+        wait_active(api_e, rid, timeout=15, diag=[o, e])
+        assert get_relay(api_e, rid)["current_url"] == a.url("s")
+        player = TimedRtmpPlayer(e.rtmp_port, APP, "s")
+        wait_for("video at the edge's player", lambda: len(_video_after(player, 0)) >= 50,
+                 timeout=15, diag=[e])
+        _, gap_ab = _freeze_and_measure(api_e, e, rid, a, player, b.url("s"), "A hangs")
+        _, gap_ba = _freeze_and_measure(api_e, e, rid, b, player, a.url("s"), "B hangs")
+        fo = [(x["from_url"], x["to_url"]) for x in events_of(api_e, "relay.failover",
+                                                              relay_id=rid)]
+        assert fo == [(a.url("s"), b.url("s")), (b.url("s"), a.url("s"))], fo
+        assert len(c.conns) == 0, "C was tried"
+        print("\nfailback: A->B gap %.0f ms, B->A gap %.0f ms" % (gap_ab * 1000, gap_ba * 1000))
+        assert player.closed_at is None
+    finally:
+        if player:
+            player.close()
+        for p in (a, b, c):
+            p.close()
