@@ -22,9 +22,9 @@
  *   silence_timeout_ms pull, once up: fail over when the upstream sends no
  *                     media for this long (RELAY_SILENCE_MS_MIN..MAX); null
  *                     (stored as 0): the node's relay.connect_timeout_ms
- *   failback          boolean (default false): after failing over from an
- *                     earlier URL, the next attempt after the current link
- *                     fails starts again at URL 0 (not at the next URL)
+ *   failback          boolean (default false): when a link on a later URL
+ *                     that had been up goes down, the next attempt is URL 0
+ *                     again (not the next URL; relay_run.c)
  *   enabled           boolean
  * Rendered only: "source" ("config" | "api").
  */

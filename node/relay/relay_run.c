@@ -1,7 +1,7 @@
 /* relay_run: the instances of a relay (see relay_internal.h) and the policy
  * of their links: start on the current URL, and when a link goes down,
- * decide by its reason (relay_fail_t) whether to try the next URL at once,
- * back off, or give up. Records relay.start, relay.stop, relay.fail and
+ * decide by its reason (relay_fail_t) whether to try the next URL at once
+ * (URL 0 again with failback, run_next_url()), back off, or give up. Records relay.start, relay.stop, relay.fail and
  * relay.failover through the node's event sink. Loop thread only. */
 #include <stdio.h>
 #include <stdlib.h>
