@@ -77,6 +77,10 @@ struct publisher {
      * publisher comes back), so that a replacement upstream continues the
      * stream for them as if nothing happened. */
     int hold_players;
+    /* Takes the stream over from a live publisher even when
+     * stream.publish_takeover is off (a relay's failback: the old link is
+     * stopped by its owner, the players continue). */
+    int takeover;
     /* Owner (the RTMP glue, rtmp_ctrl.h): data messages (onMetaData)
      * dropped over the AMF0 bounds, and whether that was logged (once per
      * publisher). The hub does not use them. */

@@ -41,6 +41,7 @@ typedef struct {
     uint32_t timeout_ms;    /* connect + handshake + until up */
     uint32_t silence_ms;    /* pull, once up: longest time without media from the
                                upstream (0: timeout_ms) */
+    int probe;              /* pull: a failback probe (see ops ready) */
 } relay_link_cfg_t;
 
 /* Why a link went down, set by the link where it failed (the text that
@@ -86,6 +87,13 @@ typedef struct {
      * ended", "app/name already has a local publisher"... Called once, from
      * the connection's close path (the conn_t is gone after the call). */
     void (*down)(void *owner, conn_t *c, relay_fail_t why, const char *err);
+    /* Probes only (cfg.probe): a probe is up without publishing (it drops
+     * media but keeps the latest sequence headers); at the upstream's first
+     * video key frame it asks ready: 1, and the link goes live now: it
+     * publishes the local stream, taking it over (stream_publish(): the
+     * players continue), the kept headers and this frame first; 0, and it
+     * closes. The owner stops its other link first (relay_link_stop()). */
+    int (*ready)(void *owner, conn_t *c);
 } relay_link_ops_t;
 
 /* Starts a link (copies what it needs from cfg). Returns the connection
@@ -134,6 +142,12 @@ typedef struct {
     int64_t up_ms;           /* when up() was called */
     int64_t last_media_ms;   /* pull: the last media message from the upstream */
     int up;                  /* up() was called */
+    int probe;               /* a probe that has not gone live yet */
+    /* Probe: the latest video and audio sequence headers (malloc'd). */
+    struct relay_link_kept {
+        uint8_t *payload;
+        uint32_t len, ts;
+    } kept[2];
     char err[RELAY_ERR_MAX]; /* why it went down, when the protocol knows better
                                 than the connection's close reason */
     relay_fail_t why;        /* set with err */
@@ -184,6 +198,17 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
  * ("local stream busy", "cannot publish locally"). */
 int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
                        const publisher_ops_t *ops, void *owner, const char **reason);
+
+/* Pull, a probe (b->probe): what to do with a media message (type 8 or
+ * 9, ts, len bytes at p, not adopted): sequence headers are kept (a copy),
+ * the rest dropped until a video key frame; then the owner's ready()
+ * decides, and the link publishes through pub (as relay_link_publish(),
+ * with takeover) and pushes the kept headers. Returns 0: drop the message;
+ * 1: live now (b->probe cleared), the caller ingests this message; -1: the
+ * link failed and is closing. */
+int relay_link_probe_media(relay_link_base_t *b, conn_t *c, publisher_t *pub,
+                           const publisher_ops_t *ops, void *owner, uint8_t type, uint32_t ts,
+                           const uint8_t *p, uint32_t len);
 
 /* The conn_proto_t info of a link (c->ps starts with its
  * relay_link_base_t): role relay, the local app and name. */

@@ -166,6 +166,7 @@ static void run_stop_link(relay_run_t *run, reason_t why, const char *reason, in
 void relay_run_free(relay_run_t *run, reason_t why, const char *reason, int64_t now_ms)
 {
     relay_t *r = run->relay;
+    relay_failback_stop(run);
     run_stop_link(run, why, reason, now_ms);
     for (relay_run_t **pp = &r->runs; *pp; pp = &(*pp)->next) {
         if (*pp == run) {
@@ -184,6 +185,8 @@ static void link_up(void *owner, conn_t *c)
     relay_run_t *run = owner;
     relay_t *r = run->relay;
     relay_mgr_t *m = r->mgr;
+    if (c == run->probe)
+        return; /* up, waiting for its first key frame */
     run->status = RELAY_ST_ACTIVE;
     run->retries = 0;
     run->round_fails = run->round_refusals = 0;
@@ -369,6 +372,11 @@ static void link_down(void *owner, conn_t *c, relay_fail_t why, const char *err)
 {
     relay_run_t *run = owner;
     relay_t *r = run->relay;
+    if (c == run->probe) {
+        relay_failback_probe_down(run, why, err);
+        return;
+    }
+    relay_failback_stop(run);
     int64_t now = weir_mono_ms();
     int was_up = run->up_ms != 0;
     int64_t up_for_ms = was_up ? now - run->up_ms : 0;
@@ -393,7 +401,12 @@ static void link_down(void *owner, conn_t *c, relay_fail_t why, const char *err)
     run_retry(run, why, was_up, up_for_ms, now);
 }
 
-static const relay_link_ops_t LINK_OPS = {link_up, link_down};
+static int link_ready(void *owner, conn_t *c)
+{
+    return relay_failback_ready(owner, c);
+}
+
+static const relay_link_ops_t LINK_OPS = {link_up, link_down, link_ready};
 
 /* ---- starting a link ----------------------------------------------------- */
 
@@ -421,6 +434,50 @@ static void run_start_failed(relay_run_t *run, const char *err, int64_t now_ms)
     run->next_try_ms = now_ms + backoff_ms(r->mgr, &r->spec, run->retries);
 }
 
+conn_t *relay_run_link_start(relay_run_t *run, const char *url, int probe, char *err,
+                             size_t errlen)
+{
+    relay_t *r = run->relay;
+    relay_mgr_t *m = r->mgr;
+    relay_link_cfg_t cfg = {
+        .dir = r->spec.direction,
+        .url = url,
+        .app = r->spec.app,
+        .name = run->name,
+        .hops = run->hops,
+        .via = run->via,
+        .timeout_ms = m->node->conf.relay_connect_timeout_ms,
+        .silence_ms = r->spec.silence_timeout_ms,
+        .probe = probe,
+    };
+    return m->links->start(m->node, &cfg, &LINK_OPS, run, err, errlen);
+}
+
+void relay_run_adopt(relay_run_t *run, conn_t *c, unsigned idx, int64_t now_ms)
+{
+    relay_t *r = run->relay;
+    char from[RELAY_URL_MAX];
+    snprintf(from, sizeof from, "%s", run->url);
+    r->failovers++;
+    r->mgr->failovers++;
+    run->failovers++;
+    log_info(c->id, "relay %s: %s/%s fails back from URL %u to URL %u", r->spec.id, r->spec.app,
+             run->name, run->url_idx, idx);
+    cJSON *g = event_fields(run);
+    if (g) {
+        cJSON_AddStringToObject(g, "from_url", from);
+        cJSON_AddStringToObject(g, "to_url", run->probe_url);
+        cJSON_AddStringToObject(g, "error", "failback: an earlier URL is healthy again");
+    }
+    record(run, "relay.failover", g);
+    run_stop_link(run, REASON_REPLACED, "failback to an earlier URL", now_ms);
+    run->probe = NULL;
+    run->conn = c;
+    run->url_idx = idx;
+    snprintf(run->url, sizeof run->url, "%s", run->probe_url);
+    link_up(run, c);
+}
+
 /* Starts an attempt on the current URL. */
 static void run_start(relay_run_t *run, int64_t now_ms)
 {
@@ -438,18 +495,8 @@ static void run_start(relay_run_t *run, int64_t now_ms)
         run->status = RELAY_ST_FAILED;
         return;
     }
-    relay_link_cfg_t cfg = {
-        .dir = r->spec.direction,
-        .url = run->url,
-        .app = r->spec.app,
-        .name = run->name,
-        .hops = run->hops,
-        .via = run->via,
-        .timeout_ms = conf->relay_connect_timeout_ms,
-        .silence_ms = r->spec.silence_timeout_ms,
-    };
     char err[RELAY_ERR_MAX];
-    conn_t *c = m->links->start(m->node, &cfg, &LINK_OPS, run, err, sizeof err);
+    conn_t *c = relay_run_link_start(run, run->url, 0, err, sizeof err);
     if (!c) {
         run_start_failed(run, err, now_ms);
         return;
@@ -476,6 +523,7 @@ static int run_url_index(const relay_run_t *run)
 void relay_run_urls_changed(relay_run_t *run, int64_t now_ms)
 {
     relay_t *r = run->relay;
+    relay_failback_stop(run); /* the URLs' places changed */
     int at = run->url[0] ? run_url_index(run) : -1;
     run->round_fails = run->round_refusals = 0;
     if (at >= 0) {
@@ -566,4 +614,5 @@ void relay_run_tick(relay_run_t *run, int64_t now_ms)
     }
     if (run->status == RELAY_ST_BACKOFF && now_ms >= run->next_try_ms)
         run_start(run, now_ms);
+    relay_failback_tick(run, now_ms);
 }

@@ -15,13 +15,16 @@ frame; the gap it sees across the failover is printed (run pytest with -s).
 2. silence_timeout_ms is PATCHed to null (the node's relay.connect_timeout_ms,
    set to 3000 here): B frozen, the link fails after ~3 s: the default still
    applies to relays that do not set the field (10 s unless configured).
-3. failback: true with urls [A, B, C]: A hangs (to B), then B hangs: the
-   relay starts again at A, not C.
+3. failback: true with urls [A, B, C]: A hangs (to B); probes of A fail
+   while it hangs; once A is healthy the relay returns to it (the player's
+   gap at that switch is printed too).
 """
 
 import socket
 import threading
 import time
+
+import pytest
 
 import weirtest
 from relayutil import (APP, TimedRtmpPlayer, api_of, create_relay, events_of, get_relay,
@@ -36,8 +39,9 @@ class FreezingProxy:
     carries now drop what the target sends (the client gets nothing more,
     the connection stays up); later connections are carried normally."""
 
-    def __init__(self, target):
+    def __init__(self, target, http=False):
         self.target = target
+        self.http = http  # url(): an HTTP-FLV URL
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((weirtest.HOST, 0))
@@ -47,10 +51,13 @@ class FreezingProxy:
         self.lock = threading.Lock()
         self.conns = []  # [client, upstream, frozen flag (a list of one bool)]
         self.stopping = False
+        self.hang = False  # new connections are frozen from the start
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
     def url(self, name):
+        if self.http:
+            return "http://%s:%d/%s/%s.flv" % (weirtest.HOST, self.port, APP, name)
         return "rtmp://%s:%d/%s/%s" % (weirtest.HOST, self.port, APP, name)
 
     def _accept(self):
@@ -66,14 +73,17 @@ class FreezingProxy:
             except OSError:
                 client.close()
                 continue
-            frozen = [False]
+            frozen = [self.hang]
             with self.lock:
                 self.conns.append((client, up, frozen))
             for src, dst, drop in ((client, up, [False]), (up, client, frozen)):
                 threading.Thread(target=self._pump, args=(src, dst, drop), daemon=True).start()
 
     def _pump(self, src, dst, drop):
-        src.settimeout(0.2)
+        try:
+            src.settimeout(0.2)
+        except OSError:  # closed by close() already
+            return
         while not self.stopping:
             try:
                 b = src.recv(65536)
@@ -223,12 +233,17 @@ def test_silent_upstream_fails_over_after_silence_timeout(node, procs, clip):
         b.close()
 
 
-def test_failback_returns_to_the_first_url(node, procs, clip):
-    """failback: true (taken at a safe point): urls [A, B, C]; A hangs, the
-    relay fails over to B; when B hangs it starts again at A (without
-    failback it would go on to C). The player is kept throughout."""
+@pytest.mark.parametrize("proto", ["rtmp", "http"])
+def test_failback_returns_to_the_first_url(node, procs, clip, proto):
+    """failback: true, urls [A, B, C]: A hangs (its new connections too), the
+    relay fails over to B. While A stays hung, the background probes of A
+    (every retry_max_ms, 1 s here) fail and the relay stays on B; once A is
+    healthy, a probe gets its first key frame and the relay returns to A
+    (relay.failover B -> A; B's link stopped as replaced). C is never used;
+    the player is kept throughout and its gap at the failback is printed."""
     o = _origin(node, procs, clip)
-    a, b, c = (FreezingProxy(o.rtmp_port) for _ in range(3))
+    port = o.http_port if proto == "http" else o.rtmp_port
+    a, b, c = (FreezingProxy(port, http=proto == "http") for _ in range(3))
     player = None
     try:
         e, api_e = _edge(node)
@@ -240,14 +255,33 @@ def test_failback_returns_to_the_first_url(node, procs, clip):
         player = TimedRtmpPlayer(e.rtmp_port, APP, "s")
         wait_for("video at the edge's player", lambda: len(_video_after(player, 0)) >= 50,
                  timeout=15, diag=[e])
+        a.hang = True
         _, gap_ab = _freeze_and_measure(api_e, e, rid, a, player, b.url("s"), "A hangs")
-        _, gap_ba = _freeze_and_measure(api_e, e, rid, b, player, a.url("s"), "B hangs")
-        fo = [(x["from_url"], x["to_url"]) for x in events_of(api_e, "relay.failover",
-                                                              relay_id=rid)]
-        assert fo == [(a.url("s"), b.url("s")), (b.url("s"), a.url("s"))], fo
+        # Probes of A are tried (and fail) while it hangs; the relay stays on B.
+        n_a = len(a.conns)
+        wait_for("a probe of A", lambda: len(a.conns) > n_a, timeout=5, diag=[e])
+        assert get_relay(api_e, rid)["current_url"] == b.url("s")
+        a.hang = False
+        t_ok = time.monotonic()
+        fb = wait_for("failback to A", lambda: [x for x in events_of(
+            api_e, "relay.failover", relay_id=rid) if x["to_url"] == a.url("s")],
+            timeout=CONNECT_TIMEOUT_MS / 1000 + 5, diag=[e])[0]
+        t_back = time.monotonic() - t_ok
+        assert fb["from_url"] == b.url("s") and fb["error"].startswith("failback"), fb
+        stops = events_of(api_e, "relay.stop", relay_id=rid, url=b.url("s"))
+        assert stops and stops[-1]["reason"] == "replaced", stops
+        wait_for("active on A", lambda: get_relay(api_e, rid)["current_url"] == a.url("s") and
+                 get_relay(api_e, rid)["status"] == "active", timeout=5, diag=[e])
+        t_fb = time.monotonic()
+        wait_for("3 s of video after the failback", lambda: len(_video_after(player, t_fb)) >= 75,
+                 timeout=15, diag=[e])
+        gap_ba = _gap_across(player, t_ok, "failback")
         assert len(c.conns) == 0, "C was tried"
-        print("\nfailback: A->B gap %.0f ms, B->A gap %.0f ms" % (gap_ab * 1000, gap_ba * 1000))
         assert player.closed_at is None
+        print("\nfailback (%s): A hangs -> B, player gap %.0f ms; A healthy again -> back to A %.1f s "
+              "later, player gap %.0f ms" % (proto, gap_ab * 1000, t_back, gap_ba * 1000))
+        # The same source: the splice goes on at the next key frame (1 s GOP).
+        assert gap_ba < 2.0, "failback: the player saw a %.2f s gap" % gap_ba
     finally:
         if player:
             player.close()

@@ -9,7 +9,8 @@
  * next URL and back; an on-demand pull started by a player, given up when
  * every upstream refuses, and stopped after its idle timeout; a link that
  * cannot start; silence_timeout_ms handed to the links (and changed on a
- * running one without reconnecting); failback to the first URL. */
+ * running one without reconnecting); failback to the first URL, at a
+ * failure and through the background probe. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@ typedef struct {
     void *owner;
     char url[RELAY_URL_MAX];
     uint32_t silence_ms;     /* cfg.silence_ms, then fake_set_silence() */
+    int probe;               /* cfg.probe */
     const char *stop_reason; /* set by fake_stop() */
     int gone;                /* stopped or reported down */
 } fake_link_t;
@@ -83,6 +85,7 @@ static conn_t *fake_start(node_t *node, const relay_link_cfg_t *cfg, const relay
     l->owner = owner;
     snprintf(l->url, sizeof l->url, "%s", cfg->url);
     l->silence_ms = cfg->silence_ms;
+    l->probe = cfg->probe;
     FX->links[FX->nlinks++] = l;
     return &l->c;
 }
@@ -557,6 +560,88 @@ static void test_failback_to_first_url(void **state)
     assert_int_equal(FX->nlinks, n + 3);
 }
 
+#define PULL_FAILBACK                                                                              \
+    "[{\"id\":\"fb\",\"direction\":\"pull\",\"app\":\"live\",\"name\":\"cam\","                    \
+    "\"urls\":[\"rtmp://up1/live/cam\",\"rtmp://up2/live/cam\"],\"failback\":true,"                 \
+    "\"retry_initial_ms\":500,\"retry_max_ms\":1000}]"
+
+/* Failback in the background: running on URL 1, the relay probes URL 0
+ * every retry_max_ms (a probe link: cfg.probe); a probe that fails changes
+ * nothing; one that is up and has its first key frame (ready) becomes the
+ * link: relay.failover up2 -> up1, the old link stopped (relay.stop,
+ * replaced), relay.start; then no more probes. */
+static void test_failback_probe(void **state)
+{
+    (void)state;
+    start_mgr(PULL_FAILBACK);
+    int64_t t = weir_mono_ms();
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    fake_link_t *cur = last_link();
+    assert_string_equal(cur->url, "rtmp://up2/live/cam");
+    assert_false(cur->probe);
+    link_up(cur);
+    relay_mgr_tick(FX->m, t + 100); /* plans the first probe */
+    relay_mgr_tick(FX->m, t + 600);
+    assert_true(FX->links[FX->nlinks - 1] == cur); /* not before retry_max_ms */
+    relay_mgr_tick(FX->m, t + 1200);
+    fake_link_t *p = last_link();
+    assert_true(p->probe);
+    assert_string_equal(p->url, "rtmp://up1/live/cam");
+    int events = FX->nevents;
+    link_down(p, RELAY_FAIL_CONNECT, "connection refused"); /* still down: nothing happens */
+    assert_int_equal(FX->nevents, events);
+    assert_false(cur->gone);
+    assert_int_equal(status_of("fb"), RELAY_ST_ACTIVE);
+    relay_mgr_tick(FX->m, t + 1300);
+    assert_true(FX->links[FX->nlinks - 1] == p); /* the next probe waits */
+    relay_mgr_tick(FX->m, t + 2400);
+    p = last_link();
+    assert_true(p->probe);
+    link_up(p); /* up, but no key frame yet: nothing */
+    assert_int_equal(FX->nevents, events);
+    assert_int_equal(p->ops->ready(p->owner, &p->c), 1);
+    assert_true(cur->gone);
+    assert_string_equal(cur->stop_reason, "failback to an earlier URL");
+    assert_string_equal(FX->events[events].type, "relay.failover");
+    assert_string_equal(str_field(FX->events[events].fields, "from_url"), "rtmp://up2/live/cam");
+    assert_string_equal(str_field(FX->events[events].fields, "to_url"), "rtmp://up1/live/cam");
+    assert_string_equal(FX->events[events + 1].type, "relay.stop");
+    assert_string_equal(str_field(FX->events[events + 1].fields, "reason"), "replaced");
+    assert_string_equal(str_field(last_event("relay.start"), "url"), "rtmp://up1/live/cam");
+    relay_view_t v;
+    assert_int_equal(relay_mgr_view(FX->m, "fb", weir_mono_ms(), &v), 0);
+    assert_string_equal(v.current_url, "rtmp://up1/live/cam");
+    assert_int_equal(v.status, RELAY_ST_ACTIVE);
+    relay_view_release(&v);
+    int n = FX->nlinks;
+    relay_mgr_tick(FX->m, t + LATER_MS);
+    assert_int_equal(FX->nlinks, n); /* on URL 0: no probe */
+    /* the adopted probe is the link now: its failure is the relay's */
+    link_down(p, RELAY_FAIL_CLOSED, "upstream unpublished");
+    assert_string_equal(str_field(last_event("relay.failover"), "to_url"), "rtmp://up2/live/cam");
+    assert_string_equal(last_link()->url, "rtmp://up2/live/cam");
+    assert_false(last_link()->probe);
+}
+
+/* A probe is stopped when the relay's link goes down, and when failback
+ * is turned off. */
+static void test_failback_probe_stops(void **state)
+{
+    (void)state;
+    start_mgr(PULL_FAILBACK);
+    int64_t t = weir_mono_ms();
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    fake_link_t *cur = last_link();
+    link_up(cur);
+    relay_mgr_tick(FX->m, t + 100);
+    relay_mgr_tick(FX->m, t + 1200);
+    fake_link_t *p = last_link();
+    assert_true(p->probe);
+    link_down(cur, RELAY_FAIL_CLOSED, "upstream unpublished");
+    assert_true(p->gone);
+    assert_string_equal(p->stop_reason, "failback probe stopped");
+}
+
 /* A player of the on-demand pull. */
 typedef struct {
     player_t p;
@@ -742,6 +827,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_fails_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_change_keeps_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failback_to_first_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failback_probe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failback_probe_stops, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
