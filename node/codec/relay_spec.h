@@ -22,7 +22,10 @@
  *   silence_timeout_ms pull, once up: fail over when the upstream sends no
  *                     media for this long (RELAY_SILENCE_MS_MIN..MAX); null
  *                     (stored as 0): the node's relay.connect_timeout_ms
- *   failback          boolean (default false): when a link on a later URL
+ *   failback          boolean (default false), pull: while running on a
+ *                     later URL, probe the earlier ones every retry_max_ms
+ *                     and return to one once its probe has a key frame
+ *                     (relay_failback.c); and when a link on a later URL
  *                     that had been up goes down, the next attempt is URL 0
  *                     again (not the next URL; relay_run.c)
  *   enabled           boolean
