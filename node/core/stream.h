@@ -149,8 +149,9 @@ uint64_t hub_gop_drops(const hub_t *hub);
 int hub_over_memory(const hub_t *hub);
 
 /* Starts publishing app/name. Returns 0, or NODE_EBUSY when another
- * publisher holds the stream and takeover is off (with takeover on, the old
- * publisher is kicked and detached), or NODE_EINVAL for a bad name.
+ * publisher holds the stream and takeover is off (stream.publish_takeover,
+ * or pub->takeover for this publisher; with takeover, the old publisher is
+ * kicked and detached), or NODE_EINVAL for a bad name.
  *
  * Continuation: a publish while the stream is in its grace period (or a
  * takeover while players are attached) continues the stream for the
