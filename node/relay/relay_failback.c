@@ -6,8 +6,10 @@
  * upstream's first video key frame it becomes the instance's link (it takes
  * the local stream over, so the players continue: stream_publish()) and the
  * old link is stopped (relay_run_adopt(): relay.failover, relay.stop,
- * relay.start). A probe that fails is only logged (no event, no error on
- * the relay); the next earlier URL is probed after the interval. The probe
+ * relay.start). A probe that fails, or has no key frame within
+ * retry_max_ms plus relay.connect_timeout_ms of its start, is only logged
+ * or stopped (no event, no error on the relay); the next earlier URL is
+ * probed after the interval. The probe
  * stops when the instance's link goes down, the URLs change, failback is
  * turned off or the instance goes. Loop thread only. */
 #include <stdio.h>
@@ -61,8 +63,19 @@ void relay_failback_tick(relay_run_t *run, int64_t now_ms)
         relay_failback_stop(run);
         return;
     }
-    if (run->probe)
+    if (run->probe) {
+        /* No key frame in time (an audio-only stream, a stalled start):
+         * give up on this probe; the next URL after the interval. */
+        const relay_mgr_t *m = run->relay->mgr;
+        if (now_ms < run->probe_next_ms + (int64_t)m->node->conf.relay_connect_timeout_ms)
+            return;
+        conn_t *c = run->probe;
+        run->probe = NULL;
+        run->probe_idx++;
+        run->probe_next_ms = now_ms + run->relay->spec.retry_max_ms;
+        m->links->stop(c, "failback probe: no key frame in time");
         return;
+    }
     if (!run->probe_next_ms) { /* failed over just now: probe after the interval */
         run->probe_idx = 0;
         run->probe_next_ms = now_ms + run->relay->spec.retry_max_ms;

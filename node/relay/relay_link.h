@@ -11,7 +11,10 @@
  *         "relay".
  * The relay manager (relay_run.c) owns the policy (which URL, backoff, when
  * to stop); a link only reports up and down through its ops, down with a
- * typed reason (relay_fail_t).
+ * typed reason (relay_fail_t). A pull link may start as a failback probe
+ * (cfg.probe, relay_failback.c): it plays without publishing until the
+ * upstream's first video key frame, then asks the owner (ops ready) and
+ * takes the local stream over.
  *
  * Loop protection on the wire: RTMP adds "weir_hops=N&weir_via=ID,ID" to the
  * stream name's query (after any query the URL already has); HTTP-FLV sends

@@ -640,6 +640,30 @@ static void test_failback_probe_stops(void **state)
     link_down(cur, RELAY_FAIL_CLOSED, "upstream unpublished");
     assert_true(p->gone);
     assert_string_equal(p->stop_reason, "failback probe stopped");
+
+    /* a probe without a key frame in time is stopped; the next comes later */
+    relay_mgr_free(FX->m);
+    start_mgr(PULL_FAILBACK);
+    t = weir_mono_ms();
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    cur = last_link();
+    link_up(cur);
+    relay_mgr_tick(FX->m, t + 100);
+    relay_mgr_tick(FX->m, t + 1200);
+    p = last_link();
+    assert_true(p->probe);
+    link_up(p);
+    /* started at t + 1200: retry_max_ms (1000) plus the connect timeout */
+    int64_t limit = 2200 + (int64_t)FX->node->conf.relay_connect_timeout_ms;
+    relay_mgr_tick(FX->m, t + limit - 50);
+    assert_false(p->gone);
+    relay_mgr_tick(FX->m, t + limit + 50);
+    assert_true(p->gone);
+    assert_string_equal(p->stop_reason, "failback probe: no key frame in time");
+    assert_false(cur->gone);
+    relay_mgr_tick(FX->m, t + limit + 2000);
+    assert_true(last_link()->probe);
+    assert_false(last_link()->gone);
 }
 
 /* A player of the on-demand pull. */
