@@ -167,7 +167,10 @@ int relay_spec_validate(const relay_spec_t *s, char *err, size_t errlen)
         check_range("retry_initial_ms", s->retry_initial_ms, RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
                     err, errlen) != 0 ||
         check_range("retry_max_ms", s->retry_max_ms, RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX, err,
-                    errlen) != 0)
+                    errlen) != 0 ||
+        (s->silence_timeout_ms &&
+         check_range("silence_timeout_ms", s->silence_timeout_ms, RELAY_SILENCE_MS_MIN,
+                     RELAY_SILENCE_MS_MAX, err, errlen) != 0))
         return -1;
     if (s->retry_max_ms < s->retry_initial_ms)
         return spec_fail(err, errlen, "retry_max_ms: must be >= retry_initial_ms");
@@ -188,6 +191,8 @@ enum {
     F_IDLE,
     F_RETRY_INITIAL,
     F_RETRY_MAX,
+    F_SILENCE,
+    F_FAILBACK,
     F_ENABLED,
     F_SOURCE,
     F_COUNT
@@ -203,6 +208,8 @@ static const char *const FIELDS[F_COUNT] = {
     "idle_timeout_s",
     "retry_initial_ms",
     "retry_max_ms",
+    "silence_timeout_ms",
+    "failback",
     "enabled",
     "source",
 };
@@ -220,6 +227,14 @@ static int take_enum(const cJSON *v, const char *field, const char *const *vals,
         }
     }
     return spec_fail(err, errlen, "%s: expected %s or %s", field, vals[0], vals[1]);
+}
+
+static int take_bool(const cJSON *v, const char *field, int *out, char *err, size_t errlen)
+{
+    if (!cJSON_IsBool(v))
+        return spec_fail(err, errlen, "%s: expected a boolean", field);
+    *out = cJSON_IsTrue(v);
+    return 0;
 }
 
 static int take_urls(const cJSON *v, relay_spec_t *out, char *err, size_t errlen)
@@ -285,11 +300,15 @@ static int take_field(int f, const cJSON *v, relay_source_t source, relay_spec_t
     case F_RETRY_MAX:
         return spec_take_u32(v, "retry_max_ms", RELAY_RETRY_MS_MIN, RELAY_RETRY_MS_MAX,
                              &out->retry_max_ms, err, errlen);
-    case F_ENABLED:
-        if (!cJSON_IsBool(v))
-            return spec_fail(err, errlen, "enabled: expected a boolean");
-        out->enabled = cJSON_IsTrue(v);
-        return 0;
+    case F_SILENCE:
+        if (cJSON_IsNull(v)) {
+            out->silence_timeout_ms = 0; /* the node's relay.connect_timeout_ms */
+            return 0;
+        }
+        return spec_take_u32(v, "silence_timeout_ms", RELAY_SILENCE_MS_MIN, RELAY_SILENCE_MS_MAX,
+                             &out->silence_timeout_ms, err, errlen);
+    case F_FAILBACK: return take_bool(v, "failback", &out->failback, err, errlen);
+    case F_ENABLED: return take_bool(v, "enabled", &out->enabled, err, errlen);
     case F_SOURCE:
         if (!cJSON_IsString(v) || !v->valuestring)
             return spec_fail(err, errlen, "source: expected a string");
@@ -392,6 +411,11 @@ cJSON *relay_spec_to_json(const relay_spec_t *s)
     cJSON_AddNumberToObject(o, "idle_timeout_s", (double)s->idle_timeout_s);
     cJSON_AddNumberToObject(o, "retry_initial_ms", (double)s->retry_initial_ms);
     cJSON_AddNumberToObject(o, "retry_max_ms", (double)s->retry_max_ms);
+    if (s->silence_timeout_ms)
+        cJSON_AddNumberToObject(o, "silence_timeout_ms", (double)s->silence_timeout_ms);
+    else
+        cJSON_AddNullToObject(o, "silence_timeout_ms");
+    cJSON_AddBoolToObject(o, "failback", s->failback != 0);
     cJSON_AddBoolToObject(o, "enabled", s->enabled != 0);
     cJSON_AddStringToObject(o, "source", SOURCES[s->source == RELAY_SRC_CONFIG]);
     /* cJSON's Add* fail only on allocation: one count check catches any. */
@@ -437,7 +461,8 @@ relay_diff_t relay_spec_diff(const relay_spec_t *a, const relay_spec_t *b)
     if (urls)
         return RELAY_DIFF_URLS;
     if (a->idle_timeout_s != b->idle_timeout_s || a->retry_initial_ms != b->retry_initial_ms ||
-        a->retry_max_ms != b->retry_max_ms)
+        a->retry_max_ms != b->retry_max_ms || a->silence_timeout_ms != b->silence_timeout_ms ||
+        a->failback != b->failback)
         return RELAY_DIFF_QUIET;
     return RELAY_DIFF_NONE;
 }

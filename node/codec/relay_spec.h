@@ -19,6 +19,15 @@
  *   idle_timeout_s    on_demand: stop after this long without players
  *   retry_initial_ms  first backoff delay (doubles, with jitter)
  *   retry_max_ms      backoff cap (>= retry_initial_ms)
+ *   silence_timeout_ms pull, once up: fail over when the upstream sends no
+ *                     media for this long (RELAY_SILENCE_MS_MIN..MAX); null
+ *                     (stored as 0): the node's relay.connect_timeout_ms
+ *   failback          boolean (default false), pull: while running on a
+ *                     later URL, probe the earlier ones every retry_max_ms
+ *                     and return to one once its probe has a key frame
+ *                     (relay_failback.c); and when a link on a later URL
+ *                     that had been up goes down, the next attempt is URL 0
+ *                     again (not the next URL; relay_run.c)
  *   enabled           boolean
  * Rendered only: "source" ("config" | "api").
  */
@@ -42,6 +51,8 @@
 #define RELAY_IDLE_TIMEOUT_S_MAX 86400
 #define RELAY_RETRY_MS_MIN 100
 #define RELAY_RETRY_MS_MAX 3600000
+#define RELAY_SILENCE_MS_MIN 200
+#define RELAY_SILENCE_MS_MAX 600000
 
 typedef enum { RELAY_PUSH = 0, RELAY_PULL = 1 } relay_dir_t;
 typedef enum { RELAY_MODE_ALWAYS = 0, RELAY_MODE_ON_DEMAND = 1 } relay_mode_t;
@@ -58,6 +69,8 @@ typedef struct {
     uint32_t idle_timeout_s;
     uint32_t retry_initial_ms;
     uint32_t retry_max_ms;
+    uint32_t silence_timeout_ms; /* 0: the node's relay.connect_timeout_ms */
+    int failback;
     int enabled;
     relay_source_t source;
 } relay_spec_t;
@@ -70,8 +83,10 @@ extern const char *const RELAY_STATE_FIELDS[];
 /* What a change of spec means for the running links (relay_spec_diff()). */
 typedef enum {
     RELAY_DIFF_NONE = 0, /* the same effective spec: nothing to do */
-    RELAY_DIFF_QUIET,    /* only fields the live links do not use (retry and
-                          * backoff bounds, idle_timeout_s): apply, keep links */
+    RELAY_DIFF_QUIET,    /* only fields that apply without reconnecting (retry
+                          * and backoff bounds, idle_timeout_s, failback,
+                          * silence_timeout_ms: the manager hands the new
+                          * silence to the running links): keep links */
     RELAY_DIFF_URLS,     /* the URL list (and maybe quiet fields): links whose
                           * upstream is still listed stay */
     RELAY_DIFF_RESTART,  /* direction, app, name, mode, enabled or source:

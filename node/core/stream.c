@@ -263,7 +263,7 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
         return rc;
     int takeover = 0;
     if (s->pub) {
-        if (!hub->conf->stream_publish_takeover)
+        if (!hub->conf->stream_publish_takeover && !pub->takeover)
             return NODE_EBUSY;
         publisher_t *old = s->pub;
         old->stream = NULL;

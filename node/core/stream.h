@@ -77,6 +77,10 @@ struct publisher {
      * publisher comes back), so that a replacement upstream continues the
      * stream for them as if nothing happened. */
     int hold_players;
+    /* Takes the stream over from a live publisher even when
+     * stream.publish_takeover is off (a relay's failback: the old link is
+     * stopped by its owner, the players continue). */
+    int takeover;
     /* Owner (the RTMP glue, rtmp_ctrl.h): data messages (onMetaData)
      * dropped over the AMF0 bounds, and whether that was logged (once per
      * publisher). The hub does not use them. */
@@ -145,8 +149,9 @@ uint64_t hub_gop_drops(const hub_t *hub);
 int hub_over_memory(const hub_t *hub);
 
 /* Starts publishing app/name. Returns 0, or NODE_EBUSY when another
- * publisher holds the stream and takeover is off (with takeover on, the old
- * publisher is kicked and detached), or NODE_EINVAL for a bad name.
+ * publisher holds the stream and takeover is off (stream.publish_takeover,
+ * or pub->takeover for this publisher; with takeover, the old publisher is
+ * kicked and detached), or NODE_EINVAL for a bad name.
  *
  * Continuation: a publish while the stream is in its grace period (or a
  * takeover while players are attached) continues the stream for the

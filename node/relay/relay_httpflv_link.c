@@ -14,7 +14,7 @@
  *                into the FLV reader (tags up to rtmp.max_message_size);
  *                audio, video and script tags go to stream_push().
  * The whole link fails if it is not up within cfg.timeout_ms, and once up
- * if the upstream sends nothing for cfg.timeout_ms.
+ * if the upstream sends no tag for cfg.silence_ms (0: cfg.timeout_ms).
  *
  * Ownership: the protocol state (hc_t, whose first member is the
  * relay_link_base_t) belongs to the connection and is freed in on_close,
@@ -141,6 +141,18 @@ static int on_tag(hc_t *hc, const flv_tag_t *tag)
         return 0;
     }
     hc->tags++;
+    relay_link_media(&hc->base, weir_mono_ms());
+    if (hc->base.probe) {
+        int pr = relay_link_probe_media(&hc->base, hc->conn, &hc->pub, &HC_PUBLISHER_OPS, hc,
+                                        tag->type, tag->ts, payload, len);
+        if (pr != 1) {
+            free(payload);
+            if (pr < 0)
+                hc->state = HC_DONE;
+            return pr < 0 ? -1 : 0;
+        }
+        hc->publishing = 1;
+    }
     if (stream_push(&hc->pub, tag->type, tag->ts, payload, len, weir_mono_ms()) != 0)
         goto oom;
     return 0;
@@ -230,11 +242,13 @@ static int start_publish(hc_t *hc)
     conn_t *c = hc->conn;
     relay_link_base_t *b = &hc->base;
     const char *reason;
-    if (relay_link_publish(b, c, &hc->pub, &HC_PUBLISHER_OPS, hc, &reason) != 0) {
-        hc_fail(hc, reason);
-        return -1;
+    if (!b->probe) { /* a probe publishes once it has a key frame */
+        if (relay_link_publish(b, c, &hc->pub, &HC_PUBLISHER_OPS, hc, &reason) != 0) {
+            hc_fail(hc, reason);
+            return -1;
+        }
+        hc->publishing = 1;
     }
-    hc->publishing = 1;
     hc->state = HC_BODY;
     char ub[URL_LOG_MAX];
     log_info(c->id, "http-flv relay: publishing %s/%s from %s (%s body)", b->app, b->name,

@@ -40,6 +40,13 @@ typedef struct relay_run {
     char url[RELAY_URL_MAX];   /* of the current or last attempt */
     char last_error[RELAY_ERR_MAX];
     reason_t last_reason; /* last_error's code (REASON_NONE with no error) */
+    /* failback (relay_failback.c): a probe of URL probe_idx (< url_idx)
+     * while the current link runs on a later URL; the next one at
+     * probe_next_ms (0: not planned). */
+    conn_t *probe;
+    unsigned probe_idx;
+    int64_t probe_next_ms;
+    char probe_url[RELAY_URL_MAX];
 } relay_run_t;
 
 struct relay {
@@ -105,12 +112,30 @@ void relay_run_tick(relay_run_t *run, int64_t now_ms);
  * fails over to the new list's first URL (relay.failover; the local
  * stream's players are kept as in any failover). */
 void relay_run_urls_changed(relay_run_t *run, int64_t now_ms);
+/* Starts a link of the instance to url (a probe when probe is set) with
+ * the instance's hops and via. Returns it, or NULL with err. */
+conn_t *relay_run_link_start(relay_run_t *run, const char *url, int probe, char *err,
+                             size_t errlen);
+/* The probe c of URL idx is live: it becomes the instance's link; the old
+ * one is stopped (relay.failover from/to, relay.stop, relay.start). */
+void relay_run_adopt(relay_run_t *run, conn_t *c, unsigned idx, int64_t now_ms);
 /* Bytes relayed by the current link (in for pulls, out for pushes). */
 uint64_t relay_run_link_bytes(const relay_run_t *run);
 /* Players (viewers and push relays) attached to or waiting for app/name. */
 size_t relay_run_watchers(relay_mgr_t *m, const char *app, const char *name);
 /* 1 if a running status (connecting, active). */
 int relay_run_busy(const relay_run_t *run);
+
+/* ---- relay_failback.c: the background probe of failback ---------------- */
+
+/* From the instance's tick: starts, stops or leaves its probe as its
+ * relay and state ask (relay_failback.c says when). */
+void relay_failback_tick(relay_run_t *run, int64_t now_ms);
+/* Stops the instance's probe, if any (no event). */
+void relay_failback_stop(relay_run_t *run);
+/* The probe link's reports (relay_run.c's link ops pass them on). */
+void relay_failback_probe_down(relay_run_t *run, relay_fail_t why, const char *err);
+int relay_failback_ready(relay_run_t *run, conn_t *c);
 
 /* ---- relay_mgr_changes.c: loading and the API's changes ------------------- */
 

@@ -6,10 +6,12 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "common.h"
+#include "flv.h"
 #include "log.h"
 #include "url.h"
 
@@ -36,7 +38,14 @@ conn_t *relay_link_start(node_t *node, const relay_link_cfg_t *cfg, const relay_
     return NULL;
 }
 
-const relay_links_t RELAY_LINKS_NET = {relay_link_start, relay_link_stop};
+const relay_links_t RELAY_LINKS_NET = {relay_link_start, relay_link_stop, relay_link_set_silence};
+
+void relay_link_set_silence(conn_t *c, uint32_t silence_ms)
+{
+    relay_link_base_t *b = c ? c->ps : NULL;
+    if (b)
+        b->silence_ms = silence_ms;
+}
 
 int relay_fail_is_refusal(relay_fail_t why)
 {
@@ -107,6 +116,8 @@ int relay_link_base_init(relay_link_base_t *b, const relay_link_cfg_t *cfg,
     b->dir = cfg->dir;
     b->hops = cfg->hops;
     b->timeout_ms = cfg->timeout_ms;
+    b->silence_ms = cfg->silence_ms;
+    b->probe = cfg->probe && cfg->dir == RELAY_PULL;
     if (copy_field(b->app, sizeof b->app, cfg->app) != 0 ||
         copy_field(b->name, sizeof b->name, cfg->name) != 0 ||
         copy_field(b->url, sizeof b->url, cfg->url) != 0 ||
@@ -120,6 +131,7 @@ void relay_link_report_up(relay_link_base_t *b, conn_t *c)
     if (b->up)
         return;
     b->up = 1;
+    b->up_ms = weir_mono_ms();
     char ub[URL_LOG_MAX];
     log_info(c->id, "relay link: %s %s/%s %s %s is up", b->dir == RELAY_PUSH ? "push" : "pull",
              b->app, b->name, b->dir == RELAY_PUSH ? "to" : "from",
@@ -163,11 +175,18 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
         relay_link_fail(b, RELAY_FAIL_TIMEOUT, "timeout (%s)", phase);
         return "timeout";
     }
-    if (b->dir != RELAY_PULL || now_ms - c->last_read_ms <= (int64_t)limit_ms)
+    int64_t since = b->last_media_ms > b->up_ms ? b->last_media_ms : b->up_ms;
+    int64_t silence = b->silence_ms ? b->silence_ms : limit_ms;
+    if (b->dir != RELAY_PULL || now_ms - since <= silence)
         return NULL;
     relay_link_fail(b, RELAY_FAIL_SILENCE, "upstream silent for %lld ms",
-                    (long long)(now_ms - c->last_read_ms));
+                    (long long)(now_ms - since));
     return "upstream silent";
+}
+
+void relay_link_media(relay_link_base_t *b, int64_t now_ms)
+{
+    b->last_media_ms = now_ms;
 }
 
 int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
@@ -222,8 +241,79 @@ void relay_link_info(const conn_t *c, sess_info_t *out)
     out->relay_via = b->via;
 }
 
+/* Keeps a copy of a sequence header in slot i (0 video, 1 audio). */
+static int keep_header(relay_link_base_t *b, int i, uint32_t ts, const uint8_t *p, uint32_t len)
+{
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return -1;
+    memcpy(copy, p, len);
+    free(b->kept[i].payload);
+    b->kept[i].payload = copy;
+    b->kept[i].len = len;
+    b->kept[i].ts = ts;
+    return 0;
+}
+
+/* The probe goes live: the owner agrees, the local stream is taken over,
+ * the kept headers go first. Returns 1, or -1 (closing). */
+static int probe_go_live(relay_link_base_t *b, conn_t *c, publisher_t *pub,
+                         const publisher_ops_t *ops, void *owner)
+{
+    const char *reason = "failback not wanted";
+    if (!b->owner || !b->ops || !b->ops->ready || !b->ops->ready(b->owner, c)) {
+        conn_close(c, REASON_NONE, reason);
+        return -1;
+    }
+    b->probe = 0;
+    pub->takeover = 1;
+    if (relay_link_publish(b, c, pub, ops, owner, &reason) != 0) {
+        conn_close(c, REASON_ERROR, reason);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        static const uint8_t TYPES[2] = {FLV_TAG_VIDEO, FLV_TAG_AUDIO};
+        struct relay_link_kept *k = &b->kept[i];
+        if (k->payload && stream_push(pub, TYPES[i], k->ts, k->payload, k->len, weir_mono_ms()))
+            relay_link_fail(b, RELAY_FAIL_LOCAL, "out of memory");
+        k->payload = NULL;
+    }
+    log_info(c->id, "relay link: %s/%s: the probe goes live", b->app, b->name);
+    return 1;
+}
+
+int relay_link_probe_media(relay_link_base_t *b, conn_t *c, publisher_t *pub,
+                           const publisher_ops_t *ops, void *owner, uint8_t type, uint32_t ts,
+                           const uint8_t *p, uint32_t len)
+{
+    int rc = 0;
+    if (type == FLV_TAG_VIDEO) {
+        flv_video_info_t v;
+        if (flv_video_inspect(p, len, &v) != 0)
+            return 0;
+        if (v.keyframe)
+            return probe_go_live(b, c, pub, ops, owner);
+        if (v.seq_header)
+            rc = keep_header(b, 0, ts, p, len);
+    } else if (type == FLV_TAG_AUDIO) {
+        flv_audio_info_t a;
+        if (flv_audio_inspect(p, len, &a) == 0 && a.seq_header)
+            rc = keep_header(b, 1, ts, p, len);
+    }
+    if (rc != 0) {
+        relay_link_fail(b, RELAY_FAIL_LOCAL, "out of memory");
+        conn_close(c, REASON_ERROR, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 void relay_link_closed(relay_link_base_t *b, conn_t *c, publisher_t *pub, int *publishing)
 {
+    for (int i = 0; i < 2; i++) {
+        free(b->kept[i].payload);
+        b->kept[i].payload = NULL;
+    }
     if (*publishing) {
         *publishing = 0;
         stream_unpublish(pub, weir_mono_ms());

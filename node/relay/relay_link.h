@@ -11,7 +11,10 @@
  *         "relay".
  * The relay manager (relay_run.c) owns the policy (which URL, backoff, when
  * to stop); a link only reports up and down through its ops, down with a
- * typed reason (relay_fail_t).
+ * typed reason (relay_fail_t). A pull link may start as a failback probe
+ * (cfg.probe, relay_failback.c): it plays without publishing until the
+ * upstream's first video key frame, then asks the owner (ops ready) and
+ * takes the local stream over.
  *
  * Loop protection on the wire: RTMP adds "weir_hops=N&weir_via=ID,ID" to the
  * stream name's query (after any query the URL already has); HTTP-FLV sends
@@ -38,8 +41,10 @@ typedef struct {
     const char *app, *name; /* the local stream */
     unsigned hops;          /* hop count to send (>= 1) */
     const char *via;        /* node ids to send, this node's last; may be "" */
-    uint32_t timeout_ms;    /* connect + handshake + until up; and, pull, longest
-                               silence from the upstream once up */
+    uint32_t timeout_ms;    /* connect + handshake + until up */
+    uint32_t silence_ms;    /* pull, once up: longest time without media from the
+                               upstream (0: timeout_ms) */
+    int probe;              /* pull: a failback probe (see ops ready) */
 } relay_link_cfg_t;
 
 /* Why a link went down, set by the link where it failed (the text that
@@ -85,6 +90,13 @@ typedef struct {
      * ended", "app/name already has a local publisher"... Called once, from
      * the connection's close path (the conn_t is gone after the call). */
     void (*down)(void *owner, conn_t *c, relay_fail_t why, const char *err);
+    /* Probes only (cfg.probe): a probe is up without publishing (it drops
+     * media but keeps the latest sequence headers); at the upstream's first
+     * video key frame it asks ready: 1, and the link goes live now: it
+     * publishes the local stream, taking it over (stream_publish(): the
+     * players continue), the kept headers and this frame first; 0, and it
+     * closes. The owner stops its other link first (relay_link_stop()). */
+    int (*ready)(void *owner, conn_t *c);
 } relay_link_ops_t;
 
 /* Starts a link (copies what it needs from cfg). Returns the connection
@@ -105,7 +117,13 @@ typedef struct relay_links {
     conn_t *(*start)(node_t *node, const relay_link_cfg_t *cfg, const relay_link_ops_t *ops,
                      void *owner, char *err, size_t errlen);
     void (*stop)(conn_t *c, const char *reason);
+    /* A new silence limit for a running link (relay_link_set_silence()). */
+    void (*set_silence)(conn_t *c, uint32_t silence_ms);
 } relay_links_t;
+
+/* Changes the silence limit of a running link (cfg.silence_ms; 0: its
+ * timeout): from its next tick on, without reconnecting. */
+void relay_link_set_silence(conn_t *c, uint32_t silence_ms);
 
 extern const relay_links_t RELAY_LINKS_NET;
 
@@ -123,7 +141,16 @@ typedef struct {
     unsigned hops;
     char via[RELAY_VIA_MAX];
     uint32_t timeout_ms;
+    uint32_t silence_ms;     /* pull, once up (0: timeout_ms) */
+    int64_t up_ms;           /* when up() was called */
+    int64_t last_media_ms;   /* pull: the last media message from the upstream */
     int up;                  /* up() was called */
+    int probe;               /* a probe that has not gone live yet */
+    /* Probe: the latest video and audio sequence headers (malloc'd). */
+    struct relay_link_kept {
+        uint8_t *payload;
+        uint32_t len, ts;
+    } kept[2];
     char err[RELAY_ERR_MAX]; /* why it went down, when the protocol knows better
                                 than the connection's close reason */
     relay_fail_t why;        /* set with err */
@@ -151,13 +178,17 @@ void relay_link_report_down(relay_link_base_t *b, conn_t *c);
 void relay_link_fail(relay_link_base_t *b, relay_fail_t why, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Pull: a media message (audio, video, data) came from the upstream. */
+void relay_link_media(relay_link_base_t *b, int64_t now_ms);
+
 /* The deadlines of a link, checked from its on_tick with limit_ms its
  * timeout: until up, the link must be up within limit_ms of the
- * connection's start ("timeout (<phase>)"); once up, a pull fails when the
- * upstream has sent nothing for more than limit_ms ("upstream silent for N
- * ms"; a push target may stay quiet). Returns the close reason ("timeout",
- * "upstream silent") after relay_link_fail(), or NULL: in time. The caller
- * closes the connection. */
+ * connection's start ("timeout (<phase>)"); once up, a pull fails with
+ * RELAY_FAIL_SILENCE when the upstream has sent no media for more than
+ * b->silence_ms (0: limit_ms) since it came up or since its last media
+ * ("upstream silent for N ms"; a push target may stay quiet). Returns the
+ * close reason ("timeout", "upstream silent") after relay_link_fail(), or
+ * NULL: in time. The caller closes the connection. */
 const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t now_ms,
                                 uint32_t limit_ms, const char *phase);
 
@@ -170,6 +201,17 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
  * ("local stream busy", "cannot publish locally"). */
 int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
                        const publisher_ops_t *ops, void *owner, const char **reason);
+
+/* Pull, a probe (b->probe): what to do with a media message (type 8 or
+ * 9, ts, len bytes at p, not adopted): sequence headers are kept (a copy),
+ * the rest dropped until a video key frame; then the owner's ready()
+ * decides, and the link publishes through pub (as relay_link_publish(),
+ * with takeover) and pushes the kept headers. Returns 0: drop the message;
+ * 1: live now (b->probe cleared), the caller ingests this message; -1: the
+ * link failed and is closing. */
+int relay_link_probe_media(relay_link_base_t *b, conn_t *c, publisher_t *pub,
+                           const publisher_ops_t *ops, void *owner, uint8_t type, uint32_t ts,
+                           const uint8_t *p, uint32_t len);
 
 /* The conn_proto_t info of a link (c->ps starts with its
  * relay_link_base_t): role relay, the local app and name. */

@@ -139,6 +139,14 @@ void relay_activate(relay_t *r, int64_t now_ms)
         relay_run_kick_off(run, 0, NULL, now_ms);
 }
 
+/* The running links of r take its (new) silence_timeout_ms now. */
+static void relay_retune_links(relay_t *r)
+{
+    for (relay_run_t *run = r->runs; run; run = run->next)
+        if (run->conn && r->mgr->links->set_silence)
+            r->mgr->links->set_silence(run->conn, r->spec.silence_timeout_ms);
+}
+
 void relay_replace(relay_t *r, const relay_spec_t *spec, int64_t now_ms)
 {
     relay_diff_t d = relay_spec_diff(&r->spec, spec);
@@ -148,10 +156,13 @@ void relay_replace(relay_t *r, const relay_spec_t *spec, int64_t now_ms)
         return;
     case RELAY_DIFF_QUIET:
         r->spec = *spec;
-        log_info(0, "relay %s changed over the API (retry or idle bounds; links kept)", r->spec.id);
+        relay_retune_links(r);
+        log_info(0, "relay %s changed over the API (retry, idle, silence or failback; links kept)",
+                 r->spec.id);
         return;
     case RELAY_DIFF_URLS:
         r->spec = *spec;
+        relay_retune_links(r);
         log_info(0, "relay %s: URLs changed over the API (links to a listed URL kept)", r->spec.id);
         for (relay_run_t *run = r->runs, *next; run; run = next) {
             next = run->next;

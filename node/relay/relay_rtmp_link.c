@@ -21,8 +21,8 @@
  * Bounds: the chunk parser limits message size and chunk streams (node
  * config); the private output holds only commands and control; media goes
  * out by reference (push) or into the hub's ring (pull). Deadlines are
- * checked in on_tick: cfg timeout_ms until up, then (pull) the same as the
- * longest silence from the upstream.
+ * checked in on_tick: cfg timeout_ms until up, then (pull) cfg silence_ms
+ * (or timeout_ms) as the longest time without media from the upstream.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -214,6 +214,11 @@ static void pull_up(rtmp_link_t *l)
 {
     conn_t *c = l->conn;
     const char *reason;
+    if (l->base.probe) { /* publishes once it has a key frame */
+        l->phase = LP_UP;
+        relay_link_report_up(&l->base, c);
+        return;
+    }
     if (relay_link_publish(&l->base, c, &l->pub, &LINK_PUBLISHER_OPS, l, &reason) != 0) {
         conn_close(c, REASON_ERROR, reason);
         return;
@@ -302,6 +307,13 @@ static void handle_message(rtmp_link_t *l, rtmp_msg_t *m)
     rtmp_proto_ev_t ev;
     const char *err = NULL;
     int rc = rtmp_proto_client_feed(l->cl, m, &ev, &err);
+    if (rc == 0 && ev.kind == RTMP_PROTO_EV_MEDIA) {
+        relay_link_media(&l->base, weir_mono_ms());
+        if (l->base.probe && l->phase == LP_UP &&
+            relay_link_probe_media(&l->base, c, &l->pub, &LINK_PUBLISHER_OPS, l, m->type,
+                                   m->timestamp, m->payload, m->len) == 1)
+            l->publishing = 1;
+    }
     if (rc == 0 && ev.kind == RTMP_PROTO_EV_MEDIA && l->publishing &&
         rtmp_ctrl_ingest(&l->pub, m, weir_mono_ms()) < 0)
         rc = NODE_ENOMEM;

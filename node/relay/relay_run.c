@@ -1,7 +1,7 @@
 /* relay_run: the instances of a relay (see relay_internal.h) and the policy
  * of their links: start on the current URL, and when a link goes down,
- * decide by its reason (relay_fail_t) whether to try the next URL at once,
- * back off, or give up. Records relay.start, relay.stop, relay.fail and
+ * decide by its reason (relay_fail_t) whether to try the next URL at once
+ * (URL 0 again with failback, run_next_url()), back off, or give up. Records relay.start, relay.stop, relay.fail and
  * relay.failover through the node's event sink. Loop thread only. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +166,7 @@ static void run_stop_link(relay_run_t *run, reason_t why, const char *reason, in
 void relay_run_free(relay_run_t *run, reason_t why, const char *reason, int64_t now_ms)
 {
     relay_t *r = run->relay;
+    relay_failback_stop(run);
     run_stop_link(run, why, reason, now_ms);
     for (relay_run_t **pp = &r->runs; *pp; pp = &(*pp)->next) {
         if (*pp == run) {
@@ -184,6 +185,8 @@ static void link_up(void *owner, conn_t *c)
     relay_run_t *run = owner;
     relay_t *r = run->relay;
     relay_mgr_t *m = r->mgr;
+    if (c == run->probe)
+        return; /* up, waiting for its first key frame */
     run->status = RELAY_ST_ACTIVE;
     run->retries = 0;
     run->round_fails = run->round_refusals = 0;
@@ -260,16 +263,27 @@ static void run_record_fail(relay_run_t *run, const conn_t *c, reason_t why, con
     record(run, "relay.fail", f);
 }
 
+/* The URL after a failure of URL i: the next one; with failback, URL 0
+ * when a link on a later URL that had been up went down (the earliest
+ * comes first again; attempts that never came up go on down the list, so
+ * a round still reaches every URL). */
+static unsigned run_next_url(const relay_spec_t *s, unsigned i, int was_up)
+{
+    if (s->failback && was_up && i > 0)
+        return 0;
+    return (i + 1) % s->nurls;
+}
+
 /* Moves the instance to its next URL (when it has more than one),
  * recording relay.failover. */
-static void run_fail_over(relay_run_t *run, const conn_t *c, const char *err)
+static void run_fail_over(relay_run_t *run, const conn_t *c, const char *err, int was_up)
 {
     relay_t *r = run->relay;
     relay_mgr_t *m = r->mgr;
     if (r->spec.nurls < 2)
         return;
     unsigned from = run->url_idx;
-    run->url_idx = (run->url_idx + 1) % r->spec.nurls;
+    run->url_idx = run_next_url(&r->spec, run->url_idx, was_up);
     char to[RELAY_URL_MAX], ub[URL_LOG_MAX];
     if (relay_spec_url_for(&r->spec, run->url_idx, run->name, to, sizeof to) != 0)
         return;
@@ -351,6 +365,11 @@ static void link_down(void *owner, conn_t *c, relay_fail_t why, const char *err)
 {
     relay_run_t *run = owner;
     relay_t *r = run->relay;
+    if (c == run->probe) {
+        relay_failback_probe_down(run, why, err);
+        return;
+    }
+    relay_failback_stop(run);
     int64_t now = weir_mono_ms();
     int was_up = run->up_ms != 0;
     int64_t up_for_ms = was_up ? now - run->up_ms : 0;
@@ -371,11 +390,16 @@ static void link_down(void *owner, conn_t *c, relay_fail_t why, const char *err)
         run_give_up(run);
         return;
     }
-    run_fail_over(run, c, err);
+    run_fail_over(run, c, err, was_up);
     run_retry(run, why, was_up, up_for_ms, now);
 }
 
-static const relay_link_ops_t LINK_OPS = {link_up, link_down};
+static int link_ready(void *owner, conn_t *c)
+{
+    return relay_failback_ready(owner, c);
+}
+
+static const relay_link_ops_t LINK_OPS = {link_up, link_down, link_ready};
 
 /* ---- starting a link ----------------------------------------------------- */
 
@@ -403,6 +427,50 @@ static void run_start_failed(relay_run_t *run, const char *err, int64_t now_ms)
     run->next_try_ms = now_ms + backoff_ms(r->mgr, &r->spec, run->retries);
 }
 
+conn_t *relay_run_link_start(relay_run_t *run, const char *url, int probe, char *err,
+                             size_t errlen)
+{
+    relay_t *r = run->relay;
+    relay_mgr_t *m = r->mgr;
+    relay_link_cfg_t cfg = {
+        .dir = r->spec.direction,
+        .url = url,
+        .app = r->spec.app,
+        .name = run->name,
+        .hops = run->hops,
+        .via = run->via,
+        .timeout_ms = m->node->conf.relay_connect_timeout_ms,
+        .silence_ms = r->spec.silence_timeout_ms,
+        .probe = probe,
+    };
+    return m->links->start(m->node, &cfg, &LINK_OPS, run, err, errlen);
+}
+
+void relay_run_adopt(relay_run_t *run, conn_t *c, unsigned idx, int64_t now_ms)
+{
+    relay_t *r = run->relay;
+    char from[RELAY_URL_MAX];
+    snprintf(from, sizeof from, "%s", run->url);
+    r->failovers++;
+    r->mgr->failovers++;
+    run->failovers++;
+    log_info(c->id, "relay %s: %s/%s fails back from URL %u to URL %u", r->spec.id, r->spec.app,
+             run->name, run->url_idx, idx);
+    cJSON *g = event_fields(run);
+    if (g) {
+        cJSON_AddStringToObject(g, "from_url", from);
+        cJSON_AddStringToObject(g, "to_url", run->probe_url);
+        cJSON_AddStringToObject(g, "error", "failback: an earlier URL is healthy again");
+    }
+    record(run, "relay.failover", g);
+    run_stop_link(run, REASON_REPLACED, "failback to an earlier URL", now_ms);
+    run->probe = NULL;
+    run->conn = c;
+    run->url_idx = idx;
+    snprintf(run->url, sizeof run->url, "%s", run->probe_url);
+    link_up(run, c);
+}
+
 /* Starts an attempt on the current URL. */
 static void run_start(relay_run_t *run, int64_t now_ms)
 {
@@ -420,17 +488,8 @@ static void run_start(relay_run_t *run, int64_t now_ms)
         run->status = RELAY_ST_FAILED;
         return;
     }
-    relay_link_cfg_t cfg = {
-        .dir = r->spec.direction,
-        .url = run->url,
-        .app = r->spec.app,
-        .name = run->name,
-        .hops = run->hops,
-        .via = run->via,
-        .timeout_ms = conf->relay_connect_timeout_ms,
-    };
     char err[RELAY_ERR_MAX];
-    conn_t *c = m->links->start(m->node, &cfg, &LINK_OPS, run, err, sizeof err);
+    conn_t *c = relay_run_link_start(run, run->url, 0, err, sizeof err);
     if (!c) {
         run_start_failed(run, err, now_ms);
         return;
@@ -457,6 +516,7 @@ static int run_url_index(const relay_run_t *run)
 void relay_run_urls_changed(relay_run_t *run, int64_t now_ms)
 {
     relay_t *r = run->relay;
+    relay_failback_stop(run); /* the URLs' places changed */
     int at = run->url[0] ? run_url_index(run) : -1;
     run->round_fails = run->round_refusals = 0;
     if (at >= 0) {
@@ -547,4 +607,5 @@ void relay_run_tick(relay_run_t *run, int64_t now_ms)
     }
     if (run->status == RELAY_ST_BACKOFF && now_ms >= run->next_try_ms)
         run_start(run, now_ms);
+    relay_failback_tick(run, now_ms);
 }

@@ -86,6 +86,8 @@ static void assert_spec_equal(const relay_spec_t *a, const relay_spec_t *b)
     assert_int_equal(a->idle_timeout_s, b->idle_timeout_s);
     assert_int_equal(a->retry_initial_ms, b->retry_initial_ms);
     assert_int_equal(a->retry_max_ms, b->retry_max_ms);
+    assert_int_equal(a->silence_timeout_ms, b->silence_timeout_ms);
+    assert_int_equal(!!a->failback, !!b->failback);
     assert_int_equal(!!a->enabled, !!b->enabled);
     assert_int_equal(a->source, b->source);
 }
@@ -104,6 +106,8 @@ static void test_defaults(void **state)
     assert_int_equal(s.idle_timeout_s, RELAY_DEFAULT_IDLE_TIMEOUT_S);
     assert_int_equal(s.retry_initial_ms, RELAY_DEFAULT_RETRY_INITIAL_MS);
     assert_int_equal(s.retry_max_ms, RELAY_DEFAULT_RETRY_MAX_MS);
+    assert_int_equal(s.silence_timeout_ms, 0); /* the node's relay.connect_timeout_ms */
+    assert_false(s.failback);
     assert_true(s.enabled);
     assert_int_equal(s.source, RELAY_SRC_API);
     /* The defaults are incomplete (no app, name, URL): validation says so. */
@@ -164,6 +168,8 @@ static void test_create_minimal_and_full(void **state)
     assert_int_equal(s.idle_timeout_s, RELAY_DEFAULT_IDLE_TIMEOUT_S);
     assert_int_equal(s.retry_initial_ms, RELAY_DEFAULT_RETRY_INITIAL_MS);
     assert_int_equal(s.retry_max_ms, RELAY_DEFAULT_RETRY_MAX_MS);
+    assert_int_equal(s.silence_timeout_ms, 0); /* the node's relay.connect_timeout_ms */
+    assert_false(s.failback);
     assert_true(s.enabled);
     assert_int_equal(s.source, RELAY_SRC_API);
 
@@ -313,6 +319,69 @@ static void test_integer_ranges(void **state)
               "idle_timeout_s: expected an integer from 1 to 86400");
     parse_err("{" PULL_MIN "," PULL_URL ",\"retry_initial_ms\":99}", NULL,
               "retry_initial_ms: expected an integer from 100 to 3600000");
+}
+
+/* Issue 18: silence_timeout_ms (200..600000, null: the node's connect
+ * timeout) and failback (a boolean): parsed, validated, rendered, merged
+ * by PATCH, and both "quiet" for relay_spec_diff(). */
+static void test_silence_and_failback(void **state)
+{
+    (void)state;
+    relay_spec_t s = parse_ok("{" PULL_MIN "," PULL_URL "}", NULL);
+    assert_int_equal(s.silence_timeout_ms, 0);
+    assert_false(s.failback);
+    s = parse_ok("{" PULL_MIN "," PULL_URL ",\"silence_timeout_ms\":200,\"failback\":true}", NULL);
+    assert_int_equal(s.silence_timeout_ms, 200);
+    assert_true(s.failback);
+    s = parse_ok("{" PULL_MIN "," PULL_URL ",\"silence_timeout_ms\":600000}", NULL);
+    assert_int_equal(s.silence_timeout_ms, 600000);
+    s = parse_ok("{" PULL_MIN "," PULL_URL ",\"silence_timeout_ms\":null}", NULL);
+    assert_int_equal(s.silence_timeout_ms, 0);
+    static const char *const BAD[] = {"199", "600001", "0", "-1", "1.5", "\"1000\"", "true"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "{" PULL_MIN "," PULL_URL ",\"silence_timeout_ms\":%s}",
+                 BAD[i]);
+        parse_err(text, NULL, "silence_timeout_ms: expected an integer");
+    }
+    parse_err("{" PULL_MIN "," PULL_URL ",\"failback\":1}", NULL, "failback: expected a boolean");
+    parse_err("{" PULL_MIN "," PULL_URL ",\"failback\":null}", NULL,
+              "failback: expected a boolean");
+
+    /* PATCH: present fields change, null goes back to the node's value */
+    relay_spec_t base = parse_ok("{" PULL_MIN "," PULL_URL ",\"silence_timeout_ms\":1500}", NULL);
+    s = parse_ok("{\"failback\":true}", &base);
+    assert_int_equal(s.silence_timeout_ms, 1500);
+    assert_true(s.failback);
+    s = parse_ok("{\"silence_timeout_ms\":null}", &base);
+    assert_int_equal(s.silence_timeout_ms, 0);
+
+    /* rendered: the number, or null; validated directly */
+    cJSON *j = relay_spec_to_json(&base);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "silence_timeout_ms")->valueint, 1500);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "failback")));
+    cJSON_Delete(j);
+    char err[128];
+    relay_spec_t t = base;
+    t.silence_timeout_ms = 150;
+    assert_int_equal(relay_spec_validate(&t, err, sizeof err), -1);
+    assert_string_equal(err, "silence_timeout_ms: expected an integer from 200 to 600000");
+
+    /* diff: quiet, alone or together with the retry bounds */
+    t = base;
+    assert_int_equal(relay_spec_diff(&base, &t), RELAY_DIFF_NONE);
+    t.silence_timeout_ms = 3000;
+    assert_int_equal(relay_spec_diff(&base, &t), RELAY_DIFF_QUIET);
+    t = base;
+    t.failback = 1;
+    assert_int_equal(relay_spec_diff(&base, &t), RELAY_DIFF_QUIET);
+    t.retry_max_ms = 9000;
+    assert_int_equal(relay_spec_diff(&base, &t), RELAY_DIFF_QUIET);
+    snprintf(t.urls[0], sizeof t.urls[0], "rtmp://other.example/live/cam1");
+    assert_int_equal(relay_spec_diff(&base, &t), RELAY_DIFF_URLS);
+    t.enabled = 0;
+    assert_int_equal(relay_spec_diff(&base, &t), RELAY_DIFF_RESTART);
 }
 
 static void test_retry_order_and_mode(void **state)
@@ -516,7 +585,8 @@ static void test_to_json_order_and_values(void **state)
                         "{\"id\":\"r1\",\"direction\":\"pull\",\"app\":\"live\",\"name\":\"cam1\","
                         "\"urls\":[\"rtmp://a/live/cam1\",\"http://b/live/cam1.flv\"],"
                         "\"mode\":\"on_demand\",\"idle_timeout_s\":10,\"retry_initial_ms\":200,"
-                        "\"retry_max_ms\":800,\"enabled\":true,\"source\":\"api\"}");
+                        "\"retry_max_ms\":800,\"silence_timeout_ms\":null,\"failback\":false,"
+                        "\"enabled\":true,\"source\":\"api\"}");
     cJSON_free(text);
     cJSON_Delete(j);
 
@@ -527,7 +597,8 @@ static void test_to_json_order_and_values(void **state)
     assert_string_equal(text, "{\"id\":\"\",\"direction\":\"push\",\"app\":\"live\","
                               "\"name\":\"cam1\",\"urls\":[\"rtmp://edge.example:1936/live/cam1\"],"
                               "\"mode\":null,\"idle_timeout_s\":30,\"retry_initial_ms\":1000,"
-                              "\"retry_max_ms\":30000,\"enabled\":false,\"source\":\"config\"}");
+                              "\"retry_max_ms\":30000,\"silence_timeout_ms\":null,"
+                              "\"failback\":false,\"enabled\":false,\"source\":\"config\"}");
     cJSON_free(text);
     cJSON_Delete(j);
 }
@@ -568,7 +639,8 @@ static void test_round_trip(void **state)
     s = parse_ok("{\"id\":\"w\",\"direction\":\"push\",\"app\":\"live\",\"name\":\"*\","
                  "\"urls\":[\"rtmp://a/x\",\"rtmp://b/y\",\"rtmp://c/z\",\"rtmp://d/x\","
                  "\"rtmp://e/x\",\"rtmp://f/x\",\"rtmp://g/x\",\"rtmp://h/x\"],\"enabled\":false,"
-                 "\"retry_initial_ms\":3600000,\"retry_max_ms\":3600000}",
+                 "\"retry_initial_ms\":3600000,\"retry_max_ms\":3600000,"
+                 "\"silence_timeout_ms\":2500,\"failback\":true}",
                  NULL);
     round_trip(&s);
     s.source = RELAY_SRC_CONFIG;
@@ -684,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_unknown_and_duplicate_fields),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_integer_ranges),
+        cmocka_unit_test(test_silence_and_failback),
         cmocka_unit_test(test_retry_order_and_mode),
         cmocka_unit_test(test_source_rule),
         cmocka_unit_test(test_url_rules),

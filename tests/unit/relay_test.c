@@ -8,7 +8,9 @@
  * backoff, or give up on a loop) and its relay.fail event; failover to the
  * next URL and back; an on-demand pull started by a player, given up when
  * every upstream refuses, and stopped after its idle timeout; a link that
- * cannot start. */
+ * cannot start; silence_timeout_ms handed to the links (and changed on a
+ * running one without reconnecting); failback to the first URL, at a
+ * failure and through the background probe. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +40,8 @@ typedef struct {
     const relay_link_ops_t *ops;
     void *owner;
     char url[RELAY_URL_MAX];
+    uint32_t silence_ms;     /* cfg.silence_ms, then fake_set_silence() */
+    int probe;               /* cfg.probe */
     const char *stop_reason; /* set by fake_stop() */
     int gone;                /* stopped or reported down */
 } fake_link_t;
@@ -80,6 +84,8 @@ static conn_t *fake_start(node_t *node, const relay_link_cfg_t *cfg, const relay
     l->ops = ops;
     l->owner = owner;
     snprintf(l->url, sizeof l->url, "%s", cfg->url);
+    l->silence_ms = cfg->silence_ms;
+    l->probe = cfg->probe;
     FX->links[FX->nlinks++] = l;
     return &l->c;
 }
@@ -92,7 +98,14 @@ static void fake_stop(conn_t *c, const char *reason)
     l->stop_reason = reason;
 }
 
-static const relay_links_t FAKE_LINKS = {fake_start, fake_stop};
+static void fake_set_silence(conn_t *c, uint32_t silence_ms)
+{
+    fake_link_t *l = (fake_link_t *)c;
+    assert_false(l->gone);
+    l->silence_ms = silence_ms;
+}
+
+static const relay_links_t FAKE_LINKS = {fake_start, fake_stop, fake_set_silence};
 
 static uint64_t capture(node_t *node, const char *type, cJSON *fields)
 {
@@ -436,6 +449,223 @@ static void test_reconcile_keeps_links(void **state)
     assert_int_equal(status_of("a1"), RELAY_ST_IDLE);
 }
 
+#define PULL_SILENT                                                                                \
+    "[{\"id\":\"s2\",\"direction\":\"pull\",\"app\":\"live\",\"name\":\"cam\","                    \
+    "\"urls\":[\"rtmp://up1/live/cam\",\"rtmp://up2/live/cam\"],\"silence_timeout_ms\":1000}]"
+
+/* Issue 18: a link takes the relay's silence_timeout_ms (0, the node's
+ * connect timeout, when not set); a link that is up and silent for it
+ * fails with upstream_silent and fails over to the next URL at once. */
+static void test_silence_fails_over(void **state)
+{
+    (void)state;
+    start_mgr(PULL_SILENT);
+    fake_link_t *l = last_link();
+    assert_int_equal(l->silence_ms, 1000);
+    link_up(l);
+    link_down(l, RELAY_FAIL_SILENCE, "upstream silent for 1001 ms");
+    const cJSON *f = last_event("relay.failover");
+    assert_string_equal(str_field(f, "from_url"), "rtmp://up1/live/cam");
+    assert_string_equal(str_field(f, "to_url"), "rtmp://up2/live/cam");
+    assert_string_equal(FX->events[FX->nevents - 2].type, "relay.fail");
+    assert_string_equal(str_field(FX->events[FX->nevents - 2].fields, "reason"), "upstream_silent");
+    assert_string_equal(FX->events[FX->nevents - 3].type, "relay.stop");
+    assert_string_equal(str_field(FX->events[FX->nevents - 3].fields, "reason"), "upstream_silent");
+    assert_int_equal(FX->nlinks, 2);
+    assert_string_equal(last_link()->url, "rtmp://up2/live/cam");
+    assert_int_equal(last_link()->silence_ms, 1000);
+    assert_int_equal(status_of("s2"), RELAY_ST_CONNECTING);
+    relay_view_t v;
+    assert_int_equal(relay_mgr_view(FX->m, "s2", weir_mono_ms(), &v), 0);
+    assert_int_equal(v.last_reason, REASON_UPSTREAM_SILENT);
+    relay_view_release(&v);
+
+    relay_mgr_free(FX->m);
+    start_mgr(PULL_TWO);
+    assert_int_equal(last_link()->silence_ms, 0); /* the link uses its timeout */
+}
+
+#define API_SILENCE(silence)                                                                       \
+    "{\"id\":\"a2\",\"direction\":\"pull\",\"app\":\"live\",\"name\":\"cam\","                     \
+    "\"urls\":[\"rtmp://up1/live/cam\"],\"silence_timeout_ms\":" silence "}"
+
+/* A change of only silence_timeout_ms (or failback) keeps the running link
+ * and hands it the new silence: no event, no reconnect. */
+static void test_silence_change_keeps_link(void **state)
+{
+    (void)state;
+    start_mgr("[]");
+    assert_int_equal(api_put(API_SILENCE("5000")), 0);
+    fake_link_t *l = last_link();
+    assert_int_equal(l->silence_ms, 5000);
+    link_up(l);
+    int links = FX->nlinks, events = FX->nevents;
+    assert_int_equal(api_put(API_SILENCE("1500")), 0);
+    assert_int_equal(l->silence_ms, 1500);
+    assert_int_equal(relay_mgr_spec(FX->m, "a2")->silence_timeout_ms, 1500);
+    assert_int_equal(api_put(API_SILENCE("null")), 0);
+    assert_int_equal(l->silence_ms, 0);
+    assert_int_equal(api_put("{\"id\":\"a2\",\"direction\":\"pull\",\"app\":\"live\","
+                             "\"name\":\"cam\",\"urls\":[\"rtmp://up1/live/cam\"],"
+                             "\"failback\":true}"),
+                     0);
+    assert_true(relay_mgr_spec(FX->m, "a2")->failback);
+    assert_false(l->gone);
+    assert_int_equal(FX->nlinks, links);
+    assert_int_equal(FX->nevents, events);
+}
+
+#define PULL_THREE(failback)                                                                       \
+    "[{\"id\":\"f3\",\"direction\":\"pull\",\"app\":\"live\",\"name\":\"cam\","                    \
+    "\"urls\":[\"rtmp://up1/live/cam\",\"rtmp://up2/live/cam\",\"rtmp://up3/live/cam\"],"            \
+    "\"failback\":" failback "}]"
+
+/* Failback at a safe point: with failback, a link on a later URL that was
+ * up and goes down starts again at URL 0 (relay.failover up2 -> up1); an
+ * attempt that never came up goes on down the list, so a round still
+ * reaches every URL. Without failback: the next URL. */
+static void test_failback_to_first_url(void **state)
+{
+    (void)state;
+    start_mgr(PULL_THREE("true"));
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    assert_string_equal(last_link()->url, "rtmp://up2/live/cam");
+    link_up(last_link());
+    link_down(last_link(), RELAY_FAIL_SILENCE, "upstream silent for 1001 ms");
+    const cJSON *f = last_event("relay.failover");
+    assert_string_equal(str_field(f, "from_url"), "rtmp://up2/live/cam");
+    assert_string_equal(str_field(f, "to_url"), "rtmp://up1/live/cam");
+    assert_string_equal(last_link()->url, "rtmp://up1/live/cam");
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused"); /* never up */
+    assert_string_equal(last_link()->url, "rtmp://up2/live/cam");
+    /* up2 was up for less than retry_initial_ms: its failure counts in the
+     * round, which is over now (a link that flaps does not loop at once) */
+    int n = FX->nlinks;
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    assert_int_equal(FX->nlinks, n);
+    assert_int_equal(status_of("f3"), RELAY_ST_BACKOFF);
+    relay_mgr_tick(FX->m, weir_mono_ms() + LATER_MS);
+    assert_string_equal(last_link()->url, "rtmp://up3/live/cam");
+    link_up(last_link());
+    link_down(last_link(), RELAY_FAIL_CLOSED, "upstream unpublished");
+    assert_string_equal(last_link()->url, "rtmp://up1/live/cam");
+
+    relay_mgr_free(FX->m);
+    n = FX->nlinks;
+    start_mgr(PULL_THREE("false"));
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    link_up(last_link());
+    link_down(last_link(), RELAY_FAIL_SILENCE, "upstream silent for 1001 ms");
+    assert_string_equal(last_link()->url, "rtmp://up3/live/cam");
+    assert_int_equal(FX->nlinks, n + 3);
+}
+
+#define PULL_FAILBACK                                                                              \
+    "[{\"id\":\"fb\",\"direction\":\"pull\",\"app\":\"live\",\"name\":\"cam\","                    \
+    "\"urls\":[\"rtmp://up1/live/cam\",\"rtmp://up2/live/cam\"],\"failback\":true,"                 \
+    "\"retry_initial_ms\":500,\"retry_max_ms\":1000}]"
+
+/* Failback in the background: running on URL 1, the relay probes URL 0
+ * every retry_max_ms (a probe link: cfg.probe); a probe that fails changes
+ * nothing; one that is up and has its first key frame (ready) becomes the
+ * link: relay.failover up2 -> up1, the old link stopped (relay.stop,
+ * replaced), relay.start; then no more probes. */
+static void test_failback_probe(void **state)
+{
+    (void)state;
+    start_mgr(PULL_FAILBACK);
+    int64_t t = weir_mono_ms();
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    fake_link_t *cur = last_link();
+    assert_string_equal(cur->url, "rtmp://up2/live/cam");
+    assert_false(cur->probe);
+    link_up(cur);
+    relay_mgr_tick(FX->m, t + 100); /* plans the first probe */
+    relay_mgr_tick(FX->m, t + 600);
+    assert_true(FX->links[FX->nlinks - 1] == cur); /* not before retry_max_ms */
+    relay_mgr_tick(FX->m, t + 1200);
+    fake_link_t *p = last_link();
+    assert_true(p->probe);
+    assert_string_equal(p->url, "rtmp://up1/live/cam");
+    int events = FX->nevents;
+    link_down(p, RELAY_FAIL_CONNECT, "connection refused"); /* still down: nothing happens */
+    assert_int_equal(FX->nevents, events);
+    assert_false(cur->gone);
+    assert_int_equal(status_of("fb"), RELAY_ST_ACTIVE);
+    relay_mgr_tick(FX->m, t + 1300);
+    assert_true(FX->links[FX->nlinks - 1] == p); /* the next probe waits */
+    relay_mgr_tick(FX->m, t + 2400);
+    p = last_link();
+    assert_true(p->probe);
+    link_up(p); /* up, but no key frame yet: nothing */
+    assert_int_equal(FX->nevents, events);
+    assert_int_equal(p->ops->ready(p->owner, &p->c), 1);
+    assert_true(cur->gone);
+    assert_string_equal(cur->stop_reason, "failback to an earlier URL");
+    assert_string_equal(FX->events[events].type, "relay.failover");
+    assert_string_equal(str_field(FX->events[events].fields, "from_url"), "rtmp://up2/live/cam");
+    assert_string_equal(str_field(FX->events[events].fields, "to_url"), "rtmp://up1/live/cam");
+    assert_string_equal(FX->events[events + 1].type, "relay.stop");
+    assert_string_equal(str_field(FX->events[events + 1].fields, "reason"), "replaced");
+    assert_string_equal(str_field(last_event("relay.start"), "url"), "rtmp://up1/live/cam");
+    relay_view_t v;
+    assert_int_equal(relay_mgr_view(FX->m, "fb", weir_mono_ms(), &v), 0);
+    assert_string_equal(v.current_url, "rtmp://up1/live/cam");
+    assert_int_equal(v.status, RELAY_ST_ACTIVE);
+    relay_view_release(&v);
+    int n = FX->nlinks;
+    relay_mgr_tick(FX->m, t + LATER_MS);
+    assert_int_equal(FX->nlinks, n); /* on URL 0: no probe */
+    /* the adopted probe is the link now: its failure is the relay's */
+    link_down(p, RELAY_FAIL_CLOSED, "upstream unpublished");
+    assert_string_equal(str_field(last_event("relay.failover"), "to_url"), "rtmp://up2/live/cam");
+    assert_string_equal(last_link()->url, "rtmp://up2/live/cam");
+    assert_false(last_link()->probe);
+}
+
+/* A probe is stopped when the relay's link goes down, and when failback
+ * is turned off. */
+static void test_failback_probe_stops(void **state)
+{
+    (void)state;
+    start_mgr(PULL_FAILBACK);
+    int64_t t = weir_mono_ms();
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    fake_link_t *cur = last_link();
+    link_up(cur);
+    relay_mgr_tick(FX->m, t + 100);
+    relay_mgr_tick(FX->m, t + 1200);
+    fake_link_t *p = last_link();
+    assert_true(p->probe);
+    link_down(cur, RELAY_FAIL_CLOSED, "upstream unpublished");
+    assert_true(p->gone);
+    assert_string_equal(p->stop_reason, "failback probe stopped");
+
+    /* a probe without a key frame in time is stopped; the next comes later */
+    relay_mgr_free(FX->m);
+    start_mgr(PULL_FAILBACK);
+    t = weir_mono_ms();
+    link_down(last_link(), RELAY_FAIL_CONNECT, "connection refused");
+    cur = last_link();
+    link_up(cur);
+    relay_mgr_tick(FX->m, t + 100);
+    relay_mgr_tick(FX->m, t + 1200);
+    p = last_link();
+    assert_true(p->probe);
+    link_up(p);
+    /* started at t + 1200: retry_max_ms (1000) plus the connect timeout */
+    int64_t limit = 2200 + (int64_t)FX->node->conf.relay_connect_timeout_ms;
+    relay_mgr_tick(FX->m, t + limit - 50);
+    assert_false(p->gone);
+    relay_mgr_tick(FX->m, t + limit + 50);
+    assert_true(p->gone);
+    assert_string_equal(p->stop_reason, "failback probe: no key frame in time");
+    assert_false(cur->gone);
+    relay_mgr_tick(FX->m, t + limit + 2000);
+    assert_true(last_link()->probe);
+    assert_false(last_link()->gone);
+}
+
 /* A player of the on-demand pull. */
 typedef struct {
     player_t p;
@@ -618,6 +848,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_failure_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_keeps_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_fails_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_change_keeps_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failback_to_first_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failback_probe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failback_probe_stops, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

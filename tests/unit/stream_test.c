@@ -340,6 +340,26 @@ static void test_second_publisher_refused_or_takes_over(void **state)
     stream_unpublish(&b.pub, g_now);
 }
 
+/* A publisher with its takeover flag (a relay's failback) takes the stream
+ * over even with stream.publish_takeover off; others are still refused. */
+static void test_publisher_takeover_flag(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b, c;
+    fpub_init(&a);
+    fpub_init(&b);
+    fpub_init(&c);
+    assert_int_equal(f->conf.stream_publish_takeover, 0);
+    assert_int_equal(stream_publish(f->hub, "live", "y", &a.pub), 0);
+    b.pub.takeover = 1;
+    assert_int_equal(stream_publish(f->hub, "live", "y", &b.pub), 0);
+    assert_int_equal(a.kicked, 1);
+    assert_null(a.pub.stream);
+    assert_int_equal(stream_publish(f->hub, "live", "y", &c.pub), NODE_EBUSY);
+    assert_int_equal(b.kicked, 0);
+    stream_unpublish(&b.pub, g_now);
+}
+
 static void test_unpublish_event_after_data_then_grace_end(void **state)
 {
     fixture_t *f = *state;
@@ -1211,6 +1231,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_held_players_end_after_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_takeover_continues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publisher_takeover_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_player_bounded_and_disconnected, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lagging_player_drops_to_next_key, setup, teardown),
