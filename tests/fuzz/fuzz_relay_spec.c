@@ -23,6 +23,8 @@ static const char *const KNOWN[] = {"id",
                                     "idle_timeout_s",
                                     "retry_initial_ms",
                                     "retry_max_ms",
+                                    "silence_timeout_ms",
+                                    "failback",
                                     "enabled",
                                     "source",
                                     "relay"};
@@ -36,7 +38,8 @@ static int spec_equal(const relay_spec_t *a, const relay_spec_t *b)
     if (strcmp(a->id, b->id) || a->direction != b->direction || strcmp(a->app, b->app) ||
         strcmp(a->name, b->name) || a->nurls != b->nurls || a->mode != b->mode ||
         a->idle_timeout_s != b->idle_timeout_s || a->retry_initial_ms != b->retry_initial_ms ||
-        a->retry_max_ms != b->retry_max_ms || !a->enabled != !b->enabled || a->source != b->source)
+        a->retry_max_ms != b->retry_max_ms || a->silence_timeout_ms != b->silence_timeout_ms ||
+        !a->failback != !b->failback || !a->enabled != !b->enabled || a->source != b->source)
         return 0;
     for (unsigned i = 0; i < a->nurls; i++)
         if (strcmp(a->urls[i], b->urls[i]))
