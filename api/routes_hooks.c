@@ -23,12 +23,21 @@ static hook_mgr_t *hooks(api_req_t *r)
     return r->api->node->hooks;
 }
 
+/* A hook's JSON, with its entity tag (computed here, for the hooks that
+ * are rendered only). */
+static cJSON *render_stat(api_req_t *r, hook_stat_t st)
+{
+    if (hook_spec_etag(r->api->node, st.spec, st.etag) != 0)
+        st.etag[0] = '\0';
+    return api_render_hook(&st);
+}
+
 /* The hook id as the manager shows it now, or NULL (no such hook, out of
  * memory). */
 static cJSON *render_hook(api_req_t *r, const char *id)
 {
     hook_stat_t st;
-    return hook_mgr_stat(hooks(r), id, &st) == 0 ? api_render_hook(&st) : NULL;
+    return hook_mgr_stat(hooks(r), id, &st) == 0 ? render_stat(r, st) : NULL;
 }
 
 /* api_change_render_fn: the hook as the change left it (done runs right
@@ -37,20 +46,16 @@ static cJSON *render_hook(api_req_t *r, const char *id)
 static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
 {
     hook_stat_t st;
-    if (hook_mgr_stat(hooks(r), id, &st) != 0) {
+    if (hook_mgr_stat(hooks(r), id, &st) != 0)
         st = (hook_stat_t){.spec = spec};
-        cJSON *j = hook_spec_to_storage_json(spec); /* as hook_spec_etag() */
-        if (!j || spec_etag(r->api->node->etag_key, j, st.etag) != 0)
-            st.etag[0] = '\0';
-        cJSON_Delete(j);
-    }
-    return api_render_hook(&st);
+    return render_stat(r, st);
 }
 
 static const char *const BOOLS[] = {"true", "false", NULL};
 
 /* A page of hooks: ?enabled= and the cursor ?after= (an id). */
 typedef struct {
+    api_req_t *r;
     const char *enabled, *after; /* or NULL */
     api_page_t page;
     const char *last; /* the page's last id (valid until the loop runs again) */
@@ -64,7 +69,7 @@ static void list_add(const hook_stat_t *st, void *arg)
         (l->enabled && (strcmp(l->enabled, "true") == 0) != !!s->enabled) ||
         api_page_full(&l->page))
         return;
-    api_page_add(&l->page, api_render_hook(st));
+    api_page_add(&l->page, render_stat(l->r, *st));
     l->last = s->id;
 }
 
@@ -81,11 +86,10 @@ static void submit(api_req_t *r, api_change_op_t op, const hook_spec_t *spec, co
     if (!c)
         return;
     char err[SPEC_STORE_ERR_MAX] = "";
-    int rc =
-        op == API_CHANGE_DELETE
-            ? hook_mgr_delete(m, c->id, c->if_match, api_change_done, c, err, sizeof err)
-            : hook_mgr_put(m, spec, op == API_CHANGE_POST, c->if_match, api_change_done, c, err,
-                           sizeof err);
+    int rc = op == API_CHANGE_DELETE
+                 ? hook_mgr_delete(m, c->id, c->if_match, api_change_done, c, err, sizeof err)
+                 : hook_mgr_put(m, spec, op == API_CHANGE_POST, c->if_match, api_change_done, c,
+                                err, sizeof err);
     api_change_submitted(c, rc, err);
 }
 
@@ -110,7 +114,7 @@ static const hook_spec_t *find_hook(api_req_t *r)
 
 void api_get_hooks(api_req_t *r)
 {
-    list_t l = {.after = api_query(r, "after")};
+    list_t l = {.r = r, .after = api_query(r, "after")};
     if (api_query_enum(r, "enabled", BOOLS, &l.enabled) != 0 || api_page_begin(r, &l.page) != 0)
         return;
     if (hooks(r))

@@ -41,10 +41,8 @@ static cJSON *render_change(api_req_t *r, const char *id, const void *spec)
         return render_relay(r, id);
     relay_view_t v;
     relay_view_idle(spec, &v);
-    cJSON *j = relay_spec_to_json(spec); /* as relay_spec_etag() */
-    if (!j || spec_etag(r->api->node->etag_key, j, v.etag) != 0)
+    if (relay_spec_etag(r->api->node, spec, v.etag) != 0)
         v.etag[0] = '\0';
-    cJSON_Delete(j);
     return api_render_relay(&v);
 }
 

@@ -221,7 +221,7 @@ static int change_etag(void *owner, const char *id, char out[SPEC_ETAG_MAX])
 {
     hook_mgr_t *m = owner;
     hook_t *h = hook_find(m, id);
-    return h ? hook_spec_etag(m, &h->spec, out) : -1;
+    return h ? hook_spec_etag(m->node, &h->spec, out) : -1;
 }
 
 /* spec_store settle: a committed change is applied (it cannot fail: a new
@@ -267,8 +267,8 @@ int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, const 
 {
     if (!spec->id[0] || hook_spec_validate(spec, err, errlen) != 0)
         return NODE_EINVAL;
-    change_t *ch = (change_t *)spec_store_change_new(&m->store, 0, spec->id, if_match, done, arg,
-                                                     err, errlen);
+    change_t *ch =
+        (change_t *)spec_store_change_new(&m->store, 0, spec->id, if_match, done, arg, err, errlen);
     if (!ch)
         return NODE_ENOMEM;
     ch->create_only = create_only;
@@ -307,7 +307,7 @@ void hook_mgr_new_id(hook_mgr_t *m, char out[HOOK_ID_MAX])
 
 /* ---- snapshots and counters --------------------------------------------- */
 
-static void hook_stat(const hook_mgr_t *m, const hook_t *h, hook_stat_t *out)
+static void hook_stat(const hook_t *h, hook_stat_t *out)
 {
     *out = (hook_stat_t){.spec = &h->spec,
                          .queued = h->nq + (h->cur != NULL),
@@ -318,8 +318,6 @@ static void hook_stat(const hook_mgr_t *m, const hook_t *h, hook_stat_t *out)
                          .last_status = h->last_status,
                          .last_error = h->last_error,
                          .last_wall_ms = h->last_wall_ms};
-    if (hook_spec_etag(m, &h->spec, out->etag) != 0)
-        out->etag[0] = '\0';
 }
 
 int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out)
@@ -327,7 +325,7 @@ int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out)
     const hook_t *h = m ? hook_find(m, id) : NULL;
     if (!h)
         return NODE_ENOTFOUND;
-    hook_stat(m, h, out);
+    hook_stat(h, out);
     return 0;
 }
 
@@ -335,7 +333,7 @@ void hook_mgr_foreach(const hook_mgr_t *m, void (*cb)(const hook_stat_t *st, voi
 {
     for (const hook_t *h = m ? m->hooks : NULL; h; h = h->next) {
         hook_stat_t st;
-        hook_stat(m, h, &st);
+        hook_stat(h, &st);
         cb(&st, arg);
     }
 }
@@ -386,10 +384,10 @@ int hook_mgr_start(node_t *node, char *err, size_t errlen)
     return 0;
 }
 
-int hook_spec_etag(const hook_mgr_t *m, const hook_spec_t *spec, char out[SPEC_ETAG_MAX])
+int hook_spec_etag(const node_t *node, const hook_spec_t *spec, char out[SPEC_ETAG_MAX])
 {
     cJSON *j = hook_spec_to_storage_json(spec); /* the secret too: a new secret, a new tag */
-    int rc = j ? spec_etag(m->node->etag_key, j, out) : -1;
+    int rc = j ? spec_etag(node->etag_key, j, out) : -1;
     cJSON_Delete(j);
     return rc;
 }

@@ -124,8 +124,8 @@ int hook_mgr_put(hook_mgr_t *m, const hook_spec_t *spec, int create_only, const 
 int hook_mgr_delete(hook_mgr_t *m, const char *id, const char *if_match, hook_done_cb done,
                     void *arg, char *err, size_t errlen);
 /* The entity tag (spec_etag(), the node's key, the secret included) of a
- * hook's spec: 0, or -1 out of memory. */
-int hook_spec_etag(const hook_mgr_t *m, const hook_spec_t *spec, char out[SPEC_ETAG_MAX]);
+ * hook's spec: 0, or -1 out of memory. Needs no manager. */
+int hook_spec_etag(const struct node *node, const hook_spec_t *spec, char out[SPEC_ETAG_MAX]);
 /* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
  * until none is left, since each is written only after the one before. */
 size_t hook_mgr_changes_waiting(const hook_mgr_t *m);
@@ -147,7 +147,10 @@ typedef struct {
     int last_status;        /* HTTP status of the last attempt; 0: none */
     const char *last_error; /* the last attempt's error; NULL or "": none */
     int64_t last_wall_ms;   /* the last attempt's end, Unix ms; 0: none */
-    char etag[SPEC_ETAG_MAX]; /* hook_spec_etag(); "" when unknown */
+    /* Not filled by the manager (an HMAC per hook would be paid by every
+     * /metrics scrape): the API sets it with hook_spec_etag() for the hooks
+     * it renders. "": none. */
+    char etag[SPEC_ETAG_MAX];
 } hook_stat_t;
 /* The hook id: 0 with *out set, or NODE_ENOTFOUND (also for m NULL). */
 int hook_mgr_stat(const hook_mgr_t *m, const char *id, hook_stat_t *out);

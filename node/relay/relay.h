@@ -99,8 +99,9 @@ int relay_mgr_patch(relay_mgr_t *m, const char *id, const cJSON *patch, const ch
 int relay_mgr_delete(relay_mgr_t *m, const char *id, const char *if_match, relay_done_cb done,
                      void *arg, char *err, size_t errlen);
 /* The entity tag (spec_etag(), the node's key) of a relay's spec: 0, or -1
- * out of memory. */
-int relay_spec_etag(const relay_mgr_t *m, const relay_spec_t *spec, char out[SPEC_ETAG_MAX]);
+ * out of memory. Needs no manager (the API renders a committed change
+ * with it when the manager is gone). */
+int relay_spec_etag(const struct node *node, const relay_spec_t *spec, char out[SPEC_ETAG_MAX]);
 /* Changes queued or in flight (0 for NULL): at shutdown, storage is synced
  * until none is left, since each is written only after the one before. */
 size_t relay_mgr_changes_waiting(const relay_mgr_t *m);

@@ -125,7 +125,7 @@ static int change_etag(void *owner, const char *id, char out[SPEC_ETAG_MAX])
 {
     relay_mgr_t *m = owner;
     relay_t *r = relay_find(m, id);
-    return r ? relay_spec_etag(m, &r->spec, out) : -1;
+    return r ? relay_spec_etag(m->node, &r->spec, out) : -1;
 }
 
 const spec_store_ops_t RELAY_STORE_OPS = {.put = storage_relay_put,
@@ -289,10 +289,10 @@ void relay_mgr_new_id(relay_mgr_t *m, char out[RELAY_ID_MAX])
     spec_store_new_id(out, RELAY_ID_MAX, "r-", &m->rng, id_taken, m);
 }
 
-int relay_spec_etag(const relay_mgr_t *m, const relay_spec_t *spec, char out[SPEC_ETAG_MAX])
+int relay_spec_etag(const node_t *node, const relay_spec_t *spec, char out[SPEC_ETAG_MAX])
 {
     cJSON *j = relay_spec_to_json(spec);
-    int rc = j ? spec_etag(m->node->etag_key, j, out) : -1;
+    int rc = j ? spec_etag(node->etag_key, j, out) : -1;
     cJSON_Delete(j);
     return rc;
 }

@@ -64,7 +64,7 @@ void relay_view_idle(const relay_spec_t *spec, relay_view_t *out)
 static int view_relay(const relay_t *r, int64_t now_ms, relay_view_t *out)
 {
     relay_view_idle(&r->spec, out);
-    if (relay_spec_etag(r->mgr, &r->spec, out->etag) != 0 ||
+    if (relay_spec_etag(r->mgr->node, &r->spec, out->etag) != 0 ||
         (r->nruns && !(out->streams = calloc(r->nruns, sizeof *out->streams))))
         return NODE_ENOMEM;
     out->bytes = r->bytes_closed;
