@@ -422,7 +422,9 @@ def test_sigterm_with_writes_waiting_on_a_locked_database_is_bounded(node):
     within the busy timeout plus 3 s, and says how many writes were lost."""
     n = node()
     db = n.config["storage"]["path"]
-    lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+    # timeout: the node's own start-up writes (node.start, the ETag key on a first
+    # start) may hold the lock a moment; test_relay_changes' lock holder waits too.
+    lock = sqlite3.connect(db, timeout=10, isolation_level=None)
     answers = []
     try:
         lock.execute("BEGIN EXCLUSIVE")
