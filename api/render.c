@@ -288,11 +288,13 @@ cJSON *api_render_stream(const stream_info_t *st, const sess_info_t *pub)
         else
             cJSON_AddNullToObject(k, "last_gap_ms");
         add_u64(k, "skipped_messages", st->continuation_dropped);
+        add_str_or_null(k, "last_splice", st->last_splice);
+        add_str_or_null(k, "source_id", st->source_id && st->source_id[0] ? st->source_id : NULL);
     }
     add_time(o, "start_time", st->start_wall_ms);
     /* A failed nested render leaves a member out (cJSON_AddItemToObject
      * refuses NULL). */
-    if ((g && cJSON_GetArraySize(g) != 4) || (k && cJSON_GetArraySize(k) != 3)) {
+    if ((g && cJSON_GetArraySize(g) != 4) || (k && cJSON_GetArraySize(k) != 5)) {
         cJSON_Delete(o);
         return NULL;
     }

@@ -210,6 +210,7 @@ static int start_storage(node_t *node, const char *config, storage_t **st)
         return -1;
     }
     node_set_storage(node, *st, storage_node_id(*st), storage_last_event_id(*st));
+    hub_set_source_prefix(node->hub, node_id(node)); /* stream ids name this node */
     if (node_add_module(node, &STORAGE_MODULE, *st) != 0) {
         start_failed("storage: ", "too many node modules");
         return -1;

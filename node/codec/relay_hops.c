@@ -1,5 +1,6 @@
 #include "relay_hops.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int starts_with(const char *s, const char *prefix)
@@ -45,5 +46,53 @@ int relay_hops_parse_query(const char *query, unsigned *hops, char *via, size_t 
             break;
         p = amp + 1;
     }
+    return 0;
+}
+
+int relay_source_id_valid(const char *id)
+{
+    size_t n = strnlen(id, RELAY_SOURCE_ID_MAX);
+    if (n == 0 || n >= RELAY_SOURCE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int relay_source_parse(const char *text, char id[RELAY_SOURCE_ID_MAX], uint32_t *off)
+{
+    id[0] = '\0';
+    *off = 0;
+    const char *colon = text ? strrchr(text, ':') : NULL;
+    if (!colon || colon == text || (size_t)(colon - text) >= RELAY_SOURCE_ID_MAX || !colon[1])
+        return -1;
+    uint64_t v = 0;
+    for (const char *p = colon + 1; *p; p++) {
+        if (*p < '0' || *p > '9' || p - colon > 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v > UINT32_MAX)
+        return -1;
+    memcpy(id, text, (size_t)(colon - text));
+    id[colon - text] = '\0';
+    if (!relay_source_id_valid(id)) {
+        id[0] = '\0';
+        return -1;
+    }
+    *off = (uint32_t)v;
+    return 0;
+}
+
+int relay_source_format(char out[RELAY_SOURCE_MAX], const char *id, uint32_t off)
+{
+    out[0] = '\0';
+    if (!relay_source_id_valid(id))
+        return -1;
+    snprintf(out, RELAY_SOURCE_MAX, "%s:%u", id, (unsigned)off);
     return 0;
 }

@@ -337,6 +337,7 @@ static int on_command(rtmp_proto_client_t *cl, const uint8_t *p, uint32_t len, r
     prop(k.info, "level", ev->level, sizeof ev->level);
     prop(k.info, "code", ev->code, sizeof ev->code);
     prop(k.info, "description", ev->desc, sizeof ev->desc);
+    prop(k.info, RELAY_SOURCE_PROP, ev->source, sizeof ev->source);
     int rc = 0;
     if (!k.name || cl->state == RTMP_PROTO_CL_FAILED) {
         /* nothing to do */

@@ -33,6 +33,7 @@
 #ifndef WEIR_RTMP_PROTO_CLIENT_H
 #define WEIR_RTMP_PROTO_CLIENT_H
 
+#include "relay_hops.h" /* RELAY_SOURCE_MAX */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,7 @@ typedef struct {
     char level[RTMP_PROTO_LEVEL_MAX];
     char code[RTMP_PROTO_CODE_MAX]; /* the info's code; "" if none */
     char desc[RTMP_PROTO_DESC_MAX];
+    char source[RELAY_SOURCE_MAX]; /* the info's weir_source (relay_hops.h); "" if none */
 } rtmp_proto_ev_t;
 
 typedef struct rtmp_proto_client rtmp_proto_client_t;

@@ -112,6 +112,7 @@ hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
     hub->conf = conf;
     hub->chunk_size = rtmp_chunk_size;
     hub->max_memory = memory_bound(conf);
+    hub_set_source_prefix(hub, NULL);
     return hub;
 }
 
@@ -281,6 +282,7 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
         stream_continue(s);
     else
         stream_clear_headers(s);
+    stream_source_publish(s, pub);
     media_info_init(&s->media);
     s->start_wall_ms = weir_wall_ms();
     if (prev == STREAM_GRACE && s->unpub_notified)
@@ -758,6 +760,9 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->start_wall_ms = s->start_wall_ms;
     out->continuations = s->cont.stats.count;
     out->last_gap_ms = s->cont.stats.last_gap_ms;
+    out->last_splice = stream_cont_splice_name(s->cont.stats.last_splice);
+    uint32_t off;
+    out->source_id = stream_cont_source_id(&s->cont, &off);
     out->continuation_dropped = s->cont.stats.dropped;
 }
 

@@ -71,6 +71,11 @@ struct publisher {
      * kept valid by the owner while it publishes. via may be NULL. */
     unsigned hops;
     const char *via;
+    /* The source identity of what it publishes (relay_hops.h): a relay
+     * link's upstream's answer; NULL or "" for none (the stream gets an id
+     * of its own). Read by stream_publish() only. */
+    const char *src_id;
+    uint32_t src_off;
     /* Set by the owner before stream_publish() (relay pull links do): when
      * this publisher unpublishes, the grace period runs silently (players
      * get no PLAYER_EV_UNPUBLISHED, and no PLAYER_EV_REPUBLISHED when a
@@ -169,8 +174,11 @@ int hub_over_memory(const hub_t *hub);
  *  - same source: when the new publisher's first timestamp lies on the old
  *    one's timeline (two relays of one origin: the new upstream starts with
  *    its GOP cache, which the players have partly seen), media at or before
- *    the old publisher's last timestamp of its track is dropped, the stream
- *    goes on at the next key frame after it, and the old offset is kept;
+ *    the old publisher's last timestamp of its track is dropped, and the
+ *    old offset is kept. When both publishers name the same source id
+ *    (pub->src_id), the splice is exact: no key-frame wait, the stream goes
+ *    on with the message after the players' last (timestamps compared less
+ *    the difference of the src_off); otherwise at the next key frame;
  *  - the GOP cache restarts: new players start at the new publisher's
  *    first key frame, never at old frames with new headers.
  * The gap and a count are kept (stream_info_t) and logged at info level.
@@ -178,6 +186,13 @@ int hub_over_memory(const hub_t *hub);
  * bad name); NODE_ELIMIT (a new stream over limits.max_streams);
  * NODE_EMEMORY (media memory over limits.max_memory_mb); NODE_ENOMEM. */
 int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *pub);
+/* The source identity of p's stream (relay_hops.h), for the answer to a
+ * relay request: its id ("" when none: p is not attached) and in *off the
+ * offset of the stream's output timestamps on it. */
+const char *stream_player_source(const player_t *p, uint32_t *off);
+/* The prefix of the ids of streams published here ("<prefix>.<session
+ * id>"): the node id once known; a random one until then. */
+void hub_set_source_prefix(hub_t *hub, const char *prefix);
 /* Stops publishing. With players attached the grace period runs (they get
  * UNPUBLISHED first unless pub->hold_players); without, the stream ends. */
 void stream_unpublish(publisher_t *pub, int64_t now_ms);
@@ -267,6 +282,9 @@ typedef struct {
     uint64_t continuations;
     int64_t last_gap_ms;
     uint64_t continuation_dropped;
+    const char *last_splice; /* stream_cont_splice_name(); NULL before any */
+    const char *source_id;   /* the stream's source identity ("" none); valid until the
+                              * stream changes */
 } stream_info_t;
 
 /* Live or unpublished (grace) streams only; NULL otherwise. */

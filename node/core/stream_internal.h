@@ -4,6 +4,7 @@
  *   stream_ring.c  the ring of messages a stream holds for its players
  *   stream_gop.c   the GOP cache inside the ring and its bounds
  *   stream_cont.c  the output timeline and continuations (stream_cont.h)
+ *   stream_source.c the source identity of streams published here
  * The ring accessors the fan-out uses per message and player are static
  * inline here, so the split costs the hot path no call.
  *
@@ -79,6 +80,7 @@ struct hub {
     uint64_t max_memory;   /* limits.max_memory_mb in bytes, auto resolved; 0: none */
     uint64_t gop_drops;    /* GOP cache drops, every stream, ever */
     int64_t mem_logged_ms; /* last "over the memory bound" line */
+    char src_prefix[48];   /* hub_set_source_prefix() */
     uint64_t mem_unlogged; /* GOP caches dropped for memory since that line */
 };
 
@@ -126,5 +128,11 @@ int64_t stream_gop_span_ms(const stream_t *s);
  * kept within stream.gop_cache_max_bytes / _max_ms and the node's memory
  * bound. */
 void stream_gop_push(stream_t *s, msg_t *m, int64_t now_ms);
+
+/* ---- the source identity (stream_source.c) ----------------------------- */
+
+/* pub starts publishing s (fresh or continuing): tells the timeline its
+ * source, or the id of its own ("<prefix>.<session id>"). */
+void stream_source_publish(stream_t *s, const publisher_t *pub);
 
 #endif

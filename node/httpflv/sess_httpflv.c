@@ -148,20 +148,26 @@ static void respond_stream(http_sess_t *hs)
 {
     conn_t *c = hs->conn;
     const conf_t *conf = &c->node->conf;
-    char head[768];
+    char head[1024];
     char cors[320] = "";
     if (conf->http_flv_cors_origin[0])
         snprintf(cors, sizeof cors, "Access-Control-Allow-Origin: %s\r\n",
                  conf->http_flv_cors_origin);
+    /* Another node's relay link learns the stream's source identity. */
+    char src[RELAY_SOURCE_MAX] = "", srch[RELAY_SOURCE_MAX + 32] = "";
+    uint32_t off = 0;
+    const char *id = hs->player.hops > 0 ? stream_player_source(&hs->player, &off) : "";
+    if (id[0] && relay_source_format(src, id, off) == 0)
+        snprintf(srch, sizeof srch, RELAY_SOURCE_HEADER ": %s\r\n", src);
     int hlen = snprintf(head, sizeof head,
                         "HTTP/1.1 200 OK\r\n"
                         "Server: weir/" WEIR_VERSION "\r\n"
                         "Content-Type: video/x-flv\r\n"
                         "%s"
                         "Cache-Control: no-cache, no-store\r\n"
-                        "%s"
+                        "%s%s"
                         "Connection: close\r\n\r\n",
-                        hs->chunked ? "Transfer-Encoding: chunked\r\n" : "", cors);
+                        hs->chunked ? "Transfer-Encoding: chunked\r\n" : "", cors, srch);
     conn_send(c, head, (size_t)hlen);
     if (hs->head) {
         hs->state = HS_DONE;

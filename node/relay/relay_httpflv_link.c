@@ -287,6 +287,7 @@ static void on_head(hc_t *hc, const uint8_t *data, size_t len)
         hc_fail(hc, "upstream refused the request");
         return;
     }
+    relay_link_source(&hc->base, hc->conn, http_resp_header(resp, RELAY_SOURCE_HEADER));
     hc->body = resp->body;
     hc->remaining = resp->content_length > 0 ? (uint64_t)resp->content_length : 0;
     http_resp_parser_free(hc->resp);

@@ -184,6 +184,18 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
     return "upstream silent";
 }
 
+void relay_link_source(relay_link_base_t *b, conn_t *c, const char *wire)
+{
+    if (relay_source_parse(wire, b->src_id, &b->src_off) == 0) {
+        log_debug(c->id, "relay link: %s/%s: the upstream's source is %s", b->app, b->name, wire);
+        return;
+    }
+    if (!wire || !wire[0])
+        return;
+    log_warn(c->id, "relay link: %s/%s: ignoring a malformed source identity from the upstream",
+             b->app, b->name);
+}
+
 void relay_link_media(relay_link_base_t *b, int64_t now_ms)
 {
     b->last_media_ms = now_ms;
@@ -198,6 +210,8 @@ int relay_link_publish(relay_link_base_t *b, conn_t *c, publisher_t *pub,
     pub->source = "relay";
     pub->hops = b->hops;
     pub->via = b->via;
+    pub->src_id = b->src_id[0] ? b->src_id : NULL;
+    pub->src_off = b->src_off;
     /* Losing the upstream is not the end of the stream: the players are held
      * through the grace period for the next link to continue it. */
     pub->hold_players = 1;

@@ -142,6 +142,10 @@ typedef struct {
     char via[RELAY_VIA_MAX];
     uint32_t timeout_ms;
     uint32_t silence_ms;     /* pull, once up (0: timeout_ms) */
+    /* pull: the upstream's source identity from its answer (relay_hops.h;
+     * "" when it named none), given to the local stream as pub->src_id */
+    char src_id[RELAY_SOURCE_ID_MAX];
+    uint32_t src_off;
     int64_t up_ms;           /* when up() was called */
     int64_t last_media_ms;   /* pull: the last media message from the upstream */
     int up;                  /* up() was called */
@@ -177,6 +181,10 @@ void relay_link_report_down(relay_link_base_t *b, conn_t *c);
  * printf-style. */
 void relay_link_fail(relay_link_base_t *b, relay_fail_t why, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Pull: the upstream's answer named its source (wire form, NULL or "":
+ * none; a malformed one is logged and ignored). Call before publishing. */
+void relay_link_source(relay_link_base_t *b, conn_t *c, const char *wire);
 
 /* Pull: a media message (audio, video, data) came from the upstream. */
 void relay_link_media(relay_link_base_t *b, int64_t now_ms);

@@ -285,10 +285,12 @@ static void on_event(rtmp_link_t *l, const rtmp_proto_ev_t *ev)
     switch (ev->kind) {
     case RTMP_PROTO_EV_READY: on_ready(l, ev->stream_id); break;
     case RTMP_PROTO_EV_STARTED:
-        if (l->base.dir == RELAY_PUSH)
+        if (l->base.dir == RELAY_PUSH) {
             push_up(l);
-        else
+        } else {
+            relay_link_source(&l->base, l->conn, ev->source);
             pull_up(l);
+        }
         break;
     case RTMP_PROTO_EV_REFUSED: on_refused(l, ev); break;
     case RTMP_PROTO_EV_STATUS:

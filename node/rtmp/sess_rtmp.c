@@ -127,7 +127,10 @@ static void send_result(rtmp_sess_t *rs, const char *name, double txn, const dou
     send_amf(rs, 0, &b);
 }
 
-static void send_status(rtmp_sess_t *rs, const char *level, const char *code, const char *desc)
+/* onStatus with an info object; source (NULL: none) adds the relay
+ * answer's weir_source property (relay_hops.h). */
+static void send_status_src(rtmp_sess_t *rs, const char *level, const char *code,
+                            const char *desc, const char *source)
 {
     amf0_buf_t b;
     amf0_buf_init(&b);
@@ -145,8 +148,17 @@ static void send_status(rtmp_sess_t *rs, const char *level, const char *code, co
     amf0_put_cstr(&b, rs->name);
     amf0_put_key(&b, "clientid");
     amf0_put_number(&b, (double)rs->conn->id);
+    if (source) {
+        amf0_put_key(&b, RELAY_SOURCE_PROP);
+        amf0_put_cstr(&b, source);
+    }
     amf0_put_object_end(&b);
     send_amf(rs, MSG_RTMP_STREAM_ID, &b);
+}
+
+static void send_status(rtmp_sess_t *rs, const char *level, const char *code, const char *desc)
+{
+    send_status_src(rs, level, code, desc, NULL);
 }
 
 static void send_sample_access(rtmp_sess_t *rs)
@@ -169,7 +181,13 @@ static void send_play_start(rtmp_sess_t *rs)
     snprintf(desc, sizeof desc, "Playing and resetting %s.", rs->name);
     send_status(rs, "status", "NetStream.Play.Reset", desc);
     snprintf(desc, sizeof desc, "Started playing %s.", rs->name);
-    send_status(rs, "status", "NetStream.Play.Start", desc);
+    /* Another node's relay link learns the stream's source identity. */
+    char src[RELAY_SOURCE_MAX] = "";
+    uint32_t off = 0;
+    const char *id = rs->relay_hops > 0 ? stream_player_source(&rs->player, &off) : "";
+    if (id[0])
+        relay_source_format(src, id, off);
+    send_status_src(rs, "status", "NetStream.Play.Start", desc, src[0] ? src : NULL);
     send_sample_access(rs);
     log_info(rs->conn->id, "rtmp: play %s/%s from %s", rs->app, rs->name, rs->conn->remote);
     rs->ev_play = 1;

@@ -4,10 +4,15 @@
  * same response, result and bytes consumed both ways. A parsed response is
  * checked against the parser's invariants. The bytes after a chunked head,
  * and independently the whole input, then go through the chunked decoder
- * in one piece and in pieces: same decoded bytes, same result. */
+ * in one piece and in pieces: same decoded bytes, same result. A relay
+ * link's X-Weir-Source header goes through relay_source_parse(): a parsed
+ * identity formats back to the same text. */
+#include <stdio.h>
+
 #include "fuzz_http_util.h"
 #include "http_chunked.h"
 #include "http_resp.h"
+#include "relay_hops.h"
 
 #define FUZZ_MAX_BYTES 1024
 
@@ -18,6 +23,25 @@ typedef struct {
     int chunked;
     const char *err;
 } head_run_t;
+
+/* The source identity of a relay answer (NULL: none). */
+static void check_source(const char *v)
+{
+    char id[RELAY_SOURCE_ID_MAX], back[RELAY_SOURCE_MAX];
+    uint32_t off;
+    if (relay_source_parse(v, id, &off) != 0) {
+        if (id[0] || off)
+            abort();
+        return;
+    }
+    if (relay_source_format(back, id, off) != 0)
+        abort();
+    /* leading zeros of the offset are the only difference allowed */
+    char want[RELAY_SOURCE_MAX];
+    snprintf(want, sizeof want, "%s:%u", id, (unsigned)off);
+    if (strcmp(back, want) != 0 || strncmp(v, id, strlen(id)) != 0)
+        abort();
+}
 
 static void check_response(const http_resp_t *r, size_t head_len)
 {
@@ -43,6 +67,7 @@ static void check_response(const http_resp_t *r, size_t head_len)
                 abort();
         }
     }
+    check_source(http_resp_header(r, RELAY_SOURCE_HEADER));
     if (cl != (r->content_length >= 0) || (cl && te))
         abort();
     int no_body = r->status < 200 || r->status == 204 || r->status == 304;

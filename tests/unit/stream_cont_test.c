@@ -148,6 +148,130 @@ static void test_same_header(void **state)
     msg_unref(cached);
 }
 
+/* The stream's identity as a relay answer names it. */
+static void assert_source(const stream_cont_t *c, const char *id, uint32_t off)
+{
+    uint32_t got = 7;
+    assert_string_equal(stream_cont_source_id(c, &got), id);
+    assert_int_equal(got, off);
+}
+
+/* A stream fed by an upstream named "o.1": 4000 key, 4040, audio 4050,
+ * 4080 delivered. */
+static void named_stream(stream_cont_t *c)
+{
+    stream_cont_init(c, "live", "a");
+    stream_cont_restart(c);
+    stream_cont_source(c, "o.1", 0, "me.1");
+    assert_source(c, "o.1", 0);
+    assert_int_equal(pass(c, V, MSG_F_KEY, 4000, 1000), 4000);
+    assert_int_equal(pass(c, V, MSG_F_DROPPABLE, 4040, 1040), 4040);
+    assert_int_equal(pass(c, A, 0, 4050, 1050), 4050);
+    assert_int_equal(pass(c, V, MSG_F_DROPPABLE, 4080, 1080), 4080);
+}
+
+/* The same named source: what the players have is dropped, and the very
+ * next message goes on at once (no key-frame wait), with its own ts. */
+static void test_exact_splice_named_source(void **state)
+{
+    (void)state;
+    stream_cont_t c;
+    named_stream(&c);
+    stream_cont_begin(&c, 7, 1000, 1);
+    stream_cont_source(&c, "o.1", 0, "me.7");
+    assert_int_equal(pass(&c, V, MSG_F_SEQHDR, 0, 1110), 4080); /* headers first */
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 4000, 1110), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4040, 1110), UINT32_MAX);
+    assert_int_equal(pass(&c, A, 0, 4050, 1110), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4080, 1110), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4120, 1111), 4120); /* the successor */
+    assert_int_equal(pass(&c, A, 0, 4130, 1111), 4130);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4160, 1160), 4160);
+    assert_int_equal(c.stats.count, 1);
+    assert_int_equal(c.stats.dropped, 4);
+    assert_source(&c, "o.1", 0);
+}
+
+/* The new upstream's timestamps are the old ones plus 500 (its own offset
+ * on the source): compared less the shift, and the output is unchanged. */
+static void test_exact_splice_shifted(void **state)
+{
+    (void)state;
+    stream_cont_t c;
+    named_stream(&c);
+    stream_cont_begin(&c, 7, 1000, 1);
+    stream_cont_source(&c, "o.1", 500, "me.7");
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 4500, 1110), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4580, 1110), UINT32_MAX);
+    assert_int_equal(pass(&c, A, 0, 4630, 1111), 4130);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4620, 1111), 4120);
+    assert_source(&c, "o.1", 0); /* 500 in, -500 here */
+    /* a downstream of this node is told the same timeline */
+    stream_cont_begin(&c, 8, 1000, 1);
+    stream_cont_source(&c, "o.1", 0, "me.8");
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4120, 1200), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4160, 1200), 4160);
+}
+
+/* The same source without overlap (its first video comes after the
+ * players' last): audio goes on, video waits for a key frame. */
+static void test_exact_splice_without_overlap(void **state)
+{
+    (void)state;
+    stream_cont_t c;
+    named_stream(&c);
+    stream_cont_begin(&c, 7, 1000, 1);
+    stream_cont_source(&c, "o.1", 0, "me.7");
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4200, 1300), UINT32_MAX);
+    assert_int_equal(pass(&c, A, 0, 4210, 1300), 4210);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4240, 1340), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 4280, 1380), 4280);
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4320, 1420), 4320);
+}
+
+/* A different source, or the same name whose timestamps do not fit (a
+ * stale identity): key-frame wait and restamp, and the identity follows
+ * the new upstream (its offset plus this node's). */
+static void test_named_different_source(void **state)
+{
+    (void)state;
+    stream_cont_t c;
+    named_stream(&c);
+    stream_cont_begin(&c, 7, 1000, 1);
+    stream_cont_source(&c, "o.2", 100, "me.7");
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 4120, 1200), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 20000, 1300), 4080 + 220);
+    assert_source(&c, "o.2", (uint32_t)(100 + 4300 - 20000));
+    named_stream(&c);
+    stream_cont_begin(&c, 7, 1000, 1);
+    stream_cont_source(&c, "o.1", 0, "me.7");
+    assert_int_equal(pass(&c, V, MSG_F_DROPPABLE, 900000, 1200), UINT32_MAX);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 900040, 1300), 4080 + 220);
+}
+
+/* Streams published here have their own id, kept through a continuation
+ * by a local publisher and new at a restart; a relay publisher's id is
+ * its upstream's. */
+static void test_own_source_ids(void **state)
+{
+    (void)state;
+    stream_cont_t c;
+    stream_cont_init(&c, "live", "a");
+    stream_cont_source(&c, NULL, 0, "node.5");
+    assert_source(&c, "node.5", 0);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 100, 1000), 100);
+    stream_cont_begin(&c, 6, 0, 1);
+    stream_cont_source(&c, "", 0, "node.6");
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 50000, 1100), 200);
+    assert_source(&c, "node.5", 0); /* one timeline: its output */
+    stream_cont_restart(&c);
+    stream_cont_source(&c, NULL, 0, "node.7");
+    assert_source(&c, "node.7", 0);
+    stream_cont_restart(&c);
+    stream_cont_source(&c, "bad id!", 3, "node.8"); /* invalid: treated as none */
+    assert_source(&c, "node.8", 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +281,11 @@ int main(void)
         cmocka_unit_test(test_continuation_audio_only),
         cmocka_unit_test(test_continuation_same_source),
         cmocka_unit_test(test_same_header),
+        cmocka_unit_test(test_exact_splice_named_source),
+        cmocka_unit_test(test_exact_splice_shifted),
+        cmocka_unit_test(test_exact_splice_without_overlap),
+        cmocka_unit_test(test_named_different_source),
+        cmocka_unit_test(test_own_source_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
