@@ -49,6 +49,23 @@ int relay_hops_parse_query(const char *query, unsigned *hops, char *via, size_t 
     return 0;
 }
 
+void relay_hops_query_source(const char *query, char *out, size_t outlen)
+{
+    static const char KEY[] = "weir_source=";
+    const size_t klen = sizeof KEY - 1;
+    if (outlen)
+        out[0] = '\0';
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t l = amp ? (size_t)(amp - p) : strlen(p);
+        if (l >= klen && memcmp(p, KEY, klen) == 0 && l - klen < outlen) {
+            memcpy(out, p + klen, l - klen);
+            out[l - klen] = '\0';
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+}
+
 int relay_source_id_valid(const char *id)
 {
     size_t n = strnlen(id, RELAY_SOURCE_ID_MAX);

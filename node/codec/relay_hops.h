@@ -6,7 +6,9 @@
  *    the RTMP form;
  *  - the source identity, sent down the chain in the answer to a relay
  *    request (HTTP-FLV: an X-Weir-Source header; RTMP: a weir_source
- *    property of NetStream.Play.Start's info object): "<id>:<offset>", the
+ *    property of NetStream.Play.Start's info object) and with a push
+ *    relay's publish (weir_source in the stream name's query):
+ *    "<id>:<offset>", the
  *    id of the stream's timeline (set where it is published, kept by every
  *    node that relays it) and the offset (ms, mod 2^32) of the answering
  *    node's timestamps on it. Two upstreams with the same id carry the same
@@ -35,6 +37,11 @@ int relay_hops_refusal_is_loop(const char *text);
  * ("weir_hops=2&weir_via=a,b&x=y"): *hops 0 and via "" when absent. Returns
  * 0, or -1 for a malformed hop count. via gets at most vialen-1 bytes. */
 int relay_hops_parse_query(const char *query, unsigned *hops, char *via, size_t vialen);
+
+/* The weir_source parameter of an RTMP stream name's query (a push
+ * relay's publish names the source of what it pushes): its value into out
+ * (outlen bytes; "" when absent or too long), for relay_source_parse(). */
+void relay_hops_query_source(const char *query, char *out, size_t outlen);
 
 /* Source identity: ids are 1..RELAY_SOURCE_ID_MAX-1 bytes of
  * [A-Za-z0-9._-]; the wire form is "<id>:<offset>" (offset decimal,

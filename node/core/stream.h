@@ -190,6 +190,8 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
  * relay request: its id ("" when none: p is not attached) and in *off the
  * offset of the stream's output timestamps on it. */
 const char *stream_player_source(const player_t *p, uint32_t *off);
+/* The same for a live or unpublished stream (a push relay's publish). */
+const char *stream_source(const stream_t *s, uint32_t *off);
 /* The prefix of the ids of streams published here ("<prefix>.<session
  * id>"): the node id once known; a random one until then. */
 void hub_set_source_prefix(hub_t *hub, const char *prefix);

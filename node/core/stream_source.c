@@ -1,5 +1,5 @@
 /* The source identity of the hub's streams (stream.h: hub_set_source_prefix(),
- * stream_player_source(); the timeline keeps it, stream_cont.h). Loop
+ * stream_source(), stream_player_source(); the timeline keeps it, stream_cont.h). Loop
  * thread only. */
 #include <stdio.h>
 #include <sys/random.h>
@@ -27,8 +27,13 @@ void stream_source_publish(stream_t *s, const publisher_t *pub)
     stream_cont_source(&s->cont, pub->src_id, pub->src_off, own);
 }
 
+const char *stream_source(const stream_t *s, uint32_t *off)
+{
+    return stream_cont_source_id(&s->cont, off);
+}
+
 const char *stream_player_source(const player_t *p, uint32_t *off)
 {
     *off = 0;
-    return p->stream ? stream_cont_source_id(&p->stream->cont, off) : "";
+    return p->stream ? stream_source(p->stream, off) : "";
 }

@@ -45,7 +45,7 @@
 #define LINK_GOODBYE_MAX_MS 5000 /* longest wait for the goodbye to be written */
 /* The stream name sent: the URL's name (query included) plus the loop
  * parameters. */
-#define LINK_NAME_MAX (RELAY_URL_MAX + RELAY_VIA_MAX + 64)
+#define LINK_NAME_MAX (RELAY_URL_MAX + RELAY_VIA_MAX + RELAY_SOURCE_MAX + 64)
 #define LINK_FLASH_VER "FMLE/3.0 (compatible; weir/" WEIR_VERSION ")"
 
 typedef enum { LP_CONNECTING, LP_HANDSHAKE, LP_PROTO, LP_UP } link_phase_t;
@@ -465,12 +465,27 @@ static const conn_proto_t RELAY_RTMP_PROTO = {
 /* ---- start -------------------------------------------------------------- */
 
 /* The name sent: the URL's stream name with the loop parameters added to
- * its query. Returns 0 or -1 (too long). */
-static int request_name(char *out, size_t cap, const char *name, unsigned hops, const char *via)
+ * its query, and for a push the source identity of the local stream.
+ * Returns 0 or -1 (too long). */
+static int request_name(char *out, size_t cap, const char *name, unsigned hops, const char *via,
+                        const char *source)
 {
-    int n = snprintf(out, cap, "%s%cweir_hops=%u%s%s", name, strchr(name, '?') ? '&' : '?', hops,
-                     via[0] ? "&weir_via=" : "", via);
+    int n = snprintf(out, cap, "%s%cweir_hops=%u%s%s%s%s", name, strchr(name, '?') ? '&' : '?',
+                     hops, via[0] ? "&weir_via=" : "", via, source[0] ? "&weir_source=" : "",
+                     source);
     return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* A push names the source of the local stream it pushes ("" when the
+ * stream is not there). */
+static void push_source(node_t *node, const relay_link_cfg_t *cfg, char out[RELAY_SOURCE_MAX])
+{
+    out[0] = '\0';
+    stream_t *s = cfg->dir == RELAY_PUSH ? hub_lookup(node->hub, cfg->app, cfg->name) : NULL;
+    uint32_t off = 0;
+    const char *id = s ? stream_source(s, &off) : "";
+    if (id[0])
+        relay_source_format(out, id, off);
 }
 
 conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
@@ -480,13 +495,14 @@ conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
     if (url_rtmp_parse(cfg->url, &u, err, errlen) != 0)
         return NULL;
     rtmp_link_t *l = calloc(1, sizeof *l);
-    char req_name[LINK_NAME_MAX];
+    char req_name[LINK_NAME_MAX], source[RELAY_SOURCE_MAX];
+    push_source(node, cfg, source);
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (relay_link_base_init(&l->base, cfg, ops, owner) != 0 ||
-        request_name(req_name, sizeof req_name, u.name, cfg->hops, l->base.via) != 0) {
+        request_name(req_name, sizeof req_name, u.name, cfg->hops, l->base.via, source) != 0) {
         snprintf(err, errlen, "relay link: URL, stream name or via list too long");
         link_free(l);
         return NULL;

@@ -29,7 +29,8 @@
 
 #define RTMP_WINDOW_ACK 2500000u
 #define RTMP_MAX_CMD_VALUES 16
-#define RTMP_QUERY_MAX 1024 /* relay via lists make queries long */
+/* relay via lists and sources make queries long */
+#define RTMP_QUERY_MAX (1024 + RELAY_SOURCE_MAX + 16)
 
 typedef enum { RS_HANDSHAKE, RS_READY } rtmp_state_t;
 
@@ -50,6 +51,7 @@ typedef struct {
      * weir_hops/weir_via in the query); pub.via / player.via point here. */
     unsigned relay_hops;
     char relay_via[RELAY_VIA_MAX];
+    char src_id[RELAY_SOURCE_ID_MAX]; /* a push relay's weir_source; pub.src_id points here */
     publisher_t pub;
     int publishing;
     player_t player;
@@ -466,6 +468,11 @@ static void start_publish(rtmp_sess_t *rs)
     rs->pub.source = "rtmp";
     rs->pub.hops = rs->relay_hops;
     rs->pub.via = rs->relay_via;
+    /* a push relay's publish names the source of what it pushes */
+    char wire[RELAY_SOURCE_MAX];
+    relay_hops_query_source(rs->relay_hops > 0 ? rs->name_query : NULL, wire, sizeof wire);
+    if (relay_source_parse(wire, rs->src_id, &rs->pub.src_off) == 0)
+        rs->pub.src_id = rs->src_id;
     int rc = stream_publish(c->node->hub, rs->app, rs->name, &rs->pub);
     if (rc == NODE_EBUSY) {
         log_warn(c->id, "rtmp: publish %s/%s refused: already publishing", rs->app, rs->name);

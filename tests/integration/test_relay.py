@@ -195,6 +195,10 @@ def test_push_follows_the_published_stream(node, procs, clip, tmp_path):
     assert len(start) == 1, start
     assert (start[0]["direction"], start[0]["app"], start[0]["name"], start[0]["url"],
             start[0]["session_id"]) == ("push", APP, "x", target + "/x", inst["session_id"]), start
+    # The push names the source of what it pushes: B's stream is on A's timeline.
+    src_a = stream_of(api_a, APP, "x")["continuity"]["source_id"]
+    assert src_a and src_a.startswith(api_a.get("/api/v1/node").json()["id"] + "."), src_a
+    assert stream_of(api_b, APP, "x")["continuity"]["source_id"] == src_a
 
     # A player on B gets the stream from a key frame, and the clip's packets.
     fp = FlvPlayer(b.http_port, APP, "x")

@@ -72,6 +72,15 @@ static void test_query(void **state)
     assert_int_equal(relay_hops_parse_query("weir_hops=1x", &hops, via, sizeof via), -1);
     assert_int_equal(relay_hops_parse_query(NULL, &hops, via, sizeof via), 0);
     assert_int_equal(hops, 0);
+    char src[RELAY_SOURCE_MAX];
+    relay_hops_query_source("weir_hops=1&weir_source=n1.5:40&x=y", src, sizeof src);
+    assert_string_equal(src, "n1.5:40");
+    relay_hops_query_source("weir_hops=1", src, sizeof src);
+    assert_string_equal(src, "");
+    relay_hops_query_source("weir_source=n1.5:40", src, 4); /* too long: absent */
+    assert_string_equal(src, "");
+    relay_hops_query_source(NULL, src, sizeof src);
+    assert_string_equal(src, "");
     assert_true(relay_hops_refusal_is_loop(RELAY_HOPS_LOOP_TEXT " through n1"));
     assert_false(relay_hops_refusal_is_loop("Denied"));
     assert_false(relay_hops_refusal_is_loop(NULL));
