@@ -27,6 +27,7 @@ LAYER_OF_DIR = {
     "storage": "storage",
     "node/rtmp": "rtmp",
     "node/httpflv": "httpflv",
+    "node/hls": "hls",
     "node/relay": "relay",
     "node/cluster": "cluster",
     "api": "api",
@@ -42,6 +43,8 @@ USES = {
     "storage": {"codec", "core", "storage"},
     "rtmp": BELOW_FEATURES | {"rtmp"},
     "httpflv": BELOW_FEATURES | {"httpflv"},
+    # HLS: the segmenter and (later) the serving of one stream's HLS timeline.
+    "hls": BELOW_FEATURES | {"hls"},
     "cluster": BELOW_FEATURES | {"cluster"},
     # A relay link speaks RTMP through the rtmp room's control handling
     # (rtmp_ctrl.h); relay events go through core's event sink (node_event()).
