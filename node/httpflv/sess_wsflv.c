@@ -154,6 +154,7 @@ static int finish_frame(conn_t *c)
         return 0;
     struct iovec iov[4];
     int n = stream_player_iov(p, iov, 4, 1, weir_mono_ms());
+    log_debug(c->id, "ws-flv: finishing a frame %u bytes in before the close", p->offset);
     if (n <= 0)
         return -1;
     for (int i = 0; i < n; i++)

@@ -155,6 +155,32 @@ def test_kick_sends_close(live):
     assert len(stop) == 1 and stop[0]["reason"] == "kicked" and stop[0]["protocol"] == "ws-flv"
 
 
+def test_kick_behind_keeps_framing(live):
+    """A kick while the client has read nothing for 2 s (its window small):
+    every frame before the close frame is whole. (Whether the node's writes
+    stopped mid-frame depends on the kernel's socket buffers; the step that
+    finishes such a frame is unit-tested in stream_test.)"""
+    api = Api(live.api_url)
+    ws = WsClient(live.http_port, "/%s/%s.flv" % (APP, NAME), rcvbuf=4096)
+    assert ws.status == 101
+    for _ in range(4):  # the socket buffers fill up
+        ws.send(frame(OP_PONG))  # unsolicited pongs keep it from the idle cut
+        time.sleep(0.5)
+    sid = _sessions(api, protocol="ws-flv")[0]["id"]
+    assert api.delete("/api/v1/sessions/%d" % sid).status_code == 200
+    frames = []
+    code, _ = ws.wait_close(on_frame=lambda fin, op, p: frames.append((op, p)))
+    assert code == 1008, code
+    assert all(op in (OP_BINARY, OP_PING) for op, _ in frames), frames[:3]
+    frames = [x for x in frames if x[0] == OP_BINARY]
+    assert len(frames) > 5
+    for _, f in frames[1:]:
+        assert len(f) == 11 + int.from_bytes(f[1:4], "big") + 4, "a torn frame"
+    parse_flv(b"".join(p for _, p in frames))
+    assert ws.wait_eof()
+    ws.close()
+
+
 def test_server_pings_and_idle_cut(live):
     ws = _open(live)
     seen = []

@@ -55,9 +55,13 @@ class Closed(Exception):
 
 
 class WsClient:
-    def __init__(self, port, path, timeout=10.0):
+    def __init__(self, port, path, timeout=10.0, rcvbuf=None):
         self.key = base64.b64encode(os.urandom(16)).decode()
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect, so the window stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
         self.buf = b""
         self.sock.sendall(upgrade_request(path, self.key))
         self.status, self.headers = self._read_head(timeout)
