@@ -121,6 +121,37 @@ def test_play_decodes_and_closes(live, clip, tmp_path):
     ws.close()
 
 
+def test_websockets_library_plays(live, tmp_path):
+    """An independent RFC 6455 client (Debian's python3-websockets, which
+    checks every frame and answers pings itself) plays, and its close
+    handshake completes with 1000."""
+    import asyncio
+    import websockets
+
+    async def play():
+        uri = "ws://127.0.0.1:%d/%s/%s.flv" % (live.http_port, APP, NAME)
+        async with websockets.connect(uri, max_size=1 << 22) as ws:
+            got = []
+            deadline = time.monotonic() + 2.5
+            while time.monotonic() < deadline:
+                msg = await asyncio.wait_for(ws.recv(), 5)
+                assert isinstance(msg, bytes), "a text message: %r" % msg[:40]
+                got.append(msg)
+            await ws.close(1000, "done")
+            return got, ws.close_code
+
+    frames, code = asyncio.run(play())
+    assert code == 1000, code
+    data = b"".join(frames)
+    _, tags, used = parse_flv(data)
+    assert used == len(data) and len(frames) == len(tags) + 1
+    out = tmp_path / "lib.flv"
+    out.write_bytes(data)
+    res = weirtest.run([weirtest.require_tool("ffmpeg"), "-v", "error", "-i", str(out), "-f",
+                        "null", "-"])
+    assert res.returncode == 0 and res.stderr.strip() == "", res.stderr
+
+
 def test_listed_as_ws_flv(live):
     api = Api(live.api_url)
     ws = _open(live)
