@@ -362,7 +362,8 @@ static int check_upgrade(http_sess_t *hs, const http_req_t *req)
     if (rc == 1 && req->version_minor < 1) {
         wsflv_free(hs->ws);
         hs->ws = NULL;
-        rc = 400, why = "a WebSocket upgrade needs HTTP/1.1";
+        rc = 400;
+        why = "a WebSocket upgrade needs HTTP/1.1";
     }
     if (rc <= 1) {
         hs->chunked = hs->chunked && !hs->ws;
