@@ -11,7 +11,7 @@
 #include "render.h"
 
 static const char *const ROLES[] = {"publisher", "player", "relay", "connecting", NULL};
-static const char *const PROTOCOLS[] = {"rtmp", "http-flv", NULL};
+static const char *const PROTOCOLS[] = {"rtmp", "http-flv", "ws-flv", NULL};
 
 typedef struct {
     int64_t now;
@@ -104,7 +104,7 @@ static int kick_session(node_t *node, uint64_t id, const char *by, uint32_t ban_
     }
     evlog_emit(node, "session.kick", f);
     log_info(c->id, "%s: kicked by %s", c->proto->name, by);
-    conn_close(c, REASON_KICKED, "kicked by the API");
+    conn_kick(c, REASON_KICKED, "kicked by the API");
     return 0;
 }
 

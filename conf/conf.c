@@ -60,6 +60,8 @@ static const field_t FIELDS[] = {
     U32("http_flv.request_timeout_ms", http_flv_request_timeout_ms, 10000, 100, 600000),
     BOOL("http_flv.wait_for_stream", http_flv_wait_for_stream, 0),
     STR("http_flv.cors_origin", http_flv_cors_origin, "*"),
+    U32("http_flv.ws_ping_ms", http_flv_ws_ping_ms, 10000, 100, 600000),
+    U32("http_flv.ws_idle_timeout_ms", http_flv_ws_idle_timeout_ms, 30000, 500, 3600000),
     LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
     STR("api.token", api_token, ""),
     BOOL("api.health_public", api_health_public, 1),

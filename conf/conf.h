@@ -46,6 +46,8 @@ typedef struct {
     uint32_t http_flv_request_timeout_ms;
     int http_flv_wait_for_stream;
     char http_flv_cors_origin[256];
+    uint32_t http_flv_ws_ping_ms;         /* WebSocket-FLV: a ping this often */
+    uint32_t http_flv_ws_idle_timeout_ms; /* WebSocket-FLV: silent client cut after this */
 
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];

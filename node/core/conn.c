@@ -369,6 +369,14 @@ void conn_close_after_flush(conn_t *c, reason_t why, const char *reason)
     conn_flush(c);
 }
 
+void conn_kick(conn_t *c, reason_t why, const char *reason)
+{
+    if (c->proto->kick && !c->closing)
+        c->proto->kick(c, why, reason);
+    else
+        conn_close(c, why, reason);
+}
+
 void conn_close(conn_t *c, reason_t why, const char *reason)
 {
     if (c->closing)

@@ -77,6 +77,9 @@ typedef struct conn_proto {
     /* Outgoing connections (conn_connect()): the TCP connection is up; the
      * protocol starts talking. NULL for accepted connections. */
     void (*on_connect)(conn_t *c);
+    /* A kick (conn_kick()): ends the session its own way, e.g. with a
+     * WebSocket close frame, within a bounded time. NULL: conn_close(). */
+    void (*kick)(conn_t *c, reason_t why, const char *reason);
 } conn_proto_t;
 
 struct conn {
@@ -130,6 +133,8 @@ void conn_close_after_flush(conn_t *c, reason_t why, const char *reason);
  * reason: static string, logged, the event's message) and schedules its
  * reaping. Idempotent: the first call's why and reason stay. */
 void conn_close(conn_t *c, reason_t why, const char *reason);
+/* Ends the session on the API's word: the protocol's kick, or conn_close(). */
+void conn_kick(conn_t *c, reason_t why, const char *reason);
 /* Most private output (replies, control messages, acknowledgements,
  * headers) a connection may have waiting for its socket: media is not
  * counted (players read it from the stream's ring), so only a peer that

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "flv.h"
 #include "rtmp_chunk.h"
+#include "ws.h"
 
 /* Updated with relaxed atomics: messages are made and freed on the loop, but
  * a reader (or a future recorder thread dropping its references) may be on
@@ -47,6 +48,8 @@ static msg_t *msg_alloc(uint8_t type, uint32_t ts, uint8_t *payload, uint32_t le
         m->tail[5] = '\n';
         m->chunk_pfx_len = (uint8_t)snprintf(m->chunk_pfx, sizeof m->chunk_pfx, "%x\r\n",
                                              (unsigned)(FLV_TAG_HEADER_SIZE + len + FLV_PREV_SIZE));
+        m->ws_hdr_len = (uint8_t)ws_frame_header(m->ws_hdr, WS_OP_BINARY,
+                                                 FLV_TAG_HEADER_SIZE + (uint64_t)len + FLV_PREV_SIZE);
     }
     return m;
 }
@@ -122,6 +125,7 @@ uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
     case MSG_ENC_FLV: return FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE;
     case MSG_ENC_FLV_CHUNKED:
         return m->chunk_pfx_len + FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE + 2;
+    case MSG_ENC_WS_FLV: return m->ws_hdr_len + FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE;
     }
     return 0;
 }
@@ -148,6 +152,8 @@ int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov)
         return iov_add(iov, 0, m->rtmp, m->rtmp_len, &skip);
     if (enc == MSG_ENC_FLV_CHUNKED)
         n = iov_add(iov, n, m->chunk_pfx, m->chunk_pfx_len, &skip);
+    else if (enc == MSG_ENC_WS_FLV)
+        n = iov_add(iov, n, m->ws_hdr, m->ws_hdr_len, &skip);
     n = iov_add(iov, n, m->flv_hdr, FLV_TAG_HEADER_SIZE, &skip);
     n = iov_add(iov, n, m->payload, m->len, &skip);
     n = iov_add(iov, n, m->tail, enc == MSG_ENC_FLV_CHUNKED ? 6 : FLV_PREV_SIZE, &skip);

@@ -4,8 +4,9 @@
  * Each wire format is encoded once and cached on the message: the RTMP
  * chunked form (fmt 0 + fmt 3 chunks, built lazily by the first RTMP player
  * that needs it, at the node's out chunk size) and the FLV tag framing (tag
- * header, PreviousTagSize, and the HTTP chunked-transfer prefix), which wrap
- * the payload without copying it. Players send these bytes by reference.
+ * header, PreviousTagSize, the HTTP chunked-transfer prefix and the
+ * WebSocket binary frame header of one tag), which wrap the payload without
+ * copying it. Players send these bytes by reference.
  * Threads: the loop thread makes, refs and unrefs messages (the refcount
  * is not atomic); msg_mem_bytes() may be read from any thread.
  */
@@ -33,13 +34,21 @@ enum {
 #define MSG_RTMP_CSID_DATA 5
 #define MSG_RTMP_STREAM_ID 1
 
-typedef enum { MSG_ENC_RTMP = 0, MSG_ENC_FLV = 1, MSG_ENC_FLV_CHUNKED = 2 } msg_enc_t;
+/* MSG_ENC_WS_FLV: one WebSocket binary frame per FLV tag (ws_hdr, tag
+ * header, payload, PreviousTagSize). */
+typedef enum {
+    MSG_ENC_RTMP = 0,
+    MSG_ENC_FLV = 1,
+    MSG_ENC_FLV_CHUNKED = 2,
+    MSG_ENC_WS_FLV = 3
+} msg_enc_t;
 
 typedef struct msg {
     uint32_t refcnt;
     uint8_t type;  /* 8 audio, 9 video, 18 data, or MSG_TYPE_EVENT */
     uint8_t flags; /* MSG_F_* */
     uint8_t chunk_pfx_len;
+    uint8_t ws_hdr_len;
     uint32_t ts;
     uint32_t len;
     int64_t arrival_ms;  /* monotonic ms when the node received it */
@@ -50,6 +59,7 @@ typedef struct msg {
     uint32_t rtmp_chunk_size;
     uint8_t flv_hdr[11];
     char chunk_pfx[10]; /* "%x\r\n" for chunked transfer */
+    uint8_t ws_hdr[10]; /* WebSocket binary frame header of the FLV tag */
     uint8_t tail[6];    /* PreviousTagSize + "\r\n" */
 } msg_t;
 

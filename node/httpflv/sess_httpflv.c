@@ -11,7 +11,10 @@
  * and a loop is answered 508 Loop Detected; a draining node (drain.h)
  * answers 302 to its redirect URL plus the request target, or 503 with
  * Retry-After; the "apps" rules 403 for an address not allowed and 401 for
- * a missing, bad or expired signed URL; the hooks 403. */
+ * a missing, bad or expired signed URL; the hooks 403.
+ *
+ * A request with "Upgrade: websocket" becomes a WebSocket-FLV player
+ * (sess_wsflv.h) after the same admission: 101, then binary frames. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,7 @@
 #include "log.h"
 #include "relay_hops.h"
 #include "sess_httpflv.h"
+#include "sess_wsflv.h"
 
 #define HTTP_RELAY_MAX_HOPS 999 /* largest X-Weir-Hops accepted */
 
@@ -48,6 +52,7 @@ typedef struct {
     int64_t ev_start_ms;   /* when play started */
     int64_t done_since_ms; /* when the tick first saw the connection closing after flush */
     reason_t refusal;      /* an admission refusal's code for the next response (or NONE) */
+    wsflv_t *ws;           /* a WebSocket-FLV player (sess_wsflv.h), or NULL */
 } http_sess_t;
 
 /* The reason code (reason.h) of a response that ends the session. */
@@ -78,6 +83,7 @@ static const char *status_text(int code)
     case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -143,8 +149,9 @@ static void respond_draining(http_sess_t *hs, const char *target)
     respond_with(hs, 302, "node is draining, try the Location", loc);
     free(loc);
 }
-/* Status line, headers and the FLV file header. */
-static void respond_stream(http_sess_t *hs)
+/* The HTTP-FLV status line, headers and FLV file header; 0, or -1 when the
+ * response is complete (HEAD). */
+static int respond_flv_head(http_sess_t *hs)
 {
     conn_t *c = hs->conn;
     const conf_t *conf = &c->node->conf;
@@ -172,7 +179,7 @@ static void respond_stream(http_sess_t *hs)
     if (hs->head) {
         hs->state = HS_DONE;
         conn_close_after_flush(c, REASON_DONE, "HEAD done");
-        return;
+        return -1;
     }
     uint8_t fh[FLV_HEADER_SIZE + FLV_PREV_SIZE];
     size_t n = flv_write_file_header(fh, 1, 1);
@@ -185,9 +192,21 @@ static void respond_stream(http_sess_t *hs)
     } else {
         conn_send(c, fh, n);
     }
+    return 0;
+}
+
+/* The response head (HTTP-FLV's, or WebSocket-FLV's 101), then streaming. */
+static void respond_stream(http_sess_t *hs)
+{
+    conn_t *c = hs->conn;
+    if (hs->ws)
+        wsflv_respond(hs->ws, c, weir_mono_ms());
+    else if (respond_flv_head(hs) != 0)
+        return;
     hs->state = HS_STREAMING;
     c->player = &hs->player;
-    log_info(c->id, "http-flv: play %s/%s from %s", hs->app, hs->name, c->remote);
+    log_info(c->id, "%s: play %s/%s from %s", hs->ws ? WSFLV_PROTOCOL : "http-flv", hs->app,
+             hs->name, c->remote);
     sess_info_t si;
     hs->ev_start_ms = weir_mono_ms();
     conn_info(c, hs->ev_start_ms, &si);
@@ -216,9 +235,15 @@ static void player_wake(player_t *p)
         conn_flush(hs->conn);
 }
 
+/* Ends the response (the last chunk, or a WebSocket close frame) and the
+ * session once it is written. */
 static void end_stream(http_sess_t *hs, reason_t why, const char *reason)
 {
     conn_t *c = hs->conn;
+    if (hs->ws && hs->state == HS_STREAMING)
+        wsflv_send_close(hs->ws, c, why); /* reads the player's frame in flight */
+    if (hs->playing)
+        stream_player_stop(&hs->player);
     hs->playing = 0;
     c->player = NULL;
     if (hs->chunked && hs->state == HS_STREAMING)
@@ -334,6 +359,26 @@ static int read_relay_headers(http_sess_t *hs, const http_req_t *req)
 
 static void start_play(http_sess_t *hs);
 
+/* A WebSocket upgrade sets hs->ws (sess_wsflv.h); a malformed one is
+ * answered (400, 426) and gives -1. */
+static int check_upgrade(http_sess_t *hs, const http_req_t *req)
+{
+    const char *why = NULL;
+    int rc = wsflv_check(req, &hs->ws, &why);
+    if (rc == 1 && req->version_minor < 1) {
+        wsflv_free(hs->ws);
+        hs->ws = NULL;
+        rc = 400;
+        why = "a WebSocket upgrade needs HTTP/1.1";
+    }
+    if (rc <= 1) {
+        hs->chunked = hs->chunked && !hs->ws;
+        return 0;
+    }
+    respond_with(hs, rc, why, rc == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+    return -1;
+}
+
 /* Answers a refusal of admit (admit.h): 508 for a relay loop, 302 or 503
  * when draining (target: the request's), 403 for an address not allowed,
  * 401 for a signed URL, 403 "denied: ..." for the hooks. */
@@ -390,6 +435,8 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
         respond_error(hs, 404, "not a stream path (expected /APP/NAME.flv)");
         return;
     }
+    if (check_upgrade(hs, req) != 0)
+        return;
     /* The query is not logged: it may hold a signed URL's signature. */
     log_debug(c->id, "http-flv: %s %s%s", req->method, req->path, req->query[0] ? "?..." : "");
     if (read_relay_headers(hs, req) != 0)
@@ -417,7 +464,7 @@ static void start_play(http_sess_t *hs)
     hs->player.ops = &HTTP_PLAYER_OPS;
     hs->player.owner = hs;
     hs->player.sess_id = c->id;
-    hs->player.enc = hs->chunked ? MSG_ENC_FLV_CHUNKED : MSG_ENC_FLV;
+    hs->player.enc = hs->ws ? MSG_ENC_WS_FLV : hs->chunked ? MSG_ENC_FLV_CHUNKED : MSG_ENC_FLV;
     hs->player.relay = hs->player.hops > 0; /* counted as a relay link, not a viewer */
     uint32_t wait = (conf->http_flv_wait_for_stream && !hs->head) ? conf->stream_play_wait_ms : 0;
     int rc = stream_play(c->node->hub, hs->app, hs->name, &hs->player, wait, weir_mono_ms());
@@ -441,9 +488,26 @@ static void start_play(http_sess_t *hs)
     }
 }
 
+/* A WebSocket client's bytes (after its request). */
+static void ws_read(http_sess_t *hs, const uint8_t *data, size_t len)
+{
+    conn_t *c = hs->conn;
+    wsflv_end_t end;
+    if (hs->state == HS_DONE)
+        return;
+    if (wsflv_on_read(hs->ws, c, data, len, weir_mono_ms(), &end))
+        end_stream(hs, end.why, end.reason);
+    else if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+}
+
 static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
 {
     http_sess_t *hs = c->ps;
+    if (hs->ws && hs->state != HS_READING) {
+        ws_read(hs, data, len);
+        return;
+    }
     if (hs->state != HS_READING)
         return; /* one request per connection: later bytes are ignored */
     size_t used = 0;
@@ -477,6 +541,13 @@ static void http_on_tick(conn_t *c, int64_t now_ms)
         respond_error(hs, 408, "request not received in time");
         return;
     }
+    wsflv_end_t end;
+    if (hs->ws && hs->state == HS_STREAMING) {
+        if (wsflv_on_tick(hs->ws, c, now_ms, &end))
+            end_stream(hs, end.why, end.reason);
+        else if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+            conn_flush(c);
+    }
     /* The last bytes of a response (an error, the end of the stream) that
      * the client does not take: cut off like a slow player. */
     if (c->close_after_flush) {
@@ -502,6 +573,7 @@ static void http_on_close(conn_t *c)
     if (hs->playing)
         stream_player_stop(&hs->player);
     http_req_parser_free(hs->parser);
+    wsflv_free(hs->ws);
     free(hs);
     c->ps = NULL;
 }
@@ -512,6 +584,8 @@ static void http_info(const conn_t *c, sess_info_t *out)
     if (!hs)
         return;
     out->dropped_frames = hs->player.dropped_frames;
+    if (hs->ws)
+        out->protocol = WSFLV_PROTOCOL;
     if (hs->app[0] && hs->name[0]) {
         out->role = SESS_ROLE_PLAYER;
         out->app = hs->app;
@@ -525,6 +599,16 @@ static void http_info(const conn_t *c, sess_info_t *out)
     }
 }
 
+/* A kick: a WebSocket player gets its close frame first. */
+static void http_kick(conn_t *c, reason_t why, const char *reason)
+{
+    http_sess_t *hs = c->ps;
+    if (hs && hs->ws && hs->state == HS_STREAMING)
+        end_stream(hs, why, reason);
+    else
+        conn_close(c, why, reason);
+}
+
 const conn_proto_t SESS_HTTPFLV_PROTO = {
     .name = "http-flv",
     .on_read = http_on_read,
@@ -532,6 +616,7 @@ const conn_proto_t SESS_HTTPFLV_PROTO = {
     .on_close = http_on_close,
     .info = http_info,
     .on_connect = NULL, /* accepted connections only */
+    .kick = http_kick,
 };
 
 void sess_httpflv_start(conn_t *c)

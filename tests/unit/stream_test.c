@@ -234,6 +234,46 @@ static void test_gop_cache_starts_new_player_on_latest_key(void **state)
     stream_unpublish(&pub.pub, g_now);
 }
 
+/* What a WebSocket-FLV close after a kick relies on (sess_wsflv.c): with a
+ * message partly written, stream_player_iov(p, iov, 4, 1, now) offers
+ * exactly the rest of it, in the prelude and in the ring. */
+static void test_rest_of_partly_written_message(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "r", &pub.pub), 0);
+    uint32_t ts = 0;
+    push_headers(&pub);
+    push_gop(&pub, &ts, 2, 1000);
+    fake_player_t pl;
+    fp_init(&pl, MSG_ENC_WS_FLV);
+    assert_int_equal(stream_play(f->hub, "live", "r", &pl.p, 0, g_now), 0);
+    struct iovec iov[4];
+    int messages = 0;
+    for (;;) {
+        int n = stream_player_iov(&pl.p, iov, 4, 1, g_now);
+        if (n == 0)
+            break;
+        assert_int_equal(((uint8_t *)iov[0].iov_base)[0], 0x82); /* a frame starts */
+        size_t whole = 0;
+        for (int i = 0; i < n; i++)
+            whole += iov[i].iov_len;
+        stream_player_consumed(&pl.p, 5);
+        n = stream_player_iov(&pl.p, iov, 4, 1, g_now);
+        size_t rest = 0;
+        for (int i = 0; i < n; i++)
+            rest += iov[i].iov_len;
+        assert_int_equal(rest, whole - 5);
+        stream_player_consumed(&pl.p, rest);
+        assert_int_equal(pl.p.offset, 0);
+        messages++;
+    }
+    assert_int_equal(messages, 3 + 6);
+    stream_player_stop(&pl.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
 static void test_gop_cache_two_gops(void **state)
 {
     fixture_t *f = *state;
@@ -1241,6 +1281,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gop_cache_bound_drops_oldest_gops_first, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_memory_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_of_partly_written_message, setup, teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
