@@ -190,18 +190,25 @@ static void test_stream(void **state)
     assert_true(num(g, "drops") == 2);
     const cJSON *cont = cJSON_GetObjectItemCaseSensitive(o, "continuity");
     keys(cont, k, sizeof k);
-    assert_string_equal(k, "continuations,last_gap_ms,skipped_messages");
+    assert_string_equal(k, "continuations,last_gap_ms,skipped_messages,last_splice,source_id");
     assert_true(num(cont, "continuations") == 0 && is_null(cont, "last_gap_ms"));
+    assert_true(is_null(cont, "last_splice") && is_null(cont, "source_id"));
     cJSON_Delete(o);
 
     /* After a failover: the last gap is shown. */
     st.continuations = 2;
     st.last_gap_ms = 25;
     st.continuation_dropped = 12;
+    st.last_splice = "exact";
+    st.source_id = "n1.77";
     o = api_render_stream(&st, &ps);
     cont = cJSON_GetObjectItemCaseSensitive(o, "continuity");
     assert_true(num(cont, "continuations") == 2 && num(cont, "last_gap_ms") == 25 &&
                 num(cont, "skipped_messages") == 12);
+    assert_string_equal(str(cont, "last_splice"), "exact");
+    assert_string_equal(str(cont, "source_id"), "n1.77");
+    st.last_splice = NULL;
+    st.source_id = "";
     cJSON_Delete(o);
     st.continuations = 0;
 
