@@ -184,8 +184,7 @@ static int write_init(const char *dir, tool_track_t **tt, size_t n)
 }
 
 /* Writes one fragment of runs, as references (iov) or flat. */
-static int write_frag(const char *dir, uint32_t seq, const fmp4_run_t *runs, size_t nruns,
-                      int flat)
+static int write_frag(const char *dir, uint32_t seq, const fmp4_run_t *runs, size_t nruns, int flat)
 {
     char name[64];
     snprintf(name, sizeof name, "frag-%05u.m4s", seq);
@@ -253,9 +252,8 @@ static int cut_all(const char *dir, tool_track_t **tt, size_t n, uint32_t frag_m
         if (samples && write_frag(dir, seq, runs, n, flat) != 0)
             return -1;
         if (samples)
-            printf("frag-%05u.m4s %u %lld %zu %zu %zu\n", seq, seq, (long long)start,
-                   runs[0].n, n > 1 ? runs[1].n : (size_t)0,
-                   fmp4_mux_frag_payload_len(runs, n));
+            printf("frag-%05u.m4s %u %lld %zu %zu %zu\n", seq, seq, (long long)start, runs[0].n,
+                   n > 1 ? runs[1].n : (size_t)0, fmp4_mux_frag_payload_len(runs, n));
         seq += samples != 0;
         if (end == INT64_MAX)
             return 0;

@@ -118,8 +118,9 @@ int fmp4_mux_track_audio(fmp4_track_t *t, uint32_t id, const uint8_t *body, size
     media_info_t mi;
     media_info_init(&mi);
     media_info_audio(&mi, body, len);
-    if (!mi.audio_from_record || mi.sample_rate <= 0) {
-        *err = "AudioSpecificConfig malformed (no sample rate)";
+    if (!mi.audio_from_record || mi.sample_rate <= 0 ||
+        (uint32_t)mi.sample_rate > FMP4_MAX_TIMESCALE) {
+        *err = "AudioSpecificConfig malformed (no sample rate, or over 1 MHz)";
         return NODE_EPROTO;
     }
     rc = set_record(t, pk.data, pk.len, err);
@@ -128,8 +129,8 @@ int fmp4_mux_track_audio(fmp4_track_t *t, uint32_t id, const uint8_t *body, size
     t->sample_rate = (uint32_t)mi.sample_rate;
     t->channels = mi.channels > 0 ? (uint32_t)mi.channels : 2;
     t->timescale = t->sample_rate;
-    t->default_duration = strncmp(mi.aprofile, "HE-AAC", 6) == 0 ? 2 * FMP4_AAC_FRAME
-                                                                  : FMP4_AAC_FRAME;
+    t->default_duration =
+        strncmp(mi.aprofile, "HE-AAC", 6) == 0 ? 2 * FMP4_AAC_FRAME : FMP4_AAC_FRAME;
     return 0;
 }
 

@@ -45,9 +45,10 @@
 #include <stdint.h>
 
 #define FMP4_MAX_TRACKS 4
-#define FMP4_MAX_SAMPLES 16384   /* per track per fragment (16 header bytes each) */
-#define FMP4_MAX_RECORD 65535    /* largest decoder configuration record */
-#define FMP4_MAX_DTS_MS (1LL << 44) /* ~557 years: DTS in [0, this) */
+#define FMP4_MAX_SAMPLES 16384        /* per track per fragment (16 header bytes each) */
+#define FMP4_MAX_RECORD 65535         /* largest decoder configuration record */
+#define FMP4_MAX_DTS_MS (1LL << 40)   /* ~34 years: DTS in [0, this) */
+#define FMP4_MAX_TIMESCALE (1u << 20) /* so that DTS x timescale fits 64 bits */
 #define FMP4_VIDEO_TIMESCALE 90000
 #define FMP4_DTS_NONE INT64_MIN /* fmp4_run_t.next_dts_ms: not known */
 
@@ -58,7 +59,7 @@ typedef enum { FMP4_H264 = 1, FMP4_H265 = 2, FMP4_AV1 = 3, FMP4_AAC = 4 } fmp4_c
 typedef struct {
     fmp4_codec_t codec;
     uint32_t id;        /* track_ID, unique, >= 1 */
-    uint32_t timescale; /* ticks per second */
+    uint32_t timescale; /* ticks per second, 1..FMP4_MAX_TIMESCALE */
     uint32_t width;     /* video: from the SPS (AV1: the sequence header), 0 unknown */
     uint32_t height;
     uint32_t sample_rate; /* audio: Hz */
@@ -128,7 +129,7 @@ int fmp4_mux_sample_audio(const fmp4_track_t *t, const uint8_t *body, size_t len
  * and mvex) into buf (cap bytes); *len is its size. buf NULL: only *len.
  * Returns 0; NODE_ELIMIT when cap is too small (*len says how much is
  * needed) or too many tracks; NODE_EINVAL for no track, a bad track (id 0
- * or repeated, no record, timescale 0). */
+ * or repeated, no record, timescale 0 or over FMP4_MAX_TIMESCALE). */
 int fmp4_mux_init(const fmp4_track_t *tracks, size_t ntracks, uint8_t *buf, size_t cap,
                   size_t *len);
 
@@ -137,7 +138,8 @@ int fmp4_mux_init(const fmp4_track_t *tracks, size_t ntracks, uint8_t *buf, size
  * trun version 1 with data offset and per-sample duration, size, flags and
  * (video) composition offset) and the mdat box header. The fragment is
  * this header followed by the sample bytes of every run in order
- * (fmp4_mux_frag_iov). buf NULL: only *len. Returns 0; NODE_ELIMIT when
+ * (fmp4_mux_frag_iov). buf NULL: only *len; a buffer too small is not
+ * written. Returns 0; NODE_ELIMIT when
  * cap is too small (*len needed), over FMP4_MAX_SAMPLES or 4 GiB;
  * NODE_EINVAL for no sample at all, a DTS out of range or decreasing, a
  * track in two runs, more than FMP4_MAX_TRACKS runs. */

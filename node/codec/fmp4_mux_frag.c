@@ -60,7 +60,8 @@ static int dts_ok(int64_t dts)
 /* One run's checks: track, sample count, DTS range and order. */
 static int run_check(const fmp4_run_t *r)
 {
-    if (!r->track || r->track->timescale == 0 || r->track->id == 0 || (r->n && !r->samples))
+    if (!r->track || r->track->timescale == 0 || r->track->timescale > FMP4_MAX_TIMESCALE ||
+        r->track->id == 0 || (r->n && !r->samples))
         return NODE_EINVAL;
     if (r->n > FMP4_MAX_SAMPLES)
         return NODE_ELIMIT;

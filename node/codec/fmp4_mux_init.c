@@ -194,7 +194,8 @@ static void stbl(fmp4_box_t *w, const fmp4_track_t *t)
 static void minf(fmp4_box_t *w, const fmp4_track_t *t)
 {
     size_t b = fmp4_box_open(w, "minf");
-    size_t h = is_video(t) ? fmp4_box_open_full(w, "vmhd", 0, 1) : fmp4_box_open_full(w, "smhd", 0, 0);
+    size_t h =
+        is_video(t) ? fmp4_box_open_full(w, "vmhd", 0, 1) : fmp4_box_open_full(w, "smhd", 0, 0);
     fmp4_box_zeros(w, is_video(t) ? 8 : 4);
     fmp4_box_end(w, h);
     size_t d = fmp4_box_open(w, "dinf");
@@ -224,7 +225,7 @@ static void mvex(fmp4_box_t *w, const fmp4_track_t *tracks, size_t n)
     for (size_t i = 0; i < n; i++) {
         size_t x = fmp4_box_open_full(w, "trex", 0, 0);
         fmp4_box_u32(w, tracks[i].id);
-        fmp4_box_u32(w, 1); /* default_sample_description_index */
+        fmp4_box_u32(w, 1);    /* default_sample_description_index */
         fmp4_box_zeros(w, 12); /* default duration, size, flags: trun has them */
         fmp4_box_end(w, x);
     }
@@ -235,7 +236,8 @@ static int track_ok(const fmp4_track_t *tracks, size_t i)
 {
     const fmp4_track_t *t = &tracks[i];
     if (t->codec < FMP4_H264 || t->codec > FMP4_AAC || t->id == 0 || t->timescale == 0 ||
-        !t->record || t->record_len == 0 || t->record_len > FMP4_MAX_RECORD)
+        t->timescale > FMP4_MAX_TIMESCALE || !t->record || t->record_len == 0 ||
+        t->record_len > FMP4_MAX_RECORD)
         return 0;
     for (size_t j = 0; j < i; j++)
         if (tracks[j].id == t->id)
@@ -243,8 +245,7 @@ static int track_ok(const fmp4_track_t *tracks, size_t i)
     return 1;
 }
 
-int fmp4_mux_init(const fmp4_track_t *tracks, size_t ntracks, uint8_t *buf, size_t cap,
-                  size_t *len)
+int fmp4_mux_init(const fmp4_track_t *tracks, size_t ntracks, uint8_t *buf, size_t cap, size_t *len)
 {
     *len = 0;
     if (ntracks > FMP4_MAX_TRACKS)

@@ -24,11 +24,11 @@
  * 2 -f flv); H.265 Main 320x240 (x265) and AV1 320x240 (libsvtav1) as
  * Enhanced RTMP SequenceStart bodies, built by tests/integration/
  * test_fmp4_mux.py (hvcC from the SPS, av1C from FFmpeg's MP4). */
-static const uint8_t V_H264_SEQ[] = {
-    0x17, 0x00, 0x00, 0x00, 0x00, 0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64,
-    0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
-    0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01, 0x00, 0x04, 0x68, 0xef, 0x8f, 0xcb,
-    0xfd, 0xf8, 0xf8, 0x00};
+static const uint8_t V_H264_SEQ[] = {0x17, 0x00, 0x00, 0x00, 0x00, 0x01, 0x64, 0x00, 0x0d, 0xff,
+                                     0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41,
+                                     0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
+                                     0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01, 0x00,
+                                     0x04, 0x68, 0xef, 0x8f, 0xcb, 0xfd, 0xf8, 0xf8, 0x00};
 static const uint8_t A_AAC_SEQ[] = {0xaf, 0x00, 0x12, 0x10, 0x56, 0xe5, 0x00};
 static const uint8_t V_HEVC_SEQ[] = {
     0x90, 0x68, 0x76, 0x63, 0x31, 0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00,
@@ -39,8 +39,9 @@ static const uint8_t V_HEVC_SEQ[] = {
     0x00, 0x00, 0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x2a, 0x49, 0x32, 0xbc,
     0x05, 0xa0, 0x20, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x03, 0x03, 0x21, 0xa2, 0x00,
     0x01, 0x00, 0x07, 0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40};
-static const uint8_t V_AV1_SEQ[] = {0x90, 0x61, 0x76, 0x30, 0x31, 0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b,
-                                    0x00, 0x00, 0x00, 0x04, 0x3c, 0xff, 0xbc, 0xfb, 0xf9, 0x00, 0x40};
+static const uint8_t V_AV1_SEQ[] = {0x90, 0x61, 0x76, 0x30, 0x31, 0x81, 0x00, 0x0c,
+                                    0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x04, 0x3c,
+                                    0xff, 0xbc, 0xfb, 0xf9, 0x00, 0x40};
 
 /* ---- a box reader ------------------------------------------------------- */
 
@@ -169,8 +170,8 @@ static void test_init_h264_aac(void **state)
     assert_int_equal(count_children(moov, 0, "trak"), 2);
     box_t mvhd = child(moov, 0, "mvhd");
     assert_int_equal(vflags(mvhd), 0);
-    assert_int_equal(be32(mvhd.p + 8 + 4 + 8), 1000);         /* timescale */
-    assert_int_equal(be32(mvhd.p + mvhd.len - 4), 3);         /* next_track_ID */
+    assert_int_equal(be32(mvhd.p + 8 + 4 + 8), 1000); /* timescale */
+    assert_int_equal(be32(mvhd.p + mvhd.len - 4), 3); /* next_track_ID */
     box_t mvex = child(moov, 0, "mvex");
     assert_int_equal(count_children(mvex, 0, "trex"), 2);
     box_t trex = child(mvex, 0, "trex");
@@ -179,7 +180,7 @@ static void test_init_h264_aac(void **state)
     box_t trak = child(moov, 0, "trak");
     box_t tkhd = child(trak, 0, "tkhd");
     assert_int_equal(vflags(tkhd), 3);
-    assert_int_equal(be32(tkhd.p + 20), 1);                 /* track_ID */
+    assert_int_equal(be32(tkhd.p + 20), 1);                   /* track_ID */
     assert_int_equal(be32(tkhd.p + tkhd.len - 8), 320 << 16); /* width */
     static const char *const MDHD[] = {"mdia", "mdhd", NULL};
     assert_int_equal(be32(path(trak, MDHD).p + 20), 90000);
@@ -214,8 +215,8 @@ static void test_init_aac_esds(void **state)
     static const char *const STSD[] = {"trak", "mdia", "minf", "stbl", "stsd", NULL};
     box_t stsd = path(top[1], STSD);
     box_t mp4a = child(stsd, 8, "mp4a");
-    assert_int_equal(rd_be16(mp4a.p + 24), 2);              /* channelcount */
-    assert_int_equal(be32(mp4a.p + 32), 44100u << 16);      /* samplerate */
+    assert_int_equal(rd_be16(mp4a.p + 24), 2);         /* channelcount */
+    assert_int_equal(be32(mp4a.p + 32), 44100u << 16); /* samplerate */
     box_t esds = child(mp4a, 28, "esds");
     const uint8_t *d = esds.p + 12;
     assert_int_equal(d[0], 0x03);
@@ -324,8 +325,7 @@ static void test_track_truncated(void **state)
     fmp4_track_t t;
     const char *err = NULL;
     assert_int_equal(fmp4_mux_track_video(&t, 1, A_AAC_SEQ, sizeof A_AAC_SEQ, &err), NODE_EINVAL);
-    assert_int_equal(fmp4_mux_track_audio(&t, 1, V_H264_SEQ, sizeof V_H264_SEQ, &err),
-                     NODE_EINVAL);
+    assert_int_equal(fmp4_mux_track_audio(&t, 1, V_H264_SEQ, sizeof V_H264_SEQ, &err), NODE_EINVAL);
     static const uint8_t CODED[] = {0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65};
     assert_int_equal(fmp4_mux_track_video(&t, 1, CODED, sizeof CODED, &err), NODE_EINVAL);
 }
@@ -637,11 +637,11 @@ static void test_frag_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init_h264_aac),      cmocka_unit_test(test_init_aac_esds),
-        cmocka_unit_test(test_init_hevc_av1),      cmocka_unit_test(test_init_refusals),
-        cmocka_unit_test(test_track_truncated),    cmocka_unit_test(test_samples_from_tags),
-        cmocka_unit_test(test_frag_boxes),         cmocka_unit_test(test_frag_tfdt_continuity),
-        cmocka_unit_test(test_frag_iov),           cmocka_unit_test(test_frag_refusals),
+        cmocka_unit_test(test_init_h264_aac),   cmocka_unit_test(test_init_aac_esds),
+        cmocka_unit_test(test_init_hevc_av1),   cmocka_unit_test(test_init_refusals),
+        cmocka_unit_test(test_track_truncated), cmocka_unit_test(test_samples_from_tags),
+        cmocka_unit_test(test_frag_boxes),      cmocka_unit_test(test_frag_tfdt_continuity),
+        cmocka_unit_test(test_frag_iov),        cmocka_unit_test(test_frag_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
