@@ -196,29 +196,36 @@ def check_whole(src, out, frags):
     return info
 
 
-def check_each(out, frags, decode, limit=4):
-    """init + one fragment (the first limit ones): ffprobe reads it and
-    counts the fragment's samples, and its demuxer says nothing; with decode
-    (fragments that start at a key frame), ffmpeg decodes it without a word.
-    A part that does not start at a key frame cannot be decoded alone
-    (players start at an independent part), so the decoder's complaints
-    while ffprobe probes it are not counted."""
-    for f in frags[:limit]:
-        one = concat(out, [out / "init.mp4", f.path], "one.mp4")
-        res = weirtest.run([weirtest.require_tool("ffprobe"), "-v", "error", "-count_packets",
-                            "-show_entries", "stream=codec_type,nb_read_packets", "-of", "csv=p=0",
-                            str(one)], timeout=30)
-        demuxer = [ln for ln in res.stderr.splitlines() if not DECODER_LOG.match(ln)]
-        assert res.returncode == 0 and not demuxer, (f.path.name, res.stderr)
-        counts = dict(ln.split(",") for ln in res.stdout.split())
-        assert int(counts["video"]) == f.video, (f.path.name, counts)
-        if f.audio:
-            assert int(counts["audio"]) == f.audio, (f.path.name, counts)
-        if decode:
-            assert res.stderr == "", (f.path.name, res.stderr)
-            res = weirtest.run([weirtest.require_tool("ffmpeg"), "-v", "error", "-i", str(one),
-                                "-f", "null", "-"], timeout=30)
-            assert res.stderr == "", (f.path.name, res.stderr)
+def check_each(out, frags, decode):
+    """init + each fragment alone, as an HLS player fetches it: one FFmpeg
+    run reads them all (an input each) and writes each one's packets as
+    framemd5; its MP4 demuxer must say nothing, and each file must hold the
+    fragment's own sample counts. With decode (fragments that start at a
+    key frame), a second run decodes them all without a word. A part that
+    does not start at a key frame cannot be decoded alone (players start at
+    an independent part), so the decoder's complaints while FFmpeg probes
+    it are not counted."""
+    inputs, outputs = [], []
+    for k, f in enumerate(frags):
+        one = concat(out, [out / "init.mp4", f.path], "one-%d.mp4" % k)
+        inputs += ["-i", str(one)]
+        outputs += ["-map", str(k), "-c", "copy", "-copyinkf", "-f", "framemd5", str(out / ("one-%d.md5" % k))]
+    ffmpeg_v = [weirtest.require_tool("ffmpeg"), "-nostdin", "-v", "error", "-y"]
+    res = weirtest.run(ffmpeg_v + inputs + outputs, timeout=120)
+    demuxer = [ln for ln in res.stderr.splitlines() if not DECODER_LOG.match(ln)]
+    assert res.returncode == 0 and not demuxer, res.stderr
+    for k, f in enumerate(frags):
+        lines = [ln for ln in (out / ("one-%d.md5" % k)).read_text().splitlines()
+                 if ln and not ln.startswith("#")]
+        streams = [int(ln.split(",")[0]) for ln in lines]
+        assert (streams.count(0), streams.count(1)) == (f.video, f.audio), (f.path.name, k)
+    if decode:
+        assert res.stderr == "", res.stderr
+        nulls = []
+        for k in range(len(frags)):
+            nulls += ["-map", "%d:v" % k, "-f", "null", "-"]
+        res = weirtest.run(ffmpeg_v + inputs + nulls, timeout=120)
+        assert res.returncode == 0 and res.stderr == "", res.stderr
 
 
 def check_source(src, tmp_path, audio_frames=None):
