@@ -48,10 +48,12 @@ static void usage(FILE *out)
             "(default %d) after the fragment's start; with --part-ms, every MS of video\n"
             "regardless of key frames (LL-HLS parts). Audio goes with the video of the\n"
             "same time. init.mp4 followed by the fragments is a playable MP4.\n"
+            "The first line on stdout is init.mp4 and the tracks' RFC 6381 codecs\n"
+            "(an HLS CODECS attribute).\n"
             "--flat writes each fragment from one buffer (fmp4_mux_frag_write) instead\n"
             "of the header plus references to the samples (fmp4_mux_frag_iov); the\n"
-            "bytes are the same. One line per fragment on stdout: file, sequence\n"
-            "number, start ms, video and audio samples, bytes.\n"
+            "bytes are the same. Then one line per fragment: file, sequence number,\n"
+            "start ms, video and audio samples, bytes.\n"
             "\n"
             "Exit status: 0 success; 1 file error (missing, not FLV, corrupt, no\n"
             "supported track, write error); 2 usage error.\n",
@@ -165,11 +167,18 @@ static size_t tracks(tool_input_t *in, tool_track_t **out)
     return n;
 }
 
+/* init.mp4, and its line on stdout: the file and the CODECS attribute. */
 static int write_init(const char *dir, tool_track_t **tt, size_t n)
 {
     fmp4_track_t t[2];
-    for (size_t i = 0; i < n; i++)
+    char codecs[2 * FMP4_CODEC_STRING_MAX] = "";
+    for (size_t i = 0; i < n; i++) {
         t[i] = tt[i]->track;
+        char one[FMP4_CODEC_STRING_MAX];
+        if (fmp4_mux_codec_string(&t[i], one, sizeof one) == 0)
+            snprintf(codecs + strlen(codecs), sizeof codecs - strlen(codecs), "%s%s", i ? "," : "",
+                     one);
+    }
     size_t len;
     fmp4_mux_init(t, n, NULL, 0, &len);
     uint8_t *buf = malloc(len);
@@ -179,6 +188,8 @@ static int write_init(const char *dir, tool_track_t **tt, size_t n)
         rc = write_file(dir, "init.mp4", &iov, 1);
     else
         fprintf(stderr, "weir-fmp4: init segment: error %d\n", rc);
+    if (rc == 0)
+        printf("init.mp4 %s\n", codecs);
     free(buf);
     return rc;
 }

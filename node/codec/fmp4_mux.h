@@ -34,7 +34,8 @@
  * into the caller's memory and must stay valid while the struct is used
  * (a track's record points into its sequence header body; a sample's data
  * into its tag body). Bounds: FMP4_MAX_TRACKS tracks, FMP4_MAX_SAMPLES per
- * run, output under 4 GiB; over them NODE_ELIMIT.
+ * run, records up to FMP4_MAX_RECORD, a fragment under 2 GiB (trun's data
+ * offsets are signed 32-bit); over them NODE_ELIMIT.
  *
  * Pure: no shared state; any thread.
  */
@@ -50,7 +51,8 @@
 #define FMP4_MAX_DTS_MS (1LL << 40)   /* ~34 years: DTS in [0, this) */
 #define FMP4_MAX_TIMESCALE (1u << 20) /* so that DTS x timescale fits 64 bits */
 #define FMP4_VIDEO_TIMESCALE 90000
-#define FMP4_DTS_NONE INT64_MIN /* fmp4_run_t.next_dts_ms: not known */
+#define FMP4_CODEC_STRING_MAX 48 /* fmp4_mux_codec_string's longest, with its NUL */
+#define FMP4_DTS_NONE INT64_MIN  /* fmp4_run_t.next_dts_ms: not known */
 
 typedef enum { FMP4_H264 = 1, FMP4_H265 = 2, FMP4_AV1 = 3, FMP4_AAC = 4 } fmp4_codec_t;
 
@@ -125,8 +127,17 @@ int fmp4_mux_sample_video(const fmp4_track_t *t, const uint8_t *body, size_t len
 int fmp4_mux_sample_audio(const fmp4_track_t *t, const uint8_t *body, size_t len, int64_t dts_ms,
                           fmp4_sample_t *out);
 
+/* The RFC 6381 codecs parameter of a track, for an HLS playlist's CODECS
+ * attribute and MSE: "avc1.64001e" (avcC profile, compatibility, level),
+ * "hvc1.1.6.L93.90" (ISO/IEC 14496-15 E.3), "av01.0.04M.08"
+ * (AV1-ISOBMFF's codecs parameter), "mp4a.40.2" (the AudioSpecificConfig's
+ * object type). Returns 0; NODE_EPROTO when the record is too short;
+ * NODE_ELIMIT when cap is too small (FMP4_CODEC_STRING_MAX always fits). */
+int fmp4_mux_codec_string(const fmp4_track_t *t, char *buf, size_t cap);
+
 /* Writes the init segment (ftyp + moov with one trak per track, in order,
- * and mvex) into buf (cap bytes); *len is its size. buf NULL: only *len.
+ * and mvex) into buf (cap bytes); *len is its size. buf NULL: only *len;
+ * a buffer too small is not written.
  * Returns 0; NODE_ELIMIT when cap is too small (*len says how much is
  * needed) or too many tracks; NODE_EINVAL for no track, a bad track (id 0
  * or repeated, no record, timescale 0 or over FMP4_MAX_TIMESCALE). */
@@ -139,8 +150,8 @@ int fmp4_mux_init(const fmp4_track_t *tracks, size_t ntracks, uint8_t *buf, size
  * (video) composition offset) and the mdat box header. The fragment is
  * this header followed by the sample bytes of every run in order
  * (fmp4_mux_frag_iov). buf NULL: only *len; a buffer too small is not
- * written. Returns 0; NODE_ELIMIT when
- * cap is too small (*len needed), over FMP4_MAX_SAMPLES or 4 GiB;
+ * written. Returns 0; NODE_ELIMIT when cap is too small (*len needed),
+ * over FMP4_MAX_SAMPLES or 2 GiB;
  * NODE_EINVAL for no sample at all, a DTS out of range or decreasing, a
  * track in two runs, more than FMP4_MAX_TRACKS runs. */
 int fmp4_mux_frag_header(uint32_t seq, const fmp4_run_t *runs, size_t nruns, uint8_t *buf,

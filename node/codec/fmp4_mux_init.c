@@ -245,6 +245,17 @@ static int track_ok(const fmp4_track_t *tracks, size_t i)
     return 1;
 }
 
+static void init_segment(fmp4_box_t *w, const fmp4_track_t *tracks, size_t n, uint32_t next_id)
+{
+    ftyp(w, tracks, n);
+    size_t b = fmp4_box_open(w, "moov");
+    mvhd(w, next_id);
+    for (size_t i = 0; i < n; i++)
+        trak(w, &tracks[i]);
+    mvex(w, tracks, n);
+    fmp4_box_end(w, b);
+}
+
 int fmp4_mux_init(const fmp4_track_t *tracks, size_t ntracks, uint8_t *buf, size_t cap, size_t *len)
 {
     *len = 0;
@@ -252,23 +263,24 @@ int fmp4_mux_init(const fmp4_track_t *tracks, size_t ntracks, uint8_t *buf, size
         return NODE_ELIMIT;
     if (ntracks == 0)
         return NODE_EINVAL;
-    uint32_t next_id = 0;
+    uint32_t max_id = 0;
     for (size_t i = 0; i < ntracks; i++) {
         if (!track_ok(tracks, i))
             return NODE_EINVAL;
-        next_id = tracks[i].id > next_id ? tracks[i].id : next_id;
+        max_id = tracks[i].id > max_id ? tracks[i].id : max_id;
     }
+    uint32_t next_id = max_id == UINT32_MAX ? UINT32_MAX : max_id + 1;
     fmp4_box_t w;
-    fmp4_box_init(&w, buf, cap);
-    ftyp(&w, tracks, ntracks);
-    size_t b = fmp4_box_open(&w, "moov");
-    mvhd(&w, next_id == UINT32_MAX ? UINT32_MAX : next_id + 1);
-    for (size_t i = 0; i < ntracks; i++)
-        trak(&w, &tracks[i]);
-    mvex(&w, tracks, ntracks);
-    fmp4_box_end(&w, b);
+    fmp4_box_init(&w, NULL, 0);
+    init_segment(&w, tracks, ntracks, next_id);
     *len = w.pos;
-    if (w.err || (buf && w.pos > cap))
+    if (w.err)
         return NODE_ELIMIT;
+    if (!buf)
+        return 0;
+    if (cap < *len)
+        return NODE_ELIMIT;
+    fmp4_box_init(&w, buf, cap);
+    init_segment(&w, tracks, ntracks, next_id);
     return 0;
 }

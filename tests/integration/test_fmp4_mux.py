@@ -9,7 +9,8 @@ LL-HLS-style parts), and
     fetches), with the fragment's own sample count; a fragment starting at
     a key frame also decodes cleanly;
   - the zero-copy output (header + sample references) and the flat one are
-    the same bytes.
+    the same bytes;
+  - the RFC 6381 codecs parameter agrees with ffprobe's profile and level.
 Sources: the suite's H.264 + AAC clip; a short H.264 clip with B-frames
 (composition offsets); H.265 as Enhanced RTMP hvc1 and as legacy codec id
 12 (built as test_hevc_ertmp does, FFmpeg 5.1 cannot write it); AV1 as
@@ -167,13 +168,16 @@ def mux(src, out, *opts):
     res = weirtest.run([weirtest.tool("weir-fmp4"), str(src), str(out)] + list(opts),
                        timeout=60)
     assert res.returncode == 0 and res.stderr == "", res.stderr
+    lines = res.stdout.splitlines()
+    init, codecs = lines[0].split()
+    assert init == "init.mp4", lines[0]
     frags = []
-    for line in res.stdout.splitlines():
+    for line in lines[1:]:
         name, seq, start, nv, na, nbytes = line.split()
         frags.append(types.SimpleNamespace(path=out / name, seq=int(seq), start=int(start),
                                            video=int(nv), audio=int(na)))
     assert [f.seq for f in frags] == list(range(1, len(frags) + 1))
-    return frags
+    return types.SimpleNamespace(codecs=codecs, frags=frags)
 
 
 def concat(out, parts, name):
@@ -228,8 +232,18 @@ def check_each(out, frags, decode):
         assert res.returncode == 0 and res.stderr == "", res.stderr
 
 
+def expected_codecs_h264_aac(path):
+    """The codecs parameter ffprobe's profile and level imply for an
+    H.264 High + AAC-LC source (the constraint byte left open)."""
+    streams = weirtest.probe_streams(path)
+    assert streams["video"]["profile"] == "High" and streams["audio"]["profile"] == "LC"
+    return r"avc1\.64[0-9a-f]{2}%02x,mp4a\.40\.2" % streams["video"]["level"]
+
+
 def check_source(src, tmp_path, audio_frames=None):
-    frags = mux(src.path, tmp_path / "seg")
+    seg = mux(src.path, tmp_path / "seg")
+    frags = seg.frags
+    src.codecs_seen = seg.codecs
     assert len(frags) >= 2 and all(1000 <= b.start - a.start <= 1000 + 2 * FRAME_MS
                                    for a, b in zip(frags, frags[1:])), [f.start for f in frags]
     info = check_whole(src, tmp_path / "seg", frags)
@@ -239,12 +253,12 @@ def check_source(src, tmp_path, audio_frames=None):
         assert audio["codec_name"] == "aac"
         assert int(audio["nb_read_packets"]) == audio_frames == sum(f.audio for f in frags)
 
-    parts = mux(src.path, tmp_path / "parts", "--part-ms", "400")
+    parts = mux(src.path, tmp_path / "parts", "--part-ms", "400").frags
     assert all(abs(b.start - a.start - 400) < 2 * FRAME_MS for a, b in zip(parts, parts[1:]))
     check_whole(src, tmp_path / "parts", parts)
     check_each(tmp_path / "parts", parts, decode=False)
 
-    flat = mux(src.path, tmp_path / "flat", "--part-ms", "400", "--flat")
+    flat = mux(src.path, tmp_path / "flat", "--part-ms", "400", "--flat").frags
     for a, b in zip(parts, flat):
         assert a.path.read_bytes() == b.path.read_bytes(), a.path.name
     return frags
@@ -258,16 +272,22 @@ def test_h264_aac_clip(clip, tmp_path):
     src = types.SimpleNamespace(path=clip.path, frames=clip.nb_video, width=640, height=360,
                                 codec="h264", ref=clip.path)
     check_source(src, tmp_path, audio_frames=audio_count(clip.path))
+    assert re.fullmatch(expected_codecs_h264_aac(clip.path), src.codecs_seen), src.codecs_seen
 
 
 def test_h264_bframes(bframes_clip, tmp_path):
     check_source(bframes_clip, tmp_path, audio_frames=audio_count(bframes_clip.path))
+    assert re.fullmatch(expected_codecs_h264_aac(bframes_clip.path), bframes_clip.codecs_seen)
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["ertmp_hvc1", "legacy_id12"])
 def test_hevc(hevc_dir, tmp_path, legacy):
-    check_source(hevc_source(hevc_dir, legacy), tmp_path)
+    src = hevc_source(hevc_dir, legacy)
+    check_source(src, tmp_path)
+    level = weirtest.probe_streams(src.ref)["video"]["level"]
+    assert src.codecs_seen == "hvc1.1.6.L%d.90" % level, src.codecs_seen  # Main, progressive
 
 
 def test_av1(av1_clip, tmp_path):
     check_source(av1_clip, tmp_path)
+    assert re.fullmatch(r"av01\.0\.\d\dM\.08", av1_clip.codecs_seen), av1_clip.codecs_seen

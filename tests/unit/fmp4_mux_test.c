@@ -634,6 +634,47 @@ static void test_frag_refusals(void **state)
     free(buf);
 }
 
+/* ---- codecs parameter -------------------------------------------------- */
+
+static void test_codec_strings(void **state)
+{
+    (void)state;
+    fmp4_track_t t[4];
+    const char *err;
+    make_av_tracks(&t[0], &t[1]);
+    assert_int_equal(fmp4_mux_track_video(&t[2], 3, V_HEVC_SEQ, sizeof V_HEVC_SEQ, &err), 0);
+    assert_int_equal(fmp4_mux_track_video(&t[3], 4, V_AV1_SEQ, sizeof V_AV1_SEQ, &err), 0);
+    /* H.264 High level 1.3; AAC-LC; H.265 Main (compatibility 0x60000000
+     * reversed is 6), level 60, constraint byte 0x90 then zeros; AV1 Main
+     * level index 0, 8-bit. */
+    static const char *const WANT[4] = {"avc1.64000d", "mp4a.40.2", "hvc1.1.6.L60.90",
+                                        "av01.0.00M.08"};
+    char buf[FMP4_CODEC_STRING_MAX];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(fmp4_mux_codec_string(&t[i], buf, sizeof buf), 0);
+        assert_string_equal(buf, WANT[i]);
+        assert_int_equal(fmp4_mux_codec_string(&t[i], buf, strlen(WANT[i])), NODE_ELIMIT);
+    }
+    /* An escaped object type (31: 32 + the next 6 bits); short records. */
+    static const uint8_t ASC_ESC[] = {0xf8, 0x20};
+    fmp4_track_t a = t[1];
+    a.record = ASC_ESC;
+    a.record_len = 2;
+    assert_int_equal(fmp4_mux_codec_string(&a, buf, sizeof buf), 0);
+    assert_string_equal(buf, "mp4a.40.33");
+    a.record_len = 1;
+    assert_int_equal(fmp4_mux_codec_string(&a, buf, sizeof buf), NODE_EPROTO);
+    t[2].record_len = 12;
+    assert_int_equal(fmp4_mux_codec_string(&t[2], buf, sizeof buf), NODE_EPROTO);
+    /* The longest H.265 string fits FMP4_CODEC_STRING_MAX. */
+    uint8_t hvcc[13];
+    memset(hvcc, 0xff, sizeof hvcc);
+    t[2].record = hvcc;
+    t[2].record_len = sizeof hvcc;
+    assert_int_equal(fmp4_mux_codec_string(&t[2], buf, sizeof buf), 0);
+    assert_string_equal(buf, "hvc1.C31.ffffffff.H255.ff.ff.ff.ff.ff.ff");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_track_truncated), cmocka_unit_test(test_samples_from_tags),
         cmocka_unit_test(test_frag_boxes),      cmocka_unit_test(test_frag_tfdt_continuity),
         cmocka_unit_test(test_frag_iov),        cmocka_unit_test(test_frag_refusals),
+        cmocka_unit_test(test_codec_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
