@@ -6,7 +6,8 @@
  * it are caught); outputs go into exact-size buffers (writes past the size
  * announced are caught). Checks: the init segment and each fragment are
  * whole boxes filling their length; the iov pieces add up to the flat
- * fragment byte for byte; a refusal is one of the documented codes. */
+ * fragment byte for byte; the codecs parameter fits its bound; a refusal
+ * is one of the documented codes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,15 @@ static void check_boxes(const uint8_t *buf, size_t len)
 static void check_rc(int rc)
 {
     if (rc != 0 && rc != NODE_EINVAL && rc != NODE_ELIMIT)
+        abort();
+}
+
+/* The codecs parameter: a terminated string within its bound. */
+static void codec_string(const fmp4_track_t *t)
+{
+    char buf[FMP4_CODEC_STRING_MAX];
+    int rc = fmp4_mux_codec_string(t, buf, sizeof buf);
+    if ((rc != 0 && rc != NODE_EPROTO) || !memchr(buf, 0, sizeof buf))
         abort();
 }
 
@@ -157,6 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < 2; k++)
         if (tr[k].ok) {
             tracks[n] = tr[k].track;
+            codec_string(&tracks[n]);
             /* Two fragments: the first half told the second's first DTS. */
             size_t half = tr[k].n / 2;
             runs[n] = (fmp4_run_t){&tracks[n], tr[k].s, half,
