@@ -12,11 +12,18 @@
  *
  * Timescales: video 90000 (a millisecond is exactly 90 ticks, and it is
  * MPEG-TS's clock, so TS and fMP4 renditions of a stream carry the same
- * times); audio the sample rate (CMAF's recommendation; an AAC frame is
- * about 1024 ticks). Input times are FLV milliseconds; a time t becomes
- * floor(t * timescale / 1000) ticks. A sample lasts until the next
- * sample's DTS (in ticks, so durations add up exactly to the next
- * fragment's tfdt when the caller gives the next DTS, see fmp4_run_t).
+ * times); audio the sample rate (the usual choice, which players expect).
+ * Input times are FLV milliseconds; a time t becomes floor(t * timescale /
+ * 1000) ticks. A sample lasts until the next sample's DTS (in ticks, so
+ * durations add up exactly to the next fragment's tfdt when the caller
+ * gives the next DTS, see fmp4_run_t). FLV's millisecond rounding shows:
+ * an AAC frame lasts 1014..1059 ticks at 44.1 kHz rather than 1024, which
+ * decoders ignore (they play frames in order) and which never drifts.
+ *
+ * Tracks per fragment: a CMAF track is one track per file (separate audio
+ * and video renditions: an init segment with one track, fragments with one
+ * run); HLS also plays both tracks multiplexed (one init segment with both,
+ * fragments with a run each). The API does either.
  *
  * A typical HLS segmenter per stream:
  *   - on a (new) sequence header: fmp4_mux_track_video/audio, then
