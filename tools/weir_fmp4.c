@@ -307,7 +307,7 @@ int main(int argc, char **argv)
         }
     }
     if (argc - optind != 2) {
-        usage(stderr);
+        fprintf(stderr, "weir-fmp4: expected IN.flv OUTDIR (see --help)\n");
         return TOOL_EXIT_USAGE;
     }
     tool_input_t in;
