@@ -84,7 +84,7 @@ def read_tags(path):
 
 # ---------------------------------------------------------------- help
 
-@pytest.mark.parametrize("name", ["weir-push", "weir-pull", "weir-flv"])
+@pytest.mark.parametrize("name", ["weir-push", "weir-pull", "weir-flv", "weir-fmp4"])
 def test_help_and_usage_errors(name):
     res = weirtest.run([weirtest.tool(name), "--help"], timeout=10)
     assert res.returncode == 0, res.stderr
