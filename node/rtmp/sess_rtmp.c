@@ -43,14 +43,16 @@ typedef struct {
     int connected;
     double object_encoding;
     char app[STREAM_APP_MAX];
-    char app_query[RTMP_QUERY_MAX];
     char name[STREAM_NAME_MAX];
-    char name_query[RTMP_QUERY_MAX];
-    int relay_query_cut; /* a query with relay parameters did not fit in name_query */
-    /* Relay loop information of the publish or play request (from
-     * weir_hops/weir_via in the query); pub.via / player.via point here. */
-    unsigned relay_hops;
-    char relay_via[RELAY_VIA_MAX];
+    /* The queries of connect's app and of the stream name (after '?'), and
+     * the relay via list (weir_via; pub.via / player.via point here): owned
+     * strings, NULL when empty (most clients have none: they cost nothing),
+     * at most RTMP_QUERY_MAX - 1 and RELAY_VIA_MAX - 1 bytes. */
+    char *app_query;
+    char *name_query;
+    int relay_query_cut; /* a query with relay parameters did not fit in RTMP_QUERY_MAX */
+    unsigned relay_hops; /* weir_hops of the publish or play request */
+    char *relay_via;
     char src_id[RELAY_SOURCE_ID_MAX]; /* a push relay's weir_source; pub.src_id points here */
     publisher_t pub;
     int publishing;
@@ -61,6 +63,25 @@ typedef struct {
     int ev_pub, ev_play;   /* publish.start / play.start recorded: a stop is owed */
     int64_t ev_start_ms;   /* when that publish or play started */
 } rtmp_sess_t;
+
+/* ---- owned strings ------------------------------------------------------ */
+
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* *dst = a copy of at most max-1 bytes of src (NULL when src is empty).
+ * Returns 0, or NODE_ENOMEM (*dst NULL). */
+static int set_str(char **dst, const char *src, size_t max)
+{
+    free(*dst);
+    *dst = NULL;
+    if (!src || !src[0])
+        return 0;
+    *dst = strndup(src, max - 1);
+    return *dst ? 0 : NODE_ENOMEM;
+}
 
 /* ---- event log ---------------------------------------------------------- */
 
@@ -277,7 +298,12 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
         return;
     }
     snprintf(rs->app, sizeof rs->app, "%s", app ? app : "");
-    split_query(rs->app, rs->app_query, sizeof rs->app_query);
+    char aq[RTMP_QUERY_MAX];
+    split_query(rs->app, aq, sizeof aq);
+    if (set_str(&rs->app_query, aq, sizeof aq) != 0) {
+        conn_close(c, REASON_ERROR, "out of memory");
+        return;
+    }
     /* Some clients send a trailing slash in the app ("live/"). */
     size_t al = strlen(rs->app);
     if (al && rs->app[al - 1] == '/')
@@ -331,26 +357,24 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
 }
 
 /* The stream name of publish/play into rs->name, its query (after '?')
- * into rs->name_query (cut to fit, as it always was; a cut query that holds
- * relay parameters is noted in relay_query_cut). */
+ * into rs->name_query (cut to RTMP_QUERY_MAX, as it always was; a cut
+ * query that holds relay parameters is noted in relay_query_cut). Returns
+ * 0, NODE_EINVAL (a bad name) or NODE_ENOMEM. */
 static int take_stream_name(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n)
 {
     const char *name = n > 3 ? amf0_str(&vals[3]) : NULL;
     if (!name)
-        return -1;
+        return NODE_EINVAL;
     size_t nlen = strcspn(name, "?");
     if (nlen >= sizeof rs->name)
-        return -1;
+        return NODE_EINVAL;
     memcpy(rs->name, name, nlen);
     rs->name[nlen] = '\0';
-    rs->name_query[0] = '\0';
-    rs->relay_query_cut = 0;
-    if (name[nlen] == '?') {
-        const char *q = name + nlen + 1;
-        rs->relay_query_cut = strlen(q) >= sizeof rs->name_query && strstr(q, "weir_");
-        snprintf(rs->name_query, sizeof rs->name_query, "%s", q);
-    }
-    return stream_name_valid(rs->name, STREAM_NAME_MAX) ? 0 : -1;
+    const char *q = name[nlen] == '?' ? name + nlen + 1 : NULL;
+    rs->relay_query_cut = q && strlen(q) >= RTMP_QUERY_MAX && strstr(q, "weir_");
+    if (set_str(&rs->name_query, q, RTMP_QUERY_MAX) != 0)
+        return NODE_ENOMEM;
+    return stream_name_valid(rs->name, STREAM_NAME_MAX) ? 0 : NODE_EINVAL;
 }
 
 /* ---- admission ---------------------------------------------------------- */
@@ -410,22 +434,26 @@ static void admit_stream(rtmp_sess_t *rs, int publish)
 {
     conn_t *c = rs->conn;
     const char *relay_error = NULL;
+    char via[RELAY_VIA_MAX];
     rs->relay_hops = 0;
-    rs->relay_via[0] = '\0';
-    if (relay_hops_parse_query(rs->name_query, &rs->relay_hops, rs->relay_via,
-                               sizeof rs->relay_via))
+    if (relay_hops_parse_query(rs->name_query, &rs->relay_hops, via, sizeof via))
         relay_error = "bad relay hop count in the stream name's query";
     else if (rs->relay_query_cut)
         relay_error = "relay parameters too long"; /* a cut via list could hide this node */
+    if (set_str(&rs->relay_via, via, sizeof via) != 0) {
+        conn_close(c, REASON_ERROR, "out of memory");
+        return;
+    }
     char q[2 * RTMP_QUERY_MAX];
-    snprintf(q, sizeof q, "%s%s%s", rs->app_query, rs->app_query[0] && rs->name_query[0] ? "&" : "",
-             rs->name_query);
+    snprintf(q, sizeof q, "%s%s%s", str_or_empty(rs->app_query),
+             rs->app_query && rs->name_query ? "&" : "", str_or_empty(rs->name_query));
     sess_info_t si;
     conn_info(c, weir_mono_ms(), &si);
     si.app = rs->app;
     si.name = rs->name;
     admit_req_t req = {
-        publish ? ADMIT_PUBLISH : ADMIT_PLAY, &si, q, rs->relay_hops, rs->relay_via, relay_error};
+        publish ? ADMIT_PUBLISH : ADMIT_PLAY, &si, q, rs->relay_hops, str_or_empty(rs->relay_via),
+        relay_error};
     admit_result_t r;
     admit_code_t code = admit_check(c->node, &req, admit_done, rs, &rs->auth, &r);
     if (code == ADMIT_PENDING)
@@ -449,7 +477,12 @@ static void cmd_stream(rtmp_sess_t *rs, const amf0_value_t *vals, size_t n, int 
                     "Already publishing or playing.");
         return;
     }
-    if (take_stream_name(rs, vals, n) != 0) {
+    int rc = take_stream_name(rs, vals, n);
+    if (rc == NODE_ENOMEM) {
+        conn_close(c, REASON_ERROR, "out of memory");
+        return;
+    }
+    if (rc != 0) {
         log_warn(c->id, "rtmp: %s: invalid stream name", what);
         send_status(rs, "error",
                     publish ? "NetStream.Publish.BadName" : "NetStream.Play.StreamNotFound",
@@ -702,6 +735,9 @@ static void rtmp_on_close(conn_t *c)
     stop_stream(rs, c->why, c->close_reason);
     rtmp_hs_free(rs->hs);
     rtmp_proto_ctrl_free(&rs->ctrl);
+    free(rs->app_query);
+    free(rs->name_query);
+    free(rs->relay_via);
     free(rs);
     c->ps = NULL;
 }
@@ -725,7 +761,7 @@ static void rtmp_info(const conn_t *c, sess_info_t *out)
         out->role = SESS_ROLE_RELAY;
         out->relay = SESS_RELAY_IN;
         out->relay_hops = rs->relay_hops;
-        out->relay_via = rs->relay_via;
+        out->relay_via = str_or_empty(rs->relay_via);
     }
 }
 
