@@ -15,9 +15,9 @@
 #include "storage.h"
 
 #define NROLES 4
-#define NPROTOS 2
+#define NPROTOS 3
 
-static const char *const PROTOS[NPROTOS] = {"rtmp", "http-flv"};
+static const char *const PROTOS[NPROTOS] = {"rtmp", "http-flv", "http-ts"};
 
 typedef struct {
     struct evbuffer *b;
@@ -56,7 +56,9 @@ static void count_session(conn_t *c, void *arg)
     metrics_ctx_t *m = arg;
     sess_info_t si;
     conn_info(c, m->now, &si);
-    int p = strcmp(si.protocol, PROTOS[0]) == 0 ? 0 : 1;
+    int p = NPROTOS - 1;
+    while (p > 0 && strcmp(si.protocol, PROTOS[p]) != 0)
+        p--;
     if ((unsigned)si.role < NROLES)
         m->sessions[si.role][p]++;
 }
