@@ -241,3 +241,24 @@ def test_audio_only_stream(node, procs, clip, tmp_path):
     got = counted(out)
     assert set(got) == {"audio"} and got["audio"]["codec_name"] == "aac", got
     assert int(got["audio"]["nb_read_frames"]) >= 2 * 44100 // 1024, got["audio"]
+
+
+def test_admission_signed_url_and_drain(node, procs, clip):
+    """HTTP-TS goes through HTTP-FLV's admission: a signed URL for an app
+    with a play secret (401 without), and 503 while the node drains."""
+    from test_auth import signed_query
+    n = node(apps=[{"app": "sec", "play_secret": "ts-play-secret-0123"}])
+    api = Api(n.api_url)
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url("sec", "cam"), loop=True), "pub")
+    wait_for("sec/cam", lambda: api.get("/api/v1/streams/sec/cam").status_code == 200)
+
+    def get(target):
+        return http_exchange(n.http_port, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode(),
+                             body_bytes=4096, body_seconds=0.5)
+    r = get("/sec/cam.ts")
+    assert r.status == 401 and b"signature missing" in r.body, r
+    r = get("/sec/cam.ts?" + signed_query("ts-play-secret-0123", "sec", "cam"))
+    assert r.status == 200 and r.header("content-type") == "video/mp2t", r
+    assert api.post("/api/v1/node/drain").status_code == 200
+    r = get("/sec/cam.ts?" + signed_query("ts-play-secret-0123", "sec", "cam"))
+    assert r.status == 503 and r.header("retry-after"), r
