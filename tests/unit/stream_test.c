@@ -1219,12 +1219,14 @@ static void push_bytes(fake_pub_t *fp, uint8_t type, uint32_t ts, const uint8_t 
     assert_int_equal(stream_push(&fp->pub, type, ts, p, (uint32_t)n, g_now), 0);
 }
 
-static void push_ts_headers(fake_pub_t *fp)
+/* The SPS says level `level` (its 4th byte), so headers can differ. */
+static void push_ts_headers(fake_pub_t *fp, uint8_t level)
 {
-    static const uint8_t avc[] = {0x17, 0, 0,    0,    0, 1,    0x64, 0, 0x1f, 0xff, 0xe1,
-                                  0,    4, 0x67, 0x64, 0, 0x1f, 1,    0, 2,    0x68, 0xeb};
+    uint8_t avc[] = {0x17, 0, 0,    0,    0, 1,    0x64, 0, 0x1f, 0xff, 0xe1,
+                     0,    4, 0x67, 0x64, 0, 0x1f, 1,    0, 2,    0x68, 0xeb};
     static const uint8_t aac[] = {0xaf, 0, 0x12, 0x10};
     push_meta(fp);
+    avc[16] = level;
     push_bytes(fp, FLV_TAG_VIDEO, 0, avc, sizeof avc);
     push_bytes(fp, FLV_TAG_AUDIO, 0, aac, sizeof aac);
 }
@@ -1289,7 +1291,7 @@ static void test_ts_players_share_one_encoding(void **state)
     fpub_init(&pub);
     assert_int_equal(stream_publish(f->hub, "live", "ts", &pub.pub), 0);
     uint32_t ts = 0;
-    push_ts_headers(&pub);
+    push_ts_headers(&pub, 0x1f);
     push_ts_gop(&pub, &ts, 4);
     uint64_t before = msg_mem_bytes();
     static uint8_t a_out[1 << 16], b_out[1 << 16];
@@ -1329,6 +1331,49 @@ static void test_ts_players_share_one_encoding(void **state)
     stream_unpublish(&pub.pub, g_now);
 }
 
+/* Where the SPS of level `level` is in buf (after its start code), or -1. */
+static long find_sps(const uint8_t *buf, size_t len, uint8_t level)
+{
+    const uint8_t sps[] = {0, 0, 0, 1, 0x67, 0x64, 0, level};
+    for (size_t i = 0; i + sizeof sps <= len; i++)
+        if (memcmp(buf + i, sps, sizeof sps) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* A continuation (a relay's new upstream) with other parameter sets: the
+ * TS player's bytes go on with the same counters, and the next key frame
+ * carries the new SPS. */
+static void test_ts_continuation_new_parameter_sets(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fake_player_t flv, tsp;
+    held_setup(f, "tsc", &a, &b, &flv);
+    fp_init(&tsp, MSG_ENC_TS);
+    assert_int_equal(stream_play(f->hub, "live", "tsc", &tsp.p, 0, g_now), 0);
+    static uint8_t out[1 << 16];
+    uint32_t ts = 0;
+    push_ts_headers(&a, 0x1f);
+    push_ts_gop(&a, &ts, 2);
+    int cc[3] = {-1, -1, -1};
+    size_t n = ts_drain(&tsp, out, sizeof out);
+    assert_int_equal(ts_check(out, n, cc), 1);
+    assert_true(find_sps(out, n, 0x1f) >= 0);
+    stream_unpublish(&a.pub, g_now);
+    g_now += 100;
+    assert_int_equal(stream_publish(f->hub, "live", "tsc", &b.pub), 0);
+    push_ts_headers(&b, 0x28);
+    push_ts_gop(&b, &ts, 2);
+    n = ts_drain(&tsp, out, sizeof out);
+    assert_int_equal(ts_check(out, n, cc), 1); /* no counter jumps at the splice */
+    assert_true(find_sps(out, n, 0x28) >= 0);
+    assert_int_equal(find_sps(out, n, 0x1f), -1);
+    stream_player_stop(&tsp.p);
+    stream_player_stop(&flv.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1363,6 +1408,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_memory_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ts_players_share_one_encoding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ts_continuation_new_parameter_sets, setup, teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
