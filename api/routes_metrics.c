@@ -15,9 +15,9 @@
 #include "storage.h"
 
 #define NROLES 4
-#define NPROTOS 3
+#define NPROTOS 4
 
-static const char *const PROTOS[NPROTOS] = {"rtmp", "http-flv", "ws-flv"};
+static const char *const PROTOS[NPROTOS] = {"rtmp", "http-flv", "ws-flv", "http-ts"};
 
 typedef struct {
     struct evbuffer *b;

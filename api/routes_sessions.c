@@ -11,7 +11,7 @@
 #include "render.h"
 
 static const char *const ROLES[] = {"publisher", "player", "relay", "connecting", NULL};
-static const char *const PROTOCOLS[] = {"rtmp", "http-flv", "ws-flv", NULL};
+static const char *const PROTOCOLS[] = {"rtmp", "http-flv", "ws-flv", "http-ts", NULL};
 
 typedef struct {
     int64_t now;

@@ -1,7 +1,8 @@
 /* weir-flv: FLV file inspection and repair with the node's FLV codec.
  *   info     tags, codecs, GOPs, timestamp gaps and backward jumps;
  *   extract  H.264/H.265 as Annex B and AAC as ADTS;
- *   fix      timestamps from zero and monotonic, fresh onMetaData.
+ *   fix      timestamps from zero and monotonic, fresh onMetaData;
+ *   ts       MPEG-TS, as HTTP-TS players get it.
  * Codec payload parsing is in node/codec/media_cfg.c, file reading and
  * writing in tools/common/flv_file.c; the commands in tools/flv/
  * (flvtool.h). */
@@ -23,6 +24,7 @@ static void usage(FILE *out)
             "usage: weir-flv info FILE.flv [--json] [--tags] [--gap MS]\n"
             "       weir-flv extract FILE.flv [--video OUT.h264|OUT.h265] [--audio OUT.aac]\n"
             "       weir-flv fix IN.flv OUT.flv [--gap MS] [--jitter MS]\n"
+            "       weir-flv ts IN.flv OUT.ts\n"
             "\n"
             "info     summarizes the file: tags per type, video and audio codecs (H.264,\n"
             "         H.265 legacy and Enhanced RTMP FourCCs, AAC, ...), width/height\n"
@@ -46,6 +48,9 @@ static void usage(FILE *out)
             "         steps are clamped. Tag order is kept; the old onMetaData is\n"
             "         replaced by a fresh one first (duration, width/height, framerate,\n"
             "         videocodecid, audiocodecid).\n"
+            "ts       writes MPEG-TS with the node's muxer, the bytes an HTTP-TS player\n"
+            "         gets (H.264/H.265 + AAC; PAT/PMT and parameter sets before every\n"
+            "         key frame). Tags of other codecs are skipped and counted.\n"
             "\n"
             "Exit status: 0 success; 1 file error (missing, not FLV, corrupt, unsupported\n"
             "codec for extract, write error); 2 usage error.\n",
@@ -106,6 +111,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "fix") == 0 && nargs == 3)
         return flvtool_fix(argv[optind + 1], argv[optind + 2], gap_ms, jitter_ms);
-    fprintf(stderr, "weir-flv: expected info FILE, extract FILE or fix IN OUT (see --help)\n");
+    if (strcmp(cmd, "ts") == 0 && nargs == 3)
+        return flvtool_ts(argv[optind + 1], argv[optind + 2]);
+    fprintf(stderr,
+            "weir-flv: expected info FILE, extract FILE, fix IN OUT or ts IN OUT (see --help)\n");
     return TOOL_EXIT_USAGE;
 }

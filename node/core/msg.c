@@ -84,10 +84,23 @@ void msg_unref(msg_t *m)
     assert(m->refcnt > 0);
     if (--m->refcnt > 0)
         return;
-    mem_sub(sizeof *m + m->len + (m->rtmp ? m->rtmp_len : 0));
+    mem_sub(sizeof *m + m->len + (m->rtmp ? m->rtmp_len : 0) + m->mpegts_len);
     free(m->rtmp);
+    free(m->mpegts);
     free(m->payload);
     free(m);
+}
+
+void msg_set_mpegts(msg_t *m, uint8_t *buf, uint32_t len, int rap)
+{
+    mem_sub(m->mpegts_len);
+    free(m->mpegts);
+    m->mpegts = buf;
+    m->mpegts_len = buf ? len : 0;
+    m->mpegts_rap = buf && rap;
+    mem_add(m->mpegts_len);
+    m->mpegts_pfx_len =
+        (uint8_t)snprintf(m->mpegts_pfx, sizeof m->mpegts_pfx, "%x\r\n", (unsigned)m->mpegts_len);
 }
 
 static uint32_t rtmp_csid(uint8_t type)
@@ -126,6 +139,8 @@ uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size)
     case MSG_ENC_FLV_CHUNKED:
         return m->chunk_pfx_len + FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE + 2;
     case MSG_ENC_WS_FLV: return m->ws_hdr_len + FLV_TAG_HEADER_SIZE + m->len + FLV_PREV_SIZE;
+    case MSG_ENC_TS: return m->mpegts_len;
+    case MSG_ENC_TS_CHUNKED: return m->mpegts_len ? m->mpegts_pfx_len + m->mpegts_len + 2 : 0;
     }
     return 0;
 }
@@ -150,6 +165,16 @@ int msg_iov(const msg_t *m, msg_enc_t enc, uint32_t skip, struct iovec *iov)
         return 0;
     if (enc == MSG_ENC_RTMP)
         return iov_add(iov, 0, m->rtmp, m->rtmp_len, &skip);
+    if (msg_enc_is_ts(enc)) {
+        if (!m->mpegts_len)
+            return 0; /* an empty chunk would end the response */
+        if (enc == MSG_ENC_TS_CHUNKED)
+            n = iov_add(iov, n, m->mpegts_pfx, m->mpegts_pfx_len, &skip);
+        n = iov_add(iov, n, m->mpegts, m->mpegts_len, &skip);
+        if (enc == MSG_ENC_TS_CHUNKED)
+            n = iov_add(iov, n, m->tail + 4, 2, &skip);
+        return n;
+    }
     if (enc == MSG_ENC_FLV_CHUNKED)
         n = iov_add(iov, n, m->chunk_pfx, m->chunk_pfx_len, &skip);
     else if (enc == MSG_ENC_WS_FLV)

@@ -7,6 +7,11 @@
  * header, PreviousTagSize, the HTTP chunked-transfer prefix and the
  * WebSocket binary frame header of one tag), which wrap the payload without
  * copying it. Players send these bytes by reference.
+ * The MPEG-TS form (`mpegts`) is different: it is not built from the
+ * message alone but by the stream's one TS muxer (stream_ts.c), in ring
+ * order, so that continuity counters and parameter sets run across
+ * messages; the hub stores it with msg_set_mpegts() while the stream has TS
+ * consumers, and TS players (MSG_ENC_TS*) send it by reference too.
  * Threads: the loop thread makes, refs and unrefs messages (the refcount
  * is not atomic); msg_mem_bytes() may be read from any thread.
  */
@@ -40,8 +45,15 @@ typedef enum {
     MSG_ENC_RTMP = 0,
     MSG_ENC_FLV = 1,
     MSG_ENC_FLV_CHUNKED = 2,
-    MSG_ENC_WS_FLV = 3
+    MSG_ENC_WS_FLV = 3,
+    MSG_ENC_TS = 4,        /* the cached MPEG-TS packets (none for headers, metadata) */
+    MSG_ENC_TS_CHUNKED = 5 /* the same as one HTTP chunk (nothing when there are none) */
 } msg_enc_t;
+
+static inline int msg_enc_is_ts(msg_enc_t enc)
+{
+    return enc == MSG_ENC_TS || enc == MSG_ENC_TS_CHUNKED;
+}
 
 typedef struct msg {
     uint32_t refcnt;
@@ -61,10 +73,15 @@ typedef struct msg {
     char chunk_pfx[10]; /* "%x\r\n" for chunked transfer */
     uint8_t ws_hdr[10]; /* WebSocket binary frame header of the FLV tag */
     uint8_t tail[6];    /* PreviousTagSize + "\r\n" */
+    uint8_t *mpegts;    /* cached MPEG-TS packets (msg_set_mpegts()), or NULL */
+    uint32_t mpegts_len;
+    uint8_t mpegts_rap; /* they start with PAT/PMT and a random access point */
+    uint8_t mpegts_pfx_len;
+    char mpegts_pfx[10]; /* "%x\r\n" for chunked transfer */
 } msg_t;
 
 /* Bytes held by every message alive in the process: structs, payloads and
- * cached RTMP encodings (the hub's memory bound, limits.max_memory_mb).
+ * cached RTMP and MPEG-TS encodings (the hub's memory bound, limits.max_memory_mb).
  * Relaxed atomic: any thread may read it. */
 uint64_t msg_mem_bytes(void);
 
@@ -84,8 +101,14 @@ static inline msg_t *msg_ref(msg_t *m)
 /* Drops one reference; frees at zero. NULL is a no-op. */
 void msg_unref(msg_t *m);
 
+/* Stores the message's MPEG-TS packets: takes ownership of buf (malloc'd,
+ * len bytes; NULL with len 0 for none), freeing any earlier ones; rap as
+ * in mpegts_rap. Only while no player is sending the earlier bytes. */
+void msg_set_mpegts(msg_t *m, uint8_t *buf, uint32_t len, int rap);
+
 /* Total bytes of the message in the given encoding (0 if the message is not
- * sent in that encoding, e.g. RTMP control to an FLV player). For RTMP,
+ * sent in that encoding, e.g. RTMP control to an FLV player, or headers to
+ * a TS player: a TS player skips a message of 0 bytes). For RTMP,
  * encodes and caches the chunked form first (returns 0 if that allocation
  * fails; the caller then treats the player as failed). Event markers: 0. */
 uint32_t msg_wire_len(msg_t *m, msg_enc_t enc, uint32_t chunk_size);

@@ -79,6 +79,7 @@ static void stream_clear_headers(stream_t *s)
     msg_unref(s->aseq);
     s->meta = s->vseq = s->aseq = NULL;
     stream_gop_reset(s);
+    stream_ts_restart(s);
     stream_cont_restart(&s->cont);
 }
 
@@ -92,6 +93,7 @@ static void stream_destroy(stream_t *s)
     hub->nstreams--;
     stream_ring_free(s);
     stream_clear_headers(s);
+    stream_ts_free(s);
     free(s);
 }
 
@@ -202,7 +204,7 @@ static void player_attach(stream_t *s, player_t *p)
     p->behind_since_ms = 0;
     msg_t *pre[3] = {s->meta, s->vseq, s->aseq};
     for (int i = 0; i < 3; i++)
-        if (pre[i])
+        if (pre[i] && !msg_enc_is_ts(p->enc)) /* TS: in the key frames' bytes */
             p->prelude[p->nprelude++] = msg_ref(pre[i]);
     p->cursor = stream_gop_start(s);
     /* Without a cached key frame, video starts at the next one. */
@@ -213,6 +215,7 @@ static void player_attach(stream_t *s, player_t *p)
     s->nplayers++;
     if (p->relay)
         s->nrelay++;
+    stream_ts_attach(s, p);
 }
 
 /* Unlinks a waiting player. */
@@ -231,6 +234,7 @@ static void player_unlink(stream_t *s, player_t *p)
     s->nplayers--;
     if (p->relay)
         s->nrelay--;
+    stream_ts_detach(s, p);
 }
 
 static void push_event(stream_t *s, player_event_t ev)
@@ -577,6 +581,10 @@ int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_byt
         if (m->flags & MSG_F_KEY)
             p->wait_key = 0;
         uint32_t wl = msg_wire_len(m, p->enc, cs);
+        if (wl == 0 && msg_enc_is_ts(p->enc)) {
+            p->cursor += q == p->cursor; /* nothing in TS (headers, metadata) */
+            continue;
+        }
         if (wl == 0)
             break; /* out of memory encoding: try again later */
         n += msg_iov(m, p->enc, skip, iov + n);

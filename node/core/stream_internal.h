@@ -5,6 +5,7 @@
  *   stream_gop.c   the GOP cache inside the ring and its bounds
  *   stream_cont.c  the output timeline and continuations (stream_cont.h)
  *   stream_source.c the source identity of streams published here
+ *   stream_ts.c    the stream's MPEG-TS encoding for its TS consumers
  * The ring accessors the fan-out uses per message and player are static
  * inline here, so the split costs the hot path no call.
  *
@@ -19,6 +20,7 @@
 #include "rate.h"
 #include "stream.h"
 #include "stream_cont.h"
+#include "ts_mux.h"
 
 #define HUB_BUCKETS 1024
 #define STREAM_GOP_MAX 16 /* key frames the GOP cache tracks at most */
@@ -58,7 +60,10 @@ struct stream {
     int gop_drop_logged; /* the first drop was logged (once per stream) */
 
     msg_t *meta, *vseq, *aseq;
-    int unpub_notified; /* players were told UNPUBLISHED for this grace period */
+    ts_mux_t *tsmux;     /* while the stream has TS consumers (stream_ts.c) */
+    size_t ts_users;     /* attached TS players */
+    unsigned ts_refused; /* bit 0 audio, bit 1 video: a refusal was logged */
+    int unpub_notified;  /* players were told UNPUBLISHED for this grace period */
     stream_cont_t cont;
 
     /* statistics for the API */
@@ -134,5 +139,27 @@ void stream_gop_push(stream_t *s, msg_t *m, int64_t now_ms);
 /* pub starts publishing s (fresh or continuing): tells the timeline its
  * source, or the id of its own ("<prefix>.<session id>"). */
 void stream_source_publish(stream_t *s, const publisher_t *pub);
+
+/* ---- MPEG-TS (stream_ts.c) --------------------------------------------- */
+
+/* The stream encodes MPEG-TS while it has TS consumers: the first one to
+ * attach starts its muxer, which is fed the cached sequence headers and
+ * then encodes the GOP cache (from its oldest key frame on); from then on
+ * stream_ts_push() encodes each message as it is pushed, in ring order,
+ * so the continuity counters run across messages and every consumer sends
+ * the same bytes by reference (msg_set_mpegts()). The last one to leave
+ * stops it (a later first one starts afresh). A header that changed
+ * inside the GOP cache before the muxer started is not seen by it: the
+ * frames before that header get the newer parameter sets.
+ *
+ * A player p attaches or leaves (nothing unless p->enc is a TS encoding). */
+void stream_ts_attach(stream_t *s, const player_t *p);
+void stream_ts_detach(stream_t *s, const player_t *p);
+/* A message about to be pushed to the ring (encoded while active). */
+void stream_ts_push(stream_t *s, msg_t *m);
+/* The stream starts afresh: the muxer forgets its codec configurations. */
+void stream_ts_restart(stream_t *s);
+/* The stream is freed. */
+void stream_ts_free(stream_t *s);
 
 #endif

@@ -1,4 +1,7 @@
-/* sess_httpflv: HTTP-FLV playback, GET /APP/NAME.flv, on the media plane.
+/* sess_httpflv: HTTP-FLV playback, GET /APP/NAME.flv, and HTTP-TS
+ * playback, GET /APP/NAME.ts, on the media plane. The two differ only in
+ * the bytes sent (the FLV tags, or the stream's MPEG-TS packets: msg.h)
+ * and in the protocol name of the session ("http-flv", "http-ts").
  *
  * One request per connection: the response streams until the stream ends
  * (chunked transfer for HTTP/1.1 clients, plain body with Connection: close
@@ -42,6 +45,7 @@ typedef struct {
     http_req_parser_t *parser;
     int chunked;
     int head;
+    int ts; /* GET /APP/NAME.ts: MPEG-TS */
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
     player_t player;
@@ -169,11 +173,12 @@ static int respond_flv_head(http_sess_t *hs)
     int hlen = snprintf(head, sizeof head,
                         "HTTP/1.1 200 OK\r\n"
                         "Server: weir/" WEIR_VERSION "\r\n"
-                        "Content-Type: video/x-flv\r\n"
+                        "Content-Type: %s\r\n"
                         "%s"
                         "Cache-Control: no-cache, no-store\r\n"
                         "%s%s"
                         "Connection: close\r\n\r\n",
+                        hs->ts ? "video/mp2t" : "video/x-flv",
                         hs->chunked ? "Transfer-Encoding: chunked\r\n" : "", cors, srch);
     conn_send(c, head, (size_t)hlen);
     if (hs->head) {
@@ -183,7 +188,9 @@ static int respond_flv_head(http_sess_t *hs)
     }
     uint8_t fh[FLV_HEADER_SIZE + FLV_PREV_SIZE];
     size_t n = flv_write_file_header(fh, 1, 1);
-    if (hs->chunked) {
+    if (hs->ts) {
+        /* MPEG-TS has no file header */
+    } else if (hs->chunked) {
         char pfx[16];
         int plen = snprintf(pfx, sizeof pfx, "%zx\r\n", n);
         conn_send(c, pfx, (size_t)plen);
@@ -205,8 +212,11 @@ static void respond_stream(http_sess_t *hs)
         return;
     hs->state = HS_STREAMING;
     c->player = &hs->player;
-    log_info(c->id, "%s: play %s/%s from %s", hs->ws ? WSFLV_PROTOCOL : "http-flv", hs->app,
-             hs->name, c->remote);
+    log_info(c->id, "%s: play %s/%s from %s",
+             hs->ws   ? WSFLV_PROTOCOL
+             : hs->ts ? "http-ts"
+                      : "http-flv",
+             hs->app, hs->name, c->remote);
     sess_info_t si;
     hs->ev_start_ms = weir_mono_ms();
     conn_info(c, hs->ev_start_ms, &si);
@@ -279,7 +289,8 @@ static void player_event(player_t *p, player_event_t ev)
 
 static const player_ops_t HTTP_PLAYER_OPS = {player_wake, player_event};
 
-/* "/app/name.flv" -> app, name (percent-decoded). 0 or -1. */
+/* "/app/name.flv" or "/app/name.ts" -> app, name (percent-decoded).
+ * 0 for .flv, 1 for .ts, or -1. */
 static int parse_path(const char *path, char *app, size_t applen, char *name, size_t namelen)
 {
     if (path[0] != '/')
@@ -287,14 +298,18 @@ static int parse_path(const char *path, char *app, size_t applen, char *name, si
     const char *a = path + 1;
     const char *slash = strchr(a, '/');
     size_t plen = strlen(path);
-    if (!slash || plen < 5 || strcmp(path + plen - 4, ".flv") != 0)
+    int ts = plen >= 4 && strcmp(path + plen - 3, ".ts") == 0;
+    size_t slen = ts ? 3 : 4;
+    if (!slash || plen < slen + 1 || (!ts && strcmp(path + plen - 4, ".flv") != 0))
         return -1;
     const char *n = slash + 1;
-    size_t nlen = (size_t)(path + plen - 4 - n);
+    if (path + plen - slen < n)
+        return -1;
+    size_t nlen = (size_t)(path + plen - slen - n);
     if (http_url_decode(a, (size_t)(slash - a), app, applen) != 0 ||
         http_url_decode(n, nlen, name, namelen) != 0)
         return -1;
-    return 0;
+    return ts;
 }
 
 /* The value of the only header called name: 0 with *value (NULL when
@@ -371,6 +386,12 @@ static int check_upgrade(http_sess_t *hs, const http_req_t *req)
         rc = 400;
         why = "a WebSocket upgrade needs HTTP/1.1";
     }
+    if (rc == 1 && hs->ts) { /* WebSocket carries FLV tags only */
+        wsflv_free(hs->ws);
+        hs->ws = NULL;
+        rc = 400;
+        why = "a WebSocket upgrade is for /APP/NAME.flv only";
+    }
     if (rc <= 1) {
         hs->chunked = hs->chunked && !hs->ws;
         return 0;
@@ -431,8 +452,10 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
         return;
     }
     hs->chunked = req->version_minor >= 1;
-    if (parse_path(req->path, hs->app, sizeof hs->app, hs->name, sizeof hs->name) != 0) {
-        respond_error(hs, 404, "not a stream path (expected /APP/NAME.flv)");
+    hs->ts = parse_path(req->path, hs->app, sizeof hs->app, hs->name, sizeof hs->name);
+    if (hs->ts < 0) {
+        hs->ts = 0;
+        respond_error(hs, 404, "not a stream path (expected /APP/NAME.flv or /APP/NAME.ts)");
         return;
     }
     if (check_upgrade(hs, req) != 0)
@@ -464,7 +487,9 @@ static void start_play(http_sess_t *hs)
     hs->player.ops = &HTTP_PLAYER_OPS;
     hs->player.owner = hs;
     hs->player.sess_id = c->id;
-    hs->player.enc = hs->ws ? MSG_ENC_WS_FLV : hs->chunked ? MSG_ENC_FLV_CHUNKED : MSG_ENC_FLV;
+    hs->player.enc = hs->ws   ? MSG_ENC_WS_FLV
+                     : hs->ts ? (hs->chunked ? MSG_ENC_TS_CHUNKED : MSG_ENC_TS)
+                              : (hs->chunked ? MSG_ENC_FLV_CHUNKED : MSG_ENC_FLV);
     hs->player.relay = hs->player.hops > 0; /* counted as a relay link, not a viewer */
     uint32_t wait = (conf->http_flv_wait_for_stream && !hs->head) ? conf->stream_play_wait_ms : 0;
     int rc = stream_play(c->node->hub, hs->app, hs->name, &hs->player, wait, weir_mono_ms());
@@ -586,6 +611,8 @@ static void http_info(const conn_t *c, sess_info_t *out)
     out->dropped_frames = hs->player.dropped_frames;
     if (hs->ws)
         out->protocol = WSFLV_PROTOCOL;
+    else if (hs->ts)
+        out->protocol = "http-ts";
     if (hs->app[0] && hs->name[0]) {
         out->role = SESS_ROLE_PLAYER;
         out->app = hs->app;

@@ -32,10 +32,10 @@ def wait_for(what, fn, timeout=10.0, interval=0.1):
 
 class FlvReader:
     """An HTTP-FLV player on a raw socket, reading in a thread: counts bytes
-    and notes when the server closes the connection."""
+    and notes when the server closes the connection (ext ".ts": HTTP-TS)."""
 
-    def __init__(self, node, app, name):
-        req = ("GET /%s/%s.flv HTTP/1.1\r\nHost: x\r\n\r\n" % (app, name)).encode()
+    def __init__(self, node, app, name, ext=".flv"):
+        req = ("GET /%s/%s%s HTTP/1.1\r\nHost: x\r\n\r\n" % (app, name, ext)).encode()
         self.sock = weirtest.http_open(node.http_port, req, timeout=30)
         self.port = self.sock.getsockname()[1]
         self.bytes = 0

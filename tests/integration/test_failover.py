@@ -1,8 +1,9 @@
 """Seamless upstream failover (issue 6) between real weir processes on
 loopback: two origins fed by ffmpeg (the second at another resolution), an
 edge whose pull relay lists [origin1, origin2], players at the edge (an
-HTTP-FLV reader and an rtmp_min reader, both timing every tag, and an ffmpeg
-RTMP player copying to a file). origin1 is killed with SIGKILL; the players
+HTTP-FLV reader and an rtmp_min reader, both timing every tag, an ffmpeg
+RTMP player copying to a file, and an ffmpeg HTTP-TS player whose TS must
+decode without an error across the splice, in both picture sizes). origin1 is killed with SIGKILL; the players
 must stay connected and keep receiving, with monotonic timestamps, the new
 sequence header, and a key frame first. The gap is measured (printed; run
 pytest with -s to see it) and bounded only by the grace period.
@@ -15,6 +16,7 @@ import time
 import pytest
 
 import weirtest
+from test_httpts import check_ts_across_splice, pull_ts
 from relayutil import (APP, TimedFlvPlayer, TimedRtmpPlayer, api_of, create_relay, events_of,
                        publish, relay_body, stream_live, wait_active, wait_for)
 
@@ -117,6 +119,9 @@ def _failover(node, procs, clip, clip_small, tmp_path, proto):
     out = tmp_path / "edge.flv"
     t_ff = time.monotonic()
     ff = procs.spawn(weirtest.pull_cmd(e.rtmp_url(APP, "s"), out), name="ffmpeg-player")
+    ts_out = tmp_path / "edge.ts"
+    ts_ff = procs.spawn(pull_ts("http://127.0.0.1:%d/%s/s.ts" % (e.http_port, APP), ts_out, 60),
+                        name="ffmpeg-ts-player")
     players = [(flv, flv.what), (rtmp, rtmp.what)]
     try:
         for p, what in players:
@@ -150,6 +155,8 @@ def _failover(node, procs, clip, clip_small, tmp_path, proto):
         flv.close()
         rtmp.close()
     weirtest.interrupt(ff)
+    weirtest.interrupt(ts_ff)
+    check_ts_across_splice(ts_out, {(640, 360), (320, 180)})
 
     # The edge measured and logged the continuation; the relay failed over.
     m = re.findall(r"stream %s/s: continued by s\d+ after a (\d+) ms gap" % APP, e.log_text())

@@ -1,11 +1,14 @@
 """The operator tools against a real node and ffmpeg: weir-push, weir-pull
-(RTMP and HTTP-FLV), weir-flv info/extract/fix.
+(RTMP and HTTP-FLV), weir-flv info/extract/fix/ts.
 
 - a clip pushed at real-time pace comes back complete over RTMP and over
   HTTP-FLV (to stdout), decodable, with the tools' JSON summaries agreeing;
 - `weir-flv info --json` agrees with ffprobe (codecs, size, frame counts);
 - `extract` output (H.264 and Enhanced RTMP H.265 as Annex B, AAC as ADTS)
   decodes with ffmpeg with the source's frame counts;
+- `ts` writes HEVC (Enhanced RTMP hvc1 and legacy codec id 12) as MPEG-TS
+  that ffmpeg decodes without a word, every frame (the H.264 + AAC clip is
+  in test_httpts.py);
 - `fix` repairs timestamps shifted backwards and forwards;
 - `--loop` keeps timestamps monotonic across the wrap;
 - bad URLs, missing or non-FLV files, BadName, StreamNotFound, HTTP 404 and
@@ -27,6 +30,7 @@ from weirtest import FLV_AUDIO, FLV_SCRIPT, FLV_VIDEO, parse_flv, proc_stderr, w
 
 # The Enhanced RTMP HEVC clip fixture (module scope there, reused here).
 from test_hevc_ertmp import hevc_flv  # noqa: F401  (pytest fixture)
+from test_httpts import counted, ffmpeg_silent, legacy_hevc, weir_flv_ts
 
 APP = "live"
 # Exit codes (tools/common/tool_util.h, and each tool's --help).
@@ -252,6 +256,19 @@ def test_flv_extract_enhanced_hevc(hevc_flv, tmp_path):  # noqa: F811
     v = decoded(out, "hevc")["video"]
     assert (v["codec_name"], v["width"], v["height"]) == ("hevc", 320, 240), v
     assert int(v["nb_read_frames"]) == len(hevc_flv.frames), v["nb_read_frames"]
+
+
+@pytest.mark.parametrize("flavour", ["enhanced", "legacy"])
+def test_flv_ts_hevc_decodes(hevc_flv, tmp_path, flavour):  # noqa: F811
+    src = hevc_flv.path if flavour == "enhanced" else legacy_hevc(hevc_flv, tmp_path / "l.flv")
+    out = tmp_path / "hevc.ts"
+    weir_flv_ts(src, out)
+    ffmpeg_silent(out)
+    v = counted(out)["video"]
+    assert (v["codec_name"], v["width"], v["height"]) == ("hevc", 320, 240), v
+    assert int(v["nb_read_frames"]) == len(hevc_flv.frames)
+    keys = [p for p in weirtest.probe_packets(out, "v") if "K" in p["flags"]]
+    assert len(keys) == len(hevc_flv.key_index)
 
 
 def test_flv_fix_repairs_broken_timestamps(clip, tmp_path):

@@ -279,8 +279,9 @@ def _signed(name, ok=True):
                      version="8"), 426),
     (upgrade_request("/%s/%s.flv" % (APP, NAME), key="dGhlIHNhbXBsZSBub25jZQ==",
                      http="1.0"), 400),
+    (upgrade_request("/%s/%s.ts" % (APP, NAME), key="dGhlIHNhbXBsZSBub25jZQ=="), 400),
 ], ids=["bad-signature", "no-signature", "signed-no-stream", "unknown", "no-key", "short-key",
-        "version-8", "http-1.0"])
+        "version-8", "http-1.0", "ts-path"])
 def test_refused_before_upgrade(live, req, status):
     r = http_exchange(live.http_port, req)
     assert r.status == status, r

@@ -1248,6 +1248,172 @@ static void test_names(void **state)
     assert_true(stream_name_valid(big, STREAM_NAME_MAX));
 }
 
+/* ---- MPEG-TS players ---------------------------------------------------- */
+
+/* Valid H.264 + AAC payloads (the TS muxer parses them). */
+static void push_bytes(fake_pub_t *fp, uint8_t type, uint32_t ts, const uint8_t *b, size_t n)
+{
+    uint8_t *p = malloc(n);
+    assert_non_null(p);
+    memcpy(p, b, n);
+    assert_int_equal(stream_push(&fp->pub, type, ts, p, (uint32_t)n, g_now), 0);
+}
+
+/* The SPS says level `level` (its 4th byte), so headers can differ. */
+static void push_ts_headers(fake_pub_t *fp, uint8_t level)
+{
+    uint8_t avc[] = {0x17, 0, 0,    0,    0, 1,    0x64, 0, 0x1f, 0xff, 0xe1,
+                     0,    4, 0x67, 0x64, 0, 0x1f, 1,    0, 2,    0x68, 0xeb};
+    static const uint8_t aac[] = {0xaf, 0, 0x12, 0x10};
+    push_meta(fp);
+    avc[16] = level;
+    push_bytes(fp, FLV_TAG_VIDEO, 0, avc, sizeof avc);
+    push_bytes(fp, FLV_TAG_AUDIO, 0, aac, sizeof aac);
+}
+
+static void push_ts_gop(fake_pub_t *fp, uint32_t *ts, int inter)
+{
+    uint8_t v[400] = {0x17, 1, 0, 0, 0, 0, 0, 1, 0x87, 0x65}; /* one NAL of 391 bytes */
+    uint8_t a[60] = {0xaf, 1};
+    for (int i = 0; i <= inter; i++, *ts += 40) {
+        v[0] = i ? 0x27 : 0x17;
+        v[9] = i ? 0x41 : 0x65;
+        push_bytes(fp, FLV_TAG_VIDEO, *ts, v, sizeof v);
+        push_bytes(fp, FLV_TAG_AUDIO, *ts, a, sizeof a);
+    }
+}
+
+/* Drains a TS player into out (cap bytes); returns the length. */
+static size_t ts_drain(fake_player_t *fp, uint8_t *out, size_t cap)
+{
+    size_t len = 0;
+    struct iovec iov[64];
+    int n;
+    while ((n = stream_player_iov(&fp->p, iov, 64, 256 * 1024, g_now)) > 0) {
+        size_t w = 0;
+        for (int i = 0; i < n; i++) {
+            assert_true(len + iov[i].iov_len <= cap);
+            memcpy(out + len, iov[i].iov_base, iov[i].iov_len);
+            len += iov[i].iov_len;
+            w += iov[i].iov_len;
+        }
+        stream_player_consumed(&fp->p, w);
+    }
+    return len;
+}
+
+/* Whole packets; continuity counters run on per PID (cc[] carries them
+ * from one call to the next, -1: unknown). Returns the PAT count. */
+static int ts_check(const uint8_t *p, size_t len, int cc[3])
+{
+    static const unsigned pids[3] = {0x100, 0x101, 0};
+    int pats = 0;
+    assert_int_equal(len % 188, 0);
+    for (size_t i = 0; i < len; i += 188) {
+        assert_int_equal(p[i], 0x47);
+        unsigned pid = ((p[i + 1] & 0x1fu) << 8) | p[i + 2];
+        pats += pid == 0;
+        for (int k = 0; k < 3; k++) {
+            if (pid != pids[k])
+                continue;
+            if (cc[k] >= 0)
+                assert_int_equal(p[i + 3] & 15, (cc[k] + 1) & 15);
+            cc[k] = p[i + 3] & 15;
+        }
+    }
+    return pats;
+}
+
+static void test_ts_players_share_one_encoding(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t pub;
+    fpub_init(&pub);
+    assert_int_equal(stream_publish(f->hub, "live", "ts", &pub.pub), 0);
+    uint32_t ts = 0;
+    push_ts_headers(&pub, 0x1f);
+    push_ts_gop(&pub, &ts, 4);
+    uint64_t before = msg_mem_bytes();
+    static uint8_t a_out[1 << 16], b_out[1 << 16];
+    fake_player_t a, b, flv;
+    fp_init(&a, MSG_ENC_TS);
+    fp_init(&b, MSG_ENC_TS_CHUNKED);
+    fp_init(&flv, MSG_ENC_FLV);
+    /* the first TS player encodes the GOP cache: PAT, PMT, the key frame */
+    assert_int_equal(stream_play(f->hub, "live", "ts", &a.p, 0, g_now), 0);
+    assert_true(msg_mem_bytes() > before + 5 * 3 * 188);
+    assert_int_equal(stream_play(f->hub, "live", "ts", &flv.p, 0, g_now), 0);
+    int cc[3] = {-1, -1, -1};
+    size_t n = ts_drain(&a, a_out, sizeof a_out);
+    assert_int_equal(ts_check(a_out, n, cc), 1);
+    assert_int_equal(a_out[2], 0);                             /* PAT first */
+    assert_int_equal((a_out[2 * 188 + 1] & 0x1f) << 8, 0x100); /* then video */
+    /* key frame: PAT, PMT and 3 packets; inter frames 3; audio 1 */
+    assert_int_equal(n, (5 + 3 * 4 + 5) * 188);
+    /* a second GOP: both TS players get the same bytes, by reference */
+    push_ts_gop(&pub, &ts, 2);
+    assert_int_equal(stream_play(f->hub, "live", "ts", &b.p, 0, g_now), 0);
+    struct iovec ia[4], ib[4];
+    assert_true(stream_player_iov(&a.p, ia, 4, 1 << 20, g_now) > 0);
+    assert_true(stream_player_iov(&b.p, ib, 4, 1 << 20, g_now) > 0);
+    assert_ptr_equal(ia[0].iov_base, ib[1].iov_base); /* b: chunk size line first */
+    n = ts_drain(&a, a_out, sizeof a_out);
+    assert_int_equal(ts_check(a_out, n, cc), 1); /* counters go on across messages */
+    size_t nb = ts_drain(&b, b_out, sizeof b_out);
+    assert_true(nb > n);
+    /* the FLV player got FLV: the file's tags, headers first */
+    fp_drain(&flv, 0, g_now);
+    assert_int_equal(flv.tag_type[0], FLV_TAG_SCRIPT);
+    assert_int_equal(flv.ntags, 3 + 10 + 6);
+    stream_player_stop(&a.p);
+    stream_player_stop(&b.p);
+    stream_player_stop(&flv.p);
+    stream_unpublish(&pub.pub, g_now);
+}
+
+/* Where the SPS of level `level` is in buf (after its start code), or -1. */
+static long find_sps(const uint8_t *buf, size_t len, uint8_t level)
+{
+    const uint8_t sps[] = {0, 0, 0, 1, 0x67, 0x64, 0, level};
+    for (size_t i = 0; i + sizeof sps <= len; i++)
+        if (memcmp(buf + i, sps, sizeof sps) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* A continuation (a relay's new upstream) with other parameter sets: the
+ * TS player's bytes go on with the same counters, and the next key frame
+ * carries the new SPS. */
+static void test_ts_continuation_new_parameter_sets(void **state)
+{
+    fixture_t *f = *state;
+    fake_pub_t a, b;
+    fake_player_t flv, tsp;
+    held_setup(f, "tsc", &a, &b, &flv);
+    fp_init(&tsp, MSG_ENC_TS);
+    assert_int_equal(stream_play(f->hub, "live", "tsc", &tsp.p, 0, g_now), 0);
+    static uint8_t out[1 << 16];
+    uint32_t ts = 0;
+    push_ts_headers(&a, 0x1f);
+    push_ts_gop(&a, &ts, 2);
+    int cc[3] = {-1, -1, -1};
+    size_t n = ts_drain(&tsp, out, sizeof out);
+    assert_int_equal(ts_check(out, n, cc), 1);
+    assert_true(find_sps(out, n, 0x1f) >= 0);
+    stream_unpublish(&a.pub, g_now);
+    g_now += 100;
+    assert_int_equal(stream_publish(f->hub, "live", "tsc", &b.pub), 0);
+    push_ts_headers(&b, 0x28);
+    push_ts_gop(&b, &ts, 2);
+    n = ts_drain(&tsp, out, sizeof out);
+    assert_int_equal(ts_check(out, n, cc), 1); /* no counter jumps at the splice */
+    assert_true(find_sps(out, n, 0x28) >= 0);
+    assert_int_equal(find_sps(out, n, 0x1f), -1);
+    stream_player_stop(&tsp.p);
+    stream_player_stop(&flv.p);
+    stream_unpublish(&b.pub, g_now);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1282,6 +1448,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_memory_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_of_partly_written_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ts_players_share_one_encoding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ts_continuation_new_parameter_sets, setup, teardown),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
  *   info.c     info: tags, codecs, GOPs, timestamp gaps and backward jumps
  *   extract.c  extract: H.264/H.265 as Annex B, AAC as ADTS
  *   fix.c      fix: timestamps from zero and monotonic, fresh onMetaData
+ *   ts.c       ts: MPEG-TS with the node's muxer (node/codec/ts_mux.h)
  *   ivl.c      the most common frame interval of a stream (info and fix)
  * Each command returns the tool's exit status (0, TOOL_EXIT_*) and reports
  * its errors on stderr.
@@ -35,5 +36,7 @@ int flvtool_info(const char *path, int json, int list, uint32_t gap_ms);
 int flvtool_extract(const char *path, const char *vname, const char *aname);
 /* weir-flv fix IN OUT [--gap MS] [--jitter MS]. */
 int flvtool_fix(const char *in, const char *outname, uint32_t gap_ms, uint32_t jitter_ms);
+/* weir-flv ts IN OUT.ts. */
+int flvtool_ts(const char *path, const char *outname);
 
 #endif
