@@ -170,7 +170,8 @@ int hub_over_memory(const hub_t *hub);
  *  - output timestamps go on: the first media message passed gets the last
  *    output timestamp plus the wall-clock gap since the last media message
  *    (1 ms .. STREAM_CONT_GAP_MAX_MS), later ones keep their spacing, and
- *    no track's timestamp ever goes back (32-bit RTMP time, mod 2^32);
+ *    no track's timestamp ever goes back (audio and video never repeat one:
+ *    a clamped frame gets the track's last plus 1 ms; 32-bit RTMP time);
  *  - same source: when the new publisher's first timestamp lies on the old
  *    one's timeline (two relays of one origin: the new upstream starts with
  *    its GOP cache, which the players have partly seen), media at or before

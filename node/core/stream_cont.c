@@ -273,8 +273,11 @@ uint32_t stream_cont_out_ts(stream_cont_t *c, uint8_t type, uint8_t flags, uint3
         out = ts + t->ts_offset;
     else
         return ts;
-    if (t->track_seen[track] && (int32_t)(out - t->track_last[track]) < 0)
-        out = t->track_last[track];
+    /* No track goes back; audio and video never repeat a timestamp either
+     * (MPEG-TS and MP4 need strictly increasing decode times). */
+    int32_t back = (int32_t)(out - t->track_last[track]);
+    if (t->track_seen[track] && (back < 0 || (back == 0 && is_media(type, flags))))
+        out = t->track_last[track] + (is_media(type, flags) ? 1 : 0);
     return out;
 }
 
