@@ -26,6 +26,17 @@ api_t *api_new(node_t *node, char *err, size_t errlen);
  * storage_close() (suspended requests wait for storage callbacks). */
 void api_free(api_t *api);
 
+/* What the node was built as and with (GET /api/v1/version's "build",
+ * weir --version): static strings, compiler NULL when unknown; the
+ * libraries' versions as linked at run time. Any thread. */
+typedef struct {
+    const char *type; /* CMAKE_BUILD_TYPE, "" for none */
+    const char *compiler;
+    const char *libevent, *libmicrohttpd, *openssl;
+    const char *share_dir; /* the install's share folder, compiled in (static.h) */
+} api_build_t;
+void api_build_info(api_build_t *b);
+
 /* 1 if host (the host part of a listen address) is a loopback address:
  * 127.0.0.0/8, ::1, "localhost". The node refuses a non-loopback API
  * without api.token. */

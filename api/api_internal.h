@@ -35,6 +35,7 @@ struct api {
     size_t max_body;
     uint64_t requests[API_STATUS_MAX]; /* answered, by status */
     api_static_t *web;                 /* the dashboard's files; NULL: none loaded */
+    char web_root[4096];               /* their folder: api.web_root resolved (static.h) */
     /* Open connections per address (api.max_connections_per_address),
      * owned; admitted by MHD's accept policy callback, released when MHD
      * reports the connection closed. */

@@ -610,15 +610,23 @@ int api_host_is_loopback(const char *host)
     return 0;
 }
 
-/* Reads the dashboard's files (api.web_root) into a->web. A missing folder
- * is a warning (GET / then answers 503 saying so); one over the bounds or
- * unreadable refuses the start. Returns 0, or -1 with a message in err. */
-static int load_dashboard(api_t *a, const char *root, char *err, size_t errlen)
+/* Reads the dashboard's files (api.web_root, resolved into a->web_root:
+ * static.h) into a->web. A missing folder is a warning (GET / then answers
+ * 503 saying so); one over the bounds or unreadable refuses the start.
+ * Returns 0, or -1 with a message in err. */
+static int load_dashboard(api_t *a, const char *conf_root, char *err, size_t errlen)
 {
-    if (!root[0]) {
+    if (!conf_root[0]) {
         log_info(0, "dashboard: off (api.web_root is \"\")");
         return 0;
     }
+    api_static_at_t at;
+    if (api_static_find_root(conf_root, a->node->conf_path, a->web_root, sizeof a->web_root, &at) !=
+        0) {
+        snprintf(err, errlen, "api.web_root: %s: path too long", conf_root);
+        return -1;
+    }
+    const char *root = a->web_root;
     char why[512];
     int rc =
         api_static_load(root, API_STATIC_MAX_FILES, API_STATIC_MAX_BYTES, &a->web, why, sizeof why);
@@ -628,14 +636,20 @@ static int load_dashboard(api_t *a, const char *root, char *err, size_t errlen)
         return -1;
     }
     if (rc == API_STATIC_MISSING)
-        log_warn(0, "dashboard: %s not found; build it with `npm --prefix web run build`", root);
+        log_warn(0, "dashboard: %s not found; build it with `npm --prefix web run build`%s",
+                 conf_root,
+                 at == API_STATIC_AT_AS_IS ? ""
+                                           : " (a relative api.web_root is looked for in the "
+                                             "config file's folder, the install's share folder, "
+                                             "next to the binary and in the working folder)");
     else if (!api_static_find(a->web, "index.html"))
         log_warn(0,
                  "dashboard: %s/index.html not found; build it with `npm --prefix web run build`",
                  root);
     else
-        log_info(0, "dashboard: %zu files, %zu bytes from %s", api_static_count(a->web),
-                 api_static_bytes(a->web), root);
+        log_info(0, "dashboard: %zu files, %zu bytes from %s (api.web_root %s, in %s)",
+                 api_static_count(a->web), api_static_bytes(a->web), root, conf_root,
+                 api_static_at_name(at));
     return 0;
 }
 

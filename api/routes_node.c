@@ -16,6 +16,7 @@
 #include "msg.h"
 #include "relay.h"
 #include "render.h"
+#include "static.h"
 #include "storage.h"
 
 static void count_session(conn_t *c, void *arg)
@@ -176,6 +177,22 @@ static const char *const CAPABILITIES[] = {
     "events.cursor",   "metrics",          "head",            "health.public",
 };
 
+void api_build_info(api_build_t *b)
+{
+    b->type = WEIR_BUILD_TYPE;
+#if defined(__clang__)
+    b->compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+    b->compiler = "gcc " __VERSION__;
+#else
+    b->compiler = NULL;
+#endif
+    b->libevent = event_get_version();
+    b->libmicrohttpd = MHD_get_version();
+    b->openssl = OpenSSL_version(OPENSSL_VERSION);
+    b->share_dir = WEIR_SHARE_DIR;
+}
+
 void api_get_version(api_req_t *r)
 {
     cJSON *o = cJSON_CreateObject(), *b = cJSON_CreateObject(), *caps = cJSON_CreateArray();
@@ -186,17 +203,16 @@ void api_get_version(api_req_t *r)
         api_reply_json(r, 500, NULL);
         return;
     }
+    api_build_t bi;
+    api_build_info(&bi);
     cJSON_AddStringToObject(o, "version", WEIR_VERSION);
     cJSON_AddStringToObject(o, "api_version", API_VERSION);
-    cJSON_AddStringToObject(b, "type", WEIR_BUILD_TYPE);
-#if defined(__clang__)
-    cJSON_AddStringToObject(b, "compiler", "clang " __clang_version__);
-#elif defined(__GNUC__)
-    cJSON_AddStringToObject(b, "compiler", "gcc " __VERSION__);
-#endif
-    cJSON_AddStringToObject(b, "libevent", event_get_version());
-    cJSON_AddStringToObject(b, "libmicrohttpd", MHD_get_version());
-    cJSON_AddStringToObject(b, "openssl", OpenSSL_version(OPENSSL_VERSION));
+    cJSON_AddStringToObject(b, "type", bi.type);
+    if (bi.compiler)
+        cJSON_AddStringToObject(b, "compiler", bi.compiler);
+    cJSON_AddStringToObject(b, "libevent", bi.libevent);
+    cJSON_AddStringToObject(b, "libmicrohttpd", bi.libmicrohttpd);
+    cJSON_AddStringToObject(b, "openssl", bi.openssl);
     cJSON_AddItemToObject(o, "build", b);
     for (size_t i = 0; i < sizeof CAPABILITIES / sizeof CAPABILITIES[0]; i++)
         cJSON_AddItemToArray(caps, cJSON_CreateString(CAPABILITIES[i]));

@@ -223,6 +223,66 @@ int api_static_load(const char *root, size_t max_files, size_t max_bytes, api_st
     return API_STATIC_OK;
 }
 
+/* ---- where the files are ---------------------------------------------------- */
+
+int api_static_resolve_root(const char *root, const char *const dirs[API_STATIC_AT_CWD], char *out,
+                            size_t outlen, api_static_at_t *at)
+{
+    *at = root[0] == '/' || !root[0] ? API_STATIC_AT_AS_IS : API_STATIC_AT_CWD;
+    for (int i = 0; *at == API_STATIC_AT_CWD && i < API_STATIC_AT_CWD; i++) {
+        struct stat sb;
+        int n = dirs[i] ? snprintf(out, outlen, "%s/%s", dirs[i], root) : -1;
+        if (n >= 0 && (size_t)n < outlen && stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
+            *at = (api_static_at_t)i;
+    }
+    if (*at < API_STATIC_AT_CWD)
+        return 0;
+    return (size_t)snprintf(out, outlen, "%s", root) < outlen ? 0 : -1;
+}
+
+/* The folder of path into out ("." for a bare file name). */
+static void folder_of(const char *path, char *out, size_t outlen)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, outlen, ".");
+    else if (slash == path)
+        snprintf(out, outlen, "/");
+    else
+        snprintf(out, outlen, "%.*s", (int)(slash - path), path);
+}
+
+int api_static_find_root(const char *root, const char *conf_path, char *out, size_t outlen,
+                         api_static_at_t *at)
+{
+    char conf_dir[4096], exe[4096], exe_dir[4096], exe_share[4096 + sizeof WEIR_BIN_TO_SHARE];
+    const char *dirs[API_STATIC_AT_CWD] = {NULL, WEIR_SHARE_DIR, NULL};
+    if (conf_path) {
+        folder_of(conf_path, conf_dir, sizeof conf_dir);
+        dirs[API_STATIC_AT_CONFIG] = conf_dir;
+    }
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        folder_of(exe, exe_dir, sizeof exe_dir);
+        snprintf(exe_share, sizeof exe_share, "%s/%s", exe_dir, WEIR_BIN_TO_SHARE);
+        char *real = realpath(exe_share, NULL); /* without "bin/..": for the log */
+        if (real && strlen(real) < sizeof exe_share)
+            memcpy(exe_share, real, strlen(real) + 1);
+        free(real);
+        dirs[API_STATIC_AT_EXE] = exe_share;
+    }
+    return api_static_resolve_root(root, dirs, out, outlen, at);
+}
+
+const char *api_static_at_name(api_static_at_t at)
+{
+    static const char *const names[] = {"the config file's folder", "the install's share folder",
+                                        "the share folder next to the binary", "the working folder",
+                                        "as configured"};
+    return names[at];
+}
+
 void api_static_free(api_static_t *s)
 {
     if (!s)
@@ -295,8 +355,8 @@ int api_dashboard_file_exists(const api_req_t *r)
 
 void api_get_dashboard(api_req_t *r)
 {
-    const char *root = r->api->node->conf.api_web_root;
-    if (!root[0]) {
+    const char *root = r->api->web_root;
+    if (!r->api->node->conf.api_web_root[0]) {
         api_reply_error(r, 404, "not_found", "the node serves no dashboard (api.web_root is \"\")");
         return;
     }

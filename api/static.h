@@ -43,6 +43,40 @@ int api_static_load(const char *root, size_t max_files, size_t max_bytes, api_st
 /* NULL is a no-op. */
 void api_static_free(api_static_t *s);
 
+/* The install's share folder (CMake defines it: CMAKE_INSTALL_FULL_DATADIR
+ * + "/weir") and the same relative to the binary's folder (bin ->
+ * ../share/weir, from CMAKE_INSTALL_BINDIR and _DATADIR). */
+#ifndef WEIR_SHARE_DIR
+#define WEIR_SHARE_DIR "/usr/local/share/weir"
+#endif
+#ifndef WEIR_BIN_TO_SHARE
+#define WEIR_BIN_TO_SHARE "../share/weir"
+#endif
+
+/* Where a relative api.web_root is looked for (README "Install"), in order. */
+typedef enum {
+    API_STATIC_AT_CONFIG, /* the config file's folder (none without -c) */
+    API_STATIC_AT_SHARE,  /* the install's share folder, compiled in: <datadir>/weir */
+    API_STATIC_AT_EXE,    /* <the binary's folder>/../share/weir: a tree staged
+                             with DESTDIR, or installed with --prefix elsewhere */
+    API_STATIC_AT_CWD,    /* the working folder (what the node did before) */
+    API_STATIC_AT_AS_IS,  /* root is absolute or "" */
+} api_static_at_t;
+
+/* The folder root names: root itself when absolute or ""; otherwise
+ * "<dir>/<root>" for the first dirs[at] (at < API_STATIC_AT_CWD; NULL
+ * entries skipped) under which it is a folder, or root itself (the working
+ * folder) when none is. Copied into out; *at says which. Returns 0, or -1
+ * when out is too small. Reads the filesystem (stat). */
+int api_static_resolve_root(const char *root, const char *const dirs[API_STATIC_AT_CWD], char *out,
+                            size_t outlen, api_static_at_t *at);
+/* The same with the node's dirs: the folder of conf_path (NULL: no config
+ * file), the compiled-in share folder and the one next to /proc/self/exe. */
+int api_static_find_root(const char *root, const char *conf_path, char *out, size_t outlen,
+                         api_static_at_t *at);
+/* "the config file's folder", ... for a log line. */
+const char *api_static_at_name(api_static_at_t at);
+
 /* The loaded file called name ("index.html", "assets/app.js": exactly as
  * loaded, no normalisation), or NULL. s may be NULL (nothing loaded). */
 const api_static_file_t *api_static_find(const api_static_t *s, const char *name);

@@ -17,6 +17,7 @@
 #include "node.h"
 #include "relay.h"
 #include "relay_admit.h"
+#include "sdnotify.h"
 #include "sess_httpflv.h"
 #include "sess_rtmp.h"
 #include "storage.h"
@@ -53,13 +54,16 @@ static const node_module_t STORAGE_MODULE = {.name = "storage",
 static void usage(FILE *out)
 {
     fprintf(out, "usage: weir [-c CONFIG.json]\n"
+                 "       weir --check-config CONFIG.json\n"
                  "       weir --version | --help\n"
                  "\n"
                  "Weir live-media node: RTMP ingest and playback, HTTP-FLV playback.\n"
                  "\n"
                  "  -c, --config FILE  configuration file (JSON; see README.md for every key).\n"
                  "                     Without it the built-in defaults are used.\n"
-                 "  -v, --version      print the version and exit\n"
+                 "  --check-config FILE  load FILE as the node would and exit: 0 and \"ok\",\n"
+                 "                     or 1 and the error naming the key\n"
+                 "  -v, --version      print the version and the build, and exit\n"
                  "  -h, --help         print this help and exit\n"
                  "\n"
                  "Default ports: RTMP 1935, HTTP-FLV 8080 (GET /APP/NAME.flv), control API\n"
@@ -108,20 +112,60 @@ static void start_failed(const char *what, const char *err)
     log_error(0, "start failed: %s%s", what, err);
 }
 
+/* weir --version: the version on the first line, then the build. */
+static int print_version(void)
+{
+    api_build_t b;
+    api_build_info(&b);
+    printf("weir %s\n", WEIR_VERSION);
+    printf("build: %s%s%s\n", b.type[0] ? b.type : "(no build type)", b.compiler ? ", " : "",
+           b.compiler ? b.compiler : "");
+    printf("libraries: libevent %s, libmicrohttpd %s, cJSON %s, SQLite %s, %s\n", b.libevent,
+           b.libmicrohttpd, cJSON_Version(), storage_sqlite_version(), b.openssl);
+    printf("share folder: %s (a relative api.web_root is looked for there)\n", b.share_dir);
+    return 0;
+}
+
+/* weir --check-config FILE: 0 and "ok" on stdout, or 1 and the loader's
+ * message (it names the file and the key) on stderr. */
+static int check_config(const char *path)
+{
+    conf_t *c = malloc(sizeof *c); /* large (relays, hooks as text) */
+    if (!c) {
+        fprintf(stderr, "weir: out of memory\n");
+        return 1;
+    }
+    char err[768];
+    conf_defaults(c);
+    int rc = conf_load_file(c, path, err, sizeof err) == 0 ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "weir: config error: %s\n", err);
+    else
+        printf("ok\n");
+    free(c);
+    return rc;
+}
+
 /* The command line: -1 with *config set (NULL: built-in defaults) to run
- * the node, or the exit status (--version, --help: 0; a usage error: 2). */
+ * the node, or the exit status (--version, --help: 0; --check-config: its
+ * result; a usage error: 2). */
 static int parse_args(int argc, char **argv, const char **config)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"version", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    enum { OPT_CHECK_CONFIG = 256 };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int o;
+    const char *check = NULL;
     *config = NULL;
     while ((o = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
         switch (o) {
         case 'c': *config = optarg; break;
-        case 'v': printf("weir %s\n", WEIR_VERSION); return 0;
+        case OPT_CHECK_CONFIG: check = optarg; break;
+        case 'v': return print_version();
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -131,7 +175,7 @@ static int parse_args(int argc, char **argv, const char **config)
         usage(stderr);
         return 2;
     }
-    return -1;
+    return check ? check_config(check) : -1;
 }
 
 /* Loads the config (NULL: the defaults) and opens the log. 0, or -1 with a
@@ -315,6 +359,8 @@ int main(int argc, char **argv)
     }
     log_info(0, "weir %s started (node %s, config %s)", WEIR_VERSION, storage_node_id(st),
              config ? config : "built-in defaults");
+    /* Type=notify (README "Install"): every listener accepts from here on. */
+    sdnotify_send("READY=1\nSTATUS=running");
     int rc = node_run(node);
     stop_all(node, st, api);
     log_info(0, "stopped");

@@ -89,6 +89,10 @@ void storage_stopping(storage_t *st);
  * any) has been called on this thread. */
 void storage_sync(storage_t *st);
 
+/* The SQLite library's version as linked ("3.40.1"; weir --version). Any
+ * thread. */
+const char *storage_sqlite_version(void);
+
 /* The node's persistent id: a UUID (36 characters), valid until close. */
 const char *storage_node_id(const storage_t *st);
 /* The highest event id in the database when it was opened (0 if none). */

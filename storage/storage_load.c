@@ -211,6 +211,11 @@ void storage_load_free(storage_t *st)
 
 /* ---- accessors ---------------------------------------------------------- */
 
+const char *storage_sqlite_version(void)
+{
+    return sqlite3_libversion();
+}
+
 const char *storage_node_id(const storage_t *st)
 {
     return st->node_id;

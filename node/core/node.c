@@ -23,6 +23,7 @@
 #include "fdlimit.h"
 #include "log.h"
 #include "reload.h"
+#include "sdnotify.h"
 
 #define NODE_TICK_MS 250
 #define NODE_ACCEPT_PAUSE_MIN_MS 100  /* a listener's first pause after a failed accept */
@@ -468,6 +469,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     node->stopping = 1;
+    sdnotify_send("STOPPING=1");
     /* The modules first (storage: the writes still to come, stop events and
      * pending API changes, share a bounded budget), then the relays go. */
     MODULES_CALL(node, stopping);

@@ -1,6 +1,6 @@
 /* reload: SIGHUP re-reads the config file for log.file and log.level (see
- * reload.h). Loop thread; node->conf's two log keys are updated here, the
- * rest of node->conf never changes after start. */
+ * reload.h), between sd_notify's RELOADING=1 and READY=1. Loop thread; node->conf's two log keys
+ * are updated here, the rest of node->conf never changes after start. */
 #include "reload.h"
 
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "log.h"
+#include "sdnotify.h"
 
 /* The config file as it is now into c, or -1 (logged): then the node goes
  * on with what it runs (NULL conf_path: the built-in defaults, as at start). */
@@ -71,7 +72,8 @@ static void reopen_log(node_t *node, const char *path)
     log_info(0, "SIGHUP: reopened log %s", path[0] ? path : "(none: stderr only)");
 }
 
-void node_reload(node_t *node)
+/* The reload itself (node_reload() tells the service manager around it). */
+static void reload_config(node_t *node)
 {
     log_info(0, "received SIGHUP: reloading log.file and log.level from %s",
              node->conf_path ? node->conf_path : "the built-in defaults");
@@ -91,4 +93,11 @@ void node_reload(node_t *node)
         log_warn(0, "SIGHUP: %s changed in %s; not applied: it needs a restart", key,
                  node->conf_path);
     free(c);
+}
+
+void node_reload(node_t *node)
+{
+    sdnotify_reloading();
+    reload_config(node);
+    sdnotify_send("READY=1\nSTATUS=running (reloaded)");
 }

@@ -4,7 +4,9 @@
  * configured path) and log.level is set, unless a level was set over the
  * API, which stays (as at a restart). Any other key that changed is named
  * in a warning and needs a restart. A config file that no longer loads is
- * logged and the log file is reopened at the path in use. Loop thread. */
+ * logged and the log file is reopened at the path in use. Under systemd
+ * (Type=notify) the reload is framed by RELOADING=1 and READY=1 (sdnotify.h).
+ * Loop thread. */
 #ifndef WEIR_RELOAD_H
 #define WEIR_RELOAD_H
 

@@ -1,7 +1,8 @@
 /* Unit tests of the dashboard's file store (api/static.c): loading a temp
  * folder (root and assets/ only, no dotfiles, no deeper folders), the bounds
  * on count and size, a missing root, content types, hashed names, and
- * lookups of names that were not loaded ("..", other folders). */
+ * lookups of names that were not loaded ("..", other folders); where a
+ * relative api.web_root is looked for. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -302,6 +303,78 @@ static void test_hashed_names(void **state)
             fail_msg("%s: taken as hashed", plain[i]);
 }
 
+/* ---- where a relative api.web_root is ---------------------------------------- */
+
+/* The first of the config folder, the share folder and the one next to the
+ * binary that holds root; else root itself (the working folder); absolute
+ * and "" as they are. */
+static void test_resolve_root_order(void **state)
+{
+    const char *tmp = *state;
+    mkdir_in(tmp, "conf");
+    mkdir_in(tmp, "share");
+    mkdir_in(tmp, "share/web");
+    mkdir_in(tmp, "exe");
+    mkdir_in(tmp, "exe/web");
+    put_str(tmp, "conf/web", "a file, not a folder");
+    char conf[512], share[512], exe[512], out[1024], want[1024];
+    snprintf(conf, sizeof conf, "%s/conf", tmp);
+    snprintf(share, sizeof share, "%s/share", tmp);
+    snprintf(exe, sizeof exe, "%s/exe", tmp);
+    api_static_at_t at;
+
+    const char *dirs[API_STATIC_AT_CWD] = {conf, share, exe};
+    assert_int_equal(api_static_resolve_root("web", dirs, out, sizeof out, &at), 0);
+    snprintf(want, sizeof want, "%s/share/web", tmp);
+    assert_string_equal(out, want); /* conf/web is a file: skipped */
+    assert_int_equal(at, API_STATIC_AT_SHARE);
+
+    mkdir_in(tmp, "conf/dist");
+    mkdir_in(tmp, "exe/dist");
+    assert_int_equal(api_static_resolve_root("dist", dirs, out, sizeof out, &at), 0);
+    snprintf(want, sizeof want, "%s/conf/dist", tmp);
+    assert_string_equal(out, want); /* the config folder first */
+    assert_int_equal(at, API_STATIC_AT_CONFIG);
+
+    const char *no_conf[API_STATIC_AT_CWD] = {NULL, "/nonexistent/share", exe};
+    assert_int_equal(api_static_resolve_root("dist", no_conf, out, sizeof out, &at), 0);
+    snprintf(want, sizeof want, "%s/exe/dist", tmp);
+    assert_string_equal(out, want);
+    assert_int_equal(at, API_STATIC_AT_EXE);
+
+    assert_int_equal(api_static_resolve_root("web/dist", dirs, out, sizeof out, &at), 0);
+    assert_string_equal(out, "web/dist"); /* nowhere: the working folder, as before */
+    assert_int_equal(at, API_STATIC_AT_CWD);
+
+    assert_int_equal(api_static_resolve_root(share, dirs, out, sizeof out, &at), 0);
+    assert_string_equal(out, share);
+    assert_int_equal(at, API_STATIC_AT_AS_IS);
+    assert_int_equal(api_static_resolve_root("", dirs, out, sizeof out, &at), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(at, API_STATIC_AT_AS_IS);
+
+    char small[8];
+    assert_int_equal(api_static_resolve_root("web/dist", dirs, small, sizeof small, &at), -1);
+    assert_string_equal(api_static_at_name(API_STATIC_AT_EXE), "the share folder next to the binary");
+}
+
+/* The node's own dirs: the config file's folder comes first. */
+static void test_find_root_uses_the_config_folder(void **state)
+{
+    const char *tmp = *state;
+    mkdir_in(tmp, "webroot");
+    char conf[512], out[1024], want[1024];
+    snprintf(conf, sizeof conf, "%s/weir.json", tmp);
+    api_static_at_t at;
+    assert_int_equal(api_static_find_root("webroot", conf, out, sizeof out, &at), 0);
+    snprintf(want, sizeof want, "%s/webroot", tmp);
+    assert_string_equal(out, want);
+    assert_int_equal(at, API_STATIC_AT_CONFIG);
+    assert_int_equal(api_static_find_root("webroot", NULL, out, sizeof out, &at), 0);
+    assert_string_equal(out, "webroot");
+    assert_int_equal(at, API_STATIC_AT_CWD);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +387,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_size_bound, setup_dir, teardown_dir),
         cmocka_unit_test(test_content_types),
         cmocka_unit_test(test_hashed_names),
+        cmocka_unit_test_setup_teardown(test_resolve_root_order, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_find_root_uses_the_config_folder, setup_dir,
+                                        teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
