@@ -49,7 +49,7 @@ typedef struct {
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
     player_t player;
-    char via[RELAY_VIA_MAX]; /* X-Weir-Via, for player.via */
+    char *via; /* X-Weir-Via, for player.via: owned, NULL unless sent (< RELAY_VIA_MAX) */
     admit_pending_t *auth;   /* while HS_AUTHORIZING */
     int playing;
     int ev_play;           /* play.start recorded: play.stop is owed */
@@ -360,11 +360,16 @@ static int read_relay_headers(http_sess_t *hs, const http_req_t *req)
         respond_error(hs, 400, "bad X-Weir-Hops header (expected 1..999)");
         return -1;
     }
-    if (via_v && strlen(via_v) >= sizeof hs->via) {
+    if (via_v && strlen(via_v) >= RELAY_VIA_MAX) {
         respond_error(hs, 400, "X-Weir-Via header too long");
         return -1;
     }
-    snprintf(hs->via, sizeof hs->via, "%s", via_v ? via_v : "");
+    free(hs->via);
+    hs->via = via_v && via_v[0] ? strdup(via_v) : NULL;
+    if (via_v && via_v[0] && !hs->via) {
+        respond_error(hs, 503, "out of memory");
+        return -1;
+    }
     if (hops_v || via_v) { /* else an ordinary player */
         hs->player.hops = hops;
         hs->player.via = hs->via;
@@ -410,7 +415,7 @@ static void refuse(http_sess_t *hs, const admit_result_t *r, const char *target)
     hs->refusal = admit_reason(r->code);
     if (admit_is_relay(r->code)) {
         log_warn(c->id, "http-flv: relay request for %s/%s from %s refused: %s (hops %u, via %s)",
-                 hs->app, hs->name, c->remote, r->why, hs->player.hops, hs->via[0] ? hs->via : "-");
+                 hs->app, hs->name, c->remote, r->why, hs->player.hops, hs->via ? hs->via : "-");
         respond_error(hs, 508, r->why);
     } else if (r->code == ADMIT_DRAINING) {
         respond_draining(hs, target);
@@ -468,7 +473,7 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
     conn_info(c, weir_mono_ms(), &si);
     si.app = hs->app;
     si.name = hs->name;
-    admit_req_t ar = {ADMIT_PLAY, &si, req->query, hs->player.hops, hs->via, NULL};
+    admit_req_t ar = {ADMIT_PLAY, &si, req->query, hs->player.hops, hs->via ? hs->via : "", NULL};
     admit_result_t r;
     admit_code_t code = admit_check(c->node, &ar, admit_done, hs, &hs->auth, &r);
     if (code == ADMIT_PENDING)
@@ -599,6 +604,7 @@ static void http_on_close(conn_t *c)
         stream_player_stop(&hs->player);
     http_req_parser_free(hs->parser);
     wsflv_free(hs->ws);
+    free(hs->via);
     free(hs);
     c->ps = NULL;
 }
@@ -622,7 +628,7 @@ static void http_info(const conn_t *c, sess_info_t *out)
         out->role = SESS_ROLE_RELAY;
         out->relay = SESS_RELAY_IN;
         out->relay_hops = hs->player.hops;
-        out->relay_via = hs->via;
+        out->relay_via = hs->via ? hs->via : "";
     }
 }
 
