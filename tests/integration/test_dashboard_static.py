@@ -139,8 +139,10 @@ def test_over_the_bounds_refuses_to_start(tmp_path):
 
 
 def test_the_default_config_names_web_dist():
+    """conf/weir.json names the dashboard relative to its own folder, so a
+    node started with it from any working folder serves web/dist."""
     import json
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "..", "..", "conf", "weir.json")) as f:
         conf = json.load(f)
-    assert conf["api"]["web_root"] == "web/dist"
+    assert conf["api"]["web_root"] == "../web/dist"
