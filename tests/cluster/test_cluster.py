@@ -42,6 +42,12 @@ NODE_CONF = {
     "events": {"heartbeat_interval_s": HEARTBEAT_S},
     "relay": {"connect_timeout_ms": 3000, "on_demand_wait_ms": 4000},
 }
+# The mids keep two GOPs (README, "Seamless upstream failover"): an edge that
+# fails over to a mid gets a burst reaching back past its players' last frame
+# however the kill falls between key frames, so the splice is always exact.
+# With one GOP, a kill landing just before the next key frame goes on from
+# that key frame (last_splice same_source) and may skip the frames between.
+MID_CONF = dict(NODE_CONF, stream={"gop_cache": 2})
 FAILOVER_MAX_GAP_S = 5.0    # "within a few seconds"
 UNAFFECTED_MAX_GAP_S = 2.0  # players of the surviving mid
 FPS = 25
@@ -61,7 +67,8 @@ def cl(tmp_path_factory, clip):
                                procs=weirtest.Procs(base), sched=Scheduler(deny_names={DENIED}))
     try:
         for name in ADDRESSES:
-            st.nodes[name] = ClusterNode(name, base / name, NODE_CONF).start()
+            conf = MID_CONF if name in MIDS else NODE_CONF
+            st.nodes[name] = ClusterNode(name, base / name, conf).start()
         for n in st.nodes.values():
             st.sched.add_node(n)
         st.sched.configure("origin", MIDS, EDGES)
