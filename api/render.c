@@ -210,7 +210,8 @@ cJSON *api_render_session(const sess_info_t *si)
         cJSON_AddItemToObject(o, "relay", rl);
     else
         cJSON_AddNullToObject(o, "relay");
-    return checked(o, 14);
+    cJSON_AddBoolToObject(o, "tls", si->tls);
+    return checked(o, 15);
 }
 
 static cJSON *render_video(const media_info_t *m, double measured_fps)
