@@ -15,8 +15,8 @@
 
 struct conn_tls {
     SSL *ssl;
-    uint8_t *retry; /* CONN_TLS_RECORD bytes once a write blocked, else NULL */
-    size_t retry_len;
+    uint8_t *rec; /* CONN_TLS_RECORD bytes (allocated at first use), or NULL */
+    size_t rec_len; /* bytes in rec: gathered, or a blocked record's */
     unsigned handshaking : 1;
     unsigned read_wants_write : 1;
     unsigned write_wants_read : 1;
@@ -222,25 +222,42 @@ static int write_blocked(conn_t *c, int e)
     return -1;
 }
 
-int conn_tls_flush_retry(conn_t *c)
+/* Sends the record buffer: 0 when it went out (or was empty), -1 with
+ * errno EAGAIN (it stays: OpenSSL wants these bytes again) or EIO. */
+static int send_rec(conn_t *c)
 {
     struct conn_tls *t = c->tls;
-    while (t->retry_len) {
+    while (t->rec_len) {
         size_t w = 0;
         ERR_clear_error();
-        int r = SSL_write_ex(t->ssl, t->retry, t->retry_len, &w);
+        int r = SSL_write_ex(t->ssl, t->rec, t->rec_len, &w);
         if (r != 1)
             return write_blocked(c, SSL_get_error(t->ssl, r));
         t->write_wants_read = 0;
-        t->retry_len -= w;
-        memmove(t->retry, t->retry + w, t->retry_len);
+        t->rec_len -= w;
+        memmove(t->rec, t->rec + w, t->rec_len);
     }
     return 0;
 }
 
-/* Encrypts len (<= CONN_TLS_RECORD) bytes at p: taken len (sent, or held
- * in the retry buffer because the socket blocked), or -1 with errno EIO. */
-static ssize_t write_record(conn_t *c, const uint8_t *p, size_t len)
+int conn_tls_flush_retry(conn_t *c)
+{
+    return send_rec(c);
+}
+
+static int rec_alloc(struct conn_tls *t)
+{
+    if (!t->rec && !(t->rec = malloc(CONN_TLS_RECORD))) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* Encrypts len (<= CONN_TLS_RECORD) bytes at p in place (shared memory):
+ * taken len (sent, or copied into the record buffer because the socket
+ * blocked), or -1 with errno EIO. */
+static ssize_t write_direct(conn_t *c, const uint8_t *p, size_t len)
 {
     struct conn_tls *t = c->tls;
     size_t w = 0;
@@ -248,40 +265,70 @@ static ssize_t write_record(conn_t *c, const uint8_t *p, size_t len)
     int r = SSL_write_ex(t->ssl, p, len, &w);
     if (r == 1)
         return (ssize_t)w;
-    int e = SSL_get_error(t->ssl, r);
-    if (write_blocked(c, e) < 0 && errno != EAGAIN)
+    if (write_blocked(c, SSL_get_error(t->ssl, r)) < 0 && errno != EAGAIN)
         return -1;
     /* OpenSSL wants these bytes again: keep a copy so the ring may move on. */
-    if (!t->retry && !(t->retry = malloc(CONN_TLS_RECORD))) {
-        errno = EIO;
+    if (rec_alloc(t) != 0)
         return -1;
-    }
-    memcpy(t->retry, p, len);
-    t->retry_len = len;
+    memcpy(t->rec, p, len);
+    t->rec_len = len;
     return (ssize_t)len;
+}
+
+static size_t direct_min(void)
+{
+    static long v = -1;
+    if (v < 0) {
+        const char *e = getenv("WEIR_TLS_DIRECT_MIN");
+        v = e ? atol(e) : 0;
+    }
+    return (size_t)v;
+}
+
+/* One buffer of the output: from shared memory when large, else gathered
+ * into the record buffer. Returns 0, or -1 (blocked or failed: *taken says
+ * what was taken). */
+static int write_piece(conn_t *c, const uint8_t *p, size_t left, size_t *taken)
+{
+    struct conn_tls *t = c->tls;
+    int direct = left >= direct_min();
+    if (direct && t->rec_len && send_rec(c) != 0)
+        return -1;
+    while (left) {
+        size_t len;
+        if (direct) {
+            ssize_t w = write_direct(c, p, left < CONN_TLS_RECORD ? left : CONN_TLS_RECORD);
+            if (w < 0)
+                return -1;
+            len = (size_t)w;
+        } else {
+            if (rec_alloc(t) != 0)
+                return -1;
+            len = CONN_TLS_RECORD - t->rec_len;
+            len = left < len ? left : len;
+            memcpy(t->rec + t->rec_len, p, len);
+            t->rec_len += len;
+        }
+        *taken += len;
+        p += len;
+        left -= len;
+        if (t->rec_len == CONN_TLS_RECORD || (direct && t->rec_len))
+            if (send_rec(c) != 0)
+                return -1;
+    }
+    return 0;
 }
 
 ssize_t conn_tls_writev(conn_t *c, const struct iovec *iov, int n)
 {
-    struct conn_tls *t = c->tls;
-    if (conn_tls_flush_retry(c) != 0)
+    if (send_rec(c) != 0)
         return -1;
     size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        const uint8_t *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left) {
-            size_t len = left < CONN_TLS_RECORD ? left : CONN_TLS_RECORD;
-            ssize_t w = write_record(c, p, len);
-            if (w < 0)
-                return total ? (ssize_t)total : -1; /* the error shows on the next call */
-            total += (size_t)w;
-            p += w;
-            left -= (size_t)w;
-            if (t->retry_len)
-                return (ssize_t)total; /* blocked: the caller waits */
-        }
-    }
+    for (int i = 0; i < n; i++)
+        if (write_piece(c, iov[i].iov_base, iov[i].iov_len, &total) != 0)
+            return total ? (ssize_t)total : -1; /* blocked, or the error shows next call */
+    if (send_rec(c) != 0 && !total)
+        return -1;
     return (ssize_t)total;
 }
 
@@ -328,7 +375,7 @@ void conn_tls_free(conn_t *c)
         SSL_shutdown(t->ssl); /* a close_notify, best effort (non-blocking) */
     ERR_clear_error();
     SSL_free(t->ssl);
-    free(t->retry);
+    free(t->rec);
     free(t);
     c->tls = NULL;
 }

@@ -140,7 +140,6 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     if (p->tls && node->conf.tls_max_handshakes &&
         node->tls_handshaking >= node->conf.tls_max_handshakes) {
         conn_limits_release(node->limits, has_addr ? &addr : NULL);
-        tls_count_failure(node->tls, TLS_FAIL_OTHER);
         refuse_accepted(node, fd, sa, p, LIMIT_TLS_HANDSHAKES);
         return;
     }

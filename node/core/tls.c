@@ -105,8 +105,10 @@ static SSL_CTX *ctx_policy(tls_server_t *t)
         return NULL;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_security_level(ctx, 2);
+    /* A peer that closes without close_notify is an end of file (EOF
+     * carries no meaning in a live stream: there is no length to truncate). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_COMPRESSION);
+                                 SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* One record per SSL_write_ex (conn_tls.c writes at most one record's
      * worth a call) and a retry from the connection's own copy. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
