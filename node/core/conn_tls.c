@@ -15,7 +15,7 @@
 
 struct conn_tls {
     SSL *ssl;
-    uint8_t *rec; /* CONN_TLS_RECORD bytes (allocated at first use), or NULL */
+    uint8_t *rec;   /* CONN_TLS_RECORD bytes (allocated at first use), or NULL */
     size_t rec_len; /* bytes in rec: gathered, or a blocked record's */
     unsigned handshaking : 1;
     unsigned read_wants_write : 1;
@@ -254,67 +254,23 @@ static int rec_alloc(struct conn_tls *t)
     return 0;
 }
 
-/* Encrypts len (<= CONN_TLS_RECORD) bytes at p in place (shared memory):
- * taken len (sent, or copied into the record buffer because the socket
- * blocked), or -1 with errno EIO. */
-static ssize_t write_direct(conn_t *c, const uint8_t *p, size_t len)
-{
-    struct conn_tls *t = c->tls;
-    size_t w = 0;
-    ERR_clear_error();
-    int r = SSL_write_ex(t->ssl, p, len, &w);
-    if (r == 1)
-        return (ssize_t)w;
-    if (write_blocked(c, SSL_get_error(t->ssl, r)) < 0 && errno != EAGAIN)
-        return -1;
-    /* OpenSSL wants these bytes again: keep a copy so the ring may move on. */
-    if (rec_alloc(t) != 0)
-        return -1;
-    memcpy(t->rec, p, len);
-    t->rec_len = len;
-    return (ssize_t)len;
-}
-
-static size_t direct_min(void)
-{
-    static long v = -1;
-    if (v < 0) {
-        const char *e = getenv("WEIR_TLS_DIRECT_MIN");
-        v = e ? atol(e) : 0;
-    }
-    return (size_t)v;
-}
-
-/* One buffer of the output: from shared memory when large, else gathered
- * into the record buffer. Returns 0, or -1 (blocked or failed: *taken says
- * what was taken). */
+/* Gathers left bytes at p into the record buffer, sending each full
+ * record. Returns 0, or -1 (blocked or failed: *taken says what was taken). */
 static int write_piece(conn_t *c, const uint8_t *p, size_t left, size_t *taken)
 {
     struct conn_tls *t = c->tls;
-    int direct = left >= direct_min();
-    if (direct && t->rec_len && send_rec(c) != 0)
+    if (rec_alloc(t) != 0)
         return -1;
     while (left) {
-        size_t len;
-        if (direct) {
-            ssize_t w = write_direct(c, p, left < CONN_TLS_RECORD ? left : CONN_TLS_RECORD);
-            if (w < 0)
-                return -1;
-            len = (size_t)w;
-        } else {
-            if (rec_alloc(t) != 0)
-                return -1;
-            len = CONN_TLS_RECORD - t->rec_len;
-            len = left < len ? left : len;
-            memcpy(t->rec + t->rec_len, p, len);
-            t->rec_len += len;
-        }
+        size_t len = CONN_TLS_RECORD - t->rec_len;
+        len = left < len ? left : len;
+        memcpy(t->rec + t->rec_len, p, len);
+        t->rec_len += len;
         *taken += len;
         p += len;
         left -= len;
-        if (t->rec_len == CONN_TLS_RECORD || (direct && t->rec_len))
-            if (send_rec(c) != 0)
-                return -1;
+        if (t->rec_len == CONN_TLS_RECORD && send_rec(c) != 0)
+            return -1;
     }
     return 0;
 }

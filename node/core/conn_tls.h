@@ -1,15 +1,20 @@
 /* conn_tls: TLS on a connection (conn.h) accepted on a TLS listener: the
  * handshake (bounded in time by tls.handshake_timeout_ms and in number by
  * tls.max_handshakes, node.c), then plaintext into the protocol's on_read
- * and encryption of the output straight from the shared iovecs.
+ * and encryption of the output read from the shared iovecs.
  *
- * Writes: SSL_write_ex per iovec, at most one TLS record (16 KiB) a call,
- * from the stream's shared messages, so nothing is copied per player before
- * encryption. When the socket blocks, OpenSSL holds that record and wants
- * the same bytes again: they are copied once into the connection's retry
- * buffer (at most one record) and counted as taken, so the ring may move
- * on. A write that wants a read waits for readability (and the read path
- * flushes); a read that wants a write waits for writability.
+ * Writes: the iovecs (the stream's shared messages, the private output) are
+ * gathered into one bounded per-connection record buffer (16 KiB, one TLS
+ * record, allocated at the first write) and each full record, and the rest
+ * at the end of a call, goes out with one SSL_write_ex. Measured against
+ * SSL_write_ex per iovec (tests/bench/tls_cpu.py, RESULTS.md): the iovecs
+ * are small (HTTP-FLV: 4 a tag), and a record and a write() per iovec cost
+ * 14x the CPU per delivered Gbit of gathering, whose copy is cheap next to
+ * the encryption. When the socket blocks, OpenSSL wants the same record
+ * again: it stays in the buffer (already counted as taken, so the ring may
+ * move on) and goes first at the next call. A write that wants a read
+ * waits for readability (and the read path flushes); a read that wants a
+ * write waits for writability.
  *
  * Everything here runs on the loop thread only; conn.c calls it.
  */
@@ -35,13 +40,13 @@ void conn_tls_on_readable(conn_t *c);
  * event was the handshake's or a read's. */
 int conn_tls_on_writable(conn_t *c);
 /* Encrypts and sends from iov: the count of bytes taken (written, or held
- * in the retry buffer), or -1 with errno EAGAIN (nothing taken: wait) or
+ * in the record buffer), or -1 with errno EAGAIN (nothing taken: wait) or
  * EIO (the connection failed; the caller closes it). */
 ssize_t conn_tls_writev(conn_t *c, const struct iovec *iov, int n);
 /* The same from the connection's private output (drained by what was
  * taken). */
 ssize_t conn_tls_write_out(conn_t *c);
-/* Sends the retry buffer: 0 when empty, -1 with errno as above. */
+/* Sends what the record buffer holds: 0 when empty, -1 with errno as above. */
 int conn_tls_flush_retry(conn_t *c);
 /* 1 when the last write wanted a read: the write event must not be armed. */
 int conn_tls_write_waits_read(const conn_t *c);

@@ -109,8 +109,8 @@ static SSL_CTX *ctx_policy(tls_server_t *t)
      * carries no meaning in a live stream: there is no length to truncate). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    /* One record per SSL_write_ex (conn_tls.c writes at most one record's
-     * worth a call) and a retry from the connection's own copy. */
+    /* conn_tls.c writes at most one record a call, from its record buffer
+     * (the retry comes from the same buffer). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_dh_auto(ctx, 1);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"weir", 4);

@@ -2,9 +2,7 @@
 with N players of one stream, same node, same publisher, runs alternating
 http, https, http, https (2 s warm-up, then SECS measured). The players
 are sockets drained without parsing (Python's ssl for https, TLS 1.3,
-AES-GCM). WEIR_TLS_DIRECT_MIN, when set, is passed to the node (conn_tls.c:
-iovecs of at least that many bytes are encrypted in place, smaller ones
-gathered into the connection's record buffer).
+AES-GCM).
 Usage: WEIR_BIN=build/weir python3 tests/bench/tls_cpu.py N SECS CLIP.flv
 (a Release build; the clip as tests/integration/conftest.py makes it)."""
 import json, os, selectors, socket, ssl, subprocess, sys, tempfile, time
@@ -75,9 +73,7 @@ node = Node(wd + "/node", {
     "tls": {"cert": wd + "/cert.pem", "key": wd + "/key.pem"},
     "https": {"listen": "127.0.0.1:%d" % https_port},
     "limits": {"max_connections": 5000, "max_connections_per_address": 5000},
-    "log": {"level": "info"}},
-    env={"WEIR_TLS_DIRECT_MIN": os.environ["WEIR_TLS_DIRECT_MIN"]}
-    if "WEIR_TLS_DIRECT_MIN" in os.environ else None)
+    "log": {"level": "info"}})
 node.https_port = https_port
 ctx = ssl.create_default_context(cafile=wd + "/cert.pem")
 procs = Procs(wd)
@@ -90,8 +86,7 @@ try:
         print(json.dumps(r))
     cost = {k: sum(r["cpu_s_per_gbit"] for r in rows if r["kind"] == k) / 2
             for k in ("http", "https")}
-    print(json.dumps({"players": N, "direct_min": os.environ.get("WEIR_TLS_DIRECT_MIN", "0"),
-                      "https_over_http": round(cost["https"] / cost["http"], 3)}))
+    print(json.dumps({"players": N, "https_over_http": round(cost["https"] / cost["http"], 3)}))
 finally:
     procs.stop_all()
     node.stop()

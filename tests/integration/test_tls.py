@@ -326,3 +326,34 @@ def test_reload_under_live_players(live, pki, tmp_path):
     finally:
         p.stop_all()
         _install(pki, "a")
+
+
+def test_blocked_tls_player_gets_whole_tags(live, pki):
+    """A TLS player that stops reading (its socket fills: the node's writes
+    block mid-record and are retried from the connection's record buffer)
+    and then reads again gets an intact FLV stream: every tag whole."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(5)
+    raw.connect(("127.0.0.1", live.https_port))
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    try:
+        s.sendall(b"GET /%s/%s.flv HTTP/1.0\r\nHost: localhost\r\n\r\n" % (
+            APP.encode(), NAME.encode()))
+        time.sleep(2.0)  # not reading: the node's socket buffer fills and its writes block
+        data = bytearray()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    finally:
+        s.close()
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), head[:80]
+    _, tags, _ = weirtest.parse_flv(body)
+    assert len(tags) > 50, len(tags)
+    assert any(t.type == 9 for t in tags) and any(t.type == 8 for t in tags)
