@@ -1,6 +1,7 @@
 /* Tag node: GET and PATCH /api/v1/node, POST /api/v1/node/drain,
- * /api/v1/node/undrain and /api/v1/node/reload-certs. Changes are stored before they are applied and
- * acknowledged (the request is suspended until the write commits). */
+ * /api/v1/node/undrain and /api/v1/node/reload-certs. Changes are stored
+ * before they are applied and acknowledged (the request is suspended until
+ * the write commits); a certificate reload is not stored (the files are). */
 #include <event2/event.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>

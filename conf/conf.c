@@ -445,7 +445,8 @@ static int load_tls_sni(conf_t *c, const cJSON *arr, char *err, size_t errlen)
             return -1;
         }
         for (const cJSON *k = e->child; k; k = k->next) {
-            if (strcmp(k->string, "host") && strcmp(k->string, "cert") && strcmp(k->string, "key")) {
+            if (strcmp(k->string, "host") && strcmp(k->string, "cert") &&
+                strcmp(k->string, "key")) {
                 snprintf(err, errlen, "tls.sni[%d].%s: unknown key", i, k->string);
                 return -1;
             }
@@ -484,7 +485,9 @@ static int check_tls(const conf_t *c, char *err, size_t errlen)
                  c->tls_cert[0] ? "tls.cert" : "tls.key");
         return -1;
     }
-    const char *listener = c->rtmps_listen[0] ? "rtmps.listen" : c->https_listen[0] ? "https.listen" : NULL;
+    const char *listener = c->rtmps_listen[0]   ? "rtmps.listen"
+                           : c->https_listen[0] ? "https.listen"
+                                                : NULL;
     if (listener && !c->tls_cert[0]) {
         snprintf(err, errlen, "%s: needs tls.cert and tls.key (the node's certificate)", listener);
         return -1;

@@ -144,7 +144,8 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         return;
     }
     conn_t *c = conn_new(node, fd, sa, salen, proto);
-    SSL *ssl = c && p->tls ? tls_server_session(node->tls, p->which == NODE_LISTENER_HTTP_FLV) : NULL;
+    int http = p->which == NODE_LISTENER_HTTP_FLV;
+    SSL *ssl = c && p->tls ? tls_server_session(node->tls, http) : NULL;
     if (!c || (p->tls && (!ssl || conn_tls_attach(c, ssl) != 0))) {
         if (c)
             conn_close(c, REASON_ERROR, "out of memory");
