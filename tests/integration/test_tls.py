@@ -1,6 +1,6 @@
 """TLS listeners (node/core/tls.c, conn_tls.c) against a real node with real
 clients: ffmpeg publishes and plays over rtmps:// and plays HTTP-FLV over
-https://, curl checks the chain against the test's own CA and ALPN,
+https://, WebSocket-FLV over wss://, curl checks the chain against the test's own CA and ALPN,
 openssl s_client checks SNI selection and that TLS 1.1 is refused; the
 certificate reload under live TLS players (none dropped, new handshakes
 see the new serial), an invalid new certificate refused with the old one
@@ -143,6 +143,27 @@ def test_curl_verifies_and_alpn(live, pki, tmp_path):
     r = weirtest.run([weirtest.require_tool("curl"), "-sS", "--max-time", "2", "-o",
                       os.devnull, live.https_url], timeout=10)
     assert r.returncode == 60, r.stderr
+
+
+def test_wss_plays(live, pki):
+    """WebSocket-FLV as wss:// on the HTTPS port: the upgrade, then FLV tags
+    in binary frames, listed as ws-flv with tls."""
+    import ssl
+    from wsclient import OP_BINARY, WsClient
+    ws = WsClient(live.https_port, "/%s/%s.flv" % (APP, NAME),
+                  tls=ssl.create_default_context(cafile=pki["ca"]))
+    try:
+        assert ws.status == 101, (ws.status, ws.headers)
+        kinds = set()
+        for _ in range(40):
+            fin, op, payload = ws.recv_frame()
+            if op == OP_BINARY and payload[:3] != b"FLV":
+                kinds.add(payload[0] & 0x1f)
+        assert {8, 9} <= kinds, kinds
+        sess = Api(live.api_url).get("/api/v1/sessions", params={"protocol": "ws-flv"}).json()
+        assert [s["tls"] for s in sess["sessions"]] == [True], sess
+    finally:
+        ws.sock.close()
 
 
 def test_sessions_show_tls(live, tmp_path):
