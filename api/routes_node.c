@@ -70,6 +70,8 @@ static cJSON *node_json(api_t *a)
     ni.listen_rtmp = node->conf.rtmp_listen;
     ni.listen_http_flv = node->conf.http_flv_listen;
     ni.listen_api = node->conf.api_listen;
+    ni.listen_rtmps = node->conf.rtmps_listen;
+    ni.listen_https = node->conf.https_listen;
     hub_counts(node->hub, &ni.streams, &ni.publishers, &ni.players, &ni.relay_links);
     node_foreach_session(node, count_session, &ni.sessions);
     if (node->relays) {

@@ -182,6 +182,9 @@ def test_sessions_show_tls(live, tmp_path):
         assert all(not s["tls"] for s in sess if s["role"] == "connecting"), sess
         assert _metric(api, 'weir_tls_sessions{protocol="http-flv"}') >= 1
         assert _metric(api, "weir_tls_handshakes_total") >= 2
+        listen = api.get("/api/v1/node").json()["listen"]
+        assert listen["rtmps"] == "127.0.0.1:%d" % live.rtmps_port, listen
+        assert listen["https"] == "127.0.0.1:%d" % live.https_port, listen
     finally:
         p.stop_all()
 

@@ -327,6 +327,7 @@ static void test_node(void **state)
     assert_true(num(c, "players") == 5 && num(c, "relays") == 0);
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "listen");
     assert_string_equal(str(l, "api"), "127.0.0.1:8090");
+    assert_true(is_null(l, "rtmps") && is_null(l, "https")); /* TLS listeners off */
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "storage");
     assert_true(num(s, "write_errors") == 3);
     /* Nothing sampled, no limits: zeros and nulls. */
