@@ -173,6 +173,7 @@ void api_get_version(api_req_t *r);
 void api_patch_node(api_req_t *r);
 void api_post_node_drain(api_req_t *r);
 void api_post_node_undrain(api_req_t *r);
+void api_post_node_reload_certs(api_req_t *r);
 void api_get_streams(api_req_t *r);
 void api_get_stream(api_req_t *r);
 void api_delete_stream(api_req_t *r);

@@ -50,6 +50,8 @@ static const api_route_t ROUTES[] = {
     {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0, NULL}}, NULL},
     {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1, NULL}}, NULL},
     {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0, NULL}}, NULL},
+    {"/api/v1/node/reload-certs", API_AUTH_TOKEN, {{"POST", api_post_node_reload_certs, 0, NULL}},
+     NULL},
     {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0, Q_STREAMS}}, NULL},
     {"/api/v1/streams/{}/{*}",
      API_AUTH_TOKEN,

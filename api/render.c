@@ -25,6 +25,12 @@ static void add_u64(cJSON *o, const char *key, uint64_t v)
     cJSON_AddNumberToObject(o, key, (double)v);
 }
 
+/* NULL for an address that is off (""). */
+static const char *off(const char *listen)
+{
+    return listen && listen[0] ? listen : NULL;
+}
+
 static void add_str_or_null(cJSON *o, const char *key, const char *v)
 {
     if (v && *v)
@@ -145,6 +151,8 @@ cJSON *api_render_node(const api_node_info_t *ni)
         cJSON_AddStringToObject(l, "rtmp", ni->listen_rtmp);
         cJSON_AddStringToObject(l, "http_flv", ni->listen_http_flv);
         cJSON_AddStringToObject(l, "api", ni->listen_api);
+        add_str_or_null(l, "rtmps", off(ni->listen_rtmps));
+        add_str_or_null(l, "https", off(ni->listen_https));
     }
     cJSON *c = cJSON_AddObjectToObject(o, "counts");
     if (c) {
@@ -167,7 +175,7 @@ cJSON *api_render_node(const api_node_info_t *ni)
     }
     int placed = render_placement(o, ni);
     cJSON *d = render_drain(o, ni);
-    if ((l && cJSON_GetArraySize(l) != 3) || (c && cJSON_GetArraySize(c) != 6) ||
+    if ((l && cJSON_GetArraySize(l) != 5) || (c && cJSON_GetArraySize(c) != 6) ||
         (s && cJSON_GetArraySize(s) != 3) || placed != 0 || !d) {
         cJSON_Delete(o);
         return NULL;
@@ -210,7 +218,8 @@ cJSON *api_render_session(const sess_info_t *si)
         cJSON_AddItemToObject(o, "relay", rl);
     else
         cJSON_AddNullToObject(o, "relay");
-    return checked(o, 14);
+    cJSON_AddBoolToObject(o, "tls", si->tls);
+    return checked(o, 15);
 }
 
 static cJSON *render_video(const media_info_t *m, double measured_fps)

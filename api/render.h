@@ -24,6 +24,7 @@ typedef struct {
     int64_t start_wall_ms;
     double uptime_s;
     const char *listen_rtmp, *listen_http_flv, *listen_api;
+    const char *listen_rtmps, *listen_https; /* NULL or "": off (rendered null) */
     size_t streams, publishers, players, relays, sessions;
     size_t relay_links; /* relay links playing our streams (ours and other nodes') */
     uint64_t bytes_in, bytes_out;

@@ -13,6 +13,7 @@
 #include "msg.h"
 #include "relay.h"
 #include "storage.h"
+#include "tls.h"
 
 #define NROLES 4
 #define NPROTOS 4
@@ -23,6 +24,7 @@ typedef struct {
     struct evbuffer *b;
     int64_t now;
     uint64_t sessions[NROLES][NPROTOS];
+    uint64_t tls_sessions[NPROTOS];
 } metrics_ctx_t;
 
 static void help(struct evbuffer *b, const char *name, const char *type, const char *text)
@@ -62,6 +64,7 @@ static void count_session(conn_t *c, void *arg)
             p = i;
     if ((unsigned)si.role < NROLES)
         m->sessions[si.role][p]++;
+    m->tls_sessions[p] += si.tls ? 1 : 0;
 }
 
 typedef enum { PS_IN, PS_OUT, PS_PLAYERS } per_stream_t;
@@ -268,6 +271,38 @@ static void limit_metrics(struct evbuffer *b, const node_t *node)
             (unsigned long long)conn_limits_refused_total(node->limits, (limit_kind_t)k));
 }
 
+/* ---- TLS ------------------------------------------------------------------- */
+
+/* Handshakes, their failures by reason, certificate reloads and the TLS
+ * sessions by protocol (zeros without a TLS listener). session_metrics()
+ * counted the sessions. */
+static void tls_metrics(const metrics_ctx_t *m, const node_t *node)
+{
+    struct evbuffer *b = m->b;
+    static const tls_stats_t none;
+    const tls_stats_t *st = node->tls ? tls_server_stats(node->tls) : &none;
+    metric_u64(b, "weir_tls_handshakes_total", "counter",
+               "TLS handshakes completed on rtmps.listen and https.listen.", st->handshakes);
+    metric_u64(b, "weir_tls_handshakes_in_progress", "gauge",
+               "Accepted TLS connections still in their handshake (tls.max_handshakes).",
+               node->tls_handshaking);
+    help(b, "weir_tls_handshake_failures_total", "counter",
+         "TLS handshakes that failed, by reason (not_tls: a plaintext client on a TLS port).");
+    for (int k = 0; k < TLS_FAIL_KINDS; k++)
+        evbuffer_add_printf(b, "weir_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
+                            tls_fail_name((tls_fail_t)k), (unsigned long long)st->failures[k]);
+    help(b, "weir_tls_cert_reloads_total", "counter",
+         "Certificate reloads (SIGHUP, POST /api/v1/node/reload-certs) by result.");
+    evbuffer_add_printf(b, "weir_tls_cert_reloads_total{result=\"ok\"} %llu\n",
+                        (unsigned long long)st->reloads);
+    evbuffer_add_printf(b, "weir_tls_cert_reloads_total{result=\"refused\"} %llu\n",
+                        (unsigned long long)st->reload_failures);
+    help(b, "weir_tls_sessions", "gauge", "Open sessions over TLS by protocol.");
+    for (int p = 0; p < NPROTOS; p++)
+        evbuffer_add_printf(b, "weir_tls_sessions{protocol=\"%s\"} %llu\n", PROTOS[p],
+                            (unsigned long long)m->tls_sessions[p]);
+}
+
 /* ---- node, sessions, streams ---------------------------------------------- */
 
 /* Build, uptime, streams and the media memory bound. */
@@ -398,7 +433,7 @@ void api_get_metrics(api_req_t *r)
 {
     api_t *a = r->api;
     node_t *node = a->node;
-    metrics_ctx_t m = {evbuffer_new(), weir_mono_ms(), {{0}}};
+    metrics_ctx_t m = {.b = evbuffer_new(), .now = weir_mono_ms()};
     if (!m.b) {
         api_reply_json(r, 500, NULL);
         return;
@@ -413,6 +448,7 @@ void api_get_metrics(api_req_t *r)
     hook_metrics(m.b, node->hooks);
     auth_metrics(m.b, node);
     limit_metrics(m.b, node);
+    tls_metrics(&m, node);
     metric_u64(m.b, "weir_node_draining", "gauge",
                "1 while the node is drained (no new publishers or players), else 0.",
                node->draining ? 1 : 0);

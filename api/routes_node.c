@@ -1,6 +1,7 @@
-/* Tag node: GET and PATCH /api/v1/node, POST /api/v1/node/drain and
- * /api/v1/node/undrain. Changes are stored before they are applied and
- * acknowledged (the request is suspended until the write commits). */
+/* Tag node: GET and PATCH /api/v1/node, POST /api/v1/node/drain,
+ * /api/v1/node/undrain and /api/v1/node/reload-certs. Changes are stored
+ * before they are applied and acknowledged (the request is suspended until
+ * the write commits); a certificate reload is not stored (the files are). */
 #include <event2/event.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -15,6 +16,8 @@
 #include "log.h"
 #include "msg.h"
 #include "relay.h"
+#include "reload.h"
+#include "tls.h"
 #include "render.h"
 #include "static.h"
 #include "storage.h"
@@ -68,6 +71,8 @@ static cJSON *node_json(api_t *a)
     ni.listen_rtmp = node->conf.rtmp_listen;
     ni.listen_http_flv = node->conf.http_flv_listen;
     ni.listen_api = node->conf.api_listen;
+    ni.listen_rtmps = node->conf.rtmps_listen;
+    ni.listen_https = node->conf.https_listen;
     hub_counts(node->hub, &ni.streams, &ni.publishers, &ni.players, &ni.relay_links);
     node_foreach_session(node, count_session, &ni.sessions);
     if (node->relays) {
@@ -308,4 +313,44 @@ void api_post_node_undrain(api_req_t *r)
         return;
     }
     drain_change(r, d);
+}
+
+/* ---- certificates ------------------------------------------------------- */
+
+static cJSON *certs_json(const tls_server_t *t)
+{
+    tls_cert_info_t info[TLS_CERTS_MAX];
+    size_t n = tls_server_certs(t, info, TLS_CERTS_MAX);
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "certificates");
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e)
+            break;
+        if (info[i].host[0])
+            cJSON_AddStringToObject(e, "host", info[i].host);
+        else
+            cJSON_AddNullToObject(e, "host");
+        cJSON_AddStringToObject(e, "serial", info[i].serial);
+        cJSON_AddStringToObject(e, "subject", info[i].subject);
+        cJSON_AddNumberToObject(e, "not_after", (double)info[i].not_after);
+        cJSON_AddItemToArray(arr, e);
+    }
+    return o;
+}
+
+void api_post_node_reload_certs(api_req_t *r)
+{
+    node_t *node = r->api->node;
+    char err[768];
+    int rc = node_reload_certs(node, &node->conf, "API", err, sizeof err);
+    if (rc == NODE_RELOAD_NO_TLS) {
+        api_reply_error(r, 409, "conflict", "%s", err);
+        return;
+    }
+    if (rc != 0) {
+        api_reply_error(r, 409, "conflict",
+                        "%s; the certificates in use stay", err);
+        return;
+    }
+    api_reply_json(r, 200, certs_json(node->tls));
 }

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "hook_spec.h"
 #include "log.h"
 #include "relay_spec.h"
+#include "tls_sni.h"
 
 /* F_POLICY: "allow" (1) or "deny" (0), stored as an int. */
 typedef enum { F_STR, F_U32, F_BOOL, F_LISTEN, F_LEVEL, F_POLICY } field_type_t;
@@ -62,6 +64,13 @@ static const field_t FIELDS[] = {
     STR("http_flv.cors_origin", http_flv_cors_origin, "*"),
     U32("http_flv.ws_ping_ms", http_flv_ws_ping_ms, 10000, 100, 600000),
     U32("http_flv.ws_idle_timeout_ms", http_flv_ws_idle_timeout_ms, 30000, 500, 3600000),
+    STR("tls.cert", tls_cert, ""),
+    STR("tls.key", tls_key, ""),
+    U32("tls.handshake_timeout_ms", tls_handshake_timeout_ms, 10000, 100, 600000),
+    U32("tls.max_handshakes", tls_max_handshakes, 256, 0, 1000000),
+    LISTEN("rtmps.listen", rtmps_listen, ""),
+    LISTEN("https.listen", https_listen, ""),
+    BOOL("api.tls", api_tls, 0),
     LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
     STR("api.token", api_token, ""),
     BOOL("api.health_public", api_health_public, 1),
@@ -144,6 +153,12 @@ const char *conf_changed_key(const conf_t *a, const conf_t *b, const char *const
         return "relays";
     if (strcmp(a->hooks_json, b->hooks_json) != 0)
         return "hooks";
+    int skip_sni = 0;
+    for (const char *const *k = skip; k && *k; k++)
+        skip_sni |= strcmp(*k, "tls.sni") == 0;
+    if (!skip_sni && (a->tls_sni_n != b->tls_sni_n ||
+                      memcmp(a->tls_sni, b->tls_sni, sizeof a->tls_sni) != 0))
+        return "tls.sni";
     /* both filled from zeroed memory by the same loader: equal rules are equal bytes */
     if (memcmp(&a->apps, &b->apps, sizeof a->apps) != 0)
         return "apps";
@@ -205,7 +220,7 @@ static int set_field(conf_t *c, const field_t *f, const cJSON *v, char *err, siz
             snprintf(err, errlen, "%s: longer than %zu bytes", f->path, f->size - 1);
             return -1;
         }
-        if (f->type == F_LISTEN) {
+        if (f->type == F_LISTEN && !(n == 0 && !f->dstr[0])) { /* "" turns an optional one off */
             char host[CONF_LISTEN_MAX];
             uint16_t port;
             if (conf_parse_listen(v->valuestring, host, sizeof host, &port) != 0) {
@@ -392,6 +407,98 @@ static int load_apps(conf_t *c, const cJSON *arr, char *err, size_t errlen)
     return 0;
 }
 
+/* One string member of a tls.sni element into out (size outlen). */
+static int sni_string(const cJSON *e, int i, const char *key, char *out, size_t outlen, char *err,
+                      size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        snprintf(err, errlen, "tls.sni[%d].%s: expected a non-empty string", i, key);
+        return -1;
+    }
+    if (strlen(v->valuestring) >= outlen) {
+        snprintf(err, errlen, "tls.sni[%d].%s: longer than %zu bytes", i, key, outlen - 1);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", v->valuestring);
+    return 0;
+}
+
+/* "tls.sni": at most CONF_TLS_SNI_MAX {host, cert, key}, hosts valid
+ * (tls_sni_pattern_valid()) and unique without regard to case. */
+static int load_tls_sni(conf_t *c, const cJSON *arr, char *err, size_t errlen)
+{
+    if (!cJSON_IsArray(arr)) {
+        snprintf(err, errlen, "tls.sni: expected an array");
+        return -1;
+    }
+    if (cJSON_GetArraySize(arr) > CONF_TLS_SNI_MAX) {
+        snprintf(err, errlen, "tls.sni: more than %d entries", CONF_TLS_SNI_MAX);
+        return -1;
+    }
+    c->tls_sni_n = 0;
+    int i = 0;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        conf_tls_sni_t *s = &c->tls_sni[i];
+        if (!cJSON_IsObject(e)) {
+            snprintf(err, errlen, "tls.sni[%d]: expected an object", i);
+            return -1;
+        }
+        for (const cJSON *k = e->child; k; k = k->next) {
+            if (strcmp(k->string, "host") && strcmp(k->string, "cert") &&
+                strcmp(k->string, "key")) {
+                snprintf(err, errlen, "tls.sni[%d].%s: unknown key", i, k->string);
+                return -1;
+            }
+        }
+        if (sni_string(e, i, "host", s->host, sizeof s->host, err, errlen) != 0 ||
+            sni_string(e, i, "cert", s->cert, sizeof s->cert, err, errlen) != 0 ||
+            sni_string(e, i, "key", s->key, sizeof s->key, err, errlen) != 0)
+            return -1;
+        if (!tls_sni_pattern_valid(s->host)) {
+            snprintf(err, errlen, "tls.sni[%d].host: \"%s\" is not a host name or \"*.\" one", i,
+                     s->host);
+            return -1;
+        }
+        for (int k = 0; k < i; k++) {
+            if (strcasecmp(c->tls_sni[k].host, s->host) == 0) {
+                snprintf(err, errlen, "tls.sni[%d].host: duplicate host \"%s\" (also tls.sni[%d])",
+                         i, s->host, k);
+                return -1;
+            }
+        }
+        c->tls_sni_n = (unsigned)i + 1;
+    }
+    return 0;
+}
+
+/* The rules between TLS keys, once all are read. */
+static int check_tls(const conf_t *c, char *err, size_t errlen)
+{
+    if (c->api_tls) {
+        snprintf(err, errlen,
+                 "api.tls: not supported yet (serve the API on loopback or behind a TLS proxy)");
+        return -1;
+    }
+    if (!c->tls_cert[0] != !c->tls_key[0]) {
+        snprintf(err, errlen, "%s: required with %s", c->tls_cert[0] ? "tls.key" : "tls.cert",
+                 c->tls_cert[0] ? "tls.cert" : "tls.key");
+        return -1;
+    }
+    const char *listener = c->rtmps_listen[0]   ? "rtmps.listen"
+                           : c->https_listen[0] ? "https.listen"
+                                                : NULL;
+    if (listener && !c->tls_cert[0]) {
+        snprintf(err, errlen, "%s: needs tls.cert and tls.key (the node's certificate)", listener);
+        return -1;
+    }
+    if (c->tls_sni_n && !c->tls_cert[0]) {
+        snprintf(err, errlen, "tls.sni: needs tls.cert and tls.key (the default certificate)");
+        return -1;
+    }
+    return 0;
+}
+
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -431,6 +538,11 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
         for (const cJSON *v = sec->child; v; v = v->next) {
             char path[256];
             snprintf(path, sizeof path, "%s.%s", sec->string, v->string);
+            if (strcmp(path, "tls.sni") == 0) {
+                if (load_tls_sni(c, v, err, errlen) != 0)
+                    goto out;
+                continue;
+            }
             const field_t *f = field_find(path);
             if (!f) {
                 snprintf(err, errlen, "%s: unknown key", path);
@@ -457,6 +569,8 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
                  c->webhooks_retry_initial_ms);
         goto out;
     }
+    if (check_tls(c, err, errlen) != 0)
+        goto out;
     rc = 0;
 out:
     cJSON_Delete(root);

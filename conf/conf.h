@@ -32,6 +32,14 @@
 #define CONF_HOOKS_MAX 64            /* elements of "hooks" at most */
 #define CONF_FILE_MAX (1 << 20)      /* bytes of a config file at most */
 #define CONF_API_CONNECTIONS_MAX 256 /* API connections open at once, in all (api/http.c) */
+#define CONF_TLS_SNI_MAX 16          /* elements of "tls.sni" at most */
+
+/* One element of tls.sni: the certificate chosen when a client names host. */
+typedef struct {
+    char host[256]; /* a name or "*.name" (tls_sni.h) */
+    char cert[CONF_PATH_MAX];
+    char key[CONF_PATH_MAX];
+} conf_tls_sni_t;
 
 typedef struct {
     char rtmp_listen[CONF_LISTEN_MAX];
@@ -48,6 +56,18 @@ typedef struct {
     char http_flv_cors_origin[256];
     uint32_t http_flv_ws_ping_ms;         /* WebSocket-FLV: a ping this often */
     uint32_t http_flv_ws_idle_timeout_ms; /* WebSocket-FLV: silent client cut after this */
+
+    /* TLS (node/core/tls.h): the default certificate (PEM, chain allowed)
+     * and key, the per-name ones, and the TLS listeners ("": off) */
+    char tls_cert[CONF_PATH_MAX];
+    char tls_key[CONF_PATH_MAX];
+    conf_tls_sni_t tls_sni[CONF_TLS_SNI_MAX];
+    unsigned tls_sni_n;
+    uint32_t tls_handshake_timeout_ms; /* a TLS handshake not done by then is cut */
+    uint32_t tls_max_handshakes;       /* TLS handshakes in progress at once; 0: no limit */
+    char rtmps_listen[CONF_LISTEN_MAX];
+    char https_listen[CONF_LISTEN_MAX];
+    int api_tls; /* refused when true: not supported yet */
 
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];
@@ -119,12 +139,12 @@ void conf_defaults(conf_t *c);
  * waited on). Returns 0, or -1 with a message in err naming the file and,
  * for a bad value, the key ("rtmp.chunk_size: expected an integer",
  * "relays[2].urls[0]: ...", "hooks[0].events[1]: ...",
- * "apps[1].publish_allow[0]: ..."). */
+ * "apps[1].publish_allow[0]: ...", "tls.sni[0].host: ..."). */
 int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text (used by the file loader and by tests). */
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);
 
-/* The first key (dotted path, or "relays", "hooks", "apps") whose value
+/* The first key (dotted path, or "relays", "hooks", "apps", "tls.sni") whose value
  * differs between a and b, leaving out the keys listed in skip (a
  * NULL-terminated array, or NULL); NULL when none differs. Both must come
  * from conf_defaults() and the loaders (SIGHUP compares the file it re-read

@@ -15,6 +15,7 @@
 #include <event2/util.h>
 
 #include "common.h"
+#include "conn_tls.h"
 #include "log.h"
 
 #define CONN_MAX_IOV 64
@@ -272,6 +273,8 @@ int conn_send(conn_t *c, const void *data, size_t len)
 
 static void conn_block(conn_t *c)
 {
+    if (conn_tls_write_waits_read(c))
+        return; /* the read event flushes (conn_tls.h) */
     if (!c->wblocked) {
         c->wblocked = 1;
         event_add(&c->wev, NULL);
@@ -285,14 +288,14 @@ static int would_block(void)
 
 void conn_flush(conn_t *c)
 {
-    if (c->closing || c->connecting)
-        return; /* connecting: output waits for on_connect */
+    if (c->closing || c->connecting || conn_tls_handshaking(c))
+        return; /* connecting, TLS handshake: output waits for them */
     int64_t now = weir_mono_ms();
     for (int round = 0; round < CONN_FLUSH_ROUNDS; round++) {
         player_t *p = c->player;
         size_t pending = evbuffer_get_length(c->out);
         if (pending && (!p || p->offset == 0)) {
-            int w = evbuffer_write(c->out, c->fd);
+            int w = c->tls ? (int)conn_tls_write_out(c) : evbuffer_write(c->out, c->fd);
             if (w < 0) {
                 if (would_block()) {
                     conn_block(c);
@@ -323,7 +326,7 @@ void conn_flush(conn_t *c)
         size_t want = 0;
         for (int i = 0; i < n; i++)
             want += iov[i].iov_len;
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = c->tls ? conn_tls_writev(c, iov, n) : writev(c->fd, iov, n);
         if (w < 0) {
             if (would_block()) {
                 conn_block(c);
@@ -348,6 +351,13 @@ void conn_flush(conn_t *c)
         return;
     }
 drained:
+    if (c->tls && conn_tls_flush_retry(c) != 0) {
+        if (would_block())
+            conn_block(c);
+        else
+            conn_close_net(c, CONN_END_IO, "write error");
+        return;
+    }
     if (c->wblocked) {
         c->wblocked = 0;
         event_del(&c->wev);
@@ -415,6 +425,7 @@ void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out)
     out->protocol = c->proto->name;
     out->remote = c->remote;
     out->start_wall_ms = c->start_wall_ms;
+    out->tls = c->tls != NULL;
     out->duration_ms = now_ms - c->start_ms;
     out->bytes_in = c->bytes_in;
     out->bytes_out = c->bytes_out;
@@ -443,6 +454,7 @@ void conn_reap_all(node_t *node)
                  c->proto->name, c->close_reason ? c->close_reason : "closed", c->remote,
                  (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
                  (double)(weir_mono_ms() - c->start_ms) / 1000.0);
+        conn_tls_free(c);
         evbuffer_free(c->out);
         if (c->fd >= 0)
             evutil_closesocket(c->fd);
@@ -455,6 +467,10 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     conn_t *c = arg;
     node_t *node = c->node;
+    if (c->tls) {
+        conn_tls_on_readable(c);
+        return;
+    }
     ssize_t n = recv(fd, node->rbuf, sizeof node->rbuf, 0);
     if (n > 0) {
         c->bytes_in += (uint64_t)n;
@@ -481,7 +497,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
     conn_t *c = arg;
     if (c->connecting)
         conn_connected(c);
-    else
+    else if (!c->tls || conn_tls_on_writable(c))
         conn_flush(c);
 }
 

@@ -51,6 +51,7 @@ typedef struct {
     enum { SESS_RELAY_NONE = 0, SESS_RELAY_IN, SESS_RELAY_OUT } relay;
     unsigned relay_hops;
     const char *relay_via;
+    int tls; /* accepted on a TLS listener (rtmps.listen, https.listen) */
 } sess_info_t;
 
 /* Why the network ended a connection: conn.c sets it with close_reason, so
@@ -103,6 +104,7 @@ struct conn {
     unsigned connecting : 1; /* outgoing: resolving or connecting */
     unsigned outgoing : 1;
     struct conn_resolve *resolve; /* pending name resolution, or NULL */
+    struct conn_tls *tls;         /* TLS state (conn_tls.h), NULL: plaintext */
     const char *close_reason;
     reason_t why;   /* set with close_reason: the documented code (reason.h) */
     conn_end_t end; /* set with close_reason when the network ended it */

@@ -24,6 +24,8 @@ static const char *const NAMES[LIMIT_KINDS] = {
     "file_descriptors",
     "max_memory",
     "max_metadata_size",
+    "tls_handshakes",
+    "tls_handshake_timeout",
 };
 
 /* One address: in a hash chain while used; on the idle list (oldest

@@ -43,6 +43,8 @@ typedef enum {
     LIMIT_FILE_DESCRIPTORS,            /* a client connection near RLIMIT_NOFILE (fdlimit.h) */
     LIMIT_MAX_MEMORY,        /* a publish refused: media memory over limits.max_memory_mb */
     LIMIT_MAX_METADATA_SIZE, /* a data message (onMetaData) over the AMF0 decoder's bounds */
+    LIMIT_TLS_HANDSHAKES,    /* a TLS connection over tls.max_handshakes in progress */
+    LIMIT_TLS_HANDSHAKE_TIMEOUT, /* a TLS handshake not done in tls.handshake_timeout_ms */
     LIMIT_KINDS
 } limit_kind_t;
 

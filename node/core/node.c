@@ -22,6 +22,8 @@
 #include "conn.h"
 #include "fdlimit.h"
 #include "log.h"
+#include "conn_tls.h"
+#include "tls.h"
 #include "reload.h"
 #include "sdnotify.h"
 
@@ -69,7 +71,7 @@ static void refuse_accepted(node_t *node, evutil_socket_t fd, const struct socka
                             const node_accept_pause_t *p, limit_kind_t why)
 {
     const conn_proto_t *proto = p->proto;
-    if (p->which == NODE_LISTENER_HTTP_FLV) {
+    if (p->which == NODE_LISTENER_HTTP_FLV && !p->tls) {
         static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                    "Retry-After: 1\r\n"
                                    "Content-Length: 0\r\n"
@@ -99,6 +101,10 @@ static void refuse_accepted(node_t *node, evutil_socket_t fd, const struct socka
 /* The pause state of one of the node's listeners. */
 static node_accept_pause_t *pause_of(node_t *node, struct evconnlistener *lis)
 {
+    if (lis == node->rtmps_lis)
+        return &node->rtmps_pause;
+    if (lis == node->https_lis)
+        return &node->https_pause;
     return lis == node->rtmp_lis ? &node->rtmp_pause : &node->http_pause;
 }
 
@@ -132,9 +138,20 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         refuse_accepted(node, fd, sa, p, why);
         return;
     }
-    conn_t *c = conn_new(node, fd, sa, salen, proto);
-    if (!c) {
+    if (p->tls && node->conf.tls_max_handshakes &&
+        node->tls_handshaking >= node->conf.tls_max_handshakes) {
         conn_limits_release(node->limits, has_addr ? &addr : NULL);
+        refuse_accepted(node, fd, sa, p, LIMIT_TLS_HANDSHAKES);
+        return;
+    }
+    conn_t *c = conn_new(node, fd, sa, salen, proto);
+    int http = p->which == NODE_LISTENER_HTTP_FLV;
+    SSL *ssl = c && p->tls ? tls_server_session(node->tls, http) : NULL;
+    if (!c || (p->tls && (!ssl || conn_tls_attach(c, ssl) != 0))) {
+        if (c)
+            conn_close(c, REASON_ERROR, "out of memory");
+        else
+            conn_limits_release(node->limits, has_addr ? &addr : NULL);
         log_error(0, "%s: out of memory accepting a connection", proto->name);
         return;
     }
@@ -205,7 +222,7 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg)
     evconnlistener_disable(lis);
     struct timeval tv = {(time_t)(p->delay_ms / 1000), (suseconds_t)(p->delay_ms % 1000) * 1000};
     event_add(&p->ev, &tv);
-    log_accept_failures(p, lis == node->rtmp_lis ? "rtmp" : "http-flv", err, now);
+    log_accept_failures(p, p->what, err, now);
     p->delay_ms =
         p->delay_ms * 2 < NODE_ACCEPT_PAUSE_MAX_MS ? p->delay_ms * 2 : NODE_ACCEPT_PAUSE_MAX_MS;
 }
@@ -273,6 +290,7 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
     evconnlistener_set_error_cb(lis, accept_error_cb);
     p->node = node;
     p->lis = lis;
+    p->what = what;
     p->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
     event_assign(&p->ev, node->base, -1, 0, pause_cb, p);
     log_info(0, "%s: listening on %s", what, addr);
@@ -285,7 +303,7 @@ static void log_unlogged_refusals(node_t *node, int64_t now_ms)
 {
     static const limit_kind_t ADMISSION[] = {
         LIMIT_MAX_CONNECTIONS, LIMIT_MAX_CONNECTIONS_PER_ADDRESS, LIMIT_NEW_CONNECTIONS_PER_ADDRESS,
-        LIMIT_API_CONNECTIONS_PER_ADDRESS, LIMIT_FILE_DESCRIPTORS};
+        LIMIT_API_CONNECTIONS_PER_ADDRESS, LIMIT_FILE_DESCRIPTORS, LIMIT_TLS_HANDSHAKES};
     for (size_t i = 0; i < sizeof ADMISSION / sizeof ADMISSION[0]; i++) {
         limit_kind_t k = ADMISSION[i];
         uint64_t n = conn_limits_unlogged(node->limits, k, now_ms);
@@ -314,7 +332,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         out += c->bytes_out;
         if (c->player)
             dropped += c->player->dropped_frames;
-        if (c->proto->on_tick)
+        conn_tls_tick(c, now);
+        if (c->proto->on_tick && !c->closing)
             c->proto->on_tick(c, now);
     }
     node->bytes_in = in;
@@ -391,9 +410,11 @@ const char *node_id(const node_t *node)
 void node_set_session(node_t *node, node_listener_t which, const conn_proto_t *proto,
                       void (*start)(conn_t *c))
 {
-    node_accept_pause_t *p = which == NODE_LISTENER_RTMP ? &node->rtmp_pause : &node->http_pause;
-    p->proto = proto;
-    p->start = start;
+    int rtmp = which == NODE_LISTENER_RTMP;
+    node_accept_pause_t *p = rtmp ? &node->rtmp_pause : &node->http_pause;
+    node_accept_pause_t *tp = rtmp ? &node->rtmps_pause : &node->https_pause;
+    p->proto = tp->proto = proto;
+    p->start = tp->start = start;
 }
 
 void node_set_event_sink(node_t *node, node_event_fn emit)
@@ -459,6 +480,26 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
     conn_reap_all(arg);
 }
 
+/* Stops accepting on every listener; with free_them, frees them. */
+static void listeners_stop(node_t *node, int free_them)
+{
+    struct evconnlistener **lis[] = {&node->rtmp_lis, &node->http_lis, &node->rtmps_lis,
+                                     &node->https_lis};
+    node_accept_pause_t *pause[] = {&node->rtmp_pause, &node->http_pause, &node->rtmps_pause,
+                                    &node->https_pause};
+    for (size_t i = 0; i < sizeof lis / sizeof lis[0]; i++) {
+        if (!*lis[i])
+            continue;
+        event_del(&pause[i]->ev);
+        if (free_them) {
+            evconnlistener_free(*lis[i]);
+            *lis[i] = NULL;
+        } else {
+            evconnlistener_disable(*lis[i]);
+        }
+    }
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -476,14 +517,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     log_info(0, "received %s, closing %zu sessions", sig == SIGINT ? "SIGINT" : "SIGTERM",
              node->nconns);
     MODULES_CALL(node, before_close);
-    if (node->rtmp_lis) {
-        evconnlistener_disable(node->rtmp_lis);
-        event_del(&node->rtmp_pause.ev);
-    }
-    if (node->http_lis) {
-        evconnlistener_disable(node->http_lis);
-        event_del(&node->http_pause.ev);
-    }
+    listeners_stop(node, 0);
     conn_t *c;
     while ((c = TAILQ_FIRST(&node->conns)) != NULL)
         conn_close(c, REASON_SHUTDOWN, "node shutting down");
@@ -558,6 +592,29 @@ static void stop_tick(node_t *node, int64_t now_ms)
     event_base_loopexit(node->base, NULL);
 }
 
+/* rtmps.listen and https.listen, with the certificates they use. */
+static int tls_listeners(node_t *node, char *err, size_t errlen)
+{
+    const conf_t *conf = &node->conf;
+    if (!conf->rtmps_listen[0] && !conf->https_listen[0])
+        return 0;
+    node->tls = tls_server_new(conf, err, errlen);
+    if (!node->tls)
+        return -1;
+    node->rtmps_pause.tls = node->https_pause.tls = 1;
+    node->rtmps_pause.which = NODE_LISTENER_RTMP;
+    node->https_pause.which = NODE_LISTENER_HTTP_FLV;
+    if (conf->rtmps_listen[0] &&
+        !(node->rtmps_lis = listen_on(node, "rtmps", conf->rtmps_listen, accept_cb,
+                                      &node->rtmps_pause, err, errlen)))
+        return -1;
+    if (conf->https_listen[0] &&
+        !(node->https_lis = listen_on(node, "https", conf->https_listen, accept_cb,
+                                      &node->https_pause, err, errlen)))
+        return -1;
+    return 0;
+}
+
 node_t *node_new(const conf_t *conf, char *err, size_t errlen)
 {
     node_t *node = calloc(1, sizeof *node);
@@ -603,7 +660,7 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     node->http_pause.which = NODE_LISTENER_HTTP_FLV;
     node->http_lis = listen_on(node, "http-flv", conf->http_flv_listen, accept_cb,
                                &node->http_pause, err, errlen);
-    if (!node->http_lis) {
+    if (!node->http_lis || tls_listeners(node, err, errlen) != 0) {
         node_free(node);
         return NULL;
     }
@@ -637,14 +694,8 @@ void node_free(node_t *node)
         event_del(&node->reap_ev);
         signals_del(node);
     }
-    if (node->rtmp_lis) {
-        event_del(&node->rtmp_pause.ev);
-        evconnlistener_free(node->rtmp_lis);
-    }
-    if (node->http_lis) {
-        event_del(&node->http_pause.ev);
-        evconnlistener_free(node->http_lis);
-    }
+    listeners_stop(node, 1);
+    tls_server_free(node->tls);
     if (node->reserve_fd >= 0)
         close(node->reserve_fd);
     hub_free(node->hub);

@@ -79,6 +79,8 @@ typedef struct node_accept_pause {
     struct node *node;
     struct evconnlistener *lis;     /* borrowed: the node's rtmp_lis or http_lis */
     node_listener_t which;          /* NODE_LISTENER_HTTP_FLV: a refusal is answered with a 503 */
+    int tls;                        /* rtmps.listen, https.listen: TLS first (conn_tls.h) */
+    const char *what;               /* "rtmp", "http-flv", "rtmps", "https" (logs) */
     const struct conn_proto *proto; /* node_set_session(); NULL: connections are closed */
     void (*start)(conn_t *c);
     struct event ev;
@@ -94,7 +96,10 @@ typedef struct node {
     hub_t *hub;
     struct evconnlistener *rtmp_lis;
     struct evconnlistener *http_lis;
-    node_accept_pause_t rtmp_pause, http_pause;
+    struct evconnlistener *rtmps_lis, *https_lis; /* NULL when not configured */
+    node_accept_pause_t rtmp_pause, http_pause, rtmps_pause, https_pause;
+    struct tls_server *tls;  /* the certificates (tls.h); NULL without a TLS listener */
+    uint32_t tls_handshaking; /* accepted TLS connections still in their handshake */
     int reserve_fd;    /* /dev/null, closed for a moment to shed connections when out of fds */
     uint64_t fd_limit; /* RLIMIT_NOFILE in force (0: unknown); see fdlimit.h */
     struct event tick_ev;

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "sdnotify.h"
+#include "tls.h"
 
 /* The config file as it is now into c, or -1 (logged): then the node goes
  * on with what it runs (NULL conf_path: the built-in defaults, as at start). */
@@ -72,6 +73,31 @@ static void reopen_log(node_t *node, const char *path)
     log_info(0, "SIGHUP: reopened log %s", path[0] ? path : "(none: stderr only)");
 }
 
+int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, size_t errlen)
+{
+    if (!node->tls) {
+        snprintf(err, errlen, "no TLS listener is configured (rtmps.listen, https.listen)");
+        return NODE_RELOAD_NO_TLS;
+    }
+    if (tls_server_reload(node->tls, c, err, errlen) != 0) {
+        log_error(0, "%s: certificates not reloaded: %s (the running ones stay in use)", by, err);
+        return -1;
+    }
+    if (c != &node->conf) {
+        conf_t *n = &node->conf;
+        memcpy(n->tls_cert, c->tls_cert, sizeof n->tls_cert);
+        memcpy(n->tls_key, c->tls_key, sizeof n->tls_key);
+        memcpy(n->tls_sni, c->tls_sni, sizeof n->tls_sni);
+        n->tls_sni_n = c->tls_sni_n;
+    }
+    tls_cert_info_t info;
+    tls_server_certs(node->tls, &info, 1);
+    log_info(0, "%s: certificates reloaded (tls.cert serial %s, %u by server name); new TLS "
+             "handshakes use them",
+             by, info.serial, c->tls_sni_n);
+    return 0;
+}
+
 /* The reload itself (node_reload() tells the service manager around it). */
 static void reload_config(node_t *node)
 {
@@ -87,8 +113,13 @@ static void reload_config(node_t *node)
     }
     reopen_log(node, c->log_file);
     apply_level(node, c);
+    char err[768];
+    if (node->tls)
+        node_reload_certs(node, c, "SIGHUP", err, sizeof err);
     static const char *const applied[] = {"log.file", "log.level", NULL};
-    const char *key = conf_changed_key(c, &node->conf, applied);
+    static const char *const applied_tls[] = {"log.file", "log.level", "tls.cert", "tls.key",
+                                              "tls.sni", NULL};
+    const char *key = conf_changed_key(c, &node->conf, node->tls ? applied_tls : applied);
     if (key)
         log_warn(0, "SIGHUP: %s changed in %s; not applied: it needs a restart", key,
                  node->conf_path);

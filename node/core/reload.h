@@ -1,4 +1,6 @@
-/* reload: what SIGHUP does (README "Signals"). It re-reads the config file
+/* reload: what SIGHUP does (README "Signals"), and the certificate reload
+ * (POST /api/v1/node/reload-certs, and SIGHUP too: see node_reload_certs()).
+ * It re-reads the config file
  * and applies what a restart would apply for two keys: the log file is
  * reopened at log.file (after logrotate renamed it: a new file at the
  * configured path) and log.level is set, unless a level was set over the
@@ -16,5 +18,15 @@
  * log file is reopened (or the error when it cannot be: logging goes on to
  * the old file). */
 void node_reload(node_t *node);
+
+#define NODE_RELOAD_NO_TLS (-2) /* node_reload_certs(): no TLS listener configured */
+
+/* Loads the certificates named by c's tls.cert, tls.key and tls.sni again
+ * (c: the config file re-read by SIGHUP, or node->conf for the API; by
+ * names the caller in the log: "SIGHUP", "API"). Returns 0 (new TLS
+ * handshakes use them, sessions up go on; node->conf's tls keys are c's),
+ * NODE_RELOAD_NO_TLS, or -1 with the reason in err ("tls.cert: cannot load
+ * ..."): logged, the running certificates stay. */
+int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, size_t errlen);
 
 #endif

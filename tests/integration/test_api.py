@@ -124,7 +124,8 @@ def test_node_identity_and_addresses(api_node):
     assert body["version"] == "0.1.0"
     assert body["listen"] == {"rtmp": "127.0.0.1:%d" % n.rtmp_port,
                               "http_flv": "127.0.0.1:%d" % n.http_port,
-                              "api": "127.0.0.1:%d" % n.api_port}
+                              "api": "127.0.0.1:%d" % n.api_port,
+                              "rtmps": None, "https": None}
     assert body["counts"] == {"streams": 0, "publishers": 0, "players": 0, "relay_links": 0,
                               "relays": 0, "sessions": 0}
     assert body["storage"]["path"].endswith("weir.db")

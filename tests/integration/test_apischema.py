@@ -428,6 +428,7 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/relays/{id}"), ("PUT", "/api/v1/relays/{id}"),
         ("PATCH", "/api/v1/relays/{id}"), ("DELETE", "/api/v1/relays/{id}"),
         ("POST", "/api/v1/node/drain"), ("POST", "/api/v1/node/undrain"),
+        ("POST", "/api/v1/node/reload-certs"),
         ("GET", "/api/v1/hooks"), ("POST", "/api/v1/hooks"),
         ("GET", "/api/v1/hooks/{id}"), ("PUT", "/api/v1/hooks/{id}"),
         ("DELETE", "/api/v1/hooks/{id}"),

@@ -32,7 +32,7 @@ LIMITS = ("max_connections", "max_connections_per_address", "new_connections_per
           "max_streams", "max_message_size", "max_chunk_streams", "handshake_timeout",
           "idle_timeout", "slow_player", "request_timeout", "header_too_large",
           "unread_replies", "api_connections_per_address", "file_descriptors",
-          "max_memory", "max_metadata_size")
+          "max_memory", "max_metadata_size", "tls_handshakes", "tls_handshake_timeout")
 C0C1 = b"\x03" + b"\x00" * 1536
 HS_REPLY = 1 + 2 * 1536
 

@@ -55,13 +55,16 @@ class Closed(Exception):
 
 
 class WsClient:
-    def __init__(self, port, path, timeout=10.0, rcvbuf=None):
+    def __init__(self, port, path, timeout=10.0, rcvbuf=None, tls=None):
+        """tls: an ssl.SSLContext for wss:// (server name "localhost")."""
         self.key = base64.b64encode(os.urandom(16)).decode()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:  # before connect, so the window stays small
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect(("127.0.0.1", port))
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         self.buf = b""
         self.sock.sendall(upgrade_request(path, self.key))
         self.status, self.headers = self._read_head(timeout)

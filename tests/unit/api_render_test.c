@@ -71,9 +71,15 @@ static void test_session(void **state)
     char k[512];
     keys(o, k, sizeof k);
     assert_string_equal(k, "id,role,protocol,remote,app,name,start_time,bytes_in,bytes_out,"
-                           "bitrate_in_kbps,bitrate_out_kbps,dropped_frames,queued_bytes,relay");
+                           "bitrate_in_kbps,bitrate_out_kbps,dropped_frames,queued_bytes,relay,tls");
     assert_true(is_null(o, "relay")); /* a client */
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "tls")));
     cJSON_Delete(o);
+    si.tls = 1; /* accepted on rtmps.listen or https.listen */
+    o = api_render_session(&si);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "tls")));
+    cJSON_Delete(o);
+    si.tls = 0;
     /* Another node's relay link: role relay and where it comes from. */
     si.role = SESS_ROLE_RELAY;
     si.relay = SESS_RELAY_IN;
@@ -321,6 +327,7 @@ static void test_node(void **state)
     assert_true(num(c, "players") == 5 && num(c, "relays") == 0);
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "listen");
     assert_string_equal(str(l, "api"), "127.0.0.1:8090");
+    assert_true(is_null(l, "rtmps") && is_null(l, "https")); /* TLS listeners off */
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "storage");
     assert_true(num(s, "write_errors") == 3);
     /* Nothing sampled, no limits: zeros and nulls. */

@@ -689,6 +689,67 @@ static void test_shipped_config_loads(void **state)
 }
 
 /* SIGHUP's comparison: the first changed key, leaving out the skipped ones. */
+static void expect_tls_err(const char *json, const char *msg)
+{
+    conf_t c;
+    char err[256];
+    assert_int_equal(load(&c, json, err), -1);
+    if (!strstr(err, msg))
+        fail_msg("%s: error '%s' lacks '%s'", json, err, msg);
+}
+
+static void test_tls_keys(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    assert_int_equal(load(&c, "{}", err), 0);
+    assert_string_equal(c.rtmps_listen, ""); /* off by default */
+    assert_string_equal(c.https_listen, "");
+    assert_int_equal(c.tls_sni_n, 0);
+    assert_int_equal(load(&c,
+                          "{\"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\", \"sni\": ["
+                          "{\"host\": \"a.example.com\", \"cert\": \"a.pem\", \"key\": \"ak.pem\"},"
+                          "{\"host\": \"*.example.org\", \"cert\": \"b.pem\", \"key\": \"bk.pem\"}]},"
+                          "\"rtmps\": {\"listen\": \"0.0.0.0:1936\"},"
+                          "\"https\": {\"listen\": \"[::]:8443\"}, \"api\": {\"tls\": false}}",
+                          err),
+                     0);
+    assert_string_equal(c.tls_cert, "c.pem");
+    assert_int_equal(c.tls_sni_n, 2);
+    assert_string_equal(c.tls_sni[1].host, "*.example.org");
+    assert_string_equal(c.tls_sni[1].key, "bk.pem");
+    assert_string_equal(c.https_listen, "[::]:8443");
+    expect_tls_err("{\"api\": {\"tls\": true}}", "api.tls: not supported yet");
+    expect_tls_err("{\"rtmps\": {\"listen\": \"0.0.0.0:1936\"}}",
+                   "rtmps.listen: needs tls.cert and tls.key");
+    expect_tls_err("{\"https\": {\"listen\": \"0.0.0.0:8443\"}}", "https.listen: needs tls.cert");
+    expect_tls_err("{\"https\": {\"listen\": \"8443\"}}", "https.listen: expected");
+    expect_tls_err("{\"tls\": {\"cert\": \"c.pem\"}}", "tls.key: required with tls.cert");
+    expect_tls_err("{\"tls\": {\"key\": \"k.pem\"}}", "tls.cert: required with tls.key");
+    expect_tls_err("{\"tls\": {\"cert\": 1, \"key\": \"k\"}}", "tls.cert: expected a string");
+    expect_tls_err("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"sni\": {}}}",
+                   "tls.sni: expected an array");
+    expect_tls_err("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"sni\": [1]}}",
+                   "tls.sni[0]: expected an object");
+    expect_tls_err("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"sni\": [{\"host\": \"a.b\", "
+                   "\"cert\": \"x\"}]}}",
+                   "tls.sni[0].key: expected a non-empty string");
+    expect_tls_err("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"sni\": [{\"host\": \"a b\", "
+                   "\"cert\": \"x\", \"key\": \"y\"}]}}",
+                   "tls.sni[0].host: \"a b\" is not a host name");
+    expect_tls_err("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"sni\": [{\"host\": \"a.b\", "
+                   "\"cert\": \"x\", \"key\": \"y\", \"port\": 1}]}}",
+                   "tls.sni[0].port: unknown key");
+    expect_tls_err("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"sni\": ["
+                   "{\"host\": \"a.b\", \"cert\": \"x\", \"key\": \"y\"},"
+                   "{\"host\": \"A.B\", \"cert\": \"x\", \"key\": \"y\"}]}}",
+                   "tls.sni[1].host: duplicate host");
+    expect_tls_err("{\"tls\": {\"sni\": [{\"host\": \"a.b\", \"cert\": \"x\", \"key\": \"y\"}]}}",
+                   "tls.sni: needs tls.cert");
+    expect_tls_err("{\"tls\": {\"max_handshakes\": -1}}", "tls.max_handshakes");
+}
+
 static void test_changed_key(void **state)
 {
     (void)state;
@@ -784,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_listen_port_zero),
         cmocka_unit_test(test_file_not_regular),
         cmocka_unit_test(test_file_size_bound),
+        cmocka_unit_test(test_tls_keys),
         cmocka_unit_test(test_changed_key),
         cmocka_unit_test(test_web_root),
         cmocka_unit_test(test_relay_keys),

@@ -1,0 +1,337 @@
+#include "conn_tls.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "common.h"
+#include "log.h"
+#include "tls.h"
+
+#define CONN_TLS_RECORD 16384 /* plaintext bytes a TLS record holds at most */
+#define CONN_TLS_READS 4      /* records read per readable event at most */
+
+struct conn_tls {
+    SSL *ssl;
+    uint8_t *rec;   /* CONN_TLS_RECORD bytes (allocated at first use), or NULL */
+    size_t rec_len; /* bytes in rec: gathered, or a blocked record's */
+    unsigned handshaking : 1;
+    unsigned read_wants_write : 1;
+    unsigned write_wants_read : 1;
+    unsigned failed : 1; /* a fatal TLS or socket error: no close_notify */
+};
+
+int conn_tls_attach(conn_t *c, SSL *ssl)
+{
+    struct conn_tls *t = calloc(1, sizeof *t);
+    if (!t || SSL_set_fd(ssl, c->fd) != 1) {
+        free(t);
+        SSL_free(ssl);
+        return -1;
+    }
+    SSL_set_accept_state(ssl);
+    t->ssl = ssl;
+    t->handshaking = 1;
+    c->tls = t;
+    c->node->tls_handshaking++;
+    return 0;
+}
+
+int conn_tls_handshaking(const conn_t *c)
+{
+    return c->tls && c->tls->handshaking;
+}
+
+static void arm_write(conn_t *c)
+{
+    if (!c->wblocked) {
+        c->wblocked = 1;
+        event_add(&c->wev, NULL);
+    }
+}
+
+static void disarm_write(conn_t *c)
+{
+    if (c->wblocked) {
+        c->wblocked = 0;
+        event_del(&c->wev);
+    }
+}
+
+/* Closes c for a failed read or write (SSL_get_error() code e). */
+static void io_failed(conn_t *c, int e)
+{
+    struct conn_tls *t = c->tls;
+    const char *why = "TLS error";
+    reason_t code = REASON_ERROR;
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        why = "peer closed the connection";
+        code = REASON_EOF;
+    } else {
+        t->failed = 1;
+        if (e == SSL_ERROR_SYSCALL)
+            why = errno == ECONNRESET ? "connection reset by peer" : "read error";
+        else
+            log_info(c->id, "%s: TLS error with %s: %s", c->proto->name, c->remote,
+                     ERR_reason_error_string(ERR_peek_error()));
+    }
+    ERR_clear_error();
+    if (!c->closing)
+        c->end = code == REASON_EOF ? CONN_END_PEER : CONN_END_IO;
+    conn_close(c, code, why);
+}
+
+static void handshake_failed(conn_t *c, tls_fail_t why, const char *detail)
+{
+    static const char *const TEXT[TLS_FAIL_KINDS] = {
+        [TLS_FAIL_NOT_TLS] = "TLS handshake failed: the client does not speak TLS",
+        [TLS_FAIL_VERSION] = "TLS handshake failed: protocol version below TLS 1.2",
+        [TLS_FAIL_CIPHER] = "TLS handshake failed: no cipher suite in common",
+        [TLS_FAIL_PEER_ALERT] = "TLS handshake failed: the client refused it",
+        [TLS_FAIL_EOF] = "TLS handshake failed: the client left",
+        [TLS_FAIL_TIMEOUT] = "TLS handshake timed out",
+        [TLS_FAIL_OTHER] = "TLS handshake failed",
+    };
+    tls_count_failure(c->node->tls, why);
+    c->tls->failed = 1;
+    log_info(c->id, "%s: TLS handshake with %s failed (%s): %s", c->proto->name, c->remote,
+             tls_fail_name(why), detail ? detail : "-");
+    ERR_clear_error();
+    conn_close(c, why == TLS_FAIL_TIMEOUT ? REASON_TIMEOUT : REASON_PROTOCOL, TEXT[why]);
+}
+
+static void handshake_done(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    t->handshaking = 0;
+    c->node->tls_handshaking--;
+    tls_count_handshake(c->node->tls);
+    disarm_write(c);
+    const char *sni = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
+    log_debug(c->id, "%s: TLS with %s: %s %s, server name %s", c->proto->name, c->remote,
+              SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl), sni ? sni : "(none)");
+    conn_flush(c); /* what the protocol queued meanwhile */
+}
+
+/* One handshake step; 1 when it is done. */
+static int handshake_step(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    ERR_clear_error();
+    int r = SSL_do_handshake(t->ssl);
+    if (r == 1) {
+        handshake_done(c);
+        return 1;
+    }
+    int e = SSL_get_error(t->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        disarm_write(c);
+        return 0;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        arm_write(c);
+        return 0;
+    }
+    unsigned long err = ERR_peek_error();
+    const char *detail = err                               ? ERR_reason_error_string(err)
+                         : e == SSL_ERROR_SYSCALL && errno ? strerror(errno)
+                                                           : "connection closed";
+    handshake_failed(c, tls_fail_classify(e, err), detail);
+    return 0;
+}
+
+static void read_records(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    node_t *node = c->node;
+    for (int i = 0; i < CONN_TLS_READS && !c->closing; i++) {
+        size_t n = 0;
+        ERR_clear_error();
+        int r = SSL_read_ex(t->ssl, node->rbuf, sizeof node->rbuf, &n);
+        if (r == 1) {
+            c->bytes_in += n;
+            c->last_read_ms = weir_mono_ms();
+            c->proto->on_read(c, node->rbuf, n);
+            continue;
+        }
+        int e = SSL_get_error(t->ssl, r);
+        if (e == SSL_ERROR_WANT_READ)
+            return;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            t->read_wants_write = 1;
+            arm_write(c);
+            return;
+        }
+        io_failed(c, e);
+        return;
+    }
+    /* Records already decrypted or read from the socket: come back soon. */
+    if (!c->closing && SSL_has_pending(t->ssl))
+        event_active(&c->rev, EV_READ, 0);
+}
+
+void conn_tls_on_readable(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    if (t->handshaking && !handshake_step(c))
+        return;
+    if (c->closing)
+        return;
+    if (t->write_wants_read) {
+        t->write_wants_read = 0;
+        conn_flush(c);
+        if (c->closing)
+            return;
+    }
+    read_records(c);
+}
+
+int conn_tls_on_writable(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    if (t->handshaking) {
+        handshake_step(c);
+        return 0;
+    }
+    if (t->read_wants_write) {
+        t->read_wants_write = 0;
+        read_records(c);
+        if (c->closing)
+            return 0;
+    }
+    return 1;
+}
+
+/* -1 with errno for a write that did not complete (SSL_get_error() e). */
+static int write_blocked(conn_t *c, int e)
+{
+    struct conn_tls *t = c->tls;
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        t->write_wants_read = e == SSL_ERROR_WANT_READ;
+        errno = EAGAIN;
+        return -1;
+    }
+    t->failed = 1;
+    if (e == SSL_ERROR_SSL)
+        log_info(c->id, "%s: TLS write error with %s: %s", c->proto->name, c->remote,
+                 ERR_reason_error_string(ERR_peek_error()));
+    ERR_clear_error();
+    errno = EIO;
+    return -1;
+}
+
+/* Sends the record buffer: 0 when it went out (or was empty), -1 with
+ * errno EAGAIN (it stays: OpenSSL wants these bytes again) or EIO. */
+static int send_rec(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    while (t->rec_len) {
+        size_t w = 0;
+        ERR_clear_error();
+        int r = SSL_write_ex(t->ssl, t->rec, t->rec_len, &w);
+        if (r != 1)
+            return write_blocked(c, SSL_get_error(t->ssl, r));
+        t->write_wants_read = 0;
+        t->rec_len -= w;
+        memmove(t->rec, t->rec + w, t->rec_len);
+    }
+    return 0;
+}
+
+int conn_tls_flush_retry(conn_t *c)
+{
+    return send_rec(c);
+}
+
+static int rec_alloc(struct conn_tls *t)
+{
+    if (!t->rec && !(t->rec = malloc(CONN_TLS_RECORD))) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* Gathers left bytes at p into the record buffer, sending each full
+ * record. Returns 0, or -1 (blocked or failed: *taken says what was taken). */
+static int write_piece(conn_t *c, const uint8_t *p, size_t left, size_t *taken)
+{
+    struct conn_tls *t = c->tls;
+    if (rec_alloc(t) != 0)
+        return -1;
+    while (left) {
+        size_t len = CONN_TLS_RECORD - t->rec_len;
+        len = left < len ? left : len;
+        memcpy(t->rec + t->rec_len, p, len);
+        t->rec_len += len;
+        *taken += len;
+        p += len;
+        left -= len;
+        if (t->rec_len == CONN_TLS_RECORD && send_rec(c) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+ssize_t conn_tls_writev(conn_t *c, const struct iovec *iov, int n)
+{
+    if (send_rec(c) != 0)
+        return -1;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (write_piece(c, iov[i].iov_base, iov[i].iov_len, &total) != 0)
+            return total ? (ssize_t)total : -1; /* blocked, or the error shows next call */
+    if (send_rec(c) != 0 && !total)
+        return -1;
+    return (ssize_t)total;
+}
+
+ssize_t conn_tls_write_out(conn_t *c)
+{
+    struct evbuffer_iovec v[16];
+    struct iovec iov[16];
+    int n = evbuffer_peek(c->out, -1, NULL, v, 16);
+    if (n > 16)
+        n = 16;
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    ssize_t w = conn_tls_writev(c, iov, n);
+    if (w > 0)
+        evbuffer_drain(c->out, (size_t)w);
+    return w;
+}
+
+int conn_tls_write_waits_read(const conn_t *c)
+{
+    return c->tls && c->tls->write_wants_read;
+}
+
+void conn_tls_tick(conn_t *c, int64_t now_ms)
+{
+    if (!c->tls || !c->tls->handshaking || c->closing)
+        return;
+    if (now_ms - c->start_ms < (int64_t)c->node->conf.tls_handshake_timeout_ms)
+        return;
+    node_limit_hit(c->node, LIMIT_TLS_HANDSHAKE_TIMEOUT);
+    handshake_failed(c, TLS_FAIL_TIMEOUT, "no handshake within tls.handshake_timeout_ms");
+}
+
+void conn_tls_free(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    if (!t)
+        return;
+    if (t->handshaking)
+        c->node->tls_handshaking--;
+    else if (!t->failed && c->end != CONN_END_IO)
+        SSL_shutdown(t->ssl); /* a close_notify, best effort (non-blocking) */
+    ERR_clear_error();
+    SSL_free(t->ssl);
+    free(t->rec);
+    free(t);
+    c->tls = NULL;
+}

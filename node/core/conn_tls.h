@@ -1,0 +1,59 @@
+/* conn_tls: TLS on a connection (conn.h) accepted on a TLS listener: the
+ * handshake (bounded in time by tls.handshake_timeout_ms and in number by
+ * tls.max_handshakes, node.c), then plaintext into the protocol's on_read
+ * and encryption of the output read from the shared iovecs.
+ *
+ * Writes: the iovecs (the stream's shared messages, the private output) are
+ * gathered into one bounded per-connection record buffer (16 KiB, one TLS
+ * record, allocated at the first write) and each full record, and the rest
+ * at the end of a call, goes out with one SSL_write_ex. Measured against
+ * SSL_write_ex per iovec (tests/bench/tls_cpu.py, RESULTS.md): the iovecs
+ * are small (HTTP-FLV: 4 a tag), and a record and a write() per iovec cost
+ * 14x the CPU per delivered Gbit of gathering, whose copy is cheap next to
+ * the encryption. When the socket blocks, OpenSSL wants the same record
+ * again: it stays in the buffer (already counted as taken, so the ring may
+ * move on) and goes first at the next call. A write that wants a read
+ * waits for readability (and the read path flushes); a read that wants a
+ * write waits for writability.
+ *
+ * Everything here runs on the loop thread only; conn.c calls it.
+ */
+#ifndef WEIR_CONN_TLS_H
+#define WEIR_CONN_TLS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <openssl/ssl.h>
+
+#include "conn.h"
+
+/* Starts the server handshake on accepted c with ssl (taken over, freed
+ * with c). Returns 0, or -1 (out of memory: ssl freed, c untouched). */
+int conn_tls_attach(conn_t *c, SSL *ssl);
+/* 1 while the handshake is not done. */
+int conn_tls_handshaking(const conn_t *c);
+/* The socket is readable (conn.c's read callback). */
+void conn_tls_on_readable(conn_t *c);
+/* The socket is writable: 1 when conn_flush() should run, 0 when the
+ * event was the handshake's or a read's. */
+int conn_tls_on_writable(conn_t *c);
+/* Encrypts and sends from iov: the count of bytes taken (written, or held
+ * in the record buffer), or -1 with errno EAGAIN (nothing taken: wait) or
+ * EIO (the connection failed; the caller closes it). */
+ssize_t conn_tls_writev(conn_t *c, const struct iovec *iov, int n);
+/* The same from the connection's private output (drained by what was
+ * taken). */
+ssize_t conn_tls_write_out(conn_t *c);
+/* Sends what the record buffer holds: 0 when empty, -1 with errno as above. */
+int conn_tls_flush_retry(conn_t *c);
+/* 1 when the last write wanted a read: the write event must not be armed. */
+int conn_tls_write_waits_read(const conn_t *c);
+/* Cuts a handshake older than tls.handshake_timeout_ms (the node's tick). */
+void conn_tls_tick(conn_t *c, int64_t now_ms);
+/* Releases the TLS state (the reaper), after a close_notify when the
+ * session was up and the socket did not fail. */
+void conn_tls_free(conn_t *c);
+
+#endif
