@@ -268,22 +268,25 @@ def _signed(name, ok=True):
     return "/%s/%s.flv?expires=%d&sign=%s" % (SECURE, name, e, sig if ok else "0" * 64)
 
 
-@pytest.mark.parametrize("req,status", [
-    (upgrade_request(_signed("cam", ok=False), key="dGhlIHNhbXBsZSBub25jZQ=="), 401),
-    (upgrade_request("/%s/cam.flv" % SECURE, key="dGhlIHNhbXBsZSBub25jZQ=="), 401),
-    (upgrade_request(_signed("cam"), key="dGhlIHNhbXBsZSBub25jZQ=="), 404),  # admitted: no stream
-    (upgrade_request("/%s/nobody.flv" % APP, key="dGhlIHNhbXBsZSBub25jZQ=="), 404),
-    (upgrade_request("/%s/%s.flv" % (APP, NAME)), 400),  # no key
-    (upgrade_request("/%s/%s.flv" % (APP, NAME), key="c2hvcnQ="), 400),
-    (upgrade_request("/%s/%s.flv" % (APP, NAME), key="dGhlIHNhbXBsZSBub25jZQ==",
-                     version="8"), 426),
-    (upgrade_request("/%s/%s.flv" % (APP, NAME), key="dGhlIHNhbXBsZSBub25jZQ==",
-                     http="1.0"), 400),
-    (upgrade_request("/%s/%s.ts" % (APP, NAME), key="dGhlIHNhbXBsZSBub25jZQ=="), 400),
+# The requests are made when each test runs (a lambda), not when pytest
+# collects them: a signed URL made at collection expires on a slow run.
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+@pytest.mark.parametrize("make,status", [
+    (lambda: upgrade_request(_signed("cam", ok=False), key=KEY), 401),
+    (lambda: upgrade_request("/%s/cam.flv" % SECURE, key=KEY), 401),
+    (lambda: upgrade_request(_signed("cam"), key=KEY), 404),  # admitted: no stream
+    (lambda: upgrade_request("/%s/nobody.flv" % APP, key=KEY), 404),
+    (lambda: upgrade_request("/%s/%s.flv" % (APP, NAME)), 400),  # no key
+    (lambda: upgrade_request("/%s/%s.flv" % (APP, NAME), key="c2hvcnQ="), 400),
+    (lambda: upgrade_request("/%s/%s.flv" % (APP, NAME), key=KEY, version="8"), 426),
+    (lambda: upgrade_request("/%s/%s.flv" % (APP, NAME), key=KEY, http="1.0"), 400),
+    (lambda: upgrade_request("/%s/%s.ts" % (APP, NAME), key=KEY), 400),
 ], ids=["bad-signature", "no-signature", "signed-no-stream", "unknown", "no-key", "short-key",
         "version-8", "http-1.0", "ts-path"])
-def test_refused_before_upgrade(live, req, status):
-    r = http_exchange(live.http_port, req)
+def test_refused_before_upgrade(live, make, status):
+    r = http_exchange(live.http_port, make())
     assert r.status == status, r
     if status == 426:
         assert r.header("sec-websocket-version") == "13", r
