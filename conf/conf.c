@@ -62,6 +62,10 @@ static const field_t FIELDS[] = {
     STR("http_flv.cors_origin", http_flv_cors_origin, "*"),
     U32("http_flv.ws_ping_ms", http_flv_ws_ping_ms, 10000, 100, 600000),
     U32("http_flv.ws_idle_timeout_ms", http_flv_ws_idle_timeout_ms, 30000, 500, 3600000),
+    U32("hls.segment_ms", hls_segment_ms, 2000, 100, 60000),
+    U32("hls.window", hls_window, 6, 1, 60),
+    U32("hls.part_ms", hls_part_ms, 0, 0, 60000),
+    U32("hls.idle_timeout_s", hls_idle_timeout_s, 30, 1, 3600),
     LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
     STR("api.token", api_token, ""),
     BOOL("api.health_public", api_health_public, 1),
@@ -455,6 +459,11 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
     if (c->webhooks_retry_max_ms < c->webhooks_retry_initial_ms) {
         snprintf(err, errlen, "webhooks.retry_max_ms: must be >= webhooks.retry_initial_ms (%u)",
                  c->webhooks_retry_initial_ms);
+        goto out;
+    }
+    if (c->hls_part_ms && (c->hls_part_ms < 50 || c->hls_part_ms > c->hls_segment_ms)) {
+        snprintf(err, errlen, "hls.part_ms: must be 0 (off) or between 50 and hls.segment_ms (%u)",
+                 c->hls_segment_ms);
         goto out;
     }
     rc = 0;

@@ -88,6 +88,10 @@ int hls_seg_push(hls_seg_t *h, msg_t *m, int64_t wall_ms);
 /* A different source took the stream over: the next segment starts at its
  * next key frame with EXT-X-DISCONTINUITY. */
 void hls_seg_discontinuity(hls_seg_t *h);
+/* The stream restarted afresh (a new publisher, its own timestamps): the
+ * open segment is closed now, at its last message, and the next one starts
+ * with EXT-X-DISCONTINUITY at the next key frame. */
+void hls_seg_break(hls_seg_t *h);
 /* The stream ended: the open segment is closed (EXT-X-ENDLIST follows in
  * the playlist) and nothing more is cut until hls_seg_restart(). */
 void hls_seg_end(hls_seg_t *h);

@@ -1,0 +1,220 @@
+/* hls_stream: the node's HLS state per stream (see hls_stream.h). */
+#include "hls_stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "common.h"
+#include "hls_sess.h"
+#include "log.h"
+#include "stream_tap.h"
+
+struct hls_stream {
+    char app[STREAM_APP_MAX];
+    char name[STREAM_NAME_MAX];
+    stream_tap_t tap;
+    hls_seg_t *seg;
+    int ended;
+    int64_t ended_ms;    /* monotonic ms of the end */
+    int64_t last_req_ms; /* monotonic ms of the last request */
+    LIST_ENTRY(hls_stream) link;
+};
+
+static struct {
+    LIST_HEAD(, hls_stream) streams;
+    size_t nstreams;
+} HLS;
+
+static void tap_msg(stream_tap_t *t, msg_t *m)
+{
+    hls_stream_t *st = t->owner;
+    hls_seg_push(st->seg, m, weir_wall_ms());
+}
+
+static void tap_event(stream_tap_t *t, stream_tap_ev_t ev)
+{
+    hls_stream_t *st = t->owner;
+    switch (ev) {
+    case STREAM_TAP_RESTART: hls_seg_break(st->seg); break;
+    case STREAM_TAP_SPLICE_RESTAMPED: hls_seg_discontinuity(st->seg); break;
+    case STREAM_TAP_SPLICE_EXACT:
+    case STREAM_TAP_SPLICE_SAME: break; /* the same source: no tag */
+    case STREAM_TAP_END:
+        hls_seg_end(st->seg);
+        st->ended = 1;
+        st->ended_ms = weir_mono_ms();
+        log_info(0, "hls: %s/%s ended", st->app, st->name);
+        break;
+    }
+}
+
+static void stream_free(hls_stream_t *st)
+{
+    LIST_REMOVE(st, link);
+    HLS.nstreams--;
+    stream_tap_remove(&st->tap);
+    hls_seg_free(st->seg);
+    free(st);
+}
+
+static hls_stream_t *stream_find(const char *app, const char *name)
+{
+    hls_stream_t *st;
+    LIST_FOREACH(st, &HLS.streams, link)
+        if (strcmp(st->app, app) == 0 && strcmp(st->name, name) == 0)
+            return st;
+    return NULL;
+}
+
+static hls_stream_t *stream_create(node_t *node, stream_t *s, int *rc)
+{
+    const conf_t *c = &node->conf;
+    hls_seg_cfg_t cfg = {c->hls_segment_ms, c->hls_part_ms, c->hls_window};
+    hls_stream_t *st = calloc(1, sizeof *st);
+    if (st)
+        st->seg = hls_seg_new(&cfg, NULL, NULL);
+    if (!st || !st->seg) {
+        free(st);
+        *rc = NODE_ENOMEM;
+        return NULL;
+    }
+    snprintf(st->app, sizeof st->app, "%s", stream_app(s));
+    snprintf(st->name, sizeof st->name, "%s", stream_name(s));
+    st->tap = (stream_tap_t){.msg = tap_msg, .event = tap_event, .owner = st};
+    LIST_INSERT_HEAD(&HLS.streams, st, link);
+    HLS.nstreams++;
+    *rc = stream_tap_add(s, &st->tap);
+    if (*rc != 0) {
+        stream_free(st);
+        return NULL;
+    }
+    log_info(0, "hls: %s/%s started", st->app, st->name);
+    return st;
+}
+
+hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, int create,
+                             int *rc)
+{
+    hls_stream_t *st = stream_find(app, name);
+    stream_t *s = hub_lookup(node->hub, app, name);
+    if (st && st->ended && create && s && stream_is_live(s)) {
+        stream_free(st); /* a new publish after the end: a new timeline */
+        st = NULL;
+    }
+    *rc = NODE_ENOTFOUND;
+    if (!st && create && s && stream_is_live(s)) {
+        if (HLS.nstreams >= HLS_STREAMS_MAX) {
+            *rc = NODE_ELIMIT;
+            return NULL;
+        }
+        st = stream_create(node, s, rc);
+    }
+    if (st)
+        st->last_req_ms = weir_mono_ms();
+    return st;
+}
+
+int hls_stream_ended(const hls_stream_t *st)
+{
+    return st->ended;
+}
+
+size_t hls_stream_playlist(const hls_stream_t *st, const char *token, char *out, size_t cap)
+{
+    static hls_seg_desc_t descs[HLS_SEG_WINDOW_MAX + 1];
+    static hls_part_desc_t parts[(HLS_SEG_WINDOW_MAX + 1) * HLS_SEG_MAX_PARTS];
+    hls_playlist_t pl;
+    memset(&pl, 0, sizeof pl);
+    if (hls_seg_describe(st->seg, descs, parts, &pl) == 0)
+        return 0;
+    pl.container = HLS_TS;
+    pl.name = st->name;
+    pl.token = token;
+    size_t n = hls_playlist_write(&pl, out, cap);
+    return n >= cap ? (size_t)-1 : n;
+}
+
+static void unref_cleanup(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    msg_unref(arg);
+}
+
+static const hls_segment_t *complete_segment(const hls_stream_t *st, uint64_t msn)
+{
+    const hls_segment_t *sg = hls_seg_get(st->seg, msn);
+    return sg && sg->complete ? sg : NULL;
+}
+
+int64_t hls_stream_segment_len(const hls_stream_t *st, uint64_t msn)
+{
+    const hls_segment_t *sg = complete_segment(st, msn);
+    if (!sg)
+        return -1;
+    int64_t n = 0;
+    for (uint32_t i = 0; i < sg->nmsgs; i++)
+        n += sg->msgs[i]->mpegts_len;
+    return n;
+}
+
+int64_t hls_stream_segment(const hls_stream_t *st, uint64_t msn, struct evbuffer *out)
+{
+    const hls_segment_t *sg = complete_segment(st, msn);
+    if (!sg)
+        return -1;
+    int64_t n = 0;
+    for (uint32_t i = 0; i < sg->nmsgs; i++) {
+        msg_t *m = sg->msgs[i];
+        if (!m->mpegts_len)
+            continue;
+        msg_ref(m);
+        if (evbuffer_add_reference(out, m->mpegts, m->mpegts_len, unref_cleanup, m) != 0) {
+            msg_unref(m);
+            return -2;
+        }
+        n += m->mpegts_len;
+    }
+    return n;
+}
+
+void hls_stream_players(hls_stream_t *st, int delta)
+{
+    st->tap.players = (size_t)((int64_t)st->tap.players + delta);
+}
+
+static void hls_tick(void *arg, int64_t now_ms)
+{
+    node_t *node = arg;
+    hls_sess_tick(node, now_ms);
+    int64_t idle = (int64_t)node->conf.hls_idle_timeout_s * 1000;
+    hls_stream_t *st, *next;
+    for (st = LIST_FIRST(&HLS.streams); st; st = next) {
+        next = LIST_NEXT(st, link);
+        if (st->tap.players)
+            continue;
+        if (now_ms - st->last_req_ms > idle ||
+            (st->ended && now_ms - st->ended_ms > HLS_STREAM_LINGER_MS)) {
+            log_info(0, "hls: %s/%s stopped (no requests)", st->app, st->name);
+            stream_free(st);
+        }
+    }
+}
+
+static void hls_after_close(void *arg)
+{
+    (void)arg;
+    while (!LIST_EMPTY(&HLS.streams))
+        stream_free(LIST_FIRST(&HLS.streams));
+}
+
+static const node_module_t HLS_MODULE = {
+    .name = "hls", .tick = hls_tick, .after_close = hls_after_close};
+
+int hls_install(node_t *node)
+{
+    LIST_INIT(&HLS.streams);
+    return node_add_module(node, &HLS_MODULE, node);
+}

@@ -1,0 +1,53 @@
+/* hls_stream: the node's HLS state per stream: the stream's one HLS
+ * timeline (hls_seg.h), fed by a tap on the hub's stream (stream_tap.h),
+ * created on the first playlist request for a live stream and removed
+ * after hls.idle_timeout_s without a request, or HLS_STREAM_LINGER_MS
+ * after the stream ended. It serves every HLS player of the stream: the
+ * playlist text, and a segment's bytes as references to the messages'
+ * cached MPEG-TS packets (msg.h), never copied per player.
+ *
+ * hls_install() adds the module (its tick) to the node; the states live in
+ * the module (at most HLS_STREAMS_MAX). Everything here runs on the event
+ * loop thread only. Pointers returned stay valid until the loop runs
+ * again (a tick may free an idle state).
+ */
+#ifndef WEIR_HLS_STREAM_H
+#define WEIR_HLS_STREAM_H
+
+#include <event2/buffer.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hls_seg.h"
+#include "node.h"
+
+#define HLS_STREAMS_MAX 4096
+#define HLS_STREAM_LINGER_MS 10000 /* an ended stream's last playlist stays that long */
+
+typedef struct hls_stream hls_stream_t;
+
+/* Adds the HLS module to the node (before node_run()). Returns 0 or -1. */
+int hls_install(node_t *node);
+
+/* The state of app/name, created for a live stream (its tap registered).
+ * NULL with *rc: NODE_ENOTFOUND (not live and no state), NODE_ELIMIT (too
+ * many states, or the stream's taps are full), NODE_ENOMEM. A request
+ * marks it used (the idle timeout restarts). */
+hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, int create,
+                             int *rc);
+/* The stream is gone for good (ended): no new session should start on it. */
+int hls_stream_ended(const hls_stream_t *st);
+/* Writes the media playlist (URIs carrying the token, "" for none) into
+ * out. Returns its length, 0 while no segment is complete (wait), or
+ * (size_t)-1 when it does not fit in cap. */
+size_t hls_stream_playlist(const hls_stream_t *st, const char *token, char *out, size_t cap);
+/* Adds segment msn's MPEG-TS bytes to out by reference (each reference
+ * holds its message until written). Returns its byte count; -1 when the
+ * segment is not held or not complete; -2 when out of memory. */
+int64_t hls_stream_segment(const hls_stream_t *st, uint64_t msn, struct evbuffer *out);
+/* The byte count of segment msn, or -1 (see hls_stream_segment()). */
+int64_t hls_stream_segment_len(const hls_stream_t *st, uint64_t msn);
+/* The viewers counted as players of the stream (the HLS sessions on it). */
+void hls_stream_players(hls_stream_t *st, int delta);
+
+#endif

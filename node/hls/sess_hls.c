@@ -1,0 +1,361 @@
+/* sess_hls: HLS requests on the media HTTP port (see sess_hls.h). */
+#include "sess_hls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admit.h"
+#include "common.h"
+#include "hls_playlist.h"
+#include "hls_sess.h"
+#include "hls_stream.h"
+#include "log.h"
+
+#define HLS_PLAYLIST_MAX (256u << 10)
+#define HLS_OUT_MAX (32u << 20) /* a client that does not read its answers */
+
+/* READING a request; AUTHORIZING: the hooks decide; WAITING for the first
+ * segment; DONE: closing. */
+typedef enum { HLS_READING, HLS_AUTHORIZING, HLS_WAITING, HLS_DONE } hls_state_t;
+
+typedef struct {
+    conn_t *conn;
+    hls_state_t state;
+    http_req_parser_t *parser;
+    const http_req_t *req; /* the request being answered (inside parser) */
+    hls_req_t hr;
+    hls_query_t q;
+    int head, keep_alive;
+    admit_pending_t *auth;
+    hls_sess_t *sess;
+    int64_t since_ms; /* READING: since the last answer; WAITING: since the request */
+    int64_t stall_ms; /* output pending and not moving since then (0: none) */
+    uint64_t last_out;
+} hls_conn_t;
+
+static const char *status_text(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 302: return "Found";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+/* The next request, or the end of the connection. */
+static void answered(hls_conn_t *hc, int keep)
+{
+    conn_t *c = hc->conn;
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+    if (!keep || !hc->keep_alive) {
+        hc->state = HLS_DONE;
+        conn_close_after_flush(c, REASON_DONE, "answered");
+        return;
+    }
+    http_req_parser_reset(hc->parser);
+    hc->req = NULL;
+    hc->state = HLS_READING;
+    hc->since_ms = weir_mono_ms();
+}
+
+static void respond_head(hls_conn_t *hc, int code, const char *type, uint64_t len,
+                         const char *extra)
+{
+    const conf_t *conf = &hc->conn->node->conf;
+    evbuffer_add_printf(hc->conn->out,
+                        "HTTP/1.1 %d %s\r\nServer: weir/" WEIR_VERSION "\r\n"
+                        "Content-Type: %s\r\nContent-Length: %llu\r\n"
+                        "Cache-Control: no-cache\r\n%s%s%s%s"
+                        "Connection: %s\r\n\r\n",
+                        code, status_text(code), type, (unsigned long long)len,
+                        conf->http_flv_cors_origin[0] ? "Access-Control-Allow-Origin: " : "",
+                        conf->http_flv_cors_origin,
+                        conf->http_flv_cors_origin[0] ? "\r\n" : "", extra,
+                        code == 200 && hc->keep_alive ? "keep-alive" : "close");
+}
+
+static void respond_error(hls_conn_t *hc, int code, const char *why, const char *extra)
+{
+    char body[ADMIT_DESC_MAX + 64];
+    int n = snprintf(body, sizeof body, "%d %s: %s\n", code, status_text(code), why);
+    n = n < 0 ? 0 : n >= (int)sizeof body ? (int)sizeof body - 1 : n;
+    respond_head(hc, code, "text/plain", (uint64_t)n, extra);
+    if (!hc->head)
+        evbuffer_add(hc->conn->out, body, (size_t)n);
+    log_info(hc->conn->id, "hls: %d %s", code, why);
+    answered(hc, 0);
+}
+
+/* The playlist, or waiting for the first segment (0: answered or waiting). */
+static void serve_playlist(hls_conn_t *hc)
+{
+    static char text[HLS_PLAYLIST_MAX];
+    int rc;
+    hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
+    size_t n = st ? hls_stream_playlist(st, hls_sess_token(hc->sess), text, sizeof text) : 0;
+    if (st && n == 0 && !hls_stream_ended(st)) {
+        if (hc->state != HLS_WAITING)
+            hc->since_ms = weir_mono_ms();
+        hc->state = HLS_WAITING;
+        return;
+    }
+    if (!st || n == 0 || n == (size_t)-1) {
+        respond_error(hc, 404, "stream not found", "");
+        return;
+    }
+    respond_head(hc, 200, "application/vnd.apple.mpegurl", n, "");
+    if (!hc->head) {
+        evbuffer_add(hc->conn->out, text, n);
+        hls_sess_touch(hc->sess, n);
+    } else {
+        hls_sess_touch(hc->sess, 0);
+    }
+    answered(hc, 1);
+}
+
+static void serve_segment(hls_conn_t *hc)
+{
+    int rc;
+    hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
+    int64_t len = st ? hls_stream_segment_len(st, hc->hr.msn) : -1;
+    if (len < 0) {
+        respond_error(hc, 404, "segment not held", "");
+        return;
+    }
+    respond_head(hc, 200, "video/mp2t", (uint64_t)len, "");
+    if (!hc->head && hls_stream_segment(st, hc->hr.msn, hc->conn->out) < 0) {
+        conn_close(hc->conn, REASON_ERROR, "out of memory");
+        return;
+    }
+    hls_sess_touch(hc->sess, hc->head ? 0 : (uint64_t)len);
+    answered(hc, 1);
+}
+
+/* 302 to the drain redirect plus the target, or 503 with Retry-After. */
+static void respond_draining(hls_conn_t *hc)
+{
+    const node_t *node = hc->conn->node;
+    char extra[DRAIN_URL_MAX + 64];
+    if (!node->drain_redirect[0]) {
+        snprintf(extra, sizeof extra, "Retry-After: %u\r\n", node->drain_retry_after_s);
+        respond_error(hc, 503, "node is draining", extra);
+        return;
+    }
+    size_t rl = strlen(node->drain_redirect);
+    if (rl && node->drain_redirect[rl - 1] == '/')
+        rl--;
+    snprintf(extra, sizeof extra, "Location: %.*s/%s/%s.m3u8\r\n", (int)rl, node->drain_redirect,
+             hc->hr.app, hc->hr.name);
+    respond_error(hc, 302, "node is draining, try the Location", extra);
+}
+
+/* An admission refusal: as HTTP-FLV answers it (sess_httpflv.c). */
+static void refuse(hls_conn_t *hc, const admit_result_t *r)
+{
+    if (r->code == ADMIT_DRAINING)
+        respond_draining(hc);
+    else if (admit_is_rule(r->code))
+        respond_error(hc, 401, r->why, "WWW-Authenticate: Signed-URL\r\n");
+    else
+        respond_error(hc, 403, r->why, "");
+}
+
+/* Admitted: the session starts, then its first playlist. */
+static void start_session(hls_conn_t *hc)
+{
+    int rc;
+    conn_t *c = hc->conn;
+    hls_stream_t *st = hls_stream_get(c->node, hc->hr.app, hc->hr.name, 1, &rc);
+    if (!st || hls_stream_ended(st)) {
+        respond_error(hc, rc == NODE_ELIMIT ? 503 : 404,
+                      rc == NODE_ELIMIT ? "too many HLS streams" : "stream not found",
+                      rc == NODE_ELIMIT ? "Retry-After: 1\r\n" : "");
+        return;
+    }
+    hc->sess = hls_sess_new(c->node, st, hc->hr.app, hc->hr.name, c->remote);
+    if (!hc->sess) {
+        respond_error(hc, 503, "too many HLS sessions", "Retry-After: 1\r\n");
+        return;
+    }
+    serve_playlist(hc);
+}
+
+static void admit_done(void *arg, const admit_result_t *r)
+{
+    hls_conn_t *hc = arg;
+    hc->auth = NULL;
+    if (r->code != ADMIT_OK)
+        refuse(hc, r);
+    else
+        start_session(hc);
+}
+
+static void admit(hls_conn_t *hc)
+{
+    conn_t *c = hc->conn;
+    sess_info_t si;
+    conn_info(c, weir_mono_ms(), &si);
+    si.protocol = HLS_SESS_PROTOCOL;
+    si.role = SESS_ROLE_PLAYER;
+    si.app = hc->hr.app;
+    si.name = hc->hr.name;
+    admit_req_t ar = {ADMIT_PLAY, &si, hc->req->query, 0, "", NULL};
+    admit_result_t r;
+    admit_code_t code = admit_check(c->node, &ar, admit_done, hc, &hc->auth, &r);
+    if (code == ADMIT_PENDING)
+        hc->state = HLS_AUTHORIZING;
+    else if (code != ADMIT_OK)
+        refuse(hc, &r);
+    else
+        start_session(hc);
+}
+
+/* The session of the request's token: 0, or answered (403) and -1. */
+static int find_session(hls_conn_t *hc)
+{
+    hc->sess = hc->q.token[0] ? hls_sess_find(hc->q.token) : NULL;
+    if (hc->sess && hls_sess_kicked(hc->sess)) {
+        respond_error(hc, 403, "session ended", "");
+        return -1;
+    }
+    if (hc->sess && !hls_sess_plays(hc->sess, hc->hr.app, hc->hr.name)) {
+        respond_error(hc, 403, "the session plays another stream", "");
+        return -1;
+    }
+    return 0;
+}
+
+static void handle(hls_conn_t *hc, const http_req_t *req)
+{
+    hc->req = req;
+    hc->head = strcmp(req->method, "HEAD") == 0;
+    hc->keep_alive = req->keep_alive;
+    const char *err = NULL;
+    if (!hc->head && strcmp(req->method, "GET") != 0)
+        respond_error(hc, 405, "only GET and HEAD are served here", "Allow: GET, HEAD\r\n");
+    else if (req->chunked || req->content_length > 0)
+        respond_error(hc, 400, "a request body is not accepted here", "");
+    else if (hls_path_parse(req->path, &hc->hr) != 1)
+        respond_error(hc, 400, "malformed HLS path", "");
+    else if (hls_query_parse(req->query, &hc->q, &err) != 0)
+        respond_error(hc, 400, err ? err : "malformed HLS query", "");
+    else if (hc->hr.kind != HLS_REQ_PLAYLIST && hc->hr.kind != HLS_REQ_SEGMENT)
+        respond_error(hc, 404, "only MPEG-TS segments are served", "");
+    else if (hc->hr.kind == HLS_REQ_SEGMENT && hc->hr.container != HLS_TS)
+        respond_error(hc, 404, "only MPEG-TS segments are served", "");
+    else if (find_session(hc) != 0)
+        return;
+    else if (hc->hr.kind == HLS_REQ_SEGMENT && !hc->sess)
+        respond_error(hc, 403, "no HLS session: request the playlist first", "");
+    else if (hc->hr.kind == HLS_REQ_SEGMENT)
+        serve_segment(hc);
+    else if (!hc->sess)
+        admit(hc);
+    else
+        serve_playlist(hc);
+}
+
+static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
+{
+    hls_conn_t *hc = c->ps;
+    if (hc->state != HLS_READING) {
+        hc->keep_alive = 0; /* no pipelining: close after this answer */
+        return;
+    }
+    if (evbuffer_get_length(c->out) > HLS_OUT_MAX) {
+        conn_close(c, REASON_SLOW, "replies not read");
+        return;
+    }
+    size_t used = 0;
+    const http_req_t *req = NULL;
+    const char *err = NULL;
+    parse_rc_t rc = http_req_feed(hc->parser, data, len, &used, &req, &err);
+    if (rc == PARSE_NEED_MORE)
+        return;
+    if (rc != PARSE_OK)
+        respond_error(hc, 400, err ? err : "malformed request", "");
+    else
+        handle(hc, req);
+}
+
+/* Output that does not move for player.slow_timeout_ms: a slow client. */
+static int stalled(hls_conn_t *hc, int64_t now_ms)
+{
+    conn_t *c = hc->conn;
+    if (!evbuffer_get_length(c->out) || c->bytes_out != hc->last_out) {
+        hc->last_out = c->bytes_out;
+        hc->stall_ms = 0;
+        return 0;
+    }
+    if (!hc->stall_ms)
+        hc->stall_ms = now_ms;
+    return now_ms - hc->stall_ms > (int64_t)c->node->conf.player_slow_timeout_ms;
+}
+
+static void hls_on_tick(conn_t *c, int64_t now_ms)
+{
+    hls_conn_t *hc = c->ps;
+    const conf_t *conf = &c->node->conf;
+    if (stalled(hc, now_ms)) {
+        node_limit_hit(c->node, LIMIT_SLOW_PLAYER);
+        conn_close(c, REASON_SLOW, "slow player disconnected");
+    } else if (hc->state == HLS_READING && !evbuffer_get_length(c->out) &&
+               now_ms - hc->since_ms > (int64_t)conf->http_flv_request_timeout_ms) {
+        conn_close(c, REASON_TIMEOUT, "keep-alive idle");
+    } else if (hc->state == HLS_WAITING) {
+        if (now_ms - hc->since_ms > (int64_t)conf->hls_segment_ms * 4 + 10000)
+            respond_error(hc, 503, "no segment yet", "Retry-After: 1\r\n");
+        else
+            serve_playlist(hc);
+    }
+}
+
+static void hls_on_close(conn_t *c)
+{
+    hls_conn_t *hc = c->ps;
+    if (!hc)
+        return;
+    admit_cancel(hc->auth);
+    http_req_parser_free(hc->parser);
+    free(hc);
+    c->ps = NULL;
+}
+
+static const conn_proto_t SESS_HLS_PROTO = {
+    .name = "http-flv", /* the media port's connection; the HLS session is hls_sess.h's */
+    .on_read = hls_on_read,
+    .on_tick = hls_on_tick,
+    .on_close = hls_on_close,
+};
+
+int sess_hls_wants(const http_req_t *req)
+{
+    hls_req_t hr;
+    return hls_path_parse(req->path, &hr) != 0;
+}
+
+void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
+{
+    hls_conn_t *hc = calloc(1, sizeof *hc);
+    if (!hc) {
+        http_req_parser_free(parser);
+        c->ps = NULL;
+        conn_close(c, REASON_ERROR, "out of memory");
+        return;
+    }
+    hc->conn = c;
+    hc->parser = parser;
+    c->proto = &SESS_HLS_PROTO;
+    c->ps = hc;
+    handle(hc, req);
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+}

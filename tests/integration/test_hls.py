@@ -1,0 +1,155 @@
+"""HLS over MPEG-TS from a real node (GET /{app}/{name}.m3u8 and
+/{app}/{name}/{msn}.ts): ffmpeg decodes the playlist without a word; the
+playlist's structure (target duration, media sequence, window, EXTINF);
+segments start with PAT/PMT and a key frame, are the same bytes for every
+request, and an old one 404s; sessions (token in the URIs) are listed with
+protocol hls, kicked (403 after), end with play.stop after the idle timeout;
+a signed-URL app refuses without a signature (401), drain refuses a new
+session (503)."""
+
+import pathlib
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import weirtest
+from apischema import Api
+from test_api import wait_for
+from weirtest import wait_live
+
+APP = "live"
+NAME = "cam"
+HLS = {"segment_ms": 1000, "window": 3, "idle_timeout_s": 2}
+
+
+def get(url):
+    """(status, headers, body) of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=15) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def base(n):
+    return "http://%s:%d" % (n.host, n.http_port)
+
+
+def parse_playlist(text):
+    lines = text.splitlines()
+    assert lines[0] == "#EXTM3U", text
+    tags = {}
+    segs = []
+    dur = None
+    for ln in lines:
+        m = re.match(r"#(EXT-X-[A-Z-]+):(.*)", ln)
+        if m:
+            tags[m.group(1)] = m.group(2)
+        elif ln.startswith("#EXTINF:"):
+            dur = float(ln[8:].split(",")[0])
+        elif ln and not ln.startswith("#"):
+            segs.append((dur, ln))
+    return tags, segs
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, clip):
+    wd = tmp_path_factory.mktemp("hls")
+    n = weirtest.Node(wd / "node", {"hls": HLS})
+    procs = weirtest.Procs(wd)
+    n.start()
+    try:
+        procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
+        wait_live(n, APP, NAME)
+        yield n
+    finally:
+        procs.stop_all()
+        n.stop_and_check()
+
+
+def test_ffmpeg_decodes_the_playlist(live):
+    res = weirtest.run([weirtest.require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-v", "error",
+                        "-i", base(live) + "/live/cam.m3u8", "-t", "6", "-f", "null", "-"],
+                       timeout=60)
+    assert res.returncode == 0 and not res.stderr.strip(), res.stderr[-2000:]
+
+
+def test_playlist_and_segments(live):
+    st, hdr, body = get(base(live) + "/live/cam.m3u8")
+    assert st == 200 and hdr["Content-Type"] == "application/vnd.apple.mpegurl", (st, body)
+    assert hdr["Cache-Control"] == "no-cache"
+    tags, segs = parse_playlist(body.decode())
+    assert 1 <= len(segs) <= HLS["window"], body
+    assert int(tags["EXT-X-TARGETDURATION"]) >= max(round(d) for d, _ in segs), body
+    uri = segs[0][1]
+    m = re.match(r"cam/(\d+)\.ts\?hls_session=([A-Za-z0-9_-]{16,})$", uri)
+    assert m, uri
+    first_msn, token = int(m.group(1)), m.group(2)
+    assert int(tags["EXT-X-MEDIA-SEQUENCE"]) == first_msn
+    url = base(live) + "/live/" + uri
+    st, hdr, seg = get(url)
+    assert st == 200 and hdr["Content-Type"] == "video/mp2t" and len(seg) == int(hdr["Content-Length"])
+    assert len(seg) % 188 == 0 and seg[0] == 0x47
+    assert ((seg[1] & 0x1F) << 8 | seg[2]) == 0, "a segment starts with the PAT"
+    st2, _, seg2 = get(url)
+    assert st2 == 200 and seg2 == seg, "the same segment twice: the same bytes"
+    tsfile = pathlib.Path(live.workdir) / "seg.ts"
+    tsfile.write_bytes(seg)
+    assert "K" in weirtest.probe_packets(tsfile, "v")[0]["flags"], "starts with a key frame"
+    # the window slides: the media sequence advances, the old segment goes
+    end = time.monotonic() + (HLS["window"] + 3) * HLS["segment_ms"] / 1000 + 1
+    while time.monotonic() < end:  # the session stays (hls.idle_timeout_s)
+        assert get(base(live) + "/live/cam.m3u8?hls_session=" + token)[0] == 200
+        time.sleep(0.5)
+    st, _, body = get(base(live) + "/live/cam.m3u8?hls_session=" + token)
+    tags2, segs2 = parse_playlist(body.decode())
+    assert int(tags2["EXT-X-MEDIA-SEQUENCE"]) > first_msn
+    assert len(segs2) == HLS["window"], body
+    assert all(("hls_session=" + token) in u for _, u in segs2)
+    assert get(url)[0] == 404
+    st, _, _ = get(base(live) + "/live/cam/%d.ts" % first_msn)
+    assert st == 403  # a segment needs a session
+
+
+def test_bad_requests(live):
+    for path in ("/live/cam.m3u8?_HLS_part=1", "/live/cam/01.ts", "/live/cam/x.ts"):
+        st = get(base(live) + path)[0]
+        assert st in (400, 404), (path, st)
+    assert get(base(live) + "/live/cam.m3u8?_HLS_part=1")[0] == 400
+    assert get(base(live) + "/live/nobody.m3u8")[0] == 404
+
+
+def test_session_listed_kicked_and_idle(live):
+    api = Api(live.api_url)
+    st, _, body = get(base(live) + "/live/cam.m3u8")
+    token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
+    sessions = api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"]
+    assert len(sessions) >= 1 and all(s["protocol"] == "hls" for s in sessions), sessions
+    sid = sessions[-1]["id"]
+    assert api.delete("/api/v1/sessions/%d" % sid).status_code == 200
+    assert get(base(live) + "/live/cam.m3u8?hls_session=" + token)[0] == 403
+    # another session, left idle: play.stop after hls.idle_timeout_s
+    st, _, body = get(base(live) + "/live/cam.m3u8")
+    assert st == 200
+    wait_for("no hls session", lambda: not api.get(
+        "/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"], timeout=8)
+    evs = api.get("/api/v1/events", params={"limit": 1000}).json()["events"]
+    stops = [e for e in evs if e["type"] == "play.stop" and e.get("protocol") == "hls"]
+    assert len(stops) >= 2, stops
+
+
+def test_admission_signed_url_and_drain(node, procs, clip):
+    from test_auth import signed_query
+    n = node(apps=[{"app": "sec", "play_secret": "hls-play-secret-0123"}], hls=HLS)
+    api = Api(n.api_url)
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url("sec", "cam"), loop=True), "pub")
+    wait_for("sec/cam", lambda: api.get("/api/v1/streams/sec/cam").status_code == 200)
+    assert get(base(n) + "/sec/cam.m3u8")[0] == 401
+    q = signed_query("hls-play-secret-0123", "sec", "cam")
+    assert get(base(n) + "/sec/cam.m3u8?" + q)[0] == 200
+    assert api.post("/api/v1/node/drain").status_code == 200
+    st, hdr, _ = get(base(n) + "/sec/cam.m3u8?" + q)
+    assert st == 503 and hdr["Retry-After"], st
