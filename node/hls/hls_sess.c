@@ -18,7 +18,6 @@ struct hls_sess {
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
     char remote[64];
-    hls_stream_t *st; /* counted as a player of it while not kicked */
     int64_t start_ms, start_wall_ms, last_ms;
     uint64_t bytes_out;
     int kicked;
@@ -82,8 +81,7 @@ static void play_event(node_t *node, hls_sess_t *s, int stop, reason_t why, cons
                reason);
 }
 
-hls_sess_t *hls_sess_new(node_t *node, hls_stream_t *st, const char *app, const char *name,
-                         const char *remote)
+hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote)
 {
     sess_init();
     if (SESS.n >= HLS_SESS_MAX)
@@ -97,12 +95,11 @@ hls_sess_t *hls_sess_new(node_t *node, hls_stream_t *st, const char *app, const 
     snprintf(s->app, sizeof s->app, "%s", app);
     snprintf(s->name, sizeof s->name, "%s", name);
     snprintf(s->remote, sizeof s->remote, "%s", remote);
-    s->st = st;
     s->start_ms = s->last_ms = weir_mono_ms();
     s->start_wall_ms = weir_wall_ms();
     TAILQ_INSERT_TAIL(&SESS.list, s, link);
     SESS.n++;
-    hls_stream_players(st, 1);
+    hls_stream_players(app, name, 1);
     log_info(s->id, "hls: play %s/%s from %s", app, name, remote);
     play_event(node, s, 0, REASON_NONE, NULL);
     return s;
@@ -163,7 +160,7 @@ void hls_sess_kick(node_t *node, hls_sess_t *s, reason_t why, const char *reason
     if (s->kicked)
         return;
     s->kicked = 1;
-    hls_stream_players(s->st, -1);
+    hls_stream_players(s->app, s->name, -1);
     log_info(s->id, "hls: stop %s/%s: %s", s->app, s->name, reason);
     play_event(node, s, 1, why, reason);
 }
@@ -187,6 +184,14 @@ void hls_sess_tick(node_t *node, int64_t now_ms)
         hls_sess_kick(node, s, REASON_TIMEOUT, "no request within hls.idle_timeout_s");
         sess_free(s);
     }
+}
+
+void hls_sess_end_all(node_t *node)
+{
+    sess_init();
+    hls_sess_t *s;
+    TAILQ_FOREACH(s, &SESS.list, link)
+        hls_sess_kick(node, s, REASON_SHUTDOWN, "node stopping");
 }
 
 void hls_sess_free_all(void)

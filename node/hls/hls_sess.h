@@ -28,10 +28,10 @@ typedef struct hls_sess hls_sess_t;
 
 /* The session with that token (kicked ones included), or NULL. */
 hls_sess_t *hls_sess_find(const char *token);
-/* A new session of remote on app/name (stream st): its id and token,
- * play.start recorded. NULL when over HLS_SESS_MAX or out of memory. */
-hls_sess_t *hls_sess_new(node_t *node, hls_stream_t *st, const char *app, const char *name,
-                         const char *remote);
+/* A new session of remote on app/name (whose HLS state exists): its id and
+ * token, counted as a player (hls_stream_players()), play.start recorded.
+ * NULL when over HLS_SESS_MAX or out of memory. */
+hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote);
 /* The session's token, and whether it was kicked (its requests: 403). */
 const char *hls_sess_token(const hls_sess_t *s);
 int hls_sess_kicked(const hls_sess_t *s);
@@ -51,6 +51,8 @@ hls_sess_t *hls_sess_by_id(uint64_t id);
 void hls_sess_kick(node_t *node, hls_sess_t *s, reason_t why, const char *reason);
 /* Idle timeouts (the module's tick). */
 void hls_sess_tick(node_t *node, int64_t now_ms);
+/* The node stops: every live session ends (play.stop, REASON_SHUTDOWN). */
+void hls_sess_end_all(node_t *node);
 /* Frees every session (no events: the node is stopping). */
 void hls_sess_free_all(void);
 

@@ -99,8 +99,10 @@ hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, in
 {
     hls_stream_t *st = stream_find(app, name);
     stream_t *s = hub_lookup(node->hub, app, name);
+    size_t players = 0;
     if (st && st->ended && create && s && stream_is_live(s)) {
-        stream_free(st); /* a new publish after the end: a new timeline */
+        players = st->tap.players; /* its sessions go on with the new one */
+        stream_free(st);           /* a new publish after the end: a new timeline */
         st = NULL;
     }
     *rc = NODE_ENOTFOUND;
@@ -110,6 +112,8 @@ hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, in
             return NULL;
         }
         st = stream_create(node, s, rc);
+        if (st)
+            st->tap.players = players;
     }
     if (st)
         st->last_req_ms = weir_mono_ms();
@@ -180,9 +184,11 @@ int64_t hls_stream_segment(const hls_stream_t *st, uint64_t msn, struct evbuffer
     return n;
 }
 
-void hls_stream_players(hls_stream_t *st, int delta)
+void hls_stream_players(const char *app, const char *name, int delta)
 {
-    st->tap.players = (size_t)((int64_t)st->tap.players + delta);
+    hls_stream_t *st = stream_find(app, name);
+    if (st && (delta > 0 || st->tap.players > 0))
+        st->tap.players = (size_t)((int64_t)st->tap.players + delta);
 }
 
 static void hls_tick(void *arg, int64_t now_ms)
@@ -203,15 +209,24 @@ static void hls_tick(void *arg, int64_t now_ms)
     }
 }
 
+/* The node stops: every session ends (play.stop). */
+static void hls_before_close(void *arg)
+{
+    hls_sess_end_all(arg);
+}
+
 static void hls_after_close(void *arg)
 {
     (void)arg;
+    hls_sess_free_all();
     while (!LIST_EMPTY(&HLS.streams))
         stream_free(LIST_FIRST(&HLS.streams));
 }
 
-static const node_module_t HLS_MODULE = {
-    .name = "hls", .tick = hls_tick, .after_close = hls_after_close};
+static const node_module_t HLS_MODULE = {.name = "hls",
+                                         .tick = hls_tick,
+                                         .before_close = hls_before_close,
+                                         .after_close = hls_after_close};
 
 int hls_install(node_t *node)
 {

@@ -47,7 +47,9 @@ size_t hls_stream_playlist(const hls_stream_t *st, const char *token, char *out,
 int64_t hls_stream_segment(const hls_stream_t *st, uint64_t msn, struct evbuffer *out);
 /* The byte count of segment msn, or -1 (see hls_stream_segment()). */
 int64_t hls_stream_segment_len(const hls_stream_t *st, uint64_t msn);
-/* The viewers counted as players of the stream (the HLS sessions on it). */
-void hls_stream_players(hls_stream_t *st, int delta);
+/* A session of app/name starts (+1) or ends (-1): counted as a player of
+ * the stream (the state of app/name now, which may have replaced the one
+ * the session started on; an ended one hands its count on). */
+void hls_stream_players(const char *app, const char *name, int delta);
 
 #endif

@@ -180,7 +180,7 @@ static void start_session(hls_conn_t *hc)
                       rc == NODE_ELIMIT ? "Retry-After: 1\r\n" : "");
         return;
     }
-    hc->sess = hls_sess_new(c->node, st, hc->hr.app, hc->hr.name, c->remote);
+    hc->sess = hls_sess_new(c->node, hc->hr.app, hc->hr.name, c->remote);
     if (!hc->sess) {
         respond_error(hc, 503, "too many HLS sessions", "Retry-After: 1\r\n");
         return;

@@ -120,6 +120,11 @@ def test_bad_requests(live):
         assert st in (400, 404), (path, st)
     assert get(base(live) + "/live/cam.m3u8?_HLS_part=1")[0] == 400
     assert get(base(live) + "/live/nobody.m3u8")[0] == 404
+    r = weirtest.http_exchange(live.http_port, b"HEAD /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n",
+                               body_bytes=1, body_seconds=0.5)
+    assert r.status == 200 and r.body == b"" and int(r.header("content-length")) > 0, r
+    r = weirtest.http_exchange(live.http_port, b"POST /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 405, r
 
 
 def test_session_listed_kicked_and_idle(live):
@@ -129,6 +134,11 @@ def test_session_listed_kicked_and_idle(live):
     sessions = api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"]
     assert len(sessions) >= 1 and all(s["protocol"] == "hls" for s in sessions), sessions
     sid = sessions[-1]["id"]
+    assert sessions[-1]["role"] == "player" and sessions[-1]["bytes_out"] > 0, sessions
+    assert api.get("/api/v1/sessions/%d" % sid).json()["protocol"] == "hls"
+    players = api.get("/api/v1/streams/%s/%s" % (APP, NAME)).json()["players"]
+    assert sid in [p["id"] for p in players], players
+    assert 'weir_sessions{role="player",protocol="hls"}' in api.get("/metrics").text
     assert api.delete("/api/v1/sessions/%d" % sid).status_code == 200
     assert get(base(live) + "/live/cam.m3u8?hls_session=" + token)[0] == 403
     # another session, left idle: play.stop after hls.idle_timeout_s
@@ -153,3 +163,37 @@ def test_admission_signed_url_and_drain(node, procs, clip):
     assert api.post("/api/v1/node/drain").status_code == 200
     st, hdr, _ = get(base(n) + "/sec/cam.m3u8?" + q)
     assert st == 503 and hdr["Retry-After"], st
+
+
+def read_response(sock, buf):
+    """(status, headers dict, body, rest) of one response with Content-Length."""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        assert d, "closed before a response"
+        buf += d
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    hdrs = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    n = int(hdrs["content-length"])
+    while len(buf) < n:
+        d = sock.recv(65536)
+        assert d, "closed inside a body"
+        buf += d
+    return int(lines[0].split()[1]), hdrs, buf[:n], buf[n:]
+
+
+def test_keep_alive(live):
+    """Several requests on one connection: playlist, then its segments."""
+    import socket
+    with socket.create_connection((live.host, live.http_port), timeout=10) as s:
+        s.sendall(b"GET /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, hdrs, body, rest = read_response(s, b"")
+        assert st == 200 and hdrs["connection"] == "keep-alive", hdrs
+        uris = [ln for ln in body.decode().splitlines() if ln and not ln.startswith("#")]
+        for uri in uris[-2:]:
+            s.sendall(b"GET /live/%s HTTP/1.1\r\nHost: x\r\n\r\n" % uri.encode())
+            st, hdrs, seg, rest = read_response(s, rest)
+            assert st == 200 and hdrs["content-type"] == "video/mp2t" and seg[0] == 0x47
+        s.sendall(b"GET /live/cam/x.ts HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, hdrs, _, _ = read_response(s, rest)
+        assert st == 400 and hdrs["connection"] == "close"
