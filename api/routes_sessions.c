@@ -18,7 +18,7 @@ typedef struct {
     int64_t now;
     const char *app, *name, *role, *protocol;
     api_page_t page;
-    uint64_t last; /* the id of the page's last session */
+    uint64_t last;     /* the id of the page's last session */
     uint64_t hls_seen; /* HLS sessions (hls_sess.h) merged in by id up to this one */
     uint64_t bound;    /* merge those below this id now */
     int full;

@@ -732,7 +732,8 @@ void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *p
                 ns++;
             if (s->pub)
                 np++;
-            npl += s->nplayers - s->nrelay + s->nwaiters - s->nrelay_waiting + stream_tap_players(s);
+            npl +=
+                s->nplayers - s->nrelay + s->nwaiters - s->nrelay_waiting + stream_tap_players(s);
             nrl += s->nrelay + s->nrelay_waiting;
         }
     }

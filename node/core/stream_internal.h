@@ -62,12 +62,12 @@ struct stream {
     int gop_drop_logged; /* the first drop was logged (once per stream) */
 
     msg_t *meta, *vseq, *aseq;
-    ts_mux_t *tsmux;     /* while the stream has TS consumers (stream_ts.c) */
-    size_t ts_users;     /* attached TS players and taps (stream_ts_hold()) */
-    unsigned ts_refused; /* bit 0 audio, bit 1 video: a refusal was logged */
+    ts_mux_t *tsmux;                     /* while the stream has TS consumers (stream_ts.c) */
+    size_t ts_users;                     /* attached TS players and taps (stream_ts_hold()) */
+    unsigned ts_refused;                 /* bit 0 audio, bit 1 video: a refusal was logged */
     stream_tap_t *taps[STREAM_TAPS_MAX]; /* stream_tap.c */
     unsigned ntaps;
-    int unpub_notified;  /* players were told UNPUBLISHED for this grace period */
+    int unpub_notified; /* players were told UNPUBLISHED for this grace period */
     stream_cont_t cont;
 
     /* statistics for the API */

@@ -29,11 +29,11 @@
 #define STREAM_TAPS_MAX 4
 
 typedef enum {
-    STREAM_TAP_RESTART,         /* a new publisher starts the stream afresh (its own timeline) */
-    STREAM_TAP_SPLICE_EXACT,    /* a continuation of the same named source, nothing missing */
-    STREAM_TAP_SPLICE_SAME,     /* a continuation of the same source, from its key frame */
+    STREAM_TAP_RESTART,          /* a new publisher starts the stream afresh (its own timeline) */
+    STREAM_TAP_SPLICE_EXACT,     /* a continuation of the same named source, nothing missing */
+    STREAM_TAP_SPLICE_SAME,      /* a continuation of the same source, from its key frame */
     STREAM_TAP_SPLICE_RESTAMPED, /* a different source took over (restamped) */
-    STREAM_TAP_END              /* the stream ended: the tap is detached (stream NULL) */
+    STREAM_TAP_END               /* the stream ended: the tap is detached (stream NULL) */
 } stream_tap_ev_t;
 
 typedef struct stream_tap stream_tap_t;

@@ -41,8 +41,7 @@ static void sess_init(void)
 /* A random token of [A-Za-z0-9_-]; -1 when the system has no randomness. */
 static int make_token(char *out)
 {
-    static const char ALPHA[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char ALPHA[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t r[HLS_TOKEN_LEN];
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
         return -1;
@@ -57,8 +56,8 @@ hls_sess_t *hls_sess_find(const char *token)
     sess_init();
     hls_sess_t *s;
     TAILQ_FOREACH(s, &SESS.list, link)
-        if (strcmp(s->token, token) == 0)
-            return s;
+    if (strcmp(s->token, token) == 0)
+        return s;
     return NULL;
 }
 
@@ -67,8 +66,8 @@ hls_sess_t *hls_sess_by_id(uint64_t id)
     sess_init();
     hls_sess_t *s;
     TAILQ_FOREACH(s, &SESS.list, link)
-        if (s->id == id && !s->kicked)
-            return s;
+    if (s->id == id && !s->kicked)
+        return s;
     return NULL;
 }
 
@@ -77,8 +76,7 @@ static void play_event(node_t *node, hls_sess_t *s, int stop, reason_t why, cons
     sess_info_t si;
     int64_t now = weir_mono_ms();
     hls_sess_info(s, now, &si);
-    conn_event(node, stop ? "play.stop" : "play.start", &si, stop, now - s->start_ms, why,
-               reason);
+    conn_event(node, stop ? "play.stop" : "play.start", &si, stop, now - s->start_ms, why, reason);
 }
 
 hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote)
@@ -145,7 +143,8 @@ void hls_sess_after(uint64_t after, int (*cb)(const sess_info_t *si, void *arg),
     sess_init();
     int64_t now = weir_mono_ms();
     hls_sess_t *s;
-    TAILQ_FOREACH(s, &SESS.list, link) {
+    TAILQ_FOREACH(s, &SESS.list, link)
+    {
         if (s->id <= after || s->kicked)
             continue;
         sess_info_t si;
@@ -191,7 +190,7 @@ void hls_sess_end_all(node_t *node)
     sess_init();
     hls_sess_t *s;
     TAILQ_FOREACH(s, &SESS.list, link)
-        hls_sess_kick(node, s, REASON_SHUTDOWN, "node stopping");
+    hls_sess_kick(node, s, REASON_SHUTDOWN, "node stopping");
 }
 
 void hls_sess_free_all(void)

@@ -63,8 +63,8 @@ static hls_stream_t *stream_find(const char *app, const char *name)
 {
     hls_stream_t *st;
     LIST_FOREACH(st, &HLS.streams, link)
-        if (strcmp(st->app, app) == 0 && strcmp(st->name, name) == 0)
-            return st;
+    if (strcmp(st->app, app) == 0 && strcmp(st->name, name) == 0)
+        return st;
     return NULL;
 }
 
@@ -94,8 +94,7 @@ static hls_stream_t *stream_create(node_t *node, stream_t *s, int *rc)
     return st;
 }
 
-hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, int create,
-                             int *rc)
+hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, int create, int *rc)
 {
     hls_stream_t *st = stream_find(app, name);
     stream_t *s = hub_lookup(node->hub, app, name);

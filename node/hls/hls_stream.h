@@ -33,8 +33,7 @@ int hls_install(node_t *node);
  * NULL with *rc: NODE_ENOTFOUND (not live and no state), NODE_ELIMIT (too
  * many states, or the stream's taps are full), NODE_ENOMEM. A request
  * marks it used (the idle timeout restarts). */
-hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, int create,
-                             int *rc);
+hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, int create, int *rc);
 /* The stream is gone for good (ended): no new session should start on it. */
 int hls_stream_ended(const hls_stream_t *st);
 /* Writes the media playlist (URIs carrying the token, "" for none) into

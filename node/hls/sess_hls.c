@@ -77,9 +77,8 @@ static void respond_head(hls_conn_t *hc, int code, const char *type, uint64_t le
                         "Connection: %s\r\n\r\n",
                         code, status_text(code), type, (unsigned long long)len,
                         conf->http_flv_cors_origin[0] ? "Access-Control-Allow-Origin: " : "",
-                        conf->http_flv_cors_origin,
-                        conf->http_flv_cors_origin[0] ? "\r\n" : "", extra,
-                        code == 200 && hc->keep_alive ? "keep-alive" : "close");
+                        conf->http_flv_cors_origin, conf->http_flv_cors_origin[0] ? "\r\n" : "",
+                        extra, code == 200 && hc->keep_alive ? "keep-alive" : "close");
 }
 
 static void respond_error(hls_conn_t *hc, int code, const char *why, const char *extra)
