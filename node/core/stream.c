@@ -416,7 +416,6 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
     s->bytes_total += len;
     stream_cont_note(&s->cont, type, flags, ts, out, now_ms);
     stream_gop_push(s, m, now_ms);
-    stream_tap_push(s, m);
     return 0;
 }
 

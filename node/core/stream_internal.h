@@ -172,7 +172,9 @@ void stream_ts_free(stream_t *s);
 
 /* ---- taps (stream_tap.c) ----------------------------------------------- */
 
-/* m was pushed to the ring: the taps get it (after a continuation's event). */
+/* m is being pushed (flags, output ts and MPEG-TS set; stream_gop_push(),
+ * right before the ring, which may drop it at once): the taps get it (after
+ * a continuation's event). */
 void stream_tap_push(stream_t *s, msg_t *m);
 /* The stream's headers were cleared: with a publisher, it starts afresh
  * (STREAM_TAP_RESTART); without, it ended (STREAM_TAP_END, taps detached). */

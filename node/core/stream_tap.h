@@ -1,6 +1,6 @@
 /* stream_tap: in-process consumers of a stream ("taps"), for wire formats
  * that are built once per stream rather than sent per player (HLS): the
- * hub calls a tap with every message right after it is pushed to the ring
+ * hub calls a tap with every message as it is pushed to the ring
  * (output ts and MSG_F_* flags set, its MPEG-TS encoding done), and with
  * the stream's lifecycle events. A tap holds the stream's MPEG-TS encoding
  * active while it is registered (stream_ts.c), and on registration it is

@@ -103,6 +103,11 @@ hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const 
     return s;
 }
 
+uint64_t hls_sess_id(const hls_sess_t *s)
+{
+    return s->id;
+}
+
 const char *hls_sess_token(const hls_sess_t *s)
 {
     return s->token;

@@ -32,7 +32,8 @@ hls_sess_t *hls_sess_find(const char *token);
  * token, counted as a player (hls_stream_players()), play.start recorded.
  * NULL when over HLS_SESS_MAX or out of memory. */
 hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote);
-/* The session's token, and whether it was kicked (its requests: 403). */
+/* The session's id (as listed), its token, and whether it was kicked (its requests: 403). */
+uint64_t hls_sess_id(const hls_sess_t *s);
 const char *hls_sess_token(const hls_sess_t *s);
 int hls_sess_kicked(const hls_sess_t *s);
 /* 1 when the session plays app/name. */

@@ -28,7 +28,7 @@ typedef struct {
     hls_query_t q;
     int head, keep_alive;
     admit_pending_t *auth;
-    hls_sess_t *sess;
+    uint64_t sess_id; /* the request's session (looked up again after a wait) */
     int64_t since_ms; /* READING: since the last answer; WAITING: since the request */
     int64_t stall_ms; /* output pending and not moving since then (0: none) */
     uint64_t last_out;
@@ -93,13 +93,19 @@ static void respond_error(hls_conn_t *hc, int code, const char *why, const char 
     answered(hc, 0);
 }
 
-/* The playlist, or waiting for the first segment (0: answered or waiting). */
+/* The playlist, or waiting for the first segment. */
 static void serve_playlist(hls_conn_t *hc)
 {
     static char text[HLS_PLAYLIST_MAX];
     int rc;
+    hls_sess_t *sess = hls_sess_by_id(hc->sess_id);
+    if (!sess) { /* kicked while this request waited */
+        respond_error(hc, 403, "session ended", "");
+        return;
+    }
+    hls_sess_touch(sess, 0); /* a waiting request keeps its session */
     hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
-    size_t n = st ? hls_stream_playlist(st, hls_sess_token(hc->sess), text, sizeof text) : 0;
+    size_t n = st ? hls_stream_playlist(st, hls_sess_token(sess), text, sizeof text) : 0;
     if (st && n == 0 && !hls_stream_ended(st)) {
         if (hc->state != HLS_WAITING)
             hc->since_ms = weir_mono_ms();
@@ -113,14 +119,12 @@ static void serve_playlist(hls_conn_t *hc)
     respond_head(hc, 200, "application/vnd.apple.mpegurl", n, "");
     if (!hc->head) {
         evbuffer_add(hc->conn->out, text, n);
-        hls_sess_touch(hc->sess, n);
-    } else {
-        hls_sess_touch(hc->sess, 0);
+        hls_sess_touch(sess, n);
     }
     answered(hc, 1);
 }
 
-static void serve_segment(hls_conn_t *hc)
+static void serve_segment(hls_conn_t *hc, hls_sess_t *sess)
 {
     int rc;
     hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
@@ -134,7 +138,7 @@ static void serve_segment(hls_conn_t *hc)
         conn_close(hc->conn, REASON_ERROR, "out of memory");
         return;
     }
-    hls_sess_touch(hc->sess, hc->head ? 0 : (uint64_t)len);
+    hls_sess_touch(sess, hc->head ? 0 : (uint64_t)len);
     answered(hc, 1);
 }
 
@@ -179,11 +183,12 @@ static void start_session(hls_conn_t *hc)
                       rc == NODE_ELIMIT ? "Retry-After: 1\r\n" : "");
         return;
     }
-    hc->sess = hls_sess_new(c->node, hc->hr.app, hc->hr.name, c->remote);
-    if (!hc->sess) {
+    hls_sess_t *sess = hls_sess_new(c->node, hc->hr.app, hc->hr.name, c->remote);
+    if (!sess) {
         respond_error(hc, 503, "too many HLS sessions", "Retry-After: 1\r\n");
         return;
     }
+    hc->sess_id = hls_sess_id(sess);
     serve_playlist(hc);
 }
 
@@ -217,19 +222,20 @@ static void admit(hls_conn_t *hc)
         start_session(hc);
 }
 
-/* The session of the request's token: 0, or answered (403) and -1. */
-static int find_session(hls_conn_t *hc)
+/* The session of the request's token (NULL: none or unknown), or answered
+ * (403) with *refused set. */
+static hls_sess_t *find_session(hls_conn_t *hc, int *refused)
 {
-    hc->sess = hc->q.token[0] ? hls_sess_find(hc->q.token) : NULL;
-    if (hc->sess && hls_sess_kicked(hc->sess)) {
+    hls_sess_t *s = hc->q.token[0] ? hls_sess_find(hc->q.token) : NULL;
+    *refused = 1;
+    if (s && hls_sess_kicked(s))
         respond_error(hc, 403, "session ended", "");
-        return -1;
-    }
-    if (hc->sess && !hls_sess_plays(hc->sess, hc->hr.app, hc->hr.name)) {
+    else if (s && !hls_sess_plays(s, hc->hr.app, hc->hr.name))
         respond_error(hc, 403, "the session plays another stream", "");
-        return -1;
-    }
-    return 0;
+    else
+        *refused = 0;
+    hc->sess_id = s && !*refused ? hls_sess_id(s) : 0;
+    return *refused ? NULL : s;
 }
 
 static void handle(hls_conn_t *hc, const http_req_t *req)
@@ -238,6 +244,8 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
     hc->head = strcmp(req->method, "HEAD") == 0;
     hc->keep_alive = req->keep_alive;
     const char *err = NULL;
+    hls_sess_t *sess = NULL;
+    int refused = 0;
     if (!hc->head && strcmp(req->method, "GET") != 0)
         respond_error(hc, 405, "only GET and HEAD are served here", "Allow: GET, HEAD\r\n");
     else if (req->chunked || req->content_length > 0)
@@ -250,13 +258,13 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
         respond_error(hc, 404, "only MPEG-TS segments are served", "");
     else if (hc->hr.kind == HLS_REQ_SEGMENT && hc->hr.container != HLS_TS)
         respond_error(hc, 404, "only MPEG-TS segments are served", "");
-    else if (find_session(hc) != 0)
+    else if ((sess = find_session(hc, &refused)) == NULL && refused)
         return;
-    else if (hc->hr.kind == HLS_REQ_SEGMENT && !hc->sess)
+    else if (hc->hr.kind == HLS_REQ_SEGMENT && !sess)
         respond_error(hc, 403, "no HLS session: request the playlist first", "");
     else if (hc->hr.kind == HLS_REQ_SEGMENT)
-        serve_segment(hc);
-    else if (!hc->sess)
+        serve_segment(hc, sess);
+    else if (!sess)
         admit(hc);
     else
         serve_playlist(hc);
