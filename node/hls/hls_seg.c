@@ -288,6 +288,11 @@ void hls_seg_break(hls_seg_t *h)
     hls_seg_discontinuity(h);
 }
 
+uint64_t hls_seg_next_msn(const hls_seg_t *h)
+{
+    return h->next_msn;
+}
+
 const hls_segment_t *hls_seg_get(const hls_seg_t *h, uint64_t msn)
 {
     if (!h->nsegs || msn < h->segs[0]->msn)

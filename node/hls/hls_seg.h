@@ -100,6 +100,8 @@ void hls_seg_end(hls_seg_t *h);
  * any frame (4 segment targets, at least 10 s). */
 uint32_t hls_seg_max_ms(const hls_seg_t *h);
 
+/* The msn the next segment to start will get. */
+uint64_t hls_seg_next_msn(const hls_seg_t *h);
 /* The segment msn if it is still held (complete or open), else NULL. */
 const hls_segment_t *hls_seg_get(const hls_seg_t *h, uint64_t msn);
 /* For a blocking playlist request (_HLS_msn, _HLS_part; part < 0: none):

@@ -19,6 +19,7 @@ struct hls_stream {
     int ended;
     int64_t ended_ms;    /* monotonic ms of the end */
     int64_t last_req_ms; /* monotonic ms of the last request */
+    TAILQ_HEAD(, hls_waiter) waiters;
     LIST_ENTRY(hls_stream) link;
 };
 
@@ -26,6 +27,39 @@ static struct {
     LIST_HEAD(, hls_stream) streams;
     size_t nstreams;
 } HLS;
+
+/* Wakes every request held on st (each may wait again). */
+static void wake_all(hls_stream_t *st)
+{
+    TAILQ_HEAD(, hls_waiter) woken = TAILQ_HEAD_INITIALIZER(woken);
+    TAILQ_CONCAT(&woken, &st->waiters, link);
+    hls_waiter_t *w;
+    while ((w = TAILQ_FIRST(&woken)) != NULL) {
+        TAILQ_REMOVE(&woken, w, link);
+        w->st = NULL;
+        w->wake(w);
+    }
+}
+
+static void seg_update(void *arg, uint64_t msn, unsigned nparts)
+{
+    (void)msn;
+    (void)nparts;
+    wake_all(arg);
+}
+
+void hls_stream_wait(hls_stream_t *st, hls_waiter_t *w)
+{
+    w->st = st;
+    TAILQ_INSERT_TAIL(&st->waiters, w, link);
+}
+
+void hls_stream_unwait(hls_waiter_t *w)
+{
+    if (w->st)
+        TAILQ_REMOVE(&w->st->waiters, w, link);
+    w->st = NULL;
+}
 
 static void tap_msg(stream_tap_t *t, msg_t *m)
 {
@@ -46,6 +80,7 @@ static void tap_event(stream_tap_t *t, stream_tap_ev_t ev)
         st->ended = 1;
         st->ended_ms = weir_mono_ms();
         log_info(0, "hls: %s/%s ended", st->app, st->name);
+        wake_all(st); /* the final playlist */
         break;
     }
 }
@@ -54,6 +89,7 @@ static void stream_free(hls_stream_t *st)
 {
     LIST_REMOVE(st, link);
     HLS.nstreams--;
+    wake_all(st); /* it is no longer found: they answer 404 */
     stream_tap_remove(&st->tap);
     hls_seg_free(st->seg);
     free(st);
@@ -73,8 +109,10 @@ static hls_stream_t *stream_create(node_t *node, stream_t *s, int *rc)
     const conf_t *c = &node->conf;
     hls_seg_cfg_t cfg = {c->hls_segment_ms, c->hls_part_ms, c->hls_window};
     hls_stream_t *st = calloc(1, sizeof *st);
-    if (st)
-        st->seg = hls_seg_new(&cfg, NULL, NULL);
+    if (st) {
+        TAILQ_INIT(&st->waiters);
+        st->seg = hls_seg_new(&cfg, seg_update, st);
+    }
     if (!st || !st->seg) {
         free(st);
         *rc = NODE_ENOMEM;
@@ -124,7 +162,8 @@ int hls_stream_ended(const hls_stream_t *st)
     return st->ended;
 }
 
-size_t hls_stream_playlist(const hls_stream_t *st, const char *token, char *out, size_t cap)
+size_t hls_stream_playlist(const hls_stream_t *st, const char *token, int skip, char *out,
+                           size_t cap)
 {
     static hls_seg_desc_t descs[HLS_SEG_WINDOW_MAX + 1];
     static hls_part_desc_t parts[(HLS_SEG_WINDOW_MAX + 1) * HLS_SEG_MAX_PARTS];
@@ -135,8 +174,14 @@ size_t hls_stream_playlist(const hls_stream_t *st, const char *token, char *out,
     pl.container = HLS_TS;
     pl.name = st->name;
     pl.token = token;
+    pl.skip = skip ? hls_skippable(&pl) : 0;
     size_t n = hls_playlist_write(&pl, out, cap);
     return n >= cap ? (size_t)-1 : n;
+}
+
+int hls_stream_ready(const hls_stream_t *st, uint64_t msn, int part)
+{
+    return hls_seg_ready(st->seg, msn, part);
 }
 
 static void unref_cleanup(const void *data, size_t len, void *arg)
@@ -146,39 +191,49 @@ static void unref_cleanup(const void *data, size_t len, void *arg)
     msg_unref(arg);
 }
 
-static const hls_segment_t *complete_segment(const hls_stream_t *st, uint64_t msn)
+/* The messages [first, first + count) of a segment or part, or an error. */
+static int64_t part_range(const hls_stream_t *st, uint64_t msn, int part, uint32_t *first,
+                          uint32_t *count, const hls_segment_t **out)
 {
     const hls_segment_t *sg = hls_seg_get(st->seg, msn);
-    return sg && sg->complete ? sg : NULL;
+    *out = sg;
+    if (part < 0) {
+        if (!sg || !sg->complete)
+            return sg || msn != hls_seg_next_msn(st->seg) ? HLS_GONE : HLS_NOT_YET;
+        *first = 0;
+        *count = sg->nmsgs;
+        return 0;
+    }
+    if (sg && (unsigned)part < sg->nparts) {
+        *first = sg->parts[part].first;
+        *count = sg->parts[part].count;
+        return 0;
+    }
+    int next = sg ? !sg->complete && (unsigned)part == sg->nparts
+                  : part == 0 && msn == hls_seg_next_msn(st->seg);
+    return next && !st->ended ? HLS_NOT_YET : HLS_GONE;
 }
 
-int64_t hls_stream_segment_len(const hls_stream_t *st, uint64_t msn)
+int64_t hls_stream_bytes(const hls_stream_t *st, uint64_t msn, int part, struct evbuffer *out)
 {
-    const hls_segment_t *sg = complete_segment(st, msn);
-    if (!sg)
-        return -1;
+    const hls_segment_t *sg;
+    uint32_t first, count;
+    int64_t rc = part_range(st, msn, part, &first, &count, &sg);
+    if (rc < 0)
+        return rc;
     int64_t n = 0;
-    for (uint32_t i = 0; i < sg->nmsgs; i++)
-        n += sg->msgs[i]->mpegts_len;
-    return n;
-}
-
-int64_t hls_stream_segment(const hls_stream_t *st, uint64_t msn, struct evbuffer *out)
-{
-    const hls_segment_t *sg = complete_segment(st, msn);
-    if (!sg)
-        return -1;
-    int64_t n = 0;
-    for (uint32_t i = 0; i < sg->nmsgs; i++) {
+    for (uint32_t i = first; i < first + count; i++) {
         msg_t *m = sg->msgs[i];
         if (!m->mpegts_len)
+            continue;
+        n += m->mpegts_len;
+        if (!out)
             continue;
         msg_ref(m);
         if (evbuffer_add_reference(out, m->mpegts, m->mpegts_len, unref_cleanup, m) != 0) {
             msg_unref(m);
-            return -2;
+            return NODE_ENOMEM;
         }
-        n += m->mpegts_len;
     }
     return n;
 }

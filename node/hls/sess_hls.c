@@ -1,6 +1,7 @@
 /* sess_hls: HLS requests on the media HTTP port (see sess_hls.h). */
 #include "sess_hls.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 
 #define HLS_PLAYLIST_MAX (256u << 10)
 #define HLS_OUT_MAX (32u << 20) /* a client that does not read its answers */
+#define HLS_HELD_MAX 10000      /* requests held at once (blocking reloads, parts, cold starts) */
+
+static size_t HELD; /* requests held now, every stream */
 
 /* READING a request; AUTHORIZING: the hooks decide; WAITING for the first
  * segment; DONE: closing. */
@@ -31,6 +35,8 @@ typedef struct {
     uint64_t sess_id; /* the request's session (looked up again after a wait) */
     int64_t since_ms; /* READING: since the last answer; WAITING: since the request */
     int64_t stall_ms; /* output pending and not moving since then (0: none) */
+    int64_t hold_ms;  /* WAITING: the longest wait for this request */
+    hls_waiter_t waiter;
     uint64_t last_out;
 } hls_conn_t;
 
@@ -50,9 +56,20 @@ static const char *status_text(int code)
 }
 
 /* The next request, or the end of the connection. */
+/* The request is no longer held. */
+static void unhold(hls_conn_t *hc)
+{
+    if (hc->state != HLS_WAITING)
+        return;
+    hls_stream_unwait(&hc->waiter);
+    HELD--;
+    hc->state = HLS_READING;
+}
+
 static void answered(hls_conn_t *hc, int keep)
 {
     conn_t *c = hc->conn;
+    unhold(hc);
     if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
         conn_flush(c);
     if (!keep || !hc->keep_alive) {
@@ -93,7 +110,31 @@ static void respond_error(hls_conn_t *hc, int code, const char *why, const char 
     answered(hc, 0);
 }
 
-/* The playlist, or waiting for the first segment. */
+/* Holds the request on st until the timeline moves (at most wait_ms in
+ * all), or answers 503 when too many are held. */
+static void hold(hls_conn_t *hc, hls_stream_t *st, int64_t wait_ms)
+{
+    if (hc->state != HLS_WAITING) {
+        if (HELD >= HLS_HELD_MAX) {
+            respond_error(hc, 503, "too many requests held", "Retry-After: 1\r\n");
+            return;
+        }
+        HELD++;
+        hc->state = HLS_WAITING;
+        hc->since_ms = weir_mono_ms();
+        hc->hold_ms = wait_ms;
+    }
+    hls_stream_wait(st, &hc->waiter);
+}
+
+/* The longest hold of a blocking request: three target durations. */
+static int64_t block_ms(const hls_conn_t *hc)
+{
+    return 3 * (int64_t)hc->conn->node->conf.hls_segment_ms;
+}
+
+/* The playlist; a blocking reload (_HLS_msn) is held until the playlist
+ * holds it, and the first request until there is something to list. */
 static void serve_playlist(hls_conn_t *hc)
 {
     static char text[HLS_PLAYLIST_MAX];
@@ -105,11 +146,19 @@ static void serve_playlist(hls_conn_t *hc)
     }
     hls_sess_touch(sess, 0); /* a waiting request keeps its session */
     hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
-    size_t n = st ? hls_stream_playlist(st, hls_sess_token(sess), text, sizeof text) : 0;
+    int ready = st && hc->q.has_msn
+                    ? hls_stream_ready(st, hc->q.msn, hc->q.has_part ? (int)hc->q.part : -1)
+                    : 1;
+    if (ready < 0) {
+        respond_error(hc, 400, "_HLS_msn is more than two segments ahead", "");
+        return;
+    }
+    size_t n = st && ready
+                   ? hls_stream_playlist(st, hls_sess_token(sess), hc->q.skip, text, sizeof text)
+                   : 0;
     if (st && n == 0 && !hls_stream_ended(st)) {
-        if (hc->state != HLS_WAITING)
-            hc->since_ms = weir_mono_ms();
-        hc->state = HLS_WAITING;
+        hold(hc, st,
+             ready ? (int64_t)hc->conn->node->conf.hls_segment_ms * 4 + 10000 : block_ms(hc));
         return;
     }
     if (!st || n == 0 || n == (size_t)-1) {
@@ -124,22 +173,49 @@ static void serve_playlist(hls_conn_t *hc)
     answered(hc, 1);
 }
 
-static void serve_segment(hls_conn_t *hc, hls_sess_t *sess)
+/* A segment or part; the next part to come is held until it exists. */
+static void serve_media(hls_conn_t *hc)
 {
     int rc;
+    hls_sess_t *sess = hls_sess_by_id(hc->sess_id);
+    if (!sess) {
+        respond_error(hc, 403, "session ended", "");
+        return;
+    }
+    hls_sess_touch(sess, 0);
+    int part = hc->hr.kind == HLS_REQ_PART ? (int)hc->hr.part : -1;
     hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
-    int64_t len = st ? hls_stream_segment_len(st, hc->hr.msn) : -1;
+    int64_t len = st ? hls_stream_bytes(st, hc->hr.msn, part, NULL) : HLS_GONE;
+    if (len == HLS_NOT_YET && part >= 0) {
+        hold(hc, st, block_ms(hc));
+        return;
+    }
     if (len < 0) {
-        respond_error(hc, 404, "segment not held", "");
+        respond_error(hc, 404, part < 0 ? "segment not held" : "part not held", "");
         return;
     }
     respond_head(hc, 200, "video/mp2t", (uint64_t)len, "");
-    if (!hc->head && hls_stream_segment(st, hc->hr.msn, hc->conn->out) < 0) {
+    if (!hc->head && hls_stream_bytes(st, hc->hr.msn, part, hc->conn->out) < 0) {
         conn_close(hc->conn, REASON_ERROR, "out of memory");
         return;
     }
     hls_sess_touch(sess, hc->head ? 0 : (uint64_t)len);
     answered(hc, 1);
+}
+
+/* The timeline moved (or the state went away): try the request again. */
+static void waiter_wake(hls_waiter_t *w)
+{
+    hls_conn_t *hc = (hls_conn_t *)((char *)w - offsetof(hls_conn_t, waiter));
+    if (hc->state != HLS_WAITING)
+        return;
+    if (hc->hr.kind == HLS_REQ_PLAYLIST)
+        serve_playlist(hc);
+    else
+        serve_media(hc);
+    conn_t *c = hc->conn;
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
 }
 
 /* 302 to the drain redirect plus the target, or 503 with Retry-After. */
@@ -254,16 +330,15 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
         respond_error(hc, 400, "malformed HLS path", "");
     else if (hls_query_parse(req->query, &hc->q, &err) != 0)
         respond_error(hc, 400, err ? err : "malformed HLS query", "");
-    else if (hc->hr.kind != HLS_REQ_PLAYLIST && hc->hr.kind != HLS_REQ_SEGMENT)
-        respond_error(hc, 404, "only MPEG-TS segments are served", "");
-    else if (hc->hr.kind == HLS_REQ_SEGMENT && hc->hr.container != HLS_TS)
+    else if (hc->hr.kind == HLS_REQ_INIT ||
+             (hc->hr.kind != HLS_REQ_PLAYLIST && hc->hr.container != HLS_TS))
         respond_error(hc, 404, "only MPEG-TS segments are served", "");
     else if ((sess = find_session(hc, &refused)) == NULL && refused)
         return;
-    else if (hc->hr.kind == HLS_REQ_SEGMENT && !sess)
+    else if (hc->hr.kind != HLS_REQ_PLAYLIST && !sess)
         respond_error(hc, 403, "no HLS session: request the playlist first", "");
-    else if (hc->hr.kind == HLS_REQ_SEGMENT)
-        serve_segment(hc, sess);
+    else if (hc->hr.kind != HLS_REQ_PLAYLIST)
+        serve_media(hc);
     else if (!sess)
         admit(hc);
     else
@@ -317,11 +392,12 @@ static void hls_on_tick(conn_t *c, int64_t now_ms)
     } else if (hc->state == HLS_READING && !evbuffer_get_length(c->out) &&
                now_ms - hc->since_ms > (int64_t)conf->http_flv_request_timeout_ms) {
         conn_close(c, REASON_TIMEOUT, "keep-alive idle");
+    } else if (hc->state == HLS_WAITING && now_ms - hc->since_ms > hc->hold_ms) {
+        respond_error(hc, 503, "not available in time", "Retry-After: 1\r\n");
     } else if (hc->state == HLS_WAITING) {
-        if (now_ms - hc->since_ms > (int64_t)conf->hls_segment_ms * 4 + 10000)
-            respond_error(hc, 503, "no segment yet", "Retry-After: 1\r\n");
-        else
-            serve_playlist(hc);
+        hls_sess_t *sess = hls_sess_by_id(hc->sess_id);
+        if (sess)
+            hls_sess_touch(sess, 0);
     }
 }
 
@@ -331,6 +407,7 @@ static void hls_on_close(conn_t *c)
     if (!hc)
         return;
     admit_cancel(hc->auth);
+    unhold(hc);
     http_req_parser_free(hc->parser);
     free(hc);
     c->ps = NULL;
@@ -360,6 +437,7 @@ void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
     }
     hc->conn = c;
     hc->parser = parser;
+    hc->waiter.wake = waiter_wake;
     c->proto = &SESS_HLS_PROTO;
     c->ps = hc;
     handle(hc, req);

@@ -197,3 +197,56 @@ def test_keep_alive(live):
         s.sendall(b"GET /live/cam/x.ts HTTP/1.1\r\nHost: x\r\n\r\n")
         st, hdrs, _, _ = read_response(s, rest)
         assert st == 400 and hdrs["connection"] == "close"
+
+
+LL = {"segment_ms": 1000, "window": 3, "part_ms": 250, "idle_timeout_s": 5}
+
+
+def test_ll_hls_parts_and_blocking_reload(node, procs, clip):
+    """LL-HLS over TS parts: EXT-X-PART / PRELOAD-HINT / SERVER-CONTROL, a
+    segment is its parts' bytes, a blocking reload for the next part returns
+    once the playlist lists it (not before), the preload hint's part is held
+    until it exists, a far-ahead _HLS_msn is 400; ffmpeg decodes it."""
+    n = node(hls=LL)
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub")
+    wait_live(n, APP, NAME)
+    st, _, body = get(base(n) + "/live/cam.m3u8")
+    assert st == 200, body
+    text = body.decode()
+    token = re.search(r"hls_session=([A-Za-z0-9_-]+)", text).group(1)
+    assert "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES" in text and "#EXT-X-PART-INF" in text, text
+    # wait for a complete segment with its parts listed
+    def listed():
+        t = get(base(n) + "/live/cam.m3u8?hls_session=" + token)[2].decode()
+        segs = parse_playlist(t)[1]
+        return len(segs) >= 2 and t
+    text = wait_for("two segments", listed, timeout=10)
+    lines = text.splitlines()
+    last_uri = parse_playlist(text)[1][-1][1]
+    msn = int(re.match(r"cam/(\d+)\.ts", last_uri).group(1))
+    parts = [re.search(r'URI="([^"]+)"', ln).group(1) for ln in lines
+             if ln.startswith("#EXT-X-PART:") and ("cam/%d." % msn) in ln]
+    assert len(parts) >= 2, text  # a segment is its parts, byte for byte
+    seg = get(base(n) + "/live/" + last_uri)[2]
+    assert b"".join(get(base(n) + "/live/" + u)[2] for u in parts) == seg
+    # blocking reload for the preload hint's part: answered once it exists
+    hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="cam/(\d+)\.(\d+)\.ts', text)
+    assert hint, text
+    hmsn, hpart = int(hint.group(1)), int(hint.group(2))
+    t0 = time.monotonic()
+    st, _, body = get(base(n) + "/live/cam.m3u8?hls_session=%s&_HLS_msn=%d&_HLS_part=%d"
+                      % (token, hmsn, hpart))
+    took = time.monotonic() - t0
+    assert st == 200 and took < 3 * LL["segment_ms"] / 1000, (st, took)
+    assert ("cam/%d.%d.ts" % (hmsn, hpart)) in body.decode(), body
+    st, hdr, part = get(base(n) + "/live/cam/%d.%d.ts?hls_session=%s" % (hmsn, hpart, token))
+    assert st == 200 and len(part) > 0 and part[0] == 0x47 and hdr["Content-Type"] == "video/mp2t"
+    assert get(base(n) + "/live/cam.m3u8?hls_session=%s&_HLS_msn=%d" % (token, hmsn + 50))[0] == 400
+    # the preload hint of a fresh playlist is held until the part exists
+    text = get(base(n) + "/live/cam.m3u8?hls_session=" + token)[2].decode()
+    hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text).group(1)
+    st, _, part = get(base(n) + "/live/" + hint)
+    assert st == 200 and part[0] == 0x47
+    res = weirtest.run([weirtest.require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-v", "error",
+                        "-i", base(n) + "/live/cam.m3u8", "-t", "4", "-f", "null", "-"], timeout=60)
+    assert res.returncode == 0 and not res.stderr.strip(), res.stderr[-2000:]
