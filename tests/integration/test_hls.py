@@ -5,7 +5,9 @@ segments start with PAT/PMT and a key frame, are the same bytes for every
 request, and an old one 404s; sessions (token in the URIs) are listed with
 protocol hls, kicked (403 after), end with play.stop after the idle timeout;
 a signed-URL app refuses without a signature (401), drain refuses a new
-session (503)."""
+session (503); keep-alive; LL-HLS parts and blocking reload; a republish
+is a discontinuity, the end is EXT-X-ENDLIST, a blocking reload that cannot
+be answered is 503 after three targets."""
 
 import pathlib
 import re
@@ -250,3 +252,72 @@ def test_ll_hls_parts_and_blocking_reload(node, procs, clip):
     res = weirtest.run([weirtest.require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-v", "error",
                         "-i", base(n) + "/live/cam.m3u8", "-t", "4", "-f", "null", "-"], timeout=60)
     assert res.returncode == 0 and not res.stderr.strip(), res.stderr[-2000:]
+
+
+def test_republish_is_a_discontinuity(node, procs, clip):
+    """A new publisher within the grace period (another timeline): the
+    playlist goes on (media sequence up, the session kept) with
+    EXT-X-DISCONTINUITY before the new publisher's first segment."""
+    n = node(hls=HLS)
+    pub = procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub1")
+    wait_live(n, APP, NAME)
+    st, _, body = get(base(n) + "/live/cam.m3u8")
+    assert st == 200 and "#EXT-X-DISCONTINUITY\n" not in body.decode()
+    token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
+    first = int(parse_playlist(body.decode())[0]["EXT-X-MEDIA-SEQUENCE"])
+    time.sleep(1.5)
+    pub.kill()
+    pub.wait()
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub2")
+
+    def disc():
+        t = get(base(n) + "/live/cam.m3u8?hls_session=" + token)[2].decode()
+        return "#EXT-X-DISCONTINUITY\n" in t and t
+    text = wait_for("a discontinuity", disc, timeout=10)
+    assert int(parse_playlist(text)[0]["EXT-X-MEDIA-SEQUENCE"]) >= first
+    lines = text.splitlines()
+    i = lines.index("#EXT-X-DISCONTINUITY")
+    uri = next(ln for ln in lines[i:] if ln and not ln.startswith("#"))
+    st, _, seg = get(base(n) + "/live/" + uri)
+    assert st == 200 and seg[0] == 0x47 and ((seg[1] & 0x1F) << 8 | seg[2]) == 0
+
+
+def test_stream_end_is_endlist(node, procs, clip):
+    """The stream ends (grace over): the last playlist has EXT-X-ENDLIST and
+    its segments stay; a new session then gets 404."""
+    n = node(hls=HLS, stream={"unpublish_grace_ms": 300})
+    pub = procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub")
+    wait_live(n, APP, NAME)
+    st, _, body = get(base(n) + "/live/cam.m3u8")
+    token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
+    time.sleep(1)
+    pub.kill()
+    pub.wait()
+
+    def ended():
+        t = get(base(n) + "/live/cam.m3u8?hls_session=" + token)[2].decode()
+        return "#EXT-X-ENDLIST" in t and t
+    text = wait_for("EXT-X-ENDLIST", ended, timeout=10)
+    uri = parse_playlist(text)[1][-1][1]
+    assert get(base(n) + "/live/" + uri)[0] == 200
+    assert get(base(n) + "/live/cam.m3u8")[0] == 404
+
+
+def test_blocking_reload_is_bounded_in_time(node, procs, clip):
+    """A blocking reload for a segment that does not come (the publisher is
+    gone, the grace period runs) is answered 503 after three targets."""
+    n = node(hls=HLS, stream={"unpublish_grace_ms": 30000})
+    pub = procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub")
+    wait_live(n, APP, NAME)
+    st, _, body = get(base(n) + "/live/cam.m3u8")
+    token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
+    pub.kill()
+    pub.wait()
+    time.sleep(0.5)
+    last = parse_playlist(get(base(n) + "/live/cam.m3u8?hls_session=" + token)[2].decode())[1]
+    msn = int(re.match(r"cam/(\d+)\.ts", last[-1][1]).group(1)) + 2
+    t0 = time.monotonic()
+    st, hdr, _ = get(base(n) + "/live/cam.m3u8?hls_session=%s&_HLS_msn=%d" % (token, msn))
+    took = time.monotonic() - t0
+    assert st == 503 and hdr["Retry-After"], st
+    assert 2.5 < took < 3 * HLS["segment_ms"] / 1000 + 1.5, took
