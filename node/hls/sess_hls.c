@@ -21,7 +21,7 @@ static size_t HELD; /* requests held now, every stream */
 
 /* READING a request; AUTHORIZING: the hooks decide; WAITING for the first
  * segment; DONE: closing. */
-typedef enum { HLS_READING, HLS_AUTHORIZING, HLS_WAITING, HLS_DONE } hls_state_t;
+typedef enum { HLS_READING, HLS_AUTHORIZING, HLS_STARTING, HLS_WAITING, HLS_DONE } hls_state_t;
 
 typedef struct {
     conn_t *conn;
@@ -37,6 +37,10 @@ typedef struct {
     int64_t stall_ms; /* output pending and not moving since then (0: none) */
     int64_t hold_ms;  /* WAITING: the longest wait for this request */
     hls_waiter_t waiter;
+    /* STARTING: a player of the hub waits for the stream (a relay's
+     * on-demand pull, http_flv.wait_for_stream), then the session starts */
+    player_t starter;
+    int starting, started, waited;
     uint64_t last_out;
 } hls_conn_t;
 
@@ -248,11 +252,55 @@ static void refuse(hls_conn_t *hc, const admit_result_t *r)
 }
 
 /* Admitted: the session starts, then its first playlist. */
+static void starter_wake(player_t *p)
+{
+    (void)p;
+}
+
+static void starter_event(player_t *p, player_event_t ev)
+{
+    hls_conn_t *hc = p->owner;
+    if (ev == PLAYER_EV_STARTED) {
+        hc->started = 1; /* the tick starts the session, outside the hub's call */
+        return;
+    }
+    if (ev == PLAYER_EV_UNPUBLISHED || ev == PLAYER_EV_REPUBLISHED)
+        return;
+    hc->starting = 0; /* NOT_FOUND, ENDED, SLOW: detached */
+    respond_error(hc, 404, "stream not found", "");
+}
+
+static const player_ops_t STARTER_OPS = {starter_wake, starter_event};
+
+/* The stream is not live: waits for it as an HTTP-FLV request would (the
+ * hub asks the relays for an on-demand pull). 0 waiting; -1 not. */
+static int wait_for_stream(hls_conn_t *hc)
+{
+    conn_t *c = hc->conn;
+    const conf_t *conf = &c->node->conf;
+    if (hc->waited)
+        return -1;
+    hc->waited = 1;
+    hc->starter =
+        (player_t){.ops = &STARTER_OPS, .owner = hc, .sess_id = c->id, .enc = MSG_ENC_FLV};
+    uint32_t wait = conf->http_flv_wait_for_stream && !hc->head ? conf->stream_play_wait_ms : 0;
+    int rc = stream_play(c->node->hub, hc->hr.app, hc->hr.name, &hc->starter, wait, weir_mono_ms());
+    if (rc == 0)
+        stream_player_stop(&hc->starter);
+    if (rc != 1)
+        return -1;
+    hc->starting = 1;
+    hc->state = HLS_STARTING;
+    return 0;
+}
+
 static void start_session(hls_conn_t *hc)
 {
     int rc;
     conn_t *c = hc->conn;
     hls_stream_t *st = hls_stream_get(c->node, hc->hr.app, hc->hr.name, 1, &rc);
+    if (!st && rc == NODE_ENOTFOUND && wait_for_stream(hc) == 0)
+        return;
     if (!st || hls_stream_ended(st)) {
         respond_error(hc, rc == NODE_ELIMIT ? 503 : 404,
                       rc == NODE_ELIMIT ? "too many HLS streams" : "stream not found",
@@ -392,6 +440,13 @@ static void hls_on_tick(conn_t *c, int64_t now_ms)
     } else if (hc->state == HLS_READING && !evbuffer_get_length(c->out) &&
                now_ms - hc->since_ms > (int64_t)conf->http_flv_request_timeout_ms) {
         conn_close(c, REASON_TIMEOUT, "keep-alive idle");
+    } else if (hc->state == HLS_STARTING && hc->started) {
+        stream_player_stop(&hc->starter);
+        hc->starting = hc->started = 0;
+        hc->state = HLS_READING;
+        start_session(hc);
+        if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+            conn_flush(c);
     } else if (hc->state == HLS_WAITING && now_ms - hc->since_ms > hc->hold_ms) {
         respond_error(hc, 503, "not available in time", "Retry-After: 1\r\n");
     } else if (hc->state == HLS_WAITING) {
@@ -408,6 +463,8 @@ static void hls_on_close(conn_t *c)
         return;
     admit_cancel(hc->auth);
     unhold(hc);
+    if (hc->starting)
+        stream_player_stop(&hc->starter);
     http_req_parser_free(hc->parser);
     free(hc);
     c->ps = NULL;

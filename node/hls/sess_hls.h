@@ -4,8 +4,14 @@
  * sess_hls_take(), which answers it and any later requests on the same
  * connection (HTTP/1.1 keep-alive, one request at a time):
  *   GET|HEAD /{app}/{name}.m3u8      the media playlist (a new session is
- *                                    admitted when it carries no known token)
+ *                                    admitted when it carries no known token;
+ *                                    a stream not live is waited for through
+ *                                    the hub, as HTTP-FLV does: on-demand pull)
  *   GET|HEAD /{app}/{name}/{msn}.ts  a segment, by reference (a session's)
+ *   GET|HEAD /{app}/{name}/{msn}.{part}.ts  an LL-HLS part (the next one is
+ *                                    held until it is cut)
+ * Held requests (blocking reloads, the next part, the first segment) wait
+ * on the stream's HLS state (hls_stream_wait()), bounded in time and count.
  * The sessions are hls_sess.h's; the connection itself is listed as the
  * media port's ("http-flv", role connecting).
  */

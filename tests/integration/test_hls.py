@@ -321,3 +321,37 @@ def test_blocking_reload_is_bounded_in_time(node, procs, clip):
     took = time.monotonic() - t0
     assert st == 503 and hdr["Retry-After"], st
     assert 2.5 < took < 3 * HLS["segment_ms"] / 1000 + 1.5, took
+
+
+def test_playlist_waits_for_the_stream(node, procs, clip):
+    """With http_flv.wait_for_stream (or a relay's on-demand pull, through
+    the same hub wait), a playlist request for a stream not live yet waits
+    for it, then for its first segment."""
+    import threading
+    n = node(hls=HLS, http_flv={"wait_for_stream": True})
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", get(base(n) + "/live/cam.m3u8")))
+    t.start()
+    time.sleep(0.5)
+    assert "r" not in got
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub")
+    t.join(20)
+    st, hdr, body = got["r"]
+    assert st == 200 and parse_playlist(body.decode())[1], body
+
+
+def test_on_demand_pull_for_a_playlist(node, procs, clip):
+    """At an edge, the first playlist request starts the on-demand pull (as
+    an HTTP-FLV request does), and the playlist comes once it is live."""
+    from relayutil import api_of, create_relay, relay_body
+    o = node()
+    procs.spawn(weirtest.publish_cmd(clip.path, o.rtmp_url(APP, "od"), loop=True), "pub")
+    wait_live(o, APP, "od")
+    e = node(hls=HLS, relay={"connect_timeout_ms": 3000, "on_demand_wait_ms": 4000})
+    up = "rtmp://%s:%d/%s" % (o.host, o.rtmp_port, APP)
+    create_relay(api_of(e), relay_body("pull", [up], mode="on_demand"))
+    st, _, body = get(base(e) + "/live/od.m3u8")
+    assert st == 200 and parse_playlist(body.decode())[1], (st, body)
+    api = Api(e.api_url)
+    s = api.get("/api/v1/streams/%s/od" % APP).json()
+    assert s["players"] and s["players"][0]["protocol"] == "hls", s
