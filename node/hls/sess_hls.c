@@ -222,11 +222,12 @@ static void waiter_wake(hls_waiter_t *w)
         conn_flush(c);
 }
 
-/* 302 to the drain redirect plus the target, or 503 with Retry-After. */
+/* 302 to the drain redirect plus the request target (its query too: a
+ * signed URL), or 503 with Retry-After. */
 static void respond_draining(hls_conn_t *hc)
 {
     const node_t *node = hc->conn->node;
-    char extra[DRAIN_URL_MAX + 64];
+    char extra[64];
     if (!node->drain_redirect[0]) {
         snprintf(extra, sizeof extra, "Retry-After: %u\r\n", node->drain_retry_after_s);
         respond_error(hc, 503, "node is draining", extra);
@@ -235,9 +236,15 @@ static void respond_draining(hls_conn_t *hc)
     size_t rl = strlen(node->drain_redirect);
     if (rl && node->drain_redirect[rl - 1] == '/')
         rl--;
-    snprintf(extra, sizeof extra, "Location: %.*s/%s/%s.m3u8\r\n", (int)rl, node->drain_redirect,
-             hc->hr.app, hc->hr.name);
-    respond_error(hc, 302, "node is draining, try the Location", extra);
+    const char *target = hc->req->target; /* the parser keeps it until the answer */
+    char *loc = malloc(rl + strlen(target) + 16);
+    if (!loc) {
+        respond_error(hc, 503, "node is draining", "");
+        return;
+    }
+    sprintf(loc, "Location: %.*s%s\r\n", (int)rl, node->drain_redirect, target);
+    respond_error(hc, 302, "node is draining, try the Location", loc);
+    free(loc);
 }
 
 /* An admission refusal: as HTTP-FLV answers it (sess_httpflv.c). */

@@ -165,6 +165,12 @@ def test_admission_signed_url_and_drain(node, procs, clip):
     assert api.post("/api/v1/node/drain").status_code == 200
     st, hdr, _ = get(base(n) + "/sec/cam.m3u8?" + q)
     assert st == 503 and hdr["Retry-After"], st
+    r = api.post("/api/v1/node/drain", json={"redirect_url": "http://edge-2.example:8080"})
+    assert r.status_code == 200, r.text
+    r = weirtest.http_exchange(n.http_port, b"GET /sec/cam.m3u8?%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                               % q.encode())
+    assert r.status == 302, r
+    assert r.header("location") == "http://edge-2.example:8080/sec/cam.m3u8?" + q, r
 
 
 def read_response(sock, buf):
