@@ -35,6 +35,7 @@ typedef struct {
     uint64_t sess_id; /* the request's session (looked up again after a wait) */
     int64_t since_ms; /* READING: since the last answer; WAITING: since the request */
     int64_t stall_ms; /* output pending and not moving since then (0: none) */
+    int64_t answer_ms; /* when the last answer was queued */
     int64_t hold_ms;  /* WAITING: the longest wait for this request */
     hls_waiter_t waiter;
     /* STARTING: a player of the hub waits for the stream (a relay's
@@ -74,6 +75,7 @@ static void answered(hls_conn_t *hc, int keep)
 {
     conn_t *c = hc->conn;
     unhold(hc);
+    hc->answer_ms = weir_mono_ms();
     if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
         conn_flush(c);
     if (!keep || !hc->keep_alive) {
@@ -423,10 +425,18 @@ static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
         handle(hc, req);
 }
 
-/* Output that does not move for player.slow_timeout_ms: a slow client. */
+/* Output that does not move for player.slow_timeout_ms, or an answer not
+ * taken within hls.idle_timeout_s / 2: a slow client. The second bound
+ * keeps a segment's bytes (references to the messages' MPEG-TS packets)
+ * from outliving the stream's HLS state, which goes no earlier than
+ * hls.idle_timeout_s after the request: a later first TS consumer may
+ * encode those messages anew (stream_ts.c). */
 static int stalled(hls_conn_t *hc, int64_t now_ms)
 {
     conn_t *c = hc->conn;
+    int64_t answer_max = (int64_t)c->node->conf.hls_idle_timeout_s * 500;
+    if (evbuffer_get_length(c->out) && hc->answer_ms && now_ms - hc->answer_ms > answer_max)
+        return 1;
     if (!evbuffer_get_length(c->out) || c->bytes_out != hc->last_out) {
         hc->last_out = c->bytes_out;
         hc->stall_ms = 0;
