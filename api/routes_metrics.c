@@ -12,13 +12,14 @@
 #include "conn_limits.h"
 #include "msg.h"
 #include "relay.h"
+#include "hls_sess.h"
 #include "storage.h"
 #include "tls.h"
 
 #define NROLES 4
-#define NPROTOS 4
+#define NPROTOS 5
 
-static const char *const PROTOS[NPROTOS] = {"rtmp", "http-flv", "ws-flv", "http-ts"};
+static const char *const PROTOS[NPROTOS] = {"rtmp", "http-flv", "ws-flv", "http-ts", "hls"};
 
 typedef struct {
     struct evbuffer *b;
@@ -53,11 +54,10 @@ static void label(struct evbuffer *b, const char *v)
     }
 }
 
-static void count_session(conn_t *c, void *arg)
+static int count_info(const sess_info_t *info, void *arg)
 {
     metrics_ctx_t *m = arg;
-    sess_info_t si;
-    conn_info(c, m->now, &si);
+    const sess_info_t si = *info;
     int p = 1; /* http-flv, and anything unknown */
     for (int i = 0; i < NPROTOS; i++)
         if (strcmp(si.protocol, PROTOS[i]) == 0)
@@ -65,6 +65,15 @@ static void count_session(conn_t *c, void *arg)
     if ((unsigned)si.role < NROLES)
         m->sessions[si.role][p]++;
     m->tls_sessions[p] += si.tls ? 1 : 0;
+    return 0;
+}
+
+static void count_session(conn_t *c, void *arg)
+{
+    metrics_ctx_t *m = arg;
+    sess_info_t si;
+    conn_info(c, m->now, &si);
+    count_info(&si, m);
 }
 
 typedef enum { PS_IN, PS_OUT, PS_PLAYERS } per_stream_t;
@@ -335,6 +344,7 @@ static void session_metrics(metrics_ctx_t *m, node_t *node)
 {
     struct evbuffer *b = m->b;
     node_foreach_session(node, count_session, m);
+    hls_sess_after(0, count_info, m); /* HLS sessions are no connections */
     help(b, "weir_sessions", "gauge", "Open sessions by role and protocol.");
     for (int role = 0; role < NROLES; role++)
         for (int p = 0; p < NPROTOS; p++)

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "conn.h"
 #include "evlog.h"
+#include "hls_sess.h"
 #include "log.h"
 #include "page.h"
 #include "parse.h"
@@ -118,19 +119,26 @@ static stream_t *find_stream(api_req_t *r)
 
 /* One pass over the sessions (not a lookup per player): the players of
  * l->app/l->name, attached or waiting. */
+static int add_player_info(const sess_info_t *si, void *arg)
+{
+    list_ctx_t *l = arg;
+    if (si->role != SESS_ROLE_PLAYER || !si->app || !si->name || strcmp(si->app, l->app) != 0 ||
+        strcmp(si->name, l->name) != 0)
+        return 0;
+    cJSON *o = api_render_session(si);
+    if (!o || !cJSON_AddItemToArray(l->arr, o)) {
+        cJSON_Delete(o);
+        l->oom = 1;
+    }
+    return 0;
+}
+
 static void add_player(conn_t *c, void *arg)
 {
     list_ctx_t *l = arg;
     sess_info_t si;
     conn_info(c, l->now, &si);
-    if (si.role != SESS_ROLE_PLAYER || !si.app || !si.name || strcmp(si.app, l->app) != 0 ||
-        strcmp(si.name, l->name) != 0)
-        return;
-    cJSON *o = api_render_session(&si);
-    if (!o || !cJSON_AddItemToArray(l->arr, o)) {
-        cJSON_Delete(o);
-        l->oom = 1;
-    }
+    add_player_info(&si, l);
 }
 
 void api_get_stream(api_req_t *r)
@@ -143,8 +151,10 @@ void api_get_stream(api_req_t *r)
     cJSON *o = stream_json(node, s, now);
     cJSON *arr = o ? cJSON_AddArrayToObject(o, "players") : NULL;
     list_ctx_t l = {node, now, arr, arr == NULL, stream_app(s), stream_name(s)};
-    if (arr)
+    if (arr) {
         node_foreach_session(node, add_player, &l);
+        hls_sess_after(0, add_player_info, &l); /* HLS sessions are no connections */
+    }
     if (l.oom) {
         cJSON_Delete(o);
         o = NULL;

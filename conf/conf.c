@@ -71,6 +71,10 @@ static const field_t FIELDS[] = {
     LISTEN("rtmps.listen", rtmps_listen, ""),
     LISTEN("https.listen", https_listen, ""),
     BOOL("api.tls", api_tls, 0),
+    U32("hls.segment_ms", hls_segment_ms, 2000, 100, 60000),
+    U32("hls.window", hls_window, 6, 1, 60),
+    U32("hls.part_ms", hls_part_ms, 0, 0, 60000),
+    U32("hls.idle_timeout_s", hls_idle_timeout_s, 30, 1, 3600),
     LISTEN("api.listen", api_listen, "127.0.0.1:8090"),
     STR("api.token", api_token, ""),
     BOOL("api.health_public", api_health_public, 1),
@@ -571,6 +575,11 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
     }
     if (check_tls(c, err, errlen) != 0)
         goto out;
+    if (c->hls_part_ms && (c->hls_part_ms < 50 || c->hls_part_ms > c->hls_segment_ms)) {
+        snprintf(err, errlen, "hls.part_ms: must be 0 (off) or between 50 and hls.segment_ms (%u)",
+                 c->hls_segment_ms);
+        goto out;
+    }
     rc = 0;
 out:
     cJSON_Delete(root);

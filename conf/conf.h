@@ -53,6 +53,12 @@ typedef struct {
     uint32_t http_flv_max_header_bytes;
     uint32_t http_flv_request_timeout_ms;
     int http_flv_wait_for_stream;
+    /* HLS (node/hls): segment target, playlist window, LL-HLS part target
+     * (0: off; else 50..hls.segment_ms), session idle timeout. */
+    uint32_t hls_segment_ms;
+    uint32_t hls_window;
+    uint32_t hls_part_ms;
+    uint32_t hls_idle_timeout_s;
     char http_flv_cors_origin[256];
     uint32_t http_flv_ws_ping_ms;         /* WebSocket-FLV: a ping this often */
     uint32_t http_flv_ws_idle_timeout_ms; /* WebSocket-FLV: silent client cut after this */

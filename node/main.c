@@ -18,6 +18,7 @@
 #include "relay.h"
 #include "relay_admit.h"
 #include "sdnotify.h"
+#include "hls_stream.h"
 #include "sess_httpflv.h"
 #include "sess_rtmp.h"
 #include "storage.h"
@@ -204,6 +205,10 @@ static int wire_layers(node_t *node)
     node_set_event_sink(node, evlog_emit);
     node_set_session(node, NODE_LISTENER_RTMP, &SESS_RTMP_PROTO, sess_rtmp_start);
     node_set_session(node, NODE_LISTENER_HTTP_FLV, &SESS_HTTPFLV_PROTO, sess_httpflv_start);
+    if (hls_install(node) != 0) {
+        start_failed("hls: ", "too many modules");
+        return -1;
+    }
     if (relay_admit_install(node) != 0 || cluster_admit_install(node) != 0) {
         start_failed("admission: ", "too many admission steps");
         return -1;

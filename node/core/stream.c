@@ -74,6 +74,7 @@ static stream_t *hub_get(hub_t *hub, const char *app, const char *name, int *rc)
  * continuation statistics are kept. */
 static void stream_clear_headers(stream_t *s)
 {
+    stream_tap_restart(s);
     msg_unref(s->meta);
     msg_unref(s->vseq);
     msg_unref(s->aseq);
@@ -282,7 +283,7 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
     s->pub = pub;
     pub->stream = s;
     s->state = STREAM_LIVE;
-    if (prev == STREAM_GRACE || (takeover && s->nplayers))
+    if (prev == STREAM_GRACE || (takeover && (s->nplayers || s->ntaps)))
         stream_continue(s);
     else
         stream_clear_headers(s);
@@ -310,7 +311,7 @@ void stream_unpublish(publisher_t *pub, int64_t now_ms)
         return;
     pub->stream = NULL;
     s->pub = NULL;
-    s->state = s->nplayers ? STREAM_GRACE : STREAM_IDLE;
+    s->state = s->nplayers || s->ntaps ? STREAM_GRACE : STREAM_IDLE;
     s->grace_deadline_ms = now_ms + s->hub->conf->stream_unpublish_grace_ms;
     s->unpub_notified = 0;
     if (s->state == STREAM_IDLE) {
@@ -693,7 +694,7 @@ void hub_tick(hub_t *hub, int64_t now_ms)
         for (; s; s = next) {
             next = s->hnext;
             stream_tick(s, now_ms);
-            if (!s->pub && !s->nplayers && !s->nwaiters)
+            if (!s->pub && !s->nplayers && !s->nwaiters && !s->ntaps)
                 stream_destroy(s);
         }
     }
@@ -730,7 +731,8 @@ void hub_counts(const hub_t *hub, size_t *streams, size_t *publishers, size_t *p
                 ns++;
             if (s->pub)
                 np++;
-            npl += s->nplayers - s->nrelay + s->nwaiters - s->nrelay_waiting;
+            npl +=
+                s->nplayers - s->nrelay + s->nwaiters - s->nrelay_waiting + stream_tap_players(s);
             nrl += s->nrelay + s->nrelay_waiting;
         }
     }
@@ -755,7 +757,7 @@ void stream_info(const stream_t *s, int64_t now_ms, stream_info_t *out)
     out->bytes_out = s->bytes_out;
     out->bitrate_in_bps = rate_per_sec(&s->rate_in, s->bytes_in, now_ms) * 8;
     out->bitrate_out_bps = rate_per_sec(&s->rate_out, s->bytes_out, now_ms) * 8;
-    out->players = s->nplayers - s->nrelay;
+    out->players = s->nplayers - s->nrelay + stream_tap_players(s);
     out->relay_players = s->nrelay + s->nrelay_waiting;
     out->waiters = s->nwaiters - s->nrelay_waiting;
     out->gops = s->ngop;

@@ -106,6 +106,7 @@ void stream_gop_push(stream_t *s, msg_t *m, int64_t now_ms)
     if ((m->flags & MSG_F_KEY) && m->type == FLV_TAG_VIDEO)
         gop_key(s, now_ms);
     stream_ts_push(s, m);
+    stream_tap_push(s, m); /* before the ring, which may drop m at once */
     stream_ring_push(s, m);
     unsigned had = s->ngop;
     gop_bound(s, now_ms);

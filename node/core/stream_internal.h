@@ -6,6 +6,7 @@
  *   stream_cont.c  the output timeline and continuations (stream_cont.h)
  *   stream_source.c the source identity of streams published here
  *   stream_ts.c    the stream's MPEG-TS encoding for its TS consumers
+ *   stream_tap.c   in-process consumers of the stream (stream_tap.h)
  * The ring accessors the fan-out uses per message and player are static
  * inline here, so the split costs the hot path no call.
  *
@@ -20,6 +21,7 @@
 #include "rate.h"
 #include "stream.h"
 #include "stream_cont.h"
+#include "stream_tap.h"
 #include "ts_mux.h"
 
 #define HUB_BUCKETS 1024
@@ -60,10 +62,12 @@ struct stream {
     int gop_drop_logged; /* the first drop was logged (once per stream) */
 
     msg_t *meta, *vseq, *aseq;
-    ts_mux_t *tsmux;     /* while the stream has TS consumers (stream_ts.c) */
-    size_t ts_users;     /* attached TS players */
-    unsigned ts_refused; /* bit 0 audio, bit 1 video: a refusal was logged */
-    int unpub_notified;  /* players were told UNPUBLISHED for this grace period */
+    ts_mux_t *tsmux;                     /* while the stream has TS consumers (stream_ts.c) */
+    size_t ts_users;                     /* attached TS players and taps (stream_ts_hold()) */
+    unsigned ts_refused;                 /* bit 0 audio, bit 1 video: a refusal was logged */
+    stream_tap_t *taps[STREAM_TAPS_MAX]; /* stream_tap.c */
+    unsigned ntaps;
+    int unpub_notified; /* players were told UNPUBLISHED for this grace period */
     stream_cont_t cont;
 
     /* statistics for the API */
@@ -155,11 +159,27 @@ void stream_source_publish(stream_t *s, const publisher_t *pub);
  * A player p attaches or leaves (nothing unless p->enc is a TS encoding). */
 void stream_ts_attach(stream_t *s, const player_t *p);
 void stream_ts_detach(stream_t *s, const player_t *p);
+/* A consumer that is no player (a tap) holds the encoding active, as a TS
+ * player does, and releases it. */
+void stream_ts_hold(stream_t *s);
+void stream_ts_release(stream_t *s);
 /* A message about to be pushed to the ring (encoded while active). */
 void stream_ts_push(stream_t *s, msg_t *m);
 /* The stream starts afresh: the muxer forgets its codec configurations. */
 void stream_ts_restart(stream_t *s);
 /* The stream is freed. */
 void stream_ts_free(stream_t *s);
+
+/* ---- taps (stream_tap.c) ----------------------------------------------- */
+
+/* m is being pushed (flags, output ts and MPEG-TS set; stream_gop_push(),
+ * right before the ring, which may drop it at once): the taps get it (after
+ * a continuation's event). */
+void stream_tap_push(stream_t *s, msg_t *m);
+/* The stream's headers were cleared: with a publisher, it starts afresh
+ * (STREAM_TAP_RESTART); without, it ended (STREAM_TAP_END, taps detached). */
+void stream_tap_restart(stream_t *s);
+/* The players the taps serve (stream_tap_t.players, summed). */
+size_t stream_tap_players(const stream_t *s);
 
 #endif

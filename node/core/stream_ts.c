@@ -47,18 +47,30 @@ static void ts_start(stream_t *s)
         ts_encode(s, stream_ring_at(s, q));
 }
 
+void stream_ts_hold(stream_t *s)
+{
+    if (s->ts_users++ == 0)
+        ts_start(s);
+}
+
+void stream_ts_release(stream_t *s)
+{
+    if (s->ts_users == 0 || --s->ts_users > 0)
+        return;
+    ts_mux_free(s->tsmux);
+    s->tsmux = NULL;
+}
+
 void stream_ts_attach(stream_t *s, const player_t *p)
 {
-    if (msg_enc_is_ts(p->enc) && s->ts_users++ == 0)
-        ts_start(s);
+    if (msg_enc_is_ts(p->enc))
+        stream_ts_hold(s);
 }
 
 void stream_ts_detach(stream_t *s, const player_t *p)
 {
-    if (!msg_enc_is_ts(p->enc) || s->ts_users == 0 || --s->ts_users > 0)
-        return;
-    ts_mux_free(s->tsmux);
-    s->tsmux = NULL;
+    if (msg_enc_is_ts(p->enc))
+        stream_ts_release(s);
 }
 
 void stream_ts_push(stream_t *s, msg_t *m)

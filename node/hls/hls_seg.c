@@ -265,7 +265,8 @@ void hls_seg_discontinuity(hls_seg_t *h)
         h->pending_disc = 1;
 }
 
-void hls_seg_end(hls_seg_t *h)
+/* Closes the open segment at its last message. */
+static void close_open(hls_seg_t *h)
 {
     hls_segment_t *s = open_seg(h);
     if (s && s->nmsgs) {
@@ -273,7 +274,23 @@ void hls_seg_end(hls_seg_t *h)
         uint32_t end = s->msgs[s->nmsgs - 1]->ts;
         close_segment(h, s, span(s->start_ts, end) > 0 ? end : s->start_ts + 1);
     }
+}
+
+void hls_seg_end(hls_seg_t *h)
+{
+    close_open(h);
     h->ended = 1;
+}
+
+void hls_seg_break(hls_seg_t *h)
+{
+    close_open(h);
+    hls_seg_discontinuity(h);
+}
+
+uint64_t hls_seg_next_msn(const hls_seg_t *h)
+{
+    return h->next_msn;
 }
 
 const hls_segment_t *hls_seg_get(const hls_seg_t *h, uint64_t msn)

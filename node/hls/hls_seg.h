@@ -88,6 +88,10 @@ int hls_seg_push(hls_seg_t *h, msg_t *m, int64_t wall_ms);
 /* A different source took the stream over: the next segment starts at its
  * next key frame with EXT-X-DISCONTINUITY. */
 void hls_seg_discontinuity(hls_seg_t *h);
+/* The stream restarted afresh (a new publisher, its own timestamps): the
+ * open segment is closed now, at its last message, and the next one starts
+ * with EXT-X-DISCONTINUITY at the next key frame. */
+void hls_seg_break(hls_seg_t *h);
 /* The stream ended: the open segment is closed (EXT-X-ENDLIST follows in
  * the playlist) and nothing more is cut until hls_seg_restart(). */
 void hls_seg_end(hls_seg_t *h);
@@ -96,6 +100,8 @@ void hls_seg_end(hls_seg_t *h);
  * any frame (4 segment targets, at least 10 s). */
 uint32_t hls_seg_max_ms(const hls_seg_t *h);
 
+/* The msn the next segment to start will get. */
+uint64_t hls_seg_next_msn(const hls_seg_t *h);
 /* The segment msn if it is still held (complete or open), else NULL. */
 const hls_segment_t *hls_seg_get(const hls_seg_t *h, uint64_t msn);
 /* For a blocking playlist request (_HLS_msn, _HLS_part; part < 0: none):

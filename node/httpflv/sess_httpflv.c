@@ -30,6 +30,7 @@
 #include "http_req.h"
 #include "log.h"
 #include "relay_hops.h"
+#include "sess_hls.h"
 #include "sess_httpflv.h"
 #include "sess_wsflv.h"
 
@@ -551,6 +552,10 @@ static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
         respond_error(hs, 431, err ? err : "request head too large");
     } else if (rc != PARSE_OK) {
         respond_error(hs, 400, err ? err : "malformed request");
+    } else if (sess_hls_wants(req)) { /* HLS: its own session takes c and the parser */
+        sess_hls_take(c, hs->parser, req);
+        free(hs);
+        return;
     } else {
         handle_request(hs, req);
     }

@@ -329,7 +329,7 @@ def test_auth_and_error_statuses(api_node):
         assert r.status_code == 400 and r.json()["error"]["message"].startswith(field + ":")
     r = api.get("/api/v1/sessions", params={"role": "viewer"})
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("role:")
-    r = api.get("/api/v1/sessions", params={"protocol": "hls"})
+    r = api.get("/api/v1/sessions", params={"protocol": "dash"})  # hls is one now (test_hls.py)
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("protocol:")
     r = api.get("/api/v1/sessions/abc")
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("id:")

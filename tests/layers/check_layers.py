@@ -42,15 +42,15 @@ USES = {
     "core": {"codec", "core"},
     "storage": {"codec", "core", "storage"},
     "rtmp": BELOW_FEATURES | {"rtmp"},
-    "httpflv": BELOW_FEATURES | {"httpflv"},
+    "httpflv": BELOW_FEATURES | {"httpflv", "hls"},
     # HLS: the segmenter and (later) the serving of one stream's HLS timeline.
     "hls": BELOW_FEATURES | {"hls"},
     "cluster": BELOW_FEATURES | {"cluster"},
     # A relay link speaks RTMP through the rtmp room's control handling
     # (rtmp_ctrl.h); relay events go through core's event sink (node_event()).
     "relay": BELOW_FEATURES | {"relay", "rtmp"},
-    "api": BELOW_FEATURES | {"rtmp", "httpflv", "relay", "cluster", "api"},
-    "main": BELOW_FEATURES | {"rtmp", "httpflv", "relay", "cluster", "api", "main"},
+    "api": BELOW_FEATURES | {"rtmp", "httpflv", "hls", "relay", "cluster", "api"},
+    "main": BELOW_FEATURES | {"rtmp", "httpflv", "hls", "relay", "cluster", "api", "main"},
     # The operator tools link the pure codecs alone.
     "tools": {"codec", "tools"},
 }

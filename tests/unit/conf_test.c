@@ -430,6 +430,43 @@ static void test_webhook_keys(void **state)
     }
 }
 
+static void test_hls_keys(void **state)
+{
+    (void)state;
+    conf_t c;
+    char err[256];
+    conf_defaults(&c);
+    assert_int_equal(c.hls_segment_ms, 2000);
+    assert_int_equal(c.hls_window, 6);
+    assert_int_equal(c.hls_part_ms, 0);
+    assert_int_equal(c.hls_idle_timeout_s, 30);
+    assert_int_equal(load(&c,
+                          "{\"hls\": {\"segment_ms\": 1000, \"window\": 3, \"part_ms\": 333,"
+                          " \"idle_timeout_s\": 2}}",
+                          err),
+                     0);
+    assert_int_equal(c.hls_segment_ms, 1000);
+    assert_int_equal(c.hls_window, 3);
+    assert_int_equal(c.hls_part_ms, 333);
+    assert_int_equal(c.hls_idle_timeout_s, 2);
+    static const struct {
+        const char *json, *msg;
+    } BAD[] = {
+        {"{\"hls\": {\"segment_ms\": 99}}", "hls.segment_ms: must be between 100 and 60000"},
+        {"{\"hls\": {\"window\": 0}}", "hls.window: must be between 1 and 60"},
+        {"{\"hls\": {\"part_ms\": 49}}",
+         "hls.part_ms: must be 0 (off) or between 50 and hls.segment_ms (2000)"},
+        {"{\"hls\": {\"part_ms\": 2001}}",
+         "hls.part_ms: must be 0 (off) or between 50 and hls.segment_ms (2000)"},
+        {"{\"hls\": {\"idle_timeout_s\": 0}}", "hls.idle_timeout_s: must be between 1 and 3600"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        assert_int_equal(load(&c, BAD[i].json, err), -1);
+        if (strcmp(err, BAD[i].msg) != 0)
+            fail_msg("case %zu: \"%s\", expected \"%s\"", i, err, BAD[i].msg);
+    }
+}
+
 #define HOOK_A "{\"id\": \"sched\", \"url\": \"http://127.0.0.1:9000/hooks\", \"events\": [\"*\"]}"
 #define HOOK_B                                                                                     \
     "{\"id\": \"auth\", \"url\": \"http://auth.local/check?x=1\", \"events\": "                    \
@@ -849,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_changed_key),
         cmocka_unit_test(test_web_root),
         cmocka_unit_test(test_relay_keys),
+        cmocka_unit_test(test_hls_keys),
         cmocka_unit_test(test_relays_valid),
         cmocka_unit_test(test_relays_errors),
         cmocka_unit_test(test_relays_limits),

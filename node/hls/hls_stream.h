@@ -1,0 +1,74 @@
+/* hls_stream: the node's HLS state per stream: the stream's one HLS
+ * timeline (hls_seg.h), fed by a tap on the hub's stream (stream_tap.h),
+ * created on the first playlist request for a live stream and removed
+ * after hls.idle_timeout_s without a request, or HLS_STREAM_LINGER_MS
+ * after the stream ended. It serves every HLS player of the stream: the
+ * playlist text, and a segment's bytes as references to the messages'
+ * cached MPEG-TS packets (msg.h), never copied per player.
+ *
+ * hls_install() adds the module (its tick) to the node; the states live in
+ * the module (at most HLS_STREAMS_MAX). Everything here runs on the event
+ * loop thread only. Pointers returned stay valid until the loop runs
+ * again (a tick may free an idle state).
+ */
+#ifndef WEIR_HLS_STREAM_H
+#define WEIR_HLS_STREAM_H
+
+#include <event2/buffer.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "hls_seg.h"
+#include "node.h"
+
+#define HLS_STREAMS_MAX 4096
+#define HLS_STREAM_LINGER_MS 10000 /* an ended stream's last playlist stays that long */
+
+typedef struct hls_stream hls_stream_t;
+
+/* A request held until the timeline moves (a blocking playlist reload, a
+ * part not cut yet, the first segment): wake() is called, unlinked, when
+ * a part or segment completes or the state goes away; it may wait again. */
+typedef struct hls_waiter {
+    void (*wake)(struct hls_waiter *w);
+    hls_stream_t *st; /* set while waiting */
+    TAILQ_ENTRY(hls_waiter) link;
+} hls_waiter_t;
+
+/* Adds the HLS module to the node (before node_run()). Returns 0 or -1. */
+int hls_install(node_t *node);
+
+/* The state of app/name, created for a live stream (its tap registered).
+ * NULL with *rc: NODE_ENOTFOUND (not live and no state), NODE_ELIMIT (too
+ * many states, or the stream's taps are full), NODE_ENOMEM. A request
+ * marks it used (the idle timeout restarts). */
+hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, int create, int *rc);
+/* The stream is gone for good (ended): no new session should start on it. */
+int hls_stream_ended(const hls_stream_t *st);
+/* Writes the media playlist (URIs carrying the token, "" for none; skip:
+ * a delta update, _HLS_skip) into out. Returns its length, 0 while there
+ * is nothing to list (wait), or (size_t)-1 when it does not fit in cap. */
+size_t hls_stream_playlist(const hls_stream_t *st, const char *token, int skip, char *out,
+                           size_t cap);
+/* A blocking reload's _HLS_msn / _HLS_part (part < 0: none): hls_seg_ready(). */
+int hls_stream_ready(const hls_stream_t *st, uint64_t msn, int part);
+/* Adds the MPEG-TS bytes of segment msn (part < 0) or of its part `part`
+ * to out by reference (each reference holds its message until written;
+ * out NULL: the length only). Returns the byte count; HLS_GONE when not
+ * held (or, for a segment, not complete); HLS_NOT_YET for the next part
+ * to come (the open segment's next, or the next segment's first: wait);
+ * NODE_ENOMEM. */
+#define HLS_GONE (-1)
+#define HLS_NOT_YET (-3)
+int64_t hls_stream_bytes(const hls_stream_t *st, uint64_t msn, int part, struct evbuffer *out);
+/* Holds w until the timeline moves (w must not be waiting already). */
+void hls_stream_wait(hls_stream_t *st, hls_waiter_t *w);
+/* Stops waiting (no wake). Safe on a waiter that is not waiting. */
+void hls_stream_unwait(hls_waiter_t *w);
+/* A session of app/name starts (+1) or ends (-1): counted as a player of
+ * the stream (the state of app/name now, which may have replaced the one
+ * the session started on; an ended one hands its count on). */
+void hls_stream_players(const char *app, const char *name, int delta);
+
+#endif

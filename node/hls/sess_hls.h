@@ -1,0 +1,31 @@
+/* sess_hls: HLS requests on the media HTTP port (loop thread). The HTTP-FLV
+ * session (sess_httpflv.h) reads a request head; when its path is an HLS
+ * resource (hls_path_parse()) it hands the connection over with
+ * sess_hls_take(), which answers it and any later requests on the same
+ * connection (HTTP/1.1 keep-alive, one request at a time):
+ *   GET|HEAD /{app}/{name}.m3u8      the media playlist (a new session is
+ *                                    admitted when it carries no known token;
+ *                                    a stream not live is waited for through
+ *                                    the hub, as HTTP-FLV does: on-demand pull)
+ *   GET|HEAD /{app}/{name}/{msn}.ts  a segment, by reference (a session's)
+ *   GET|HEAD /{app}/{name}/{msn}.{part}.ts  an LL-HLS part (the next one is
+ *                                    held until it is cut)
+ * Held requests (blocking reloads, the next part, the first segment) wait
+ * on the stream's HLS state (hls_stream_wait()), bounded in time and count.
+ * The sessions are hls_sess.h's; the connection itself is listed as the
+ * media port's ("http-flv", role connecting).
+ */
+#ifndef WEIR_SESS_HLS_H
+#define WEIR_SESS_HLS_H
+
+#include "conn.h"
+#include "http_req.h"
+
+/* 1 when the request's path is an HLS resource (or a malformed one). */
+int sess_hls_wants(const http_req_t *req);
+/* Takes the connection over (c->proto, c->ps) with the parser that holds
+ * req (ownership passes: the caller frees its own state, not the parser)
+ * and answers req. */
+void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req);
+
+#endif
