@@ -503,6 +503,25 @@ static int check_tls(const conf_t *c, char *err, size_t errlen)
     return 0;
 }
 
+/* The rules that tie keys together, once every key is read. Returns 0, or
+ * -1 with err naming the key. */
+static int check_cross_keys(const conf_t *c, char *err, size_t errlen)
+{
+    if (c->webhooks_retry_max_ms < c->webhooks_retry_initial_ms) {
+        snprintf(err, errlen, "webhooks.retry_max_ms: must be >= webhooks.retry_initial_ms (%u)",
+                 c->webhooks_retry_initial_ms);
+        return -1;
+    }
+    if (check_tls(c, err, errlen) != 0)
+        return -1;
+    if (c->hls_part_ms && (c->hls_part_ms < 50 || c->hls_part_ms > c->hls_segment_ms)) {
+        snprintf(err, errlen, "hls.part_ms: must be 0 (off) or between 50 and hls.segment_ms (%u)",
+                 c->hls_segment_ms);
+        return -1;
+    }
+    return 0;
+}
+
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -568,19 +587,7 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
             }
         }
     }
-    if (c->webhooks_retry_max_ms < c->webhooks_retry_initial_ms) {
-        snprintf(err, errlen, "webhooks.retry_max_ms: must be >= webhooks.retry_initial_ms (%u)",
-                 c->webhooks_retry_initial_ms);
-        goto out;
-    }
-    if (check_tls(c, err, errlen) != 0)
-        goto out;
-    if (c->hls_part_ms && (c->hls_part_ms < 50 || c->hls_part_ms > c->hls_segment_ms)) {
-        snprintf(err, errlen, "hls.part_ms: must be 0 (off) or between 50 and hls.segment_ms (%u)",
-                 c->hls_segment_ms);
-        goto out;
-    }
-    rc = 0;
+    rc = check_cross_keys(c, err, errlen);
 out:
     cJSON_Delete(root);
     return rc;
