@@ -407,6 +407,28 @@ const char *node_id(const node_t *node)
     return node->id ? node->id : "";
 }
 
+int node_drain_answer(const node_t *node, const char *target, char **header)
+{
+    *header = NULL;
+    if (!node->drain_redirect[0]) {
+        char ra[48];
+        snprintf(ra, sizeof ra, "Retry-After: %u\r\n", node->drain_retry_after_s);
+        *header = strdup(ra);
+        return 503;
+    }
+    /* The redirect is a base URL: one '/' between it and the target. */
+    size_t rl = strlen(node->drain_redirect);
+    if (rl && node->drain_redirect[rl - 1] == '/')
+        rl--;
+    size_t cap = rl + strlen(target) + 16;
+    char *loc = malloc(cap);
+    if (!loc)
+        return 503;
+    snprintf(loc, cap, "Location: %.*s%s\r\n", (int)rl, node->drain_redirect, target);
+    *header = loc;
+    return 302;
+}
+
 void node_set_session(node_t *node, node_listener_t which, const conn_proto_t *proto,
                       void (*start)(conn_t *c))
 {

@@ -200,6 +200,12 @@ uint64_t node_event(node_t *node, const char *type, struct cJSON *fields);
 int node_add_module(node_t *node, const node_module_t *m, void *arg);
 /* The node's persistent id (from storage), or "" without storage. */
 const char *node_id(const node_t *node);
+/* The HTTP answer to a media request refused because the node drains: 302
+ * with "Location: <drain redirect><target>" (one '/' between them), or 503
+ * with "Retry-After: <drain.retry_after_s>" when there is no redirect.
+ * *header gets that header line with its CRLF (malloc'd, the caller frees
+ * it; NULL when out of memory: then 503 without it). Returns the status. */
+int node_drain_answer(const node_t *node, const char *target, char **header);
 /* The evdns base for outgoing connections (created on first use), or NULL
  * when it cannot be created. */
 struct evdns_base *node_dns(node_t *node);

@@ -225,28 +225,15 @@ static void waiter_wake(hls_waiter_t *w)
 }
 
 /* 302 to the drain redirect plus the request target (its query too: a
- * signed URL), or 503 with Retry-After. */
+ * signed URL), or 503 with Retry-After (node_drain_answer()). */
 static void respond_draining(hls_conn_t *hc)
 {
-    const node_t *node = hc->conn->node;
-    char extra[64];
-    if (!node->drain_redirect[0]) {
-        snprintf(extra, sizeof extra, "Retry-After: %u\r\n", node->drain_retry_after_s);
-        respond_error(hc, 503, "node is draining", extra);
-        return;
-    }
-    size_t rl = strlen(node->drain_redirect);
-    if (rl && node->drain_redirect[rl - 1] == '/')
-        rl--;
-    const char *target = hc->req->target; /* the parser keeps it until the answer */
-    char *loc = malloc(rl + strlen(target) + 16);
-    if (!loc) {
-        respond_error(hc, 503, "node is draining", "");
-        return;
-    }
-    sprintf(loc, "Location: %.*s%s\r\n", (int)rl, node->drain_redirect, target);
-    respond_error(hc, 302, "node is draining, try the Location", loc);
-    free(loc);
+    char *header;
+    /* the parser keeps the target until the answer */
+    int code = node_drain_answer(hc->conn->node, hc->req->target, &header);
+    respond_error(hc, code, code == 302 ? "node is draining, try the Location" : "node is draining",
+                  header ? header : "");
+    free(header);
 }
 
 /* An admission refusal: as HTTP-FLV answers it (sess_httpflv.c). */

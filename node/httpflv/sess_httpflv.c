@@ -131,28 +131,14 @@ static void respond_error(http_sess_t *hs, int code, const char *why)
 }
 
 /* The node is draining: 302 to the redirect URL plus the request target, or
- * 503 with Retry-After. */
+ * 503 with Retry-After (node_drain_answer()). */
 static void respond_draining(http_sess_t *hs, const char *target)
 {
-    const node_t *node = hs->conn->node;
-    char extra[DRAIN_URL_MAX + 64];
-    if (!node->drain_redirect[0]) {
-        snprintf(extra, sizeof extra, "Retry-After: %u\r\n", node->drain_retry_after_s);
-        respond_with(hs, 503, "node is draining", extra);
-        return;
-    }
-    /* The redirect is a base URL: one '/' between it and the target. */
-    size_t rl = strlen(node->drain_redirect);
-    if (rl && node->drain_redirect[rl - 1] == '/')
-        rl--;
-    char *loc = malloc(rl + strlen(target) + 16);
-    if (!loc) {
-        respond_error(hs, 503, "node is draining");
-        return;
-    }
-    sprintf(loc, "Location: %.*s%s\r\n", (int)rl, node->drain_redirect, target);
-    respond_with(hs, 302, "node is draining, try the Location", loc);
-    free(loc);
+    char *header;
+    int code = node_drain_answer(hs->conn->node, target, &header);
+    respond_with(hs, code, code == 302 ? "node is draining, try the Location" : "node is draining",
+                 header ? header : "");
+    free(header);
 }
 /* The HTTP-FLV status line, headers and FLV file header; 0, or -1 when the
  * response is complete (HEAD). */
