@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "conn.h" /* sess_info_t */
 #include "node.h"
 #include "parse.h"
 #include "static.h"
@@ -163,6 +164,12 @@ int api_query_enum(api_req_t *r, const char *key, const char *const *vals, const
 void api_query_check(api_req_t *r);
 /* The JSON object body, or NULL after replying 400. */
 cJSON *api_body_object(api_req_t *r);
+
+/* Calls cb with every open session's info, at time now: the connections'
+ * (conn_info()), then the HLS sessions' (they are no connections), until cb
+ * returns nonzero. routes_sessions.c. */
+void api_foreach_session_info(node_t *node, int64_t now,
+                              int (*cb)(const sess_info_t *si, void *arg), void *arg);
 
 /* ---- handlers (api/<tag>.c) -------------------------------------------- */
 

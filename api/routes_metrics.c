@@ -12,7 +12,6 @@
 #include "conn_limits.h"
 #include "msg.h"
 #include "relay.h"
-#include "hls_sess.h"
 #include "storage.h"
 #include "tls.h"
 
@@ -66,14 +65,6 @@ static int count_info(const sess_info_t *info, void *arg)
         m->sessions[si.role][p]++;
     m->tls_sessions[p] += si.tls ? 1 : 0;
     return 0;
-}
-
-static void count_session(conn_t *c, void *arg)
-{
-    metrics_ctx_t *m = arg;
-    sess_info_t si;
-    conn_info(c, m->now, &si);
-    count_info(&si, m);
 }
 
 typedef enum { PS_IN, PS_OUT, PS_PLAYERS } per_stream_t;
@@ -343,8 +334,7 @@ static void node_metrics(metrics_ctx_t *m, const node_t *node)
 static void session_metrics(metrics_ctx_t *m, node_t *node)
 {
     struct evbuffer *b = m->b;
-    node_foreach_session(node, count_session, m);
-    hls_sess_after(0, count_info, m); /* HLS sessions are no connections */
+    api_foreach_session_info(node, m->now, count_info, m);
     help(b, "weir_sessions", "gauge", "Open sessions by role and protocol.");
     for (int role = 0; role < NROLES; role++)
         for (int p = 0; p < NPROTOS; p++)

@@ -42,6 +42,32 @@ static int add_info(filter_ctx_t *f, const sess_info_t *si)
     return 0;
 }
 
+typedef struct {
+    int64_t now;
+    int (*cb)(const sess_info_t *si, void *arg);
+    void *arg;
+    int stop;
+} each_info_t;
+
+static void each_conn_info(conn_t *c, void *arg)
+{
+    each_info_t *e = arg;
+    sess_info_t si;
+    if (e->stop)
+        return;
+    conn_info(c, e->now, &si);
+    e->stop = e->cb(&si, e->arg);
+}
+
+void api_foreach_session_info(node_t *node, int64_t now,
+                              int (*cb)(const sess_info_t *si, void *arg), void *arg)
+{
+    each_info_t e = {now, cb, arg, 0};
+    node_foreach_session(node, each_conn_info, &e);
+    if (!e.stop)
+        hls_sess_after(0, cb, arg);
+}
+
 /* hls_sess_after() callback: the HLS sessions below the bound, in id order. */
 static int add_hls(const sess_info_t *si, void *arg)
 {

@@ -7,15 +7,12 @@
 #include "common.h"
 #include "conn.h"
 #include "evlog.h"
-#include "hls_sess.h"
 #include "log.h"
 #include "page.h"
 #include "parse.h"
 #include "render.h"
 
 typedef struct {
-    node_t *node;
-    int64_t now;
     cJSON *arr;
     int oom;
     const char *app, *name; /* the stream whose players are listed */
@@ -133,14 +130,6 @@ static int add_player_info(const sess_info_t *si, void *arg)
     return 0;
 }
 
-static void add_player(conn_t *c, void *arg)
-{
-    list_ctx_t *l = arg;
-    sess_info_t si;
-    conn_info(c, l->now, &si);
-    add_player_info(&si, l);
-}
-
 void api_get_stream(api_req_t *r)
 {
     stream_t *s = find_stream(r);
@@ -150,11 +139,9 @@ void api_get_stream(api_req_t *r)
     int64_t now = weir_mono_ms();
     cJSON *o = stream_json(node, s, now);
     cJSON *arr = o ? cJSON_AddArrayToObject(o, "players") : NULL;
-    list_ctx_t l = {node, now, arr, arr == NULL, stream_app(s), stream_name(s)};
-    if (arr) {
-        node_foreach_session(node, add_player, &l);
-        hls_sess_after(0, add_player_info, &l); /* HLS sessions are no connections */
-    }
+    list_ctx_t l = {arr, arr == NULL, stream_app(s), stream_name(s)};
+    if (arr)
+        api_foreach_session_info(node, now, add_player_info, &l);
     if (l.oom) {
         cJSON_Delete(o);
         o = NULL;
