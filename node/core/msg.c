@@ -77,6 +77,14 @@ msg_t *msg_new_event(uint32_t code)
     return msg_alloc(MSG_TYPE_EVENT, code, NULL, 0);
 }
 
+/* Earlier MPEG-TS packets that may still be in flight, kept until the
+ * message is freed (msg_set_mpegts()). */
+struct msg_ts_old {
+    struct msg_ts_old *next;
+    uint8_t *buf;
+    uint32_t len; /* still counted in msg_mem_bytes() */
+};
+
 void msg_unref(msg_t *m)
 {
     if (!m)
@@ -85,6 +93,13 @@ void msg_unref(msg_t *m)
     if (--m->refcnt > 0)
         return;
     mem_sub(sizeof *m + m->len + (m->rtmp ? m->rtmp_len : 0) + m->mpegts_len);
+    while (m->mpegts_old) {
+        struct msg_ts_old *o = m->mpegts_old;
+        m->mpegts_old = o->next;
+        mem_sub(o->len);
+        free(o->buf);
+        free(o);
+    }
     free(m->rtmp);
     free(m->mpegts);
     free(m->payload);
@@ -93,8 +108,18 @@ void msg_unref(msg_t *m)
 
 void msg_set_mpegts(msg_t *m, uint8_t *buf, uint32_t len, int rap)
 {
-    mem_sub(m->mpegts_len);
-    free(m->mpegts);
+    if (m->mpegts && m->refcnt > 1) {
+        struct msg_ts_old *o = malloc(sizeof *o);
+        if (!o) {
+            free(buf);
+            return;
+        }
+        *o = (struct msg_ts_old){m->mpegts_old, m->mpegts, m->mpegts_len};
+        m->mpegts_old = o;
+    } else {
+        mem_sub(m->mpegts_len);
+        free(m->mpegts);
+    }
     m->mpegts = buf;
     m->mpegts_len = buf ? len : 0;
     m->mpegts_rap = buf && rap;

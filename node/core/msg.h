@@ -74,6 +74,7 @@ typedef struct msg {
     uint8_t ws_hdr[10]; /* WebSocket binary frame header of the FLV tag */
     uint8_t tail[6];    /* PreviousTagSize + "\r\n" */
     uint8_t *mpegts;    /* cached MPEG-TS packets (msg_set_mpegts()), or NULL */
+    struct msg_ts_old *mpegts_old; /* earlier packets maybe still in flight: freed with it */
     uint32_t mpegts_len;
     uint8_t mpegts_rap; /* they start with PAT/PMT and a random access point */
     uint8_t mpegts_pfx_len;
@@ -102,8 +103,12 @@ static inline msg_t *msg_ref(msg_t *m)
 void msg_unref(msg_t *m);
 
 /* Stores the message's MPEG-TS packets: takes ownership of buf (malloc'd,
- * len bytes; NULL with len 0 for none), freeing any earlier ones; rap as
- * in mpegts_rap. Only while no player is sending the earlier bytes. */
+ * len bytes; NULL with len 0 for none); rap as in mpegts_rap. Earlier
+ * packets are freed at once, unless the message has references beyond
+ * one (the ring's): then something may still be sending them (an HLS
+ * answer holds a reference while its bytes are queued), and they are kept,
+ * still counted in msg_mem_bytes(), until the message is freed. Out of
+ * memory for that, buf is freed and the earlier packets stay. */
 void msg_set_mpegts(msg_t *m, uint8_t *buf, uint32_t len, int rap);
 
 /* Total bytes of the message in the given encoding (0 if the message is not

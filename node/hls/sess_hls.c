@@ -414,10 +414,9 @@ static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
 
 /* Output that does not move for player.slow_timeout_ms, or an answer not
  * taken within hls.idle_timeout_s / 2: a slow client. The second bound
- * keeps a segment's bytes (references to the messages' MPEG-TS packets)
- * from outliving the stream's HLS state, which goes no earlier than
- * hls.idle_timeout_s after the request: a later first TS consumer may
- * encode those messages anew (stream_ts.c). */
+ * keeps a segment's bytes (references to the messages, and so to their
+ * MPEG-TS packets, which msg_set_mpegts() keeps while referenced) from
+ * outliving the stream's HLS state by long. */
 static int stalled(hls_conn_t *hc, int64_t now_ms)
 {
     conn_t *c = hc->conn;

@@ -1,6 +1,7 @@
 /* Unit tests of msg's cached wire encodings: the WebSocket-FLV form (one
  * binary frame per FLV tag, header lengths 2, 4 and 10) around the shared
- * payload, by reference, whole and after a partial write. */
+ * payload, by reference, whole and after a partial write; and the MPEG-TS
+ * packets set anew while earlier ones may be in flight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,11 +88,47 @@ static void test_events_have_no_bytes(void **state)
     msg_unref(m);
 }
 
+static uint8_t *ts_bytes(uint8_t fill, uint32_t len)
+{
+    uint8_t *b = malloc(len);
+    assert_non_null(b);
+    memset(b, fill, len);
+    return b;
+}
+
+/* Earlier packets are freed at once with only the ring's reference, and
+ * kept (readable, still counted) while another reference may be sending
+ * them, until the message goes (ASan checks both the read and the free). */
+static void test_mpegts_set_anew(void **state)
+{
+    (void)state;
+    uint64_t base = msg_mem_bytes();
+    msg_t *m = msg_new_copy(FLV_TAG_VIDEO, 40, (const uint8_t *)"\x17\x01", 2);
+    assert_non_null(m);
+    uint64_t with_msg = msg_mem_bytes();
+    msg_set_mpegts(m, ts_bytes(1, 188), 188, 1);
+    msg_set_mpegts(m, ts_bytes(2, 376), 376, 0); /* the ring's reference only */
+    assert_int_equal(msg_mem_bytes(), with_msg + 376);
+    const uint8_t *in_flight = m->mpegts;
+    msg_ref(m); /* an answer queued with these bytes */
+    msg_set_mpegts(m, ts_bytes(3, 188), 188, 1);
+    assert_int_equal(in_flight[0], 2);
+    assert_int_equal(in_flight[375], 2);
+    assert_int_equal(m->mpegts[0], 3);
+    assert_int_equal(m->mpegts_len, 188);
+    assert_true(m->mpegts_rap);
+    assert_int_equal(msg_mem_bytes(), with_msg + 376 + 188);
+    msg_unref(m); /* the answer was sent */
+    msg_unref(m);
+    assert_int_equal(msg_mem_bytes(), base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ws_flv_encoding),
         cmocka_unit_test(test_events_have_no_bytes),
+        cmocka_unit_test(test_mpegts_set_anew),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
