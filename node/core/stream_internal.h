@@ -182,4 +182,12 @@ void stream_tap_restart(stream_t *s);
 /* The players the taps serve (stream_tap_t.players, summed). */
 size_t stream_tap_players(const stream_t *s);
 
+/* ---- player read side (stream_player.c) -------------------------------- */
+
+/* How far behind the live edge a player may fall before its droppable
+ * video is skipped: player.queue_ms plus one GOP when the cache is on. */
+int64_t stream_allowed_lag_ms(const stream_t *s);
+/* How old the message at p's cursor is (0 at the edge or out of the ring). */
+int64_t stream_player_lag_ms(const player_t *p, int64_t now_ms);
+
 #endif
