@@ -349,6 +349,12 @@ static void session_metrics(metrics_ctx_t *m, node_t *node)
     metric_u64(b, "weir_dropped_frames_total", "counter",
                "Video frames skipped for slow players (until their next key frame).",
                node->dropped_frames);
+    uint64_t writes, msgs, passes;
+    hub_player_counts(node->hub, &writes, &msgs, &passes);
+    metric_u64(b, "weir_player_writes_total", "counter",
+               "Writes (writev) that carried stream media to players.", writes);
+    metric_u64(b, "weir_player_messages_total", "counter",
+               "Stream messages written whole to players (one per message and player).", msgs);
 }
 
 static void stream_metrics(metrics_ctx_t *m, node_t *node)

@@ -102,6 +102,7 @@ static const field_t FIELDS[] = {
     U32("player.queue_ms", player_queue_ms, 3000, 100, 600000),
     U32("player.max_queue_bytes", player_max_queue_bytes, 16u << 20, 65536, 1u << 30),
     U32("player.slow_timeout_ms", player_slow_timeout_ms, 10000, 100, 3600000),
+    U32("player.merge_ms", player_merge_ms, 0, 0, 1000),
     U32("limits.max_connections", limits_max_connections, 10000, 0, 1000000),
     U32("limits.max_connections_per_address", limits_max_connections_per_address, 256, 0, 1000000),
     U32("limits.new_connections_per_address_per_s", limits_new_connections_per_address_per_s, 0, 0,

@@ -105,6 +105,7 @@ typedef struct {
     uint32_t player_queue_ms;
     uint32_t player_max_queue_bytes;
     uint32_t player_slow_timeout_ms;
+    uint32_t player_merge_ms; /* 0: players written once per loop iteration */
 
     /* limits (node/core/conn_limits.h); 0: no limit */
     uint32_t limits_max_connections;                   /* RTMP + HTTP-FLV clients in total */

@@ -495,6 +495,43 @@ struct evdns_base *node_dns(node_t *node)
     return node->dns;
 }
 
+/* The hub has players to write (stream_flush()). Without player.merge_ms
+ * the pass runs at the end of this loop iteration: an activated event goes
+ * to the tail of the queue of active events, after the reads and writes
+ * the poll returned. It shares their priority on purpose: a lower one would
+ * wait while any socket is ready, which at saturation is always. */
+static void fanout_request(void *arg)
+{
+    node_t *node = arg;
+    if (node->fanout_pending)
+        return;
+    node->fanout_pending = 1;
+    uint32_t ms = node->conf.player_merge_ms;
+    if (ms) {
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        event_add(&node->fanout_ev, &tv);
+    } else {
+        event_active(&node->fanout_ev, EV_TIMEOUT, 0);
+    }
+}
+
+static void fanout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node_t *node = arg;
+    node->fanout_pending = 1; /* a stream_flush() from a wake waits for this pass */
+    int more = hub_fanout(node->hub);
+    node->fanout_pending = 0;
+    if (more) {
+        /* A timer of 0: due after the next poll, so the sockets ready by
+         * then (joins, handshakes, the publisher) go before the rest. */
+        struct timeval zero = {0, 0};
+        node->fanout_pending = 1;
+        event_add(&node->fanout_ev, &zero);
+    }
+}
+
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -690,6 +727,8 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen)
     struct timeval tv = {0, NODE_TICK_MS * 1000};
     event_add(&node->tick_ev, &tv);
     event_assign(&node->reap_ev, node->base, -1, 0, reap_cb, node);
+    event_assign(&node->fanout_ev, node->base, -1, 0, fanout_cb, node);
+    hub_set_scheduler(node->hub, fanout_request, node);
     signals_add(node);
     node->events_ready = 1;
     return node;
@@ -714,6 +753,8 @@ void node_free(node_t *node)
     if (node->events_ready) {
         event_del(&node->tick_ev);
         event_del(&node->reap_ev);
+        event_del(&node->fanout_ev);
+        hub_set_scheduler(node->hub, NULL, NULL);
         signals_del(node);
     }
     listeners_stop(node, 1);

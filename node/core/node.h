@@ -104,6 +104,11 @@ typedef struct node {
     uint64_t fd_limit; /* RLIMIT_NOFILE in force (0: unknown); see fdlimit.h */
     struct event tick_ev;
     struct event reap_ev;
+    /* The hub's fan-out pass (hub_fanout()): activated by stream_flush()
+     * to run at the end of this loop iteration (player.merge_ms: that much
+     * later), and for the rest of a pass cut at its bound, in the next. */
+    struct event fanout_ev;
+    int fanout_pending; /* fanout_ev is active or its timer added */
     struct event sigint_ev, sigterm_ev;
     struct event sighup_ev, sigusr1_ev, sigusr2_ev; /* reload.h; USR1/2 only logged */
     struct conn_list conns;

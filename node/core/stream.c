@@ -92,6 +92,7 @@ static void stream_destroy(stream_t *s)
         pp = &(*pp)->hnext;
     *pp = s->hnext;
     hub->nstreams--;
+    stream_fanout_forget(s);
     stream_ring_free(s);
     stream_clear_headers(s);
     stream_ts_free(s);
@@ -115,6 +116,7 @@ hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
     hub->conf = conf;
     hub->chunk_size = rtmp_chunk_size;
     hub->max_memory = memory_bound(conf);
+    TAILQ_INIT(&hub->dirty);
     hub_set_source_prefix(hub, NULL);
     return hub;
 }
@@ -212,7 +214,10 @@ static void player_attach(stream_t *s, player_t *p)
     p->wait_key = s->ngop == 0;
     if (p->cursor < s->min_cursor)
         s->min_cursor = p->cursor;
-    TAILQ_INSERT_TAIL(&s->players, p, link);
+    /* At the head: the next fan-out pass serves it first (stream_fanout.c). */
+    TAILQ_INSERT_HEAD(&s->players, p, link);
+    if (s->round_left)
+        s->round_left++;
     s->nplayers++;
     if (p->relay)
         s->nrelay++;
@@ -417,16 +422,6 @@ int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, u
     stream_cont_note(&s->cont, type, flags, ts, out, now_ms);
     stream_gop_push(s, m, now_ms);
     return 0;
-}
-
-void stream_flush(stream_t *s)
-{
-    player_t *p, *next;
-    for (p = TAILQ_FIRST(&s->players); p; p = next) {
-        next = TAILQ_NEXT(p, link);
-        if (p->cursor < s->head || p->nprelude || p->offset)
-            p->ops->wake(p);
-    }
 }
 
 /* ---- playing ------------------------------------------------------------ */

@@ -216,9 +216,28 @@ void stream_unpublish(publisher_t *pub, int64_t now_ms);
  * Returns 0 or NODE_ENOMEM. Players are woken by stream_flush(). */
 int stream_push(publisher_t *pub, uint8_t type, uint32_t ts, uint8_t *payload, uint32_t len,
                 int64_t now_ms);
-/* Wakes every attached player that has data and is not blocked; call after a
- * batch of stream_push() (e.g. at the end of the publisher's read). */
+/* The players have new data; call after a batch of stream_push() (e.g. at
+ * the end of the publisher's read). With a scheduler (hub_set_scheduler())
+ * the stream is listed for the next fan-out pass, which wakes its players;
+ * without one, every attached player with data is woken at once. */
 void stream_flush(stream_t *s);
+
+/* The fan-out pass (stream_fanout.c): request(arg) asks the loop to call
+ * hub_fanout() soon (once per loop iteration, or player.merge_ms later);
+ * it is called by stream_flush() and must not call back into the hub. */
+void hub_set_scheduler(hub_t *hub, void (*request)(void *arg), void *arg);
+/* Wakes the players of the listed streams in rounds (each player once per
+ * round, the order turning by one each round, new players first), at most
+ * HUB_PASS_PLAYERS wakes or HUB_PASS_BYTES written per call. Returns 1
+ * when work is left for another pass (the caller runs it after the loop
+ * polled its sockets again), 0 when done. */
+int hub_fanout(hub_t *hub);
+#define HUB_PASS_PLAYERS 128
+#define HUB_PASS_BYTES (2u << 20)
+/* Writes that carried media to players, messages written whole to players
+ * (ring and prelude), and fan-out passes run, since the hub was made
+ * (weir_player_writes_total, weir_player_messages_total). */
+void hub_player_counts(const hub_t *hub, uint64_t *writes, uint64_t *msgs, uint64_t *passes);
 
 /* Starts playing app/name. If the stream is live the player is attached
  * (cursor at the GOP cache) and this returns 0; the caller sends its "play

@@ -7,6 +7,7 @@
  *   stream_source.c the source identity of streams published here
  *   stream_ts.c    the stream's MPEG-TS encoding for its TS consumers
  *   stream_tap.c   in-process consumers of the stream (stream_tap.h)
+ *   stream_fanout.c the fan-out pass: when the players are written
  * The ring accessors the fan-out uses per message and player are static
  * inline here, so the split costs the hot path no call.
  *
@@ -30,6 +31,7 @@
 typedef enum { STREAM_IDLE, STREAM_LIVE, STREAM_GRACE } stream_state_t;
 
 TAILQ_HEAD(player_list, player);
+TAILQ_HEAD(stream_list, stream);
 
 struct stream {
     hub_t *hub;
@@ -70,6 +72,12 @@ struct stream {
     int unpub_notified; /* players were told UNPUBLISHED for this grace period */
     stream_cont_t cont;
 
+    /* The fan-out pass (stream_fanout.c). */
+    TAILQ_ENTRY(stream) dirty_link; /* on hub->dirty while dirty */
+    int dirty;                      /* has players to visit */
+    int again;                      /* data came during the current round */
+    size_t round_left;              /* players still to visit in the current round */
+
     /* statistics for the API */
     media_info_t media;
     uint64_t bytes_in; /* payload bytes received, dropped ones included */
@@ -91,6 +99,15 @@ struct hub {
     int64_t mem_logged_ms; /* last "over the memory bound" line */
     char src_prefix[48];   /* hub_set_source_prefix() */
     uint64_t mem_unlogged; /* GOP caches dropped for memory since that line */
+    /* The fan-out pass (stream_fanout.c): the streams with players to
+     * visit, the scheduler that runs hub_fanout(), and its counts. */
+    struct stream_list dirty;
+    void (*sched)(void *arg);
+    void *sched_arg;
+    uint64_t written;       /* bytes written to players (stream_player_consumed()) */
+    uint64_t player_writes; /* writes that carried media to a player */
+    uint64_t player_msgs;   /* messages written whole to a player */
+    uint64_t passes;        /* fan-out passes run */
 };
 
 /* ---- the ring (stream_ring.c) ------------------------------------------ */
@@ -181,6 +198,11 @@ void stream_tap_push(stream_t *s, msg_t *m);
 void stream_tap_restart(stream_t *s);
 /* The players the taps serve (stream_tap_t.players, summed). */
 size_t stream_tap_players(const stream_t *s);
+
+/* ---- the fan-out pass (stream_fanout.c) -------------------------------- */
+
+/* s is freed: off the hub's list of streams to visit. */
+void stream_fanout_forget(stream_t *s);
 
 /* ---- player read side (stream_player.c) -------------------------------- */
 

@@ -96,8 +96,11 @@ int stream_player_iov(player_t *p, struct iovec *iov, int maxiov, size_t max_byt
 void stream_player_consumed(player_t *p, size_t nbytes)
 {
     stream_t *s = p->stream;
-    uint32_t cs = s->hub->chunk_size;
+    hub_t *hub = s->hub;
+    uint32_t cs = hub->chunk_size;
     s->bytes_out += nbytes;
+    hub->written += nbytes;
+    hub->player_writes += nbytes > 0;
     while (nbytes && p->nprelude) {
         msg_t *m = p->prelude[0];
         uint32_t left = msg_wire_len(m, p->enc, cs) - p->offset;
@@ -107,6 +110,7 @@ void stream_player_consumed(player_t *p, size_t nbytes)
         }
         nbytes -= left;
         p->offset = 0;
+        hub->player_msgs++;
         msg_unref(m);
         memmove(p->prelude, p->prelude + 1, (size_t)(p->nprelude - 1) * sizeof p->prelude[0]);
         p->nprelude--;
@@ -121,5 +125,6 @@ void stream_player_consumed(player_t *p, size_t nbytes)
         nbytes -= left;
         p->offset = 0;
         p->cursor++;
+        hub->player_msgs++;
     }
 }
