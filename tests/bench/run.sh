@@ -13,6 +13,7 @@ usage() {
 usage: tests/bench/run.sh [--quick] [--n "N1 N2 ..."] [--repeat R] [--duration S]
                           [--ramp RATE] [--servers "weir nginx ref"]
                           [--protocols "rtmp http-flv"] [--results FILE] [--work DIR]
+                          [--build DIR] [--busy]
 
   --quick        smoke test: N = 100 500, one run each, 5 s windows
   --n LIST       player counts (default: 100 500 1000 2000 2500)
@@ -23,6 +24,12 @@ usage: tests/bench/run.sh [--quick] [--n "N1 N2 ..."] [--repeat R] [--duration S
   --protocols L  subset of: rtmp http-flv (default: both)
   --results F    where the section goes (default tests/bench/RESULTS.md)
   --work DIR     work directory: clip, configs, logs (default /tmp/weir-bench)
+  --build DIR    the build directory with weir and weir-bench (default build/,
+                 made when missing; another one must be built already)
+  --busy         a shared machine: do not wait for it to be quiet before each
+                 run, and run every server and weir-bench at nice -10 so that
+                 other work takes less from them (the section says so; compare
+                 the ratios of one run only)
 
 nginx-rtmp serves RTMP only, the reference HTTP-FLV only; Weir serves both.
 EOF
@@ -39,6 +46,8 @@ PROTOCOLS="rtmp http-flv"
 RESULTS=$HERE/RESULTS.md
 WORK=/tmp/weir-bench
 QUICK=0
+BUILD=$ROOT/build
+BUSY=0
 CMDLINE="tests/bench/run.sh${*:+ $*}"
 
 while (($#)); do
@@ -52,6 +61,8 @@ while (($#)); do
     --protocols) PROTOCOLS=$2; shift 2 ;;
     --results) RESULTS=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
+    --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
+    --busy) BUSY=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -90,9 +101,10 @@ install_missing() {
 }
 
 build_weir() {
-    if [[ -x $ROOT/build/weir && -x $ROOT/build/weir-bench ]]; then
+    if [[ -x $BUILD/weir && -x $BUILD/weir-bench ]]; then
         return 0
     fi
+    [[ $BUILD == "$ROOT/build" ]] || die "$BUILD has no weir and weir-bench: build them first"
     log "building Weir in build/"
     [[ -f $ROOT/build/CMakeCache.txt ]] || "$ROOT/.ci/setup"
     cmake -S "$ROOT" -B "$ROOT/build" >/dev/null
@@ -154,6 +166,7 @@ EOF
 # ---------------------------------------------------------------- servers
 
 SRV_PID=
+NICE=()
 
 port_open() { ss -Hltn "sport = :$1" | grep -q .; }
 
@@ -174,15 +187,15 @@ start_server() {
     weir)
         port=$WEIR_RTMP
         rm -f "$WORK/weir.db"
-        taskset -c 0 "$ROOT/build/weir" -c "$WORK/weir.json" >"$out" 2>&1 &
+        "${NICE[@]}" taskset -c 0 "$BUILD/weir" -c "$WORK/weir.json" >"$out" 2>&1 &
         ;;
     nginx)
         port=$NGINX_RTMP
-        taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf" >"$out" 2>&1 &
+        "${NICE[@]}" taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf" >"$out" 2>&1 &
         ;;
     ref)
         port=$REF_HTTP
-        taskset -c 0 "$WORK/ref_server" -p "$REF_HTTP" "$CLIP" >"$out" 2>&1 &
+        "${NICE[@]}" taskset -c 0 "$WORK/ref_server" -p "$REF_HTTP" "$CLIP" >"$out" 2>&1 &
         ;;
     esac
     SRV_PID=$!
@@ -203,6 +216,7 @@ stop_server() {
     kill -KILL "$SRV_PID" 2>/dev/null || true
     wait "$SRV_PID" 2>/dev/null || true
     SRV_PID=
+NICE=()
 }
 
 cleanup() { stop_server; }
@@ -227,6 +241,7 @@ machine_busy() {
 # to foreign load measures that load too.
 wait_quiet() {
     local i busy
+    ((BUSY)) && return 0
     for ((i = 0; i < 300; i++)); do
         busy=$(machine_busy)
         ((busy < QUIET_PCT)) && return 0
@@ -255,10 +270,10 @@ run_one() {
     start_server "$server" "$WORK/logs/$tag.server.log"
     # The driver and weir-bench share CPU 1; the driver only reads /proc
     # five times a second.
-    taskset -c 1 "$PY" "$HERE/bench_util.py" run --server-pid "$SRV_PID" --server "$server" \
+    "${NICE[@]}" taskset -c 1 "$PY" "$HERE/bench_util.py" run --server-pid "$SRV_PID" --server "$server" \
         --proto "$proto" --n "$n" --rep "$rep" --out "$RUNS" --baseline-s "$baseline" \
         --log "$WORK/logs/$tag.bench.log" -- \
-        "$ROOT/build/weir-bench" "${args[@]}" --players "$n" --url "$url" --ramp "$RAMP" \
+        "$BUILD/weir-bench" "${args[@]}" --players "$n" --url "$url" --ramp "$RAMP" \
         --duration "$DURATION" --probes 5 --batch-ms 20 ||
         log "run $tag: driver failed (see $WORK/logs/$tag.bench.log)"
     stop_server
@@ -268,6 +283,7 @@ run_one() {
 
 install_missing
 build_weir
+((BUSY)) && NICE=(nice -n -10)
 mkdir -p "$WORK/logs"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
@@ -313,8 +329,9 @@ KIND=$([[ $QUICK == 1 ]] && echo "quick (smoke test)" || echo "full")
     --title "$(date -u '+%Y-%m-%d %H:%M UTC') — $KIND" \
     --note "- command: \`$CMDLINE\` (took ${ELAPSED} s)" \
     --note "- machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")" \
-    --note "- Weir $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (build/weir, $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$ROOT/build/CMakeCache.txt")), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') with libnginx-mod-rtmp $(dpkg-query -W -f '${Version}' libnginx-mod-rtmp 2>/dev/null || echo '?'), ref_server (cc -O2)" \
+    --note "- Weir $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (${BUILD#"$ROOT"/}/weir, $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') with libnginx-mod-rtmp $(dpkg-query -W -f '${Version}' libnginx-mod-rtmp 2>/dev/null || echo '?'), ref_server (cc -O2)" \
     --note "- clip: 1280x720 30 fps H.264 2.5 Mbit/s CBR, GOP 2 s, AAC 128 kbit/s, 30 s, looped; payload $REF_KBPS kbit/s" \
     --note "- N = $NS, $REPEAT run(s) each, ramp $RAMP players/s, ${DURATION} s window after the ramp; server on CPU 0, weir-bench on CPU 1; 5 latency probes, others read every 20 ms" \
+    --note "$( ((BUSY)) && echo "- --busy: the machine was shared with other builds and tests; runs did not wait for it to be quiet and ran at nice -10, so compare the ratios of this run, not absolute figures" || echo "- each run waited for a quiet machine (below ${QUIET_PCT}% of a core)")" \
     --note "- the reference has no publisher: its runs have no latency figure, and its players start at the next key frame (TTFF up to one GOP, 2 s)"
 log "section written to $RESULTS"
