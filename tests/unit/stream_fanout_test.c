@@ -223,15 +223,16 @@ static void test_data_during_a_cut_round(void **state)
     assert_int_equal(once, NPLAYERS - HUB_PASS_PLAYERS);
 }
 
+/* Every test gets a fresh hub with NPLAYERS attached players. */
+#define FANOUT_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_flush_defers_and_bounds_each_pass, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_order_turns_and_new_players_go_first, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_one_write_carries_what_came_since_the_last, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_data_during_a_cut_round, setup, teardown),
+        FANOUT_TEST(test_flush_defers_and_bounds_each_pass),
+        FANOUT_TEST(test_order_turns_and_new_players_go_first),
+        FANOUT_TEST(test_one_write_carries_what_came_since_the_last),
+        FANOUT_TEST(test_data_during_a_cut_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
