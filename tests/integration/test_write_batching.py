@@ -11,6 +11,7 @@ be busy and the build a sanitizer one.
 """
 
 import json
+import os
 import re
 import urllib.request
 
@@ -48,8 +49,7 @@ def counters(n):
     return out["weir_player_writes_total"], out["weir_player_messages_total"]
 
 
-def run_players(n, clip, name, players, proto="http"):
-    import os
+def run_players(n, clip, name, players, proto="http", min_ratio=0.99):
     build = os.environ.get("WEIR_BUILD_DIR", "")
     if not build:
         pytest.fail("WEIR_BUILD_DIR must hold the weir-bench binary", pytrace=False)
@@ -61,7 +61,7 @@ def run_players(n, clip, name, players, proto="http"):
     w1, m1 = counters(n)
     why = "report %s\n%s" % (json.dumps(report, indent=1), n.diagnostics(20))
     assert report["receiving"] == players and report["errors"] == {}, why
-    assert report["ratio"] is not None and report["ratio"] >= 0.99, why
+    assert report["ratio"] is not None and report["ratio"] >= min_ratio, why
     assert report["keyframe_starts"] == {"ok": players, "total": players}, why
     return report, w1 - w0, m1 - m0, why
 
@@ -80,7 +80,10 @@ def test_low_load_each_message_at_once_then_merged(node, clip):
     assert lat["p50"] <= LOW_LOAD_P50_MS, "latency %s\n%s" % (lat, why)
 
     m = node(player={"merge_ms": MERGE_MS})
-    report, writes, msgs, why = run_players(m, clip, "merged", 4, proto="rtmp")
+    # What the last window of the measurement holds back is not delivered
+    # in it: up to MERGE_MS of the DURATION_S (3.75%), plus some slack.
+    report, writes, msgs, why = run_players(m, clip, "merged", 4, proto="rtmp",
+                                            min_ratio=1 - (MERGE_MS / 1000 + 0.1) / DURATION_S)
     # 150 ms windows of a ~75 messages/s stream: ~10 messages a write; the
     # GOP at each start goes in few writes too. Ask for a clear factor.
     assert writes * 3 <= msgs, "writes %d, messages %d\n%s" % (writes, msgs, why)
