@@ -13,8 +13,6 @@ EXT-X-DISCONTINUITY; H.265 (Enhanced RTMP hvc1) plays too."""
 import hashlib
 import re
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -22,25 +20,13 @@ import weirtest
 from apischema import Api
 from test_api import wait_for
 from test_hevc_ertmp import hevc_flv  # noqa: F401 (a fixture)
+from test_hls import base, get
 from weirtest import describe_mismatch, find_run, framemd5, wait_live
 
 APP = "live"
 NAME = "cam"
 HLS = {"segment_ms": 1000, "window": 5, "part_ms": 250, "idle_timeout_s": 2}
 FMP4 = "/%s/%s/index.fmp4.m3u8"
-
-
-def get(url):
-    """(status, headers, body) of a GET."""
-    try:
-        with urllib.request.urlopen(url, timeout=15) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-def base(n):
-    return "http://%s:%d" % (n.host, n.http_port)
 
 
 def segments(text):
@@ -98,7 +84,7 @@ def live(tmp_path_factory, clip):
 
 
 def test_playlist_decodes_to_the_published_packets(live, clip, tmp_path):
-    text = playlist(live, NAME, nsegs=4)
+    text = playlist(live, NAME, nsegs=3)
     assert "#EXT-X-VERSION:9" in text and len(maps(text)) == 1, text
     token = token_of(text)
     m = re.match(r"init-(\d+)\.mp4\?hls_session=" + token + "$", maps(text)[0])
@@ -121,7 +107,7 @@ def test_playlist_decodes_to_the_published_packets(live, clip, tmp_path):
     assert res.returncode == 0 and not res.stderr.strip(), res.stderr[-2000:]
     # every published video packet, byte for byte, across the segment boundaries
     md5 = framemd5(joined)
-    assert len(md5) >= 3 * clip.fps, len(md5)
+    assert len(md5) >= 2 * clip.fps, len(md5)
     assert find_run(md5, clip.vmd5, cyclic=True) is not None, describe_mismatch(md5, clip.vmd5)
     # ffprobe and ffmpeg read the playlist itself
     info = weirtest.ffprobe_json(base(live) + FMP4 % (APP, NAME), "-show_streams", timeout=60)
@@ -202,7 +188,7 @@ def test_republish_with_new_parameters_is_a_new_map(live, clip, tmp_path):
     src = tmp_path / "small.flv"
     weirtest.run([weirtest.require_tool("ffmpeg")] + weirtest.FFMPEG_COMMON + [
         "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-        "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000", "-t", "6",
+        "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000", "-t", "3",
         "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-keyint_min", "25",
         "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", str(src)],
         timeout=120, check=True)
@@ -210,7 +196,7 @@ def test_republish_with_new_parameters_is_a_new_map(live, clip, tmp_path):
     pub = live.procs.spawn(weirtest.publish_cmd(src, live.rtmp_url(APP, name),
                                                 loop=True), "pub-small")
     wait_live(live, APP, name)
-    text = playlist(live, name, nsegs=2)
+    text = playlist(live, name, nsegs=1)
     token = token_of(text)
     assert len(maps(text)) == 1 and "#EXT-X-DISCONTINUITY\n" not in text, text
     pub.kill()
