@@ -44,7 +44,7 @@ static void test_paths(void **state)
                                       "/live/cam/1.1000.ts", "/live/cam/9007199254740992.ts",
                                       "/live/cam/-1.ts",   "/live/cam/1..ts",  "/live//1.ts",
                                       "/live/cam/init-.mp4", "/live/cam/init-01.mp4",
-                                      "/live/cam/init-x.mp4", "/live//" HLS_FMP4_PLAYLIST};
+                                      "/live/cam/init-x.mp4", "/live//index.fmp4.m3u8"};
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
         assert_int_equal(hls_path_parse(BAD[i], &r), -1);
 }
