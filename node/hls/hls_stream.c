@@ -174,8 +174,9 @@ size_t hls_stream_playlist(const hls_stream_t *st, hls_container_t container, co
     static hls_part_desc_t parts[(HLS_SEG_WINDOW_MAX + 1) * HLS_SEG_MAX_PARTS];
     hls_playlist_t pl;
     memset(&pl, 0, sizeof pl);
-    if (hls_seg_describe(st->seg, descs, parts, &pl) == 0)
-        return 0;
+    unsigned listed = hls_seg_describe(st->seg, descs, parts, &pl);
+    if (listed == 0 || descs[0].dur_ms == 0)
+        return 0; /* no complete segment yet: players without LL-HLS would see none */
     pl.container = container;
     pl.in_dir = container == HLS_FMP4;
     pl.name = st->name;

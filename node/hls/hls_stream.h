@@ -54,7 +54,8 @@ hls_stream_t *hls_stream_get(node_t *node, const char *app, const char *name, in
 int hls_stream_ended(const hls_stream_t *st);
 /* Writes the media playlist of the container (URIs carrying the token, "" for none; skip:
  * a delta update, _HLS_skip) into out. Returns its length, 0 while there
- * is nothing to list (wait), or (size_t)-1 when it does not fit in cap. */
+ * is no complete segment to list (wait: a player without LL-HLS would see
+ * none), or (size_t)-1 when it does not fit in cap. */
 size_t hls_stream_playlist(const hls_stream_t *st, hls_container_t container, const char *token,
                            int skip, char *out, size_t cap);
 /* A blocking reload's _HLS_msn / _HLS_part (part < 0: none): hls_seg_ready(). */

@@ -97,6 +97,10 @@ def test_playlist_decodes_to_the_published_packets(live, clip, tmp_path):
     assert all(b[4:8] == b"moof" for b in body)
     # the same segment twice: the same bytes (built once)
     assert fetch(live, NAME, segs[0][1]) == body[0]
+    # an init segment no held segment uses, a segment not held: 404
+    for uri in ("init-7.mp4", "%d.m4s" % (segs[0][0] - 10)):
+        st, _, _ = get(base(live) + "/%s/%s/%s?hls_session=%s" % (APP, NAME, uri, token))
+        assert st == 404, (uri, st)
     joined = tmp_path / "joined.mp4"
     joined.write_bytes(init + b"".join(body))
     got = weirtest.probe_streams(joined)
