@@ -218,8 +218,8 @@ static int64_t part_range(const hls_stream_t *st, uint64_t msn, int part, uint32
 static hls_fmp4_t *fmp4_of(hls_stream_t *st)
 {
     st->last_fmp4_ms = weir_mono_ms();
-    if (!st->fmp4)
-        st->fmp4 = hls_fmp4_new();
+    if (!st->fmp4 && (st->fmp4 = hls_fmp4_new()) != NULL)
+        log_info(0, "hls: %s/%s fMP4 rendition started", st->app, st->name);
     return st->fmp4;
 }
 
@@ -293,6 +293,7 @@ static void hls_tick(void *arg, int64_t now_ms)
         if (st->fmp4 && now_ms - st->last_fmp4_ms > idle) {
             hls_fmp4_free(st->fmp4); /* no fMP4 player any more */
             st->fmp4 = NULL;
+            log_info(0, "hls: %s/%s fMP4 rendition stopped (no requests)", st->app, st->name);
         }
         if (st->tap.players)
             continue;
