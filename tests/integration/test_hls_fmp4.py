@@ -164,15 +164,26 @@ def test_bytes_out_counts_hls(live):
     assert mine and mine[0]["bytes_out"] >= before + got, mine
 
 
-def test_msn_follows_the_wall_clock(live):
-    """The first msn is the Unix time in tenths of a second: after the
-    stream's HLS state is dropped (idle) and made again, the media sequence
-    goes on above the old one instead of restarting at 0."""
+def test_fmp4_dropped_when_idle_then_msn_follows_the_wall_clock(live):
+    """The fMP4 rendition goes after hls.idle_timeout_s without an fMP4
+    request while TS players go on. The first msn is the Unix time in
+    tenths of a second: after the stream's HLS state is dropped (idle) and
+    made again, the media sequence goes on above the old one instead of
+    restarting at 0."""
     t0 = time.time()
     text = playlist(live, NAME, nsegs=1)
     first = segments(text)[0][0]
     assert first > 10 * (t0 - 3600), first  # started within the hour, in 100 ms units
     old_last = segments(text)[-1][0]
+    fmp4_gone = "hls: %s/%s fMP4 rendition stopped (no requests)" % (APP, NAME)
+    gone_before = live.log_text().count(fmp4_gone)
+
+    def ts_only():
+        st, _, _ = get(base(live) + "/%s/%s.m3u8?hls_session=%s" % (APP, NAME, token_of(text)))
+        assert st == 200, st
+        return live.log_text().count(fmp4_gone) > gone_before
+    wait_for("the fMP4 rendition dropped", ts_only, timeout=20)
+    old_last = max(old_last, segments(playlist(live, NAME, nsegs=1))[-1][0])
     stopped = "hls: %s/%s stopped (no requests)" % (APP, NAME)
     count = live.log_text().count(stopped)
     wait_for("the HLS state dropped", lambda: live.log_text().count(stopped) > count, timeout=20)
