@@ -5,7 +5,8 @@ segment plus the listed segments, joined, hold the published packets byte
 for byte (framemd5, across segment boundaries); LL-HLS parts join byte for
 byte into their segment, key-frame parts are INDEPENDENT; the TS and fMP4
 playlists share one media sequence; HLS answers count in the stream's
-bytes_out (and the node's); the first media sequence number follows the
+bytes_out (and the node's); the fMP4 rendition is dropped when no fMP4
+request comes for hls.idle_timeout_s; the first media sequence number follows the
 wall clock, so a stream's HLS state made again does not restart at 0; a
 republish with other codec parameters gets a new EXT-X-MAP after an
 EXT-X-DISCONTINUITY; H.265 (Enhanced RTMP hvc1) plays too."""
