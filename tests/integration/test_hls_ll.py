@@ -270,3 +270,22 @@ def test_keep_alive_hls_then_stream(live, ext, magic):
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200"), head
         assert body.startswith(magic), body[:16]
+
+
+@pytest.mark.xfail(strict=True, reason="node issue found by GStreamer and VLC (issue 19): "
+                   "players reload the playlist URL they were given, and a playlist request "
+                   "without a token is a new session each time (play.start per reload)")
+def test_reloads_of_the_plain_url_are_one_session(live):
+    """hlsdemux, VLC and ffmpeg reload the playlist URL they were given, with
+    no token: the same player (address and user agent) is one session."""
+    api = Api(live.api_url)
+
+    def starts():
+        evs = api.get("/api/v1/events", params={"limit": 1000}).json()["events"]
+        return len([e for e in evs if e["type"] == "play.start" and e.get("protocol") == "hls"])
+    before = starts()
+    for _ in range(3):
+        assert get(playlist_url(live))[0] == 200
+    wait_for("a play.start", lambda: starts() > before, timeout=5)
+    time.sleep(1)  # events of later sessions, if any, are stored by now
+    assert starts() - before == 1
