@@ -7,7 +7,9 @@
 //
 // CONFIG_JSON: {"watch_ms": N,
 //   "timeout_ms": N, "players": [{"id": "...", "lib": "hls" | "mpegts",
-//   "url": "...", "low_latency": bool (hls), "type": "flv" (mpegts)}]}
+//   "url": "...", "low_latency": bool (hls), "max_live_sync_rate": hls.js's
+//   maxLiveSyncPlaybackRate (default 1: no catching up), "type": "flv"
+//   (mpegts)}]}
 // The page (with both libraries) is served by this script on a loopback
 // port, so every player's request is a cross-origin one to the node, as a
 // web site's would be (the node's CORS header lets it through), within the
@@ -17,7 +19,8 @@
 // watch_ms; then one JSON line on stdout: per player the playhead and the
 // decoded frame count at the first frame and at the end, fatal errors,
 // frames presented (requestVideoFrameCallback), and for hls.js the parts
-// and segments loaded and its latency estimate. Every wait is bounded
+// and segments loaded, its latency estimate and lag_ms: [ms since start,
+// now less the playhead's program date] every 200 ms of the watch. Every wait is bounded
 // (timeout_ms for the first frame). Exit code 0 (the Python side judges),
 // 2 bad set-up.
 
@@ -82,7 +85,8 @@ async function runPlayer({ p, cfg }) {
   function attach(p, v, rec) {
     if (p.lib === 'hls') {
       if (!window.Hls.isSupported()) { rec.fatal.push('Hls.isSupported() is false'); return null; }
-      const hls = new window.Hls({ lowLatencyMode: !!p.low_latency, debug: false });
+      const hls = new window.Hls({ lowLatencyMode: !!p.low_latency, debug: false,
+                                   maxLiveSyncPlaybackRate: p.max_live_sync_rate || 1 });
       hls.on(window.Hls.Events.ERROR, (_e, d) => {
         (d.fatal ? rec.fatal : rec.nonfatal).push(d.type + '/' + d.details);
       });
@@ -92,6 +96,9 @@ async function runPlayer({ p, cfg }) {
       hls.loadSource(p.url);
       hls.attachMedia(v);
       return { stats: () => ({ latency: hls.latency, target_latency: hls.targetLatency }),
+               // the playhead's age: now less its EXT-X-PROGRAM-DATE-TIME
+               // (the node stamps a segment with its first frame's arrival)
+               lag: () => (hls.playingDate ? Date.now() - hls.playingDate.getTime() : null),
                destroy: () => hls.destroy() };
     }
     const mp = window.mpegts;
@@ -101,12 +108,12 @@ async function runPlayer({ p, cfg }) {
     player.on(mp.Events.ERROR, (type, detail) => rec.fatal.push(type + '/' + detail));
     player.attachMediaElement(v);
     player.load();
-    return { stats: () => ({}), destroy: () => player.destroy() };
+    return { stats: () => ({}), lag: () => null, destroy: () => player.destroy() };
   }
 
   async function one(p) {
     const rec = { id: p.id, fatal: [], nonfatal: [], parts_loaded: 0, segments_loaded: 0,
-                  presented: 0, first: null, last: null };
+                  presented: 0, first: null, last: null, lag_ms: [] };
     const v = document.createElement('video');
     v.muted = true;
     v.autoplay = true;
@@ -131,7 +138,11 @@ async function runPlayer({ p, cfg }) {
     if (rec.first.frames > 0 && !rec.fatal.length) {
       if (v.paused) await v.play().catch((e) => rec.fatal.push('play: ' + e));
       const end = performance.now() + cfg.watch_ms;
-      while (performance.now() < end && !rec.fatal.length) await sleep(200);
+      while (performance.now() < end && !rec.fatal.length) {
+        await sleep(200);
+        const lag = pl.lag();
+        if (lag !== null) rec.lag_ms.push([Math.round(performance.now() - t0), lag]);
+      }
     }
     rec.last = snap();
     Object.assign(rec, pl.stats());
