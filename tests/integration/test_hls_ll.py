@@ -42,17 +42,9 @@ def get(url, timeout=15):
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, clip):
-    wd = tmp_path_factory.mktemp("hls_ll")
-    n = weirtest.Node(wd / "node", {"hls": LL})
-    procs = weirtest.Procs(wd)
-    n.start()
-    try:
-        procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub")
-        wait_live(n, APP, NAME)
-        yield n
-    finally:
-        procs.stop_all()
-        n.stop_and_check()
+    with weirtest.published_nodes(tmp_path_factory.mktemp("hls_ll"), clip.path,
+                                  {"node": {"hls": LL}}, APP, NAME) as (nodes, _):
+        yield nodes["node"]
 
 
 def playlist_url(n, token=None, msn=None, part=None):
@@ -204,7 +196,7 @@ def test_held_requests_are_bounded(node, procs, clip):
     need = HELD_MAX + OVER + 1000
     assert hard >= need, "RLIMIT_NOFILE hard limit %d is below %d" % (hard, need)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
-    hls = dict(LL, segment_ms=4000)
+    hls = dict(LL, segment_ms=6000)  # held up to 18 s: time to open them all on a busy machine
     n = node(hls=hls, stream={"unpublish_grace_ms": 60000},
              limits={"max_connections": HELD_MAX + OVER + 500,
                      "max_connections_per_address": 0})
@@ -217,14 +209,14 @@ def test_held_requests_are_bounded(node, procs, clip):
     path = "/%s/%s.m3u8?hls_session=%s&_HLS_msn=%d" % (APP, NAME, token, msn)
     hold_s = 3 * hls["segment_ms"] / 1000
     t0 = time.monotonic()
-    socks = open_blocking(n, path, HELD_MAX + OVER, t0 + hold_s - 2)
+    socks = open_blocking(n, path, HELD_MAX + OVER, t0 + hold_s - 5)
     try:
         got = answers(socks, 1.0)
         api = Api(n.api_url)
         # responsive while they are held
         assert api.get("/healthz").status_code == 200
         st, body, took = get(playlist_url(n, token))
-        assert st == 200 and took < 2, (st, took)
+        assert st == 200 and took < 3, (st, took)
         got.update(answers([s for s in socks if s not in got], 1.0))
         assert time.monotonic() - t0 < hold_s, "too slow to tell held from expired"
         refused = [b for b in got.values() if b.startswith(b"HTTP/1.1 503")]

@@ -30,7 +30,7 @@ import time
 import pytest
 
 import weirtest
-from weirtest import Node, Procs, publish_cmd, wait_live
+from weirtest import published_nodes
 
 APP, NAME = "live", "cam"
 HLS = {"segment_ms": 1000, "window": 6, "idle_timeout_s": 10}
@@ -98,44 +98,40 @@ def session_url(url):
 def played(tmp_path_factory, clip):
     """Two nodes (HLS; LL-HLS), the clip published to both, every player
     run at once for WATCH_S: {id: result}."""
-    wd = tmp_path_factory.mktemp("native")
-    nodes = [Node(wd / "hls", {"hls": HLS}), Node(wd / "llhls", {"hls": dict(HLS, part_ms=333)})]
-    procs = Procs(wd)
+    configs = {"hls": {"hls": HLS}, "llhls": {"hls": dict(HLS, part_ms=333)}}
     vlc_dir = tempfile.mkdtemp(prefix="weir-vlc-")
     os.chmod(vlc_dir, 0o777)
-    for n in nodes:
-        n.start()
     try:
-        for i, n in enumerate(nodes):
-            procs.spawn(publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub%d" % i)
-        for n in nodes:
-            wait_live(n, APP, NAME)
-        base = ["http://%s:%d/%s/%s" % (n.host, n.http_port, APP, NAME) for n in nodes]
-        tokened = [session_url(b + ".m3u8") for b in base]
-        gst = {"gst-hls": gst_start(procs, "hls", tokened[0], "gst-hls"),
-               "gst-ll-hls": gst_start(procs, "hls", tokened[1], "gst-ll-hls"),
-               "gst-ts": gst_start(procs, "ts", base[0] + ".ts", "gst-ts"),
-               "gst-flv": gst_start(procs, "flv", base[0] + ".flv", "gst-flv")}
-        vlc = {}
-        for pid, url in (("vlc-hls", base[0]), ("vlc-ll-hls", base[1])):
-            d = os.path.join(vlc_dir, pid)
-            os.mkdir(d)
-            os.chmod(d, 0o777)
-            vlc[pid] = (d, procs.spawn(vlc_cmd(url + ".m3u8", d), pid))
-        time.sleep(WATCH_S)
-        for p in gst.values():
-            p.send_signal(signal.SIGINT)
-        res = {pid: gst_result(p) for pid, p in gst.items()}
-        for pid, (d, p) in vlc.items():
-            rc = weirtest.wait_proc(p, 40, pid)
-            res[pid] = (rc, sorted(glob.glob(os.path.join(d, "*.png"))),
-                        weirtest.proc_stderr(p))
-        yield res
+        with published_nodes(tmp_path_factory.mktemp("native"), clip.path, configs,
+                             APP, NAME) as (nodes, procs):
+            yield run_players(procs, [n.http_url(APP, NAME)[:-4] for n in nodes.values()],
+                              vlc_dir)
     finally:
-        procs.stop_all()
-        for n in nodes:
-            n.stop_and_check()
         shutil.rmtree(vlc_dir, ignore_errors=True)
+
+
+def run_players(procs, base, vlc_dir):
+    """Every player at once for WATCH_S against base (the HLS node's and the
+    LL-HLS node's http://HOST:PORT/APP/NAME): {id: result}."""
+    tokened = [session_url(b + ".m3u8") for b in base]
+    gst = {"gst-hls": gst_start(procs, "hls", tokened[0], "gst-hls"),
+           "gst-ll-hls": gst_start(procs, "hls", tokened[1], "gst-ll-hls"),
+           "gst-ts": gst_start(procs, "ts", base[0] + ".ts", "gst-ts"),
+           "gst-flv": gst_start(procs, "flv", base[0] + ".flv", "gst-flv")}
+    vlc = {}
+    for pid, url in (("vlc-hls", base[0]), ("vlc-ll-hls", base[1])):
+        d = os.path.join(vlc_dir, pid)
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        vlc[pid] = (d, procs.spawn(vlc_cmd(url + ".m3u8", d), pid))
+    time.sleep(WATCH_S)
+    for p in gst.values():
+        p.send_signal(signal.SIGINT)
+    res = {pid: gst_result(p) for pid, p in gst.items()}
+    for pid, (d, p) in vlc.items():
+        rc = weirtest.wait_proc(p, 40, pid)
+        res[pid] = (rc, sorted(glob.glob(os.path.join(d, "*.png"))), weirtest.proc_stderr(p))
+    return res
 
 
 @pytest.mark.parametrize("pid", ["gst-hls", "gst-ll-hls", "gst-ts", "gst-flv"])

@@ -24,7 +24,7 @@ import subprocess
 import pytest
 
 from test_fmp4_mse import WEB_DIR, browser_tools
-from weirtest import Node, Procs, publish_cmd, wait_live
+from weirtest import published_nodes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "players.mjs")
@@ -51,17 +51,10 @@ def play_in_browser(players, watch_ms=WATCH_MS, timeout_ms=FIRST_FRAME_TIMEOUT_M
 def played(tmp_path_factory, clip):
     """Two nodes (HLS; LL-HLS), each fed the clip in a loop, and the four
     players' records from one browser run."""
-    wd = tmp_path_factory.mktemp("players")
-    nodes = [Node(wd / "hls", {"hls": HLS}), Node(wd / "llhls", {"hls": LL_HLS})]
-    procs = Procs(wd)
-    for n in nodes:
-        n.start()
-    try:
-        for i, n in enumerate(nodes):
-            procs.spawn(publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub%d" % i)
-        for n in nodes:
-            wait_live(n, APP, NAME)
-        hls, ll = ("%s:%d" % (n.host, n.http_port) for n in nodes)
+    configs = {"hls": {"hls": HLS}, "llhls": {"hls": LL_HLS}}
+    with published_nodes(tmp_path_factory.mktemp("players"), clip.path, configs,
+                         APP, NAME) as (nodes, _):
+        hls, ll = ("%s:%d" % (n.host, n.http_port) for n in nodes.values())
         yield play_in_browser([
             {"id": "hls", "lib": "hls", "url": "http://%s/%s/%s.m3u8" % (hls, APP, NAME)},
             {"id": "ll-hls", "lib": "hls", "low_latency": True,
@@ -71,10 +64,6 @@ def played(tmp_path_factory, clip):
             {"id": "ws-flv", "lib": "mpegts", "type": "flv",
              "url": "ws://%s/%s/%s.flv" % (hls, APP, NAME)},
         ])
-    finally:
-        procs.stop_all()
-        for n in nodes:
-            n.stop_and_check()
 
 
 def check_plays(r):
