@@ -87,7 +87,7 @@ def session_url(url):
     reloads the URL it was given, and without a token each reload is a new
     session, whose segment URIs (another token) hlsdemux cannot match with
     its last playlist's: "Could not update playlist" after a few reloads
-    (a node issue noted in issue 19's report; VLC copes)."""
+    (a node issue noted in issue 19's report; VLC and hls.js cope)."""
     import urllib.request
     with urllib.request.urlopen(url, timeout=20) as r:
         token = re.search(r"hls_session=([A-Za-z0-9_-]+)", r.read().decode()).group(1)
