@@ -18,6 +18,7 @@ struct hls_sess {
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
     char remote[64];
+    uint64_t ua_hash; /* of the User-Agent (client_hash()) */
     int64_t start_ms, start_wall_ms, last_ms;
     uint64_t bytes_out;
     int kicked;
@@ -25,7 +26,7 @@ struct hls_sess {
 };
 
 static struct {
-    TAILQ_HEAD(, hls_sess) list; /* by id (ids grow) */
+    TAILQ_HEAD(hls_sess_list, hls_sess) list; /* by id (ids grow) */
     size_t n;
     int init;
 } SESS;
@@ -61,6 +62,36 @@ hls_sess_t *hls_sess_find(const char *token)
     return NULL;
 }
 
+/* The length of remote's host part ("host:port" or "[v6]:port"). */
+static size_t host_len(const char *remote)
+{
+    const char *colon = strrchr(remote, ':');
+    return colon ? (size_t)(colon - remote) : strlen(remote);
+}
+
+/* FNV-1a of the User-Agent; "" for none. */
+static uint64_t ua_hash(const char *ua)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)(ua ? ua : ""); *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+hls_sess_t *hls_sess_find_client(const char *app, const char *name, const char *remote,
+                                 const char *ua)
+{
+    sess_init();
+    size_t hl = host_len(remote);
+    uint64_t uh = ua_hash(ua);
+    hls_sess_t *s;
+    TAILQ_FOREACH_REVERSE(s, &SESS.list, hls_sess_list, link)
+    if (s->ua_hash == uh && host_len(s->remote) == hl && memcmp(s->remote, remote, hl) == 0 &&
+        hls_sess_plays(s, app, name))
+        return s;
+    return NULL;
+}
+
 hls_sess_t *hls_sess_by_id(uint64_t id)
 {
     sess_init();
@@ -79,7 +110,8 @@ static void play_event(node_t *node, hls_sess_t *s, int stop, reason_t why, cons
     conn_event(node, stop ? "play.stop" : "play.start", &si, stop, now - s->start_ms, why, reason);
 }
 
-hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote)
+hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote,
+                         const char *ua)
 {
     sess_init();
     if (SESS.n >= HLS_SESS_MAX)
@@ -93,6 +125,7 @@ hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const 
     snprintf(s->app, sizeof s->app, "%s", app);
     snprintf(s->name, sizeof s->name, "%s", name);
     snprintf(s->remote, sizeof s->remote, "%s", remote);
+    s->ua_hash = ua_hash(ua);
     s->start_ms = s->last_ms = weir_mono_ms();
     s->start_wall_ms = weir_wall_ms();
     TAILQ_INSERT_TAIL(&SESS.list, s, link);

@@ -331,7 +331,8 @@ static void start_session(hls_conn_t *hc)
                       rc == NODE_ELIMIT ? "Retry-After: 1\r\n" : "");
         return;
     }
-    hls_sess_t *sess = hls_sess_new(c->node, hc->hr.app, hc->hr.name, c->remote);
+    hls_sess_t *sess = hls_sess_new(c->node, hc->hr.app, hc->hr.name, c->remote,
+                                 http_req_header(hc->req, "User-Agent"));
     if (!sess) {
         respond_error(hc, 503, "too many HLS sessions", "Retry-After: 1\r\n");
         return;
@@ -370,11 +371,17 @@ static void admit(hls_conn_t *hc)
         start_session(hc);
 }
 
-/* The session of the request's token (NULL: none or unknown), or answered
- * (403) with *refused set. */
+/* The session of the request's token, or for a playlist request without
+ * one, the client's (hls_sess_find_client()); NULL: none. Answered (403)
+ * with *refused set when that session was kicked or plays another stream. */
 static hls_sess_t *find_session(hls_conn_t *hc, int *refused)
 {
-    hls_sess_t *s = hc->q.token[0] ? hls_sess_find(hc->q.token) : NULL;
+    hls_sess_t *s = NULL;
+    if (hc->q.token[0])
+        s = hls_sess_find(hc->q.token);
+    else if (hc->hr.kind == HLS_REQ_PLAYLIST)
+        s = hls_sess_find_client(hc->hr.app, hc->hr.name, hc->conn->remote,
+                                 http_req_header(hc->req, "User-Agent"));
     *refused = 1;
     if (s && hls_sess_kicked(s))
         respond_error(hc, 403, "session ended", "");

@@ -27,10 +27,12 @@ NAME = "cam"
 HLS = {"segment_ms": 1000, "window": 3, "idle_timeout_s": 2}
 
 
-def get(url):
-    """(status, headers, body) of a GET."""
+def get(url, ua=None):
+    """(status, headers, body) of a GET (with User-Agent ua: another client
+    than the default urllib one, hls_sess.h)."""
+    req = urllib.request.Request(url, headers={"User-Agent": ua} if ua else {})
     try:
-        with urllib.request.urlopen(url, timeout=15) as r:
+        with urllib.request.urlopen(req, timeout=15) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -131,7 +133,8 @@ def test_bad_requests(live):
 
 def test_session_listed_kicked_and_idle(live):
     api = Api(live.api_url)
-    st, _, body = get(base(live) + "/live/cam.m3u8")
+    ua = "listed-player/1"  # a client of its own: a new session, the newest
+    st, _, body = get(base(live) + "/live/cam.m3u8", ua=ua)
     token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
     sessions = api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"]
     assert len(sessions) >= 1 and all(s["protocol"] == "hls" for s in sessions), sessions
@@ -143,8 +146,10 @@ def test_session_listed_kicked_and_idle(live):
     assert 'weir_sessions{role="player",protocol="hls"}' in api.get("/metrics").text
     assert api.delete("/api/v1/sessions/%d" % sid).status_code == 200
     assert get(base(live) + "/live/cam.m3u8?hls_session=" + token)[0] == 403
-    # another session, left idle: play.stop after hls.idle_timeout_s
-    st, _, body = get(base(live) + "/live/cam.m3u8")
+    # the same client reloading the plain URL is the kicked session too
+    assert get(base(live) + "/live/cam.m3u8", ua=ua)[0] == 403
+    # another client's session, left idle: play.stop after hls.idle_timeout_s
+    st, _, body = get(base(live) + "/live/cam.m3u8", ua="another-player/1")
     assert st == 200
     wait_for("no hls session", lambda: not api.get(
         "/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"], timeout=8)
@@ -163,7 +168,10 @@ def test_admission_signed_url_and_drain(node, procs, clip):
     q = signed_query("hls-play-secret-0123", "sec", "cam")
     assert get(base(n) + "/sec/cam.m3u8?" + q)[0] == 200
     assert api.post("/api/v1/node/drain").status_code == 200
-    st, hdr, _ = get(base(n) + "/sec/cam.m3u8?" + q)
+    # the admitted player goes on (its reloads of the plain URL are its
+    # session, hls_sess.h); a new client is refused
+    assert get(base(n) + "/sec/cam.m3u8?" + q)[0] == 200
+    st, hdr, _ = get(base(n) + "/sec/cam.m3u8?" + q, ua="new-player/1")
     assert st == 503 and hdr["Retry-After"], st
     r = api.post("/api/v1/node/drain", json={"redirect_url": "http://edge-2.example:8080"})
     assert r.status_code == 200, r.text
@@ -306,7 +314,10 @@ def test_stream_end_is_endlist(node, procs, clip):
     text = wait_for("EXT-X-ENDLIST", ended, timeout=10)
     uri = parse_playlist(text)[1][-1][1]
     assert get(base(n) + "/live/" + uri)[0] == 200
-    assert get(base(n) + "/live/cam.m3u8")[0] == 404
+    # the same client's plain URL is its session (the last playlist); a new
+    # client gets 404
+    assert "#EXT-X-ENDLIST" in get(base(n) + "/live/cam.m3u8")[2].decode()
+    assert get(base(n) + "/live/cam.m3u8", ua="new-player/1")[0] == 404
 
 
 def test_blocking_reload_is_bounded_in_time(node, procs, clip):

@@ -264,10 +264,6 @@ def test_keep_alive_hls_then_stream(live, ext, magic):
         assert body.startswith(magic), body[:16]
 
 
-@pytest.mark.xfail(strict=True, reason="node issue found by GStreamer, VLC and hls.js "
-                   "(issue 19): "
-                   "players reload the playlist URL they were given, and a playlist request "
-                   "without a token is a new session each time (play.start per reload)")
 def test_reloads_of_the_plain_url_are_one_session(live):
     """hlsdemux, VLC and ffmpeg reload the playlist URL they were given, with
     no token: the same player (address and user agent) is one session."""
