@@ -11,9 +11,6 @@
 #include "log.h"
 #include "tls_sni.h"
 
-/* TLS 1.2: forward secrecy and AEAD only (Mozilla's "intermediate" list). */
-#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
-
 /* One complete set of certificates, as loaded from one configuration. */
 typedef struct {
     SSL_CTX *dflt;

@@ -29,6 +29,10 @@
 
 typedef struct tls_server tls_server_t;
 
+/* TLS 1.2: forward secrecy and AEAD only (Mozilla's "intermediate" list);
+ * the client side (tls_client.h) offers the same. */
+#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
+
 /* Why a handshake failed, in /metrics order (tls_fail_name()). */
 typedef enum {
     TLS_FAIL_NOT_TLS = 0, /* the peer spoke something else (plaintext HTTP, RTMP) */
