@@ -7,7 +7,9 @@ receiver (signature checked) and to one whose CA the node does not trust (a
 delivery failure "tls_verify: ..."). One origin and one edge
 for the file; the PKI is made with the openssl CLI (tlsutil.py)."""
 
+import json
 import os
+import subprocess
 
 import pytest
 
@@ -175,3 +177,38 @@ def test_webhooks_over_https(chain, pki):
         assert not bad.received(), "delivered despite an untrusted certificate"
         for hid in ids:
             assert api.delete("/api/v1/hooks/%s" % hid).status_code == 204
+
+
+def _pull_tool(url, *opts):
+    return weirtest.run([weirtest.tool("weir-pull"), "--timeout", "15000", "--frames", "10"]
+                        + list(opts) + [url], timeout=40)
+
+
+def test_tools_over_rtmps_and_https(chain, pki, clip):
+    """weir-pull over rtmps:// and https:// with --ca (and --insecure); no CA:
+    exit 3 naming the certificate; weir-push to an rtmps:// listener."""
+    origin, edge = chain
+    rtmps = "rtmps://127.0.0.1:%d/%s/%s" % (origin.rtmps_port, APP, NAME)
+    https = "https://localhost:%d/%s/%s.flv" % (origin.https_port, APP, NAME)
+    for url in (rtmps, https):
+        r = _pull_tool(url, "--ca", pki["ca"])
+        assert r.returncode == 0, (url, r.stderr)
+        summary = json.loads(r.stdout.strip().splitlines()[-1])
+        assert summary["frames"] == 10 and summary["first_frame_key"] is True, summary
+        r = _pull_tool(url)
+        assert r.returncode == 3, (url, r.returncode, r.stderr)
+        assert "certificate verify failed" in r.stderr, r.stderr
+    r = _pull_tool(rtmps, "--insecure")
+    assert r.returncode == 0, r.stderr
+    r = _pull_tool(rtmps, "--ca", "/nonexistent.pem")
+    assert r.returncode == 2 and "--ca" in r.stderr, r.stderr
+    push = "rtmps://localhost:%d/toolpush/%s" % (edge.rtmps_port, NAME)
+    p = subprocess.Popen([weirtest.tool("weir-push"), "--ca", pki["ca"], "--loop", str(clip.path),
+                          push], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        r = _pull_tool(edge.rtmp_url("toolpush", NAME))
+        assert r.returncode == 0, r.stderr
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
