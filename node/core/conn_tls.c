@@ -28,7 +28,8 @@ struct conn_tls {
     char *hs_err;               /* client: malloc'd text of the failure, or NULL */
 };
 
-int conn_tls_attach(conn_t *c, SSL *ssl)
+/* The TLS state of c with ssl (taken over): the handshake starts. */
+static int attach(conn_t *c, SSL *ssl, int client)
 {
     struct conn_tls *t = calloc(1, sizeof *t);
     if (!t || SSL_set_fd(ssl, c->fd) != 1) {
@@ -36,10 +37,21 @@ int conn_tls_attach(conn_t *c, SSL *ssl)
         SSL_free(ssl);
         return -1;
     }
-    SSL_set_accept_state(ssl);
+    if (client)
+        SSL_set_connect_state(ssl);
+    else
+        SSL_set_accept_state(ssl);
     t->ssl = ssl;
     t->handshaking = 1;
+    t->client = client != 0;
     c->tls = t;
+    return 0;
+}
+
+int conn_tls_attach(conn_t *c, SSL *ssl)
+{
+    if (attach(c, ssl, 0) != 0)
+        return -1;
     c->node->tls_handshaking++;
     return 0;
 }
@@ -48,17 +60,8 @@ static int handshake_step(conn_t *c);
 
 int conn_tls_attach_client(conn_t *c, SSL *ssl)
 {
-    struct conn_tls *t = calloc(1, sizeof *t);
-    if (!t || SSL_set_fd(ssl, c->fd) != 1) {
-        free(t);
-        SSL_free(ssl);
+    if (attach(c, ssl, 1) != 0)
         return -1;
-    }
-    SSL_set_connect_state(ssl);
-    t->ssl = ssl;
-    t->handshaking = 1;
-    t->client = 1;
-    c->tls = t;
     handshake_step(c); /* the ClientHello */
     return 0;
 }

@@ -46,14 +46,6 @@ void tls_client_free(tls_client_t *t)
     free(t);
 }
 
-static const char *ssl_err_text(void)
-{
-    unsigned long e = ERR_peek_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    ERR_clear_error();
-    return r ? r : "unknown error";
-}
-
 /* A new context with the policy, verifying against ca ("": the system
  * store) when verify is set. */
 static SSL_CTX *ctx_new(int verify, const char *ca, char *err, size_t errlen)
@@ -61,7 +53,7 @@ static SSL_CTX *ctx_new(int verify, const char *ca, char *err, size_t errlen)
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
-        snprintf(err, errlen, "tls: cannot set up a client context: %s", ssl_err_text());
+        snprintf(err, errlen, "tls: cannot set up a client context: %s", tls_error_text());
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -79,7 +71,7 @@ static SSL_CTX *ctx_new(int verify, const char *ca, char *err, size_t errlen)
     }
     if (!ok) {
         snprintf(err, errlen, "tls_ca: cannot load %s: %s", ca[0] ? ca : "the system CA store",
-                 ssl_err_text());
+                 tls_error_text());
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -151,7 +143,7 @@ SSL *tls_client_session(tls_client_t *t, const char *host, int verify, const cha
         return NULL;
     SSL *ssl = SSL_new(ctx);
     if (!ssl || session_peer(ssl, host, verify, alpn) != 0) {
-        snprintf(err, errlen, "tls: cannot set up a session for %s: %s", host, ssl_err_text());
+        snprintf(err, errlen, "tls: cannot set up a session for %s: %s", host, tls_error_text());
         SSL_free(ssl);
         return NULL;
     }
