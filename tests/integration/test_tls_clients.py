@@ -218,6 +218,30 @@ def test_tools_over_rtmps_and_https(chain, pki, clip):
     assert p.returncode == 0, err
 
 
+def _bench(*args):
+    r = weirtest.run([weirtest.tool("weir-bench"), "--quiet"] + list(args), timeout=60)
+    return r, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_bench_over_tls(chain, pki, clip):
+    """weir-bench publishes over rtmps:// and plays over https:// and
+    rtmps:// (--ca); without the CA every player fails as handshake."""
+    origin, edge = chain
+    for proto, url in (("http-flv", "https://localhost:%d/bench/%s.flv" % (edge.https_port, NAME)),
+                       ("rtmp", "rtmps://localhost:%d/bench/%s" % (edge.rtmps_port, NAME))):
+        r, rep = _bench("--ca", pki["ca"], "--publish", str(clip.path), "--publish-url",
+                        "rtmps://127.0.0.1:%d/bench/%s" % (edge.rtmps_port, NAME),
+                        "--players", "4", "--url", url, "--duration", "2", "--warmup", "1")
+        assert r.returncode == 0, r.stderr
+        assert rep["protocol"] == proto and rep["errors"] == {}, rep
+        assert rep["receiving"] == 4 and rep["keyframe_starts"]["ok"] == 4, rep
+    r, rep = _bench("--players", "3", "--duration", "0.5", "--url",
+                    "https://localhost:%d/%s/%s.flv" % (origin.https_port, APP, NAME))
+    assert r.returncode == 0, r.stderr
+    assert rep["errors"] == {"handshake": 3}, rep
+    assert "certificate verify failed" in rep["error_examples"]["handshake"], rep
+
+
 class _TlsReader(ru._SocketReader):
     """An HTTPS-FLV player on a verified ssl socket, read in a thread
     (relayutil's reader): counts bytes; closed_at is set if it ends."""

@@ -111,38 +111,51 @@ static SSL *session_new(int fd, const char *host, const char *alpn)
     return ssl;
 }
 
-SSL *tool_tls_connect(int fd, const char *host, const char *alpn, int64_t deadline, char *err,
-                      size_t errlen)
+SSL *tool_tls_new(int fd, const char *host, const char *alpn, char *err, size_t errlen)
 {
     if (!tls_ctx && tool_tls_configure(NULL, 0, err, errlen) != 0)
         return NULL;
     SSL *ssl = session_new(fd, host, alpn);
-    if (!ssl) {
+    if (!ssl)
         snprintf(err, errlen, "TLS: cannot set up a session for %s: %s", host, ssl_err_text());
-        return NULL;
-    }
-    for (;;) {
-        ERR_clear_error();
-        int r = SSL_do_handshake(ssl);
-        if (r == 1)
-            return ssl;
-        int e = SSL_get_error(ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int64_t left = deadline - weir_mono_ms();
-            struct pollfd p = {fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
-            if (left > 0 && (poll(&p, 1, (int)left) > 0 || errno == EINTR))
-                continue;
+    return ssl;
+}
+
+int tool_tls_step(SSL *ssl, int *want_write, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl);
+    if (r == 1)
+        return 1;
+    int e = SSL_get_error(ssl, r);
+    *want_write = e == SSL_ERROR_WANT_WRITE;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    if (SSL_get_verify_result(ssl) != X509_V_OK)
+        snprintf(err, errlen, "TLS: certificate verify failed: %s",
+                 X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+    else
+        snprintf(err, errlen, "TLS handshake failed: %s", ssl_err_text());
+    ERR_clear_error();
+    return -1;
+}
+
+SSL *tool_tls_connect(int fd, const char *host, const char *alpn, int64_t deadline, char *err,
+                      size_t errlen)
+{
+    SSL *ssl = tool_tls_new(fd, host, alpn, err, errlen);
+    int want_write = 0, r;
+    while (ssl && (r = tool_tls_step(ssl, &want_write, err, errlen)) != 1) {
+        int64_t left = deadline - weir_mono_ms();
+        struct pollfd p = {fd, want_write ? POLLOUT : POLLIN, 0};
+        if (r == 0 && left > 0 && (poll(&p, 1, (int)left) > 0 || errno == EINTR))
+            continue;
+        if (r == 0)
             snprintf(err, errlen, "TLS handshake with %s timed out", host);
-        } else if (SSL_get_verify_result(ssl) != X509_V_OK) {
-            snprintf(err, errlen, "TLS: certificate verify failed: %s",
-                     X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
-        } else {
-            snprintf(err, errlen, "TLS handshake with %s failed: %s", host, ssl_err_text());
-        }
-        ERR_clear_error();
         SSL_free(ssl);
         return NULL;
     }
+    return ssl;
 }
 
 void tool_tls_close(SSL *ssl)

@@ -47,6 +47,12 @@ int tool_tls_apply(const char *tool);
  * ("certificate verify failed: ...", "TLS handshake timed out"). */
 SSL *tool_tls_connect(int fd, const char *host, const char *alpn, int64_t deadline, char *err,
                       size_t errlen);
+/* For event loops (weir-bench): a client session on fd for host (as
+ * above), NULL with err; then tool_tls_step() on each readiness until it
+ * returns 1 (done); 0: wait for readability, or writability when
+ * *want_write is set; -1: failed (err). */
+SSL *tool_tls_new(int fd, const char *host, const char *alpn, char *err, size_t errlen);
+int tool_tls_step(SSL *ssl, int *want_write, char *err, size_t errlen);
 /* Sends a close_notify (best effort) and frees; NULL is a no-op. */
 void tool_tls_close(SSL *ssl);
 /* 1 when ssl holds decrypted bytes not read yet (poll() would not see them). */
