@@ -213,8 +213,9 @@ static int url_setup(const char *opt, const char *url, int rtmp_only, bench_url_
         }
     } else {
         fprintf(stderr, "weir-bench: %s '%s': expected %s\n", opt, url,
-                rtmp_only ? "rtmp[s]://host[:port]/app/name"
-                          : "rtmp[s]://host[:port]/app/name or http[s]://host[:port]/app/name.flv");
+                rtmp_only ? "rtmp://host[:port]/app/name (or rtmps://)"
+                          : "rtmp://host[:port]/app/name or http://host[:port]/app/name.flv (or "
+                            "rtmps://, https://)");
         return -1;
     }
     struct addrinfo hints, *res = NULL;
