@@ -310,11 +310,13 @@ static int print_summary(pull_t *p, FILE *to)
 /* Parses the options into p. Returns -1 to go on, or an exit status. */
 static int parse_args(pull_t *p, int argc, char **argv, int *complex)
 {
-    static const struct option opts[] = {
-        {"duration", required_argument, NULL, 'd'}, {"frames", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 't'},  {"complex", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},           TOOL_TLS_OPTIONS,
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"duration", required_argument, NULL, 'd'},
+                                         {"frames", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"complex", no_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         TOOL_TLS_OPTIONS,
+                                         {NULL, 0, NULL, 0}};
     long v;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -232,11 +232,13 @@ static int print_summary(push_t *p)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"loop", no_argument, NULL, 'l'},    {"fast", no_argument, NULL, 'f'},
-        {"complex", no_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},    TOOL_TLS_OPTIONS,
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"loop", no_argument, NULL, 'l'},
+                                         {"fast", no_argument, NULL, 'f'},
+                                         {"complex", no_argument, NULL, 'c'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         TOOL_TLS_OPTIONS,
+                                         {NULL, 0, NULL, 0}};
     push_t p;
     memset(&p, 0, sizeof p);
     int complex = 0, o;

@@ -87,7 +87,9 @@ static void tls_failure(call_t *c, int timed_out)
     unsigned long e = bev ? bufferevent_get_openssl_error(bev) : 0;
     const char *r = e ? ERR_reason_error_string(e) : NULL;
     snprintf(c->err, sizeof c->err, "tls_handshake: TLS handshake %s",
-             timed_out ? "timed out" : r ? r : "failed: connection closed");
+             timed_out ? "timed out"
+             : r       ? r
+                       : "failed: connection closed");
 }
 
 static void call_error_cb(enum evhttp_request_error e, void *arg)

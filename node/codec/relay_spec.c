@@ -94,8 +94,7 @@ static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t err
         size_t llen = (size_t)(path + plen - last);
         if (llen <= 4 || strncmp(last + llen - 4, ".flv", 4) != 0)
             return spec_fail(err, errlen,
-                             "urls[%u]: an %s:// URL must name a stream ending in .flv", i,
-                             scheme);
+                             "urls[%u]: an %s:// URL must name a stream ending in .flv", i, scheme);
         return 0;
     }
     if (!slash || slash == path || slash + 1 >= path + plen)

@@ -163,8 +163,8 @@ int url_rtmp_parse(const char *url, url_rtmp_t *out, char *err, size_t errlen)
     char authority[URL_HOST_MAX + 16];
     int n = url_authority(&u, authority, sizeof authority);
     if (n >= 0)
-        n = snprintf(out->tc_url, sizeof out->tc_url, "%s://%s/%s", url_scheme_name(sch),
-                     authority, out->app);
+        n = snprintf(out->tc_url, sizeof out->tc_url, "%s://%s/%s", url_scheme_name(sch), authority,
+                     out->app);
     if (n < 0 || (size_t)n >= sizeof out->tc_url) {
         snprintf(err, errlen, "url: tcUrl longer than %zu bytes", sizeof out->tc_url - 1);
         return NODE_EINVAL;

@@ -52,8 +52,8 @@ int relay_fail_is_refusal(relay_fail_t why)
 const char *relay_fail_name(relay_fail_t why)
 {
     static const char *const NAMES[] = {
-        "other", "dns",       "connect", "timeout", "silence",    "closed",
-        "protocol", "local",  "not_found", "refused", "loop", "tls_verify", "tls_handshake"};
+        "other", "dns",       "connect", "timeout", "silence",    "closed",       "protocol",
+        "local", "not_found", "refused", "loop",    "tls_verify", "tls_handshake"};
     return (size_t)why < sizeof NAMES / sizeof NAMES[0] ? NAMES[why] : "?";
 }
 
@@ -148,8 +148,8 @@ int relay_link_tls_start(relay_link_base_t *b, conn_t *c, const char *host, cons
         return 0;
     char err[RELAY_ERR_MAX] = "tls: out of memory";
     tls_client_t *tc = node_tls_client(c->node);
-    SSL *ssl = tc ? tls_client_session(tc, host, b->tls_verify, b->tls_ca, alpn, err, sizeof err)
-                  : NULL;
+    SSL *ssl =
+        tc ? tls_client_session(tc, host, b->tls_verify, b->tls_ca, alpn, err, sizeof err) : NULL;
     if (!ssl || conn_tls_attach_client(c, ssl) != 0) {
         log_warn(c->id, "relay link: cannot start TLS with %s: %s", c->remote, err);
         relay_link_fail(b, RELAY_FAIL_TLS_HANDSHAKE, "%s", err);

@@ -54,23 +54,23 @@ typedef struct {
  * goes with it is for logs and events only). The manager's choice (retry,
  * count a refusal, give up) follows from it: see relay_fail_is_refusal(). */
 typedef enum {
-    RELAY_FAIL_OTHER = 0, /* closed on this node for another reason (kicked, output limit) */
-    RELAY_FAIL_DNS,       /* the upstream's host name did not resolve */
-    RELAY_FAIL_CONNECT,   /* the TCP connect failed: refused, unreachable */
-    RELAY_FAIL_TIMEOUT,   /* not up within the link's timeout */
-    RELAY_FAIL_SILENCE,   /* pull, up: the upstream sent nothing for the timeout */
-    RELAY_FAIL_CLOSED,    /* the remote closed or reset the connection, ended or
-                             unpublished the stream */
-    RELAY_FAIL_PROTOCOL,  /* the remote broke the protocol (handshake, chunk stream,
-                             response head, FLV) */
-    RELAY_FAIL_LOCAL,     /* this node's side: local stream ended or busy, a limit,
-                             out of memory, push target too slow */
-    RELAY_FAIL_NOT_FOUND, /* refused: the upstream has no such stream
-                             (NetStream.Play.StreamNotFound, HTTP 404) */
-    RELAY_FAIL_REFUSED,   /* refused otherwise: connect or publish rejected, an
-                             HTTP error status */
-    RELAY_FAIL_LOOP,      /* refused: relay loop or hop limit (relay_hops.h, HTTP 508):
-                             retrying cannot help */
+    RELAY_FAIL_OTHER = 0,    /* closed on this node for another reason (kicked, output limit) */
+    RELAY_FAIL_DNS,          /* the upstream's host name did not resolve */
+    RELAY_FAIL_CONNECT,      /* the TCP connect failed: refused, unreachable */
+    RELAY_FAIL_TIMEOUT,      /* not up within the link's timeout */
+    RELAY_FAIL_SILENCE,      /* pull, up: the upstream sent nothing for the timeout */
+    RELAY_FAIL_CLOSED,       /* the remote closed or reset the connection, ended or
+                                unpublished the stream */
+    RELAY_FAIL_PROTOCOL,     /* the remote broke the protocol (handshake, chunk stream,
+                                response head, FLV) */
+    RELAY_FAIL_LOCAL,        /* this node's side: local stream ended or busy, a limit,
+                                out of memory, push target too slow */
+    RELAY_FAIL_NOT_FOUND,    /* refused: the upstream has no such stream
+                                (NetStream.Play.StreamNotFound, HTTP 404) */
+    RELAY_FAIL_REFUSED,      /* refused otherwise: connect or publish rejected, an
+                                HTTP error status */
+    RELAY_FAIL_LOOP,         /* refused: relay loop or hop limit (relay_hops.h, HTTP 508):
+                                retrying cannot help */
     RELAY_FAIL_TLS_VERIFY,   /* rtmps://, https://: the upstream's certificate did not
                                 verify (unknown CA, expired, another host name) */
     RELAY_FAIL_TLS_HANDSHAKE /* the TLS handshake failed otherwise or timed out (the
@@ -153,7 +153,7 @@ typedef struct {
      * "" when it named none), given to the local stream as pub->src_id */
     char src_id[RELAY_SOURCE_ID_MAX];
     uint32_t src_off;
-    int tls;                 /* rtmps:// or https://: TLS first (relay_link_tls_start()) */
+    int tls; /* rtmps:// or https://: TLS first (relay_link_tls_start()) */
     int tls_verify;
     char tls_ca[RELAY_TLS_CA_MAX];
     int64_t up_ms;           /* when up() was called */

@@ -71,9 +71,9 @@ int bench_conn_fail(bench_t *b, conn_t *c, err_reason_t why, const char *fmt, ..
  * or while output is pending, EPOLLIN once connected. */
 static int conn_watch(bench_t *b, conn_t *c)
 {
-    uint32_t want = c->state == ST_CONNECTING                     ? EPOLLOUT
+    uint32_t want = c->state == ST_CONNECTING                 ? EPOLLOUT
                     : c->state == ST_TLS && c->tls_want_write ? EPOLLOUT
-                                                               : EPOLLIN;
+                                                              : EPOLLIN;
     if (c->out_len > c->out_off)
         want |= EPOLLOUT;
     if (want == c->events)
@@ -164,8 +164,8 @@ static int conn_connected(bench_t *b, conn_t *c)
     if (!u->tls)
         return conn_begin(b, c);
     char err[BENCH_ERR_TEXT];
-    c->ssl = tool_tls_new(c->fd, u->host, u->proto == PROTO_HTTP ? "http/1.1" : NULL, err,
-                          sizeof err);
+    c->ssl =
+        tool_tls_new(c->fd, u->host, u->proto == PROTO_HTTP ? "http/1.1" : NULL, err, sizeof err);
     if (!c->ssl)
         return bench_conn_fail(b, c, ERR_HANDSHAKE, "%s", err);
     c->state = ST_TLS;

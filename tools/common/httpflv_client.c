@@ -148,8 +148,8 @@ static int read_head(httpflv_client_t *c, int64_t deadline, int *status, char *r
             break;
         }
         int w = tool_tls_pending(c->ssl) ? 1 : wait_fd(c->fd, POLLIN, deadline);
-        ssize_t r = w == 1 ? tool_io_recv(c->fd, c->ssl, c->head + have, sizeof c->head - have)
-                           : -1;
+        ssize_t r =
+            w == 1 ? tool_io_recv(c->fd, c->ssl, c->head + have, sizeof c->head - have) : -1;
         if (r < 0 && w == 1 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (r <= 0) {

@@ -25,14 +25,14 @@ int tool_tls_configure(const char *ca, int insecure, char *err, size_t errlen);
 /* The tools' shared options, for their getopt_long() tables and --help. */
 #define TOOL_OPT_CA 0x1001
 #define TOOL_OPT_INSECURE 0x1002
-#define TOOL_TLS_OPTIONS                                                                      \
-    {"ca", required_argument, NULL, TOOL_OPT_CA},                                             \
-    {                                                                                         \
-        "insecure", no_argument, NULL, TOOL_OPT_INSECURE                                      \
+#define TOOL_TLS_OPTIONS                                                                           \
+    {"ca", required_argument, NULL, TOOL_OPT_CA},                                                  \
+    {                                                                                              \
+        "insecure", no_argument, NULL, TOOL_OPT_INSECURE                                           \
     }
-#define TOOL_TLS_HELP                                                                         \
-    "  --ca FILE       rtmps://, https://: trust the CAs in FILE (PEM) instead of the\n"      \
-    "                  system store\n"                                                        \
+#define TOOL_TLS_HELP                                                                              \
+    "  --ca FILE       rtmps://, https://: trust the CAs in FILE (PEM) instead of the\n"           \
+    "                  system store\n"                                                             \
     "  --insecure      rtmps://, https://: do not verify the server's certificate\n"
 /* getopt_long()'s option opt with arg: 1 when it was one of
  * TOOL_TLS_OPTIONS (noted for tool_tls_apply()), else 0. */
