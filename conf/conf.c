@@ -66,6 +66,7 @@ static const field_t FIELDS[] = {
     U32("http_flv.ws_idle_timeout_ms", http_flv_ws_idle_timeout_ms, 30000, 500, 3600000),
     STR("tls.cert", tls_cert, ""),
     STR("tls.key", tls_key, ""),
+    STR("tls.ca", tls_ca, ""),
     U32("tls.handshake_timeout_ms", tls_handshake_timeout_ms, 10000, 100, 600000),
     U32("tls.max_handshakes", tls_max_handshakes, 256, 0, 1000000),
     LISTEN("rtmps.listen", rtmps_listen, ""),

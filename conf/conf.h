@@ -67,6 +67,7 @@ typedef struct {
      * and key, the per-name ones, and the TLS listeners ("": off) */
     char tls_cert[CONF_PATH_MAX];
     char tls_key[CONF_PATH_MAX];
+    char tls_ca[CONF_PATH_MAX]; /* clients (relays, webhooks): CA file; "": the system store */
     conf_tls_sni_t tls_sni[CONF_TLS_SNI_MAX];
     unsigned tls_sni_n;
     uint32_t tls_handshake_timeout_ms; /* a TLS handshake not done by then is cut */

@@ -100,6 +100,7 @@ typedef struct node {
     node_accept_pause_t rtmp_pause, http_pause, rtmps_pause, https_pause;
     struct tls_server *tls;  /* the certificates (tls.h); NULL without a TLS listener */
     uint32_t tls_handshaking; /* accepted TLS connections still in their handshake */
+    struct tls_client *tls_client; /* the client contexts (tls_client.h), made at first use */
     int reserve_fd;    /* /dev/null, closed for a moment to shed connections when out of fds */
     uint64_t fd_limit; /* RLIMIT_NOFILE in force (0: unknown); see fdlimit.h */
     struct event tick_ev;
@@ -209,6 +210,9 @@ int node_drain_answer(const node_t *node, const char *target, char **header);
 /* The evdns base for outgoing connections (created on first use), or NULL
  * when it cannot be created. */
 struct evdns_base *node_dns(node_t *node);
+/* The TLS client side (tls_client.h; created on first use with tls.ca), or
+ * NULL when out of memory. */
+struct tls_client *node_tls_client(node_t *node);
 /* Runs until SIGINT/SIGTERM; then closes every session. Returns 0. */
 int node_run(node_t *node);
 void node_free(node_t *node);

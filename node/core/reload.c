@@ -12,6 +12,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "tls.h"
+#include "tls_client.h"
 
 /* The config file as it is now into c, or -1 (logged): then the node goes
  * on with what it runs (NULL conf_path: the built-in defaults, as at start). */
@@ -75,6 +76,7 @@ static void reopen_log(node_t *node, const char *path)
 
 int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, size_t errlen)
 {
+    tls_client_flush(node->tls_client); /* CA files are read again */
     if (!node->tls) {
         snprintf(err, errlen, "no TLS listener is configured (rtmps.listen, https.listen)");
         return NODE_RELOAD_NO_TLS;
@@ -114,6 +116,7 @@ static void reload_config(node_t *node)
     reopen_log(node, c->log_file);
     apply_level(node, c);
     char err[768];
+    tls_client_flush(node->tls_client); /* the CA files of relays and webhooks are read again */
     if (node->tls)
         node_reload_certs(node, c, "SIGHUP", err, sizeof err);
     static const char *const applied[] = {"log.file", "log.level", NULL};

@@ -26,7 +26,9 @@ void node_reload(node_t *node);
  * names the caller in the log: "SIGHUP", "API"). Returns 0 (new TLS
  * handshakes use them, sessions up go on; node->conf's tls keys are c's),
  * NODE_RELOAD_NO_TLS, or -1 with the reason in err ("tls.cert: cannot load
- * ..."): logged, the running certificates stay. */
+ * ..."): logged, the running certificates stay. In every case the TLS
+ * clients' cached contexts are dropped (tls_client_flush()): the next
+ * relay link or webhook reads its CA file (tls.ca, a relay's tls_ca) again. */
 int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, size_t errlen);
 
 #endif

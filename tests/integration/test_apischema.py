@@ -129,7 +129,7 @@ def test_relay_schemas_share_the_spec_fields(schema):
     spec, patch, relay = s["RelaySpec"], s["RelayPatch"], s["Relay"]
     spec_fields = ["id", "direction", "app", "name", "urls", "mode", "idle_timeout_s",
                    "retry_initial_ms", "retry_max_ms", "silence_timeout_ms", "failback", "enabled",
-                   "source"]
+                   "tls_verify", "tls_ca", "source"]
     state = ["status", "current_url", "last_error", "last_error_message", "retries",
              "failovers", "bytes", "bitrate_kbps", "started_at", "streams", "etag"]
     assert list(relay["properties"]) == spec_fields + state
