@@ -421,6 +421,7 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/node"), ("PATCH", "/api/v1/node"), ("GET", "/api/v1/version"),
         ("GET", "/api/v1/streams"),
         ("GET", "/api/v1/streams/{app}/{name}"), ("DELETE", "/api/v1/streams/{app}/{name}"),
+        ("GET", "/api/v1/history"), ("GET", "/api/v1/streams/{app}/{name}/history"),
         ("GET", "/api/v1/sessions"),
         ("GET", "/api/v1/sessions/{id}"), ("DELETE", "/api/v1/sessions/{id}"),
         ("GET", "/api/v1/events"),
