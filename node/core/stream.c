@@ -119,6 +119,11 @@ hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
     return hub;
 }
 
+void hub_reload_memory_bound(hub_t *hub)
+{
+    hub->max_memory = memory_bound(hub->conf);
+}
+
 uint64_t hub_memory_bound(const hub_t *hub)
 {
     return hub->max_memory;
