@@ -25,7 +25,7 @@ typedef struct {
 
 struct history {
     node_t *node;      /* NULL: detached (tests) */
-    int64_t next_ms;   /* the next sample (monotonic) */
+    uint32_t last_s;   /* the wall second of the last sample */
     history_ring_t node_ring;
     history_entry_t *e; /* HISTORY_STREAMS_MAX */
     int bucket[HISTORY_BUCKETS];
@@ -185,13 +185,16 @@ void history_sample(history_t *h, uint32_t t_s, int64_t now_ms)
     history_feed_end(h, t_s);
 }
 
+/* A sample in every wall-clock second the loop ticks in (the tick is
+ * shorter than a second: a second is skipped only when the loop stalled). */
 static void history_tick(void *arg, int64_t now_ms)
 {
     history_t *h = arg;
-    if (now_ms < h->next_ms)
+    uint32_t t_s = (uint32_t)(weir_wall_ms() / 1000);
+    if (t_s == h->last_s)
         return;
-    h->next_ms = now_ms + 1000;
-    history_sample(h, (uint32_t)(weir_wall_ms() / 1000), now_ms);
+    h->last_s = t_s;
+    history_sample(h, t_s, now_ms);
 }
 
 void history_free(history_t *h)

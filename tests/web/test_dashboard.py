@@ -175,14 +175,15 @@ class Scenario:
             return {"ok": False, "error": str(e)}
 
 
-def run_script(node_bin, config_path, scenario, log_path):
-    """Runs dashboard.mjs, answering its requests; returns (exit code, result,
-    failures of the Python side)."""
-    proc = subprocess.Popen([node_bin, SCRIPT, config_path], cwd=REPO, stdin=subprocess.PIPE,
+def run_script(node_bin, config_path, scenario, log_path, script=SCRIPT,
+               timeout_s=SCRIPT_TIMEOUT_S):
+    """Runs script (dashboard.mjs), answering its requests; returns (exit
+    code, result, failures of the Python side)."""
+    proc = subprocess.Popen([node_bin, script, config_path], cwd=REPO, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     result = None
     py_failures = []
-    deadline = time.monotonic() + SCRIPT_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     buf = b""
     try:
         with open(log_path, "w") as log:
@@ -191,8 +192,9 @@ def run_script(node_bin, config_path, scenario, log_path):
             while not eof:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    pytest.fail("dashboard.mjs did not finish within %.0fs; its output: %s\n%s" % (
-                        SCRIPT_TIMEOUT_S, log_path, weirtest.tail_file(log_path)), pytrace=False)
+                    pytest.fail("%s did not finish within %.0fs; its output: %s\n%s" % (
+                        os.path.basename(script), timeout_s, log_path,
+                        weirtest.tail_file(log_path)), pytrace=False)
                 ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
                 if not ready:
                     continue

@@ -144,6 +144,21 @@ export const api = {
     node: () => request('GET', '/api/v1/node'),
     /** params: the list's filters and paging (app, name, limit, after). */
     streams: (params) => request('GET', '/api/v1/streams' + query(params)),
+    /** Every page of the list (limit 1000 a page, at most maxPages):
+     *  {streams, complete}. */
+    async streamsAll(params, maxPages) {
+        const all = [];
+        let after;
+        for (let i = 0; i < (maxPages || 10); i++) {
+            const r = await request('GET', '/api/v1/streams' + query({ ...params, limit: 1000, after }));
+            const page = r && Array.isArray(r.streams) ? r.streams : [];
+            all.push(...page);
+            if (!r || !r.next_after)
+                return { streams: all, complete: true };
+            after = r.next_after;
+        }
+        return { streams: all, complete: false };
+    },
     history: (resolution, since) => request('GET', '/api/v1/history' + query({ resolution, since })),
     streamHistory: (app, name, resolution, since) =>
         request('GET', streamApiPath(app, name) + '/history' + query({ resolution, since })),

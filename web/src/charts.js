@@ -53,7 +53,14 @@ function mount(opts, series, container, height) {
     const chart = new uPlot(opts, series.data(), container);
     const ro = follow(container, chart, height);
     return {
-        update: () => chart.setData(series.data()),
+        update: () => {
+            const d = series.data();
+            chart.setData(d);
+            /* the points drawn (tests read it: the history survives a reload) */
+            const n = d.length > 1 ? d[1].filter((v) => v !== null && v !== undefined).length : 0;
+            if (container.getAttribute('data-points') !== String(n))
+                container.setAttribute('data-points', String(n));
+        },
         destroy: () => {
             if (ro)
                 ro.disconnect();

@@ -257,7 +257,7 @@ async function poll() {
     const gen = viewGen;
     try {
         const q = listDue();
-        const [node, list] = await Promise.all([api.node(), q ? api.streams(q) : null]);
+        const [node, list] = await Promise.all([api.node(), q ? api.streamsAll(q) : null]);
         const streams = list && Array.isArray(list.streams) ? list.streams : null;
         ctx.state.node = node;
         if (streams)
