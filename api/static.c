@@ -319,8 +319,8 @@ size_t api_static_bytes(const api_static_t *s)
 #define SECURITY_HEADERS                                                                           \
     "X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer", "X-Frame-Options",      \
         "DENY", "Content-Security-Policy",                                                         \
-        "default-src 'self'; connect-src 'self' http: https:; media-src 'self' blob:; "            \
-        "worker-src 'self' blob:; img-src 'self' data:; style-src 'self'"
+        "default-src 'self'; connect-src 'self' http: https: ws: wss:; "                           \
+        "media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; style-src 'self'"
 
 #define NO_CACHE "Cache-Control", "no-cache", "Vary", "Accept-Encoding"
 #define IMMUTABLE "Cache-Control", "public, max-age=31536000, immutable", "Vary", "Accept-Encoding"

@@ -474,7 +474,7 @@ def test_hook_schemas_share_the_spec_fields(schema):
 
 # -- the dashboard ---------------------------------------------------------------------
 
-CSP = ("default-src 'self'; connect-src 'self' http: https:; media-src 'self' blob:; "
+CSP = ("default-src 'self'; connect-src 'self' http: https: ws: wss:; media-src 'self' blob:; "
        "worker-src 'self' blob:; img-src 'self' data:; style-src 'self'")
 DASH_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                 "X-Frame-Options": "DENY", "Content-Security-Policy": CSP}

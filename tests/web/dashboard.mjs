@@ -260,6 +260,20 @@ async function stepRelays() {
   await sleep(500);
   log('relays screenshot:', await shot('relays'));
 
+  // Edit: the form takes the relay's values; saving PUTs it with a second URL
+  await row.locator(tid('relay-edit')).click();
+  await poll('the form holding the relay to edit', async () => (await field('id').inputValue()) === r.id &&
+    (await field('urls').inputValue()) === r.url);
+  await field('urls').fill(r.url + '\n' + r.url.replace('/src', '/src2'));
+  await form.locator(tid('relay-submit')).click();
+  const edited = await poll('the relay with two URLs over the API', async () => {
+    const x = await rpc('relay_state', { id: r.id, want: 'enabled' });
+    return x && x.urls.length === 2 ? x : false;
+  });
+  check(edited.app === r.app && edited.name === r.name && edited.mode === 'always',
+        'the edit changed more than the URLs: ' + JSON.stringify(edited));
+  await poll('the form back to adding', async () => (await text(form.locator(tid('relay-submit')))) === 'Add relay');
+
   await row.locator(tid('relay-toggle')).click();
   await rpc('relay_state', { id: r.id, want: 'disabled' });
   await poll('relay row showing the relay disabled (idle/disabled)', async () =>

@@ -95,6 +95,15 @@ class ScaleScenario(Scenario):
                            timeout=10, diag=[self.n])
         return want
 
+    def op_ws_player(self):
+        """The page's preview is a ws-flv session of live/real."""
+        got = relayutil.wait_for(
+            "a ws-flv player of live/real",
+            lambda: [s for s in relayutil.sessions(self.api, app="live", name="real")
+                     if s["protocol"] == "ws-flv" and s["role"] == "player"],
+            timeout=15, diag=[self.n])
+        return got[0]["id"]
+
     def op_publisher_stop(self):
         weirtest.interrupt(self.pub)
         relayutil.wait_for("live/real to be gone",

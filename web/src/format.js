@@ -521,7 +521,7 @@ export const STREAM_SORTS = Object.keys(SORT_KEYS);
 /**
  * The streams a table shows, in order: those matching q (a substring of
  * "app/name" or the source, any case), app, source, players ("yes": with
- * players, "no": without) and problems ("yes": only those with one), the
+ * players, "no": without) and problems (true: only those with one), the
  * ones with a problem first (problemsOf(s): an array), then by sort
  * (STREAM_SORTS) in dir ('asc' or 'desc'), then by name.
  */
@@ -542,7 +542,7 @@ export function selectStreams(streams, opts, problemsOf) {
             (s.source || '').toLowerCase().indexOf(q) < 0)
             continue;
         const problems = problemsOf(s);
-        if (o.problems === 'yes' && !problems.length)
+        if (o.problems && !problems.length)
             continue;
         rows.push({ s, problems, key: streamKey(s.app, s.name) });
     }
