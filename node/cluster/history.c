@@ -35,17 +35,6 @@ struct history {
     uint32_t untracked_logged_s;
 };
 
-static uint32_t key_hash(const char *app, const char *name)
-{
-    uint32_t h = 2166136261u; /* FNV-1a over app, '/', name */
-    for (const char *p = app; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    h = (h ^ '/') * 16777619u;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return h;
-}
-
 static int find(const history_t *h, const char *app, const char *name, uint32_t hash)
 {
     for (int i = h->bucket[hash & (HISTORY_BUCKETS - 1)]; i >= 0; i = h->e[i].next)
@@ -118,7 +107,7 @@ static int entry_new(history_t *h, const char *app, const char *name, uint32_t h
 void history_feed_stream(history_t *h, const char *app, const char *name, uint32_t t_s,
                          const float *v)
 {
-    uint32_t hash = key_hash(app, name);
+    uint32_t hash = hub_key_hash(app, name);
     int i = find(h, app, name, hash);
     if (i < 0 && (i = entry_new(h, app, name, hash, t_s)) < 0)
         return;
@@ -258,7 +247,7 @@ const history_ring_t *history_node(const history_t *h)
 
 const history_ring_t *history_stream(const history_t *h, const char *app, const char *name)
 {
-    int i = find(h, app, name, key_hash(app, name));
+    int i = find(h, app, name, hub_key_hash(app, name));
     return i < 0 ? NULL : &h->e[i].ring;
 }
 

@@ -293,6 +293,9 @@ typedef struct {
                               * stream changes */
 } stream_info_t;
 
+/* The hash of app/name the hub's table uses (FNV-1a over "app/name"); pure
+ * (the history's table of streams uses it too). */
+uint32_t hub_key_hash(const char *app, const char *name);
 /* Live or unpublished (grace) streams only; NULL otherwise. */
 stream_t *hub_lookup(hub_t *hub, const char *app, const char *name);
 /* Calls cb for every live or unpublished stream. cb must not add or remove

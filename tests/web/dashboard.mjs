@@ -17,10 +17,8 @@
 // Every wait is bounded; the first failing step ends the scenario (later
 // steps depend on its state) after a screenshot named failure-<step>.png.
 
-import path from 'node:path';
-
 import {
-  check, die, firstInt, log, poll, rpc, setUp, sleep, STEP_TIMEOUT_MS, tid,
+  check, die, firstInt, log, poll, rpc, runSteps, setUp, shooter, acceptDialogs, sleep, STEP_TIMEOUT_MS, tid,
 } from './dashboard_lib.mjs';
 
 const { cfg, playwright } = setUp('dashboard.mjs', ['base_url', 'token', 'web_dir', 'chromium', 'out_dir',
@@ -76,17 +74,8 @@ page.on('pageerror', (e) => {
 page.on('crash', () => {
   result.console.push({ type: 'crash', text: 'the page crashed', url: '', phase, allowed: false });
 });
-page.on('dialog', async (d) => {
-  result.dialogs.push({ type: d.type(), message: d.message(), phase });
-  await d.accept().catch(() => {});
-});
-
-async function shot(name) {
-  const file = path.join(cfg.out_dir, name + '.png');
-  await page.screenshot({ path: file, fullPage: true });
-  result.screenshots.push(file);
-  return file;
-}
+acceptDialogs(page, result, () => phase);
+const shot = shooter(page, cfg.out_dir, result);
 
 async function text(locator) {
   return ((await locator.textContent({ timeout: 2000 })) || '').trim();
@@ -358,20 +347,7 @@ const STEPS = [['token', stepToken], ['overview', stepOverview], ['detail', step
                ['relays', stepRelays], ['events', stepEvents], ['close-stream', stepCloseStream],
                ['restart', stepRestart]];
 
-for (const [name, fn] of STEPS) {
-  const t = Date.now();
-  try {
-    await fn();
-    result.steps.push({ step: name, ok: true, ms: Date.now() - t });
-    log('step', name, 'ok', Date.now() - t, 'ms');
-  } catch (e) {
-    result.steps.push({ step: name, ok: false, ms: Date.now() - t });
-    result.failures.push(name + ': ' + e.message);
-    log('step', name, 'FAILED:', e.message);
-    await shot('failure-' + name).catch((err) => log('no failure screenshot:', err.message));
-    break;
-  }
-}
+await runSteps(STEPS, result, shot);
 
 const bad = result.console.filter((c) => !c.allowed);
 if (bad.length) {

@@ -110,3 +110,44 @@ export const firstInt = (s) => {
   return m ? Number(m[0]) : null;
 };
 
+
+/** Runs steps ([name, async fn] in order) into result (steps, failures):
+ *  the first failing one ends the run after shot('failure-<name>');
+ *  setPhase(name) before each (what console errors are allowed in). */
+export async function runSteps(steps, result, shot, setPhase) {
+  for (const [name, fn] of steps) {
+    if (setPhase) setPhase(name);
+    const t = Date.now();
+    try {
+      await fn();
+      result.steps.push({ step: name, ok: true, ms: Date.now() - t });
+      log('step', name, 'ok', Date.now() - t, 'ms');
+    } catch (e) {
+      result.steps.push({ step: name, ok: false, ms: Date.now() - t });
+      result.failures.push(name + ': ' + e.message);
+      log('step', name, 'FAILED:', e.message);
+      await shot('failure-' + name).catch((err) => log('no failure screenshot:', err.message));
+      break;
+    }
+  }
+}
+
+/** Accepts every dialog of page (window.confirm: the tests' "yes"), noting
+ *  it in result.dialogs with phase() at the time. */
+export function acceptDialogs(page, result, phase) {
+  page.on('dialog', async (d) => {
+    result.dialogs.push({ type: d.type(), message: d.message(), phase: phase() });
+    await d.accept().catch(() => {});
+  });
+}
+
+/** shot(name): a full-page screenshot of page into outDir/<name>.png, listed
+ *  in result.screenshots; returns its path. */
+export function shooter(page, outDir, result) {
+  return async (name) => {
+    const file = path.join(outDir, name + '.png');
+    await page.screenshot({ path: file, fullPage: true });
+    result.screenshots.push(file);
+    return file;
+  };
+}

@@ -18,7 +18,6 @@ tests/bench/RESULTS.md.
 
 import json
 import os
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,8 @@ import relayutil
 import rtmp_min
 import weirtest
 from apischema import Api
-from test_dashboard import WEB_DIR, WEB_DIST, Scenario, _require_browser_setup, run_script
+from test_dashboard import (WEB_DIR, WEB_DIST, Scenario, _require_browser_setup, collect,
+                            run_script)
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboard_scale.mjs")
 TOKEN = "w22-dashboard-scale-token-0123456789"
@@ -157,22 +157,8 @@ def test_dashboard_at_1000_streams(node, procs, clip, tmp_path):
             p.close()
         crowd.close()
 
-    shots = (result or {}).get("screenshots", [])
-    print("dashboard-scale: screenshots in %s: %s" % (
-        screens, ", ".join(os.path.basename(s) for s in shots)))
-    out = os.environ.get("WEIR_TEST_OUTPUT", "")
-    if out and shots:
-        dest = os.path.join(out, "web-scale")
-        os.makedirs(dest, exist_ok=True)
-        for s in shots:
-            shutil.copy(s, dest)
-        print("dashboard-scale: screenshots copied to %s" % dest)
-    if result is None:
-        pytest.fail("dashboard_scale.mjs exited with %r without a result; its output:\n%s" % (
-            rc, weirtest.tail_file(str(tmp_path / "dashboard-scale.log"))), pytrace=False)
-    if result.get("setup_error"):
-        pytest.fail("dashboard_scale.mjs could not start: %s" % result["setup_error"],
-                    pytrace=False)
+    result = collect(result, rc, "dashboard_scale", screens, "web-scale",
+                     str(tmp_path / "dashboard-scale.log"))
     print("dashboard-scale: measured %s; node CPU so far %.1fs" % (
         json.dumps(result.get("measured")), node_cpu))
     print("dashboard-scale: steps %s" % ", ".join(
