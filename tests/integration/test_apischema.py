@@ -477,7 +477,8 @@ def test_hook_schemas_share_the_spec_fields(schema):
 CSP = ("default-src 'self'; connect-src 'self' http: https: ws: wss:; media-src 'self' blob:; "
        "worker-src 'self' blob:; img-src 'self' data:; style-src 'self'")
 DASH_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                "X-Frame-Options": "DENY", "Content-Security-Policy": CSP}
+                "X-Frame-Options": "DENY", "Content-Security-Policy": CSP,
+                "Vary": "Accept-Encoding"}
 
 
 def test_dashboard_answers(schema):
