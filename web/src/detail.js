@@ -77,7 +77,8 @@ export function createDetail(ctx, app, name) {
         el.chartBox = h('div', { class: 'chart', 'data-testid': 'stream-history-chart' });
         el.tbody = h('tbody');
         el.noSessions = h('p', { class: 'empty', text: 'No sessions.', hidden: true });
-        const head = h('tr', null, ...SESSION_COLS.map(([, t]) => h('th', { scope: 'col', text: t })), h('th', { scope: 'col', text: '' }));
+        /* the Kick column first: inside the viewport on a phone, where the table scrolls sideways */
+        const head = h('tr', null, h('th', { scope: 'col', text: '' }), ...SESSION_COLS.map(([, t]) => h('th', { scope: 'col', text: t })));
         root.append(h('div', { 'data-testid': 'stream-detail', 'data-stream': key },
             h('p', { class: 'crumbs' }, h('a', { href: '#/', text: '← Overview' })),
             h('section', { class: 'panel' },
@@ -139,15 +140,15 @@ export function createDetail(ctx, app, name) {
 
     function createRow(s) {
         const tr = h('tr', { 'data-testid': 'session-row', 'data-session-id': String(s.id), 'data-role': s.role });
+        const kick = h('button', { type: 'button', class: 'small', 'data-testid': 'kick-button', text: 'Kick' });
+        kick.addEventListener('click', () => kickSession(s.id, kick));
+        tr.appendChild(h('td', null, kick));
         tr.cells_ = {};
         for (const [col] of SESSION_COLS) {
             const td = h('td', { 'data-col': col });
             tr.cells_[col] = td;
             tr.appendChild(td);
         }
-        const kick = h('button', { type: 'button', class: 'small', 'data-testid': 'kick-button', text: 'Kick' });
-        kick.addEventListener('click', () => kickSession(s.id, kick));
-        tr.appendChild(h('td', null, kick));
         return tr;
     }
 

@@ -95,6 +95,14 @@ export function createOverview(ctx) {
         c.problems = h('input', { type: 'checkbox', 'data-testid': 'stream-filter-problems' });
         c.problems.checked = ui.problems;
         c.count = h('span', { class: 'muted', 'data-testid': 'streams-count' });
+        /* the same sorts as the column headers, for a phone where they scroll out of view */
+        c.sort = select('stream-sort', 'Sort by', STREAM_COLS.filter((x) => x[2]).flatMap(([col, t]) =>
+            [[col + ':asc', 'Sort: ' + t + ' ↑'], [col + ':desc', 'Sort: ' + t + ' ↓']]));
+        c.sort.addEventListener('change', () => {
+            [ui.sort, ui.dir] = c.sort.value.split(':');
+            ui.page = 0;
+            update();
+        });
         c.prev = h('button', { type: 'button', class: 'small', 'data-testid': 'page-prev', text: '← Prev' });
         c.next = h('button', { type: 'button', class: 'small', 'data-testid': 'page-next', text: 'Next →' });
         c.pageInfo = h('span', { class: 'muted', 'data-testid': 'page-info' });
@@ -113,7 +121,7 @@ export function createOverview(ctx) {
         c.app.addEventListener('change', () => ctx.pollNow());
         c.prev.addEventListener('click', () => { ui.page = Math.max(0, ui.page - 1); update(); });
         c.next.addEventListener('click', () => { ui.page++; update(); });
-        return h('div', { class: 'filters' }, c.search, c.app, c.source, c.players,
+        return h('div', { class: 'filters' }, c.search, c.app, c.source, c.players, c.sort,
             h('label', { class: 'check' }, c.problems, ' Problems only'), c.count);
     }
 
@@ -281,6 +289,7 @@ export function createOverview(ctx) {
         ui.page = Math.min(ui.page, pages - 1);
         const shown = list.slice(ui.page * PAGE, ui.page * PAGE + PAGE);
         syncList(c.tbody, rows, shown, (r) => r.key, createRow, updateRow, (tr) => tr.chart_.destroy());
+        c.sort.value = ui.sort + ':' + ui.dir;
         for (const th of c.tbody.parentNode.querySelectorAll('th[data-sort]'))
             th.setAttribute('aria-sort', th.getAttribute('data-sort') === ui.sort ? (ui.dir === 'asc' ? 'ascending' : 'descending') : 'none');
         setText(c.count, list.length + ' of ' + streams.length + ' streams');

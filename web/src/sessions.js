@@ -13,7 +13,8 @@ import { formatBytes, formatDuration, formatKbps, formatWhen, secondsSince, stre
 const PAGE = 100;
 
 const COLS = [
-    ['id', 'Id'], ['role', 'Role'], ['protocol', 'Protocol'], ['stream', 'Stream'], ['remote', 'Remote'],
+    /* the two links first: inside the viewport on a phone, where the table scrolls sideways */
+    ['id', 'Id'], ['stream', 'Stream'], ['role', 'Role'], ['protocol', 'Protocol'], ['remote', 'Remote'],
     ['bitrate-in', 'In'], ['bitrate-out', 'Out'], ['dropped', 'Dropped'], ['start', 'Started'],
 ];
 
