@@ -185,6 +185,8 @@ void api_get_streams(api_req_t *r);
 void api_get_stream(api_req_t *r);
 void api_delete_stream(api_req_t *r);
 void api_get_sessions(api_req_t *r);
+void api_get_history(api_req_t *r);
+void api_get_stream_history(api_req_t *r);
 void api_get_session(api_req_t *r);
 void api_delete_session(api_req_t *r);
 void api_get_events(api_req_t *r);

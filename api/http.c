@@ -36,6 +36,7 @@ static const char *const Q_KICK[] = {"ban_s", NULL};
 static const char *const Q_EVENTS[] = {"type", "limit", "after", NULL};
 static const char *const Q_RELAYS[] = {"app",   "name",  "status", "direction",
                                        "limit", "after", NULL};
+static const char *const Q_HISTORY[] = {"resolution", "since", NULL};
 static const char *const Q_HOOKS[] = {"enabled", "limit", "after", NULL};
 const char *const API_QUERY_ANY[] = {NULL};
 
@@ -53,6 +54,11 @@ static const api_route_t ROUTES[] = {
     {"/api/v1/node/reload-certs", API_AUTH_TOKEN, {{"POST", api_post_node_reload_certs, 0, NULL}},
      NULL},
     {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0, Q_STREAMS}}, NULL},
+    {"/api/v1/history", API_AUTH_TOKEN, {{"GET", api_get_history, 0, Q_HISTORY}}, NULL},
+    {"/api/v1/streams/{}/{}/history",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_stream_history, 0, Q_HISTORY}},
+     NULL},
     {"/api/v1/streams/{}/{*}",
      API_AUTH_TOKEN,
      {{"GET", api_get_stream, 0, NULL}, {"DELETE", api_delete_stream, 0, NULL}},

@@ -12,6 +12,7 @@
 #include "drain.h"
 #include "evlog.h"
 #include "heartbeat.h"
+#include "history.h"
 #include "hooks.h"
 #include "log.h"
 #include "node.h"
@@ -294,6 +295,10 @@ static int start_services(node_t *node, storage_t *st, api_t **api)
     }
     if (heartbeat_start(node, relays_active, node, err, sizeof err) != 0) {
         start_failed("heartbeat: ", err);
+        return -1;
+    }
+    if (history_start(node, err, sizeof err) != 0) {
+        start_failed("history: ", err);
         return -1;
     }
     if (drain_start(node, err, sizeof err) != 0) {

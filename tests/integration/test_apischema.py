@@ -421,6 +421,7 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/node"), ("PATCH", "/api/v1/node"), ("GET", "/api/v1/version"),
         ("GET", "/api/v1/streams"),
         ("GET", "/api/v1/streams/{app}/{name}"), ("DELETE", "/api/v1/streams/{app}/{name}"),
+        ("GET", "/api/v1/history"), ("GET", "/api/v1/streams/{app}/{name}/history"),
         ("GET", "/api/v1/sessions"),
         ("GET", "/api/v1/sessions/{id}"), ("DELETE", "/api/v1/sessions/{id}"),
         ("GET", "/api/v1/events"),
@@ -473,10 +474,11 @@ def test_hook_schemas_share_the_spec_fields(schema):
 
 # -- the dashboard ---------------------------------------------------------------------
 
-CSP = ("default-src 'self'; connect-src 'self' http: https:; media-src 'self' blob:; "
+CSP = ("default-src 'self'; connect-src 'self' http: https: ws: wss:; media-src 'self' blob:; "
        "worker-src 'self' blob:; img-src 'self' data:; style-src 'self'")
 DASH_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                "X-Frame-Options": "DENY", "Content-Security-Policy": CSP}
+                "X-Frame-Options": "DENY", "Content-Security-Policy": CSP,
+                "Vary": "Accept-Encoding"}
 
 
 def test_dashboard_answers(schema):
