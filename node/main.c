@@ -16,6 +16,7 @@
 #include "log.h"
 #include "node.h"
 #include "relay.h"
+#include "record_mgr.h"
 #include "relay_admit.h"
 #include "sdnotify.h"
 #include "hls_stream.h"
@@ -310,6 +311,10 @@ static int start_services(node_t *node, storage_t *st, api_t **api)
     drain_restore(node, storage_setting(st, DRAIN_SETTING));
     if (relay_mgr_start(node, err, sizeof err) != 0) {
         start_failed("relays: ", err);
+        return -1;
+    }
+    if (record_mgr_start(node, err, sizeof err) != 0) {
+        start_failed("record: ", err);
         return -1;
     }
     return 0;

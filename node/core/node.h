@@ -36,7 +36,7 @@ TAILQ_HEAD(conn_list, conn);
 /* The drain redirect's bound, with its NUL: the drain state lives in node_t
  * (drain.h sets it; the sessions read it when they admit). */
 #define DRAIN_URL_MAX 1024
-#define NODE_MODULES_MAX 8
+#define NODE_MODULES_MAX 12
 #define NODE_ADMIT_STEPS_MAX 8 /* admission steps (admit.h) */
 /* A session id is (the node's start time in Unix ms << 8) + a counter
  * from 1: unique across restarts while the node makes fewer than 256
@@ -120,6 +120,7 @@ typedef struct node {
     struct relay_mgr *relays; /* relay manager (relay.h); NULL until relay_mgr_start() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
     struct hook_mgr *hooks;   /* webhooks (hooks.h); NULL until hook_mgr_start() */
+    struct record_mgr *records; /* recording (record_mgr.h); NULL until record_mgr_start() */
     struct ban_table *bans;   /* kicks with a ban (ban.h); NULL until ban_install() */
     /* Drain (POST /api/v1/node/drain): no new publishers or players; kept
      * in storage (setting "node.drain") across restarts. */
