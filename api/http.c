@@ -37,6 +37,8 @@ static const char *const Q_EVENTS[] = {"type", "limit", "after", NULL};
 static const char *const Q_RELAYS[] = {"app",   "name",  "status", "direction",
                                        "limit", "after", NULL};
 static const char *const Q_HOOKS[] = {"enabled", "limit", "after", NULL};
+static const char *const Q_PAGE[] = {"limit", "after", NULL};
+static const char *const Q_RECORDINGS[] = {"app", "name", "from", "to", "limit", "after", NULL};
 const char *const API_QUERY_ANY[] = {NULL};
 
 static const api_route_t ROUTES[] = {
@@ -53,6 +55,10 @@ static const api_route_t ROUTES[] = {
     {"/api/v1/node/reload-certs", API_AUTH_TOKEN, {{"POST", api_post_node_reload_certs, 0, NULL}},
      NULL},
     {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0, Q_STREAMS}}, NULL},
+    {"/api/v1/streams/{}/{}/record",
+     API_AUTH_TOKEN,
+     {{"POST", api_post_stream_record, 1, NULL}, {"DELETE", api_delete_stream_record, 0, NULL}},
+     NULL},
     {"/api/v1/streams/{}/{*}",
      API_AUTH_TOKEN,
      {{"GET", api_get_stream, 0, NULL}, {"DELETE", api_delete_stream, 0, NULL}},
@@ -83,6 +89,24 @@ static const api_route_t ROUTES[] = {
      {{"GET", api_get_hook, 0, NULL},
       {"PUT", api_put_hook, 1, NULL},
       {"DELETE", api_delete_hook, 0, NULL}},
+     NULL},
+    {"/api/v1/recorders",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_recorders, 0, Q_PAGE}, {"POST", api_post_recorder, 1, NULL}},
+     NULL},
+    {"/api/v1/recorders/{}",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_recorder, 0, NULL},
+      {"PUT", api_put_recorder, 1, NULL},
+      {"PATCH", api_patch_recorder, 1, NULL},
+      {"DELETE", api_delete_recorder, 0, NULL}},
+     NULL},
+    {"/api/v1/recordings", API_AUTH_TOKEN, {{"GET", api_get_recordings, 0, Q_RECORDINGS}}, NULL},
+    {"/api/v1/recordings/{}",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_recording, 0, NULL}, {"DELETE", api_delete_recording, 0, NULL}},
+     NULL},
+    {"/api/v1/recordings/{}/file", API_AUTH_TOKEN, {{"GET", api_get_recording_file, 0, NULL}},
      NULL},
     /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
      * above. Public: the page holds no secret and asks for the token itself. */
@@ -155,6 +179,35 @@ void api_reply_headers(api_req_t *r, const char *const *headers)
     r->headers = headers;
 }
 
+void api_reply_fd(api_req_t *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len,
+                  const char *range, const char *disposition)
+{
+    if (r->status) {
+        close(fd);
+        reply_set(r, status, ctype, NULL, 0, 1); /* logs the second reply */
+        return;
+    }
+    size_t n = 0;
+    r->fd_headers[n++] = "Accept-Ranges";
+    r->fd_headers[n++] = "bytes";
+    snprintf(r->fd_hdr[0], sizeof r->fd_hdr[0], "%s", range);
+    snprintf(r->fd_hdr[1], sizeof r->fd_hdr[1], "%s", disposition);
+    if (range[0]) {
+        r->fd_headers[n++] = "Content-Range";
+        r->fd_headers[n++] = r->fd_hdr[0];
+    }
+    if (disposition[0]) {
+        r->fd_headers[n++] = "Content-Disposition";
+        r->fd_headers[n++] = r->fd_hdr[1];
+    }
+    r->fd_headers[n] = NULL;
+    r->headers = r->fd_headers;
+    r->has_fd = 1;
+    r->fd_fd = fd;
+    r->fd_off = off;
+    reply_set(r, status, ctype, NULL, (size_t)len, 1);
+}
+
 void api_reply_json(api_req_t *r, int status, cJSON *body)
 {
     int had_body = body != NULL;
@@ -213,10 +266,14 @@ void api_suspend(api_req_t *r)
 static enum MHD_Result queue_reply(api_req_t *r)
 {
     api_t *a = r->api;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->resp_len, r->resp, r->resp_borrowed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        r->has_fd ? MHD_create_response_from_fd_at_offset64(r->resp_len, r->fd_fd, r->fd_off)
+                  : MHD_create_response_from_buffer(r->resp_len, r->resp,
+                                                    r->resp_borrowed ? MHD_RESPMEM_PERSISTENT
+                                                                     : MHD_RESPMEM_MUST_FREE);
     if (!resp)
         return MHD_NO;
+    r->has_fd = 0; /* MHD's now: it closes it */
     r->resp = NULL;
     r->queued = 1;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
@@ -460,6 +517,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_debug(0, "api: %s %s: ended early (%d)", r->method, r->path, (int)toe);
     if (!r->resp_borrowed)
         free(r->resp);
+    if (r->has_fd)
+        close(r->fd_fd);
     free(r->body);
     free(r->path);
     free(r->pp.buf);

@@ -29,7 +29,8 @@
 /* API changes of relays and hooks queued or in flight. */
 static size_t changes_waiting(const node_t *node)
 {
-    return relay_mgr_changes_waiting(node->relays) + hook_mgr_changes_waiting(node->hooks);
+    return relay_mgr_changes_waiting(node->relays) + hook_mgr_changes_waiting(node->hooks) +
+           record_mgr_changes_waiting(node->records);
 }
 
 /* The heartbeat's relays_active (heartbeat.h). */

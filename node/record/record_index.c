@@ -280,3 +280,73 @@ void record_retention_tick(record_mgr_t *m, int64_t now_ms)
         }
     }
 }
+
+/* ---- the API's view ------------------------------------------------------- */
+
+static void info_of(const record_entry_t *e, record_file_info_t *f)
+{
+    *f = (record_file_info_t){e->id,          e->recorder, e->app,    e->name,
+                              e->path,        record_fmt_name(e->format), e->start_ms,
+                              e->end_ms,      e->duration_ms, e->bytes, e->codecs,
+                              e->closed_cleanly};
+}
+
+/* The first entry with an id above after (binary search: ids grow). */
+static size_t first_after(record_mgr_t *m, uint64_t after)
+{
+    size_t lo = 0, hi = m->nidx;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->idx[mid].id <= after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void record_mgr_files(record_mgr_t *m, uint64_t after, const char *app, const char *name,
+                      int64_t from_ms, int64_t to_ms,
+                      int (*cb)(const record_file_info_t *f, void *arg), void *arg)
+{
+    for (size_t i = first_after(m, after); i < m->nidx; i++) {
+        const record_entry_t *e = &m->idx[i];
+        if (e->open || (app && strcmp(app, e->app) != 0) || (name && strcmp(name, e->name) != 0) ||
+            (from_ms && e->end_ms < from_ms) || (to_ms && e->start_ms > to_ms))
+            continue;
+        record_file_info_t f;
+        info_of(e, &f);
+        if (cb(&f, arg))
+            return;
+    }
+}
+
+static long find_id(record_mgr_t *m, uint64_t id)
+{
+    size_t i = first_after(m, id - 1);
+    return i < m->nidx && m->idx[i].id == id && !m->idx[i].open ? (long)i : -1;
+}
+
+int record_mgr_file(record_mgr_t *m, uint64_t id, record_file_info_t *out)
+{
+    long i = id ? find_id(m, id) : -1;
+    if (i < 0)
+        return NODE_ENOTFOUND;
+    info_of(&m->idx[i], out);
+    return 0;
+}
+
+void record_mgr_file_path(record_mgr_t *m, const record_file_info_t *f, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s", m->root, f->path);
+}
+
+int record_mgr_file_delete(record_mgr_t *m, uint64_t id)
+{
+    long i = id ? find_id(m, id) : -1;
+    if (i < 0)
+        return NODE_ENOTFOUND;
+    log_info(0, "record: %s deleted over the API", m->idx[i].path);
+    record_index_remove(m, (size_t)i);
+    return 0;
+}

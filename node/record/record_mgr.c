@@ -196,8 +196,15 @@ static void reap(record_mgr_t *m)
     for (r = TAILQ_FIRST(&m->recs); r; r = next) {
         next = TAILQ_NEXT(r, link);
         const record_spec_t *spec = record_mgr_spec(m, r->recorder);
-        if (r->ended || !spec || !spec->enabled)
-            recording_stop(m, r, r->ended ? "stream_ended" : "recorder_deleted");
+        if (!r->ended && spec && spec->enabled)
+            continue;
+        int oneoff = record_mgr_source(m, r->recorder) == 2;
+        char app[STREAM_APP_MAX], name[STREAM_NAME_MAX];
+        snprintf(app, sizeof app, "%s", r->app);
+        snprintf(name, sizeof name, "%s", r->name);
+        recording_stop(m, r, r->ended ? "stream_ended" : "recorder_deleted");
+        if (oneoff)
+            record_mgr_oneoff_stop(m, app, name); /* a one-off ends with its stream */
     }
 }
 
@@ -267,6 +274,7 @@ static void record_after_close(void *arg)
     record_mgr_t *m = arg;
     record_before_close(m);
     record_index_close(m);
+    spec_store_close(&m->store);
     m->node->records = NULL;
     free(m->specs);
     free(m);
@@ -286,9 +294,18 @@ int record_mgr_start(node_t *node, char *err, size_t errlen)
         return -1;
     }
     m->node = node;
+    m->rng = ((uint64_t)weir_wall_ms() << 16) ^ (uint64_t)getpid() ^ 0x2545F4914F6CDD1DULL;
     TAILQ_INIT(&m->recs);
+    if (spec_store_init(&m->store, node->base, node->st, &RECORD_STORE_OPS, m) != 0) {
+        free(m->specs);
+        free(m);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     record_root_of(&node->conf, m->root, sizeof m->root);
     if (record_mgr_load(m, err, errlen) != 0 || record_index_open(m, err, errlen) != 0) {
+        record_index_close(m);
+        spec_store_close(&m->store);
         free(m->specs);
         free(m);
         return -1;
@@ -300,6 +317,7 @@ int record_mgr_start(node_t *node, char *err, size_t errlen)
             snprintf(err, errlen, "too many node modules");
         record_writer_free(m->writer);
         record_index_close(m);
+        spec_store_close(&m->store);
         free(m->specs);
         free(m);
         return -1;
@@ -332,4 +350,17 @@ int record_mgr_recording(record_mgr_t *m, const char *app, const char *name)
     if (strcmp(r->app, app) == 0 && strcmp(r->name, name) == 0)
         return 1;
     return 0;
+}
+
+size_t record_mgr_changes_waiting(const record_mgr_t *m)
+{
+    return m ? m->store.count : 0;
+}
+
+int record_spec_etag(record_mgr_t *m, const record_spec_t *s, char out[SPEC_ETAG_MAX])
+{
+    cJSON *j = record_spec_to_json(s);
+    int rc = j ? spec_etag(m->node->etag_key, j, out) : -1;
+    cJSON_Delete(j);
+    return rc;
 }

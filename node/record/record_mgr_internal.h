@@ -9,6 +9,7 @@
 
 #include "record_mgr.h"
 #include "record_writer.h"
+#include "spec_store.h"
 #include "stream_tap.h"
 
 #define RECORD_INDEX_MAX 100000 /* indexed files at most (then the oldest is forgotten) */
@@ -61,6 +62,7 @@ struct record_mgr {
     uint64_t dropped_msgs, queue_fails;
     int limit_logged;
     uint64_t rng;
+    spec_store_t store; /* the API's changes to recorders (record_recorders.c) */
     /* the index, by id */
     record_entry_t *idx;
     size_t nidx;
@@ -69,8 +71,8 @@ struct record_mgr {
 };
 
 /* record_recorders.c */
-const record_spec_t *record_mgr_spec(record_mgr_t *m, const char *id);
 int record_mgr_load(record_mgr_t *m, char *err, size_t errlen);
+extern const spec_store_ops_t RECORD_STORE_OPS;
 
 /* record_index.c */
 int record_index_open(record_mgr_t *m, char *err, size_t errlen);

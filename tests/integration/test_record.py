@@ -75,3 +75,93 @@ def test_config_recorder_flv_segments(node, procs, clip):
     for e in sorted(segs, key=lambda e: e["recording_id"])[:-1]:
         assert 2900 <= e["duration_ms"] <= 4100, e
     assert_contiguous(clip, recorded_video(files), "segments")
+
+
+def test_api_recorders_recordings_and_bad_input(node, procs, clip):
+    n = node()
+    api = api_of(n)
+    root = os.path.join(n.workdir, "recordings")
+    r = api.post("/api/v1/recorders", json={"app": APP, "name": "*", "format": "flv",
+                                            "segment_s": 10})
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    rid = rec["id"]
+    assert rec["source"] == "api" and rec["path"] == "{app}/{name}/{start_utc}", rec
+    assert api.get("/api/v1/recorders").json()["recorders"] == [rec]
+    # bad input: 400 naming the field
+    for body, field in [
+            ({"app": APP, "name": "*", "path": "../{name}/{seq}"}, "path"),
+            ({"app": APP, "name": "*", "path": "/abs/{name}/{seq}"}, "path"),
+            ({"app": APP, "name": "*", "path": "a/{app}/{start_utc}"}, "path"),
+            ({"app": APP, "name": "*", "segment_s": 100000}, "segment_s"),
+            ({"app": APP, "name": "*", "segment_s": -1}, "segment_s"),
+            ({"app": APP, "name": "*", "format": "avi"}, "format"),
+            ({"app": "a/b", "name": "*"}, "app"),
+            ({"app": APP}, "name")]:
+        assert_error(api.post("/api/v1/recorders", json=body), 400, "invalid_field", field)
+    r = api.post("/api/v1/recorders", data='{"app":"live","name":"*","path":"{name}\\u0000/{seq}"}',
+                 headers={"Content-Type": "application/json"})
+    assert_error(r, 400, "invalid_field", "path")
+    # the same template for the same streams as another recorder
+    assert_error(api.post("/api/v1/recorders", json={"app": APP, "name": "cam9"}), 400,
+                 "invalid_field", "path")
+    assert_error(api.patch("/api/v1/recorders/" + rid, json={"segment_s": 999999}), 400,
+                 "invalid_field", "segment_s")
+    r = api.patch("/api/v1/recorders/" + rid, json={"segment_s": 4})
+    assert r.status_code == 200 and r.json()["segment_s"] == 4, r.text
+    pub = publish(procs, n, clip, "cam2", loop=False)
+    wait_event(api, "record.start", timeout=20, diag=[n], recorder=rid, name="cam2")
+    weirtest.wait_proc(pub, 60, "publisher")
+    wait_event(api, "record.stop", timeout=30, diag=[n], recorder=rid, name="cam2")
+    items = wait_for("recordings", lambda: api.get(
+        "/api/v1/recordings?app=%s&name=cam2" % APP).json()["recordings"], timeout=10)
+    assert len(items) >= 2, items
+    for it in items:
+        assert set(it) >= {"id", "app", "name", "format", "start", "end", "duration_ms",
+                           "bytes", "closed_cleanly"}, it
+        assert it["closed_cleanly"] and it["format"] == "flv" and it["name"] == "cam2", it
+    # paging
+    page = api.get("/api/v1/recordings?limit=1").json()
+    assert len(page["recordings"]) == 1 and page["next_after"] == items[0]["id"], page
+    page2 = api.get("/api/v1/recordings?limit=1&after=%d" % page["next_after"]).json()
+    assert page2["recordings"][0]["id"] == items[1]["id"], page2
+    assert api.get("/api/v1/recordings?to=1000").json()["recordings"] == []
+    assert len(api.get("/api/v1/recordings?from=2020-01-01T00:00:00Z").json()["recordings"]) == \
+        len(items)
+    assert_error(api.get("/api/v1/recordings?from=yesterday"), 400, "invalid_field", "from")
+    # download, whole and ranges
+    first = items[0]
+    path = os.path.join(root, first["path"])
+    data = open(path, "rb").read()
+    r = api.get("/api/v1/recordings/%d/file" % first["id"])
+    assert r.status_code == 200 and r.content == data, (r.status_code, len(r.content))
+    assert r.headers["Content-Type"] == "video/x-flv"
+    r = api.get("/api/v1/recordings/%d/file" % first["id"], headers={"Range": "bytes=100-199"})
+    assert r.status_code == 206 and r.content == data[100:200], r.status_code
+    assert r.headers["Content-Range"] == "bytes 100-199/%d" % len(data)
+    r = api.get("/api/v1/recordings/%d/file" % first["id"], headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == data[-10:]
+    r = api.get("/api/v1/recordings/%d/file" % first["id"],
+                headers={"Range": "bytes=%d-" % len(data)})
+    assert r.status_code == 416, r.status_code
+    # delete removes the file and the row
+    assert api.delete("/api/v1/recordings/%d" % first["id"]).status_code == 204
+    assert not os.path.exists(path)
+    assert api.get("/api/v1/recordings/%d" % first["id"]).status_code == 404
+    # one-off: only a live stream; stop over the API
+    assert api.post("/api/v1/streams/%s/nope/record" % APP).status_code == 404
+    assert api.delete("/api/v1/recorders/" + rid).status_code == 204
+    assert api.get("/api/v1/recorders/" + rid).status_code == 404
+    pub = publish(procs, n, clip, "cam3", loop=True)
+    wait_for("cam3 live", lambda: api.post("/api/v1/streams/%s/cam3/record" % APP).status_code ==
+             201, timeout=20, interval=0.3)
+    assert api.post("/api/v1/streams/%s/cam3/record" % APP).status_code == 409
+    wait_event(api, "record.start", timeout=20, diag=[n], name="cam3")
+    assert api.delete("/api/v1/streams/%s/cam3/record" % APP).status_code == 204
+    assert api.delete("/api/v1/streams/%s/cam3/record" % APP).status_code == 404
+    stop = wait_event(api, "record.stop", timeout=20, diag=[n], name="cam3")
+    assert stop[0]["reason"] == "recorder_deleted", stop
+    seg = wait_event(api, "record.segment", timeout=20, diag=[n], name="cam3")
+    assert seg[0]["recorder"] == stop[0]["recorder"] and seg[0]["bytes"] > 0, seg
+    got = recorded_video([os.path.join(root, seg[0]["path"])])
+    assert got and weirtest.find_run(got, clip.vmd5, cyclic=True) is not None
