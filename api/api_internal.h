@@ -220,6 +220,9 @@ void api_delete_recording(api_req_t *r);
 void api_get_recording_file(api_req_t *r);
 void api_post_stream_record(api_req_t *r);
 void api_delete_stream_record(api_req_t *r);
+/* The recording lines of /metrics (routes_record.c). */
+struct evbuffer;
+void api_record_metrics(struct evbuffer *b, node_t *node);
 void api_get_hooks(api_req_t *r);
 void api_post_hook(api_req_t *r);
 void api_get_hook(api_req_t *r);

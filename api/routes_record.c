@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "api_internal.h"
 #include "change.h"
 #include "common.h"
@@ -186,4 +188,38 @@ void api_delete_recorder(api_req_t *r)
         return;
     }
     submit(r, API_CHANGE_DELETE, NULL, id);
+}
+
+/* ---- /metrics --------------------------------------------------------------- */
+
+static void record_metric(struct evbuffer *b, const char *name, const char *type, const char *text,
+                          uint64_t v)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, text, name, type,
+                        name, v);
+}
+
+void api_record_metrics(struct evbuffer *b, node_t *node)
+{
+    record_mgr_stats_t st = {0};
+    if (node->records)
+        record_mgr_stats(node->records, &st);
+    record_metric(b, "weir_record_bytes_total", "counter", "Bytes written to recorded files.",
+                  st.bytes);
+    record_metric(b, "weir_record_files_total", "counter", "Recorded files finished.", st.files);
+    record_metric(b, "weir_recordings", "gauge", "Streams being recorded now (per recorder).",
+                  st.recordings);
+    record_metric(b, "weir_record_queue_depth", "gauge",
+                  "Messages waiting in the recording writer's queue.", st.queue_items);
+    record_metric(b, "weir_record_queue_bytes", "gauge",
+                  "Bytes waiting in the recording writer's queue.", st.queue_bytes);
+    record_metric(b, "weir_record_dropped_msgs_total", "counter",
+                  "Messages the full writer queue refused (recording dropped, not the stream).",
+                  st.dropped_msgs);
+    evbuffer_add_printf(b, "# HELP weir_record_failures_total Recording failures (record.fail) "
+                           "by reason.\n# TYPE weir_record_failures_total counter\n");
+    static const char *const reasons[4] = {"queue_full", "disk_full", "permission", "io_error"};
+    for (int i = 0; i < 4; i++)
+        evbuffer_add_printf(b, "weir_record_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+                            reasons[i], st.fails[i]);
 }

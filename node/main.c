@@ -73,12 +73,14 @@ static void usage(FILE *out)
                  "127.0.0.1:8090 (openapi.yaml). State: storage.path (data/weir.db).\n");
 }
 
-/* SIGPIPE: a peer gone mid-write is a write error. SIGHUP, SIGUSR1 and
+/* SIGPIPE: a peer gone mid-write is a write error; SIGXFSZ: a file over
+ * RLIMIT_FSIZE (a recording) is a write error (EFBIG). SIGHUP, SIGUSR1 and
  * SIGUSR2 would kill the node until the loop handles them (node_new();
  * reload.h) and after node_free(): ignored then. */
 static void ignore_signals(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
     signal(SIGUSR2, SIG_IGN);

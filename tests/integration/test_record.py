@@ -9,7 +9,6 @@ are a contiguous run of the published clip's, across segment boundaries.
 """
 
 import os
-import resource
 import signal
 import time
 
@@ -165,3 +164,87 @@ def test_api_recorders_recordings_and_bad_input(node, procs, clip):
     assert seg[0]["recorder"] == stop[0]["recorder"] and seg[0]["bytes"] > 0, seg
     got = recorded_video([os.path.join(root, seg[0]["path"])])
     assert got and weirtest.find_run(got, clip.vmd5, cyclic=True) is not None
+
+
+def parts_under(root):
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".part")]
+
+
+def test_kill9_partial_file_repaired_and_indexed(node, procs, clip):
+    n = node(recorders=[{"id": "r9", "app": APP, "name": "*"}])
+    api = api_of(n)
+    root = os.path.join(n.workdir, "recordings")
+    publish(procs, n, clip, "cam9", loop=True)
+    wait_event(api, "record.start", timeout=20, diag=[n], name="cam9")
+    # the file's row is stored when it opens; wait for data on disk (the
+    # writer's buffer is 256 KiB)
+    wait_for("a .part with data", lambda: [p for p in parts_under(root)
+                                           if os.path.getsize(p) > 600000],
+             timeout=30, diag=[n])
+    n.proc.send_signal(signal.SIGKILL)
+    n.proc.wait(10)
+    part = parts_under(root)
+    assert len(part) == 1, part
+    procs.stop_all()
+    n.start()
+    api = api_of(n)
+    items = wait_for("the repaired file", lambda: api.get(
+        "/api/v1/recordings?name=cam9").json()["recordings"], timeout=20, diag=[n])
+    assert len(items) == 1, items
+    it = items[0]
+    assert it["closed_cleanly"] is False and it["bytes"] > 600000, it
+    assert it["duration_ms"] > 1000, it
+    final = os.path.join(root, it["path"])
+    assert part[0] == final + ".part" and os.path.exists(final) and not parts_under(root)
+    assert os.path.getsize(final) == it["bytes"]
+    got = recorded_video([final])
+    assert weirtest.find_run(got, clip.vmd5, cyclic=True) is not None, \
+        weirtest.describe_mismatch(got, clip.vmd5)
+
+
+def test_disk_full_and_deleted_folder_fail_then_resume(node, procs, clip, tmp_path):
+    """record.root on a tmpfs of its own (the test runs as root, as CI
+    does): a filler file takes all its space (ENOSPC: disk_full), then is
+    removed (space comes back); then the folder is deleted under a running
+    recording (io_error). Each time record.fail, the stream and the node go
+    on, and clean segments come again by themselves."""
+    mnt = tmp_path / "recfs"
+    mnt.mkdir()
+    res = weirtest.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)])
+    assert res.returncode == 0, "cannot mount a tmpfs: %s" % res.stderr
+    try:
+        _disk_full_and_deleted_folder(node, procs, clip, str(mnt))
+    finally:
+        weirtest.run(["umount", "-l", str(mnt)])
+
+
+def _clean_segments(api):
+    return len(events_of(api, "record.segment", name="camf", closed_cleanly=True))
+
+
+def _disk_full_and_deleted_folder(node, procs, clip, root):
+    n = node(recorders=[{"id": "rf", "app": APP, "name": "*", "segment_s": 1}],
+             record={"root": root})
+    api = api_of(n)
+    pub = publish(procs, n, clip, "camf", loop=True)
+    wait_event(api, "record.segment", timeout=30, diag=[n], name="camf")
+    filler = os.path.join(root, "filler")
+    weirtest.run(["dd", "if=/dev/zero", "of=" + filler, "bs=64k"])  # ENOSPC ends it
+    fail = wait_event(api, "record.fail", timeout=30, diag=[n], name="camf")
+    assert fail[0]["reason"] == "disk_full", fail
+    assert pub.poll() is None and api.get("/readyz").status_code == 200
+    assert api.get("/api/v1/streams/%s/camf" % APP).status_code == 200
+    os.unlink(filler)
+    before = _clean_segments(api)
+    wait_for("clean segments after space came back",
+             lambda: _clean_segments(api) >= before + 2, timeout=60, diag=[n])
+    weirtest.run(["rm", "-rf", os.path.join(root, APP)])
+    fail = wait_event(api, "record.fail", timeout=30, diag=[n], name="camf", reason="io_error")
+    before = _clean_segments(api)
+    wait_for("clean segments after the folder was deleted",
+             lambda: _clean_segments(api) >= before + 2, timeout=60, diag=[n])
+    assert pub.poll() is None and api.get("/readyz").status_code == 200
+    m = api.get("/metrics").text
+    assert 'weir_record_failures_total{reason="disk_full"} ' in m, m[-2000:]
+    line = [x for x in m.splitlines() if x.startswith('weir_record_failures_total{reason="disk_full"}')]
+    assert int(line[0].split()[-1]) >= 1, line
