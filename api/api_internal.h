@@ -146,7 +146,7 @@ void api_reply_static(api_req_t *r, int status, const char *ctype, const void *d
 /* A 2xx answer that is one relay or hook: its "etag" member (if any)
  * becomes the ETag header; then as api_reply_json(). */
 void api_reply_entity(api_req_t *r, int status, cJSON *body);
-/* Replies with len bytes of the open file fd from off (taken: closed after
+/* (routes_recordings.c) Replies with len bytes of the open file fd from off (taken: closed after
  * the answer, or at once when it cannot be sent), read by MHD as it sends,
  * never the whole file in memory; range ("" for none) is the
  * Content-Range header, disposition the Content-Disposition one (or ""). */

@@ -179,35 +179,6 @@ void api_reply_headers(api_req_t *r, const char *const *headers)
     r->headers = headers;
 }
 
-void api_reply_fd(api_req_t *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len,
-                  const char *range, const char *disposition)
-{
-    if (r->status) {
-        close(fd);
-        reply_set(r, status, ctype, NULL, 0, 1); /* logs the second reply */
-        return;
-    }
-    size_t n = 0;
-    r->fd_headers[n++] = "Accept-Ranges";
-    r->fd_headers[n++] = "bytes";
-    snprintf(r->fd_hdr[0], sizeof r->fd_hdr[0], "%s", range);
-    snprintf(r->fd_hdr[1], sizeof r->fd_hdr[1], "%s", disposition);
-    if (range[0]) {
-        r->fd_headers[n++] = "Content-Range";
-        r->fd_headers[n++] = r->fd_hdr[0];
-    }
-    if (disposition[0]) {
-        r->fd_headers[n++] = "Content-Disposition";
-        r->fd_headers[n++] = r->fd_hdr[1];
-    }
-    r->fd_headers[n] = NULL;
-    r->headers = r->fd_headers;
-    r->has_fd = 1;
-    r->fd_fd = fd;
-    r->fd_off = off;
-    reply_set(r, status, ctype, NULL, (size_t)len, 1);
-}
-
 void api_reply_json(api_req_t *r, int status, cJSON *body)
 {
     int had_body = body != NULL;

@@ -140,6 +140,35 @@ void api_delete_recording(api_req_t *r)
     api_reply_text(r, 204, "application/json", NULL, 0);
 }
 
+void api_reply_fd(api_req_t *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len,
+                  const char *range, const char *disposition)
+{
+    if (r->status) {
+        close(fd);
+        api_reply_text(r, status, ctype, NULL, 0); /* logs the second reply */
+        return;
+    }
+    size_t n = 0;
+    r->fd_headers[n++] = "Accept-Ranges";
+    r->fd_headers[n++] = "bytes";
+    snprintf(r->fd_hdr[0], sizeof r->fd_hdr[0], "%s", range);
+    snprintf(r->fd_hdr[1], sizeof r->fd_hdr[1], "%s", disposition);
+    if (range[0]) {
+        r->fd_headers[n++] = "Content-Range";
+        r->fd_headers[n++] = r->fd_hdr[0];
+    }
+    if (disposition[0]) {
+        r->fd_headers[n++] = "Content-Disposition";
+        r->fd_headers[n++] = r->fd_hdr[1];
+    }
+    r->fd_headers[n] = NULL;
+    r->headers = r->fd_headers;
+    r->has_fd = 1;
+    r->fd_fd = fd;
+    r->fd_off = off;
+    api_reply_text(r, status, ctype, NULL, (size_t)len); /* the body is the fd's */
+}
+
 /* One "bytes=" range of a file of size bytes: 1 with [*off, *off + *len),
  * 0 for none (the whole file), -1 when unsatisfiable or not one range. */
 static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)

@@ -10,7 +10,6 @@ are a contiguous run of the published clip's, across segment boundaries.
 
 import os
 import signal
-import time
 
 import weirtest
 from relayutil import APP, api_of, assert_error, events_of, publish, wait_event, wait_for
@@ -22,6 +21,10 @@ def rec_files(root):
     for d, _, files in os.walk(root):
         out += [os.path.join(d, f) for f in files if f.endswith(".flv")]
     return sorted(out)
+
+
+def parts_under(root):
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".part")]
 
 
 def recorded_video(paths):
@@ -50,30 +53,41 @@ def assert_contiguous(clip, got, what):
         what, i + len(got), len(clip.vmd5))
 
 
-def test_config_recorder_flv_segments(node, procs, clip):
+def test_config_recorder_flv_segments_across_reconnect(node, procs, clip):
+    """Segments cut at key frames every 3 s; the publisher reconnects within
+    stream.unpublish_grace_ms and the same recording goes on (one
+    record.start, one record.stop): the files hold the clip's packets from
+    the first GOPs on, then the whole clip again."""
     n = node(recorders=[{"id": "all", "app": APP, "name": "*", "format": "flv",
-                         "segment_s": 3}])
+                         "segment_s": 3}], stream={"unpublish_grace_ms": 8000})
     api = api_of(n)
     root = os.path.join(n.workdir, "recordings")
     pub = publish(procs, n, clip, "cam1", loop=False)
     wait_event(api, "record.start", timeout=20, diag=[n], recorder="all", name="cam1")
     weirtest.wait_proc(pub, 60, "publisher")
+    pub = publish(procs, n, clip, "cam1", loop=False)
+    weirtest.wait_proc(pub, 60, "second publisher")
     stop = wait_event(api, "record.stop", timeout=30, diag=[n], name="cam1")
-    assert stop[0]["reason"] == "stream_ended"
-    segs = wait_for("the last segment", lambda: [
-        e for e in events_of(api, "record.segment", name="cam1")] if len(
-        events_of(api, "record.segment", name="cam1")) >= 3 else None, timeout=20, diag=[n])
+    assert stop[0]["reason"] == "stream_ended" and stop[0]["dropped_msgs"] == 0, stop
+    assert len(events_of(api, "record.start", name="cam1")) == 1
+    segs = wait_for("the last segment", lambda: events_of(api, "record.segment", name="cam1")
+                    if len(events_of(api, "record.segment", name="cam1")) >= 6 else None,
+                    timeout=20, diag=[n])
     files = rec_files(root)
-    assert len(files) == len(segs) >= 3, (files, segs)
-    assert not [f for d, _, fs in os.walk(root) for f in fs if f.endswith(".part")]
+    assert len(files) == len(segs), (files, segs)
+    assert not parts_under(root)
     for e in segs:
         assert e["closed_cleanly"] is True and e["bytes"] > 0, e
         assert os.path.getsize(os.path.join(root, e["path"])) == e["bytes"], e
         assert e["path"].startswith("%s/cam1/" % APP), e
-    # cut at key frames every 3 s: each file but the last holds 3 s (+1 GOP)
+    # each file but the last holds 3 s (up to one more GOP)
     for e in sorted(segs, key=lambda e: e["recording_id"])[:-1]:
         assert 2900 <= e["duration_ms"] <= 4100, e
-    assert_contiguous(clip, recorded_video(files), "segments")
+    got = recorded_video(files)
+    second = got[-len(clip.vmd5):]
+    assert second == clip.vmd5, "after the reconnect: %s" % weirtest.describe_mismatch(
+        second, clip.vmd5)
+    assert_contiguous(clip, got[:-len(clip.vmd5)], "before the reconnect")
 
 
 def test_api_recorders_recordings_and_bad_input(node, procs, clip):
@@ -164,10 +178,6 @@ def test_api_recorders_recordings_and_bad_input(node, procs, clip):
     assert seg[0]["recorder"] == stop[0]["recorder"] and seg[0]["bytes"] > 0, seg
     got = recorded_video([os.path.join(root, seg[0]["path"])])
     assert got and weirtest.find_run(got, clip.vmd5, cyclic=True) is not None
-
-
-def parts_under(root):
-    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".part")]
 
 
 def test_kill9_partial_file_repaired_and_indexed(node, procs, clip):
