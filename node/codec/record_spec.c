@@ -83,9 +83,8 @@ int record_spec_validate(const record_spec_t *s, char *err, size_t errlen)
         return spec_fail(err, errlen, "app: expected a stream app name or \"*\"");
     if (!stream_or_star(s->name, sizeof s->name))
         return spec_fail(err, errlen, "name: expected a stream name or \"*\"");
-    if (s->format != RECORD_FMT_FLV)
-        return spec_fail(err, errlen, "format: %s is not supported yet (flv)",
-                         record_fmt_name(s->format));
+    if (s->format == RECORD_FMT_FMP4)
+        return spec_fail(err, errlen, "format: fmp4 is not supported yet (flv, ts)");
     if (s->segment_s > RECORD_SEGMENT_S_MAX)
         return spec_fail(err, errlen, "segment_s: expected 0 or 1..%u", RECORD_SEGMENT_S_MAX);
     if (s->max_age_h > RECORD_MAX_AGE_H_MAX)

@@ -21,6 +21,7 @@
 
 struct record_file {
     int fd;
+    int raw; /* MPEG-TS: bodies only */
     char path[4096]; /* the final path; the file is path + ".part" */
     uint64_t written; /* bytes on disk */
     uint32_t buflen;
@@ -135,8 +136,8 @@ static record_err_t put(record_file_t *f, const uint8_t *p, size_t n)
     return RECORD_OK;
 }
 
-record_file_t *record_file_open(const char *path, int has_audio, int has_video, record_err_t *e,
-                                char *err, size_t errlen)
+record_file_t *record_file_open(const char *path, int raw, int has_audio, int has_video,
+                                record_err_t *e, char *err, size_t errlen)
 {
     char part[4200];
     snprintf(part, sizeof part, "%s.part", path);
@@ -158,6 +159,10 @@ record_file_t *record_file_open(const char *path, int has_audio, int has_video, 
     snprintf(f->path, sizeof f->path, "%s", path);
     f->written = 0;
     f->buflen = 0;
+    f->raw = raw;
+    *e = RECORD_OK;
+    if (raw)
+        return f;
     uint8_t hdr[FLV_HEADER_SIZE + FLV_PREV_SIZE], body[META_BODY_LEN];
     flv_write_file_header(hdr, has_audio, has_video);
     meta_body(body, 0, 0);
@@ -176,6 +181,8 @@ record_file_t *record_file_open(const char *path, int has_audio, int has_video, 
 record_err_t record_file_tag(record_file_t *f, uint8_t type, uint32_t ts, const uint8_t *body,
                              uint32_t len)
 {
+    if (f->raw)
+        return put(f, body, len);
     uint8_t th[FLV_TAG_HEADER_SIZE], prev[FLV_PREV_SIZE];
     flv_write_tag_header(th, type, len, ts);
     flv_write_prev_size(prev, len);
@@ -211,7 +218,7 @@ record_err_t record_file_finish(record_file_t *f, uint32_t duration_ms, uint64_t
 {
     record_err_t e = flush(f);
     *bytes = f->written;
-    if (e == RECORD_OK && patch_meta(f->fd, duration_ms, f->written) != 0)
+    if (e == RECORD_OK && !f->raw && patch_meta(f->fd, duration_ms, f->written) != 0)
         e = err_of(errno);
     if (close(f->fd) != 0 && e == RECORD_OK)
         e = err_of(errno);
@@ -258,6 +265,20 @@ static int scan_tags(int fd, uint64_t *end, uint32_t *last_len, uint32_t *max_ts
     return tags > 0 ? 0 : -1; /* our files start with the metadata tag */
 }
 
+/* A TS file: whole packets only. Closes fd. */
+static int repair_ts(int fd, const char *part_path, size_t n, char *out, uint64_t *bytes)
+{
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 && ftruncate(fd, st.st_size / 188 * 188) == 0 ? 0 : -1;
+    close(fd);
+    if (rc != 0)
+        return -1;
+    memcpy(out, part_path, n - 5);
+    out[n - 5] = '\0';
+    *bytes = (uint64_t)(st.st_size / 188 * 188);
+    return rename(part_path, out) == 0 ? 0 : -1;
+}
+
 int record_file_repair(const char *part_path, char *out, size_t outlen, uint32_t *duration_ms,
                        uint64_t *bytes)
 {
@@ -267,6 +288,8 @@ int record_file_repair(const char *part_path, char *out, size_t outlen, uint32_t
     int fd = open(part_path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return -1;
+    if (n > 8 && strcmp(part_path + n - 8, ".ts.part") == 0)
+        return repair_ts(fd, part_path, n, out, bytes);
     uint64_t end = 0;
     uint32_t last_len = 0, max_ts = 0;
     uint8_t prev[FLV_PREV_SIZE];

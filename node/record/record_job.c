@@ -138,8 +138,9 @@ static void job_start_file(record_writer_t *w, record_job_t *j, uint32_t ts)
         job_fail(w, j, RECORD_E_IO, "the path template gives no free file name");
         return;
     }
-    j->file = record_file_open(abs, j->hdr[0] != NULL, j->has_video, &e, err, sizeof err);
-    for (int i = 1; j->file && e == RECORD_OK && i >= 0; i--)
+    int raw = j->spec.format == RECORD_FMT_TS; /* the TS packets carry their headers */
+    j->file = record_file_open(abs, raw, j->hdr[0] != NULL, j->has_video, &e, err, sizeof err);
+    for (int i = 1; !raw && j->file && e == RECORD_OK && i >= 0; i--)
         if (j->hdr[i])
             e = write_tag(w, j, i ? FLV_TAG_VIDEO : FLV_TAG_AUDIO, 0, j->hdr[i], j->hdr_len[i]);
     if (!j->file || e != RECORD_OK) {

@@ -71,8 +71,17 @@ static void tap_msg(stream_tap_t *t, msg_t *msg)
             return;
         }
     }
-    if (record_writer_msg(m->writer, r->job, msg->type, msg->flags, msg->ts, msg->payload,
-                          msg->len) == 0) {
+    const uint8_t *body = msg->payload;
+    uint32_t len = msg->len;
+    uint8_t flags = msg->flags;
+    if (r->ts && !(flags & MSG_F_SEQHDR)) { /* headers still go: codec changes cut files */
+        if (!msg->mpegts_len)
+            return;
+        body = msg->mpegts;
+        len = msg->mpegts_len;
+        flags = (uint8_t)((flags & ~MSG_F_KEY) | (video && msg->mpegts_rap ? MSG_F_KEY : 0));
+    }
+    if (record_writer_msg(m->writer, r->job, msg->type, flags, msg->ts, body, len) == 0) {
         if (r->dropping)
             log_info(0, "record: %s/%s: writing again after %llu dropped messages", r->app,
                      r->name, (unsigned long long)r->drops_episode);
@@ -156,6 +165,7 @@ static void recording_start(record_mgr_t *m, const record_spec_t *spec, stream_t
     snprintf(r->recorder, sizeof r->recorder, "%s", spec->id);
     snprintf(r->app, sizeof r->app, "%s", stream_app(s));
     snprintf(r->name, sizeof r->name, "%s", stream_name(s));
+    r->ts = spec->format == RECORD_FMT_TS;
     r->tap = (stream_tap_t){.msg = tap_msg, .event = tap_event, .owner = r};
     TAILQ_INSERT_TAIL(&m->recs, r, link);
     m->nrecs++;

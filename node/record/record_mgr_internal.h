@@ -34,6 +34,7 @@ typedef struct recording {
     int ended;         /* the stream ended (STREAM_TAP_END): reaped by the tick */
     int dropping;      /* the queue refused a message: wait for a key frame */
     int has_video;
+    int ts; /* format ts: the messages' MPEG-TS packets are recorded */
     uint64_t drops, drops_episode;
 } recording_t;
 

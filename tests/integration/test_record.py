@@ -15,11 +15,11 @@ import weirtest
 from relayutil import APP, api_of, assert_error, events_of, publish, wait_event, wait_for
 
 
-def rec_files(root):
+def rec_files(root, ext=".flv"):
     """Finished files under root (sorted by name: the start time in it)."""
     out = []
     for d, _, files in os.walk(root):
-        out += [os.path.join(d, f) for f in files if f.endswith(".flv")]
+        out += [os.path.join(d, f) for f in files if f.endswith(ext)]
     return sorted(out)
 
 
@@ -27,15 +27,15 @@ def parts_under(root):
     return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".part")]
 
 
-def recorded_video(paths):
+def recorded_video(paths, fmt="flv"):
     """The video packets (size, md5) of the files in order; each file must
-    probe as FLV with H.264 and AAC."""
+    probe as fmt with H.264 and AAC, and decode without an error."""
     out = []
     for p in paths:
         info = weirtest.ffprobe_json(p, "-show_streams", "-show_format")
         kinds = {s["codec_type"]: s["codec_name"] for s in info["streams"]}
         assert kinds == {"video": "h264", "audio": "aac"}, (p, kinds)
-        assert info["format"]["format_name"] == "flv", (p, info["format"])
+        assert info["format"]["format_name"] == fmt, (p, info["format"])
         res = weirtest.run([weirtest.require_tool("ffmpeg")] + weirtest.FFMPEG_COMMON +
                            ["-v", "error", "-i", p, "-f", "null", "-"], timeout=60)
         assert res.returncode == 0 and not res.stderr.strip(), (p, res.stderr[-2000:])
@@ -58,7 +58,8 @@ def test_config_recorder_flv_segments_across_reconnect(node, procs, clip):
     stream.unpublish_grace_ms and the same recording goes on (one
     record.start, one record.stop): the files hold the clip's packets from
     the first GOPs on, then the whole clip again."""
-    n = node(recorders=[{"id": "all", "app": APP, "name": "*", "format": "flv",
+    n = node(recorders=[{"id": "all", "app": APP, "name": "*", "format": "flv", "segment_s": 3},
+                        {"id": "allts", "app": APP, "name": "*", "format": "ts",
                          "segment_s": 3}], stream={"unpublish_grace_ms": 8000})
     api = api_of(n)
     root = os.path.join(n.workdir, "recordings")
@@ -69,10 +70,12 @@ def test_config_recorder_flv_segments_across_reconnect(node, procs, clip):
     weirtest.wait_proc(pub, 60, "second publisher")
     stop = wait_event(api, "record.stop", timeout=30, diag=[n], name="cam1")
     assert stop[0]["reason"] == "stream_ended" and stop[0]["dropped_msgs"] == 0, stop
-    assert len(events_of(api, "record.start", name="cam1")) == 1
-    segs = wait_for("the last segment", lambda: events_of(api, "record.segment", name="cam1")
-                    if len(events_of(api, "record.segment", name="cam1")) >= 6 else None,
-                    timeout=20, diag=[n])
+    assert len(events_of(api, "record.start", name="cam1", recorder="all")) == 1
+    wait_event(api, "record.stop", timeout=30, diag=[n], name="cam1", recorder="allts")
+    segs = wait_for("the last segment", lambda: events_of(
+        api, "record.segment", name="cam1", recorder="all") if len(events_of(
+            api, "record.segment", name="cam1", recorder="all")) >= 6 else None,
+        timeout=20, diag=[n])
     files = rec_files(root)
     assert len(files) == len(segs), (files, segs)
     assert not parts_under(root)
@@ -88,6 +91,12 @@ def test_config_recorder_flv_segments_across_reconnect(node, procs, clip):
     assert second == clip.vmd5, "after the reconnect: %s" % weirtest.describe_mismatch(
         second, clip.vmd5)
     assert_contiguous(clip, got[:-len(clip.vmd5)], "before the reconnect")
+    # the MPEG-TS recorder: the same frames (Annex B in TS, so counted, not hashed)
+    ts_files = rec_files(root, ".ts")
+    assert len(ts_files) == len(events_of(api, "record.segment", name="cam1", recorder="allts"))
+    assert len(ts_files) >= 6, ts_files
+    got_ts = recorded_video(ts_files, "mpegts")
+    assert len(got_ts) == len(got), (len(got_ts), len(got))
 
 
 def test_api_recorders_recordings_and_bad_input(node, procs, clip):

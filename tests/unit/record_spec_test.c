@@ -63,6 +63,7 @@ static void test_refusals_name_the_field(void **state)
     refused("{\"app\":\"li/ve\",\"name\":\"*\"}", "app");
     refused("{\"app\":\"live\",\"name\":\"a b\"}", "name");
     refused("{\"app\":\"live\",\"name\":\"*\",\"format\":\"mkv\"}", "format");
+    refused("{\"app\":\"live\",\"name\":\"*\",\"format\":\"fmp4\"}", "format");
     refused("{\"app\":\"live\",\"name\":\"*\",\"segment_s\":86401}", "segment_s");
     refused("{\"app\":\"live\",\"name\":\"*\",\"segment_s\":-1}", "segment_s");
     refused("{\"app\":\"live\",\"name\":\"*\",\"segment_s\":1.5}", "segment_s");
