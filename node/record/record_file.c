@@ -79,8 +79,13 @@ static void meta_body(uint8_t b[META_BODY_LEN], double duration_s, double size)
 /* Makes every folder of path (not its last segment). */
 static int make_parents(const char *path)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    char tmp[4200];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(tmp, path, n + 1);
     for (char *s = tmp + 1; *s; s++) {
         if (*s != '/')
             continue;
