@@ -159,9 +159,13 @@ static void serve_playlist(hls_conn_t *hc)
         respond_error(hc, 400, "_HLS_msn is more than two segments ahead", "");
         return;
     }
-    size_t n = st && ready
-                   ? hls_stream_playlist(st, hls_sess_token(sess), hc->q.skip, text, sizeof text)
-                   : 0;
+    if (st && hc->hr.container == HLS_FMP4 && !hls_stream_fmp4_ok(st)) {
+        respond_error(hc, 404, "the stream has no track fMP4 carries (H.264, H.265, AV1, AAC)", "");
+        return;
+    }
+    size_t n = st && ready ? hls_stream_playlist(st, hc->hr.container, hls_sess_token(sess),
+                                                 hc->q.skip, text, sizeof text)
+                           : 0;
     if (st && n == 0 && !hls_stream_ended(st)) {
         hold(hc, st,
              ready ? (int64_t)hc->conn->node->conf.hls_segment_ms * 4 + 10000 : block_ms(hc));
@@ -175,11 +179,32 @@ static void serve_playlist(hls_conn_t *hc)
     if (!hc->head) {
         evbuffer_add(hc->conn->out, text, n);
         hls_sess_touch(sess, n);
+        hls_stream_count_out(st, n);
     }
     answered(hc, 1);
 }
 
-/* A segment or part; the next part to come is held until it exists. */
+/* The request's init segment, segment or part (hls_stream_bytes()). */
+static int64_t media_bytes(hls_conn_t *hc, hls_stream_t *st, int part, struct evbuffer *out)
+{
+    if (!st)
+        return HLS_GONE;
+    if (hc->hr.kind == HLS_REQ_INIT)
+        return hls_stream_init(st, hc->hr.msn, out);
+    return hls_stream_bytes(st, hc->hr.container, hc->hr.msn, part, out);
+}
+
+/* Why a media request is 404. */
+static const char *media_missing(const hls_conn_t *hc, int64_t rc)
+{
+    if (rc == HLS_NO_TRACK)
+        return "the stream has no track fMP4 carries (H.264, H.265, AV1, AAC)";
+    return hc->hr.kind == HLS_REQ_INIT      ? "init segment not held"
+           : hc->hr.kind == HLS_REQ_SEGMENT ? "segment not held"
+                                            : "part not held";
+}
+
+/* An init segment, segment or part; the next part to come is held until it exists. */
 static void serve_media(hls_conn_t *hc)
 {
     int rc;
@@ -191,21 +216,24 @@ static void serve_media(hls_conn_t *hc)
     hls_sess_touch(sess, 0);
     int part = hc->hr.kind == HLS_REQ_PART ? (int)hc->hr.part : -1;
     hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
-    int64_t len = st ? hls_stream_bytes(st, hc->hr.msn, part, NULL) : HLS_GONE;
+    int64_t len = media_bytes(hc, st, part, NULL);
     if (len == HLS_NOT_YET && part >= 0) {
         hold(hc, st, block_ms(hc));
         return;
     }
     if (len < 0) {
-        respond_error(hc, 404, part < 0 ? "segment not held" : "part not held", "");
+        respond_error(hc, 404, media_missing(hc, len), "");
         return;
     }
-    respond_head(hc, 200, "video/mp2t", (uint64_t)len, "");
-    if (!hc->head && hls_stream_bytes(st, hc->hr.msn, part, hc->conn->out) < 0) {
+    respond_head(hc, 200, hc->hr.container == HLS_FMP4 ? "video/mp4" : "video/mp2t", (uint64_t)len,
+                 "");
+    if (!hc->head && media_bytes(hc, st, part, hc->conn->out) < 0) {
         conn_close(hc->conn, REASON_ERROR, "out of memory");
         return;
     }
     hls_sess_touch(sess, hc->head ? 0 : (uint64_t)len);
+    if (!hc->head)
+        hls_stream_count_out(st, (uint64_t)len);
     answered(hc, 1);
 }
 
@@ -374,9 +402,6 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
         respond_error(hc, 400, "malformed HLS path", "");
     else if (hls_query_parse(req->query, &hc->q, &err) != 0)
         respond_error(hc, 400, err ? err : "malformed HLS query", "");
-    else if (hc->hr.kind == HLS_REQ_INIT ||
-             (hc->hr.kind != HLS_REQ_PLAYLIST && hc->hr.container != HLS_TS))
-        respond_error(hc, 404, "only MPEG-TS segments are served", "");
     else if ((sess = find_session(hc, &refused)) == NULL && refused)
         return;
     else if (hc->hr.kind != HLS_REQ_PLAYLIST && !sess)

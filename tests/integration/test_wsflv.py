@@ -249,8 +249,17 @@ def test_data_frames_are_ignored(live):
     (frame(OP_CONT, b"x"), 1002),
     (frame(OP_CLOSE, close_payload(1005)), 1002),
     (frame(OP_BINARY, b"x" * 70000), 1009),
+    (frame(0xB, b"x"), 1002),
+    (frame(OP_BINARY, b"a", fin=False) + frame(OP_TEXT, b"b"), 1002),
+    (frame(OP_BINARY, b"x" * 40000, fin=False) + frame(OP_CONT, b"y" * 40000), 1009),
+    (struct.pack(">BBQ", 0x80 | OP_BINARY, 0x80 | 127, 1 << 62) + b"\0\0\0\0", 1009),
+    (frame(OP_CLOSE, close_payload(999)), 1002),
+    (frame(OP_CLOSE, close_payload(1004)), 1002),
+    (frame(OP_CLOSE, b"\x03"), 1002),
 ], ids=["unmasked", "rsv", "opcode", "fragmented-ping", "long-ping", "bare-cont",
-        "close-1005", "oversized"])
+        "close-1005", "oversized", "control-opcode", "data-inside-fragments",
+        "oversized-fragments", "huge-length-header", "close-999", "close-1004",
+        "close-1-byte"])
 def test_protocol_errors_close(live, bad, code):
     ws = _open(live)
     _media(ws, 0.2)
