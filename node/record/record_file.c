@@ -270,6 +270,14 @@ static int scan_tags(int fd, uint64_t *end, uint32_t *last_len, uint32_t *max_ts
     return tags > 0 ? 0 : -1; /* our files start with the metadata tag */
 }
 
+/* The repaired part_path (n bytes, ending in ".part") renamed to out. */
+static int rename_repaired(const char *part_path, size_t n, char *out)
+{
+    memcpy(out, part_path, n - 5);
+    out[n - 5] = '\0';
+    return rename(part_path, out) == 0 ? 0 : -1;
+}
+
 /* A TS file: whole packets only. Closes fd. */
 static int repair_ts(int fd, const char *part_path, size_t n, char *out, uint64_t *bytes)
 {
@@ -278,10 +286,8 @@ static int repair_ts(int fd, const char *part_path, size_t n, char *out, uint64_
     close(fd);
     if (rc != 0)
         return -1;
-    memcpy(out, part_path, n - 5);
-    out[n - 5] = '\0';
     *bytes = (uint64_t)(st.st_size / 188 * 188);
-    return rename(part_path, out) == 0 ? 0 : -1;
+    return rename_repaired(part_path, n, out);
 }
 
 int record_file_repair(const char *part_path, char *out, size_t outlen, uint32_t *duration_ms,
@@ -311,9 +317,7 @@ int record_file_repair(const char *part_path, char *out, size_t outlen, uint32_t
     close(fd);
     if (rc != 0)
         return -1;
-    memcpy(out, part_path, n - 5);
-    out[n - 5] = '\0';
     *duration_ms = max_ts;
     *bytes = end + FLV_PREV_SIZE;
-    return rename(part_path, out) == 0 ? 0 : -1;
+    return rename_repaired(part_path, n, out);
 }
