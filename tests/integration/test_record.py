@@ -60,7 +60,7 @@ def test_config_recorder_flv_segments_across_reconnect(node, procs, clip):
     the first GOPs on, then the whole clip again."""
     n = node(recorders=[{"id": "all", "app": APP, "name": "*", "format": "flv", "segment_s": 3},
                         {"id": "allts", "app": APP, "name": "*", "format": "ts",
-                         "segment_s": 3}], stream={"unpublish_grace_ms": 8000})
+                         "segment_s": 3}], stream={"unpublish_grace_ms": 5000})
     api = api_of(n)
     root = os.path.join(n.workdir, "recordings")
     pub = publish(procs, n, clip, "cam1", loop=False)
