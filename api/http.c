@@ -38,6 +38,8 @@ static const char *const Q_RELAYS[] = {"app",   "name",  "status", "direction",
                                        "limit", "after", NULL};
 static const char *const Q_HISTORY[] = {"resolution", "since", NULL};
 static const char *const Q_HOOKS[] = {"enabled", "limit", "after", NULL};
+static const char *const Q_PAGE[] = {"limit", "after", NULL};
+static const char *const Q_RECORDINGS[] = {"app", "name", "from", "to", "limit", "after", NULL};
 const char *const API_QUERY_ANY[] = {NULL};
 
 static const api_route_t ROUTES[] = {
@@ -58,6 +60,10 @@ static const api_route_t ROUTES[] = {
     {"/api/v1/streams/{}/{}/history",
      API_AUTH_TOKEN,
      {{"GET", api_get_stream_history, 0, Q_HISTORY}},
+     NULL},
+    {"/api/v1/streams/{}/{}/record",
+     API_AUTH_TOKEN,
+     {{"POST", api_post_stream_record, 1, NULL}, {"DELETE", api_delete_stream_record, 0, NULL}},
      NULL},
     {"/api/v1/streams/{}/{*}",
      API_AUTH_TOKEN,
@@ -89,6 +95,24 @@ static const api_route_t ROUTES[] = {
      {{"GET", api_get_hook, 0, NULL},
       {"PUT", api_put_hook, 1, NULL},
       {"DELETE", api_delete_hook, 0, NULL}},
+     NULL},
+    {"/api/v1/recorders",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_recorders, 0, Q_PAGE}, {"POST", api_post_recorder, 1, NULL}},
+     NULL},
+    {"/api/v1/recorders/{}",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_recorder, 0, NULL},
+      {"PUT", api_put_recorder, 1, NULL},
+      {"PATCH", api_patch_recorder, 1, NULL},
+      {"DELETE", api_delete_recorder, 0, NULL}},
+     NULL},
+    {"/api/v1/recordings", API_AUTH_TOKEN, {{"GET", api_get_recordings, 0, Q_RECORDINGS}}, NULL},
+    {"/api/v1/recordings/{}",
+     API_AUTH_TOKEN,
+     {{"GET", api_get_recording, 0, NULL}, {"DELETE", api_delete_recording, 0, NULL}},
+     NULL},
+    {"/api/v1/recordings/{}/file", API_AUTH_TOKEN, {{"GET", api_get_recording_file, 0, NULL}},
      NULL},
     /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
      * above. Public: the page holds no secret and asks for the token itself. */
@@ -219,10 +243,14 @@ void api_suspend(api_req_t *r)
 static enum MHD_Result queue_reply(api_req_t *r)
 {
     api_t *a = r->api;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->resp_len, r->resp, r->resp_borrowed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        r->has_fd ? MHD_create_response_from_fd_at_offset64(r->resp_len, r->fd_fd, r->fd_off)
+                  : MHD_create_response_from_buffer(r->resp_len, r->resp,
+                                                    r->resp_borrowed ? MHD_RESPMEM_PERSISTENT
+                                                                     : MHD_RESPMEM_MUST_FREE);
     if (!resp)
         return MHD_NO;
+    r->has_fd = 0; /* MHD's now: it closes it */
     r->resp = NULL;
     r->queued = 1;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
@@ -466,6 +494,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_debug(0, "api: %s %s: ended early (%d)", r->method, r->path, (int)toe);
     if (!r->resp_borrowed)
         free(r->resp);
+    if (r->has_fd)
+        close(r->fd_fd);
     free(r->body);
     free(r->path);
     free(r->pp.buf);

@@ -30,8 +30,12 @@ const char *const HOOK_EVENT_TYPES[] = {"node.start",
                                         "relay.refused",
                                         "storage.lost",
                                         "node.drained",
+                                        "record.start",
+                                        "record.segment",
+                                        "record.stop",
+                                        "record.fail",
                                         NULL};
-#define HOOK_NTYPES 18
+#define HOOK_NTYPES 22
 _Static_assert(sizeof HOOK_EVENT_TYPES / sizeof HOOK_EVENT_TYPES[0] == HOOK_NTYPES + 1,
                "one bit per type");
 

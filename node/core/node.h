@@ -121,6 +121,7 @@ typedef struct node {
     struct relay_mgr *relays; /* relay manager (relay.h); NULL until relay_mgr_start() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
     struct hook_mgr *hooks;   /* webhooks (hooks.h); NULL until hook_mgr_start() */
+    struct record_mgr *records; /* recording (record_mgr.h); NULL until record_mgr_start() */
     struct ban_table *bans;   /* kicks with a ban (ban.h); NULL until ban_install() */
     struct history *history;  /* recent figures (history.h); NULL until history_start() */
     /* Drain (POST /api/v1/node/drain): no new publishers or players; kept

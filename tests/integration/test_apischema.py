@@ -433,6 +433,13 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/hooks"), ("POST", "/api/v1/hooks"),
         ("GET", "/api/v1/hooks/{id}"), ("PUT", "/api/v1/hooks/{id}"),
         ("DELETE", "/api/v1/hooks/{id}"),
+        ("GET", "/api/v1/recorders"), ("POST", "/api/v1/recorders"),
+        ("GET", "/api/v1/recorders/{id}"), ("PUT", "/api/v1/recorders/{id}"),
+        ("PATCH", "/api/v1/recorders/{id}"), ("DELETE", "/api/v1/recorders/{id}"),
+        ("POST", "/api/v1/streams/{app}/{name}/record"),
+        ("DELETE", "/api/v1/streams/{app}/{name}/record"),
+        ("GET", "/api/v1/recordings"), ("GET", "/api/v1/recordings/{id}"),
+        ("DELETE", "/api/v1/recordings/{id}"), ("GET", "/api/v1/recordings/{id}/file"),
         ("GET", "/"), ("GET", "/assets/{file}"), ("GET", "/{file}"),
     }
     assert all(m.lower() in METHODS for m, _ in methods)
