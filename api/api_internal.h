@@ -129,6 +129,9 @@ typedef struct api_route {
 /* The i-th route's pattern, NULL past the end (the fuzz target matches
  * paths against the real table). */
 const char *api_route_pattern(size_t i);
+/* The route of r's path (api/routes.c; its path parameters filled in r->pp),
+ * or NULL. */
+const api_route_t *api_route_find(api_req_t *r);
 
 /* ---- replies (each request gets exactly one) ---------------------------- */
 
