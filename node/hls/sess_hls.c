@@ -27,6 +27,7 @@ typedef struct {
     conn_t *conn;
     hls_state_t state;
     http_req_parser_t *parser;
+    sess_hls_back_fn back; /* a later request that is not HLS */
     const http_req_t *req; /* the request being answered (inside parser) */
     hls_req_t hr;
     hls_query_t q;
@@ -393,8 +394,25 @@ static hls_sess_t *find_session(hls_conn_t *hc, int *refused)
     return *refused ? NULL : s;
 }
 
+static void hls_on_close(conn_t *c);
+
+/* req is not an HLS resource: c goes back to the media port's session. */
+static void give_back(hls_conn_t *hc, const http_req_t *req)
+{
+    conn_t *c = hc->conn;
+    http_req_parser_t *parser = hc->parser;
+    sess_hls_back_fn back = hc->back;
+    hc->parser = NULL;
+    hls_on_close(c); /* frees hc */
+    back(c, parser, req);
+}
+
 static void handle(hls_conn_t *hc, const http_req_t *req)
 {
+    if (hc->back && hls_path_parse(req->path, &hc->hr) == 0) {
+        give_back(hc, req);
+        return;
+    }
     hc->req = req;
     hc->head = strcmp(req->method, "HEAD") == 0;
     hc->keep_alive = req->keep_alive;
@@ -518,7 +536,8 @@ int sess_hls_wants(const http_req_t *req)
     return hls_path_parse(req->path, &hr) != 0;
 }
 
-void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
+void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req,
+                   sess_hls_back_fn back)
 {
     hls_conn_t *hc = calloc(1, sizeof *hc);
     if (!hc) {
@@ -529,6 +548,7 @@ void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
     }
     hc->conn = c;
     hc->parser = parser;
+    hc->back = back;
     hc->waiter.wake = waiter_wake;
     c->proto = &SESS_HLS_PROTO;
     c->ps = hc;

@@ -239,9 +239,6 @@ def test_held_requests_are_bounded(node, procs, clip):
     wait_for("a blocking reload held again", held_again, timeout=10)
 
 
-@pytest.mark.xfail(strict=True, reason="node bug found by Chromium (issue 19): a keep-alive "
-                   "HLS connection answers a later .flv/.ts request 400 'malformed HLS path' "
-                   "(sess_hls.c handle()); browsers reuse pooled connections across players")
 @pytest.mark.parametrize("ext,magic", [("flv", b"FLV"), ("ts", b"\x47")])
 def test_keep_alive_hls_then_stream(live, ext, magic):
     """A browser reuses an idle keep-alive connection of the origin for its
