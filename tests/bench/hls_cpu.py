@@ -1,7 +1,7 @@
 """LL-HLS against HTTP-FLV (issue 19, "Measured"): the node's CPU seconds per
 delivered Gbit and RSS per player with N players of one stream, same node,
-same publisher, runs alternating flv, hls, flv, hls (WARM s warm-up, then
-SECS measured). The players are hls_load.c (built here with cc -O2), one
+same publisher, PAIRS pairs of runs alternating flv, hls, flv, hls, ... (WARM s
+warm-up, then SECS measured); ratios are per pair, then their median. The players are hls_load.c (built here with cc -O2), one
 process, epoll: HTTP-FLV players read everything; LL-HLS players poll the
 playlist with blocking reloads (_HLS_msn/_HLS_part of the preload hint) and
 fetch every new part, one keep-alive connection each (see hls_load.c).
@@ -12,14 +12,15 @@ the players connect) / N. The HLS state of the stream is made before the
 first run (one playlist request; hls.idle_timeout_s is long), so the
 baseline already holds the segments and a per-player copy of them would
 show as hundreds of KB per player.
-Usage: WEIR_BIN=build-rel/weir python3 tests/bench/hls_cpu.py N SECS CLIP.flv [WARM]
+Usage: WEIR_BIN=build-rel/weir python3 tests/bench/hls_cpu.py N SECS CLIP.flv [WARM [PAIRS]]
 (a Release build; a clip like tests/integration/conftest.py's clip_heavy)."""
-import json, os, subprocess, sys, tempfile, time, urllib.request
+import json, os, statistics, subprocess, sys, tempfile, time, urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from weirtest import Node, Procs, publish_cmd, wait_live
 
 N = int(sys.argv[1]); SECS = float(sys.argv[2]); CLIP = sys.argv[3]
 WARM = float(sys.argv[4]) if len(sys.argv) > 4 else 4.0
+PAIRS = int(sys.argv[5]) if len(sys.argv) > 5 else 2
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -71,20 +72,25 @@ try:
     procs.spawn(publish_cmd(CLIP, node.rtmp_url("live", "b"), loop=True), "pub")
     wait_live(node, "live", "b")
     urllib.request.urlopen("http://127.0.0.1:%d/live/b.m3u8" % node.http_port, timeout=30).read()
-    time.sleep(2 * 2.0 * 6)  # hls.window segments of the default hls.segment_ms: a full window
-    rows = [run(kind) for kind in ("flv", "hls", "flv", "hls")]
-    for r in rows:
-        print(json.dumps(r))
+    time.sleep(2 * 2.0 * 6)  # twice a full window (hls.window x hls.segment_ms, the defaults)
+    rows = []
+    for _ in range(PAIRS):
+        pair = {kind: run(kind) for kind in ("flv", "hls")}
+        pair["hls"]["hls_over_flv_cpu_per_gbit"] = round(
+            pair["hls"]["cpu_s_per_gbit"] / pair["flv"]["cpu_s_per_gbit"], 3)
+        pair["hls"]["hls_over_flv_media_mbit"] = round(
+            pair["hls"]["mbit_per_player"] / pair["flv"]["mbit_per_player"], 3)
+        for kind in ("flv", "hls"):
+            print(json.dumps(pair[kind]), flush=True)
+            rows.append(pair[kind])
 
-    def mean(k, field):
-        return sum(r[field] for r in rows if r["kind"] == k) / 2
+    def median(k, field):
+        return statistics.median(r[field] for r in rows if r["kind"] == k)
     print(json.dumps({
-        "players": N, "secs": SECS,
-        "hls_over_flv_cpu_per_gbit": round(mean("hls", "cpu_s_per_gbit") / mean("flv", "cpu_s_per_gbit"), 3),
-        "hls_media_over_flv_cpu_per_gbit":
-            round(mean("hls", "cpu_s_per_media_gbit") / mean("flv", "cpu_s_per_media_gbit"), 3),
-        "hls_rss_per_player_kb": round(mean("hls", "rss_per_player_kb"), 2),
-        "flv_rss_per_player_kb": round(mean("flv", "rss_per_player_kb"), 2)}))
+        "players": N, "secs": SECS, "pairs": PAIRS,
+        "hls_over_flv_cpu_per_gbit_median": median("hls", "hls_over_flv_cpu_per_gbit"),
+        "hls_rss_per_player_kb_median": median("hls", "rss_per_player_kb"),
+        "flv_rss_per_player_kb_median": median("flv", "rss_per_player_kb")}))
 finally:
     procs.stop_all()
     node.stop()
