@@ -15,6 +15,7 @@
 
 #define HLS_PLAYLIST_MAX (256u << 10)
 #define HLS_OUT_MAX (32u << 20) /* a client that does not read its answers */
+#define HLS_PEND_MAX (16u << 10) /* pipelined request bytes read ahead of the answers */
 #define HLS_HELD_MAX 10000      /* requests held at once (blocking reloads, parts, cold starts) */
 
 static size_t HELD; /* requests held now, every stream */
@@ -43,6 +44,9 @@ typedef struct {
     player_t starter;
     int starting, started, waited;
     uint64_t last_out;
+    /* Bytes read past the request being answered (pipelined requests),
+     * at most HLS_PEND_MAX; served in order once its answer is queued. */
+    struct evbuffer *pend;
 } hls_conn_t;
 
 static const char *status_text(int code)
@@ -414,27 +418,45 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
         serve_playlist(hc);
 }
 
+/* Answers the pending requests in order while the connection is ready for
+ * one (answers made at once; a held one stops the loop until it is
+ * answered, and hls_on_tick() goes on). */
+static void serve_pending(hls_conn_t *hc)
+{
+    conn_t *c = hc->conn;
+    while (hc->state == HLS_READING && !c->closing && evbuffer_get_length(hc->pend)) {
+        size_t len = evbuffer_get_length(hc->pend), used = 0;
+        const http_req_t *req = NULL;
+        const char *err = NULL;
+        const uint8_t *data = evbuffer_pullup(hc->pend, -1);
+        parse_rc_t rc = http_req_feed(hc->parser, data, len, &used, &req, &err);
+        evbuffer_drain(hc->pend, used);
+        if (rc == PARSE_NEED_MORE)
+            return;
+        if (rc != PARSE_OK)
+            respond_error(hc, 400, err ? err : "malformed request", "");
+        else
+            handle(hc, req);
+    }
+}
+
 static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
 {
     hls_conn_t *hc = c->ps;
-    if (hc->state != HLS_READING) {
-        hc->keep_alive = 0; /* no pipelining: close after this answer */
-        return;
-    }
     if (evbuffer_get_length(c->out) > HLS_OUT_MAX) {
         conn_close(c, REASON_SLOW, "replies not read");
         return;
     }
-    size_t used = 0;
-    const http_req_t *req = NULL;
-    const char *err = NULL;
-    parse_rc_t rc = http_req_feed(hc->parser, data, len, &used, &req, &err);
-    if (rc == PARSE_NEED_MORE)
+    if (evbuffer_get_length(hc->pend) + len > HLS_PEND_MAX) {
+        log_warn(c->id, "hls: more than %u bytes of pipelined requests, closing after this answer",
+                 HLS_PEND_MAX);
+        hc->keep_alive = 0;
+        if (hc->state == HLS_READING)
+            conn_close(c, REASON_ERROR, "pipelined requests over the bound");
         return;
-    if (rc != PARSE_OK)
-        respond_error(hc, 400, err ? err : "malformed request", "");
-    else
-        handle(hc, req);
+    }
+    evbuffer_add(hc->pend, data, len);
+    serve_pending(hc);
 }
 
 /* Output that does not move for player.slow_timeout_ms, or an answer not
@@ -477,6 +499,10 @@ static void hls_on_tick(conn_t *c, int64_t now_ms)
             conn_flush(c);
     } else if (hc->state == HLS_WAITING && now_ms - hc->since_ms > hc->hold_ms) {
         respond_error(hc, 503, "not available in time", "Retry-After: 1\r\n");
+    } else if (hc->state == HLS_READING && evbuffer_get_length(hc->pend)) {
+        serve_pending(hc); /* pipelined after an answer that was held */
+        if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+            conn_flush(c);
     } else if (hc->state == HLS_WAITING) {
         hls_sess_t *sess = hls_sess_by_id(hc->sess_id);
         if (sess)
@@ -494,6 +520,8 @@ static void hls_on_close(conn_t *c)
     if (hc->starting)
         stream_player_stop(&hc->starter);
     http_req_parser_free(hc->parser);
+    if (hc->pend)
+        evbuffer_free(hc->pend);
     free(hc);
     c->ps = NULL;
 }
@@ -503,6 +531,7 @@ static const conn_proto_t SESS_HLS_PROTO = {
     .on_read = hls_on_read,
     .on_tick = hls_on_tick,
     .on_close = hls_on_close,
+    .carrier = 1, /* the HLS sessions are listed, not their connections */
 };
 
 int sess_hls_wants(const http_req_t *req)
@@ -511,21 +540,29 @@ int sess_hls_wants(const http_req_t *req)
     return hls_path_parse(req->path, &hr) != 0;
 }
 
-void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
+void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req, const uint8_t *rest,
+                   size_t rest_len)
 {
     hls_conn_t *hc = calloc(1, sizeof *hc);
-    if (!hc) {
+    struct evbuffer *pend = evbuffer_new();
+    if (!hc || !pend || rest_len > HLS_PEND_MAX || evbuffer_add(pend, rest, rest_len) != 0) {
+        free(hc);
+        if (pend)
+            evbuffer_free(pend);
         http_req_parser_free(parser);
         c->ps = NULL;
-        conn_close(c, REASON_ERROR, "out of memory");
+        conn_close(c, REASON_ERROR, rest_len > HLS_PEND_MAX ? "pipelined requests over the bound"
+                                                            : "out of memory");
         return;
     }
     hc->conn = c;
     hc->parser = parser;
+    hc->pend = pend;
     hc->waiter.wake = waiter_wake;
     c->proto = &SESS_HLS_PROTO;
     c->ps = hc;
     handle(hc, req);
+    serve_pending(hc);
     if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
         conn_flush(c);
 }
