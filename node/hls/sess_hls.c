@@ -418,26 +418,56 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
         serve_playlist(hc);
 }
 
-/* Answers the pending requests in order while the connection is ready for
- * one (answers made at once; a held one stops the loop until it is
- * answered, and hls_on_tick() goes on). */
-static void serve_pending(hls_conn_t *hc)
+/* Feeds data to the parser and answers each complete request while the
+ * connection is ready for one (a held answer stops it); returns the bytes
+ * consumed. */
+static size_t serve(hls_conn_t *hc, const uint8_t *data, size_t len)
 {
-    conn_t *c = hc->conn;
-    while (hc->state == HLS_READING && !c->closing && evbuffer_get_length(hc->pend)) {
-        size_t len = evbuffer_get_length(hc->pend), used = 0;
+    size_t done = 0;
+    while (done < len && hc->state == HLS_READING && !hc->conn->closing) {
+        size_t used = 0;
         const http_req_t *req = NULL;
         const char *err = NULL;
-        const uint8_t *data = evbuffer_pullup(hc->pend, -1);
-        parse_rc_t rc = http_req_feed(hc->parser, data, len, &used, &req, &err);
-        evbuffer_drain(hc->pend, used);
+        parse_rc_t rc = http_req_feed(hc->parser, data + done, len - done, &used, &req, &err);
+        done += used;
         if (rc == PARSE_NEED_MORE)
-            return;
+            break;
         if (rc != PARSE_OK)
             respond_error(hc, 400, err ? err : "malformed request", "");
         else
             handle(hc, req);
     }
+    return done;
+}
+
+/* Keeps bytes read past the request being answered (made on first use).
+ * -1 (closed or to close) over HLS_PEND_MAX. */
+static int keep_pending(hls_conn_t *hc, const uint8_t *data, size_t len)
+{
+    conn_t *c = hc->conn;
+    size_t have = hc->pend ? evbuffer_get_length(hc->pend) : 0;
+    if (have + len > HLS_PEND_MAX) {
+        log_warn(c->id, "hls: more than %u bytes of pipelined requests", HLS_PEND_MAX);
+        hc->keep_alive = 0; /* close after the answer being made */
+        if (hc->state == HLS_READING)
+            conn_close(c, REASON_ERROR, "pipelined requests over the bound");
+        return -1;
+    }
+    if (!hc->pend)
+        hc->pend = evbuffer_new();
+    if (!hc->pend || evbuffer_add(hc->pend, data, len) != 0) {
+        conn_close(c, REASON_ERROR, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers the kept requests in order while the connection is ready. */
+static void serve_pending(hls_conn_t *hc)
+{
+    size_t len = hc->pend ? evbuffer_get_length(hc->pend) : 0;
+    if (len)
+        evbuffer_drain(hc->pend, serve(hc, evbuffer_pullup(hc->pend, -1), len));
 }
 
 static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
@@ -447,16 +477,14 @@ static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
         conn_close(c, REASON_SLOW, "replies not read");
         return;
     }
-    if (evbuffer_get_length(hc->pend) + len > HLS_PEND_MAX) {
-        log_warn(c->id, "hls: more than %u bytes of pipelined requests, closing after this answer",
-                 HLS_PEND_MAX);
-        hc->keep_alive = 0;
-        if (hc->state == HLS_READING)
-            conn_close(c, REASON_ERROR, "pipelined requests over the bound");
+    if (hc->pend && evbuffer_get_length(hc->pend)) { /* in order: after the kept ones */
+        if (keep_pending(hc, data, len) == 0)
+            serve_pending(hc);
         return;
     }
-    evbuffer_add(hc->pend, data, len);
-    serve_pending(hc);
+    size_t used = serve(hc, data, len);
+    if (used < len && !c->closing)
+        keep_pending(hc, data + used, len - used);
 }
 
 /* Output that does not move for player.slow_timeout_ms, or an answer not
@@ -499,7 +527,7 @@ static void hls_on_tick(conn_t *c, int64_t now_ms)
             conn_flush(c);
     } else if (hc->state == HLS_WAITING && now_ms - hc->since_ms > hc->hold_ms) {
         respond_error(hc, 503, "not available in time", "Retry-After: 1\r\n");
-    } else if (hc->state == HLS_READING && evbuffer_get_length(hc->pend)) {
+    } else if (hc->state == HLS_READING && hc->pend && evbuffer_get_length(hc->pend)) {
         serve_pending(hc); /* pipelined after an answer that was held */
         if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
             conn_flush(c);
@@ -544,23 +572,19 @@ void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req, 
                    size_t rest_len)
 {
     hls_conn_t *hc = calloc(1, sizeof *hc);
-    struct evbuffer *pend = evbuffer_new();
-    if (!hc || !pend || rest_len > HLS_PEND_MAX || evbuffer_add(pend, rest, rest_len) != 0) {
-        free(hc);
-        if (pend)
-            evbuffer_free(pend);
+    if (!hc) {
         http_req_parser_free(parser);
         c->ps = NULL;
-        conn_close(c, REASON_ERROR, rest_len > HLS_PEND_MAX ? "pipelined requests over the bound"
-                                                            : "out of memory");
+        conn_close(c, REASON_ERROR, "out of memory");
         return;
     }
     hc->conn = c;
     hc->parser = parser;
-    hc->pend = pend;
     hc->waiter.wake = waiter_wake;
     c->proto = &SESS_HLS_PROTO;
     c->ps = hc;
+    if (rest_len && keep_pending(hc, rest, rest_len) != 0)
+        return;
     handle(hc, req);
     serve_pending(hc);
     if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
