@@ -11,6 +11,7 @@
 #include "log.h"
 
 #define HLS_TOKEN_LEN 22 /* 132 random bits */
+#define HLS_SESS_BUCKETS 8192u /* of each index; a power of two */
 
 struct hls_sess {
     uint64_t id;
@@ -23,13 +24,52 @@ struct hls_sess {
     uint64_t bytes_out;
     int kicked;
     TAILQ_ENTRY(hls_sess) link;
+    struct hls_sess *tok_next, *id_next; /* chains of the two indexes */
 };
 
 static struct {
     TAILQ_HEAD(hls_sess_list, hls_sess) list; /* by id (ids grow) */
     size_t n;
     int init;
+    /* Every request looks its session up: by token and by id, hashed (a
+     * list walk cost O(sessions) per request at 1000+ players). */
+    hls_sess_t *by_token[HLS_SESS_BUCKETS], *by_id[HLS_SESS_BUCKETS];
 } SESS;
+
+static hls_sess_t **token_bucket(const char *token)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = token; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &SESS.by_token[h & (HLS_SESS_BUCKETS - 1)];
+}
+
+static hls_sess_t **id_bucket(uint64_t id)
+{
+    return &SESS.by_id[id & (HLS_SESS_BUCKETS - 1)];
+}
+
+static void index_add(hls_sess_t *s)
+{
+    hls_sess_t **b = token_bucket(s->token);
+    s->tok_next = *b;
+    *b = s;
+    b = id_bucket(s->id);
+    s->id_next = *b;
+    *b = s;
+}
+
+static void index_remove(hls_sess_t *s)
+{
+    hls_sess_t **p = token_bucket(s->token);
+    while (*p != s)
+        p = &(*p)->tok_next;
+    *p = s->tok_next;
+    p = id_bucket(s->id);
+    while (*p != s)
+        p = &(*p)->id_next;
+    *p = s->id_next;
+}
 
 static void sess_init(void)
 {
@@ -55,10 +95,9 @@ static int make_token(char *out)
 hls_sess_t *hls_sess_find(const char *token)
 {
     sess_init();
-    hls_sess_t *s;
-    TAILQ_FOREACH(s, &SESS.list, link)
-    if (strcmp(s->token, token) == 0)
-        return s;
+    for (hls_sess_t *s = *token_bucket(token); s; s = s->tok_next)
+        if (strcmp(s->token, token) == 0)
+            return s;
     return NULL;
 }
 
@@ -95,10 +134,9 @@ hls_sess_t *hls_sess_find_client(const char *app, const char *name, const char *
 hls_sess_t *hls_sess_by_id(uint64_t id)
 {
     sess_init();
-    hls_sess_t *s;
-    TAILQ_FOREACH(s, &SESS.list, link)
-    if (s->id == id && !s->kicked)
-        return s;
+    for (hls_sess_t *s = *id_bucket(id); s; s = s->id_next)
+        if (s->id == id)
+            return s->kicked ? NULL : s;
     return NULL;
 }
 
@@ -129,6 +167,7 @@ hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const 
     s->start_ms = s->last_ms = weir_mono_ms();
     s->start_wall_ms = weir_wall_ms();
     TAILQ_INSERT_TAIL(&SESS.list, s, link);
+    index_add(s);
     SESS.n++;
     hls_stream_players(app, name, 1);
     log_info(s->id, "hls: play %s/%s from %s", app, name, remote);
@@ -205,6 +244,7 @@ void hls_sess_kick(node_t *node, hls_sess_t *s, reason_t why, const char *reason
 static void sess_free(hls_sess_t *s)
 {
     TAILQ_REMOVE(&SESS.list, s, link);
+    index_remove(s);
     SESS.n--;
     free(s);
 }

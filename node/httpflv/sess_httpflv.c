@@ -563,7 +563,7 @@ static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
     } else if (rc != PARSE_OK) {
         respond_error(hs, 400, err ? err : "malformed request");
     } else if (sess_hls_wants(req)) { /* HLS: its own session takes c and the parser */
-        sess_hls_take(c, hs->parser, req, http_take_back);
+        sess_hls_take(c, hs->parser, req, data + used, len - used, http_take_back);
         free(hs);
         return;
     } else {

@@ -5,7 +5,7 @@ segments start with PAT/PMT and a key frame, are the same bytes for every
 request, and an old one 404s; sessions (token in the URIs) are listed with
 protocol hls, kicked (403 after), end with play.stop after the idle timeout;
 a signed-URL app refuses without a signature (401), drain refuses a new
-session (503); keep-alive; LL-HLS parts and blocking reload; a republish
+session (503); keep-alive, pipelined requests, the connection not listed; LL-HLS parts and blocking reload; a republish
 is a discontinuity, the end is EXT-X-ENDLIST, a blocking reload that cannot
 be answered is 503 after three targets."""
 
@@ -213,6 +213,43 @@ def test_keep_alive(live):
         s.sendall(b"GET /live/cam/x.ts HTTP/1.1\r\nHost: x\r\n\r\n")
         st, hdrs, _, _ = read_response(s, rest)
         assert st == 400 and hdrs["connection"] == "close"
+
+
+def test_pipelined_requests_and_the_connection_not_listed(live):
+    """Requests sent back to back on one connection (the first two in one
+    write, so the second is read with the first head) are all answered, in
+    order, on the same connection; the connection carrying them is not
+    listed as a session of its own (its HLS session is)."""
+    import socket
+    api = Api(live.api_url)
+    with socket.create_connection((live.host, live.http_port), timeout=10) as s:
+        s.sendall(b"GET /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"HEAD /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, hdrs, body, rest = read_response(s, b"")
+        assert st == 200 and hdrs["connection"] == "keep-alive", hdrs
+        while b"\r\n\r\n" not in rest:
+            d = s.recv(65536)
+            assert d, "closed before the pipelined HEAD was answered"
+            rest += d
+        head, rest = rest.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200") and b"keep-alive" in head.lower(), head
+        uri = [ln for ln in body.decode().splitlines() if ln and not ln.startswith("#")][-1]
+        token = re.search(r"hls_session=([A-Za-z0-9_-]+)", uri).group(1)
+        s.sendall(b"GET /live/%s HTTP/1.1\r\nHost: x\r\n\r\n" % uri.encode() +
+                  b"GET /live/cam.m3u8?hls_session=%s HTTP/1.1\r\nHost: x\r\n\r\n" % token.encode())
+        st, hdrs, seg, rest = read_response(s, rest)
+        assert st == 200 and hdrs["content-type"] == "video/mp2t" and seg[0] == 0x47, hdrs
+        assert hdrs["connection"] == "keep-alive", hdrs
+        assert get(base(live) + "/live/" + uri)[2] == seg, uri
+        st, hdrs, body, rest = read_response(s, rest)
+        assert st == 200 and body.startswith(b"#EXTM3U") and hdrs["connection"] == "keep-alive", hdrs
+        assert token.encode() in body, body
+        sessions = api.get("/api/v1/sessions").json()["sessions"]
+        assert [x for x in sessions if x["protocol"] == "http-flv"] == [], sessions
+        assert any(x["protocol"] == "hls" for x in sessions), sessions
+        m = re.search(r'^weir_sessions\{role="connecting",protocol="http-flv"\} (\d+)$',
+                      api.get("/metrics").text, re.M)
+        assert m is None or m.group(1) == "0", m.group(0)
 
 
 LL = {"segment_ms": 1000, "window": 3, "part_ms": 250, "idle_timeout_s": 5}

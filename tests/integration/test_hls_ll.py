@@ -240,16 +240,20 @@ def test_held_requests_are_bounded(node, procs, clip):
 
 
 @pytest.mark.parametrize("ext,magic", [("flv", b"FLV"), ("ts", b"\x47")])
-def test_keep_alive_hls_then_stream(live, ext, magic):
+@pytest.mark.parametrize("pipelined", [False, True], ids=["after", "pipelined"])
+def test_keep_alive_hls_then_stream(live, ext, magic, pipelined):
     """A browser reuses an idle keep-alive connection of the origin for its
     next request: after a playlist, an HTTP-FLV or HTTP-TS request on the
-    same connection must be served as on a new one."""
+    same connection (sent after the answer, or pipelined in the same write)
+    must be served as on a new one."""
     from test_hls import read_response
+    nxt = b"GET /live/cam.%s HTTP/1.0\r\nHost: x\r\n\r\n" % ext.encode()
     with socket.create_connection((live.host, live.http_port), timeout=10) as s:
-        s.sendall(b"GET /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n" + (nxt if pipelined else b""))
         st, hdrs, _, rest = read_response(s, b"")
         assert st == 200 and hdrs["connection"] == "keep-alive", hdrs
-        s.sendall(b"GET /live/cam.%s HTTP/1.0\r\nHost: x\r\n\r\n" % ext.encode())
+        if not pipelined:
+            s.sendall(nxt)
         data = rest
         while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 3:
             d = s.recv(65536)
