@@ -80,6 +80,13 @@ struct api_req {
     char allow_buf[48];         /* "GET, HEAD, PUT, PATCH, DELETE" at most */
     char etag[SPEC_ETAG_MAX];   /* the reply's ETag header ("": none); api_reply_entity() */
     const char *const *headers; /* extra: name, value, ..., NULL (api_reply_headers) */
+    /* api_reply_fd(): the body is resp_len bytes of the file fd_fd from
+     * fd_off (MHD reads it as it sends; it closes the fd) */
+    int has_fd;
+    int fd_fd;
+    uint64_t fd_off;
+    char fd_hdr[2][96]; /* Content-Range, Content-Disposition */
+    const char *fd_headers[7];
 };
 
 typedef void (*api_handler_fn)(api_req_t *r);
@@ -122,6 +129,9 @@ typedef struct api_route {
 /* The i-th route's pattern, NULL past the end (the fuzz target matches
  * paths against the real table). */
 const char *api_route_pattern(size_t i);
+/* The route of r's path (api/routes.c; its path parameters filled in r->pp),
+ * or NULL. */
+const api_route_t *api_route_find(api_req_t *r);
 
 /* ---- replies (each request gets exactly one) ---------------------------- */
 
@@ -139,6 +149,12 @@ void api_reply_static(api_req_t *r, int status, const char *ctype, const void *d
 /* A 2xx answer that is one relay or hook: its "etag" member (if any)
  * becomes the ETag header; then as api_reply_json(). */
 void api_reply_entity(api_req_t *r, int status, cJSON *body);
+/* (routes_recordings.c) Replies with len bytes of the open file fd from off (taken: closed after
+ * the answer, or at once when it cannot be sent), read by MHD as it sends,
+ * never the whole file in memory; range ("" for none) is the
+ * Content-Range header, disposition the Content-Disposition one (or ""). */
+void api_reply_fd(api_req_t *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len,
+                  const char *range, const char *disposition);
 /* Extra headers for the reply about to be made: NULL or name, value, ...,
  * NULL, all of it outliving the request (static). A "Cache-Control" among
  * them replaces the default "no-store". Call before the api_reply_*(). */
@@ -185,6 +201,8 @@ void api_get_streams(api_req_t *r);
 void api_get_stream(api_req_t *r);
 void api_delete_stream(api_req_t *r);
 void api_get_sessions(api_req_t *r);
+void api_get_history(api_req_t *r);
+void api_get_stream_history(api_req_t *r);
 void api_get_session(api_req_t *r);
 void api_delete_session(api_req_t *r);
 void api_get_events(api_req_t *r);
@@ -195,6 +213,21 @@ void api_get_relay(api_req_t *r);
 void api_put_relay(api_req_t *r);
 void api_patch_relay(api_req_t *r);
 void api_delete_relay(api_req_t *r);
+void api_get_recorders(api_req_t *r);
+void api_post_recorder(api_req_t *r);
+void api_get_recorder(api_req_t *r);
+void api_put_recorder(api_req_t *r);
+void api_patch_recorder(api_req_t *r);
+void api_delete_recorder(api_req_t *r);
+void api_get_recordings(api_req_t *r);
+void api_get_recording(api_req_t *r);
+void api_delete_recording(api_req_t *r);
+void api_get_recording_file(api_req_t *r);
+void api_post_stream_record(api_req_t *r);
+void api_delete_stream_record(api_req_t *r);
+/* The recording lines of /metrics (routes_record.c). */
+struct evbuffer;
+void api_record_metrics(struct evbuffer *b, node_t *node);
 void api_get_hooks(api_req_t *r);
 void api_post_hook(api_req_t *r);
 void api_get_hook(api_req_t *r);

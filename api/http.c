@@ -1,6 +1,7 @@
 /* http: the API's HTTP server: libmicrohttpd driven by the node's libevent
- * loop, routing, bearer-token auth, body limits, error replies, and the
- * per-status request counters. Route handlers live in api/<tag>.c. */
+ * loop, request handling (the route table is api/routes.c), bearer-token
+ * auth, body limits, error replies, and the per-status request counters.
+ * Route handlers live in api/routes_<tag>.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -26,91 +27,6 @@
 #define API_CONNECTION_LIMIT CONF_API_CONNECTIONS_MAX /* open API connections in all (MHD's) */
 #define API_MAX_POLL_MS 200 /* MHD runs at least this often, whatever it asks */
 #define API_MAX_BODY_DEFAULT (64 * 1024)
-
-/* ---- routes -------------------------------------------------------------- */
-
-/* The query parameters of the lists (openapi.yaml, "Lists and paging"). */
-static const char *const Q_SESSIONS[] = {"app", "name", "role", "protocol", "limit", "after", NULL};
-static const char *const Q_STREAMS[] = {"app", "name", "limit", "after", NULL};
-static const char *const Q_KICK[] = {"ban_s", NULL};
-static const char *const Q_EVENTS[] = {"type", "limit", "after", NULL};
-static const char *const Q_RELAYS[] = {"app",   "name",  "status", "direction",
-                                       "limit", "after", NULL};
-static const char *const Q_HOOKS[] = {"enabled", "limit", "after", NULL};
-const char *const API_QUERY_ANY[] = {NULL};
-
-static const api_route_t ROUTES[] = {
-    {"/healthz", API_AUTH_HEALTH, {{"GET", api_get_healthz, 0, NULL}}, NULL},
-    {"/readyz", API_AUTH_HEALTH, {{"GET", api_get_readyz, 0, NULL}}, NULL},
-    {"/metrics", API_AUTH_TOKEN, {{"GET", api_get_metrics, 0, NULL}}, NULL},
-    {"/api/v1/node",
-     API_AUTH_TOKEN,
-     {{"GET", api_get_node, 0, NULL}, {"PATCH", api_patch_node, 1, NULL}},
-     NULL},
-    {"/api/v1/version", API_AUTH_TOKEN, {{"GET", api_get_version, 0, NULL}}, NULL},
-    {"/api/v1/node/drain", API_AUTH_TOKEN, {{"POST", api_post_node_drain, 1, NULL}}, NULL},
-    {"/api/v1/node/undrain", API_AUTH_TOKEN, {{"POST", api_post_node_undrain, 0, NULL}}, NULL},
-    {"/api/v1/node/reload-certs", API_AUTH_TOKEN, {{"POST", api_post_node_reload_certs, 0, NULL}},
-     NULL},
-    {"/api/v1/streams", API_AUTH_TOKEN, {{"GET", api_get_streams, 0, Q_STREAMS}}, NULL},
-    {"/api/v1/streams/{}/{*}",
-     API_AUTH_TOKEN,
-     {{"GET", api_get_stream, 0, NULL}, {"DELETE", api_delete_stream, 0, NULL}},
-     NULL},
-    {"/api/v1/sessions", API_AUTH_TOKEN, {{"GET", api_get_sessions, 0, Q_SESSIONS}}, NULL},
-    {"/api/v1/sessions/{}",
-     API_AUTH_TOKEN,
-     {{"GET", api_get_session, 0, NULL}, {"DELETE", api_delete_session, 0, Q_KICK}},
-     NULL},
-    {"/api/v1/events", API_AUTH_TOKEN, {{"GET", api_get_events, 0, Q_EVENTS}}, NULL},
-    {"/api/v1/relays",
-     API_AUTH_TOKEN,
-     {{"GET", api_get_relays, 0, Q_RELAYS}, {"POST", api_post_relay, 1, NULL}},
-     NULL},
-    {"/api/v1/relays/{}",
-     API_AUTH_TOKEN,
-     {{"GET", api_get_relay, 0, NULL},
-      {"PUT", api_put_relay, 1, NULL},
-      {"PATCH", api_patch_relay, 1, NULL},
-      {"DELETE", api_delete_relay, 0, NULL}},
-     NULL},
-    {"/api/v1/hooks",
-     API_AUTH_TOKEN,
-     {{"GET", api_get_hooks, 0, Q_HOOKS}, {"POST", api_post_hook, 1, NULL}},
-     NULL},
-    {"/api/v1/hooks/{}",
-     API_AUTH_TOKEN,
-     {{"GET", api_get_hook, 0, NULL},
-      {"PUT", api_put_hook, 1, NULL},
-      {"DELETE", api_delete_hook, 0, NULL}},
-     NULL},
-    /* The dashboard (api/static.c), last: its "/{}" must not shadow a route
-     * above. Public: the page holds no secret and asks for the token itself. */
-    {"/", API_AUTH_PUBLIC, {{"GET", api_get_dashboard, 0, API_QUERY_ANY}}, NULL},
-    {"/assets/{}",
-     API_AUTH_PUBLIC,
-     {{"GET", api_get_dashboard_asset, 0, API_QUERY_ANY}},
-     api_dashboard_asset_exists},
-    {"/{}",
-     API_AUTH_PUBLIC,
-     {{"GET", api_get_dashboard_file, 0, API_QUERY_ANY}},
-     api_dashboard_file_exists},
-};
-#define NROUTES (sizeof ROUTES / sizeof ROUTES[0])
-
-const char *api_route_pattern(size_t i)
-{
-    return i < NROUTES ? ROUTES[i].pattern : NULL;
-}
-
-static const api_route_t *route_find(api_req_t *r)
-{
-    for (size_t i = 0; i < NROUTES; i++)
-        if (api_path_match(ROUTES[i].pattern, r->path, &r->pp) &&
-            (!ROUTES[i].exists || ROUTES[i].exists(r)))
-            return &ROUTES[i];
-    return NULL;
-}
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -213,10 +129,14 @@ void api_suspend(api_req_t *r)
 static enum MHD_Result queue_reply(api_req_t *r)
 {
     api_t *a = r->api;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->resp_len, r->resp, r->resp_borrowed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        r->has_fd ? MHD_create_response_from_fd_at_offset64(r->resp_len, r->fd_fd, r->fd_off)
+                  : MHD_create_response_from_buffer(r->resp_len, r->resp,
+                                                    r->resp_borrowed ? MHD_RESPMEM_PERSISTENT
+                                                                     : MHD_RESPMEM_MUST_FREE);
     if (!resp)
         return MHD_NO;
+    r->has_fd = 0; /* MHD's now: it closes it */
     r->resp = NULL;
     r->queued = 1;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
@@ -348,7 +268,7 @@ static void check_body(api_req_t *r)
  * r->status) when the request is refused. */
 static void first_call(api_req_t *r)
 {
-    r->route = route_find(r);
+    r->route = api_route_find(r);
     /* Without the token nothing is revealed, not even which paths exist. */
     if (!route_is_public(r) && !authorized(r)) {
         api_reply_error(r, 401, "unauthorized",
@@ -460,6 +380,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_debug(0, "api: %s %s: ended early (%d)", r->method, r->path, (int)toe);
     if (!r->resp_borrowed)
         free(r->resp);
+    if (r->has_fd)
+        close(r->fd_fd);
     free(r->body);
     free(r->path);
     free(r->pp.buf);

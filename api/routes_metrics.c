@@ -455,6 +455,7 @@ void api_get_metrics(api_req_t *r)
     auth_metrics(m.b, node);
     limit_metrics(m.b, node);
     tls_metrics(&m, node);
+    api_record_metrics(m.b, node);
     metric_u64(m.b, "weir_node_draining", "gauge",
                "1 while the node is drained (no new publishers or players), else 0.",
                node->draining ? 1 : 0);

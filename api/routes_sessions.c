@@ -53,7 +53,7 @@ static void each_conn_info(conn_t *c, void *arg)
 {
     each_info_t *e = arg;
     sess_info_t si;
-    if (e->stop)
+    if (e->stop || c->proto->carrier)
         return;
     conn_info(c, e->now, &si);
     e->stop = e->cb(&si, e->arg);
@@ -88,6 +88,8 @@ static int add_session(conn_t *c, void *arg)
     hls_sess_after(f->hls_seen, add_hls, f);
     if (f->full)
         return 1;
+    if (c->proto->carrier) /* its HLS sessions are listed instead */
+        return 0;
     sess_info_t si;
     conn_info(c, f->now, &si);
     return add_info(f, &si);

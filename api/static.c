@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <microhttpd.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -318,12 +319,18 @@ size_t api_static_bytes(const api_static_t *s)
 #define SECURITY_HEADERS                                                                           \
     "X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer", "X-Frame-Options",      \
         "DENY", "Content-Security-Policy",                                                         \
-        "default-src 'self'; connect-src 'self' http: https:; media-src 'self' blob:; "            \
-        "worker-src 'self' blob:; img-src 'self' data:; style-src 'self'"
+        "default-src 'self'; connect-src 'self' http: https: ws: wss:; "                           \
+        "media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; style-src 'self'"
 
-static const char *const HDRS_NO_CACHE[] = {"Cache-Control", "no-cache", SECURITY_HEADERS, NULL};
-static const char *const HDRS_IMMUTABLE[] = {
-    "Cache-Control", "public, max-age=31536000, immutable", SECURITY_HEADERS, NULL};
+#define NO_CACHE "Cache-Control", "no-cache", "Vary", "Accept-Encoding"
+#define IMMUTABLE "Cache-Control", "public, max-age=31536000, immutable", "Vary", "Accept-Encoding"
+static const char *const HDRS_NO_CACHE[] = {NO_CACHE, SECURITY_HEADERS, NULL};
+static const char *const HDRS_IMMUTABLE[] = {IMMUTABLE, SECURITY_HEADERS, NULL};
+/* the same for the precompressed copy (<name>.gz, made by web/build.mjs) */
+static const char *const HDRS_NO_CACHE_GZ[] = {NO_CACHE, "Content-Encoding", "gzip",
+                                               SECURITY_HEADERS, NULL};
+static const char *const HDRS_IMMUTABLE_GZ[] = {IMMUTABLE, "Content-Encoding", "gzip",
+                                                SECURITY_HEADERS, NULL};
 
 /* The loaded file a dashboard route names (its one path parameter), or NULL. */
 static const api_static_file_t *named_file(const api_req_t *r, int asset)
@@ -337,8 +344,38 @@ static const api_static_file_t *named_file(const api_req_t *r, int asset)
     return api_static_find(r->api->web, name);
 }
 
+/* 1 if the request's Accept-Encoding names gzip, not with a weight of 0. */
+static int accepts_gzip(const api_req_t *r)
+{
+    const char *ae = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept-Encoding");
+    const char *p = ae ? strstr(ae, "gzip") : NULL;
+    if (!p)
+        return 0;
+    p += 4;
+    p += strspn(p, " ");
+    if (*p != ';')
+        return 1;
+    p++;
+    p += strspn(p, " ");
+    if (strncasecmp(p, "q=", 2) != 0)
+        return 1;
+    return strtod(p + 2, NULL) > 0;
+}
+
+/* f, or its precompressed copy "<name>.gz" when one is loaded and the
+ * client takes gzip (Content-Encoding: gzip, same type). HEAD is answered
+ * by MHD from the same reply, without the body. */
 static void serve(api_req_t *r, const api_static_file_t *f)
 {
+    char gz[STATIC_NAME_MAX];
+    const api_static_file_t *z = NULL;
+    if ((size_t)snprintf(gz, sizeof gz, "%s.gz", f->name) < sizeof gz && accepts_gzip(r))
+        z = api_static_find(r->api->web, gz);
+    if (z) {
+        api_reply_headers(r, f->immutable ? HDRS_IMMUTABLE_GZ : HDRS_NO_CACHE_GZ);
+        api_reply_static(r, 200, f->ctype, z->data, z->len);
+        return;
+    }
     api_reply_headers(r, f->immutable ? HDRS_IMMUTABLE : HDRS_NO_CACHE);
     api_reply_static(r, 200, f->ctype, f->data, f->len);
 }

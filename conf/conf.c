@@ -13,6 +13,7 @@
 
 #include "hook_spec.h"
 #include "log.h"
+#include "record_spec.h"
 #include "relay_spec.h"
 #include "tls_sni.h"
 
@@ -66,6 +67,7 @@ static const field_t FIELDS[] = {
     U32("http_flv.ws_idle_timeout_ms", http_flv_ws_idle_timeout_ms, 30000, 500, 3600000),
     STR("tls.cert", tls_cert, ""),
     STR("tls.key", tls_key, ""),
+    STR("tls.ca", tls_ca, ""),
     U32("tls.handshake_timeout_ms", tls_handshake_timeout_ms, 10000, 100, 600000),
     U32("tls.max_handshakes", tls_max_handshakes, 256, 0, 1000000),
     LISTEN("rtmps.listen", rtmps_listen, ""),
@@ -120,6 +122,9 @@ static const field_t FIELDS[] = {
     POLICY("webhooks.on_play_timeout", webhooks_on_play_timeout_allow, 1),
     U32("webhooks.max_pending_decisions", webhooks_max_pending_decisions, 1000, 1, 100000),
     U32("webhooks.shutdown_flush_ms", webhooks_shutdown_flush_ms, 2000, 0, 60000),
+    STR("record.root", record_root, ""),
+    U32("record.queue_max_bytes", record_queue_max_bytes, 64u << 20, 1u << 20, 1u << 30),
+    U32("record.queue_max_msgs", record_queue_max_msgs, 100000, 100, 10000000),
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 
@@ -158,6 +163,8 @@ const char *conf_changed_key(const conf_t *a, const conf_t *b, const char *const
         return "relays";
     if (strcmp(a->hooks_json, b->hooks_json) != 0)
         return "hooks";
+    if (strcmp(a->recorders_json, b->recorders_json) != 0)
+        return "recorders";
     int skip_sni = 0;
     for (const char *const *k = skip; k && *k; k++)
         skip_sni |= strcmp(*k, "tls.sni") == 0;
@@ -311,7 +318,18 @@ static int read_hook(const cJSON *e, char *id, char *err, size_t errlen)
     return 0;
 }
 
+static int read_recorder(const cJSON *e, char *id, char *err, size_t errlen)
+{
+    record_spec_t spec;
+    if (record_spec_from_json(e, NULL, 1, &spec, err, errlen) != 0)
+        return -1;
+    memcpy(id, spec.id, RECORD_ID_MAX);
+    return 0;
+}
+
 _Static_assert(RELAY_ID_MAX == HOOK_ID_MAX, "one id buffer for both arrays");
+_Static_assert(RECORD_ID_MAX == HOOK_ID_MAX, "one id buffer for every array");
+_Static_assert(CONF_RECORDERS_MAX == CONF_RELAYS_MAX, "one id table for every array");
 _Static_assert(CONF_HOOKS_MAX == CONF_RELAYS_MAX, "one id table for both arrays");
 
 /* A top-level spec array ("relays", "hooks"): at most max objects, each
@@ -325,7 +343,9 @@ static int load_spec_array(const char *name, const cJSON *arr, int max, spec_rea
         snprintf(err, errlen, "%s: expected an array", name);
         return -1;
     }
-    const char *noun = strcmp(name, "relays") == 0 ? "relay" : "hook";
+    const char *noun = strcmp(name, "relays") == 0 ? "relay"
+                       : strcmp(name, "hooks") == 0 ? "hook"
+                                                    : "recorder";
     int n = cJSON_GetArraySize(arr);
     if (n > max) {
         snprintf(err, errlen, "%s: more than %d %ss", name, max, noun);
@@ -547,6 +567,12 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
         if (strcmp(sec->string, "hooks") == 0) {
             if (load_spec_array("hooks", sec, CONF_HOOKS_MAX, read_hook, c->hooks_json,
                                 sizeof c->hooks_json, err, errlen) != 0)
+                goto out;
+            continue;
+        }
+        if (strcmp(sec->string, "recorders") == 0) {
+            if (load_spec_array("recorders", sec, CONF_RECORDERS_MAX, read_recorder,
+                                c->recorders_json, sizeof c->recorders_json, err, errlen) != 0)
                 goto out;
             continue;
         }

@@ -33,6 +33,8 @@
 #define CONF_FILE_MAX (1 << 20)      /* bytes of a config file at most */
 #define CONF_API_CONNECTIONS_MAX 256 /* API connections open at once, in all (api/http.c) */
 #define CONF_TLS_SNI_MAX 16          /* elements of "tls.sni" at most */
+#define CONF_RECORDERS_JSON_MAX 32768 /* recorders_json, with its NUL */
+#define CONF_RECORDERS_MAX 64        /* elements of "recorders" at most */
 
 /* One element of tls.sni: the certificate chosen when a client names host. */
 typedef struct {
@@ -67,6 +69,7 @@ typedef struct {
      * and key, the per-name ones, and the TLS listeners ("": off) */
     char tls_cert[CONF_PATH_MAX];
     char tls_key[CONF_PATH_MAX];
+    char tls_ca[CONF_PATH_MAX]; /* clients (relays, webhooks): CA file; "": the system store */
     conf_tls_sni_t tls_sni[CONF_TLS_SNI_MAX];
     unsigned tls_sni_n;
     uint32_t tls_handshake_timeout_ms; /* a TLS handshake not done by then is cut */
@@ -134,6 +137,15 @@ typedef struct {
      * hook objects, each with a unique id), or "" when absent or empty */
     char hooks_json[CONF_HOOKS_JSON_MAX];
 
+    /* recording (node/record): the files' folder ("": "recordings" beside
+     * storage.path), the writer queue's bounds, and "recorders" as compact
+     * JSON text (a validated array of record_spec.h objects, each with a
+     * unique id), or "" when absent or empty */
+    char record_root[CONF_PATH_MAX];
+    uint32_t record_queue_max_bytes;
+    uint32_t record_queue_max_msgs;
+    char recorders_json[CONF_RECORDERS_JSON_MAX];
+
     /* "apps": per-app publish/play auth (app_auth.h); n == 0 when absent */
     app_auth_table_t apps;
 } conf_t;
@@ -151,7 +163,7 @@ int conf_load_file(conf_t *c, const char *path, char *err, size_t errlen);
 /* Same, from a JSON text (used by the file loader and by tests). */
 int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t errlen);
 
-/* The first key (dotted path, or "relays", "hooks", "apps", "tls.sni") whose value
+/* The first key (dotted path, or "relays", "hooks", "recorders", "apps", "tls.sni") whose value
  * differs between a and b, leaving out the keys listed in skip (a
  * NULL-terminated array, or NULL); NULL when none differs. Both must come
  * from conf_defaults() and the loaders (SIGHUP compares the file it re-read

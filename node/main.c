@@ -12,10 +12,12 @@
 #include "drain.h"
 #include "evlog.h"
 #include "heartbeat.h"
+#include "history.h"
 #include "hooks.h"
 #include "log.h"
 #include "node.h"
 #include "relay.h"
+#include "record_mgr.h"
 #include "relay_admit.h"
 #include "sdnotify.h"
 #include "hls_stream.h"
@@ -28,7 +30,8 @@
 /* API changes of relays and hooks queued or in flight. */
 static size_t changes_waiting(const node_t *node)
 {
-    return relay_mgr_changes_waiting(node->relays) + hook_mgr_changes_waiting(node->hooks);
+    return relay_mgr_changes_waiting(node->relays) + hook_mgr_changes_waiting(node->hooks) +
+           record_mgr_changes_waiting(node->records);
 }
 
 /* The heartbeat's relays_active (heartbeat.h). */
@@ -71,12 +74,14 @@ static void usage(FILE *out)
                  "127.0.0.1:8090 (openapi.yaml). State: storage.path (data/weir.db).\n");
 }
 
-/* SIGPIPE: a peer gone mid-write is a write error. SIGHUP, SIGUSR1 and
+/* SIGPIPE: a peer gone mid-write is a write error; SIGXFSZ: a file over
+ * RLIMIT_FSIZE (a recording) is a write error (EFBIG). SIGHUP, SIGUSR1 and
  * SIGUSR2 would kill the node until the loop handles them (node_new();
  * reload.h) and after node_free(): ignored then. */
 static void ignore_signals(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
     signal(SIGUSR2, SIG_IGN);
@@ -296,6 +301,10 @@ static int start_services(node_t *node, storage_t *st, api_t **api)
         start_failed("heartbeat: ", err);
         return -1;
     }
+    if (history_start(node, err, sizeof err) != 0) {
+        start_failed("history: ", err);
+        return -1;
+    }
     if (drain_start(node, err, sizeof err) != 0) {
         start_failed("drain: ", err);
         return -1;
@@ -310,6 +319,10 @@ static int start_services(node_t *node, storage_t *st, api_t **api)
     drain_restore(node, storage_setting(st, DRAIN_SETTING));
     if (relay_mgr_start(node, err, sizeof err) != 0) {
         start_failed("relays: ", err);
+        return -1;
+    }
+    if (record_mgr_start(node, err, sizeof err) != 0) {
+        start_failed("record: ", err);
         return -1;
     }
     return 0;

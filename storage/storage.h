@@ -38,7 +38,7 @@ struct event_base;
 typedef struct storage storage_t;
 
 /* Current schema version (the highest migration). */
-#define STORAGE_SCHEMA_VERSION 4
+#define STORAGE_SCHEMA_VERSION 5
 
 /* Called once on the loop thread (a message from the storage thread) when
  * the database file or its WAL was deleted or replaced while open: why is
@@ -178,6 +178,24 @@ int storage_hook_put(storage_t *st, const char *id, const char *spec_json, stora
 /* Queues a durable delete of hook id (a missing id is rc 0); same rules as
  * storage_relay_delete(). */
 int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
+
+/* ---- recorders and recordings (schema v5: tables recorders and
+ * recordings, both (id TEXT PRIMARY KEY, spec TEXT NOT NULL, updated_ms
+ * INTEGER NOT NULL)) ----------------------------------------------------- */
+
+/* A recorder: record_spec.h JSON. A recording (an indexed file): its row
+ * as JSON (node/record/record_index.c). Loaded at open, ordered by id;
+ * valid until close; later writes are not reflected here. */
+size_t storage_recorders(const storage_t *st, const storage_spec_t **out);
+size_t storage_recordings(const storage_t *st, const storage_spec_t **out);
+/* Durable insert-or-replace and delete; same rules as storage_relay_put()
+ * and storage_relay_delete(). */
+int storage_recorder_put(storage_t *st, const char *id, const char *spec_json,
+                         storage_done_cb done, void *arg);
+int storage_recorder_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
+int storage_recording_put(storage_t *st, const char *id, const char *row_json,
+                          storage_done_cb done, void *arg);
+int storage_recording_delete(storage_t *st, const char *id, storage_done_cb done, void *arg);
 
 typedef struct {
     uint64_t events_written; /* rows committed */

@@ -31,6 +31,12 @@ static const char *const MIGRATIONS[] = {
     /* 4: webhook targets (spec: hook_spec.h storage JSON, secret included) */
     "CREATE TABLE hooks (id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
     " updated_ms INTEGER NOT NULL);",
+    /* 5: recorders (spec: record_spec.h JSON) and the recorded files (spec:
+     * their index row as JSON, node/record/record_index.c) */
+    "CREATE TABLE recorders (id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE recordings (id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORAGE_SCHEMA_VERSION,
@@ -309,6 +315,14 @@ int storage_db_prepare(storage_t *st, char *err, size_t errlen)
          "INSERT INTO hooks (id, spec, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id)"
          " DO UPDATE SET spec = excluded.spec, updated_ms = excluded.updated_ms"},
         {offsetof(storage_t, s_hook_del), "DELETE FROM hooks WHERE id = ?1"},
+        {offsetof(storage_t, s_recorder_put),
+         "INSERT INTO recorders (id, spec, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id)"
+         " DO UPDATE SET spec = excluded.spec, updated_ms = excluded.updated_ms"},
+        {offsetof(storage_t, s_recorder_del), "DELETE FROM recorders WHERE id = ?1"},
+        {offsetof(storage_t, s_recording_put),
+         "INSERT INTO recordings (id, spec, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id)"
+         " DO UPDATE SET spec = excluded.spec, updated_ms = excluded.updated_ms"},
+        {offsetof(storage_t, s_recording_del), "DELETE FROM recordings WHERE id = ?1"},
         /* bounded work per batch: at most ?2 rows per rule */
         {offsetof(storage_t, s_keep_rows),
          "DELETE FROM events WHERE id IN (SELECT id FROM events"
@@ -331,7 +345,9 @@ void storage_db_finalize(storage_t *st)
 {
     sqlite3_stmt **all[] = {&st->s_begin,    &st->s_commit,   &st->s_rollback,  &st->s_insert,
                             &st->s_get,      &st->s_setting,  &st->s_relay_put, &st->s_relay_del,
-                            &st->s_hook_put, &st->s_hook_del, &st->s_keep_rows, &st->s_keep_age};
+                            &st->s_hook_put, &st->s_hook_del, &st->s_keep_rows, &st->s_keep_age,
+                            &st->s_recorder_put, &st->s_recorder_del, &st->s_recording_put,
+                            &st->s_recording_del};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;

@@ -48,6 +48,10 @@ typedef enum {
     JOB_RELAY_DEL,
     JOB_HOOK_PUT,
     JOB_HOOK_DEL,
+    JOB_RECORDER_PUT,
+    JOB_RECORDER_DEL,
+    JOB_RECORDING_PUT,
+    JOB_RECORDING_DEL,
     JOB_LOST /* not queued: the thread's "file lost" message to the loop */
 } job_kind_t;
 
@@ -97,12 +101,15 @@ struct storage {
     size_t nrelays;
     storage_spec_t *hooks; /* same, hooks */
     size_t nhooks;
+    storage_spec_t *recorders, *recordings; /* same, recorders and recordings */
+    size_t nrecorders, nrecordings;
 
     /* prepared once at open, used by the storage thread */
     sqlite3_stmt *s_begin, *s_commit, *s_rollback;
     sqlite3_stmt *s_insert, *s_get, *s_setting;
     sqlite3_stmt *s_relay_put, *s_relay_del;
     sqlite3_stmt *s_hook_put, *s_hook_del;
+    sqlite3_stmt *s_recorder_put, *s_recorder_del, *s_recording_put, *s_recording_del;
     sqlite3_stmt *s_keep_rows, *s_keep_age;
 
     /* queue and done list, under mu */

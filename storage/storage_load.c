@@ -186,7 +186,9 @@ int storage_load(storage_t *st, char *err, size_t errlen)
 {
     if (load_node_id(st, err, errlen) != 0 || load_settings(st, err, errlen) != 0 ||
         load_specs(st, "relays", &st->relays, &st->nrelays, err, errlen) != 0 ||
-        load_specs(st, "hooks", &st->hooks, &st->nhooks, err, errlen) != 0)
+        load_specs(st, "hooks", &st->hooks, &st->nhooks, err, errlen) != 0 ||
+        load_specs(st, "recorders", &st->recorders, &st->nrecorders, err, errlen) != 0 ||
+        load_specs(st, "recordings", &st->recordings, &st->nrecordings, err, errlen) != 0)
         return -1;
     int64_t last = 0;
     int rc = storage_db_query_int(st->db, "SELECT max(id) FROM events", &last);
@@ -207,6 +209,8 @@ void storage_load_free(storage_t *st)
     free(st->settings);
     free_specs(st->relays, st->nrelays);
     free_specs(st->hooks, st->nhooks);
+    free_specs(st->recorders, st->nrecorders);
+    free_specs(st->recordings, st->nrecordings);
 }
 
 /* ---- accessors ---------------------------------------------------------- */
@@ -246,4 +250,18 @@ size_t storage_hooks(const storage_t *st, const storage_hook_t **out)
     if (out)
         *out = st->hooks;
     return st->nhooks;
+}
+
+size_t storage_recorders(const storage_t *st, const storage_spec_t **out)
+{
+    if (out)
+        *out = st->recorders;
+    return st->nrecorders;
+}
+
+size_t storage_recordings(const storage_t *st, const storage_spec_t **out)
+{
+    if (out)
+        *out = st->recordings;
+    return st->nrecordings;
 }

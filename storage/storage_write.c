@@ -5,6 +5,7 @@
  * (storage_write_run()).
  */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,36 @@ int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, voi
     return write_job(st, JOB_HOOK_DEL, id, NULL, done, arg);
 }
 
+int storage_recorder_put(storage_t *st, const char *id, const char *spec_json,
+                         storage_done_cb done, void *arg)
+{
+    if (!st || !id || !spec_json)
+        return NODE_EINVAL;
+    return write_job(st, JOB_RECORDER_PUT, id, spec_json, done, arg);
+}
+
+int storage_recorder_delete(storage_t *st, const char *id, storage_done_cb done, void *arg)
+{
+    if (!st || !id)
+        return NODE_EINVAL;
+    return write_job(st, JOB_RECORDER_DEL, id, NULL, done, arg);
+}
+
+int storage_recording_put(storage_t *st, const char *id, const char *row_json,
+                          storage_done_cb done, void *arg)
+{
+    if (!st || !id || !row_json)
+        return NODE_EINVAL;
+    return write_job(st, JOB_RECORDING_PUT, id, row_json, done, arg);
+}
+
+int storage_recording_delete(storage_t *st, const char *id, storage_done_cb done, void *arg)
+{
+    if (!st || !id)
+        return NODE_EINVAL;
+    return write_job(st, JOB_RECORDING_DEL, id, NULL, done, arg);
+}
+
 /* ---- on the storage thread ---------------------------------------------- */
 
 /* A durable write (setting, relay or hook put or delete): one statement in its own
@@ -77,30 +108,30 @@ int storage_hook_delete(storage_t *st, const char *id, storage_done_cb done, voi
  * leaves nothing behind. */
 void storage_write_run(storage_t *st, job_t *j)
 {
-    sqlite3_stmt *s;
-    const char *what;
-    switch (j->kind) {
-    case JOB_RELAY_PUT:
-        s = st->s_relay_put;
-        what = "write relay";
-        break;
-    case JOB_RELAY_DEL:
-        s = st->s_relay_del;
-        what = "delete relay";
-        break;
-    case JOB_HOOK_PUT:
-        s = st->s_hook_put;
-        what = "write hook";
-        break;
-    case JOB_HOOK_DEL:
-        s = st->s_hook_del;
-        what = "delete hook";
-        break;
-    default:
-        s = st->s_setting;
-        what = "write setting";
-        break;
+    static const struct {
+        job_kind_t kind;
+        size_t off;
+        const char *what;
+    } KINDS[] = {
+        {JOB_RELAY_PUT, offsetof(storage_t, s_relay_put), "write relay"},
+        {JOB_RELAY_DEL, offsetof(storage_t, s_relay_del), "delete relay"},
+        {JOB_HOOK_PUT, offsetof(storage_t, s_hook_put), "write hook"},
+        {JOB_HOOK_DEL, offsetof(storage_t, s_hook_del), "delete hook"},
+        {JOB_RECORDER_PUT, offsetof(storage_t, s_recorder_put), "write recorder"},
+        {JOB_RECORDER_DEL, offsetof(storage_t, s_recorder_del), "delete recorder"},
+        {JOB_RECORDING_PUT, offsetof(storage_t, s_recording_put), "write recording"},
+        {JOB_RECORDING_DEL, offsetof(storage_t, s_recording_del), "delete recording"},
+    };
+    sqlite3_stmt *s = st->s_setting;
+    const char *what = "write setting";
+    for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++) {
+        if (KINDS[i].kind == j->kind) {
+            s = *(sqlite3_stmt **)((char *)st + KINDS[i].off);
+            what = KINDS[i].what;
+        }
     }
+    int del = j->kind == JOB_RELAY_DEL || j->kind == JOB_HOOK_DEL ||
+              j->kind == JOB_RECORDER_DEL || j->kind == JOB_RECORDING_DEL;
     if (!storage_health_write_allowed(st)) {
         j->rc = NODE_EIO; /* nothing written: the file is lost, or stopping and locked */
         if (atomic_load(&st->stop_deadline_ms))
@@ -108,7 +139,7 @@ void storage_write_run(storage_t *st, job_t *j)
         return;
     }
     sqlite3_bind_text(s, 1, j->u.set.key, -1, SQLITE_STATIC);
-    if (j->kind != JOB_RELAY_DEL && j->kind != JOB_HOOK_DEL) {
+    if (!del) {
         sqlite3_bind_text(s, 2, j->u.set.value, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, weir_wall_ms());
     }

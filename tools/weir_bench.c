@@ -100,8 +100,9 @@ static void usage(FILE *out)
         "\n"
         "Players:\n"
         "  --players N          number of players (default %d; 0 with --publish only)\n"
-        "  --url URL            what they play: rtmp://host[:port]/app/name or\n"
-        "                       http://host[:port]/app/name.flv (HTTP/1.1, chunked or plain)\n"
+        "  --url URL            what they play: rtmp[s]://host[:port]/app/name or\n"
+        "                       http[s]://host[:port]/app/name.flv (HTTP/1.1, chunked or\n"
+        "                       plain); rtmps:// and https:// are TLS first\n"
         "  --ramp R             players started per second (default %.0f)\n"
         "  --probes K           players served as soon as data arrives, for the latency\n"
         "                       figures (default %d); the others are read in batches\n"
@@ -109,12 +110,12 @@ static void usage(FILE *out)
         "  --setup-timeout MS   a player (or the publisher) not playing (publishing)\n"
         "                       within MS of its start fails with setup_timeout\n"
         "                       (default %d)\n"
-        "  --complex-handshake  RTMP: send a digest C1 (default: simple handshake)\n"
+        "  --complex-handshake  RTMP: send a digest C1 (default: simple handshake)\n" TOOL_TLS_HELP
         "\n"
         "Publisher (optional; without it players play an existing stream):\n"
         "  --publish FILE.flv   publish FILE over RTMP at real-time pace by tag\n"
         "                       timestamps, looping with increasing timestamps\n"
-        "  --publish-url URL    where: rtmp://host[:port]/app/name\n"
+        "  --publish-url URL    where: rtmp[s]://host[:port]/app/name\n"
         "  --warmup S           publish S seconds before the first player starts\n"
         "                       (default %.0f)\n"
         "  --expected-kbps X    without --publish: the stream's bitrate, for the\n"
@@ -166,11 +167,12 @@ static int parse_double(const char *opt, const char *s, double min, double max, 
     return 0;
 }
 
-/* "http://host[:port]/path" into u (host, port, request target, Host header). */
+/* "http[s]://host[:port]/path" into u (host, port, request target, Host header). */
 static int http_url_parse(const char *url, bench_url_t *u, char *err, size_t errlen)
 {
     url_t parsed;
-    if (url_parse(url, "http", 80, &parsed, err, errlen) != 0)
+    url_scheme_t sch = u->tls ? URL_SCHEME_HTTPS : URL_SCHEME_HTTP;
+    if (url_parse(url, url_scheme_name(sch), url_scheme_port(sch), &parsed, err, errlen) != 0)
         return -1;
     size_t plen = strlen(parsed.path);
     if (plen >= sizeof u->path) {
@@ -193,7 +195,9 @@ static int url_setup(const char *opt, const char *url, int rtmp_only, bench_url_
 {
     char err[256] = "";
     memset(u, 0, sizeof *u);
-    if (strncasecmp(url, "rtmp://", 7) == 0) {
+    url_scheme_t sch = url_scheme(url);
+    u->tls = url_scheme_tls(sch);
+    if (sch == URL_SCHEME_RTMP || sch == URL_SCHEME_RTMPS) {
         u->proto = PROTO_RTMP;
         if (url_rtmp_parse(url, &u->rtmp, err, sizeof err) != 0) {
             fprintf(stderr, "weir-bench: %s '%s': %s\n", opt, url, err);
@@ -201,7 +205,7 @@ static int url_setup(const char *opt, const char *url, int rtmp_only, bench_url_
         }
         snprintf(u->host, sizeof u->host, "%s", u->rtmp.host);
         u->port = u->rtmp.port;
-    } else if (!rtmp_only && strncasecmp(url, "http://", 7) == 0) {
+    } else if (!rtmp_only && (sch == URL_SCHEME_HTTP || sch == URL_SCHEME_HTTPS)) {
         u->proto = PROTO_HTTP;
         if (http_url_parse(url, u, err, sizeof err) != 0) {
             fprintf(stderr, "weir-bench: %s '%s': %s\n", opt, url, err);
@@ -209,8 +213,9 @@ static int url_setup(const char *opt, const char *url, int rtmp_only, bench_url_
         }
     } else {
         fprintf(stderr, "weir-bench: %s '%s': expected %s\n", opt, url,
-                rtmp_only ? "rtmp://host[:port]/app/name"
-                          : "rtmp://host[:port]/app/name or http://host[:port]/app/name.flv");
+                rtmp_only ? "rtmp://host[:port]/app/name (or rtmps://)"
+                          : "rtmp://host[:port]/app/name or http://host[:port]/app/name.flv (or "
+                            "rtmps://, https://)");
         return -1;
     }
     struct addrinfo hints, *res = NULL;
@@ -314,6 +319,7 @@ static const struct option OPTIONS[] = {
     {"per-player", no_argument, NULL, OPT_PER_PLAYER},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    TOOL_TLS_OPTIONS,
     {NULL, 0, NULL, 0}};
 
 /* One option of getopt_long(): 0 (go on), 1 (--help: done) or 2 (bad). */
@@ -407,9 +413,13 @@ static int parse_args(bench_t *b, int argc, char **argv)
     int opt, rc;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":hq", OPTIONS, NULL)) != -1) {
+        if (tool_tls_option(opt, optarg))
+            continue;
         if ((rc = take_option(b, opt, argv)) != 0)
             return rc;
     }
+    if (tool_tls_apply("weir-bench") != 0)
+        return 2;
     if (optind < argc) {
         fprintf(stderr, "weir-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;

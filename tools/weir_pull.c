@@ -13,6 +13,7 @@
 #include "flv_file.h"
 #include "httpflv_client.h"
 #include "rtmp_client.h"
+#include "tool_tls.h"
 #include "tool_util.h"
 
 #define PULL_DEFAULT_TIMEOUT_MS 15000
@@ -46,7 +47,7 @@ static void usage(FILE *out)
             "\n"
             "Plays URL and writes what arrives as FLV: to OUT.flv, to stdout with \"-\",\n"
             "or nowhere when OUT is omitted (then it only counts and reports).\n"
-            "URL is rtmp://host[:port]/app/name or http://host:port/app/name.flv\n"
+            "URL is rtmp[s]://host[:port]/app/name or http[s]://host:port/app/name.flv\n"
             "(HTTP-FLV; chunked or plain bodies). Tags keep the bodies and timestamps\n"
             "received (RTMP |RtmpSampleAccess data messages are left out).\n"
             "\n"
@@ -55,7 +56,7 @@ static void usage(FILE *out)
             "  --timeout MS    connect timeout, play-start timeout (an RTMP server may\n"
             "                  hold the reply until a publisher comes) and the longest\n"
             "                  silence tolerated while playing (default %d)\n"
-            "  --complex       RTMP: use the complex (digest) handshake\n"
+            "  --complex       RTMP: use the complex (digest) handshake\n" TOOL_TLS_HELP
             "  -h, --help      print this help and exit\n"
             "\n"
             "It stops at the end of the stream, on a limit above, or on SIGINT/SIGTERM;\n"
@@ -309,13 +310,18 @@ static int print_summary(pull_t *p, FILE *to)
 /* Parses the options into p. Returns -1 to go on, or an exit status. */
 static int parse_args(pull_t *p, int argc, char **argv, int *complex)
 {
-    static const struct option opts[] = {
-        {"duration", required_argument, NULL, 'd'}, {"frames", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 't'},  {"complex", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"duration", required_argument, NULL, 'd'},
+                                         {"frames", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"complex", no_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         TOOL_TLS_OPTIONS,
+                                         {NULL, 0, NULL, 0}};
     long v;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (tool_tls_option(o, optarg))
+            continue;
         switch (o) {
         case 'd':
             if (tool_parse_seconds(optarg, 86400, &p->duration_s) != 0) {
@@ -346,6 +352,8 @@ static int parse_args(pull_t *p, int argc, char **argv, int *complex)
         fprintf(stderr, "weir-pull: expected URL [OUT.flv|-] (see --help)\n");
         return TOOL_EXIT_USAGE;
     }
+    if (tool_tls_apply("weir-pull") != 0)
+        return TOOL_EXIT_USAGE;
     p->url = argv[optind];
     p->out_name = nargs == 2 ? argv[optind + 1] : NULL;
     char err[RTMP_CLIENT_ERR_MAX + HTTPFLV_ERR_MAX];

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "flv_file.h"
 #include "rtmp_client.h"
+#include "tool_tls.h"
 #include "tool_util.h"
 
 #define PUSH_DEFAULT_TIMEOUT_MS 10000
@@ -41,7 +42,7 @@ typedef struct {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: weir-push [options] FILE.flv rtmp://host[:port]/app/name\n"
+            "usage: weir-push [options] FILE.flv rtmp[s]://host[:port]/app/name\n"
             "\n"
             "Publishes every tag of FILE.flv to the RTMP URL at real-time pace (a tag\n"
             "is sent when its timestamp is due): audio and video bodies as they are\n"
@@ -52,7 +53,7 @@ static void usage(FILE *out)
             "                  timestamps (last timestamp + one video frame interval)\n"
             "  --fast          send as fast as the connection allows (no pacing)\n"
             "  --complex       use the complex (digest) handshake\n"
-            "  --timeout MS    connect/publish/send timeout (default %d)\n"
+            "  --timeout MS    connect/publish/send timeout (default %d)\n" TOOL_TLS_HELP
             "  -h, --help      print this help and exit\n"
             "\n"
             "Progress goes to stderr once a second (elapsed time, bytes sent, average\n"
@@ -231,15 +232,20 @@ static int print_summary(push_t *p)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"loop", no_argument, NULL, 'l'},    {"fast", no_argument, NULL, 'f'},
-        {"complex", no_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"loop", no_argument, NULL, 'l'},
+                                         {"fast", no_argument, NULL, 'f'},
+                                         {"complex", no_argument, NULL, 'c'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         TOOL_TLS_OPTIONS,
+                                         {NULL, 0, NULL, 0}};
     push_t p;
     memset(&p, 0, sizeof p);
     int complex = 0, o;
     long timeout_ms = PUSH_DEFAULT_TIMEOUT_MS;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (tool_tls_option(o, optarg))
+            continue;
         switch (o) {
         case 'l': p.loop = 1; break;
         case 'f': p.fast = 1; break;
@@ -258,6 +264,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "weir-push: expected FILE.flv and an rtmp:// URL (see --help)\n");
         return TOOL_EXIT_USAGE;
     }
+    if (tool_tls_apply("weir-push") != 0)
+        return TOOL_EXIT_USAGE;
     p.path = argv[optind];
     const char *url = argv[optind + 1];
     char err[RTMP_CLIENT_ERR_MAX + FLV_FILE_ERR_MAX];

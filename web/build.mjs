@@ -5,12 +5,14 @@
 //   dist/favicon.svg              the tab's icon
 //   dist/assets/app-<hash>.js     src/main.js and everything it imports (uPlot, mpegts.js)
 //   dist/assets/app-<hash>.css    src/style.css and uPlot's CSS
+//   dist/**/<file>.gz             each of them gzipped (served to clients that take gzip)
 //
 // Minified, no source maps, no external URLs (the page runs under the node's
 // CSP: scripts and styles from 'self' only). Node >= 18:  node build.mjs
 import * as esbuild from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -77,5 +79,10 @@ for (const m of html.matchAll(/\b(?:src|href)="([^"]*)"/g)) {
 fs.writeFileSync(path.join(dist, 'index.html'), html);
 fs.writeFileSync(path.join(dist, 'favicon.svg'), FAVICON);
 
-for (const f of [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0]])
+// Precompressed copies (<file>.gz), served by the node to clients that take
+// gzip (api/static.c); the originals stay for the others.
+const files = [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0]];
+for (const f of files.slice())
+    fs.writeFileSync(f + '.gz', zlib.gzipSync(fs.readFileSync(f), { level: 9 }));
+for (const f of files.flatMap((x) => [x, x + '.gz']))
     console.log(path.relative(here, f).padEnd(40) + String(fs.statSync(f).size).padStart(9) + ' bytes');

@@ -33,14 +33,19 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/ssl.h>
 
 #include "common.h"
 #include "hooks_internal.h"
 #include "node.h"
+#include "tls_client.h"
 
 void hook_call_free(call_t *c)
 {
@@ -53,6 +58,38 @@ void hook_call_free(call_t *c)
     if (c->evcon)
         evhttp_connection_free(c->evcon); /* drops a pending request, no callback */
     free(c);
+}
+
+/* Follows the TLS handshake (libevent resets the session's state when the
+ * connection fails: what happened is kept in the call). */
+static void tls_info_cb(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    call_t *c = SSL_get_app_data(ssl);
+    if (c && (where & SSL_CB_HANDSHAKE_START))
+        c->tls_state = 1;
+    if (c && (where & SSL_CB_HANDSHAKE_DONE))
+        c->tls_state = 2;
+}
+
+/* https://: when the TLS handshake had started and did not finish, its
+ * failure (with the reason code first) replaces the generic text in c->err. */
+static void tls_failure(call_t *c, int timed_out)
+{
+    if (!c->ssl || c->tls_state != 1)
+        return;
+    char why[HOOK_ERR_MAX - 16];
+    if (tls_client_failure(c->ssl, why, sizeof why) == 1) {
+        snprintf(c->err, sizeof c->err, "tls_verify: %s", why);
+        return;
+    }
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+    unsigned long e = bev ? bufferevent_get_openssl_error(bev) : 0;
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    snprintf(c->err, sizeof c->err, "tls_handshake: TLS handshake %s",
+             timed_out ? "timed out"
+             : r       ? r
+                       : "failed: connection closed");
 }
 
 static void call_error_cb(enum evhttp_request_error e, void *arg)
@@ -69,6 +106,7 @@ static void call_error_cb(enum evhttp_request_error e, void *arg)
     }
     if (!c->err[0])
         snprintf(c->err, sizeof c->err, "%s", what);
+    tls_failure(c, 0);
 }
 
 /* libevent's request callback: record only (see the top of this file). */
@@ -82,6 +120,7 @@ static void call_req_cb(struct evhttp_request *req, void *arg)
         c->status = 0;
         if (!c->err[0])
             snprintf(c->err, sizeof c->err, "cannot connect");
+        tls_failure(c, 0);
     } else {
         c->err[0] = '\0';
     }
@@ -107,6 +146,7 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
     c->finished = 1;
     c->status = 0;
     snprintf(c->err, sizeof c->err, "timed out");
+    tls_failure(c, 1);
     c->done(c);
 }
 
@@ -127,6 +167,43 @@ static int sign(const char *secret, const char *body, size_t len, char out[80])
     }
     out[7 + 2 * mdlen] = '\0';
     return 0;
+}
+
+/* The connection for url (parsed into u): plain, or over a TLS
+ * bufferevent for https://. NULL with err set. */
+static struct evhttp_connection *call_connection(call_t *c, const char *url, const url_t *u,
+                                                 char *err, size_t errlen)
+{
+    struct event_base *base = c->m->node->base;
+    struct evdns_base *dns = node_dns(c->m->node);
+    struct evhttp_connection *evcon = NULL;
+    if (url_scheme(url) != URL_SCHEME_HTTPS) {
+        evcon = evhttp_connection_base_new(base, dns, u->host, u->port);
+        if (!evcon)
+            snprintf(err, errlen, "out of memory");
+        return evcon;
+    }
+    snprintf(err, errlen, "tls_handshake: out of memory");
+    tls_client_t *tc = node_tls_client(c->m->node);
+    SSL *ssl = tc ? tls_client_session(tc, u->host, 1, NULL, NULL, err, errlen) : NULL;
+    struct bufferevent *bev =
+        ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+            : NULL;
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    evcon = evhttp_connection_base_bufferevent_new(base, dns, bev, u->host, u->port);
+    if (!evcon) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    c->ssl = ssl;
+    SSL_set_app_data(ssl, c);
+    SSL_set_info_callback(ssl, tls_info_cb);
+    return evcon;
 }
 
 call_t *hook_call_start(hook_mgr_t *m, const hook_spec_t *spec, const char *event_type,
@@ -153,12 +230,13 @@ call_t *hook_call_start(hook_mgr_t *m, const hook_spec_t *spec, const char *even
         c->owner = owner;
         c->timer = evtimer_new(base, call_timer_cb, c);
         c->fin = event_new(base, -1, 0, call_fin_cb, c);
-        c->evcon = evhttp_connection_base_new(base, node_dns(m->node), u.host, u.port);
+        c->evcon = call_connection(c, spec->url, &u, err, errlen);
     }
-    struct evhttp_request *req = c ? evhttp_request_new(call_req_cb, c) : NULL;
+    struct evhttp_request *req = c && c->evcon ? evhttp_request_new(call_req_cb, c) : NULL;
     if (!req) {
+        if (!c || c->evcon)
+            snprintf(err, errlen, "out of memory");
         hook_call_free(c);
-        snprintf(err, errlen, "out of memory");
         return NULL;
     }
     /* libevent's own timeouts are a backstop: ours fires first. */
@@ -178,7 +256,7 @@ call_t *hook_call_start(hook_mgr_t *m, const hook_spec_t *spec, const char *even
              evhttp_add_header(hd, "X-Weir-Node", node_id(m->node)) == 0 &&
              (!sig[0] || evhttp_add_header(hd, "X-Weir-Signature", sig) == 0) &&
              evbuffer_add(evhttp_request_get_output_buffer(req), body, len) == 0 && c->timer &&
-             c->fin && c->evcon;
+             c->fin;
     if (!ok) {
         evhttp_request_free(req); /* not handed over yet: ours */
         hook_call_free(c);

@@ -36,12 +36,17 @@ struct call {
     struct event *fin;   /* runs done after the request callback */
     int finished;        /* status or err is final */
     int status;          /* HTTP status, 0 when none */
+    struct ssl_st *ssl;  /* https://: the session (owned by evcon's bufferevent), else NULL */
+    int tls_state;       /* https://: 0 no handshake yet, 1 started, 2 done */
     char err[HOOK_ERR_MAX];
     call_done_fn done; /* frees the call (call_free) */
     void *owner;
 };
 
-/* Starts a POST of body to spec's URL with the headers of hooks.h.
+/* Starts a POST of body to spec's URL with the headers of hooks.h (over
+ * TLS for https://, verified as tls_client.h says: a failure's text starts
+ * with its reason code, "tls_verify: certificate verify failed: ..." or
+ * "tls_handshake: ...").
  * Returns the call (done will be called once, from one of the call's own
  * events, never inside this call, unless hook_call_free() comes first), or
  * NULL with err set. */

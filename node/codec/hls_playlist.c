@@ -42,15 +42,21 @@ static int ends_with(const char *s, size_t n, const char *suffix)
     return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-/* The file part of "{name}/{file}": init.mp4, {msn}.ext or {msn}.{part}.ext.
+/* The file part of "{name}/{file}": index.fmp4.m3u8, init-{id}.mp4, {msn}.ext
+ * or {msn}.{part}.ext.
  * Returns 1, 0 (not an HLS file name) or -1 (malformed). */
 static int parse_file(const char *f, hls_req_t *out)
 {
     size_t n = strlen(f);
-    if (strcmp(f, "init.mp4") == 0) {
-        out->kind = HLS_REQ_INIT;
+    if (strcmp(f, HLS_FMP4_PLAYLIST) == 0) {
+        out->kind = HLS_REQ_PLAYLIST;
         out->container = HLS_FMP4;
         return 1;
+    }
+    if (strncmp(f, "init-", 5) == 0 && ends_with(f, n, ".mp4")) {
+        out->kind = HLS_REQ_INIT;
+        out->container = HLS_FMP4;
+        return parse_num(f + 5, f + n - 4, HLS_MSN_LIMIT, &out->msn) == 0 ? 1 : -1;
     }
     size_t ext;
     if (ends_with(f, n, ".ts")) {
@@ -222,10 +228,19 @@ static const char *ext_of(const hls_playlist_t *pl)
     return pl->container == HLS_FMP4 ? "m4s" : "ts";
 }
 
-/* "./" before a name with a ':', so that it is not read as a URI scheme. */
-static const char *uri_pfx(const hls_playlist_t *pl)
+/* What comes before "{msn}..." in a URI: nothing in the stream's directory,
+ * else "{name}/" ("./" first when the name has a ':', so that it is not
+ * read as a URI scheme). */
+typedef struct {
+    char s[STREAM_NAME_MAX + 4];
+} uri_pfx_t;
+
+static uri_pfx_t uri_pfx(const hls_playlist_t *pl)
 {
-    return strchr(pl->name, ':') ? "./" : "";
+    uri_pfx_t p = {""};
+    if (!pl->in_dir)
+        snprintf(p.s, sizeof p.s, "%s%s/", strchr(pl->name, ':') ? "./" : "", pl->name);
+    return p;
 }
 
 static void put_pdt(text_t *t, int64_t ms)
@@ -237,7 +252,7 @@ static void put_pdt(text_t *t, int64_t ms)
         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-static void put_header(text_t *t, const hls_playlist_t *pl, const char *tq, const char *tok)
+static void put_header(text_t *t, const hls_playlist_t *pl)
 {
     unsigned td = hls_target_duration_s(pl);
     int version = pl->part_target_ms || pl->skip ? 9 : pl->container == HLS_FMP4 ? 7 : 3;
@@ -252,26 +267,30 @@ static void put_header(text_t *t, const hls_playlist_t *pl, const char *tq, cons
             3 * pt, 6 * td);
         put(t, "#EXT-X-PART-INF:PART-TARGET=%.3f\n", pt);
     }
-    if (pl->container == HLS_FMP4)
-        put(t, "#EXT-X-MAP:URI=\"%s%s/init.mp4%s%s\"\n", uri_pfx(pl), pl->name, tq, tok);
     if (pl->skip)
         put(t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%u\n", pl->skip);
 }
 
-static void put_segment(text_t *t, const hls_playlist_t *pl, const hls_seg_desc_t *s,
+/* One segment; map: its EXT-X-MAP is written before it (fMP4: the first
+ * one listed, or a new init segment). */
+static void put_segment(text_t *t, const hls_playlist_t *pl, const hls_seg_desc_t *s, int map,
                         const char *tq, const char *tok)
 {
-    const char *ext = ext_of(pl), *pf = uri_pfx(pl);
+    const char *ext = ext_of(pl);
+    uri_pfx_t pf = uri_pfx(pl);
     if (s->discontinuity)
         put(t, "#EXT-X-DISCONTINUITY\n");
+    if (map)
+        put(t, "#EXT-X-MAP:URI=\"%sinit-%llu.mp4%s%s\"\n", pf.s, (unsigned long long)s->map_id,
+            tq, tok);
     if (s->pdt_ms > 0)
         put_pdt(t, s->pdt_ms);
     for (unsigned j = 0; j < s->nparts; j++)
-        put(t, "#EXT-X-PART:DURATION=%.3f,URI=\"%s%s/%llu.%u.%s%s%s\"%s\n",
-            s->parts[j].dur_ms / 1000.0, pf, pl->name, (unsigned long long)s->msn, j, ext, tq,
-            tok, s->parts[j].independent ? ",INDEPENDENT=YES" : "");
+        put(t, "#EXT-X-PART:DURATION=%.3f,URI=\"%s%llu.%u.%s%s%s\"%s\n",
+            s->parts[j].dur_ms / 1000.0, pf.s, (unsigned long long)s->msn, j, ext, tq, tok,
+            s->parts[j].independent ? ",INDEPENDENT=YES" : "");
     if (s->dur_ms)
-        put(t, "#EXTINF:%.3f,\n%s%s/%llu.%s%s%s\n", s->dur_ms / 1000.0, pf, pl->name,
+        put(t, "#EXTINF:%.3f,\n%s%llu.%s%s%s\n", s->dur_ms / 1000.0, pf.s,
             (unsigned long long)s->msn, ext, tq, tok);
 }
 
@@ -282,17 +301,20 @@ size_t hls_playlist_write(const hls_playlist_t *pl, char *out, size_t cap)
         out[0] = '\0';
     const char *tok = pl->token && pl->token[0] ? pl->token : "";
     const char *tq = tok[0] ? "?" HLS_TOKEN_PARAM "=" : "";
-    put_header(&t, pl, tq, tok);
-    for (unsigned i = pl->skip; i < pl->nsegs; i++)
-        put_segment(&t, pl, &pl->segs[i], tq, tok);
+    put_header(&t, pl);
+    for (unsigned i = pl->skip; i < pl->nsegs; i++) {
+        int map = pl->container == HLS_FMP4 &&
+                  (i == pl->skip || pl->segs[i].map_id != pl->segs[i - 1].map_id);
+        put_segment(&t, pl, &pl->segs[i], map, tq, tok);
+    }
     if (pl->ended) {
         put(&t, "#EXT-X-ENDLIST\n");
     } else if (pl->part_target_ms && pl->nsegs) {
         const hls_seg_desc_t *last = &pl->segs[pl->nsegs - 1];
         uint64_t msn = last->dur_ms ? last->msn + 1 : last->msn;
         unsigned part = last->dur_ms ? 0 : last->nparts;
-        put(&t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s%s/%llu.%u.%s%s%s\"\n", uri_pfx(pl),
-            pl->name, (unsigned long long)msn, part, ext_of(pl), tq, tok);
+        put(&t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s%llu.%u.%s%s%s\"\n", uri_pfx(pl).s,
+            (unsigned long long)msn, part, ext_of(pl), tq, tok);
     }
     return t.len;
 }

@@ -1,11 +1,13 @@
 /* hls_playlist: the text side of HLS and Low-Latency HLS (RFC 8216bis):
  *  - the request targets of a stream's HLS resources (hls_path_parse()):
- *        /{app}/{name}.m3u8                 the media playlist
- *        /{app}/{name}/init.mp4             fMP4: the initialization segment
- *        /{app}/{name}/{msn}.ts | .m4s      a segment (media sequence number)
- *        /{app}/{name}/{msn}.{part}.ts|.m4s a partial segment (LL-HLS)
- *    URIs in the playlist are relative to it ("{name}/{msn}.ts"), followed
- *    by the playlist's own session query, if any;
+ *        /{app}/{name}.m3u8                  the MPEG-TS media playlist
+ *        /{app}/{name}/index.fmp4.m3u8       the fMP4/CMAF media playlist
+ *        /{app}/{name}/init-{id}.mp4         fMP4: an initialization segment
+ *        /{app}/{name}/{msn}.ts | .m4s       a segment (media sequence number)
+ *        /{app}/{name}/{msn}.{part}.ts|.m4s  a partial segment (LL-HLS)
+ *    URIs in a playlist are relative to it ("{name}/{msn}.ts" in the TS
+ *    one, "{msn}.m4s" in the fMP4 one, which sits in the stream's
+ *    directory), followed by the playlist's own session query, if any;
  *  - the playlist request's query (hls_query_parse()): the blocking reload
  *    parameters _HLS_msn / _HLS_part, the delta update _HLS_skip, and the
  *    player's session token (HLS_TOKEN_PARAM);
@@ -26,13 +28,15 @@
  * the same token are one session (the node puts it into the URIs of the
  * playlists it serves). At most HLS_TOKEN_MAX-1 bytes of [A-Za-z0-9_-]. */
 #define HLS_TOKEN_PARAM "hls_session"
+/* The fMP4 playlist's file name in the stream's directory. */
+#define HLS_FMP4_PLAYLIST "index.fmp4.m3u8"
 #define HLS_TOKEN_MAX 33
 
 typedef enum { HLS_TS, HLS_FMP4 } hls_container_t;
 
 typedef enum {
-    HLS_REQ_PLAYLIST, /* {app}/{name}.m3u8 */
-    HLS_REQ_INIT,     /* {app}/{name}/init.mp4 */
+    HLS_REQ_PLAYLIST, /* {app}/{name}.m3u8 (TS), {app}/{name}/index.fmp4.m3u8 (fMP4) */
+    HLS_REQ_INIT,     /* {app}/{name}/init-{id}.mp4 */
     HLS_REQ_SEGMENT,  /* {app}/{name}/{msn}.ts|.m4s */
     HLS_REQ_PART      /* {app}/{name}/{msn}.{part}.ts|.m4s */
 } hls_req_kind_t;
@@ -41,8 +45,8 @@ typedef struct {
     hls_req_kind_t kind;
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
-    hls_container_t container; /* SEGMENT, PART: by the extension; INIT: HLS_FMP4 */
-    uint64_t msn;              /* SEGMENT, PART */
+    hls_container_t container; /* PLAYLIST, SEGMENT, PART: by the name; INIT: HLS_FMP4 */
+    uint64_t msn;              /* SEGMENT, PART; INIT: the init segment's id */
     unsigned part;             /* PART */
 } hls_req_t;
 
@@ -84,6 +88,8 @@ typedef struct {
     int64_t pdt_ms;      /* Unix ms of its first frame (EXT-X-PROGRAM-DATE-TIME); 0: none */
     const hls_part_desc_t *parts;
     unsigned nparts;     /* parts listed (0: none; the caller keeps them only near the edge) */
+    uint64_t map_id;     /* fMP4: its init segment (init-{map_id}.mp4); an EXT-X-MAP is
+                            written before the first segment listed and where it changes */
 } hls_seg_desc_t;
 
 typedef struct {
@@ -95,6 +101,8 @@ typedef struct {
     unsigned nsegs;          /* oldest first; the last may be the open one (LL-HLS) */
     unsigned skip;           /* delta update: the first `skip` segments are left out */
     const char *name;        /* the stream name (URIs are "{name}/{msn}...") */
+    int in_dir;              /* the playlist is in the stream's directory (index.fmp4.m3u8):
+                                URIs are "{msn}..." without the name */
     const char *token;       /* the session token for the URIs ("" or NULL: none) */
     int ended;               /* EXT-X-ENDLIST (the stream ended) */
 } hls_playlist_t;

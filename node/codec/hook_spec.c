@@ -30,8 +30,12 @@ const char *const HOOK_EVENT_TYPES[] = {"node.start",
                                         "relay.refused",
                                         "storage.lost",
                                         "node.drained",
+                                        "record.start",
+                                        "record.segment",
+                                        "record.stop",
+                                        "record.fail",
                                         NULL};
-#define HOOK_NTYPES 18
+#define HOOK_NTYPES 22
 _Static_assert(sizeof HOOK_EVENT_TYPES / sizeof HOOK_EVENT_TYPES[0] == HOOK_NTYPES + 1,
                "one bit per type");
 
@@ -76,15 +80,14 @@ int hook_spec_url(const char *url, url_t *out, char *err, size_t errlen)
         return spec_fail(err, errlen, "url: longer than %d bytes", HOOK_URL_MAX - 1);
     if (spec_url_bytes(url, "url", err, errlen) != 0)
         return -1;
-    if (strncasecmp(url, "https://", 8) == 0)
-        return spec_fail(err, errlen, "url: https is not supported yet");
-    if (strncasecmp(url, "http://", 7) != 0)
-        return spec_fail(err, errlen, "url: expected http://host[:port]/path");
+    url_scheme_t sch = url_scheme(url);
+    if (sch != URL_SCHEME_HTTP && sch != URL_SCHEME_HTTPS)
+        return spec_fail(err, errlen, "url: expected http://host[:port]/path (or https://)");
     /* url_parse() wants a path of at least one byte after '/': a bare "/",
      * or no path at all ("http://host:port", taken as "/"), with or without
      * a query, is parsed with a placeholder byte, then put back. */
     char tmp[HOOK_URL_MAX + 1];
-    const char *auth = url + 7;
+    const char *auth = url + strlen(url_scheme_name(sch)) + 3;
     size_t alen = auth[0] == '[' ? strcspn(auth, "]") : 0;
     alen += strcspn(auth + alen, "/?");
     const char *rest = auth + alen;
@@ -95,7 +98,7 @@ int hook_spec_url(const char *url, url_t *out, char *err, size_t errlen)
         url = tmp;
     }
     char uerr[96];
-    if (url_parse(url, "http", 80, out, uerr, sizeof uerr) != 0)
+    if (url_parse(url, url_scheme_name(sch), url_scheme_port(sch), out, uerr, sizeof uerr) != 0)
         return spec_fail(err, errlen, "url: %s", strncmp(uerr, "url: ", 5) == 0 ? uerr + 5 : uerr);
     if (root) /* "/_..." back to "/..." */
         memmove(out->path + 1, out->path + 2, strlen(out->path + 2) + 1);

@@ -7,8 +7,9 @@
  *
  * JSON fields (the API's and the config file's, same names):
  *   id          string [A-Za-z0-9._-]{1,63}, not "." or ".."
- *   url         http://host[:port]/path[?query], at most 511 bytes (required;
- *               https:// is refused as not supported yet)
+ *   url         http://host[:port]/path[?query] or https://..., at most 511
+ *               bytes (required); https:// targets are verified against the
+ *               node's tls.ca, else the system CA store
  *   events      1..HOOK_EVENTS_MAX notification types (HOOK_EVENT_TYPES), no
  *               duplicates, or exactly ["*"] for all (required)
  *   decide      subset of ["on_publish", "on_play"] (default [])
@@ -74,8 +75,8 @@ void hook_spec_defaults(hook_spec_t *s);
  * events are required. Unknown fields are errors; the rendered-only fields
  * are accepted and ignored. The result is validated whole. Returns 0, or -1
  * with a message in err that starts with the field's path ("events[2]:
- * unknown event type 'x'", "url: https is not supported yet", "hook: expected
- * a JSON object") and out untouched. out->source is HOOK_SRC_API. */
+ * unknown event type 'x'", "url: expected http://host[:port]/path (or
+ * https://)", "hook: expected a JSON object") and out untouched. out->source is HOOK_SRC_API. */
 int hook_spec_from_json(const cJSON *obj, hook_spec_t *out, char *err, size_t errlen);
 
 /* Checks a whole spec: id (when not empty), url, events, decide, timeout,

@@ -26,6 +26,8 @@ static const char *const NAMES[REASON_NCODES] = {
     [REASON_REFUSED] = "refused",
     [REASON_DRAIN] = "drain",
     [REASON_DONE] = "done",
+    [REASON_TLS_VERIFY] = "tls_verify",
+    [REASON_TLS_HANDSHAKE] = "tls_handshake",
 };
 
 const char *reason_name(reason_t r)

@@ -31,6 +31,8 @@ typedef enum {
     REASON_REFUSED,              /* admission refused the request (app rules, hooks, limits) */
     REASON_DRAIN,                /* the node is draining and takes nothing new */
     REASON_DONE,                 /* the session did what it was for (a HEAD answered) */
+    REASON_TLS_VERIFY,           /* the upstream's certificate did not verify (chain, name) */
+    REASON_TLS_HANDSHAKE,        /* the TLS handshake with the upstream failed or timed out */
     REASON_NCODES
 } reason_t;
 

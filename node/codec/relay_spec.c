@@ -28,6 +28,7 @@ void relay_spec_defaults(relay_spec_t *s)
     s->retry_initial_ms = RELAY_DEFAULT_RETRY_INITIAL_MS;
     s->retry_max_ms = RELAY_DEFAULT_RETRY_MAX_MS;
     s->enabled = 1;
+    s->tls_verify = 1;
     s->source = RELAY_SRC_API;
 }
 
@@ -37,25 +38,6 @@ int relay_id_valid(const char *id)
 }
 
 /* ---- validation ------------------------------------------------------------ */
-
-/* The URL's scheme, lower-cased into out ("" when there is no "scheme://"). */
-static void url_scheme(const char *url, char *out, size_t outlen)
-{
-    const char *sep = strstr(url, "://");
-    size_t n = sep ? (size_t)(sep - url) : 0;
-    out[0] = '\0';
-    if (n == 0 || n >= outlen)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        char c = url[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
-            return;
-        out[i] = c;
-    }
-    out[n] = '\0';
-}
 
 /* One URL of s (index i) for its direction and name. */
 static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t errlen)
@@ -67,21 +49,25 @@ static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t err
     snprintf(field, sizeof field, "urls[%u]", i);
     if (spec_url_bytes(url, field, err, errlen) != 0)
         return -1;
-    char scheme[16];
-    url_scheme(url, scheme, sizeof scheme);
-    int http = strcmp(scheme, "http") == 0;
-    if (!scheme[0])
-        return spec_fail(err, errlen, "urls[%u]: expected %s", i,
-                         s->direction == RELAY_PUSH ? "rtmp://host[:port]/app/..."
-                                                    : "rtmp://host[:port]/app/... or http://...");
-    if (!http && strcmp(scheme, "rtmp") != 0)
-        return spec_fail(err, errlen, "urls[%u]: scheme %s is not supported", i, scheme);
+    url_scheme_t sch = url_scheme(url);
+    int http = sch == URL_SCHEME_HTTP || sch == URL_SCHEME_HTTPS;
+    const char *scheme = url_scheme_name(sch);
+    if (!http && sch != URL_SCHEME_RTMP && sch != URL_SCHEME_RTMPS) {
+        const char *sep = strstr(url, "://");
+        if (!sep || sep == url)
+            return spec_fail(err, errlen, "urls[%u]: expected %s", i,
+                             s->direction == RELAY_PUSH
+                                 ? "rtmp:// or rtmps://host[:port]/app/..."
+                                 : "rtmp:// or rtmps://host[:port]/app/..., or http[s]://...");
+        return spec_fail(err, errlen, "urls[%u]: scheme %.*s is not supported", i,
+                         (int)(sep - url < 16 ? sep - url : 16), url);
+    }
     if (http && s->direction == RELAY_PUSH)
-        return spec_fail(err, errlen, "urls[%u]: push relays need an rtmp:// URL", i);
+        return spec_fail(err, errlen, "urls[%u]: push relays need an rtmp:// URL (or rtmps://)", i);
 
     url_t u;
     char uerr[128];
-    if (url_parse(url, scheme, http ? 80 : 1935, &u, uerr, sizeof uerr) != 0) {
+    if (url_parse(url, scheme, url_scheme_port(sch), &u, uerr, sizeof uerr) != 0) {
         const char *m = strncmp(uerr, "url: ", 5) == 0 ? uerr + 5 : uerr;
         return spec_fail(err, errlen, "urls[%u]: %s", i, m);
     }
@@ -97,7 +83,7 @@ static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t err
                 err, errlen,
                 "urls[%u]: with name \"*\" the URL must end at the app (%s://host/app, "
                 "no query): /<name>%s is appended",
-                i, http ? "http" : "rtmp", http ? ".flv" : "");
+                i, scheme, http ? ".flv" : "");
         return 0;
     }
     if (http) {
@@ -108,14 +94,14 @@ static int validate_url(const relay_spec_t *s, unsigned i, char *err, size_t err
         size_t llen = (size_t)(path + plen - last);
         if (llen <= 4 || strncmp(last + llen - 4, ".flv", 4) != 0)
             return spec_fail(err, errlen,
-                             "urls[%u]: an http:// URL must name a stream ending in .flv", i);
+                             "urls[%u]: an %s:// URL must name a stream ending in .flv", i, scheme);
         return 0;
     }
     if (!slash || slash == path || slash + 1 >= path + plen)
         return spec_fail(err, errlen,
-                         "urls[%u]: an rtmp:// URL must name the app and the stream "
-                         "(rtmp://host/app/name)",
-                         i);
+                         "urls[%u]: an %s:// URL must name the app and the stream "
+                         "(%s://host/app/name)",
+                         i, scheme, scheme);
     return 0;
 }
 
@@ -174,6 +160,8 @@ int relay_spec_validate(const relay_spec_t *s, char *err, size_t errlen)
         return -1;
     if (s->retry_max_ms < s->retry_initial_ms)
         return spec_fail(err, errlen, "retry_max_ms: must be >= retry_initial_ms");
+    if (!memchr(s->tls_ca, '\0', sizeof s->tls_ca))
+        return spec_fail(err, errlen, "tls_ca: longer than %d bytes", RELAY_TLS_CA_MAX - 1);
     if (s->source != RELAY_SRC_API && s->source != RELAY_SRC_CONFIG)
         return spec_fail(err, errlen, "source: expected api or config");
     return 0;
@@ -194,6 +182,8 @@ enum {
     F_SILENCE,
     F_FAILBACK,
     F_ENABLED,
+    F_TLS_VERIFY,
+    F_TLS_CA,
     F_SOURCE,
     F_COUNT
 };
@@ -211,6 +201,8 @@ static const char *const FIELDS[F_COUNT] = {
     "silence_timeout_ms",
     "failback",
     "enabled",
+    "tls_verify",
+    "tls_ca",
     "source",
 };
 
@@ -309,6 +301,17 @@ static int take_field(int f, const cJSON *v, relay_source_t source, relay_spec_t
                              &out->silence_timeout_ms, err, errlen);
     case F_FAILBACK: return take_bool(v, "failback", &out->failback, err, errlen);
     case F_ENABLED: return take_bool(v, "enabled", &out->enabled, err, errlen);
+    case F_TLS_VERIFY: return take_bool(v, "tls_verify", &out->tls_verify, err, errlen);
+    case F_TLS_CA:
+        if (cJSON_IsNull(v)) {
+            out->tls_ca[0] = '\0'; /* the node's tls.ca, else the system store */
+            return 0;
+        }
+        if (spec_take_string(v, "tls_ca", out->tls_ca, sizeof out->tls_ca, err, errlen) != 0)
+            return -1;
+        if (!out->tls_ca[0])
+            return spec_fail(err, errlen, "tls_ca: expected a file path or null");
+        return 0;
     case F_SOURCE:
         if (!cJSON_IsString(v) || !v->valuestring)
             return spec_fail(err, errlen, "source: expected a string");
@@ -417,6 +420,11 @@ cJSON *relay_spec_to_json(const relay_spec_t *s)
         cJSON_AddNullToObject(o, "silence_timeout_ms");
     cJSON_AddBoolToObject(o, "failback", s->failback != 0);
     cJSON_AddBoolToObject(o, "enabled", s->enabled != 0);
+    cJSON_AddBoolToObject(o, "tls_verify", s->tls_verify != 0);
+    if (s->tls_ca[0])
+        cJSON_AddStringToObject(o, "tls_ca", s->tls_ca);
+    else
+        cJSON_AddNullToObject(o, "tls_ca");
     cJSON_AddStringToObject(o, "source", SOURCES[s->source == RELAY_SRC_CONFIG]);
     /* cJSON's Add* fail only on allocation: one count check catches any. */
     if (cJSON_GetArraySize(o) != F_COUNT || !urls || cJSON_GetArraySize(urls) != (int)n) {
@@ -436,7 +444,10 @@ int relay_spec_url_for(const relay_spec_t *s, unsigned i, const char *stream, ch
         n = snprintf(out, outlen, "%s", s->urls[i]);
     else
         n = snprintf(out, outlen, "%s/%s%s", s->urls[i], stream,
-                     strncasecmp(s->urls[i], "http://", 7) == 0 ? ".flv" : "");
+                     url_scheme(s->urls[i]) == URL_SCHEME_HTTP ||
+                             url_scheme(s->urls[i]) == URL_SCHEME_HTTPS
+                         ? ".flv"
+                         : "");
     if (n < 0 || (size_t)n >= outlen) {
         out[0] = '\0';
         return -1;
@@ -453,7 +464,8 @@ relay_diff_t relay_spec_diff(const relay_spec_t *a, const relay_spec_t *b)
 {
     if (a->direction != b->direction || strcmp(a->app, b->app) != 0 ||
         strcmp(a->name, b->name) != 0 || a->mode != b->mode || a->enabled != b->enabled ||
-        a->source != b->source)
+        a->source != b->source || a->tls_verify != b->tls_verify ||
+        strcmp(a->tls_ca, b->tls_ca) != 0)
         return RELAY_DIFF_RESTART;
     int urls = a->nurls != b->nurls;
     for (unsigned i = 0; !urls && i < a->nurls; i++)

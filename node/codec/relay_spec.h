@@ -11,9 +11,10 @@
  *   app               stream app name                        (required)
  *   name              exact stream name, or "*"              (required)
  *   urls              1..RELAY_URLS_MAX URLs, tried in order (required)
- *                     push: rtmp:// only; pull: rtmp:// or http://
- *                     name "*": the URL ends at the app level and "/name"
- *                     is appended ("/name.flv" for http://)
+ *                     push: rtmp:// or rtmps://; pull: those or http://,
+ *                     https:// (HTTP-FLV); name "*": the URL ends at the
+ *                     app level and "/name" is appended ("/name.flv" for
+ *                     http:// and https://)
  *   mode              "always" | "on_demand" (pull; push: absent or null);
  *                     a pull of "*" must be on_demand (its default)
  *   idle_timeout_s    on_demand: stop after this long without players
@@ -29,6 +30,11 @@
  *                     that had been up goes down, the next attempt is URL 0
  *                     again (not the next URL; relay_run.c)
  *   enabled           boolean
+ *   tls_verify        boolean (default true): rtmps:// and https:// upstreams'
+ *                     certificates are verified (chain and host name);
+ *                     false: not checked (test setups only)
+ *   tls_ca            a CA file (PEM) to verify them against, or null (the
+ *                     default): the node's tls.ca, else the system store
  * Rendered only: "source" ("config" | "api").
  */
 #ifndef WEIR_RELAY_SPEC_H
@@ -43,6 +49,7 @@
 #define RELAY_ID_MAX 64 /* with its NUL */
 #define RELAY_URLS_MAX 8
 #define RELAY_URL_MAX 512 /* with its NUL */
+#define RELAY_TLS_CA_MAX 512 /* with its NUL */
 
 #define RELAY_DEFAULT_IDLE_TIMEOUT_S 30
 #define RELAY_DEFAULT_RETRY_INITIAL_MS 1000
@@ -72,6 +79,8 @@ typedef struct {
     uint32_t silence_timeout_ms; /* 0: the node's relay.connect_timeout_ms */
     int failback;
     int enabled;
+    int tls_verify;                /* default 1 */
+    char tls_ca[RELAY_TLS_CA_MAX]; /* "": the node's tls.ca or the system store */
     relay_source_t source;
 } relay_spec_t;
 
@@ -89,7 +98,8 @@ typedef enum {
                           * silence to the running links): keep links */
     RELAY_DIFF_URLS,     /* the URL list (and maybe quiet fields): links whose
                           * upstream is still listed stay */
-    RELAY_DIFF_RESTART,  /* direction, app, name, mode, enabled or source:
+    RELAY_DIFF_RESTART,  /* direction, app, name, mode, enabled, source,
+                          * tls_verify or tls_ca:
                           * the links restart */
 } relay_diff_t;
 
@@ -126,8 +136,8 @@ int relay_spec_patch(const cJSON *body, const relay_spec_t *cur, relay_spec_t *o
 
 /* Checks a whole spec: id (when not empty), app valid, name valid or "*",
  * 1..RELAY_URLS_MAX URLs each parseable with the right scheme for the
- * direction (rtmp:// push; rtmp:// or http:// pull; https/rtmps refused as
- * unsupported), each URL naming a stream when name is exact (rtmp: app and
+ * direction (rtmp:// or rtmps:// push; those or http://, https:// pull),
+ * each URL naming a stream when name is exact (rtmp: app and
  * name segments; http: a path ending in ".flv") and ending at the app level
  * when name is "*" (rtmp: exactly one path segment, no query; http: one
  * segment), mode on_demand only for pull, ranges of the numbers,

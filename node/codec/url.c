@@ -66,6 +66,42 @@ int url_parse(const char *url, const char *scheme, uint16_t default_port, url_t 
     return 0;
 }
 
+static const char *const SCHEMES[] = {"", "rtmp", "rtmps", "http", "https", "ws", "wss"};
+
+url_scheme_t url_scheme(const char *url)
+{
+    for (int i = URL_SCHEME_RTMP; url && i <= URL_SCHEME_WSS; i++) {
+        size_t n = strlen(SCHEMES[i]);
+        if (strncasecmp(url, SCHEMES[i], n) == 0 && strncmp(url + n, "://", 3) == 0)
+            return (url_scheme_t)i;
+    }
+    return URL_SCHEME_OTHER;
+}
+
+const char *url_scheme_name(url_scheme_t s)
+{
+    return (unsigned)s <= URL_SCHEME_WSS ? SCHEMES[s] : "";
+}
+
+uint16_t url_scheme_port(url_scheme_t s)
+{
+    switch (s) {
+    case URL_SCHEME_RTMP: return URL_RTMP_DEFAULT_PORT;
+    case URL_SCHEME_HTTP:
+    case URL_SCHEME_WS: return 80;
+    case URL_SCHEME_RTMPS:
+    case URL_SCHEME_HTTPS:
+    case URL_SCHEME_WSS: return 443;
+    case URL_SCHEME_OTHER: break;
+    }
+    return 0;
+}
+
+int url_scheme_tls(url_scheme_t s)
+{
+    return s == URL_SCHEME_RTMPS || s == URL_SCHEME_HTTPS || s == URL_SCHEME_WSS;
+}
+
 int url_authority(const url_t *u, char *out, size_t outlen)
 {
     int n = snprintf(out, outlen, "%s%s%s:%u", u->ipv6 ? "[" : "", u->host, u->ipv6 ? "]" : "",
@@ -91,8 +127,10 @@ int url_rtmp_parse(const char *url, url_rtmp_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     url_t u;
-    if (url_parse(url, "rtmp", URL_RTMP_DEFAULT_PORT, &u, err, errlen) != 0)
+    url_scheme_t sch = url_scheme(url) == URL_SCHEME_RTMPS ? URL_SCHEME_RTMPS : URL_SCHEME_RTMP;
+    if (url_parse(url, url_scheme_name(sch), url_scheme_port(sch), &u, err, errlen) != 0)
         return NODE_EINVAL;
+    out->tls = sch == URL_SCHEME_RTMPS;
     if (strlen(u.host) >= sizeof out->host) {
         snprintf(err, errlen, "url: host longer than %zu bytes", sizeof out->host - 1);
         return NODE_EINVAL;
@@ -125,7 +163,8 @@ int url_rtmp_parse(const char *url, url_rtmp_t *out, char *err, size_t errlen)
     char authority[URL_HOST_MAX + 16];
     int n = url_authority(&u, authority, sizeof authority);
     if (n >= 0)
-        n = snprintf(out->tc_url, sizeof out->tc_url, "rtmp://%s/%s", authority, out->app);
+        n = snprintf(out->tc_url, sizeof out->tc_url, "%s://%s/%s", url_scheme_name(sch), authority,
+                     out->app);
     if (n < 0 || (size_t)n >= sizeof out->tc_url) {
         snprintf(err, errlen, "url: tcUrl longer than %zu bytes", sizeof out->tc_url - 1);
         return NODE_EINVAL;

@@ -28,6 +28,26 @@ typedef struct {
 int url_parse(const char *url, const char *scheme, uint16_t default_port, url_t *out, char *err,
               size_t errlen);
 
+/* The schemes the clients know; url_scheme() reads "scheme://" of a URL
+ * (case-insensitive). */
+typedef enum {
+    URL_SCHEME_OTHER = 0,
+    URL_SCHEME_RTMP,
+    URL_SCHEME_RTMPS, /* RTMP over TLS */
+    URL_SCHEME_HTTP,
+    URL_SCHEME_HTTPS,
+    URL_SCHEME_WS,
+    URL_SCHEME_WSS,
+} url_scheme_t;
+
+url_scheme_t url_scheme(const char *url);
+/* "rtmp", "rtmps", "http", ...; "" for URL_SCHEME_OTHER. */
+const char *url_scheme_name(url_scheme_t s);
+/* The default port: 1935 (rtmp), 80 (http, ws), 443 (rtmps, https, wss). */
+uint16_t url_scheme_port(url_scheme_t s);
+/* 1 for the TLS schemes (rtmps, https, wss). */
+int url_scheme_tls(url_scheme_t s);
+
 /* Writes "host:port" ("[v6]:port" for IPv6 literals), for Host headers and
  * tcUrl. Returns the length, or -1 if it does not fit. */
 int url_authority(const url_t *u, char *out, size_t outlen);
@@ -55,13 +75,14 @@ typedef struct {
     char app[URL_RTMP_APP_MAX];      /* first path segment */
     char name[URL_RTMP_NAME_MAX];    /* the rest of the path, query included */
     char tc_url[URL_RTMP_TCURL_MAX]; /* "rtmp://host:port/app" for connect */
+    int tls;                         /* rtmps:// (default port 443) */
 } url_rtmp_t;
 
-/* Parses "rtmp://host[:port]/app[/...]/name[?query]". The app is the first
+/* Parses "rtmp://host[:port]/app[/...]/name[?query]" (or rtmps://). The app is the first
  * path segment; the name is everything after the slash that ends it (more
  * segments and the query included). IPv6 hosts are written "[::1]". Returns
  * 0, or NODE_EINVAL with a message in err (missing app or name, bad port,
- * a part over its bound, not rtmp://). */
+ * a part over its bound, not rtmp:// or rtmps://). */
 int url_rtmp_parse(const char *url, url_rtmp_t *out, char *err, size_t errlen);
 
 #endif

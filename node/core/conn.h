@@ -81,6 +81,9 @@ typedef struct conn_proto {
     /* A kick (conn_kick()): ends the session its own way, e.g. with a
      * WebSocket close frame, within a bounded time. NULL: conn_close(). */
     void (*kick)(conn_t *c, reason_t why, const char *reason);
+    /* 1: the connection only carries sessions listed on their own (HLS's,
+     * hls_sess.h), so /api/v1/sessions and weir_sessions leave it out. */
+    int carrier;
 } conn_proto_t;
 
 struct conn {

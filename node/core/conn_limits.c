@@ -234,6 +234,12 @@ static uint32_t table_add(conn_limits_t *l, const conn_limits_addr_t *a, uint32_
     return i;
 }
 
+/* The address entries a table for max_connections holds. */
+static uint64_t table_cap(uint32_t max_connections)
+{
+    return max_connections ? 2ull * max_connections + 1024 : LIMITS_ADDR_UNLIMITED;
+}
+
 conn_limits_t *conn_limits_new(uint32_t max_connections, uint32_t max_per_address,
                                uint32_t rate_per_s, uint64_t seed)
 {
@@ -248,7 +254,7 @@ conn_limits_t *conn_limits_new(uint32_t max_connections, uint32_t max_per_addres
     l->k1 = mix(l->k0 ^ seed);
     l->free_head = l->idle_head = l->idle_tail = NIL;
     if (max_per_address || rate_per_s) {
-        uint64_t cap = max_connections ? 2ull * max_connections + 1024 : LIMITS_ADDR_UNLIMITED;
+        uint64_t cap = table_cap(max_connections);
         uint32_t nb = 1024;
         while (nb < cap)
             nb <<= 1;
@@ -264,6 +270,18 @@ conn_limits_t *conn_limits_new(uint32_t max_connections, uint32_t max_per_addres
         memset(l->buckets, 0xff, nb * sizeof *l->buckets); /* NIL */
     }
     return l;
+}
+
+int conn_limits_set(conn_limits_t *l, uint32_t max_connections, uint32_t max_per_address,
+                    uint32_t rate_per_s)
+{
+    if ((max_per_address || rate_per_s) && (!l->cap || table_cap(max_connections) > l->cap))
+        return -1;
+    l->max_conns = max_connections;
+    l->max_per_addr = max_per_address;
+    l->rate = rate_per_s;
+    l->burst = 2000 * (int64_t)rate_per_s;
+    return 0;
 }
 
 void conn_limits_free(conn_limits_t *l)

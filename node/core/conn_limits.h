@@ -75,6 +75,12 @@ int conn_limits_addr_from_remote(const char *remote, conn_limits_addr_t *out);
 conn_limits_t *conn_limits_new(uint32_t max_connections, uint32_t max_per_address,
                                uint32_t rate_per_s, uint64_t seed);
 void conn_limits_free(conn_limits_t *l);
+/* New limits for the connections to come (SIGHUP); the open ones stay.
+ * Returns 0, or -1 (nothing changed) when the per-address limits would need
+ * an address table that l has not (both were 0 at conn_limits_new()) or a
+ * larger one (max_connections raised past what it was sized for). */
+int conn_limits_set(conn_limits_t *l, uint32_t max_connections, uint32_t max_per_address,
+                    uint32_t rate_per_s);
 
 /* A new connection from a (NULL: an address of another family, counted in
  * the total only). Returns 0 (admitted: call conn_limits_release() when it

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "log.h"
 #include "tls.h"
+#include "tls_client.h"
 
 #define CONN_TLS_RECORD 16384 /* plaintext bytes a TLS record holds at most */
 #define CONN_TLS_READS 4      /* records read per readable event at most */
@@ -21,9 +22,14 @@ struct conn_tls {
     unsigned read_wants_write : 1;
     unsigned write_wants_read : 1;
     unsigned failed : 1; /* a fatal TLS or socket error: no close_notify */
+    unsigned client : 1; /* an outgoing connection (conn_tls_attach_client()) */
+    unsigned hs_failed : 1;     /* client: the handshake failed (hs_err says why) */
+    unsigned verify_failed : 1; /* client: ... because the peer's certificate did not verify */
+    char *hs_err;               /* client: malloc'd text of the failure, or NULL */
 };
 
-int conn_tls_attach(conn_t *c, SSL *ssl)
+/* The TLS state of c with ssl (taken over): the handshake starts. */
+static int attach(conn_t *c, SSL *ssl, int client)
 {
     struct conn_tls *t = calloc(1, sizeof *t);
     if (!t || SSL_set_fd(ssl, c->fd) != 1) {
@@ -31,12 +37,42 @@ int conn_tls_attach(conn_t *c, SSL *ssl)
         SSL_free(ssl);
         return -1;
     }
-    SSL_set_accept_state(ssl);
+    if (client)
+        SSL_set_connect_state(ssl);
+    else
+        SSL_set_accept_state(ssl);
     t->ssl = ssl;
     t->handshaking = 1;
+    t->client = client != 0;
     c->tls = t;
+    return 0;
+}
+
+int conn_tls_attach(conn_t *c, SSL *ssl)
+{
+    if (attach(c, ssl, 0) != 0)
+        return -1;
     c->node->tls_handshaking++;
     return 0;
+}
+
+static int handshake_step(conn_t *c);
+
+int conn_tls_attach_client(conn_t *c, SSL *ssl)
+{
+    if (attach(c, ssl, 1) != 0)
+        return -1;
+    handshake_step(c); /* the ClientHello */
+    return 0;
+}
+
+int conn_tls_client_error(const conn_t *c, char *err, size_t errlen)
+{
+    const struct conn_tls *t = c->tls;
+    if (!t || !t->hs_failed)
+        return -1;
+    snprintf(err, errlen, "%s", t->hs_err ? t->hs_err : "TLS handshake failed");
+    return t->verify_failed;
 }
 
 int conn_tls_handshaking(const conn_t *c)
@@ -83,6 +119,27 @@ static void io_failed(conn_t *c, int e)
     conn_close(c, code, why);
 }
 
+/* An outgoing handshake failed: keeps why for the protocol
+ * (conn_tls_client_error(), read from its on_close) and closes. */
+static void client_failed(conn_t *c, tls_fail_t why, const char *detail)
+{
+    struct conn_tls *t = c->tls;
+    char err[256];
+    if (why == TLS_FAIL_TIMEOUT)
+        snprintf(err, sizeof err, "TLS handshake timed out");
+    else
+        t->verify_failed = tls_client_failure(t->ssl, err, sizeof err) == 1;
+    if (!t->verify_failed && why != TLS_FAIL_TIMEOUT && detail && !ERR_peek_error())
+        snprintf(err, sizeof err, "TLS handshake failed: %s", detail);
+    t->hs_failed = 1;
+    free(t->hs_err);
+    t->hs_err = strdup(err);
+    log_info(c->id, "%s: TLS handshake with %s failed (%s): %s", c->proto->name, c->remote,
+             t->verify_failed ? "verify" : tls_fail_name(why), err);
+    ERR_clear_error();
+    conn_close(c, why == TLS_FAIL_TIMEOUT ? REASON_TIMEOUT : REASON_PROTOCOL, err);
+}
+
 static void handshake_failed(conn_t *c, tls_fail_t why, const char *detail)
 {
     static const char *const TEXT[TLS_FAIL_KINDS] = {
@@ -94,8 +151,13 @@ static void handshake_failed(conn_t *c, tls_fail_t why, const char *detail)
         [TLS_FAIL_TIMEOUT] = "TLS handshake timed out",
         [TLS_FAIL_OTHER] = "TLS handshake failed",
     };
+    struct conn_tls *t = c->tls;
+    t->failed = 1;
+    if (t->client) {
+        client_failed(c, why, detail);
+        return;
+    }
     tls_count_failure(c->node->tls, why);
-    c->tls->failed = 1;
     log_info(c->id, "%s: TLS handshake with %s failed (%s): %s", c->proto->name, c->remote,
              tls_fail_name(why), detail ? detail : "-");
     ERR_clear_error();
@@ -106,8 +168,10 @@ static void handshake_done(conn_t *c)
 {
     struct conn_tls *t = c->tls;
     t->handshaking = 0;
-    c->node->tls_handshaking--;
-    tls_count_handshake(c->node->tls);
+    if (!t->client) {
+        c->node->tls_handshaking--;
+        tls_count_handshake(c->node->tls);
+    }
     disarm_write(c);
     const char *sni = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
     log_debug(c->id, "%s: TLS with %s: %s %s, server name %s", c->proto->name, c->remote,
@@ -316,7 +380,8 @@ void conn_tls_tick(conn_t *c, int64_t now_ms)
         return;
     if (now_ms - c->start_ms < (int64_t)c->node->conf.tls_handshake_timeout_ms)
         return;
-    node_limit_hit(c->node, LIMIT_TLS_HANDSHAKE_TIMEOUT);
+    if (!c->tls->client)
+        node_limit_hit(c->node, LIMIT_TLS_HANDSHAKE_TIMEOUT);
     handshake_failed(c, TLS_FAIL_TIMEOUT, "no handshake within tls.handshake_timeout_ms");
 }
 
@@ -325,13 +390,14 @@ void conn_tls_free(conn_t *c)
     struct conn_tls *t = c->tls;
     if (!t)
         return;
-    if (t->handshaking)
+    if (t->handshaking && !t->client)
         c->node->tls_handshaking--;
     else if (!t->failed && c->end != CONN_END_IO)
         SSL_shutdown(t->ssl); /* a close_notify, best effort (non-blocking) */
     ERR_clear_error();
     SSL_free(t->ssl);
     free(t->rec);
+    free(t->hs_err);
     free(t);
     c->tls = NULL;
 }

@@ -32,6 +32,18 @@
 /* Starts the server handshake on accepted c with ssl (taken over, freed
  * with c). Returns 0, or -1 (out of memory: ssl freed, c untouched). */
 int conn_tls_attach(conn_t *c, SSL *ssl);
+/* Starts the client handshake on outgoing c, once TCP is up (the
+ * protocol's on_connect), with ssl from tls_client_session() (taken over,
+ * freed with c). What the protocol writes meanwhile goes out when the
+ * handshake is done. Bounded by tls.handshake_timeout_ms from the
+ * connection's start too. Returns 0 (c may be closing already: a failure
+ * is reported as below), or -1 (out of memory: ssl freed, c untouched). */
+int conn_tls_attach_client(conn_t *c, SSL *ssl);
+/* After an outgoing handshake failed (from the protocol's on_close): its
+ * text in err ("certificate verify failed: ...", "TLS handshake failed:
+ * ...", "TLS handshake timed out") and 1 when the peer's certificate did
+ * not verify, 0 otherwise; -1 when no handshake failed on c. */
+int conn_tls_client_error(const conn_t *c, char *err, size_t errlen);
 /* 1 while the handshake is not done. */
 int conn_tls_handshaking(const conn_t *c);
 /* The socket is readable (conn.c's read callback). */

@@ -35,7 +35,8 @@ uint64_t fdlimit_spare(uint64_t limit);
 /* Raises the soft RLIMIT_NOFILE toward fdlimit_need(max_connections) and
  * logs what it did: info, or a warning with the numbers when the hard limit
  * is below the need. Returns the soft limit in force, or 0 when it cannot be
- * read. Call once at start, on the main thread. */
+ * read. Call at start and when SIGHUP raises limits.max_connections (reload.h),
+ * on the main thread. */
 uint64_t fdlimit_apply(uint32_t max_connections);
 
 #endif

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "conn_tls.h"
 #include "tls.h"
+#include "tls_client.h"
 #include "reload.h"
 #include "sdnotify.h"
 
@@ -759,6 +760,7 @@ void node_free(node_t *node)
     }
     listeners_stop(node, 1);
     tls_server_free(node->tls);
+    tls_client_free(node->tls_client);
     if (node->reserve_fd >= 0)
         close(node->reserve_fd);
     hub_free(node->hub);
@@ -768,6 +770,13 @@ void node_free(node_t *node)
         event_base_free(node->base);
     conn_limits_free(node->limits);
     free(node);
+}
+
+struct tls_client *node_tls_client(node_t *node)
+{
+    if (!node->tls_client)
+        node->tls_client = tls_client_new(node->conf.tls_ca);
+    return node->tls_client;
 }
 
 uint64_t node_new_session_id(node_t *node)

@@ -36,7 +36,7 @@ TAILQ_HEAD(conn_list, conn);
 /* The drain redirect's bound, with its NUL: the drain state lives in node_t
  * (drain.h sets it; the sessions read it when they admit). */
 #define DRAIN_URL_MAX 1024
-#define NODE_MODULES_MAX 8
+#define NODE_MODULES_MAX 12
 #define NODE_ADMIT_STEPS_MAX 8 /* admission steps (admit.h) */
 /* A session id is (the node's start time in Unix ms << 8) + a counter
  * from 1: unique across restarts while the node makes fewer than 256
@@ -100,6 +100,7 @@ typedef struct node {
     node_accept_pause_t rtmp_pause, http_pause, rtmps_pause, https_pause;
     struct tls_server *tls;  /* the certificates (tls.h); NULL without a TLS listener */
     uint32_t tls_handshaking; /* accepted TLS connections still in their handshake */
+    struct tls_client *tls_client; /* the client contexts (tls_client.h), made at first use */
     int reserve_fd;    /* /dev/null, closed for a moment to shed connections when out of fds */
     uint64_t fd_limit; /* RLIMIT_NOFILE in force (0: unknown); see fdlimit.h */
     struct event tick_ev;
@@ -125,7 +126,9 @@ typedef struct node {
     struct relay_mgr *relays; /* relay manager (relay.h); NULL until relay_mgr_start() */
     struct evdns_base *dns;   /* name resolution for outgoing connections, made on first use */
     struct hook_mgr *hooks;   /* webhooks (hooks.h); NULL until hook_mgr_start() */
+    struct record_mgr *records; /* recording (record_mgr.h); NULL until record_mgr_start() */
     struct ban_table *bans;   /* kicks with a ban (ban.h); NULL until ban_install() */
+    struct history *history;  /* recent figures (history.h); NULL until history_start() */
     /* Drain (POST /api/v1/node/drain): no new publishers or players; kept
      * in storage (setting "node.drain") across restarts. */
     int draining;
@@ -214,6 +217,9 @@ int node_drain_answer(const node_t *node, const char *target, char **header);
 /* The evdns base for outgoing connections (created on first use), or NULL
  * when it cannot be created. */
 struct evdns_base *node_dns(node_t *node);
+/* The TLS client side (tls_client.h; created on first use with tls.ca), or
+ * NULL when out of memory. */
+struct tls_client *node_tls_client(node_t *node);
 /* Runs until SIGINT/SIGTERM; then closes every session. Returns 0. */
 int node_run(node_t *node);
 void node_free(node_t *node);

@@ -1,6 +1,7 @@
-/* reload: SIGHUP re-reads the config file for log.file and log.level (see
- * reload.h), between sd_notify's RELOADING=1 and READY=1. Loop thread; node->conf's two log keys
- * are updated here, the rest of node->conf never changes after start. */
+/* reload: SIGHUP re-reads the config file for log.file, log.level, limits.*
+ * and apps (see reload.h), between sd_notify's RELOADING=1 and READY=1. Loop
+ * thread; node->conf's keys applied are updated here, the rest of node->conf
+ * never changes after start. */
 #include "reload.h"
 
 #include <stdio.h>
@@ -9,9 +10,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "conn_limits.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "tls.h"
+#include "tls_client.h"
 
 /* The config file as it is now into c, or -1 (logged): then the node goes
  * on with what it runs (NULL conf_path: the built-in defaults, as at start). */
@@ -25,6 +29,20 @@ static int reread(node_t *node, conf_t *c)
         return 0;
     log_error(0, "SIGHUP: config not reloaded: %s (the node goes on with the config it runs)", err);
     return -1;
+}
+
+/* A config.change event for a key SIGHUP applied (value: NULL for none,
+ * the apps rules: their secrets stay out of the event log). */
+static void changed(node_t *node, const char *key, const char *value)
+{
+    cJSON *f = cJSON_CreateObject();
+    if (f) {
+        cJSON_AddStringToObject(f, "key", key);
+        if (value)
+            cJSON_AddStringToObject(f, "value", value);
+        cJSON_AddStringToObject(f, "by", "sighup");
+    }
+    node_event(node, "config.change", f);
 }
 
 /* log.level from the file, unless a level set over the API is in effect. */
@@ -50,13 +68,67 @@ static void apply_level(node_t *node, const conf_t *c)
     log_set_level(level);
     if (level < old)
         log_info(0, "SIGHUP: log.level %s (was %s)", log_level_name(level), log_level_name(old));
-    cJSON *f = cJSON_CreateObject();
-    if (f) {
-        cJSON_AddStringToObject(f, "key", "log.level");
-        cJSON_AddStringToObject(f, "value", log_level_name(level));
-        cJSON_AddStringToObject(f, "by", "sighup");
+    changed(node, "log.level", log_level_name(level));
+}
+
+/* One limits.* key from c into the running conf (0: it did not change). */
+static int take_limit(node_t *node, const char *key, uint32_t *cur, uint32_t want)
+{
+    if (*cur == want)
+        return 0;
+    log_info(0, "SIGHUP: %s %u (was %u)", key, want, *cur);
+    *cur = want;
+    char v[16];
+    snprintf(v, sizeof v, "%u", want);
+    changed(node, key, v);
+    return 1;
+}
+
+/* limits.*: the connection limits (unless the per-address ones need an
+ * address table of another size: *conns_skipped, named by the caller as
+ * needing a restart), limits.max_streams and limits.max_memory_mb. The
+ * connections and streams up stay; the limits apply to new ones. */
+static void apply_limits(node_t *node, const conf_t *c, int *conns_skipped)
+{
+    conf_t *n = &node->conf;
+    *conns_skipped = 0;
+    if (node->limits &&
+        (c->limits_max_connections != n->limits_max_connections ||
+         c->limits_max_connections_per_address != n->limits_max_connections_per_address ||
+         c->limits_new_connections_per_address_per_s !=
+             n->limits_new_connections_per_address_per_s)) {
+        if (conn_limits_set(node->limits, c->limits_max_connections,
+                            c->limits_max_connections_per_address,
+                            c->limits_new_connections_per_address_per_s) != 0) {
+            *conns_skipped = 1;
+        } else {
+            uint32_t was = n->limits_max_connections;
+            take_limit(node, "limits.max_connections", &n->limits_max_connections,
+                       c->limits_max_connections);
+            take_limit(node, "limits.max_connections_per_address",
+                       &n->limits_max_connections_per_address,
+                       c->limits_max_connections_per_address);
+            take_limit(node, "limits.new_connections_per_address_per_s",
+                       &n->limits_new_connections_per_address_per_s,
+                       c->limits_new_connections_per_address_per_s);
+            if (n->limits_max_connections == 0 || n->limits_max_connections > was)
+                node->fd_limit = fdlimit_apply(n->limits_max_connections);
+        }
     }
-    node_event(node, "config.change", f);
+    take_limit(node, "limits.max_streams", &n->limits_max_streams, c->limits_max_streams);
+    if (take_limit(node, "limits.max_memory_mb", &n->limits_max_memory_mb,
+                   c->limits_max_memory_mb))
+        hub_reload_memory_bound(node->hub);
+}
+
+/* "apps": the publish and play rules of the sessions to come. */
+static void apply_apps(node_t *node, const conf_t *c)
+{
+    if (memcmp(&c->apps, &node->conf.apps, sizeof c->apps) == 0)
+        return;
+    node->conf.apps = c->apps;
+    log_info(0, "SIGHUP: apps reloaded (%u rules); sessions up stay", c->apps.n);
+    changed(node, "apps", NULL);
 }
 
 /* Reopens the log file at path (logrotate renamed the old one). */
@@ -75,6 +147,7 @@ static void reopen_log(node_t *node, const char *path)
 
 int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, size_t errlen)
 {
+    tls_client_flush(node->tls_client); /* CA files are read again */
     if (!node->tls) {
         snprintf(err, errlen, "no TLS listener is configured (rtmps.listen, https.listen)");
         return NODE_RELOAD_NO_TLS;
@@ -101,7 +174,7 @@ int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, 
 /* The reload itself (node_reload() tells the service manager around it). */
 static void reload_config(node_t *node)
 {
-    log_info(0, "received SIGHUP: reloading log.file and log.level from %s",
+    log_info(0, "received SIGHUP: reloading log.file, log.level, limits and apps from %s",
              node->conf_path ? node->conf_path : "the built-in defaults");
     conf_t *c = malloc(sizeof *c); /* large (relays, hooks as text) */
     if (!c || reread(node, c) != 0) {
@@ -114,12 +187,26 @@ static void reload_config(node_t *node)
     reopen_log(node, c->log_file);
     apply_level(node, c);
     char err[768];
+    tls_client_flush(node->tls_client); /* the CA files of relays and webhooks are read again */
     if (node->tls)
         node_reload_certs(node, c, "SIGHUP", err, sizeof err);
-    static const char *const applied[] = {"log.file", "log.level", NULL};
-    static const char *const applied_tls[] = {"log.file", "log.level", "tls.cert", "tls.key",
-                                              "tls.sni", NULL};
-    const char *key = conf_changed_key(c, &node->conf, node->tls ? applied_tls : applied);
+    int conns_skipped;
+    apply_limits(node, c, &conns_skipped);
+    apply_apps(node, c);
+    const char *applied[16] = {"log.file", "log.level", "limits.max_streams",
+                               "limits.max_memory_mb", "apps"};
+    size_t na = 5;
+    if (!conns_skipped) {
+        applied[na++] = "limits.max_connections";
+        applied[na++] = "limits.max_connections_per_address";
+        applied[na++] = "limits.new_connections_per_address_per_s";
+    }
+    if (node->tls) {
+        applied[na++] = "tls.cert";
+        applied[na++] = "tls.key";
+        applied[na++] = "tls.sni";
+    }
+    const char *key = conf_changed_key(c, &node->conf, applied);
     if (key)
         log_warn(0, "SIGHUP: %s changed in %s; not applied: it needs a restart", key,
                  node->conf_path);

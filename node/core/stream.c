@@ -12,7 +12,7 @@
 
 /* ---- names and registry ------------------------------------------------ */
 
-static uint32_t key_hash(const char *app, const char *name)
+uint32_t hub_key_hash(const char *app, const char *name)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const char *p = app; *p; p++)
@@ -25,7 +25,7 @@ static uint32_t key_hash(const char *app, const char *name)
 
 static stream_t *hub_find(hub_t *hub, const char *app, const char *name)
 {
-    uint32_t h = key_hash(app, name);
+    uint32_t h = hub_key_hash(app, name);
     for (stream_t *s = hub->buckets[h % HUB_BUCKETS]; s; s = s->hnext)
         if (s->hash == h && strcmp(s->app, app) == 0 && strcmp(s->name, name) == 0)
             return s;
@@ -58,7 +58,7 @@ static stream_t *hub_get(hub_t *hub, const char *app, const char *name, int *rc)
     stream_cont_init(&s->cont, s->app, s->name);
     TAILQ_INIT(&s->players);
     TAILQ_INIT(&s->waiters);
-    s->hash = key_hash(app, name);
+    s->hash = hub_key_hash(app, name);
     media_info_init(&s->media);
     int64_t now = weir_mono_ms();
     rate_init(&s->rate_in, 0, now);
@@ -119,6 +119,11 @@ hub_t *hub_new(const conf_t *conf, uint32_t rtmp_chunk_size)
     TAILQ_INIT(&hub->dirty);
     hub_set_source_prefix(hub, NULL);
     return hub;
+}
+
+void hub_reload_memory_bound(hub_t *hub)
+{
+    hub->max_memory = memory_bound(hub->conf);
 }
 
 uint64_t hub_memory_bound(const hub_t *hub)

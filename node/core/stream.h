@@ -150,6 +150,9 @@ size_t hub_stream_count(const hub_t *hub);
  * pushes. The bound in bytes (0: none), the drops so far, and whether the
  * node is over it now. */
 uint64_t hub_memory_bound(const hub_t *hub);
+/* The node's bound again from the conf given to hub_new() (SIGHUP changed
+ * its limits.max_memory_mb). */
+void hub_reload_memory_bound(hub_t *hub);
 uint64_t hub_gop_drops(const hub_t *hub);
 int hub_over_memory(const hub_t *hub);
 
@@ -309,6 +312,9 @@ typedef struct {
                               * stream changes */
 } stream_info_t;
 
+/* The hash of app/name the hub's table uses (FNV-1a over "app/name"); pure
+ * (the history's table of streams uses it too). */
+uint32_t hub_key_hash(const char *app, const char *name);
 /* Live or unpublished (grace) streams only; NULL otherwise. */
 stream_t *hub_lookup(hub_t *hub, const char *app, const char *name);
 /* Calls cb for every live or unpublished stream. cb must not add or remove

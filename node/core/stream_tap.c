@@ -73,6 +73,12 @@ void stream_tap_restart(stream_t *s)
     }
 }
 
+void stream_tap_count_out(stream_tap_t *t, uint64_t bytes)
+{
+    if (t->stream)
+        t->stream->bytes_out += bytes;
+}
+
 size_t stream_tap_players(const stream_t *s)
 {
     size_t n = 0;

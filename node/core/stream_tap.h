@@ -56,5 +56,9 @@ struct stream_tap {
 int stream_tap_add(stream_t *s, stream_tap_t *t);
 /* Unregisters t (no event). Safe on a detached tap. */
 void stream_tap_remove(stream_tap_t *t);
+/* Bytes the tap's owner sent to its viewers (e.g. HLS answers): added to
+ * the stream's bytes_out, as a player's written bytes are. A no-op on a
+ * detached tap. */
+void stream_tap_count_out(stream_tap_t *t, uint64_t bytes);
 
 #endif

@@ -11,9 +11,6 @@
 #include "log.h"
 #include "tls_sni.h"
 
-/* TLS 1.2: forward secrecy and AEAD only (Mozilla's "intermediate" list). */
-#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
-
 /* One complete set of certificates, as loaded from one configuration. */
 typedef struct {
     SSL_CTX *dflt;
@@ -41,8 +38,7 @@ static void certset_free(tls_certset_t *s)
     free(s);
 }
 
-/* The text of OpenSSL's oldest queued error (then the queue is cleared). */
-static const char *ssl_err_text(void)
+const char *tls_error_text(void)
 {
     unsigned long e = ERR_peek_error();
     const char *r = e ? ERR_reason_error_string(e) : NULL;
@@ -132,7 +128,7 @@ static SSL_CTX *ctx_load(tls_server_t *t, const char *ck, const char *cert, cons
     ERR_clear_error();
     SSL_CTX *ctx = ctx_policy(t);
     if (!ctx) {
-        snprintf(err, errlen, "%s: cannot set up TLS: %s", ck, ssl_err_text());
+        snprintf(err, errlen, "%s: cannot set up TLS: %s", ck, tls_error_text());
         return NULL;
     }
     const char *what = NULL, *path = NULL;
@@ -141,7 +137,7 @@ static SSL_CTX *ctx_load(tls_server_t *t, const char *ck, const char *cert, cons
     else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
         what = kk, path = key;
     if (what) {
-        snprintf(err, errlen, "%s: cannot load %s: %s", what, path, ssl_err_text());
+        snprintf(err, errlen, "%s: cannot load %s: %s", what, path, tls_error_text());
         SSL_CTX_free(ctx);
         return NULL;
     }

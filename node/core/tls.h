@@ -29,6 +29,10 @@
 
 typedef struct tls_server tls_server_t;
 
+/* TLS 1.2: forward secrecy and AEAD only (Mozilla's "intermediate" list);
+ * the client side (tls_client.h) offers the same. */
+#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
+
 /* Why a handshake failed, in /metrics order (tls_fail_name()). */
 typedef enum {
     TLS_FAIL_NOT_TLS = 0, /* the peer spoke something else (plaintext HTTP, RTMP) */
@@ -81,6 +85,9 @@ void tls_count_failure(tls_server_t *t, tls_fail_t why);
 /* The failure of a handshake from SSL_get_error()'s code and the first
  * error on OpenSSL's queue (0: none). */
 tls_fail_t tls_fail_classify(int ssl_error, unsigned long err);
+/* The text of OpenSSL's oldest queued error ("unknown error" when none);
+ * the queue is cleared. Server and client sides (tls_client.h). */
+const char *tls_error_text(void);
 /* "not_tls", "version", "cipher", "peer_alert", "eof", "timeout", "other". */
 const char *tls_fail_name(tls_fail_t why);
 

@@ -18,6 +18,8 @@ struct hls_seg {
     int open;
     uint64_t next_msn;
     msg_t *vseq, *aseq; /* the sequence headers in effect */
+    int headers_changed; /* since the last segment started: a new map_id */
+    uint64_t map_id;
     int has_video;
     int pending_disc; /* the next segment starts with EXT-X-DISCONTINUITY */
     int ended;
@@ -54,6 +56,7 @@ hls_seg_t *hls_seg_new(const hls_seg_cfg_t *cfg, hls_seg_update_fn on_update, vo
         h->cfg.part_ms = least;
     h->on_update = on_update;
     h->arg = arg;
+    h->next_msn = cfg->first_msn;
     return h;
 }
 
@@ -170,6 +173,10 @@ static int start_segment(hls_seg_t *h, msg_t *m, int key, int64_t wall_ms)
     h->pending_disc = 0;
     s->vseq = h->vseq ? msg_ref(h->vseq) : NULL;
     s->aseq = h->aseq ? msg_ref(h->aseq) : NULL;
+    if (h->headers_changed || s->msn == h->cfg.first_msn)
+        h->map_id = s->msn;
+    h->headers_changed = 0;
+    s->map_id = h->map_id;
     h->segs[h->nsegs++] = s;
     h->open = 1;
     h->part_first = 0;
@@ -196,14 +203,18 @@ static int cut_due(hls_seg_t *h, const hls_segment_t *s, const msg_t *m, int key
     return 1;
 }
 
-/* A sequence header: a different one than in effect is a discontinuity. */
+/* A sequence header: a different one than in effect, or a new track once
+ * segments exist, is a discontinuity (and a new init segment). */
 static void header(hls_seg_t *h, msg_t *m)
 {
     msg_t **slot = m->type == FLV_TAG_VIDEO ? &h->vseq : &h->aseq;
     if (m->type == FLV_TAG_VIDEO)
         h->has_video = 1;
-    if (*slot && ((*slot)->len != m->len || memcmp((*slot)->payload, m->payload, m->len) != 0))
+    if (*slot ? (*slot)->len != m->len || memcmp((*slot)->payload, m->payload, m->len) != 0
+              : h->next_msn != h->cfg.first_msn) {
         h->pending_disc = 1;
+        h->headers_changed = 1;
+    }
     msg_unref(*slot);
     *slot = msg_ref(m);
 }
@@ -336,7 +347,7 @@ unsigned hls_seg_describe(const hls_seg_t *h, hls_seg_desc_t *descs, hls_part_de
         const hls_segment_t *s = h->segs[first + k];
         hls_seg_desc_t *d = &descs[k];
         hls_part_desc_t *p = parts + (size_t)k * HLS_SEG_MAX_PARTS;
-        *d = (hls_seg_desc_t){s->msn, s->dur_ms, s->discontinuity, s->wall_ms, p, 0};
+        *d = (hls_seg_desc_t){s->msn, s->dur_ms, s->discontinuity, s->wall_ms, p, 0, s->map_id};
         if (h->cfg.part_ms && from_edge < parts_until) {
             for (unsigned j = 0; j < s->nparts; j++)
                 p[j] = (hls_part_desc_t){s->parts[j].dur_ms, s->parts[j].independent};

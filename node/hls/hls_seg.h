@@ -13,7 +13,8 @@
  * built once per part) and sends them to every player by reference.
  *
  * Discontinuities: a sequence header that differs from the one in effect
- * (new codec parameters), or hls_seg_discontinuity() (a different source
+ * (new codec parameters), a track's first one after the first segment (a
+ * new track), or hls_seg_discontinuity() (a different source
  * took over the stream), closes the open segment at the next key frame and
  * marks the next one EXT-X-DISCONTINUITY. A same-source splice calls
  * nothing: the timeline goes on without a tag.
@@ -42,6 +43,7 @@ typedef struct {
     uint32_t segment_ms; /* hls.segment_ms: the shortest segment cut at a key frame */
     uint32_t part_ms;    /* hls.part_ms: the part target; 0: no parts (classic HLS) */
     unsigned window;     /* hls.window: complete segments in the playlist (1..HLS_SEG_WINDOW_MAX) */
+    uint64_t first_msn;  /* the first segment's media sequence number (< 2^52) */
 } hls_seg_cfg_t;
 
 typedef struct {
@@ -62,6 +64,7 @@ typedef struct {
     int discontinuity;
     int64_t wall_ms;      /* Unix ms of its first message (EXT-X-PROGRAM-DATE-TIME) */
     msg_t *vseq, *aseq;   /* the sequence headers in effect (references; NULL: none) */
+    uint64_t map_id;      /* the msn of the first segment with these headers (fMP4's init) */
 } hls_segment_t;
 
 typedef struct hls_seg hls_seg_t;
@@ -70,7 +73,7 @@ typedef struct hls_seg hls_seg_t;
  * may be answered): msn and the part count of that segment now. */
 typedef void (*hls_seg_update_fn)(void *arg, uint64_t msn, unsigned nparts);
 
-/* A new timeline (msn from 0), or NULL when out of memory. The config is
+/* A new timeline (msn from cfg->first_msn), or NULL when out of memory. The config is
  * copied (window clamped to 1..HLS_SEG_WINDOW_MAX, segment_ms to at least
  * 100, part_ms to 0 or 50..segment_ms and at least hls_seg_max_ms() /
  * (HLS_SEG_MAX_PARTS - 1), so that the longest segment fits its parts).

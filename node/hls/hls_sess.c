@@ -11,6 +11,7 @@
 #include "log.h"
 
 #define HLS_TOKEN_LEN 22 /* 132 random bits */
+#define HLS_SESS_BUCKETS 8192u /* of each index; a power of two */
 
 struct hls_sess {
     uint64_t id;
@@ -18,17 +19,57 @@ struct hls_sess {
     char app[STREAM_APP_MAX];
     char name[STREAM_NAME_MAX];
     char remote[64];
+    uint64_t ua_hash; /* of the User-Agent (client_hash()) */
     int64_t start_ms, start_wall_ms, last_ms;
     uint64_t bytes_out;
     int kicked;
     TAILQ_ENTRY(hls_sess) link;
+    struct hls_sess *tok_next, *id_next; /* chains of the two indexes */
 };
 
 static struct {
-    TAILQ_HEAD(, hls_sess) list; /* by id (ids grow) */
+    TAILQ_HEAD(hls_sess_list, hls_sess) list; /* by id (ids grow) */
     size_t n;
     int init;
+    /* Every request looks its session up: by token and by id, hashed (a
+     * list walk cost O(sessions) per request at 1000+ players). */
+    hls_sess_t *by_token[HLS_SESS_BUCKETS], *by_id[HLS_SESS_BUCKETS];
 } SESS;
+
+static hls_sess_t **token_bucket(const char *token)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = token; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &SESS.by_token[h & (HLS_SESS_BUCKETS - 1)];
+}
+
+static hls_sess_t **id_bucket(uint64_t id)
+{
+    return &SESS.by_id[id & (HLS_SESS_BUCKETS - 1)];
+}
+
+static void index_add(hls_sess_t *s)
+{
+    hls_sess_t **b = token_bucket(s->token);
+    s->tok_next = *b;
+    *b = s;
+    b = id_bucket(s->id);
+    s->id_next = *b;
+    *b = s;
+}
+
+static void index_remove(hls_sess_t *s)
+{
+    hls_sess_t **p = token_bucket(s->token);
+    while (*p != s)
+        p = &(*p)->tok_next;
+    *p = s->tok_next;
+    p = id_bucket(s->id);
+    while (*p != s)
+        p = &(*p)->id_next;
+    *p = s->id_next;
+}
 
 static void sess_init(void)
 {
@@ -54,9 +95,38 @@ static int make_token(char *out)
 hls_sess_t *hls_sess_find(const char *token)
 {
     sess_init();
+    for (hls_sess_t *s = *token_bucket(token); s; s = s->tok_next)
+        if (strcmp(s->token, token) == 0)
+            return s;
+    return NULL;
+}
+
+/* The length of remote's host part ("host:port" or "[v6]:port"). */
+static size_t host_len(const char *remote)
+{
+    const char *colon = strrchr(remote, ':');
+    return colon ? (size_t)(colon - remote) : strlen(remote);
+}
+
+/* FNV-1a of the User-Agent; "" for none. */
+static uint64_t ua_hash(const char *ua)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)(ua ? ua : ""); *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+hls_sess_t *hls_sess_find_client(const char *app, const char *name, const char *remote,
+                                 const char *ua)
+{
+    sess_init();
+    size_t hl = host_len(remote);
+    uint64_t uh = ua_hash(ua);
     hls_sess_t *s;
-    TAILQ_FOREACH(s, &SESS.list, link)
-    if (strcmp(s->token, token) == 0)
+    TAILQ_FOREACH_REVERSE(s, &SESS.list, hls_sess_list, link)
+    if (s->ua_hash == uh && host_len(s->remote) == hl && memcmp(s->remote, remote, hl) == 0 &&
+        hls_sess_plays(s, app, name))
         return s;
     return NULL;
 }
@@ -64,10 +134,9 @@ hls_sess_t *hls_sess_find(const char *token)
 hls_sess_t *hls_sess_by_id(uint64_t id)
 {
     sess_init();
-    hls_sess_t *s;
-    TAILQ_FOREACH(s, &SESS.list, link)
-    if (s->id == id && !s->kicked)
-        return s;
+    for (hls_sess_t *s = *id_bucket(id); s; s = s->id_next)
+        if (s->id == id)
+            return s->kicked ? NULL : s;
     return NULL;
 }
 
@@ -79,7 +148,8 @@ static void play_event(node_t *node, hls_sess_t *s, int stop, reason_t why, cons
     conn_event(node, stop ? "play.stop" : "play.start", &si, stop, now - s->start_ms, why, reason);
 }
 
-hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote)
+hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote,
+                         const char *ua)
 {
     sess_init();
     if (SESS.n >= HLS_SESS_MAX)
@@ -93,9 +163,11 @@ hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const 
     snprintf(s->app, sizeof s->app, "%s", app);
     snprintf(s->name, sizeof s->name, "%s", name);
     snprintf(s->remote, sizeof s->remote, "%s", remote);
+    s->ua_hash = ua_hash(ua);
     s->start_ms = s->last_ms = weir_mono_ms();
     s->start_wall_ms = weir_wall_ms();
     TAILQ_INSERT_TAIL(&SESS.list, s, link);
+    index_add(s);
     SESS.n++;
     hls_stream_players(app, name, 1);
     log_info(s->id, "hls: play %s/%s from %s", app, name, remote);
@@ -172,6 +244,7 @@ void hls_sess_kick(node_t *node, hls_sess_t *s, reason_t why, const char *reason
 static void sess_free(hls_sess_t *s)
 {
     TAILQ_REMOVE(&SESS.list, s, link);
+    index_remove(s);
     SESS.n--;
     free(s);
 }

@@ -2,7 +2,10 @@
  * so a player is identified by a token the node puts into the URIs of the
  * playlist it serves (?hls_session=TOKEN, HLS_TOKEN_PARAM, 22 random
  * URL-safe characters): a playlist request without a token (or with one
- * this node does not know, e.g. after a restart) is admitted and starts a
+ * this node does not know, e.g. after a restart) belongs to the newest
+ * session of the same stream from the same client (remote address without
+ * the port, and User-Agent), since players (hls.js, ffmpeg, GStreamer, VLC)
+ * reload the URL they were given; with none, it is admitted and starts a
  * new session, whose token the answer's URIs carry; later requests with
  * the token belong to it. A session is counted as a player of its stream,
  * records play.start when it starts and play.stop after hls.idle_timeout_s
@@ -28,10 +31,17 @@ typedef struct hls_sess hls_sess_t;
 
 /* The session with that token (kicked ones included), or NULL. */
 hls_sess_t *hls_sess_find(const char *token);
-/* A new session of remote on app/name (whose HLS state exists): its id and
- * token, counted as a player (hls_stream_players()), play.start recorded.
- * NULL when over HLS_SESS_MAX or out of memory. */
-hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote);
+/* The newest session (kicked ones included) of app/name from the client of
+ * remote ("host:port"; the port is not compared) with User-Agent ua (NULL:
+ * none sent), or NULL. */
+hls_sess_t *hls_sess_find_client(const char *app, const char *name, const char *remote,
+                                 const char *ua);
+/* A new session of remote (with User-Agent ua, NULL: none) on app/name
+ * (whose HLS state exists): its id and token, counted as a player
+ * (hls_stream_players()), play.start recorded. NULL when over
+ * HLS_SESS_MAX or out of memory. */
+hls_sess_t *hls_sess_new(node_t *node, const char *app, const char *name, const char *remote,
+                         const char *ua);
 /* The session's id (as listed), its token, and whether it was kicked (its requests: 403). */
 uint64_t hls_sess_id(const hls_sess_t *s);
 const char *hls_sess_token(const hls_sess_t *s);

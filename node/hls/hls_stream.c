@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include "common.h"
+#include "hls_fmp4.h"
 #include "hls_sess.h"
 #include "log.h"
 #include "stream_tap.h"
@@ -16,6 +17,8 @@ struct hls_stream {
     char name[STREAM_NAME_MAX];
     stream_tap_t tap;
     hls_seg_t *seg;
+    hls_fmp4_t *fmp4;     /* the fMP4 rendition, made on its first request; NULL: none */
+    int64_t last_fmp4_ms; /* monotonic ms of the last fMP4 request */
     int ended;
     int64_t ended_ms;    /* monotonic ms of the end */
     int64_t last_req_ms; /* monotonic ms of the last request */
@@ -91,6 +94,7 @@ static void stream_free(hls_stream_t *st)
     HLS.nstreams--;
     wake_all(st); /* it is no longer found: they answer 404 */
     stream_tap_remove(&st->tap);
+    hls_fmp4_free(st->fmp4);
     hls_seg_free(st->seg);
     free(st);
 }
@@ -107,7 +111,8 @@ static hls_stream_t *stream_find(const char *app, const char *name)
 static hls_stream_t *stream_create(node_t *node, stream_t *s, int *rc)
 {
     const conf_t *c = &node->conf;
-    hls_seg_cfg_t cfg = {c->hls_segment_ms, c->hls_part_ms, c->hls_window};
+    hls_seg_cfg_t cfg = {c->hls_segment_ms, c->hls_part_ms, c->hls_window,
+                         (uint64_t)weir_wall_ms() / HLS_MSN_UNIT_MS};
     hls_stream_t *st = calloc(1, sizeof *st);
     if (st) {
         TAILQ_INIT(&st->waiters);
@@ -162,16 +167,18 @@ int hls_stream_ended(const hls_stream_t *st)
     return st->ended;
 }
 
-size_t hls_stream_playlist(const hls_stream_t *st, const char *token, int skip, char *out,
-                           size_t cap)
+size_t hls_stream_playlist(const hls_stream_t *st, hls_container_t container, const char *token,
+                           int skip, char *out, size_t cap)
 {
     static hls_seg_desc_t descs[HLS_SEG_WINDOW_MAX + 1];
     static hls_part_desc_t parts[(HLS_SEG_WINDOW_MAX + 1) * HLS_SEG_MAX_PARTS];
     hls_playlist_t pl;
     memset(&pl, 0, sizeof pl);
-    if (hls_seg_describe(st->seg, descs, parts, &pl) == 0)
-        return 0;
-    pl.container = HLS_TS;
+    unsigned listed = hls_seg_describe(st->seg, descs, parts, &pl);
+    if (listed == 0 || descs[0].dur_ms == 0)
+        return 0; /* no complete segment yet: players without LL-HLS would see none */
+    pl.container = container;
+    pl.in_dir = container == HLS_FMP4;
     pl.name = st->name;
     pl.token = token;
     pl.skip = skip ? hls_skippable(&pl) : 0;
@@ -182,13 +189,6 @@ size_t hls_stream_playlist(const hls_stream_t *st, const char *token, int skip, 
 int hls_stream_ready(const hls_stream_t *st, uint64_t msn, int part)
 {
     return hls_seg_ready(st->seg, msn, part);
-}
-
-static void unref_cleanup(const void *data, size_t len, void *arg)
-{
-    (void)data;
-    (void)len;
-    msg_unref(arg);
 }
 
 /* The messages [first, first + count) of a segment or part, or an error. */
@@ -214,13 +214,45 @@ static int64_t part_range(const hls_stream_t *st, uint64_t msn, int part, uint32
     return next && !st->ended ? HLS_NOT_YET : HLS_GONE;
 }
 
-int64_t hls_stream_bytes(const hls_stream_t *st, uint64_t msn, int part, struct evbuffer *out)
+/* The fMP4 rendition, made on first use; NULL when out of memory. */
+static hls_fmp4_t *fmp4_of(hls_stream_t *st)
+{
+    st->last_fmp4_ms = weir_mono_ms();
+    if (!st->fmp4 && (st->fmp4 = hls_fmp4_new()) != NULL)
+        log_info(0, "hls: %s/%s fMP4 rendition started", st->app, st->name);
+    return st->fmp4;
+}
+
+static int64_t fmp4_rc(int64_t rc)
+{
+    return rc == NODE_EPROTO ? HLS_NO_TRACK : rc == NODE_ENOTFOUND ? HLS_GONE : rc;
+}
+
+int64_t hls_stream_init(hls_stream_t *st, uint64_t id, struct evbuffer *out)
+{
+    hls_fmp4_t *f = fmp4_of(st);
+    return f ? fmp4_rc(hls_fmp4_init(f, st->seg, id, out)) : NODE_ENOMEM;
+}
+
+int hls_stream_fmp4_ok(hls_stream_t *st)
+{
+    hls_fmp4_t *f = fmp4_of(st);
+    const hls_segment_t *sg = hls_seg_get(st->seg, hls_seg_next_msn(st->seg) - 1);
+    return f && (!sg || hls_fmp4_init(f, st->seg, sg->map_id, NULL) >= 0);
+}
+
+int64_t hls_stream_bytes(hls_stream_t *st, hls_container_t container, uint64_t msn, int part,
+                         struct evbuffer *out)
 {
     const hls_segment_t *sg;
     uint32_t first, count;
     int64_t rc = part_range(st, msn, part, &first, &count, &sg);
     if (rc < 0)
         return rc;
+    if (container == HLS_FMP4) {
+        hls_fmp4_t *f = fmp4_of(st);
+        return f ? fmp4_rc(hls_fmp4_bytes(f, st->seg, sg, part, out)) : NODE_ENOMEM;
+    }
     int64_t n = 0;
     for (uint32_t i = first; i < first + count; i++) {
         msg_t *m = sg->msgs[i];
@@ -230,12 +262,17 @@ int64_t hls_stream_bytes(const hls_stream_t *st, uint64_t msn, int part, struct 
         if (!out)
             continue;
         msg_ref(m);
-        if (evbuffer_add_reference(out, m->mpegts, m->mpegts_len, unref_cleanup, m) != 0) {
+        if (evbuffer_add_reference(out, m->mpegts, m->mpegts_len, hls_msg_unref_cb, m) != 0) {
             msg_unref(m);
             return NODE_ENOMEM;
         }
     }
     return n;
+}
+
+void hls_stream_count_out(hls_stream_t *st, uint64_t bytes)
+{
+    stream_tap_count_out(&st->tap, bytes);
 }
 
 void hls_stream_players(const char *app, const char *name, int delta)
@@ -253,6 +290,11 @@ static void hls_tick(void *arg, int64_t now_ms)
     hls_stream_t *st, *next;
     for (st = LIST_FIRST(&HLS.streams); st; st = next) {
         next = LIST_NEXT(st, link);
+        if (st->fmp4 && now_ms - st->last_fmp4_ms > idle) {
+            hls_fmp4_free(st->fmp4); /* no fMP4 player any more */
+            st->fmp4 = NULL;
+            log_info(0, "hls: %s/%s fMP4 rendition stopped (no requests)", st->app, st->name);
+        }
         if (st->tap.players)
             continue;
         if (now_ms - st->last_req_ms > idle ||

@@ -15,6 +15,7 @@
 
 #define HLS_PLAYLIST_MAX (256u << 10)
 #define HLS_OUT_MAX (32u << 20) /* a client that does not read its answers */
+#define HLS_PEND_MAX (16u << 10) /* pipelined request bytes read ahead of the answers */
 #define HLS_HELD_MAX 10000      /* requests held at once (blocking reloads, parts, cold starts) */
 
 static size_t HELD; /* requests held now, every stream */
@@ -27,6 +28,7 @@ typedef struct {
     conn_t *conn;
     hls_state_t state;
     http_req_parser_t *parser;
+    sess_hls_back_fn back; /* a later request that is not HLS */
     const http_req_t *req; /* the request being answered (inside parser) */
     hls_req_t hr;
     hls_query_t q;
@@ -43,6 +45,9 @@ typedef struct {
     player_t starter;
     int starting, started, waited;
     uint64_t last_out;
+    /* Bytes read past the request being answered (pipelined requests),
+     * at most HLS_PEND_MAX; served in order once its answer is queued. */
+    struct evbuffer *pend;
 } hls_conn_t;
 
 static const char *status_text(int code)
@@ -159,9 +164,13 @@ static void serve_playlist(hls_conn_t *hc)
         respond_error(hc, 400, "_HLS_msn is more than two segments ahead", "");
         return;
     }
-    size_t n = st && ready
-                   ? hls_stream_playlist(st, hls_sess_token(sess), hc->q.skip, text, sizeof text)
-                   : 0;
+    if (st && hc->hr.container == HLS_FMP4 && !hls_stream_fmp4_ok(st)) {
+        respond_error(hc, 404, "the stream has no track fMP4 carries (H.264, H.265, AV1, AAC)", "");
+        return;
+    }
+    size_t n = st && ready ? hls_stream_playlist(st, hc->hr.container, hls_sess_token(sess),
+                                                 hc->q.skip, text, sizeof text)
+                           : 0;
     if (st && n == 0 && !hls_stream_ended(st)) {
         hold(hc, st,
              ready ? (int64_t)hc->conn->node->conf.hls_segment_ms * 4 + 10000 : block_ms(hc));
@@ -175,11 +184,32 @@ static void serve_playlist(hls_conn_t *hc)
     if (!hc->head) {
         evbuffer_add(hc->conn->out, text, n);
         hls_sess_touch(sess, n);
+        hls_stream_count_out(st, n);
     }
     answered(hc, 1);
 }
 
-/* A segment or part; the next part to come is held until it exists. */
+/* The request's init segment, segment or part (hls_stream_bytes()). */
+static int64_t media_bytes(hls_conn_t *hc, hls_stream_t *st, int part, struct evbuffer *out)
+{
+    if (!st)
+        return HLS_GONE;
+    if (hc->hr.kind == HLS_REQ_INIT)
+        return hls_stream_init(st, hc->hr.msn, out);
+    return hls_stream_bytes(st, hc->hr.container, hc->hr.msn, part, out);
+}
+
+/* Why a media request is 404. */
+static const char *media_missing(const hls_conn_t *hc, int64_t rc)
+{
+    if (rc == HLS_NO_TRACK)
+        return "the stream has no track fMP4 carries (H.264, H.265, AV1, AAC)";
+    return hc->hr.kind == HLS_REQ_INIT      ? "init segment not held"
+           : hc->hr.kind == HLS_REQ_SEGMENT ? "segment not held"
+                                            : "part not held";
+}
+
+/* An init segment, segment or part; the next part to come is held until it exists. */
 static void serve_media(hls_conn_t *hc)
 {
     int rc;
@@ -191,21 +221,24 @@ static void serve_media(hls_conn_t *hc)
     hls_sess_touch(sess, 0);
     int part = hc->hr.kind == HLS_REQ_PART ? (int)hc->hr.part : -1;
     hls_stream_t *st = hls_stream_get(hc->conn->node, hc->hr.app, hc->hr.name, 0, &rc);
-    int64_t len = st ? hls_stream_bytes(st, hc->hr.msn, part, NULL) : HLS_GONE;
+    int64_t len = media_bytes(hc, st, part, NULL);
     if (len == HLS_NOT_YET && part >= 0) {
         hold(hc, st, block_ms(hc));
         return;
     }
     if (len < 0) {
-        respond_error(hc, 404, part < 0 ? "segment not held" : "part not held", "");
+        respond_error(hc, 404, media_missing(hc, len), "");
         return;
     }
-    respond_head(hc, 200, "video/mp2t", (uint64_t)len, "");
-    if (!hc->head && hls_stream_bytes(st, hc->hr.msn, part, hc->conn->out) < 0) {
+    respond_head(hc, 200, hc->hr.container == HLS_FMP4 ? "video/mp4" : "video/mp2t", (uint64_t)len,
+                 "");
+    if (!hc->head && media_bytes(hc, st, part, hc->conn->out) < 0) {
         conn_close(hc->conn, REASON_ERROR, "out of memory");
         return;
     }
     hls_sess_touch(sess, hc->head ? 0 : (uint64_t)len);
+    if (!hc->head)
+        hls_stream_count_out(st, (uint64_t)len);
     answered(hc, 1);
 }
 
@@ -303,7 +336,8 @@ static void start_session(hls_conn_t *hc)
                       rc == NODE_ELIMIT ? "Retry-After: 1\r\n" : "");
         return;
     }
-    hls_sess_t *sess = hls_sess_new(c->node, hc->hr.app, hc->hr.name, c->remote);
+    hls_sess_t *sess = hls_sess_new(c->node, hc->hr.app, hc->hr.name, c->remote,
+                                 http_req_header(hc->req, "User-Agent"));
     if (!sess) {
         respond_error(hc, 503, "too many HLS sessions", "Retry-After: 1\r\n");
         return;
@@ -342,11 +376,17 @@ static void admit(hls_conn_t *hc)
         start_session(hc);
 }
 
-/* The session of the request's token (NULL: none or unknown), or answered
- * (403) with *refused set. */
+/* The session of the request's token, or for a playlist request without
+ * one, the client's (hls_sess_find_client()); NULL: none. Answered (403)
+ * with *refused set when that session was kicked or plays another stream. */
 static hls_sess_t *find_session(hls_conn_t *hc, int *refused)
 {
-    hls_sess_t *s = hc->q.token[0] ? hls_sess_find(hc->q.token) : NULL;
+    hls_sess_t *s = NULL;
+    if (hc->q.token[0])
+        s = hls_sess_find(hc->q.token);
+    else if (hc->hr.kind == HLS_REQ_PLAYLIST)
+        s = hls_sess_find_client(hc->hr.app, hc->hr.name, hc->conn->remote,
+                                 http_req_header(hc->req, "User-Agent"));
     *refused = 1;
     if (s && hls_sess_kicked(s))
         respond_error(hc, 403, "session ended", "");
@@ -358,8 +398,28 @@ static hls_sess_t *find_session(hls_conn_t *hc, int *refused)
     return *refused ? NULL : s;
 }
 
-static void handle(hls_conn_t *hc, const http_req_t *req)
+static void hls_on_close(conn_t *c);
+
+/* req is not an HLS resource: c goes back to the media port's session (hc
+ * is freed, with any pipelined bytes after req: the media port's session
+ * serves one request per connection). */
+static void give_back(hls_conn_t *hc, const http_req_t *req)
 {
+    conn_t *c = hc->conn;
+    http_req_parser_t *parser = hc->parser;
+    sess_hls_back_fn back = hc->back;
+    hc->parser = NULL;
+    hls_on_close(c); /* frees hc */
+    back(c, parser, req);
+}
+
+/* Answers req (or starts to); 1 when c was handed back (hc is freed). */
+static int handle(hls_conn_t *hc, const http_req_t *req)
+{
+    if (hc->back && hls_path_parse(req->path, &hc->hr) == 0) {
+        give_back(hc, req);
+        return 1;
+    }
     hc->req = req;
     hc->head = strcmp(req->method, "HEAD") == 0;
     hc->keep_alive = req->keep_alive;
@@ -374,11 +434,8 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
         respond_error(hc, 400, "malformed HLS path", "");
     else if (hls_query_parse(req->query, &hc->q, &err) != 0)
         respond_error(hc, 400, err ? err : "malformed HLS query", "");
-    else if (hc->hr.kind == HLS_REQ_INIT ||
-             (hc->hr.kind != HLS_REQ_PLAYLIST && hc->hr.container != HLS_TS))
-        respond_error(hc, 404, "only MPEG-TS segments are served", "");
     else if ((sess = find_session(hc, &refused)) == NULL && refused)
-        return;
+        return 0;
     else if (hc->hr.kind != HLS_REQ_PLAYLIST && !sess)
         respond_error(hc, 403, "no HLS session: request the playlist first", "");
     else if (hc->hr.kind != HLS_REQ_PLAYLIST)
@@ -387,29 +444,86 @@ static void handle(hls_conn_t *hc, const http_req_t *req)
         admit(hc);
     else
         serve_playlist(hc);
+    return 0;
+}
+
+#define HLS_HANDED_BACK SIZE_MAX /* serve(): c was handed back, hc is freed */
+
+/* Feeds data to the parser and answers each complete request while the
+ * connection is ready for one (a held answer stops it); returns the bytes
+ * consumed, or HLS_HANDED_BACK. */
+static size_t serve(hls_conn_t *hc, const uint8_t *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len && hc->state == HLS_READING && !hc->conn->closing) {
+        size_t used = 0;
+        const http_req_t *req = NULL;
+        const char *err = NULL;
+        parse_rc_t rc = http_req_feed(hc->parser, data + done, len - done, &used, &req, &err);
+        done += used;
+        if (rc == PARSE_NEED_MORE)
+            break;
+        if (rc != PARSE_OK)
+            respond_error(hc, 400, err ? err : "malformed request", "");
+        else if (handle(hc, req))
+            return HLS_HANDED_BACK;
+    }
+    return done;
+}
+
+/* Keeps bytes read past the request being answered (made on first use).
+ * -1 (closed or to close) over HLS_PEND_MAX. */
+static int keep_pending(hls_conn_t *hc, const uint8_t *data, size_t len)
+{
+    conn_t *c = hc->conn;
+    size_t have = hc->pend ? evbuffer_get_length(hc->pend) : 0;
+    if (have + len > HLS_PEND_MAX) {
+        log_warn(c->id, "hls: more than %u bytes of pipelined requests", HLS_PEND_MAX);
+        hc->keep_alive = 0; /* close after the answer being made */
+        if (hc->state == HLS_READING)
+            conn_close(c, REASON_ERROR, "pipelined requests over the bound");
+        return -1;
+    }
+    if (!hc->pend)
+        hc->pend = evbuffer_new();
+    if (!hc->pend || evbuffer_add(hc->pend, data, len) != 0) {
+        conn_close(c, REASON_ERROR, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers the kept requests in order while the connection is ready; 1 when
+ * c was handed back (hc is freed). */
+static int serve_pending(hls_conn_t *hc)
+{
+    size_t len = hc->pend ? evbuffer_get_length(hc->pend) : 0;
+    if (!len)
+        return 0;
+    size_t used = serve(hc, evbuffer_pullup(hc->pend, -1), len);
+    if (used == HLS_HANDED_BACK)
+        return 1;
+    evbuffer_drain(hc->pend, used);
+    return 0;
 }
 
 static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
 {
     hls_conn_t *hc = c->ps;
-    if (hc->state != HLS_READING) {
-        hc->keep_alive = 0; /* no pipelining: close after this answer */
-        return;
-    }
     if (evbuffer_get_length(c->out) > HLS_OUT_MAX) {
         conn_close(c, REASON_SLOW, "replies not read");
         return;
     }
-    size_t used = 0;
-    const http_req_t *req = NULL;
-    const char *err = NULL;
-    parse_rc_t rc = http_req_feed(hc->parser, data, len, &used, &req, &err);
-    if (rc == PARSE_NEED_MORE)
+    if (hc->pend && evbuffer_get_length(hc->pend)) { /* in order: after the kept ones */
+        if (keep_pending(hc, data, len) == 0)
+            serve_pending(hc);
         return;
-    if (rc != PARSE_OK)
-        respond_error(hc, 400, err ? err : "malformed request", "");
-    else
-        handle(hc, req);
+    }
+    size_t used = serve(hc, data, len);
+    if (used == HLS_HANDED_BACK)
+        return;
+    if (used < len && !c->closing)
+        keep_pending(hc, data + used, len - used);
 }
 
 /* Output that does not move for player.slow_timeout_ms, or an answer not
@@ -452,6 +566,11 @@ static void hls_on_tick(conn_t *c, int64_t now_ms)
             conn_flush(c);
     } else if (hc->state == HLS_WAITING && now_ms - hc->since_ms > hc->hold_ms) {
         respond_error(hc, 503, "not available in time", "Retry-After: 1\r\n");
+    } else if (hc->state == HLS_READING && hc->pend && evbuffer_get_length(hc->pend)) {
+        if (serve_pending(hc)) /* pipelined after an answer that was held */
+            return;
+        if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+            conn_flush(c);
     } else if (hc->state == HLS_WAITING) {
         hls_sess_t *sess = hls_sess_by_id(hc->sess_id);
         if (sess)
@@ -469,6 +588,8 @@ static void hls_on_close(conn_t *c)
     if (hc->starting)
         stream_player_stop(&hc->starter);
     http_req_parser_free(hc->parser);
+    if (hc->pend)
+        evbuffer_free(hc->pend);
     free(hc);
     c->ps = NULL;
 }
@@ -478,6 +599,7 @@ static const conn_proto_t SESS_HLS_PROTO = {
     .on_read = hls_on_read,
     .on_tick = hls_on_tick,
     .on_close = hls_on_close,
+    .carrier = 1, /* the HLS sessions are listed, not their connections */
 };
 
 int sess_hls_wants(const http_req_t *req)
@@ -486,7 +608,8 @@ int sess_hls_wants(const http_req_t *req)
     return hls_path_parse(req->path, &hr) != 0;
 }
 
-void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
+void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req, const uint8_t *rest,
+                   size_t rest_len, sess_hls_back_fn back)
 {
     hls_conn_t *hc = calloc(1, sizeof *hc);
     if (!hc) {
@@ -497,10 +620,14 @@ void sess_hls_take(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
     }
     hc->conn = c;
     hc->parser = parser;
+    hc->back = back;
     hc->waiter.wake = waiter_wake;
     c->proto = &SESS_HLS_PROTO;
     c->ps = hc;
-    handle(hc, req);
+    if (rest_len && keep_pending(hc, rest, rest_len) != 0)
+        return;
+    if (handle(hc, req) || serve_pending(hc))
+        return;
     if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
         conn_flush(c);
 }

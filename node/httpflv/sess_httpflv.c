@@ -518,6 +518,30 @@ static void ws_read(http_sess_t *hs, const uint8_t *data, size_t len)
         conn_flush(c);
 }
 
+/* The request is answered (or being streamed): its parser goes, and what
+ * the answer queued is written. */
+static void request_done(http_sess_t *hs)
+{
+    conn_t *c = hs->conn;
+    http_req_parser_free(hs->parser);
+    hs->parser = NULL;
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
+}
+
+static http_sess_t *sess_new(conn_t *c, http_req_parser_t *parser);
+
+/* sess_hls_back_fn: a request that is not HLS on a connection HLS took
+ * (a browser's pooled keep-alive connection) is served as on a new one. */
+static void http_take_back(conn_t *c, http_req_parser_t *parser, const http_req_t *req)
+{
+    http_sess_t *hs = sess_new(c, parser);
+    if (!hs)
+        return;
+    handle_request(hs, req);
+    request_done(hs);
+}
+
 static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
 {
     http_sess_t *hs = c->ps;
@@ -539,16 +563,13 @@ static void http_on_read(conn_t *c, const uint8_t *data, size_t len)
     } else if (rc != PARSE_OK) {
         respond_error(hs, 400, err ? err : "malformed request");
     } else if (sess_hls_wants(req)) { /* HLS: its own session takes c and the parser */
-        sess_hls_take(c, hs->parser, req);
+        sess_hls_take(c, hs->parser, req, data + used, len - used, http_take_back);
         free(hs);
         return;
     } else {
         handle_request(hs, req);
     }
-    http_req_parser_free(hs->parser);
-    hs->parser = NULL;
-    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
-        conn_flush(c);
+    request_done(hs);
 }
 
 static void http_on_tick(conn_t *c, int64_t now_ms)
@@ -643,16 +664,28 @@ const conn_proto_t SESS_HTTPFLV_PROTO = {
     .kick = http_kick,
 };
 
-void sess_httpflv_start(conn_t *c)
+/* c's session with parser (NULL: a new one), c->proto and c->ps set; NULL
+ * (parser freed, c closed) when out of memory. */
+static http_sess_t *sess_new(conn_t *c, http_req_parser_t *parser)
 {
     http_sess_t *hs = calloc(1, sizeof *hs);
     if (hs) {
         hs->conn = c;
-        hs->parser = http_req_parser_new(c->node->conf.http_flv_max_header_bytes);
+        hs->parser = parser ? parser : http_req_parser_new(c->node->conf.http_flv_max_header_bytes);
     }
+    c->proto = &SESS_HTTPFLV_PROTO;
     c->ps = hs;
     if (!hs || !hs->parser) {
+        if (!hs)
+            http_req_parser_free(parser);
         log_error(c->id, "http-flv: out of memory for a new session");
         conn_close(c, REASON_ERROR, "out of memory");
+        return NULL;
     }
+    return hs;
+}
+
+void sess_httpflv_start(conn_t *c)
+{
+    sess_new(c, NULL);
 }

@@ -35,7 +35,6 @@
 #include "relay_link.h"
 #include "url.h"
 
-#define HC_DEFAULT_PORT 80
 #define HC_DEFAULT_MAX_HEAD 8192
 #define HC_DEFAULT_TIMEOUT_MS 10000
 #define HC_DECODE_SLICE 16384 /* chunked data is decoded in copies of this size */
@@ -308,6 +307,8 @@ static void hc_on_connect(conn_t *c)
 {
     hc_t *hc = c->ps;
     relay_link_base_t *b = &hc->base;
+    if (relay_link_tls_start(b, c, hc->url.host, "http/1.1") != 0)
+        return;
     char authority[URL_HOST_MAX + 16];
     if (url_authority(&hc->url, authority, sizeof authority) < 0) {
         relay_link_fail(b, RELAY_FAIL_LOCAL, "URL host too long");
@@ -424,7 +425,9 @@ conn_t *relay_httpflv_link_start(node_t *node, const relay_link_cfg_t *cfg,
         free(hc);
         return NULL;
     }
-    if (url_parse(hc->base.url, "http", HC_DEFAULT_PORT, &hc->url, err, errlen) != 0) {
+    url_scheme_t sch = hc->base.tls ? URL_SCHEME_HTTPS : URL_SCHEME_HTTP;
+    if (url_parse(hc->base.url, url_scheme_name(sch), url_scheme_port(sch), &hc->url, err,
+                  errlen) != 0) {
         free(hc);
         return NULL;
     }

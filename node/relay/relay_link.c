@@ -11,30 +11,27 @@
 #include <strings.h>
 
 #include "common.h"
+#include "conn_tls.h"
 #include "flv.h"
 #include "log.h"
+#include "tls_client.h"
 #include "url.h"
-
-static int has_scheme(const char *url, const char *scheme)
-{
-    size_t n = strlen(scheme);
-    return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
-}
 
 conn_t *relay_link_start(node_t *node, const relay_link_cfg_t *cfg, const relay_link_ops_t *ops,
                          void *owner, char *err, size_t errlen)
 {
     const char *url = cfg->url ? cfg->url : "";
-    if (has_scheme(url, "rtmp"))
+    url_scheme_t s = url_scheme(url);
+    if (s == URL_SCHEME_RTMP || s == URL_SCHEME_RTMPS)
         return relay_rtmp_link_start(node, cfg, ops, owner, err, errlen);
-    if (has_scheme(url, "http")) {
+    if (s == URL_SCHEME_HTTP || s == URL_SCHEME_HTTPS) {
         if (cfg->dir == RELAY_PUSH) {
-            snprintf(err, errlen, "push relays need an rtmp:// URL, not %s", url);
+            snprintf(err, errlen, "push relays need an rtmp:// or rtmps:// URL, not %s", url);
             return NULL;
         }
         return relay_httpflv_link_start(node, cfg, ops, owner, err, errlen);
     }
-    snprintf(err, errlen, "unsupported URL (rtmp:// or http:// expected): %s", url);
+    snprintf(err, errlen, "unsupported URL (rtmp[s]:// or http[s]:// expected): %s", url);
     return NULL;
 }
 
@@ -54,9 +51,9 @@ int relay_fail_is_refusal(relay_fail_t why)
 
 const char *relay_fail_name(relay_fail_t why)
 {
-    static const char *const NAMES[] = {"other",     "dns",     "connect",  "timeout",
-                                        "silence",   "closed",  "protocol", "local",
-                                        "not_found", "refused", "loop"};
+    static const char *const NAMES[] = {
+        "other", "dns",       "connect", "timeout", "silence",    "closed",       "protocol",
+        "local", "not_found", "refused", "loop",    "tls_verify", "tls_handshake"};
     return (size_t)why < sizeof NAMES / sizeof NAMES[0] ? NAMES[why] : "?";
 }
 
@@ -74,6 +71,8 @@ reason_t relay_fail_reason(relay_fail_t why)
         [RELAY_FAIL_NOT_FOUND] = REASON_NOT_FOUND,
         [RELAY_FAIL_REFUSED] = REASON_UPSTREAM_REFUSED,
         [RELAY_FAIL_LOOP] = REASON_LOOP,
+        [RELAY_FAIL_TLS_VERIFY] = REASON_TLS_VERIFY,
+        [RELAY_FAIL_TLS_HANDSHAKE] = REASON_TLS_HANDSHAKE,
     };
     return (size_t)why < sizeof R / sizeof R[0] ? R[why] : REASON_ERROR;
 }
@@ -118,7 +117,10 @@ int relay_link_base_init(relay_link_base_t *b, const relay_link_cfg_t *cfg,
     b->timeout_ms = cfg->timeout_ms;
     b->silence_ms = cfg->silence_ms;
     b->probe = cfg->probe && cfg->dir == RELAY_PULL;
-    if (copy_field(b->app, sizeof b->app, cfg->app) != 0 ||
+    b->tls = url_scheme_tls(url_scheme(cfg->url));
+    b->tls_verify = cfg->tls_verify;
+    if (copy_field(b->tls_ca, sizeof b->tls_ca, cfg->tls_ca) != 0 ||
+        copy_field(b->app, sizeof b->app, cfg->app) != 0 ||
         copy_field(b->name, sizeof b->name, cfg->name) != 0 ||
         copy_field(b->url, sizeof b->url, cfg->url) != 0 ||
         copy_field(b->via, sizeof b->via, cfg->via) != 0)
@@ -140,8 +142,30 @@ void relay_link_report_up(relay_link_base_t *b, conn_t *c)
         b->ops->up(b->owner, c);
 }
 
+int relay_link_tls_start(relay_link_base_t *b, conn_t *c, const char *host, const char *alpn)
+{
+    if (!b->tls)
+        return 0;
+    char err[RELAY_ERR_MAX] = "tls: out of memory";
+    tls_client_t *tc = node_tls_client(c->node);
+    SSL *ssl =
+        tc ? tls_client_session(tc, host, b->tls_verify, b->tls_ca, alpn, err, sizeof err) : NULL;
+    if (!ssl || conn_tls_attach_client(c, ssl) != 0) {
+        log_warn(c->id, "relay link: cannot start TLS with %s: %s", c->remote, err);
+        relay_link_fail(b, RELAY_FAIL_TLS_HANDSHAKE, "%s", err);
+        conn_close(c, REASON_TLS_HANDSHAKE, "cannot start TLS");
+        return -1;
+    }
+    return c->closing ? -1 : 0;
+}
+
 void relay_link_report_down(relay_link_base_t *b, conn_t *c)
 {
+    char tls_err[RELAY_ERR_MAX];
+    int verify = conn_tls_client_error(c, tls_err, sizeof tls_err);
+    if (verify >= 0)
+        relay_link_fail(b, verify ? RELAY_FAIL_TLS_VERIFY : RELAY_FAIL_TLS_HANDSHAKE, "%s",
+                        tls_err);
     const char *text = b->err[0] ? b->err : (c->close_reason ? c->close_reason : "closed");
     char ub[URL_LOG_MAX];
     log_info(c->id, "relay link: %s %s/%s %s %s is down: %s",
@@ -172,6 +196,8 @@ const char *relay_link_deadline(relay_link_base_t *b, const conn_t *c, int64_t n
     if (!b->up) {
         if (now_ms - c->start_ms <= (int64_t)limit_ms)
             return NULL;
+        if (conn_tls_handshaking(c))
+            relay_link_fail(b, RELAY_FAIL_TLS_HANDSHAKE, "TLS handshake timed out");
         relay_link_fail(b, RELAY_FAIL_TIMEOUT, "timeout (%s)", phase);
         return "timeout";
     }

@@ -7,6 +7,7 @@
  *         target is handled by the slow-player logic, never delaying local
  *         players.
  *   pull: RTMP play (rtmp://) or HTTP-FLV GET (http://) of a remote stream,
+ *         over TLS for rtmps:// and https:// (relay_link_tls_start()),
  *         published locally as app/name through a publisher_t with source
  *         "relay".
  * The relay manager (relay_run.c) owns the policy (which URL, backoff, when
@@ -45,29 +46,35 @@ typedef struct {
     uint32_t silence_ms;    /* pull, once up: longest time without media from the
                                upstream (0: timeout_ms) */
     int probe;              /* pull: a failback probe (see ops ready) */
+    int tls_verify;         /* rtmps://, https://: verify the upstream (relay_spec.h) */
+    const char *tls_ca;     /* a CA file, or NULL / "": tls.ca or the system store */
 } relay_link_cfg_t;
 
 /* Why a link went down, set by the link where it failed (the text that
  * goes with it is for logs and events only). The manager's choice (retry,
  * count a refusal, give up) follows from it: see relay_fail_is_refusal(). */
 typedef enum {
-    RELAY_FAIL_OTHER = 0, /* closed on this node for another reason (kicked, output limit) */
-    RELAY_FAIL_DNS,       /* the upstream's host name did not resolve */
-    RELAY_FAIL_CONNECT,   /* the TCP connect failed: refused, unreachable */
-    RELAY_FAIL_TIMEOUT,   /* not up within the link's timeout */
-    RELAY_FAIL_SILENCE,   /* pull, up: the upstream sent nothing for the timeout */
-    RELAY_FAIL_CLOSED,    /* the remote closed or reset the connection, ended or
-                             unpublished the stream */
-    RELAY_FAIL_PROTOCOL,  /* the remote broke the protocol (handshake, chunk stream,
-                             response head, FLV) */
-    RELAY_FAIL_LOCAL,     /* this node's side: local stream ended or busy, a limit,
-                             out of memory, push target too slow */
-    RELAY_FAIL_NOT_FOUND, /* refused: the upstream has no such stream
-                             (NetStream.Play.StreamNotFound, HTTP 404) */
-    RELAY_FAIL_REFUSED,   /* refused otherwise: connect or publish rejected, an
-                             HTTP error status */
-    RELAY_FAIL_LOOP       /* refused: relay loop or hop limit (relay_hops.h, HTTP 508):
-                             retrying cannot help */
+    RELAY_FAIL_OTHER = 0,    /* closed on this node for another reason (kicked, output limit) */
+    RELAY_FAIL_DNS,          /* the upstream's host name did not resolve */
+    RELAY_FAIL_CONNECT,      /* the TCP connect failed: refused, unreachable */
+    RELAY_FAIL_TIMEOUT,      /* not up within the link's timeout */
+    RELAY_FAIL_SILENCE,      /* pull, up: the upstream sent nothing for the timeout */
+    RELAY_FAIL_CLOSED,       /* the remote closed or reset the connection, ended or
+                                unpublished the stream */
+    RELAY_FAIL_PROTOCOL,     /* the remote broke the protocol (handshake, chunk stream,
+                                response head, FLV) */
+    RELAY_FAIL_LOCAL,        /* this node's side: local stream ended or busy, a limit,
+                                out of memory, push target too slow */
+    RELAY_FAIL_NOT_FOUND,    /* refused: the upstream has no such stream
+                                (NetStream.Play.StreamNotFound, HTTP 404) */
+    RELAY_FAIL_REFUSED,      /* refused otherwise: connect or publish rejected, an
+                                HTTP error status */
+    RELAY_FAIL_LOOP,         /* refused: relay loop or hop limit (relay_hops.h, HTTP 508):
+                                retrying cannot help */
+    RELAY_FAIL_TLS_VERIFY,   /* rtmps://, https://: the upstream's certificate did not
+                                verify (unknown CA, expired, another host name) */
+    RELAY_FAIL_TLS_HANDSHAKE /* the TLS handshake failed otherwise or timed out (the
+                                upstream does not speak TLS, no common version) */
 } relay_fail_t;
 
 /* 1 for the refusals (NOT_FOUND, REFUSED, LOOP): the remote answered and
@@ -146,6 +153,9 @@ typedef struct {
      * "" when it named none), given to the local stream as pub->src_id */
     char src_id[RELAY_SOURCE_ID_MAX];
     uint32_t src_off;
+    int tls; /* rtmps:// or https://: TLS first (relay_link_tls_start()) */
+    int tls_verify;
+    char tls_ca[RELAY_TLS_CA_MAX];
     int64_t up_ms;           /* when up() was called */
     int64_t last_media_ms;   /* pull: the last media message from the upstream */
     int up;                  /* up() was called */
@@ -171,6 +181,14 @@ conn_t *relay_httpflv_link_start(node_t *node, const relay_link_cfg_t *cfg,
 /* Fills base from cfg (strings truncated are an error: returns -1). */
 int relay_link_base_init(relay_link_base_t *b, const relay_link_cfg_t *cfg,
                          const relay_link_ops_t *ops, void *owner);
+/* From the protocol's on_connect, first: for a TLS link (b->tls), starts
+ * the client handshake with host (the URL's; alpn offered if not NULL);
+ * what the protocol sends next goes out once it is done. A failure of the
+ * handshake is reported down as RELAY_FAIL_TLS_VERIFY or
+ * RELAY_FAIL_TLS_HANDSHAKE (with OpenSSL's text). Returns 0 (also for
+ * plaintext links), or -1: it could not start (a CA file that does not
+ * load: "tls_ca: cannot load ..."); the link failed and closes. */
+int relay_link_tls_start(relay_link_base_t *b, conn_t *c, const char *host, const char *alpn);
 /* Reports up once (no-op when detached or already up). */
 void relay_link_report_up(relay_link_base_t *b, conn_t *c);
 /* From the protocol's on_close: reports down once with b->why and b->err

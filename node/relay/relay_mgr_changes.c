@@ -20,10 +20,13 @@ static int url_is_self(const relay_mgr_t *m, const char *url_text)
     const conf_t *conf = &m->node->conf;
     url_t u;
     char err[128];
-    int http = strncmp(url_text, "http://", 7) == 0;
-    if (url_parse(url_text, http ? "http" : "rtmp", http ? 80 : 1935, &u, err, sizeof err) != 0)
+    url_scheme_t sch = url_scheme(url_text);
+    if (url_parse(url_text, url_scheme_name(sch), url_scheme_port(sch), &u, err, sizeof err) != 0)
         return 0;
-    const char *listen = http ? conf->http_flv_listen : conf->rtmp_listen;
+    const char *listen = sch == URL_SCHEME_HTTP    ? conf->http_flv_listen
+                         : sch == URL_SCHEME_HTTPS ? conf->https_listen
+                         : sch == URL_SCHEME_RTMPS ? conf->rtmps_listen
+                                                   : conf->rtmp_listen;
     char host[CONF_LISTEN_MAX];
     uint16_t port = 0;
     if (!listen[0] || conf_parse_listen(listen, host, sizeof host, &port) != 0 || port != u.port)

@@ -61,6 +61,7 @@ typedef struct {
     player_t player; /* push */
     int playing;
     int64_t goodbye_ms; /* push: when the goodbye started, 0 before */
+    char host[URL_RTMP_HOST_MAX]; /* the URL's, for TLS (SNI, the name verified) */
 } rtmp_link_t;
 
 static const char *phase_name(const rtmp_link_t *l, const conn_t *c)
@@ -340,6 +341,8 @@ static void link_on_connect(conn_t *c)
     rtmp_link_t *l = c->ps;
     l->conn = c;
     l->phase = LP_HANDSHAKE;
+    if (relay_link_tls_start(&l->base, c, l->host, NULL) != 0)
+        return;
     log_debug(c->id, "relay link: connected to %s, handshake", c->remote);
     rtmp_ctrl_send_handshake(c, l->hs);
     conn_flush(c);
@@ -521,6 +524,7 @@ conn_t *relay_rtmp_link_start(node_t *node, const relay_link_cfg_t *cfg,
         .max_csids = node->conf.rtmp_max_chunk_streams,
     };
     l->phase = LP_CONNECTING;
+    snprintf(l->host, sizeof l->host, "%s", u.host);
     l->hs = rtmp_hs_new(RTMP_HS_CLIENT, 1);
     l->cl = rtmp_proto_client_new(&pc);
     if (!l->hs || !l->cl) {

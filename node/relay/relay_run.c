@@ -442,6 +442,8 @@ conn_t *relay_run_link_start(relay_run_t *run, const char *url, int probe, char 
         .timeout_ms = m->node->conf.relay_connect_timeout_ms,
         .silence_ms = r->spec.silence_timeout_ms,
         .probe = probe,
+        .tls_verify = r->spec.tls_verify,
+        .tls_ca = r->spec.tls_ca,
     };
     return m->links->start(m->node, &cfg, &LINK_OPS, run, err, errlen);
 }

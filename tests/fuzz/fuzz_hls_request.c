@@ -6,7 +6,8 @@
  *   - a parsed query has a valid token, and _HLS_part only with _HLS_msn;
  *   - a playlist described from the parsed numbers writes the same text
  *     whatever the buffer size (the length needed is exact, a cut output is
- *     a NUL-terminated prefix), and names the stream and token it was given. */
+ *     a NUL-terminated prefix), and names the token it was given and, unless
+ *     it is in the stream's directory (fMP4), the stream. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,16 @@ static void check_path(const char *path)
     char again[STREAM_APP_MAX + STREAM_NAME_MAX + 64];
     const char *ext = r.container == HLS_FMP4 ? "m4s" : "ts";
     switch (r.kind) {
-    case HLS_REQ_PLAYLIST: snprintf(again, sizeof again, "/%s/%s.m3u8", r.app, r.name); break;
-    case HLS_REQ_INIT: snprintf(again, sizeof again, "/%s/%s/init.mp4", r.app, r.name); break;
+    case HLS_REQ_PLAYLIST:
+        if (r.container == HLS_FMP4)
+            snprintf(again, sizeof again, "/%s/%s/" HLS_FMP4_PLAYLIST, r.app, r.name);
+        else
+            snprintf(again, sizeof again, "/%s/%s.m3u8", r.app, r.name);
+        break;
+    case HLS_REQ_INIT:
+        snprintf(again, sizeof again, "/%s/%s/init-%llu.mp4", r.app, r.name,
+                 (unsigned long long)r.msn);
+        break;
     case HLS_REQ_SEGMENT:
         snprintf(again, sizeof again, "/%s/%s/%llu.%s", r.app, r.name,
                  (unsigned long long)r.msn, ext);
@@ -59,7 +68,8 @@ static void check_playlist(const hls_query_t *q, const char *name)
     hls_playlist_t pl = {.container = q->skip == 2 ? HLS_FMP4 : HLS_TS,
                          .target_ms = 1000u * (q->part % 7),
                          .part_target_ms = q->has_part ? 200 + q->part : 0,
-                         .segs = segs, .nsegs = 3, .name = name, .token = q->token};
+                         .segs = segs, .nsegs = 3, .name = name, .token = q->token,
+                         .in_dir = q->skip == 2};
     pl.skip = hls_skippable(&pl);
     if (pl.skip > pl.nsegs)
         abort();
@@ -67,7 +77,7 @@ static void check_playlist(const hls_query_t *q, const char *name)
     size_t n = hls_playlist_write(&pl, full, sizeof full);
     if (n >= sizeof full || strlen(full) != n || strncmp(full, "#EXTM3U\n", 8) != 0)
         abort();
-    if (!strstr(full, name) || (q->token[0] && !strstr(full, q->token)))
+    if ((!pl.in_dir && !strstr(full, name)) || (q->token[0] && !strstr(full, q->token)))
         abort();
     size_t cap = (q->msn + q->part) % (n + 1);
     if (hls_playlist_write(&pl, cut, cap) != n)

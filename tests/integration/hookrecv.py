@@ -47,8 +47,10 @@ def _allow(payload):
 
 
 class HookReceiver:
-    def __init__(self, path="/hook"):
+    def __init__(self, path="/hook", tls=None):
+        """tls: (cert file, key file): serve HTTPS with that certificate."""
         self.path = path
+        self.scheme = "https" if tls else "http"
         self.decide = _allow            # fn(payload) -> (status, delay_s)
         self.notify_status = 200
         self._fail = []                 # statuses for the next notifications
@@ -57,6 +59,11 @@ class HookReceiver:
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer((HOST, 0), self._handler_class())
         self._server.daemon_threads = True
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         name="hookrecv", daemon=True)
@@ -71,7 +78,7 @@ class HookReceiver:
     @property
     def url(self):
         """The URL to give weir as a hook target."""
-        return "http://%s:%d%s" % (HOST, self.port, self.path)
+        return "%s://%s:%d%s" % (self.scheme, HOST, self.port, self.path)
 
     # ------------------------------------------------------------ behaviour
 

@@ -182,9 +182,10 @@ class _SocketReader:
     server closes or close() is called; each read goes to _feed(bytes,
     arrival). closed_at is set when the reading ends."""
 
-    def _start(self, port, req, what, timeout):
+    def _start(self, port, req, what, timeout, sock=None):
+        """sock: a connected socket that sent the request already (e.g. TLS)."""
         self.what = what
-        self.sock = weirtest.http_open(port, req, timeout=timeout)
+        self.sock = sock or weirtest.http_open(port, req, timeout=timeout)
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
         self.closed_at = None

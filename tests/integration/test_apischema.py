@@ -129,7 +129,7 @@ def test_relay_schemas_share_the_spec_fields(schema):
     spec, patch, relay = s["RelaySpec"], s["RelayPatch"], s["Relay"]
     spec_fields = ["id", "direction", "app", "name", "urls", "mode", "idle_timeout_s",
                    "retry_initial_ms", "retry_max_ms", "silence_timeout_ms", "failback", "enabled",
-                   "source"]
+                   "tls_verify", "tls_ca", "source"]
     state = ["status", "current_url", "last_error", "last_error_message", "retries",
              "failovers", "bytes", "bitrate_kbps", "started_at", "streams", "etag"]
     assert list(relay["properties"]) == spec_fields + state
@@ -421,6 +421,7 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/node"), ("PATCH", "/api/v1/node"), ("GET", "/api/v1/version"),
         ("GET", "/api/v1/streams"),
         ("GET", "/api/v1/streams/{app}/{name}"), ("DELETE", "/api/v1/streams/{app}/{name}"),
+        ("GET", "/api/v1/history"), ("GET", "/api/v1/streams/{app}/{name}/history"),
         ("GET", "/api/v1/sessions"),
         ("GET", "/api/v1/sessions/{id}"), ("DELETE", "/api/v1/sessions/{id}"),
         ("GET", "/api/v1/events"),
@@ -432,6 +433,13 @@ def test_operations_lists_every_method(schema):
         ("GET", "/api/v1/hooks"), ("POST", "/api/v1/hooks"),
         ("GET", "/api/v1/hooks/{id}"), ("PUT", "/api/v1/hooks/{id}"),
         ("DELETE", "/api/v1/hooks/{id}"),
+        ("GET", "/api/v1/recorders"), ("POST", "/api/v1/recorders"),
+        ("GET", "/api/v1/recorders/{id}"), ("PUT", "/api/v1/recorders/{id}"),
+        ("PATCH", "/api/v1/recorders/{id}"), ("DELETE", "/api/v1/recorders/{id}"),
+        ("POST", "/api/v1/streams/{app}/{name}/record"),
+        ("DELETE", "/api/v1/streams/{app}/{name}/record"),
+        ("GET", "/api/v1/recordings"), ("GET", "/api/v1/recordings/{id}"),
+        ("DELETE", "/api/v1/recordings/{id}"), ("GET", "/api/v1/recordings/{id}/file"),
         ("GET", "/"), ("GET", "/assets/{file}"), ("GET", "/{file}"),
     }
     assert all(m.lower() in METHODS for m, _ in methods)
@@ -473,10 +481,11 @@ def test_hook_schemas_share_the_spec_fields(schema):
 
 # -- the dashboard ---------------------------------------------------------------------
 
-CSP = ("default-src 'self'; connect-src 'self' http: https:; media-src 'self' blob:; "
+CSP = ("default-src 'self'; connect-src 'self' http: https: ws: wss:; media-src 'self' blob:; "
        "worker-src 'self' blob:; img-src 'self' data:; style-src 'self'")
 DASH_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                "X-Frame-Options": "DENY", "Content-Security-Policy": CSP}
+                "X-Frame-Options": "DENY", "Content-Security-Policy": CSP,
+                "Vary": "Accept-Encoding"}
 
 
 def test_dashboard_answers(schema):

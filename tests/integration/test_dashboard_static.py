@@ -146,3 +146,32 @@ def test_the_default_config_names_web_dist():
     with open(os.path.join(here, "..", "..", "conf", "weir.json")) as f:
         conf = json.load(f)
     assert conf["api"]["web_root"] == "../web/dist"
+
+
+def test_precompressed_copies_and_head(node, web_root):
+    """<file>.gz (web/build.mjs makes one per file) is sent, with
+    Content-Encoding: gzip and the original's type, to a client that takes
+    gzip; the others get the original; HEAD answers the same headers without
+    a body."""
+    import gzip
+    import requests
+    body = "console.log('weir');\n"
+    (web_root / "assets" / (ASSET + ".gz")).write_bytes(gzip.compress(body.encode()))
+    n = node(api={"web_root": str(web_root)})
+    url = n.api_url + "/assets/" + ASSET
+    gz = requests.get(url, headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert gz.status_code == 200 and gz.headers.get("Content-Encoding") == "gzip", gz.headers
+    assert gz.text == body  # decoded by the client
+    assert gz.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert gz.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert gz.headers["Vary"] == "Accept-Encoding"
+    for ae in ("identity", "gzip;q=0", "br"):
+        plain = requests.get(url, headers={"Accept-Encoding": ae}, timeout=10)
+        assert plain.status_code == 200 and "Content-Encoding" not in plain.headers, (ae, plain.headers)
+        assert plain.text == body
+    head = requests.head(url, headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Encoding"] == "gzip"
+    assert int(head.headers["Content-Length"]) == len(gzip.compress(body.encode()))
+    head = requests.head(n.api_url + "/", headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) > 0

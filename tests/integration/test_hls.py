@@ -5,7 +5,7 @@ segments start with PAT/PMT and a key frame, are the same bytes for every
 request, and an old one 404s; sessions (token in the URIs) are listed with
 protocol hls, kicked (403 after), end with play.stop after the idle timeout;
 a signed-URL app refuses without a signature (401), drain refuses a new
-session (503); keep-alive; LL-HLS parts and blocking reload; a republish
+session (503); keep-alive, pipelined requests, the connection not listed; LL-HLS parts and blocking reload; a republish
 is a discontinuity, the end is EXT-X-ENDLIST, a blocking reload that cannot
 be answered is 503 after three targets."""
 
@@ -27,10 +27,12 @@ NAME = "cam"
 HLS = {"segment_ms": 1000, "window": 3, "idle_timeout_s": 2}
 
 
-def get(url):
-    """(status, headers, body) of a GET."""
+def get(url, ua=None):
+    """(status, headers, body) of a GET (with User-Agent ua: another client
+    than the default urllib one, hls_sess.h)."""
+    req = urllib.request.Request(url, headers={"User-Agent": ua} if ua else {})
     try:
-        with urllib.request.urlopen(url, timeout=15) as r:
+        with urllib.request.urlopen(req, timeout=15) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -131,7 +133,8 @@ def test_bad_requests(live):
 
 def test_session_listed_kicked_and_idle(live):
     api = Api(live.api_url)
-    st, _, body = get(base(live) + "/live/cam.m3u8")
+    ua = "listed-player/1"  # a client of its own: a new session, the newest
+    st, _, body = get(base(live) + "/live/cam.m3u8", ua=ua)
     token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
     sessions = api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"]
     assert len(sessions) >= 1 and all(s["protocol"] == "hls" for s in sessions), sessions
@@ -143,8 +146,10 @@ def test_session_listed_kicked_and_idle(live):
     assert 'weir_sessions{role="player",protocol="hls"}' in api.get("/metrics").text
     assert api.delete("/api/v1/sessions/%d" % sid).status_code == 200
     assert get(base(live) + "/live/cam.m3u8?hls_session=" + token)[0] == 403
-    # another session, left idle: play.stop after hls.idle_timeout_s
-    st, _, body = get(base(live) + "/live/cam.m3u8")
+    # the same client reloading the plain URL is the kicked session too
+    assert get(base(live) + "/live/cam.m3u8", ua=ua)[0] == 403
+    # another client's session, left idle: play.stop after hls.idle_timeout_s
+    st, _, body = get(base(live) + "/live/cam.m3u8", ua="another-player/1")
     assert st == 200
     wait_for("no hls session", lambda: not api.get(
         "/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"], timeout=8)
@@ -163,7 +168,10 @@ def test_admission_signed_url_and_drain(node, procs, clip):
     q = signed_query("hls-play-secret-0123", "sec", "cam")
     assert get(base(n) + "/sec/cam.m3u8?" + q)[0] == 200
     assert api.post("/api/v1/node/drain").status_code == 200
-    st, hdr, _ = get(base(n) + "/sec/cam.m3u8?" + q)
+    # the admitted player goes on (its reloads of the plain URL are its
+    # session, hls_sess.h); a new client is refused
+    assert get(base(n) + "/sec/cam.m3u8?" + q)[0] == 200
+    st, hdr, _ = get(base(n) + "/sec/cam.m3u8?" + q, ua="new-player/1")
     assert st == 503 and hdr["Retry-After"], st
     r = api.post("/api/v1/node/drain", json={"redirect_url": "http://edge-2.example:8080"})
     assert r.status_code == 200, r.text
@@ -205,6 +213,43 @@ def test_keep_alive(live):
         s.sendall(b"GET /live/cam/x.ts HTTP/1.1\r\nHost: x\r\n\r\n")
         st, hdrs, _, _ = read_response(s, rest)
         assert st == 400 and hdrs["connection"] == "close"
+
+
+def test_pipelined_requests_and_the_connection_not_listed(live):
+    """Requests sent back to back on one connection (the first two in one
+    write, so the second is read with the first head) are all answered, in
+    order, on the same connection; the connection carrying them is not
+    listed as a session of its own (its HLS session is)."""
+    import socket
+    api = Api(live.api_url)
+    with socket.create_connection((live.host, live.http_port), timeout=10) as s:
+        s.sendall(b"GET /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"HEAD /live/cam.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, hdrs, body, rest = read_response(s, b"")
+        assert st == 200 and hdrs["connection"] == "keep-alive", hdrs
+        while b"\r\n\r\n" not in rest:
+            d = s.recv(65536)
+            assert d, "closed before the pipelined HEAD was answered"
+            rest += d
+        head, rest = rest.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200") and b"keep-alive" in head.lower(), head
+        uri = [ln for ln in body.decode().splitlines() if ln and not ln.startswith("#")][-1]
+        token = re.search(r"hls_session=([A-Za-z0-9_-]+)", uri).group(1)
+        s.sendall(b"GET /live/%s HTTP/1.1\r\nHost: x\r\n\r\n" % uri.encode() +
+                  b"GET /live/cam.m3u8?hls_session=%s HTTP/1.1\r\nHost: x\r\n\r\n" % token.encode())
+        st, hdrs, seg, rest = read_response(s, rest)
+        assert st == 200 and hdrs["content-type"] == "video/mp2t" and seg[0] == 0x47, hdrs
+        assert hdrs["connection"] == "keep-alive", hdrs
+        assert get(base(live) + "/live/" + uri)[2] == seg, uri
+        st, hdrs, body, rest = read_response(s, rest)
+        assert st == 200 and body.startswith(b"#EXTM3U") and hdrs["connection"] == "keep-alive", hdrs
+        assert token.encode() in body, body
+        sessions = api.get("/api/v1/sessions").json()["sessions"]
+        assert [x for x in sessions if x["protocol"] == "http-flv"] == [], sessions
+        assert any(x["protocol"] == "hls" for x in sessions), sessions
+        m = re.search(r'^weir_sessions\{role="connecting",protocol="http-flv"\} (\d+)$',
+                      api.get("/metrics").text, re.M)
+        assert m is None or m.group(1) == "0", m.group(0)
 
 
 LL = {"segment_ms": 1000, "window": 3, "part_ms": 250, "idle_timeout_s": 5}
@@ -306,7 +351,10 @@ def test_stream_end_is_endlist(node, procs, clip):
     text = wait_for("EXT-X-ENDLIST", ended, timeout=10)
     uri = parse_playlist(text)[1][-1][1]
     assert get(base(n) + "/live/" + uri)[0] == 200
-    assert get(base(n) + "/live/cam.m3u8")[0] == 404
+    # the same client's plain URL is its session (the last playlist); a new
+    # client gets 404
+    assert "#EXT-X-ENDLIST" in get(base(n) + "/live/cam.m3u8")[2].decode()
+    assert get(base(n) + "/live/cam.m3u8", ua="new-player/1")[0] == 404
 
 
 def test_blocking_reload_is_bounded_in_time(node, procs, clip):

@@ -173,7 +173,7 @@ def test_hooks_api_crud_validation_and_restore(node, rx):
     cases = [
         ({"events": ["*"]}, "url"),
         ({"url": rx.url}, "events"),
-        (dict(ok, url="https://127.0.0.1:1/x"), "url"),
+        (dict(ok, url="wss://127.0.0.1:1/x"), "url"),
         (dict(ok, url="ftp://127.0.0.1/x"), "url"),
         (dict(ok, url="http://" + "a" * 520 + "/x"), "url"),
         (dict(ok, events=[]), "events"),

@@ -117,7 +117,8 @@ def test_api_validation_conflicts_and_idempotent_put(node):
     ok_pull = relay_body("pull", ["rtmp://127.0.0.1:1/x"], app="v", mode="on_demand")
     cases = [
         (relay_body("push", ["ftp://127.0.0.1/live"]), "urls[0]"),
-        (dict(ok_pull, urls=["https://127.0.0.1/live"]), "urls[0]"),
+        (dict(ok_pull, urls=["wss://127.0.0.1/live"]), "urls[0]"),
+        (relay_body("push", ["https://127.0.0.1/live"]), "urls[0]"),
         (dict(ok_pull, urls=["rtmp://127.0.0.1:1/x", "ftp://127.0.0.1/x"]), "urls[1]"),
         ({k: v for k, v in ok_pull.items() if k != "app"}, "app"),
         (dict(ok_pull, urls=[]), "urls"),

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+import rtmp_min
 import weirtest
 from relayutil import wait_for
 from apischema import Api
@@ -120,3 +121,48 @@ def test_sigusr_is_logged_and_ignored(node, sig):
     time.sleep(0.2)
     assert n.alive(), n.diagnostics()
     assert weirtest.port_accepts(n.api_port)
+
+
+def test_sighup_reloads_limits_and_apps_keeping_sessions(node):
+    """limits.* and "apps" apply to new sessions after a SIGHUP; a publisher
+    and a player already up stay; a per-address table too small for the new
+    limits.max_connections is named as needing a restart."""
+    n = node()
+    api = Api(n.api_url)
+    up, sid, code = rtmp_min.open_publisher(n.host, n.rtmp_port, "live", "up")
+    assert code == "NetStream.Publish.Start", code
+    player, _ = rtmp_min.open_player(n.host, n.rtmp_port, "live", "up")
+    try:
+        player.wait_status(10, codes=("NetStream.Play.Start",))
+        rewrite_config(n, limits={"max_streams": 1, "max_connections": 500},
+                       apps=[{"app": "closed", "publish_deny": ["127.0.0.0/8", "::1"]}])
+        n.send_signal(signal.SIGHUP)
+        wait_for("the apps reloaded", lambda: "SIGHUP: apps reloaded (1 rules)" in read(n.log_path))
+        limits = api.get("/api/v1/node").json()["limits"]
+        assert limits["streams"]["limit"] == 1, limits
+        assert limits["connections"]["limit"] == 500, limits
+        keys = {e["key"]: e for e in events_of(api, "config.change") if e["by"] == "sighup"}
+        assert keys["limits.max_streams"]["value"] == "1", keys
+        assert "apps" in keys and "value" not in keys["apps"], keys
+        # new sessions get the new rules: a second stream is one too many,
+        # and the app "closed" refuses this address
+        for app in ("other", "closed"):
+            c, _, code = rtmp_min.open_publisher(n.host, n.rtmp_port, app, "new")
+            c.close()
+            assert code == "NetStream.Publish.BadName", (app, code)
+        assert "SIGHUP: limits.max_streams 1 (was" in read(n.log_path)
+        # the sessions up stay
+        sessions = api.get("/api/v1/sessions", params={"app": "live"}).json()["sessions"]
+        assert sorted(s["role"] for s in sessions) == ["player", "publisher"], sessions
+        up.send_video(sid, 0, b"\x17\x01\x00\x00\x00" + b"\x00" * 64)
+
+        # the address table was sized for the start's limits.max_connections
+        rewrite_config(n, limits={"max_streams": 1, "max_connections": 900000})
+        n.send_signal(signal.SIGHUP)
+        wait_for("the restart warning",
+                 lambda: "SIGHUP: limits.max_connections changed" in read(n.log_path))
+        assert api.get("/api/v1/node").json()["limits"]["connections"]["limit"] == 500
+        assert n.alive(), n.diagnostics()
+    finally:
+        up.close()
+        player.close()

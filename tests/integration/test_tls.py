@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+import tlsutil
 import weirtest
 from apischema import Api
 from weirtest import Node, Procs, publish_cmd, pull_cmd
@@ -28,33 +29,14 @@ SERIAL_A, SERIAL_B, SERIAL_C, SERIAL_SNI = 0xA1, 0xB2, 0xC3, 0x5E1
 HS_TIMEOUT_MS, MAX_HS = 1000, 6
 
 
-def _openssl(*args, stdin=None, timeout=10):
-    return subprocess.run([weirtest.require_tool("openssl")] + list(args), input=stdin,
-                          capture_output=True, timeout=timeout)
-
-
-def _make_cert(d, name, cn, serial, sans):
-    """name.pem (signed by d/ca) and name.key, with that serial and SANs."""
-    key, csr, ext = (os.path.join(d, name + s) for s in (".key", ".csr", ".ext"))
-    r = _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
-    assert r.returncode == 0, r.stderr
-    with open(ext, "w") as f:
-        f.write("subjectAltName=%s\n" % ",".join(sans))
-    r = _openssl("x509", "-req", "-in", csr, "-CA", os.path.join(d, "ca.pem"), "-CAkey",
-                 os.path.join(d, "ca.key"), "-set_serial", str(serial), "-days", "2",
-                 "-extfile", ext, "-out", os.path.join(d, name + ".pem"))
-    assert r.returncode == 0, r.stderr
-    return os.path.join(d, name + ".pem"), key
+_openssl = tlsutil.openssl
+_make_cert = tlsutil.make_cert
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("pki"))
-    r = _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-nodes", "-keyout", os.path.join(d, "ca.key"), "-out",
-                 os.path.join(d, "ca.pem"), "-days", "2", "-subj", "/CN=Weir Test CA")
-    assert r.returncode == 0, r.stderr
+    tlsutil.make_ca(d)
     local = ["DNS:localhost", "IP:127.0.0.1"]
     certs = {k: _make_cert(d, k, "localhost", s, local)
              for k, s in (("a", SERIAL_A), ("b", SERIAL_B), ("c", SERIAL_C))}

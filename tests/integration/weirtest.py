@@ -6,6 +6,7 @@ HTTP responses). Every subprocess call and socket read is bounded in time.
 conftest.py turns these into fixtures; test modules import what they need.
 """
 
+import contextlib
 import copy
 import json
 import os
@@ -776,3 +777,24 @@ def wait_live(node, app, name, timeout=15.0):
         assert info.get("code") == "NetStream.Play.Start", \
             "stream %s/%s did not go live: %r" % (app, name, info)
         return c.read_until(lambda m: m.is_coded_video(), max(0.1, deadline - time.monotonic()))
+
+
+@contextlib.contextmanager
+def published_nodes(workdir, clip, configs, app="live", name="cam"):
+    """Nodes started in workdir/KEY, one per configs entry {KEY: overrides},
+    each fed clip in a loop by ffmpeg as app/name and live; yields
+    ({KEY: Node}, Procs) (more background processes may be spawned there);
+    then the processes end and every node is stopped and checked."""
+    nodes = {k: Node(os.path.join(str(workdir), k), o) for k, o in configs.items()}
+    procs = Procs(workdir)
+    try:
+        for k, n in nodes.items():
+            n.start()
+            procs.spawn(publish_cmd(clip, n.rtmp_url(app, name), loop=True), "pub-" + k)
+        for n in nodes.values():
+            wait_live(n, app, name)
+        yield nodes, procs
+    finally:
+        procs.stop_all()
+        for n in nodes.values():
+            n.stop_and_check()

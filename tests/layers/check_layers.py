@@ -30,6 +30,7 @@ LAYER_OF_DIR = {
     "node/hls": "hls",
     "node/relay": "relay",
     "node/cluster": "cluster",
+    "node/record": "record",
     "api": "api",
     "node/main.c": "main",
     "tools": "tools",
@@ -49,8 +50,11 @@ USES = {
     # A relay link speaks RTMP through the rtmp room's control handling
     # (rtmp_ctrl.h); relay events go through core's event sink (node_event()).
     "relay": BELOW_FEATURES | {"relay", "rtmp"},
-    "api": BELOW_FEATURES | {"rtmp", "httpflv", "hls", "relay", "cluster", "api"},
-    "main": BELOW_FEATURES | {"rtmp", "httpflv", "hls", "relay", "cluster", "api", "main"},
+    # Recording: a stream tap and a writer thread; the index through storage.
+    "record": BELOW_FEATURES | {"record"},
+    "api": BELOW_FEATURES | {"rtmp", "httpflv", "hls", "relay", "cluster", "record", "api"},
+    "main": BELOW_FEATURES | {"rtmp", "httpflv", "hls", "relay", "cluster", "record", "api",
+                              "main"},
     # The operator tools link the pure codecs alone.
     "tools": {"codec", "tools"},
 }

@@ -509,8 +509,10 @@ static void test_hooks_errors(void **state)
         {"{\"hooks\": [{\"id\": \"x\", \"url\": \"http://a/b\","
          " \"events\": [\"play.start\", \"nope\"]}]}",
          "hooks[0].events[1]: unknown event type 'nope'"},
-        {"{\"hooks\": [{\"id\": \"x\", \"url\": \"https://a/b\", \"events\": [\"*\"]}]}",
-         "hooks[0].url: https is not supported yet"},
+        {"{\"hooks\": [{\"id\": \"x\", \"url\": \"wss://a/b\", \"events\": [\"*\"]}]}",
+         "hooks[0].url: expected http://host[:port]/path (or https://)"},
+        {"{\"hooks\": [{\"id\": \"x\", \"url\": \"https://a:0/b\", \"events\": [\"*\"]}]}",
+         "hooks[0].url: bad port"},
         {"{\"hooks\": [{\"id\": \"x\", \"events\": [\"*\"]}]}", "hooks[0].url: required"},
         {"{\"hooks\": [" HOOK_A ", {\"id\": \"x\", \"url\": \"http://a/b\", \"events\": [\"*\"],"
          " \"timeout_ms\": 50}]}",

@@ -20,8 +20,13 @@ static void test_paths(void **state)
     assert_int_equal(r.kind, HLS_REQ_PLAYLIST);
     assert_string_equal(r.app, "live");
     assert_string_equal(r.name, "cam");
-    assert_int_equal(hls_path_parse("/live/cam/init.mp4", &r), 1);
-    assert_int_equal(r.kind, HLS_REQ_INIT);
+    assert_int_equal(hls_path_parse("/live/cam/init-17.mp4", &r), 1);
+    assert_true(r.kind == HLS_REQ_INIT && r.msn == 17 && r.container == HLS_FMP4);
+    assert_int_equal(hls_path_parse("/live/c.m3u8/" HLS_FMP4_PLAYLIST, &r), 1);
+    assert_true(r.kind == HLS_REQ_PLAYLIST && r.container == HLS_FMP4);
+    assert_string_equal(r.name, "c.m3u8");
+    assert_int_equal(hls_path_parse("/live/cam.m3u8", &r), 1);
+    assert_int_equal(r.container, HLS_TS);
     assert_int_equal(hls_path_parse("/live/cam/42.ts", &r), 1);
     assert_true(r.kind == HLS_REQ_SEGMENT && r.msn == 42 && r.container == HLS_TS);
     assert_int_equal(hls_path_parse("/live/cam/0.7.m4s", &r), 1);
@@ -37,7 +42,9 @@ static void test_paths(void **state)
     static const char *const BAD[] = {"/live/.m3u8",       "/live/a..b.m3u8",  "//cam.m3u8",
                                       "/live/cam/01.ts",   "/live/cam/1.01.ts", "/live/cam/x.ts",
                                       "/live/cam/1.1000.ts", "/live/cam/9007199254740992.ts",
-                                      "/live/cam/-1.ts",   "/live/cam/1..ts",  "/live//1.ts"};
+                                      "/live/cam/-1.ts",   "/live/cam/1..ts",  "/live//1.ts",
+                                      "/live/cam/init-.mp4", "/live/cam/init-01.mp4",
+                                      "/live/cam/init-x.mp4", "/live//index.fmp4.m3u8"};
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
         assert_int_equal(hls_path_parse(BAD[i], &r), -1);
 }
@@ -112,7 +119,7 @@ static void test_ll_fmp4(void **state)
              "#EXT-X-DISCONTINUITY-SEQUENCE:0\n"
              "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500,CAN-SKIP-UNTIL=12\n"
              "#EXT-X-PART-INF:PART-TARGET=0.500\n"
-             "#EXT-X-MAP:URI=\"./a:b/init.mp4?hls_session=t1\"\n"
+             "#EXT-X-MAP:URI=\"./a:b/init-0.mp4?hls_session=t1\"\n"
              "#EXTINF:2.000,\n./a:b/0.m4s?hls_session=t1\n"
              "#EXT-X-PART:DURATION=0.500,URI=\"./a:b/1.0.m4s?hls_session=t1\",INDEPENDENT=YES\n"
              "#EXT-X-PART:DURATION=0.500,URI=\"./a:b/1.1.m4s?hls_session=t1\"\n"
@@ -125,6 +132,32 @@ static void test_ll_fmp4(void **state)
     pl.nsegs = 2;
     hls_playlist_write(&pl, out, sizeof out);
     assert_non_null(strstr(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"./a:b/2.0.m4s"));
+}
+
+static void test_fmp4_in_dir_new_map(void **state)
+{
+    (void)state;
+    hls_seg_desc_t segs[] = {
+        {.msn = 40, .dur_ms = 2000, .map_id = 38},
+        {.msn = 41, .dur_ms = 2000, .map_id = 38},
+        {.msn = 42, .dur_ms = 2000, .discontinuity = 1, .map_id = 42},
+    };
+    hls_playlist_t pl = {.container = HLS_FMP4, .target_ms = 2000, .segs = segs, .nsegs = 3,
+                         .name = "a:b", .in_dir = 1};
+    char out[1024];
+    hls_playlist_write(&pl, out, sizeof out);
+    assert_string_equal(out, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n"
+                             "#EXT-X-MEDIA-SEQUENCE:40\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n"
+                             "#EXT-X-MAP:URI=\"init-38.mp4\"\n"
+                             "#EXTINF:2.000,\n40.m4s\n"
+                             "#EXTINF:2.000,\n41.m4s\n"
+                             "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-42.mp4\"\n"
+                             "#EXTINF:2.000,\n42.m4s\n");
+    /* a delta update names the map of the first segment it lists */
+    pl.skip = 1;
+    hls_playlist_write(&pl, out, sizeof out);
+    assert_non_null(strstr(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS=1\n#EXT-X-MAP:URI=\"init-38.mp4\"\n"
+                                "#EXTINF:2.000,\n41.m4s\n"));
 }
 
 static void test_delta_update(void **state)
@@ -152,6 +185,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),       cmocka_unit_test(test_query),
         cmocka_unit_test(test_classic_ts),  cmocka_unit_test(test_ll_fmp4),
+        cmocka_unit_test(test_fmp4_in_dir_new_map),
         cmocka_unit_test(test_delta_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

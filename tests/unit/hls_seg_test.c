@@ -192,6 +192,56 @@ static void test_discontinuities(void **state)
     hls_seg_free(h);
 }
 
+/* The first msn is the configured one (the node's: from the wall clock);
+ * map_id names each codec configuration by the msn of its first segment:
+ * the same headers again keep it, new ones (or a new track) change it,
+ * with a discontinuity. */
+static void test_first_msn_and_map_ids(void **state)
+{
+    (void)state;
+    hls_seg_cfg_t cfg = {.segment_ms = 1000, .part_ms = 0, .window = 6,
+                         .first_msn = 17334800000ull};
+    hls_seg_t *h = hls_seg_new(&cfg, NULL, NULL);
+    const uint64_t m0 = cfg.first_msn;
+    push(h, FLV_TAG_VIDEO, MSG_F_SEQHDR, 0, 0x17);
+    feed(h, 0, 60, 25); /* 0, 1 complete; 2 open */
+    assert_null(hls_seg_get(h, 0));
+    assert_int_equal(hls_seg_get(h, m0)->map_id, m0);
+    assert_int_equal(hls_seg_get(h, m0 + 1)->map_id, m0);
+    push(h, FLV_TAG_VIDEO, MSG_F_SEQHDR, 0, 0x17); /* the same: nothing */
+    feed(h, 60, 76, 25);
+    assert_false(hls_seg_get(h, m0 + 2)->discontinuity);
+    assert_int_equal(hls_seg_get(h, m0 + 2)->map_id, m0);
+    /* a first audio header once segments exist: a new track */
+    push(h, FLV_TAG_AUDIO, MSG_F_SEQHDR, 0, 0xaf);
+    feed(h, 76, 101, 25); /* 3 (from 3.0 s) ends at the key frame at 4.0 s */
+    assert_false(hls_seg_get(h, m0 + 3)->discontinuity);
+    assert_int_equal(hls_seg_get(h, m0 + 3)->map_id, m0);
+    const hls_segment_t *s = hls_seg_get(h, m0 + 4);
+    assert_non_null(s);
+    assert_true(s->discontinuity);
+    assert_int_equal(s->map_id, m0 + 4);
+    assert_non_null(s->aseq);
+    /* new video parameters: another */
+    push(h, FLV_TAG_VIDEO, MSG_F_SEQHDR, 0, 0x18);
+    feed(h, 101, 126, 25);
+    s = hls_seg_get(h, m0 + 5);
+    assert_true(s->discontinuity);
+    assert_int_equal(s->map_id, m0 + 5);
+    assert_int_equal(hls_seg_get(h, m0 + 4)->map_id, m0 + 4);
+    /* the playlist description carries them */
+    hls_seg_desc_t d[HLS_SEG_WINDOW_MAX + 1];
+    static hls_part_desc_t p[(HLS_SEG_WINDOW_MAX + 1) * HLS_SEG_MAX_PARTS];
+    hls_playlist_t pl = {.name = "cam"};
+    unsigned n = hls_seg_describe(h, d, p, &pl);
+    assert_int_equal(n, 5);
+    assert_int_equal(d[0].msn, m0);
+    assert_int_equal(d[0].map_id, m0);
+    assert_int_equal(d[3].map_id, m0);
+    assert_int_equal(d[4].map_id, m0 + 4);
+    hls_seg_free(h);
+}
+
 static void test_bounds(void **state)
 {
     (void)state;
@@ -233,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_cuts_at_key_frames),
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_discontinuities),
+        cmocka_unit_test(test_first_msn_and_map_ids),
         cmocka_unit_test(test_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

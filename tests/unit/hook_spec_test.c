@@ -108,8 +108,10 @@ static void test_errors_name_the_field(void **state)
          "events[0]: unknown event type 'on_publish'"},
         {"{\"url\": \"http://h/p\", \"events\": [\"a\\u0001b\"]}",
          "events[0]: unknown event type 'a?b'"},
-        {"{\"url\": \"https://h/p\", \"events\": [\"*\"]}", "url: https is not supported yet"},
-        {"{\"url\": \"ftp://h/p\", \"events\": [\"*\"]}", "url: expected http://host[:port]/path"},
+        {"{\"url\": \"https://\", \"events\": [\"*\"]}", "url: missing host"},
+        {"{\"url\": \"https://h:0/p\", \"events\": [\"*\"]}", "url: bad port"},
+        {"{\"url\": \"ftp://h/p\", \"events\": [\"*\"]}",
+         "url: expected http://host[:port]/path (or https://)"},
         {"{\"url\": \"http:///p\", \"events\": [\"*\"]}", "url: missing host"},
         {"{\"url\": \"http://h:0/p\", \"events\": [\"*\"]}", "url: bad port"},
         {"{\"url\": \"http://h/p q\", \"events\": [\"*\"]}",
@@ -321,6 +323,14 @@ static void test_validate_and_url(void **state)
     assert_string_equal(u.host, "h");
     assert_int_equal(u.port, 9000);
     assert_string_equal(u.path, "/");
+    /* https: port 443 by default, the same path rules */
+    assert_int_equal(hook_spec_url("HTTPS://h?q", &u, err, sizeof err), 0);
+    assert_int_equal(u.port, 443);
+    assert_string_equal(u.path, "/?q");
+    assert_int_equal(hook_spec_url("https://[::1]:8443/a", &u, err, sizeof err), 0);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.path, "/a");
 }
 
 int main(void)

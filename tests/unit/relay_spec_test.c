@@ -445,10 +445,15 @@ static void test_url_rules(void **state)
     url_err("pull", "a", urls, "urls[1]: longer than 511 bytes");
 
     /* schemes */
-    url_err("pull", "a", "[\"https://h/l/a.flv\"]", "urls[0]: scheme https is not supported");
-    url_err("pull", "a", "[\"rtmp://h/l/a\",\"rtmps://h/l/a\"]",
-            "urls[1]: scheme rtmps is not supported");
-    url_err("push", "a", "[\"RTMPS://h/l/a\"]", "urls[0]: scheme rtmps is not supported");
+    url_ok("pull", "a", "[\"https://h/l/a.flv\"]");
+    url_ok("pull", "a", "[\"rtmp://h/l/a\",\"rtmps://h/l/a\"]");
+    url_ok("push", "a", "[\"RTMPS://h/l/a\"]");
+    url_err("pull", "a", "[\"wss://h/l/a.flv\"]", "urls[0]: scheme wss is not supported");
+    url_err("pull", "a", "[\"https://h/l/a\"]",
+            "urls[0]: an https:// URL must name a stream ending in .flv");
+    url_err("pull", "a", "[\"rtmps://h/l\"]",
+            "urls[0]: an rtmps:// URL must name the app and the stream");
+    url_err("push", "a", "[\"https://h/l/a.flv\"]", "urls[0]: push relays need an rtmp:// URL");
     url_err("pull", "a", "[\"ftp://h/l/a\"]", "urls[0]: scheme ftp is not supported");
     url_err("pull", "a", "[\"h/l/a\"]", "urls[0]: expected rtmp://");
     url_err("push", "a", "[\"//h/l/a\"]", "urls[0]: expected rtmp://");
@@ -586,7 +591,8 @@ static void test_to_json_order_and_values(void **state)
                         "\"urls\":[\"rtmp://a/live/cam1\",\"http://b/live/cam1.flv\"],"
                         "\"mode\":\"on_demand\",\"idle_timeout_s\":10,\"retry_initial_ms\":200,"
                         "\"retry_max_ms\":800,\"silence_timeout_ms\":null,\"failback\":false,"
-                        "\"enabled\":true,\"source\":\"api\"}");
+                        "\"enabled\":true,\"tls_verify\":true,\"tls_ca\":null,"
+                        "\"source\":\"api\"}");
     cJSON_free(text);
     cJSON_Delete(j);
 
@@ -598,7 +604,8 @@ static void test_to_json_order_and_values(void **state)
                               "\"name\":\"cam1\",\"urls\":[\"rtmp://edge.example:1936/live/cam1\"],"
                               "\"mode\":null,\"idle_timeout_s\":30,\"retry_initial_ms\":1000,"
                               "\"retry_max_ms\":30000,\"silence_timeout_ms\":null,"
-                              "\"failback\":false,\"enabled\":false,\"source\":\"config\"}");
+                              "\"failback\":false,\"enabled\":false,\"tls_verify\":true,"
+                              "\"tls_ca\":null,\"source\":\"config\"}");
     cJSON_free(text);
     cJSON_Delete(j);
 }
@@ -730,6 +737,45 @@ static void test_url_for(void **state)
     assert_int_equal(relay_spec_url_for(&s, 9, "cam2", out, sizeof out), -1);
 }
 
+/* tls_verify and tls_ca: defaults, types, null, rendering, PATCH, diff;
+ * https:// gets ".flv" appended for "*" like http://. */
+static void test_tls_fields(void **state)
+{
+    (void)state;
+    relay_spec_t s = parse_ok("{\"direction\":\"pull\",\"app\":\"live\",\"name\":\"*\","
+                              "\"urls\":[\"rtmps://a/origin\",\"https://b:8443/origin\"]}",
+                              NULL);
+    assert_int_equal(s.tls_verify, 1);
+    assert_string_equal(s.tls_ca, "");
+    char out[RELAY_URL_MAX + STREAM_NAME_MAX + 8];
+    assert_int_equal(relay_spec_url_for(&s, 0, "cam", out, sizeof out), 0);
+    assert_string_equal(out, "rtmps://a/origin/cam");
+    assert_int_equal(relay_spec_url_for(&s, 1, "cam", out, sizeof out), 0);
+    assert_string_equal(out, "https://b:8443/origin/cam.flv");
+
+    relay_spec_t t = parse_ok("{\"tls_verify\":false,\"tls_ca\":\"/etc/weir/ca.pem\"}", &s);
+    assert_int_equal(t.tls_verify, 0);
+    assert_string_equal(t.tls_ca, "/etc/weir/ca.pem");
+    assert_int_equal(relay_spec_diff(&s, &t), RELAY_DIFF_RESTART);
+    cJSON *j = relay_spec_to_json(&t);
+    assert_non_null(j);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "tls_verify")));
+    assert_string_equal(cJSON_GetObjectItem(j, "tls_ca")->valuestring, "/etc/weir/ca.pem");
+    cJSON_Delete(j);
+    relay_spec_t u = parse_ok("{\"tls_ca\":null}", &t);
+    assert_string_equal(u.tls_ca, "");
+    assert_int_equal(relay_spec_diff(&t, &u), RELAY_DIFF_RESTART);
+
+    parse_err("{\"tls_verify\":1}", &s, "tls_verify: expected a boolean");
+    parse_err("{\"tls_ca\":\"\"}", &s, "tls_ca: expected a file path or null");
+    parse_err("{\"tls_ca\":5}", &s, "tls_ca: expected a string");
+    char big[700], text[800];
+    memset(big, 'c', 600);
+    big[600] = '\0';
+    snprintf(text, sizeof text, "{\"tls_ca\":\"/%s\"}", big);
+    parse_err(text, &s, "tls_ca: longer than 511 bytes");
+}
+
 static void test_matches(void **state)
 {
     (void)state;
@@ -767,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_validate_direct),
         cmocka_unit_test(test_url_for),
         cmocka_unit_test(test_matches),
+        cmocka_unit_test(test_tls_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1266,6 +1266,52 @@ static void hook_delete_ok(storage_t *st, const char *id)
     assert_int_equal(d.rc, 0);
 }
 
+/* Recorders and recordings (schema v5, issue 21): a v4 file gains both
+ * tables; rows put survive a reopen, deletes too. */
+static void test_recordings_migrate_and_put(void **state)
+{
+    fx_t *fx = *state;
+    fill_v2(fx->db);
+    char err[512] = "";
+    assert_int_equal(storage_migrate_file(fx->db, 4, err, sizeof err), 0);
+    assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                     " AND name IN ('recorders', 'recordings')"),
+                     0);
+    storage_t *st = open_ok(fx, NULL);
+    assert_int_equal(storage_recorders(st, NULL), 0);
+    assert_int_equal(storage_recordings(st, NULL), 0);
+    rdone_t d[4] = {{0}};
+    assert_int_equal(storage_recorder_put(st, "rec-1", "{\"app\":\"live\"}", on_rdone, &d[0]), 0);
+    assert_int_equal(storage_recording_put(st, "00000000000000000001", "{\"id\":1}", on_rdone,
+                                           &d[1]), 0);
+    assert_int_equal(storage_recording_put(st, "00000000000000000002", "{\"id\":2}", on_rdone,
+                                           &d[2]), 0);
+    assert_int_equal(storage_recording_delete(st, "00000000000000000001", on_rdone, &d[3]), 0);
+    storage_sync(st);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(d[i].calls, 1);
+        assert_int_equal(d[i].rc, 0);
+    }
+    storage_close(st);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), STORAGE_SCHEMA_VERSION);
+    st = open_ok(fx, NULL);
+    const storage_spec_t *rows;
+    assert_int_equal(storage_recorders(st, &rows), 1);
+    assert_string_equal(rows[0].id, "rec-1");
+    assert_string_equal(rows[0].spec, "{\"app\":\"live\"}");
+    assert_int_equal(storage_recordings(st, &rows), 1);
+    assert_string_equal(rows[0].id, "00000000000000000002");
+    assert_string_equal(rows[0].spec, "{\"id\":2}");
+    rdone_t del = {0};
+    assert_int_equal(storage_recorder_delete(st, "rec-1", on_rdone, &del), 0);
+    storage_sync(st);
+    assert_int_equal(del.rc, 0);
+    storage_close(st);
+    st = open_ok(fx, NULL);
+    assert_int_equal(storage_recorders(st, NULL), 0);
+    storage_close(st);
+}
+
 /* The hooks loaded at open must be exactly ids[i] / specs[i], in order. */
 static void assert_hooks(storage_t *st, size_t n, const char *const *ids, const char *const *specs)
 {
@@ -1290,8 +1336,8 @@ static void test_hooks_create_fresh(void **state)
     storage_t *st = open_ok(fx, NULL);
     assert_int_equal(storage_hooks(st, NULL), 0);
     storage_close(st);
-    assert_int_equal(STORAGE_SCHEMA_VERSION, 4);
-    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 4);
+    assert_true(STORAGE_SCHEMA_VERSION >= 4); /* 5: recorders and recordings (issue 21) */
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), STORAGE_SCHEMA_VERSION);
     assert_int_equal(hooks_table_exists(fx->db), 1);
     char cols[256];
     raw_text(fx->db,
@@ -1326,7 +1372,7 @@ static void test_hooks_migrate_from_v3(void **state)
     assert_int_equal(storage_hooks(st, NULL), 0);
     hook_put_ok(st, "h1", "{\"url\":\"http://a/b\"}");
     storage_close(st);
-    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(fx->db, "PRAGMA user_version"), STORAGE_SCHEMA_VERSION);
     assert_int_equal(raw_int(fx->db, "SELECT count(*) FROM events"), 2);
 
     st = open_ok(fx, NULL);
@@ -1545,6 +1591,7 @@ int main(void)
         T(test_database_full_recovers_by_age),
         T(test_relays_migrate_from_v2),
         T(test_hooks_create_fresh),
+        T(test_recordings_migrate_and_put),
         T(test_hooks_migrate_from_v3),
         T(test_hooks_put_replace_delete),
         T(test_hooks_write_fails),

@@ -17,111 +17,14 @@
 // Every wait is bounded; the first failing step ends the scenario (later
 // steps depend on its state) after a screenshot named failure-<step>.png.
 
-import { createRequire } from 'node:module';
-import fs from 'node:fs';
-import path from 'node:path';
-import readline from 'node:readline';
+import {
+  check, die, firstInt, log, poll, rpc, runSteps, setUp, shooter, acceptDialogs, sleep, STEP_TIMEOUT_MS, tid,
+} from './dashboard_lib.mjs';
 
-const STEP_TIMEOUT_MS = 15000;
-const RPC_TIMEOUT_MS = 60000;
-
-// ------------------------------------------------------------------ set-up
-
-function die(msg) {
-  process.stdout.write('@@result ' + JSON.stringify({ ok: false, setup_error: msg }) + '\n');
-  process.exit(2);
-}
-
-if (process.argv.length < 3) die('usage: node dashboard.mjs CONFIG.json');
-let cfg;
-try {
-  cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-} catch (e) {
-  die('cannot read the config ' + process.argv[2] + ': ' + e.message);
-}
-for (const k of ['base_url', 'token', 'web_dir', 'chromium', 'out_dir', 'stream', 'publisher_id',
-                 'player_ids', 'kick_id', 'node_id', 'version', 'relay']) {
-  if (cfg[k] === undefined) die('config lacks ' + k);
-}
-
-let playwright;
-try {
-  playwright = createRequire(path.join(cfg.web_dir, 'package.json'))('playwright-core');
-} catch (e) {
-  die('playwright-core not found from ' + cfg.web_dir + ' (run `npm --prefix web ci`): ' + e.message);
-}
-
-fs.mkdirSync(cfg.out_dir, { recursive: true });
-
-// ------------------------------------------------------------------ talking to pytest
-
-const answers = [];
-const waiters = [];
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  let msg;
-  try {
-    msg = JSON.parse(line);
-  } catch (e) {
-    msg = { ok: false, error: 'unparsable answer from pytest: ' + line };
-  }
-  const w = waiters.shift();
-  if (w) w(msg); else answers.push(msg);
-});
-
-function log(...args) {
-  process.stdout.write('[dashboard] ' + args.join(' ') + '\n');
-}
-
-async function rpc(op, args = {}) {
-  process.stdout.write('@@rpc ' + JSON.stringify({ op, ...args }) + '\n');
-  const msg = answers.length ? answers.shift()
-    : await withTimeout(new Promise((resolve) => waiters.push(resolve)), RPC_TIMEOUT_MS,
-                        'answer from pytest to ' + op);
-  if (!msg.ok) throw new Error('check over the API (' + op + ') failed: ' + msg.error);
-  return msg.data;
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timed out after ' + ms + ' ms: ' + what)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Calls fn() (async) until it returns a truthy value (returned); throws naming
- *  `what` and the last value seen after timeout ms. Exceptions of fn count as
- *  "not yet" (the DOM changes under it) and the last one is reported. */
-async function poll(what, fn, timeout = STEP_TIMEOUT_MS, interval = 150) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = 'error: ' + e.message.split('\n')[0];
-    }
-    if (Date.now() >= deadline) break;
-    await sleep(interval);
-  }
-  throw new Error('timed out after ' + timeout + ' ms waiting for ' + what +
-                  ' (last: ' + JSON.stringify(last) + ')');
-}
-
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const { cfg, playwright } = setUp('dashboard.mjs', ['base_url', 'token', 'web_dir', 'chromium', 'out_dir',
+  'stream', 'publisher_id', 'player_ids', 'kick_id', 'node_id', 'version', 'relay']);
 
 // ------------------------------------------------------------------ the browser
-
-const tid = (id) => '[data-testid="' + id + '"]';
-const firstInt = (s) => {
-  const m = /-?\d+/.exec(s || '');
-  return m ? Number(m[0]) : null;
-};
 
 const result = { ok: false, steps: [], failures: [], console: [], dialogs: [], screenshots: [],
                  preview: null, timings_ms: {} };
@@ -171,17 +74,8 @@ page.on('pageerror', (e) => {
 page.on('crash', () => {
   result.console.push({ type: 'crash', text: 'the page crashed', url: '', phase, allowed: false });
 });
-page.on('dialog', async (d) => {
-  result.dialogs.push({ type: d.type(), message: d.message(), phase });
-  await d.accept().catch(() => {});
-});
-
-async function shot(name) {
-  const file = path.join(cfg.out_dir, name + '.png');
-  await page.screenshot({ path: file, fullPage: true });
-  result.screenshots.push(file);
-  return file;
-}
+acceptDialogs(page, result, () => phase);
+const shot = shooter(page, cfg.out_dir, result);
 
 async function text(locator) {
   return ((await locator.textContent({ timeout: 2000 })) || '').trim();
@@ -355,6 +249,20 @@ async function stepRelays() {
   await sleep(500);
   log('relays screenshot:', await shot('relays'));
 
+  // Edit: the form takes the relay's values; saving PUTs it with a second URL
+  await row.locator(tid('relay-edit')).click();
+  await poll('the form holding the relay to edit', async () => (await field('id').inputValue()) === r.id &&
+    (await field('urls').inputValue()) === r.url);
+  await field('urls').fill(r.url + '\n' + r.url.replace('/src', '/src2'));
+  await form.locator(tid('relay-submit')).click();
+  const edited = await poll('the relay with two URLs over the API', async () => {
+    const x = await rpc('relay_state', { id: r.id, want: 'enabled' });
+    return x && x.urls.length === 2 ? x : false;
+  });
+  check(edited.app === r.app && edited.name === r.name && edited.mode === 'always',
+        'the edit changed more than the URLs: ' + JSON.stringify(edited));
+  await poll('the form back to adding', async () => (await text(form.locator(tid('relay-submit')))) === 'Add relay');
+
   await row.locator(tid('relay-toggle')).click();
   await rpc('relay_state', { id: r.id, want: 'disabled' });
   await poll('relay row showing the relay disabled (idle/disabled)', async () =>
@@ -439,20 +347,7 @@ const STEPS = [['token', stepToken], ['overview', stepOverview], ['detail', step
                ['relays', stepRelays], ['events', stepEvents], ['close-stream', stepCloseStream],
                ['restart', stepRestart]];
 
-for (const [name, fn] of STEPS) {
-  const t = Date.now();
-  try {
-    await fn();
-    result.steps.push({ step: name, ok: true, ms: Date.now() - t });
-    log('step', name, 'ok', Date.now() - t, 'ms');
-  } catch (e) {
-    result.steps.push({ step: name, ok: false, ms: Date.now() - t });
-    result.failures.push(name + ': ' + e.message);
-    log('step', name, 'FAILED:', e.message);
-    await shot('failure-' + name).catch((err) => log('no failure screenshot:', err.message));
-    break;
-  }
-}
+await runSteps(STEPS, result, shot);
 
 const bad = result.console.filter((c) => !c.allowed);
 if (bad.length) {

@@ -175,14 +175,15 @@ class Scenario:
             return {"ok": False, "error": str(e)}
 
 
-def run_script(node_bin, config_path, scenario, log_path):
-    """Runs dashboard.mjs, answering its requests; returns (exit code, result,
-    failures of the Python side)."""
-    proc = subprocess.Popen([node_bin, SCRIPT, config_path], cwd=REPO, stdin=subprocess.PIPE,
+def run_script(node_bin, config_path, scenario, log_path, script=SCRIPT,
+               timeout_s=SCRIPT_TIMEOUT_S):
+    """Runs script (dashboard.mjs), answering its requests; returns (exit
+    code, result, failures of the Python side)."""
+    proc = subprocess.Popen([node_bin, script, config_path], cwd=REPO, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     result = None
     py_failures = []
-    deadline = time.monotonic() + SCRIPT_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     buf = b""
     try:
         with open(log_path, "w") as log:
@@ -191,8 +192,9 @@ def run_script(node_bin, config_path, scenario, log_path):
             while not eof:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    pytest.fail("dashboard.mjs did not finish within %.0fs; its output: %s\n%s" % (
-                        SCRIPT_TIMEOUT_S, log_path, weirtest.tail_file(log_path)), pytrace=False)
+                    pytest.fail("%s did not finish within %.0fs; its output: %s\n%s" % (
+                        os.path.basename(script), timeout_s, log_path,
+                        weirtest.tail_file(log_path)), pytrace=False)
                 ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
                 if not ready:
                     continue
@@ -230,6 +232,28 @@ def run_script(node_bin, config_path, scenario, log_path):
             proc.kill()
             proc.wait(5)
     return rc, result, py_failures
+
+
+def collect(result, rc, what, screens, out_name, log_path):
+    """The end of a browser script's run: its screenshots listed (and copied
+    to $WEIR_TEST_OUTPUT/out_name when set); fails when it gave no result or
+    could not start. Returns the result."""
+    shots = (result or {}).get("screenshots", [])
+    print("%s: screenshots in %s: %s" % (what, screens, ", ".join(
+        os.path.basename(s) for s in shots)))
+    out = os.environ.get("WEIR_TEST_OUTPUT", "")
+    if out and shots:
+        dest = os.path.join(out, out_name)
+        os.makedirs(dest, exist_ok=True)
+        for s in shots:
+            shutil.copy(s, dest)
+        print("%s: screenshots copied to %s" % (what, dest))
+    if result is None:
+        pytest.fail("%s.mjs exited with %r without a result; its output:\n%s" % (
+            what, rc, weirtest.tail_file(log_path)), pytrace=False)
+    if result.get("setup_error"):
+        pytest.fail("%s.mjs could not start: %s" % (what, result["setup_error"]), pytrace=False)
+    return result
 
 
 # ------------------------------------------------------------------ the test
@@ -297,22 +321,8 @@ def test_dashboard(node, procs, clip, tmp_path):
         for p in players:
             p.close()
 
-    shots = (result or {}).get("screenshots", [])
-    print("dashboard: browser part took %.1fs; screenshots in %s: %s" % (
-        elapsed, screens, ", ".join(os.path.basename(s) for s in shots)))
-    out = os.environ.get("WEIR_TEST_OUTPUT", "")
-    if out and shots:
-        dest = os.path.join(out, "web")
-        os.makedirs(dest, exist_ok=True)
-        for s in shots:
-            shutil.copy(s, dest)
-        print("dashboard: screenshots copied to %s" % dest)
-
-    if result is None:
-        pytest.fail("dashboard.mjs exited with %r without a result; its output:\n%s" % (
-            rc, weirtest.tail_file(str(tmp_path / "dashboard.log"))), pytrace=False)
-    if result.get("setup_error"):
-        pytest.fail("dashboard.mjs could not start: %s" % result["setup_error"], pytrace=False)
+    print("dashboard: browser part took %.1fs" % elapsed)
+    result = collect(result, rc, "dashboard", screens, "web", str(tmp_path / "dashboard.log"))
     print("dashboard: steps %s; preview %s; timings %s" % (
         ", ".join("%s %s %dms" % (s["step"], "ok" if s["ok"] else "FAILED", s["ms"])
                   for s in result["steps"]), json.dumps(result.get("preview")),

@@ -27,6 +27,7 @@
 #include "flv.h"
 #include "rtmp_handshake.h"
 #include "rtmp_proto_client.h"
+#include "tool_tls.h"
 #include "url.h"
 
 #define BENCH_SCRATCH_SIZE (256u * 1024)        /* one recv() at most */
@@ -73,6 +74,7 @@ typedef enum { PROTO_RTMP, PROTO_HTTP } proto_t;
 
 typedef struct {
     proto_t proto;
+    int tls; /* rtmps://, https:// */
     char host[URL_RTMP_HOST_MAX];
     uint16_t port;
     char host_hdr[BENCH_HOSTHDR_MAX]; /* HTTP Host header: host:port */
@@ -85,6 +87,7 @@ typedef struct {
 typedef enum {
     ST_IDLE,       /* not started */
     ST_CONNECTING, /* TCP connect in progress */
+    ST_TLS,        /* rtmps://, https://: TLS handshake */
     ST_HANDSHAKE,  /* RTMP handshake */
     ST_CONNECT,    /* RTMP connect sent, waiting for its _result */
     ST_CREATE,     /* RTMP createStream sent */
@@ -101,7 +104,7 @@ enum { CH_SIZE, CH_EXT, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_END };
 typedef enum {
     ERR_CONNECT,       /* TCP connect failed */
     ERR_SETUP_TIMEOUT, /* not playing within --setup-timeout */
-    ERR_HANDSHAKE,     /* RTMP handshake failed */
+    ERR_HANDSHAKE,     /* RTMP or TLS handshake failed (a certificate that does not verify) */
     ERR_REFUSED,       /* connect, createStream or play refused */
     ERR_HTTP_STATUS,   /* an HTTP status other than 200 */
     ERR_PROTOCOL,      /* malformed data from the server */
@@ -125,6 +128,8 @@ typedef struct {
     uint8_t got_video; /* the first coded video frame arrived */
     uint8_t key_start; /* ...and it was a key frame after a sequence header */
     uint8_t err;       /* err_reason_t + 1 when it failed, 0 otherwise */
+    uint8_t tls_want_write; /* ST_TLS: the handshake waits for writability */
+    SSL *ssl;               /* rtmps://, https://: the TLS session (tool_tls.h) */
     /* HTTP: chunked transfer decoding. */
     uint8_t chunked;
     uint8_t ch_state;

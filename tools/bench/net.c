@@ -17,6 +17,8 @@
 
 void bench_conn_release(conn_t *c)
 {
+    tool_tls_close(c->ssl);
+    c->ssl = NULL;
     if (c->fd >= 0)
         close(c->fd); /* also leaves its epoll set */
     c->fd = -1;
@@ -69,7 +71,9 @@ int bench_conn_fail(bench_t *b, conn_t *c, err_reason_t why, const char *fmt, ..
  * or while output is pending, EPOLLIN once connected. */
 static int conn_watch(bench_t *b, conn_t *c)
 {
-    uint32_t want = c->state == ST_CONNECTING ? EPOLLOUT : EPOLLIN;
+    uint32_t want = c->state == ST_CONNECTING                 ? EPOLLOUT
+                    : c->state == ST_TLS && c->tls_want_write ? EPOLLOUT
+                                                              : EPOLLIN;
     if (c->out_len > c->out_off)
         want |= EPOLLOUT;
     if (want == c->events)
@@ -116,7 +120,7 @@ uint8_t *bench_out_reserve(bench_t *b, conn_t *c, size_t n)
 int bench_conn_flush(bench_t *b, conn_t *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = tool_io_send(c->fd, c->ssl, c->out + c->out_off, c->out_len - c->out_off);
         if (n > 0) {
             c->out_off += (size_t)n;
             continue;
@@ -132,12 +136,40 @@ int bench_conn_flush(bench_t *b, conn_t *c)
     return conn_watch(b, c);
 }
 
-static int conn_connected(bench_t *b, conn_t *c)
+/* The protocol starts (after TCP, or after TLS). */
+static int conn_begin(bench_t *b, conn_t *c)
 {
     int rc = c->proto == PROTO_RTMP ? bench_rtmp_begin(b, c) : bench_http_begin(b, c);
     if (rc != 0)
         return -1;
     return bench_conn_flush(b, c);
+}
+
+/* One TLS handshake step; the protocol begins when it is done. */
+static int conn_tls_step(bench_t *b, conn_t *c)
+{
+    char err[BENCH_ERR_TEXT];
+    int want_write = 0;
+    int r = tool_tls_step(c->ssl, &want_write, err, sizeof err);
+    if (r < 0)
+        return bench_conn_fail(b, c, ERR_HANDSHAKE, "%s", err);
+    c->tls_want_write = (uint8_t)want_write;
+    return r == 1 ? conn_begin(b, c) : conn_watch(b, c);
+}
+
+/* TCP is up: TLS first for rtmps:// and https://, else the protocol. */
+static int conn_connected(bench_t *b, conn_t *c)
+{
+    const bench_url_t *u = bench_conn_url(b, c);
+    if (!u->tls)
+        return conn_begin(b, c);
+    char err[BENCH_ERR_TEXT];
+    c->ssl =
+        tool_tls_new(c->fd, u->host, u->proto == PROTO_HTTP ? "http/1.1" : NULL, err, sizeof err);
+    if (!c->ssl)
+        return bench_conn_fail(b, c, ERR_HANDSHAKE, "%s", err);
+    c->state = ST_TLS;
+    return conn_tls_step(b, c);
 }
 
 /* Opens c's TCP connection to u (non-blocking, in the fast set). */
@@ -166,7 +198,7 @@ int bench_conn_open(bench_t *b, conn_t *c, const bench_url_t *u)
 static void conn_read(bench_t *b, conn_t *c)
 {
     for (int i = 0; i < BENCH_READS_PER_EVENT; i++) {
-        ssize_t n = recv(c->fd, b->scratch, BENCH_SCRATCH_SIZE, 0);
+        ssize_t n = tool_io_recv(c->fd, c->ssl, b->scratch, BENCH_SCRATCH_SIZE);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -209,6 +241,10 @@ void bench_conn_event(bench_t *b, conn_t *c, uint32_t ev)
             return;
         }
         conn_connected(b, c);
+        return;
+    }
+    if (c->state == ST_TLS) {
+        conn_tls_step(b, c);
         return;
     }
     if ((ev & EPOLLOUT) && bench_conn_flush(b, c) != 0)

@@ -77,9 +77,9 @@ double bench_round3(double v)
 
 const char *bench_state_name(uint8_t st)
 {
-    static const char *const names[] = {"idle",      "connecting",   "handshake",
-                                        "connect",   "createStream", "start",
-                                        "http head", "live",         "closed"};
+    static const char *const names[] = {"idle",    "connecting",   "tls",   "handshake",
+                                        "connect", "createStream", "start", "http head",
+                                        "live",    "closed"};
     return st < sizeof names / sizeof names[0] ? names[st] : "?";
 }
 

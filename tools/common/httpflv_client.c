@@ -14,6 +14,7 @@
 #include "common.h"
 #include "http_chunked.h"
 #include "http_resp.h"
+#include "tool_tls.h"
 
 #define HTTPFLV_DEFAULT_PORT 80
 
@@ -22,11 +23,8 @@
 int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (strncasecmp(url, "https://", 8) == 0) {
-        snprintf(err, errlen, "https is not supported: %s", url);
-        return NODE_EINVAL;
-    }
-    if (url_parse(url, "http", HTTPFLV_DEFAULT_PORT, out, err, errlen) != 0)
+    url_scheme_t s = url_scheme(url) == URL_SCHEME_HTTPS ? URL_SCHEME_HTTPS : URL_SCHEME_HTTP;
+    if (url_parse(url, url_scheme_name(s), url_scheme_port(s), out, err, errlen) != 0)
         return NODE_EINVAL;
     return 0;
 }
@@ -37,6 +35,7 @@ typedef enum { BODY_CLOSE, BODY_LENGTH, BODY_CHUNKED } body_mode_t;
 
 struct httpflv_client {
     int fd;
+    SSL *ssl; /* https://: the TLS session, else NULL */
     body_mode_t mode;
     uint64_t remaining; /* BODY_LENGTH: body bytes still expected */
     http_chunked_t chunked;
@@ -110,10 +109,10 @@ static int tcp_connect(const httpflv_url_t *u, int64_t deadline, char *err, size
     return fd;
 }
 
-static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
+static int send_all(int fd, SSL *ssl, const char *buf, size_t len, int64_t deadline)
 {
     while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        ssize_t n = tool_io_send(fd, ssl, buf, len);
         if (n > 0) {
             buf += n;
             len -= (size_t)n;
@@ -148,8 +147,9 @@ static int read_head(httpflv_client_t *c, int64_t deadline, int *status, char *r
             snprintf(err, errlen, "response head over %d bytes", HTTPFLV_MAX_HEAD);
             break;
         }
-        int w = wait_fd(c->fd, POLLIN, deadline);
-        ssize_t r = w == 1 ? recv(c->fd, c->head + have, sizeof c->head - have, 0) : -1;
+        int w = tool_tls_pending(c->ssl) ? 1 : wait_fd(c->fd, POLLIN, deadline);
+        ssize_t r =
+            w == 1 ? tool_io_recv(c->fd, c->ssl, c->head + have, sizeof c->head - have) : -1;
         if (r < 0 && w == 1 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (r <= 0) {
@@ -216,7 +216,12 @@ httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *stat
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-pull/" WEIR_VERSION
                      "\r\nAccept: */*\r\nConnection: close\r\n\r\n",
                      u.path, authority);
-    if (send_all(c->fd, req, (size_t)n, deadline) != 0) {
+    if (url_scheme(url) == URL_SCHEME_HTTPS &&
+        !(c->ssl = tool_tls_connect(c->fd, u.host, "http/1.1", deadline, err, errlen))) {
+        httpflv_client_close(c);
+        return NULL;
+    }
+    if (send_all(c->fd, c->ssl, req, (size_t)n, deadline) != 0) {
         snprintf(err, errlen, "sending the request: %s",
                  remaining_ms(deadline) ? strerror(errno) : "timed out");
         httpflv_client_close(c);
@@ -255,7 +260,7 @@ static ssize_t read_raw(httpflv_client_t *c, uint8_t *buf, size_t cap, int64_t d
         return (ssize_t)k;
     }
     for (;;) {
-        ssize_t r = recv(c->fd, buf, cap, 0);
+        ssize_t r = tool_io_recv(c->fd, c->ssl, buf, cap);
         if (r >= 0)
             return r;
         if (errno == EINTR)
@@ -336,6 +341,7 @@ void httpflv_client_close(httpflv_client_t *c)
 {
     if (!c)
         return;
+    tool_tls_close(c->ssl);
     if (c->fd >= 0)
         close(c->fd);
     free(c);

@@ -24,12 +24,13 @@
 #define HTTPFLV_MAX_HEAD 16384 /* response line plus headers */
 #define HTTPFLV_ERR_MAX 256
 
-/* A parsed http:// URL (port 80 when absent; path "/app/name.flv?query"). */
+/* A parsed http:// or https:// URL (port 80 or 443 when absent; path
+ * "/app/name.flv?query"). https:// is TLS first (tool_tls.h). */
 typedef url_t httpflv_url_t;
 
-/* Parses "http://host[:port]/path" with url_parse(). Returns 0, or
+/* Parses "http[s]://host[:port]/path" with url_parse(). Returns 0, or
  * NODE_EINVAL with a message in err (not http://, bad port, no path, a part
- * over its bound, https). */
+ * over its bound). */
 int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t errlen);
 
 typedef struct httpflv_client httpflv_client_t;

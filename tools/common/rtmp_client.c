@@ -28,6 +28,7 @@
 #include "rtmp_handshake.h"
 #include "rtmp_proto.h"
 #include "rtmp_proto_client.h"
+#include "tool_tls.h"
 #include "url.h"
 
 #define RBUF_SIZE 65536
@@ -40,6 +41,7 @@ typedef enum { ROLE_NONE, ROLE_PUBLISH, ROLE_PLAY } role_t;
 
 struct rtmp_client {
     int fd;
+    SSL *ssl; /* rtmps://: the TLS session, else NULL */
     int timeout_ms;
     url_rtmp_t url;
     rtmp_proto_client_t *pc; /* command sequence, protocol control, chunk parser */
@@ -179,7 +181,7 @@ static int tcp_connect(rtmp_client_t *c, int64_t deadline)
 static int write_all(rtmp_client_t *c, const uint8_t *p, size_t n, int64_t deadline)
 {
     while (n > 0) {
-        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = tool_io_send(c->fd, c->ssl, p, n);
         if (w > 0) {
             p += w;
             n -= (size_t)w;
@@ -214,7 +216,7 @@ static int fill(rtmp_client_t *c, int64_t deadline)
 {
     c->rpos = c->rlen = 0;
     for (;;) {
-        ssize_t r = recv(c->fd, c->rbuf, sizeof c->rbuf, 0);
+        ssize_t r = tool_io_recv(c->fd, c->ssl, c->rbuf, sizeof c->rbuf);
         if (r > 0) {
             c->rlen = (size_t)r;
             c->bytes_in += (uint64_t)r;
@@ -517,6 +519,14 @@ static int handshake(rtmp_client_t *c, int complex, int64_t deadline)
  * createStream. */
 static int open_session(rtmp_client_t *c, int complex, int64_t deadline)
 {
+    if (c->url.tls) {
+        char err[RTMP_CLIENT_ERR_MAX];
+        c->ssl = tool_tls_connect(c->fd, c->url.host, NULL, deadline, err, sizeof err);
+        if (!c->ssl) {
+            set_err(c, "%s", err);
+            return NODE_EIO;
+        }
+    }
     int rc = handshake(c, complex, deadline);
     if (rc != 0)
         return rc;
@@ -530,6 +540,7 @@ static int open_session(rtmp_client_t *c, int complex, int64_t deadline)
 
 static void client_free(rtmp_client_t *c)
 {
+    tool_tls_close(c->ssl);
     if (c->fd >= 0)
         close(c->fd);
     rtmp_msg_t m;

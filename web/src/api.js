@@ -130,9 +130,44 @@ export async function request(method, path, body) {
     throw apiErr;
 }
 
+/** "?k=v&..." of the params that are set, or "". */
+function query(params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params || {}))
+        if (v !== undefined && v !== null && v !== '')
+            q.set(k, String(v));
+    const t = q.toString();
+    return t ? '?' + t : '';
+}
+
 export const api = {
     node: () => request('GET', '/api/v1/node'),
-    streams: () => request('GET', '/api/v1/streams'),
+    /** params: the list's filters and paging (app, name, limit, after). */
+    streams: (params) => request('GET', '/api/v1/streams' + query(params)),
+    /** Every page of the list (limit 1000 a page, at most maxPages):
+     *  {streams, complete}. */
+    async streamsAll(params, maxPages) {
+        const all = [];
+        let after;
+        for (let i = 0; i < (maxPages || 10); i++) {
+            const r = await request('GET', '/api/v1/streams' + query({ ...params, limit: 1000, after }));
+            const page = r && Array.isArray(r.streams) ? r.streams : [];
+            all.push(...page);
+            if (!r || !r.next_after)
+                return { streams: all, complete: true };
+            after = r.next_after;
+        }
+        return { streams: all, complete: false };
+    },
+    history: (resolution, since) => request('GET', '/api/v1/history' + query({ resolution, since })),
+    streamHistory: (app, name, resolution, since) =>
+        request('GET', streamApiPath(app, name) + '/history' + query({ resolution, since })),
+    drain: () => request('POST', '/api/v1/node/drain'),
+    undrain: () => request('POST', '/api/v1/node/undrain'),
+    sessions: (params) => request('GET', '/api/v1/sessions' + query(params)),
+    session: (id) => request('GET', '/api/v1/sessions/' + encodeURIComponent(String(id))),
+    failingRelays: () => request('GET', '/api/v1/relays' + query({ status: 'failed' })),
+    putRelay: (id, spec) => request('PUT', '/api/v1/relays/' + encodeURIComponent(id), spec),
     streamSessions: (app, name) =>
         request('GET', '/api/v1/sessions?' + new URLSearchParams({ app, name }).toString()),
     closeStream: (app, name) => request('DELETE', streamApiPath(app, name)),

@@ -11,6 +11,7 @@ import { formatKbps, formatKbpsShort } from './format.js';
 
 const IN_COLOR = '#2f7ed8';
 const OUT_COLOR = '#e4572e';
+const GRID = 'rgba(128, 128, 128, .2)';
 
 function widthOf(el, fallback) {
     const w = Math.floor(el.clientWidth);
@@ -52,7 +53,14 @@ function mount(opts, series, container, height) {
     const chart = new uPlot(opts, series.data(), container);
     const ro = follow(container, chart, height);
     return {
-        update: () => chart.setData(series.data()),
+        update: () => {
+            const d = series.data();
+            chart.setData(d);
+            /* the points drawn (tests read it: the history survives a reload) */
+            const n = d.length > 1 ? d[1].filter((v) => v !== null && v !== undefined).length : 0;
+            if (container.getAttribute('data-points') !== String(n))
+                container.setAttribute('data-points', String(n));
+        },
         destroy: () => {
             if (ro)
                 ro.disconnect();
@@ -63,27 +71,35 @@ function mount(opts, series, container, height) {
 
 /**
  * A chart of one bitrate line with a time axis. label names the line
- * ("in", "out"); which picks the colour ("in" or "out").
+ * ("in", "out"); which picks the colour ("in" or "out"). series: anything
+ * with data() (a Series, or the node's history: gaps are nulls).
  */
 export function bitrateChart(container, label, which, series) {
+    return valueChart(container, label, which === 'out' ? OUT_COLOR : IN_COLOR, series,
+        formatKbps, formatKbpsShort);
+}
+
+/** The same for any figure: fmt shows a value, fmtAxis an axis tick. */
+export function valueChart(container, label, color, series, fmt, fmtAxis) {
     const span = 60; /* the first minute fills from the right; then all the Series holds */
-    const color = which === 'out' ? OUT_COLOR : IN_COLOR;
     const height = 180;
     const opts = {
         width: widthOf(container, 320),
         height,
         cursor: { drag: { x: false, y: false } },
+        /* the page's one time zone (formatWhen()): UTC */
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
         scales: {
             x: { time: true, range: lastSeconds(span) },
             y: { range: (u, min, max) => [0, Math.max(max * 1.15, 10)] },
         },
         axes: [
-            { stroke: '#666', grid: { stroke: '#eee' } },
+            { stroke: '#888', grid: { stroke: GRID } },
             {
-                stroke: '#666',
-                grid: { stroke: '#eee' },
+                stroke: '#888',
+                grid: { stroke: GRID },
                 size: 56,
-                values: (u, vals) => vals.map(formatKbpsShort),
+                values: (u, vals) => vals.map(fmtAxis),
             },
         ],
         series: [
@@ -93,7 +109,7 @@ export function bitrateChart(container, label, which, series) {
                 stroke: color,
                 width: 2,
                 fill: color + '22',
-                value: (u, v) => formatKbps(v),
+                value: (u, v) => (v === null || v === undefined ? '–' : fmt(v)),
                 points: { show: false },
             },
         ],

@@ -94,6 +94,17 @@ export function formatTime(iso) {
     return iso.slice(0, 10) + ' ' + iso.slice(11, 19);
 }
 
+/** The one time format of the page: formatTime() with its zone, "2026-11-24 10:00:00 UTC". */
+export function formatWhen(iso) {
+    const t = formatTime(iso);
+    return t === DASH ? t : t + ' UTC';
+}
+
+/** A Unix time in ms as formatWhen() shows it. */
+export function formatWhenMs(ms) {
+    return Number.isFinite(ms) ? formatWhen(new Date(ms).toISOString()) : DASH;
+}
+
 /** A frame rate: 25 → "25", 29.97 → "29.97", 23.976 → "23.98". */
 export function formatFps(fps) {
     return trimNumber(fps, 2);
@@ -158,6 +169,11 @@ export function parseRoute(hash) {
         return { view: 'relays' };
     if (h === '/events')
         return { view: 'events' };
+    if (h === '/sessions')
+        return { view: 'sessions' };
+    const ms = /^\/sessions\/([0-9]{1,16})$/.exec(h);
+    if (ms)
+        return { view: 'session', id: Number(ms[1]) };
     const m = /^\/streams\/([^/]+)\/(.+)$/.exec(h);
     if (m) {
         try {
@@ -411,4 +427,152 @@ export async function lastEventId(probe) {
     }
     const r = await probe(lo);
     return r === null || r === undefined ? lo : r;
+}
+
+/* ---- the node's history (GET /api/v1/history, .../history of a stream) -- */
+
+/**
+ * uPlot data ([[t s...], [a...], ...]) from a history answer: columns
+ * `fields` of body, each multiplied by scale (1 if absent); a null point is
+ * put where two points are more than 1.5 intervals apart, so that an outage
+ * is drawn as a gap and not as a line across it.
+ */
+export function historyData(body, fields, scale) {
+    const k = scale || 1;
+    const out = [[]].concat(fields.map(() => []));
+    if (!body || !Array.isArray(body.t))
+        return out;
+    const step = body.interval_ms || 1000;
+    for (let i = 0; i < body.t.length; i++) {
+        if (i > 0 && body.t[i] - body.t[i - 1] > step * 1.5) {
+            out[0].push((body.t[i - 1] + step) / 1000);
+            for (let f = 0; f < fields.length; f++)
+                out[f + 1].push(null);
+        }
+        out[0].push(body.t[i] / 1000);
+        for (let f = 0; f < fields.length; f++) {
+            const col = body[fields[f]];
+            out[f + 1].push(col && Number.isFinite(col[i]) ? col[i] * k : null);
+        }
+    }
+    return out;
+}
+
+/**
+ * Appends the points of `more` (an answer to ?since=) to `body` (both
+ * history answers), keeping at most max points; returns body.
+ */
+export function historyAppend(body, more, max) {
+    if (!more || !Array.isArray(more.t) || !more.t.length)
+        return body;
+    if (!body || body.resolution !== more.resolution)
+        return more;
+    const last = body.t.length ? body.t[body.t.length - 1] : -1;
+    const keys = Object.keys(more).filter((key) => Array.isArray(more[key]));
+    for (let i = 0; i < more.t.length; i++) {
+        if (more.t[i] <= last)
+            continue;
+        for (const key of keys)
+            (body[key] = body[key] || []).push(more[key][i]);
+    }
+    const drop = body.t.length - max;
+    if (drop > 0)
+        for (const key of keys)
+            body[key].splice(0, drop);
+    return body;
+}
+
+/* ---- the streams table --------------------------------------------------- */
+
+/**
+ * What is wrong with a stream, in words (empty: nothing): not live, no
+ * video, no data coming in, GOP cache drops, messages skipped at a
+ * continuation, a failing relay (failingRelays: a Set of "app/name").
+ */
+export function streamProblems(s, failingRelays) {
+    const p = [];
+    if (s.state !== 'live')
+        p.push('publisher gone');
+    if (!s.video)
+        p.push(s.audio ? 'audio only' : 'no video');
+    if (s.state === 'live' && !(s.bitrate_in_kbps > 0))
+        p.push('no data');
+    if (s.gop_cache && s.gop_cache.drops > 0)
+        p.push('dropped frames (' + s.gop_cache.drops + ')');
+    if (s.continuity && s.continuity.skipped_messages > 0)
+        p.push('skipped at a takeover (' + s.continuity.skipped_messages + ')');
+    if (failingRelays && failingRelays.has(streamKey(s.app, s.name)))
+        p.push('relay failing');
+    return p;
+}
+
+const SORT_KEYS = {
+    name: (s) => streamKey(s.app, s.name),
+    source: (s) => s.source || '',
+    'bitrate-in': (s) => s.bitrate_in_kbps || 0,
+    'bitrate-out': (s) => s.bitrate_out_kbps || 0,
+    players: (s) => s.player_count || 0,
+    uptime: (s) => -(Date.parse(s.start_time) || 0),
+};
+
+/** The columns the streams table sorts by. */
+export const STREAM_SORTS = Object.keys(SORT_KEYS);
+
+/**
+ * The streams a table shows, in order: those matching q (a substring of
+ * "app/name" or the source, any case), app, source, players ("yes": with
+ * players, "no": without) and problems (true: only those with one), the
+ * ones with a problem first (problemsOf(s): an array), then by sort
+ * (STREAM_SORTS) in dir ('asc' or 'desc'), then by name.
+ */
+export function selectStreams(streams, opts, problemsOf) {
+    const o = opts || {};
+    const q = (o.q || '').trim().toLowerCase();
+    const rows = [];
+    for (const s of streams) {
+        if (o.app && s.app !== o.app)
+            continue;
+        if (o.source && s.source !== o.source)
+            continue;
+        if (o.players === 'yes' && !(s.player_count > 0))
+            continue;
+        if (o.players === 'no' && s.player_count > 0)
+            continue;
+        if (q && streamKey(s.app, s.name).toLowerCase().indexOf(q) < 0 &&
+            (s.source || '').toLowerCase().indexOf(q) < 0)
+            continue;
+        const problems = problemsOf(s);
+        if (o.problems && !problems.length)
+            continue;
+        rows.push({ s, problems, key: streamKey(s.app, s.name) });
+    }
+    const by = SORT_KEYS[o.sort] || SORT_KEYS.name;
+    const sign = o.dir === 'desc' ? -1 : 1;
+    rows.sort((a, b) => {
+        const pa = a.problems.length ? 0 : 1;
+        const pb = b.problems.length ? 0 : 1;
+        if (pa !== pb)
+            return pa - pb;
+        const x = by(a.s);
+        const y = by(b.s);
+        if (x < y)
+            return -sign;
+        if (x > y)
+            return sign;
+        return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+    });
+    return rows;
+}
+
+/**
+ * The URLs players use for a stream on the node the page came from (null
+ * where the node has no HTTP port): HTTP-FLV, WebSocket-FLV (the same path
+ * with Upgrade: websocket), HTTP-TS and HLS.
+ */
+export function mediaUrls(hostname, httpFlvListen, app, name) {
+    const flv = flvUrl(hostname, httpFlvListen, app, name);
+    if (!flv)
+        return null;
+    const base = flv.slice(0, -'.flv'.length);
+    return { flv, wsflv: 'ws' + flv.slice(4), ts: base + '.ts', hls: base + '.m3u8' };
 }

@@ -3,10 +3,14 @@
  * - Router: location.hash picks the view (format.js parseRoute): `#/`
  *   overview + streams, `#/streams/<app>/<name>` a stream, `#/relays`,
  *   `#/events`. One view is mounted at a time in <main id="view">.
- * - Polling: about every POLL_MS, GET /api/v1/node and GET /api/v1/streams
- *   (kept in ctx.state, and as bitrate histories in ctx.history whatever the
- *   view, so the charts have points when the overview is opened), then the
- *   view's own refresh() (sessions, relays, events), then its update().
+ * - Polling: about every POLL_MS, GET /api/v1/node and, for a view that
+ *   shows streams, GET /api/v1/streams with the view's filters
+ *   (view.streamsQuery(): the overview's app filter, the stream page's
+ *   app and name), at most every LIST_EVERY_MS when the node has more than
+ *   MANY_STREAMS (kept in ctx.state, and as bitrate histories in
+ *   ctx.history), then the view's own refresh() (history, sessions,
+ *   relays, events), then its update(). A hidden tab polls every
+ *   POLL_HIDDEN_MS.
  * - Token: an answer 401 shows the token form and pauses polling; the token
  *   given is kept in sessionStorage (api.js) and polling resumes. A 401
  *   after a token was sent says "wrong token".
@@ -24,9 +28,12 @@ import { createOverview } from './overview.js';
 import { createDetail } from './detail.js';
 import { createRelays } from './relays.js';
 import { createEvents } from './events.js';
+import { createSession, createSessions } from './sessions.js';
 
 const POLL_MS = 1000;
-const POLL_HIDDEN_MS = 5000; /* the tab is in the background */
+const POLL_HIDDEN_MS = 15000; /* the tab is in the background */
+const MANY_STREAMS = 200;
+const LIST_EVERY_MS = 3000;
 const NODE_POINTS = 300; /* 5 min of the node's bitrates at 1 s */
 const STREAM_POINTS = 120; /* 2 min per stream */
 
@@ -38,6 +45,11 @@ const streamSeries = new Map();
 
 const ctx = {
     state: { node: null, streams: null },
+    /* the overview's table settings, kept across views */
+    ui: { streams: { q: '', app: '', source: '', players: '', problems: false, sort: 'name', dir: 'asc', page: 0, range: '1s' } },
+    nodeHistory: {}, /* GET /api/v1/history answers by resolution (overview.js) */
+    apps: new Set(), /* every app seen: the app filter's choices */
+    pollNow: () => pollNow(),
     history: {
         nodeIn: new Series(NODE_POINTS, 1),
         nodeOut: new Series(NODE_POINTS, 1),
@@ -58,6 +70,8 @@ function record(node, streams) {
     const t = Date.now() / 1000;
     ctx.history.nodeIn.push(t, [node.bitrate_in_kbps]);
     ctx.history.nodeOut.push(t, [node.bitrate_out_kbps]);
+    if (!streams)
+        return;
     const keys = new Set();
     for (const s of streams) {
         const key = streamKey(s.app, s.name);
@@ -164,6 +178,8 @@ function viewFor(route) {
     case 'stream': return createDetail(ctx, route.app, route.name);
     case 'relays': return createRelays(ctx);
     case 'events': return createEvents(ctx);
+    case 'sessions': return createSessions(ctx);
+    case 'session': return createSession(ctx, route.id);
     default: return createOverview(ctx);
     }
 }
@@ -175,11 +191,14 @@ function route() {
     const root = $('view');
     root.replaceChildren();
     viewGen++;
+    listAt = 0;
+    listKey = null;
     view = viewFor(r);
     view.mount(root);
     view.update();
     for (const a of document.querySelectorAll('nav a[data-view]')) {
-        const on = a.getAttribute('data-view') === (r.view === 'stream' ? 'overview' : r.view);
+        const nav = r.view === 'stream' ? 'overview' : r.view === 'session' ? 'sessions' : r.view;
+        const on = a.getAttribute('data-view') === nav;
         if (on)
             a.setAttribute('aria-current', 'page');
         else
@@ -194,6 +213,22 @@ function route() {
 let timer = null;
 let running = false;
 let again = false; /* pollNow() during a poll: one more right after */
+let listAt = 0; /* when the streams list was last fetched */
+let listKey = null; /* with which query */
+
+/** The streams list the view shows, or null when it is not due (or not shown). */
+function listDue() {
+    const q = view && view.streamsQuery ? view.streamsQuery() : null;
+    if (!q)
+        return null;
+    const key = JSON.stringify(q);
+    const many = (ctx.state.streams || []).length > MANY_STREAMS;
+    if (key === listKey && many && Date.now() - listAt < LIST_EVERY_MS)
+        return null;
+    listAt = Date.now();
+    listKey = key;
+    return q;
+}
 
 function schedule(ms) {
     clearTimeout(timer);
@@ -221,10 +256,12 @@ async function poll() {
     const started = Date.now();
     const gen = viewGen;
     try {
-        const [node, list] = await Promise.all([api.node(), api.streams()]);
-        const streams = list && Array.isArray(list.streams) ? list.streams : [];
+        const q = listDue();
+        const [node, list] = await Promise.all([api.node(), q ? api.streamsAll(q) : null]);
+        const streams = list && Array.isArray(list.streams) ? list.streams : null;
         ctx.state.node = node;
-        ctx.state.streams = streams;
+        if (streams)
+            ctx.state.streams = streams;
         record(node, streams);
         tokenAccepted();
         setText($('node-label'), node.id ? node.id.slice(0, 8) + ' · v' + node.version : '');

@@ -6,7 +6,11 @@
  * the codecs), stop() destroys it. Nothing here throws or logs to the
  * console: mpegts.js's own logging is turned off, and its errors, the
  * <video>'s errors and a refused autoplay end up as text in `note`.
- * The preview is itself a player of the stream (an http-flv session).
+ * The preview is itself a player of the stream (an http-flv or, with a
+ * ws:// URL, a ws-flv session). stalled() says whether the playhead has not
+ * moved for STALL_MS while playing (the detail view restarts it then).
+ * meter(el): for an audio-only stream, a level bar fed by an AnalyserNode
+ * (the element's sound goes to the analyser only: nothing is heard).
  */
 import mpegts from 'mpegts.js';
 import { previewSupport } from './format.js';
@@ -40,9 +44,68 @@ export function canPreview(video, audio) {
     return previewSupport(video, audio, features(), typeCheck());
 }
 
+const STALL_MS = 8000;
+
 export function createPreview(videoEl, noteEl) {
     let player = null;
     let url = null;
+    let lastTime = -1;
+    let movedAt = 0;
+    let audio = null; /* {ctx, analyser, raf, bar} of the audio meter */
+
+    function stalled() {
+        if (!player)
+            return false;
+        const t = videoEl.currentTime || 0;
+        if (t !== lastTime) {
+            lastTime = t;
+            movedAt = Date.now();
+            return false;
+        }
+        return Date.now() - movedAt > STALL_MS;
+    }
+
+    function stopMeter() {
+        if (!audio)
+            return;
+        cancelAnimationFrame(audio.raf);
+        audio.bar.style.width = '0%';
+        audio.running = false;
+    }
+
+    /** Shows the audio level in bar (an element whose width is set in %). */
+    function meter(bar) {
+        try {
+            if (!audio) {
+                const AC = window.AudioContext || window.webkitAudioContext;
+                const actx = new AC();
+                const src = actx.createMediaElementSource(videoEl);
+                const analyser = actx.createAnalyser();
+                analyser.fftSize = 1024;
+                src.connect(analyser); /* not to actx.destination: silent */
+                audio = { ctx: actx, analyser, raf: 0, bar, buf: new Float32Array(analyser.fftSize) };
+                videoEl.muted = false;
+            }
+            audio.bar = bar;
+            if (audio.ctx.state === 'suspended')
+                audio.ctx.resume().catch(() => {});
+            audio.running = true;
+            const tick = () => {
+                if (!audio.running)
+                    return;
+                audio.analyser.getFloatTimeDomainData(audio.buf);
+                let peak = 0;
+                for (const v of audio.buf)
+                    peak = Math.max(peak, Math.abs(v));
+                audio.bar.style.width = Math.min(100, Math.round(peak * 100)) + '%';
+                audio.bar.setAttribute('data-level', String(peak));
+                audio.raf = requestAnimationFrame(tick);
+            };
+            tick();
+        } catch (e) {
+            say('audio meter not available: ' + (e && e.message ? e.message : String(e)));
+        }
+    }
 
     function say(text) {
         noteEl.textContent = text;
@@ -57,6 +120,7 @@ export function createPreview(videoEl, noteEl) {
 
     function stop() {
         videoEl.removeEventListener('error', onVideoError);
+        stopMeter();
         if (!player)
             return;
         const p = player;
@@ -75,6 +139,8 @@ export function createPreview(videoEl, noteEl) {
     function start(flvUrl, support) {
         stop();
         url = flvUrl;
+        lastTime = -1;
+        movedAt = Date.now();
         try {
             player = mpegts.createPlayer(
                 { type: 'flv', isLive: true, url, hasAudio: support.hasAudio, hasVideo: support.hasVideo },
@@ -109,6 +175,8 @@ export function createPreview(videoEl, noteEl) {
         start,
         stop,
         say,
+        stalled,
+        meter,
         get playing() {
             return player !== null;
         },

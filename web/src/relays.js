@@ -1,7 +1,9 @@
 /* relays.js: the `#/relays` view: the node's relays (status, current URL,
  * last error, retries) with Enable/Disable (PATCH {"enabled": ...}) and
  * Delete (after window.confirm) per row, and the form that adds one
- * (POST /api/v1/relays: push, pull always, pull on demand).
+ * (POST /api/v1/relays: push, pull always, pull on demand) or, after Edit
+ * on a row, changes it (PUT /api/v1/relays/{id}: the relay as read, with the
+ * form's direction, mode, app, name and URLs; its other settings kept).
  *
  * refresh() fetches GET /api/v1/relays; the API's validation errors
  * ("urls[0]: ...", "app: ...", "id: ... already exists") are shown next to
@@ -35,6 +37,7 @@ export function createRelays(ctx) {
     let rows = new Map();
     const el = {};
     const busy = new Set(); /* relay ids with a request under way */
+    let editing = null; /* the relay the form changes (as read), or null: it adds one */
 
     function formField(name, label, input, hint) {
         const err = h('p', { class: 'field-error', 'data-testid': 'field-error', 'data-field': name, hidden: true });
@@ -62,6 +65,8 @@ export function createRelays(ctx) {
         direction.addEventListener('change', syncMode);
         el.formError = h('p', { class: 'form-error', 'data-testid': 'relay-form-error', role: 'alert', hidden: true });
         el.submit = h('button', { type: 'submit', 'data-testid': 'relay-submit', text: 'Add relay' });
+        el.cancel = h('button', { type: 'button', 'data-testid': 'relay-cancel', text: 'Cancel', hidden: true, onclick: () => edit(null) });
+        el.title = h('h2', { text: 'Add a relay' });
         el.form = h('form', { class: 'relay-form', 'data-testid': 'relay-form', novalidate: true },
             formField('direction', 'Direction', direction),
             formField('mode', 'Mode (pull)', mode),
@@ -72,7 +77,7 @@ export function createRelays(ctx) {
                 placeholder: 'rtmp://origin.example/live/cam1\nhttp://origin.example:8080/live/cam1.flv',
             })),
             formField('id', 'Id (optional)', h('input', { id: 'relay-id', name: 'id', type: 'text', autocomplete: 'off', placeholder: 'made by the node when empty' })),
-            h('div', { class: 'form-actions' }, el.submit, el.formError));
+            h('div', { class: 'form-actions' }, el.submit, el.cancel, el.formError));
         el.form.addEventListener('submit', (ev) => {
             ev.preventDefault();
             submit();
@@ -83,8 +88,9 @@ export function createRelays(ctx) {
                 h('h2', { text: 'Relays' }),
                 h('div', { class: 'scroll' },
                     h('table', { class: 'grid', 'data-testid': 'relays-table' }, h('thead', null, head), el.tbody)),
-                el.empty),
-            h('section', { class: 'panel' }, h('h2', { text: 'Add a relay' }), el.form));
+                el.empty,
+                h('p', { class: 'hint', text: 'A relay link that fails or is kicked reconnects by itself (with backoff, through its URLs in order); disable the relay to stop it.' })),
+            h('section', { class: 'panel' }, el.title, el.form));
         syncMode();
         rows = new Map();
     }
@@ -116,7 +122,9 @@ export function createRelays(ctx) {
         tr.toggle_.addEventListener('click', () => toggle(tr.relay_));
         tr.delete_ = h('button', { type: 'button', class: 'small danger', 'data-testid': 'relay-delete', text: 'Delete' });
         tr.delete_.addEventListener('click', () => remove(tr.relay_));
-        tr.appendChild(h('td', { class: 'actions' }, tr.toggle_, ' ', tr.delete_));
+        tr.edit_ = h('button', { type: 'button', class: 'small', 'data-testid': 'relay-edit', text: 'Edit' });
+        tr.edit_.addEventListener('click', () => edit(tr.relay_));
+        tr.appendChild(h('td', { class: 'actions' }, tr.toggle_, ' ', tr.edit_, ' ', tr.delete_));
         return tr;
     }
 
@@ -139,6 +147,7 @@ export function createRelays(ctx) {
         setText(tr.toggle_, r.enabled ? 'Disable' : 'Enable');
         tr.toggle_.disabled = busy.has(r.id);
         tr.delete_.disabled = busy.has(r.id);
+        tr.edit_.disabled = r.source === 'config'; /* read-only over the API */
     }
 
     function update() {
@@ -192,6 +201,23 @@ export function createRelays(ctx) {
         await reload();
     }
 
+    /** Fills the form with relay r to change it (null: back to adding). */
+    function edit(r) {
+        editing = r;
+        clearErrors();
+        setText(el.title, r ? 'Edit relay ' + r.id : 'Add a relay');
+        setText(el.submit, r ? 'Save relay' : 'Add relay');
+        show(el.cancel, !!r);
+        el.inputs.id.readOnly = !!r;
+        const v = r ? { id: r.id, direction: r.direction, mode: r.mode || 'always', app: r.app, name: r.name, urls: r.urls.join('\n') }
+            : { id: '', direction: 'pull', mode: 'always', app: '', name: '', urls: '' };
+        for (const name of RELAY_FORM_FIELDS)
+            el.inputs[name].value = v[name];
+        syncMode();
+        if (r)
+            el.form.scrollIntoView({ block: 'nearest' });
+    }
+
     function clearErrors() {
         for (const name of RELAY_FORM_FIELDS) {
             setText(el.errors[name], '');
@@ -210,6 +236,16 @@ export function createRelays(ctx) {
         const body = buildRelayBody(values);
         el.submit.disabled = true;
         try {
+            if (editing) {
+                const spec = { ...editing, ...body };
+                if (spec.direction !== 'pull')
+                    delete spec.mode;
+                await api.putRelay(editing.id, spec);
+                ctx.notify('Saved relay ' + editing.id);
+                edit(null);
+                await reload();
+                return;
+            }
             const created = await api.createRelay(body);
             ctx.notify('Added relay ' + (created && created.id ? created.id : ''));
             for (const name of ['id', 'app', 'name', 'urls'])

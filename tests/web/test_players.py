@@ -1,0 +1,90 @@
+"""Browser players against real nodes (issue 19), all at once in one
+headless Chromium (players.mjs), each in its own browser context (its own
+connection pool: see test_hls_ll.py's keep-alive test for why it matters
+here): hls.js plays the HLS playlist of a node with 1 s segments and, in
+lowLatencyMode, the LL-HLS playlist (333 ms parts) of a second node, from
+a page of another origin (through the node's CORS header, as a web site's
+player would); mpegts.js plays HTTP-FLV and WebSocket-FLV from the first
+node. ffmpeg publishes the suite's clip in a loop to both. Each player
+must show a first frame, then its playhead and its decoded frame count
+must advance, with no fatal error, at the source's picture size; hls.js
+on the LL-HLS playlist must load parts (it did use LL-HLS), on the
+classic playlist whole segments.
+
+play_in_browser() takes any list of players, so a playlist URL of another
+variant (fMP4) can be added as one more row.
+
+Missing chromium, node or web/node_modules fail the test (never skip).
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from test_fmp4_mse import WEB_DIR, browser_tools
+from weirtest import published_nodes
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "players.mjs")
+APP, NAME = "live", "cam"
+HLS = {"segment_ms": 1000, "window": 6, "idle_timeout_s": 10}
+LL_HLS = dict(HLS, part_ms=333)
+WATCH_MS = 6000
+FIRST_FRAME_TIMEOUT_MS = 30000
+
+
+def play_in_browser(players, watch_ms=WATCH_MS, timeout_ms=FIRST_FRAME_TIMEOUT_MS):
+    """Runs players.mjs; {player id: its record}."""
+    chromium, node = browser_tools()
+    cfg = {"watch_ms": watch_ms, "timeout_ms": timeout_ms, "players": players}
+    res = subprocess.run([node, SCRIPT, WEB_DIR, chromium, json.dumps(cfg)],
+                         capture_output=True, text=True,
+                         timeout=(timeout_ms + watch_ms) / 1000 + 60)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return {r["id"]: r for r in out["players"]}
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory, clip):
+    """Two nodes (HLS; LL-HLS), each fed the clip in a loop, and the four
+    players' records from one browser run."""
+    configs = {"hls": {"hls": HLS}, "llhls": {"hls": LL_HLS}}
+    with published_nodes(tmp_path_factory.mktemp("players"), clip.path, configs,
+                         APP, NAME) as (nodes, _):
+        hls, ll = ("%s:%d" % (n.host, n.http_port) for n in nodes.values())
+        yield play_in_browser([
+            {"id": "hls", "lib": "hls", "url": "http://%s/%s/%s.m3u8" % (hls, APP, NAME)},
+            {"id": "ll-hls", "lib": "hls", "low_latency": True,
+             "url": "http://%s/%s/%s.m3u8" % (ll, APP, NAME)},
+            {"id": "http-flv", "lib": "mpegts", "type": "flv",
+             "url": "http://%s/%s/%s.flv" % (hls, APP, NAME)},
+            {"id": "ws-flv", "lib": "mpegts", "type": "flv",
+             "url": "ws://%s/%s/%s.flv" % (hls, APP, NAME)},
+        ])
+
+
+def check_plays(r):
+    assert not r["fatal"], json.dumps(r, indent=1)
+    first, last = r["first"], r["last"]
+    assert first["frames"] > 0, "no first frame within %d ms: %r" % (FIRST_FRAME_TIMEOUT_MS, r)
+    # the playhead and the decoder advance over the watch (at least half of
+    # real time: a busy machine may stall a little)
+    assert last["currentTime"] - first["currentTime"] >= WATCH_MS / 2000, r
+    assert last["frames"] - first["frames"] >= 25 * WATCH_MS / 2000, r
+    # and frames reach the screen (requestVideoFrameCallback: headless
+    # Chromium composites at a lower rate than the decoder's, so fewer)
+    assert last["presented"] - first["presented"] >= 5, r
+    assert (last["width"], last["height"]) == (640, 360), r
+
+
+@pytest.mark.parametrize("pid", ["hls", "ll-hls", "http-flv", "ws-flv"])
+def test_browser_player_plays(played, pid):
+    r = played[pid]
+    check_plays(r)
+    if pid == "hls":
+        assert r["segments_loaded"] >= 2 and r["parts_loaded"] == 0, r
+    if pid == "ll-hls":
+        assert r["parts_loaded"] >= 3, r  # hls.js did go low-latency
