@@ -211,7 +211,11 @@ int record_path_expand(const record_spec_t *s, const char *app, const char *name
     snprintf(start + n, sizeof start - n, ".%03dZ", (int)(start_wall_ms % 1000));
     char seqs[16];
     snprintf(seqs, sizeof seqs, "%u", (unsigned)seq);
-    const char *vals[] = {app, name, start, seqs};
+    /* A stream named "." (a valid name) would make a "." or, next to a
+     * literal dot, a ".." segment: it is written as "%2E", which no stream
+     * name can contain ('%' is refused), so it stays one stream's own. */
+    const char *vals[] = {strcmp(app, ".") ? app : "%2E", strcmp(name, ".") ? name : "%2E", start,
+                          seqs};
     size_t o = 0;
     for (const char *c = s->path; *c;) {
         const char *piece = c;

@@ -141,6 +141,15 @@ static void test_expand(void **state)
     assert_int_equal(record_path_expand(&s, "live", "cam1", 0, 12, out, 8), -1);
     assert_int_equal(record_path_expand(&s, "live", "cam1", 0, 12, out, 13), -1);
     assert_int_equal(record_path_expand(&s, "live", "cam1", 0, 12, out, 14), 0);
+    /* a stream named "." (a valid name) is no "." or ".." segment (found by
+     * fuzz_record_spec) */
+    assert_int_equal(record_path_expand(&s, "live", ".", 0, 12, out, sizeof out), 0);
+    assert_string_equal(out, "r/%2E-12.flv");
+    assert_int_equal(parse("{\"app\":\"*\",\"name\":\"*\",\"path\":\"{app}/{name}./{seq}\"}", NULL,
+                           &s, err),
+                     0);
+    assert_int_equal(record_path_expand(&s, ".", ".", 0, 1, out, sizeof out), 0);
+    assert_string_equal(out, "%2E/%2E./1.flv"); /* not "../1" */
 }
 
 int main(void)
