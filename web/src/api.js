@@ -144,11 +144,11 @@ export const api = {
     node: () => request('GET', '/api/v1/node'),
     /** params: the list's filters and paging (app, name, limit, after). */
     streams: (params) => request('GET', '/api/v1/streams' + query(params)),
-    /** Every page of the list (limit 1000 a page, at most maxPages):
-     *  {streams, complete}. */
+    /** Every page of the list (limit 1000 a page, at most maxPages), from
+     *  params.after when given: {streams, complete}. */
     async streamsAll(params, maxPages) {
         const all = [];
-        let after;
+        let after = params ? params.after : undefined;
         for (let i = 0; i < (maxPages || 10); i++) {
             const r = await request('GET', '/api/v1/streams' + query({ ...params, limit: 1000, after }));
             const page = r && Array.isArray(r.streams) ? r.streams : [];
