@@ -5,6 +5,9 @@
 //   dist/favicon.svg              the tab's icon
 //   dist/assets/app-<hash>.js     src/main.js and everything it imports (uPlot, mpegts.js)
 //   dist/assets/app-<hash>.css    src/style.css and uPlot's CSS
+//   dist/assets/hls-<hash>.js     hls.js (light build, UMD: window.Hls), loaded by
+//                                 preview.js only when the HLS preview is chosen
+//                                 (its name reaches the bundle as WEIR_HLS_SRC)
 //   dist/**/<file>.gz             each of them gzipped (served to clients that take gzip)
 //
 // Minified, no source maps, no external URLs (the page runs under the node's
@@ -14,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const src = path.join(here, 'src');
@@ -31,6 +35,12 @@ function fail(msg) {
 
 fs.rmSync(dist, { recursive: true, force: true });
 fs.mkdirSync(assets, { recursive: true });
+
+// hls.js is not bundled (it would double the bundle every page load parses);
+// it is copied under a content-hashed name and loaded on demand.
+const hlsBytes = fs.readFileSync(path.join(here, 'node_modules', 'hls.js', 'dist', 'hls.light.min.js'));
+const hlsFile = path.join(assets, 'hls-' + createHash('sha256').update(hlsBytes).digest('hex').slice(0, 8).toUpperCase() + '.js');
+fs.writeFileSync(hlsFile, hlsBytes);
 
 let result;
 try {
@@ -50,7 +60,10 @@ try {
         legalComments: 'eof',
         metafile: true,
         logLevel: 'warning',
-        define: { 'process.env.NODE_ENV': '"production"' },
+        define: {
+            'process.env.NODE_ENV': '"production"',
+            WEIR_HLS_SRC: JSON.stringify(path.relative(dist, hlsFile).split(path.sep).join('/')),
+        },
     });
 } catch (e) {
     fail('esbuild failed' + (e && e.errors ? ' (' + e.errors.length + ' errors above)' : ': ' + e));
@@ -81,7 +94,7 @@ fs.writeFileSync(path.join(dist, 'favicon.svg'), FAVICON);
 
 // Precompressed copies (<file>.gz), served by the node to clients that take
 // gzip (api/static.c); the originals stay for the others.
-const files = [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0]];
+const files = [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0], hlsFile];
 for (const f of files.slice())
     fs.writeFileSync(f + '.gz', zlib.gzipSync(fs.readFileSync(f), { level: 9 }));
 for (const f of files.flatMap((x) => [x, x + '.gz']))

@@ -130,6 +130,22 @@ export async function request(method, path, body) {
     throw apiErr;
 }
 
+/** The body of a GET of path (a file: not JSON) as a Blob, with the token. */
+export async function download(path) {
+    const headers = token ? { Authorization: 'Bearer ' + token } : {};
+    let resp;
+    try {
+        resp = await fetch(path, { headers, cache: 'no-store', credentials: 'omit' });
+    } catch (e) {
+        setReachable(false);
+        throw new Unreachable('node unreachable');
+    }
+    setReachable(true);
+    if (!resp.ok)
+        throw new ApiError(resp.status, 'http_' + resp.status, 'HTTP ' + resp.status);
+    return resp.blob();
+}
+
 /** "?k=v&..." of the params that are set, or "". */
 function query(params) {
     const q = new URLSearchParams();
@@ -173,6 +189,11 @@ export const api = {
     closeStream: (app, name) => request('DELETE', streamApiPath(app, name)),
     kickSession: (id) => request('DELETE', '/api/v1/sessions/' + encodeURIComponent(String(id))),
     relays: () => request('GET', '/api/v1/relays'),
+    recorders: (after) => request('GET', '/api/v1/recorders' + query({ after })),
+    /** params: app, name, from, to, after, limit. */
+    recordings: (params) => request('GET', '/api/v1/recordings' + query(params)),
+    download,
+    hasToken,
     createRelay: (spec) => request('POST', '/api/v1/relays', spec),
     patchRelay: (id, patch) => request('PATCH', '/api/v1/relays/' + encodeURIComponent(id), patch),
     deleteRelay: (id) => request('DELETE', '/api/v1/relays/' + encodeURIComponent(id)),
