@@ -82,6 +82,21 @@ export function setToken(t) {
 }
 
 /**
+ * The response early.js already asked for (method, path), once, or null.
+ * Such a request has no TIMEOUT_MS abort of its own: it was started before
+ * this module ran; the browser's own timeouts bound it.
+ */
+function takeEarly(method, path) {
+    const early = window.weirEarly;
+    const key = method + ' ' + path;
+    if (!early || !early[key])
+        return null;
+    const p = early[key];
+    delete early[key];
+    return p;
+}
+
+/**
  * One API call. method: GET, POST, PATCH, PUT, DELETE; path: "/api/v1/...";
  * body: an object sent as JSON, or undefined.
  */
@@ -100,7 +115,7 @@ export async function request(method, path, body) {
     let resp;
     let text;
     try {
-        resp = await fetch(path, init);
+        resp = await (takeEarly(method, path) || fetch(path, init));
         text = await resp.text();
     } catch (e) {
         setReachable(false);

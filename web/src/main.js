@@ -37,7 +37,7 @@ const POLL_MS = 1000;
 const POLL_HIDDEN_MS = 15000; /* the tab is in the background */
 const MANY_STREAMS = 200;
 const LIST_EVERY_MS = 3000;
-const FIRST_PAGE = 50; /* a new list query: this many drawn first, the rest fetched after */
+const FIRST_PAGE = 50; /* a new list query: this many drawn first, the rest fetched after (early.js asks the same) */
 const NODE_POINTS = 300; /* 5 min of the node's bitrates at 1 s */
 const STREAM_POINTS = 120; /* 2 min per stream */
 
