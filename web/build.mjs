@@ -5,6 +5,11 @@
 //   dist/favicon.svg              the tab's icon
 //   dist/assets/app-<hash>.js     src/main.js and everything it imports (uPlot, mpegts.js)
 //   dist/assets/app-<hash>.css    src/style.css and uPlot's CSS
+//   dist/assets/early-<hash>.js   src/early.js as it is: the overview's first requests,
+//                                 started before the bundle has loaded
+//   dist/assets/hls-<hash>.js     hls.js (light build, UMD: window.Hls), loaded by
+//                                 preview.js only when the HLS preview is chosen
+//                                 (its name reaches the bundle as WEIR_HLS_SRC)
 //   dist/**/<file>.gz             each of them gzipped (served to clients that take gzip)
 //
 // Minified, no source maps, no external URLs (the page runs under the node's
@@ -14,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const src = path.join(here, 'src');
@@ -31,6 +37,19 @@ function fail(msg) {
 
 fs.rmSync(dist, { recursive: true, force: true });
 fs.mkdirSync(assets, { recursive: true });
+
+/** Copies file to assets/<name>-<hash of its bytes>.js; returns that path. */
+function copyHashed(file, name) {
+    const bytes = fs.readFileSync(file);
+    const out = path.join(assets, name + '-' + createHash('sha256').update(bytes).digest('hex').slice(0, 8).toUpperCase() + '.js');
+    fs.writeFileSync(out, bytes);
+    return out;
+}
+// early.js runs before the bundle, as it is (its own <script>). hls.js is
+// not bundled (it would double the bundle every page load parses): loaded
+// on demand.
+const earlyFile = copyHashed(path.join(src, 'early.js'), 'early');
+const hlsFile = copyHashed(path.join(here, 'node_modules', 'hls.js', 'dist', 'hls.light.min.js'), 'hls');
 
 let result;
 try {
@@ -50,7 +69,10 @@ try {
         legalComments: 'eof',
         metafile: true,
         logLevel: 'warning',
-        define: { 'process.env.NODE_ENV': '"production"' },
+        define: {
+            'process.env.NODE_ENV': '"production"',
+            WEIR_HLS_SRC: JSON.stringify(path.relative(dist, hlsFile).split(path.sep).join('/')),
+        },
     });
 } catch (e) {
     fail('esbuild failed' + (e && e.errors ? ' (' + e.errors.length + ' errors above)' : ': ' + e));
@@ -64,7 +86,7 @@ if (js.length !== 1 || css.length !== 1)
 
 const rel = (p) => path.relative(dist, p).split(path.sep).join('/');
 let html = fs.readFileSync(path.join(src, 'index.html'), 'utf8');
-for (const [key, file] of [['{{APP_JS}}', js[0]], ['{{APP_CSS}}', css[0]]]) {
+for (const [key, file] of [['{{APP_JS}}', js[0]], ['{{APP_CSS}}', css[0]], ['{{EARLY_JS}}', earlyFile]]) {
     if (!html.includes(key))
         fail('src/index.html lacks ' + key);
     html = html.split(key).join(rel(file));
@@ -81,7 +103,7 @@ fs.writeFileSync(path.join(dist, 'favicon.svg'), FAVICON);
 
 // Precompressed copies (<file>.gz), served by the node to clients that take
 // gzip (api/static.c); the originals stay for the others.
-const files = [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0]];
+const files = [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0], earlyFile, hlsFile];
 for (const f of files.slice())
     fs.writeFileSync(f + '.gz', zlib.gzipSync(fs.readFileSync(f), { level: 9 }));
 for (const f of files.flatMap((x) => [x, x + '.gz']))

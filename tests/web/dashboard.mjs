@@ -22,12 +22,12 @@ import {
 } from './dashboard_lib.mjs';
 
 const { cfg, playwright } = setUp('dashboard.mjs', ['base_url', 'token', 'web_dir', 'chromium', 'out_dir',
-  'stream', 'publisher_id', 'player_ids', 'kick_id', 'node_id', 'version', 'relay']);
+  'stream', 'publisher_id', 'player_ids', 'kick_id', 'node_id', 'version', 'relay', 'recording']);
 
 // ------------------------------------------------------------------ the browser
 
 const result = { ok: false, steps: [], failures: [], console: [], dialogs: [], screenshots: [],
-                 preview: null, timings_ms: {} };
+                 preview: null, preview_hls: null, recording: null, timings_ms: {} };
 
 // Console errors that a page cannot avoid, allowed only in the step that
 // provokes them: Chromium logs every HTTP error answer and every refused
@@ -193,6 +193,61 @@ async function stepDetail() {
   log('preview:', JSON.stringify(result.preview));
   await sleep(1000);
   log('stream detail screenshot:', await shot('stream-detail'));
+  await previewOverHls();
+  await recordingsListed();
+}
+
+// The Recording panel: no recorder matches (the one-off the test started is
+// not listed by the node), the finished file the test saw is listed, and its
+// download link gives the whole file.
+async function recordingsListed() {
+  const want = cfg.recording;
+  await poll('recording-status saying no recorder matches', async () =>
+    /no recorder matches/i.test(await text(page.locator(tid('recording-status')))));
+  const row = page.locator(tid('recording-row') + '[data-recording-id="' + want.id + '"]');
+  await row.waitFor({ state: 'visible', timeout: 20000 });
+  check((await text(row)).includes(want.path), 'the recording row lacks its path ' + want.path);
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 20000 }),
+                                  row.locator(tid('recording-download')).click()]);
+  const fs = await import('node:fs');
+  const got = fs.statSync(await dl.path()).size;
+  check(got === want.bytes, 'the downloaded recording has ' + got + ' bytes, want ' + want.bytes);
+  check(dl.suggestedFilename() === want.path.split('/').pop(), 'download named ' + dl.suggestedFilename());
+  result.recording = { id: want.id, bytes: got, name: dl.suggestedFilename() };
+  log('recording downloaded:', JSON.stringify(result.recording));
+}
+
+// The preview switched to HLS (hls.js, loaded on demand): it must play, a
+// first frame (the picture's size) and then a playhead that moves on; then
+// back to HTTP-FLV for the later steps, once its HLS viewer session is gone.
+async function previewOverHls() {
+  const v = page.locator(tid('preview'));
+  await page.locator(tid('preview-source')).selectOption('hls');
+  const first = await poll('the HLS preview showing a first frame', async () => {
+    const st = await v.evaluate((el) => ({ via: el.getAttribute('data-via'), w: el.videoWidth,
+      h: el.videoHeight, t: el.currentTime, ready: el.readyState }));
+    const note = page.locator(tid('preview-note'));
+    const said = (await note.isVisible()) ? await text(note) : '';
+    check(!/stopped|not available/.test(said), 'the HLS preview failed: ' + said);
+    return st.via === 'hls' && st.ready >= 2 && st.w > 0 ? st : false;
+  }, 30000);
+  check(first.w === cfg.stream.width && first.h === cfg.stream.height,
+        'HLS preview picture ' + first.w + 'x' + first.h);
+  const moved = await poll('the HLS preview playhead to move on by 1 s', async () => {
+    const t = await v.evaluate((el) => el.currentTime);
+    return t >= first.t + 1 ? t : false;
+  }, 20000);
+  const m3u8 = await page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((e) => /\.m3u8(\?|$)/.test(e.name)).length);
+  check(m3u8 > 0, 'the HLS preview fetched no playlist');
+  result.preview_hls = { first_frame: first, current_time: moved, playlists: m3u8 };
+  log('HLS preview:', JSON.stringify(result.preview_hls));
+  await page.locator(tid('preview-source')).selectOption('flv');
+  await poll('the preview back on HTTP-FLV', async () => (await v.getAttribute('data-via')) === 'flv', 20000);
+  // the HLS viewer session ends (hls.idle_timeout_s) and leaves the sessions table
+  await poll('the HLS preview session to leave the sessions table', async () =>
+    (await page.locator(tid('session-row') + ' [data-col="protocol"]').allTextContents())
+      .every((p) => p.trim() !== 'hls'), 20000);
 }
 
 async function stepKick() {

@@ -258,9 +258,32 @@ def collect(result, rc, what, screens, out_name, log_path):
 
 # ------------------------------------------------------------------ the test
 
+def record_once(n, api):
+    """A one-off recording of the stream in 1 s files (README "Recording"),
+    stopped once a file is finished; returns that file's row (the stream
+    page lists it with a download link)."""
+    r = api.post("/api/v1/streams/%s/%s/record" % (APP, STREAM),
+                 json={"format": "flv", "segment_s": 1})
+    assert r.status_code == 201, (r.status_code, r.text)
+
+    def finished():
+        rows = api.get("/api/v1/recordings", params={"app": APP, "name": STREAM}).json()["recordings"]
+        return next((x for x in rows if x["bytes"] > 0 and x["duration_ms"] > 0), None)
+    row = relayutil.wait_for("a finished 1 s recording of %s/%s" % (APP, STREAM), finished,
+                             timeout=30, interval=0.3, diag=[n])
+    # stopped, so that the file stays among the page's most recent ones
+    r = api.delete("/api/v1/streams/%s/%s/record" % (APP, STREAM))
+    assert r.status_code == 204, (r.status_code, r.text)
+    return row
+
+
 def test_dashboard(node, procs, clip, tmp_path):
     chromium, node_bin = _require_browser_setup()
-    n = node(api={"token": TOKEN, "web_root": WEB_DIST})
+    # 1 s HLS segments: the HLS preview's first frame comes soon; its viewer
+    # session ends 3 s after the preview goes back to HTTP-FLV
+    n = node(api={"token": TOKEN, "web_root": WEB_DIST},
+             hls={"segment_ms": 1000, "window": 6, "idle_timeout_s": 3},
+             record={"root": str(tmp_path / "rec")})
     api = Api(n.api_url, token=TOKEN)
 
     pub = relayutil.publish(procs, n, clip, STREAM, app=APP, loop=True)
@@ -290,6 +313,7 @@ def test_dashboard(node, procs, clip, tmp_path):
             ids.append(by_remote[remote])
         publisher_id = live["publisher"]["id"]
         node_info = api.get("/api/v1/node").json()
+        recording = record_once(n, api)
 
         screens = tmp_path / "screens"
         config = {
@@ -305,6 +329,7 @@ def test_dashboard(node, procs, clip, tmp_path):
             "kick_id": ids[1],
             "node_id": node_info["id"],
             "version": node_info["version"],
+            "recording": recording,
             "relay": {"id": "w3-pull", "app": "relayed", "name": "cam",
                       "bad_url": "ftp://127.0.0.1/live/cam",
                       "url": origin.rtmp_url("live", "src")},
@@ -323,9 +348,10 @@ def test_dashboard(node, procs, clip, tmp_path):
 
     print("dashboard: browser part took %.1fs" % elapsed)
     result = collect(result, rc, "dashboard", screens, "web", str(tmp_path / "dashboard.log"))
-    print("dashboard: steps %s; preview %s; timings %s" % (
+    print("dashboard: steps %s; preview %s; HLS preview %s; timings %s" % (
         ", ".join("%s %s %dms" % (s["step"], "ok" if s["ok"] else "FAILED", s["ms"])
                   for s in result["steps"]), json.dumps(result.get("preview")),
+        json.dumps(result.get("preview_hls")),
         json.dumps(result.get("timings_ms"))))
     failures = list(result.get("failures", []))
     failures += ["(API side) %s: %s" % (what, err) for what, err in py_failures

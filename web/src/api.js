@@ -82,6 +82,21 @@ export function setToken(t) {
 }
 
 /**
+ * The response early.js already asked for (method, path), once, or null.
+ * Such a request has no TIMEOUT_MS abort of its own: it was started before
+ * this module ran; the browser's own timeouts bound it.
+ */
+function takeEarly(method, path) {
+    const early = window.weirEarly;
+    const key = method + ' ' + path;
+    if (!early || !early[key])
+        return null;
+    const p = early[key];
+    delete early[key];
+    return p;
+}
+
+/**
  * One API call. method: GET, POST, PATCH, PUT, DELETE; path: "/api/v1/...";
  * body: an object sent as JSON, or undefined.
  */
@@ -100,7 +115,7 @@ export async function request(method, path, body) {
     let resp;
     let text;
     try {
-        resp = await fetch(path, init);
+        resp = await (takeEarly(method, path) || fetch(path, init));
         text = await resp.text();
     } catch (e) {
         setReachable(false);
@@ -130,6 +145,22 @@ export async function request(method, path, body) {
     throw apiErr;
 }
 
+/** The body of a GET of path (a file: not JSON) as a Blob, with the token. */
+export async function download(path) {
+    const headers = token ? { Authorization: 'Bearer ' + token } : {};
+    let resp;
+    try {
+        resp = await fetch(path, { headers, cache: 'no-store', credentials: 'omit' });
+    } catch (e) {
+        setReachable(false);
+        throw new Unreachable('node unreachable');
+    }
+    setReachable(true);
+    if (!resp.ok)
+        throw new ApiError(resp.status, 'http_' + resp.status, 'HTTP ' + resp.status);
+    return resp.blob();
+}
+
 /** "?k=v&..." of the params that are set, or "". */
 function query(params) {
     const q = new URLSearchParams();
@@ -144,11 +175,11 @@ export const api = {
     node: () => request('GET', '/api/v1/node'),
     /** params: the list's filters and paging (app, name, limit, after). */
     streams: (params) => request('GET', '/api/v1/streams' + query(params)),
-    /** Every page of the list (limit 1000 a page, at most maxPages):
-     *  {streams, complete}. */
+    /** Every page of the list (limit 1000 a page, at most maxPages), from
+     *  params.after when given: {streams, complete}. */
     async streamsAll(params, maxPages) {
         const all = [];
-        let after;
+        let after = params ? params.after : undefined;
         for (let i = 0; i < (maxPages || 10); i++) {
             const r = await request('GET', '/api/v1/streams' + query({ ...params, limit: 1000, after }));
             const page = r && Array.isArray(r.streams) ? r.streams : [];
@@ -173,6 +204,11 @@ export const api = {
     closeStream: (app, name) => request('DELETE', streamApiPath(app, name)),
     kickSession: (id) => request('DELETE', '/api/v1/sessions/' + encodeURIComponent(String(id))),
     relays: () => request('GET', '/api/v1/relays'),
+    recorders: (after) => request('GET', '/api/v1/recorders' + query({ after })),
+    /** params: app, name, from, to, after, limit. */
+    recordings: (params) => request('GET', '/api/v1/recordings' + query(params)),
+    download,
+    hasToken,
     createRelay: (spec) => request('POST', '/api/v1/relays', spec),
     patchRelay: (id, patch) => request('PATCH', '/api/v1/relays/' + encodeURIComponent(id), patch),
     deleteRelay: (id) => request('DELETE', '/api/v1/relays/' + encodeURIComponent(id)),

@@ -10,11 +10,13 @@
  * DELETE /api/v1/sessions/{id}, Close DELETE /api/v1/streams/{app}/{name},
  * each after window.confirm.
  *
- * The preview plays HTTP-FLV or WebSocket-FLV (mpegts.js) and recovers by
+ * The preview plays HTTP-FLV or WebSocket-FLV (mpegts.js) or HLS (hls.js),
+ * as chosen in preview-source, and recovers by
  * itself: when it fails or stalls it says why and starts again after
  * RETRY_MS while the stream is live; when the stream goes (unpublished,
  * node restarted) it waits for it to be live again. An audio-only stream
- * shows an audio meter. The view owns its DOM and the preview player from
+ * shows an audio meter. The Recording panel (recordings.js): whether the
+ * stream is recorded, its recent files with download links. The view owns its DOM and the preview player from
  * mount() to unmount().
  */
 import { api } from './api.js';
@@ -25,6 +27,7 @@ import {
 } from './format.js';
 import { bitrateChart } from './charts.js';
 import { canPreview, createPreview } from './preview.js';
+import { createRecordings } from './recordings.js';
 
 const RETRY_MS = 3000;
 const URLS = [['flv', 'HTTP-FLV'], ['wsflv', 'WebSocket-FLV'], ['ts', 'HTTP-TS'], ['hls', 'HLS']];
@@ -46,6 +49,7 @@ export function createDetail(ctx, app, name) {
     let hist = null; /* the stream's history (1 s) */
     let chart = null;
     let gone = new Set(); /* sessions kicked from here, hidden until the list agrees */
+    const recordings = createRecordings(app, name);
 
     function fieldRow(label) {
         const dd = h('dd', { text: '–' });
@@ -68,7 +72,8 @@ export function createDetail(ctx, app, name) {
         el.note = h('p', { class: 'note', 'data-testid': 'preview-note', hidden: true });
         el.restart = h('button', { type: 'button', text: 'Restart preview', hidden: true, onclick: restartPreview });
         el.via = h('select', { 'data-testid': 'preview-source', 'aria-label': 'Preview over' },
-            h('option', { value: 'flv', text: 'HTTP-FLV' }), h('option', { value: 'wsflv', text: 'WebSocket-FLV' }));
+            h('option', { value: 'flv', text: 'HTTP-FLV' }), h('option', { value: 'wsflv', text: 'WebSocket-FLV' }),
+            h('option', { value: 'hls', text: 'HLS' }));
         el.via.value = ctx.ui.previewVia || 'flv';
         el.via.addEventListener('change', () => { ctx.ui.previewVia = el.via.value; restartPreview(); });
         el.meterBar = h('div', { class: 'meter-bar', 'data-testid': 'audio-meter-level' });
@@ -96,7 +101,8 @@ export function createDetail(ctx, app, name) {
                 h('h2', { text: 'Sessions' }),
                 h('div', { class: 'scroll' },
                     h('table', { class: 'grid', 'data-testid': 'sessions-table' }, h('thead', null, head), el.tbody)),
-                el.noSessions)));
+                el.noSessions),
+            recordings.el));
         preview = createPreview(el.video, el.note);
         chart = bitrateChart(el.chartBox, 'in', 'in', { data: () => historyData(hist, ['bitrate_kbps']) });
     }
@@ -128,7 +134,7 @@ export function createDetail(ctx, app, name) {
     }
 
     async function refresh() {
-        await refreshHistory();
+        await Promise.all([refreshHistory(), recordings.refresh()]);
         const r = await api.streamSessions(app, name);
         const all = r && Array.isArray(r.sessions) ? r.sessions : [];
         sessions = all.filter((s) => s.app === app && s.name === name);
@@ -208,7 +214,8 @@ export function createDetail(ctx, app, name) {
             return;
         }
         retryAt = 0;
-        preview.start(el.via.value === 'wsflv' ? u.wsflv : u.flv, sup);
+        const via = el.via.value;
+        preview.start(via === 'wsflv' ? u.wsflv : via === 'hls' ? u.hls : u.flv, sup, via);
         const audioOnly = !s.video && !!s.audio;
         show(el.meter, audioOnly);
         el.video.hidden = audioOnly;
@@ -243,6 +250,7 @@ export function createDetail(ctx, app, name) {
         const list = sortSessions(sessions.filter((x) => !gone.has(x.id)));
         syncList(el.tbody, rows, list, (x) => x.id, createRow, updateRow);
         show(el.noSessions, list.length === 0);
+        recordings.update();
     }
 
     async function kickSession(id, button) {

@@ -9,7 +9,10 @@
  *   app and name), at most every LIST_EVERY_MS when the node has more than
  *   MANY_STREAMS (kept in ctx.state, and as bitrate histories in
  *   ctx.history), then the view's own refresh() (history, sessions,
- *   relays, events), then its update(). A hidden tab polls every
+ *   relays, events), then its update(). A query not fetched whole yet
+ *   (the first load, another app filter or view) is fetched in two: its
+ *   first FIRST_PAGE streams, drawn at once (ctx.state.streamsPartial),
+ *   then the rest (listInTwo()). A hidden tab polls every
  *   POLL_HIDDEN_MS.
  * - Token: an answer 401 shows the token form and pauses polling; the token
  *   given is kept in sessionStorage (api.js) and polling resumes. A 401
@@ -34,6 +37,7 @@ const POLL_MS = 1000;
 const POLL_HIDDEN_MS = 15000; /* the tab is in the background */
 const MANY_STREAMS = 200;
 const LIST_EVERY_MS = 3000;
+const FIRST_PAGE = 50; /* a new list query: this many drawn first, the rest fetched after (early.js asks the same) */
 const NODE_POINTS = 300; /* 5 min of the node's bitrates at 1 s */
 const STREAM_POINTS = 120; /* 2 min per stream */
 
@@ -44,7 +48,8 @@ const $ = (id) => document.getElementById(id);
 const streamSeries = new Map();
 
 const ctx = {
-    state: { node: null, streams: null },
+    /* streamsPartial: streams holds only the first page of a new query, the rest is coming */
+    state: { node: null, streams: null, streamsPartial: false },
     /* the overview's table settings, kept across views */
     ui: { streams: { q: '', app: '', source: '', players: '', problems: false, sort: 'name', dir: 'asc', page: 0, range: '1s' } },
     nodeHistory: {}, /* GET /api/v1/history answers by resolution (overview.js) */
@@ -193,6 +198,7 @@ function route() {
     viewGen++;
     listAt = 0;
     listKey = null;
+    listWhole = null;
     view = viewFor(r);
     view.mount(root);
     view.update();
@@ -215,6 +221,7 @@ let running = false;
 let again = false; /* pollNow() during a poll: one more right after */
 let listAt = 0; /* when the streams list was last fetched */
 let listKey = null; /* with which query */
+let listWhole = null; /* the query whose whole list ctx.state.streams holds */
 
 /** The streams list the view shows, or null when it is not due (or not shown). */
 function listDue() {
@@ -228,6 +235,25 @@ function listDue() {
     listAt = Date.now();
     listKey = key;
     return q;
+}
+
+/**
+ * The node and the list of a query not fetched whole yet: the first
+ * FIRST_PAGE streams (one small request) are drawn at once, as a partial
+ * list, then the rest is fetched: {node, list: {streams, complete}}.
+ */
+async function listInTwo(q, gen) {
+    const [node, head] = await Promise.all([api.node(), api.streams({ ...q, limit: FIRST_PAGE })]);
+    const first = head && Array.isArray(head.streams) ? head.streams : [];
+    if (!head || !head.next_after)
+        return { node, list: { streams: first, complete: true } };
+    ctx.state.node = node;
+    ctx.state.streams = first;
+    ctx.state.streamsPartial = true;
+    if (view && gen === viewGen)
+        view.update();
+    const rest = await api.streamsAll({ ...q, after: head.next_after });
+    return { node, list: { streams: first.concat(rest.streams), complete: rest.complete } };
 }
 
 function schedule(ms) {
@@ -257,11 +283,16 @@ async function poll() {
     const gen = viewGen;
     try {
         const q = listDue();
-        const [node, list] = await Promise.all([api.node(), q ? api.streamsAll(q) : null]);
+        const key = q ? JSON.stringify(q) : null;
+        const { node, list } = q && key !== listWhole ? await listInTwo(q, gen)
+            : await Promise.all([api.node(), q ? api.streamsAll(q) : null]).then(([n, l]) => ({ node: n, list: l }));
         const streams = list && Array.isArray(list.streams) ? list.streams : null;
         ctx.state.node = node;
-        if (streams)
+        if (streams) {
             ctx.state.streams = streams;
+            ctx.state.streamsPartial = false;
+            listWhole = key;
+        }
         record(node, streams);
         tokenAccepted();
         setText($('node-label'), node.id ? node.id.slice(0, 8) + ' · v' + node.version : '');

@@ -4,7 +4,9 @@
  * (GET /api/v1/history: they survive a reload of the page and show an outage
  * as a gap), and the streams table: a search box, filters (app, source, has
  * players, problems), sortable columns, the streams with a problem first,
- * PAGE rows a page, a small bitrate chart per row shown.
+ * PAGE rows a page, a small bitrate chart per row shown. While main.js has
+ * only the first page of a new list (ctx.state.streamsPartial) the count
+ * says so; the problems-first order settles when the whole list is in.
  *
  * main.js polls GET /api/v1/node and the streams list (streamsQuery(): the
  * app filter goes to the node); refresh() adds the history's new points
@@ -292,11 +294,13 @@ export function createOverview(ctx) {
         c.sort.value = ui.sort + ':' + ui.dir;
         for (const th of c.tbody.parentNode.querySelectorAll('th[data-sort]'))
             th.setAttribute('aria-sort', th.getAttribute('data-sort') === ui.sort ? (ui.dir === 'asc' ? 'ascending' : 'descending') : 'none');
-        setText(c.count, list.length + ' of ' + streams.length + ' streams');
+        const partial = ctx.state.streamsPartial;
+        setText(c.count, partial ? list.length + ' of the first ' + streams.length + ' streams (loading the rest…)'
+            : list.length + ' of ' + streams.length + ' streams');
         if (!ctx.firstRender && shown.length) {
             /* the Performance API mark the browser test reads (first render at scale) */
             ctx.firstRender = true;
-            performance.mark('weir:streams-first-render', { detail: { streams: streams.length } });
+            performance.mark('weir:streams-first-render', { detail: { streams: streams.length, partial } });
         }
         setText(c.pageInfo, 'page ' + (ui.page + 1) + ' of ' + pages);
         c.prev.disabled = ui.page === 0;

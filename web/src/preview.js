@@ -1,13 +1,16 @@
 /* preview.js: the live preview of a stream in a <video>, through HTTP-FLV
- * played by mpegts.js (Media Source Extensions).
+ * or WebSocket-FLV played by mpegts.js, or HLS played by hls.js (both on
+ * Media Source Extensions).
  *
- * createPreview(video, note) owns one mpegts.js player at a time: start()
- * makes it (after previewSupport() in format.js said the browser can play
- * the codecs), stop() destroys it. Nothing here throws or logs to the
- * console: mpegts.js's own logging is turned off, and its errors, the
+ * createPreview(video, note) owns one player at a time: start() makes it
+ * (after previewSupport() in format.js said the browser can play the
+ * codecs), stop() destroys it; the <video> carries data-via (flv, hls) while
+ * one plays. hls.js is not in the bundle: the first HLS preview loads it
+ * from WEIR_HLS_SRC (web/build.mjs), once. Nothing here throws or logs to
+ * the console: the players' own logging is turned off, and their errors, the
  * <video>'s errors and a refused autoplay end up as text in `note`.
  * The preview is itself a player of the stream (an http-flv or, with a
- * ws:// URL, a ws-flv session). stalled() says whether the playhead has not
+ * ws:// URL, a ws-flv session; an HLS viewer). stalled() says whether the playhead has not
  * moved for STALL_MS while playing (the detail view restarts it then).
  * meter(el): for an audio-only stream, a level bar fed by an AnalyserNode
  * (the element's sound goes to the analyser only: nothing is heard).
@@ -45,6 +48,28 @@ export function canPreview(video, audio) {
 }
 
 const STALL_MS = 8000;
+
+/* global WEIR_HLS_SRC */
+let hlsLoading = null; /* the promise of window.Hls, while or once loaded */
+
+/** hls.js's Hls class, loaded by a <script> (CSP: 'self') on first use. */
+function loadHls() {
+    if (window.Hls)
+        return Promise.resolve(window.Hls);
+    if (!hlsLoading) {
+        hlsLoading = new Promise((resolve, reject) => {
+            const el = document.createElement('script');
+            el.src = WEIR_HLS_SRC;
+            el.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error('hls.js did not define Hls')));
+            el.onerror = () => {
+                hlsLoading = null; /* tried again at the next start */
+                reject(new Error('hls.js could not be loaded'));
+            };
+            document.head.appendChild(el);
+        });
+    }
+    return hlsLoading;
+}
 
 export function createPreview(videoEl, noteEl) {
     let player = null;
@@ -120,12 +145,18 @@ export function createPreview(videoEl, noteEl) {
 
     function stop() {
         videoEl.removeEventListener('error', onVideoError);
+        videoEl.removeAttribute('data-via');
         stopMeter();
         if (!player)
             return;
         const p = player;
         player = null;
         try {
+            if (p.viaHls) {
+                if (p.hls)
+                    p.hls.destroy();
+                return;
+            }
             p.pause();
             p.unload();
             p.detachMediaElement();
@@ -135,12 +166,64 @@ export function createPreview(videoEl, noteEl) {
         }
     }
 
-    /** Starts playing flvUrl; support is canPreview()'s {ok, hasVideo, hasAudio}. */
-    function start(flvUrl, support) {
+    /** Plays the <video> (muted); a refused autoplay asks for a click. */
+    function play(mine) {
+        const p = videoEl.play();
+        if (p && typeof p.catch === 'function')
+            p.catch(() => {
+                if (player === mine)
+                    say('press play to start the preview');
+            });
+    }
+
+    /** Starts playing the playlist at m3u8 with hls.js (loaded on first use). */
+    function startHls(m3u8) {
+        const mine = { viaHls: true, hls: null };
+        player = mine;
+        videoEl.setAttribute('data-via', 'hls');
+        say('');
+        loadHls().then((Hls) => {
+            if (player !== mine)
+                return; /* stopped while hls.js loaded */
+            if (!Hls.isSupported()) {
+                stop();
+                say('preview not available: this browser cannot play HLS (no Media Source Extensions)');
+                return;
+            }
+            mine.hls = new Hls({ enableWorker: false, debug: false, lowLatencyMode: false });
+            mine.hls.on(Hls.Events.ERROR, (_ev, d) => {
+                if (!d || !d.fatal || player !== mine)
+                    return;
+                stop();
+                say('preview stopped: HLS ' + (d.details || d.type || 'error'));
+            });
+            videoEl.addEventListener('error', onVideoError);
+            videoEl.muted = true;
+            mine.hls.loadSource(m3u8);
+            mine.hls.attachMedia(videoEl);
+            play(mine);
+        }, (e) => {
+            if (player !== mine)
+                return;
+            stop();
+            say('preview not available: ' + e.message);
+        });
+    }
+
+    /**
+     * Starts playing mediaUrl: an HLS playlist when via is 'hls', else an
+     * HTTP-FLV or WebSocket-FLV URL; support is canPreview()'s {ok, hasVideo,
+     * hasAudio}.
+     */
+    function start(mediaUrl, support, via) {
         stop();
-        url = flvUrl;
+        url = mediaUrl;
         lastTime = -1;
         movedAt = Date.now();
+        if (via === 'hls') {
+            startHls(url);
+            return;
+        }
         try {
             player = mpegts.createPlayer(
                 { type: 'flv', isLive: true, url, hasAudio: support.hasAudio, hasVideo: support.hasVideo },
@@ -156,15 +239,10 @@ export function createPreview(videoEl, noteEl) {
             videoEl.addEventListener('error', onVideoError);
             videoEl.muted = true;
             player.attachMediaElement(videoEl);
+            videoEl.setAttribute('data-via', 'flv');
             player.load();
             say('');
-            const mine = player;
-            const p = player.play();
-            if (p && typeof p.catch === 'function')
-                p.catch(() => {
-                    if (player === mine)
-                        say('press play to start the preview');
-                });
+            play(player);
         } catch (e) {
             stop();
             say('preview not available: ' + (e && e.message ? e.message : String(e)));

@@ -12,6 +12,8 @@ const main = fs.readFileSync(new URL('../src/main.js', import.meta.url), 'utf8')
 test('the shell has the placeholders build.mjs fills in', () => {
     assert.match(html, /<link rel="stylesheet" href="\{\{APP_CSS\}\}">/);
     assert.match(html, /<script defer src="\{\{APP_JS\}\}"><\/script>/);
+    // early.js (the overview's first requests) runs before the bundle
+    assert.match(html, /<script src="\{\{EARLY_JS\}\}"><\/script>\s*<script defer src="\{\{APP_JS\}\}">/);
 });
 
 test('no inline script, no event handler attributes, no external URL', () => {
