@@ -13,7 +13,8 @@ their errors, the node's CPU share, the handshakes the node completed per
 second besides the players' own (weir_tls_handshakes_total over the run,
 less N), failures (weir_tls_handshake_failures_total: the clients' last
 handshakes cut off when they are stopped count here) and refusals
-(weir_limit_refused_total); and handshakes per node CPU-second (in "both"
+(weir_limit_refused_total); the share of the run the node was runnable
+but waiting for a CPU (schedstat: the machine's other load); and handshakes per node CPU-second (in "both"
 the CPU less the players-only run's share): what one core could complete.
 The handshake clients use CPU too: on a machine with few cores the rate is
 bounded by them as much as by the node (the node's CPU share says which).
@@ -26,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 from bench_util import read_proc
-from weirtest import Node, free_ports
+from tls_bench_node import tls_bench_node
 
 N = int(sys.argv[1]); SECS = float(sys.argv[2]); CLIP = sys.argv[3]
 K = int(sys.argv[4]) if len(sys.argv) > 4 else 4
@@ -70,8 +71,15 @@ def players():
 fanout_cpu_pct = [0.0]  # the players-only run's node CPU share
 
 
+def run_delay_s():
+    """Seconds the node's threads were runnable but waiting for a CPU
+    (/proc/PID/schedstat): how much the machine's other load held it back."""
+    with open("/proc/%d/schedstat" % node.pid) as f:
+        return int(f.read().split()[1]) / 1e9
+
+
 def run(kind):
-    c0, t0, p0 = counters(), time.monotonic(), read_proc(node.pid)[0]
+    c0, t0, p0, w0 = counters(), time.monotonic(), read_proc(node.pid)[0], run_delay_s()
     procs = flood(K, SECS + 60) if kind != "players" else []
     try:
         b = players() if kind != "flood" else None
@@ -82,11 +90,12 @@ def run(kind):
             p.terminate()
         for p in procs:
             p.wait(10)
-    c1, t1, p1 = counters(), time.monotonic(), read_proc(node.pid)[0]
+    c1, t1, p1, w1 = counters(), time.monotonic(), read_proc(node.pid)[0], run_delay_s()
     dt, cpu_s = t1 - t0, (p1 - p0) / os.sysconf("SC_CLK_TCK")
     # the players' own handshakes (one each) are not the flood's
     hs = c1["tls_handshakes_total"] - c0["tls_handshakes_total"] - (N if b else 0)
     row = {"run": kind, "seconds": round(dt, 1), "node_cpu_pct": round(cpu_s / dt * 100, 1),
+           "node_waiting_pct": round((w1 - w0) / dt * 100, 1),
            "handshakes_per_s": round(hs / dt, 1),
            "handshake_failures": c1["tls_handshake_failures_total"]
            - c0["tls_handshake_failures_total"],
@@ -107,16 +116,8 @@ def run(kind):
 
 
 wd = tempfile.mkdtemp(prefix="tls-hs-bench-")
-subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", wd + "/key.pem", "-out",
-                wd + "/cert.pem", "-days", "1", "-subj", "/CN=localhost", "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-https_port, = free_ports(1)
-node = Node(wd + "/node", {
-    "tls": {"cert": wd + "/cert.pem", "key": wd + "/key.pem"},
-    "https": {"listen": "127.0.0.1:%d" % https_port},
-    "limits": {"max_connections": 5000, "max_connections_per_address": 5000},
-    "log": {"level": "warn"}})
+node = tls_bench_node(wd)
+https_port = node.https_port
 node.start()
 try:
     rows = [run(kind) for kind in ("players", "both", "flood")]

@@ -20,7 +20,6 @@ Missing chromium, node or web/node_modules fail the test (never skip).
 import base64
 import hashlib
 import json
-import os
 
 import pytest
 
