@@ -5,9 +5,10 @@ are sockets drained without parsing (Python's ssl for https, TLS 1.3,
 AES-GCM).
 Usage: WEIR_BIN=build/weir python3 tests/bench/tls_cpu.py N SECS CLIP.flv
 (a Release build; the clip as tests/integration/conftest.py makes it)."""
-import json, os, selectors, socket, ssl, subprocess, sys, tempfile, time
+import json, os, selectors, socket, ssl, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from weirtest import Node, Procs, publish_cmd, wait_live, free_ports
+from weirtest import Procs, publish_cmd, wait_live
+from tls_bench_node import tls_bench_node
 
 N = int(sys.argv[1]); SECS = float(sys.argv[2]); CLIP = sys.argv[3]
 REQ = b"GET /live/b.flv HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -64,17 +65,7 @@ def run(n, kind, ctx):
 
 
 wd = tempfile.mkdtemp(prefix="tls-bench-")
-for args in (("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-              "-nodes", "-keyout", wd + "/key.pem", "-out", wd + "/cert.pem", "-days", "1",
-              "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
-https_port, = free_ports(1)
-node = Node(wd + "/node", {
-    "tls": {"cert": wd + "/cert.pem", "key": wd + "/key.pem"},
-    "https": {"listen": "127.0.0.1:%d" % https_port},
-    "limits": {"max_connections": 5000, "max_connections_per_address": 5000},
-    "log": {"level": "info"}})
-node.https_port = https_port
+node = tls_bench_node(wd, "info")
 ctx = ssl.create_default_context(cafile=wd + "/cert.pem")
 procs = Procs(wd)
 node.start()

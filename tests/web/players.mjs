@@ -9,7 +9,11 @@
 //   "timeout_ms": N, "players": [{"id": "...", "lib": "hls" | "mpegts",
 //   "url": "...", "low_latency": bool (hls), "max_live_sync_rate": hls.js's
 //   maxLiveSyncPlaybackRate (default 1: no catching up), "type": "flv"
-//   (mpegts)}]}
+//   (mpegts)}], "page": optional {"cert", "key" (PEM paths), "host"}: the
+//   page is served over HTTPS with that certificate and opened as
+//   https://host:port/ (the caller maps host with --host-resolver-rules and
+//   makes Chromium trust the certificate), "browser_args": optional extra
+//   Chromium flags}
 // The page (with both libraries) is served by this script on a loopback
 // port, so every player's request is a cross-origin one to the node, as a
 // web site's would be (the node's CORS header lets it through), within the
@@ -27,6 +31,7 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 
 const [webDir, chromium, configJson] = process.argv.slice(2);
@@ -43,18 +48,24 @@ const script = (rel) => fs.readFileSync(path.join(webDir, 'node_modules', rel), 
 const libs = script('hls.js/dist/hls.min.js') + '\n' + script('mpegts.js/dist/mpegts.js');
 
 const pageHtml = '<!doctype html><body><script src="/libs.js"></script></body>';
-const server = http.createServer((req, res) => {
+const servePage = (req, res) => {
   const js = req.url === '/libs.js';
   res.writeHead(200, { 'Content-Type': js ? 'text/javascript' : 'text/html' });
   res.end(js ? libs : pageHtml);
-});
+};
+const server = cfg.page
+  ? https.createServer({ cert: fs.readFileSync(cfg.page.cert), key: fs.readFileSync(cfg.page.key) },
+                       servePage)
+  : http.createServer(servePage);
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const pageUrl = (cfg.page ? 'https://' + cfg.page.host : 'http://127.0.0.1') + ':' +
+  server.address().port + '/players.html';
 
 const browser = await playwright.chromium.launch({
   executablePath: chromium,
   headless: true,
   args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run',
-         '--autoplay-policy=no-user-gesture-required'],
+         '--autoplay-policy=no-user-gesture-required'].concat(cfg.browser_args || []),
 });
 // Each player in its own browser context (its own connection pool, as
 // separate tabs of separate sites would be), all at once.
@@ -63,7 +74,7 @@ async function playOne(p) {
   const page = await context.newPage();
   const messages = [];
   page.on('console', (m) => { if (m.type() === 'error') messages.push(m.text()); });
-  await page.goto('http://127.0.0.1:' + server.address().port + '/players.html');
+  await page.goto(pageUrl);
   const rec = await page.evaluate(runPlayer, { p, cfg });
   rec.console = messages.slice(0, 20);
   await context.close();

@@ -35,10 +35,11 @@ WATCH_MS = 6000
 FIRST_FRAME_TIMEOUT_MS = 30000
 
 
-def play_in_browser(players, watch_ms=WATCH_MS, timeout_ms=FIRST_FRAME_TIMEOUT_MS):
-    """Runs players.mjs; {player id: its record}."""
+def play_in_browser(players, watch_ms=WATCH_MS, timeout_ms=FIRST_FRAME_TIMEOUT_MS, extra=None):
+    """Runs players.mjs; {player id: its record}. extra: more of its config
+    (page, browser_args)."""
     chromium, node = browser_tools()
-    cfg = {"watch_ms": watch_ms, "timeout_ms": timeout_ms, "players": players}
+    cfg = dict(extra or {}, watch_ms=watch_ms, timeout_ms=timeout_ms, players=players)
     res = subprocess.run([node, SCRIPT, WEB_DIR, chromium, json.dumps(cfg)],
                          capture_output=True, text=True,
                          timeout=(timeout_ms + watch_ms) / 1000 + 60)
