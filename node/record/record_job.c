@@ -227,6 +227,8 @@ static void job_header(record_writer_t *w, record_job_t *j, const record_item_t 
 static record_err_t job_fmp4_frame(record_writer_t *w, record_job_t *j, const record_item_t *it)
 {
     uint32_t dts = it->ts - j->base_ts;
+    if (dts >= 0x80000000u)
+        dts = 0; /* audio just before the file's first key frame: not before the start */
     record_err_t e = RECORD_OK;
     if (record_fmp4_cut_due(j->fmp4, it->type, (it->flags & MSG_F_KEY) != 0, dts, it->len))
         e = job_fmp4_cut(w, j, it->type == FLV_TAG_VIDEO ? (int64_t)dts : FMP4_DTS_NONE);
