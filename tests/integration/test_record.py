@@ -301,8 +301,9 @@ def test_fmp4_segments_and_kill9_repair(node, procs, clip):
     """An fmp4 recorder cuts a new .mp4 every 2 s (a fragment per GOP):
     the finished files probe as MP4, decode without a word, and their video
     packets are a contiguous run of the looped clip across the files'
-    boundaries; after kill -9 the open .mp4.part is cut after its last
-    complete fragment, indexed closed_cleanly false, and reads and decodes."""
+    boundaries; after kill -9 the open .mp4.part (a torn fragment appended)
+    is cut after its last complete fragment, indexed closed_cleanly false,
+    and reads and decodes."""
     n = node(recorders=[{"id": "m4", "app": APP, "name": "*", "format": "fmp4",
                          "segment_s": 2}])
     api = api_of(n)
@@ -331,6 +332,9 @@ def test_fmp4_segments_and_kill9_repair(node, procs, clip):
     assert weirtest.find_run(got, clip.vmd5, cyclic=True) is not None, \
         weirtest.describe_mismatch(got, clip.vmd5)
     size_before = os.path.getsize(part[0])
+    # and a fragment torn in its moof (as a crash inside a write leaves it)
+    with open(part[0], "ab") as f:
+        f.write((4096).to_bytes(4, "big") + b"moof" + bytes(50))
     n.start()
     api = api_of(n)
     final = part[0][:-len(".part")]
