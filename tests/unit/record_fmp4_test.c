@@ -31,11 +31,14 @@ typedef struct {
     size_t len;
 } out_t;
 
-static void append(out_t *o, const uint8_t *p, size_t n)
+/* Appends the pieces in order (a fragment as record_fmp4_cut gives it). */
+static void append(out_t *o, const fmp4_iov_t *iov, size_t n)
 {
-    assert_true(o->len + n <= sizeof o->b);
-    memcpy(o->b + o->len, p, n);
-    o->len += n;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(o->len + iov[i].len <= sizeof o->b);
+        memcpy(o->b + o->len, iov[i].p, iov[i].len);
+        o->len += iov[i].len;
+    }
 }
 
 static void cut(record_fmp4_t *m, int64_t next, out_t *o)
@@ -44,8 +47,7 @@ static void cut(record_fmp4_t *m, int64_t next, out_t *o)
     size_t n = 0;
     assert_int_equal(record_fmp4_cut(m, next, iov, &n), 0);
     assert_true(n >= 2);
-    for (size_t i = 0; i < n; i++)
-        append(o, iov[i].p, iov[i].len);
+    append(o, iov, n);
 }
 
 static void test_file_of_two_gops(void **state)
@@ -57,11 +59,10 @@ static void test_file_of_two_gops(void **state)
     assert_non_null(m);
     static out_t o;
     o.len = 0;
-    const uint8_t *init;
-    size_t init_len;
-    record_fmp4_init_segment(m, &init, &init_len);
-    append(&o, init, init_len);
-    assert_int_equal(fmp4_scan_buf(o.b, o.len, NULL), init_len);
+    fmp4_iov_t init;
+    record_fmp4_init_segment(m, &init.p, &init.len);
+    append(&o, &init, 1);
+    assert_int_equal(fmp4_scan_buf(o.b, o.len, NULL), init.len);
     uint8_t f[512];
     const uint8_t aac[] = {0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c};
     for (uint32_t t = 0; t < 2000; t += 40) {
