@@ -20,6 +20,11 @@ const char *record_fmt_name(record_fmt_t f)
     return (unsigned)f < 3 ? FMT_NAMES[f] : "?";
 }
 
+const char *record_fmt_ext(record_fmt_t f)
+{
+    return f == RECORD_FMT_FMP4 ? "mp4" : record_fmt_name(f);
+}
+
 void record_spec_defaults(record_spec_t *s)
 {
     memset(s, 0, sizeof *s);
@@ -83,8 +88,6 @@ int record_spec_validate(const record_spec_t *s, char *err, size_t errlen)
         return spec_fail(err, errlen, "app: expected a stream app name or \"*\"");
     if (!stream_or_star(s->name, sizeof s->name))
         return spec_fail(err, errlen, "name: expected a stream name or \"*\"");
-    if (s->format == RECORD_FMT_FMP4)
-        return spec_fail(err, errlen, "format: fmp4 is not supported yet (flv, ts)");
     if (s->segment_s > RECORD_SEGMENT_S_MAX)
         return spec_fail(err, errlen, "segment_s: expected 0 or 1..%u", RECORD_SEGMENT_S_MAX);
     if (s->max_age_h > RECORD_MAX_AGE_H_MAX)
@@ -234,6 +237,6 @@ int record_path_expand(const record_spec_t *s, const char *app, const char *name
         memcpy(out + o, piece, len);
         o += len;
     }
-    int w = snprintf(out + o, outlen - o, ".%s", record_fmt_name(s->format));
+    int w = snprintf(out + o, outlen - o, ".%s", record_fmt_ext(s->format));
     return w < 0 || (size_t)w >= outlen - o ? -1 : 0;
 }

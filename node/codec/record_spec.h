@@ -72,8 +72,10 @@ int record_spec_validate(const record_spec_t *s, char *err, size_t errlen);
 /* The spec as JSON (every field); NULL when out of memory. */
 cJSON *record_spec_to_json(const record_spec_t *s);
 
-/* "flv", "fmp4", "ts" (the file extension too). */
+/* "flv", "fmp4", "ts". */
 const char *record_fmt_name(record_fmt_t f);
+/* The file extension: "flv", "mp4", "ts". */
+const char *record_fmt_ext(record_fmt_t f);
 
 /* 1 when the spec (enabled or not) names app/name. */
 int record_spec_matches(const record_spec_t *s, const char *app, const char *name);

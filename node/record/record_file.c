@@ -1,4 +1,4 @@
-/* record_file: a recorded FLV file on disk (see record_file.h). */
+/* record_file: a recorded file on disk (see record_file.h). */
 #include "record_file.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "flv.h"
+#include "fmp4_scan.h"
 
 /* onMetaData with two numbers: "duration" and "filesize" (AMF0). */
 #define META_BODY_LEN 59
@@ -197,6 +198,11 @@ record_err_t record_file_tag(record_file_t *f, uint8_t type, uint32_t ts, const 
     return e == RECORD_OK ? put(f, prev, sizeof prev) : e;
 }
 
+record_err_t record_file_flush(record_file_t *f)
+{
+    return flush(f);
+}
+
 uint64_t record_file_bytes(const record_file_t *f)
 {
     return f->written + f->buflen;
@@ -290,6 +296,28 @@ static int repair_ts(int fd, const char *part_path, size_t n, char *out, uint64_
     return rename_repaired(part_path, n, out);
 }
 
+/* An fMP4 file: cut after its last complete fragment (its box headers
+ * walked by fmp4_scan). Closes fd. */
+static int repair_fmp4(int fd, const char *part_path, size_t n, char *out, uint64_t *bytes)
+{
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? 0 : -1;
+    fmp4_scan_t s;
+    fmp4_scan_init(&s);
+    uint8_t hdr[FMP4_SCAN_HDR_MAX];
+    ssize_t got;
+    while (rc == 0 && (got = pread(fd, hdr, sizeof hdr, (off_t)s.pos)) >= 0 &&
+           fmp4_scan_box(&s, hdr, (size_t)got, (uint64_t)st.st_size))
+        ;
+    if (rc == 0 && (s.good_end == 0 || ftruncate(fd, (off_t)s.good_end) != 0))
+        rc = -1; /* not even an init segment: no file of ours */
+    close(fd);
+    if (rc != 0)
+        return -1;
+    *bytes = s.good_end;
+    return rename_repaired(part_path, n, out);
+}
+
 int record_file_repair(const char *part_path, char *out, size_t outlen, uint32_t *duration_ms,
                        uint64_t *bytes)
 {
@@ -301,6 +329,8 @@ int record_file_repair(const char *part_path, char *out, size_t outlen, uint32_t
         return -1;
     if (n > 8 && strcmp(part_path + n - 8, ".ts.part") == 0)
         return repair_ts(fd, part_path, n, out, bytes);
+    if (n > 9 && strcmp(part_path + n - 9, ".mp4.part") == 0)
+        return repair_fmp4(fd, part_path, n, out, bytes);
     uint64_t end = 0;
     uint32_t last_len = 0, max_ts = 0;
     uint8_t prev[FLV_PREV_SIZE];

@@ -4,7 +4,8 @@
  * repair of a ".part" file left by a crash. FLV: the FLV header, an
  * onMetaData tag whose duration and filesize are filled in at the end,
  * then the tags with timestamps from 0. MPEG-TS ("raw"): the stream's TS
- * packets as they are (no header, no metadata).
+ * packets as they are (no header, no metadata). fMP4 ("raw" too): the
+ * init segment and fragments record_fmp4 makes.
  * Threads: the recording writer thread only (record_writer.h) and the
  * start-up scan before it runs; a file is used by one thread at a time.
  */
@@ -39,6 +40,9 @@ record_file_t *record_file_open(const char *path, int raw, int has_audio, int ha
  * Returns RECORD_OK or the failure (the file is then only to be finished). */
 record_err_t record_file_tag(record_file_t *f, uint8_t type, uint32_t ts, const uint8_t *body,
                              uint32_t len);
+/* Writes out what the buffer holds (so a crash keeps it: fMP4 after each
+ * fragment). Returns RECORD_OK or the failure. */
+record_err_t record_file_flush(record_file_t *f);
 /* Bytes written to the file so far (buffer included). */
 uint64_t record_file_bytes(const record_file_t *f);
 /* Flushes, fills in duration_ms and the size, and renames the file to its
@@ -50,7 +54,9 @@ record_err_t record_file_finish(record_file_t *f, uint32_t duration_ms, uint64_t
 /* Repairs a ".part" file left by a crash (part_path ends in ".part"). FLV
  * ("….flv.part"): reads its tags up to the last complete one, truncates
  * the rest, fills in the duration and size. MPEG-TS ("….ts.part"): cuts it
- * to whole 188-byte packets (*duration_ms is left as it is). Then renames
+ * to whole 188-byte packets; fMP4 ("….mp4.part"): cuts it after its last
+ * complete fragment (moof + mdat), -1 without a whole init segment (both:
+ * *duration_ms is left as it is). Then renames
  * it without ".part". Returns 0 with the final path in out, the duration
  * in *duration_ms and the size in *bytes; -1 when it is no file of ours
  * (left alone). */

@@ -5,6 +5,7 @@
 #ifndef WEIR_RECORD_INTERNAL_H
 #define WEIR_RECORD_INTERNAL_H
 
+#include "record_fmp4.h"
 #include "record_queue.h"
 #include "record_writer.h"
 
@@ -15,6 +16,7 @@ struct record_job {
     char name[STREAM_NAME_MAX];
     char root[CONF_PATH_MAX];
     record_file_t *file;
+    record_fmp4_t *fmp4; /* fmp4 format: the open file's tracks and fragment */
     char rel[RECORD_FILE_MAX]; /* the open file's path under root */
     int64_t start_wall_ms;
     uint32_t base_ts, last_ts; /* the file's first and last stream timestamps */

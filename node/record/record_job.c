@@ -76,11 +76,34 @@ static void job_fail(record_writer_t *w, record_job_t *j, record_err_t e, const 
     j->backoff_ms = j->backoff_ms * 2 > RECORD_RETRY_MAX_MS ? RECORD_RETRY_MAX_MS : j->backoff_ms * 2;
 }
 
+static record_err_t write_tag(record_writer_t *w, record_job_t *j, uint8_t type, uint32_t ts,
+                              const uint8_t *p, uint32_t len);
+
+/* fmp4: writes the fragment gathered so far (next_video_dts: see
+ * record_fmp4_cut) and flushes it, so a crash loses at most the fragment
+ * being gathered. */
+static record_err_t job_fmp4_cut(record_writer_t *w, record_job_t *j, int64_t next_video_dts)
+{
+    fmp4_iov_t iov[3];
+    size_t n = 0;
+    if (record_fmp4_cut(j->fmp4, next_video_dts, iov, &n) != 0)
+        log_warn(0, "record: %s/%s: an fMP4 fragment could not be made; left out", j->app,
+                 j->name);
+    record_err_t e = RECORD_OK;
+    for (size_t i = 0; i < n && e == RECORD_OK; i++)
+        e = write_tag(w, j, 0, 0, iov[i].p, (uint32_t)iov[i].len);
+    return e == RECORD_OK && n ? record_file_flush(j->file) : e; /* on disk whole */
+}
+
 /* Finishes the open file (if any) and reports it. */
 static void job_finish(record_writer_t *w, record_job_t *j, int clean)
 {
     if (!j->file)
         return;
+    if (j->fmp4 && clean && job_fmp4_cut(w, j, FMP4_DTS_NONE) != RECORD_OK)
+        clean = 0;
+    record_fmp4_free(j->fmp4);
+    j->fmp4 = NULL;
     record_result_t r = result_of(j, RECORD_RES_FILE);
     r.duration_ms = j->last_ts - j->base_ts;
     record_err_t e = record_file_finish(j->file, r.duration_ms, &r.bytes);
@@ -109,7 +132,7 @@ static int next_path(record_job_t *j, int64_t now, char *abs, size_t abslen)
 {
     if (record_path_expand(&j->spec, j->app, j->name, now, j->seq, j->rel, sizeof j->rel) != 0)
         return -1;
-    size_t n = strlen(j->rel), ext = strlen(record_fmt_name(j->spec.format)) + 1;
+    size_t n = strlen(j->rel), ext = strlen(record_fmt_ext(j->spec.format)) + 1;
     char base[RECORD_FILE_MAX];
     snprintf(base, sizeof base, "%.*s", (int)(n - ext), j->rel);
     for (int k = 1; k < 100; k++) {
@@ -119,7 +142,7 @@ static int next_path(record_job_t *j, int64_t now, char *abs, size_t abslen)
         if (access(abs, F_OK) != 0 && access(part, F_OK) != 0)
             return 0;
         int w = snprintf(j->rel, sizeof j->rel, "%s-%d.%s", base, k,
-                         record_fmt_name(j->spec.format));
+                         record_fmt_ext(j->spec.format));
         if (w < 0 || (size_t)w >= sizeof j->rel)
             return -1;
     }
@@ -138,11 +161,28 @@ static void job_start_file(record_writer_t *w, record_job_t *j, uint32_t ts)
         job_fail(w, j, RECORD_E_IO, "the path template gives no free file name");
         return;
     }
-    int raw = j->spec.format == RECORD_FMT_TS; /* the TS packets carry their headers */
+    /* TS packets carry their headers; fMP4 has its init segment */
+    int raw = j->spec.format != RECORD_FMT_FLV;
+    const char *why = NULL;
+    if (j->spec.format == RECORD_FMT_FMP4 &&
+        !(j->fmp4 = record_fmp4_new(j->hdr[0], j->hdr_len[0], j->hdr[1], j->hdr_len[1], &why))) {
+        job_fail(w, j, RECORD_E_IO, why);
+        return;
+    }
     j->file = record_file_open(abs, raw, j->hdr[0] != NULL, j->has_video, &e, err, sizeof err);
     for (int i = 1; !raw && j->file && e == RECORD_OK && i >= 0; i--)
         if (j->hdr[i])
             e = write_tag(w, j, i ? FLV_TAG_VIDEO : FLV_TAG_AUDIO, 0, j->hdr[i], j->hdr_len[i]);
+    if (j->fmp4 && j->file && e == RECORD_OK) {
+        const uint8_t *init;
+        size_t init_len;
+        record_fmp4_init_segment(j->fmp4, &init, &init_len);
+        e = write_tag(w, j, 0, 0, init, (uint32_t)init_len);
+    }
+    if (!j->file) {
+        record_fmp4_free(j->fmp4);
+        j->fmp4 = NULL;
+    }
     if (!j->file || e != RECORD_OK) {
         if (j->file)
             job_finish(w, j, 0);
@@ -176,11 +216,25 @@ static void job_header(record_writer_t *w, record_job_t *j, const record_item_t 
     if (!copy)
         return;
     memcpy(copy, it->data, it->len);
-    if (j->hdr[v])
+    if (j->hdr[v] || j->fmp4) /* fMP4: a new track needs a new init segment */
         job_finish(w, j, 1);
     free(j->hdr[v]);
     j->hdr[v] = copy;
     j->hdr_len[v] = it->len;
+}
+
+/* fmp4: a coded frame into the fragment, which is cut before it when due. */
+static record_err_t job_fmp4_frame(record_writer_t *w, record_job_t *j, const record_item_t *it)
+{
+    uint32_t dts = it->ts - j->base_ts;
+    if (dts >= 0x80000000u)
+        dts = 0; /* audio just before the file's first key frame: not before the start */
+    record_err_t e = RECORD_OK;
+    if (record_fmp4_cut_due(j->fmp4, it->type, (it->flags & MSG_F_KEY) != 0, dts, it->len))
+        e = job_fmp4_cut(w, j, it->type == FLV_TAG_VIDEO ? (int64_t)dts : FMP4_DTS_NONE);
+    if (e == RECORD_OK && record_fmp4_add(j->fmp4, it->type, dts, it->data, it->len) < 0)
+        log_warn(0, "record: %s/%s: out of memory; a frame is left out", j->app, j->name);
+    return e;
 }
 
 static void job_msg(record_writer_t *w, record_job_t *j, const record_item_t *it)
@@ -201,7 +255,8 @@ static void job_msg(record_writer_t *w, record_job_t *j, const record_item_t *it
         job_start_file(w, j, it->ts);
     if (!j->file)
         return;
-    record_err_t e = write_tag(w, j, it->type, it->ts - j->base_ts, it->data, it->len);
+    record_err_t e = j->fmp4 ? job_fmp4_frame(w, j, it)
+                             : write_tag(w, j, it->type, it->ts - j->base_ts, it->data, it->len);
     if (e != RECORD_OK) {
         job_finish(w, j, 0);
         job_fail(w, j, e, "write failed");

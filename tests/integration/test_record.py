@@ -267,3 +267,86 @@ def _disk_full_and_deleted_folder(node, procs, clip, root):
     assert 'weir_record_failures_total{reason="disk_full"} ' in m, m[-2000:]
     line = [x for x in m.splitlines() if x.startswith('weir_record_failures_total{reason="disk_full"}')]
     assert int(line[0].split()[-1]) >= 1, line
+
+
+MP4_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"  # ffprobe's format_name for .mp4
+
+
+def top_boxes(path):
+    """The types of the top-level boxes of an MP4 file, walked by size."""
+    out = []
+    with open(path, "rb") as f:
+        data = f.read()
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[pos + 8:pos + 16], "big")
+        assert size >= 8 and pos + size <= len(data), (path, pos, size, len(data))
+        out.append(data[pos + 4:pos + 8].decode("latin-1"))
+        pos += size
+    assert pos == len(data), (path, pos, len(data))
+    return out
+
+
+def assert_fragmented(path):
+    """ftyp, moov, then moof + mdat pairs (at least two fragments)."""
+    boxes = top_boxes(path)
+    assert boxes[:2] == ["ftyp", "moov"], (path, boxes[:4])
+    frags = boxes[2:]
+    assert len(frags) >= 4 and frags == ["moof", "mdat"] * (len(frags) // 2), (path, boxes)
+
+
+def test_fmp4_segments_and_kill9_repair(node, procs, clip):
+    """An fmp4 recorder cuts a new .mp4 every 2 s (a fragment per GOP):
+    the finished files probe as MP4, decode without a word, and their video
+    packets are a contiguous run of the looped clip across the files'
+    boundaries; after kill -9 the open .mp4.part (a torn fragment appended)
+    is cut after its last complete fragment, indexed closed_cleanly false,
+    and reads and decodes."""
+    n = node(recorders=[{"id": "m4", "app": APP, "name": "*", "format": "fmp4",
+                         "segment_s": 2}])
+    api = api_of(n)
+    root = os.path.join(n.workdir, "recordings")
+    publish(procs, n, clip, "cam4", loop=True)
+    segs = wait_for("two finished fMP4 files", lambda: (lambda s: s if len(s) >= 2 else None)(
+        events_of(api, "record.segment", name="cam4")), timeout=40, diag=[n])
+    # each fragment is flushed when cut: data on disk is whole fragments
+    wait_for("a .part with a fragment", lambda: [p for p in parts_under(root)
+                                                 if os.path.getsize(p) > 0],
+             timeout=30, diag=[n])
+    n.proc.send_signal(signal.SIGKILL)
+    n.proc.wait(10)
+    procs.stop_all()
+    part = parts_under(root)
+    assert len(part) == 1 and part[0].endswith(".mp4.part"), part
+    segs = sorted(segs, key=lambda e: e["recording_id"])
+    files = [os.path.join(root, e["path"]) for e in segs]
+    for e, f in zip(segs, files):
+        assert e["closed_cleanly"] is True and f.endswith(".mp4"), e
+        assert os.path.getsize(f) == e["bytes"], e
+        assert 1900 <= e["duration_ms"] <= 3100, e
+        assert_fragmented(f)
+    got = recorded_video(files, MP4_FORMAT)
+    assert len(got) >= 2 * clip.gop_frames, len(got)
+    assert weirtest.find_run(got, clip.vmd5, cyclic=True) is not None, \
+        weirtest.describe_mismatch(got, clip.vmd5)
+    size_before = os.path.getsize(part[0])
+    # and a fragment torn in its moof (as a crash inside a write leaves it)
+    with open(part[0], "ab") as f:
+        f.write((4096).to_bytes(4, "big") + b"moof" + bytes(50))
+    n.start()
+    api = api_of(n)
+    final = part[0][:-len(".part")]
+    items = wait_for("the repaired file", lambda: [
+        it for it in api.get("/api/v1/recordings?name=cam4").json()["recordings"]
+        if it["closed_cleanly"] is False], timeout=20, diag=[n])
+    assert len(items) == 1, items
+    it = items[0]
+    assert it["format"] == "fmp4" and os.path.join(root, it["path"]) == final, it
+    assert os.path.exists(final) and not parts_under(root)
+    assert 0 < it["bytes"] == os.path.getsize(final) <= size_before, (it, size_before)
+    assert top_boxes(final)[:2] == ["ftyp", "moov"]
+    got = recorded_video([final], MP4_FORMAT)
+    assert got and weirtest.find_run(got, clip.vmd5, cyclic=True) is not None, \
+        weirtest.describe_mismatch(got, clip.vmd5)

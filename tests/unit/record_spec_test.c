@@ -55,6 +55,23 @@ static void test_minimal_defaults(void **state)
     assert_false(record_spec_matches(&s, "other", "cam1"));
 }
 
+/* fmp4 is accepted (it was refused before the fMP4 writer existed) and its
+ * files end in ".mp4". */
+static void test_fmp4_accepted(void **state)
+{
+    (void)state;
+    record_spec_t s;
+    char err[256], out[256];
+    assert_int_equal(parse("{\"app\":\"live\",\"name\":\"*\",\"format\":\"fmp4\"}", NULL, &s,
+                           err),
+                     0);
+    assert_int_equal(s.format, RECORD_FMT_FMP4);
+    assert_string_equal(record_fmt_name(s.format), "fmp4");
+    assert_int_equal(record_path_expand(&s, "live", "cam1", 0, 1, out, sizeof out), 0);
+    size_t n = strlen(out);
+    assert_true(n > 4 && strcmp(out + n - 4, ".mp4") == 0);
+}
+
 static void test_refusals_name_the_field(void **state)
 {
     (void)state;
@@ -63,7 +80,6 @@ static void test_refusals_name_the_field(void **state)
     refused("{\"app\":\"li/ve\",\"name\":\"*\"}", "app");
     refused("{\"app\":\"live\",\"name\":\"a b\"}", "name");
     refused("{\"app\":\"live\",\"name\":\"*\",\"format\":\"mkv\"}", "format");
-    refused("{\"app\":\"live\",\"name\":\"*\",\"format\":\"fmp4\"}", "format");
     refused("{\"app\":\"live\",\"name\":\"*\",\"segment_s\":86401}", "segment_s");
     refused("{\"app\":\"live\",\"name\":\"*\",\"segment_s\":-1}", "segment_s");
     refused("{\"app\":\"live\",\"name\":\"*\",\"segment_s\":1.5}", "segment_s");
@@ -157,7 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_defaults),    cmocka_unit_test(test_refusals_name_the_field),
         cmocka_unit_test(test_patch_over_base),     cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_expand),     cmocka_unit_test(test_fmp4_accepted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
