@@ -80,6 +80,39 @@ static int path_scan(const char *p, unsigned *holds, char *err, size_t errlen)
     return 0;
 }
 
+/* The longest value a placeholder takes for s: {app}/{name} a fixed one's
+ * length (a "." is written "%2E", record_path_expand()), or the longest
+ * stream name for "*"; the time and the sequence number at their widest. */
+static size_t placeholder_max(const record_spec_t *s, unsigned i)
+{
+    const char *v = i == 0 ? s->app : s->name;
+    if (i >= 2)
+        return i == 2 ? 24 : 10;
+    if (strcmp(v, "*") == 0)
+        return (i == 0 ? STREAM_APP_MAX : STREAM_NAME_MAX) - 1;
+    return strcmp(v, ".") == 0 ? 3 : strlen(v);
+}
+
+/* The template's longest expansion, with ".<ext>" and the NUL (the bytes
+ * record_path_expand() needs for any stream s records). */
+static size_t path_worst_len(const record_spec_t *s)
+{
+    size_t n = 1 + 5; /* NUL, ".<ext>" */
+    for (const char *c = s->path; *c;) {
+        unsigned i = 0;
+        while (*c == '{' && i < 4 && strncmp(c, PLACEHOLDERS[i], strlen(PLACEHOLDERS[i])) != 0)
+            i++;
+        if (*c == '{' && i < 4) {
+            n += placeholder_max(s, i);
+            c += strlen(PLACEHOLDERS[i]);
+        } else {
+            n++;
+            c++;
+        }
+    }
+    return n;
+}
+
 int record_spec_validate(const record_spec_t *s, char *err, size_t errlen)
 {
     if (s->id[0] && !spec_id_valid(s->id, sizeof s->id))
@@ -101,6 +134,10 @@ int record_spec_validate(const record_spec_t *s, char *err, size_t errlen)
         return spec_fail(err, errlen, "path: name \"*\" needs {name} (streams would share files)");
     if (!(holds & (P_START | P_SEQ)))
         return spec_fail(err, errlen, "path: needs {start_utc} or {seq} (files would share a name)");
+    if (path_worst_len(s) > RECORD_FILE_MAX)
+        return spec_fail(err, errlen,
+                         "path: may expand to more than %d bytes (fewer {app}/{name} placeholders)",
+                         RECORD_FILE_MAX - 1);
     return 0;
 }
 

@@ -26,6 +26,8 @@ static const char *const KNOWN[] = {"id",
                                     "silence_timeout_ms",
                                     "failback",
                                     "enabled",
+                                    "tls_verify",
+                                    "tls_ca",
                                     "source",
                                     "relay"};
 static const char *const INDEXED[] = {"urls["};
@@ -39,7 +41,8 @@ static int spec_equal(const relay_spec_t *a, const relay_spec_t *b)
         strcmp(a->name, b->name) || a->nurls != b->nurls || a->mode != b->mode ||
         a->idle_timeout_s != b->idle_timeout_s || a->retry_initial_ms != b->retry_initial_ms ||
         a->retry_max_ms != b->retry_max_ms || a->silence_timeout_ms != b->silence_timeout_ms ||
-        !a->failback != !b->failback || !a->enabled != !b->enabled || a->source != b->source)
+        !a->failback != !b->failback || !a->enabled != !b->enabled || a->source != b->source ||
+        !a->tls_verify != !b->tls_verify || strcmp(a->tls_ca, b->tls_ca))
         return 0;
     for (unsigned i = 0; i < a->nurls; i++)
         if (strcmp(a->urls[i], b->urls[i]))

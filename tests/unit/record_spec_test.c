@@ -166,6 +166,14 @@ static void test_expand(void **state)
                      0);
     assert_int_equal(record_path_expand(&s, ".", ".", 0, 1, out, sizeof out), 0);
     assert_string_equal(out, "%2E/%2E./1.flv"); /* not "../1" */
+    /* a template that may not fit RECORD_FILE_MAX for the longest names is
+     * refused (found by fuzz_record_spec: five {name} of a 180-byte name) */
+    assert_int_equal(parse("{\"app\":\"*\",\"name\":\"*\",\"path\":"
+                           "\"{app}/{name}/{name}/{name}/{name}/{seq}\"}",
+                           NULL, &s, err),
+                     -1);
+    assert_string_equal(err, "path: may expand to more than 1023 bytes (fewer {app}/{name} "
+                             "placeholders)");
 }
 
 int main(void)
