@@ -11,6 +11,7 @@
 #include "hls_playlist.h"
 #include "hls_sess.h"
 #include "hls_stream.h"
+#include "http_status.h"
 #include "log.h"
 
 #define HLS_PLAYLIST_MAX (256u << 10)
@@ -50,21 +51,6 @@ typedef struct {
     struct evbuffer *pend;
 } hls_conn_t;
 
-static const char *status_text(int code)
-{
-    switch (code) {
-    case 200: return "OK";
-    case 302: return "Found";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
-    }
-}
-
 /* The next request, or the end of the connection. */
 /* The request is no longer held. */
 static void unhold(hls_conn_t *hc)
@@ -103,7 +89,7 @@ static void respond_head(hls_conn_t *hc, int code, const char *type, uint64_t le
                         "Content-Type: %s\r\nContent-Length: %llu\r\n"
                         "Cache-Control: no-cache\r\n%s%s%s%s"
                         "Connection: %s\r\n\r\n",
-                        code, status_text(code), type, (unsigned long long)len,
+                        code, http_status_text(code), type, (unsigned long long)len,
                         conf->http_flv_cors_origin[0] ? "Access-Control-Allow-Origin: " : "",
                         conf->http_flv_cors_origin, conf->http_flv_cors_origin[0] ? "\r\n" : "",
                         extra, code == 200 && hc->keep_alive ? "keep-alive" : "close");
@@ -112,7 +98,7 @@ static void respond_head(hls_conn_t *hc, int code, const char *type, uint64_t le
 static void respond_error(hls_conn_t *hc, int code, const char *why, const char *extra)
 {
     char body[ADMIT_DESC_MAX + 64];
-    int n = snprintf(body, sizeof body, "%d %s: %s\n", code, status_text(code), why);
+    int n = snprintf(body, sizeof body, "%d %s: %s\n", code, http_status_text(code), why);
     n = n < 0 ? 0 : n >= (int)sizeof body ? (int)sizeof body - 1 : n;
     respond_head(hc, code, "text/plain", (uint64_t)n, extra);
     if (!hc->head)

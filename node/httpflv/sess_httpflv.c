@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "flv.h"
 #include "http_req.h"
+#include "http_status.h"
 #include "log.h"
 #include "relay_hops.h"
 #include "sess_hls.h"
@@ -77,33 +78,13 @@ static reason_t status_reason(const http_sess_t *hs, int code)
     }
 }
 
-static const char *status_text(int code)
-{
-    switch (code) {
-    case 200: return "OK";
-    case 302: return "Found";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 403: return "Forbidden";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 508: return "Loop Detected";
-    default: return "Error";
-    }
-}
-
 /* A complete non-streaming response with extra header lines (each ending
  * in CRLF, or ""); the connection closes once it is written. */
 static void respond_with(http_sess_t *hs, int code, const char *why, const char *extra)
 {
     conn_t *c = hs->conn;
     char body[256];
-    int blen = snprintf(body, sizeof body, "%d %s: %s\n", code, status_text(code), why);
+    int blen = snprintf(body, sizeof body, "%d %s: %s\n", code, http_status_text(code), why);
     if (blen < 0)
         blen = 0;
     else if ((size_t)blen >= sizeof body)
@@ -115,13 +96,13 @@ static void respond_with(http_sess_t *hs, int code, const char *why, const char 
                         "Content-Length: %d\r\n"
                         "%s%s"
                         "Connection: close\r\n\r\n",
-                        code, status_text(code), blen, code == 405 ? "Allow: GET, HEAD\r\n" : "",
+                        code, http_status_text(code), blen, code == 405 ? "Allow: GET, HEAD\r\n" : "",
                         extra);
     if (!hs->head)
         conn_send(c, body, (size_t)blen);
     hs->state = HS_DONE;
     log_info(c->id, "http-flv: %d %s", code, why);
-    conn_close_after_flush(c, status_reason(hs, code), status_text(code));
+    conn_close_after_flush(c, status_reason(hs, code), http_status_text(code));
 }
 
 /* A complete error response; the connection closes once it is written. */
