@@ -143,9 +143,13 @@ int record_spec_validate(const record_spec_t *s, char *err, size_t errlen)
 
 static int take_u64(const cJSON *v, const char *field, uint64_t *out, char *err, size_t errlen)
 {
+    /* At most RECORD_MAX_BYTES_MAX (1 PB): 15 digits, which cJSON prints
+     * back exactly (a 16-digit number came back rounded, found by
+     * fuzz_record_spec). */
     double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
-    if (d < 0 || d > 9007199254740992.0 || floor(d) != d)
-        return spec_fail(err, errlen, "%s: expected a whole number of bytes >= 0", field);
+    if (d < 0 || d > (double)RECORD_MAX_BYTES_MAX || floor(d) != d)
+        return spec_fail(err, errlen, "%s: expected a whole number of bytes 0..%llu", field,
+                         (unsigned long long)RECORD_MAX_BYTES_MAX);
     *out = (uint64_t)d;
     return 0;
 }

@@ -38,6 +38,7 @@
 #define RECORD_PATH_MAX 256 /* a template, with its NUL */
 #define RECORD_SEGMENT_S_MAX 86400
 #define RECORD_MAX_AGE_H_MAX 87600 /* ten years */
+#define RECORD_MAX_BYTES_MAX 1000000000000000ULL /* 1 PB */
 #define RECORD_PATH_DEFAULT "{app}/{name}/{start_utc}"
 #define RECORD_FILE_MAX 1024 /* an expanded relative path with extension, with its NUL */
 
