@@ -71,10 +71,16 @@ def check_plays(r):
     assert not r["fatal"], json.dumps(r, indent=1)
     first, last = r["first"], r["last"]
     assert first["frames"] > 0, "no first frame within %d ms: %r" % (FIRST_FRAME_TIMEOUT_MS, r)
-    # the playhead and the decoder advance over the watch (at least half of
-    # real time: a busy machine may stall a little)
-    assert last["currentTime"] - first["currentTime"] >= WATCH_MS / 2000, r
-    assert last["frames"] - first["frames"] >= 25 * WATCH_MS / 2000, r
+    # the playhead advances over the watch (at least half of real time: a
+    # busy machine may stall a little), and the decoder with it: the frames
+    # decoded match the playhead's advance at the clip's 25 fps (a decoder
+    # that stops while the playhead runs on, or the reverse, fails). The
+    # frames are held to the playhead, not to the wall clock: on a loaded
+    # machine (ASan node, Chromium, the integration suite beside it) hls.js
+    # once decoded 71 frames in 6 s while its playhead went on at half rate.
+    advance = last["currentTime"] - first["currentTime"]
+    assert advance >= WATCH_MS / 2000, r
+    assert last["frames"] - first["frames"] >= 0.8 * 25 * advance, r
     # and frames reach the screen (requestVideoFrameCallback: headless
     # Chromium composites at a lower rate than the decoder's, so fewer)
     assert last["presented"] - first["presented"] >= 5, r
