@@ -43,6 +43,9 @@ static const uint8_t hs_zero_version[4] = {0, 0, 0, 0};
 
 static const char hs_err_crypto[] = "handshake: crypto failure";
 static const char hs_err_s2[] = "handshake: S2 digest mismatch";
+static const char hs_err_tls[] = "handshake: a TLS handshake on a plaintext RTMP connection "
+                                 "(rtmps:// at an rtmp:// port; see rtmps.listen)";
+#define HS_TLS_RECORD 0x16 /* TLS record type "handshake" */
 
 /* "handshake: unsupported version N" for every byte value, so that *err
  * stays a static string. */
@@ -314,7 +317,9 @@ parse_rc_t rtmp_hs_feed(rtmp_hs_t *hs, const uint8_t *src, size_t len, size_t *u
          * RTMPE client is turned away without waiting for 1536 bytes. */
         int first = hs->state == HS_SERVER_RECV_C0C1 || hs->state == HS_CLIENT_RECV_S0S1;
         if (first && hs->have > 0 && hs->in[0] != HS_VERSION) {
-            hs_fail(hs, hs_err_version[hs->in[0]]);
+            /* 22 is a TLS record (handshake): an rtmps:// client or server
+             * on a plaintext port; say so rather than "version 22". */
+            hs_fail(hs, hs->in[0] == HS_TLS_RECORD ? hs_err_tls : hs_err_version[hs->in[0]]);
             continue;
         }
         if (hs->have < hs->need) {

@@ -480,6 +480,13 @@ static void test_bad_version(void **state)
     check_bad_version(RTMP_HS_CLIENT, 6, "handshake: unsupported version 6");
     check_bad_version(RTMP_HS_CLIENT, 30, "handshake: unsupported version 30");
     check_bad_version(RTMP_HS_CLIENT, 250, "handshake: unsupported version 250");
+    /* 0x16: a TLS ClientHello (server) or ServerHello (client) */
+    check_bad_version(RTMP_HS_SERVER, 0x16,
+                      "handshake: a TLS handshake on a plaintext RTMP connection "
+                      "(rtmps:// at an rtmp:// port; see rtmps.listen)");
+    check_bad_version(RTMP_HS_CLIENT, 0x16,
+                      "handshake: a TLS handshake on a plaintext RTMP connection "
+                      "(rtmps:// at an rtmp:// port; see rtmps.listen)");
 }
 
 /* A complex client talking to a server that answered complex but signed S2
