@@ -269,6 +269,8 @@ void bench_conn_release(conn_t *c);
 int bench_conn_fail(bench_t *b, conn_t *c, err_reason_t why, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 uint8_t *bench_out_reserve(bench_t *b, conn_t *c, size_t n);
+/* Queues n bytes of output: 0, or -1 (the connection failed: over its bound). */
+int bench_out_write(bench_t *b, conn_t *c, const uint8_t *p, size_t n);
 int bench_conn_flush(bench_t *b, conn_t *c);
 int bench_conn_open(bench_t *b, conn_t *c, const bench_url_t *u);
 void bench_conn_event(bench_t *b, conn_t *c, uint32_t ev);

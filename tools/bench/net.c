@@ -118,6 +118,18 @@ uint8_t *bench_out_reserve(bench_t *b, conn_t *c, size_t n)
     return c->out + c->out_len;
 }
 
+int bench_out_write(bench_t *b, conn_t *c, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    uint8_t *dst = bench_out_reserve(b, c, n);
+    if (!dst)
+        return -1;
+    memcpy(dst, p, n);
+    c->out_len += n;
+    return 0;
+}
+
 int bench_conn_flush(bench_t *b, conn_t *c)
 {
     while (c->out_off < c->out_len) {

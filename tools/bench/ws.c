@@ -34,13 +34,8 @@ int bench_ws_begin(bench_t *b, conn_t *c)
                         "weir-bench/" WEIR_VERSION);
     if (n < 0)
         return bench_conn_fail(b, c, ERR_NOMEM, "request too long");
-    uint8_t *dst = bench_out_reserve(b, c, (size_t)n);
-    if (!dst)
-        return -1;
-    memcpy(dst, req, (size_t)n);
-    c->out_len += (size_t)n;
     c->state = ST_HTTP_HEAD;
-    return 0;
+    return bench_out_write(b, c, (const uint8_t *)req, (size_t)n);
 }
 
 /* Queues a masked control frame; 0 or -1 (failed). */
@@ -50,12 +45,7 @@ static int queue_control(bench_t *b, conn_t *c, uint8_t opcode, const uint8_t *p
     size_t n = wsc_frame_control(frame, opcode, p, len);
     if (n == 0)
         return bench_conn_fail(b, c, ERR_NOMEM, "no random bytes for a frame mask");
-    uint8_t *dst = bench_out_reserve(b, c, n);
-    if (!dst)
-        return -1;
-    memcpy(dst, frame, n);
-    c->out_len += n;
-    return 0;
+    return bench_out_write(b, c, frame, n);
 }
 
 /* The response head: 101 and a valid upgrade, or the player fails.
