@@ -3,10 +3,12 @@ mode, tools/bench/ws.c): weir-pull over ws:// and wss:// (a test CA made
 here, as in test_tls_clients.py) writes a file whose video and audio frame
 hashes (ffmpeg framemd5) are a run of the published clip's, like an http://
 pull of the same stream; the wrong CA fails with exit 3 naming the
-certificate; a missing stream is a refusal (exit 4, HTTP 404); the tool's
-close frame reaches the node (play.stop says the client closed the
-WebSocket). weir-bench with N ws:// players (and wss:// ones) reports them
-all delivered. One node for the file, with an https listener."""
+certificate; a missing stream is a refusal (exit 4, HTTP 404); the tool
+answers the node's pings (fast pings and a short idle cut here: a player
+that did not would be closed with 1001) and its close frame reaches the node
+(play.stop says the client closed the WebSocket). weir-bench with N ws://
+players (and wss:// ones) reports them all delivered. One node for the
+file, with an https listener."""
 
 import json
 import os
@@ -19,7 +21,8 @@ import weirtest
 from weirtest import Node, Procs, describe_mismatch, find_run, framemd5
 
 APP, NAME = "live", "cam"
-FRAMES = 40
+FRAMES = 30
+PING_MS, IDLE_MS = 300, 1500
 BENCH_PLAYERS = 4
 CLIENT_CLOSED = "the client closed the WebSocket"
 
@@ -40,7 +43,8 @@ def live(tmp_path_factory, pki, clip):
     wd = tmp_path_factory.mktemp("toolsws")
     https = weirtest.free_port()
     n = Node(wd / "node", {"tls": {"cert": pki["node"][0], "key": pki["node"][1]},
-                           "https": {"listen": "127.0.0.1:%d" % https}})
+                           "https": {"listen": "127.0.0.1:%d" % https},
+                           "http_flv": {"ws_ping_ms": PING_MS, "ws_idle_timeout_ms": IDLE_MS}})
     n.https_port = https
     procs = Procs(wd)
     n.start()
@@ -83,10 +87,10 @@ def _ws_url(n, scheme="ws", host="127.0.0.1", name=NAME):
 
 
 def test_pull_ws_and_wss_match_http(live, pki, clip, clip_amd5, tmp_path):
-    """ws:// and wss:// (verified by --ca, by name and by IP) give the
-    published frames, as an http:// pull of the same stream does."""
+    """ws:// and wss:// (verified by --ca) give the published frames, as an
+    http:// pull of the same stream does."""
     urls = {"http": live.http_url(APP, NAME), "ws": _ws_url(live),
-            "wss": _ws_url(live, "wss", "localhost"), "wss-ip": _ws_url(live, "wss")}
+            "wss": _ws_url(live, "wss", "localhost")}
     for kind, url in urls.items():
         out = tmp_path / ("%s.flv" % kind)
         r = _pull(url, out, "--ca", pki["ca"])
@@ -99,13 +103,18 @@ def test_pull_ws_and_wss_match_http(live, pki, clip, clip_amd5, tmp_path):
         _check_file(out, clip, clip_amd5)
 
 
-def test_pull_ws_sends_close_1000(live, tmp_path):
-    """The tool ends with a close frame: the node's play.stop for the
-    WebSocket session says the client closed it (not a dropped connection)."""
+def test_pull_ws_pongs_and_sends_close_1000(live, tmp_path):
+    """Playing longer than the node's idle cut, the tool is not cut (it
+    answers the pings: the node still talks at the end, no close from it),
+    and it ends with a close frame: the node's play.stop for the session
+    says the client closed it (not a dropped connection)."""
     api = ru.api_of(live)
     before = len(ru.events_of(api, "play.stop", protocol="ws-flv"))
-    r = _pull(_ws_url(live), None, frames=10)
+    r = _pull(_ws_url(live), None, "--duration", str(IDLE_MS / 600), frames=10 ** 6)
     assert r.returncode == 0, r.stderr
+    s = _summary(r)
+    assert (s["stopped_by"], s["status"]) == ("duration", "HTTP 101"), s
+    assert s["frames"] > 0, s
     stops = ru.wait_for("a ws-flv play.stop", lambda: (lambda e: e[before:] or None)(
         ru.events_of(api, "play.stop", protocol="ws-flv")), timeout=15, diag=[live])
     assert [(e["reason"], e["message"]) for e in stops] == [("eof", CLIENT_CLOSED)], stops

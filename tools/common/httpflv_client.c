@@ -327,9 +327,7 @@ static int ws_send_control(httpflv_client_t *c, uint8_t opcode, const uint8_t *p
                            size_t len, int64_t deadline)
 {
     uint8_t frame[WSC_CONTROL_FRAME_MAX];
-    size_t n = opcode == WS_OP_CLOSE && len == 2
-                   ? wsc_frame_close(frame, (uint16_t)(payload[0] << 8 | payload[1]))
-                   : wsc_frame_control(frame, opcode, payload, len);
+    size_t n = wsc_frame_control(frame, opcode, payload, len);
     if (opcode == WS_OP_CLOSE)
         c->ws_close_sent = 1;
     if (n == 0) {
@@ -339,6 +337,7 @@ static int ws_send_control(httpflv_client_t *c, uint8_t opcode, const uint8_t *p
     return send_all(c->fd, c->ssl, (const char *)frame, n, deadline);
 }
 
+/* A close frame with code (0: none). */
 static int ws_send_close(httpflv_client_t *c, uint16_t code, int64_t deadline)
 {
     uint8_t pl[2] = {(uint8_t)(code >> 8), (uint8_t)code};
