@@ -2,8 +2,9 @@
  *
  * One process, one thread, Linux epoll, non-blocking sockets. An optional
  * in-process publisher sends an FLV file over RTMP at real-time pace; N
- * players play one URL over RTMP or HTTP-FLV. The protocol work is done by
- * the node's own pure codecs in the client role: rtmp_hs (handshake),
+ * players play one URL over RTMP, HTTP-FLV or WebSocket-FLV. The protocol
+ * work is done by the node's own pure codecs in the client role: rtmp_hs
+ * (handshake),
  * rtmp_proto_client (control and the command sequence, the one the relay
  * links and weir-push/weir-pull run), rtmp_proto (aggregates), rtmp_chunk
  * (media encoding), flv (reader and codec inspection).
@@ -24,7 +25,8 @@
  *
  * Memory: a fixed struct per player, plus the chunk parser (RTMP: partial
  * messages of at most BENCH_MAX_MSG bytes on at most BENCH_MAX_CSIDS chunk
- * streams) or the FLV reader (HTTP-FLV: one tag of at most BENCH_MAX_MSG
+ * streams) or the FLV reader (HTTP-FLV, WebSocket-FLV with wsc's frame
+ * parser, which keeps no payload: one tag of at most BENCH_MAX_MSG
  * bytes); output queues are bounded (BENCH_PLAYER_OUT_MAX,
  * BENCH_PUB_OUT_MAX). Every phase is bounded in time.
  *
@@ -95,16 +97,17 @@ static void usage(FILE *out)
         "                  [--players N --url URL]\n"
         "\n"
         "Load generator for an RTMP / HTTP-FLV / WebSocket-FLV server: N players over\n"
-        "RTMP, HTTP-FLV or WebSocket-FLV,\n"
-        "started at a ramp rate, and optionally an in-process publisher. One thread,\n"
-        "epoll; the node's own RTMP, AMF0 and FLV code in the client role.\n"
+        "RTMP, HTTP-FLV or WebSocket-FLV, started at a ramp rate, and optionally an\n"
+        "in-process publisher. One thread, epoll; the node's own RTMP, AMF0 and FLV\n"
+        "code in the client role.\n"
         "\n"
         "Players:\n"
         "  --players N          number of players (default %d; 0 with --publish only)\n"
         "  --url URL            what they play: rtmp[s]://host[:port]/app/name,\n"
         "                       http[s]://host[:port]/app/name.flv (HTTP/1.1, chunked or\n"
-        "                       plain) or ws[s]://host[:port]/app/name.flv (WebSocket-FLV:\n"
-        "                       pings answered, a close frame 1000 at the end);\n"
+        "                       plain) or ws[s]://host[:port]/app/name.flv\n"
+        "                       (WebSocket-FLV: pings answered, a close frame 1000\n"
+        "                       at the end);\n"
         "                       rtmps://, https:// and wss:// are TLS first\n"
         "  --ramp R             players started per second (default %.0f)\n"
         "  --probes K           players served as soon as data arrives, for the latency\n"

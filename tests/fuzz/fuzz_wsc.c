@@ -108,7 +108,8 @@ static size_t head(const uint8_t *data, size_t size)
     err = NULL;
     int rc = wsc_response_check(resp, KEY, &err);
     if ((rc == 0 || rc == WSC_REFUSED) != (err == NULL) || (rc == 0 && resp->status != 101) ||
-        (rc == WSC_REFUSED && resp->status == 101) || (rc && rc != WSC_REFUSED && rc != NODE_EPROTO))
+        (rc == WSC_REFUSED && resp->status == 101) ||
+        (rc && rc != WSC_REFUSED && rc != NODE_EPROTO))
         abort();
     http_resp_parser_free(hp);
     return used;

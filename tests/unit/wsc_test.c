@@ -76,8 +76,7 @@ static void test_response_check(void **state)
                      0);
     assert_int_equal(check_response("HTTP/1.1 404 Not Found", "Content-Length: 0\r\n", &err),
                      WSC_REFUSED);
-    assert_int_equal(check_response("HTTP/1.1 200 OK", "Content-Length: 0\r\n", &err),
-                     WSC_REFUSED);
+    assert_int_equal(check_response("HTTP/1.1 200 OK", "Content-Length: 0\r\n", &err), WSC_REFUSED);
     static const char *const bad[] = {
         "Connection: Upgrade\r\nSec-WebSocket-Accept: " ACCEPT "\r\n",
         "Upgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " ACCEPT "\r\n",
@@ -187,6 +186,7 @@ static void run(const uint8_t *src, size_t len, size_t piece, uint64_t max, run_
 static size_t sample_stream(uint8_t *s)
 {
     static const uint8_t flv[13] = {'F', 'L', 'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0};
+    static const uint8_t bye[5] = {0x03, 0xe8, 'b', 'y', 'e'}; /* 1000, "bye" */
     size_t n = 0;
     n += put_frame(s + n, 0x82, flv, sizeof flv, 0);
     n += put_frame(s + n, 0x82, NULL, 300, 7);
@@ -198,7 +198,7 @@ static size_t sample_stream(uint8_t *s)
     n += put_frame(s + n, 0x82, NULL, 70000, 3);
     n += put_frame(s + n, 0x82, NULL, 0, 0);
     n += put_frame(s + n, 0x81, (const uint8_t *)"txt", 3, 0);
-    n += put_frame(s + n, 0x88, (const uint8_t *)"\x03\xe8" "bye", 5, 0);
+    n += put_frame(s + n, 0x88, bye, sizeof bye, 0);
     return n;
 }
 
@@ -214,12 +214,12 @@ static void test_frames_any_split(void **state)
     assert_int_equal(whole.data_len, 13 + 300 + 15 + 70000 + 3);
     assert_memory_equal(whole.data, "FLV\x01\x05", 5);
     assert_int_equal(whole.data[13], 7);
-    assert_int_equal(whole.data[13 + 300], 1);      /* first fragment */
+    assert_int_equal(whole.data[13 + 300], 1);       /* first fragment */
     assert_int_equal(whole.data[13 + 300 + 10], 50); /* last fragment */
-    assert_string_equal(whole.log,
-                        "[end 2 at 13][end 2 at 313][ctl 9 len 2 code 0 reason 0]6869"
-                        "[ctl 10 len 0 code 0 reason 0][end 2 at 328][end 2 at 70328]"
-                        "[end 2 at 70328][end 1 at 70331][ctl 8 len 5 code 1000 reason 3]03e8627965");
+    assert_string_equal(
+        whole.log, "[end 2 at 13][end 2 at 313][ctl 9 len 2 code 0 reason 0]6869"
+                   "[ctl 10 len 0 code 0 reason 0][end 2 at 328][end 2 at 70328]"
+                   "[end 2 at 70328][end 1 at 70331][ctl 8 len 5 code 1000 reason 3]03e8627965");
     static const size_t pieces[] = {1, 2, 3, 7, 125, 4096};
     for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
         run(s, n, pieces[i], 1 << 20, &r);
@@ -274,21 +274,21 @@ static void test_errors(void **state)
         const char *bytes;
         size_t len;
     } proto[] = {
-        {"\x82\x81\x00\x00\x00\x00\x41", 7},       /* masked server frame */
-        {"\xc2\x01\x41", 3},                       /* RSV1 */
-        {"\xa2\x01\x41", 3},                       /* RSV2 */
-        {"\x83\x01\x41", 3},                       /* opcode 3 */
-        {"\x8b\x00", 2},                           /* opcode 0xb */
-        {"\x09\x00", 2},                           /* fragmented ping */
-        {"\x89\x7e\x00\x7e", 4},                   /* ping of 126 bytes */
-        {"\x80\x01\x41", 3},                       /* continuation without a message */
-        {"\x02\x01\x41\x82\x01\x41", 6},           /* new message inside one */
-        {"\x82\x7e\x00\x7d", 4},                   /* 125 in 16 bits */
+        {"\x82\x81\x00\x00\x00\x00\x41", 7},              /* masked server frame */
+        {"\xc2\x01\x41", 3},                              /* RSV1 */
+        {"\xa2\x01\x41", 3},                              /* RSV2 */
+        {"\x83\x01\x41", 3},                              /* opcode 3 */
+        {"\x8b\x00", 2},                                  /* opcode 0xb */
+        {"\x09\x00", 2},                                  /* fragmented ping */
+        {"\x89\x7e\x00\x7e", 4},                          /* ping of 126 bytes */
+        {"\x80\x01\x41", 3},                              /* continuation without a message */
+        {"\x02\x01\x41\x82\x01\x41", 6},                  /* new message inside one */
+        {"\x82\x7e\x00\x7d", 4},                          /* 125 in 16 bits */
         {"\x82\x7f\x00\x00\x00\x00\x00\x00\xff\xff", 10}, /* 65535 in 64 bits */
         {"\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00", 10}, /* over 2^63 */
-        {"\x88\x01\x03", 3},                       /* close with one byte */
-        {"\x88\x02\x03\xed", 4},                   /* close 1005 */
-        {"\x88\x02\x03\xe7", 4},                   /* close 999 */
+        {"\x88\x01\x03", 3},                              /* close with one byte */
+        {"\x88\x02\x03\xed", 4},                          /* close 1005 */
+        {"\x88\x02\x03\xe7", 4},                          /* close 999 */
     };
     for (size_t i = 0; i < sizeof proto / sizeof proto[0]; i++)
         expect_error((const uint8_t *)proto[i].bytes, proto[i].len, 1000, PARSE_ERR_PROTO,
@@ -378,12 +378,9 @@ static void test_control_frames(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_and_request),
-        cmocka_unit_test(test_response_check),
-        cmocka_unit_test(test_frames_any_split),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_failed_stays_failed),
-        cmocka_unit_test(test_control_frames),
+        cmocka_unit_test(test_key_and_request),     cmocka_unit_test(test_response_check),
+        cmocka_unit_test(test_frames_any_split),    cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_failed_stays_failed), cmocka_unit_test(test_control_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

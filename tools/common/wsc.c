@@ -245,8 +245,8 @@ parse_rc_t wsc_parser_feed(wsc_parser_t *p, const uint8_t *src, size_t len, size
 
 /* ---- frames to the server ----------------------------------------------- */
 
-size_t wsc_frame_control(uint8_t out[WSC_CONTROL_FRAME_MAX], uint8_t opcode,
-                         const uint8_t *payload, size_t len)
+size_t wsc_frame_control(uint8_t out[WSC_CONTROL_FRAME_MAX], uint8_t opcode, const uint8_t *payload,
+                         size_t len)
 {
     if (len > WS_CONTROL_MAX || !is_control(opcode))
         return 0;

@@ -35,7 +35,7 @@
 #include "http_resp.h"
 #include "ws.h"
 
-#define WSC_KEY_LEN 24                              /* base64 of 16 random bytes */
+#define WSC_KEY_LEN 24                                 /* base64 of 16 random bytes */
 #define WSC_CONTROL_FRAME_MAX (2 + 4 + WS_CONTROL_MAX) /* header, mask, payload */
 
 /* A new Sec-WebSocket-Key: 0, or NODE_ENOMEM when RAND_bytes() fails. */
@@ -63,9 +63,11 @@ typedef enum {
 
 typedef struct {
     wsc_ev_kind_t kind;
-    uint8_t opcode;      /* WSC_EV_DATA: the message's (WS_OP_BINARY, WS_OP_TEXT); else the frame's */
-    int end;             /* WSC_EV_DATA: these bytes end the message */
-    const uint8_t *data; /* DATA: inside the bytes fed; CONTROL: inside the parser until the next feed */
+    /* DATA: the message's opcode (WS_OP_BINARY, WS_OP_TEXT); CONTROL: the frame's. */
+    uint8_t opcode;
+    int end; /* DATA: these bytes end the message */
+    /* DATA: inside the bytes fed; CONTROL: inside the parser until the next feed. */
+    const uint8_t *data;
     size_t len;
     uint16_t close_code; /* a close frame's status code, 0 when it has none */
     size_t reason_len;   /* a close frame's reason: data + 2, reason_len bytes */
@@ -81,8 +83,8 @@ typedef enum {
 typedef struct {
     uint64_t max_message; /* largest data message (the sum of its fragments) */
     wsc_stage_t stage;
-    uint8_t b0, b1;     /* the frame's first two bytes */
-    uint8_t ext[8];     /* extended length being gathered */
+    uint8_t b0, b1; /* the frame's first two bytes */
+    uint8_t ext[8]; /* extended length being gathered */
     size_t ext_have, ext_need;
     uint8_t head[2];
     size_t head_have;
@@ -113,8 +115,8 @@ uint16_t wsc_parser_close_code(const wsc_parser_t *p);
 /* Writes a masked final control frame (WS_OP_PING, WS_OP_PONG, WS_OP_CLOSE)
  * with len <= WS_CONTROL_MAX payload bytes. Returns its size, or 0 when
  * len is over the bound or RAND_bytes() fails. */
-size_t wsc_frame_control(uint8_t out[WSC_CONTROL_FRAME_MAX], uint8_t opcode,
-                         const uint8_t *payload, size_t len);
+size_t wsc_frame_control(uint8_t out[WSC_CONTROL_FRAME_MAX], uint8_t opcode, const uint8_t *payload,
+                         size_t len);
 
 /* A masked close frame with code (0: no code). Returns its size, or 0. */
 size_t wsc_frame_close(uint8_t out[WSC_CONTROL_FRAME_MAX], uint16_t code);
