@@ -2,8 +2,9 @@
  *
  * One process, one thread, Linux epoll, non-blocking sockets. An optional
  * in-process publisher sends an FLV file over RTMP at real-time pace; N
- * players play one URL over RTMP or HTTP-FLV. The protocol work is done by
- * the node's own pure codecs in the client role: rtmp_hs (handshake),
+ * players play one URL over RTMP, HTTP-FLV or WebSocket-FLV. The protocol
+ * work is done by the node's own pure codecs in the client role: rtmp_hs
+ * (handshake),
  * rtmp_proto_client (control and the command sequence, the one the relay
  * links and weir-push/weir-pull run), rtmp_proto (aggregates), rtmp_chunk
  * (media encoding), flv (reader and codec inspection).
@@ -24,7 +25,8 @@
  *
  * Memory: a fixed struct per player, plus the chunk parser (RTMP: partial
  * messages of at most BENCH_MAX_MSG bytes on at most BENCH_MAX_CSIDS chunk
- * streams) or the FLV reader (HTTP-FLV: one tag of at most BENCH_MAX_MSG
+ * streams) or the FLV reader (HTTP-FLV, WebSocket-FLV with wsc's frame
+ * parser, which keeps no payload: one tag of at most BENCH_MAX_MSG
  * bytes); output queues are bounded (BENCH_PLAYER_OUT_MAX,
  * BENCH_PUB_OUT_MAX). Every phase is bounded in time.
  *
@@ -94,15 +96,19 @@ static void usage(FILE *out)
         "       weir-bench [options] --publish FILE.flv --publish-url rtmp://host[:port]/app/name\n"
         "                  [--players N --url URL]\n"
         "\n"
-        "Load generator for an RTMP / HTTP-FLV server: N players over RTMP or HTTP-FLV,\n"
-        "started at a ramp rate, and optionally an in-process publisher. One thread,\n"
-        "epoll; the node's own RTMP, AMF0 and FLV code in the client role.\n"
+        "Load generator for an RTMP / HTTP-FLV / WebSocket-FLV server: N players over\n"
+        "RTMP, HTTP-FLV or WebSocket-FLV, started at a ramp rate, and optionally an\n"
+        "in-process publisher. One thread, epoll; the node's own RTMP, AMF0 and FLV\n"
+        "code in the client role.\n"
         "\n"
         "Players:\n"
         "  --players N          number of players (default %d; 0 with --publish only)\n"
-        "  --url URL            what they play: rtmp[s]://host[:port]/app/name or\n"
+        "  --url URL            what they play: rtmp[s]://host[:port]/app/name,\n"
         "                       http[s]://host[:port]/app/name.flv (HTTP/1.1, chunked or\n"
-        "                       plain); rtmps:// and https:// are TLS first\n"
+        "                       plain) or ws[s]://host[:port]/app/name.flv\n"
+        "                       (WebSocket-FLV: pings answered, a close frame 1000\n"
+        "                       at the end);\n"
+        "                       rtmps://, https:// and wss:// are TLS first\n"
         "  --ramp R             players started per second (default %.0f)\n"
         "  --probes K           players served as soon as data arrives, for the latency\n"
         "                       figures (default %d); the others are read in batches\n"
@@ -167,11 +173,12 @@ static int parse_double(const char *opt, const char *s, double min, double max, 
     return 0;
 }
 
-/* "http[s]://host[:port]/path" into u (host, port, request target, Host header). */
-static int http_url_parse(const char *url, bench_url_t *u, char *err, size_t errlen)
+/* "http[s]://host[:port]/path" (or ws[s]://) into u (host, port, request
+ * target, Host header). */
+static int http_url_parse(const char *url, url_scheme_t sch, bench_url_t *u, char *err,
+                          size_t errlen)
 {
     url_t parsed;
-    url_scheme_t sch = u->tls ? URL_SCHEME_HTTPS : URL_SCHEME_HTTP;
     if (url_parse(url, url_scheme_name(sch), url_scheme_port(sch), &parsed, err, errlen) != 0)
         return -1;
     size_t plen = strlen(parsed.path);
@@ -205,17 +212,17 @@ static int url_setup(const char *opt, const char *url, int rtmp_only, bench_url_
         }
         snprintf(u->host, sizeof u->host, "%s", u->rtmp.host);
         u->port = u->rtmp.port;
-    } else if (!rtmp_only && (sch == URL_SCHEME_HTTP || sch == URL_SCHEME_HTTPS)) {
-        u->proto = PROTO_HTTP;
-        if (http_url_parse(url, u, err, sizeof err) != 0) {
+    } else if (!rtmp_only && sch != URL_SCHEME_OTHER) {
+        u->proto = sch == URL_SCHEME_WS || sch == URL_SCHEME_WSS ? PROTO_WS : PROTO_HTTP;
+        if (http_url_parse(url, sch, u, err, sizeof err) != 0) {
             fprintf(stderr, "weir-bench: %s '%s': %s\n", opt, url, err);
             return -1;
         }
     } else {
         fprintf(stderr, "weir-bench: %s '%s': expected %s\n", opt, url,
                 rtmp_only ? "rtmp://host[:port]/app/name (or rtmps://)"
-                          : "rtmp://host[:port]/app/name or http://host[:port]/app/name.flv (or "
-                            "rtmps://, https://)");
+                          : "rtmp://host[:port]/app/name, http://host[:port]/app/name.flv or "
+                            "ws://host[:port]/app/name.flv (or rtmps://, https://, wss://)");
         return -1;
     }
     struct addrinfo hints, *res = NULL;

@@ -1,5 +1,6 @@
-/* weir-pull: plays an RTMP URL (tools/common/rtmp_client.h) or an HTTP-FLV URL
- * (tools/common/httpflv_client.h, the body read with the node's FLV reader)
+/* weir-pull: plays an RTMP URL (tools/common/rtmp_client.h) or an HTTP-FLV or
+ * WebSocket-FLV URL (tools/common/httpflv_client.h, the body read with the
+ * node's FLV reader)
  * and writes the tags to an FLV file, stdout, or nowhere; prints a JSON
  * summary (bytes, bitrate, frame counts, time to the first video frame). */
 #include <errno.h>
@@ -24,7 +25,8 @@ typedef struct {
     FILE *out; /* NULL: discard */
     const char *out_name;
     const char *url;
-    int http;
+    int http; /* http[s]:// or ws[s]:// */
+    int ws;   /* ws[s]:// */
     double duration_s;
     long max_frames;
     int timeout_ms;
@@ -47,9 +49,12 @@ static void usage(FILE *out)
             "\n"
             "Plays URL and writes what arrives as FLV: to OUT.flv, to stdout with \"-\",\n"
             "or nowhere when OUT is omitted (then it only counts and reports).\n"
-            "URL is rtmp[s]://host[:port]/app/name or http[s]://host:port/app/name.flv\n"
-            "(HTTP-FLV; chunked or plain bodies). Tags keep the bodies and timestamps\n"
-            "received (RTMP |RtmpSampleAccess data messages are left out).\n"
+            "URL is rtmp[s]://host[:port]/app/name, http[s]://host:port/app/name.flv\n"
+            "(HTTP-FLV; chunked or plain bodies) or ws[s]://host:port/app/name.flv\n"
+            "(WebSocket-FLV: the FLV stream in binary frames; pings are answered, and a\n"
+            "close frame with code 1000 is sent when the tool stops). rtmps://, https://\n"
+            "and wss:// are TLS first. Tags keep the bodies and timestamps received\n"
+            "(RTMP |RtmpSampleAccess data messages are left out).\n"
             "\n"
             "  --duration SEC  stop SEC seconds after the request (fractions allowed)\n"
             "  --frames N      stop after N coded video frames\n"
@@ -62,7 +67,7 @@ static void usage(FILE *out)
             "It stops at the end of the stream, on a limit above, or on SIGINT/SIGTERM;\n"
             "the output file is complete in every case. Then it prints one JSON line,\n"
             "to stdout (to stderr when the FLV goes to stdout):\n"
-            "  {\"url\": u, \"protocol\": \"rtmp\"|\"http\", \"status\": s, \"tags\": n,\n"
+            "  {\"url\": u, \"protocol\": \"rtmp\"|\"http\"|\"ws\", \"status\": s, \"tags\": n,\n"
             "   \"video\": n, \"frames\": n, \"keyframes\": n, \"audio\": n, \"data\": n,\n"
             "   \"bytes\": n, \"bitrate_kbps\": k, \"first_frame_ms\": t|null,\n"
             "   \"first_frame_key\": b|null, \"first_ts\": ms|null, \"last_ts\": ms|null,\n"
@@ -71,13 +76,16 @@ static void usage(FILE *out)
             "video counts video tags (sequence headers included), frames the coded\n"
             "video frames, bytes the tag bodies; first_frame_ms is the time from the\n"
             "play/GET request to the first coded video frame, first_frame_key whether\n"
-            "that frame is a key frame; duration_s runs from the request to the end.\n"
+            "that frame is a key frame; duration_s runs from the request to the end;\n"
+            "status is the last RTMP status code, \"HTTP 200\", \"HTTP 101\" (ws) or\n"
+            "\"WebSocket close N\" when the server closed the WebSocket with code N.\n"
             "\n"
             "Exit status:\n"
             "  0  stopped cleanly (end of stream, a limit, a signal)\n"
             "  1  output error (cannot write OUT)\n"
             "  2  usage error, bad URL\n"
-            "  3  connection or protocol error (connect, handshake, timeout, bad FLV)\n"
+            "  3  connection or protocol error (connect, TLS or WebSocket handshake,\n"
+            "     timeout, bad FLV, a malformed WebSocket frame)\n"
             "  4  refused (e.g. NetStream.Play.StreamNotFound, HTTP 404)\n"
             "  5  nothing received for --timeout ms while playing (summary printed)\n",
             PULL_DEFAULT_TIMEOUT_MS);
@@ -240,7 +248,7 @@ static int pull_http(pull_t *p)
         fprintf(stderr, "weir-pull: %s\n", err);
         return status ? TOOL_EXIT_REFUSED : TOOL_EXIT_NET;
     }
-    snprintf(p->status, sizeof p->status, "HTTP 200");
+    snprintf(p->status, sizeof p->status, "HTTP %d", status);
     uint8_t *buf = malloc(PULL_READ_SIZE);
     p->reader = flv_reader_new(FLV_FILE_MAX_TAG);
     int rc = 0;
@@ -275,6 +283,9 @@ static int pull_http(pull_t *p)
     }
     free(buf);
     flv_reader_free(p->reader);
+    if (httpflv_client_ws_close_code(c))
+        snprintf(p->status, sizeof p->status, "WebSocket close %u",
+                 httpflv_client_ws_close_code(c));
     httpflv_client_close(c);
     return rc;
 }
@@ -284,7 +295,7 @@ static int print_summary(pull_t *p, FILE *to)
     double dur = (double)(p->end_ms - p->request_ms) / 1000.0;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "url", p->url);
-    cJSON_AddStringToObject(o, "protocol", p->http ? "http" : "rtmp");
+    cJSON_AddStringToObject(o, "protocol", p->ws ? "ws" : p->http ? "http" : "rtmp");
     cJSON_AddStringToObject(o, "status", p->status);
     cJSON_AddNumberToObject(o, "tags", (double)p->tags);
     cJSON_AddNumberToObject(o, "video", (double)p->video);
@@ -357,7 +368,9 @@ static int parse_args(pull_t *p, int argc, char **argv, int *complex)
     p->url = argv[optind];
     p->out_name = nargs == 2 ? argv[optind + 1] : NULL;
     char err[RTMP_CLIENT_ERR_MAX + HTTPFLV_ERR_MAX];
-    if (strncasecmp(p->url, "http", 4) == 0) {
+    url_scheme_t sch = url_scheme(p->url);
+    p->ws = sch == URL_SCHEME_WS || sch == URL_SCHEME_WSS;
+    if (p->ws || sch == URL_SCHEME_HTTP || sch == URL_SCHEME_HTTPS) {
         httpflv_url_t hu;
         p->http = 1;
         if (httpflv_url_parse(p->url, &hu, err, sizeof err) == 0)

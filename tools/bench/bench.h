@@ -4,6 +4,7 @@
  *   net.c        connections: output queue, epoll registration, connect, read, teardown
  *   rtmp.c       the RTMP client role on the shared state machine (rtmp_proto_client.h)
  *   http.c       the HTTP-FLV client role: request, response head, chunked body, FLV tags
+ *   ws.c         the WebSocket-FLV client role (ws://, wss://): upgrade, frames, ping, close
  *   players.c    players: media accounting, latency samples, the fast and batch sets
  *   publisher.c  the in-process publisher: FLV file load, real-time pacing, content hashes
  *   report.c     per-second and final JSON reports
@@ -29,6 +30,7 @@
 #include "rtmp_proto_client.h"
 #include "tool_tls.h"
 #include "url.h"
+#include "wsc.h"
 
 #define BENCH_SCRATCH_SIZE (256u * 1024)        /* one recv() at most */
 #define BENCH_MAX_MSG (8u * 1024 * 1024)        /* largest RTMP message / FLV tag accepted */
@@ -70,11 +72,11 @@
 
 #define FLASH_VER "LNX 9,0,124,2 (weir-bench/" WEIR_VERSION ")"
 
-typedef enum { PROTO_RTMP, PROTO_HTTP } proto_t;
+typedef enum { PROTO_RTMP, PROTO_HTTP, PROTO_WS } proto_t;
 
 typedef struct {
     proto_t proto;
-    int tls; /* rtmps://, https:// */
+    int tls; /* rtmps://, https://, wss:// */
     char host[URL_RTMP_HOST_MAX];
     uint16_t port;
     char host_hdr[BENCH_HOSTHDR_MAX]; /* HTTP Host header: host:port */
@@ -87,13 +89,13 @@ typedef struct {
 typedef enum {
     ST_IDLE,       /* not started */
     ST_CONNECTING, /* TCP connect in progress */
-    ST_TLS,        /* rtmps://, https://: TLS handshake */
+    ST_TLS,        /* rtmps://, https://, wss://: TLS handshake */
     ST_HANDSHAKE,  /* RTMP handshake */
     ST_CONNECT,    /* RTMP connect sent, waiting for its _result */
     ST_CREATE,     /* RTMP createStream sent */
     ST_START,      /* RTMP play / publish sent, waiting for onStatus */
-    ST_HTTP_HEAD,  /* HTTP request sent, reading the response head */
-    ST_LIVE,       /* playing (Play.Start, HTTP 200) or publishing (Publish.Start) */
+    ST_HTTP_HEAD,  /* HTTP (or WebSocket upgrade) request sent, reading the response head */
+    ST_LIVE,       /* playing (Play.Start, HTTP 200 or 101) or publishing (Publish.Start) */
     ST_CLOSED
 } conn_state_t;
 
@@ -104,9 +106,9 @@ enum { CH_SIZE, CH_EXT, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_END };
 typedef enum {
     ERR_CONNECT,       /* TCP connect failed */
     ERR_SETUP_TIMEOUT, /* not playing within --setup-timeout */
-    ERR_HANDSHAKE,     /* RTMP or TLS handshake failed (a certificate that does not verify) */
+    ERR_HANDSHAKE,     /* RTMP, TLS (a certificate that does not verify) or WebSocket handshake failed */
     ERR_REFUSED,       /* connect, createStream or play refused */
-    ERR_HTTP_STATUS,   /* an HTTP status other than 200 */
+    ERR_HTTP_STATUS,   /* an HTTP status other than 200 (WebSocket: 101) */
     ERR_PROTOCOL,      /* malformed data from the server */
     ERR_CLOSED,        /* the server closed the connection */
     ERR_IO,            /* socket error (reset, ...) */
@@ -114,6 +116,8 @@ typedef enum {
     ERR_NOMEM,         /* out of memory */
     ERR_COUNT
 } err_reason_t;
+
+struct bench_ws; /* ws.c */
 
 typedef struct {
     int fd;
@@ -129,7 +133,8 @@ typedef struct {
     uint8_t key_start; /* ...and it was a key frame after a sequence header */
     uint8_t err;       /* err_reason_t + 1 when it failed, 0 otherwise */
     uint8_t tls_want_write; /* ST_TLS: the handshake waits for writability */
-    SSL *ssl;               /* rtmps://, https://: the TLS session (tool_tls.h) */
+    SSL *ssl;               /* rtmps://, https://, wss://: the TLS session (tool_tls.h) */
+    struct bench_ws *ws;    /* ws://, wss://: the WebSocket state (ws.c) */
     /* HTTP: chunked transfer decoding. */
     uint8_t chunked;
     uint8_t ch_state;
@@ -264,6 +269,8 @@ void bench_conn_release(conn_t *c);
 int bench_conn_fail(bench_t *b, conn_t *c, err_reason_t why, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 uint8_t *bench_out_reserve(bench_t *b, conn_t *c, size_t n);
+/* Queues n bytes of output: 0, or -1 (the connection failed: over its bound). */
+int bench_out_write(bench_t *b, conn_t *c, const uint8_t *p, size_t n);
 int bench_conn_flush(bench_t *b, conn_t *c);
 int bench_conn_open(bench_t *b, conn_t *c, const bench_url_t *u);
 void bench_conn_event(bench_t *b, conn_t *c, uint32_t ev);
@@ -279,6 +286,15 @@ int bench_rtmp_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_
 /* ---- http.c: the HTTP-FLV client role: request, response head, chunked body, FLV tags */
 int bench_http_begin(bench_t *b, conn_t *c);
 int bench_http_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_t now_us);
+/* FLV stream bytes of a player (HTTP body, WebSocket binary payloads) to
+ * its FLV reader c->flv; tags to bench_player_media(). 0, or -1 (failed). */
+int bench_flv_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_t now_us);
+
+/* ---- ws.c: the WebSocket-FLV client role (ws://, wss://): upgrade, frames, ping, close */
+int bench_ws_begin(bench_t *b, conn_t *c);
+int bench_ws_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_t now_us);
+/* Sends the close frame (best effort) if the player is live; frees c->ws. */
+void bench_ws_release(conn_t *c);
 
 /* ---- players.c: players: media accounting, latency samples, the fast and batch sets */
 int bench_player_media(bench_t *b, conn_t *c, uint8_t type, const uint8_t *p, uint32_t len,

@@ -29,7 +29,7 @@ int bench_http_begin(bench_t *b, conn_t *c)
     return 0;
 }
 
-static int flv_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_t now_us)
+int bench_flv_input(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_t now_us)
 {
     for (;;) {
         size_t used = 0;
@@ -87,7 +87,7 @@ static int chunk_line_byte(bench_t *b, conn_t *c, uint8_t ch)
 static int http_body(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_t now_us)
 {
     if (!c->chunked)
-        return flv_input(b, c, p, len, now_us);
+        return bench_flv_input(b, c, p, len, now_us);
     while (len > 0) {
         switch (c->ch_state) {
         case CH_SIZE:
@@ -99,7 +99,7 @@ static int http_body(bench_t *b, conn_t *c, const uint8_t *p, size_t len, int64_
             break;
         case CH_DATA: {
             size_t k = len < c->ch_left ? len : c->ch_left;
-            if (flv_input(b, c, p, k, now_us) != 0)
+            if (bench_flv_input(b, c, p, k, now_us) != 0)
                 return -1;
             p += k;
             len -= k;

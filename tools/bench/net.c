@@ -17,6 +17,7 @@
 
 void bench_conn_release(conn_t *c)
 {
+    bench_ws_release(c);
     tool_tls_close(c->ssl);
     c->ssl = NULL;
     if (c->fd >= 0)
@@ -117,6 +118,18 @@ uint8_t *bench_out_reserve(bench_t *b, conn_t *c, size_t n)
     return c->out + c->out_len;
 }
 
+int bench_out_write(bench_t *b, conn_t *c, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    uint8_t *dst = bench_out_reserve(b, c, n);
+    if (!dst)
+        return -1;
+    memcpy(dst, p, n);
+    c->out_len += n;
+    return 0;
+}
+
 int bench_conn_flush(bench_t *b, conn_t *c)
 {
     while (c->out_off < c->out_len) {
@@ -139,7 +152,9 @@ int bench_conn_flush(bench_t *b, conn_t *c)
 /* The protocol starts (after TCP, or after TLS). */
 static int conn_begin(bench_t *b, conn_t *c)
 {
-    int rc = c->proto == PROTO_RTMP ? bench_rtmp_begin(b, c) : bench_http_begin(b, c);
+    int rc = c->proto == PROTO_RTMP   ? bench_rtmp_begin(b, c)
+             : c->proto == PROTO_WS ? bench_ws_begin(b, c)
+                                    : bench_http_begin(b, c);
     if (rc != 0)
         return -1;
     return bench_conn_flush(b, c);
@@ -165,7 +180,7 @@ static int conn_connected(bench_t *b, conn_t *c)
         return conn_begin(b, c);
     char err[BENCH_ERR_TEXT];
     c->ssl =
-        tool_tls_new(c->fd, u->host, u->proto == PROTO_HTTP ? "http/1.1" : NULL, err, sizeof err);
+        tool_tls_new(c->fd, u->host, u->proto != PROTO_RTMP ? "http/1.1" : NULL, err, sizeof err);
     if (!c->ssl)
         return bench_conn_fail(b, c, ERR_HANDSHAKE, "%s", err);
     c->state = ST_TLS;
@@ -213,6 +228,7 @@ static void conn_read(bench_t *b, conn_t *c)
         }
         int64_t now = bench_mono_us();
         int r = c->proto == PROTO_RTMP ? bench_rtmp_input(b, c, b->scratch, (size_t)n, now)
+                : c->proto == PROTO_WS ? bench_ws_input(b, c, b->scratch, (size_t)n, now)
                                        : bench_http_input(b, c, b->scratch, (size_t)n, now);
         if (r != 0 || c->state == ST_CLOSED)
             return;

@@ -251,7 +251,9 @@ void bench_print_final(bench_t *b, int64_t now_us)
     cJSON_AddNumberToObject(o, "players", b->nplayers);
     if (b->url_text) {
         cJSON_AddStringToObject(o, "url", b->url_text);
-        cJSON_AddStringToObject(o, "protocol", b->url.proto == PROTO_RTMP ? "rtmp" : "http-flv");
+        cJSON_AddStringToObject(o, "protocol", b->url.proto == PROTO_RTMP ? "rtmp"
+                                               : b->url.proto == PROTO_WS ? "ws-flv"
+                                                                          : "http-flv");
     } else {
         cJSON_AddNullToObject(o, "url");
         cJSON_AddNullToObject(o, "protocol");

@@ -21,26 +21,13 @@ int bench_rtmp_send(bench_t *b, conn_t *c, uint32_t csid, uint8_t type, uint32_t
     return 0;
 }
 
-/* Appends n bytes to the connection's output. */
-static int queue_bytes(bench_t *b, conn_t *c, const uint8_t *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    uint8_t *dst = bench_out_reserve(b, c, n);
-    if (!dst)
-        return -1;
-    memcpy(dst, p, n);
-    c->out_len += n;
-    return 0;
-}
-
 /* Moves what the command sequence queued onto the connection's output. */
 static int proto_output(bench_t *b, conn_t *c)
 {
     const uint8_t *p;
     size_t n;
     rtmp_proto_client_output(c->pc, &p, &n);
-    if (queue_bytes(b, c, p, n) != 0)
+    if (bench_out_write(b, c, p, n) != 0)
         return -1;
     rtmp_proto_client_output_done(c->pc, n);
     return 0;
@@ -65,7 +52,7 @@ static int hs_output(bench_t *b, conn_t *c)
     const uint8_t *d;
     size_t n;
     rtmp_hs_output(c->hs, &d, &n);
-    if (queue_bytes(b, c, d, n) != 0)
+    if (bench_out_write(b, c, d, n) != 0)
         return -1;
     if (n)
         rtmp_hs_output_done(c->hs);

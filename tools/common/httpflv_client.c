@@ -15,6 +15,7 @@
 #include "http_chunked.h"
 #include "http_resp.h"
 #include "tool_tls.h"
+#include "wsc.h"
 
 #define HTTPFLV_DEFAULT_PORT 80
 
@@ -23,7 +24,9 @@
 int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    url_scheme_t s = url_scheme(url) == URL_SCHEME_HTTPS ? URL_SCHEME_HTTPS : URL_SCHEME_HTTP;
+    url_scheme_t s = url_scheme(url);
+    if (s != URL_SCHEME_HTTPS && s != URL_SCHEME_WS && s != URL_SCHEME_WSS)
+        s = URL_SCHEME_HTTP; /* url_parse() names the scheme expected */
     if (url_parse(url, url_scheme_name(s), url_scheme_port(s), out, err, errlen) != 0)
         return NODE_EINVAL;
     return 0;
@@ -31,12 +34,17 @@ int httpflv_url_parse(const char *url, httpflv_url_t *out, char *err, size_t err
 
 /* ---- client ------------------------------------------------------------- */
 
-typedef enum { BODY_CLOSE, BODY_LENGTH, BODY_CHUNKED } body_mode_t;
+typedef enum { BODY_CLOSE, BODY_LENGTH, BODY_CHUNKED, BODY_WS } body_mode_t;
 
 struct httpflv_client {
     int fd;
-    SSL *ssl; /* https://: the TLS session, else NULL */
+    SSL *ssl; /* https://, wss://: the TLS session, else NULL */
     body_mode_t mode;
+    int ws;                        /* ws://, wss://: the body is WebSocket frames */
+    char ws_key[WSC_KEY_LEN + 1];  /* the Sec-WebSocket-Key sent */
+    wsc_parser_t wsp;              /* BODY_WS: the server's frames */
+    int ws_close_sent;             /* our close frame went out */
+    uint16_t ws_close_code;        /* the server's close code (0: none or not yet) */
     uint64_t remaining; /* BODY_LENGTH: body bytes still expected */
     http_chunked_t chunked;
     int done;                       /* the body ended */
@@ -128,6 +136,28 @@ static int send_all(int fd, SSL *ssl, const char *buf, size_t len, int64_t deadl
     return 0;
 }
 
+/* A complete response head: *status, the reason and the body framing;
+ * for ws:// the upgrade checked (wsc_response_check()). Returns 0, or -1
+ * with err for a 101 that breaks the WebSocket handshake (*status stays
+ * 0: a protocol error, not a refusal). */
+static int take_head(httpflv_client_t *c, const http_resp_t *resp, int *status, char *reason,
+                     size_t reason_len, char *err, size_t errlen)
+{
+    const char *werr = NULL;
+    if (c->ws && wsc_response_check(resp, c->ws_key, &werr) == NODE_EPROTO) {
+        snprintf(err, errlen, "WebSocket handshake: %s", werr);
+        return -1;
+    }
+    *status = resp->status;
+    snprintf(reason, reason_len, "%s", resp->reason);
+    c->mode = c->ws && resp->status == 101        ? BODY_WS
+              : resp->body == HTTP_BODY_CHUNKED ? BODY_CHUNKED
+              : resp->body == HTTP_BODY_LENGTH  ? BODY_LENGTH
+                                                : BODY_CLOSE;
+    c->remaining = resp->content_length > 0 ? (uint64_t)resp->content_length : 0;
+    return 0;
+}
+
 /* Reads the response head into c->head with the http_resp parser, before
  * deadline. Returns 0 with *status, the reason, the body framing set and
  * any body bytes that came with the head left in c->head (left_off,
@@ -175,19 +205,33 @@ static int read_head(httpflv_client_t *c, int64_t deadline, int *status, char *r
             snprintf(err, errlen, "malformed HTTP response head: %s", perr);
             break;
         }
-        *status = resp->status;
-        snprintf(reason, reason_len, "%s", resp->reason);
-        c->mode = resp->body == HTTP_BODY_CHUNKED  ? BODY_CHUNKED
-                  : resp->body == HTTP_BODY_LENGTH ? BODY_LENGTH
-                                                   : BODY_CLOSE;
-        c->remaining = resp->content_length > 0 ? (uint64_t)resp->content_length : 0;
+        rc = take_head(c, resp, status, reason, reason_len, err, errlen);
         c->left_off = have + used;
         c->left_len = (size_t)r - used;
-        rc = 0;
         break;
     }
     http_resp_parser_free(hp);
     return rc;
+}
+
+/* The GET request of url into req: a WebSocket upgrade for ws:// and
+ * wss:// (a new key kept in c). Returns its length, or -1 (no key). */
+static int build_request(httpflv_client_t *c, const char *url, const httpflv_url_t *u, char *req,
+                         size_t cap)
+{
+    char authority[URL_HOST_MAX + 16];
+    url_authority(u, authority, sizeof authority);
+    url_scheme_t s = url_scheme(url);
+    c->ws = s == URL_SCHEME_WS || s == URL_SCHEME_WSS;
+    if (!c->ws)
+        return snprintf(req, cap,
+                        "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-pull/" WEIR_VERSION
+                        "\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+                        u->path, authority);
+    wsc_parser_init(&c->wsp, HTTPFLV_WS_MAX_MESSAGE);
+    if (wsc_key_new(c->ws_key) != 0)
+        return -1;
+    return wsc_request(req, cap, u->path, authority, c->ws_key, "weir-pull/" WEIR_VERSION);
 }
 
 httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *status, char *err,
@@ -210,13 +254,13 @@ httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *stat
         return NULL;
     }
     char req[URL_PATH_MAX + URL_HOST_MAX + 256];
-    char authority[URL_HOST_MAX + 16];
-    url_authority(&u, authority, sizeof authority);
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-pull/" WEIR_VERSION
-                     "\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-                     u.path, authority);
-    if (url_scheme(url) == URL_SCHEME_HTTPS &&
+    int n = build_request(c, url, &u, req, sizeof req);
+    if (n < 0) {
+        snprintf(err, errlen, "cannot build the request (WebSocket key)");
+        httpflv_client_close(c);
+        return NULL;
+    }
+    if (url_scheme_tls(url_scheme(url)) &&
         !(c->ssl = tool_tls_connect(c->fd, u.host, "http/1.1", deadline, err, errlen))) {
         httpflv_client_close(c);
         return NULL;
@@ -232,8 +276,9 @@ httpflv_client_t *httpflv_client_open(const char *url, int timeout_ms, int *stat
         httpflv_client_close(c);
         return NULL;
     }
-    if (*status != 200) {
-        snprintf(err, errlen, "HTTP %d %s", *status, reason);
+    if (*status != (c->ws ? 101 : 200)) {
+        snprintf(err, errlen, "HTTP %d %s%s", *status, reason,
+                 c->ws && *status < 300 ? " (not a WebSocket upgrade)" : "");
         httpflv_client_close(c);
         return NULL;
     }
@@ -275,6 +320,143 @@ static ssize_t read_raw(httpflv_client_t *c, uint8_t *buf, size_t cap, int64_t d
     }
 }
 
+/* ---- WebSocket-FLV (BODY_WS) -------------------------------------------- */
+
+/* Sends a masked control frame; 0, or -1 (errno set). */
+static int ws_send_control(httpflv_client_t *c, uint8_t opcode, const uint8_t *payload,
+                           size_t len, int64_t deadline)
+{
+    uint8_t frame[WSC_CONTROL_FRAME_MAX];
+    size_t n = wsc_frame_control(frame, opcode, payload, len);
+    if (opcode == WS_OP_CLOSE)
+        c->ws_close_sent = 1;
+    if (n == 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return send_all(c->fd, c->ssl, (const char *)frame, n, deadline);
+}
+
+/* A close frame with code (0: none). */
+static int ws_send_close(httpflv_client_t *c, uint16_t code, int64_t deadline)
+{
+    uint8_t pl[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    return ws_send_control(c, WS_OP_CLOSE, pl, code ? 2 : 0, deadline);
+}
+
+/* A ping is answered with a pong (same payload); the server's close is
+ * echoed (its code) and ends the body. 0, or -1 with c->err. */
+static int ws_control(httpflv_client_t *c, const wsc_event_t *ev, int64_t deadline)
+{
+    if (ev->opcode == WS_OP_PING && ws_send_control(c, WS_OP_PONG, ev->data, ev->len, deadline)) {
+        snprintf(c->err, sizeof c->err, "WebSocket: sending a pong: %s", strerror(errno));
+        return -1;
+    }
+    if (ev->opcode == WS_OP_CLOSE) {
+        c->ws_close_code = ev->close_code;
+        c->done = 1;
+        if (!c->ws_close_sent)
+            ws_send_close(c, ev->close_code, deadline); /* best effort: the server closes */
+    }
+    return 0;
+}
+
+/* The frames in buf[0..n): binary payloads moved to the front of buf
+ * (*got bytes: they never overtake the bytes still to parse), control
+ * frames handled. 0, or -1 with c->err (a protocol error is answered with
+ * a close frame of its code). */
+static int ws_decode(httpflv_client_t *c, uint8_t *buf, size_t n, size_t *got, int64_t deadline)
+{
+    size_t in = 0, out = 0;
+    while (in < n && !c->done) {
+        size_t used = 0;
+        wsc_event_t ev;
+        const char *err = NULL;
+        parse_rc_t rc = wsc_parser_feed(&c->wsp, buf + in, n - in, &used, &ev, &err);
+        if (rc < 0) {
+            snprintf(c->err, sizeof c->err, "WebSocket: %s", err);
+            ws_send_close(c, wsc_parser_close_code(&c->wsp), deadline);
+            return -1;
+        }
+        in += used;
+        if (rc == PARSE_NEED_MORE)
+            break;
+        if (ev.kind == WSC_EV_CONTROL && ws_control(c, &ev, deadline) != 0)
+            return -1;
+        if (ev.kind == WSC_EV_DATA && ev.opcode != WS_OP_BINARY) {
+            snprintf(c->err, sizeof c->err, "WebSocket: a text message (FLV comes in binary ones)");
+            ws_send_close(c, WS_CLOSE_PROTOCOL, deadline);
+            return -1;
+        }
+        if (ev.kind == WSC_EV_DATA) {
+            memmove(buf + out, ev.data, ev.len);
+            out += ev.len;
+        }
+    }
+    *got = out;
+    return 0;
+}
+
+/* At close: our close frame (1000), then the server's echo awaited for at
+ * most HTTPFLV_WS_CLOSE_WAIT_MS (media still in flight is discarded). */
+static void ws_close_handshake(httpflv_client_t *c)
+{
+    int64_t deadline = weir_mono_ms() + HTTPFLV_WS_CLOSE_WAIT_MS;
+    if (ws_send_close(c, WS_CLOSE_NORMAL, deadline) != 0)
+        return;
+    uint8_t buf[4096];
+    for (;;) {
+        ssize_t r = read_raw(c, buf, sizeof buf, deadline);
+        if (r <= 0)
+            return;
+        for (size_t in = 0; in < (size_t)r;) {
+            size_t used = 0;
+            wsc_event_t ev;
+            const char *err = NULL;
+            parse_rc_t rc = wsc_parser_feed(&c->wsp, buf + in, (size_t)r - in, &used, &ev, &err);
+            if (rc < 0 || (rc == PARSE_OK && ev.kind == WSC_EV_CONTROL &&
+                           ev.opcode == WS_OP_CLOSE))
+                return;
+            in += used;
+            if (rc == PARSE_NEED_MORE)
+                break;
+        }
+    }
+}
+
+/* ---- the body ----------------------------------------------------------- */
+
+/* Decodes r raw body bytes in buf by the framing (in place). */
+static httpflv_rc_t decode_body(httpflv_client_t *c, uint8_t *buf, size_t r, size_t *got,
+                                int64_t deadline)
+{
+    if (c->mode == BODY_LENGTH) {
+        c->remaining -= (uint64_t)r;
+        c->done = c->remaining == 0;
+        *got = r;
+        return HTTPFLV_DATA;
+    }
+    if (c->mode == BODY_CLOSE) {
+        *got = r;
+        return HTTPFLV_DATA;
+    }
+    const char *err = NULL;
+    if (c->mode == BODY_WS && ws_decode(c, buf, r, got, deadline) != 0) {
+        c->done = -1;
+        return HTTPFLV_ERROR;
+    }
+    if (c->mode == BODY_CHUNKED) {
+        int drc = http_chunked_decode(&c->chunked, buf, r, got, &err);
+        if (drc < 0)
+            return client_fail(c, err);
+        if (drc == 1)
+            c->done = 1;
+    }
+    if (*got > 0)
+        return HTTPFLV_DATA;
+    return c->done ? HTTPFLV_EOF : HTTPFLV_TIMEOUT; /* TIMEOUT: nothing yet, read on */
+}
+
 httpflv_rc_t httpflv_client_read(httpflv_client_t *c, uint8_t *buf, size_t cap, size_t *got,
                                  int timeout_ms)
 {
@@ -297,39 +479,30 @@ httpflv_rc_t httpflv_client_read(httpflv_client_t *c, uint8_t *buf, size_t cap, 
             return HTTPFLV_ERROR;
         }
         if (r == 0) {
+            if (c->mode == BODY_WS)
+                return client_fail(c, "WebSocket: connection closed without a close frame");
             if (c->mode != BODY_CLOSE)
                 return client_fail(c, "connection closed inside the body");
             c->done = 1;
             return HTTPFLV_EOF;
         }
-        if (c->mode == BODY_LENGTH) {
-            c->remaining -= (uint64_t)r;
-            c->done = c->remaining == 0;
-            *got = (size_t)r;
-            return HTTPFLV_DATA;
-        }
-        if (c->mode == BODY_CLOSE) {
-            *got = (size_t)r;
-            return HTTPFLV_DATA;
-        }
-        const char *err = NULL;
-        int drc = http_chunked_decode(&c->chunked, buf, (size_t)r, got, &err);
-        if (drc < 0)
-            return client_fail(c, err);
-        if (drc == 1)
-            c->done = 1;
-        if (*got > 0)
-            return HTTPFLV_DATA;
-        if (c->done)
-            return HTTPFLV_EOF;
+        httpflv_rc_t rc = decode_body(c, buf, (size_t)r, got, deadline);
+        if (rc != HTTPFLV_TIMEOUT)
+            return rc;
     }
 }
 
 const char *httpflv_client_framing(const httpflv_client_t *c)
 {
-    return c->mode == BODY_CHUNKED  ? "chunked"
-           : c->mode == BODY_LENGTH ? "content-length"
-                                    : "close";
+    return c->mode == BODY_WS        ? "websocket"
+           : c->mode == BODY_CHUNKED ? "chunked"
+           : c->mode == BODY_LENGTH  ? "content-length"
+                                     : "close";
+}
+
+uint16_t httpflv_client_ws_close_code(const httpflv_client_t *c)
+{
+    return c->ws_close_code;
 }
 
 const char *httpflv_client_error(const httpflv_client_t *c)
@@ -341,6 +514,8 @@ void httpflv_client_close(httpflv_client_t *c)
 {
     if (!c)
         return;
+    if (c->mode == BODY_WS && !c->ws_close_sent && c->done >= 0)
+        ws_close_handshake(c);
     tool_tls_close(c->ssl);
     if (c->fd >= 0)
         close(c->fd);

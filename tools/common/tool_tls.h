@@ -1,4 +1,4 @@
-/* tool_tls: TLS for the tools' clients (rtmps://, https://), with OpenSSL:
+/* tool_tls: TLS for the tools' clients (rtmps://, https://, wss://), with OpenSSL:
  * TLS 1.2 or later, the server verified against the system CA store (or
  * the file given with --ca) and the URL's host name or IP address, unless
  * --insecure. The tools' sockets are non-blocking: tool_io_send() and
@@ -31,9 +31,9 @@ int tool_tls_configure(const char *ca, int insecure, char *err, size_t errlen);
         "insecure", no_argument, NULL, TOOL_OPT_INSECURE                                           \
     }
 #define TOOL_TLS_HELP                                                                              \
-    "  --ca FILE       rtmps://, https://: trust the CAs in FILE (PEM) instead of the\n"           \
-    "                  system store\n"                                                             \
-    "  --insecure      rtmps://, https://: do not verify the server's certificate\n"
+    "  --ca FILE       TLS URLs (rtmps://, https://, wss://): trust the CAs in FILE\n"            \
+    "                  (PEM) instead of the system store\n"                                        \
+    "  --insecure      TLS URLs: do not verify the server's certificate\n"
 /* getopt_long()'s option opt with arg: 1 when it was one of
  * TOOL_TLS_OPTIONS (noted for tool_tls_apply()), else 0. */
 int tool_tls_option(int opt, const char *arg);
