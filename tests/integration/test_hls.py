@@ -5,9 +5,11 @@ segments start with PAT/PMT and a key frame, are the same bytes for every
 request, and an old one 404s; sessions (token in the URIs) are listed with
 protocol hls, kicked (403 after), end with play.stop after the idle timeout;
 a signed-URL app refuses without a signature (401), drain refuses a new
-session (503); keep-alive, pipelined requests, the connection not listed; LL-HLS parts and blocking reload; a republish
-is a discontinuity, the end is EXT-X-ENDLIST, a blocking reload that cannot
-be answered is 503 after three targets."""
+session (503); keep-alive, pipelined requests, the connection not listed
+nor found by id (404) while its HLS session is; LL-HLS parts and blocking reload; a republish
+is a discontinuity, the end is EXT-X-ENDLIST, closing the stream over the
+API ends its HLS sessions, a blocking reload that cannot be answered is 503
+after three targets."""
 
 import pathlib
 import re
@@ -250,6 +252,46 @@ def test_pipelined_requests_and_the_connection_not_listed(live):
         m = re.search(r'^weir_sessions\{role="connecting",protocol="http-flv"\} (\d+)$',
                       api.get("/metrics").text, re.M)
         assert m is None or m.group(1) == "0", m.group(0)
+
+
+def test_carrier_connection_is_not_a_session(live):
+    """The connection carrying HLS requests (its id is in the node's log)
+    is not found by GET nor DELETE /api/v1/sessions/{id} (404) and goes on
+    serving; the HLS session it carries is found and kicked (403 after)."""
+    import socket
+    api = Api(live.api_url)
+    req = b"GET /live/cam.m3u8%s HTTP/1.1\r\nHost: x\r\nUser-Agent: carrier-test/1\r\n\r\n"
+    with socket.create_connection((live.host, live.http_port), timeout=10) as s:
+        s.sendall(req % b"")
+        st, _, body, rest = read_response(s, b"")
+        assert st == 200, body
+        token = re.search(rb"hls_session=([A-Za-z0-9_-]+)", body).group(1)
+        line = "http-flv: connection from %s:%d" % s.getsockname()
+        found = []
+
+        def carrier_logged():
+            found[:] = re.findall(r"\[s(\d+)\] " + re.escape(line) + "$", live.log_text(), re.M)
+            return found
+        wait_for("the carrier's id in the log", carrier_logged, timeout=10)
+        cid = int(found[0])
+        hls = [x for x in api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"]
+               if x["id"] > cid]
+        assert len(hls) == 1, hls
+        hid = hls[0]["id"]
+        r = api.get("/api/v1/sessions/%d" % cid)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+        r = api.delete("/api/v1/sessions/%d" % cid)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+        s.sendall(req % (b"?hls_session=" + token))  # not kicked: still served
+        st, hdrs, body, rest = read_response(s, rest)
+        assert st == 200 and hdrs["connection"] == "keep-alive" and token in body, hdrs
+        assert api.get("/api/v1/sessions/%d" % hid).json()["protocol"] == "hls"
+        r = api.delete("/api/v1/sessions/%d" % hid)
+        assert r.status_code == 200 and r.json()["kicked"]["id"] == hid, r.text
+        s.sendall(req % (b"?hls_session=" + token))
+        st, _, body, _ = read_response(s, rest)
+        assert st == 403, body
+    assert api.get("/api/v1/sessions/%d" % hid).status_code == 404
 
 
 LL = {"segment_ms": 1000, "window": 3, "part_ms": 250, "idle_timeout_s": 5}
