@@ -399,6 +399,40 @@ def test_stream_end_is_endlist(node, procs, clip):
     assert get(base(n) + "/live/cam.m3u8", ua="new-player/1")[0] == 404
 
 
+def test_stream_close_ends_hls_sessions(node, procs, clip):
+    """DELETE /api/v1/streams/{app}/{name} ends the stream's HLS sessions as
+    it ends its other players: counted in `sessions`, gone from
+    /api/v1/sessions at once, play.stop (stream_ended); a blocking reload
+    held meanwhile and later requests of the session are 403."""
+    import socket
+    n = node(hls=dict(HLS, segment_ms=2000))
+    api = Api(n.api_url)
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub")
+    wait_live(n, APP, NAME)
+    st, _, body = get(base(n) + "/live/cam.m3u8")
+    assert st == 200, body
+    token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
+    hid = api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"][0]["id"]
+    last = int(re.match(r"cam/(\d+)\.ts", parse_playlist(body.decode())[1][-1][1]).group(1))
+    with socket.create_connection((n.host, n.http_port), timeout=10) as held:
+        held.sendall(b"GET /live/cam.m3u8?hls_session=%s&_HLS_msn=%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                     % (token.encode(), last + 2))
+        r = api.delete("/api/v1/streams/%s/%s" % (APP, NAME))
+        assert r.status_code == 200 and r.json()["sessions"] == 2, r.text  # publisher, HLS
+        assert api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"] == []
+        assert api.get("/api/v1/sessions/%d" % hid).status_code == 404
+        st, _, answer, _ = read_response(held, b"")
+        assert st == 403, answer
+    assert get(base(n) + "/live/cam.m3u8?hls_session=" + token)[0] == 403
+
+    def stop():
+        evs = api.get("/api/v1/events", params={"limit": 1000}).json()["events"]
+        return [e for e in evs if e["type"] == "play.stop" and e.get("session_id") == hid]
+    stops = wait_for("the HLS session's play.stop", stop, timeout=10)
+    assert (stops[0]["protocol"], stops[0]["reason"], stops[0]["message"]) == (
+        "hls", "stream_ended", "stream closed by the API"), stops
+
+
 def test_blocking_reload_is_bounded_in_time(node, procs, clip):
     """A blocking reload for a segment that does not come (the publisher is
     gone, the grace period runs) is answered 503 after three targets."""
