@@ -115,7 +115,8 @@ void api_get_sessions(api_req_t *r)
 }
 
 /* The session named by the path: a connection (*c) or an HLS session (*h),
- * with its snapshot; -1 after a 400/404. */
+ * with its snapshot; -1 after a 400/404 (a carrier connection, not listed,
+ * is not found either). */
 static int find_session(api_req_t *r, conn_t **c, hls_sess_t **h, sess_info_t *si)
 {
     uint64_t id;
@@ -124,6 +125,8 @@ static int find_session(api_req_t *r, conn_t **c, hls_sess_t **h, sess_info_t *s
         return -1;
     }
     *c = node_find_session(r->api->node, id);
+    if (*c && (*c)->proto->carrier) /* not a session of its own: its HLS sessions are */
+        *c = NULL;
     *h = *c ? NULL : hls_sess_by_id(id);
     if (*c)
         conn_info(*c, weir_mono_ms(), si);

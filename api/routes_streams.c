@@ -7,6 +7,7 @@
 #include "common.h"
 #include "conn.h"
 #include "evlog.h"
+#include "hls_sess.h"
 #include "log.h"
 #include "page.h"
 #include "parse.h"
@@ -167,7 +168,11 @@ void api_delete_stream(api_req_t *r)
         cJSON_AddStringToObject(f, "name", stream_name(s));
     }
     log_info(0, "api: closing stream %s/%s", stream_app(s), stream_name(s));
-    size_t n = stream_close(s, REASON_KICKED, "stream closed by the API");
+    /* its HLS players end as its other players do (stream_ended; their
+     * held requests: 403 at the end's wake) */
+    size_t n = hls_sess_end_stream(node, stream_app(s), stream_name(s), REASON_STREAM_ENDED,
+                                   "stream closed by the API");
+    n += stream_close(s, REASON_KICKED, "stream closed by the API");
     if (f) {
         cJSON_AddNumberToObject(f, "sessions", (double)n);
         cJSON_AddStringToObject(f, "by", "api");

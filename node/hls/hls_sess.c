@@ -241,6 +241,29 @@ void hls_sess_kick(node_t *node, hls_sess_t *s, reason_t why, const char *reason
     play_event(node, s, 1, why, reason);
 }
 
+/* Ends the live sessions of app/name (app NULL: every one); how many. */
+static size_t end_sessions(node_t *node, const char *app, const char *name, reason_t why,
+                           const char *reason)
+{
+    sess_init();
+    size_t n = 0;
+    hls_sess_t *s;
+    TAILQ_FOREACH(s, &SESS.list, link)
+    {
+        if (s->kicked || (app && !hls_sess_plays(s, app, name)))
+            continue;
+        hls_sess_kick(node, s, why, reason);
+        n++;
+    }
+    return n;
+}
+
+size_t hls_sess_end_stream(node_t *node, const char *app, const char *name, reason_t why,
+                           const char *reason)
+{
+    return end_sessions(node, app, name, why, reason);
+}
+
 static void sess_free(hls_sess_t *s)
 {
     TAILQ_REMOVE(&SESS.list, s, link);
@@ -265,10 +288,7 @@ void hls_sess_tick(node_t *node, int64_t now_ms)
 
 void hls_sess_end_all(node_t *node)
 {
-    sess_init();
-    hls_sess_t *s;
-    TAILQ_FOREACH(s, &SESS.list, link)
-    hls_sess_kick(node, s, REASON_SHUTDOWN, "node stopping");
+    end_sessions(node, NULL, NULL, REASON_SHUTDOWN, "node stopping");
 }
 
 void hls_sess_free_all(void)

@@ -18,6 +18,7 @@
 #ifndef WEIR_HLS_SESS_H
 #define WEIR_HLS_SESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conn.h"
@@ -60,6 +61,10 @@ hls_sess_t *hls_sess_by_id(uint64_t id);
 /* Ends the session (play.stop with why and reason); its token is refused
  * from now on until its idle timeout. */
 void hls_sess_kick(node_t *node, hls_sess_t *s, reason_t why, const char *reason);
+/* Ends every live session of app/name (hls_sess_kick(): play.stop with
+ * why and reason; the stream was closed). Returns how many. */
+size_t hls_sess_end_stream(node_t *node, const char *app, const char *name, reason_t why,
+                           const char *reason);
 /* Idle timeouts (the module's tick). */
 void hls_sess_tick(node_t *node, int64_t now_ms);
 /* The node stops: every live session ends (play.stop, REASON_SHUTDOWN). */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "admit.h"
 #include "common.h"
 #include "hls_playlist.h"
@@ -49,6 +51,9 @@ typedef struct {
     /* Bytes read past the request being answered (pipelined requests),
      * at most HLS_PEND_MAX; served in order once its answer is queued. */
     struct evbuffer *pend;
+    /* Serves pend once a held answer is queued (made with pend): at once,
+     * outside the hub's call that woke the held request. */
+    struct event *resume_ev;
 } hls_conn_t;
 
 /* The next request, or the end of the connection. */
@@ -78,6 +83,8 @@ static void answered(hls_conn_t *hc, int keep)
     hc->req = NULL;
     hc->state = HLS_READING;
     hc->since_ms = weir_mono_ms();
+    if (hc->pend && evbuffer_get_length(hc->pend) && hc->resume_ev)
+        event_active(hc->resume_ev, EV_TIMEOUT, 0); /* the pipelined requests: resume() */
 }
 
 static void respond_head(hls_conn_t *hc, int code, const char *type, uint64_t len,
@@ -457,6 +464,8 @@ static size_t serve(hls_conn_t *hc, const uint8_t *data, size_t len)
     return done;
 }
 
+static void resume_cb(evutil_socket_t fd, short what, void *arg);
+
 /* Keeps bytes read past the request being answered (made on first use).
  * -1 (closed or to close) over HLS_PEND_MAX. */
 static int keep_pending(hls_conn_t *hc, const uint8_t *data, size_t len)
@@ -470,9 +479,11 @@ static int keep_pending(hls_conn_t *hc, const uint8_t *data, size_t len)
             conn_close(c, REASON_ERROR, "pipelined requests over the bound");
         return -1;
     }
-    if (!hc->pend)
+    if (!hc->pend) {
         hc->pend = evbuffer_new();
-    if (!hc->pend || evbuffer_add(hc->pend, data, len) != 0) {
+        hc->resume_ev = event_new(c->node->base, -1, 0, resume_cb, hc);
+    }
+    if (!hc->pend || !hc->resume_ev || evbuffer_add(hc->pend, data, len) != 0) {
         conn_close(c, REASON_ERROR, "out of memory");
         return -1;
     }
@@ -491,6 +502,21 @@ static int serve_pending(hls_conn_t *hc)
         return 1;
     evbuffer_drain(hc->pend, used);
     return 0;
+}
+
+/* An answer was queued after its request was held (or decided later: a
+ * hook, the stream's start): the kept requests are served now, from the
+ * loop (not inside the hub's call that woke the held one). */
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    hls_conn_t *hc = arg;
+    conn_t *c = hc->conn;
+    (void)fd;
+    (void)what;
+    if (c->closing || hc->state != HLS_READING || serve_pending(hc))
+        return;
+    if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
+        conn_flush(c);
 }
 
 static void hls_on_read(conn_t *c, const uint8_t *data, size_t len)
@@ -552,11 +578,6 @@ static void hls_on_tick(conn_t *c, int64_t now_ms)
             conn_flush(c);
     } else if (hc->state == HLS_WAITING && now_ms - hc->since_ms > hc->hold_ms) {
         respond_error(hc, 503, "not available in time", "Retry-After: 1\r\n");
-    } else if (hc->state == HLS_READING && hc->pend && evbuffer_get_length(hc->pend)) {
-        if (serve_pending(hc)) /* pipelined after an answer that was held */
-            return;
-        if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
-            conn_flush(c);
     } else if (hc->state == HLS_WAITING) {
         hls_sess_t *sess = hls_sess_by_id(hc->sess_id);
         if (sess)
@@ -576,6 +597,8 @@ static void hls_on_close(conn_t *c)
     http_req_parser_free(hc->parser);
     if (hc->pend)
         evbuffer_free(hc->pend);
+    if (hc->resume_ev)
+        event_free(hc->resume_ev);
     free(hc);
     c->ps = NULL;
 }

@@ -2,7 +2,8 @@
  * session (sess_httpflv.h) reads a request head; when its path is an HLS
  * resource (hls_path_parse()) it hands the connection over with
  * sess_hls_take(), which answers it and any later requests on the same
- * connection (HTTP/1.1 keep-alive, pipelined requests answered in order; a
+ * connection (HTTP/1.1 keep-alive, pipelined requests answered in order,
+ * those behind a held one as soon as its answer is queued; a
  * later request that is not HLS is handed back, sess_hls_back_fn):
  *   GET|HEAD /{app}/{name}.m3u8      the media playlist (a new session is
  *                                    admitted when it carries no known token;

@@ -5,9 +5,11 @@ segments start with PAT/PMT and a key frame, are the same bytes for every
 request, and an old one 404s; sessions (token in the URIs) are listed with
 protocol hls, kicked (403 after), end with play.stop after the idle timeout;
 a signed-URL app refuses without a signature (401), drain refuses a new
-session (503); keep-alive, pipelined requests, the connection not listed; LL-HLS parts and blocking reload; a republish
-is a discontinuity, the end is EXT-X-ENDLIST, a blocking reload that cannot
-be answered is 503 after three targets."""
+session (503); keep-alive, pipelined requests, the connection not listed
+nor found by id (404) while its HLS session is; LL-HLS parts and blocking reload; a republish
+is a discontinuity, the end is EXT-X-ENDLIST, closing the stream over the
+API ends its HLS sessions, a blocking reload that cannot be answered is 503
+after three targets."""
 
 import pathlib
 import re
@@ -252,6 +254,46 @@ def test_pipelined_requests_and_the_connection_not_listed(live):
         assert m is None or m.group(1) == "0", m.group(0)
 
 
+def test_carrier_connection_is_not_a_session(live):
+    """The connection carrying HLS requests (its id is in the node's log)
+    is not found by GET nor DELETE /api/v1/sessions/{id} (404) and goes on
+    serving; the HLS session it carries is found and kicked (403 after)."""
+    import socket
+    api = Api(live.api_url)
+    req = b"GET /live/cam.m3u8%s HTTP/1.1\r\nHost: x\r\nUser-Agent: carrier-test/1\r\n\r\n"
+    with socket.create_connection((live.host, live.http_port), timeout=10) as s:
+        s.sendall(req % b"")
+        st, _, body, rest = read_response(s, b"")
+        assert st == 200, body
+        token = re.search(rb"hls_session=([A-Za-z0-9_-]+)", body).group(1)
+        line = "http-flv: connection from %s:%d" % s.getsockname()
+        found = []
+
+        def carrier_logged():
+            found[:] = re.findall(r"\[s(\d+)\] " + re.escape(line) + "$", live.log_text(), re.M)
+            return found
+        wait_for("the carrier's id in the log", carrier_logged, timeout=10)
+        cid = int(found[0])
+        hls = [x for x in api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"]
+               if x["id"] > cid]
+        assert len(hls) == 1, hls
+        hid = hls[0]["id"]
+        r = api.get("/api/v1/sessions/%d" % cid)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+        r = api.delete("/api/v1/sessions/%d" % cid)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+        s.sendall(req % (b"?hls_session=" + token))  # not kicked: still served
+        st, hdrs, body, rest = read_response(s, rest)
+        assert st == 200 and hdrs["connection"] == "keep-alive" and token in body, hdrs
+        assert api.get("/api/v1/sessions/%d" % hid).json()["protocol"] == "hls"
+        r = api.delete("/api/v1/sessions/%d" % hid)
+        assert r.status_code == 200 and r.json()["kicked"]["id"] == hid, r.text
+        s.sendall(req % (b"?hls_session=" + token))
+        st, _, body, _ = read_response(s, rest)
+        assert st == 403, body
+    assert api.get("/api/v1/sessions/%d" % hid).status_code == 404
+
+
 LL = {"segment_ms": 1000, "window": 3, "part_ms": 250, "idle_timeout_s": 5}
 
 
@@ -355,6 +397,40 @@ def test_stream_end_is_endlist(node, procs, clip):
     # client gets 404
     assert "#EXT-X-ENDLIST" in get(base(n) + "/live/cam.m3u8")[2].decode()
     assert get(base(n) + "/live/cam.m3u8", ua="new-player/1")[0] == 404
+
+
+def test_stream_close_ends_hls_sessions(node, procs, clip):
+    """DELETE /api/v1/streams/{app}/{name} ends the stream's HLS sessions as
+    it ends its other players: counted in `sessions`, gone from
+    /api/v1/sessions at once, play.stop (stream_ended); a blocking reload
+    held meanwhile and later requests of the session are 403."""
+    import socket
+    n = node(hls=dict(HLS, segment_ms=2000))
+    api = Api(n.api_url)
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "pub")
+    wait_live(n, APP, NAME)
+    st, _, body = get(base(n) + "/live/cam.m3u8")
+    assert st == 200, body
+    token = re.search(r"hls_session=([A-Za-z0-9_-]+)", body.decode()).group(1)
+    hid = api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"][0]["id"]
+    last = int(re.match(r"cam/(\d+)\.ts", parse_playlist(body.decode())[1][-1][1]).group(1))
+    with socket.create_connection((n.host, n.http_port), timeout=10) as held:
+        held.sendall(b"GET /live/cam.m3u8?hls_session=%s&_HLS_msn=%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                     % (token.encode(), last + 2))
+        r = api.delete("/api/v1/streams/%s/%s" % (APP, NAME))
+        assert r.status_code == 200 and r.json()["sessions"] == 2, r.text  # publisher, HLS
+        assert api.get("/api/v1/sessions", params={"protocol": "hls"}).json()["sessions"] == []
+        assert api.get("/api/v1/sessions/%d" % hid).status_code == 404
+        st, _, answer, _ = read_response(held, b"")
+        assert st == 403, answer
+    assert get(base(n) + "/live/cam.m3u8?hls_session=" + token)[0] == 403
+
+    def stop():
+        evs = api.get("/api/v1/events", params={"limit": 1000}).json()["events"]
+        return [e for e in evs if e["type"] == "play.stop" and e.get("session_id") == hid]
+    stops = wait_for("the HLS session's play.stop", stop, timeout=10)
+    assert (stops[0]["protocol"], stops[0]["reason"], stops[0]["message"]) == (
+        "hls", "stream_ended", "stream closed by the API"), stops
 
 
 def test_blocking_reload_is_bounded_in_time(node, procs, clip):

@@ -9,7 +9,9 @@ bytes_out (and the node's); the fMP4 rendition is dropped when no fMP4
 request comes for hls.idle_timeout_s; the first media sequence number follows the
 wall clock, so a stream's HLS state made again does not restart at 0; a
 republish with other codec parameters gets a new EXT-X-MAP after an
-EXT-X-DISCONTINUITY; H.265 (Enhanced RTMP hvc1) plays too."""
+EXT-X-DISCONTINUITY; H.265 (Enhanced RTMP hvc1) plays too, and AV1
+(Enhanced RTMP av01): ffprobe reads its playlist, its samples are the
+published temporal units and decode to the published pictures."""
 
 import hashlib
 import re
@@ -20,6 +22,7 @@ import pytest
 import weirtest
 from apischema import Api
 from test_api import wait_for
+from test_fmp4_mux import av1_clip, decoded_md5, ivf_frames, source_md5  # noqa: F401 (a fixture)
 from test_hevc_ertmp import hevc_flv  # noqa: F401 (a fixture)
 from test_hls import base, get
 from weirtest import describe_mismatch, find_run, framemd5, wait_live
@@ -272,3 +275,51 @@ def test_hevc_plays_over_fmp4(live, hevc_flv, tmp_path):  # noqa: F811
     got = framemd5(joined)
     assert len(got) >= 25 and find_run(got, want, cyclic=True) is not None, \
         describe_mismatch(got, want)
+
+
+def strip_leading_td(tu):
+    """An AV1 temporal unit without its leading temporal delimiter OBU (an
+    MP4 sample carries none: AV1-ISOBMFF 2.4)."""
+    h = tu[0]
+    if (h >> 3) & 0x0F != 2 or not h & 0x02:
+        return tu
+    i, size, shift = 2 if h & 0x04 else 1, 0, 0
+    while True:
+        b = tu[i]
+        i += 1
+        size |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return tu[i + size:]
+
+
+def test_av1_plays_over_fmp4(live, av1_clip, tmp_path):  # noqa: F811
+    """AV1 published as Enhanced RTMP av01 (SequenceStart with the
+    AV1CodecConfigurationRecord, then CodedFrames): ffprobe reads the fMP4
+    playlist as AV1 of the source's size; the init is av01/av1C; the
+    segments' samples are the published temporal units byte for byte (less
+    the leading temporal delimiter), and decode to the published pictures
+    (framemd5 of the decoded frames), across segment boundaries."""
+    name = "av1"
+    live.procs.spawn([weirtest.tool("weir-push"), "--loop", str(av1_clip.path),
+                      live.rtmp_url(APP, name)], "pub-av1")
+    wait_live(live, APP, name)
+    text = playlist(live, name, nsegs=3)
+    info = weirtest.ffprobe_json(base(live) + FMP4 % (APP, name) + "?hls_session=" +
+                                 token_of(text), "-show_streams", timeout=60)
+    v = [st for st in info["streams"] if st["codec_type"] == "video"]
+    assert len(v) == 1 and v[0]["codec_name"] == "av1", info
+    assert (v[0]["width"], v[0]["height"]) == (av1_clip.width, av1_clip.height), v
+    init = fetch(live, name, maps(text)[0])
+    assert b"av01" in init and b"av1C" in init
+    joined = tmp_path / "av1.mp4"
+    joined.write_bytes(init + b"".join(fetch(live, name, uri) for _, uri in segments(text)))
+    want = [(len(t), hashlib.md5(t).hexdigest())
+            for t in map(strip_leading_td, ivf_frames(av1_clip.ref.read_bytes()))]
+    got = framemd5(joined)
+    assert len(got) >= 2 * 25 and find_run(got, want, cyclic=True) is not None, \
+        describe_mismatch(got, want)
+    pictures = decoded_md5(joined)
+    assert len(pictures) == len(got)
+    assert find_run(pictures, source_md5(av1_clip.ref), cyclic=True) is not None, \
+        describe_mismatch(pictures, source_md5(av1_clip.ref))

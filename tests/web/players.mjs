@@ -23,7 +23,9 @@
 // watch_ms; then one JSON line on stdout: per player the playhead and the
 // decoded frame count at the first frame and at the end, fatal errors,
 // frames presented (requestVideoFrameCallback), and for hls.js the parts
-// and segments loaded, its latency estimate and lag_ms: [ms since start,
+// and segments loaded, the file extensions of their URLs (frag_exts: ".ts",
+// ".m4s"), the init segments requested (fMP4), its latency estimate and
+// lag_ms: [ms since start,
 // now less the playhead's program date] every 200 ms of the watch. Every wait is bounded
 // (timeout_ms for the first frame). Exit code 0 (the Python side judges),
 // 2 bad set-up.
@@ -101,8 +103,14 @@ async function runPlayer({ p, cfg }) {
       hls.on(window.Hls.Events.ERROR, (_e, d) => {
         (d.fatal ? rec.fatal : rec.nonfatal).push(d.type + '/' + d.details);
       });
+      hls.on(window.Hls.Events.FRAG_LOADING, (_e, d) => {
+        if (d.frag.sn === 'initSegment') rec.init_requests++; // fMP4's EXT-X-MAP
+      });
       hls.on(window.Hls.Events.FRAG_LOADED, (_e, d) => {
         if (d.part) rec.parts_loaded++; else rec.segments_loaded++;
+        const f = d.part || d.frag;
+        const ext = (new URL(f.url).pathname.match(/\.[a-z0-9]+$/) || ['?'])[0];
+        if (!rec.frag_exts.includes(ext)) rec.frag_exts.push(ext);
       });
       hls.loadSource(p.url);
       hls.attachMedia(v);
@@ -124,6 +132,7 @@ async function runPlayer({ p, cfg }) {
 
   async function one(p) {
     const rec = { id: p.id, fatal: [], nonfatal: [], parts_loaded: 0, segments_loaded: 0,
+                  init_requests: 0, frag_exts: [],
                   presented: 0, first: null, last: null, lag_ms: [] };
     const v = document.createElement('video');
     v.muted = true;

@@ -5,14 +5,16 @@ here): hls.js plays the HLS playlist of a node with 1 s segments and, in
 lowLatencyMode, the LL-HLS playlist (333 ms parts) of a second node, from
 a page of another origin (through the node's CORS header, as a web site's
 player would); mpegts.js plays HTTP-FLV and WebSocket-FLV from the first
-node. ffmpeg publishes the suite's clip in a loop to both. Each player
+node; hls.js also plays both nodes' fMP4 playlists
+(/{app}/{name}/index.fmp4.m3u8: HLS and LL-HLS over fMP4), loading only
+.m4s media. ffmpeg publishes the suite's clip in a loop to both. Each player
 must show a first frame, then its playhead and its decoded frame count
 must advance, with no fatal error, at the source's picture size; hls.js
 on the LL-HLS playlist must load parts (it did use LL-HLS), on the
 classic playlist whole segments.
 
-play_in_browser() takes any list of players, so a playlist URL of another
-variant (fMP4) can be added as one more row.
+play_in_browser() takes any list of players: a playlist URL of another
+variant is one more row of the same browser run.
 
 Missing chromium, node or web/node_modules fail the test (never skip).
 """
@@ -50,7 +52,7 @@ def play_in_browser(players, watch_ms=WATCH_MS, timeout_ms=FIRST_FRAME_TIMEOUT_M
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory, clip):
-    """Two nodes (HLS; LL-HLS), each fed the clip in a loop, and the four
+    """Two nodes (HLS; LL-HLS), each fed the clip in a loop, and the six
     players' records from one browser run."""
     configs = {"hls": {"hls": HLS}, "llhls": {"hls": LL_HLS}}
     with published_nodes(tmp_path_factory.mktemp("players"), clip.path, configs,
@@ -64,6 +66,10 @@ def played(tmp_path_factory, clip):
              "url": "http://%s/%s/%s.flv" % (hls, APP, NAME)},
             {"id": "ws-flv", "lib": "mpegts", "type": "flv",
              "url": "ws://%s/%s/%s.flv" % (hls, APP, NAME)},
+            {"id": "hls-fmp4", "lib": "hls",
+             "url": "http://%s/%s/%s/index.fmp4.m3u8" % (hls, APP, NAME)},
+            {"id": "ll-hls-fmp4", "lib": "hls", "low_latency": True,
+             "url": "http://%s/%s/%s/index.fmp4.m3u8" % (ll, APP, NAME)},
         ])
 
 
@@ -87,11 +93,16 @@ def check_plays(r):
     assert (last["width"], last["height"]) == (640, 360), r
 
 
-@pytest.mark.parametrize("pid", ["hls", "ll-hls", "http-flv", "ws-flv"])
+@pytest.mark.parametrize("pid", ["hls", "ll-hls", "http-flv", "ws-flv", "hls-fmp4",
+                                 "ll-hls-fmp4"])
 def test_browser_player_plays(played, pid):
     r = played[pid]
     check_plays(r)
-    if pid == "hls":
+    if pid in ("hls", "hls-fmp4"):
         assert r["segments_loaded"] >= 2 and r["parts_loaded"] == 0, r
-    if pid == "ll-hls":
+    if pid in ("ll-hls", "ll-hls-fmp4"):
         assert r["parts_loaded"] >= 3, r  # hls.js did go low-latency
+    if pid in ("hls", "ll-hls"):
+        assert r["frag_exts"] == [".ts"], r
+    if pid.endswith("-fmp4"):
+        assert r["frag_exts"] == [".m4s"] and r["init_requests"] >= 1, r
