@@ -139,6 +139,18 @@ async function runPlayer({ p, cfg }) {
     v.autoplay = true;
     document.body.appendChild(v);
     v.addEventListener('error', () => rec.fatal.push('media: ' + (v.error && v.error.message)));
+    // Forward jumps of the playhead while watched (jumped_s): hls.js seeks
+    // to the live edge after a stall, which moves currentTime without
+    // decoding. The playhead before a seek is the last timeupdate's (at
+    // most ~250 ms old: a jump may be overstated by that much).
+    let watching = false, lastTime = 0;
+    rec.jumped_s = 0;
+    rec.seeks = 0;
+    v.addEventListener('timeupdate', () => { if (!v.seeking) lastTime = v.currentTime; });
+    v.addEventListener('seeking', () => {
+      if (watching) { rec.seeks++; rec.jumped_s += Math.max(0, v.currentTime - lastTime); }
+      lastTime = v.currentTime;
+    });
     const count = () => { rec.presented++; v.requestVideoFrameCallback(count); };
     v.requestVideoFrameCallback(count);
     const pl = attach(p, v, rec);
@@ -155,6 +167,8 @@ async function runPlayer({ p, cfg }) {
     }
     rec.first_frame_ms = performance.now() - t0;
     rec.first = snap();
+    lastTime = v.currentTime;
+    watching = true;
     if (rec.first.frames > 0 && !rec.fatal.length) {
       if (v.paused) await v.play().catch((e) => rec.fatal.push('play: ' + e));
       const end = performance.now() + cfg.watch_ms;
@@ -165,6 +179,7 @@ async function runPlayer({ p, cfg }) {
       }
     }
     rec.last = snap();
+    watching = false;
     Object.assign(rec, pl.stats());
     pl.destroy();
     return rec;
