@@ -90,6 +90,9 @@ def check_plays(r):
     # half rate.
     advance = last["currentTime"] - first["currentTime"]
     played = advance - r["jumped_s"]
+    print("%s: advance %.2f s, jumped %.2f s in %d seeks, frames %d, first frame %d ms"
+          % (r["id"], advance, r["jumped_s"], r["seeks"], last["frames"] - first["frames"],
+             r["first_frame_ms"]))
     assert advance >= WATCH_MS / 2000, r
     assert played >= WATCH_MS / 4000, r
     assert last["frames"] - first["frames"] >= 0.8 * 25 * played, r
