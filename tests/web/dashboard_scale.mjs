@@ -76,8 +76,18 @@ async function stepFirstRender() {
   const m = await page.evaluate(() => {
     const mark = performance.getEntriesByName('weir:streams-first-render')[0];
     const nav = performance.getEntriesByType('navigation')[0];
-    const lists = performance.getEntriesByType('resource').filter((e) => /\/api\/v1\/streams\b/.test(e.name));
+    const res = performance.getEntriesByType('resource');
+    const lists = res.filter((e) => /\/api\/v1\/streams\b/.test(e.name));
+    const end = (re) => {
+      const e = res.find((x) => re.test(x.name));
+      return e ? Math.round(e.responseEnd) : null;
+    };
     return {
+      // where the time goes: the document, the first script's module, the first page of the list
+      html_ms: nav ? Math.round(nav.responseEnd) : null,
+      app_js_ms: end(/\/assets\/app-[^/]*\.js$/),
+      first_list_ms: end(/\/api\/v1\/streams\?limit=50$/),
+      scripts_bytes: res.filter((e) => /\.js$/.test(e.name)).reduce((a, e) => a + (e.transferSize || e.encodedBodySize || 0), 0),
       first_render_ms: mark ? Math.round(mark.startTime) : null,
       dom_content_loaded_ms: nav ? Math.round(nav.domContentLoadedEventEnd) : null,
       list_fetch_ms: lists.length ? Math.round(lists[0].duration) : null,
