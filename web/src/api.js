@@ -203,7 +203,8 @@ export const api = {
         request('GET', '/api/v1/sessions?' + new URLSearchParams({ app, name }).toString()),
     closeStream: (app, name) => request('DELETE', streamApiPath(app, name)),
     kickSession: (id) => request('DELETE', '/api/v1/sessions/' + encodeURIComponent(String(id))),
-    relays: () => request('GET', '/api/v1/relays'),
+    /** params: the list's filters (app, name, status, direction). */
+    relays: (params) => request('GET', '/api/v1/relays' + query(params)),
     recorders: (after) => request('GET', '/api/v1/recorders' + query({ after })),
     /** params: app, name, from, to, after, limit. */
     recordings: (params) => request('GET', '/api/v1/recordings' + query(params)),
