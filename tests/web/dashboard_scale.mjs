@@ -88,6 +88,9 @@ async function stepFirstRender() {
       app_js_ms: end(/\/assets\/app-[^/]*\.js$/),
       first_list_ms: end(/\/api\/v1\/streams\?limit=50$/),
       scripts_bytes: res.filter((e) => /\.js$/.test(e.name)).reduce((a, e) => a + (e.transferSize || e.encodedBodySize || 0), 0),
+      // every request before the mark: [name, start, end] (ms from the navigation's start)
+      requests: res.filter((e) => !mark || e.startTime < mark.startTime)
+        .map((e) => [e.name.replace(/^.*\/(?=[^/]+$)/, ''), Math.round(e.startTime), Math.round(e.responseEnd)]),
       first_render_ms: mark ? Math.round(mark.startTime) : null,
       dom_content_loaded_ms: nav ? Math.round(nav.domContentLoadedEventEnd) : null,
       list_fetch_ms: lists.length ? Math.round(lists[0].duration) : null,

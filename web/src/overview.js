@@ -72,6 +72,7 @@ export function createOverview(ctx) {
     const ui = ctx.ui.streams;
     let charts = [];
     let mounted = false;
+    let loadCharts = null; /* uPlot (charts.js): not on the first render's path, loaded after it */
     let f = {};
     let hf = {};
     let c = {};
@@ -183,8 +184,7 @@ export function createOverview(ctx) {
             h('p', { class: 'charts-head' }, 'History kept by the node ', f.range),
             fig('Bitrate in ', f.inNow, boxes.in), fig('Bitrate out ', f.outNow, boxes.out),
             fig('CPU, % of one core', null, boxes.cpu), fig('Connections', null, boxes.conns));
-        /* uPlot (charts.js) is not on the first render's path: loaded after */
-        import('./charts.js').then((m) => {
+        loadCharts = () => import('./charts.js').then((m) => {
             if (!mounted)
                 return;
             charts = [
@@ -324,6 +324,11 @@ export function createOverview(ctx) {
         for (const ch of charts)
             ch.update();
         updateStreams();
+        if (loadCharts && ctx.state.streams) {
+            const load = loadCharts;
+            loadCharts = null;
+            load();
+        }
     }
 
     async function refreshHistory() {
