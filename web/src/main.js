@@ -278,11 +278,13 @@ function schedule(ms) {
     timer = setTimeout(poll, ms);
 }
 
+/* A poll now (not through a timer: the first one, at the page's start,
+ * draws as soon as early.js's answers are in), or right after the one under way. */
 function pollNow() {
     if (running)
         again = true;
     else
-        schedule(0);
+        poll();
 }
 
 function describe(e) {
