@@ -3,7 +3,13 @@
 //
 //   dist/index.html               src/index.html with the bundle's names filled in
 //   dist/favicon.svg              the tab's icon
-//   dist/assets/app-<hash>.js     src/main.js and everything it imports (uPlot, mpegts.js)
+//   dist/assets/app-<hash>.js     src/main.js and what the overview's first render needs
+//                                 (an ES module: <script type="module">)
+//   dist/assets/chunk-<hash>.js   the rest, split by esbuild: the views other than the
+//                                 overview (stream page with mpegts.js, relays, sessions,
+//                                 events) and uPlot's charts, each loaded by import() when
+//                                 first used; the code they share with app-*.js (preloaded
+//                                 by index.html, <link rel="modulepreload">)
 //   dist/assets/app-<hash>.css    src/style.css and uPlot's CSS
 //   dist/assets/early-<hash>.js   src/early.js as it is: the overview's first requests,
 //                                 started before the bundle has loaded
@@ -59,11 +65,13 @@ try {
         bundle: true,
         minify: true,
         sourcemap: false,
-        format: 'iife',
+        format: 'esm',
+        splitting: true,
         platform: 'browser',
         target: ['es2020'],
         outdir: assets,
         entryNames: '[name]-[hash]',
+        chunkNames: 'chunk-[hash]',
         assetNames: '[name]-[hash]',
         loader: { '.css': 'css' },
         legalComments: 'eof',
@@ -79,17 +87,23 @@ try {
 }
 
 const outputs = Object.keys(result.metafile.outputs).map((p) => path.resolve(here, p));
-const js = outputs.filter((p) => p.endsWith('.js'));
+const entry = Object.entries(result.metafile.outputs).filter(([p, o]) => o.entryPoint === 'src/main.js' && p.endsWith('.js'));
 const css = outputs.filter((p) => p.endsWith('.css'));
-if (js.length !== 1 || css.length !== 1)
-    fail('expected one .js and one .css output, got ' + outputs.map((p) => path.relative(here, p)).join(', '));
+if (entry.length !== 1 || css.length !== 1)
+    fail('expected one entry .js and one .css output, got ' + outputs.map((p) => path.relative(here, p)).join(', '));
+const appJs = path.resolve(here, entry[0][0]);
+const chunks = outputs.filter((p) => p.endsWith('.js') && p !== appJs);
+// what app-*.js imports statically: fetched with it, not after it has been parsed
+const preload = entry[0][1].imports.filter((i) => i.kind === 'import-statement').map((i) => path.resolve(here, i.path));
 
 const rel = (p) => path.relative(dist, p).split(path.sep).join('/');
 let html = fs.readFileSync(path.join(src, 'index.html'), 'utf8');
-for (const [key, file] of [['{{APP_JS}}', js[0]], ['{{APP_CSS}}', css[0]], ['{{EARLY_JS}}', earlyFile]]) {
+const preloadTags = preload.map((p) => '<link rel="modulepreload" href="' + rel(p) + '">').join('\n');
+for (const [key, value] of [['{{APP_JS}}', rel(appJs)], ['{{APP_CSS}}', rel(css[0])], ['{{EARLY_JS}}', rel(earlyFile)],
+    ['{{APP_PRELOAD}}', preloadTags]]) {
     if (!html.includes(key))
         fail('src/index.html lacks ' + key);
-    html = html.split(key).join(rel(file));
+    html = html.split(key).join(value);
 }
 if (/\{\{[A-Z_]+\}\}/.test(html))
     fail('src/index.html has an unknown placeholder: ' + /\{\{[A-Z_]+\}\}/.exec(html)[0]);
@@ -103,8 +117,17 @@ fs.writeFileSync(path.join(dist, 'favicon.svg'), FAVICON);
 
 // Precompressed copies (<file>.gz), served by the node to clients that take
 // gzip (api/static.c); the originals stay for the others.
-const files = [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), js[0], css[0], earlyFile, hlsFile];
+const files = [path.join(dist, 'index.html'), path.join(dist, 'favicon.svg'), appJs, ...chunks, css[0], earlyFile, hlsFile];
 for (const f of files.slice())
     fs.writeFileSync(f + '.gz', zlib.gzipSync(fs.readFileSync(f), { level: 9 }));
-for (const f of files.flatMap((x) => [x, x + '.gz']))
-    console.log(path.relative(here, f).padEnd(40) + String(fs.statSync(f).size).padStart(9) + ' bytes');
+let total = 0;
+for (const f of files.flatMap((x) => [x, x + '.gz'])) {
+    const size = fs.statSync(f).size;
+    total += size;
+    console.log(path.relative(here, f).padEnd(40) + String(size).padStart(9) + ' bytes');
+}
+// what the node logs at start ("dashboard: N files, B bytes"), for the README
+console.log('dist: ' + files.length * 2 + ' files, ' + total + ' bytes');
+// the overview's first render loads these (gzipped): index.html, early, app, its preloads, css
+const first = [path.join(dist, 'index.html'), earlyFile, appJs, ...preload, css[0]];
+console.log('first view: ' + first.length + ' files, ' + first.reduce((a, f) => a + fs.statSync(f + '.gz').size, 0) + ' bytes gzipped');

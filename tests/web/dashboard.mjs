@@ -22,12 +22,12 @@ import {
 } from './dashboard_lib.mjs';
 
 const { cfg, playwright } = setUp('dashboard.mjs', ['base_url', 'token', 'web_dir', 'chromium', 'out_dir',
-  'stream', 'publisher_id', 'player_ids', 'kick_id', 'node_id', 'version', 'relay', 'recording']);
+  'stream', 'publisher_id', 'player_ids', 'kick_id', 'node_id', 'version', 'relay', 'recording', 'origin_id']);
 
 // ------------------------------------------------------------------ the browser
 
 const result = { ok: false, steps: [], failures: [], console: [], dialogs: [], screenshots: [],
-                 preview: null, preview_hls: null, recording: null, timings_ms: {} };
+                 preview: null, preview_hls: null, recording: null, route: {}, audio_meter: null, timings_ms: {} };
 
 // Console errors that a page cannot avoid, allowed only in the step that
 // provokes them: Chromium logs every HTTP error answer and every refused
@@ -38,6 +38,9 @@ const ALLOWED = {
   'relay-invalid': [/status of 400/],                          // the API refusing the bad URL
   'close-stream': [/status of 404/],                           // polling the stream that was just closed
   restart: [/net::ERR_[A-Z_]+/, /status of 503/],              // the node is down for a moment
+  // a stream just published has no history yet (the page says nothing: 404 is "none yet")
+  route: [/status of 404 .* \S+\/history\?resolution=1s$/],
+  'audio-meter': [/status of 404 .* \S+\/history\?resolution=1s$/],
 };
 let phase = 'start';
 
@@ -63,7 +66,7 @@ page.on('console', (m) => {
                   t_ms: Date.now() - started };
   if (m.type() === 'error' || m.type() === 'warning') log('console.' + m.type(), entry.text, entry.url);
   if (m.type() !== 'error') return;
-  entry.allowed = (ALLOWED[phase] || []).some((re) => re.test(entry.text));
+  entry.allowed = (ALLOWED[phase] || []).some((re) => re.test(entry.text + ' ' + entry.url));
   result.console.push(entry);
 });
 page.on('pageerror', (e) => {
@@ -303,6 +306,7 @@ async function stepRelays() {
   await poll('relay row showing status active', async () => /\bactive\b/i.test(await text(row)), 20000);
   await sleep(500);
   log('relays screenshot:', await shot('relays'));
+  await pullRoute(r);
 
   // Edit: the form takes the relay's values; saving PUTs it with a second URL
   await row.locator(tid('relay-edit')).click();
@@ -329,6 +333,85 @@ async function stepRelays() {
   check(result.dialogs.slice(nDialogs).some((d) => d.type === 'confirm'),
         'relay-delete did not ask window.confirm first');
   await rpc('relay_state', { id: r.id, want: 'absent' });
+}
+
+// The pull relay made through the form, both ways: its row links to the
+// stream it feeds, whose page names the relay (URL, hops, the origin node)
+// and links back to the relay's row, picked out.
+async function pullRoute(r) {
+  const row = page.locator(tid('relays-table') + ' ' + tid('relay-row') + '[data-relay-id="' + r.id + '"]');
+  await row.locator(tid('relay-stream-link')).click();
+  const detail = tid('stream-detail') + '[data-stream="' + r.app + '/' + r.name + '"]';
+  await page.locator(detail).waitFor({ state: 'visible' });
+  const up = page.locator(tid('stream-upstream') + ' ' + tid('upstream-relay') + '[data-relay-id="' + r.id + '"]');
+  await poll('the stream page naming pull relay ' + r.id + ' as active, with its URL and hops', async () =>
+    (await up.count()) && /\bactive\b/.test(await text(up)) &&
+    (await text(up.locator(tid('route-url')))) === r.url &&
+    /^hops \d+$/.test(await text(up.locator(tid('route-hops'))).catch(() => '')), 20000);
+  await poll('the stream page naming the origin node ' + cfg.origin_id, async () =>
+    (await text(page.locator(tid('upstream-origin')))).includes(cfg.origin_id), 10000);
+  result.route.pull = await text(up);
+  log('pull route:', result.route.pull);
+  await shot('route-pull');
+  await up.locator(tid('route-relay-link')).click();
+  await poll('#/relays/' + r.id + ' with its row picked out', async () =>
+    (await page.evaluate(() => window.location.hash)) === '#/relays/' + encodeURIComponent(r.id) &&
+    /\bpicked\b/.test((await row.getAttribute('class')) || ''));
+}
+
+// A push relay of the stream and another node's push into this one (made
+// over the API by pytest): the stream page's "Goes to" and "Comes from",
+// linked to and from the relays page; then both relays go.
+async function stepRoute() {
+  phase = 'route';
+  const set = await rpc('route_setup');
+  await go('#/streams/' + encodeURIComponent(cfg.stream.app) + '/' + encodeURIComponent(cfg.stream.name),
+           tid('stream-detail') + '[data-stream="' + STREAM + '"]');
+  const down = page.locator(tid('stream-downstream') + ' ' + tid('downstream-relay') + '[data-relay-id="' + set.push_id + '"]');
+  await poll('"Goes to" naming push relay ' + set.push_id + ' as active with its URL', async () =>
+    (await down.count()) && /\bactive\b/.test(await text(down)) &&
+    (await text(down.locator(tid('route-url')))) === set.push_url, 20000);
+  result.route.push = await text(down);
+  await shot('route-push');
+  await down.locator(tid('route-relay-link')).click();
+  const row = page.locator(tid('relay-row') + '[data-relay-id="' + set.push_id + '"]');
+  await poll('the push relay\'s row picked out', async () => /\bpicked\b/.test((await row.getAttribute('class')) || ''));
+  await row.locator(tid('relay-stream-link')).click();
+  await page.locator(tid('stream-detail') + '[data-stream="' + STREAM + '"]').waitFor({ state: 'visible' });
+
+  await go('#/streams/live/fromorigin', tid('stream-detail') + '[data-stream="live/fromorigin"]');
+  const via = page.locator(tid('stream-upstream') + ' ' + tid('upstream-node'));
+  await poll('"Comes from" naming the node that pushed it, ' + set.origin_id + ', hops ' + set.in_hops, async () =>
+    (await via.count()) && (await text(via.locator(tid('route-peer')))) === set.origin_id &&
+    (await text(via.locator(tid('route-hops')))) === 'hops ' + set.in_hops, 20000);
+  result.route.push_in = await text(via);
+  log('route:', JSON.stringify(result.route));
+  await shot('route-push-in');
+  await rpc('route_teardown');
+}
+
+// An audio-only stream (ffmpeg publishing the clip's AAC sine, no video): the
+// preview shows the level meter instead of a picture, and the level moves.
+async function stepAudioMeter() {
+  phase = 'audio-meter';
+  await rpc('tone_start');
+  await go('#/streams/live/tone', tid('stream-detail') + '[data-stream="live/tone"]');
+  const meter = page.locator(tid('audio-meter'));
+  await meter.waitFor({ state: 'visible', timeout: 20000 });
+  check(await page.locator(tid('preview')).isHidden(), 'the video box is shown for an audio-only stream');
+  const level = page.locator(tid('audio-meter-level'));
+  const seen = new Set();
+  await poll('the audio meter showing a level that moves (3 different non-zero levels)', async () => {
+    const v = Number(await level.getAttribute('data-level'));
+    if (v > 0.01) seen.add(Math.round(v * 1000));
+    return seen.size >= 3;
+  }, 30000);
+  const width = await level.evaluate((e) => e.getBoundingClientRect().width);
+  result.audio_meter = { levels: [...seen].slice(0, 10), bar_px: width };
+  log('audio meter:', JSON.stringify(result.audio_meter));
+  check(width > 0, 'the meter bar has no width');
+  await shot('audio-meter');
+  await rpc('tone_stop');
 }
 
 async function stepEvents() {
@@ -399,7 +482,7 @@ async function stepRestart() {
 }
 
 const STEPS = [['token', stepToken], ['overview', stepOverview], ['detail', stepDetail], ['kick', stepKick],
-               ['relays', stepRelays], ['events', stepEvents], ['close-stream', stepCloseStream],
+               ['relays', stepRelays], ['route', stepRoute], ['audio-meter', stepAudioMeter], ['events', stepEvents], ['close-stream', stepCloseStream],
                ['restart', stepRestart]];
 
 await runSteps(STEPS, result, shot);

@@ -21,7 +21,7 @@ import {
 } from './dashboard_lib.mjs';
 
 const { cfg, playwright } = setUp('dashboard_scale.mjs', ['base_url', 'token', 'web_dir', 'chromium',
-  'out_dir', 'streams', 'apps', 'first_render_max_ms', 'page_cpu_max']);
+  'out_dir', 'streams', 'apps', 'first_render_max_ms', 'page_cpu_max', 'first_view_max_bytes']);
 
 const CPU_WINDOW_MS = 10000;
 const WIDTHS = [1280, 390];
@@ -76,8 +76,24 @@ async function stepFirstRender() {
   const m = await page.evaluate(() => {
     const mark = performance.getEntriesByName('weir:streams-first-render')[0];
     const nav = performance.getEntriesByType('navigation')[0];
-    const lists = performance.getEntriesByType('resource').filter((e) => /\/api\/v1\/streams\b/.test(e.name));
+    const res = performance.getEntriesByType('resource');
+    const lists = res.filter((e) => /\/api\/v1\/streams\b/.test(e.name));
+    const end = (re) => {
+      const e = res.find((x) => re.test(x.name));
+      return e ? Math.round(e.responseEnd) : null;
+    };
     return {
+      // where the time goes: the document, the first script's module, the first page of the list
+      html_ms: nav ? Math.round(nav.responseEnd) : null,
+      app_js_ms: end(/\/assets\/app-[^/]*\.js$/),
+      first_list_ms: end(/\/api\/v1\/streams\?limit=50$/),
+      scripts_bytes: res.filter((e) => /\.js$/.test(e.name)).reduce((a, e) => a + (e.transferSize || e.encodedBodySize || 0), 0),
+      // what the page loaded before the mark, API answers aside (bytes on the wire, gzipped)
+      first_view_bytes: (nav ? nav.transferSize : 0) + res.filter((e) => mark && e.startTime < mark.startTime &&
+        !/\/api\//.test(e.name)).reduce((a, e) => a + (e.transferSize || 0), 0),
+      // every request before the mark: [name, start, end] (ms from the navigation's start)
+      requests: res.filter((e) => !mark || e.startTime < mark.startTime)
+        .map((e) => [e.name.replace(/^.*\/(?=[^/]+$)/, ''), Math.round(e.startTime), Math.round(e.responseEnd)]),
       first_render_ms: mark ? Math.round(mark.startTime) : null,
       dom_content_loaded_ms: nav ? Math.round(nav.domContentLoadedEventEnd) : null,
       list_fetch_ms: lists.length ? Math.round(lists[0].duration) : null,
@@ -88,6 +104,9 @@ async function stepFirstRender() {
   log('first render:', JSON.stringify(m));
   check(m.first_render_ms !== null, 'no weir:streams-first-render mark');
   check(m.first_render_ms <= cfg.first_render_max_ms, 'first render took ' + m.first_render_ms + ' ms (bound ' + cfg.first_render_max_ms + ')');
+  // not a time: what the first render has to fetch and parse (mpegts.js or uPlot back on its path would pass it)
+  check(m.first_view_bytes > 0 && m.first_view_bytes <= cfg.first_view_max_bytes,
+        'the first render loaded ' + m.first_view_bytes + ' bytes of page (bound ' + cfg.first_view_max_bytes + ')');
   await shot('overview-1000');
 }
 

@@ -38,6 +38,8 @@ TOKEN = "w3-dashboard-token-0123456789"
 APP = "live"
 STREAM = "dash"
 N_PLAYERS = 3
+PUSH_ID = "w22-push"        # this node's push relay of live/dash (the stream page's "Goes to")
+PUSH_IN_ID = "w22-in"       # the origin's push into this node (live/fromorigin's "Comes from")
 SCRIPT_TIMEOUT_S = 200.0
 
 
@@ -163,6 +165,55 @@ class Scenario:
         relayutil.wait_for("the API after the restart",
                            lambda: self.api.get("/api/v1/node").status_code == 200, timeout=10)
         return self.n.pid
+
+    # -------- where a stream comes from and goes to (issue 22), the audio meter
+
+    def op_route_setup(self):
+        """A push relay of this node (live/dash to the origin) and the origin's
+        push into this node (live/src as live/fromorigin: its publisher is the
+        origin's relay link, peer the origin's id)."""
+        origin_api = relayutil.api_of(self.origin)
+        out = relayutil.create_relay(self.api, relayutil.relay_body(
+            "push", [self.origin.rtmp_url(APP, "dashcopy")], name=STREAM, app=APP, id=PUSH_ID))
+        relayutil.create_relay(origin_api, relayutil.relay_body(
+            "push", [self.n.rtmp_url("live", "fromorigin")], name="src", app="live", id=PUSH_IN_ID))
+        relayutil.wait_active(self.api, PUSH_ID, timeout=20, diag=[self.n, self.origin])
+        relayutil.wait_active(origin_api, PUSH_IN_ID, timeout=20, diag=[self.n, self.origin])
+        pub = relayutil.wait_for("live/fromorigin live with the origin's relay link publishing", lambda: (
+            lambda st: st if st and st["publisher"] else None)(relayutil.stream_live(self.api, "live", "fromorigin")),
+            timeout=20, diag=[self.n])
+        link = [s for s in relayutil.sessions(self.api, app="live", name="fromorigin")
+                if s["id"] == pub["publisher"]["id"]]
+        assert link and link[0]["relay"] and link[0]["relay"]["direction"] == "in", link
+        return {"push_id": PUSH_ID, "push_url": out["urls"][0], "origin_id": origin_api.get(
+            "/api/v1/node").json()["id"], "in_hops": link[0]["relay"]["hops"]}
+
+    def op_route_teardown(self):
+        """Both push relays deleted; no relay session of live/dash left (the
+        close-stream step counts the stream's sessions)."""
+        for api, rid in ((self.api, PUSH_ID), (relayutil.api_of(self.origin), PUSH_IN_ID)):
+            r = api.delete("/api/v1/relays/%s" % rid)
+            assert r.status_code == 204, (rid, r.status_code, r.text)
+        relayutil.wait_for("no relay session of %s/%s" % (APP, STREAM), lambda: not [
+            s for s in relayutil.sessions(self.api, app=APP, name=STREAM) if s["role"] == "relay"],
+            timeout=15, diag=[self.n])
+        return True
+
+    def op_tone_start(self):
+        """live/tone: the clip's AAC sine alone (no video), published by ffmpeg."""
+        cmd = [weirtest.require_tool("ffmpeg")] + weirtest.FFMPEG_COMMON + [
+            "-stream_loop", "-1", "-re", "-i", str(self.clip.path), "-vn", "-c:a", "copy",
+            "-f", "flv", self.n.rtmp_url("live", "tone")]
+        self.tone = self.procs.spawn(cmd, name="publish-tone")
+        st = relayutil.wait_for("live/tone live with AAC audio and no video", lambda: (
+            lambda x: x if x and x["audio"] and x["audio"]["codec"] == "aac" else None)(
+                relayutil.stream_live(self.api, "live", "tone")), timeout=20, diag=[self.n])
+        assert st["video"] is None, st["video"]
+        return st["audio"]
+
+    def op_tone_stop(self):
+        weirtest.interrupt(self.tone)
+        return True
 
     def handle(self, req):
         op = req.pop("op")
@@ -328,6 +379,7 @@ def test_dashboard(node, procs, clip, tmp_path):
             "player_ids": ids,
             "kick_id": ids[1],
             "node_id": node_info["id"],
+            "origin_id": relayutil.api_of(origin).get("/api/v1/node").json()["id"],
             "version": node_info["version"],
             "recording": recording,
             "relay": {"id": "w3-pull", "app": "relayed", "name": "cam",
@@ -337,6 +389,7 @@ def test_dashboard(node, procs, clip, tmp_path):
         config_path = tmp_path / "dashboard-config.json"
         config_path.write_text(json.dumps(config, indent=2))
         scenario = Scenario(n, api, pub, players, ids, publisher_id)
+        scenario.origin, scenario.procs, scenario.clip = origin, procs, clip
 
         t0 = time.monotonic()
         rc, result, py_failures = run_script(node_bin, str(config_path), scenario,
@@ -348,6 +401,8 @@ def test_dashboard(node, procs, clip, tmp_path):
 
     print("dashboard: browser part took %.1fs" % elapsed)
     result = collect(result, rc, "dashboard", screens, "web", str(tmp_path / "dashboard.log"))
+    print("dashboard: route %s; audio meter %s" % (json.dumps(result.get("route")),
+                                                   json.dumps(result.get("audio_meter"))))
     print("dashboard: steps %s; preview %s; HLS preview %s; timings %s" % (
         ", ".join("%s %s %dms" % (s["step"], "ok" if s["ok"] else "FAILED", s["ms"])
                   for s in result["steps"]), json.dumps(result.get("preview")),
@@ -359,4 +414,4 @@ def test_dashboard(node, procs, clip, tmp_path):
     done = [s["step"] for s in result["steps"] if s["ok"]]
     assert not failures and rc == 0, "dashboard test failed (exit %r; steps passed: %s):\n%s" % (
         rc, done, "\n".join(failures))
-    assert len(done) == 8, "not every step ran: %s" % done
+    assert len(done) == 10, "not every step ran: %s" % done

@@ -82,7 +82,8 @@ export function setToken(t) {
 }
 
 /**
- * The response early.js already asked for (method, path), once, or null.
+ * The answer early.js already asked for (method, path): a promise of
+ * {resp, text} (the Response and its body, read), once, or null.
  * Such a request has no TIMEOUT_MS abort of its own: it was started before
  * this module ran; the browser's own timeouts bound it.
  */
@@ -115,8 +116,13 @@ export async function request(method, path, body) {
     let resp;
     let text;
     try {
-        resp = await (takeEarly(method, path) || fetch(path, init));
-        text = await resp.text();
+        const early = takeEarly(method, path);
+        if (early) {
+            ({ resp, text } = await early);
+        } else {
+            resp = await fetch(path, init);
+            text = await resp.text();
+        }
     } catch (e) {
         setReachable(false);
         throw new Unreachable('node unreachable');
@@ -203,7 +209,8 @@ export const api = {
         request('GET', '/api/v1/sessions?' + new URLSearchParams({ app, name }).toString()),
     closeStream: (app, name) => request('DELETE', streamApiPath(app, name)),
     kickSession: (id) => request('DELETE', '/api/v1/sessions/' + encodeURIComponent(String(id))),
-    relays: () => request('GET', '/api/v1/relays'),
+    /** params: the list's filters (app, name, status, direction). */
+    relays: (params) => request('GET', '/api/v1/relays' + query(params)),
     recorders: (after) => request('GET', '/api/v1/recorders' + query({ after })),
     /** params: app, name, from, to, after, limit. */
     recordings: (params) => request('GET', '/api/v1/recordings' + query(params)),

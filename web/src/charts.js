@@ -1,7 +1,8 @@
 /* charts.js: uPlot charts of bitrates (kbit/s over time).
  *
- * bitrateChart() is the overview's chart (axes, legend, cursor);
- * sparkline() the small chart of a streams-table row. Both follow their
+ * bitrateChart() and valueChart() are the overview's and the stream page's
+ * charts (axes, legend, cursor; the streams table's small charts are
+ * spark.js's, without uPlot). They follow their
  * container's width (ResizeObserver) and take their data from a Series
  * (format.js) through update(). destroy() frees the chart and the observer;
  * the caller owns the container.
@@ -113,27 +114,6 @@ export function valueChart(container, label, color, series, fmt, fmtAxis) {
                 points: { show: false },
             },
         ],
-    };
-    return mount(opts, series, container, height);
-}
-
-/** A small line without axes, legend or cursor (a table cell's chart). */
-export function sparkline(container, series) {
-    const span = 30;
-    const height = 32;
-    const opts = {
-        width: widthOf(container, 120),
-        height,
-        legend: { show: false },
-        cursor: { show: false },
-        select: { show: false },
-        scales: {
-            x: { time: false, range: lastSeconds(span) },
-            y: { range: (u, min, max) => [0, Math.max(max * 1.1, 1)] },
-        },
-        axes: [{ show: false }, { show: false }],
-        series: [{}, { stroke: IN_COLOR, width: 1.5, fill: IN_COLOR + '22', points: { show: false } }],
-        padding: [2, 0, 2, 0],
     };
     return mount(opts, series, container, height);
 }

@@ -1,7 +1,9 @@
 /* detail.js: the `#/streams/<app>/<name>` view: one stream, its sessions
  * (publisher or relay link, players) with a Kick button each, a Close stream
- * button, the URLs players use (HTTP-FLV, WebSocket-FLV, HTTP-TS, HLS), the
- * stream's chart from the node's history and the live preview.
+ * button, where it comes from and goes to (routepanel.js: its pull and push
+ * relays, linked to the relays page, and other nodes' relay links), the URLs
+ * players use (HTTP-FLV, WebSocket-FLV, HTTP-TS, HLS), the stream's chart
+ * from the node's history and the live preview.
  *
  * The stream comes from main.js's poll of GET /api/v1/streams?app=&name=
  * (streamsQuery(): only this stream; one that ends is simply absent);
@@ -28,6 +30,7 @@ import {
 import { bitrateChart } from './charts.js';
 import { canPreview, createPreview } from './preview.js';
 import { createRecordings } from './recordings.js';
+import { createRoutePanel } from './routepanel.js';
 
 const RETRY_MS = 3000;
 const URLS = [['flv', 'HTTP-FLV'], ['wsflv', 'WebSocket-FLV'], ['ts', 'HTTP-TS'], ['hls', 'HLS']];
@@ -50,6 +53,7 @@ export function createDetail(ctx, app, name) {
     let chart = null;
     let gone = new Set(); /* sessions kicked from here, hidden until the list agrees */
     const recordings = createRecordings(app, name);
+    const routePanel = createRoutePanel(app);
 
     function fieldRow(label) {
         const dd = h('dd', { text: '–' });
@@ -90,6 +94,7 @@ export function createDetail(ctx, app, name) {
                 h('div', { class: 'titlebar' }, h('h2', null, key + ' ', el.state), el.close),
                 el.missing,
                 h('dl', { class: 'fields' }, ...Object.values(el.f).map((x) => x.el))),
+            routePanel.el,
             h('figure', { class: 'panel' }, h('figcaption', null, 'Bitrate in (history kept by the node, last 15 min)'), el.chartBox),
             h('section', { class: 'panel' },
                 h('h2', { text: 'Play it' }), el.urls),
@@ -134,7 +139,7 @@ export function createDetail(ctx, app, name) {
     }
 
     async function refresh() {
-        await Promise.all([refreshHistory(), recordings.refresh()]);
+        await Promise.all([refreshHistory(), recordings.refresh(), routePanel.refresh()]);
         const r = await api.streamSessions(app, name);
         const all = r && Array.isArray(r.sessions) ? r.sessions : [];
         sessions = all.filter((s) => s.app === app && s.name === name);
@@ -250,6 +255,7 @@ export function createDetail(ctx, app, name) {
         const list = sortSessions(sessions.filter((x) => !gone.has(x.id)));
         syncList(el.tbody, rows, list, (x) => x.id, createRow, updateRow);
         show(el.noSessions, list.length === 0);
+        routePanel.update(s, sessions, ctx.state.node ? ctx.state.node.id : null);
         recordings.update();
     }
 

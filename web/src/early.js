@@ -2,9 +2,9 @@
  * script of its own: the CSP allows no inline script). On the overview
  * (`#/`) it starts the page's first two requests, GET /api/v1/node and the
  * streams list's first page (GET /api/v1/streams?limit=50, as main.js's
- * listInTwo() asks), while the bundle still loads; api.js request() takes
- * each answer once (window.weirEarly, keyed by method and path) instead of
- * asking again. Holds nothing else; runs once on the page's main thread.
+ * listInTwo() asks), and reads their bodies, while the bundle still loads;
+ * api.js request() takes each answer once (window.weirEarly, keyed by method
+ * and path: a promise of {resp, text}) instead of asking again. Holds nothing else; runs once on the page's main thread.
  */
 (function () {
     'use strict';
@@ -22,7 +22,14 @@
         headers.Authorization = 'Bearer ' + token;
     var early = {};
     ['/api/v1/node', '/api/v1/streams?limit=50'].forEach(function (path) {
-        var p = window.fetch(path, { method: 'GET', headers: headers, cache: 'no-store', credentials: 'omit' });
+        /* the body is read here too, while the bundle still loads: api.js gets
+         * {resp, text} and has nothing left to wait for */
+        var p = window.fetch(path, { method: 'GET', headers: headers, cache: 'no-store', credentials: 'omit' })
+            .then(function (resp) {
+                return resp.text().then(function (text) {
+                    return { resp: resp, text: text };
+                });
+            });
         p.catch(function () {}); /* a failure is api.js's to report when it takes it */
         early['GET ' + path] = p;
     });

@@ -148,6 +148,11 @@ export function streamKey(app, name) {
     return app + '/' + name;
 }
 
+/** The hash route of a relay's row on the relays page (`#/relays/ID`). */
+export function relayHash(id) {
+    return '#/relays/' + encodeURIComponent(id);
+}
+
 /** The hash route of a stream's detail: app and name percent-encoded. */
 export function streamHash(app, name) {
     return '#/streams/' + encodeURIComponent(app) + '/' + encodeURIComponent(name);
@@ -160,13 +165,22 @@ export function streamApiPath(app, name) {
 
 /**
  * Parses location.hash into a route: {view: 'overview'} for "", "#", "#/"
- * and anything unknown; {view: 'stream', app, name}; {view: 'relays'};
- * {view: 'events'}.
+ * and anything unknown; {view: 'stream', app, name}; {view: 'relays'} and
+ * {view: 'relays', id} (`#/relays/ID`: that relay's row picked out);
+ * {view: 'events'}; {view: 'sessions'}; {view: 'session', id}.
  */
 export function parseRoute(hash) {
     const h = (hash || '').replace(/^#/, '');
     if (h === '/relays')
         return { view: 'relays' };
+    const mr = /^\/relays\/([^/]+)$/.exec(h);
+    if (mr) {
+        try {
+            return { view: 'relays', id: decodeURIComponent(mr[1]) };
+        } catch (e) {
+            return { view: 'relays' };
+        }
+    }
     if (h === '/events')
         return { view: 'events' };
     if (h === '/sessions')
@@ -186,6 +200,46 @@ export function parseRoute(hash) {
         }
     }
     return { view: 'overview' };
+}
+
+/* ---- small charts ------------------------------------------------------- */
+
+/**
+ * The SVG paths of a small line chart (spark.js) of values v at times t
+ * (seconds; null values are gaps) in a w × h box: x from the first point
+ * (or spanS before the last, if that is earlier) to the last, y from 0 to
+ * 1.1 × the largest value (at least 1). {line, fill}: "" when no point.
+ */
+export function sparkPath(t, v, w, h, spanS) {
+    const n = Math.min(t.length, v.length);
+    if (!n)
+        return { line: '', fill: '' };
+    const x1 = t[n - 1];
+    const x0 = Math.min(t[0], x1 - spanS);
+    let top = 1;
+    for (let i = 0; i < n; i++)
+        if (v[i] !== null && v[i] * 1.1 > top)
+            top = v[i] * 1.1;
+    const X = (x) => Math.round(((x - x0) / (x1 - x0)) * w * 10) / 10;
+    const Y = (y) => Math.round((h - (y / top) * h) * 10) / 10;
+    let line = '';
+    let fill = '';
+    let run = [];
+    const close = () => {
+        if (run.length) {
+            line += 'M' + run.join('L');
+            fill += 'M' + run[0].split(',')[0] + ',' + h + 'L' + run.join('L') + 'L' + run[run.length - 1].split(',')[0] + ',' + h + 'Z';
+        }
+        run = [];
+    };
+    for (let i = 0; i < n; i++) {
+        if (v[i] === null || v[i] === undefined || !Number.isFinite(v[i]))
+            close();
+        else
+            run.push(X(t[i]) + ',' + Y(Math.max(0, v[i])));
+    }
+    close();
+    return { line, fill };
 }
 
 /* ---- preview ----------------------------------------------------------- */

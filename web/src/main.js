@@ -2,7 +2,10 @@
  *
  * - Router: location.hash picks the view (format.js parseRoute): `#/`
  *   overview + streams, `#/streams/<app>/<name>` a stream, `#/relays`,
- *   `#/events`. One view is mounted at a time in <main id="view">.
+ *   `#/events`, `#/sessions`. One view is mounted at a time in <main
+ *   id="view">. Only the overview is in the page's first script; the other
+ *   views (and with them mpegts.js and uPlot) are loaded with import() when
+ *   first shown (LAZY).
  * - Polling: about every POLL_MS, GET /api/v1/node and, for a view that
  *   shows streams, GET /api/v1/streams with the view's filters
  *   (view.streamsQuery(): the overview's app filter, the stream page's
@@ -25,13 +28,9 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 
 import { api, ApiError, hasToken, onAuthNeeded, onReachability, setToken, Unreachable } from './api.js';
-import { setText, show } from './dom.js';
+import { h, setText, show } from './dom.js';
 import { parseRoute, Series, streamKey } from './format.js';
 import { createOverview } from './overview.js';
-import { createDetail } from './detail.js';
-import { createRelays } from './relays.js';
-import { createEvents } from './events.js';
-import { createSession, createSessions } from './sessions.js';
 
 const POLL_MS = 1000;
 const POLL_HIDDEN_MS = 15000; /* the tab is in the background */
@@ -178,30 +177,34 @@ function tokenAccepted() {
 let view = null;
 let viewGen = 0; /* bumped at every route change: a late refresh of the old view is dropped */
 
-function viewFor(route) {
-    switch (route.view) {
-    case 'stream': return createDetail(ctx, route.app, route.name);
-    case 'relays': return createRelays(ctx);
-    case 'events': return createEvents(ctx);
-    case 'sessions': return createSessions(ctx);
-    case 'session': return createSession(ctx, route.id);
-    default: return createOverview(ctx);
-    }
+/* The views other than the overview (the first page most people open) are
+ * loaded when first shown: the stream page brings mpegts.js and uPlot, which
+ * the overview's first render does without. */
+const LAZY = {
+    stream: () => import('./detail.js').then((m) => (r) => m.createDetail(ctx, r.app, r.name)),
+    relays: () => import('./relays.js').then((m) => (r) => m.createRelays(ctx, r.id)),
+    events: () => import('./events.js').then((m) => () => m.createEvents(ctx)),
+    sessions: () => import('./sessions.js').then((m) => () => m.createSessions(ctx)),
+    session: () => import('./sessions.js').then((m) => (r) => m.createSession(ctx, r.id)),
+};
+
+/** The view of a route: at once for the overview, else once its module is in. */
+function viewFor(r) {
+    const load = LAZY[r.view];
+    return load ? load().then((make) => make(r)) : Promise.resolve(createOverview(ctx));
 }
 
-function route() {
+async function route() {
     const r = parseRoute(window.location.hash);
     if (view)
         view.unmount();
+    view = null;
     const root = $('view');
     root.replaceChildren();
-    viewGen++;
+    const gen = ++viewGen;
     listAt = 0;
     listKey = null;
     listWhole = null;
-    view = viewFor(r);
-    view.mount(root);
-    view.update();
     for (const a of document.querySelectorAll('nav a[data-view]')) {
         const nav = r.view === 'stream' ? 'overview' : r.view === 'session' ? 'sessions' : r.view;
         const on = a.getAttribute('data-view') === nav;
@@ -211,6 +214,20 @@ function route() {
             a.removeAttribute('aria-current');
     }
     document.title = (r.view === 'stream' ? streamKey(r.app, r.name) + ' – ' : '') + 'Weir dashboard';
+    let next;
+    try {
+        next = await viewFor(r);
+    } catch (e) {
+        if (gen === viewGen)
+            root.replaceChildren(h('p', { class: 'panel form-error', 'data-testid': 'view-error',
+                text: 'This view could not be loaded (' + describe(e) + '). Reload the page to try again.' }));
+        return;
+    }
+    if (gen !== viewGen)
+        return; /* another route came meanwhile */
+    view = next;
+    view.mount(root);
+    view.update();
     pollNow();
 }
 
@@ -261,11 +278,13 @@ function schedule(ms) {
     timer = setTimeout(poll, ms);
 }
 
+/* A poll now (not through a timer: the first one, at the page's start,
+ * draws as soon as early.js's answers are in), or right after the one under way. */
 function pollNow() {
     if (running)
         again = true;
     else
-        schedule(0);
+        poll();
 }
 
 function describe(e) {

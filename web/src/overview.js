@@ -17,7 +17,7 @@
  */
 import { api } from './api.js';
 import { h, setText, show, syncList } from './dom.js';
-import { bitrateChart, sparkline, valueChart } from './charts.js';
+import { sparkline } from './spark.js';
 import {
     audioLabel, formatBytes, formatDuration, formatKbps, formatWhen, historyAppend, historyData,
     secondsSince, selectStreams, streamHash, streamKey, streamProblems, trimNumber, videoLabel,
@@ -71,6 +71,8 @@ function select(testid, label, options) {
 export function createOverview(ctx) {
     const ui = ctx.ui.streams;
     let charts = [];
+    let mounted = false;
+    let loadCharts = null; /* uPlot (charts.js): not on the first render's path, loaded after it */
     let f = {};
     let hf = {};
     let c = {};
@@ -182,12 +184,18 @@ export function createOverview(ctx) {
             h('p', { class: 'charts-head' }, 'History kept by the node ', f.range),
             fig('Bitrate in ', f.inNow, boxes.in), fig('Bitrate out ', f.outNow, boxes.out),
             fig('CPU, % of one core', null, boxes.cpu), fig('Connections', null, boxes.conns));
-        charts = [
-            bitrateChart(boxes.in, 'in', 'in', source(['bitrate_in_kbps'])),
-            bitrateChart(boxes.out, 'out', 'out', source(['bitrate_out_kbps'])),
-            valueChart(boxes.cpu, 'cpu', '#7a4cc2', source(['cpu_percent']), (v) => trimNumber(v, 1) + '%', (v) => v + '%'),
-            valueChart(boxes.conns, 'connections', '#1c7c45', source(['connections']), (v) => String(Math.round(v)), (v) => String(v)),
-        ];
+        loadCharts = () => import('./charts.js').then((m) => {
+            if (!mounted)
+                return;
+            charts = [
+                m.bitrateChart(boxes.in, 'in', 'in', source(['bitrate_in_kbps'])),
+                m.bitrateChart(boxes.out, 'out', 'out', source(['bitrate_out_kbps'])),
+                m.valueChart(boxes.cpu, 'cpu', '#7a4cc2', source(['cpu_percent']), (v) => trimNumber(v, 1) + '%', (v) => v + '%'),
+                m.valueChart(boxes.conns, 'connections', '#1c7c45', source(['connections']), (v) => String(Math.round(v)), (v) => String(v)),
+            ];
+            for (const ch of charts)
+                ch.update();
+        }, (e) => ctx.notify('Charts not loaded: ' + (e && e.message ? e.message : e), true));
         return el;
     }
 
@@ -196,6 +204,7 @@ export function createOverview(ctx) {
             h('th', { scope: 'col', text: 'Last 2 min' }));
         c.tbody = h('tbody');
         c.empty = h('p', { class: 'empty', text: 'No streams. Publish one, e.g. with ffmpeg to rtmp://<node>/live/test.' });
+        mounted = true;
         root.append(mountHealth(), mountCharts(),
             h('section', { class: 'panel' },
                 h('h2', { text: 'Streams' }),
@@ -315,6 +324,11 @@ export function createOverview(ctx) {
         for (const ch of charts)
             ch.update();
         updateStreams();
+        if (loadCharts && ctx.state.streams) {
+            const load = loadCharts;
+            loadCharts = null;
+            load();
+        }
     }
 
     async function refreshHistory() {
@@ -371,6 +385,7 @@ export function createOverview(ctx) {
     }
 
     function unmount() {
+        mounted = false;
         for (const ch of charts)
             ch.destroy();
         for (const tr of rows.values())

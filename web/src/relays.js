@@ -1,5 +1,6 @@
 /* relays.js: the `#/relays` view: the node's relays (status, current URL,
- * last error, retries) with Enable/Disable (PATCH {"enabled": ...}) and
+ * last error, retries; the stream, or a `*` relay's running streams, linked
+ * to the stream page; `#/relays/ID` points out one row) with Enable/Disable (PATCH {"enabled": ...}) and
  * Delete (after window.confirm) per row, and the form that adds one
  * (POST /api/v1/relays: push, pull always, pull on demand) or, after Edit
  * on a row, changes it (PUT /api/v1/relays/{id}: the relay as read, with the
@@ -13,7 +14,10 @@ import { api } from './api.js';
 import { h, setText, show, syncList } from './dom.js';
 import {
     buildRelayBody, formatBytes, formatDuration, formatKbps, formError, RELAY_FORM_FIELDS, secondsSince,
+    streamHash,
 } from './format.js';
+
+const STREAM_LINKS_MAX = 10; /* a `*` relay's streams linked in its row, at most */
 
 const COLS = [
     ['id', 'Id'], ['direction', 'Direction'], ['stream', 'Stream'], ['status', 'Status'],
@@ -32,7 +36,23 @@ function statusOf(r) {
     return { text, cls: 'badge ' + cls };
 }
 
-export function createRelays(ctx) {
+/** The stream cell's links: the relay's stream (exact name) or the streams a
+ *  `*` relay runs for, each to its stream page (which links back here). */
+function streamLinks(r) {
+    const link = (name) => h('a', { href: streamHash(r.app, name), 'data-testid': 'relay-stream-link', text: r.app + '/' + name });
+    if (r.name !== '*')
+        return [link(r.name)];
+    const names = (r.streams || []).map((i) => i.name);
+    const out = [r.app + '/* (' + names.length + ' running)'];
+    for (const n of names.slice(0, STREAM_LINKS_MAX))
+        out.push(' ', link(n));
+    if (names.length > STREAM_LINKS_MAX)
+        out.push(' …');
+    return out;
+}
+
+/** pick: the id of a relay to point out (`#/relays/ID`, from a stream page), or undefined. */
+export function createRelays(ctx, pick) {
     let relays = null;
     let rows = new Map();
     const el = {};
@@ -135,7 +155,11 @@ export function createRelays(ctx) {
             tr.idText_.data = r.id;
         setText(tr.source_, r.source === 'config' ? '(config file)' : '');
         setText(c.direction, r.direction + (r.direction === 'pull' && r.mode ? ' · ' + r.mode.replace('_', ' ') : ''));
-        setText(c.stream, r.app + '/' + r.name + (r.name === '*' ? ' (' + r.streams.length + ' running)' : ''));
+        const names = r.app + '/' + r.name + ':' + (r.streams || []).map((i) => i.name).join('/');
+        if (tr.names_ !== names) {
+            tr.names_ = names;
+            c.stream.replaceChildren(...streamLinks(r));
+        }
         const st = statusOf(r);
         setText(tr.badge_, st.text);
         tr.badge_.className = st.cls;
@@ -156,6 +180,12 @@ export function createRelays(ctx) {
         const list = relays || [];
         syncList(el.tbody, rows, list, (r) => r.id, createRow, updateRow);
         show(el.empty, relays !== null && list.length === 0);
+        const picked = pick !== undefined ? rows.get(pick) : null;
+        if (picked && !picked.classList.contains('picked')) {
+            picked.classList.add('picked');
+            picked.setAttribute('aria-current', 'true');
+            picked.scrollIntoView({ block: 'center' });
+        }
     }
 
     /* Re-reads the list after a change, quietly: the next poll does it anyway. */

@@ -11,9 +11,12 @@ const main = fs.readFileSync(new URL('../src/main.js', import.meta.url), 'utf8')
 
 test('the shell has the placeholders build.mjs fills in', () => {
     assert.match(html, /<link rel="stylesheet" href="\{\{APP_CSS\}\}">/);
-    assert.match(html, /<script defer src="\{\{APP_JS\}\}"><\/script>/);
+    // an ES module (deferred as `defer` was: it runs after the document is parsed);
+    // the chunks it imports are preloaded beside it
+    assert.match(html, /<script type="module" src="\{\{APP_JS\}\}"><\/script>/);
+    assert.match(html, /<script type="module" src="\{\{APP_JS\}\}"><\/script>\s*\{\{APP_PRELOAD\}\}/);
     // early.js (the overview's first requests) runs before the bundle
-    assert.match(html, /<script src="\{\{EARLY_JS\}\}"><\/script>\s*<script defer src="\{\{APP_JS\}\}">/);
+    assert.match(html, /<script src="\{\{EARLY_JS\}\}"><\/script>\s*<script type="module" src="\{\{APP_JS\}\}">/);
 });
 
 test('no inline script, no event handler attributes, no external URL', () => {
