@@ -131,6 +131,11 @@ def test_api_recorders_recordings_and_bad_input(node, procs, clip):
                  "invalid_field", "segment_s")
     r = api.patch("/api/v1/recorders/" + rid, json={"segment_s": 4})
     assert r.status_code == 200 and r.json()["segment_s"] == 4, r.text
+    # a GET body (source, one_off, etag: rendered only) sent back as it is
+    got = api.get("/api/v1/recorders/" + rid).json()
+    assert got["one_off"] is False and got["source"] == "api", got
+    r = api.patch("/api/v1/recorders/" + rid, json=got)
+    assert r.status_code == 200 and r.json()["segment_s"] == 4, r.text
     pub = publish(procs, n, clip, "cam2", loop=False)
     wait_event(api, "record.start", timeout=20, diag=[n], recorder=rid, name="cam2")
     weirtest.wait_proc(pub, 60, "publisher")
@@ -179,10 +184,17 @@ def test_api_recorders_recordings_and_bad_input(node, procs, clip):
              201, timeout=20, interval=0.3)
     assert api.post("/api/v1/streams/%s/cam3/record" % APP).status_code == 409
     wait_event(api, "record.start", timeout=20, diag=[n], name="cam3")
+    # listed among the recorders while it runs (for the dashboard)
+    listed = api.get("/api/v1/recorders").json()["recorders"]
+    once = [x for x in listed if x["one_off"]]
+    assert len(once) == 1 and len(listed) == 1, listed
+    assert once[0]["source"] == "once" and (once[0]["app"], once[0]["name"]) == (APP, "cam3")
+    assert api.get("/api/v1/recorders/" + once[0]["id"]).json() == once[0]
     assert api.delete("/api/v1/streams/%s/cam3/record" % APP).status_code == 204
+    assert api.get("/api/v1/recorders").json()["recorders"] == []
     assert api.delete("/api/v1/streams/%s/cam3/record" % APP).status_code == 404
     stop = wait_event(api, "record.stop", timeout=20, diag=[n], name="cam3")
-    assert stop[0]["reason"] == "recorder_deleted", stop
+    assert stop[0]["reason"] == "recorder_deleted" and stop[0]["recorder"] == once[0]["id"], stop
     seg = wait_event(api, "record.segment", timeout=20, diag=[n], name="cam3")
     assert seg[0]["recorder"] == stop[0]["recorder"] and seg[0]["bytes"] > 0, seg
     got = recorded_video([os.path.join(root, seg[0]["path"])])
