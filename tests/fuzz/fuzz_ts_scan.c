@@ -34,8 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (each.pts_seen != whole.pts_seen || ts_scan_ms(&each) != ts_scan_ms(&whole))
         abort();
+    /* the first third of the packets and the last half (whole packets) */
     size_t packets = size / TS_SCAN_PACKET, head = packets / 3 * TS_SCAN_PACKET;
-    size_t tail = packets * TS_SCAN_PACKET - head / 2;
+    size_t tail = (packets - packets / 2) * TS_SCAN_PACKET;
     ts_scan_init(&ends);
     ts_scan_feed(&ends, file, head);
     ts_scan_feed(&ends, file + tail, size - tail);
