@@ -1,0 +1,66 @@
+"""An fMP4 recording goes on in the same file across a publisher that
+reconnects within stream.unpublish_grace_ms (issue 21): one file, whose
+video packets are the clip's across the reconnect (framemd5), and a new
+file when the codec parameters change (another picture size). The relay
+failover case is in test_record_failover.py (its own file: they run side
+by side).
+"""
+
+import os
+
+import weirtest
+from relayutil import APP, api_of, events_of, wait_event
+from test_record import MP4_FORMAT, parts_under, recorded_video
+
+GRACE_MS = 3000
+
+
+def _small_clip(tmp_path):
+    """3 s, 320x180 H.264 + AAC: other codec parameters than the clip's."""
+    path = tmp_path / "small.flv"
+    weirtest.run([weirtest.require_tool("ffmpeg")] + weirtest.FFMPEG_COMMON + [
+        "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+        "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=44100", "-t", "3",
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
+        "-c:a", "aac", "-b:a", "64k", "-f", "flv", str(path)], timeout=120, check=True)
+    return path
+
+
+def _picture(path):
+    v = [s for s in weirtest.ffprobe_json(path, "-show_streams")["streams"]
+         if s["codec_type"] == "video"]
+    return (v[0]["width"], v[0]["height"])
+
+
+def test_fmp4_reconnect_continues_and_codec_change_cuts(node, procs, clip, tmp_path):
+    small = _small_clip(tmp_path)
+    n = node(recorders=[{"id": "c4", "app": APP, "name": "*", "format": "fmp4"}],
+             stream={"unpublish_grace_ms": GRACE_MS})
+    api = api_of(n)
+    root = os.path.join(n.workdir, "recordings")
+    url = n.rtmp_url(APP, "camc")
+    for i in range(2):  # 3 s of the clip, a reconnect, 3 s of it again
+        cmd = weirtest.publish_cmd(clip.path, url)
+        cmd[-3:-3] = ["-t", "3"]
+        weirtest.wait_proc(procs.spawn(cmd, name="publish-%d" % i), 60, "publisher %d" % i)
+    weirtest.wait_proc(procs.spawn(weirtest.publish_cmd(small, url), name="publish-small"), 60,
+                       "third publisher")
+    wait_event(api, "record.stop", timeout=30, diag=[n], name="camc")
+    segs = sorted(events_of(api, "record.segment", name="camc"), key=lambda e: e["recording_id"])
+    assert len(segs) == 2, segs  # the reconnect continued the file; the codec change cut it
+    assert len(events_of(api, "record.start", name="camc")) == 1
+    assert not parts_under(root)
+    files = [os.path.join(root, e["path"]) for e in segs]
+    assert all(e["closed_cleanly"] and f.endswith(".mp4") for e, f in zip(segs, files)), segs
+    assert [_picture(f) for f in files] == [(640, 360), (320, 180)]
+    got = recorded_video(files[:1], MP4_FORMAT)
+    # the second publish starts at the clip's first packet
+    j = max(k for k, h in enumerate(got) if h == clip.vmd5[0])
+    before, after = got[:j], got[j:]
+    assert len(after) >= 2 * 25 and after == clip.vmd5[:len(after)], \
+        "after the reconnect: %s" % weirtest.describe_mismatch(after, clip.vmd5)
+    i = weirtest.find_run(before, clip.vmd5)
+    assert len(before) >= 25 and i is not None and i <= 2 * clip.gop_frames, \
+        "before the reconnect: %s" % weirtest.describe_mismatch(before, clip.vmd5)
+    assert 4000 <= segs[0]["duration_ms"] <= 8000, segs[0]
+    assert len(recorded_video(files[1:], MP4_FORMAT)) >= 2 * 25
