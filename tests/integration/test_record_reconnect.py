@@ -10,20 +10,10 @@ import os
 
 import weirtest
 from relayutil import APP, api_of, events_of, wait_event
+from test_failover import clip_small  # noqa: F401 (a fixture: 320x180, other codec parameters)
 from test_record import MP4_FORMAT, parts_under, recorded_video
 
 GRACE_MS = 3000
-
-
-def _small_clip(tmp_path):
-    """3 s, 320x180 H.264 + AAC: other codec parameters than the clip's."""
-    path = tmp_path / "small.flv"
-    weirtest.run([weirtest.require_tool("ffmpeg")] + weirtest.FFMPEG_COMMON + [
-        "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
-        "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=44100", "-t", "3",
-        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
-        "-c:a", "aac", "-b:a", "64k", "-f", "flv", str(path)], timeout=120, check=True)
-    return path
 
 
 def _picture(path):
@@ -32,8 +22,7 @@ def _picture(path):
     return (v[0]["width"], v[0]["height"])
 
 
-def test_fmp4_reconnect_continues_and_codec_change_cuts(node, procs, clip, tmp_path):
-    small = _small_clip(tmp_path)
+def test_fmp4_reconnect_continues_and_codec_change_cuts(node, procs, clip, clip_small):  # noqa: F811
     n = node(recorders=[{"id": "c4", "app": APP, "name": "*", "format": "fmp4"}],
              stream={"unpublish_grace_ms": GRACE_MS})
     api = api_of(n)
@@ -43,8 +32,9 @@ def test_fmp4_reconnect_continues_and_codec_change_cuts(node, procs, clip, tmp_p
         cmd = weirtest.publish_cmd(clip.path, url)
         cmd[-3:-3] = ["-t", "3"]
         weirtest.wait_proc(procs.spawn(cmd, name="publish-%d" % i), 60, "publisher %d" % i)
-    weirtest.wait_proc(procs.spawn(weirtest.publish_cmd(small, url), name="publish-small"), 60,
-                       "third publisher")
+    cmd = weirtest.publish_cmd(clip_small, url)
+    cmd[-3:-3] = ["-t", "3"]
+    weirtest.wait_proc(procs.spawn(cmd, name="publish-small"), 60, "third publisher")
     wait_event(api, "record.stop", timeout=30, diag=[n], name="camc")
     segs = sorted(events_of(api, "record.segment", name="camc"), key=lambda e: e["recording_id"])
     assert len(segs) == 2, segs  # the reconnect continued the file; the codec change cut it
