@@ -45,7 +45,7 @@ def test_fmp4_reconnect_continues_and_codec_change_cuts(node, procs, clip, clip_
     assert [_picture(f) for f in files] == [(640, 360), (320, 180)]
     got = recorded_video(files[:1], MP4_FORMAT)
     # the second publish starts at the clip's first packet
-    j = max(k for k, h in enumerate(got) if h == clip.vmd5[0])
+    j = max((k for k, h in enumerate(got) if h == clip.vmd5[0]), default=0)
     before, after = got[:j], got[j:]
     assert len(after) >= 2 * 25 and after == clip.vmd5[:len(after)], \
         "after the reconnect: %s" % weirtest.describe_mismatch(after, clip.vmd5)
