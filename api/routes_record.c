@@ -40,8 +40,10 @@ static cJSON *render_spec(api_req_t *r, const record_spec_t *s, int source)
     char etag[SPEC_ETAG_MAX];
     if (o && records(r) && record_spec_etag(records(r), s, etag) == 0)
         cJSON_AddStringToObject(o, "etag", etag);
-    if (o)
+    if (o) {
         cJSON_AddStringToObject(o, "source", SOURCES[source >= 0 && source < 3 ? source : 0]);
+        cJSON_AddBoolToObject(o, "one_off", source == 2);
+    }
     return o;
 }
 
@@ -110,7 +112,7 @@ typedef struct {
 static void list_add(const record_spec_t *s, int source, void *arg)
 {
     rec_list_t *l = arg;
-    if (source == 2 || (l->after && strcmp(s->id, l->after) <= 0) || api_page_full(&l->page))
+    if ((l->after && strcmp(s->id, l->after) <= 0) || api_page_full(&l->page))
         return;
     api_page_add(&l->page, render_spec(l->r, s, source));
     snprintf(l->last, sizeof l->last, "%s", s->id);

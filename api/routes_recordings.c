@@ -282,8 +282,10 @@ void api_post_stream_record(api_req_t *r)
         return;
     }
     cJSON *o = record_spec_to_json(record_mgr_spec(m, err));
-    if (o)
+    if (o) {
         cJSON_AddStringToObject(o, "source", "once");
+        cJSON_AddBoolToObject(o, "one_off", 1);
+    }
     api_reply_json(r, 201, o);
 }
 

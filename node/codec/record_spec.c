@@ -195,7 +195,7 @@ int record_spec_from_json(const cJSON *obj, const record_spec_t *base, int allow
         record_spec_defaults(&s);
     if (!cJSON_IsObject(obj))
         return spec_fail(err, errlen, "recorder: expected a JSON object");
-    static const char *const state[] = {"source", "active", NULL};
+    static const char *const state[] = {"source", "active", "one_off", "etag", NULL};
     unsigned seen = 0;
     for (const cJSON *v = obj->child; v; v = v->next) {
         int f = spec_member(v->string, FIELDS, F_COUNT, state, &seen, err, errlen);

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "flv.h"
 #include "fmp4_scan.h"
+#include "ts_scan.h"
 
 /* onMetaData with two numbers: "duration" and "filesize" (AMF0). */
 #define META_BODY_LEN 59
@@ -19,6 +20,13 @@
 #define META_FILESIZE_OFF 48
 #define META_TAG_OFF (FLV_HEADER_SIZE + FLV_PREV_SIZE)
 #define REPAIR_MAX_TAG (64u << 20)
+/* Reading a repaired file's duration back: MPEG-TS from a window at its
+ * start and up to REPAIR_TS_TAILS windows back from its end (until one
+ * holds a PTS); fMP4 from its moov and first and last moof, each read
+ * only when at most REPAIR_BOX_MAX. */
+#define REPAIR_TS_WINDOW (TS_SCAN_PACKET * 5000)
+#define REPAIR_TS_TAILS 4
+#define REPAIR_BOX_MAX (4u << 20)
 
 struct record_file {
     int fd;
@@ -284,21 +292,92 @@ static int rename_repaired(const char *part_path, size_t n, char *out)
     return rename(part_path, out) == 0 ? 0 : -1;
 }
 
-/* A TS file: whole packets only. Closes fd. */
-static int repair_ts(int fd, const char *part_path, size_t n, char *out, uint64_t *bytes)
+/* len bytes of fd at pos in a buffer of that size (the caller frees it),
+ * or NULL. */
+static uint8_t *read_at(int fd, uint64_t pos, uint64_t len)
+{
+    uint8_t *b = len ? malloc((size_t)len) : NULL;
+    if (b && pread(fd, b, (size_t)len, (off_t)pos) != (ssize_t)len) {
+        free(b);
+        b = NULL;
+    }
+    return b;
+}
+
+/* Feeds the packets of fd[pos, pos + len) to s. Returns how many PTS they held. */
+static uint64_t ts_window(int fd, uint64_t pos, uint64_t len, ts_scan_t *s)
+{
+    uint64_t seen = s->pts_seen;
+    uint8_t *b = read_at(fd, pos, len);
+    if (b)
+        ts_scan_feed(s, b, (size_t)len);
+    free(b);
+    return s->pts_seen - seen;
+}
+
+/* The duration of a TS file of size bytes (whole packets): its first PTS
+ * to its last, read from bounded windows at both ends. */
+static uint32_t ts_duration(int fd, uint64_t size)
+{
+    ts_scan_t s;
+    ts_scan_init(&s);
+    uint64_t head = size < REPAIR_TS_WINDOW ? size : REPAIR_TS_WINDOW, end = size;
+    ts_window(fd, 0, head, &s);
+    for (int i = 0; i < REPAIR_TS_TAILS && end > head; i++) {
+        uint64_t from = end - head > REPAIR_TS_WINDOW ? end - REPAIR_TS_WINDOW : head;
+        if (ts_window(fd, from, end - from, &s) > 0)
+            break;
+        end = from;
+    }
+    return ts_scan_ms(&s);
+}
+
+/* A TS file: whole packets only; its duration read back. Closes fd. */
+static int repair_ts(int fd, const char *part_path, size_t n, char *out, uint64_t *bytes,
+                     uint32_t *duration_ms)
 {
     struct stat st;
     int rc = fstat(fd, &st) == 0 && ftruncate(fd, st.st_size / 188 * 188) == 0 ? 0 : -1;
+    *bytes = rc == 0 ? (uint64_t)(st.st_size / 188 * 188) : 0;
+    if (rc == 0)
+        *duration_ms = ts_duration(fd, *bytes);
     close(fd);
     if (rc != 0)
         return -1;
-    *bytes = (uint64_t)(st.st_size / 188 * 188);
     return rename_repaired(part_path, n, out);
+}
+
+/* The times of the moof at b in fd (unread when over REPAIR_BOX_MAX). */
+static int moof_times(int fd, fmp4_scan_box_t b, const fmp4_scan_tracks_t *tr,
+                      fmp4_scan_times_t *out)
+{
+    uint8_t *p = b.len <= REPAIR_BOX_MAX ? read_at(fd, b.pos, b.len) : NULL;
+    int n = p ? fmp4_scan_moof(p, (size_t)b.len, tr, out) : 0;
+    free(p);
+    return n;
+}
+
+/* The duration of an fMP4 file walked by s: from its first fragment's
+ * decode times to the end of its last one's. */
+static uint32_t fmp4_duration(int fd, const fmp4_scan_t *s)
+{
+    if (s->frags == 0 || s->moov.len > REPAIR_BOX_MAX)
+        return 0;
+    uint8_t *moov = read_at(fd, s->moov.pos, s->moov.len);
+    fmp4_scan_tracks_t tr;
+    int rc = moov ? fmp4_scan_moov(moov, (size_t)s->moov.len, &tr) : -1;
+    free(moov);
+    fmp4_scan_times_t first, last;
+    if (rc != 0 || moof_times(fd, s->first_moof, &tr, &first) == 0 ||
+        moof_times(fd, s->last_moof, &tr, &last) == 0)
+        return 0;
+    return fmp4_scan_duration_ms(&tr, &first, &last);
 }
 
 /* An fMP4 file: cut after its last complete fragment (its box headers
  * walked by fmp4_scan). Closes fd. */
-static int repair_fmp4(int fd, const char *part_path, size_t n, char *out, uint64_t *bytes)
+static int repair_fmp4(int fd, const char *part_path, size_t n, char *out, uint64_t *bytes,
+                       uint32_t *duration_ms)
 {
     struct stat st;
     int rc = fstat(fd, &st) == 0 ? 0 : -1;
@@ -311,6 +390,8 @@ static int repair_fmp4(int fd, const char *part_path, size_t n, char *out, uint6
         ;
     if (rc == 0 && (s.good_end == 0 || ftruncate(fd, (off_t)s.good_end) != 0))
         rc = -1; /* not even an init segment: no file of ours */
+    if (rc == 0)
+        *duration_ms = fmp4_duration(fd, &s);
     close(fd);
     if (rc != 0)
         return -1;
@@ -328,9 +409,9 @@ int record_file_repair(const char *part_path, char *out, size_t outlen, uint32_t
     if (fd < 0)
         return -1;
     if (n > 8 && strcmp(part_path + n - 8, ".ts.part") == 0)
-        return repair_ts(fd, part_path, n, out, bytes);
+        return repair_ts(fd, part_path, n, out, bytes, duration_ms);
     if (n > 9 && strcmp(part_path + n - 9, ".mp4.part") == 0)
-        return repair_fmp4(fd, part_path, n, out, bytes);
+        return repair_fmp4(fd, part_path, n, out, bytes, duration_ms);
     uint64_t end = 0;
     uint32_t last_len = 0, max_ts = 0;
     uint8_t prev[FLV_PREV_SIZE];

@@ -54,9 +54,11 @@ record_err_t record_file_finish(record_file_t *f, uint32_t duration_ms, uint64_t
 /* Repairs a ".part" file left by a crash (part_path ends in ".part"). FLV
  * ("….flv.part"): reads its tags up to the last complete one, truncates
  * the rest, fills in the duration and size. MPEG-TS ("….ts.part"): cuts it
- * to whole 188-byte packets; fMP4 ("….mp4.part"): cuts it after its last
- * complete fragment (moof + mdat), -1 without a whole init segment (both:
- * *duration_ms is left as it is). Then renames
+ * to whole 188-byte packets, its duration from its first PTS to its last
+ * (ts_scan over bounded windows at both ends); fMP4 ("….mp4.part"): cuts
+ * it after its last complete fragment (moof + mdat), -1 without a whole
+ * init segment, its duration from the first fragment's decode time to the
+ * end of the last one's (fmp4_scan; 0 without a fragment). Then renames
  * it without ".part". Returns 0 with the final path in out, the duration
  * in *duration_ms and the size in *bytes; -1 when it is no file of ours
  * (left alone). */

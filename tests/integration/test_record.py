@@ -131,6 +131,11 @@ def test_api_recorders_recordings_and_bad_input(node, procs, clip):
                  "invalid_field", "segment_s")
     r = api.patch("/api/v1/recorders/" + rid, json={"segment_s": 4})
     assert r.status_code == 200 and r.json()["segment_s"] == 4, r.text
+    # a GET body (source, one_off, etag: rendered only) sent back as it is
+    got = api.get("/api/v1/recorders/" + rid).json()
+    assert got["one_off"] is False and got["source"] == "api", got
+    r = api.patch("/api/v1/recorders/" + rid, json=got)
+    assert r.status_code == 200 and r.json()["segment_s"] == 4, r.text
     pub = publish(procs, n, clip, "cam2", loop=False)
     wait_event(api, "record.start", timeout=20, diag=[n], recorder=rid, name="cam2")
     weirtest.wait_proc(pub, 60, "publisher")
@@ -179,46 +184,74 @@ def test_api_recorders_recordings_and_bad_input(node, procs, clip):
              201, timeout=20, interval=0.3)
     assert api.post("/api/v1/streams/%s/cam3/record" % APP).status_code == 409
     wait_event(api, "record.start", timeout=20, diag=[n], name="cam3")
+    # listed among the recorders while it runs (for the dashboard)
+    listed = api.get("/api/v1/recorders").json()["recorders"]
+    once = [x for x in listed if x["one_off"]]
+    assert len(once) == 1 and len(listed) == 1, listed
+    assert once[0]["source"] == "once" and (once[0]["app"], once[0]["name"]) == (APP, "cam3")
+    assert api.get("/api/v1/recorders/" + once[0]["id"]).json() == once[0]
     assert api.delete("/api/v1/streams/%s/cam3/record" % APP).status_code == 204
+    assert api.get("/api/v1/recorders").json()["recorders"] == []
     assert api.delete("/api/v1/streams/%s/cam3/record" % APP).status_code == 404
     stop = wait_event(api, "record.stop", timeout=20, diag=[n], name="cam3")
-    assert stop[0]["reason"] == "recorder_deleted", stop
+    assert stop[0]["reason"] == "recorder_deleted" and stop[0]["recorder"] == once[0]["id"], stop
     seg = wait_event(api, "record.segment", timeout=20, diag=[n], name="cam3")
     assert seg[0]["recorder"] == stop[0]["recorder"] and seg[0]["bytes"] > 0, seg
     got = recorded_video([os.path.join(root, seg[0]["path"])])
     assert got and weirtest.find_run(got, clip.vmd5, cyclic=True) is not None
 
 
+def assert_duration_as_ffprobe(path, item):
+    """A repaired file's indexed duration_ms is what ffprobe reads from the
+    file (within 300 ms or 5 %)."""
+    probed = float(weirtest.ffprobe_json(path, "-show_format")["format"]["duration"]) * 1000
+    assert item["duration_ms"] > 0, item
+    assert abs(item["duration_ms"] - probed) <= max(300, probed * 0.05), (item, probed)
+
+
 def test_kill9_partial_file_repaired_and_indexed(node, procs, clip):
-    n = node(recorders=[{"id": "r9", "app": APP, "name": "*"}])
+    """FLV and MPEG-TS files open at kill -9: both repaired, indexed not
+    closed cleanly, with their duration read back (FLV: its tags; TS: its
+    first and last PTS) as ffprobe reads it."""
+    n = node(recorders=[{"id": "r9", "app": APP, "name": "*"},
+                        {"id": "r9ts", "app": APP, "name": "*", "format": "ts",
+                         "path": "{app}/{name}/ts-{start_utc}"}])
     api = api_of(n)
     root = os.path.join(n.workdir, "recordings")
     publish(procs, n, clip, "cam9", loop=True)
     wait_event(api, "record.start", timeout=20, diag=[n], name="cam9")
     # the file's row is stored when it opens; wait for data on disk (the
     # writer's buffer is 256 KiB)
-    wait_for("a .part with data", lambda: [p for p in parts_under(root)
-                                           if os.path.getsize(p) > 600000],
+    wait_for("a .part with data", lambda: len([p for p in parts_under(root)
+                                               if os.path.getsize(p) > 600000]) == 2,
              timeout=30, diag=[n])
     n.proc.send_signal(signal.SIGKILL)
     n.proc.wait(10)
-    part = parts_under(root)
-    assert len(part) == 1, part
+    parts = parts_under(root)
+    assert len(parts) == 2, parts
     procs.stop_all()
     n.start()
     api = api_of(n)
-    items = wait_for("the repaired file", lambda: api.get(
-        "/api/v1/recordings?name=cam9").json()["recordings"], timeout=20, diag=[n])
-    assert len(items) == 1, items
-    it = items[0]
-    assert it["closed_cleanly"] is False and it["bytes"] > 600000, it
-    assert it["duration_ms"] > 1000, it
-    final = os.path.join(root, it["path"])
-    assert part[0] == final + ".part" and os.path.exists(final) and not parts_under(root)
-    assert os.path.getsize(final) == it["bytes"]
-    got = recorded_video([final])
-    assert weirtest.find_run(got, clip.vmd5, cyclic=True) is not None, \
-        weirtest.describe_mismatch(got, clip.vmd5)
+    items = wait_for("the repaired files", lambda: (lambda r: r if len(r) >= 2 else None)(
+        api.get("/api/v1/recordings?name=cam9").json()["recordings"]), timeout=20, diag=[n])
+    assert len(items) == 2, items
+    for fmt, probe_fmt in [("flv", "flv"), ("ts", "mpegts")]:
+        it = [i for i in items if i["format"] == fmt]
+        part = [p for p in parts if p.endswith("." + fmt + ".part")]
+        assert len(it) == 1 and len(part) == 1, (items, parts)
+        it = it[0]
+        assert it["closed_cleanly"] is False and it["bytes"] > 600000, it
+        assert it["duration_ms"] > 1000, it
+        final = os.path.join(root, it["path"])
+        assert part[0] == final + ".part" and os.path.exists(final)
+        assert os.path.getsize(final) == it["bytes"]
+        assert_duration_as_ffprobe(final, it)
+        got = recorded_video([final], probe_fmt)
+        assert len(got) >= clip.gop_frames, (fmt, len(got))
+        if fmt == "flv":  # TS holds Annex B: counted above, not hashed
+            assert weirtest.find_run(got, clip.vmd5, cyclic=True) is not None, \
+                weirtest.describe_mismatch(got, clip.vmd5)
+    assert not parts_under(root)
 
 
 def test_disk_full_and_deleted_folder_fail_then_resume(node, procs, clip, tmp_path):
@@ -347,6 +380,7 @@ def test_fmp4_segments_and_kill9_repair(node, procs, clip):
     assert os.path.exists(final) and not parts_under(root)
     assert 0 < it["bytes"] == os.path.getsize(final) <= size_before, (it, size_before)
     assert top_boxes(final)[:2] == ["ftyp", "moov"]
+    assert_duration_as_ffprobe(final, it)
     got = recorded_video([final], MP4_FORMAT)
     assert got and weirtest.find_run(got, clip.vmd5, cyclic=True) is not None, \
         weirtest.describe_mismatch(got, clip.vmd5)
