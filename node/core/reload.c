@@ -149,7 +149,8 @@ int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, 
 {
     tls_client_flush(node->tls_client); /* CA files are read again */
     if (!node->tls) {
-        snprintf(err, errlen, "no TLS listener is configured (rtmps.listen, https.listen)");
+        snprintf(err, errlen,
+                 "no TLS listener is configured (rtmps.listen, https.listen, api.tls)");
         return NODE_RELOAD_NO_TLS;
     }
     if (tls_server_reload(node->tls, c, err, errlen) != 0) {
