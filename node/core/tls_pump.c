@@ -320,19 +320,19 @@ tls_pump_t *tls_pump_new(node_t *node, int fd, const char *what, const char *rem
         ERR_clear_error();
         return NULL;
     }
-    SSL_set_accept_state(ssl);
     p->node = node;
-    p->ssl = ssl;
     p->fd = fd;
     p->pfd = -1;
+    p->ssl = ssl;
+    SSL_set_accept_state(ssl);
+    p->handshaking = 1;
+    p->hs_want = EV_READ;
+    node->tls_handshaking++;
     p->ready = ready;
     p->end = end;
     p->arg = arg;
     p->what = what;
     snprintf(p->remote, sizeof p->remote, "%s", remote);
-    p->handshaking = 1;
-    p->hs_want = EV_READ;
-    node->tls_handshaking++;
     struct event_base *base = node->base;
     event_assign(&p->tcp_r, base, fd, EV_READ | EV_PERSIST, ev_cb, p);
     event_assign(&p->tcp_w, base, fd, EV_WRITE | EV_PERSIST, ev_cb, p);
