@@ -2,8 +2,9 @@
 libmicrohttpd one end of a socketpair, node/core/tls_pump.c terminates TLS
 with the media listeners' certificates). curl and Python's ssl check the
 chain against the test's own CA; the token is still required; a plaintext
-client on the port is refused and counted (not_tls); a client that never
-starts its handshake is cut at tls.handshake_timeout_ms; a dashboard file
+client on the port is refused and counted (not_tls); clients that never
+start their handshake are bounded by tls.max_handshakes and cut at
+tls.handshake_timeout_ms; a dashboard file
 of 1.5 MB and a 60 KB request body cross the pump's 16 KiB buffers; a
 certificate reload (the API's route, then SIGHUP) is seen by the next
 handshake; weir --check-config accepts the keys and refuses api.tls
@@ -27,7 +28,7 @@ from weirtest import Node
 
 TOKEN = "api-tls-token-0123456789abcdef"
 SERIAL_A, SERIAL_B, SERIAL_C = 0xA1, 0xB2, 0xC3
-HS_TIMEOUT_MS = 1000
+HS_TIMEOUT_MS, MAX_HS = 1000, 3
 BIG = "big-5XQ2M7KD.js"
 
 
@@ -60,7 +61,8 @@ def node(tmp_path_factory, pki):
     line = "".join("%08x" % (i * 2654435761 % 2**32) for i in range(16))
     (root / "assets" / BIG).write_text("\n".join(line + str(i) for i in range(11000)))
     n = Node(wd / "node", {
-        "tls": {"cert": pki["cert"], "key": pki["key"], "handshake_timeout_ms": HS_TIMEOUT_MS},
+        "tls": {"cert": pki["cert"], "key": pki["key"], "handshake_timeout_ms": HS_TIMEOUT_MS,
+                "max_handshakes": MAX_HS},
         "api": {"tls": True, "token": TOKEN, "web_root": str(root)},
     })
     n.big = (root / "assets" / BIG).read_bytes()
@@ -167,17 +169,38 @@ def test_plaintext_client_is_refused(node, pki):
     assert api.get("/healthz").status_code == 200
 
 
-def test_silent_client_is_cut_at_the_handshake_timeout(node, pki):
+def test_silent_clients_are_bounded_and_cut_at_the_handshake_timeout(node, pki):
+    """tls.max_handshakes silent clients hold every handshake slot: one more
+    is closed at accept (tls_handshakes); each silent one is cut at
+    tls.handshake_timeout_ms (timeout), and a real client gets in again."""
     api = TlsApi(node.base, pki["ca"], TOKEN)
     before = _metric(api, 'weir_tls_handshake_failures_total{reason="timeout"}')
+    refused = _metric(api, 'weir_limit_refused_total{limit="tls_handshakes"}')
     t0 = time.monotonic()
-    with socket.create_connection(("127.0.0.1", node.api_port), timeout=HS_TIMEOUT_MS / 100) as s:
+    idle = [socket.create_connection(("127.0.0.1", node.api_port)) for _ in range(MAX_HS)]
+    try:
+        # The API cannot be asked meanwhile (every handshake slot is taken);
+        # the node accepts in connection order, so this one comes after them.
+        over = socket.create_connection(("127.0.0.1", node.api_port), timeout=10)
         try:
-            assert s.recv(4096) == b""
+            assert over.recv(10) == b""  # closed at once: over tls.max_handshakes
         except ConnectionResetError:
             pass
+        over.close()
+        for s in idle:
+            s.settimeout(HS_TIMEOUT_MS / 100)
+            try:
+                while s.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+    finally:
+        for s in idle:
+            s.close()
     assert time.monotonic() - t0 >= HS_TIMEOUT_MS / 1000 * 0.9
-    assert _metric(api, 'weir_tls_handshake_failures_total{reason="timeout"}') == before + 1
+    assert _metric(api, 'weir_limit_refused_total{limit="tls_handshakes"}') == refused + 1
+    assert _metric(api, 'weir_tls_handshake_failures_total{reason="timeout"}') == before + MAX_HS
+    assert _metric(api, "weir_tls_handshakes_in_progress") == 0
 
 
 def test_certificate_reload_is_seen_by_new_handshakes(node, pki):
