@@ -187,13 +187,7 @@ def test_silent_clients_are_bounded_and_cut_at_the_handshake_timeout(node, pki):
         except ConnectionResetError:
             pass
         over.close()
-        for s in idle:
-            s.settimeout(HS_TIMEOUT_MS / 100)
-            try:
-                while s.recv(4096):
-                    pass
-            except ConnectionResetError:
-                pass
+        tlsutil.wait_closed(idle, HS_TIMEOUT_MS / 100)
     finally:
         for s in idle:
             s.close()
