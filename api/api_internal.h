@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event_struct.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "api.h"
 #include "conn.h" /* sess_info_t */
@@ -24,6 +25,8 @@
 #define API_ID_MAX (UINT64_C(1) << 53)
 
 struct MHD_Daemon;
+struct sockaddr;
+struct evconnlistener;
 struct MHD_Connection;
 
 struct api {
@@ -51,6 +54,13 @@ struct api {
     char mhd_last[128];
     int64_t mhd_last_ms;
     uint64_t mhd_repeats;
+    /* api.tls (https.h): the node accepts on api.listen and terminates
+     * TLS; MHD has no listening socket and counts nothing per address. */
+    int tls;
+    struct evconnlistener *https_lis;
+    TAILQ_HEAD(api_https_list, api_https_conn) https_conns; /* the connections in flight */
+    struct event https_pause_ev; /* the listener's pause after a failed accept() */
+    int64_t https_err_ms;        /* the last accept failure logged */
 };
 
 typedef struct api_req api_req_t;
@@ -162,6 +172,16 @@ void api_reply_headers(api_req_t *r, const char *const *headers);
 /* The request waits for an asynchronous answer (a storage callback), which
  * calls an api_reply_*() later. */
 void api_suspend(api_req_t *r);
+
+/* MHD runs at the loop's next turn (a connection added or resumed). */
+void api_run_soon(api_t *a);
+/* sa as text for the logs: "1.2.3.4" or, with port set, "1.2.3.4:5678"
+ * ("[::1]:5678"); "?" for another family. */
+void api_addr_text(const struct sockaddr *sa, int port, char *out, size_t outlen);
+/* Counts and logs (at most once per LIMITS_LOG_INTERVAL_MS; the node's
+ * tick logs the rest) a connection from sa refused by
+ * api.max_connections_per_address. */
+void api_conn_refused(api_t *a, const struct sockaddr *sa);
 
 /* ---- request helpers ---------------------------------------------------- */
 

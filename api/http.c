@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "https.h"
 #include "common.h"
 #include "conf.h"
 #include "log.h"
@@ -48,9 +49,7 @@ static void reply_set(api_req_t *r, int status, const char *ctype, char *body, s
     if (r->suspended) {
         r->suspended = 0;
         MHD_resume_connection(r->conn);
-        /* MHD picks the resumed connection up on its next run. */
-        struct timeval now = {0, 0};
-        evtimer_add(&r->api->timer_ev, &now);
+        api_run_soon(r->api); /* MHD picks the resumed connection up on its next run */
     }
 }
 
@@ -400,6 +399,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    /* api.tls: MHD's sockets are socketpair ends (https.h), which have no
+     * TCP_NODELAY or TCP_CORK; MHD 0.9.75 logs each failed attempt. */
+    if (a->tls && (strncmp(msg, "Setting TCP_", 12) == 0 ||
+                   strncmp(msg, "Failed to push the data from buffers", 36) == 0))
+        return;
     char key[sizeof a->mhd_last];
     memcpy(key, msg, sizeof key - 1); /* msg: 512 bytes, zero-filled */
     key[sizeof key - 1] = '\0';
@@ -428,20 +432,34 @@ static void release_pending(api_t *a)
     conn_limits_release(a->conns, a->pending_has_addr ? &a->pending : NULL);
 }
 
-/* Counts and logs (at most once per LIMITS_LOG_INTERVAL_MS; the node's tick
- * logs the rest) a connection refused by api.max_connections_per_address. */
-static void refused(api_t *a, const struct sockaddr *sa)
+void api_addr_text(const struct sockaddr *sa, int port, char *out, size_t outlen)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned p = 0;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+        p = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+        p = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    }
+    if (!port)
+        snprintf(out, outlen, "%s", host);
+    else if (sa->sa_family == AF_INET6)
+        snprintf(out, outlen, "[%s]:%u", host, p);
+    else
+        snprintf(out, outlen, "%s:%u", host, p);
+}
+
+void api_conn_refused(api_t *a, const struct sockaddr *sa)
 {
     uint64_t suppressed = 0;
     uint32_t max = a->node->conf.api_max_connections_per_address;
     if (!conn_limits_refused(a->node->limits, LIMIT_API_CONNECTIONS_PER_ADDRESS, weir_mono_ms(),
                              &suppressed))
         return;
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+    char host[INET6_ADDRSTRLEN + 8];
+    api_addr_text(sa, 0, host, sizeof host);
     if (suppressed)
         log_warn(0,
                  "api: connection from %s refused: api.max_connections_per_address (%u) reached "
@@ -459,6 +477,8 @@ static enum MHD_Result accept_policy_cb(void *cls, const struct sockaddr *sa, so
 {
     (void)salen;
     api_t *a = cls;
+    if (a->tls)
+        return MHD_YES; /* admitted at accept, counted by https.c */
     release_pending(a);
     conn_limits_addr_t addr;
     int has_addr = conn_limits_addr_from_sockaddr(sa, &addr) == 0;
@@ -466,7 +486,7 @@ static enum MHD_Result accept_policy_cb(void *cls, const struct sockaddr *sa, so
     /* Only max_connections_per_address can refuse: the table's total is
      * API_CONNECTION_LIMIT, which MHD checks first. */
     if (conn_limits_admit(a->conns, has_addr ? &addr : NULL, weir_mono_ms(), &why) != 0) {
-        refused(a, sa);
+        api_conn_refused(a, sa);
         return MHD_NO;
     }
     a->pending = addr;
@@ -483,7 +503,7 @@ static void notify_conn_cb(void *cls, struct MHD_Connection *conn, void **socket
 {
     (void)socket_context;
     api_t *a = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    if (code == MHD_CONNECTION_NOTIFY_STARTED || a->tls) {
         a->pending_set = 0;
         return;
     }
@@ -511,6 +531,12 @@ static void api_reschedule(api_t *a)
         ms = to;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(&a->timer_ev, &tv);
+}
+
+void api_run_soon(api_t *a)
+{
+    struct timeval now = {0, 0};
+    evtimer_add(&a->timer_ev, &now);
 }
 
 static void api_run_cb(evutil_socket_t fd, short what, void *arg)
@@ -591,24 +617,31 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *conn, char *s)
 static int start_mhd(api_t *a, int lfd, char *err, size_t errlen)
 {
     const conf_t *conf = &a->node->conf;
-    a->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, accept_policy_cb, a,
-        access_cb, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_LISTEN_SOCKET, lfd,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, a, MHD_OPTION_NOTIFY_CONNECTION, notify_conn_cb,
-        a, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->api_connection_timeout_s,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_END);
+    /* api.tls: no listening socket; https.c adds each connection. */
+    struct MHD_OptionItem listen_opt[] = {
+        {a->tls ? MHD_OPTION_END : MHD_OPTION_LISTEN_SOCKET, lfd, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (a->tls ? MHD_USE_NO_LISTEN_SOCKET : 0);
+    a->mhd =
+        MHD_start_daemon(flags, 0, accept_policy_cb, a, access_cb, a, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, a, MHD_OPTION_ARRAY, listen_opt, MHD_OPTION_NOTIFY_COMPLETED,
+                         completed_cb, a, MHD_OPTION_NOTIFY_CONNECTION, notify_conn_cb, a,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTION_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->api_connection_timeout_s,
+                         MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         a->mhd ? MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (!info) {
         snprintf(err, errlen, "api: cannot start the HTTP server on %s", conf->api_listen);
         if (a->mhd) {
-            MHD_socket q = MHD_quiesce_daemon(a->mhd);
+            MHD_socket q = a->tls ? MHD_INVALID_SOCKET : MHD_quiesce_daemon(a->mhd);
             MHD_stop_daemon(a->mhd);
             a->mhd = NULL;
             if (q != MHD_INVALID_SOCKET)
                 close(q);
-        } else {
+        } else if (!a->tls) {
             close(lfd);
         }
         return -1;
@@ -654,18 +687,20 @@ api_t *api_new(node_t *node, char *err, size_t errlen)
         a->has_token = 1;
         SHA256((const unsigned char *)conf->api_token, strlen(conf->api_token), a->token_hash);
     }
+    a->tls = conf->api_tls;
     int lfd = -1;
     if (load_dashboard(a, conf->api_web_root, err, errlen) != 0 ||
         (lfd = node_listen_socket("api", conf->api_listen, 128, err, errlen)) < 0 ||
-        start_mhd(a, lfd, err, errlen) != 0) {
-        api_static_free(a->web);
-        conn_limits_free(a->conns);
-        free(a);
+        start_mhd(a, lfd, err, errlen) != 0 || (a->tls && api_https_start(a, lfd, err, errlen))) {
+        if (a->tls && lfd >= 0 && !a->mhd)
+            close(lfd); /* start_mhd() failed: https.c never took it */
+        api_free(a);
         return NULL;
     }
-    log_info(0, "api: listening on %s%s; connections at most %u, per address %u (0: no limit)",
-             conf->api_listen, a->has_token ? " (bearer token required)" : "",
-             (unsigned)API_CONNECTION_LIMIT, conf->api_max_connections_per_address);
+    log_info(0, "api: listening on %s%s%s; connections at most %u, per address %u (0: no limit)",
+             conf->api_listen, a->tls ? " over TLS (api.tls)" : "",
+             a->has_token ? " (bearer token required)" : "", (unsigned)API_CONNECTION_LIMIT,
+             conf->api_max_connections_per_address);
     return a;
 }
 
@@ -673,6 +708,7 @@ void api_free(api_t *a)
 {
     if (!a)
         return;
+    api_https_stop(a); /* before MHD: MHD sees its ends of the pairs close */
     if (a->events_ready) {
         event_del(&a->mhd_ev);
         event_del(&a->timer_ev);
@@ -681,7 +717,7 @@ void api_free(api_t *a)
         /* Requests resumed by the last storage callbacks leave MHD's
          * suspended list on a run; MHD refuses to stop with any there. */
         MHD_run(a->mhd);
-        MHD_socket lfd = MHD_quiesce_daemon(a->mhd);
+        MHD_socket lfd = a->tls ? MHD_INVALID_SOCKET : MHD_quiesce_daemon(a->mhd);
         MHD_stop_daemon(a->mhd); /* closes the listener unless quiesced */
         if (lfd != MHD_INVALID_SOCKET)
             close(lfd);

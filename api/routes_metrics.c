@@ -282,7 +282,7 @@ static void tls_metrics(const metrics_ctx_t *m, const node_t *node)
     static const tls_stats_t none;
     const tls_stats_t *st = node->tls ? tls_server_stats(node->tls) : &none;
     metric_u64(b, "weir_tls_handshakes_total", "counter",
-               "TLS handshakes completed on rtmps.listen and https.listen.", st->handshakes);
+               "TLS handshakes completed on rtmps.listen, https.listen and the API (api.tls).", st->handshakes);
     metric_u64(b, "weir_tls_handshakes_in_progress", "gauge",
                "Accepted TLS connections still in their handshake (tls.max_handshakes).",
                node->tls_handshaking);

@@ -500,11 +500,6 @@ static int load_tls_sni(conf_t *c, const cJSON *arr, char *err, size_t errlen)
 /* The rules between TLS keys, once all are read. */
 static int check_tls(const conf_t *c, char *err, size_t errlen)
 {
-    if (c->api_tls) {
-        snprintf(err, errlen,
-                 "api.tls: not supported yet (serve the API on loopback or behind a TLS proxy)");
-        return -1;
-    }
     if (!c->tls_cert[0] != !c->tls_key[0]) {
         snprintf(err, errlen, "%s: required with %s", c->tls_cert[0] ? "tls.key" : "tls.cert",
                  c->tls_cert[0] ? "tls.cert" : "tls.key");
@@ -512,6 +507,7 @@ static int check_tls(const conf_t *c, char *err, size_t errlen)
     }
     const char *listener = c->rtmps_listen[0]   ? "rtmps.listen"
                            : c->https_listen[0] ? "https.listen"
+                           : c->api_tls         ? "api.tls"
                                                 : NULL;
     if (listener && !c->tls_cert[0]) {
         snprintf(err, errlen, "%s: needs tls.cert and tls.key (the node's certificate)", listener);

@@ -76,7 +76,7 @@ typedef struct {
     uint32_t tls_max_handshakes;       /* TLS handshakes in progress at once; 0: no limit */
     char rtmps_listen[CONF_LISTEN_MAX];
     char https_listen[CONF_LISTEN_MAX];
-    int api_tls; /* refused when true: not supported yet */
+    int api_tls; /* the API and dashboard over HTTPS (tls.cert, tls.sni: api/https.h) */
 
     char api_listen[CONF_LISTEN_MAX];
     char api_token[256];

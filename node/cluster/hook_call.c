@@ -171,13 +171,13 @@ static int sign(const char *secret, const char *body, size_t len, char out[80])
 
 /* The connection for url (parsed into u): plain, or over a TLS
  * bufferevent for https://. NULL with err set. */
-static struct evhttp_connection *call_connection(call_t *c, const char *url, const url_t *u,
+static struct evhttp_connection *call_connection(call_t *c, const hook_spec_t *spec, const url_t *u,
                                                  char *err, size_t errlen)
 {
     struct event_base *base = c->m->node->base;
     struct evdns_base *dns = node_dns(c->m->node);
     struct evhttp_connection *evcon = NULL;
-    if (url_scheme(url) != URL_SCHEME_HTTPS) {
+    if (url_scheme(spec->url) != URL_SCHEME_HTTPS) {
         evcon = evhttp_connection_base_new(base, dns, u->host, u->port);
         if (!evcon)
             snprintf(err, errlen, "out of memory");
@@ -185,7 +185,9 @@ static struct evhttp_connection *call_connection(call_t *c, const char *url, con
     }
     snprintf(err, errlen, "tls_handshake: out of memory");
     tls_client_t *tc = node_tls_client(c->m->node);
-    SSL *ssl = tc ? tls_client_session(tc, u->host, 1, NULL, NULL, err, errlen) : NULL;
+    SSL *ssl =
+        tc ? tls_client_session(tc, u->host, spec->tls_verify, spec->tls_ca, NULL, err, errlen)
+           : NULL;
     struct bufferevent *bev =
         ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                              BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
@@ -230,7 +232,7 @@ call_t *hook_call_start(hook_mgr_t *m, const hook_spec_t *spec, const char *even
         c->owner = owner;
         c->timer = evtimer_new(base, call_timer_cb, c);
         c->fin = event_new(base, -1, 0, call_fin_cb, c);
-        c->evcon = call_connection(c, spec->url, &u, err, errlen);
+        c->evcon = call_connection(c, spec, &u, err, errlen);
     }
     struct evhttp_request *req = c && c->evcon ? evhttp_request_new(call_req_cb, c) : NULL;
     if (!req) {

@@ -69,6 +69,7 @@ void hook_spec_defaults(hook_spec_t *s)
     memset(s, 0, sizeof *s);
     s->timeout_ms = HOOK_DEFAULT_TIMEOUT_MS;
     s->enabled = 1;
+    s->tls_verify = 1;
     s->source = HOOK_SRC_API;
 }
 
@@ -127,6 +128,8 @@ int hook_spec_validate(const hook_spec_t *s, char *err, size_t errlen)
                          HOOK_TIMEOUT_MS_MIN, HOOK_TIMEOUT_MS_MAX);
     if (!memchr(s->secret, '\0', sizeof s->secret))
         return spec_fail(err, errlen, "secret: expected 1 to %d bytes", HOOK_SECRET_MAX - 1);
+    if (!memchr(s->tls_ca, '\0', sizeof s->tls_ca))
+        return spec_fail(err, errlen, "tls_ca: longer than %d bytes", HOOK_TLS_CA_MAX - 1);
     if (s->source != HOOK_SRC_API && s->source != HOOK_SRC_CONFIG)
         return spec_fail(err, errlen, "source: expected api or config");
     return 0;
@@ -142,13 +145,16 @@ enum {
     F_TIMEOUT,
     F_SECRET,
     F_ENABLED,
+    F_TLS_VERIFY,
+    F_TLS_CA,
     F_SOURCE,
     F_SECRET_SET,
     F_COUNT
 };
 
-static const char *const FIELDS[F_COUNT] = {
-    "id", "url", "events", "decide", "timeout_ms", "secret", "enabled", "source", "secret_set"};
+static const char *const FIELDS[F_COUNT] = {"id",         "url",    "events",    "decide",
+                                            "timeout_ms", "secret", "enabled",   "tls_verify",
+                                            "tls_ca",     "source", "secret_set"};
 
 static int take_events(const cJSON *v, hook_spec_t *s, char *err, size_t errlen)
 {
@@ -228,11 +234,9 @@ static int take_field(int f, const cJSON *v, hook_spec_t *s, char *err, size_t e
             return spec_fail(err, errlen, "secret: expected 1 to %d bytes (null for none)",
                              HOOK_SECRET_MAX - 1);
         return 0;
-    case F_ENABLED:
-        if (!cJSON_IsBool(v))
-            return spec_fail(err, errlen, "enabled: expected a boolean");
-        s->enabled = cJSON_IsTrue(v);
-        return 0;
+    case F_ENABLED: return spec_take_bool(v, "enabled", &s->enabled, err, errlen);
+    case F_TLS_VERIFY: return spec_take_bool(v, "tls_verify", &s->tls_verify, err, errlen);
+    case F_TLS_CA: return spec_take_tls_ca(v, s->tls_ca, sizeof s->tls_ca, err, errlen);
     case F_SOURCE: /* rendered only: checked for shape, ignored */
         if (!cJSON_IsString(v) || !v->valuestring ||
             (strcmp(v->valuestring, SOURCES[0]) != 0 && strcmp(v->valuestring, SOURCES[1]) != 0))
@@ -273,7 +277,7 @@ int hook_spec_from_json(const cJSON *obj, hook_spec_t *out, char *err, size_t er
 /* ---- to JSON, matching ------------------------------------------------------- */
 
 /* The fields both renderings share: id, url, events, decide, timeout_ms,
- * enabled. Returns the object or NULL. */
+ * enabled, tls_verify, tls_ca. Returns the object or NULL. */
 static cJSON *render_common(const hook_spec_t *s)
 {
     cJSON *o = cJSON_CreateObject();
@@ -293,7 +297,8 @@ static cJSON *render_common(const hook_spec_t *s)
         if (s->decide & (1u << i))
             ok = cJSON_AddItemToArray(dc, cJSON_CreateString(POINTS[i]));
     ok = ok && cJSON_AddNumberToObject(o, "timeout_ms", (double)s->timeout_ms) &&
-         cJSON_AddBoolToObject(o, "enabled", s->enabled != 0);
+         cJSON_AddBoolToObject(o, "enabled", s->enabled != 0) &&
+         spec_add_tls(o, s->tls_verify, s->tls_ca);
     if (!ok) {
         cJSON_Delete(o);
         return NULL;

@@ -8,14 +8,17 @@
  * JSON fields (the API's and the config file's, same names):
  *   id          string [A-Za-z0-9._-]{1,63}, not "." or ".."
  *   url         http://host[:port]/path[?query] or https://..., at most 511
- *               bytes (required); https:// targets are verified against the
- *               node's tls.ca, else the system CA store
+ *               bytes (required)
  *   events      1..HOOK_EVENTS_MAX notification types (HOOK_EVENT_TYPES), no
  *               duplicates, or exactly ["*"] for all (required)
  *   decide      subset of ["on_publish", "on_play"] (default [])
  *   timeout_ms  100..60000 (default 5000)
  *   secret      1..256 bytes, or null / absent for none
  *   enabled     boolean (default true)
+ *   tls_verify  boolean (default true): an https:// target's certificate is
+ *               verified (chain and host name); false: not checked (tests)
+ *   tls_ca      a CA file (PEM) to verify it against, or null (the
+ *               default): the node's tls.ca, else the system CA store
  * Rendered only: "source" ("config" | "api") and "secret_set"; the manager
  * adds the live state (HOOK_STATE_FIELDS). Those are accepted and ignored in
  * bodies, so a GET body can be PUT back (minus the secret).
@@ -34,6 +37,7 @@
 #define HOOK_URL_MAX 512    /* with its NUL */
 #define HOOK_SECRET_MAX 257 /* with its NUL */
 #define HOOK_EVENTS_MAX 32  /* items of "events" at most */
+#define HOOK_TLS_CA_MAX 512 /* with its NUL */
 
 #define HOOK_DEFAULT_TIMEOUT_MS 5000
 #define HOOK_TIMEOUT_MS_MIN 100
@@ -54,6 +58,8 @@ typedef struct {
     uint32_t timeout_ms;
     char secret[HOOK_SECRET_MAX]; /* "" for none */
     int enabled;
+    int tls_verify;               /* default 1 */
+    char tls_ca[HOOK_TLS_CA_MAX]; /* "": the node's tls.ca or the system store */
     hook_source_t source;
 } hook_spec_t;
 
@@ -80,11 +86,11 @@ void hook_spec_defaults(hook_spec_t *s);
 int hook_spec_from_json(const cJSON *obj, hook_spec_t *out, char *err, size_t errlen);
 
 /* Checks a whole spec: id (when not empty), url, events, decide, timeout,
- * secret length, source. Returns 0 or -1 with err naming the field. */
+ * secret length, tls_ca length, source. Returns 0 or -1 with err naming the field. */
 int hook_spec_validate(const hook_spec_t *s, char *err, size_t errlen);
 
 /* The spec as the API shows it: id, url, events, decide, timeout_ms,
- * enabled, secret_set, source; never the secret. NULL when out of memory. */
+ * enabled, tls_verify, tls_ca, secret_set, source; never the secret. NULL when out of memory. */
 cJSON *hook_spec_to_json(const hook_spec_t *s);
 /* The spec as stored in SQLite: the fields hook_spec_from_json() reads back,
  * the secret included (no source, no secret_set). NULL when out of memory. */

@@ -221,14 +221,6 @@ static int take_enum(const cJSON *v, const char *field, const char *const *vals,
     return spec_fail(err, errlen, "%s: expected %s or %s", field, vals[0], vals[1]);
 }
 
-static int take_bool(const cJSON *v, const char *field, int *out, char *err, size_t errlen)
-{
-    if (!cJSON_IsBool(v))
-        return spec_fail(err, errlen, "%s: expected a boolean", field);
-    *out = cJSON_IsTrue(v);
-    return 0;
-}
-
 static int take_urls(const cJSON *v, relay_spec_t *out, char *err, size_t errlen)
 {
     if (!cJSON_IsArray(v))
@@ -299,19 +291,10 @@ static int take_field(int f, const cJSON *v, relay_source_t source, relay_spec_t
         }
         return spec_take_u32(v, "silence_timeout_ms", RELAY_SILENCE_MS_MIN, RELAY_SILENCE_MS_MAX,
                              &out->silence_timeout_ms, err, errlen);
-    case F_FAILBACK: return take_bool(v, "failback", &out->failback, err, errlen);
-    case F_ENABLED: return take_bool(v, "enabled", &out->enabled, err, errlen);
-    case F_TLS_VERIFY: return take_bool(v, "tls_verify", &out->tls_verify, err, errlen);
-    case F_TLS_CA:
-        if (cJSON_IsNull(v)) {
-            out->tls_ca[0] = '\0'; /* the node's tls.ca, else the system store */
-            return 0;
-        }
-        if (spec_take_string(v, "tls_ca", out->tls_ca, sizeof out->tls_ca, err, errlen) != 0)
-            return -1;
-        if (!out->tls_ca[0])
-            return spec_fail(err, errlen, "tls_ca: expected a file path or null");
-        return 0;
+    case F_FAILBACK: return spec_take_bool(v, "failback", &out->failback, err, errlen);
+    case F_ENABLED: return spec_take_bool(v, "enabled", &out->enabled, err, errlen);
+    case F_TLS_VERIFY: return spec_take_bool(v, "tls_verify", &out->tls_verify, err, errlen);
+    case F_TLS_CA: return spec_take_tls_ca(v, out->tls_ca, sizeof out->tls_ca, err, errlen);
     case F_SOURCE:
         if (!cJSON_IsString(v) || !v->valuestring)
             return spec_fail(err, errlen, "source: expected a string");
@@ -420,11 +403,7 @@ cJSON *relay_spec_to_json(const relay_spec_t *s)
         cJSON_AddNullToObject(o, "silence_timeout_ms");
     cJSON_AddBoolToObject(o, "failback", s->failback != 0);
     cJSON_AddBoolToObject(o, "enabled", s->enabled != 0);
-    cJSON_AddBoolToObject(o, "tls_verify", s->tls_verify != 0);
-    if (s->tls_ca[0])
-        cJSON_AddStringToObject(o, "tls_ca", s->tls_ca);
-    else
-        cJSON_AddNullToObject(o, "tls_ca");
+    spec_add_tls(o, s->tls_verify, s->tls_ca);
     cJSON_AddStringToObject(o, "source", SOURCES[s->source == RELAY_SRC_CONFIG]);
     /* cJSON's Add* fail only on allocation: one count check catches any. */
     if (cJSON_GetArraySize(o) != F_COUNT || !urls || cJSON_GetArraySize(urls) != (int)n) {

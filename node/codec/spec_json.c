@@ -52,6 +52,35 @@ int spec_take_string(const cJSON *v, const char *field, char *out, size_t outlen
     return 0;
 }
 
+int spec_take_bool(const cJSON *v, const char *field, int *out, char *err, size_t errlen)
+{
+    if (!cJSON_IsBool(v))
+        return spec_fail(err, errlen, "%s: expected a boolean", field);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+int spec_take_tls_ca(const cJSON *v, char *out, size_t outlen, char *err, size_t errlen)
+{
+    if (cJSON_IsNull(v)) {
+        out[0] = '\0';
+        return 0;
+    }
+    if (spec_take_string(v, "tls_ca", out, outlen, err, errlen) != 0)
+        return -1;
+    if (!out[0])
+        return spec_fail(err, errlen, "tls_ca: expected a file path or null");
+    return 0;
+}
+
+int spec_add_tls(cJSON *o, int verify, const char *ca)
+{
+    if (!cJSON_AddBoolToObject(o, "tls_verify", verify != 0))
+        return 0;
+    return ca[0] ? cJSON_AddStringToObject(o, "tls_ca", ca) != NULL
+                 : cJSON_AddNullToObject(o, "tls_ca") != NULL;
+}
+
 int spec_take_u32(const cJSON *v, const char *field, uint32_t min, uint32_t max, uint32_t *out,
                   char *err, size_t errlen)
 {

@@ -43,6 +43,19 @@ void spec_print_key(const char *key, char *out, size_t outlen);
 int spec_take_string(const cJSON *v, const char *field, char *out, size_t outlen, char *err,
                      size_t errlen);
 
+/* A boolean member into *out (0 or 1). -1 with err "<field>: expected a
+ * boolean". */
+int spec_take_bool(const cJSON *v, const char *field, int *out, char *err, size_t errlen);
+
+/* "tls_ca" (relays, hooks): a CA file path (non-empty) into out, or null
+ * for "" (the node's tls.ca, else the system store). -1 with err "tls_ca:
+ * ...". */
+int spec_take_tls_ca(const cJSON *v, char *out, size_t outlen, char *err, size_t errlen);
+
+/* Adds "tls_verify" (verify != 0) and "tls_ca" (ca, or null when "") to o.
+ * Returns 1, or 0 when out of memory. */
+int spec_add_tls(cJSON *o, int verify, const char *ca);
+
 /* A whole number member in [min, max] into *out. -1 with err naming field. */
 int spec_take_u32(const cJSON *v, const char *field, uint32_t min, uint32_t max, uint32_t *out,
                   char *err, size_t errlen);

@@ -199,10 +199,7 @@ static int handshake_step(conn_t *c)
         return 0;
     }
     unsigned long err = ERR_peek_error();
-    const char *detail = err                               ? ERR_reason_error_string(err)
-                         : e == SSL_ERROR_SYSCALL && errno ? strerror(errno)
-                                                           : "connection closed";
-    handshake_failed(c, tls_fail_classify(e, err), detail);
+    handshake_failed(c, tls_fail_classify(e, err), tls_fail_detail(e, err));
     return 0;
 }
 

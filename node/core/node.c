@@ -652,12 +652,12 @@ static void stop_tick(node_t *node, int64_t now_ms)
     event_base_loopexit(node->base, NULL);
 }
 
-/* rtmps.listen and https.listen, with the certificates they use. */
+/* rtmps.listen and https.listen, with the certificates they and api.tls use. */
 static int tls_listeners(node_t *node, char *err, size_t errlen)
 {
     const conf_t *conf = &node->conf;
-    if (!conf->rtmps_listen[0] && !conf->https_listen[0])
-        return 0;
+    if (!conf->rtmps_listen[0] && !conf->https_listen[0] && !conf->api_tls)
+        return 0; /* api.tls: the API listens itself (api/https.h) with these certificates */
     node->tls = tls_server_new(conf, err, errlen);
     if (!node->tls)
         return -1;

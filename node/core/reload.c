@@ -131,6 +131,29 @@ static void apply_apps(node_t *node, const conf_t *c)
     changed(node, "apps", NULL);
 }
 
+/* tls.ca: a changed path is the default CA file of the relay links and
+ * webhook deliveries to come (those up keep theirs), once it loads; one
+ * that does not load is logged and the running one stays. */
+static void apply_tls_ca(node_t *node, const conf_t *c)
+{
+    conf_t *n = &node->conf;
+    if (strcmp(c->tls_ca, n->tls_ca) == 0)
+        return;
+    char err[CONF_PATH_MAX + 128];
+    tls_client_t *tc = node_tls_client(node);
+    if (!tc || tls_client_set_default_ca(tc, c->tls_ca, err, sizeof err) != 0) {
+        log_error(0,
+                  "SIGHUP: tls.ca not changed: %s (relays and webhooks go on verifying against %s)",
+                  tc ? err : "out of memory", n->tls_ca[0] ? n->tls_ca : "the system CA store");
+        return;
+    }
+    log_info(
+        0, "SIGHUP: tls.ca %s (was %s); new relay links and webhook deliveries verify against it",
+        c->tls_ca[0] ? c->tls_ca : "\"\" (the system CA store)", n->tls_ca[0] ? n->tls_ca : "\"\"");
+    memcpy(n->tls_ca, c->tls_ca, sizeof n->tls_ca);
+    changed(node, "tls.ca", n->tls_ca);
+}
+
 /* Reopens the log file at path (logrotate renamed the old one). */
 static void reopen_log(node_t *node, const char *path)
 {
@@ -149,7 +172,8 @@ int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, 
 {
     tls_client_flush(node->tls_client); /* CA files are read again */
     if (!node->tls) {
-        snprintf(err, errlen, "no TLS listener is configured (rtmps.listen, https.listen)");
+        snprintf(err, errlen,
+                 "no TLS listener is configured (rtmps.listen, https.listen, api.tls)");
         return NODE_RELOAD_NO_TLS;
     }
     if (tls_server_reload(node->tls, c, err, errlen) != 0) {
@@ -174,7 +198,7 @@ int node_reload_certs(node_t *node, const conf_t *c, const char *by, char *err, 
 /* The reload itself (node_reload() tells the service manager around it). */
 static void reload_config(node_t *node)
 {
-    log_info(0, "received SIGHUP: reloading log.file, log.level, limits and apps from %s",
+    log_info(0, "received SIGHUP: reloading log.file, log.level, limits, apps and TLS from %s",
              node->conf_path ? node->conf_path : "the built-in defaults");
     conf_t *c = malloc(sizeof *c); /* large (relays, hooks as text) */
     if (!c || reread(node, c) != 0) {
@@ -190,12 +214,13 @@ static void reload_config(node_t *node)
     tls_client_flush(node->tls_client); /* the CA files of relays and webhooks are read again */
     if (node->tls)
         node_reload_certs(node, c, "SIGHUP", err, sizeof err);
+    apply_tls_ca(node, c);
     int conns_skipped;
     apply_limits(node, c, &conns_skipped);
     apply_apps(node, c);
-    const char *applied[16] = {"log.file", "log.level", "limits.max_streams",
-                               "limits.max_memory_mb", "apps"};
-    size_t na = 5;
+    const char *applied[16] = {
+        "log.file", "log.level", "limits.max_streams", "limits.max_memory_mb", "apps", "tls.ca"};
+    size_t na = 6;
     if (!conns_skipped) {
         applied[na++] = "limits.max_connections";
         applied[na++] = "limits.max_connections_per_address";

@@ -6,7 +6,9 @@
  * configured path) and log.level is set, unless a level was set over the
  * API, which stays (as at a restart); limits.* and the "apps" rules apply to
  * the sessions to come (conn_limits_set(): the per-address limits need a
- * restart when the address table is too small for them). Any other key that changed is named
+ * restart when the address table is too small for them); a changed tls.ca
+ * is the CA file of the relay links and webhook deliveries to come once it
+ * loads (tls_client_set_default_ca()). Any other key that changed is named
  * in a warning and needs a restart. A config file that no longer loads is
  * logged and the log file is reopened at the path in use. Under systemd
  * (Type=notify) the reload is framed by RELOADING=1 and READY=1 (sdnotify.h).

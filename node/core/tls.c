@@ -1,5 +1,6 @@
 #include "tls.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,14 @@ tls_fail_t tls_fail_classify(int ssl_error, unsigned long err)
     if (ERR_GET_REASON(err) >= SSL_AD_REASON_OFFSET)
         return TLS_FAIL_PEER_ALERT;
     return TLS_FAIL_OTHER;
+}
+
+const char *tls_fail_detail(int ssl_error, unsigned long err)
+{
+    const char *r = err ? ERR_reason_error_string(err) : NULL;
+    if (r)
+        return r;
+    return ssl_error == SSL_ERROR_SYSCALL && errno ? strerror(errno) : "connection closed";
 }
 
 const char *tls_fail_name(tls_fail_t why)

@@ -85,6 +85,10 @@ void tls_count_failure(tls_server_t *t, tls_fail_t why);
 /* The failure of a handshake from SSL_get_error()'s code and the first
  * error on OpenSSL's queue (0: none). */
 tls_fail_t tls_fail_classify(int ssl_error, unsigned long err);
+/* The detail of a failed handshake for the logs, from SSL_get_error()'s
+ * code and the first error on OpenSSL's queue (0: none): OpenSSL's reason,
+ * else the socket's error (errno), else "connection closed". */
+const char *tls_fail_detail(int ssl_error, unsigned long err);
 /* The text of OpenSSL's oldest queued error ("unknown error" when none);
  * the queue is cleared. Server and client sides (tls_client.h). */
 const char *tls_error_text(void);

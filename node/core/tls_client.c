@@ -78,6 +78,29 @@ static SSL_CTX *ctx_new(int verify, const char *ca, char *err, size_t errlen)
     return ctx;
 }
 
+int tls_client_set_default_ca(tls_client_t *t, const char *ca, char *err, size_t errlen)
+{
+    if (strlen(ca) >= sizeof t->default_ca) {
+        snprintf(err, errlen, "tls.ca: path longer than %zu bytes", sizeof t->default_ca - 1);
+        return -1;
+    }
+    SSL_CTX *ctx = ctx_new(1, ca, err, errlen);
+    if (!ctx) {
+        if (strncmp(err, "tls_ca:", 7) == 0) /* ctx_new() names the relay's key */
+            memcpy(err, "tls.ca:", 7);
+        return -1;
+    }
+    SSL_CTX_free(ctx);
+    tls_client_flush(t);
+    snprintf(t->default_ca, sizeof t->default_ca, "%s", ca);
+    return 0;
+}
+
+const char *tls_client_default_ca(const tls_client_t *t)
+{
+    return t->default_ca;
+}
+
 /* The cached context for (verify, ca), made when missing. */
 static SSL_CTX *ctx_get(tls_client_t *t, int verify, const char *ca, char *err, size_t errlen)
 {

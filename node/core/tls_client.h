@@ -32,6 +32,14 @@ tls_client_t *tls_client_new(const char *default_ca);
 void tls_client_free(tls_client_t *t);
 /* Drops the cached contexts (new sessions read the CA files again). */
 void tls_client_flush(tls_client_t *t);
+/* Makes ca ("" : the system store) the default CA file of the sessions to
+ * come (a changed tls.ca at SIGHUP), after checking that it loads; the
+ * cached contexts are dropped. Returns 0, or -1 with a message in err
+ * ("tls.ca: cannot load /x.pem: no start line"): the default in use stays.
+ * Sessions up keep their context. */
+int tls_client_set_default_ca(tls_client_t *t, const char *ca, char *err, size_t errlen);
+/* The default CA file in use ("": the system store). */
+const char *tls_client_default_ca(const tls_client_t *t);
 
 /* A client session to host (a name or an IP literal, without brackets),
  * owned by the caller (SSL_free()); verify 0: the peer is not checked

@@ -2,7 +2,8 @@
  * JSON text (an API request body is network input), parsed by cJSON and
  * read as a hook. Checked: an accepted spec passes hook_spec_validate(), its
  * URL parses, both renderings are JSON that read back to the same spec (the
- * API one without the secret, which it never shows), and matching agrees
+ * API one without the secret, which it never shows; tls_verify and tls_ca
+ * included), and matching agrees
  * with the events given; a refusal leaves out untouched and has a
  * terminated message that starts with a field's path ("events[3]: ...",
  * "hook: ..." for a body that is not an object) or with the name of a member
@@ -16,8 +17,9 @@
 #include "fuzz_spec_util.h"
 #include "hook_spec.h"
 
-static const char *const KNOWN[] = {"id",     "url",     "events", "decide",     "timeout_ms",
-                                    "secret", "enabled", "source", "secret_set", "hook"};
+static const char *const KNOWN[] = {"id",         "url",    "events",     "decide",
+                                    "timeout_ms", "secret", "enabled",    "source",
+                                    "secret_set", "hook",   "tls_verify", "tls_ca"};
 static const char *const INDEXED[] = {"events[", "decide["};
 static const unsigned INDEX_MAX[] = {UINT_MAX, UINT_MAX};
 static const fuzz_spec_fields_t FIELDS = {KNOWN, sizeof KNOWN / sizeof KNOWN[0], INDEXED, INDEX_MAX,
@@ -58,7 +60,8 @@ static void check_accepted(const cJSON *j, hook_spec_t *s)
             memcpy(t.secret, s->secret, sizeof t.secret);
         if (strcmp(t.id, s->id) || strcmp(t.url, s->url) || t.all_events != s->all_events ||
             t.events != s->events || t.decide != s->decide || t.timeout_ms != s->timeout_ms ||
-            strcmp(t.secret, s->secret) || !t.enabled != !s->enabled)
+            strcmp(t.secret, s->secret) || !t.enabled != !s->enabled ||
+            !t.tls_verify != !s->tls_verify || strcmp(t.tls_ca, s->tls_ca))
             abort();
     }
 }

@@ -468,10 +468,11 @@ def test_hook_schemas_share_the_spec_fields(schema):
     spec_fields = ["id", "url", "events", "decide", "timeout_ms"]
     state = ["secret_set", "source", "queued", "delivered", "failed", "dropped", "retries",
              "last_status", "last_error", "last_delivery_at", "etag"]
-    assert list(hook["properties"]) == spec_fields + ["enabled"] + state
+    tls = ["tls_verify", "tls_ca"]
+    assert list(hook["properties"]) == spec_fields + ["enabled"] + tls + state
     assert hook["required"] == list(hook["properties"])
-    assert list(spec["properties"]) == spec_fields + ["secret", "enabled"] + state
-    for f in spec_fields:
+    assert list(spec["properties"]) == spec_fields + ["secret", "enabled"] + tls + state
+    for f in spec_fields + tls:
         assert spec["properties"][f] == hook["properties"][f], f
     for f in state:
         assert spec["properties"][f]["readOnly"] is True, f

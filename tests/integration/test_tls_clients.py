@@ -11,6 +11,7 @@ for the file; the PKI is made with the openssl CLI (tlsutil.py)."""
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -180,6 +181,89 @@ def test_webhooks_over_https(chain, pki):
         assert hook["last_error"].startswith("tls_verify: certificate verify failed"), hook
         assert not bad.received(), "delivered despite an untrusted certificate"
         for hid in ids:
+            assert api.delete("/api/v1/hooks/%s" % hid).status_code == 204
+
+
+def _hook_error(api, hid, origin):
+    return ru.wait_for("hook %s last_error" % hid,
+                       lambda: (lambda h: h if (h.get("last_error") or "") else None)(
+                           api.get("/api/v1/hooks/%s" % hid).json()),
+                       timeout=20, diag=[origin])
+
+
+def test_webhook_per_hook_tls_verify_and_ca(chain, pki):
+    """Receivers whose certificate comes from a CA the node's tls.ca is not:
+    a hook with that CA as its own tls_ca gets signed deliveries, one with
+    tls_verify false gets them too, the same hook without either fails with
+    tls_verify. The API shows both fields."""
+    origin = chain[0]
+    api = ru.api_of(origin)
+    with HookReceiver(tls=pki["stranger"]) as with_ca, \
+            HookReceiver(tls=pki["stranger"]) as no_verify, \
+            HookReceiver(tls=pki["stranger"]) as plain:
+        extra = ({"tls_ca": pki["other_ca"]}, {"tls_verify": False}, {})
+        ids = []
+        for rx, x in zip((with_ca, no_verify, plain), extra):
+            body = dict({"url": rx.url, "events": ["play.start"], "secret": "s3cret",
+                         "timeout_ms": 3000}, **x)
+            r = api.post("/api/v1/hooks", json=body)
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        shown = api.get("/api/v1/hooks/%s" % ids[0]).json()
+        assert shown["tls_ca"] == pki["other_ca"] and shown["tls_verify"] is True, shown
+        shown = api.get("/api/v1/hooks/%s" % ids[1]).json()
+        assert shown["tls_ca"] is None and shown["tls_verify"] is False, shown
+        weirtest.wait_live(origin, APP, NAME)  # a player: play.start
+        for rx in (with_ca, no_verify):
+            rec = rx.wait_for("play.start", timeout=20)
+            assert rx.verify_signature(rec, "s3cret"), rec["headers"]
+        hook = _hook_error(api, ids[2], origin)
+        assert hook["last_error"].startswith("tls_verify: certificate verify failed"), hook
+        assert not plain.received(), "delivered despite an untrusted certificate"
+        for hid in ids:
+            assert api.delete("/api/v1/hooks/%s" % hid).status_code == 204
+
+
+def _set_tls_ca(node, ca):
+    node.config["tls"]["ca"] = ca
+    with open(node.config_path, "w") as f:
+        json.dump(node.config, f, indent=2)
+    node.send_signal(signal.SIGHUP)
+
+
+def test_sighup_applies_a_changed_tls_ca(chain, pki):
+    """tls.ca changed in the config file applies at SIGHUP to the deliveries
+    to come (logged, a config.change event); a CA file that does not load is
+    refused with the running one kept."""
+    origin = chain[0]
+    api = ru.api_of(origin)
+    with HookReceiver(tls=pki["stranger"]) as rx:
+        r = api.post("/api/v1/hooks", json={"url": rx.url, "events": ["play.start"],
+                                            "timeout_ms": 3000})
+        assert r.status_code == 201, r.text
+        hid = r.json()["id"]
+        try:
+            weirtest.wait_live(origin, APP, NAME)
+            hook = _hook_error(api, hid, origin)
+            assert hook["last_error"].startswith("tls_verify:"), hook
+            missing = os.path.join(os.path.dirname(pki["ca"]), "missing-ca.pem")
+            _set_tls_ca(origin, missing)
+            ru.wait_for("tls.ca refused", lambda: "SIGHUP: tls.ca not changed: tls.ca: cannot "
+                        "load %s" % missing in origin.log_text(), timeout=10, diag=[origin])
+            assert "tls.ca changed" not in origin.log_text()  # no "needs a restart" either
+            _set_tls_ca(origin, pki["other_ca"])
+            ru.wait_for("tls.ca applied", lambda: "SIGHUP: tls.ca %s (was %s)" % (
+                pki["other_ca"], pki["ca"]) in origin.log_text(), timeout=10, diag=[origin])
+            # The failed delivery's retry (or a new one) verifies against the new CA.
+            weirtest.wait_live(origin, APP, NAME)
+            rx.wait_for("play.start", timeout=30)
+            ev = api.get("/api/v1/events", params={"type": "config.change"}).json()
+            assert any(e["key"] == "tls.ca" and e["value"] == pki["other_ca"] and
+                       e["by"] == "sighup" for e in ev["events"]), ev
+        finally:
+            _set_tls_ca(origin, pki["ca"])
+            ru.wait_for("tls.ca restored", lambda: "SIGHUP: tls.ca %s (was %s)" % (
+                pki["ca"], pki["other_ca"]) in origin.log_text(), timeout=10, diag=[origin])
             assert api.delete("/api/v1/hooks/%s" % hid).status_code == 204
 
 

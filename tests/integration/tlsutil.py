@@ -35,3 +35,15 @@ def make_cert(d, name, cn, serial, sans, ca="ca"):
                 "-extfile", ext, "-out", os.path.join(d, name + ".pem"))
     assert r.returncode == 0, r.stderr
     return os.path.join(d, name + ".pem"), key
+
+
+def wait_closed(socks, timeout):
+    """Reads each socket until the node closes it (an alert may come first,
+    or a reset), at most timeout seconds each."""
+    for s in socks:
+        s.settimeout(timeout)
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass

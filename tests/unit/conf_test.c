@@ -759,7 +759,16 @@ static void test_tls_keys(void **state)
     assert_string_equal(c.tls_sni[1].host, "*.example.org");
     assert_string_equal(c.tls_sni[1].key, "bk.pem");
     assert_string_equal(c.https_listen, "[::]:8443");
-    expect_tls_err("{\"api\": {\"tls\": true}}", "api.tls: not supported yet");
+    assert_int_equal(c.api_tls, 0);
+    assert_int_equal(load(&c,
+                          "{\"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\"}, "
+                          "\"api\": {\"tls\": true}}",
+                          err),
+                     0);
+    assert_int_equal(c.api_tls, 1);
+    expect_tls_err("{\"api\": {\"tls\": true}}", "api.tls: needs tls.cert and tls.key");
+    expect_tls_err("{\"api\": {\"tls\": true}, \"tls\": {\"cert\": \"c.pem\"}}",
+                   "tls.key: required with tls.cert");
     expect_tls_err("{\"rtmps\": {\"listen\": \"0.0.0.0:1936\"}}",
                    "rtmps.listen: needs tls.cert and tls.key");
     expect_tls_err("{\"https\": {\"listen\": \"0.0.0.0:8443\"}}", "https.listen: needs tls.cert");

@@ -38,6 +38,8 @@ static void test_minimal_and_defaults(void **state)
     assert_int_equal(s.timeout_ms, 5000);
     assert_string_equal(s.secret, "");
     assert_true(s.enabled);
+    assert_true(s.tls_verify);
+    assert_string_equal(s.tls_ca, "");
     assert_int_equal(s.source, HOOK_SRC_API);
     for (int i = 0; HOOK_EVENT_TYPES[i]; i++)
         assert_true(hook_spec_wants(&s, HOOK_EVENT_TYPES[i]));
@@ -55,9 +57,12 @@ static void test_full(void **state)
     assert_int_equal(parse("{\"id\": \"auth-1\", \"url\": \"http://[::1]:81/a/b?t=1&u=2\","
                            " \"events\": [\"play.stop\", \"publish.start\"],"
                            " \"decide\": [\"on_play\"], \"timeout_ms\": 100,"
-                           " \"secret\": \"k\", \"enabled\": false}",
+                           " \"secret\": \"k\", \"enabled\": false, \"tls_verify\": false,"
+                           " \"tls_ca\": \"/etc/weir/hooks-ca.pem\"}",
                            &s, err, sizeof err),
                      0);
+    assert_false(s.tls_verify);
+    assert_string_equal(s.tls_ca, "/etc/weir/hooks-ca.pem");
     assert_string_equal(s.id, "auth-1");
     assert_false(s.all_events);
     assert_true(hook_spec_wants(&s, "play.stop"));
@@ -138,6 +143,12 @@ static void test_errors_name_the_field(void **state)
          "secret: expected a string"},
         {"{\"url\": \"http://h/p\", \"events\": [\"*\"], \"enabled\": 1}",
          "enabled: expected a boolean"},
+        {"{\"url\": \"https://h/p\", \"events\": [\"*\"], \"tls_verify\": \"no\"}",
+         "tls_verify: expected a boolean"},
+        {"{\"url\": \"https://h/p\", \"events\": [\"*\"], \"tls_ca\": \"\"}",
+         "tls_ca: expected a file path or null"},
+        {"{\"url\": \"https://h/p\", \"events\": [\"*\"], \"tls_ca\": 1}",
+         "tls_ca: expected a string"},
         {"{\"url\": \"http://h/p\", \"events\": [\"*\"], \"id\": \"a b\"}",
          "id: expected 1 to 63 characters of A-Z a-z 0-9 . _ - (not . or ..)"},
         {"{\"url\": \"http://h/p\", \"events\": [\"*\"], \"id\": \".\"}",
@@ -231,7 +242,8 @@ static void test_render_api_and_storage(void **state)
     assert_string_equal(text, "{\"id\":\"h1\",\"url\":\"http://h:8/p\","
                               "\"events\":[\"node.start\",\"relay.fail\"],"
                               "\"decide\":[\"on_publish\",\"on_play\"],\"timeout_ms\":5000,"
-                              "\"enabled\":true,\"secret_set\":true,\"source\":\"api\"}");
+                              "\"enabled\":true,\"tls_verify\":true,\"tls_ca\":null,"
+                              "\"secret_set\":true,\"source\":\"api\"}");
     assert_null(strstr(text, "top")); /* never the secret */
     cJSON_free(text);
 
@@ -267,6 +279,7 @@ static void test_render_api_and_storage(void **state)
     text = cJSON_PrintUnformatted(api);
     assert_string_equal(text, "{\"id\":\"h2\",\"url\":\"http://h/\",\"events\":[\"*\"],"
                               "\"decide\":[],\"timeout_ms\":5000,\"enabled\":true,"
+                              "\"tls_verify\":true,\"tls_ca\":null,"
                               "\"secret_set\":false,\"source\":\"config\"}");
     cJSON_free(text);
     cJSON_Delete(api);

@@ -24,8 +24,8 @@
 import { api } from './api.js';
 import { h, setText, show, syncList } from './dom.js';
 import {
-    audioLabel, formatBytes, formatDuration, formatKbps, historyAppend, historyData, mediaUrls, secondsSince,
-    sortSessions, streamKey, videoLabel,
+    audioLabel, formatBytes, formatDuration, formatKbps, historyAppend, historyData, mediaListen, mediaUrls,
+    secondsSince, sortSessions, streamKey, videoLabel,
 } from './format.js';
 import { bitrateChart } from './charts.js';
 import { canPreview, createPreview } from './preview.js';
@@ -114,7 +114,8 @@ export function createDetail(ctx, app, name) {
 
     function updateUrls() {
         const node = ctx.state.node;
-        const u = node ? mediaUrls(window.location.hostname, node.listen.http_flv, app, name) : null;
+        const m = node ? mediaListen(node.listen, window.location.protocol) : null;
+        const u = m ? mediaUrls(window.location.hostname, m.listen, app, name, m.secure) : null;
         if (!u || el.urls.childElementCount)
             return;
         for (const [k, label] of URLS) {
@@ -212,7 +213,8 @@ export function createDetail(ctx, app, name) {
                 previewDone = true;
             return;
         }
-        const u = mediaUrls(window.location.hostname, ctx.state.node.listen.http_flv, app, name);
+        const m = mediaListen(ctx.state.node.listen, window.location.protocol);
+        const u = mediaUrls(window.location.hostname, m.listen, app, name, m.secure);
         if (!u) {
             preview.say('preview not available: the node has no HTTP-FLV port');
             previewDone = true;

@@ -263,9 +263,10 @@ export function listenPort(listen) {
  * http://<hostname>:<port of listen.http_flv>/<app>/<name>.flv, with app and
  * each '/'-separated part of name percent-encoded. hostname is
  * location.hostname (an IPv6 address may come with or without brackets).
- * null when the listen address has no port.
+ * null when the listen address has no port. secure: https:// (the port is
+ * then https.listen's, see mediaListen()).
  */
-export function flvUrl(hostname, httpFlvListen, app, name) {
+export function flvUrl(hostname, httpFlvListen, app, name, secure = false) {
     const port = listenPort(httpFlvListen);
     if (port === null)
         return null;
@@ -273,7 +274,7 @@ export function flvUrl(hostname, httpFlvListen, app, name) {
     if (host.indexOf(':') >= 0 && host[0] !== '[')
         host = '[' + host + ']';
     const path = encodeURIComponent(app) + '/' + name.split('/').map(encodeURIComponent).join('/');
-    return 'http://' + host + ':' + port + '/' + path + '.flv';
+    return (secure ? 'https://' : 'http://') + host + ':' + port + '/' + path + '.flv';
 }
 
 /* MSE type strings per codec the FLV demuxer of mpegts.js handles. */
@@ -623,10 +624,22 @@ export function selectStreams(streams, opts, problemsOf) {
  * where the node has no HTTP port): HTTP-FLV, WebSocket-FLV (the same path
  * with Upgrade: websocket), HTTP-TS and HLS.
  */
-export function mediaUrls(hostname, httpFlvListen, app, name) {
-    const flv = flvUrl(hostname, httpFlvListen, app, name);
+export function mediaUrls(hostname, httpFlvListen, app, name, secure = false) {
+    const flv = flvUrl(hostname, httpFlvListen, app, name, secure);
     if (!flv)
         return null;
     const base = flv.slice(0, -'.flv'.length);
-    return { flv, wsflv: 'ws' + flv.slice(4), ts: base + '.ts', hls: base + '.m3u8' };
+    return { flv, wsflv: flv.replace(/^http/, 'ws'), ts: base + '.ts', hls: base + '.m3u8' };
+}
+
+/**
+ * The media port a page may use, from the node's listen addresses and the
+ * page's location.protocol: a page served over HTTPS (api.tls) cannot load
+ * http:// or ws:// media (mixed content), so it uses https.listen when the
+ * node has one. { listen, secure }.
+ */
+export function mediaListen(listen, pageProtocol) {
+    if (pageProtocol === 'https:' && listen.https)
+        return { listen: listen.https, secure: true };
+    return { listen: listen.http_flv, secure: false };
 }
