@@ -80,7 +80,7 @@ def test_install_puts_every_file_in_place(staged):
     unit = open(staged.unit).read()
     config_path = staged.config[len(staged.root):]
     assert "ExecStart=%s/bin/weir -c %s\n" % (staged.prefix, config_path) in unit, unit
-    for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "DynamicUser=yes",
+    for line in ("Type=notify", "ExecReload=/bin/sh -c 'kill -HUP $$MAINPID'", "DynamicUser=yes",
                  "StateDirectory=weir", "ProtectSystem=strict", "NoNewPrivileges=yes",
                  "LimitNOFILE=16384"):
         assert line + "\n" in unit, "%s not in the unit" % line
