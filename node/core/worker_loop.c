@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -545,7 +546,13 @@ wq_t *worker_thread_out(worker_t *w)
 
 int worker_thread_start(worker_t *w)
 {
+    /* Signals are the event loop's (SIGHUP, SIGTERM ...): the thread starts
+     * with them blocked (it inherits the mask), so none runs a handler on it. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&w->th, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         errno = rc;
         return -1;
