@@ -131,6 +131,7 @@ static const field_t FIELDS[] = {
 void conf_defaults(conf_t *c)
 {
     memset(c, 0, sizeof *c);
+    c->workers = 1;
     for (size_t i = 0; i < NFIELDS; i++) {
         const field_t *f = &FIELDS[i];
         char *base = (char *)c + f->off;
@@ -159,6 +160,8 @@ const char *conf_changed_key(const conf_t *a, const conf_t *b, const char *const
         if (!skipped && !same)
             return f->path;
     }
+    if (a->workers != b->workers)
+        return "workers";
     if (strcmp(a->relays_json, b->relays_json) != 0)
         return "relays";
     if (strcmp(a->hooks_json, b->hooks_json) != 0)
@@ -497,6 +500,22 @@ static int load_tls_sni(conf_t *c, const cJSON *arr, char *err, size_t errlen)
     return 0;
 }
 
+/* "workers": an integer 1..CONF_WORKERS_MAX, or "auto" (stored as 0). */
+static int load_workers(conf_t *c, const cJSON *v, char *err, size_t errlen)
+{
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "auto") == 0) {
+        c->workers = 0;
+        return 0;
+    }
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (d < 1 || d > CONF_WORKERS_MAX || d != (double)(uint32_t)d) {
+        snprintf(err, errlen, "workers: expected \"auto\" or an integer 1..%d", CONF_WORKERS_MAX);
+        return -1;
+    }
+    c->workers = (uint32_t)d;
+    return 0;
+}
+
 /* The rules between TLS keys, once all are read. */
 static int check_tls(const conf_t *c, char *err, size_t errlen)
 {
@@ -569,6 +588,11 @@ int conf_load_json(conf_t *c, const char *json, size_t len, char *err, size_t er
         if (strcmp(sec->string, "recorders") == 0) {
             if (load_spec_array("recorders", sec, CONF_RECORDERS_MAX, read_recorder,
                                 c->recorders_json, sizeof c->recorders_json, err, errlen) != 0)
+                goto out;
+            continue;
+        }
+        if (strcmp(sec->string, "workers") == 0) {
+            if (load_workers(c, sec, err, errlen) != 0)
                 goto out;
             continue;
         }

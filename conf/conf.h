@@ -28,6 +28,7 @@
 #define CONF_PATH_MAX 1024
 #define CONF_RELAYS_JSON_MAX 32768   /* relays_json, with its NUL */
 #define CONF_RELAYS_MAX 64           /* elements of "relays" at most */
+#define CONF_WORKERS_MAX 64          /* "workers" at most (worker.h: WORKERS_MAX) */
 #define CONF_HOOKS_JSON_MAX 65536    /* hooks_json, with its NUL */
 #define CONF_HOOKS_MAX 64            /* elements of "hooks" at most */
 #define CONF_FILE_MAX (1 << 20)      /* bytes of a config file at most */
@@ -109,6 +110,10 @@ typedef struct {
     uint32_t player_max_queue_bytes;
     uint32_t player_slow_timeout_ms;
     uint32_t player_merge_ms; /* 0: players written once per loop iteration */
+
+    /* "workers" (top level): loops serving HTTP-FLV players, 1..64 (worker.h);
+     * 0 for "auto" (one per online core). 1: the event loop alone. */
+    uint32_t workers;
 
     /* limits (node/core/conn_limits.h); 0: no limit */
     uint32_t limits_max_connections;                   /* RTMP + HTTP-FLV clients in total */

@@ -23,6 +23,7 @@
 #include "hls_stream.h"
 #include "sess_httpflv.h"
 #include "sess_rtmp.h"
+#include "worker.h"
 #include "storage.h"
 
 #define ETAG_KEY_SETTING "api.etag_key" /* 32 hex digits */
@@ -323,6 +324,10 @@ static int start_services(node_t *node, storage_t *st, api_t **api)
     }
     if (record_mgr_start(node, err, sizeof err) != 0) {
         start_failed("record: ", err);
+        return -1;
+    }
+    if (worker_pool_start(node, err, sizeof err) != 0) {
+        start_failed("", err);
         return -1;
     }
     return 0;

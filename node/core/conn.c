@@ -17,6 +17,7 @@
 #include "common.h"
 #include "conn_tls.h"
 #include "log.h"
+#include "worker.h"
 
 #define CONN_MAX_IOV 64
 #define CONN_WRITE_BATCH (256 * 1024)
@@ -394,6 +395,8 @@ void conn_close(conn_t *c, reason_t why, const char *reason)
     c->closing = 1;
     c->close_reason = reason;
     c->why = why;
+    if (c->worker)
+        worker_conn_release(c); /* the worker closes the socket (worker.h) */
     if (c->fd >= 0) {
         event_del(&c->rev);
         event_del(&c->wev);
@@ -439,13 +442,21 @@ void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out)
     }
     if (c->proto->info)
         c->proto->info(c, out);
+    out->dropped_frames += worker_conn_dropped(c); /* 0 unless handed to a worker */
 }
 
 void conn_reap_all(node_t *node)
 {
     conn_t *c;
+    struct conn_list wait = TAILQ_HEAD_INITIALIZER(wait);
     while ((c = TAILQ_FIRST(&node->reap)) != NULL) {
         TAILQ_REMOVE(&node->reap, c, link);
+        /* A player handed to a worker waits (bounded) for the worker's
+         * last report, so that its stop event counts every byte (worker.h). */
+        if (c->worker && !worker_conn_reapable(c)) {
+            TAILQ_INSERT_TAIL(&wait, c, link);
+            continue;
+        }
         node->nconns--;
         node_conn_closed(node, c);
         if (c->proto->on_close)
@@ -454,12 +465,14 @@ void conn_reap_all(node_t *node)
                  c->proto->name, c->close_reason ? c->close_reason : "closed", c->remote,
                  (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
                  (double)(weir_mono_ms() - c->start_ms) / 1000.0);
+        worker_conn_free(c);
         conn_tls_free(c);
         evbuffer_free(c->out);
         if (c->fd >= 0)
             evutil_closesocket(c->fd);
         free(c);
     }
+    TAILQ_CONCAT(&node->reap, &wait, link);
 }
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)

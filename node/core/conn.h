@@ -108,6 +108,10 @@ struct conn {
     unsigned outgoing : 1;
     struct conn_resolve *resolve; /* pending name resolution, or NULL */
     struct conn_tls *tls;         /* TLS state (conn_tls.h), NULL: plaintext */
+    /* Handed to a worker thread (worker.h), or NULL: the worker owns the
+     * socket (fd is -1 here) and writes the player; this record stays the
+     * session's for the API, filled by the worker's reports. */
+    struct worker_sess *worker;
     const char *close_reason;
     reason_t why;   /* set with close_reason: the documented code (reason.h) */
     conn_end_t end; /* set with close_reason when the network ended it */

@@ -129,6 +129,7 @@ typedef struct node {
     struct record_mgr *records; /* recording (record_mgr.h); NULL until record_mgr_start() */
     struct ban_table *bans;   /* kicks with a ban (ban.h); NULL until ban_install() */
     struct history *history;  /* recent figures (history.h); NULL until history_start() */
+    struct worker_pool *workers; /* worker threads (worker.h); NULL with workers = 1 */
     /* Drain (POST /api/v1/node/drain): no new publishers or players; kept
      * in storage (setting "node.drain") across restarts. */
     int draining;

@@ -673,6 +673,8 @@ size_t stream_close(stream_t *s, reason_t why, const char *reason)
         n++;
     }
     s->state = STREAM_IDLE;
+    for (unsigned i = 0; i < s->ntaps; i++) /* worker.c's: players handed to workers */
+        n += s->taps[i]->players_end ? s->taps[i]->players : 0;
     stream_clear_headers(s);
     player_t *p;
     while ((p = TAILQ_FIRST(&s->players)) != NULL) {

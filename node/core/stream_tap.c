@@ -19,7 +19,8 @@ int stream_tap_add(stream_t *s, stream_tap_t *t)
     s->taps[s->ntaps++] = t;
     t->stream = s;
     t->cont_seen = s->cont.stats.count;
-    stream_ts_hold(s); /* encodes the GOP cache when it starts */
+    if (!t->no_ts)
+        stream_ts_hold(s); /* encodes the GOP cache when it starts */
     if (s->vseq)
         t->msg(t, s->vseq);
     if (s->aseq)
@@ -44,7 +45,8 @@ void stream_tap_remove(stream_tap_t *t)
         break;
     }
     t->stream = NULL;
-    stream_ts_release(s);
+    if (!t->no_ts)
+        stream_ts_release(s);
 }
 
 void stream_tap_push(stream_t *s, msg_t *m)

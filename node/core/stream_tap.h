@@ -2,10 +2,10 @@
  * that are built once per stream rather than sent per player (HLS): the
  * hub calls a tap with every message as it is pushed to the ring
  * (output ts and MSG_F_* flags set, its MPEG-TS encoding done), and with
- * the stream's lifecycle events. A tap holds the stream's MPEG-TS encoding
- * active while it is registered (stream_ts.c), and on registration it is
- * fed the cached sequence headers and the GOP cache, so that it starts at
- * the cached key frame.
+ * the stream's lifecycle events. A tap (unless no_ts) holds the stream's
+ * MPEG-TS encoding active while it is registered (stream_ts.c), and on
+ * registration it is fed the cached sequence headers and the GOP cache, so
+ * that it starts at the cached key frame.
  *
  * A stream with a tap stays through the unpublish grace period like one
  * with players; the tap's `players` (set by its owner) count as players of
@@ -46,6 +46,10 @@ struct stream_tap {
     void (*event)(stream_tap_t *t, stream_tap_ev_t ev);
     void *owner;
     size_t players; /* owner-set: viewers this tap serves (counted as the stream's players) */
+    int no_ts;      /* owner-set before stream_tap_add(): the tap uses no MPEG-TS encoding, so it
+                     * does not hold the stream's muxer (worker.c's copies for FLV players) */
+    int players_end; /* owner-set: its players end with the stream (stream_close() counts
+                      * them among the sessions it told) */
     /* hub-managed */
     stream_t *stream;
     uint64_t cont_seen; /* the stream's continuation count last told */

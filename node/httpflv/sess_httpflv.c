@@ -34,6 +34,7 @@
 #include "sess_hls.h"
 #include "sess_httpflv.h"
 #include "sess_wsflv.h"
+#include "worker.h"
 
 #define HTTP_RELAY_MAX_HOPS 999 /* largest X-Weir-Hops accepted */
 
@@ -190,6 +191,10 @@ static void respond_stream(http_sess_t *hs)
     conn_info(c, hs->ev_start_ms, &si);
     hs->ev_play = 1;
     conn_event(c->node, "play.start", &si, 0, 0, REASON_NONE, NULL);
+    /* workers > 1: a plain HTTP-FLV player may be written by a worker
+     * thread from here on (worker.h); the session stays listed here. */
+    if (!hs->ws && !hs->ts && hs->player.hops == 0 && worker_handover(c, &hs->player) == 0)
+        hs->playing = 0;
 }
 
 /* play.stop, once, if play.start was recorded. */
@@ -202,7 +207,7 @@ static void play_stop_event(http_sess_t *hs, reason_t why, const char *reason)
     int64_t now = weir_mono_ms();
     conn_info(hs->conn, now, &si);
     si.role = SESS_ROLE_PLAYER;
-    si.dropped_frames = hs->player.dropped_frames;
+    si.dropped_frames = hs->player.dropped_frames + worker_conn_dropped(hs->conn);
     conn_event(hs->conn->node, "play.stop", &si, 1, now - hs->ev_start_ms, why, reason);
 }
 

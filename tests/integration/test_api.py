@@ -32,13 +32,15 @@ def wait_for(what, fn, timeout=10.0, interval=0.1):
 
 class FlvReader:
     """An HTTP-FLV player on a raw socket, reading in a thread: counts bytes
-    and notes when the server closes the connection (ext ".ts": HTTP-TS)."""
+    (keep: keeps them in .data too) and notes when the server closes the
+    connection (ext ".ts": HTTP-TS)."""
 
-    def __init__(self, node, app, name, ext=".flv"):
+    def __init__(self, node, app, name, ext=".flv", keep=False):
         req = ("GET /%s/%s%s HTTP/1.1\r\nHost: x\r\n\r\n" % (app, name, ext)).encode()
         self.sock = weirtest.http_open(node.http_port, req, timeout=30)
         self.port = self.sock.getsockname()[1]
         self.bytes = 0
+        self.data = bytearray() if keep else None
         self.closed_at = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -50,6 +52,8 @@ class FlvReader:
                 if not b:
                     break
                 self.bytes += len(b)
+                if self.data is not None:
+                    self.data += b
         except OSError:
             pass
         self.closed_at = time.monotonic()

@@ -182,6 +182,11 @@ class Node:
             "storage": {"path": os.path.join(self.workdir, "weir.db")},
             "log": {"level": "debug", "file": self.log_path},
         }
+        # WEIR_TEST_WORKERS=2 runs every node of the suite with that many
+        # loops ("workers", README); a test's own overrides still win.
+        if os.environ.get("WEIR_TEST_WORKERS"):
+            w = os.environ["WEIR_TEST_WORKERS"]
+            base["workers"] = w if w == "auto" else int(w)
         self.config = deep_merge(base, overrides or {})
         with open(self.config_path, "w") as f:
             json.dump(self.config, f, indent=2)

@@ -709,6 +709,32 @@ static void test_memory_bounds(void **state)
     assert_string_equal(err, "stream.gop_cache_max_ms: must be between 1000 and 600000");
 }
 
+/* "workers": 1 by default, an integer 1..64 or "auto" (0); anything else
+ * is refused naming the key; a change needs a restart (conf_changed_key()). */
+static void test_workers(void **state)
+{
+    (void)state;
+    conf_t c, d;
+    char err[512];
+    conf_defaults(&d);
+    assert_int_equal(d.workers, 1);
+    conf_defaults(&c);
+    assert_int_equal(load(&c, "{\"workers\": 4}", err), 0);
+    assert_int_equal(c.workers, 4);
+    assert_string_equal(conf_changed_key(&c, &d, NULL), "workers");
+    assert_int_equal(load(&c, "{\"workers\": \"auto\"}", err), 0);
+    assert_int_equal(c.workers, 0);
+    assert_int_equal(load(&c, "{\"workers\": 64}", err), 0);
+    assert_int_equal(c.workers, 64);
+    const char *bad[] = {"0", "65", "2.5", "-1", "\"all\"", "true", "[2]", "{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[64];
+        snprintf(json, sizeof json, "{\"workers\": %s}", bad[i]);
+        assert_int_equal(load(&c, json, err), -1);
+        assert_string_equal(err, "workers: expected \"auto\" or an integer 1..64");
+    }
+}
+
 static void test_shipped_config_loads(void **state)
 {
     (void)state;
@@ -909,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_api_connection_keys),
         cmocka_unit_test(test_memory_bounds),
+        cmocka_unit_test(test_workers),
         cmocka_unit_test(test_shipped_config_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,490 @@
+/* worker: the loop's side of the worker threads (see worker.h). */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common.h"
+#include "log.h"
+#include "stream_internal.h"
+#include "stream_tap.h"
+#include "worker_internal.h"
+
+#define WORKER_REPORT_BATCH 256
+#define WORKER_END_WAIT_MS 1000 /* a closed record waits this long for its worker's last report */
+
+/* A stream with handed-over players: its tap copies each message to the
+ * workers that have players of it. */
+typedef struct feed {
+    struct feed *next;
+    stream_tap_t tap; /* tap.players: the handed-over players (all workers) */
+    worker_pool_t *pool;
+    uint64_t id;
+    int ended;                     /* the stream ended: the tap is detached */
+    uint32_t count[WORKERS_MAX];   /* handed-over players per slot */
+    uint8_t need_key[WORKERS_MAX]; /* a message was lost: skip to the next key frame */
+    uint64_t drops;                /* messages a full queue refused */
+    int drop_logged;
+} feed_t;
+
+/* Per handed-over connection (c->worker). */
+struct worker_sess {
+    unsigned slot;
+    uint64_t feed_id;
+    uint64_t dropped; /* the worker's last report */
+    int gone;         /* the worker ended it (its last report came, or none will) */
+    int released;     /* closing on the loop (worker_conn_release()) */
+    int64_t released_ms;
+};
+
+struct worker_ctx {
+    worker_pool_t *pool;
+    unsigned slot;
+};
+
+struct worker_pool {
+    node_t *node;
+    unsigned n; /* loops, the event loop's slot 0 included */
+    unsigned rr;
+    int stopped;
+    worker_t *w[WORKERS_MAX];         /* slots 1..n-1 */
+    struct event rep_ev[WORKERS_MAX]; /* a worker's reports are readable */
+    struct worker_ctx ctx[WORKERS_MAX];
+    feed_t *feeds;
+    uint64_t next_feed_id;
+};
+
+unsigned worker_count(uint32_t conf_workers)
+{
+    long n = conf_workers ? (long)conf_workers : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+/* ---- feeds --------------------------------------------------------------- */
+
+static feed_t *feed_by_id(worker_pool_t *pool, uint64_t id)
+{
+    for (feed_t *f = pool->feeds; f; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+/* Logs the first loss of a feed; counts every one. */
+static void feed_lost(feed_t *f, unsigned slot)
+{
+    f->drops++;
+    if (!f->drop_logged) {
+        f->drop_logged = 1;
+        log_warn(0, "worker %u falls behind on %s/%s: its queue is full, messages dropped", slot,
+                 f->tap.stream ? stream_app(f->tap.stream) : "?",
+                 f->tap.stream ? stream_name(f->tap.stream) : "?");
+    }
+}
+
+/* A copy of m to the worker in slot: droppable video is refused first
+ * (the media bound of the queue), and after any other loss the worker gets
+ * nothing but headers until the next key frame. */
+static void feed_send(feed_t *f, unsigned slot, const msg_t *m)
+{
+    int header = (m->flags & (MSG_F_SEQHDR | MSG_F_META)) != 0;
+    if (m->type == MSG_TYPE_EVENT || (f->need_key[slot] && !header && !(m->flags & MSG_F_KEY)))
+        return;
+    uint8_t *copy = malloc(m->len ? m->len : 1);
+    wq_item_t it = {.kind = WK_MEDIA,
+                    .type = m->type,
+                    .flags = m->flags,
+                    .fd = -1,
+                    .ts = m->ts,
+                    .len = m->len,
+                    .id = f->id,
+                    .ptr = copy};
+    if (copy && m->len)
+        memcpy(copy, m->payload, m->len);
+    if (!copy || wq_push(worker_thread_in(f->pool->w[slot]), &it, header ? WQ_CONTROL : WQ_MEDIA)) {
+        free(copy);
+        if (!(m->flags & MSG_F_DROPPABLE))
+            f->need_key[slot] = 1;
+        feed_lost(f, slot);
+        return;
+    }
+    if (m->flags & MSG_F_KEY)
+        f->need_key[slot] = 0;
+}
+
+static void feed_msg(stream_tap_t *t, msg_t *m)
+{
+    feed_t *f = t->owner;
+    for (unsigned slot = 1; slot < f->pool->n; slot++)
+        if (f->count[slot])
+            feed_send(f, slot, m);
+}
+
+static int feed_control(feed_t *f, unsigned slot, wq_item_t *it)
+{
+    if (wq_push(worker_thread_in(f->pool->w[slot]), it, WQ_CONTROL) == 0)
+        return 0;
+    log_error(0, "worker %u: its queue is full (%s)", slot,
+              it->kind == WK_FEED_END ? "a stream's end is lost" : "a player stays on the loop");
+    return -1;
+}
+
+static void feed_event(stream_tap_t *t, stream_tap_ev_t ev)
+{
+    feed_t *f = t->owner;
+    if (ev != STREAM_TAP_END)
+        return; /* a restart or a splice: the messages go on in ring order */
+    f->ended = 1;
+    for (unsigned slot = 1; slot < f->pool->n; slot++) {
+        wq_item_t it = {.kind = WK_FEED_END, .fd = -1, .id = f->id};
+        if (f->count[slot])
+            (void)feed_control(f, slot, &it);
+    }
+}
+
+/* The feed of s, made (and its tap added) if there is none. */
+static feed_t *feed_get(worker_pool_t *pool, stream_t *s)
+{
+    for (feed_t *f = pool->feeds; f; f = f->next)
+        if (!f->ended && f->tap.stream == s)
+            return f;
+    feed_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->pool = pool;
+    f->id = ++pool->next_feed_id;
+    f->tap.msg = feed_msg;
+    f->tap.event = feed_event;
+    f->tap.owner = f;
+    f->tap.no_ts = 1;
+    f->tap.players_end = 1;
+    if (stream_tap_add(s, &f->tap) != 0) { /* no slot: its players stay on the loop */
+        free(f);
+        return NULL;
+    }
+    f->next = pool->feeds;
+    pool->feeds = f;
+    return f;
+}
+
+/* Frees f once no worker has its players. */
+static void feed_maybe_free(feed_t *f)
+{
+    if (f->tap.players)
+        return;
+    stream_tap_remove(&f->tap);
+    for (feed_t **pp = &f->pool->feeds; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    free(f);
+}
+
+/* The worker in slot starts mirroring f's stream: its name, then the
+ * headers and the GOP cache, as a tap's registration gets them. */
+static int feed_subscribe(feed_t *f, unsigned slot)
+{
+    const stream_t *s = f->tap.stream;
+    size_t alen = strlen(s->app), nlen = strlen(s->name);
+    char *names = malloc(alen + nlen + 2);
+    if (!names)
+        return -1;
+    memcpy(names, s->app, alen + 1);
+    memcpy(names + alen + 1, s->name, nlen + 1);
+    wq_item_t it = {.kind = WK_FEED_START, .fd = -1, .id = f->id, .ptr = names};
+    if (feed_control(f, slot, &it) != 0) {
+        free(names);
+        return -1;
+    }
+    f->need_key[slot] = 0;
+    const msg_t *hdr[3] = {s->meta, s->vseq, s->aseq};
+    for (int i = 0; i < 3; i++)
+        if (hdr[i])
+            feed_send(f, slot, hdr[i]);
+    for (uint64_t q = stream_gop_start(s); q < s->head; q++)
+        feed_send(f, slot, stream_ring_at(s, q));
+    return 0;
+}
+
+/* One handed-over player of f on slot is gone. */
+static void feed_release(feed_t *f, unsigned slot)
+{
+    f->count[slot]--;
+    f->tap.players--;
+    if (!f->count[slot] && !f->ended) { /* the worker's copy is no longer needed */
+        wq_item_t it = {.kind = WK_FEED_END, .fd = -1, .id = f->id};
+        (void)feed_control(f, slot, &it);
+    }
+    feed_maybe_free(f);
+}
+
+/* ---- players ------------------------------------------------------------- */
+
+/* The loop's turn, or the slot of the worker to take the next player. */
+static unsigned next_slot(worker_pool_t *pool)
+{
+    unsigned slot = pool->rr;
+    pool->rr = (pool->rr + 1) % pool->n;
+    return slot;
+}
+
+/* The private output queued for c (the response head), as a malloc'd copy
+ * taken out of c->out; *len its size. NULL when out of memory. */
+static uint8_t *take_out(conn_t *c, uint32_t *len)
+{
+    size_t n = evbuffer_get_length(c->out);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf && n)
+        evbuffer_remove(c->out, buf, n);
+    *len = (uint32_t)n;
+    return buf;
+}
+
+int worker_handover(conn_t *c, player_t *p)
+{
+    worker_pool_t *pool = c->node->workers;
+    if (!pool || pool->stopped || c->tls || c->fd < 0 || !p->attached || !p->stream ||
+        evbuffer_get_length(c->out) > CONN_OUT_MAX)
+        return -1;
+    unsigned slot = next_slot(pool);
+    feed_t *f = slot ? feed_get(pool, p->stream) : NULL;
+    if (!f)
+        return -1;
+    struct worker_sess *ws = calloc(1, sizeof *ws);
+    int fresh = f->count[slot] == 0;
+    if (!ws || (fresh && feed_subscribe(f, slot) != 0)) {
+        free(ws);
+        feed_maybe_free(f);
+        return -1;
+    }
+    uint32_t len;
+    uint8_t *head = take_out(c, &len);
+    wq_item_t it = {.kind = WK_PLAYER_ADD,
+                    .fd = c->fd,
+                    .id = c->id,
+                    .a = f->id,
+                    .b = (uint64_t)p->enc,
+                    .len = len,
+                    .ptr = head};
+    if (!head || feed_control(f, slot, &it) != 0) {
+        if (head)
+            evbuffer_add(c->out, head, len); /* back, in order: nothing was written */
+        free(head);
+        free(ws);
+        if (fresh) {
+            f->count[slot] = 1; /* balanced by feed_release(): the worker's copy ends */
+            f->tap.players++;
+            feed_release(f, slot);
+        }
+        return -1;
+    }
+    ws->slot = slot;
+    ws->feed_id = f->id;
+    f->count[slot]++;
+    f->tap.players++;
+    stream_player_stop(p);
+    c->player = NULL;
+    event_del(&c->rev);
+    event_del(&c->wev);
+    c->wblocked = 0;
+    c->fd = -1; /* the worker's now: it closes it */
+    c->worker = ws;
+    log_debug(c->id, "http-flv: handed to worker %u", slot);
+    return 0;
+}
+
+void worker_conn_release(conn_t *c)
+{
+    struct worker_sess *ws = c->worker;
+    worker_pool_t *pool = c->node->workers;
+    if (!ws || ws->released)
+        return;
+    ws->released = 1;
+    ws->released_ms = weir_mono_ms();
+    if (!pool || pool->stopped)
+        return;
+    if (!ws->gone) {
+        wq_item_t it = {.kind = WK_PLAYER_DROP, .fd = -1, .id = c->id};
+        if (wq_push(worker_thread_in(pool->w[ws->slot]), &it, WQ_CONTROL) != 0) {
+            log_error(c->id, "worker %u: its queue is full, a kick is lost", ws->slot);
+            ws->gone = 1; /* no report will come */
+        }
+    }
+    feed_t *f = feed_by_id(pool, ws->feed_id);
+    if (f)
+        feed_release(f, ws->slot);
+}
+
+int worker_conn_reapable(const conn_t *c)
+{
+    const struct worker_sess *ws = c->worker;
+    const worker_pool_t *pool = c->node->workers;
+    return !ws || ws->gone || !pool || pool->stopped ||
+           weir_mono_ms() - ws->released_ms >= WORKER_END_WAIT_MS;
+}
+
+void worker_conn_free(conn_t *c)
+{
+    free(c->worker);
+    c->worker = NULL;
+}
+
+uint64_t worker_conn_dropped(const conn_t *c)
+{
+    return c->worker ? c->worker->dropped : 0;
+}
+
+/* ---- reports from the workers -------------------------------------------- */
+
+/* The session id's record: open, or closing and waiting for this report. */
+static conn_t *find_record(node_t *node, uint64_t id)
+{
+    conn_t *c = node_find_session(node, id);
+    if (c)
+        return c;
+    TAILQ_FOREACH(c, &node->reap, link)
+    if (c->id == id)
+        return c;
+    return NULL;
+}
+
+static void handle_report(worker_pool_t *pool, const wq_item_t *it)
+{
+    conn_t *c = find_record(pool->node, it->id);
+    if (!c || !c->worker || c->worker->gone)
+        return; /* its record went (after WORKER_END_WAIT_MS) */
+    struct worker_sess *ws = c->worker;
+    feed_t *f = feed_by_id(pool, ws->feed_id);
+    c->bytes_out += it->a;
+    ws->dropped = it->b;
+    if (f)
+        stream_tap_count_out(&f->tap, it->a);
+    if (it->kind != WK_REP_CLOSED)
+        return;
+    ws->gone = 1;
+    if (c->closing) { /* the loop closed it first (a kick): now it may go */
+        event_active(&pool->node->reap_ev, EV_TIMEOUT, 0);
+        return;
+    }
+    reason_t why = (reason_t)it->fd;
+    if (why == REASON_SLOW)
+        node_limit_hit(pool->node, LIMIT_SLOW_PLAYER);
+    conn_close(c, why, it->str ? it->str : "closed");
+}
+
+static void report_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker_ctx *ctx = arg;
+    worker_pool_t *pool = ctx->pool;
+    wq_t *q = worker_thread_out(pool->w[ctx->slot]);
+    wq_item_t items[WORKER_REPORT_BATCH];
+    wq_drain_fd(q);
+    size_t n = wq_pop(q, items, WORKER_REPORT_BATCH);
+    for (size_t i = 0; i < n && !pool->stopped; i++)
+        handle_report(pool, &items[i]);
+    if (n == WORKER_REPORT_BATCH)
+        event_active(&pool->rep_ev[ctx->slot], EV_READ, 0); /* more: next iteration */
+}
+
+/* ---- the pool ------------------------------------------------------------ */
+
+/* Node module, before the sessions close: the workers close their sockets
+ * and stop; the loop's records of their players are closed by the node. */
+static void pool_stop(void *arg)
+{
+    worker_pool_t *pool = arg;
+    if (pool->stopped)
+        return;
+    pool->stopped = 1;
+    for (unsigned slot = 1; slot < pool->n; slot++) {
+        if (!pool->w[slot])
+            continue;
+        event_del(&pool->rep_ev[slot]);
+        worker_thread_stop(pool->w[slot]);
+        pool->w[slot] = NULL;
+    }
+}
+
+/* Node module, after the sessions closed. */
+static void pool_free(void *arg)
+{
+    worker_pool_t *pool = arg;
+    pool_stop(pool);
+    while (pool->feeds) {
+        feed_t *f = pool->feeds;
+        pool->feeds = f->next;
+        stream_tap_remove(&f->tap);
+        free(f);
+    }
+    if (pool->node->workers == pool)
+        pool->node->workers = NULL;
+    free(pool);
+}
+
+/* Node module, every tick: records waiting for a last report are reaped
+ * once it came or their wait is over. */
+static void pool_tick(void *arg, int64_t now_ms)
+{
+    (void)now_ms;
+    worker_pool_t *pool = arg;
+    if (!TAILQ_EMPTY(&pool->node->reap))
+        event_active(&pool->node->reap_ev, EV_TIMEOUT, 0);
+}
+
+static const node_module_t WORKER_MODULE = {
+    .name = "workers",
+    .tick = pool_tick,
+    .before_close = pool_stop,
+    .after_close = pool_free,
+};
+
+int worker_pool_start(node_t *node, char *err, size_t errlen)
+{
+    unsigned n = worker_count(node->conf.workers);
+    if (n <= 1)
+        return 0; /* one loop: nothing changes */
+    worker_pool_t *pool = calloc(1, sizeof *pool);
+    if (!pool) {
+        snprintf(err, errlen, "workers: out of memory");
+        return -1;
+    }
+    pool->node = node;
+    pool->n = n;
+    for (unsigned slot = 1; slot < n; slot++) {
+        worker_t *w = worker_thread_new(slot, &node->conf, node->conf.rtmp_chunk_size);
+        pool->w[slot] = w;
+        pool->ctx[slot] = (struct worker_ctx){pool, slot};
+        if (!w || worker_thread_start(w) != 0) {
+            snprintf(err, errlen, "workers: cannot start worker %u: %s", slot,
+                     w ? strerror(errno) : "out of memory");
+            worker_thread_stop(w);
+            pool->w[slot] = NULL;
+            pool->n = slot; /* pool_free() stops the ones started */
+            pool_free(pool);
+            return -1;
+        }
+        event_assign(&pool->rep_ev[slot], node->base, wq_fd(worker_thread_out(w)),
+                     EV_READ | EV_PERSIST, report_cb, &pool->ctx[slot]);
+        event_add(&pool->rep_ev[slot], NULL);
+    }
+    if (node_add_module(node, &WORKER_MODULE, pool) != 0) {
+        snprintf(err, errlen, "workers: too many node modules");
+        pool_free(pool);
+        return -1;
+    }
+    node->workers = pool;
+    log_info(0, "workers: %u loops (the event loop and %u worker threads) serve HTTP-FLV players",
+             n, n - 1);
+    return 0;
+}

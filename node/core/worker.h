@@ -1,0 +1,73 @@
+/* worker: more loops than one (the `workers` key, conf.h). With workers
+ * = n > 1 the node starts n - 1 worker threads next to its event loop;
+ * plain HTTP-FLV players (not WebSocket, not TLS, not HTTP-TS, not relay
+ * links), once admitted and their response head queued, are handed over
+ * round-robin over the n loops (the event loop itself is one of them and
+ * keeps its share): the worker gets the socket, the unwritten head and
+ * from then on writes the player. workers = 1 starts nothing, and every
+ * player stays on the loop exactly as before.
+ *
+ * Everything else stays on the loop: listeners, admission, hooks, API,
+ * storage, relays, publishers, streams and their GOP cache, RTMP sessions.
+ * The loop owns the session record (conn_t) of a handed-over player, so
+ * /api/v1/sessions and the stream's figures stay one view: the worker
+ * reports the bytes and dropped frames every second and the end of the
+ * session as messages (wq.h), which the loop adds to the conn and the
+ * stream. A kick closes the record at once (gone from the API) and tells
+ * the worker to close the socket; the record's stop event waits (at most
+ * 1 s) for the worker's last report, so that it counts every byte.
+ *
+ * How a stream reaches a worker: the loop holds one tap (stream_tap.h) per
+ * stream with handed-over players, which copies each message into the
+ * queue of every worker that has players of the stream (one copy per
+ * worker, none per player); a worker's first player of a stream makes the
+ * loop send it the stream's headers and GOP cache first. The worker pushes
+ * the copies into a hub of its own (worker_loop.c), so its players are
+ * served by the hub's ring, GOP cache and slow-player policy, as on the
+ * loop. Each queue is bounded in items and bytes (player.max_queue_bytes):
+ * a worker that falls behind loses droppable video first, and after any
+ * other loss everything but headers up to the next key frame (counted and
+ * logged once per stream). The end of the stream ends the worker's copy and
+ * its players (the last chunk, as on the loop).
+ *
+ * Threads: every function here is for the loop thread.
+ */
+#ifndef WEIR_WORKER_H
+#define WEIR_WORKER_H
+
+#include <stdint.h>
+
+#include "conn.h"
+
+#define WORKERS_MAX CONF_WORKERS_MAX
+
+typedef struct worker_pool worker_pool_t;
+
+/* The number of loops for the `workers` key (0: auto, one per online
+ * core, at most WORKERS_MAX). */
+unsigned worker_count(uint32_t conf_workers);
+/* Starts the pool for node->conf.workers (nothing for 1) and adds it to
+ * the node's modules (stopped before the sessions close). Returns 0, or -1
+ * with a message in err. */
+int worker_pool_start(node_t *node, char *err, size_t errlen);
+
+/* Hands c's player p (attached, plain HTTP-FLV, response head queued in
+ * c->out) to a worker: c keeps its record but no longer reads or writes
+ * (c->worker set, c->player NULL, p detached). Returns 0, or -1 when the
+ * loop keeps the player (its turn of the round-robin, no pool, a queue
+ * full): nothing changed then. */
+int worker_handover(conn_t *c, player_t *p);
+/* c (handed over) is being closed by the loop: its worker is told to close
+ * the socket unless the worker ended it. From conn_close(). */
+void worker_conn_release(conn_t *c);
+/* Whether c's record may be reaped: its worker's last report came (its
+ * bytes are counted), or 1 s passed, or the workers stopped. From
+ * conn_reap_all(), which keeps it on the reap list until then. */
+int worker_conn_reapable(const conn_t *c);
+/* Frees c's handover state (after its protocol's on_close). */
+void worker_conn_free(conn_t *c);
+/* The frames a handed-over player dropped (its worker's last report), 0
+ * for any other connection. */
+uint64_t worker_conn_dropped(const conn_t *c);
+
+#endif

@@ -1,0 +1,49 @@
+/* worker_internal: what the two sides of a worker share (not a public API;
+ * worker.h is): the kinds of the items on its two queues (wq.h) and the
+ * thread side's entry points (worker_loop.c), which worker.c (the loop
+ * side) calls. Nothing here is shared mutable state: the loop and a worker
+ * only exchange wq items.
+ */
+#ifndef WEIR_WORKER_INTERNAL_H
+#define WEIR_WORKER_INTERNAL_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "wq.h"
+
+/* Loop -> worker (the worker's `in` queue). */
+enum {
+    WK_FEED_START = 1, /* id: feed; ptr: "app\0name\0" */
+    WK_MEDIA,          /* id: feed; type, flags, ts; ptr/len: the payload */
+    WK_FEED_END,       /* id: feed: the worker's copy of the stream ends (players ended) */
+    WK_PLAYER_ADD,     /* id: session; fd; a: feed; b: msg_enc_t; ptr/len: the bytes the loop
+                        * had queued (response head) */
+    WK_PLAYER_DROP,    /* id: session: close it at once (a kick; the loop forgot it) */
+    WK_STOP            /* close everything and leave the thread */
+};
+
+/* Worker -> loop (the worker's `out` queue). */
+enum {
+    WK_REP_STATS = 1, /* id: session; a: bytes written since the last report; b: dropped frames */
+    WK_REP_CLOSED     /* the same, and the session ended: fd = reason_t, str: the reason */
+};
+
+/* The thread side of one worker (worker_loop.c). */
+typedef struct worker worker_t;
+
+/* Makes a worker (its own event base and hub over a copy of conf, with the
+ * RTMP chunk size of the node's); its queues: in (loop -> worker) and out
+ * (worker -> loop). Nothing runs until worker_thread_start(). NULL on
+ * failure. Loop thread. */
+worker_t *worker_thread_new(unsigned slot, const conf_t *conf, uint32_t chunk_size);
+wq_t *worker_thread_in(worker_t *w);
+wq_t *worker_thread_out(worker_t *w);
+/* Starts the thread: 0, or -1 (errno). */
+int worker_thread_start(worker_t *w);
+/* Asks the thread to close its sessions and stop, and joins it (a worker
+ * never started is just freed). Then frees the worker and its queues.
+ * Loop thread. */
+void worker_thread_stop(worker_t *w);
+
+#endif

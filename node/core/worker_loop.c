@@ -1,0 +1,587 @@
+/* worker_loop: the thread side of a worker (worker_internal.h, worker.h).
+ *
+ * A worker runs its own event base and its own hub (stream.h) over a copy
+ * of the node's conf. Each stream the loop feeds it (WK_FEED_START) is
+ * published on that hub by a publisher of the worker's, and the loop's
+ * copies of the stream's messages (WK_MEDIA) are pushed to it: the
+ * worker's ring, GOP cache, fan-out passes and slow-player policy are the
+ * hub's own code, run on this thread only. Handed-over HTTP-FLV players
+ * (WK_PLAYER_ADD: the socket, the bytes the loop had queued) play the
+ * worker's copy of the stream and are written here; their bytes and
+ * drops go back to the loop as WK_REP_STATS every WORKER_REPORT_MS, and
+ * their end as WK_REP_CLOSED. Nothing here touches the loop's structs.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "common.h"
+#include "log.h"
+#include "reason.h"
+#include "stream.h"
+#include "worker_internal.h"
+
+#define WORKER_IN_SLOTS 4096
+#define WORKER_OUT_SLOTS 8192
+#define WORKER_POP_BATCH 256
+#define WORKER_TICK_MS 250
+#define WORKER_REPORT_TICKS 4 /* stats every second */
+#define WORKER_MAX_IOV 64
+#define WORKER_WRITE_BATCH (256 * 1024)
+#define WORKER_FLUSH_ROUNDS 4
+
+/* A stream the loop feeds this worker. */
+typedef struct wfeed {
+    struct wfeed *next;
+    worker_t *w;
+    uint64_t id;
+    publisher_t pub;
+    int live;  /* published on the worker's hub */
+    int dirty; /* got media since the last stream_flush() */
+} wfeed_t;
+
+/* A handed-over player. */
+typedef struct wplayer {
+    TAILQ_ENTRY(wplayer) link;
+    worker_t *w;
+    uint64_t id;
+    int fd;
+    struct event rev, wev;
+    player_t player;
+    uint8_t *out; /* private bytes, written first: the response head, the last chunk */
+    uint32_t out_len, out_off;
+    int wblocked, ending, closing;
+    uint64_t bytes_out, bytes_reported, dropped_reported;
+    reason_t why;
+    const char *reason;
+} wplayer_t;
+
+TAILQ_HEAD(wplayer_list, wplayer);
+
+struct worker {
+    unsigned slot;
+    pthread_t th;
+    int started;
+    conf_t conf; /* the hub's (a copy: the loop's may be reloaded) */
+    struct event_base *base;
+    hub_t *hub;
+    wq_t *in, *out;
+    struct event in_ev, tick_ev, fanout_ev, reap_ev;
+    int fanout_pending;
+    int assigned; /* the events above are assigned */
+    unsigned ticks;
+    wfeed_t *feeds;
+    struct wplayer_list players, reap;
+};
+
+static void wp_flush(wplayer_t *wp);
+
+/* ---- reports ------------------------------------------------------------- */
+
+/* Reports wp's bytes and drops (closed: its end too). A refused stats item
+ * stays unreported until the next try; a refused close is logged. */
+static void wp_report(wplayer_t *wp, int closed)
+{
+    uint64_t dropped = wp->player.dropped_frames;
+    if (!closed && wp->bytes_out == wp->bytes_reported && dropped == wp->dropped_reported)
+        return;
+    wq_item_t it = {.kind = closed ? WK_REP_CLOSED : WK_REP_STATS,
+                    .fd = closed ? (int)wp->why : -1,
+                    .id = wp->id,
+                    .a = wp->bytes_out - wp->bytes_reported,
+                    .b = dropped,
+                    .str = wp->reason};
+    if (wq_push(wp->w->out, &it, WQ_CONTROL) != 0) {
+        if (closed)
+            log_error(wp->id, "worker %u: report queue full, the end of a session is lost",
+                      wp->w->slot);
+        return;
+    }
+    wp->bytes_reported = wp->bytes_out;
+    wp->dropped_reported = dropped;
+}
+
+/* ---- players ------------------------------------------------------------- */
+
+/* Ends wp: off the hub and the socket, reported and freed by the reaper
+ * (never inside the hub's callbacks). */
+static void wp_close(wplayer_t *wp, reason_t why, const char *reason)
+{
+    if (wp->closing)
+        return;
+    wp->closing = 1;
+    wp->why = why;
+    wp->reason = reason;
+    stream_player_stop(&wp->player);
+    event_del(&wp->rev);
+    event_del(&wp->wev);
+    close(wp->fd);
+    wp->fd = -1;
+    worker_t *w = wp->w;
+    TAILQ_REMOVE(&w->players, wp, link);
+    TAILQ_INSERT_TAIL(&w->reap, wp, link);
+    event_active(&w->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    wplayer_t *wp;
+    while ((wp = TAILQ_FIRST(&w->reap)) != NULL) {
+        TAILQ_REMOVE(&w->reap, wp, link);
+        wp_report(wp, 1);
+        free(wp->out);
+        free(wp);
+    }
+}
+
+/* Appends to the private bytes (what is left of them, then data). Out of
+ * memory: the bytes are not sent (logged). */
+static void wp_append(wplayer_t *wp, const void *data, uint32_t len)
+{
+    uint32_t left = wp->out_len - wp->out_off;
+    uint8_t *buf = malloc((size_t)left + len);
+    if (!buf) {
+        log_error(wp->id, "worker %u: out of memory for the end of a response", wp->w->slot);
+        return;
+    }
+    if (left)
+        memcpy(buf, wp->out + wp->out_off, left);
+    memcpy(buf + left, data, len);
+    free(wp->out);
+    wp->out = buf;
+    wp->out_len = left + len;
+    wp->out_off = 0;
+}
+
+static void wp_wake(player_t *p)
+{
+    wplayer_t *wp = p->owner;
+    if (!wp->wblocked && !wp->closing)
+        wp_flush(wp);
+}
+
+static void wp_event(player_t *p, player_event_t ev)
+{
+    wplayer_t *wp = p->owner;
+    if (ev == PLAYER_EV_SLOW) {
+        log_info(wp->id, "worker %u: slow player disconnected", wp->w->slot);
+        wp_close(wp, REASON_SLOW, "slow player disconnected");
+    } else if (ev == PLAYER_EV_ENDED || ev == PLAYER_EV_NOT_FOUND) {
+        /* The last chunk of a chunked response, then the end (as
+         * sess_httpflv's end_stream()); written by the next flush. */
+        wp->ending = 1;
+        if (wp->player.enc == MSG_ENC_FLV_CHUNKED)
+            wp_append(wp, "0\r\n\r\n", 5);
+        if (!wp->wblocked)
+            event_active(&wp->wev, EV_WRITE, 0);
+    } /* UNPUBLISHED, REPUBLISHED: the player stays through the grace period */
+}
+
+static const player_ops_t WP_OPS = {wp_wake, wp_event};
+
+static void wp_block(wplayer_t *wp)
+{
+    if (!wp->wblocked) {
+        wp->wblocked = 1;
+        event_add(&wp->wev, NULL);
+    }
+}
+
+/* One write of the private bytes or of the player's due messages: 1 when
+ * everything offered went out, 0 blocked or closed, -1 nothing to write. */
+static int wp_write_once(wplayer_t *wp, int64_t now)
+{
+    struct iovec iov[WORKER_MAX_IOV];
+    int n;
+    int priv = wp->out_off < wp->out_len;
+    if (priv) {
+        iov[0].iov_base = wp->out + wp->out_off;
+        iov[0].iov_len = wp->out_len - wp->out_off;
+        n = 1;
+    } else {
+        n = stream_player_iov(&wp->player, iov, WORKER_MAX_IOV, WORKER_WRITE_BATCH, now);
+        if (wp->closing || n <= 0)
+            return wp->closing ? 0 : -1;
+    }
+    size_t want = 0;
+    for (int i = 0; i < n; i++)
+        want += iov[i].iov_len;
+    ssize_t w = writev(wp->fd, iov, n);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            wp_block(wp);
+        else
+            wp_close(wp, REASON_ERROR, "write error");
+        return 0;
+    }
+    wp->bytes_out += (uint64_t)w;
+    if (priv)
+        wp->out_off += (uint32_t)w;
+    else
+        stream_player_consumed(&wp->player, (size_t)w);
+    if ((size_t)w < want) {
+        wp_block(wp);
+        return 0;
+    }
+    return 1;
+}
+
+/* Writes what can go now (as conn_flush() does for the loop's players). */
+static void wp_flush(wplayer_t *wp)
+{
+    int64_t now = weir_mono_ms();
+    for (int round = 0; round < WORKER_FLUSH_ROUNDS; round++) {
+        int rc = wp_write_once(wp, now);
+        if (rc == 0)
+            return;
+        if (rc < 0 && wp->out_off < wp->out_len)
+            continue; /* an event (the end) queued private bytes */
+        if (rc < 0) {
+            if (wp->wblocked) {
+                wp->wblocked = 0;
+                event_del(&wp->wev);
+            }
+            if (wp->ending)
+                wp_close(wp, REASON_STREAM_ENDED, "stream ended");
+            return;
+        }
+    }
+    wp_block(wp); /* more: when writable, so one fast reader cannot hold the loop */
+}
+
+static void wp_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wplayer_t *wp = arg;
+    if (!wp->closing)
+        wp_flush(wp);
+}
+
+/* A plain HTTP-FLV client sends nothing after its request: bytes are
+ * ignored; the end of file or an error ends the session. */
+static void wp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    wplayer_t *wp = arg;
+    uint8_t buf[512];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return;
+    if (n == 0)
+        wp_close(wp, REASON_EOF, "peer closed the connection");
+    else
+        wp_close(wp, REASON_ERROR, errno == ECONNRESET ? "connection reset by peer" : "read error");
+}
+
+static wfeed_t *feed_find(worker_t *w, uint64_t id)
+{
+    for (wfeed_t *f = w->feeds; f; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+/* WK_PLAYER_ADD: the player starts on the worker's copy of its stream. */
+static void player_add(worker_t *w, wq_item_t *it)
+{
+    wfeed_t *f = feed_find(w, it->a);
+    wplayer_t *wp = calloc(1, sizeof *wp);
+    if (!wp) {
+        log_error(it->id, "worker %u: out of memory for a player", w->slot);
+        close(it->fd);
+        free(it->ptr);
+        wq_item_t rep = {
+            .kind = WK_REP_CLOSED, .fd = REASON_ERROR, .id = it->id, .str = "out of memory"};
+        (void)wq_push(w->out, &rep, WQ_CONTROL);
+        return;
+    }
+    wp->w = w;
+    wp->id = it->id;
+    wp->fd = it->fd;
+    wp->out = it->ptr;
+    wp->out_len = it->len;
+    wp->player =
+        (player_t){.ops = &WP_OPS, .owner = wp, .sess_id = it->id, .enc = (msg_enc_t)it->b};
+    TAILQ_INSERT_TAIL(&w->players, wp, link);
+    event_assign(&wp->rev, w->base, wp->fd, EV_READ | EV_PERSIST, wp_read_cb, wp);
+    event_assign(&wp->wev, w->base, wp->fd, EV_WRITE | EV_PERSIST, wp_write_cb, wp);
+    event_add(&wp->rev, NULL);
+    if (!f || !f->live || !f->pub.stream ||
+        stream_play(w->hub, stream_app(f->pub.stream), stream_name(f->pub.stream), &wp->player, 0,
+                    weir_mono_ms()) != 0) {
+        wp_event(&wp->player, PLAYER_EV_ENDED); /* what it has, then the end */
+        return;
+    }
+    wp_flush(wp);
+}
+
+static void player_drop(worker_t *w, uint64_t id)
+{
+    wplayer_t *wp;
+    TAILQ_FOREACH(wp, &w->players, link)
+    if (wp->id == id) {
+        wp_close(wp, REASON_KICKED, "kicked");
+        return;
+    }
+}
+
+/* ---- feeds --------------------------------------------------------------- */
+
+static void feed_kick(publisher_t *pub, reason_t why, const char *reason)
+{
+    (void)why;
+    (void)reason;
+    wfeed_t *f = pub->owner;
+    if (f->live)
+        stream_unpublish(pub, weir_mono_ms());
+    f->live = 0;
+}
+
+static const publisher_ops_t FEED_OPS = {feed_kick};
+
+static void feed_start(worker_t *w, wq_item_t *it)
+{
+    const char *app = it->ptr;
+    const char *name = app ? app + strlen(app) + 1 : NULL;
+    wfeed_t *f = calloc(1, sizeof *f);
+    if (!f || !app) {
+        log_error(0, "worker %u: out of memory for a stream", w->slot);
+        free(f);
+        free(it->ptr);
+        return;
+    }
+    f->w = w;
+    f->id = it->id;
+    f->pub = (publisher_t){.ops = &FEED_OPS, .owner = f, .source = "worker"};
+    int rc = stream_publish(w->hub, app, name, &f->pub);
+    if (rc != 0)
+        log_error(0, "worker %u: cannot mirror %s/%s (%d): its players end", w->slot, app, name,
+                  rc);
+    f->live = rc == 0;
+    f->next = w->feeds;
+    w->feeds = f;
+    free(it->ptr);
+}
+
+static void feed_end(worker_t *w, uint64_t id)
+{
+    for (wfeed_t **pp = &w->feeds; *pp; pp = &(*pp)->next) {
+        wfeed_t *f = *pp;
+        if (f->id != id)
+            continue;
+        if (f->live && f->pub.stream)
+            stream_close(f->pub.stream, REASON_STREAM_ENDED, "stream ended");
+        if (f->live) /* stream_close() kicked it: unpublished by feed_kick() */
+            stream_unpublish(&f->pub, weir_mono_ms());
+        *pp = f->next;
+        free(f);
+        return;
+    }
+}
+
+static void feed_media(worker_t *w, wq_item_t *it)
+{
+    wfeed_t *f = feed_find(w, it->id);
+    if (!f || !f->live) {
+        free(it->ptr);
+        return;
+    }
+    if (stream_push(&f->pub, it->type, it->ts, it->ptr, it->len, weir_mono_ms()) == 0)
+        f->dirty = 1;
+}
+
+/* ---- the thread's events --------------------------------------------------- */
+
+static int handle_item(worker_t *w, wq_item_t *it)
+{
+    switch (it->kind) {
+    case WK_FEED_START: feed_start(w, it); break;
+    case WK_MEDIA: feed_media(w, it); break;
+    case WK_FEED_END: feed_end(w, it->id); break;
+    case WK_PLAYER_ADD: player_add(w, it); break;
+    case WK_PLAYER_DROP: player_drop(w, it->id); break;
+    case WK_STOP: return 1;
+    default: free(it->ptr); break;
+    }
+    return 0;
+}
+
+static void stop_all(worker_t *w)
+{
+    wplayer_t *wp;
+    while ((wp = TAILQ_FIRST(&w->players)) != NULL)
+        wp_close(wp, REASON_SHUTDOWN, "node stopping");
+    while (w->feeds)
+        feed_end(w, w->feeds->id);
+    reap_cb(-1, 0, w);
+    event_base_loopbreak(w->base);
+}
+
+static void in_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    wq_item_t items[WORKER_POP_BATCH];
+    wq_drain_fd(w->in);
+    size_t n = wq_pop(w->in, items, WORKER_POP_BATCH);
+    int stop = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (stop && items[i].kind == WK_PLAYER_ADD)
+            close(items[i].fd);
+        if (stop)
+            free(items[i].ptr);
+        else
+            stop = handle_item(w, &items[i]);
+    }
+    for (wfeed_t *f = w->feeds; f; f = f->next) {
+        if (f->dirty && f->live && f->pub.stream)
+            stream_flush(f->pub.stream);
+        f->dirty = 0;
+    }
+    if (stop)
+        stop_all(w);
+    else if (n == WORKER_POP_BATCH)
+        event_active(&w->in_ev, EV_READ, 0); /* more: after this iteration's writes */
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    hub_tick(w->hub, weir_mono_ms());
+    if (++w->ticks % WORKER_REPORT_TICKS)
+        return;
+    wplayer_t *wp;
+    TAILQ_FOREACH(wp, &w->players, link)
+    wp_report(wp, 0);
+}
+
+/* The worker hub's fan-out pass, as the node's (node.c): requested by
+ * stream_flush(), run at the end of the iteration, continued after the
+ * next poll when cut at its bound. */
+static void fanout_request(void *arg)
+{
+    worker_t *w = arg;
+    if (!w->fanout_pending) {
+        w->fanout_pending = 1;
+        event_active(&w->fanout_ev, EV_TIMEOUT, 0);
+    }
+}
+
+static void fanout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    int more = hub_fanout(w->hub);
+    w->fanout_pending = 0;
+    if (more) {
+        struct timeval zero = {0, 0};
+        w->fanout_pending = 1;
+        event_add(&w->fanout_ev, &zero);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+/* ---- the loop's side ------------------------------------------------------ */
+
+worker_t *worker_thread_new(unsigned slot, const conf_t *conf, uint32_t chunk_size)
+{
+    worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->slot = slot;
+    w->conf = *conf;
+    TAILQ_INIT(&w->players);
+    TAILQ_INIT(&w->reap);
+    w->base = event_base_new();
+    w->in = wq_new(WORKER_IN_SLOTS, conf->player_max_queue_bytes);
+    w->out = wq_new(WORKER_OUT_SLOTS, 0);
+    w->hub = w->base ? hub_new(&w->conf, chunk_size) : NULL;
+    if (!w->hub || !w->in || !w->out) {
+        worker_thread_stop(w);
+        return NULL;
+    }
+    hub_set_scheduler(w->hub, fanout_request, w);
+    struct timeval tick = {0, WORKER_TICK_MS * 1000};
+    event_assign(&w->in_ev, w->base, wq_fd(w->in), EV_READ | EV_PERSIST, in_cb, w);
+    event_assign(&w->tick_ev, w->base, -1, EV_PERSIST, tick_cb, w);
+    event_assign(&w->fanout_ev, w->base, -1, 0, fanout_cb, w);
+    event_assign(&w->reap_ev, w->base, -1, 0, reap_cb, w);
+    w->assigned = 1;
+    event_add(&w->in_ev, NULL);
+    event_add(&w->tick_ev, &tick);
+    return w;
+}
+
+wq_t *worker_thread_in(worker_t *w)
+{
+    return w->in;
+}
+
+wq_t *worker_thread_out(worker_t *w)
+{
+    return w->out;
+}
+
+int worker_thread_start(worker_t *w)
+{
+    /* Signals are the event loop's (SIGHUP, SIGTERM ...): the thread starts
+     * with them blocked (it inherits the mask), so none runs a handler on it. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&w->th, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    w->started = 1;
+    return 0;
+}
+
+void worker_thread_stop(worker_t *w)
+{
+    if (!w)
+        return;
+    if (w->started) {
+        wq_item_t stop = {.kind = WK_STOP, .fd = -1};
+        while (wq_push(w->in, &stop, WQ_CONTROL) != 0)
+            usleep(1000); /* full: the worker is popping (bounded by its ring) */
+        pthread_join(w->th, NULL);
+    }
+    if (w->hub)
+        hub_free(w->hub);
+    if (w->assigned) {
+        event_del(&w->in_ev);
+        event_del(&w->tick_ev);
+        event_del(&w->fanout_ev);
+        event_del(&w->reap_ev);
+    }
+    if (w->base)
+        event_base_free(w->base);
+    wq_free(w->in);
+    wq_free(w->out);
+    free(w);
+}
