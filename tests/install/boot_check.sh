@@ -26,6 +26,8 @@ work=${1:-/tmp/weir-boot}
 mkdir -p "$work"
 clip=$work/clip.flv
 fail() { echo "boot_check: FAIL: $*" >&2; exit 1; }
+publish() { timeout "$2" ffmpeg -loglevel error -re -stream_loop -1 -i "$clip" -c copy -f flv \
+    "rtmp://127.0.0.1:$1/live/boot" || true; }
 
 [ -s "$clip" ] || ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=25 \
     -f lavfi -i sine=frequency=440 -t 10 -c:v libx264 -g 50 -pix_fmt yuv420p -c:a aac \
@@ -58,8 +60,6 @@ done
 [ "$(docker inspect -f '{{.State.Health.Status}}' weir-boot-check)" = healthy ] ||
     fail "container not healthy"
 [ "$(docker exec weir-boot-check id -un)" = weir ] || fail "container not running as weir"
-publish() { timeout "$2" ffmpeg -loglevel error -re -stream_loop -1 -i "$clip" -c copy -f flv \
-    "rtmp://127.0.0.1:$1/live/boot" || true; }
 publish 29350 25 &
 sleep 6
 ffprobe -v error -show_entries stream=codec_name -of csv=p=0 \
