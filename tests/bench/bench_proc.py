@@ -2,6 +2,7 @@
 process's CPU seconds, the machine's load average, pinning to a core, the
 weir-push publisher command, the stream bitrate of a clip (bench_util.py's)
 and waiting for a TCP port. Standard library only."""
+import json
 import os
 import socket
 import subprocess
@@ -54,3 +55,27 @@ def wait_port(port, timeout=15.0):
 def build_c(src, out):
     subprocess.run(["cc", "-O2", "-o", out, src], check=True)
     return out
+
+
+def bench_run(build, wd, pid, proto, n, secs, clip, publish_url, url, tag, extra=()):
+    """One weir-bench run through bench_util.py run (pinned to CPU 1): its
+    in-process publisher sends clip to publish_url (3 s alone first), n
+    players play url (ramp 500/s, 5 latency probes, the others read every
+    20 ms), secs s measured. Returns bench_util's record (ratio,
+    min_player_ratio, cpu_pct, cpu_s_per_gbit, lat_p50/p99, ttff_p99,
+    errors, bench_cpu_pct, ...; "error" when the run failed) with the
+    machine's load average at its start and end."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = os.path.join(wd, "runs.jsonl")
+    load0 = loadavg()
+    subprocess.run(["taskset", "-c", "1", "/usr/bin/python3", os.path.join(here, "bench_util.py"), "run",
+                    "--server-pid", str(pid), "--server", "weir", "--proto", proto,
+                    "--n", str(n), "--rep", "1", "--out", out,
+                    "--log", os.path.join(wd, tag + ".bench.log"), "--",
+                    os.path.join(build, "weir-bench"), "--publish", clip, "--publish-url", publish_url,
+                    "--warmup", "3", "--players", str(n), "--url", url, "--ramp", "500",
+                    "--duration", str(secs), "--probes", "5", "--batch-ms", "20"] + list(extra),
+                   check=True, timeout=secs + 180, stdout=subprocess.DEVNULL)
+    rec = json.loads(open(out).read().splitlines()[-1])
+    rec.update({"load_start": load0, "load_end": loadavg()})
+    return rec
