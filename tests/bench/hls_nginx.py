@@ -3,7 +3,8 @@ CPU seconds per delivered Gbit at the same N of players, side by side in one
 script, with every server's own delivered ratio.
 
 Servers, all started here and fed the same clip by weir-push (looping, real
-time), each pinned to CPU 0 (the load tool to CPU 1):
+time), each pinned to CPU 0 (the load tool to CPU 1), all at nice -10 (as
+run.sh --busy: the bench machine is shared):
   weir-hls: a Weir node with the defaults (hls.part_ms 0: classic HLS,
             2 s segments, window 6);
   weir-ll:  a Weir node with hls.part_ms 333 (LL-HLS);
@@ -35,7 +36,7 @@ import json, os, shutil, statistics, subprocess, sys, tempfile, time, urllib.req
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from weirtest import Node, Procs, free_ports, wait_live  # noqa: E402
-from bench_proc import build_c, clip_kbps, cpu_s, loadavg, pin, push_cmd, rss_kb, wait_port  # noqa: E402
+from bench_proc import NICE, boost, build_c, clip_kbps, cpu_s, loadavg, pin, push_cmd, rss_kb, wait_port  # noqa: E402
 
 N = int(sys.argv[1]); SECS = float(sys.argv[2]); CLIP = os.path.abspath(sys.argv[3])
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 2
@@ -93,7 +94,7 @@ def run(server, kind):
     pid, port, mode, path = target(server, kind)
     time.sleep(1.0)
     load0, rss0 = loadavg(), rss_kb(pid)
-    cmd = ["taskset", "-c", "1", LOAD, mode, str(port), "live", "b", str(N), str(WARM), str(SECS)]
+    cmd = ["nice", "-n", str(NICE), "taskset", "-c", "1", LOAD, mode, str(port), "live", "b", str(N), str(WARM), str(SECS)]
     p = subprocess.Popen(cmd + ([path] if path else []), stdout=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline()
@@ -153,10 +154,11 @@ try:
         node.start()
         pin(node.pid, 0)
     nginx = procs.spawn(["taskset", "-c", "0", "nginx", "-p", wd, "-c", wd + "/nginx.conf"], "nginx")
+    boost(nginx.pid)
     wait_port(ng_rtmp)
     for node in (plain, ll):
-        procs.spawn(push_cmd(BUILD, CLIP, node.rtmp_url("live", "b")), "pub-%d" % node.http_port)
-    procs.spawn(push_cmd(BUILD, CLIP, "rtmp://127.0.0.1:%d/live/b" % ng_rtmp), "pub-nginx")
+        boost(procs.spawn(push_cmd(BUILD, CLIP, node.rtmp_url("live", "b")), "pub-%d" % node.http_port).pid)
+    boost(procs.spawn(push_cmd(BUILD, CLIP, "rtmp://127.0.0.1:%d/live/b" % ng_rtmp), "pub-nginx").pid)
     for node in (plain, ll):
         wait_live(node, "live", "b")
         for pl in ("/live/b.m3u8", "/live/b/index.fmp4.m3u8"):  # the stream's HLS state, both containers

@@ -1,5 +1,5 @@
 """Recording cost and its effect on fan-out (issue 21, "Measured"): one Weir
-node pinned to CPU 0, STREAMS publishers (weir-push, looping the clip in real
+node pinned to CPU 0 (it, the publishers and weir-bench at nice -10), STREAMS publishers (weir-push, looping the clip in real
 time) on rec/s0 .. rec/sK, and a fan-out stream live/b that weir-bench
 publishes itself and plays to PLAYERS players (pinned to CPU 1, through
 bench_util.py run: delivered ratio, worst player, latency p99, node CPU).
@@ -28,7 +28,7 @@ import json, os, re, shutil, sys, tempfile, time, urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from weirtest import Node, Procs, wait_live  # noqa: E402
-from bench_proc import bench_run, cpu_s, loadavg, pin, push_cmd  # noqa: E402
+from bench_proc import bench_run, boost, cpu_s, loadavg, pin, push_cmd  # noqa: E402
 
 STREAMS, PLAYERS, SECS = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 CLIP = os.path.abspath(sys.argv[4])
@@ -111,7 +111,7 @@ node.start()
 pin(node.pid, 0)
 try:
     for i in range(STREAMS):
-        procs.spawn(push_cmd(BUILD, CLIP, node.rtmp_url("rec", "s%d" % i)), "pub%d" % i)
+        boost(procs.spawn(push_cmd(BUILD, CLIP, node.rtmp_url("rec", "s%d" % i)), "pub%d" % i).pid)
     wait_metric("weir_streams", STREAMS, timeout=60.0)
     wait_live(node, "rec", "s%d" % (STREAMS - 1))
     time.sleep(3.0)

@@ -2,7 +2,7 @@
 delivered Gbit for N RTMPS and HTTPS-FLV players against the same N over
 plaintext RTMP and HTTP-FLV, one node, one script, every player's delivered
 ratio. The node (pinned to CPU 0) has rtmp, rtmps, http and https listeners
-and a fresh self-signed P-256 certificate (tls_bench_node.py); each run is
+and a fresh self-signed P-256 certificate (tls_bench_node.py), at nice -10; each run is
 one weir-bench (pinned to CPU 1, through bench_util.py run) whose own
 publisher sends CLIP over plaintext RTMP, 3 s alone, then N players of one
 kind (TLS verified against the certificate with --ca; TLS 1.3, AES-128-GCM,
