@@ -84,7 +84,7 @@ def build_c(src, out):
     return out
 
 
-def bench_run(build, wd, pid, proto, n, secs, clip, publish_url, url, tag, extra=()):
+def bench_run(build, wd, pid, proto, n, secs, clip, publish_url, url, tag, extra=(), ramp=500):
     """One weir-bench run through bench_util.py run (pinned to CPU 1): its
     in-process publisher sends clip to publish_url (3 s alone first), n
     players play url (ramp 500/s, 5 latency probes, the others read every
@@ -100,7 +100,7 @@ def bench_run(build, wd, pid, proto, n, secs, clip, publish_url, url, tag, extra
                     "--n", str(n), "--rep", "1", "--out", out,
                     "--log", os.path.join(wd, tag + ".bench.log"), "--",
                     os.path.join(build, "weir-bench"), "--publish", clip, "--publish-url", publish_url,
-                    "--warmup", "3", "--players", str(n), "--url", url, "--ramp", "500",
+                    "--warmup", "3", "--players", str(n), "--url", url, "--ramp", str(ramp),
                     "--duration", str(secs), "--probes", "5", "--batch-ms", "20"] + list(extra),
                    check=True, timeout=secs + 180, stdout=subprocess.DEVNULL)
     rec = json.loads(open(out).read().splitlines()[-1])
