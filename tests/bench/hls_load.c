@@ -5,22 +5,33 @@
  * Not part of the node. hls_cpu.py builds it with `cc -O2` like run.sh
  * builds ref_server.c.
  *
- *   hls_load flv|hls PORT APP NAME N WARMUP_S MEASURE_S
+ *   hls_load flv|hls|seg PORT APP NAME N WARMUP_S MEASURE_S [PLAYLIST]
  *
  * flv: N connections send `GET /APP/NAME.flv HTTP/1.1` and read everything.
  * hls: N LL-HLS players, one keep-alive connection each, one request at a
  * time, the way hls.js plays at the live edge in low-latency mode: the first
- * playlist (GET /APP/NAME.m3u8) starts a session (its token is taken from
- * the URIs); the last listed part is fetched, then every part listed after
- * the last fetched one, then a blocking reload
- * (?hls_session=T&_HLS_msn=M&_HLS_part=P for the EXT-X-PRELOAD-HINT part),
- * and so on. Bounded: a playlist body at most 256 KB, at most 64 parts
- * queued per player; a player whose connection fails reconnects (counted).
+ * playlist (GET PLAYLIST, default /APP/NAME.m3u8; /APP/NAME/index.fmp4.m3u8
+ * for fMP4) starts a session (its token is taken from the URIs); the last
+ * listed part is fetched (after the EXT-X-MAP init segment when there is one
+ * and it changed), then every part listed after the last fetched one, then a
+ * blocking reload (?hls_session=T&_HLS_msn=M&_HLS_part=P for the
+ * EXT-X-PRELOAD-HINT part), and so on.
+ * seg: N classic HLS players (whole segments, any server: Weir without parts,
+ * nginx-rtmp's files served by nginx): the last listed segment first, then
+ * every segment after the last fetched one (numbered by
+ * EXT-X-MEDIA-SEQUENCE), the playlist reloaded like hls.js does: one target
+ * duration after a reload that brought a new segment, half of one after one
+ * that did not.
+ * URIs are fetched as listed, resolved against the playlist's directory.
+ * Bounded: a playlist body at most 256 KB, at most 64 parts or segments
+ * queued per player, a URI at most 255 bytes; a player whose connection fails
+ * reconnects (counted).
  *
  * On stdout: "WINDOW_START" when the warm-up ends, then one JSON line at the
- * end of the window (bytes: every byte received; media: bodies of parts, or
- * every byte for flv; requests; errors; this tool's own CPU seconds in the
- * window). Single-threaded, epoll. */
+ * end of the window (bytes: every byte received; media: bodies of parts,
+ * segments and init segments, or every byte for flv; per-player media bytes
+ * of the window: min, p1, p50; requests; errors; this tool's own CPU seconds
+ * in the window). Single-threaded, epoll. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,8 +52,10 @@
 #define MAX_PLAYLIST (256 * 1024)
 #define MAX_QUEUE 64
 #define SCRATCH (256 * 1024)
+#define MAX_URI 256
 
 enum { R_NONE, R_PLAYLIST, R_PART };
+enum { M_FLV, M_HLS, M_SEG };
 
 typedef struct {
     int fd;
@@ -54,20 +67,28 @@ typedef struct {
     char *pl;          /* playlist body being read */
     size_t pl_len;
     char token[40];
-    uint64_t last_msn; /* last part fetched, (0,0): none */
+    int have_last;
+    uint64_t last_msn; /* last part (segment) fetched, if have_last */
     unsigned last_part;
+    uint64_t media_win; /* media bytes received since the window opened */
+    int64_t pl_at_ms;   /* seg: when the last playlist arrived */
+    int pl_changed;     /* seg: it listed a new segment */
+    char map_uri[MAX_URI];     /* EXT-X-MAP last fetched (or queued) */
+    char map_pending[MAX_URI]; /* to fetch before the next part, if set */
     uint64_t hint_msn;
     unsigned hint_part;
     int have_hint;
     int nq, qi;
     uint64_t q_msn[MAX_QUEUE];
     unsigned q_part[MAX_QUEUE];
+    char q_uri[MAX_QUEUE][MAX_URI];
     int64_t retry_at_ms; /* > 0: reload then */
     char head[MAX_HEAD];
 } player_t;
 
-static int g_hls, g_port, g_ep;
+static int g_hls, g_mode, g_port, g_ep, g_target_s = 2;
 static const char *g_app, *g_name;
+static char g_playlist[300], g_base[300]; /* playlist path, its directory ("/…/") */
 static uint64_t g_bytes, g_media, g_requests, g_reconnects, g_status_err, g_skipped;
 
 static int64_t now_ms(void) {
@@ -107,6 +128,22 @@ static void request(player_t *p, int what, const char *fmt, ...) {
     send_all(p, buf, (size_t)n);
 }
 
+/* A plain playlist request (with the session token once there is one). */
+static void reload(player_t *p) {
+    if (p->token[0])
+        request(p, R_PLAYLIST, "%s?hls_session=%s", g_playlist, p->token);
+    else
+        request(p, R_PLAYLIST, "%s", g_playlist);
+}
+
+/* dst = uri [u, u+n) resolved against the playlist's directory; -1: too long. */
+static int resolve(char *dst, const char *u, size_t n) {
+    const char *base = u[0] == '/' ? "" : g_base;
+    if (strlen(base) + n >= MAX_URI) return -1;
+    snprintf(dst, MAX_URI, "%s%.*s", base, (int)n, u);
+    return 0;
+}
+
 static void connect_player(player_t *p) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -121,10 +158,7 @@ static void connect_player(player_t *p) {
     epoll_ctl(g_ep, EPOLL_CTL_ADD, p->fd, &ev);
     if (g_hls) {
         p->nq = p->qi = 0;
-        if (p->token[0])
-            request(p, R_PLAYLIST, "/%s/%s.m3u8?hls_session=%s", g_app, g_name, p->token);
-        else
-            request(p, R_PLAYLIST, "/%s/%s.m3u8", g_app, g_name);
+        reload(p);
     } else {
         char buf[300];
         int n = snprintf(buf, sizeof buf, "GET /%s/%s.flv HTTP/1.1\r\nHost: bench\r\n\r\n", g_app, g_name);
@@ -153,52 +187,99 @@ static int after(uint64_t m1, unsigned p1, uint64_t m2, unsigned p2) {
     return m1 > m2 || (m1 == m2 && p1 > p2);
 }
 
+static void take_token(player_t *p, const char *u) {
+    const char *tok = strstr(u, "hls_session=");
+    if (tok && !p->token[0]) {
+        size_t n = strcspn(tok + 12, "\"&\r\n");
+        if (n < sizeof p->token) memcpy(p->token, tok + 12, n), p->token[n] = 0;
+    }
+}
+
+static void push(player_t *p, uint64_t m, unsigned pt, const char *u, size_t n) {
+    if (p->nq == MAX_QUEUE) { /* keep the newest */
+        memmove(p->q_msn, p->q_msn + 1, sizeof p->q_msn[0] * (MAX_QUEUE - 1));
+        memmove(p->q_part, p->q_part + 1, sizeof p->q_part[0] * (MAX_QUEUE - 1));
+        memmove(p->q_uri, p->q_uri + 1, sizeof p->q_uri[0] * (MAX_QUEUE - 1));
+        p->nq--;
+        g_skipped++;
+    }
+    if (resolve(p->q_uri[p->nq], u, n) != 0) return;
+    p->q_msn[p->nq] = m, p->q_part[p->nq] = pt, p->nq++;
+}
+
+/* LL-HLS: EXT-X-MAP, EXT-X-PART and EXT-X-PRELOAD-HINT lines. */
+static void parse_ll_line(player_t *p, char *line) {
+    int is_part = strncmp(line, "#EXT-X-PART:", 12) == 0;
+    int is_hint = strncmp(line, "#EXT-X-PRELOAD-HINT:", 20) == 0;
+    int is_map = strncmp(line, "#EXT-X-MAP:", 11) == 0;
+    char *u = strstr(line, "URI=\"");
+    if ((!is_part && !is_hint && !is_map) || !u) return;
+    u += 5;
+    size_t n = strcspn(u, "\"");
+    take_token(p, u);
+    if (is_map) {
+        char r[MAX_URI];
+        if (resolve(r, u, n) == 0 && strcmp(r, p->map_uri) != 0) {
+            memcpy(p->map_uri, r, MAX_URI);
+            memcpy(p->map_pending, r, MAX_URI);
+        }
+        return;
+    }
+    uint64_t m;
+    unsigned pt;
+    if (uri_part(u, &m, &pt) != 0) return;
+    if (is_hint)
+        p->hint_msn = m, p->hint_part = pt, p->have_hint = 1;
+    else if (!p->have_last || after(m, pt, p->last_msn, p->last_part))
+        push(p, m, pt, u, n);
+}
+
 static void parse_playlist(player_t *p) {
     p->nq = p->qi = 0;
     p->have_hint = 0;
+    uint64_t seq = 0, idx = 0;
+    int had_last = p->have_last;
     char *save = NULL;
     for (char *line = strtok_r(p->pl, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        int is_part = strncmp(line, "#EXT-X-PART:", 12) == 0;
-        int is_hint = strncmp(line, "#EXT-X-PRELOAD-HINT:", 20) == 0;
-        char *u = strstr(line, "URI=\"");
-        if ((!is_part && !is_hint) || !u) continue;
-        u += 5;
-        char *tok = strstr(u, "hls_session=");
-        if (tok && !p->token[0]) {
-            size_t n = strcspn(tok + 12, "\"&");
-            if (n < sizeof p->token) memcpy(p->token, tok + 12, n), p->token[n] = 0;
-        }
-        uint64_t m;
-        unsigned pt;
-        if (uri_part(u, &m, &pt) != 0) continue;
-        if (is_hint) {
-            p->hint_msn = m, p->hint_part = pt, p->have_hint = 1;
-        } else if (after(m, pt, p->last_msn, p->last_part)) {
-            if (p->nq == MAX_QUEUE) { /* keep the newest */
-                memmove(p->q_msn, p->q_msn + 1, sizeof p->q_msn[0] * (MAX_QUEUE - 1));
-                memmove(p->q_part, p->q_part + 1, sizeof p->q_part[0] * (MAX_QUEUE - 1));
-                p->nq--;
-                g_skipped++;
-            }
-            p->q_msn[p->nq] = m, p->q_part[p->nq] = pt, p->nq++;
+        line[strcspn(line, "\r")] = 0;
+        if (g_mode == M_HLS) {
+            parse_ll_line(p, line);
+        } else if (strncmp(line, "#EXT-X-MEDIA-SEQUENCE:", 22) == 0) {
+            seq = strtoull(line + 22, NULL, 10);
+        } else if (strncmp(line, "#EXT-X-TARGETDURATION:", 22) == 0) {
+            int t = atoi(line + 22);
+            if (t > 0 && t < 60) g_target_s = t;
+        } else if (line[0] && line[0] != '#') {
+            uint64_t m = seq + idx++;
+            take_token(p, line);
+            if (!p->have_last || m > p->last_msn) push(p, m, 0, line, strlen(line));
         }
     }
-    if (p->last_msn == 0 && p->nq > 1) { /* joining: start at the last part */
+    if (g_mode == M_SEG) {
+        p->pl_changed = p->nq > 0;
+        p->pl_at_ms = now_ms();
+    }
+    if (!had_last && p->nq > 1) { /* joining: start at the last part (segment) */
         p->q_msn[0] = p->q_msn[p->nq - 1], p->q_part[0] = p->q_part[p->nq - 1];
+        memcpy(p->q_uri[0], p->q_uri[p->nq - 1], MAX_URI);
         p->nq = 1;
     }
 }
 
 static void next_request(player_t *p) {
-    if (p->qi < p->nq) {
-        uint64_t m = p->q_msn[p->qi];
-        unsigned pt = p->q_part[p->qi++];
-        p->last_msn = m, p->last_part = pt;
-        request(p, R_PART, "/%s/%s/%llu.%u.ts?hls_session=%s", g_app, g_name, (unsigned long long)m, pt,
-                p->token);
-    } else if (p->have_hint) {
-        request(p, R_PLAYLIST, "/%s/%s.m3u8?hls_session=%s&_HLS_msn=%llu&_HLS_part=%u", g_app, g_name,
-                p->token, (unsigned long long)p->hint_msn, p->hint_part);
+    if (p->map_pending[0] && p->qi < p->nq) {
+        request(p, R_PART, "%s", p->map_pending);
+        p->map_pending[0] = 0;
+    } else if (p->qi < p->nq) {
+        int i = p->qi++;
+        p->last_msn = p->q_msn[i], p->last_part = p->q_part[i], p->have_last = 1;
+        request(p, R_PART, "%s", p->q_uri[i]);
+    } else if (g_mode == M_HLS && p->have_hint) {
+        request(p, R_PLAYLIST, "%s?hls_session=%s&_HLS_msn=%llu&_HLS_part=%u", g_playlist, p->token,
+                (unsigned long long)p->hint_msn, p->hint_part);
+    } else if (g_mode == M_SEG && p->pl_at_ms) {
+        p->req = R_NONE; /* hls.js: a target duration after a change, half of one after none */
+        p->retry_at_ms = p->pl_at_ms + (p->pl_changed ? 1000 : 500) * g_target_s;
     } else {
         p->req = R_NONE;
         p->retry_at_ms = now_ms() + 200;
@@ -252,7 +333,7 @@ static int hls_input(player_t *p, const char *d, size_t n) {
         }
         size_t take = n < p->body_left ? n : (size_t)p->body_left;
         if (p->pl) memcpy(p->pl + p->pl_len, d, take), p->pl_len += take;
-        if (p->req == R_PART && p->status == 200) g_media += take;
+        if (p->req == R_PART && p->status == 200) g_media += take, p->media_win += take;
         d += take, n -= take;
         p->body_left -= take;
         if (p->body_left == 0) {
@@ -274,6 +355,7 @@ static void on_readable(player_t *p, char *scratch) {
         g_bytes += (uint64_t)r;
         if (!g_hls) {
             g_media += (uint64_t)r;
+            p->media_win += (uint64_t)r;
         } else if (hls_input(p, scratch, (size_t)r) != 0) {
             reconnect(p);
             return;
@@ -281,12 +363,24 @@ static void on_readable(player_t *p, char *scratch) {
     }
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: hls_load flv|hls PORT APP NAME N WARMUP_S MEASURE_S\n");
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: hls_load flv|hls|seg PORT APP NAME N WARMUP_S MEASURE_S [PLAYLIST]\n");
         return 2;
     }
-    g_hls = strcmp(argv[1], "hls") == 0;
+    g_mode = strcmp(argv[1], "hls") == 0 ? M_HLS : strcmp(argv[1], "seg") == 0 ? M_SEG : M_FLV;
+    g_hls = g_mode != M_FLV;
+    if (argc == 9)
+        snprintf(g_playlist, sizeof g_playlist, "%s", argv[8]);
+    else
+        snprintf(g_playlist, sizeof g_playlist, "/%s/%s.m3u8", argv[3], argv[4]);
+    snprintf(g_base, sizeof g_base, "%s", g_playlist);
+    *(strrchr(g_base, '/') + 1) = 0;
     g_port = atoi(argv[2]);
     g_app = argv[3], g_name = argv[4];
     int n = atoi(argv[5]);
@@ -310,6 +404,7 @@ int main(int argc, char **argv) {
         if (!in_win && now >= t_win) {
             in_win = 1;
             b0 = g_bytes, m0 = g_media, r0 = g_requests, e0 = g_status_err, c0 = g_reconnects;
+            for (int i = 0; i < n; i++) ps[i].media_win = 0;
             cpu0 = cpu_s();
             printf("WINDOW_START\n");
             fflush(stdout);
@@ -321,16 +416,22 @@ int main(int argc, char **argv) {
                 if (ps[i].req == R_NONE && ps[i].retry_at_ms && now >= ps[i].retry_at_ms) {
                     ps[i].retry_at_ms = 0;
                     ps[i].have_hint = 0;
-                    request(&ps[i], R_PLAYLIST, "/%s/%s.m3u8?hls_session=%s", g_app, g_name, ps[i].token);
+                    reload(&ps[i]);
                 }
         }
         int k = epoll_wait(g_ep, evs, 256, 20);
         for (int i = 0; i < k; i++) on_readable(evs[i].data.ptr, scratch);
     }
     double secs = (t_end - t_win) / 1000.0;
-    printf("{\"kind\": \"%s\", \"n\": %d, \"secs\": %.3f, \"bytes\": %llu, \"media\": %llu, \"requests\": %llu, "
+    uint64_t *pm = malloc(sizeof *pm * (size_t)n);
+    if (!pm) return 2;
+    for (int i = 0; i < n; i++) pm[i] = ps[i].media_win;
+    qsort(pm, (size_t)n, sizeof *pm, cmp_u64);
+    printf("{\"kind\": \"%s\", \"n\": %d, \"secs\": %.3f, \"bytes\": %llu, \"media\": %llu, "
+           "\"player_media_min\": %llu, \"player_media_p1\": %llu, \"player_media_p50\": %llu, \"requests\": %llu, "
            "\"status_errors\": %llu, \"reconnects\": %llu, \"parts_skipped\": %llu, \"tool_cpu_s\": %.3f}\n",
            argv[1], n, secs, (unsigned long long)(g_bytes - b0), (unsigned long long)(g_media - m0),
+           (unsigned long long)pm[0], (unsigned long long)pm[n / 100], (unsigned long long)pm[n / 2],
            (unsigned long long)(g_requests - r0), (unsigned long long)(g_status_err - e0),
            (unsigned long long)(g_reconnects - c0), (unsigned long long)g_skipped, cpu_s() - cpu0);
     fflush(stdout);

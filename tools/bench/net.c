@@ -232,7 +232,11 @@ static void conn_read(bench_t *b, conn_t *c)
                                        : bench_http_input(b, c, b->scratch, (size_t)n, now);
         if (r != 0 || c->state == ST_CLOSED)
             return;
-        if ((size_t)n < BENCH_SCRATCH_SIZE)
+        /* A short plain read emptied the socket; a TLS read returns one
+         * record (<= 16 KB) whatever is queued, so read on until EAGAIN:
+         * stopping at one record a readiness event held every TLS player
+         * to ~16 KB per batch tick (below 2.6 Mbit/s with 500 players). */
+        if (!c->ssl && (size_t)n < BENCH_SCRATCH_SIZE)
             break;
     }
     if (c->out_len > c->out_off)
