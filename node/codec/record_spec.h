@@ -8,8 +8,8 @@
  *   id         string [A-Za-z0-9._-]{1,63} (config: required; API: made)
  *   app        stream app name, or "*"                          (required)
  *   name       stream name, or "*"                              (required)
- *   format     "flv" (default), "ts" (the stream's MPEG-TS); "fmp4" is
- *              refused until built
+ *   format     "flv" (default), "ts" (the stream's MPEG-TS) or "fmp4"
+ *              (fragmented MP4, cut at key frames and bounds: record_fmp4.h)
  *   segment_s  0 (one file per publish, default) or 1..RECORD_SEGMENT_S_MAX:
  *              a new file at the first key frame after that many seconds
  *   path       the file's path under record.root without its extension,

@@ -60,6 +60,7 @@ static uint32_t limit_value(const node_t *node, limit_kind_t k)
     case LIMIT_NEW_CONNECTIONS_PER_ADDRESS: return conf->limits_new_connections_per_address_per_s;
     case LIMIT_API_CONNECTIONS_PER_ADDRESS: return conf->api_max_connections_per_address;
     case LIMIT_FILE_DESCRIPTORS: return (uint32_t)node->fd_limit;
+    case LIMIT_TLS_HANDSHAKES: return conf->tls_max_handshakes;
     default: return 0;
     }
 }
