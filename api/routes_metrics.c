@@ -297,6 +297,13 @@ static void tls_metrics(const metrics_ctx_t *m, const node_t *node)
                         (unsigned long long)st->reloads);
     evbuffer_add_printf(b, "weir_tls_cert_reloads_total{result=\"refused\"} %llu\n",
                         (unsigned long long)st->reload_failures);
+    help(b, "weir_tls_ktls_total", "counter",
+         "With tls.ktls: completed handshakes whose sending the kernel took (offload=\"send\") "
+         "or that stayed in user space (offload=\"none\").");
+    evbuffer_add_printf(b, "weir_tls_ktls_total{offload=\"send\"} %llu\n",
+                        (unsigned long long)st->ktls_send);
+    evbuffer_add_printf(b, "weir_tls_ktls_total{offload=\"none\"} %llu\n",
+                        (unsigned long long)st->ktls_fallback);
     help(b, "weir_tls_sessions", "gauge", "Open sessions over TLS by protocol.");
     for (int p = 0; p < NPROTOS; p++)
         evbuffer_add_printf(b, "weir_tls_sessions{protocol=\"%s\"} %llu\n", PROTOS[p],

@@ -70,6 +70,7 @@ static const field_t FIELDS[] = {
     STR("tls.ca", tls_ca, ""),
     U32("tls.handshake_timeout_ms", tls_handshake_timeout_ms, 10000, 100, 600000),
     U32("tls.max_handshakes", tls_max_handshakes, 256, 0, 1000000),
+    BOOL("tls.ktls", tls_ktls, 0),
     LISTEN("rtmps.listen", rtmps_listen, ""),
     LISTEN("https.listen", https_listen, ""),
     BOOL("api.tls", api_tls, 0),

@@ -75,6 +75,7 @@ typedef struct {
     unsigned tls_sni_n;
     uint32_t tls_handshake_timeout_ms; /* a TLS handshake not done by then is cut */
     uint32_t tls_max_handshakes;       /* TLS handshakes in progress at once; 0: no limit */
+    int tls_ktls; /* ask OpenSSL for kernel TLS (SSL_OP_ENABLE_KTLS) on the listeners */
     char rtmps_listen[CONF_LISTEN_MAX];
     char https_listen[CONF_LISTEN_MAX];
     int api_tls; /* the API and dashboard over HTTPS (tls.cert, tls.sni: api/https.h) */

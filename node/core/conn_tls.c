@@ -170,7 +170,7 @@ static void handshake_done(conn_t *c)
     t->handshaking = 0;
     if (!t->client) {
         c->node->tls_handshaking--;
-        tls_count_handshake(c->node->tls);
+        tls_count_handshake(c->node->tls, t->ssl);
     }
     disarm_write(c);
     const char *sni = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);

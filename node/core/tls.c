@@ -24,6 +24,7 @@ typedef struct {
 struct tls_server {
     tls_certset_t *cur;
     tls_stats_t stats;
+    int ktls; /* tls.ktls, read at start (a restart applies a change) */
 };
 
 /* The marker of sessions on the HTTPS listener (SSL app data). */
@@ -106,6 +107,11 @@ static SSL_CTX *ctx_policy(tls_server_t *t)
      * carries no meaning in a live stream: there is no length to truncate). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* Kernel TLS: after the handshake OpenSSL hands the record layer to
+     * the kernel when the socket and the cipher allow it (the socket BIO of
+     * SSL_set_fd), and stays in user space otherwise. */
+    if (t->ktls)
+        SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
     /* conn_tls.c writes at most one record a call, from its record buffer
      * (the retry comes from the same buffer). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
@@ -194,6 +200,7 @@ tls_server_t *tls_server_new(const conf_t *conf, char *err, size_t errlen)
         snprintf(err, errlen, "tls: out of memory");
         return NULL;
     }
+    t->ktls = conf->tls_ktls;
     t->cur = certset_load(t, conf, err, errlen);
     if (!t->cur) {
         free(t);
@@ -245,9 +252,20 @@ const tls_stats_t *tls_server_stats(const tls_server_t *t)
     return &t->stats;
 }
 
-void tls_count_handshake(tls_server_t *t)
+void tls_count_handshake(tls_server_t *t, SSL *ssl)
 {
     t->stats.handshakes++;
+    if (!t->ktls)
+        return;
+    if (BIO_get_ktls_send(SSL_get_wbio(ssl))) {
+        t->stats.ktls_send++;
+        return;
+    }
+    if (t->stats.ktls_fallback++ == 0)
+        log_warn(0, "tls: tls.ktls is on but the kernel did not take a session's sending (no tls "
+                    "kernel module, or the cipher %s): OpenSSL encrypts in user space "
+                    "(weir_tls_ktls_total{offload=\"none\"})",
+                 SSL_get_cipher_name(ssl));
 }
 
 void tls_count_failure(tls_server_t *t, tls_fail_t why)

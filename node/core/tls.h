@@ -49,6 +49,10 @@ typedef struct {
     uint64_t handshakes; /* completed */
     uint64_t failures[TLS_FAIL_KINDS];
     uint64_t reloads, reload_failures;
+    /* tls.ktls: completed handshakes whose sending OpenSSL handed to the
+     * kernel (ktls_send), and those left in user space (ktls_fallback: no
+     * tls kernel module, or a cipher the kernel lacks) */
+    uint64_t ktls_send, ktls_fallback;
 } tls_stats_t;
 
 /* One loaded certificate, for the API and the logs. */
@@ -80,7 +84,10 @@ SSL *tls_server_session(tls_server_t *t, int http);
 size_t tls_server_certs(const tls_server_t *t, tls_cert_info_t *out, size_t max);
 
 const tls_stats_t *tls_server_stats(const tls_server_t *t);
-void tls_count_handshake(tls_server_t *t);
+/* Counts a completed handshake of ssl, and with tls.ktls whether the
+ * kernel took its sending (the first session left in user space is
+ * logged). */
+void tls_count_handshake(tls_server_t *t, SSL *ssl);
 void tls_count_failure(tls_server_t *t, tls_fail_t why);
 /* The failure of a handshake from SSL_get_error()'s code and the first
  * error on OpenSSL's queue (0: none). */

@@ -240,7 +240,7 @@ static int handshake_done(tls_pump_t *p)
     p->handshaking = 0;
     p->hs_want = 0;
     p->node->tls_handshaking--;
-    tls_count_handshake(p->node->tls);
+    tls_count_handshake(p->node->tls, p->ssl);
     event_del(&p->timer);
     const char *sni = SSL_get_servername(p->ssl, TLSEXT_NAMETYPE_host_name);
     log_debug(0, "%s: TLS with %s: %s %s, server name %s", p->what, p->remote,

@@ -358,3 +358,41 @@ def test_blocked_tls_player_gets_whole_tags(live, pki):
     _, tags, _ = weirtest.parse_flv(body)
     assert len(tags) > 50, len(tags)
     assert any(t.type == 9 for t in tags) and any(t.type == 8 for t in tags)
+
+
+def test_ktls_on_plays_and_counts(pki, clip, tmp_path):
+    """tls.ktls: true asks OpenSSL for kernel TLS. Where the kernel takes a
+    session's sending it is counted as offload="send", elsewhere (this
+    project's machines: no tls module) as offload="none" with one warning;
+    either way the player gets the stream, and every handshake is counted
+    once."""
+    (https_port,) = weirtest.free_ports(1)
+    n = Node(tmp_path / "node", {
+        "tls": {"cert": pki["cert"], "key": pki["key"], "ktls": True},
+        "https": {"listen": "127.0.0.1:%d" % https_port},
+    })
+    procs = Procs(tmp_path)
+    n.start()
+    try:
+        procs.spawn(publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
+        weirtest.wait_live(n, APP, NAME)
+        for i in range(2):
+            out = tmp_path / ("ktls%d.flv" % i)
+            r = weirtest.pull("https://localhost:%d/%s/%s.flv" % (https_port, APP, NAME),
+                              out, 2, timeout=20)
+            assert r.returncode == 0, r.stderr
+            _check_flv(out)
+        api = Api(n.api_url)
+        hs = _metric(api, "weir_tls_handshakes_total")
+        sent = _metric(api, 'weir_tls_ktls_total{offload="send"}')
+        none = _metric(api, 'weir_tls_ktls_total{offload="none"}')
+        assert hs >= 2 and sent + none == hs, (hs, sent, none)
+        with open(n.log_path) as f:  # (log_text() has stderr too, where warnings repeat)
+            warned = f.read().count("tls.ktls is on but the kernel did not take")
+        assert warned == (1 if none else 0), (none, warned)
+        ktls_module = os.path.isdir("/sys/module/tls")
+        if not ktls_module:
+            assert none == hs, "no tls kernel module, yet %d sessions offloaded" % sent
+    finally:
+        procs.stop_all()
+        n.stop_and_check()
