@@ -49,8 +49,11 @@ typedef struct {
     int chunked;
     int head;
     int ts; /* GET /APP/NAME.ts: MPEG-TS */
-    char app[STREAM_APP_MAX];
-    char name[STREAM_NAME_MAX];
+    /* The stream named by the request's path: "" until it is read, then
+     * into names (owned: one allocation, "app\0name\0"; not inline arrays
+     * of the largest names, which cost 384 bytes a player). */
+    const char *app, *name;
+    char *names;
     player_t player;
     char *via; /* X-Weir-Via, for player.via: owned, NULL unless sent (< RELAY_VIA_MAX) */
     admit_pending_t *auth;   /* while HS_AUTHORIZING */
@@ -264,6 +267,30 @@ static const player_ops_t HTTP_PLAYER_OPS = {player_wake, player_event};
 
 /* "/app/name.flv" or "/app/name.ts" -> app, name (percent-decoded).
  * 0 for .flv, 1 for .ts, or -1. */
+static int parse_path(const char *path, char *app, size_t applen, char *name, size_t namelen);
+
+/* Reads the stream's app and name from the path into hs->names (a former
+ * request's are freed). 0 for .flv, 1 for .ts, -1 when the path names no
+ * stream, -2 when out of memory. */
+static int take_path(http_sess_t *hs, const char *path)
+{
+    char app[STREAM_APP_MAX], name[STREAM_NAME_MAX];
+    int ts = parse_path(path, app, sizeof app, name, sizeof name);
+    if (ts < 0)
+        return -1;
+    size_t al = strlen(app) + 1, nl = strlen(name) + 1;
+    char *names = malloc(al + nl);
+    if (!names)
+        return -2;
+    memcpy(names, app, al);
+    memcpy(names + al, name, nl);
+    free(hs->names);
+    hs->names = names;
+    hs->app = names;
+    hs->name = names + al;
+    return ts;
+}
+
 static int parse_path(const char *path, char *app, size_t applen, char *name, size_t namelen)
 {
     if (path[0] != '/')
@@ -430,10 +457,14 @@ static void handle_request(http_sess_t *hs, const http_req_t *req)
         return;
     }
     hs->chunked = req->version_minor >= 1;
-    hs->ts = parse_path(req->path, hs->app, sizeof hs->app, hs->name, sizeof hs->name);
+    hs->ts = take_path(hs, req->path);
     if (hs->ts < 0) {
+        int oom = hs->ts == -2;
         hs->ts = 0;
-        respond_error(hs, 404, "not a stream path (expected /APP/NAME.flv or /APP/NAME.ts)");
+        if (oom)
+            respond_error(hs, 503, "out of memory");
+        else
+            respond_error(hs, 404, "not a stream path (expected /APP/NAME.flv or /APP/NAME.ts)");
         return;
     }
     if (check_upgrade(hs, req) != 0)
@@ -603,6 +634,7 @@ static void http_on_close(conn_t *c)
     http_req_parser_free(hs->parser);
     wsflv_free(hs->ws);
     free(hs->via);
+    free(hs->names);
     free(hs);
     c->ps = NULL;
 }
@@ -657,6 +689,7 @@ static http_sess_t *sess_new(conn_t *c, http_req_parser_t *parser)
     http_sess_t *hs = calloc(1, sizeof *hs);
     if (hs) {
         hs->conn = c;
+        hs->app = hs->name = "";
         hs->parser = parser ? parser : http_req_parser_new(c->node->conf.http_flv_max_header_bytes);
     }
     c->proto = &SESS_HTTPFLV_PROTO;
