@@ -38,7 +38,7 @@ const ALLOWED = {
   'relay-invalid': [/status of 400/],                          // the API refusing the bad URL
   'close-stream': [/status of 404/],                           // polling the stream that was just closed
   restart: [/net::ERR_[A-Z_]+/, /status of 503/],              // the node is down for a moment
-  // a stream just published has no history yet (the page says nothing: 404 is "none yet")
+  // a page opened on a stream not published yet has no history (the page says nothing)
   route: [/status of 404 .* \S+\/history\?resolution=1s$/],
   'audio-meter': [/status of 404 .* \S+\/history\?resolution=1s$/],
 };
