@@ -172,7 +172,10 @@ int hub_over_memory(const hub_t *hub);
  *    video (or after STREAM_CONT_KEY_WAIT_MS without a key frame);
  *  - output timestamps go on: the first media message passed gets the last
  *    output timestamp plus the wall-clock gap since the last media message
- *    (1 ms .. STREAM_CONT_GAP_MAX_MS), later ones keep their spacing, and
+ *    (1 ms .. STREAM_CONT_GAP_MAX_MS), and no sooner than its track's last
+ *    plus that track's last frame interval (a new upstream that answers
+ *    within a frame does not land inside the old last frame), later ones
+ *    keep their spacing, and
  *    no track's timestamp ever goes back (audio and video never repeat one:
  *    a clamped frame gets the track's last plus 1 ms; 32-bit RTMP time);
  *  - same source: when the new publisher's first timestamp lies on the old
@@ -206,6 +209,8 @@ void stream_unpublish(publisher_t *pub, int64_t now_ms);
 /* Longest timestamp jump at a continuation, and how long a continuation
  * drops audio waiting for a video key frame (see stream_publish()). */
 #define STREAM_CONT_GAP_MAX_MS 10000u
+/* A frame interval longer than this is a pause, not a frame duration. */
+#define STREAM_CONT_STEP_MAX_MS 1000u
 #define STREAM_CONT_KEY_WAIT_MS 10000
 /* Same source (see stream_publish()): how far before the old publisher's
  * last ts (at most; the GOP cache's span plus 0.5 s, at least 1.5 s), or

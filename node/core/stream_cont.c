@@ -229,7 +229,8 @@ const char *stream_cont_source_id(const stream_cont_t *c, uint32_t *off)
 }
 
 /* The first media message of a continuation: anchors the timeline so that
- * it gets the last output ts plus the wall-clock gap. */
+ * it gets the last output ts plus the wall-clock gap, and at least its
+ * track's last plus that track's frame interval. */
 static void anchor(stream_cont_t *c, uint8_t type, uint32_t ts, int64_t now_ms)
 {
     stream_timeline_t *t = &c->tl;
@@ -237,6 +238,13 @@ static void anchor(stream_cont_t *c, uint8_t type, uint32_t ts, int64_t now_ms)
     uint32_t jump = gap < 1                                 ? 1
                     : gap > (int64_t)STREAM_CONT_GAP_MAX_MS ? STREAM_CONT_GAP_MAX_MS
                                                             : (uint32_t)gap;
+    int k = track_of(type);
+    /* restamped: no sooner than the end of the track's last frame (its
+     * interval), even when the new upstream answered within a frame */
+    int32_t need = t->track_seen[k] ? (int32_t)(t->track_last[k] + t->in_step[k] - t->media_last)
+                                    : 0;
+    if (need > (int32_t)jump)
+        jump = (uint32_t)need;
     if (t->same_source) /* its time went on: the old offset, less a named shift */
         t->ts_offset = (t->restamp ? t->ts_offset : 0) - t->shift;
     else
@@ -290,6 +298,9 @@ void stream_cont_note(stream_cont_t *c, uint8_t type, uint8_t flags, uint32_t in
     t->track_last[track] = out;
     if (!is_media(type, flags))
         return;
+    int32_t step = (int32_t)(in - t->in_last[track]);
+    if (t->in_seen[track] && step > 0 && step <= (int32_t)STREAM_CONT_STEP_MAX_MS)
+        t->in_step[track] = (uint32_t)step;
     t->in_seen[track] = 1;
     t->in_last[track] = in;
     if (!t->media_seen || (int32_t)(out - t->media_last) > 0)

@@ -65,6 +65,11 @@ typedef struct {
     /* input (publisher) ts of the current publisher's audio/video */
     int in_seen[STREAM_TRACKS];
     uint32_t in_last[STREAM_TRACKS];
+    /* the last interval between two media messages of a track (input ts,
+     * 1..STREAM_CONT_STEP_MAX_MS; 0 unknown), kept across a continuation:
+     * the old track's last frame lasts that long, and a restamped splice
+     * starts the track after it */
+    uint32_t in_step[STREAM_TRACKS];
     /* Same source: the new publisher's timestamps continue the old one's
      * (two relays of one origin): what the players already have is dropped
      * and the old offset kept. Decided at the new publisher's first media. */

@@ -88,6 +88,35 @@ static void test_continuation_gap_bounds_and_clamp(void **state)
     assert_int_equal(pass(&c, V, MSG_F_KEY, 30, 61020), last + 1);
 }
 
+/* A new upstream that answers within a frame interval: its key frame
+ * starts after the old last video frame's interval (40 ms), not the 15 ms
+ * wall-clock gap, so that decode times keep a frame's spacing (MPEG-TS,
+ * MP4 and players at a constant rate); audio's own spacing is its own. */
+static void test_continuation_within_a_frame(void **state)
+{
+    (void)state;
+    stream_cont_t c;
+    stream_cont_init(&c, "live", "a");
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 1000, 5000), 1000);
+    assert_int_equal(pass(&c, A, 0, 1003, 5003), 1003);
+    assert_int_equal(pass(&c, V, 0, 1040, 5040), 1040);
+    assert_int_equal(pass(&c, A, 0, 1026, 5041), 1026);
+    stream_cont_begin(&c, 7, 0, 1);
+    assert_int_equal(pass(&c, V, MSG_F_SEQHDR, 0, 5050), 1040);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 900000, 5055), 1040 + 40);
+    assert_int_equal(pass(&c, A, 0, 900010, 5056), 1040 + 40 + 10);
+    assert_int_equal(pass(&c, V, 0, 900040, 5095), 1040 + 80);
+    /* a gap longer than the interval is the gap, as before */
+    stream_cont_begin(&c, 8, 0, 1);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 7000, 5095 + 300), 1040 + 80 + 300);
+    /* a pause longer than STREAM_CONT_STEP_MAX_MS is no frame interval */
+    stream_cont_restart(&c);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 0, 9000), 0);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, STREAM_CONT_STEP_MAX_MS + 1, 9000), STREAM_CONT_STEP_MAX_MS + 1);
+    stream_cont_begin(&c, 9, 0, 1);
+    assert_int_equal(pass(&c, V, MSG_F_KEY, 900000, 9005), STREAM_CONT_STEP_MAX_MS + 1 + 5);
+}
+
 /* Audio only: the first audio frame ends the wait; a video sequence header
  * of the new publisher makes it wait for a video key frame after all. */
 static void test_continuation_audio_only(void **state)
@@ -280,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_fresh_stream_keeps_timestamps),
         cmocka_unit_test(test_continuation_restamps_after_key),
         cmocka_unit_test(test_continuation_gap_bounds_and_clamp),
+        cmocka_unit_test(test_continuation_within_a_frame),
         cmocka_unit_test(test_continuation_audio_only),
         cmocka_unit_test(test_continuation_same_source),
         cmocka_unit_test(test_same_header),

@@ -453,13 +453,14 @@ static void test_republish_within_grace(void **state)
     assert_int_equal(pl.events[1], PLAYER_EV_REPUBLISHED);
     assert_true(pl.p.attached);
     /* a continuation: b's identical headers are not sent again, its media
-     * goes on after a's (last ts 50040, no wall-clock gap: +1 ms) */
+     * goes on after a's (last video ts 50040, no wall-clock gap: its key
+     * frame after a's last frame's 40 ms) */
     assert_int_equal(pl.ntags, 3 + 4 + 4);
     assert_int_equal(pl.events_at_tag[1], 3 + 4);
     assert_int_equal(pl.tag_b0[7], V_KEY);
     assert_int_equal(pl.tag_b1[7], 1);
-    assert_int_equal(pl.tag_ts[7], 50041);
-    assert_int_equal(pl.tag_ts[10], 50081);
+    assert_int_equal(pl.tag_ts[7], 50080);
+    assert_int_equal(pl.tag_ts[10], 50120);
     stream_player_stop(&pl.p);
     stream_unpublish(&b.pub, g_now);
 }
@@ -690,7 +691,7 @@ static void test_continuation_drops_until_key(void **state)
 
 /* Several continuations in a row, with upstream timestamps far lower, far
  * higher and about to wrap: the output never goes back, each jump is the
- * wall-clock gap (capped), and spacing within a publisher is kept. */
+ * wall-clock gap (capped; at least the last frame's interval), and spacing within a publisher is kept. */
 static void test_continuation_restamps_monotonic(void **state)
 {
     fixture_t *f = *state;
@@ -728,6 +729,8 @@ static void test_continuation_restamps_monotonic(void **state)
             assert_int_equal(key_ts, starts[0]);
         } else {
             uint32_t jump = gaps[k] > 10000 ? 10000 : gaps[k] < 1 ? 1 : (uint32_t)gaps[k];
+            if (jump < 40) /* at least the last video frame's interval */
+                jump = 40;
             assert_int_equal(key_ts, expect_first + jump);
             int64_t gap = 0;
             assert_int_equal(conts(p, NULL, &gap), (uint64_t)k);
@@ -795,7 +798,7 @@ static void test_continuation_resets_gop_cache(void **state)
             if (v++ == 0) {
                 assert_int_equal(hdr, 44); /* the new header before any frame */
                 assert_int_equal(p->tag_b0[i], V_KEY);
-                assert_int_equal(p->tag_ts[i], 200 + 20);
+                assert_int_equal(p->tag_ts[i], 200 + 40); /* gap 20, interval 40 */
             }
         }
         assert_int_equal(v, 3);
@@ -928,7 +931,7 @@ static void test_takeover_continues(void **state)
     fp_drain(&pl, 0, g_now);
     assert_int_equal(pl.nevents, 0);
     assert_int_equal(pl.ntags, 3 + 4 + 4);
-    assert_int_equal(pl.tag_ts[7], 90040 + 30);
+    assert_int_equal(pl.tag_ts[7], 90040 + 40); /* gap 30, last frame interval 40 */
     assert_monotonic(&pl, 0);
     stream_player_stop(&pl.p);
     stream_unpublish(&b.pub, g_now);
