@@ -144,8 +144,10 @@ int record_fmp4_add(record_fmp4_t *m, uint8_t type, uint32_t dts, const uint8_t 
                     uint32_t len)
 {
     rtrack_t *t = &m->t[type == FLV_TAG_VIDEO];
-    if (!t->present || (type != FLV_TAG_VIDEO && type != FLV_TAG_AUDIO))
+    if (type != FLV_TAG_VIDEO && type != FLV_TAG_AUDIO)
         return 1;
+    if (!t->present)
+        return RECORD_FMP4_NO_TRACK;
     fmp4_sample_t s;
     int rc = type == FLV_TAG_VIDEO ? fmp4_mux_sample_video(&t->track, body, len, dts, &s)
                                    : fmp4_mux_sample_audio(&t->track, body, len, dts, &s);

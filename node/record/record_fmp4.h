@@ -39,8 +39,10 @@ int record_fmp4_cut_due(const record_fmp4_t *m, uint8_t type, int key, uint32_t 
                         uint32_t len);
 
 /* Adds a coded frame's tag body to the fragment. Returns 0; 1 when it
- * carries no sample or its track is not in the file (left out); -1 out of
- * memory. */
+ * carries no sample (left out); RECORD_FMP4_NO_TRACK when its track is not
+ * in the file (an audio codec fMP4 recording does not carry, e.g. MP3:
+ * left out); -1 out of memory. */
+#define RECORD_FMP4_NO_TRACK 2
 int record_fmp4_add(record_fmp4_t *m, uint8_t type, uint32_t dts, const uint8_t *body,
                     uint32_t len);
 

@@ -17,6 +17,7 @@ struct record_job {
     char root[CONF_PATH_MAX];
     record_file_t *file;
     record_fmp4_t *fmp4; /* fmp4 format: the open file's tracks and fragment */
+    int fmp4_left_out;   /* a frame without a track in the open fMP4 file was logged */
     char rel[RECORD_FILE_MAX]; /* the open file's path under root */
     int64_t start_wall_ms;
     uint32_t base_ts, last_ts; /* the file's first and last stream timestamps */

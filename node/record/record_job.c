@@ -169,6 +169,7 @@ static void job_start_file(record_writer_t *w, record_job_t *j, uint32_t ts)
         job_fail(w, j, RECORD_E_IO, why);
         return;
     }
+    j->fmp4_left_out = 0;
     j->file = record_file_open(abs, raw, j->hdr[0] != NULL, j->has_video, &e, err, sizeof err);
     for (int i = 1; !raw && j->file && e == RECORD_OK && i >= 0; i--)
         if (j->hdr[i])
@@ -232,8 +233,15 @@ static record_err_t job_fmp4_frame(record_writer_t *w, record_job_t *j, const re
     record_err_t e = RECORD_OK;
     if (record_fmp4_cut_due(j->fmp4, it->type, (it->flags & MSG_F_KEY) != 0, dts, it->len))
         e = job_fmp4_cut(w, j, it->type == FLV_TAG_VIDEO ? (int64_t)dts : FMP4_DTS_NONE);
-    if (e == RECORD_OK && record_fmp4_add(j->fmp4, it->type, dts, it->data, it->len) < 0)
+    int rc = e == RECORD_OK ? record_fmp4_add(j->fmp4, it->type, dts, it->data, it->len) : 0;
+    if (rc < 0)
         log_warn(0, "record: %s/%s: out of memory; a frame is left out", j->app, j->name);
+    if (rc == RECORD_FMP4_NO_TRACK && !j->fmp4_left_out) {
+        j->fmp4_left_out = 1; /* once a file */
+        log_warn(0, "record: %s/%s: %s: the %s has no track in this fMP4 file (it carries H.264, "
+                    "H.265, AV1 and AAC; e.g. MP3 audio is not): its frames are left out",
+                 j->app, j->name, j->rel, it->type == FLV_TAG_VIDEO ? "video" : "audio");
+    }
     return e;
 }
 

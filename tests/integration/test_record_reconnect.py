@@ -54,3 +54,26 @@ def test_fmp4_reconnect_continues_and_codec_change_cuts(node, procs, clip, clip_
         "before the reconnect: %s" % weirtest.describe_mismatch(before, clip.vmd5)
     assert 4000 <= segs[0]["duration_ms"] <= 8000, segs[0]
     assert len(recorded_video(files[1:], MP4_FORMAT)) >= 2 * 25
+
+
+def test_fmp4_of_h264_with_mp3_leaves_the_audio_out_and_says_so(node, procs, clip):
+    """fMP4 recording carries AAC only: a stream of H.264 with MP3 audio is
+    recorded as its video alone, and the node says so once in its log,
+    naming the file (it was left out silently before)."""
+    n = node(recorders=[{"id": "m3", "app": APP, "name": "*", "format": "fmp4"}])
+    api = api_of(n)
+    root = os.path.join(n.workdir, "recordings")
+    cmd = [weirtest.require_tool("ffmpeg"), "-v", "error", "-re", "-i", clip.path, "-t", "3",
+           "-c:v", "copy", "-c:a", "libmp3lame", "-ar", "44100", "-b:a", "64k", "-f", "flv",
+           n.rtmp_url(APP, "mp3")]
+    weirtest.wait_proc(procs.spawn(cmd, name="publish-mp3"), 60, "mp3 publisher")
+    wait_event(api, "record.stop", timeout=30, diag=[n], name="mp3")
+    segs = events_of(api, "record.segment", name="mp3")
+    assert len(segs) == 1 and segs[0]["closed_cleanly"], segs
+    path = os.path.join(root, segs[0]["path"])
+    streams = weirtest.ffprobe_json(path, "-count_packets", "-show_streams")["streams"]
+    assert [s["codec_type"] for s in streams] == ["video"], streams
+    assert int(streams[0]["nb_read_packets"]) >= 2 * 25, streams  # 3 s of 25 fps video
+    with open(n.log_path) as f:
+        warned = [l for l in f if "has no track in this fMP4 file" in l]
+    assert len(warned) == 1 and "the audio" in warned[0] and segs[0]["path"] in warned[0], warned

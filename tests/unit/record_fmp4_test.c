@@ -97,7 +97,8 @@ static void test_audio_only_duration_bound(void **state)
     const uint8_t aac[] = {0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c};
     uint8_t f[64];
     size_t vn = avc_frame(f, 1, 8);
-    assert_int_equal(record_fmp4_add(m, FLV_TAG_VIDEO, 0, f, (uint32_t)vn), 1); /* no track */
+    assert_int_equal(record_fmp4_add(m, FLV_TAG_VIDEO, 0, f, (uint32_t)vn),
+                     RECORD_FMP4_NO_TRACK); /* no track: its frames are left out */
     assert_int_equal(record_fmp4_cut_due(m, FLV_TAG_AUDIO, 1, 0, sizeof aac), 0);
     assert_int_equal(record_fmp4_add(m, FLV_TAG_AUDIO, 100, aac, sizeof aac), 0);
     assert_int_equal(record_fmp4_cut_due(m, FLV_TAG_VIDEO, 1, 200, (uint32_t)vn), 0);
