@@ -14,6 +14,7 @@
 #include "relay.h"
 #include "storage.h"
 #include "tls.h"
+#include "worker.h"
 
 #define NROLES 4
 #define NPROTOS 5
@@ -356,8 +357,11 @@ static void session_metrics(metrics_ctx_t *m, node_t *node)
     metric_u64(b, "weir_dropped_frames_total", "counter",
                "Video frames skipped for slow players (until their next key frame).",
                node->dropped_frames);
-    uint64_t writes, msgs, passes;
+    uint64_t writes, msgs, passes, wwrites, wmsgs;
     hub_player_counts(node->hub, &writes, &msgs, &passes);
+    worker_player_counts(node, &wwrites, &wmsgs); /* players on worker loops */
+    writes += wwrites;
+    msgs += wmsgs;
     metric_u64(b, "weir_player_writes_total", "counter",
                "Writes (writev) that carried stream media to players.", writes);
     metric_u64(b, "weir_player_messages_total", "counter",

@@ -126,6 +126,11 @@ void hub_reload_memory_bound(hub_t *hub)
     hub->max_memory = memory_bound(hub->conf);
 }
 
+void hub_no_memory_bound(hub_t *hub)
+{
+    hub->max_memory = 0;
+}
+
 uint64_t hub_memory_bound(const hub_t *hub)
 {
     return hub->max_memory;

@@ -150,6 +150,9 @@ size_t hub_stream_count(const hub_t *hub);
  * pushes. The bound in bytes (0: none), the drops so far, and whether the
  * node is over it now. */
 uint64_t hub_memory_bound(const hub_t *hub);
+/* No bound for hub (a worker's, whose streams are copies: the loop's hub
+ * bounds the node, counting the copies; worker.h). */
+void hub_no_memory_bound(hub_t *hub);
 /* The node's bound again from the conf given to hub_new() (SIGHUP changed
  * its limits.max_memory_mb). */
 void hub_reload_memory_bound(hub_t *hub);
@@ -278,6 +281,10 @@ uint64_t stream_player_queued(const player_t *p);
  * still need), and its message count. */
 uint64_t stream_retained_bytes(const stream_t *s);
 uint64_t stream_retained_msgs(const stream_t *s);
+/* Forgets s's GOP cache at once (new players start at its next key
+ * frame), neither counted nor logged: a copy of a stream (worker_loop.c)
+ * follows its original's drop over limits.max_memory_mb. */
+void stream_drop_gop_cache(stream_t *s);
 
 const char *stream_app(const stream_t *s);
 const char *stream_name(const stream_t *s);

@@ -9,6 +9,11 @@ void stream_gop_reset(stream_t *s)
     s->last_gop_ms = 0;
 }
 
+void stream_drop_gop_cache(stream_t *s)
+{
+    s->ngop = 0;
+}
+
 int64_t stream_gop_span_ms(const stream_t *s)
 {
     unsigned gops = s->hub->conf->stream_gop_cache;
@@ -65,15 +70,19 @@ static void gop_bound(stream_t *s, int64_t now_ms)
 }
 
 /* Over limits.max_memory_mb, a stream holding more than its share (the
- * bound over the streams) drops its GOP cache as it pushes, so the largest
- * caches go first and every stream over its share goes within a frame. */
+ * bound over the streams; what it holds counts its taps' copies on worker
+ * loops) drops its GOP cache as it pushes, so the largest caches go first
+ * and every stream over its share goes within a frame; its taps are told,
+ * so that the copies drop theirs too. */
 static void memory_bound_push(stream_t *s, int64_t now_ms)
 {
     hub_t *hub = s->hub;
     if (!s->ngop || !hub_over_memory(hub) ||
-        stream_retained_bytes(s) < hub->max_memory / (hub->nstreams ? hub->nstreams : 1))
+        stream_retained_bytes(s) + stream_tap_retained(s) <
+            hub->max_memory / (hub->nstreams ? hub->nstreams : 1))
         return;
     gop_drop(s, now_ms, "limits.max_memory_mb");
+    stream_tap_memory(s);
     hub->mem_unlogged++;
     if (!hub->mem_logged_ms || now_ms - hub->mem_logged_ms >= 10000) {
         log_warn(0,

@@ -196,6 +196,12 @@ void stream_tap_push(stream_t *s, msg_t *m);
 /* The stream's headers were cleared: with a publisher, it starts afresh
  * (STREAM_TAP_RESTART); without, it ended (STREAM_TAP_END, taps detached). */
 void stream_tap_restart(stream_t *s);
+/* What the taps' owners hold of s elsewhere (stream_tap_t.retained,
+ * summed). */
+uint64_t stream_tap_retained(const stream_t *s);
+/* s dropped its GOP cache over the node's memory bound: each tap is told
+ * (STREAM_TAP_MEMORY). */
+void stream_tap_memory(stream_t *s);
 /* The players the taps serve (stream_tap_t.players, summed). */
 size_t stream_tap_players(const stream_t *s);
 

@@ -81,6 +81,20 @@ void stream_tap_count_out(stream_tap_t *t, uint64_t bytes)
         t->stream->bytes_out += bytes;
 }
 
+uint64_t stream_tap_retained(const stream_t *s)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < s->ntaps; i++)
+        n += s->taps[i]->retained;
+    return n;
+}
+
+void stream_tap_memory(stream_t *s)
+{
+    for (unsigned i = 0; i < s->ntaps; i++)
+        s->taps[i]->event(s->taps[i], STREAM_TAP_MEMORY);
+}
+
 size_t stream_tap_players(const stream_t *s)
 {
     size_t n = 0;

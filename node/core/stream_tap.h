@@ -33,7 +33,9 @@ typedef enum {
     STREAM_TAP_SPLICE_EXACT,     /* a continuation of the same named source, nothing missing */
     STREAM_TAP_SPLICE_SAME,      /* a continuation of the same source, from its key frame */
     STREAM_TAP_SPLICE_RESTAMPED, /* a different source took over (restamped) */
-    STREAM_TAP_END               /* the stream ended: the tap is detached (stream NULL) */
+    STREAM_TAP_END,              /* the stream ended: the tap is detached (stream NULL) */
+    STREAM_TAP_MEMORY            /* over limits.max_memory_mb the stream dropped its GOP cache:
+                                  * the owner drops what it holds of the stream that it can */
 } stream_tap_ev_t;
 
 typedef struct stream_tap stream_tap_t;
@@ -50,6 +52,9 @@ struct stream_tap {
                      * does not hold the stream's muxer (worker.c's copies for FLV players) */
     int players_end; /* owner-set: its players end with the stream (stream_close() counts
                       * them among the sessions it told) */
+    uint64_t retained; /* owner-set: bytes of the stream's media the owner holds elsewhere (a
+                        * worker's copy of the ring), counted in the stream's share of
+                        * limits.max_memory_mb */
     /* hub-managed */
     stream_t *stream;
     uint64_t cont_seen; /* the stream's continuation count last told */

@@ -28,6 +28,7 @@ typedef struct feed {
     int ended;                     /* the stream ended: the tap is detached */
     uint32_t count[WORKERS_MAX];   /* handed-over players per slot */
     uint8_t need_key[WORKERS_MAX]; /* a message was lost: skip to the next key frame */
+    uint64_t retained[WORKERS_MAX]; /* what each worker's copy holds (its last WK_REP_FEED) */
     uint64_t drops;                /* messages a full queue refused */
     int drop_logged;
 } feed_t;
@@ -57,6 +58,7 @@ struct worker_pool {
     struct worker_ctx ctx[WORKERS_MAX];
     feed_t *feeds;
     uint64_t next_feed_id;
+    uint64_t writes, msgs; /* the workers' hubs' (WK_REP_HUB) */
 };
 
 unsigned worker_count(uint32_t conf_workers)
@@ -132,13 +134,33 @@ static int feed_control(feed_t *f, unsigned slot, wq_item_t *it)
     if (wq_push(worker_thread_in(f->pool->w[slot]), it, WQ_CONTROL) == 0)
         return 0;
     log_error(0, "worker %u: its queue is full (%s)", slot,
-              it->kind == WK_FEED_END ? "a stream's end is lost" : "a player stays on the loop");
+              it->kind == WK_FEED_END        ? "a stream's end is lost"
+              : it->kind == WK_FEED_GOP_DROP ? "a GOP cache drop is lost"
+                                             : "a player stays on the loop");
     return -1;
+}
+
+/* The stream's share of the memory bound counts what the copies hold. */
+static void feed_set_retained(feed_t *f, unsigned slot, uint64_t bytes)
+{
+    f->retained[slot] = bytes;
+    uint64_t n = 0;
+    for (unsigned i = 1; i < f->pool->n; i++)
+        n += f->retained[i];
+    f->tap.retained = n;
 }
 
 static void feed_event(stream_tap_t *t, stream_tap_ev_t ev)
 {
     feed_t *f = t->owner;
+    if (ev == STREAM_TAP_MEMORY) { /* the copies drop their GOP caches too */
+        for (unsigned slot = 1; slot < f->pool->n; slot++) {
+            wq_item_t it = {.kind = WK_FEED_GOP_DROP, .fd = -1, .id = f->id};
+            if (f->count[slot])
+                (void)feed_control(f, slot, &it);
+        }
+        return;
+    }
     if (ev != STREAM_TAP_END)
         return; /* a restart or a splice: the messages go on in ring order */
     f->ended = 1;
@@ -220,6 +242,8 @@ static void feed_release(feed_t *f, unsigned slot)
 {
     f->count[slot]--;
     f->tap.players--;
+    if (!f->count[slot])
+        feed_set_retained(f, slot, 0); /* the copy ends: what it holds goes */
     if (!f->count[slot] && !f->ended) { /* the worker's copy is no longer needed */
         wq_item_t it = {.kind = WK_FEED_END, .fd = -1, .id = f->id};
         (void)feed_control(f, slot, &it);
@@ -343,6 +367,13 @@ uint64_t worker_conn_dropped(const conn_t *c)
     return c->worker ? c->worker->dropped : 0;
 }
 
+void worker_player_counts(const node_t *node, uint64_t *writes, uint64_t *msgs)
+{
+    const worker_pool_t *pool = node->workers;
+    *writes = pool ? pool->writes : 0;
+    *msgs = pool ? pool->msgs : 0;
+}
+
 /* ---- reports from the workers -------------------------------------------- */
 
 /* The session id's record: open, or closing and waiting for this report. */
@@ -357,8 +388,19 @@ static conn_t *find_record(node_t *node, uint64_t id)
     return NULL;
 }
 
-static void handle_report(worker_pool_t *pool, const wq_item_t *it)
+static void handle_report(worker_pool_t *pool, unsigned slot, const wq_item_t *it)
 {
+    if (it->kind == WK_REP_HUB) {
+        pool->writes += it->a;
+        pool->msgs += it->b;
+        return;
+    }
+    if (it->kind == WK_REP_FEED) {
+        feed_t *f = feed_by_id(pool, it->id);
+        if (f && f->count[slot]) /* (a report after the copy ended is stale) */
+            feed_set_retained(f, slot, it->a);
+        return;
+    }
     conn_t *c = find_record(pool->node, it->id);
     if (!c || !c->worker || c->worker->gone)
         return; /* its record went (after WORKER_END_WAIT_MS) */
@@ -392,7 +434,7 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
     wq_drain_fd(q);
     size_t n = wq_pop(q, items, WORKER_REPORT_BATCH);
     for (size_t i = 0; i < n && !pool->stopped; i++)
-        handle_report(pool, &items[i]);
+        handle_report(pool, ctx->slot, &items[i]);
     if (n == WORKER_REPORT_BATCH)
         event_active(&pool->rep_ev[ctx->slot], EV_READ, 0); /* more: next iteration */
 }

@@ -28,7 +28,10 @@
  * a worker that falls behind loses droppable video first, and after any
  * other loss everything but headers up to the next key frame (counted and
  * logged once per stream). The end of the stream ends the worker's copy and
- * its players (the last chunk, as on the loop).
+ * its players (the last chunk, as on the loop). limits.max_memory_mb is
+ * the loop's hub's: a stream's share counts what its copies' rings hold
+ * (reported by the workers), and when the stream drops its GOP cache over
+ * the bound the copies drop theirs; the workers' hubs have no bound.
  *
  * Threads: every function here is for the loop thread.
  */
@@ -69,5 +72,9 @@ void worker_conn_free(conn_t *c);
 /* The frames a handed-over player dropped (its worker's last report), 0
  * for any other connection. */
 uint64_t worker_conn_dropped(const conn_t *c);
+/* The workers' writes to players and messages written whole, reported so
+ * far (0 without workers): added to the loop hub's in /metrics
+ * (weir_player_writes_total, weir_player_messages_total). */
+void worker_player_counts(const node_t *node, uint64_t *writes, uint64_t *msgs);
 
 #endif

@@ -20,13 +20,18 @@ enum {
     WK_PLAYER_ADD,     /* id: session; fd; a: feed; b: msg_enc_t; ptr/len: the bytes the loop
                         * had queued (response head) */
     WK_PLAYER_DROP,    /* id: session: close it at once (a kick; the loop forgot it) */
+    WK_FEED_GOP_DROP,  /* id: feed: the loop's stream dropped its GOP cache over
+                        * limits.max_memory_mb: the copy drops its own */
     WK_STOP            /* close everything and leave the thread */
 };
 
 /* Worker -> loop (the worker's `out` queue). */
 enum {
     WK_REP_STATS = 1, /* id: session; a: bytes written since the last report; b: dropped frames */
-    WK_REP_CLOSED     /* the same, and the session ended: fd = reason_t, str: the reason */
+    WK_REP_CLOSED,    /* the same, and the session ended: fd = reason_t, str: the reason */
+    WK_REP_FEED,      /* id: feed; a: bytes its copy's ring holds (stream_retained_bytes()) */
+    WK_REP_HUB        /* a, b: the worker hub's player writes and messages since the last one
+                       * (hub_player_counts()) */
 };
 
 /* The thread side of one worker (worker_loop.c). */

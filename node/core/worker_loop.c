@@ -9,7 +9,11 @@
  * (WK_PLAYER_ADD: the socket, the bytes the loop had queued) play the
  * worker's copy of the stream and are written here; their bytes and
  * drops go back to the loop as WK_REP_STATS every WORKER_REPORT_MS, and
- * their end as WK_REP_CLOSED. Nothing here touches the loop's structs.
+ * their end as WK_REP_CLOSED; what each copy's ring holds goes back as
+ * WK_REP_FEED, so that the loop's stream counts it against
+ * limits.max_memory_mb (the worker's hub has no bound of its own), and
+ * when the loop's stream drops its GOP cache for memory the copy drops its
+ * own (WK_FEED_GOP_DROP). Nothing here touches the loop's structs.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +41,9 @@
 #define WORKER_MAX_IOV 64
 #define WORKER_WRITE_BATCH (256 * 1024)
 #define WORKER_FLUSH_ROUNDS 4
+/* A copy's retained bytes are reported when they moved by this much since
+ * the last report, and every report tick when they moved at all. */
+#define WORKER_RETAIN_STEP (64 * 1024)
 
 /* A stream the loop feeds this worker. */
 typedef struct wfeed {
@@ -46,6 +53,7 @@ typedef struct wfeed {
     publisher_t pub;
     int live;  /* published on the worker's hub */
     int dirty; /* got media since the last stream_flush() */
+    uint64_t retained_reported; /* the ring's bytes, as the loop last heard */
 } wfeed_t;
 
 /* A handed-over player. */
@@ -78,6 +86,7 @@ struct worker {
     int fanout_pending;
     int assigned; /* the events above are assigned */
     unsigned ticks;
+    uint64_t writes_reported, msgs_reported; /* the hub's player counts, as the loop heard */
     wfeed_t *feeds;
     struct wplayer_list players, reap;
 };
@@ -107,6 +116,21 @@ static void wp_report(wplayer_t *wp, int closed)
     }
     wp->bytes_reported = wp->bytes_out;
     wp->dropped_reported = dropped;
+}
+
+/* Reports what f's copy of the stream holds (its ring's bytes: it counts
+ * in the stream's share of limits.max_memory_mb on the loop) when it moved
+ * by WORKER_RETAIN_STEP, or at all when tick. A refused item is retried at
+ * the next call. */
+static void feed_report(worker_t *w, wfeed_t *f, int tick)
+{
+    uint64_t r = f->live && f->pub.stream ? stream_retained_bytes(f->pub.stream) : 0;
+    uint64_t moved = r > f->retained_reported ? r - f->retained_reported : f->retained_reported - r;
+    if (!moved || (!tick && moved < WORKER_RETAIN_STEP))
+        return;
+    wq_item_t it = {.kind = WK_REP_FEED, .fd = -1, .id = f->id, .a = r};
+    if (wq_push(w->out, &it, WQ_CONTROL) == 0)
+        f->retained_reported = r;
 }
 
 /* ---- players ------------------------------------------------------------- */
@@ -391,6 +415,14 @@ static void feed_end(worker_t *w, uint64_t id)
     }
 }
 
+/* WK_FEED_GOP_DROP: the loop's stream dropped its GOP cache (memory). */
+static void feed_gop_drop(worker_t *w, uint64_t id)
+{
+    wfeed_t *f = feed_find(w, id);
+    if (f && f->live && f->pub.stream)
+        stream_drop_gop_cache(f->pub.stream);
+}
+
 static void feed_media(worker_t *w, wq_item_t *it)
 {
     wfeed_t *f = feed_find(w, it->id);
@@ -412,6 +444,7 @@ static int handle_item(worker_t *w, wq_item_t *it)
     case WK_FEED_END: feed_end(w, it->id); break;
     case WK_PLAYER_ADD: player_add(w, it); break;
     case WK_PLAYER_DROP: player_drop(w, it->id); break;
+    case WK_FEED_GOP_DROP: feed_gop_drop(w, it->id); break;
     case WK_STOP: return 1;
     default: free(it->ptr); break;
     }
@@ -449,6 +482,8 @@ static void in_cb(evutil_socket_t fd, short what, void *arg)
     for (wfeed_t *f = w->feeds; f; f = f->next) {
         if (f->dirty && f->live && f->pub.stream)
             stream_flush(f->pub.stream);
+        if (f->dirty)
+            feed_report(w, f, 0);
         f->dirty = 0;
     }
     if (stop)
@@ -468,6 +503,20 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     wplayer_t *wp;
     TAILQ_FOREACH(wp, &w->players, link)
     wp_report(wp, 0);
+    for (wfeed_t *f = w->feeds; f; f = f->next)
+        feed_report(w, f, 1);
+    uint64_t writes, msgs, passes;
+    hub_player_counts(w->hub, &writes, &msgs, &passes);
+    if (writes == w->writes_reported && msgs == w->msgs_reported)
+        return;
+    wq_item_t it = {.kind = WK_REP_HUB,
+                    .fd = -1,
+                    .a = writes - w->writes_reported,
+                    .b = msgs - w->msgs_reported};
+    if (wq_push(w->out, &it, WQ_CONTROL) == 0) {
+        w->writes_reported = writes;
+        w->msgs_reported = msgs;
+    }
 }
 
 /* The worker hub's fan-out pass, as the node's (node.c): requested by
@@ -523,6 +572,7 @@ worker_t *worker_thread_new(unsigned slot, const conf_t *conf, uint32_t chunk_si
         return NULL;
     }
     hub_set_scheduler(w->hub, fanout_request, w);
+    hub_no_memory_bound(w->hub); /* the loop's hub bounds the node, counting this copy */
     struct timeval tick = {0, WORKER_TICK_MS * 1000};
     event_assign(&w->in_ev, w->base, wq_fd(w->in), EV_READ | EV_PERSIST, in_cb, w);
     event_assign(&w->tick_ev, w->base, -1, EV_PERSIST, tick_cb, w);

@@ -78,6 +78,7 @@ static void tap_event(stream_tap_t *t, stream_tap_ev_t ev)
     case STREAM_TAP_SPLICE_RESTAMPED: hls_seg_discontinuity(st->seg); break;
     case STREAM_TAP_SPLICE_EXACT:
     case STREAM_TAP_SPLICE_SAME: break; /* the same source: no tag */
+    case STREAM_TAP_MEMORY: break;      /* its segments are bounded by hls.window */
     case STREAM_TAP_END:
         hls_seg_end(st->seg);
         st->ended = 1;

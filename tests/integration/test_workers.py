@@ -2,7 +2,7 @@
 are handed round-robin to the event loop and to one worker thread. Players on
 both loops get the clip's frames, a kick over the API closes a worker's
 player, the API's figures add up (the worker reports every second, the stop
-event counts every byte), and closing the stream ends the players on both
+event counts every byte; /metrics counts the worker's writes), and closing the stream ends the players on both
 loops with the last chunk."""
 
 import re
@@ -10,6 +10,7 @@ import re
 import weirtest
 from apischema import Api
 from test_api import FlvReader, all_events, sessions, wait_for
+from test_hooks import metric
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
 
 APP = "live"
@@ -83,6 +84,16 @@ def test_players_on_two_loops(node, procs, clip, tmp_path):
             assert len(got) >= 25, "player %d: only %d video frames" % (i, len(got))
             assert find_run(got, clip.vmd5, cyclic=True) is not None, \
                 "player %d: %s" % (i, describe_mismatch(got, clip.vmd5))
+        # /metrics counts the worker's writes too (its report, every second):
+        # the stream is over, so the messages written whole are the tags the
+        # players read (the kicked one's unread ones too: at most 1.5 x; the
+        # loop's alone would be about half)
+        tags = sum(len(weirtest.parse_flv(dechunk(body(rd))[0])[1]) for rd in readers)
+        wait_for("weir_player_messages_total >= the %d tags the players read" % tags,
+                 lambda: metric(api, "weir_player_messages_total") >= tags, timeout=10)
+        assert metric(api, "weir_player_messages_total") <= 1.5 * tags
+        assert 0 < metric(api, "weir_player_writes_total") <= metric(
+            api, "weir_player_messages_total")
     finally:
         for rd in readers:
             rd.close()
