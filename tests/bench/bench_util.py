@@ -255,7 +255,7 @@ def parse_opts(argv):
 
 # ---------------------------------------------------------------- summary
 
-SERVERS = ("weir", "nginx", "ref")
+SERVERS = ("weir", "weir2", "nginx", "ref")
 FIELDS = ("ratio", "min_player_ratio", "cpu_pct", "cpu0_busy_pct", "cpu0_softirq_pct",
           "cpu_s_per_gbit", "cpu0_s_per_gbit", "rss_per_player_kb", "ttff_p50", "ttff_p99",
           "lat_p50", "lat_p99")
@@ -339,6 +339,23 @@ def cmd_summary(argv):
             fmt(wr.get(m), ".2f"), fmt(wh.get(m), ".2f"), fmt(ng.get(m), ".2f"),
             fmt(rf.get(m), ".2f")))
 
+    w2lines = []
+    if any(k[0] == "weir2" for k in med):
+        w2lines.append("| N | CPU-s/Gbit workers:2 / workers:1 | latency p99 ms workers:1, "
+                       "workers:2 | TTFF p99 ms workers:1, workers:2 | delivered workers:1, "
+                       "workers:2 |")
+        w2lines.append("|--:|--:|---|---|---|")
+        for n in ns:
+            w1 = med.get(("weir", "http-flv", n), {})
+            w2 = med.get(("weir2", "http-flv", n), {})
+            if not w2:
+                continue
+            w2lines.append("| %d | %s | %s, %s | %s, %s | %s, %s |" % (
+                n, ratio_str(w2.get("cpu_s_per_gbit"), w1.get("cpu_s_per_gbit")),
+                fmt(w1.get("lat_p99"), ".1f"), fmt(w2.get("lat_p99"), ".1f"),
+                fmt(w1.get("ttff_p99"), ".0f"), fmt(w2.get("ttff_p99"), ".0f"),
+                fmt(w1.get("ratio"), ".4f"), fmt(w2.get("ratio"), ".4f")))
+
     per_run = ["```"] + [run_line(r) for r in runs] + ["```"]
     section = ["## %s" % opts.get("title", "run"), ""]
     for note in opts.get("note", []):
@@ -346,12 +363,18 @@ def cmd_summary(argv):
     section += ["", "Medians per server, protocol and N:", ""] + lines
     section += ["", "Ratios of the medians (the RSS ratio is n/a when the denominator is under "
                 "0.05 KB):", ""] + rlines
+    if w2lines:
+        section += ["", "HTTP-FLV with `workers: 2` (weir2) against `workers: 1` (weir):", ""]
+        section += w2lines
     section += ["", "<details><summary>Every run</summary>", ""] + per_run
     section += ["", "</details>", ""]
     text = "\n".join(section)
     print("\n".join(lines))
     print()
     print("\n".join(rlines))
+    if w2lines:
+        print()
+        print("\n".join(w2lines))
 
     path = opts.get("results")
     if path:

@@ -20,7 +20,11 @@ usage: tests/bench/run.sh [--quick] [--n "N1 N2 ..."] [--repeat R] [--duration S
   --repeat R     runs per (server, protocol, N); medians over them (default 3)
   --duration S   measurement window of each run, after the ramp (default 10)
   --ramp RATE    players started per second (default 500)
-  --servers L    subset of: weir nginx ref (default: all three)
+  --servers L    subset of: weir nginx ref weir2 (default: weir nginx ref);
+                 weir2 is Weir with workers: 2 on CPUs 0 and 1 (HTTP-FLV only:
+                 its players go to the worker threads), beside weir-bench on
+                 CPU 1: on a 2-core machine the load tool shares a core with
+                 the second loop, so compare its CPU-s/Gbit, not its latency
   --protocols L  subset of: rtmp http-flv (default: both)
   --results F    where the section goes (default tests/bench/RESULTS.md)
   --work DIR     work directory: clip, configs, logs (default /tmp/weir-bench)
@@ -139,6 +143,7 @@ write_configs() {
   "limits": { "max_connections": 0, "max_connections_per_address": 0 }
 }
 EOF
+    sed 's/^{$/{\n  "workers": 2,/' "$WORK/weir.json" >"$WORK/weir2.json"
     # One process, no master: the PID we sample is the one doing the work.
     # nginx-rtmp has no HTTP-FLV; wait_key makes its players start on a key frame.
     cat >"$WORK/nginx.conf" <<EOF
@@ -189,6 +194,11 @@ start_server() {
         rm -f "$WORK/weir.db"
         "${NICE[@]}" taskset -c 0 "$BUILD/weir" -c "$WORK/weir.json" >"$out" 2>&1 &
         ;;
+    weir2)
+        port=$WEIR_RTMP
+        rm -f "$WORK/weir.db"
+        "${NICE[@]}" taskset -c 0,1 "$BUILD/weir" -c "$WORK/weir2.json" >"$out" 2>&1 &
+        ;;
     nginx)
         port=$NGINX_RTMP
         "${NICE[@]}" taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf" >"$out" 2>&1 &
@@ -199,7 +209,7 @@ start_server() {
         ;;
     esac
     SRV_PID=$!
-    if ! wait_port "$port" || { [[ $name == weir ]] && ! wait_port "$WEIR_HTTP"; }; then
+    if ! wait_port "$port" || { [[ $name == weir* ]] && ! wait_port "$WEIR_HTTP"; }; then
         cat "$out" >&2
         die "$name did not start"
     fi
@@ -256,13 +266,13 @@ run_one() {
     local tag="$server-$proto-$n-$rep" url args=() baseline=0
     case $server/$proto in
     weir/rtmp) url=rtmp://127.0.0.1:$WEIR_RTMP/$STREAM ;;
-    weir/http-flv) url=http://127.0.0.1:$WEIR_HTTP/$STREAM.flv ;;
+    weir/http-flv | weir2/http-flv) url=http://127.0.0.1:$WEIR_HTTP/$STREAM.flv ;;
     nginx/rtmp) url=rtmp://127.0.0.1:$NGINX_RTMP/$STREAM ;;
     ref/http-flv) url=http://127.0.0.1:$REF_HTTP/$STREAM.flv ;;
     *) return 0 ;;
     esac
     case $server in
-    weir) args=(--publish "$CLIP" --publish-url "rtmp://127.0.0.1:$WEIR_RTMP/$STREAM" --warmup "$WARMUP") ;;
+    weir | weir2) args=(--publish "$CLIP" --publish-url "rtmp://127.0.0.1:$WEIR_RTMP/$STREAM" --warmup "$WARMUP") ;;
     nginx) args=(--publish "$CLIP" --publish-url "rtmp://127.0.0.1:$NGINX_RTMP/$STREAM" --warmup "$WARMUP") ;;
     ref) args=(--expected-kbps "$REF_KBPS"); baseline=$REF_BASELINE ;;
     esac
@@ -310,7 +320,7 @@ for n in $NS; do
         order=()
         for proto in $PROTOCOLS; do
             for server in $SERVERS; do
-                [[ $server/$proto == nginx/http-flv || $server/$proto == ref/rtmp ]] && continue
+                [[ $server/$proto == nginx/http-flv || $server/$proto == ref/rtmp || $server/$proto == weir2/rtmp ]] && continue
                 order+=("$server/$proto")
             done
         done
@@ -333,5 +343,6 @@ KIND=$([[ $QUICK == 1 ]] && echo "quick (smoke test)" || echo "full")
     --note "- clip: 1280x720 30 fps H.264 2.5 Mbit/s CBR, GOP 2 s, AAC 128 kbit/s, 30 s, looped; payload $REF_KBPS kbit/s" \
     --note "- N = $NS, $REPEAT run(s) each, ramp $RAMP players/s, ${DURATION} s window after the ramp; server on CPU 0, weir-bench on CPU 1; 5 latency probes, others read every 20 ms" \
     --note "$( ((BUSY)) && echo "- --busy: the machine was shared with other builds and tests; runs did not wait for it to be quiet and ran at nice -10, so compare the ratios of this run, not absolute figures" || echo "- each run waited for a quiet machine (below ${QUIET_PCT}% of a core)")" \
+    --note "$([[ " $SERVERS " == *" weir2 "* ]] && echo "- weir2: Weir with \`workers: 2\` on CPUs 0-1 (weir-bench still on CPU 1, beside its worker thread); its CPU % and CPU-s/Gbit count both threads")" \
     --note "- the reference has no publisher: its runs have no latency figure, and its players start at the next key frame (TTFF up to one GOP, 2 s)"
 log "section written to $RESULTS"
