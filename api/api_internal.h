@@ -59,8 +59,7 @@ struct api {
     int tls;
     struct evconnlistener *https_lis;
     TAILQ_HEAD(api_https_list, api_https_conn) https_conns; /* the connections in flight */
-    struct event https_pause_ev; /* the listener's pause after a failed accept() */
-    int64_t https_err_ms;        /* the last accept failure logged */
+    node_accept_pause_t https_pause; /* the listener's pause after a failed accept() */
 };
 
 typedef struct api_req api_req_t;

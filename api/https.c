@@ -14,8 +14,6 @@
 #include "log.h"
 #include "tls_pump.h"
 
-#define API_HTTPS_PAUSE_MS 200 /* the listener's pause after a failed accept() */
-
 /* One accepted connection, from its accept to the end of its pump. */
 struct api_https_conn {
     api_t *a;
@@ -107,6 +105,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 {
     (void)lis;
     api_t *a = arg;
+    node_accept_ok(&a->https_pause);
     struct api_https_conn *h = calloc(1, sizeof *h);
     if (!h || a->node->stopping || (size_t)salen > sizeof h->sa) {
         if (!h)
@@ -134,30 +133,14 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     TAILQ_INSERT_TAIL(&a->https_conns, h, link);
 }
 
-/* accept() failed (EMFILE, ...): the listener pauses instead of failing
- * again as fast as the loop turns; one line per LIMITS_LOG_INTERVAL_MS. */
+/* accept() failed (EMFILE, ...): the listener pauses as the node's media
+ * listeners do (node_accept_failed()) instead of failing again as fast as
+ * the loop turns. */
 static void accept_error_cb(struct evconnlistener *lis, void *arg)
 {
+    (void)lis;
     api_t *a = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    int64_t now = weir_mono_ms();
-    if (!a->https_err_ms || now - a->https_err_ms >= LIMITS_LOG_INTERVAL_MS) {
-        a->https_err_ms = now;
-        log_error(0, "api: accept failed: %s; accepting again in %d ms",
-                  evutil_socket_error_to_string(err), API_HTTPS_PAUSE_MS);
-    }
-    evconnlistener_disable(lis);
-    struct timeval tv = {0, API_HTTPS_PAUSE_MS * 1000};
-    event_add(&a->https_pause_ev, &tv);
-}
-
-static void pause_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    api_t *a = arg;
-    if (!a->node->stopping)
-        evconnlistener_enable(a->https_lis);
+    node_accept_failed(&a->https_pause, EVUTIL_SOCKET_ERROR());
 }
 
 int api_https_start(api_t *a, int lfd, char *err, size_t errlen)
@@ -171,7 +154,7 @@ int api_https_start(api_t *a, int lfd, char *err, size_t errlen)
         return -1;
     }
     evconnlistener_set_error_cb(a->https_lis, accept_error_cb);
-    evtimer_assign(&a->https_pause_ev, a->node->base, pause_cb, a);
+    node_accept_pause_init(&a->https_pause, a->node, a->https_lis, "api");
     return 0;
 }
 
@@ -179,7 +162,7 @@ void api_https_stop(api_t *a)
 {
     if (!a->https_lis)
         return;
-    event_del(&a->https_pause_ev);
+    event_del(&a->https_pause.ev);
     evconnlistener_free(a->https_lis);
     a->https_lis = NULL;
     struct api_https_conn *h;

@@ -128,7 +128,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         return;
     }
     const conn_proto_t *proto = p->proto;
-    p->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
+    node_accept_ok(p);
     if (near_fd_limit(node, fd)) {
         refuse_accepted(node, fd, sa, p, LIMIT_FILE_DESCRIPTORS);
         return;
@@ -165,19 +165,19 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
  * a moment, each pending connection is taken and refused
  * (file_descriptors: its client sees a close, or a 503 for HTTP-FLV,
  * instead of waiting), and the reserve is opened again. Returns how many. */
-static uint64_t shed_pending(node_t *node, struct evconnlistener *lis)
+static uint64_t shed_pending(node_accept_pause_t *p)
 {
+    node_t *node = p->node;
     if (node->reserve_fd < 0)
         node->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (node->reserve_fd < 0)
         return 0;
     close(node->reserve_fd);
-    const node_accept_pause_t *p = pause_of(node, lis);
     uint64_t n = 0;
     while (n < NODE_SHED_MAX) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = accept4(evconnlistener_get_fd(lis), (struct sockaddr *)&ss, &sl,
+        int fd = accept4(evconnlistener_get_fd(p->lis), (struct sockaddr *)&ss, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             break;
@@ -207,26 +207,28 @@ static void log_accept_failures(node_accept_pause_t *p, const char *what, int er
     p->shed = 0;
 }
 
-/* accept() failed with something other than EAGAIN or ECONNABORTED (EMFILE,
- * ENFILE, ENOBUFS, ...): retrying at once would fail the same way as fast
- * as the loop turns, so the listener pauses (pause_cb resumes it). */
-static void accept_error_cb(struct evconnlistener *lis, void *arg)
+void node_accept_failed(node_accept_pause_t *p, int err)
 {
-    int err = EVUTIL_SOCKET_ERROR();
-    node_t *node = arg;
-    node_accept_pause_t *p = pause_of(node, lis);
     int64_t now = weir_mono_ms();
     if (!p->failures)
         p->since_ms = now;
     p->failures++;
     if (err == EMFILE || err == ENFILE)
-        p->shed += shed_pending(node, lis);
-    evconnlistener_disable(lis);
+        p->shed += shed_pending(p);
+    evconnlistener_disable(p->lis);
     struct timeval tv = {(time_t)(p->delay_ms / 1000), (suseconds_t)(p->delay_ms % 1000) * 1000};
     event_add(&p->ev, &tv);
     log_accept_failures(p, p->what, err, now);
     p->delay_ms =
         p->delay_ms * 2 < NODE_ACCEPT_PAUSE_MAX_MS ? p->delay_ms * 2 : NODE_ACCEPT_PAUSE_MAX_MS;
+}
+
+/* accept() failed with something other than EAGAIN or ECONNABORTED (EMFILE,
+ * ENFILE, ENOBUFS, ...): retrying at once would fail the same way as fast
+ * as the loop turns, so the listener pauses (pause_cb resumes it). */
+static void accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+    node_accept_failed(pause_of(arg, lis), EVUTIL_SOCKET_ERROR());
 }
 
 /* The end of a pause: accepting again, unless the node is stopping (its
@@ -238,6 +240,21 @@ static void pause_cb(evutil_socket_t fd, short what, void *arg)
     node_accept_pause_t *p = arg;
     if (!p->node->stopping)
         evconnlistener_enable(p->lis);
+}
+
+void node_accept_pause_init(node_accept_pause_t *p, node_t *node, struct evconnlistener *lis,
+                            const char *what)
+{
+    p->node = node;
+    p->lis = lis;
+    p->what = what;
+    p->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
+    event_assign(&p->ev, node->base, -1, 0, pause_cb, p);
+}
+
+void node_accept_ok(node_accept_pause_t *p)
+{
+    p->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
 }
 
 int node_listen_socket(const char *what, const char *addr, int backlog, char *err, size_t errlen)
@@ -290,11 +307,7 @@ static struct evconnlistener *listen_on(node_t *node, const char *what, const ch
         return NULL;
     }
     evconnlistener_set_error_cb(lis, accept_error_cb);
-    p->node = node;
-    p->lis = lis;
-    p->what = what;
-    p->delay_ms = NODE_ACCEPT_PAUSE_MIN_MS;
-    event_assign(&p->ev, node->base, -1, 0, pause_cb, p);
+    node_accept_pause_init(p, node, lis, what);
     log_info(0, "%s: listening on %s", what, addr);
     return lis;
 }

@@ -74,10 +74,12 @@ typedef enum { NODE_LISTENER_RTMP, NODE_LISTENER_HTTP_FLV } node_listener_t;
 /* A listener's session and its pause while accept() fails (out of fds, ...):
  * the listener is disabled and ev enables it again after delay_ms, which
  * doubles per failure up to NODE_ACCEPT_PAUSE_MAX_MS and is reset by an
- * accept. Loop thread. */
+ * accept. The node's media listeners have one each; another listener on the
+ * loop (the API's over TLS) uses the same with node_accept_pause_init().
+ * Loop thread. */
 typedef struct node_accept_pause {
     struct node *node;
-    struct evconnlistener *lis;     /* borrowed: the node's rtmp_lis or http_lis */
+    struct evconnlistener *lis;     /* borrowed: the listener it pauses */
     node_listener_t which;          /* NODE_LISTENER_HTTP_FLV: a refusal is answered with a 503 */
     int tls;                        /* rtmps.listen, https.listen: TLS first (conn_tls.h) */
     const char *what;               /* "rtmp", "http-flv", "rtmps", "https" (logs) */
@@ -187,6 +189,19 @@ node_t *node_new(const conf_t *conf, char *err, size_t errlen);
  * close-on-exec, or -1 with a message in err naming `what` and the address
  * ("api: cannot listen on 127.0.0.1:8090: Address already in use"). */
 int node_listen_socket(const char *what, const char *addr, int backlog, char *err, size_t errlen);
+/* Sets up p (zeroed, owned by the caller, valid while lis is) as the pause
+ * of lis; `what` names it in logs (a static string). Only the media
+ * listeners' fields of p (which, tls, proto, start) are left unset. */
+void node_accept_pause_init(node_accept_pause_t *p, node_t *node, struct evconnlistener *lis,
+                            const char *what);
+/* lis's accept() failed with errno err (not EAGAIN or ECONNABORTED):
+ * the listener pauses for p's delay (then doubled), pending connections are
+ * closed on EMFILE/ENFILE (through the node's reserve fd; refused as the
+ * listener refuses when it has a session), and one line is logged per
+ * LIMITS_LOG_INTERVAL_MS with what happened since the last one. */
+void node_accept_failed(node_accept_pause_t *p, int err);
+/* An accept worked: the next pause starts at its shortest again. */
+void node_accept_ok(node_accept_pause_t *p);
 /* Attaches the storage (owned by the caller, closed after node_free()) with
  * its node id (borrowed, valid while st is open) and the last event id it
  * holds: events are recorded from now on, numbered after that one. */

@@ -7,8 +7,9 @@ start their handshake are bounded by tls.max_handshakes and cut at
 tls.handshake_timeout_ms; a dashboard file
 of 1.5 MB and a 60 KB request body cross the pump's 16 KiB buffers; a
 certificate reload (the API's route, then SIGHUP) is seen by the next
-handshake; weir --check-config accepts the keys and refuses api.tls
-without a certificate. One node for the whole file."""
+handshake; out of file descriptors the listener pauses and recovers (a
+node of its own); weir --check-config accepts the keys and refuses api.tls
+without a certificate. One node for the rest of the file."""
 
 import json
 import os
@@ -195,6 +196,58 @@ def test_silent_clients_are_bounded_and_cut_at_the_handshake_timeout(node, pki):
     assert _metric(api, 'weir_limit_refused_total{limit="tls_handshakes"}') == refused + 1
     assert _metric(api, 'weir_tls_handshake_failures_total{reason="timeout"}') == before + MAX_HS
     assert _metric(api, "weir_tls_handshakes_in_progress") == 0
+
+
+def test_out_of_fds_pauses_the_listener_and_recovers(tmp_path, pki):
+    """The API's TLS listener on a node limited to 64 fds: silent clients
+    from 5 addresses (16 each, the per-address limit) take every fd, so
+    accept() fails with EMFILE: the listener pauses as the media listeners
+    do (node_accept_failed(): a line naming the error, the pending clients
+    closed rather than left hanging); once the clients go, a client gets
+    the API again."""
+    n = Node(tmp_path / "node", {
+        "tls": {"cert": pki["cert"], "key": pki["key"], "handshake_timeout_ms": 60000,
+                "max_handshakes": 1000},
+        "api": {"tls": True, "token": TOKEN},
+    }, nofile=64)
+    n.start()
+    socks = []
+    try:
+        for i in range(5):
+            for _ in range(16):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind(("127.0.0.%d" % (60 + i), 0))
+                s.settimeout(10)
+                s.connect(("127.0.0.1", n.api_port))
+                socks.append(s)
+        _wait(lambda: "api: accept failed: Too many open files" in n.log_text(),
+              "no accept failure logged", timeout=15)
+        # the pending clients were taken and closed: some of the 80 see the end
+        def closed(s):
+            try:
+                s.setblocking(False)
+                return s.recv(1) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+        _wait(lambda: sum(1 for s in socks if closed(s)) > 0, "no pending client closed")
+        assert n.alive()
+    finally:
+        for s in socks:
+            s.close()
+    url = "https://localhost:%d/api/v1/version" % n.api_port
+    r = None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        r = _curl("--cacert", pki["ca"], "-H", "Authorization: Bearer " + TOKEN, url)
+        if r.returncode == 0:
+            break
+        time.sleep(0.2)
+    assert r.returncode == 0 and json.loads(r.stdout)["api_version"], (r.stdout, r.stderr)
+    lines = n.log_text().count("api: accept failed")
+    assert 1 <= lines <= 5, lines  # one line per interval, not one per failed accept
+    n.stop_and_check()
 
 
 def test_certificate_reload_is_seen_by_new_handshakes(node, pki):
