@@ -8,6 +8,7 @@ conftest.py turns these into fixtures; test modules import what they need.
 
 import contextlib
 import copy
+import faulthandler
 import json
 import os
 import resource
@@ -16,6 +17,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -127,6 +129,17 @@ def watchdog_fixture(seconds):
         def on_alarm(signum, frame):
             pytest.fail("test exceeded its %d s watchdog" % seconds)
 
+        if threading.current_thread() is not threading.main_thread():
+            # execnet sometimes starts an xdist worker's session on another
+            # thread (pytest-dev/execnet#96), where no signal handler can be
+            # set: then a hang dumps every thread's traceback and ends the
+            # worker, which xdist reports as a crashed test (never a stall)
+            faulthandler.dump_traceback_later(seconds, exit=True)
+            try:
+                yield
+            finally:
+                faulthandler.cancel_dump_traceback_later()
+            return
         old = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
