@@ -419,6 +419,7 @@ static void handle_report(worker_pool_t *pool, unsigned slot, const wq_item_t *i
     struct worker_sess *ws = c->worker;
     feed_t *f = feed_by_id(pool, ws->feed_id);
     c->bytes_out += it->a;
+    c->bytes_in += it->c;
     ws->dropped = it->b;
     if (f)
         stream_tap_count_out(&f->tap, it->a);

@@ -15,9 +15,9 @@
  * storage, relays, publishers, streams and their GOP cache, RTMP sessions.
  * The loop owns the session record (conn_t) of a handed-over player, so
  * /api/v1/sessions and the stream's figures stay one view: the worker
- * reports the bytes and dropped frames every second and the end of the
- * session as messages (wq.h), which the loop adds to the conn and the
- * stream. A kick closes the record at once (gone from the API) and tells
+ * reports the bytes (written and read) and dropped frames every second
+ * and the end of the session as messages (wq.h), which the loop adds to
+ * the conn and the stream. A kick closes the record at once (gone from the API) and tells
  * the worker to close the socket; the record's stop event waits (at most
  * 1 s) for the worker's last report, so that it counts every byte.
  *

@@ -28,7 +28,8 @@ enum {
 
 /* Worker -> loop (the worker's `out` queue). */
 enum {
-    WK_REP_STATS = 1, /* id: session; a: bytes written since the last report; b: dropped frames */
+    WK_REP_STATS = 1, /* id: session; a: bytes written since the last report; b: dropped frames;
+                       * c: bytes read since the last report */
     WK_REP_CLOSED,    /* the same, and the session ended: fd = reason_t, str: the reason */
     WK_REP_FEED,      /* id: feed; a: bytes its copy's ring holds (stream_retained_bytes()) */
     WK_REP_HUB        /* a, b: the worker hub's player writes and messages since the last one

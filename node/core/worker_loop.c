@@ -75,6 +75,7 @@ typedef struct wplayer {
     int wblocked, ending, closing;
     int64_t ending_ms; /* when ending began: its last bytes are bounded in time */
     uint64_t bytes_out, bytes_reported, dropped_reported;
+    uint64_t bytes_in, bytes_in_reported; /* read after the handover */
     reason_t why; /* closing: the end's; ending: the end to come */
     const char *reason;
     const worker_proto_t *proto; /* the client's protocol (WebSocket-FLV), or NULL */
@@ -111,13 +112,15 @@ static void wp_flush(wplayer_t *wp);
 static void wp_report(wplayer_t *wp, int closed)
 {
     uint64_t dropped = wp->player.dropped_frames;
-    if (!closed && wp->bytes_out == wp->bytes_reported && dropped == wp->dropped_reported)
+    if (!closed && wp->bytes_out == wp->bytes_reported && dropped == wp->dropped_reported &&
+        wp->bytes_in == wp->bytes_in_reported)
         return;
     wq_item_t it = {.kind = closed ? WK_REP_CLOSED : WK_REP_STATS,
                     .fd = closed ? (int)wp->why : -1,
                     .id = wp->id,
                     .a = wp->bytes_out - wp->bytes_reported,
                     .b = dropped,
+                    .c = wp->bytes_in - wp->bytes_in_reported,
                     .str = wp->reason};
     if (wq_push(wp->w->out, &it, WQ_CONTROL) != 0) {
         if (closed)
@@ -126,6 +129,7 @@ static void wp_report(wplayer_t *wp, int closed)
         return;
     }
     wp->bytes_reported = wp->bytes_out;
+    wp->bytes_in_reported = wp->bytes_in;
     wp->dropped_reported = dropped;
 }
 
@@ -356,6 +360,8 @@ static void wp_read_cb(evutil_socket_t fd, short what, void *arg)
     wplayer_t *wp = arg;
     uint8_t *buf = wp->w->rbuf;
     ssize_t n = recv(fd, buf, wp->proto ? WORKER_READ_BUF : 512, 0);
+    if (n > 0)
+        wp->bytes_in += (uint64_t)n;
     if (n > 0 && wp->proto && !wp->ending && !wp->closing) {
         sink_t out = wp_sink(wp);
         reason_t why;

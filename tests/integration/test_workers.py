@@ -16,7 +16,8 @@ from apischema import Api
 from test_api import FlvReader, all_events, sessions, wait_for
 from test_hooks import metric
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
-from wsclient import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload, frame
+from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload,
+                      frame, upgrade_request)
 
 APP = "live"
 NAME = "cam"
@@ -110,19 +111,26 @@ def test_players_on_two_loops(node, procs, clip, tmp_path):
 
 class WsPlayer(WsClient):
     """A WebSocket-FLV player read by a thread: it counts every byte read
-    (the 101 head included), keeps the binary frames, answers the node's
-    pings, and notes our pings' pongs and the close frame, then the EOF."""
+    (the 101 head included) and sent (the request included), keeps the
+    binary frames, answers the node's pings, and notes our pings' pongs and
+    the close frame, then the EOF."""
 
     def __init__(self, n):
         self.nbytes = 0
-        super().__init__(n.http_port, "/%s/%s.flv" % (APP, NAME))
+        path = "/%s/%s.flv" % (APP, NAME)
+        super().__init__(n.http_port, path)
         assert self.status == 101, (self.status, self.headers)
+        self.request = self.sent = len(upgrade_request(path, self.key))
         self.port = self.sock.getsockname()[1]
         self.frames, self.pongs = [], []
         self.close_code = None
         self.eof = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+
+    def send(self, data):
+        self.sent += len(data)
+        super().send(data)
 
     def _fill(self, deadline):
         before = len(self.buf)
@@ -220,6 +228,10 @@ def test_websocket_players_on_two_loops(node, procs, clip, tmp_path):
         # Every byte read is counted in the stop event, on both loops.
         for p in ws:
             assert stops[sid[p]]["bytes_out"] == p.nbytes, (sid[p], stops[sid[p]], p.nbytes)
+        # And every byte the worker read: our ping and close (a pong to the
+        # node's ping sent as it closed may be unread).
+        for p, ours in ((closers[0], 11), (closers[1], 13 + 11)):
+            assert p.request + ours <= stops[sid[p]]["bytes_in"] <= p.sent, (stops[sid[p]], p.sent)
         for i, p in enumerate(ws):
             data = p.flv()
             _, tags, used = weirtest.parse_flv(data)
