@@ -112,7 +112,7 @@ typedef struct {
     uint32_t player_slow_timeout_ms;
     uint32_t player_merge_ms; /* 0: players written once per loop iteration */
 
-    /* "workers" (top level): loops serving HTTP-FLV players, 1..64 (worker.h);
+    /* "workers" (top level): loops serving HTTP-FLV and WebSocket-FLV players, 1..64 (worker.h);
      * 0 for "auto" (one per online core). 1: the event loop alone. */
     uint32_t workers;
 

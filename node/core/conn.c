@@ -272,6 +272,16 @@ int conn_send(conn_t *c, const void *data, size_t len)
     return evbuffer_add(c->out, data, len) == 0 ? 0 : NODE_ENOMEM;
 }
 
+static int conn_sink_send(void *arg, const void *data, size_t len)
+{
+    return conn_send(arg, data, len);
+}
+
+sink_t conn_sink(conn_t *c)
+{
+    return (sink_t){conn_sink_send, c, c->player, c->id, c->remote};
+}
+
 static void conn_block(conn_t *c)
 {
     if (conn_tls_write_waits_read(c))

@@ -21,6 +21,7 @@
 #include "node.h"
 #include "rate.h"
 #include "reason.h"
+#include "sink.h"
 #include "stream.h"
 
 typedef enum {
@@ -155,6 +156,9 @@ void conn_kick(conn_t *c, reason_t why, const char *reason);
  * appended, the connection is closed ("replies not read"), counted as
  * unread_replies and logged; NODE_ENOMEM. Closing: 0, nothing appended. */
 int conn_send(conn_t *c, const void *data, size_t len);
+/* A sink (sink.h) over c: conn_send(), c->player, c->id and c->remote;
+ * valid while c is (build one for each use: c->player changes). */
+sink_t conn_sink(conn_t *c);
 
 struct cJSON;
 /* The fields every session event carries: session_id, app, name (when

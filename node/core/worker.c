@@ -261,19 +261,32 @@ static unsigned next_slot(worker_pool_t *pool)
     return slot;
 }
 
-/* The private output queued for c (the response head), as a malloc'd copy
- * taken out of c->out; *len its size. NULL when out of memory. */
-static uint8_t *take_out(conn_t *c, uint32_t *len)
+/* What the worker takes over with c: the private output queued (the
+ * response head, taken out of c->out), the protocol and its state, the
+ * peer's address. NULL when out of memory (c->out untouched). */
+static worker_handoff_t *take_out(conn_t *c, const worker_proto_t *proto, void *state)
 {
     size_t n = evbuffer_get_length(c->out);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf && n)
-        evbuffer_remove(c->out, buf, n);
-    *len = (uint32_t)n;
-    return buf;
+    worker_handoff_t *h = malloc(sizeof *h + n);
+    if (!h)
+        return NULL;
+    h->proto = proto;
+    h->state = state;
+    snprintf(h->remote, sizeof h->remote, "%s", c->remote);
+    h->head_len = (uint32_t)n;
+    if (n)
+        evbuffer_remove(c->out, h->head, n);
+    return h;
 }
 
-int worker_handover(conn_t *c, player_t *p)
+void worker_handoff_free(worker_handoff_t *h)
+{
+    if (h && h->proto && h->state)
+        h->proto->free(h->state);
+    free(h);
+}
+
+int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *state)
 {
     worker_pool_t *pool = c->node->workers;
     if (!pool || pool->stopped || c->tls || c->fd < 0 || !p->attached || !p->stream ||
@@ -290,19 +303,17 @@ int worker_handover(conn_t *c, player_t *p)
         feed_maybe_free(f);
         return -1;
     }
-    uint32_t len;
-    uint8_t *head = take_out(c, &len);
+    worker_handoff_t *h = take_out(c, proto, state);
     wq_item_t it = {.kind = WK_PLAYER_ADD,
                     .fd = c->fd,
                     .id = c->id,
                     .a = f->id,
                     .b = (uint64_t)p->enc,
-                    .len = len,
-                    .ptr = head};
-    if (!head || feed_control(f, slot, &it) != 0) {
-        if (head)
-            evbuffer_add(c->out, head, len); /* back, in order: nothing was written */
-        free(head);
+                    .ptr = h};
+    if (!h || feed_control(f, slot, &it) != 0) { /* state stays the caller's */
+        if (h)
+            evbuffer_add(c->out, h->head, h->head_len); /* back, in order: nothing was written */
+        free(h);
         free(ws);
         if (fresh) {
             f->count[slot] = 1; /* balanced by feed_release(): the worker's copy ends */
@@ -322,7 +333,7 @@ int worker_handover(conn_t *c, player_t *p)
     c->wblocked = 0;
     c->fd = -1; /* the worker's now: it closes it */
     c->worker = ws;
-    log_debug(c->id, "http-flv: handed to worker %u", slot);
+    log_debug(c->id, "%s: handed to worker %u", proto ? proto->name : "http-flv", slot);
     return 0;
 }
 
@@ -337,7 +348,8 @@ void worker_conn_release(conn_t *c)
     if (!pool || pool->stopped)
         return;
     if (!ws->gone) {
-        wq_item_t it = {.kind = WK_PLAYER_DROP, .fd = -1, .id = c->id};
+        wq_item_t it = {
+            .kind = WK_PLAYER_DROP, .fd = (int)c->why, .id = c->id, .str = c->close_reason};
         if (wq_push(worker_thread_in(pool->w[ws->slot]), &it, WQ_CONTROL) != 0) {
             log_error(c->id, "worker %u: its queue is full, a kick is lost", ws->slot);
             ws->gone = 1; /* no report will come */
@@ -407,6 +419,7 @@ static void handle_report(worker_pool_t *pool, unsigned slot, const wq_item_t *i
     struct worker_sess *ws = c->worker;
     feed_t *f = feed_by_id(pool, ws->feed_id);
     c->bytes_out += it->a;
+    c->bytes_in += it->c;
     ws->dropped = it->b;
     if (f)
         stream_tap_count_out(&f->tap, it->a);
@@ -526,7 +539,9 @@ int worker_pool_start(node_t *node, char *err, size_t errlen)
         return -1;
     }
     node->workers = pool;
-    log_info(0, "workers: %u loops (the event loop and %u worker threads) serve HTTP-FLV players",
+    log_info(0,
+             "workers: %u loops (the event loop and %u worker threads) serve HTTP-FLV and "
+             "WebSocket-FLV players",
              n, n - 1);
     return 0;
 }

@@ -1,19 +1,23 @@
 /* worker: more loops than one (the `workers` key, conf.h). With workers
  * = n > 1 the node starts n - 1 worker threads next to its event loop;
- * plain HTTP-FLV players (not WebSocket, not TLS, not HTTP-TS, not relay
- * links), once admitted and their response head queued, are handed over
- * round-robin over the n loops (the event loop itself is one of them and
- * keeps its share): the worker gets the socket, the unwritten head and
- * from then on writes the player. workers = 1 starts nothing, and every
- * player stays on the loop exactly as before.
+ * HTTP-FLV players, plain and WebSocket-FLV (not TLS, not HTTP-TS, not
+ * relay links), once admitted and their response head queued, are handed
+ * over round-robin over the n loops (the event loop itself is one of them
+ * and keeps its share): the worker gets the socket, the unwritten head and
+ * from then on writes the player. A WebSocket-FLV player's session state
+ * goes with it, with the table of its protocol's rules (worker_proto_t,
+ * implemented by sess_wsflv.c): the worker runs them on its thread (pongs,
+ * the close handshake, pings and the idle cut, the close frame at the
+ * end), so the rules are written once, for both loops. workers = 1 starts
+ * nothing, and every player stays on the loop exactly as before.
  *
  * Everything else stays on the loop: listeners, admission, hooks, API,
  * storage, relays, publishers, streams and their GOP cache, RTMP sessions.
  * The loop owns the session record (conn_t) of a handed-over player, so
  * /api/v1/sessions and the stream's figures stay one view: the worker
- * reports the bytes and dropped frames every second and the end of the
- * session as messages (wq.h), which the loop adds to the conn and the
- * stream. A kick closes the record at once (gone from the API) and tells
+ * reports the bytes (written and read) and dropped frames every second
+ * and the end of the session as messages (wq.h), which the loop adds to
+ * the conn and the stream. A kick closes the record at once (gone from the API) and tells
  * the worker to close the socket; the record's stop event waits (at most
  * 1 s) for the worker's last report, so that it counts every byte.
  *
@@ -28,7 +32,9 @@
  * a worker that falls behind loses droppable video first, and after any
  * other loss everything but headers up to the next key frame (counted and
  * logged once per stream). The end of the stream ends the worker's copy and
- * its players (the last chunk, as on the loop). limits.max_memory_mb is
+ * its players (the last chunk, or the close frame, as on the loop). A kick
+ * carries the loop's reason, so a WebSocket player gets the close code the
+ * loop would send. limits.max_memory_mb is
  * the loop's hub's: a stream's share counts what its copies' rings hold
  * (reported by the workers), and when the stream drops its GOP cache over
  * the bound the copies drop theirs; the workers' hubs have no bound.
@@ -54,12 +60,38 @@ unsigned worker_count(uint32_t conf_workers);
  * with a message in err. */
 int worker_pool_start(node_t *node, char *err, size_t errlen);
 
-/* Hands c's player p (attached, plain HTTP-FLV, response head queued in
- * c->out) to a worker: c keeps its record but no longer reads or writes
- * (c->worker set, c->player NULL, p detached). Returns 0, or -1 when the
- * loop keeps the player (its turn of the round-robin, no pool, a queue
- * full): nothing changed then. */
-int worker_handover(conn_t *c, player_t *p);
+/* A protocol spoken on a handed-over connection besides the player's
+ * media (WebSocket-FLV's frames: sess_wsflv.h implements it). The worker
+ * calls these on its thread only, with the state handed over and a sink
+ * (sink.h) over its copy of the connection (sink->player is the player
+ * while it plays the worker's copy of the stream). Reasons are static
+ * strings. */
+typedef struct worker_proto {
+    const char *name; /* the session's protocol, for log lines ("ws-flv") */
+    /* The client's bytes: 1 when the session must end (*why, *reason),
+     * else 0 (what the sink got is written after the call). */
+    int (*on_read)(void *state, const sink_t *out, const uint8_t *data, size_t len, int64_t now_ms,
+                   reason_t *why, const char **reason);
+    /* Every 250 ms while playing: 1 when the session must end. */
+    int (*on_tick)(void *state, const sink_t *out, int64_t now_ms, reason_t *why,
+                   const char **reason);
+    /* The session ends for why (stream ended, kicked, ... , or what
+     * on_read/on_tick said): its last bytes go to out; the socket closes
+     * once they are written (bounded by player.slow_timeout_ms). */
+    void (*on_end)(void *state, const sink_t *out, reason_t why);
+    void (*free)(void *state);
+} worker_proto_t;
+
+/* Hands c's player p (attached, plain HTTP-FLV or WebSocket-FLV, its
+ * response head queued in c->out) to a worker: c keeps its record but no
+ * longer reads or writes (c->worker set, c->player NULL, p detached).
+ * proto: NULL for plain HTTP-FLV (bytes from the client are ignored), or
+ * the protocol the worker speaks with the client, with its state: on
+ * success state is the worker's (used and freed on its thread only; the
+ * caller must not touch it again). Returns 0, or -1 when the loop keeps
+ * the player (its turn of the round-robin, no pool, a queue full):
+ * nothing changed then, and state stays the caller's. */
+int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *state);
 /* c (handed over) is being closed by the loop: its worker is told to close
  * the socket unless the worker ended it. From conn_close(). */
 void worker_conn_release(conn_t *c);

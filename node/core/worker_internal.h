@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "worker.h"
 #include "wq.h"
 
 /* Loop -> worker (the worker's `in` queue). */
@@ -17,9 +18,9 @@ enum {
     WK_FEED_START = 1, /* id: feed; ptr: "app\0name\0" */
     WK_MEDIA,          /* id: feed; type, flags, ts; ptr/len: the payload */
     WK_FEED_END,       /* id: feed: the worker's copy of the stream ends (players ended) */
-    WK_PLAYER_ADD,     /* id: session; fd; a: feed; b: msg_enc_t; ptr/len: the bytes the loop
-                        * had queued (response head) */
-    WK_PLAYER_DROP,    /* id: session: close it at once (a kick; the loop forgot it) */
+    WK_PLAYER_ADD,     /* id: session; fd; a: feed; b: msg_enc_t; ptr: a worker_handoff_t */
+    WK_PLAYER_DROP,    /* id: session; fd: reason_t, str: the reason: end it at once (a kick;
+                        * the loop forgot it): a protocol's last bytes, then the close */
     WK_FEED_GOP_DROP,  /* id: feed: the loop's stream dropped its GOP cache over
                         * limits.max_memory_mb: the copy drops its own */
     WK_STOP            /* close everything and leave the thread */
@@ -27,12 +28,25 @@ enum {
 
 /* Worker -> loop (the worker's `out` queue). */
 enum {
-    WK_REP_STATS = 1, /* id: session; a: bytes written since the last report; b: dropped frames */
+    WK_REP_STATS = 1, /* id: session; a: bytes written since the last report; b: dropped frames;
+                       * c: bytes read since the last report */
     WK_REP_CLOSED,    /* the same, and the session ended: fd = reason_t, str: the reason */
     WK_REP_FEED,      /* id: feed; a: bytes its copy's ring holds (stream_retained_bytes()) */
     WK_REP_HUB        /* a, b: the worker hub's player writes and messages since the last one
                        * (hub_player_counts()) */
 };
+
+/* WK_PLAYER_ADD's buffer: what the worker takes over with the socket. */
+typedef struct worker_handoff {
+    const worker_proto_t *proto; /* NULL: plain HTTP-FLV */
+    void *state;                 /* proto's, the worker's now */
+    char remote[64];             /* the peer, for log lines */
+    uint32_t head_len;
+    uint8_t head[]; /* the bytes the loop had queued (the response head) */
+} worker_handoff_t;
+
+/* Frees h and the protocol state in it (NULL is a no-op). */
+void worker_handoff_free(worker_handoff_t *h);
 
 /* The thread side of one worker (worker_loop.c). */
 typedef struct worker worker_t;

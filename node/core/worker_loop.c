@@ -5,9 +5,12 @@
  * published on that hub by a publisher of the worker's, and the loop's
  * copies of the stream's messages (WK_MEDIA) are pushed to it: the
  * worker's ring, GOP cache, fan-out passes and slow-player policy are the
- * hub's own code, run on this thread only. Handed-over HTTP-FLV players
- * (WK_PLAYER_ADD: the socket, the bytes the loop had queued) play the
- * worker's copy of the stream and are written here; their bytes and
+ * hub's own code, run on this thread only. Handed-over HTTP-FLV and
+ * WebSocket-FLV players (WK_PLAYER_ADD: the socket, the bytes the loop had
+ * queued, and for WebSocket the session state with its worker_proto_t,
+ * whose rules run here: client frames read, pongs, pings, the idle cut,
+ * the close frame) play the worker's copy of the stream and are written
+ * here; their bytes and
  * drops go back to the loop as WK_REP_STATS every WORKER_REPORT_MS, and
  * their end as WK_REP_CLOSED; what each copy's ring holds goes back as
  * WK_REP_FEED, so that the loop's stream counts it against
@@ -41,6 +44,7 @@
 #define WORKER_MAX_IOV 64
 #define WORKER_WRITE_BATCH (256 * 1024)
 #define WORKER_FLUSH_ROUNDS 4
+#define WORKER_READ_BUF (16 * 1024)
 /* A copy's retained bytes are reported when they moved by this much since
  * the last report, and every report tick when they moved at all. */
 #define WORKER_RETAIN_STEP (64 * 1024)
@@ -64,12 +68,19 @@ typedef struct wplayer {
     int fd;
     struct event rev, wev;
     player_t player;
-    uint8_t *out; /* private bytes, written first: the response head, the last chunk */
+    /* Private bytes (the response head, a protocol's replies, the last
+     * chunk or close frame), written before the player's next message. */
+    uint8_t *out;
     uint32_t out_len, out_off;
     int wblocked, ending, closing;
+    int64_t ending_ms; /* when ending began: its last bytes are bounded in time */
     uint64_t bytes_out, bytes_reported, dropped_reported;
-    reason_t why;
+    uint64_t bytes_in, bytes_in_reported; /* read after the handover */
+    reason_t why; /* closing: the end's; ending: the end to come */
     const char *reason;
+    const worker_proto_t *proto; /* the client's protocol (WebSocket-FLV), or NULL */
+    void *state;                 /* proto's */
+    char *remote;                /* with proto: the peer, for its log lines */
 } wplayer_t;
 
 TAILQ_HEAD(wplayer_list, wplayer);
@@ -83,6 +94,7 @@ struct worker {
     hub_t *hub;
     wq_t *in, *out;
     struct event in_ev, tick_ev, fanout_ev, reap_ev;
+    uint8_t rbuf[WORKER_READ_BUF]; /* protocol players' reads */
     int fanout_pending;
     int assigned; /* the events above are assigned */
     unsigned ticks;
@@ -100,13 +112,15 @@ static void wp_flush(wplayer_t *wp);
 static void wp_report(wplayer_t *wp, int closed)
 {
     uint64_t dropped = wp->player.dropped_frames;
-    if (!closed && wp->bytes_out == wp->bytes_reported && dropped == wp->dropped_reported)
+    if (!closed && wp->bytes_out == wp->bytes_reported && dropped == wp->dropped_reported &&
+        wp->bytes_in == wp->bytes_in_reported)
         return;
     wq_item_t it = {.kind = closed ? WK_REP_CLOSED : WK_REP_STATS,
                     .fd = closed ? (int)wp->why : -1,
                     .id = wp->id,
                     .a = wp->bytes_out - wp->bytes_reported,
                     .b = dropped,
+                    .c = wp->bytes_in - wp->bytes_in_reported,
                     .str = wp->reason};
     if (wq_push(wp->w->out, &it, WQ_CONTROL) != 0) {
         if (closed)
@@ -115,6 +129,7 @@ static void wp_report(wplayer_t *wp, int closed)
         return;
     }
     wp->bytes_reported = wp->bytes_out;
+    wp->bytes_in_reported = wp->bytes_in;
     wp->dropped_reported = dropped;
 }
 
@@ -164,28 +179,76 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
     while ((wp = TAILQ_FIRST(&w->reap)) != NULL) {
         TAILQ_REMOVE(&w->reap, wp, link);
         wp_report(wp, 1);
+        if (wp->proto)
+            wp->proto->free(wp->state);
+        free(wp->remote);
         free(wp->out);
         free(wp);
     }
 }
 
-/* Appends to the private bytes (what is left of them, then data). Out of
- * memory: the bytes are not sent (logged). */
-static void wp_append(wplayer_t *wp, const void *data, uint32_t len)
+/* Appends to the private bytes (what is left of them, then data): 0, or
+ * NODE_ENOMEM (the bytes are not sent; logged). */
+static int wp_append(wplayer_t *wp, const void *data, size_t len)
 {
     uint32_t left = wp->out_len - wp->out_off;
     uint8_t *buf = malloc((size_t)left + len);
     if (!buf) {
-        log_error(wp->id, "worker %u: out of memory for the end of a response", wp->w->slot);
-        return;
+        log_error(wp->id, "worker %u: out of memory for a player's private bytes", wp->w->slot);
+        return NODE_ENOMEM;
     }
     if (left)
         memcpy(buf, wp->out + wp->out_off, left);
     memcpy(buf + left, data, len);
     free(wp->out);
     wp->out = buf;
-    wp->out_len = left + len;
+    wp->out_len = left + (uint32_t)len;
     wp->out_off = 0;
+    return 0;
+}
+
+/* sink.h's send for wp's protocol: bounded as conn_send() (CONN_OUT_MAX:
+ * a client that makes the node reply and reads nothing is closed). */
+static int wp_sink_send(void *arg, const void *data, size_t len)
+{
+    wplayer_t *wp = arg;
+    if (wp->closing)
+        return 0;
+    size_t queued = (size_t)(wp->out_len - wp->out_off);
+    if (queued + len > CONN_OUT_MAX) {
+        log_warn(wp->id, "%s: %s reads no replies (%zu bytes queued), closing", wp->proto->name,
+                 wp->remote, queued + len);
+        wp_close(wp, REASON_SLOW, "replies not read");
+        return NODE_ELIMIT;
+    }
+    return wp_append(wp, data, len);
+}
+
+static sink_t wp_sink(wplayer_t *wp)
+{
+    return (sink_t){wp_sink_send, wp, &wp->player, wp->id, wp->remote ? wp->remote : "?"};
+}
+
+/* Ends wp's response (as sess_httpflv's end_stream()): its protocol's last
+ * bytes (a close frame) or the last chunk, then the close once they are
+ * written (by the next flush; bounded by player.slow_timeout_ms). */
+static void wp_end(wplayer_t *wp, reason_t why, const char *reason)
+{
+    if (wp->ending || wp->closing)
+        return;
+    wp->ending = 1;
+    wp->ending_ms = weir_mono_ms();
+    wp->why = why;
+    wp->reason = reason;
+    if (wp->proto) {
+        sink_t out = wp_sink(wp);
+        wp->proto->on_end(wp->state, &out, why); /* reads the player's frame in flight */
+    } else if (wp->player.enc == MSG_ENC_FLV_CHUNKED) {
+        (void)wp_append(wp, "0\r\n\r\n", 5);
+    }
+    stream_player_stop(&wp->player);
+    if (!wp->wblocked && !wp->closing)
+        event_active(&wp->wev, EV_WRITE, 0);
 }
 
 static void wp_wake(player_t *p)
@@ -202,13 +265,7 @@ static void wp_event(player_t *p, player_event_t ev)
         log_info(wp->id, "worker %u: slow player disconnected", wp->w->slot);
         wp_close(wp, REASON_SLOW, "slow player disconnected");
     } else if (ev == PLAYER_EV_ENDED || ev == PLAYER_EV_NOT_FOUND) {
-        /* The last chunk of a chunked response, then the end (as
-         * sess_httpflv's end_stream()); written by the next flush. */
-        wp->ending = 1;
-        if (wp->player.enc == MSG_ENC_FLV_CHUNKED)
-            wp_append(wp, "0\r\n\r\n", 5);
-        if (!wp->wblocked)
-            event_active(&wp->wev, EV_WRITE, 0);
+        wp_end(wp, REASON_STREAM_ENDED, "stream ended");
     } /* UNPUBLISHED, REPUBLISHED: the player stays through the grace period */
 }
 
@@ -228,7 +285,8 @@ static int wp_write_once(wplayer_t *wp, int64_t now)
 {
     struct iovec iov[WORKER_MAX_IOV];
     int n;
-    int priv = wp->out_off < wp->out_len;
+    /* Private bytes wait for the message in flight (its frame stays whole). */
+    int priv = wp->out_off < wp->out_len && (!wp->player.attached || !wp->player.offset);
     if (priv) {
         iov[0].iov_base = wp->out + wp->out_off;
         iov[0].iov_len = wp->out_len - wp->out_off;
@@ -277,7 +335,7 @@ static void wp_flush(wplayer_t *wp)
                 event_del(&wp->wev);
             }
             if (wp->ending)
-                wp_close(wp, REASON_STREAM_ENDED, "stream ended");
+                wp_close(wp, wp->why, wp->reason);
             return;
         }
     }
@@ -293,14 +351,26 @@ static void wp_write_cb(evutil_socket_t fd, short what, void *arg)
         wp_flush(wp);
 }
 
-/* A plain HTTP-FLV client sends nothing after its request: bytes are
- * ignored; the end of file or an error ends the session. */
+/* A client's bytes after its request: its protocol's (WebSocket frames),
+ * read until the session ends; a plain HTTP-FLV client sends nothing
+ * (bytes are ignored). The end of file or an error ends the session. */
 static void wp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     wplayer_t *wp = arg;
-    uint8_t buf[512];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    uint8_t *buf = wp->w->rbuf;
+    ssize_t n = recv(fd, buf, wp->proto ? WORKER_READ_BUF : 512, 0);
+    if (n > 0)
+        wp->bytes_in += (uint64_t)n;
+    if (n > 0 && wp->proto && !wp->ending && !wp->closing) {
+        sink_t out = wp_sink(wp);
+        reason_t why;
+        const char *reason;
+        if (wp->proto->on_read(wp->state, &out, buf, (size_t)n, weir_mono_ms(), &why, &reason))
+            wp_end(wp, why, reason);
+        else if (!wp->closing && wp->out_off < wp->out_len && !wp->wblocked)
+            wp_flush(wp);
+    }
     if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
         return;
     if (n == 0)
@@ -321,11 +391,17 @@ static wfeed_t *feed_find(worker_t *w, uint64_t id)
 static void player_add(worker_t *w, wq_item_t *it)
 {
     wfeed_t *f = feed_find(w, it->a);
+    worker_handoff_t *h = it->ptr;
     wplayer_t *wp = calloc(1, sizeof *wp);
-    if (!wp) {
+    uint8_t *out = wp ? malloc(h->head_len ? h->head_len : 1) : NULL;
+    char *remote = out && h->proto ? strdup(h->remote) : NULL;
+    if (!out || (h->proto && !remote)) {
         log_error(it->id, "worker %u: out of memory for a player", w->slot);
         close(it->fd);
-        free(it->ptr);
+        worker_handoff_free(h);
+        free(wp);
+        free(out);
+        free(remote);
         wq_item_t rep = {
             .kind = WK_REP_CLOSED, .fd = REASON_ERROR, .id = it->id, .str = "out of memory"};
         (void)wq_push(w->out, &rep, WQ_CONTROL);
@@ -334,8 +410,13 @@ static void player_add(worker_t *w, wq_item_t *it)
     wp->w = w;
     wp->id = it->id;
     wp->fd = it->fd;
-    wp->out = it->ptr;
-    wp->out_len = it->len;
+    memcpy(out, h->head, h->head_len);
+    wp->out = out;
+    wp->out_len = h->head_len;
+    wp->proto = h->proto;
+    wp->state = h->state; /* ours now */
+    wp->remote = remote;
+    free(h);
     wp->player =
         (player_t){.ops = &WP_OPS, .owner = wp, .sess_id = it->id, .enc = (msg_enc_t)it->b};
     TAILQ_INSERT_TAIL(&w->players, wp, link);
@@ -351,13 +432,47 @@ static void player_add(worker_t *w, wq_item_t *it)
     wp_flush(wp);
 }
 
-static void player_drop(worker_t *w, uint64_t id)
+/* WK_PLAYER_DROP: a protocol's player gets its last bytes (the close frame
+ * of the loop's reason), a plain one is closed at once. */
+static void player_drop(worker_t *w, const wq_item_t *it)
 {
     wplayer_t *wp;
+    reason_t why = (reason_t)it->fd;
+    const char *reason = it->str ? it->str : "kicked";
     TAILQ_FOREACH(wp, &w->players, link)
-    if (wp->id == id) {
-        wp_close(wp, REASON_KICKED, "kicked");
+    if (wp->id == it->id) {
+        if (wp->proto)
+            wp_end(wp, why, reason);
+        else
+            wp_close(wp, why, reason);
         return;
+    }
+}
+
+/* Every tick: a protocol's timers (pings, the idle cut), and the bound on
+ * the last bytes of an ending response (as sess_httpflv's tick). */
+static void players_tick(worker_t *w, int64_t now)
+{
+    wplayer_t *wp, *next;
+    for (wp = TAILQ_FIRST(&w->players); wp; wp = next) {
+        next = TAILQ_NEXT(wp, link);
+        if (wp->ending && now - wp->ending_ms > (int64_t)w->conf.player_slow_timeout_ms) {
+            log_warn(wp->id,
+                     "worker %u: a player does not read the end of its response, "
+                     "disconnecting",
+                     w->slot);
+            wp_close(wp, REASON_SLOW, "slow player disconnected");
+            continue;
+        }
+        if (!wp->proto || wp->ending)
+            continue;
+        sink_t out = wp_sink(wp);
+        reason_t why;
+        const char *reason;
+        if (wp->proto->on_tick(wp->state, &out, now, &why, &reason))
+            wp_end(wp, why, reason);
+        else if (!wp->closing && wp->out_off < wp->out_len && !wp->wblocked)
+            wp_flush(wp);
     }
 }
 
@@ -443,12 +558,23 @@ static int handle_item(worker_t *w, wq_item_t *it)
     case WK_MEDIA: feed_media(w, it); break;
     case WK_FEED_END: feed_end(w, it->id); break;
     case WK_PLAYER_ADD: player_add(w, it); break;
-    case WK_PLAYER_DROP: player_drop(w, it->id); break;
+    case WK_PLAYER_DROP: player_drop(w, it); break;
     case WK_FEED_GOP_DROP: feed_gop_drop(w, it->id); break;
     case WK_STOP: return 1;
     default: free(it->ptr); break;
     }
     return 0;
+}
+
+/* An item not handled (the worker stops): its socket and buffers go. */
+static void drop_item(wq_item_t *it)
+{
+    if (it->kind == WK_PLAYER_ADD) {
+        close(it->fd);
+        worker_handoff_free(it->ptr);
+    } else {
+        free(it->ptr);
+    }
 }
 
 static void stop_all(worker_t *w)
@@ -472,10 +598,8 @@ static void in_cb(evutil_socket_t fd, short what, void *arg)
     size_t n = wq_pop(w->in, items, WORKER_POP_BATCH);
     int stop = 0;
     for (size_t i = 0; i < n; i++) {
-        if (stop && items[i].kind == WK_PLAYER_ADD)
-            close(items[i].fd);
         if (stop)
-            free(items[i].ptr);
+            drop_item(&items[i]);
         else
             stop = handle_item(w, &items[i]);
     }
@@ -497,7 +621,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     worker_t *w = arg;
-    hub_tick(w->hub, weir_mono_ms());
+    int64_t now = weir_mono_ms();
+    hub_tick(w->hub, now);
+    players_tick(w, now);
     if (++w->ticks % WORKER_REPORT_TICKS)
         return;
     wplayer_t *wp;
@@ -621,6 +747,11 @@ void worker_thread_stop(worker_t *w)
             usleep(1000); /* full: the worker is popping (bounded by its ring) */
         pthread_join(w->th, NULL);
     }
+    wq_item_t left[WORKER_POP_BATCH];
+    size_t n;
+    while (w->in && (n = wq_pop(w->in, left, WORKER_POP_BATCH)) > 0)
+        for (size_t i = 0; i < n; i++)
+            drop_item(&left[i]); /* (handed over after the stop: their sockets close) */
     if (w->hub)
         hub_free(w->hub);
     if (w->assigned) {

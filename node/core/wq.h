@@ -31,7 +31,7 @@ typedef struct wq_item {
     uint32_t ts;
     uint32_t len;    /* bytes at ptr */
     uint64_t id;     /* a session or feed id */
-    uint64_t a, b;   /* kind-specific numbers */
+    uint64_t a, b, c; /* kind-specific numbers */
     const char *str; /* a static string (a close reason), or NULL */
     void *ptr;       /* owned buffer (malloc'd), or NULL */
 } wq_item_t;

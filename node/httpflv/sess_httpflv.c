@@ -63,6 +63,7 @@ typedef struct {
     int64_t done_since_ms; /* when the tick first saw the connection closing after flush */
     reason_t refusal;      /* an admission refusal's code for the next response (or NONE) */
     wsflv_t *ws;           /* a WebSocket-FLV player (sess_wsflv.h), or NULL */
+    int ws_handed;         /* a WebSocket-FLV player handed to a worker (ws: the worker's) */
 } http_sess_t;
 
 /* The reason code (reason.h) of a response that ends the session. */
@@ -178,8 +179,9 @@ static int respond_flv_head(http_sess_t *hs)
 static void respond_stream(http_sess_t *hs)
 {
     conn_t *c = hs->conn;
+    sink_t out = conn_sink(c);
     if (hs->ws)
-        wsflv_respond(hs->ws, c, weir_mono_ms());
+        wsflv_respond(hs->ws, &out, &c->node->conf, weir_mono_ms());
     else if (respond_flv_head(hs) != 0)
         return;
     hs->state = HS_STREAMING;
@@ -194,10 +196,15 @@ static void respond_stream(http_sess_t *hs)
     conn_info(c, hs->ev_start_ms, &si);
     hs->ev_play = 1;
     conn_event(c->node, "play.start", &si, 0, 0, REASON_NONE, NULL);
-    /* workers > 1: a plain HTTP-FLV player may be written by a worker
-     * thread from here on (worker.h); the session stays listed here. */
-    if (!hs->ws && !hs->ts && hs->player.hops == 0 && worker_handover(c, &hs->player) == 0)
+    /* workers > 1: an HTTP-FLV or WebSocket-FLV player may be written by a
+     * worker thread from here on (worker.h), which takes the WebSocket
+     * state; the session stays listed here. */
+    if (!hs->ts && hs->player.hops == 0 &&
+        worker_handover(c, &hs->player, hs->ws ? &WSFLV_WORKER_PROTO : NULL, hs->ws) == 0) {
         hs->playing = 0;
+        hs->ws_handed = hs->ws != NULL;
+        hs->ws = NULL; /* the worker's now */
+    }
 }
 
 /* play.stop, once, if play.start was recorded. */
@@ -226,8 +233,10 @@ static void player_wake(player_t *p)
 static void end_stream(http_sess_t *hs, reason_t why, const char *reason)
 {
     conn_t *c = hs->conn;
-    if (hs->ws && hs->state == HS_STREAMING)
-        wsflv_send_close(hs->ws, c, why); /* reads the player's frame in flight */
+    if (hs->ws && hs->state == HS_STREAMING) {
+        sink_t out = conn_sink(c);
+        wsflv_send_close(hs->ws, &out, why); /* reads the player's frame in flight */
+    }
     if (hs->playing)
         stream_player_stop(&hs->player);
     hs->playing = 0;
@@ -529,7 +538,8 @@ static void ws_read(http_sess_t *hs, const uint8_t *data, size_t len)
     wsflv_end_t end;
     if (hs->state == HS_DONE)
         return;
-    if (wsflv_on_read(hs->ws, c, data, len, weir_mono_ms(), &end))
+    sink_t out = conn_sink(c);
+    if (wsflv_on_read(hs->ws, &out, data, len, weir_mono_ms(), &end))
         end_stream(hs, end.why, end.reason);
     else if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
         conn_flush(c);
@@ -602,7 +612,8 @@ static void http_on_tick(conn_t *c, int64_t now_ms)
     }
     wsflv_end_t end;
     if (hs->ws && hs->state == HS_STREAMING) {
-        if (wsflv_on_tick(hs->ws, c, now_ms, &end))
+        sink_t out = conn_sink(c);
+        if (wsflv_on_tick(hs->ws, &out, now_ms, &end))
             end_stream(hs, end.why, end.reason);
         else if (!c->closing && evbuffer_get_length(c->out) && !c->wblocked)
             conn_flush(c);
@@ -645,7 +656,7 @@ static void http_info(const conn_t *c, sess_info_t *out)
     if (!hs)
         return;
     out->dropped_frames = hs->player.dropped_frames;
-    if (hs->ws)
+    if (hs->ws || hs->ws_handed)
         out->protocol = WSFLV_PROTOCOL;
     else if (hs->ts)
         out->protocol = "http-ts";

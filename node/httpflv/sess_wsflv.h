@@ -9,13 +9,23 @@
  * without a frame from the client, and the close frame that ends the
  * session. Media goes out as MSG_ENC_WS_FLV (msg.h), one binary frame per
  * FLV tag, from the shared messages.
- * Everything here runs on the loop thread only.
+ *
+ * The session rules write through a sink (sink.h), not a conn_t, so that
+ * they run on the event loop (conn_sink()) and on a worker thread alike:
+ * with workers > 1 a WebSocket-FLV player may be handed to a worker
+ * (worker.h) with its wsflv_t, which WSFLV_WORKER_PROTO drives there.
+ * Threads: wsflv_check() on the loop thread; a wsflv_t is then used by
+ * one thread at a time: the loop's, or after worker_handover() succeeded
+ * the worker's only (which frees it).
  */
 #ifndef WEIR_SESS_WSFLV_H
 #define WEIR_SESS_WSFLV_H
 
-#include "conn.h"
+#include "conf.h"
 #include "http_req.h"
+#include "reason.h"
+#include "sink.h"
+#include "worker.h"
 
 /* Largest data message a client may send (it is read and ignored). */
 #define WSFLV_MAX_DATA 65536
@@ -38,22 +48,27 @@ int wsflv_check(const http_req_t *req, wsflv_t **out, const char **why);
 void wsflv_free(wsflv_t *ws);
 
 /* Queues 101 Switching Protocols and the first binary frame (the FLV file
- * header and PreviousTagSize0). */
-void wsflv_respond(wsflv_t *ws, conn_t *c, int64_t now_ms);
+ * header and PreviousTagSize0) on out; the session's ping period and idle
+ * cut are conf's (http_flv.ws_ping_ms, ws_idle_timeout_ms). */
+void wsflv_respond(wsflv_t *ws, const sink_t *out, const conf_t *conf, int64_t now_ms);
 
 /* Client bytes: 1 when the session must end (*end), else 0. Pongs are
- * queued on c's private output (the caller flushes). */
-int wsflv_on_read(wsflv_t *ws, conn_t *c, const uint8_t *data, size_t len, int64_t now_ms,
+ * queued on out (the caller flushes). */
+int wsflv_on_read(wsflv_t *ws, const sink_t *out, const uint8_t *data, size_t len, int64_t now_ms,
                   wsflv_end_t *end);
 
 /* Pings and the idle cut: 1 when the session must end (*end), else 0. */
-int wsflv_on_tick(wsflv_t *ws, conn_t *c, int64_t now_ms, wsflv_end_t *end);
+int wsflv_on_tick(wsflv_t *ws, const sink_t *out, int64_t now_ms, wsflv_end_t *end);
 
-/* Queues the close frame that ends the session (after the rest of a media
- * frame in flight, so the framing stays whole): the client's code echoed,
+/* Queues the close frame that ends the session on out (after the rest of
+ * the media frame in flight of out->player, so the framing stays whole): the client's code echoed,
  * the parser's error code, or one for why (1000 the stream ended, 1001
  * shutdown, drain, idle cut, 1008 a kick). Once; not before the upgrade. */
-void wsflv_send_close(wsflv_t *ws, conn_t *c, reason_t why);
+void wsflv_send_close(wsflv_t *ws, const sink_t *out, reason_t why);
+
+/* The same rules on a worker thread: worker_handover()'s proto for a
+ * WebSocket-FLV player (its state: the session's wsflv_t, upgraded). */
+extern const worker_proto_t WSFLV_WORKER_PROTO;
 
 /* "ws-flv", the protocol of sessions and events. */
 #define WSFLV_PROTOCOL "ws-flv"

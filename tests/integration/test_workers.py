@@ -1,17 +1,23 @@
-"""`workers: 2` (issue 23, a loop per core, phase 1): plain HTTP-FLV players
-are handed round-robin to the event loop and to one worker thread. Players on
-both loops get the clip's frames, a kick over the API closes a worker's
-player, the API's figures add up (the worker reports every second, the stop
-event counts every byte; /metrics counts the worker's writes), and closing the stream ends the players on both
-loops with the last chunk."""
+"""`workers: 2` (issue 23, a loop per core): plain HTTP-FLV and WebSocket-FLV
+players are handed round-robin to the event loop and to one worker thread.
+Players on both loops get the clip's frames, a kick over the API closes a
+worker's player, the API's figures add up (the worker reports every second,
+the stop event counts every byte; /metrics counts the worker's writes), and
+closing the stream ends the players on both loops with the last chunk, or
+for WebSocket-FLV the close frame the loop sends; a worker's WebSocket player
+answers pings and echoes the client's close as the loop does."""
 
 import re
+import threading
+import time
 
 import weirtest
 from apischema import Api
 from test_api import FlvReader, all_events, sessions, wait_for
 from test_hooks import metric
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
+from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload,
+                      frame, upgrade_request)
 
 APP = "live"
 NAME = "cam"
@@ -23,6 +29,15 @@ def body(reader):
     head, _, rest = bytes(reader.data).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head[:80]
     return rest
+
+
+def assert_plays_clip(out, data, clip):
+    """FLV data (written to out) decodes to a run of the clip's frames."""
+    out.write_bytes(data)
+    got = framemd5(out)
+    assert len(got) >= 25, "%s: only %d video frames" % (out.name, len(got))
+    assert find_run(got, clip.vmd5, cyclic=True) is not None, \
+        "%s: %s" % (out.name, describe_mismatch(got, clip.vmd5))
 
 
 def players(api):
@@ -78,12 +93,7 @@ def test_players_on_two_loops(node, procs, clip, tmp_path):
         for i, rd in enumerate(rest):
             data, complete = dechunk(body(rd))
             assert complete, "player %d: no last chunk" % i
-            out = tmp_path / ("p%d.flv" % i)
-            out.write_bytes(data)
-            got = framemd5(out)
-            assert len(got) >= 25, "player %d: only %d video frames" % (i, len(got))
-            assert find_run(got, clip.vmd5, cyclic=True) is not None, \
-                "player %d: %s" % (i, describe_mismatch(got, clip.vmd5))
+            assert_plays_clip(tmp_path / ("p%d.flv" % i), data, clip)
         # /metrics counts the worker's writes too (its report, every second):
         # the stream is over, so the messages written whole are the tags the
         # players read (the kicked one's unread ones too: at most 1.5 x; the
@@ -97,3 +107,136 @@ def test_players_on_two_loops(node, procs, clip, tmp_path):
     finally:
         for rd in readers:
             rd.close()
+
+
+class WsPlayer(WsClient):
+    """A WebSocket-FLV player read by a thread: it counts every byte read
+    (the 101 head included) and sent (the request included), keeps the
+    binary frames, answers the node's pings, and notes our pings' pongs and
+    the close frame, then the EOF."""
+
+    def __init__(self, n):
+        self.nbytes = 0
+        path = "/%s/%s.flv" % (APP, NAME)
+        super().__init__(n.http_port, path)
+        assert self.status == 101, (self.status, self.headers)
+        self.request = self.sent = len(upgrade_request(path, self.key))
+        self.port = self.sock.getsockname()[1]
+        self.frames, self.pongs = [], []
+        self.close_code = None
+        self.eof = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def send(self, data):
+        self.sent += len(data)
+        super().send(data)
+
+    def _fill(self, deadline):
+        before = len(self.buf)
+        try:
+            super()._fill(deadline)
+        finally:
+            self.nbytes += len(self.buf) - before
+
+    def _run(self):
+        try:
+            while self.close_code is None:
+                try:
+                    _, op, payload = self.recv_frame(1.0)
+                except TimeoutError:
+                    continue
+                if op == OP_BINARY:
+                    self.frames.append(payload)
+                elif op == OP_PING:
+                    self.send(frame(OP_PONG, payload))
+                elif op == OP_PONG:
+                    self.pongs.append(payload)
+                elif op == OP_CLOSE:
+                    self.close_code = int.from_bytes(payload[:2], "big") if payload else 0
+            while True:  # the node closes the connection after its close frame
+                self.buf = b""
+                self._fill(time.monotonic() + 30)
+        except (Closed, ConnectionResetError, OSError):
+            self.eof = True
+
+    def flv(self):
+        return b"".join(self.frames)
+
+
+def test_websocket_players_on_two_loops(node, procs, clip, tmp_path):
+    n = node(workers=2)
+    api = Api(n.api_url)
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
+    weirtest.wait_live(n, APP, NAME)
+    ws = [WsPlayer(n) for _ in range(PLAYERS)]
+    try:
+        wait_for("%d ws-flv players listed" % PLAYERS,
+                 lambda: len(sessions(api, protocol="ws-flv")) == PLAYERS, timeout=20)
+        handed = {int(m) for m in re.findall(r"\[s(\d+)\] ws-flv: handed to worker 1",
+                                             n.log_text())}
+        listed = {s["id"]: s for s in sessions(api, protocol="ws-flv")}
+        assert handed and handed < set(listed), (handed, set(listed))  # both loops
+        by_port = {p.port: p for p in ws}
+        sid = {by_port[int(s["remote"].rsplit(":", 1)[1])]: i for i, s in listed.items()}
+        on_worker = [p for p in ws if sid[p] in handed]
+        on_loop = [p for p in ws if sid[p] not in handed]
+        wait_for("media on every player", lambda: all(len(p.frames) > 200 for p in ws), timeout=30)
+
+        # A worker's player answers our ping with its payload, between frames.
+        on_worker[0].send(frame(OP_PING, b"worker?"))
+        wait_for("the worker's pong", lambda: b"worker?" in on_worker[0].pongs, timeout=5)
+
+        # The client's close: echoed, then the end, on both loops alike.
+        closers = [on_loop[0], on_worker[0]]
+        for p in closers:
+            p.send(frame(OP_CLOSE, close_payload(1000, b"bye")))
+        wait_for("the close echoed and the connection closed",
+                 lambda: all(p.eof for p in closers), timeout=10)
+        assert [p.close_code for p in closers] == [1000, 1000]
+        def stops_of(players):
+            ids = {sid[p] for p in players}
+            got = [e for e in all_events(api)
+                   if e["type"] == "play.stop" and e["session_id"] in ids]
+            return got if len(got) == len(ids) else None
+
+        stops = wait_for("the closers' play.stop", lambda: stops_of(closers))
+        assert {e["protocol"] for e in stops} == {"ws-flv"}, stops
+        assert stops[0]["reason"] == stops[1]["reason"] == "eof", stops  # loop's = worker's
+
+        # A kick of a worker's player: the close code the loop sends (1008).
+        kicked = on_worker[1]
+        assert api.delete("/api/v1/sessions/%d" % sid[kicked]).status_code == 200
+        wait_for("the kicked player's close and EOF", lambda: kicked.eof, timeout=10)
+        assert kicked.close_code == 1008, kicked.close_code
+        assert wait_for("its play.stop", lambda: stops_of([kicked]))[0]["reason"] == "kicked"
+
+        # The stream's end: every other player gets the loop's close code (1000).
+        rest = [p for p in ws if p not in closers and p is not kicked]
+        before = [len(p.frames) for p in rest]
+        wait_for("the others to get more",
+                 lambda: all(len(p.frames) > b + 25 for p, b in zip(rest, before)), timeout=20)
+        r = api.delete("/api/v1/streams/%s/%s" % (APP, NAME))
+        assert r.status_code == 200, r.text
+        wait_for("every player's close and EOF", lambda: all(p.eof for p in rest), timeout=10)
+        assert [p.close_code for p in rest] == [1000] * len(rest), [p.close_code for p in rest]
+        wait_for("no players listed", lambda: not sessions(api, role="player"), timeout=5)
+        stops = {e["session_id"]: e for e in all_events(api)
+                 if e["type"] == "play.stop" and e["protocol"] == "ws-flv"}
+        assert len(stops) == PLAYERS, stops
+        assert {stops[sid[p]]["reason"] for p in rest} == {"stream_ended"}, stops
+        # Every byte read is counted in the stop event, on both loops.
+        for p in ws:
+            assert stops[sid[p]]["bytes_out"] == p.nbytes, (sid[p], stops[sid[p]], p.nbytes)
+        # And every byte the worker read: our ping and close (a pong to the
+        # node's ping sent as it closed may be unread).
+        for p, ours in ((closers[0], 11), (closers[1], 13 + 11)):
+            assert p.request + ours <= stops[sid[p]]["bytes_in"] <= p.sent, (stops[sid[p]], p.sent)
+        for i, p in enumerate(ws):
+            data = p.flv()
+            _, tags, used = weirtest.parse_flv(data)
+            assert used == len(data) and len(tags) + 1 == len(p.frames), "player %d" % i
+            assert_plays_clip(tmp_path / ("ws%d.flv" % i), data, clip)
+    finally:
+        for p in ws:
+            p.close()
