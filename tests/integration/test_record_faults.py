@@ -80,10 +80,7 @@ def _read_only(api, n, pub, player, folder, mounts):
     """A read-only folder: record.fail permission, then clean files again."""
     wait_for("the player's first frames", lambda: _video_frames(player) >= 25, timeout=20,
              diag=[n])
-    assert weirtest.run(["mount", "--bind", folder, folder]).returncode == 0
-    mounts.append(["umount", folder])
-    res = weirtest.run(["mount", "-o", "remount,bind,ro", folder])
-    assert res.returncode == 0, res.stderr
+    _bind_read_only(folder, mounts)
     t0, f0 = time.monotonic(), _video_frames(player)
     fail = wait_event(api, "record.fail", timeout=30, diag=[n], name="camx")
     assert fail[0]["reason"] == "permission", fail
@@ -95,6 +92,24 @@ def _read_only(api, n, pub, player, folder, mounts):
     wait_for("clean files after the folder became writable",
              lambda: _clean_segments(api) >= before + 2, timeout=60, diag=[n])
     assert _metric(api, 'weir_record_failures_total{reason="permission"}') >= 1
+
+
+def _bind_read_only(folder, mounts):
+    """folder bound onto itself, read-only. The writer cuts a file every
+    second; one it opens through the new bind before the remount makes the
+    remount fail ("mount point is busy"): then the bind goes (lazily) and
+    the pair is tried again, at most 10 times."""
+    res = None
+    for _ in range(10):
+        assert weirtest.run(["mount", "--bind", folder, folder]).returncode == 0
+        res = weirtest.run(["mount", "-o", "remount,bind,ro", folder])
+        if res.returncode == 0:
+            mounts.append(["umount", folder])
+            return
+        assert "busy" in res.stderr, res.stderr
+        assert weirtest.run(["umount", "-l", folder]).returncode == 0
+        time.sleep(0.1)
+    raise AssertionError("no read-only bind of %s in 10 tries: %s" % (folder, res.stderr))
 
 
 def _stalled(api, n, pub, player, mnt, mounts):
