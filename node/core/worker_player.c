@@ -93,9 +93,10 @@ void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Appends to the private bytes (what is left of them, then data): 0, or
- * NODE_ENOMEM (the bytes are not sent; logged). */
-static int wp_append(wplayer_t *wp, const void *data, size_t len)
+/* Adds data to the private bytes (what is left of them): after them, or
+ * before them when first. 0, or NODE_ENOMEM (the bytes are not sent;
+ * logged). */
+static int wp_append(wplayer_t *wp, const void *data, size_t len, int first)
 {
     uint32_t left = wp->out_len - wp->out_off;
     uint8_t *buf = malloc((size_t)left + len);
@@ -104,8 +105,8 @@ static int wp_append(wplayer_t *wp, const void *data, size_t len)
         return NODE_ENOMEM;
     }
     if (left)
-        memcpy(buf, wp->out + wp->out_off, left);
-    memcpy(buf + left, data, len);
+        memcpy(buf + (first ? len : 0), wp->out + wp->out_off, left);
+    memcpy(buf + (first ? 0 : left), data, len);
     free(wp->out);
     wp->out = buf;
     wp->out_len = left + (uint32_t)len;
@@ -113,11 +114,11 @@ static int wp_append(wplayer_t *wp, const void *data, size_t len)
     return 0;
 }
 
-/* sink.h's send for wp's protocol: bounded as conn_send() (CONN_OUT_MAX:
- * a client that makes the node reply and reads nothing is closed). */
-static int wp_sink_send(void *arg, const void *data, size_t len)
+/* sink.h's send and send_first for wp's protocol: bounded as conn_send()
+ * (CONN_OUT_MAX: a client that makes the node reply and reads nothing is
+ * closed). */
+static int wp_queue(wplayer_t *wp, const void *data, size_t len, int first)
 {
-    wplayer_t *wp = arg;
     if (wp->closing)
         return 0;
     size_t queued = (size_t)(wp->out_len - wp->out_off);
@@ -127,12 +128,23 @@ static int wp_sink_send(void *arg, const void *data, size_t len)
         wplayer_close(wp, REASON_SLOW, "replies not read");
         return NODE_ELIMIT;
     }
-    return wp_append(wp, data, len);
+    return wp_append(wp, data, len, first);
+}
+
+static int wp_sink_send(void *arg, const void *data, size_t len)
+{
+    return wp_queue(arg, data, len, 0);
+}
+
+static int wp_sink_send_first(void *arg, const void *data, size_t len)
+{
+    return wp_queue(arg, data, len, 1);
 }
 
 static sink_t wp_sink(wplayer_t *wp)
 {
-    return (sink_t){wp_sink_send, wp, &wp->player, wp->id, wp->remote ? wp->remote : "?"};
+    return (sink_t){wp_sink_send, wp_sink_send_first,           wp, &wp->player,
+                    wp->id,       wp->remote ? wp->remote : "?"};
 }
 
 /* Ends wp's response (as sess_httpflv's end_stream()): its protocol's last
@@ -150,7 +162,7 @@ static void wp_end(wplayer_t *wp, reason_t why, const char *reason)
         sink_t out = wp_sink(wp);
         wp->proto->on_end(wp->state, &out, why); /* reads the player's frame in flight */
     } else if (wp->player.enc == MSG_ENC_FLV_CHUNKED) {
-        (void)wp_append(wp, "0\r\n\r\n", 5);
+        (void)wp_append(wp, "0\r\n\r\n", 5, 0);
     }
     stream_player_stop(&wp->player);
     if (!wp->wblocked && !wp->closing)
