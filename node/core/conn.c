@@ -450,7 +450,7 @@ void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out)
     out->protocol = c->proto->name;
     out->remote = c->remote;
     out->start_wall_ms = c->start_wall_ms;
-    out->tls = c->tls != NULL;
+    out->tls = c->tls != NULL || c->tls_moved;
     out->duration_ms = now_ms - c->start_ms;
     out->bytes_in = c->bytes_in;
     out->bytes_out = c->bytes_out;

@@ -10,9 +10,11 @@
 #include <event2/event.h>
 
 #include "common.h"
+#include "conn_tls.h"
 #include "log.h"
 #include "stream_internal.h"
 #include "stream_tap.h"
+#include "tls_io.h"
 #include "worker_internal.h"
 
 #define WORKER_REPORT_BATCH 256
@@ -25,11 +27,11 @@ typedef struct feed {
     stream_tap_t tap; /* tap.players: the handed-over players (all workers) */
     worker_pool_t *pool;
     uint64_t id;
-    int ended;                     /* the stream ended: the tap is detached */
-    uint32_t count[WORKERS_MAX];   /* handed-over players per slot */
-    uint8_t need_key[WORKERS_MAX]; /* a message was lost: skip to the next key frame */
+    int ended;                      /* the stream ended: the tap is detached */
+    uint32_t count[WORKERS_MAX];    /* handed-over players per slot */
+    uint8_t need_key[WORKERS_MAX];  /* a message was lost: skip to the next key frame */
     uint64_t retained[WORKERS_MAX]; /* what each worker's copy holds (its last WK_REP_FEED) */
-    uint64_t drops;                /* messages a full queue refused */
+    uint64_t drops;                 /* messages a full queue refused */
     int drop_logged;
 } feed_t;
 
@@ -243,7 +245,7 @@ static void feed_release(feed_t *f, unsigned slot)
     f->count[slot]--;
     f->tap.players--;
     if (!f->count[slot])
-        feed_set_retained(f, slot, 0); /* the copy ends: what it holds goes */
+        feed_set_retained(f, slot, 0);  /* the copy ends: what it holds goes */
     if (!f->count[slot] && !f->ended) { /* the worker's copy is no longer needed */
         wq_item_t it = {.kind = WK_FEED_END, .fd = -1, .id = f->id};
         (void)feed_control(f, slot, &it);
@@ -272,6 +274,7 @@ static worker_handoff_t *take_out(conn_t *c, const worker_proto_t *proto, void *
         return NULL;
     h->proto = proto;
     h->state = state;
+    h->tls = NULL;
     snprintf(h->remote, sizeof h->remote, "%s", c->remote);
     h->head_len = (uint32_t)n;
     if (n)
@@ -283,14 +286,18 @@ void worker_handoff_free(worker_handoff_t *h)
 {
     if (h && h->proto && h->state)
         h->proto->free(h->state);
+    if (h && h->tls) {
+        tls_io_release(h->tls, 0);
+        free(h->tls);
+    }
     free(h);
 }
 
 int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *state)
 {
     worker_pool_t *pool = c->node->workers;
-    if (!pool || pool->stopped || c->tls || c->fd < 0 || !p->attached || !p->stream ||
-        evbuffer_get_length(c->out) > CONN_OUT_MAX)
+    if (!pool || pool->stopped || conn_tls_handshaking(c) || c->fd < 0 || !p->attached ||
+        !p->stream || evbuffer_get_length(c->out) > CONN_OUT_MAX)
         return -1;
     unsigned slot = next_slot(pool);
     feed_t *f = slot ? feed_get(pool, p->stream) : NULL;
@@ -304,15 +311,20 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
         return -1;
     }
     worker_handoff_t *h = take_out(c, proto, state);
+    if (h && c->tls) /* TLS: the SSL object goes too (conn_tls.h) */
+        h->tls = conn_tls_detach(c);
     wq_item_t it = {.kind = WK_PLAYER_ADD,
                     .fd = c->fd,
                     .id = c->id,
                     .a = f->id,
                     .b = (uint64_t)p->enc,
                     .ptr = h};
-    if (!h || feed_control(f, slot, &it) != 0) { /* state stays the caller's */
+    if (!h || (c->tls && !h->tls) || feed_control(f, slot, &it) != 0) {
+        /* state stays the caller's */
         if (h)
             evbuffer_add(c->out, h->head, h->head_len); /* back, in order: nothing was written */
+        if (h && h->tls)
+            conn_tls_reattach(c, h->tls);
         free(h);
         free(ws);
         if (fresh) {

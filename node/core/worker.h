@@ -1,10 +1,14 @@
 /* worker: more loops than one (the `workers` key, conf.h). With workers
  * = n > 1 the node starts n - 1 worker threads next to its event loop;
- * HTTP-FLV players, plain and WebSocket-FLV (not TLS, not HTTP-TS, not
- * relay links), once admitted and their response head queued, are handed
- * over round-robin over the n loops (the event loop itself is one of them
- * and keeps its share): the worker gets the socket, the unwritten head and
- * from then on writes the player. A WebSocket-FLV player's session state
+ * HTTP-FLV players, plain and WebSocket-FLV, over TCP or TLS (not HTTP-TS,
+ * not relay links), once admitted and their response head queued, are
+ * handed over round-robin over the n loops (the event loop itself is one
+ * of them and keeps its share): the worker gets the socket, the unwritten
+ * head and from then on writes the player. Over TLS the connection's
+ * record layer goes too (conn_tls_detach(): the SSL object, any record
+ * held back; tls_io.h), the handshake having been done on the loop; the
+ * worker encrypts, reads records and sends the close_notify, on its
+ * thread only. A WebSocket-FLV player's session state
  * goes with it, with the table of its protocol's rules (worker_proto_t,
  * implemented by sess_wsflv.c): the worker runs them on its thread (pongs,
  * the close handshake, pings and the idle cut, the close frame at the
