@@ -663,7 +663,7 @@ static void print_json(const char *what, const run_t *r, prod_stats_t *ps, consu
            (unsigned long long)bad, pmed, pmean, cmed, cmean, pinned(),
            (unsigned long long)(sink % 1000));
     if (bad) {
-        fprintf(stderr, "queue_bench: %llu consumer(s) lost, repeated or reordered items\n",
+        fprintf(stderr, "queue_bench: %llu items lost, repeated or out of order\n",
                 (unsigned long long)bad);
         exit(1);
     }
@@ -707,7 +707,9 @@ static void run(run_t *r, const char *what)
 static int usage(void)
 {
     fprintf(stderr, "usage: queue_bench queue wq|spsc CONSUMERS RATE MS\n"
-                    "       queue_bench msg base|shared|pad|copy CONSUMERS SIZE COUNT TOUCH RATE\n");
+                    "       queue_bench msg base|shared|pad|copy CONSUMERS SIZE COUNT TOUCH RATE\n"
+                    "(CONSUMERS 1..3; msg: COUNT over %d, the untimed warm-up)\n",
+            WARMUP);
     return 2;
 }
 
