@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "conn_tls.h"
+#include "cpus.h"
 #include "log.h"
 #include "stream_internal.h"
 #include "stream_tap.h"
@@ -65,7 +66,12 @@ struct worker_pool {
 
 unsigned worker_count(uint32_t conf_workers)
 {
-    long n = conf_workers ? (long)conf_workers : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = conf_workers;
+    if (!n) {
+        cpus_t c;
+        cpus_usable(&c);
+        n = c.usable;
+    }
     if (n < 1)
         n = 1;
     return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
@@ -519,6 +525,14 @@ static const node_module_t WORKER_MODULE = {
 int worker_pool_start(node_t *node, char *err, size_t errlen)
 {
     unsigned n = worker_count(node->conf.workers);
+    if (!node->conf.workers) {
+        cpus_t c;
+        cpus_usable(&c);
+        log_info(0,
+                 "workers: \"auto\": %u loops for %u usable CPUs (online %u, affinity %u, cgroup "
+                 "quota %u; 0: none)",
+                 n, c.usable, c.online, c.affinity, c.quota);
+    }
     if (n <= 1)
         return 0; /* one loop: nothing changes */
     worker_pool_t *pool = calloc(1, sizeof *pool);

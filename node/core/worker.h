@@ -56,8 +56,9 @@
 
 typedef struct worker_pool worker_pool_t;
 
-/* The number of loops for the `workers` key (0: auto, one per online
- * core, at most WORKERS_MAX). */
+/* The number of loops for the `workers` key (0: auto, one per CPU the
+ * process may use: cpus.h, which counts the affinity mask and a cgroup
+ * quota; at most WORKERS_MAX). */
 unsigned worker_count(uint32_t conf_workers);
 /* Starts the pool for node->conf.workers (nothing for 1) and adds it to
  * the node's modules (stopped before the sessions close). Returns 0, or -1
