@@ -465,6 +465,7 @@ void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out)
     if (c->proto->info)
         c->proto->info(c, out);
     out->dropped_frames += worker_conn_dropped(c); /* 0 unless handed to a worker */
+    out->queued_bytes += worker_conn_queued(c);
 }
 
 void conn_reap_all(node_t *node)

@@ -41,6 +41,7 @@ struct worker_sess {
     unsigned slot;
     uint64_t feed_id;
     uint64_t dropped; /* the worker's last report */
+    uint32_t queued;  /* the bytes queued for the player (the worker's last report) */
     int gone;         /* the worker ended it (its last report came, or none will) */
     int released;     /* closing on the loop (worker_conn_release()) */
     int64_t released_ms;
@@ -351,7 +352,11 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
     c->wblocked = 0;
     c->fd = -1; /* the worker's now: it closes it */
     c->worker = ws;
-    log_debug(c->id, "%s: handed to worker %u", proto ? proto->name : "http-flv", slot);
+    log_debug(c->id, "%s: handed to worker %u",
+              proto                    ? proto->name
+              : msg_enc_is_ts(p->enc) ? "http-ts"
+                                      : "http-flv",
+              slot);
     return 0;
 }
 
@@ -397,6 +402,11 @@ uint64_t worker_conn_dropped(const conn_t *c)
     return c->worker ? c->worker->dropped : 0;
 }
 
+uint64_t worker_conn_queued(const conn_t *c)
+{
+    return c->worker ? c->worker->queued : 0;
+}
+
 void worker_player_counts(const node_t *node, uint64_t *writes, uint64_t *msgs)
 {
     const worker_pool_t *pool = node->workers;
@@ -439,6 +449,7 @@ static void handle_report(worker_pool_t *pool, unsigned slot, const wq_item_t *i
     c->bytes_out += it->a;
     c->bytes_in += it->c;
     ws->dropped = it->b;
+    ws->queued = it->kind == WK_REP_CLOSED ? 0 : it->len;
     if (f)
         stream_tap_count_out(&f->tap, it->a);
     if (it->kind != WK_REP_CLOSED)
@@ -449,8 +460,9 @@ static void handle_report(worker_pool_t *pool, unsigned slot, const wq_item_t *i
         return;
     }
     reason_t why = (reason_t)it->fd;
-    if (why == REASON_SLOW)
-        node_limit_hit(pool->node, LIMIT_SLOW_PLAYER);
+    if (why == REASON_SLOW) /* the limit the loop counts for its own players */
+        node_limit_hit(pool->node,
+                       it->flags & WK_CLOSED_UNREAD ? LIMIT_UNREAD_REPLIES : LIMIT_SLOW_PLAYER);
     conn_close(c, why, it->str ? it->str : "closed");
 }
 
@@ -566,8 +578,8 @@ int worker_pool_start(node_t *node, char *err, size_t errlen)
     }
     node->workers = pool;
     log_info(0,
-             "workers: %u loops (the event loop and %u worker threads) serve HTTP-FLV and "
-             "WebSocket-FLV players",
+             "workers: %u loops (the event loop and %u worker threads) serve HTTP-FLV, "
+             "HTTP-TS and WebSocket-FLV players",
              n, n - 1);
     return 0;
 }

@@ -1,7 +1,7 @@
 /* worker: more loops than one (the `workers` key, conf.h). With workers
  * = n > 1 the node starts n - 1 worker threads next to its event loop;
- * HTTP-FLV players, plain and WebSocket-FLV, over TCP or TLS (not HTTP-TS,
- * not relay links), once admitted and their response head queued, are
+ * HTTP-FLV players, plain and WebSocket-FLV, and HTTP-TS players, over TCP
+ * or TLS (not relay links), once admitted and their response head queued, are
  * handed over round-robin over the n loops (the event loop itself is one
  * of them and keeps its share): the worker gets the socket, the unwritten
  * head and from then on writes the player. Over TLS the connection's
@@ -19,10 +19,11 @@
  * storage, relays, publishers, streams and their GOP cache, RTMP sessions.
  * The loop owns the session record (conn_t) of a handed-over player, so
  * /api/v1/sessions and the stream's figures stay one view: the worker
- * reports the bytes (written and read) and dropped frames every second
- * and the end of the session as messages (wq.h), which the loop adds to
- * the conn and the stream. A kick closes the record at once (gone from the API) and tells
- * the worker to close the socket; the record's stop event waits (at most
+ * reports the bytes (written and read), dropped frames and bytes queued
+ * every second and the end of the session (with the limit it hit) as
+ * messages (wq.h), which the loop adds to the conn and the stream. A kick
+ * closes the record at once (gone from the API) and tells the worker to
+ * close the socket; the record's stop event waits (at most
  * 1 s) for the worker's last report, so that it counts every byte.
  *
  * How a stream reaches a worker: the loop holds one tap (stream_tap.h) per
@@ -32,7 +33,9 @@
  * loop send it the stream's headers and GOP cache first. The worker pushes
  * the copies into a hub of its own (worker_loop.c), so its players are
  * served by the hub's ring, GOP cache and slow-player policy, as on the
- * loop. Each queue is bounded in items and bytes (player.max_queue_bytes):
+ * loop; its first HTTP-TS player turns on the copy's own MPEG-TS muxer
+ * (stream_ts.c), so TS packets and their continuity counters are made on
+ * the worker, once per copy, from its key frames on. Each queue is bounded in items and bytes (player.max_queue_bytes):
  * a worker that falls behind loses droppable video first, and after any
  * other loss everything but headers up to the next key frame (counted and
  * logged once per stream). The end of the stream ends the worker's copy and
@@ -87,10 +90,11 @@ typedef struct worker_proto {
     void (*free)(void *state);
 } worker_proto_t;
 
-/* Hands c's player p (attached, plain HTTP-FLV or WebSocket-FLV, its
- * response head queued in c->out) to a worker: c keeps its record but no
+/* Hands c's player p (attached, plain HTTP-FLV, HTTP-TS or WebSocket-FLV,
+ * its response head queued in c->out) to a worker: c keeps its record but no
  * longer reads or writes (c->worker set, c->player NULL, p detached).
- * proto: NULL for plain HTTP-FLV (bytes from the client are ignored), or
+ * proto: NULL for plain HTTP-FLV or HTTP-TS (bytes from the client are
+ * ignored; p->enc says which, and whether chunked), or
  * the protocol the worker speaks with the client, with its state: on
  * success state is the worker's (used and freed on its thread only; the
  * caller must not touch it again). Returns 0, or -1 when the loop keeps
@@ -109,6 +113,11 @@ void worker_conn_free(conn_t *c);
 /* The frames a handed-over player dropped (its worker's last report), 0
  * for any other connection. */
 uint64_t worker_conn_dropped(const conn_t *c);
+/* The bytes queued for a handed-over player (its private bytes and what
+ * it has due from its worker's ring, as the worker last reported them,
+ * every second while they change; up to 1 s old), 0 for any other
+ * connection. */
+uint64_t worker_conn_queued(const conn_t *c);
 /* The workers' writes to players and messages written whole, reported so
  * far (0 without workers): added to the loop hub's in /metrics
  * (weir_player_writes_total, weir_player_messages_total). */

@@ -29,16 +29,24 @@ enum {
 /* Worker -> loop (the worker's `out` queue). */
 enum {
     WK_REP_STATS = 1, /* id: session; a: bytes written since the last report; b: dropped frames;
-                       * c: bytes read since the last report */
-    WK_REP_CLOSED,    /* the same, and the session ended: fd = reason_t, str: the reason */
+                       * c: bytes read since the last report; len: the bytes queued for the
+                       * player now (its private bytes and what it has due from the ring,
+                       * as conn_info() counts the loop's; saturated at UINT32_MAX) */
+    WK_REP_CLOSED,    /* the same, and the session ended: fd = reason_t, str: the reason;
+                       * flags: WK_CLOSED_UNREAD when its client read no replies */
     WK_REP_FEED,      /* id: feed; a: bytes its copy's ring holds (stream_retained_bytes()) */
     WK_REP_HUB        /* a, b: the worker hub's player writes and messages since the last one
                        * (hub_player_counts()) */
 };
 
+/* WK_REP_CLOSED's flags: the client made the worker reply (pongs) and read
+ * nothing past CONN_OUT_MAX: the loop counts unread_replies, as conn_send()
+ * does for its own, not slow_player. */
+#define WK_CLOSED_UNREAD 1
+
 /* WK_PLAYER_ADD's buffer: what the worker takes over with the socket. */
 typedef struct worker_handoff {
-    const worker_proto_t *proto; /* NULL: plain HTTP-FLV */
+    const worker_proto_t *proto; /* NULL: plain HTTP-FLV or HTTP-TS */
     void *state;                 /* proto's, the worker's now */
     struct tls_io *tls;          /* a TLS connection's record layer (tls_io.h), the worker's
                                   * now; NULL: plaintext */

@@ -23,23 +23,35 @@
 #define WORKER_WRITE_BATCH (256 * 1024)
 #define WORKER_FLUSH_ROUNDS 4
 #define WORKER_TLS_READS 4 /* records read per readable event at most */
+#define WORKER_OUT_MIN 512 /* the first size of a player's private bytes' buffer */
 
 static void wp_flush(wplayer_t *wp);
 
 /* ---- reports ------------------------------------------------------------- */
 
-/* ---- reports ------------------------------------------------------------- */
+/* The bytes queued for wp: its private bytes and what its player has due
+ * from the ring (as conn_info() counts a loop's player), at most
+ * UINT32_MAX. */
+static uint32_t wp_queued(const wplayer_t *wp)
+{
+    uint64_t n = (uint64_t)(wp->out_len - wp->out_off) + stream_player_queued(&wp->player);
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
 
-/* Reports wp's bytes and drops (closed: its end too). A refused stats item
- * stays unreported until the next try; a refused close is logged. */
+/* Reports wp's bytes, drops and queued bytes (closed: its end too). A
+ * refused stats item stays unreported until the next try; a refused close
+ * is logged. */
 void wplayer_report(wplayer_t *wp, int closed)
 {
     uint64_t dropped = wp->player.dropped_frames;
+    uint32_t queued = closed ? 0 : wp_queued(wp);
     if (!closed && wp->bytes_out == wp->bytes_reported && dropped == wp->dropped_reported &&
-        wp->bytes_in == wp->bytes_in_reported)
+        wp->bytes_in == wp->bytes_in_reported && queued == wp->queued_reported)
         return;
     wq_item_t it = {.kind = closed ? WK_REP_CLOSED : WK_REP_STATS,
+                    .flags = closed && wp->unread ? WK_CLOSED_UNREAD : 0,
                     .fd = closed ? (int)wp->why : -1,
+                    .len = queued,
                     .id = wp->id,
                     .a = wp->bytes_out - wp->bytes_reported,
                     .b = dropped,
@@ -54,6 +66,7 @@ void wplayer_report(wplayer_t *wp, int closed)
     wp->bytes_reported = wp->bytes_out;
     wp->bytes_in_reported = wp->bytes_in;
     wp->dropped_reported = dropped;
+    wp->queued_reported = queued;
 }
 
 /* ---- players ------------------------------------------------------------- */
@@ -100,30 +113,61 @@ void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Makes room for len more private bytes: 0, or NODE_ENOMEM (logged). The
+ * buffer grows by doubling and is compacted only when what was written is
+ * at least what is left, so a client that makes the worker reply a little
+ * at a time costs it linear work, not a copy of everything queued per
+ * reply. */
+static int wp_reserve(wplayer_t *wp, size_t len)
+{
+    uint32_t left = wp->out_len - wp->out_off;
+    if ((size_t)wp->out_len + len > wp->out_cap && wp->out_off && wp->out_off >= left) {
+        memmove(wp->out, wp->out + wp->out_off, left);
+        wp->out_len = left;
+        wp->out_off = 0;
+    }
+    if ((size_t)wp->out_len + len <= wp->out_cap)
+        return 0;
+    size_t cap = wp->out_cap ? (size_t)wp->out_cap * 2 : WORKER_OUT_MIN;
+    while (cap < (size_t)wp->out_len + len)
+        cap *= 2;
+    uint8_t *buf = realloc(wp->out, cap);
+    if (!buf) {
+        log_error(wp->id, "worker %u: out of memory for a player's private bytes", wp->w->slot);
+        return NODE_ENOMEM;
+    }
+    wp->out = buf;
+    wp->out_cap = (uint32_t)cap;
+    return 0;
+}
+
 /* Adds data to the private bytes (what is left of them): after them, or
  * before them when first. 0, or NODE_ENOMEM (the bytes are not sent;
  * logged). */
 static int wp_append(wplayer_t *wp, const void *data, size_t len, int first)
 {
-    uint32_t left = wp->out_len - wp->out_off;
-    uint8_t *buf = malloc((size_t)left + len);
-    if (!buf) {
-        log_error(wp->id, "worker %u: out of memory for a player's private bytes", wp->w->slot);
+    if (wp_reserve(wp, len) != 0)
         return NODE_ENOMEM;
-    }
-    if (left)
-        memcpy(buf + (first ? len : 0), wp->out + wp->out_off, left);
-    memcpy(buf + (first ? 0 : left), data, len);
-    free(wp->out);
-    wp->out = buf;
-    wp->out_len = left + (uint32_t)len;
-    wp->out_off = 0;
+    uint8_t *at = wp->out + (first ? wp->out_off : wp->out_len);
+    if (first)
+        memmove(at + len, at, wp->out_len - wp->out_off);
+    memcpy(at, data, len);
+    wp->out_len += (uint32_t)len;
     return 0;
+}
+
+/* The private bytes were all written: their buffer goes (most players
+ * never have any again). */
+static void wp_written(wplayer_t *wp)
+{
+    free(wp->out);
+    wp->out = NULL;
+    wp->out_len = wp->out_off = wp->out_cap = 0;
 }
 
 /* sink.h's send and send_first for wp's protocol: bounded as conn_send()
  * (CONN_OUT_MAX: a client that makes the node reply and reads nothing is
- * closed). */
+ * closed, and the loop counts it as unread_replies). */
 static int wp_queue(wplayer_t *wp, const void *data, size_t len, int first)
 {
     if (wp->closing)
@@ -132,6 +176,7 @@ static int wp_queue(wplayer_t *wp, const void *data, size_t len, int first)
     if (queued + len > CONN_OUT_MAX) {
         log_warn(wp->id, "%s: %s reads no replies (%zu bytes queued), closing", wp->proto->name,
                  wp->remote, queued + len);
+        wp->unread = 1;
         wplayer_close(wp, REASON_SLOW, "replies not read");
         return NODE_ELIMIT;
     }
@@ -168,7 +213,7 @@ static void wp_end(wplayer_t *wp, reason_t why, const char *reason)
     if (wp->proto) {
         sink_t out = wp_sink(wp);
         wp->proto->on_end(wp->state, &out, why); /* reads the player's frame in flight */
-    } else if (wp->player.enc == MSG_ENC_FLV_CHUNKED) {
+    } else if (wp->player.enc == MSG_ENC_FLV_CHUNKED || wp->player.enc == MSG_ENC_TS_CHUNKED) {
         (void)wp_append(wp, "0\r\n\r\n", 5, 0);
     }
     stream_player_stop(&wp->player);
@@ -242,9 +287,9 @@ static int wp_write_once(wplayer_t *wp, int64_t now)
         return 0;
     }
     wp->bytes_out += (uint64_t)w;
-    if (priv)
-        wp->out_off += (uint32_t)w;
-    else
+    if (priv && (wp->out_off += (uint32_t)w) == wp->out_len)
+        wp_written(wp);
+    else if (!priv)
         stream_player_consumed(&wp->player, (size_t)w);
     if ((size_t)w < want) {
         wp_block(wp);
@@ -395,13 +440,16 @@ void worker_player_add(worker_t *w, wq_item_t *it)
     memcpy(out, h->head, h->head_len);
     wp->out = out;
     wp->out_len = h->head_len;
+    wp->out_cap = h->head_len ? h->head_len : 1;
     wp->proto = h->proto;
     wp->state = h->state; /* ours now */
     wp->remote = remote;
     wp->tls = h->tls; /* ours now, with any record it held back */
     if (wp->tls) {
         wp->tls->id = wp->id;
-        wp->tls->what = h->proto ? h->proto->name : "http-flv";
+        wp->tls->what = h->proto                              ? h->proto->name
+                        : msg_enc_is_ts((msg_enc_t)it->b) ? "http-ts"
+                                                          : "http-flv";
         wp->tls->remote = remote;
     }
     free(h);

@@ -42,12 +42,14 @@ typedef struct wplayer {
     player_t player;
     /* Private bytes (the response head, a protocol's replies, the last
      * chunk or close frame), written before the player's next message. */
-    uint8_t *out;
-    uint32_t out_len, out_off;
+    uint8_t *out; /* NULL once written (wp_append() makes it again) */
+    uint32_t out_len, out_off, out_cap;
     int wblocked, ending, closing;
     int64_t ending_ms; /* when ending began: its last bytes are bounded in time */
     uint64_t bytes_out, bytes_reported, dropped_reported;
     uint64_t bytes_in, bytes_in_reported; /* read after the handover */
+    uint32_t queued_reported;             /* the bytes queued for it, as the loop last heard */
+    int unread;                           /* closed for not reading its protocol's replies */
     reason_t why;                         /* closing: the end's; ending: the end to come */
     const char *reason;
     const worker_proto_t *proto; /* the client's protocol (WebSocket-FLV), or NULL */

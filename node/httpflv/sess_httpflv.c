@@ -196,10 +196,10 @@ static void respond_stream(http_sess_t *hs)
     conn_info(c, hs->ev_start_ms, &si);
     hs->ev_play = 1;
     conn_event(c->node, "play.start", &si, 0, 0, REASON_NONE, NULL);
-    /* workers > 1: an HTTP-FLV or WebSocket-FLV player may be written by a
-     * worker thread from here on (worker.h), which takes the WebSocket
-     * state; the session stays listed here. */
-    if (!hs->ts && hs->player.hops == 0 &&
+    /* workers > 1: an HTTP-FLV, HTTP-TS or WebSocket-FLV player may be
+     * written by a worker thread from here on (worker.h), which takes the
+     * WebSocket state; the session stays listed here. */
+    if (hs->player.hops == 0 &&
         worker_handover(c, &hs->player, hs->ws ? &WSFLV_WORKER_PROTO : NULL, hs->ws) == 0) {
         hs->playing = 0;
         hs->ws_handed = hs->ws != NULL;
