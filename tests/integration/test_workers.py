@@ -5,9 +5,15 @@ worker's player, the API's figures add up (the worker reports every second,
 the stop event counts every byte; /metrics counts the worker's writes), and
 closing the stream ends the players on both loops with the last chunk, or
 for WebSocket-FLV the close frame the loop sends; a worker's WebSocket player
-answers pings and echoes the client's close as the loop does."""
+answers pings and echoes the client's close as the loop does. HTTP-TS players
+(chunked and HTTP/1.0) play on both loops: MPEG-TS from a key frame on, made
+by the worker's copy of the stream, ended as the loop ends it. A worker's
+player reports its queued_bytes (a stalled one shows them, a reading one
+stays small), and a WebSocket client that floods pings and reads nothing is
+counted as unread_replies on both loops."""
 
 import re
+import socket
 import threading
 import time
 
@@ -15,6 +21,8 @@ import weirtest
 from apischema import Api
 from test_api import FlvReader, all_events, sessions, wait_for
 from test_hooks import metric
+from test_httpts import check_pulled, clip_md5  # noqa: F401 (clip_md5: a fixture)
+from test_limits import refused
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
 from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload,
                       frame, upgrade_request)
@@ -240,3 +248,169 @@ def test_websocket_players_on_two_loops(node, procs, clip, tmp_path):
     finally:
         for p in ws:
             p.close()
+
+
+class TsReader(FlvReader):
+    """An HTTP-TS player (HTTP/1.1: chunked, or HTTP/1.0: a plain body to
+    the close), read by a thread, keeping every byte."""
+
+    def __init__(self, n, version):
+        host = "Host: x\r\n" if version == "1.1" else ""
+        req = ("GET /%s/%s.ts HTTP/%s\r\n%s\r\n" % (APP, NAME, version, host)).encode()
+        self.version = version
+        self.sock = weirtest.http_open(n.http_port, req, timeout=30)
+        self.port = self.sock.getsockname()[1]
+        self.bytes = 0
+        self.data = bytearray()
+        self.closed_at = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def ts(self):
+        """The MPEG-TS bytes and whether the response ended as it must (the
+        last chunk; HTTP/1.0: the close)."""
+        b = body(self)
+        if self.version == "1.1":
+            return dechunk(b)
+        return b, self.closed_at is not None
+
+
+class Stalled:
+    """A player that sent its request and reads nothing (a 4 KB window)."""
+
+    def __init__(self, n, request):
+        self.sock = weirtest.http_open(n.http_port, request, rcvbuf=4096)
+        self.port = self.sock.getsockname()[1]
+
+
+def handed_ids(n, proto):
+    return {int(m) for m in re.findall(r"\[s(\d+)\] %s: handed to worker 1" % proto,
+                                       n.log_text())}
+
+
+def by_port(listed, clients):
+    """{client: session id} by the client's local port."""
+    port = {c.port: c for c in clients}
+    return {port[int(s["remote"].rsplit(":", 1)[1])]: i for i, s in listed.items()
+            if int(s["remote"].rsplit(":", 1)[1]) in port}
+
+
+def test_http_ts_players_on_two_loops(node, procs, clip, clip_md5, tmp_path):  # noqa: F811
+    n = node(workers=2)
+    api = Api(n.api_url)
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
+    weirtest.wait_live(n, APP, NAME)
+    time.sleep(1.5)  # players join mid-stream, at the cached key frame
+    # Round-robin from the loop: each version gets one player on each loop.
+    readers = [TsReader(n, v) for v in ("1.1", "1.1", "1.0", "1.0")]
+    try:
+        listed = wait_for("4 http-ts players listed", lambda: (lambda s: len(s) == 4 and s)(
+            {s["id"]: s for s in sessions(api, protocol="http-ts")}), timeout=20)
+        sid = by_port(listed, readers)
+        handed = handed_ids(n, "http-ts")
+        for v in ("1.1", "1.0"):
+            on = sorted(sid[r] in handed for r in readers if r.version == v)
+            assert on == [False, True], (v, handed, sid)  # one on each loop
+        wait_for("media on every player", lambda: all(r.bytes > 400000 for r in readers),
+                 timeout=40)
+        r = api.delete("/api/v1/streams/%s/%s" % (APP, NAME))
+        assert r.status_code == 200, r.text
+        wait_for("every player's end", lambda: all(rd.closed_at for rd in readers), timeout=10)
+        wait_for("no players listed", lambda: not sessions(api, role="player"), timeout=5)
+        stops = {e["session_id"]: e for e in all_events(api)
+                 if e["type"] == "play.stop" and e["protocol"] == "http-ts"}
+        assert set(stops) == set(sid.values()), stops
+        for i, rd in enumerate(readers):
+            e = stops[sid[rd]]
+            assert e["reason"] == "stream_ended", e
+            assert e["bytes_out"] == len(rd.data), (i, e, len(rd.data))  # worker's too
+            data, complete = rd.ts()
+            assert complete, "player %d (HTTP/%s): no proper end" % (i, rd.version)
+            assert len(data) % 188 == 0 and data[:1] == b"\x47", "player %d: not TS" % i
+            out = tmp_path / ("p%d.ts" % i)
+            out.write_bytes(data)
+            fmt = weirtest.ffprobe_json(out, "-show_format")["format"]["format_name"]
+            assert fmt == "mpegts", (i, fmt)
+            # decodes without a word, H.264 + AAC, a run of the clip from a key frame
+            check_pulled(out, clip, clip_md5, 2 * clip.fps)
+    finally:
+        for rd in readers:
+            rd.close()
+
+
+def ws_flood(n, until):
+    """A WebSocket-FLV client that floods pings (125-byte payloads) and reads
+    nothing, until the node closes it or until() holds (at most 30 s)."""
+    c = WsClient(n.http_port, "/%s/%s.flv" % (APP, NAME), rcvbuf=4096)
+    assert c.status == 101, c.status
+    batch = frame(OP_PING, bytes(125)) * 512
+    c.sock.settimeout(0.5)
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and not until():
+            try:
+                c.sock.sendall(batch)
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+    finally:
+        c.sock.close()
+
+
+def test_worker_player_queued_and_unread_replies(node, procs, clip_heavy):
+    n = node(workers=2, player={"slow_timeout_ms": 60000})
+    api = Api(n.api_url)
+    # The heavy clip fills a stalled player's socket buffers (MBs on loopback) in seconds.
+    procs.spawn(weirtest.publish_cmd(clip_heavy.path, n.rtmp_url(APP, NAME), loop=True),
+                "publisher")
+    weirtest.wait_live(n, APP, NAME)
+    req = ("GET /%s/%s.flv HTTP/1.1\r\nHost: x\r\n\r\n" % (APP, NAME)).encode()
+    # A stalled player and a reading one on each loop (round-robin).
+    stalled = [Stalled(n, req) for _ in range(2)]
+    reading = [FlvReader(n, APP, NAME) for _ in range(2)]
+    try:
+        listed = wait_for("4 players listed", lambda: (lambda s: len(s) == 4 and s)(players(api)),
+                          timeout=20)
+        sid = by_port(listed, stalled + reading)
+        handed = handed_ids(n, "http-flv")
+        assert sorted(sid[s] in handed for s in stalled) == [False, True], (handed, sid)
+        assert sorted(sid[r] in handed for r in reading) == [False, True], (handed, sid)
+
+        def queued():
+            now = players(api)
+            return {c: now[i]["queued_bytes"] for c, i in sid.items()}
+
+        # A stalled player's bytes wait, the worker's too (its report, every second).
+        got = wait_for("the stalled players' queued_bytes",
+                       lambda: (lambda q: all(q[s] > 65536 for s in stalled) and q)(queued()),
+                       timeout=30, interval=0.5)
+        for _ in range(3):  # the reading ones stay small, on both loops
+            assert all(got[r] < 256 * 1024 for r in reading), got
+            time.sleep(1)
+            got = queued()
+        for s in stalled:
+            s.sock.close()
+
+        # Replies not read: the loop's limit, counted for both loops' players.
+        before = refused(n)
+        for k in (1, 2):
+            ws_flood(n, lambda: refused(n)["unread_replies"] >= before["unread_replies"] + k)
+        after = wait_for("2 unread_replies", lambda: (lambda r: r["unread_replies"] == before[
+            "unread_replies"] + 2 and r)(refused(n)), timeout=10)
+        assert after["slow_player"] == before["slow_player"], (before, after)
+        logged = dict(re.findall(r"\[s(\d+)\] \S+: \S+ reads no replies \((\d+) bytes queued\)",
+                                 n.log_text()))
+        assert len(logged) == 2, logged
+        assert all((1 << 20) < int(q) <= (1 << 20) + 4096 for q in logged.values()), logged
+        ws_handed = handed_ids(n, "ws-flv")
+        stops = [e for e in all_events(api)
+                 if e["type"] == "play.stop" and e["protocol"] == "ws-flv"]
+        assert len(stops) == 2 and len({e["session_id"] for e in stops} & ws_handed) == 1, (
+            stops, ws_handed)  # one on each loop
+        assert stops[0]["reason"] == stops[1]["reason"] == "slow", stops
+    finally:
+        for s in stalled:
+            s.sock.close()
+        for r in reading:
+            r.close()
