@@ -21,7 +21,7 @@ import weirtest
 from apischema import Api
 from test_api import FlvReader, all_events, sessions, wait_for
 from test_hooks import metric
-from test_httpts import check_pulled, clip_md5  # noqa: F401 (clip_md5: a fixture)
+from test_httpts import check_pulled, clip_md5, pids_of  # noqa: F401 (clip_md5: a fixture)
 from test_limits import refused
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
 from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload,
@@ -295,6 +295,19 @@ def by_port(listed, clients):
             if int(s["remote"].rsplit(":", 1)[1]) in port}
 
 
+def cc_breaks(data):
+    """The TS packets whose continuity_counter does not follow their PID's
+    previous one (payload packets count up by 1 mod 16; none: unchanged)."""
+    last, breaks = {}, []
+    for i in range(0, len(data) - 187, 188):
+        pid = ((data[i + 1] & 0x1F) << 8) | data[i + 2]
+        payload, cc = data[i + 3] & 0x10, data[i + 3] & 0x0F
+        if pid in last and cc != ((last[pid] + 1) % 16 if payload else last[pid]):
+            breaks.append((i // 188, pid, last[pid], cc))
+        last[pid] = cc
+    return breaks
+
+
 def test_http_ts_players_on_two_loops(node, procs, clip, clip_md5, tmp_path):  # noqa: F811
     n = node(workers=2)
     api = Api(n.api_url)
@@ -327,6 +340,10 @@ def test_http_ts_players_on_two_loops(node, procs, clip, clip_md5, tmp_path):  #
             data, complete = rd.ts()
             assert complete, "player %d (HTTP/%s): no proper end" % (i, rd.version)
             assert len(data) % 188 == 0 and data[:1] == b"\x47", "player %d: not TS" % i
+            # PAT, PMT, then a key frame's video (random access), counters unbroken
+            assert pids_of(data)[:3] == [0, 0x1000, 0x100], (i, pids_of(data)[:3])
+            assert data[2 * 188 + 5] & 0x40, "player %d: no random access at the start" % i
+            assert cc_breaks(data) == [], (i, cc_breaks(data)[:5])
             out = tmp_path / ("p%d.ts" % i)
             out.write_bytes(data)
             fmt = weirtest.ffprobe_json(out, "-show_format")["format"]["format_name"]
