@@ -6,7 +6,7 @@ the stop event counts every byte; /metrics counts the worker's writes), and
 closing the stream ends the players on both loops with the last chunk, or
 for WebSocket-FLV the close frame the loop sends; a worker's WebSocket player
 answers pings and echoes the client's close as the loop does. HTTP-TS players
-(chunked and HTTP/1.0) play on both loops: MPEG-TS from a key frame on, made
+(chunked, HTTP/1.0 and HTTPS) play on both loops: MPEG-TS from a key frame on, made
 by the worker's copy of the stream, ended as the loop ends it. A worker's
 player reports its queued_bytes (a stalled one shows them, a reading one
 stays small), and a WebSocket client that floods pings and reads nothing is
@@ -14,6 +14,7 @@ counted as unread_replies on both loops."""
 
 import re
 import socket
+import ssl
 import threading
 import time
 
@@ -23,6 +24,7 @@ from test_api import FlvReader, all_events, sessions, wait_for
 from test_hooks import metric
 from test_httpts import check_pulled, clip_md5, pids_of  # noqa: F401 (clip_md5: a fixture)
 from test_limits import refused
+from test_workers_tls import pki  # noqa: F401 (a fixture)
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
 from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload,
                       frame, upgrade_request)
@@ -252,14 +254,17 @@ def test_websocket_players_on_two_loops(node, procs, clip, tmp_path):
 
 class TsReader(FlvReader):
     """An HTTP-TS player (HTTP/1.1: chunked, or HTTP/1.0: a plain body to
-    the close), read by a thread, keeping every byte."""
+    the close; ctx: over TLS to port), read by a thread, keeping every
+    byte."""
 
-    def __init__(self, n, version):
-        host = "Host: x\r\n" if version == "1.1" else ""
+    def __init__(self, port, version, ctx=None):
+        host = "Host: localhost\r\n" if version == "1.1" else ""
         req = ("GET /%s/%s.ts HTTP/%s\r\n%s\r\n" % (APP, NAME, version, host)).encode()
-        self.version = version
-        self.sock = weirtest.http_open(n.http_port, req, timeout=30)
-        self.port = self.sock.getsockname()[1]
+        self.version = "https" if ctx else version
+        raw = socket.create_connection((weirtest.HOST, port), timeout=30)
+        self.port = raw.getsockname()[1]
+        self.sock = ctx.wrap_socket(raw, server_hostname="localhost") if ctx else raw
+        self.sock.sendall(req)
         self.bytes = 0
         self.data = bytearray()
         self.closed_at = None
@@ -270,7 +275,7 @@ class TsReader(FlvReader):
         """The MPEG-TS bytes and whether the response ended as it must (the
         last chunk; HTTP/1.0: the close)."""
         b = body(self)
-        if self.version == "1.1":
+        if self.version != "1.0":
             return dechunk(b)
         return b, self.closed_at is not None
 
@@ -308,20 +313,25 @@ def cc_breaks(data):
     return breaks
 
 
-def test_http_ts_players_on_two_loops(node, procs, clip, clip_md5, tmp_path):  # noqa: F811
-    n = node(workers=2)
+def test_http_ts_players_on_two_loops(node, procs, clip, clip_md5, pki, tmp_path):  # noqa: F811
+    https_port = weirtest.free_ports(1)[0]
+    n = node(workers=2, tls={"cert": pki["cert"], "key": pki["key"]},
+             https={"listen": "127.0.0.1:%d" % https_port})
     api = Api(n.api_url)
+    ctx = ssl.create_default_context(cafile=pki["ca"])
     procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
     weirtest.wait_live(n, APP, NAME)
     time.sleep(1.5)  # players join mid-stream, at the cached key frame
-    # Round-robin from the loop: each version gets one player on each loop.
-    readers = [TsReader(n, v) for v in ("1.1", "1.1", "1.0", "1.0")]
+    # Round-robin from the loop: each kind gets one player on each loop.
+    readers = [TsReader(n.http_port, v) for v in ("1.1", "1.1", "1.0", "1.0")]
+    readers += [TsReader(https_port, "1.1", ctx) for _ in range(2)]
     try:
-        listed = wait_for("4 http-ts players listed", lambda: (lambda s: len(s) == 4 and s)(
+        listed = wait_for("6 http-ts players listed", lambda: (lambda s: len(s) == 6 and s)(
             {s["id"]: s for s in sessions(api, protocol="http-ts")}), timeout=20)
         sid = by_port(listed, readers)
+        assert {listed[sid[r]]["tls"] for r in readers} == {False, True}, listed
         handed = handed_ids(n, "http-ts")
-        for v in ("1.1", "1.0"):
+        for v in ("1.1", "1.0", "https"):
             on = sorted(sid[r] in handed for r in readers if r.version == v)
             assert on == [False, True], (v, handed, sid)  # one on each loop
         wait_for("media on every player", lambda: all(r.bytes > 400000 for r in readers),
@@ -338,7 +348,7 @@ def test_http_ts_players_on_two_loops(node, procs, clip, clip_md5, tmp_path):  #
             assert e["reason"] == "stream_ended", e
             assert e["bytes_out"] == len(rd.data), (i, e, len(rd.data))  # worker's too
             data, complete = rd.ts()
-            assert complete, "player %d (HTTP/%s): no proper end" % (i, rd.version)
+            assert complete, "player %d (%s): no proper end" % (i, rd.version)
             assert len(data) % 188 == 0 and data[:1] == b"\x47", "player %d: not TS" % i
             # PAT, PMT, then a key frame's video (random access), counters unbroken
             assert pids_of(data)[:3] == [0, 0x1000, 0x100], (i, pids_of(data)[:3])
