@@ -14,7 +14,6 @@ counted as unread_replies on both loops."""
 
 import re
 import socket
-import ssl
 import threading
 import time
 
@@ -24,7 +23,7 @@ from test_api import FlvReader, all_events, sessions, wait_for
 from test_hooks import metric
 from test_httpts import check_pulled, clip_md5, pids_of  # noqa: F401 (clip_md5: a fixture)
 from test_limits import refused
-from test_workers_tls import pki  # noqa: F401 (a fixture)
+from test_workers_tls import pki, tls_node_live  # noqa: F401 (pki: a fixture)
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
 from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload,
                       frame, upgrade_request)
@@ -314,13 +313,7 @@ def cc_breaks(data):
 
 
 def test_http_ts_players_on_two_loops(node, procs, clip, clip_md5, pki, tmp_path):  # noqa: F811
-    https_port = weirtest.free_ports(1)[0]
-    n = node(workers=2, tls={"cert": pki["cert"], "key": pki["key"]},
-             https={"listen": "127.0.0.1:%d" % https_port})
-    api = Api(n.api_url)
-    ctx = ssl.create_default_context(cafile=pki["ca"])
-    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
-    weirtest.wait_live(n, APP, NAME)
+    n, api, https_port, ctx = tls_node_live(node, procs, pki, clip)
     time.sleep(1.5)  # players join mid-stream, at the cached key frame
     # Round-robin from the loop: each kind gets one player on each loop.
     readers = [TsReader(n.http_port, v) for v in ("1.1", "1.1", "1.0", "1.0")]

@@ -132,14 +132,19 @@ def assert_plays_clip(out, data, clip):
         "%s: %s" % (out.name, describe_mismatch(got, clip.vmd5))
 
 
-def test_tls_players_on_two_loops(node, procs, pki, clip, tmp_path):
+def tls_node_live(node, procs, pki, clip):
+    """A node with workers: 2 and an HTTPS listener, APP/NAME published (the
+    clip, looped). Returns (node, its Api, the HTTPS port, a client context)."""
     https_port = weirtest.free_ports(1)[0]
     n = node(workers=2, tls={"cert": pki["cert"], "key": pki["key"]},
              https={"listen": "127.0.0.1:%d" % https_port})
-    api = Api(n.api_url)
-    ctx = ssl.create_default_context(cafile=pki["ca"])
     procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
     weirtest.wait_live(n, APP, NAME)
+    return n, Api(n.api_url), https_port, ssl.create_default_context(cafile=pki["ca"])
+
+
+def test_tls_players_on_two_loops(node, procs, pki, clip, tmp_path):
+    n, api, https_port, ctx = tls_node_live(node, procs, pki, clip)
     # The first two readers (handed one to each loop: round-robin) stop
     # reading for a while with a small buffer: their writes block mid-record.
     readers = [HttpsReader(https_port, ctx, rcvbuf=4096, paused=True) for _ in range(2)]
