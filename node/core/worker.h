@@ -72,9 +72,15 @@ typedef struct worker_proto {
      * else 0 (what the sink got is written after the call). */
     int (*on_read)(void *state, const sink_t *out, const uint8_t *data, size_t len, int64_t now_ms,
                    reason_t *why, const char **reason);
-    /* Every 250 ms while playing: 1 when the session must end. */
+    /* Every 250 ms while playing: 1 when the session must end (NULL: the
+     * protocol has no timers). */
     int (*on_tick)(void *state, const sink_t *out, int64_t now_ms, reason_t *why,
                    const char **reason);
+    /* The player's stream lost its publisher within the grace period
+     * (PLAYER_EV_UNPUBLISHED) or got one back (PLAYER_EV_REPUBLISHED), in
+     * the order of the stream's messages: the notice goes to out (NULL:
+     * the protocol sends none, as WebSocket-FLV on the loop). */
+    void (*on_event)(void *state, const sink_t *out, player_event_t ev);
     /* The session ends for why (stream ended, kicked, ... , or what
      * on_read/on_tick said): its last bytes go to out; the socket closes
      * once they are written (bounded by player.slow_timeout_ms). */
