@@ -1,18 +1,30 @@
 /* worker: more loops than one (the `workers` key, conf.h). With workers
  * = n > 1 the node starts n - 1 worker threads next to its event loop;
  * HTTP-FLV players, plain and WebSocket-FLV (not TLS, not HTTP-TS, not
- * relay links), once admitted and their response head queued, are handed
+ * relay links), once admitted and their response head queued, and RTMP
+ * viewers (not RTMPS, not relay links, never publishers), once their play
+ * is attached and Play.Start queued, none of its media written, are handed
  * over round-robin over the n loops (the event loop itself is one of them
- * and keeps its share): the worker gets the socket, the unwritten head and
- * from then on writes the player. A WebSocket-FLV player's session state
- * goes with it, with the table of its protocol's rules (worker_proto_t,
- * implemented by sess_wsflv.c): the worker runs them on its thread (pongs,
- * the close handshake, pings and the idle cut, the close frame at the
- * end), so the rules are written once, for both loops. workers = 1 starts
+ * and keeps its share): the worker gets the socket, the unwritten bytes and
+ * from then on writes the player. A WebSocket-FLV or RTMP player's session
+ * state goes with it, with the table of its protocol's rules
+ * (worker_proto_t, implemented by sess_wsflv.c and rtmp_play_worker.c):
+ * the worker runs them on its thread (WebSocket: pongs, the close
+ * handshake, pings and the idle cut, the close frame at the end; RTMP: the
+ * chunk parser, protocol control, acknowledgements, the commands of a
+ * playing client, the unpublish/republish notices), so the rules are
+ * written once, for both loops. Where a worker's player differs from the
+ * loop's (rtmp_play_worker.h): an RTMP deleteStream/closeStream ends the
+ * session and the connection closes once its last bytes are out (the loop
+ * keeps the connection for another command), a second play or publish is
+ * answered as an error and ends it, and the limit counters of the chunk
+ * parser's bounds (on the loop) are not counted. workers = 1 starts
  * nothing, and every player stays on the loop exactly as before.
  *
  * Everything else stays on the loop: listeners, admission, hooks, API,
- * storage, relays, publishers, streams and their GOP cache, RTMP sessions.
+ * storage, relays, publishers, streams and their GOP cache, RTMP sessions
+ * until their play is handed over (the loop keeps the session record:
+ * app, name, role, the stop event).
  * The loop owns the session record (conn_t) of a handed-over player, so
  * /api/v1/sessions and the stream's figures stay one view: the worker
  * reports the bytes (written and read) and dropped frames every second
@@ -25,7 +37,11 @@
  * stream with handed-over players, which copies each message into the
  * queue of every worker that has players of the stream (one copy per
  * worker, none per player); a worker's first player of a stream makes the
- * loop send it the stream's headers and GOP cache first. The worker pushes
+ * loop send it the stream's headers and GOP cache first; the
+ * stream's unpublish and republish within the grace period follow in the
+ * order of its messages (WK_FEED_UNPUBLISHED/REPUBLISHED, from the tap's
+ * player_event), and the copy puts them in its ring, so its players get
+ * them as the loop's do (worker_proto_t.on_event). The worker pushes
  * the copies into a hub of its own (worker_loop.c), so its players are
  * served by the hub's ring, GOP cache and slow-player policy, as on the
  * loop. Each queue is bounded in items and bytes (player.max_queue_bytes):
@@ -88,11 +104,12 @@ typedef struct worker_proto {
     void (*free)(void *state);
 } worker_proto_t;
 
-/* Hands c's player p (attached, plain HTTP-FLV or WebSocket-FLV, its
- * response head queued in c->out) to a worker: c keeps its record but no
+/* Hands c's player p (attached: plain HTTP-FLV or WebSocket-FLV with its
+ * response head queued in c->out, or RTMP with Play.Start queued) to a
+ * worker: c keeps its record but no
  * longer reads or writes (c->worker set, c->player NULL, p detached).
  * proto: NULL for plain HTTP-FLV (bytes from the client are ignored), or
- * the protocol the worker speaks with the client, with its state: on
+ * the protocol the worker speaks with the client (WebSocket-FLV, RTMP), with its state: on
  * success state is the worker's (used and freed on its thread only; the
  * caller must not touch it again). Returns 0, or -1 when the loop keeps
  * the player (its turn of the round-robin, no pool, a queue full):

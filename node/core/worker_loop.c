@@ -5,11 +5,11 @@
  * published on that hub by a publisher of the worker's, and the loop's
  * copies of the stream's messages (WK_MEDIA) are pushed to it: the
  * worker's ring, GOP cache, fan-out passes and slow-player policy are the
- * hub's own code, run on this thread only. Handed-over HTTP-FLV and
- * WebSocket-FLV players (WK_PLAYER_ADD: the socket, the bytes the loop had
- * queued, and for WebSocket the session state with its worker_proto_t,
- * whose rules run here: client frames read, pongs, pings, the idle cut,
- * the close frame) play the worker's copy of the stream and are written
+ * hub's own code, run on this thread only. Handed-over HTTP-FLV,
+ * WebSocket-FLV and RTMP players (WK_PLAYER_ADD: the socket, the bytes the loop had
+ * queued, and for WebSocket and RTMP the session state with its
+ * worker_proto_t, whose rules run here: client frames or chunks read,
+ * replies, timers, notices, the last bytes) play the worker's copy of the stream and are written
  * here; their bytes and
  * drops go back to the loop as WK_REP_STATS every WORKER_REPORT_MS, and
  * their end as WK_REP_CLOSED; what each copy's ring holds goes back as

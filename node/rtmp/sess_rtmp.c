@@ -9,7 +9,14 @@
  * NetStream.Publish.BadName / NetStream.Play.Failed with admit's
  * description ("Denied: ...", "Unauthorized: ...", "Forbidden: ...") and the
  * connection closes; a relay refusal is answered BadName /
- * Play.StreamNotFound and the connection stays. */
+ * Play.StreamNotFound and the connection stays.
+ *
+ * With workers > 1 a viewer's play (not a relay link, not RTMPS) is handed
+ * to a worker thread once attached, its Play.Start queued and none of its
+ * media written (hand_over(): at the end of rtmp_on_read(), never inside
+ * its loop, or on PLAYER_EV_STARTED), with the chunk parser
+ * (rtmp_play_worker.h, which runs the session's rules there); the session
+ * stays here for the API and the stop event, without reading. */
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
