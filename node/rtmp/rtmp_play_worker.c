@@ -10,6 +10,7 @@
 #include "amf0.h"
 #include "common.h"
 #include "log.h"
+#include "rtmp_cmd.h"
 #include "rtmp_ctrl.h"
 #include "rtmp_reply.h"
 
@@ -112,25 +113,16 @@ static void on_command(void *arg, const uint8_t *p, uint32_t len)
 {
     cmd_ctx_t *ctx = arg;
     rtmp_play_worker_t *st = ctx->st;
-    amf0_value_t vals[RTMP_MAX_CMD_VALUES];
-    size_t n = 0;
-    const char *err = NULL;
+    rtmp_cmd_t cmd;
+    const char *why = NULL;
     if (st->end)
         return; /* the session ends: nothing more is answered */
-    if (amf0_decode_all(p, len, vals, RTMP_MAX_CMD_VALUES, &n, &err) != 0) {
-        log_warn(ctx->out->sess_id, "rtmp: bad command: %s", err ? err : "amf0 error");
-        end_with(st, REASON_PROTOCOL, "protocol error: bad AMF0 command");
+    if (rtmp_cmd_decode(&cmd, ctx->out->sess_id, p, len, &why) != 0) {
+        end_with(st, REASON_PROTOCOL, why);
         return;
     }
-    const char *cmd = n > 0 ? amf0_str(&vals[0]) : NULL;
-    double txn = n > 1 ? amf0_num(&vals[1], 0) : 0;
-    if (cmd) {
-        on_named(st, ctx->out, cmd, txn);
-    } else {
-        log_warn(ctx->out->sess_id, "rtmp: command without a name");
-        end_with(st, REASON_PROTOCOL, "protocol error: command without a name");
-    }
-    amf0_values_free(vals, n);
+    on_named(st, ctx->out, cmd.name, cmd.txn);
+    rtmp_cmd_free(&cmd);
 }
 
 /* A chunk stream error: logged, the session ends. */

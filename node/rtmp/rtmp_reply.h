@@ -16,10 +16,6 @@
 #include "sink.h"
 #include "stream.h"
 
-/* The AMF0 values of a client's command that are decoded (the rest is a
- * protocol error), on both loops. */
-#define RTMP_MAX_CMD_VALUES 16
-
 /* Each returns 0, or what the sink said (NODE_ELIMIT: the connection is
  * closed; NODE_ENOMEM: the caller ends the session). */
 

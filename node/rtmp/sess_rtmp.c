@@ -29,6 +29,7 @@
 #include "log.h"
 #include "relay_hops.h"
 #include "rtmp_chunk.h"
+#include "rtmp_cmd.h"
 #include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
 #include "rtmp_play_worker.h"
@@ -586,20 +587,17 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
     rtmp_sess_t *rs = arg;
     conn_t *c = rs->conn;
     /* Replies go to c->out, bounded by conn_send() (CONN_OUT_MAX). */
-    amf0_value_t vals[RTMP_MAX_CMD_VALUES];
-    size_t n = 0;
-    const char *err = NULL;
-    if (amf0_decode_all(p, len, vals, RTMP_MAX_CMD_VALUES, &n, &err) != 0) {
-        log_warn(c->id, "rtmp: bad command: %s", err ? err : "amf0 error");
-        conn_close(c, REASON_PROTOCOL, "protocol error: bad AMF0 command");
+    rtmp_cmd_t cm;
+    const char *why = NULL;
+    if (rtmp_cmd_decode(&cm, c->id, p, len, &why) != 0) {
+        conn_close(c, REASON_PROTOCOL, why);
         return;
     }
-    const char *cmd = n > 0 ? amf0_str(&vals[0]) : NULL;
-    double txn = n > 1 ? amf0_num(&vals[1], 0) : 0;
-    if (!cmd) {
-        log_warn(c->id, "rtmp: command without a name");
-        conn_close(c, REASON_PROTOCOL, "protocol error: command without a name");
-    } else if (strcmp(cmd, "connect") == 0) {
+    const char *cmd = cm.name;
+    double txn = cm.txn;
+    const amf0_value_t *vals = cm.vals;
+    size_t n = cm.n;
+    if (strcmp(cmd, "connect") == 0) {
         cmd_connect(rs, txn, vals, n);
     } else if (!rs->connected) {
         log_warn(c->id, "rtmp: '%s' before connect", cmd);
@@ -629,7 +627,7 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
         log_debug(c->id, "rtmp: unknown command '%s'", cmd);
         send_result(rs, "_error", txn, NULL);
     }
-    amf0_values_free(vals, n);
+    rtmp_cmd_free(&cm);
 }
 
 /* Dispatches one message; takes ownership of m->payload. */
