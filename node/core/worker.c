@@ -325,7 +325,13 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
                     .a = f->id,
                     .b = (uint64_t)p->enc,
                     .ptr = h};
+    /* The loop lets go of the socket before the worker may use (and close) it. */
+    event_del(&c->rev);
+    event_del(&c->wev);
     if (!h || feed_control(f, slot, &it) != 0) { /* state stays the caller's */
+        event_add(&c->rev, NULL);
+        if (c->wblocked)
+            event_add(&c->wev, NULL);
         if (h)
             evbuffer_add(c->out, h->head, h->head_len); /* back, in order: nothing was written */
         free(h);
@@ -343,8 +349,6 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
     f->tap.players++;
     stream_player_stop(p);
     c->player = NULL;
-    event_del(&c->rev);
-    event_del(&c->wev);
     c->wblocked = 0;
     c->fd = -1; /* the worker's now: it closes it */
     c->worker = ws;
