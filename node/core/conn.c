@@ -254,7 +254,8 @@ conn_t *conn_connect(node_t *node, const char *host, uint16_t port, const conn_p
     return c;
 }
 
-int conn_send(conn_t *c, const void *data, size_t len)
+/* conn_send(), at the front of c->out (first) or its end. */
+static int conn_queue(conn_t *c, const void *data, size_t len, int first)
 {
     if (c->closing)
         return 0;
@@ -269,17 +270,28 @@ int conn_send(conn_t *c, const void *data, size_t len)
         conn_close(c, REASON_SLOW, "replies not read");
         return NODE_ELIMIT;
     }
-    return evbuffer_add(c->out, data, len) == 0 ? 0 : NODE_ENOMEM;
+    int rc = first ? evbuffer_prepend(c->out, data, len) : evbuffer_add(c->out, data, len);
+    return rc == 0 ? 0 : NODE_ENOMEM;
+}
+
+int conn_send(conn_t *c, const void *data, size_t len)
+{
+    return conn_queue(c, data, len, 0);
 }
 
 static int conn_sink_send(void *arg, const void *data, size_t len)
 {
-    return conn_send(arg, data, len);
+    return conn_queue(arg, data, len, 0);
+}
+
+static int conn_sink_send_first(void *arg, const void *data, size_t len)
+{
+    return conn_queue(arg, data, len, 1);
 }
 
 sink_t conn_sink(conn_t *c)
 {
-    return (sink_t){conn_sink_send, c, c->player, c->id, c->remote};
+    return (sink_t){conn_sink_send, conn_sink_send_first, c, c->player, c->id, c->remote};
 }
 
 static void conn_block(conn_t *c)
@@ -438,7 +450,7 @@ void conn_info(const conn_t *c, int64_t now_ms, sess_info_t *out)
     out->protocol = c->proto->name;
     out->remote = c->remote;
     out->start_wall_ms = c->start_wall_ms;
-    out->tls = c->tls != NULL;
+    out->tls = c->tls != NULL || c->tls_moved;
     out->duration_ms = now_ms - c->start_ms;
     out->bytes_in = c->bytes_in;
     out->bytes_out = c->bytes_out;

@@ -107,6 +107,7 @@ struct conn {
     unsigned wblocked : 1;
     unsigned connecting : 1; /* outgoing: resolving or connecting */
     unsigned outgoing : 1;
+    unsigned tls_moved : 1;       /* its TLS state went to a worker with the player (worker.h) */
     struct conn_resolve *resolve; /* pending name resolution, or NULL */
     struct conn_tls *tls;         /* TLS state (conn_tls.h), NULL: plaintext */
     /* Handed to a worker thread (worker.h), or NULL: the worker owns the

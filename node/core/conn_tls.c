@@ -10,19 +10,14 @@
 #include "log.h"
 #include "tls.h"
 #include "tls_client.h"
+#include "tls_io.h"
 
-#define CONN_TLS_RECORD 16384 /* plaintext bytes a TLS record holds at most */
-#define CONN_TLS_READS 4      /* records read per readable event at most */
+#define CONN_TLS_READS 4 /* records read per readable event at most */
 
 struct conn_tls {
-    SSL *ssl;
-    uint8_t *rec;   /* CONN_TLS_RECORD bytes (allocated at first use), or NULL */
-    size_t rec_len; /* bytes in rec: gathered, or a blocked record's */
+    tls_io_t io; /* the SSL object, the record buffer, the want flags */
     unsigned handshaking : 1;
-    unsigned read_wants_write : 1;
-    unsigned write_wants_read : 1;
-    unsigned failed : 1; /* a fatal TLS or socket error: no close_notify */
-    unsigned client : 1; /* an outgoing connection (conn_tls_attach_client()) */
+    unsigned client : 1;        /* an outgoing connection (conn_tls_attach_client()) */
     unsigned hs_failed : 1;     /* client: the handshake failed (hs_err says why) */
     unsigned verify_failed : 1; /* client: ... because the peer's certificate did not verify */
     char *hs_err;               /* client: malloc'd text of the failure, or NULL */
@@ -41,7 +36,10 @@ static int attach(conn_t *c, SSL *ssl, int client)
         SSL_set_connect_state(ssl);
     else
         SSL_set_accept_state(ssl);
-    t->ssl = ssl;
+    t->io.ssl = ssl;
+    t->io.id = c->id;
+    t->io.what = c->proto ? c->proto->name : "tls";
+    t->io.remote = c->remote;
     t->handshaking = 1;
     t->client = client != 0;
     c->tls = t;
@@ -96,27 +94,14 @@ static void disarm_write(conn_t *c)
     }
 }
 
-/* Closes c for a failed read or write (SSL_get_error() code e). */
+/* Closes c for a read that ended (tls_io_read()'s ssl_err). */
 static void io_failed(conn_t *c, int e)
 {
-    struct conn_tls *t = c->tls;
-    const char *why = "TLS error";
-    reason_t code = REASON_ERROR;
-    if (e == SSL_ERROR_ZERO_RETURN) {
-        why = "peer closed the connection";
-        code = REASON_EOF;
-    } else {
-        t->failed = 1;
-        if (e == SSL_ERROR_SYSCALL)
-            why = errno == ECONNRESET ? "connection reset by peer" : "read error";
-        else
-            log_info(c->id, "%s: TLS error with %s: %s", c->proto->name, c->remote,
-                     ERR_reason_error_string(ERR_peek_error()));
-    }
-    ERR_clear_error();
+    const char *why;
+    int peer = tls_io_read_error(&c->tls->io, e, &why);
     if (!c->closing)
-        c->end = code == REASON_EOF ? CONN_END_PEER : CONN_END_IO;
-    conn_close(c, code, why);
+        c->end = peer ? CONN_END_PEER : CONN_END_IO;
+    conn_close(c, peer ? REASON_EOF : REASON_ERROR, why);
 }
 
 /* An outgoing handshake failed: keeps why for the protocol
@@ -128,7 +113,7 @@ static void client_failed(conn_t *c, tls_fail_t why, const char *detail)
     if (why == TLS_FAIL_TIMEOUT)
         snprintf(err, sizeof err, "TLS handshake timed out");
     else
-        t->verify_failed = tls_client_failure(t->ssl, err, sizeof err) == 1;
+        t->verify_failed = tls_client_failure(t->io.ssl, err, sizeof err) == 1;
     if (!t->verify_failed && why != TLS_FAIL_TIMEOUT && detail && !ERR_peek_error())
         snprintf(err, sizeof err, "TLS handshake failed: %s", detail);
     t->hs_failed = 1;
@@ -152,7 +137,7 @@ static void handshake_failed(conn_t *c, tls_fail_t why, const char *detail)
         [TLS_FAIL_OTHER] = "TLS handshake failed",
     };
     struct conn_tls *t = c->tls;
-    t->failed = 1;
+    t->io.failed = 1;
     if (t->client) {
         client_failed(c, why, detail);
         return;
@@ -170,12 +155,12 @@ static void handshake_done(conn_t *c)
     t->handshaking = 0;
     if (!t->client) {
         c->node->tls_handshaking--;
-        tls_count_handshake(c->node->tls, t->ssl);
+        tls_count_handshake(c->node->tls, t->io.ssl);
     }
     disarm_write(c);
-    const char *sni = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
+    const char *sni = SSL_get_servername(t->io.ssl, TLSEXT_NAMETYPE_host_name);
     log_debug(c->id, "%s: TLS with %s: %s %s, server name %s", c->proto->name, c->remote,
-              SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl), sni ? sni : "(none)");
+              SSL_get_version(t->io.ssl), SSL_get_cipher_name(t->io.ssl), sni ? sni : "(none)");
     conn_flush(c); /* what the protocol queued meanwhile */
 }
 
@@ -184,12 +169,12 @@ static int handshake_step(conn_t *c)
 {
     struct conn_tls *t = c->tls;
     ERR_clear_error();
-    int r = SSL_do_handshake(t->ssl);
+    int r = SSL_do_handshake(t->io.ssl);
     if (r == 1) {
         handshake_done(c);
         return 1;
     }
-    int e = SSL_get_error(t->ssl, r);
+    int e = SSL_get_error(t->io.ssl, r);
     if (e == SSL_ERROR_WANT_READ) {
         disarm_write(c);
         return 0;
@@ -208,28 +193,26 @@ static void read_records(conn_t *c)
     struct conn_tls *t = c->tls;
     node_t *node = c->node;
     for (int i = 0; i < CONN_TLS_READS && !c->closing; i++) {
-        size_t n = 0;
-        ERR_clear_error();
-        int r = SSL_read_ex(t->ssl, node->rbuf, sizeof node->rbuf, &n);
-        if (r == 1) {
-            c->bytes_in += n;
+        int e = 0;
+        ssize_t n = tls_io_read(&t->io, node->rbuf, sizeof node->rbuf, &e);
+        if (n > 0) {
+            c->bytes_in += (uint64_t)n;
             c->last_read_ms = weir_mono_ms();
-            c->proto->on_read(c, node->rbuf, n);
+            c->proto->on_read(c, node->rbuf, (size_t)n);
+            if (c->tls != t)
+                return; /* its player went to a worker with the TLS state (worker.h) */
             continue;
         }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_READ)
-            return;
-        if (e == SSL_ERROR_WANT_WRITE) {
-            t->read_wants_write = 1;
-            arm_write(c);
+        if (n == 0) {
+            if (t->io.read_wants_write)
+                arm_write(c);
             return;
         }
         io_failed(c, e);
         return;
     }
     /* Records already decrypted or read from the socket: come back soon. */
-    if (!c->closing && SSL_has_pending(t->ssl))
+    if (!c->closing && SSL_has_pending(t->io.ssl))
         event_active(&c->rev, EV_READ, 0);
 }
 
@@ -240,8 +223,8 @@ void conn_tls_on_readable(conn_t *c)
         return;
     if (c->closing)
         return;
-    if (t->write_wants_read) {
-        t->write_wants_read = 0;
+    if (t->io.write_wants_read) {
+        t->io.write_wants_read = 0;
         conn_flush(c);
         if (c->closing)
             return;
@@ -256,97 +239,23 @@ int conn_tls_on_writable(conn_t *c)
         handshake_step(c);
         return 0;
     }
-    if (t->read_wants_write) {
-        t->read_wants_write = 0;
+    if (t->io.read_wants_write) {
+        t->io.read_wants_write = 0;
         read_records(c);
-        if (c->closing)
+        if (c->closing || c->tls != t) /* or handed to a worker */
             return 0;
     }
     return 1;
 }
 
-/* -1 with errno for a write that did not complete (SSL_get_error() e). */
-static int write_blocked(conn_t *c, int e)
-{
-    struct conn_tls *t = c->tls;
-    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-        t->write_wants_read = e == SSL_ERROR_WANT_READ;
-        errno = EAGAIN;
-        return -1;
-    }
-    t->failed = 1;
-    if (e == SSL_ERROR_SSL)
-        log_info(c->id, "%s: TLS write error with %s: %s", c->proto->name, c->remote,
-                 ERR_reason_error_string(ERR_peek_error()));
-    ERR_clear_error();
-    errno = EIO;
-    return -1;
-}
-
-/* Sends the record buffer: 0 when it went out (or was empty), -1 with
- * errno EAGAIN (it stays: OpenSSL wants these bytes again) or EIO. */
-static int send_rec(conn_t *c)
-{
-    struct conn_tls *t = c->tls;
-    while (t->rec_len) {
-        size_t w = 0;
-        ERR_clear_error();
-        int r = SSL_write_ex(t->ssl, t->rec, t->rec_len, &w);
-        if (r != 1)
-            return write_blocked(c, SSL_get_error(t->ssl, r));
-        t->write_wants_read = 0;
-        t->rec_len -= w;
-        memmove(t->rec, t->rec + w, t->rec_len);
-    }
-    return 0;
-}
-
 int conn_tls_flush_retry(conn_t *c)
 {
-    return send_rec(c);
-}
-
-static int rec_alloc(struct conn_tls *t)
-{
-    if (!t->rec && !(t->rec = malloc(CONN_TLS_RECORD))) {
-        errno = EIO;
-        return -1;
-    }
-    return 0;
-}
-
-/* Gathers left bytes at p into the record buffer, sending each full
- * record. Returns 0, or -1 (blocked or failed: *taken says what was taken). */
-static int write_piece(conn_t *c, const uint8_t *p, size_t left, size_t *taken)
-{
-    struct conn_tls *t = c->tls;
-    if (rec_alloc(t) != 0)
-        return -1;
-    while (left) {
-        size_t len = CONN_TLS_RECORD - t->rec_len;
-        len = left < len ? left : len;
-        memcpy(t->rec + t->rec_len, p, len);
-        t->rec_len += len;
-        *taken += len;
-        p += len;
-        left -= len;
-        if (t->rec_len == CONN_TLS_RECORD && send_rec(c) != 0)
-            return -1;
-    }
-    return 0;
+    return tls_io_flush(&c->tls->io);
 }
 
 ssize_t conn_tls_writev(conn_t *c, const struct iovec *iov, int n)
 {
-    if (send_rec(c) != 0)
-        return -1;
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        if (write_piece(c, iov[i].iov_base, iov[i].iov_len, &total) != 0)
-            return total ? (ssize_t)total : -1; /* blocked, or the error shows next call */
-    if (send_rec(c) != 0 && !total)
-        return -1;
-    return (ssize_t)total;
+    return tls_io_writev(&c->tls->io, iov, n);
 }
 
 ssize_t conn_tls_write_out(conn_t *c)
@@ -368,7 +277,7 @@ ssize_t conn_tls_write_out(conn_t *c)
 
 int conn_tls_write_waits_read(const conn_t *c)
 {
-    return c->tls && c->tls->write_wants_read;
+    return c->tls && c->tls->io.write_wants_read;
 }
 
 void conn_tls_tick(conn_t *c, int64_t now_ms)
@@ -387,14 +296,43 @@ void conn_tls_free(conn_t *c)
     struct conn_tls *t = c->tls;
     if (!t)
         return;
-    if (t->handshaking && !t->client)
+    int server_handshaking = t->handshaking && !t->client;
+    if (server_handshaking)
         c->node->tls_handshaking--;
-    else if (!t->failed && c->end != CONN_END_IO)
-        SSL_shutdown(t->ssl); /* a close_notify, best effort (non-blocking) */
-    ERR_clear_error();
-    SSL_free(t->ssl);
-    free(t->rec);
+    tls_io_release(&t->io, !server_handshaking && c->end != CONN_END_IO);
     free(t->hs_err);
     free(t);
     c->tls = NULL;
+}
+
+tls_io_t *conn_tls_detach(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    if (!t || t->handshaking || t->client)
+        return NULL;
+    tls_io_t *io = malloc(sizeof *io);
+    if (!io)
+        return NULL;
+    *io = t->io; /* the SSL object and a blocked record move with it */
+    free(t->hs_err);
+    free(t);
+    c->tls = NULL;
+    c->tls_moved = 1;
+    return io;
+}
+
+void conn_tls_reattach(conn_t *c, tls_io_t *io)
+{
+    struct conn_tls *t = calloc(1, sizeof *t);
+    if (!t) {
+        tls_io_release(io, 0);
+        free(io);
+        c->tls_moved = 0;
+        conn_close(c, REASON_ERROR, "out of memory");
+        return;
+    }
+    t->io = *io;
+    free(io);
+    c->tls = t;
+    c->tls_moved = 0;
 }

@@ -3,18 +3,12 @@
  * tls.max_handshakes, node.c), then plaintext into the protocol's on_read
  * and encryption of the output read from the shared iovecs.
  *
- * Writes: the iovecs (the stream's shared messages, the private output) are
- * gathered into one bounded per-connection record buffer (16 KiB, one TLS
- * record, allocated at the first write) and each full record, and the rest
- * at the end of a call, goes out with one SSL_write_ex. Measured against
- * SSL_write_ex per iovec (tests/bench/tls_cpu.py, RESULTS.md): the iovecs
- * are small (HTTP-FLV: 4 a tag), and a record and a write() per iovec cost
- * 14x the CPU per delivered Gbit of gathering, whose copy is cheap next to
- * the encryption. When the socket blocks, OpenSSL wants the same record
- * again: it stays in the buffer (already counted as taken, so the ring may
- * move on) and goes first at the next call. A write that wants a read
- * waits for readability (and the read path flushes); a read that wants a
- * write waits for writability.
+ * Writes and reads after the handshake are tls_io's (tls_io.h: one
+ * record buffer, gathered iovecs, one SSL_write_ex per record; the want
+ * flags); this module arms the connection's events from them: a write that
+ * wants a read waits for readability (and the read path flushes); a read
+ * that wants a write waits for writability. A player handed to a worker
+ * thread (worker.h) takes its tls_io with it (conn_tls_detach()).
  *
  * Everything here runs on the loop thread only; conn.c calls it.
  */
@@ -28,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "conn.h"
+#include "tls_io.h"
 
 /* Starts the server handshake on accepted c with ssl (taken over, freed
  * with c). Returns 0, or -1 (out of memory: ssl freed, c untouched). */
@@ -64,6 +59,15 @@ int conn_tls_flush_retry(conn_t *c);
 int conn_tls_write_waits_read(const conn_t *c);
 /* Cuts a handshake older than tls.handshake_timeout_ms (the node's tick). */
 void conn_tls_tick(conn_t *c, int64_t now_ms);
+/* Moves c's TLS state (handshake done, a server connection) out of c for
+ * a worker thread (worker_handover()): the SSL object and any blocked
+ * record go with the returned tls_io_t (malloc'd, the caller's; c->tls is
+ * NULL and c->tls_moved 1 after). NULL (nothing moved) when c is not such
+ * a connection or out of memory. */
+tls_io_t *conn_tls_detach(conn_t *c);
+/* Puts io (from conn_tls_detach() on c, taken) back: the handover did not
+ * happen. Out of memory: io is released and c closed. */
+void conn_tls_reattach(conn_t *c, tls_io_t *io);
 /* Releases the TLS state (the reaper), after a close_notify when the
  * session was up and the socket did not fail. */
 void conn_tls_free(conn_t *c);

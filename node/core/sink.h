@@ -19,6 +19,12 @@ typedef struct sink {
      * 0, NODE_ELIMIT over the connection's bound (it is closed), or
      * NODE_ENOMEM. */
     int (*send)(void *arg, const void *data, size_t len);
+    /* The same, but the bytes go before the private output already
+     * queued: the rest of a media frame partly written, which must stay
+     * whole ahead of a control frame queued meanwhile (a pong queued while
+     * a frame was half out waits behind it). Only while out->player's
+     * message is partly written (nothing private has gone out since). */
+    int (*send_first)(void *arg, const void *data, size_t len);
     void *arg;
     player_t *player;   /* the session's player while attached, or NULL */
     uint64_t sess_id;   /* for log lines */

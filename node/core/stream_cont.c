@@ -188,8 +188,7 @@ static void source_take(stream_cont_t *c, int continuing)
     }
 }
 
-void stream_cont_source(stream_cont_t *c, const char *src_id, uint32_t src_off,
-                        const char *own_id)
+void stream_cont_source(stream_cont_t *c, const char *src_id, uint32_t src_off, const char *own_id)
 {
     stream_source_t *src = &c->src;
     stream_timeline_t *t = &c->tl;
@@ -239,20 +238,21 @@ static void anchor(stream_cont_t *c, uint8_t type, uint32_t ts, int64_t now_ms)
                     : gap > (int64_t)STREAM_CONT_GAP_MAX_MS ? STREAM_CONT_GAP_MAX_MS
                                                             : (uint32_t)gap;
     int k = track_of(type);
-    /* restamped: no sooner than the end of the track's last frame (its
-     * interval), even when the new upstream answered within a frame */
-    int32_t need = t->track_seen[k] ? (int32_t)(t->track_last[k] + t->in_step[k] - t->media_last)
-                                    : 0;
-    if (need > (int32_t)jump)
-        jump = (uint32_t)need;
-    if (t->same_source) /* its time went on: the old offset, less a named shift */
+    if (t->same_source) { /* its time went on: the old offset, less a named shift */
         t->ts_offset = (t->restamp ? t->ts_offset : 0) - t->shift;
-    else
+    } else {
+        /* restamped: no sooner than the end of the track's last frame (its
+         * interval), even when the new upstream answered within a frame */
+        int32_t need =
+            t->track_seen[k] ? (int32_t)(t->track_last[k] + t->in_step[k] - t->media_last) : 0;
+        if (need > (int32_t)jump)
+            jump = (uint32_t)need;
         t->ts_offset = t->media_seen ? t->media_last + jump - ts : 0;
+    }
     source_take(c, 1);
-    c->stats.last_splice = t->exact && t->overlap[track_of(type)] ? STREAM_SPLICE_EXACT
-                           : t->same_source                       ? STREAM_SPLICE_SAME_SOURCE
-                                                                  : STREAM_SPLICE_RESTAMPED;
+    c->stats.last_splice = t->exact && t->overlap[k] ? STREAM_SPLICE_EXACT
+                           : t->same_source          ? STREAM_SPLICE_SAME_SOURCE
+                                                     : STREAM_SPLICE_RESTAMPED;
     t->pending = 0;
     t->restamp = 1;
     c->stats.count++;

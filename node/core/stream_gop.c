@@ -50,7 +50,7 @@ static void gop_drop(stream_t *s, int64_t now_ms, const char *why)
                  s->app, s->name, why, (unsigned long long)gop_cost(s, s->gop_seqs[0]),
                  (long long)(now_ms - stream_ring_at(s, s->gop_seqs[0])->arrival_ms));
     }
-    s->ngop = 0;
+    stream_drop_gop_cache(s);
     s->gop_drops++;
     s->hub->gop_drops++;
 }

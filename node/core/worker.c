@@ -10,9 +10,12 @@
 #include <event2/event.h>
 
 #include "common.h"
+#include "conn_tls.h"
+#include "cpus.h"
 #include "log.h"
 #include "stream_internal.h"
 #include "stream_tap.h"
+#include "tls_io.h"
 #include "worker_internal.h"
 
 #define WORKER_REPORT_BATCH 256
@@ -25,11 +28,11 @@ typedef struct feed {
     stream_tap_t tap; /* tap.players: the handed-over players (all workers) */
     worker_pool_t *pool;
     uint64_t id;
-    int ended;                     /* the stream ended: the tap is detached */
-    uint32_t count[WORKERS_MAX];   /* handed-over players per slot */
-    uint8_t need_key[WORKERS_MAX]; /* a message was lost: skip to the next key frame */
+    int ended;                      /* the stream ended: the tap is detached */
+    uint32_t count[WORKERS_MAX];    /* handed-over players per slot */
+    uint8_t need_key[WORKERS_MAX];  /* a message was lost: skip to the next key frame */
     uint64_t retained[WORKERS_MAX]; /* what each worker's copy holds (its last WK_REP_FEED) */
-    uint64_t drops;                /* messages a full queue refused */
+    uint64_t drops;                 /* messages a full queue refused */
     int drop_logged;
 } feed_t;
 
@@ -63,7 +66,12 @@ struct worker_pool {
 
 unsigned worker_count(uint32_t conf_workers)
 {
-    long n = conf_workers ? (long)conf_workers : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = conf_workers;
+    if (!n) {
+        cpus_t c;
+        cpus_usable(&c);
+        n = c.usable;
+    }
     if (n < 1)
         n = 1;
     return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
@@ -258,7 +266,7 @@ static void feed_release(feed_t *f, unsigned slot)
     f->count[slot]--;
     f->tap.players--;
     if (!f->count[slot])
-        feed_set_retained(f, slot, 0); /* the copy ends: what it holds goes */
+        feed_set_retained(f, slot, 0);  /* the copy ends: what it holds goes */
     if (!f->count[slot] && !f->ended) { /* the worker's copy is no longer needed */
         wq_item_t it = {.kind = WK_FEED_END, .fd = -1, .id = f->id};
         (void)feed_control(f, slot, &it);
@@ -287,6 +295,7 @@ static worker_handoff_t *take_out(conn_t *c, const worker_proto_t *proto, void *
         return NULL;
     h->proto = proto;
     h->state = state;
+    h->tls = NULL;
     snprintf(h->remote, sizeof h->remote, "%s", c->remote);
     h->head_len = (uint32_t)n;
     if (n)
@@ -298,14 +307,18 @@ void worker_handoff_free(worker_handoff_t *h)
 {
     if (h && h->proto && h->state)
         h->proto->free(h->state);
+    if (h && h->tls) {
+        tls_io_release(h->tls, 0);
+        free(h->tls);
+    }
     free(h);
 }
 
 int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *state)
 {
     worker_pool_t *pool = c->node->workers;
-    if (!pool || pool->stopped || c->tls || c->fd < 0 || !p->attached || !p->stream ||
-        evbuffer_get_length(c->out) > CONN_OUT_MAX)
+    if (!pool || pool->stopped || conn_tls_handshaking(c) || c->fd < 0 || !p->attached ||
+        !p->stream || evbuffer_get_length(c->out) > CONN_OUT_MAX)
         return -1;
     unsigned slot = next_slot(pool);
     feed_t *f = slot ? feed_get(pool, p->stream) : NULL;
@@ -319,6 +332,8 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
         return -1;
     }
     worker_handoff_t *h = take_out(c, proto, state);
+    if (h && c->tls) /* TLS: the SSL object goes too (conn_tls.h) */
+        h->tls = conn_tls_detach(c);
     wq_item_t it = {.kind = WK_PLAYER_ADD,
                     .fd = c->fd,
                     .id = c->id,
@@ -328,12 +343,15 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
     /* The loop lets go of the socket before the worker may use (and close) it. */
     event_del(&c->rev);
     event_del(&c->wev);
-    if (!h || feed_control(f, slot, &it) != 0) { /* state stays the caller's */
+    if (!h || (c->tls && !h->tls) || feed_control(f, slot, &it) != 0) {
+        /* state stays the caller's */
         event_add(&c->rev, NULL);
         if (c->wblocked)
             event_add(&c->wev, NULL);
         if (h)
             evbuffer_add(c->out, h->head, h->head_len); /* back, in order: nothing was written */
+        if (h && h->tls)
+            conn_tls_reattach(c, h->tls);
         free(h);
         free(ws);
         if (fresh) {
@@ -526,6 +544,14 @@ static const node_module_t WORKER_MODULE = {
 int worker_pool_start(node_t *node, char *err, size_t errlen)
 {
     unsigned n = worker_count(node->conf.workers);
+    if (!node->conf.workers) {
+        cpus_t c;
+        cpus_usable(&c);
+        log_info(0,
+                 "workers: \"auto\": %u loops for %u usable CPUs (online %u, affinity %u, cgroup "
+                 "quota %u; 0: none)",
+                 n, c.usable, c.online, c.affinity, c.quota);
+    }
     if (n <= 1)
         return 0; /* one loop: nothing changes */
     worker_pool_t *pool = calloc(1, sizeof *pool);

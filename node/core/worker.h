@@ -1,12 +1,16 @@
 /* worker: more loops than one (the `workers` key, conf.h). With workers
  * = n > 1 the node starts n - 1 worker threads next to its event loop;
- * HTTP-FLV players, plain and WebSocket-FLV (not TLS, not HTTP-TS, not
- * relay links), once admitted and their response head queued, and RTMP
+ * HTTP-FLV players, plain and WebSocket-FLV, over TCP or TLS (not HTTP-TS,
+ * not relay links), once admitted and their response head queued, and RTMP
  * viewers (not RTMPS, not relay links, never publishers), once their play
  * is attached and Play.Start queued, none of its media written, are handed
  * over round-robin over the n loops (the event loop itself is one of them
  * and keeps its share): the worker gets the socket, the unwritten bytes and
- * from then on writes the player. A WebSocket-FLV or RTMP player's session
+ * from then on writes the player. Over TLS the connection's
+ * record layer goes too (conn_tls_detach(): the SSL object, any record
+ * held back; tls_io.h), the handshake having been done on the loop; the
+ * worker encrypts, reads records and sends the close_notify, on its
+ * thread only. A WebSocket-FLV or RTMP player's session
  * state goes with it, with the table of its protocol's rules
  * (worker_proto_t, implemented by sess_wsflv.c and rtmp_play_worker.c):
  * the worker runs them on its thread (WebSocket: pongs, the close
@@ -68,8 +72,9 @@
 
 typedef struct worker_pool worker_pool_t;
 
-/* The number of loops for the `workers` key (0: auto, one per online
- * core, at most WORKERS_MAX). */
+/* The number of loops for the `workers` key (0: auto, one per CPU the
+ * process may use: cpus.h, which counts the affinity mask and a cgroup
+ * quota; at most WORKERS_MAX). */
 unsigned worker_count(uint32_t conf_workers);
 /* Starts the pool for node->conf.workers (nothing for 1) and adds it to
  * the node's modules (stopped before the sessions close). Returns 0, or -1

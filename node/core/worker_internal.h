@@ -43,6 +43,8 @@ enum {
 typedef struct worker_handoff {
     const worker_proto_t *proto; /* NULL: plain HTTP-FLV */
     void *state;                 /* proto's, the worker's now */
+    struct tls_io *tls;          /* a TLS connection's record layer (tls_io.h), the worker's
+                                  * now; NULL: plaintext */
     char remote[64];             /* the peer, for log lines */
     uint32_t head_len;
     uint8_t head[]; /* the bytes the loop had queued (the response head) */

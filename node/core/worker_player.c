@@ -16,11 +16,13 @@
 #include "common.h"
 #include "log.h"
 #include "reason.h"
+#include "tls_io.h"
 #include "worker_thread.h"
 
 #define WORKER_MAX_IOV 64
 #define WORKER_WRITE_BATCH (256 * 1024)
 #define WORKER_FLUSH_ROUNDS 4
+#define WORKER_TLS_READS 4 /* records read per readable event at most */
 
 static void wp_flush(wplayer_t *wp);
 
@@ -68,6 +70,11 @@ void wplayer_close(wplayer_t *wp, reason_t why, const char *reason)
     stream_player_stop(&wp->player);
     event_del(&wp->rev);
     event_del(&wp->wev);
+    if (wp->tls) { /* a close_notify unless the connection failed */
+        tls_io_release(wp->tls, why != REASON_ERROR);
+        free(wp->tls);
+        wp->tls = NULL;
+    }
     close(wp->fd);
     wp->fd = -1;
     worker_t *w = wp->w;
@@ -93,9 +100,10 @@ void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Appends to the private bytes (what is left of them, then data): 0, or
- * NODE_ENOMEM (the bytes are not sent; logged). */
-static int wp_append(wplayer_t *wp, const void *data, size_t len)
+/* Adds data to the private bytes (what is left of them): after them, or
+ * before them when first. 0, or NODE_ENOMEM (the bytes are not sent;
+ * logged). */
+static int wp_append(wplayer_t *wp, const void *data, size_t len, int first)
 {
     uint32_t left = wp->out_len - wp->out_off;
     uint8_t *buf = malloc((size_t)left + len);
@@ -104,8 +112,8 @@ static int wp_append(wplayer_t *wp, const void *data, size_t len)
         return NODE_ENOMEM;
     }
     if (left)
-        memcpy(buf, wp->out + wp->out_off, left);
-    memcpy(buf + left, data, len);
+        memcpy(buf + (first ? len : 0), wp->out + wp->out_off, left);
+    memcpy(buf + (first ? 0 : left), data, len);
     free(wp->out);
     wp->out = buf;
     wp->out_len = left + (uint32_t)len;
@@ -113,11 +121,11 @@ static int wp_append(wplayer_t *wp, const void *data, size_t len)
     return 0;
 }
 
-/* sink.h's send for wp's protocol: bounded as conn_send() (CONN_OUT_MAX:
- * a client that makes the node reply and reads nothing is closed). */
-static int wp_sink_send(void *arg, const void *data, size_t len)
+/* sink.h's send and send_first for wp's protocol: bounded as conn_send()
+ * (CONN_OUT_MAX: a client that makes the node reply and reads nothing is
+ * closed). */
+static int wp_queue(wplayer_t *wp, const void *data, size_t len, int first)
 {
-    wplayer_t *wp = arg;
     if (wp->closing)
         return 0;
     size_t queued = (size_t)(wp->out_len - wp->out_off);
@@ -127,12 +135,23 @@ static int wp_sink_send(void *arg, const void *data, size_t len)
         wplayer_close(wp, REASON_SLOW, "replies not read");
         return NODE_ELIMIT;
     }
-    return wp_append(wp, data, len);
+    return wp_append(wp, data, len, first);
+}
+
+static int wp_sink_send(void *arg, const void *data, size_t len)
+{
+    return wp_queue(arg, data, len, 0);
+}
+
+static int wp_sink_send_first(void *arg, const void *data, size_t len)
+{
+    return wp_queue(arg, data, len, 1);
 }
 
 static sink_t wp_sink(wplayer_t *wp)
 {
-    return (sink_t){wp_sink_send, wp, &wp->player, wp->id, wp->remote ? wp->remote : "?"};
+    return (sink_t){wp_sink_send, wp_sink_send_first,           wp, &wp->player,
+                    wp->id,       wp->remote ? wp->remote : "?"};
 }
 
 /* Ends wp's response (as sess_httpflv's end_stream()): its protocol's last
@@ -150,7 +169,7 @@ static void wp_end(wplayer_t *wp, reason_t why, const char *reason)
         sink_t out = wp_sink(wp);
         wp->proto->on_end(wp->state, &out, why); /* reads the player's frame in flight */
     } else if (wp->player.enc == MSG_ENC_FLV_CHUNKED) {
-        (void)wp_append(wp, "0\r\n\r\n", 5);
+        (void)wp_append(wp, "0\r\n\r\n", 5, 0);
     }
     stream_player_stop(&wp->player);
     if (!wp->wblocked && !wp->closing)
@@ -182,10 +201,22 @@ static const player_ops_t WP_OPS = {wp_wake, wp_event};
 
 static void wp_block(wplayer_t *wp)
 {
+    if (wp->tls && wp->tls->write_wants_read)
+        return; /* readability flushes (wp_tls_read()) */
     if (!wp->wblocked) {
         wp->wblocked = 1;
         event_add(&wp->wev, NULL);
     }
+}
+
+/* A write returned -1: wait (EAGAIN: writability, or for TLS perhaps
+ * readability), or close (an error). */
+static void wp_write_failed(wplayer_t *wp)
+{
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        wp_block(wp);
+    else
+        wplayer_close(wp, REASON_ERROR, "write error");
 }
 
 /* One write of the private bytes or of the player's due messages: 1 when
@@ -212,12 +243,9 @@ static int wp_write_once(wplayer_t *wp, int64_t now)
     size_t want = 0;
     for (int i = 0; i < n; i++)
         want += iov[i].iov_len;
-    ssize_t w = writev(wp->fd, iov, n);
+    ssize_t w = wp->tls ? tls_io_writev(wp->tls, iov, n) : writev(wp->fd, iov, n);
     if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            wp_block(wp);
-        else
-            wplayer_close(wp, REASON_ERROR, "write error");
+        wp_write_failed(wp);
         return 0;
     }
     wp->bytes_out += (uint64_t)w;
@@ -243,6 +271,10 @@ static void wp_flush(wplayer_t *wp)
         if (rc < 0 && wp->out_off < wp->out_len)
             continue; /* an event (the end) queued private bytes */
         if (rc < 0) {
+            if (wp->tls && tls_io_flush(wp->tls) != 0) { /* a record held back */
+                wp_write_failed(wp);
+                return;
+            }
             if (wp->wblocked) {
                 wp->wblocked = 0;
                 event_del(&wp->wev);
@@ -255,35 +287,85 @@ static void wp_flush(wplayer_t *wp)
     wp_block(wp); /* more: when writable, so one fast reader cannot hold the loop */
 }
 
+static void wp_tls_read(wplayer_t *wp);
+
 static void wp_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     wplayer_t *wp = arg;
+    if (wp->tls && wp->tls->read_wants_write) {
+        wp->tls->read_wants_write = 0;
+        wp_tls_read(wp);
+    }
     if (!wp->closing)
         wp_flush(wp);
 }
 
-/* A client's bytes after its request: its protocol's (WebSocket frames),
- * read until the session ends; a plain HTTP-FLV client sends nothing
- * (bytes are ignored). The end of file or an error ends the session. */
+/* n bytes from the client: its protocol's (WebSocket frames); a plain
+ * HTTP-FLV client's are ignored. */
+static void wp_got(wplayer_t *wp, const uint8_t *buf, size_t n)
+{
+    wp->bytes_in += (uint64_t)n;
+    if (!wp->proto || wp->ending || wp->closing)
+        return;
+    sink_t out = wp_sink(wp);
+    reason_t why;
+    const char *reason;
+    if (wp->proto->on_read(wp->state, &out, buf, n, weir_mono_ms(), &why, &reason))
+        wp_end(wp, why, reason);
+    else if (!wp->closing && wp->out_off < wp->out_len && !wp->wblocked)
+        wp_flush(wp);
+}
+
+/* A TLS player's socket is readable: a write waiting for it goes first,
+ * then a few records are read (as conn_tls.c's read path). */
+static void wp_tls_read(wplayer_t *wp)
+{
+    tls_io_t *t = wp->tls;
+    if (t->write_wants_read) {
+        t->write_wants_read = 0;
+        wp_flush(wp);
+    }
+    for (int i = 0; i < WORKER_TLS_READS && !wp->closing; i++) {
+        int e = 0;
+        ssize_t n = tls_io_read(t, wp->w->rbuf, WORKER_READ_BUF, &e);
+        if (n > 0) {
+            wp_got(wp, wp->w->rbuf, (size_t)n);
+            continue;
+        }
+        if (n == 0) {
+            if (t->read_wants_write && !wp->wblocked) {
+                wp->wblocked = 1;
+                event_add(&wp->wev, NULL);
+            }
+            return;
+        }
+        const char *why;
+        int peer = tls_io_read_error(t, e, &why);
+        wplayer_close(wp, peer ? REASON_EOF : REASON_ERROR, why);
+        return;
+    }
+    if (!wp->closing && SSL_has_pending(t->ssl))
+        event_active(&wp->rev, EV_READ, 0);
+}
+
+/* A client's bytes after its request, read until the session ends. The end
+ * of file or an error ends the session. */
 static void wp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     wplayer_t *wp = arg;
+    if (wp->closing)
+        return;
+    if (wp->tls) {
+        wp_tls_read(wp);
+        return;
+    }
     uint8_t *buf = wp->w->rbuf;
     ssize_t n = recv(fd, buf, wp->proto ? WORKER_READ_BUF : 512, 0);
     if (n > 0)
-        wp->bytes_in += (uint64_t)n;
-    if (n > 0 && wp->proto && !wp->ending && !wp->closing) {
-        sink_t out = wp_sink(wp);
-        reason_t why;
-        const char *reason;
-        if (wp->proto->on_read(wp->state, &out, buf, (size_t)n, weir_mono_ms(), &why, &reason))
-            wp_end(wp, why, reason);
-        else if (!wp->closing && wp->out_off < wp->out_len && !wp->wblocked)
-            wp_flush(wp);
-    }
+        wp_got(wp, buf, (size_t)n);
     if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
         return;
     if (n == 0)
@@ -300,8 +382,9 @@ void worker_player_add(worker_t *w, wq_item_t *it)
     worker_handoff_t *h = it->ptr;
     wplayer_t *wp = calloc(1, sizeof *wp);
     uint8_t *out = wp ? malloc(h->head_len ? h->head_len : 1) : NULL;
-    char *remote = out && h->proto ? strdup(h->remote) : NULL;
-    if (!out || (h->proto && !remote)) {
+    int named = h->proto || h->tls; /* log lines name the peer */
+    char *remote = out && named ? strdup(h->remote) : NULL;
+    if (!out || (named && !remote)) {
         log_error(it->id, "worker %u: out of memory for a player", w->slot);
         close(it->fd);
         worker_handoff_free(h);
@@ -322,6 +405,12 @@ void worker_player_add(worker_t *w, wq_item_t *it)
     wp->proto = h->proto;
     wp->state = h->state; /* ours now */
     wp->remote = remote;
+    wp->tls = h->tls; /* ours now, with any record it held back */
+    if (wp->tls) {
+        wp->tls->id = wp->id;
+        wp->tls->what = h->proto ? h->proto->name : "http-flv";
+        wp->tls->remote = remote;
+    }
     free(h);
     wp->player =
         (player_t){.ops = &WP_OPS, .owner = wp, .sess_id = it->id, .enc = (msg_enc_t)it->b};
@@ -329,6 +418,8 @@ void worker_player_add(worker_t *w, wq_item_t *it)
     event_assign(&wp->rev, w->base, wp->fd, EV_READ | EV_PERSIST, wp_read_cb, wp);
     event_assign(&wp->wev, w->base, wp->fd, EV_WRITE | EV_PERSIST, wp_write_cb, wp);
     event_add(&wp->rev, NULL);
+    if (wp->tls && SSL_has_pending(wp->tls->ssl))
+        event_active(&wp->rev, EV_READ, 0); /* decrypted before the handover */
     if (!f || !f->live || !f->pub.stream ||
         stream_play(w->hub, stream_app(f->pub.stream), stream_name(f->pub.stream), &wp->player, 0,
                     weir_mono_ms()) != 0) {

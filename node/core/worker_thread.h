@@ -52,7 +52,8 @@ typedef struct wplayer {
     const char *reason;
     const worker_proto_t *proto; /* the client's protocol (WebSocket-FLV), or NULL */
     void *state;                 /* proto's */
-    char *remote;                /* with proto: the peer, for its log lines */
+    char *remote;                /* with proto or tls: the peer, for its log lines */
+    struct tls_io *tls;          /* a TLS player's record layer (tls_io.h), or NULL */
 } wplayer_t;
 
 TAILQ_HEAD(wplayer_list, wplayer);

@@ -161,8 +161,9 @@ static int finish_frame(const sink_t *out)
     log_debug(out->sess_id, "ws-flv: finishing a frame %u bytes in before the close", p->offset);
     if (n <= 0)
         return -1;
-    for (int i = 0; i < n; i++)
-        if (out->send(out->arg, iov[i].iov_base, iov[i].iov_len) != 0)
+    /* ahead of any control frame queued while it was half out (a pong) */
+    for (int i = n - 1; i >= 0; i--)
+        if (out->send_first(out->arg, iov[i].iov_base, iov[i].iov_len) != 0)
             return -1;
     return 0;
 }

@@ -60,8 +60,10 @@ int wsflv_on_read(wsflv_t *ws, const sink_t *out, const uint8_t *data, size_t le
 /* Pings and the idle cut: 1 when the session must end (*end), else 0. */
 int wsflv_on_tick(wsflv_t *ws, const sink_t *out, int64_t now_ms, wsflv_end_t *end);
 
-/* Queues the close frame that ends the session on out (after the rest of
- * the media frame in flight of out->player, so the framing stays whole): the client's code echoed,
+/* Queues the close frame that ends the session on out, after the rest of
+ * the media frame in flight of out->player, which goes ahead of any
+ * control frame queued while it was half out (sink.h's send_first), so the
+ * framing stays whole: the client's code echoed,
  * the parser's error code, or one for why (1000 the stream ended, 1001
  * shutdown, drain, idle cut, 1008 a kick). Once; not before the upgrade. */
 void wsflv_send_close(wsflv_t *ws, const sink_t *out, reason_t why);

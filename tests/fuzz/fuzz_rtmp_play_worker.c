@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     static out_t out;
     out.len = 0;
-    sink_t sink = {out_send, &out, NULL, 1, "fuzz"};
+    sink_t sink = {.send = out_send, .arg = &out, .sess_id = 1, .remote = "fuzz"};
     const worker_proto_t *proto = &RTMP_WORKER_PROTO;
     int ended = 0;
     for (size_t pos = 0; pos < size && !ended; pos += piece) {

@@ -169,7 +169,7 @@ static sink_t buf_sink(buf_sink_t *b)
 {
     b->len = 0;
     b->limit = sizeof b->data;
-    return (sink_t){buf_send, b, NULL, 7, "peer"};
+    return (sink_t){.send = buf_send, .arg = b, .sess_id = 7, .remote = "peer"};
 }
 
 /* c's private output equals what the sink got (and is then emptied). */

@@ -1,0 +1,213 @@
+"""`workers: 2` with TLS players (issue 23): HTTPS-FLV and wss:// players are
+handed to the worker thread with their TLS state (the SSL object and any
+record held back go with the socket), and play there as on the loop: every
+player's bytes are a run of the clip, a player that stops reading gets whole
+tags afterwards (writes retried from the record buffer on the worker), a
+worker's wss player answers pings, a kick ends a worker's TLS player with
+its stop event counting what it read, and the stream's end gives the HTTPS
+players their last chunk and the wss players the close frame 1000, with
+their sessions listed as TLS all along."""
+
+import re
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+import tlsutil
+import weirtest
+from apischema import Api
+from test_api import all_events, sessions, wait_for
+from weirtest import dechunk, describe_mismatch, find_run, framemd5
+from wsclient import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, frame
+
+APP, NAME = "live", "cam"
+HTTPS_PLAYERS = 4
+WSS_PLAYERS = 2
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("pki"))
+    ca = tlsutil.make_ca(d)
+    cert, key = tlsutil.make_cert(d, "node", "localhost", 0x77,
+                                  ["DNS:localhost", "IP:127.0.0.1"])
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+class HttpsReader:
+    """An HTTPS-FLV player reading in a thread (rcvbuf: a small receive
+    buffer; paused: reads nothing until resume())."""
+
+    def __init__(self, port, ctx, rcvbuf=None, paused=False):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        raw.settimeout(30)
+        raw.connect(("127.0.0.1", port))
+        self.port = raw.getsockname()[1]
+        self.sock = ctx.wrap_socket(raw, server_hostname="localhost")
+        self.sock.sendall(b"GET /%s/%s.flv HTTP/1.1\r\nHost: localhost\r\n\r\n" % (
+            APP.encode(), NAME.encode()))
+        self.data = bytearray()
+        self.closed_at = None
+        self.go = threading.Event()
+        if not paused:
+            self.go.set()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def resume(self):
+        self.go.set()
+
+    def _run(self):
+        self.go.wait(60)
+        try:
+            while True:
+                b = self.sock.recv(65536)
+                if not b:
+                    break
+                self.data += b
+        except (OSError, ssl.SSLError):
+            pass
+        self.closed_at = time.monotonic()
+
+    def body(self):
+        head, _, rest = bytes(self.data).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:80]
+        return rest
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.thread.join(5)
+
+
+class WssPlayer(WsClient):
+    """A wss:// player read by a thread: keeps the binary frames, answers
+    pings, notes pongs and the close frame."""
+
+    def __init__(self, port, ctx):
+        super().__init__(port, "/%s/%s.flv" % (APP, NAME), tls=ctx)
+        assert self.status == 101, (self.status, self.headers)
+        self.port = self.sock.getsockname()[1]
+        self.frames, self.pongs = [], []
+        self.close_code = None
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def send(self, data):
+        with self.lock:
+            super().send(data)
+
+    def _run(self):
+        try:
+            while self.close_code is None:
+                try:
+                    _, op, payload = self.recv_frame(1.0)
+                except TimeoutError:
+                    continue
+                if op == OP_BINARY:
+                    self.frames.append(payload)
+                elif op == OP_PING:
+                    self.send(frame(OP_PONG, payload))
+                elif op == OP_PONG:
+                    self.pongs.append(payload)
+                elif op == OP_CLOSE:
+                    self.close_code = int.from_bytes(payload[:2], "big") if payload else 0
+        except (Closed, OSError, ssl.SSLError):
+            pass
+
+
+def assert_plays_clip(out, data, clip):
+    out.write_bytes(data)
+    got = framemd5(out)
+    assert len(got) >= 25, "%s: only %d video frames" % (out.name, len(got))
+    assert find_run(got, clip.vmd5, cyclic=True) is not None, \
+        "%s: %s" % (out.name, describe_mismatch(got, clip.vmd5))
+
+
+def test_tls_players_on_two_loops(node, procs, pki, clip, tmp_path):
+    https_port = weirtest.free_ports(1)[0]
+    n = node(workers=2, tls={"cert": pki["cert"], "key": pki["key"]},
+             https={"listen": "127.0.0.1:%d" % https_port})
+    api = Api(n.api_url)
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
+    weirtest.wait_live(n, APP, NAME)
+    # The first two readers (handed one to each loop: round-robin) stop
+    # reading for a while with a small buffer: their writes block mid-record.
+    readers = [HttpsReader(https_port, ctx, rcvbuf=4096, paused=True) for _ in range(2)]
+    readers += [HttpsReader(https_port, ctx) for _ in range(HTTPS_PLAYERS - 2)]
+    wss = [WssPlayer(https_port, ctx) for _ in range(WSS_PLAYERS)]
+    try:
+        total = HTTPS_PLAYERS + WSS_PLAYERS
+        wait_for("%d players listed" % total,
+                 lambda: len(sessions(api, role="player")) == total, timeout=20)
+        listed = {s["id"]: s for s in sessions(api, role="player")}
+        assert all(s["tls"] for s in listed.values()), listed
+        handed = {int(m) for m in re.findall(r"\[s(\d+)\] (?:http|ws)-flv: handed to worker 1",
+                                             n.log_text())}
+        assert handed and handed < set(listed), (handed, set(listed))  # both loops
+        port_sid = {int(s["remote"].rsplit(":", 1)[1]): i for i, s in listed.items()}
+        on_worker = [r for r in readers + wss if port_sid[r.port] in handed]
+        assert on_worker, "no TLS player on the worker"
+
+        # The paused readers: whole tags once they read again (checked at the end).
+        time.sleep(2.0)
+        for rd in readers[:2]:
+            rd.resume()
+        wait_for("media on every HTTPS player",
+                 lambda: all(len(r.data) > 300000 for r in readers), timeout=30)
+        wait_for("media on every wss player",
+                 lambda: all(len(p.frames) > 200 for p in wss), timeout=30)
+
+        # A wss player on the worker, if there is one, answers our ping.
+        for p in wss:
+            if port_sid[p.port] in handed:
+                p.send(frame(OP_PING, b"tls-worker?"))
+                wait_for("the worker's pong over TLS", lambda: b"tls-worker?" in p.pongs,
+                         timeout=5)
+
+        # A kick of a worker's TLS player: closed, counted.
+        victim = on_worker[-1]
+        vid = port_sid[victim.port]
+        assert api.delete("/api/v1/sessions/%d" % vid).status_code == 200
+        kicked = wait_for("the kicked player's play.stop", lambda: [
+            e for e in all_events(api) if e["type"] == "play.stop" and e["session_id"] == vid])
+        assert kicked[0]["reason"] == "kicked", kicked
+        assert kicked[0]["bytes_out"] > 100000, kicked
+
+        # The stream's end: the last chunk, the close frame 1000.
+        rest_https = [r for r in readers if r is not victim]
+        rest_wss = [p for p in wss if p is not victim]
+        r = api.delete("/api/v1/streams/%s/%s" % (APP, NAME))
+        assert r.status_code == 200, r.text
+        wait_for("every HTTPS player's end", lambda: all(r.closed_at for r in rest_https),
+                 timeout=15)
+        wait_for("every wss player's close frame",
+                 lambda: all(p.close_code is not None for p in rest_wss), timeout=15)
+        assert [p.close_code for p in rest_wss] == [1000] * len(rest_wss)
+        wait_for("no players listed", lambda: not sessions(api, role="player"), timeout=5)
+        stops = {e["session_id"]: e for e in all_events(api) if e["type"] == "play.stop"}
+        for rd in rest_https:
+            e = stops[port_sid[rd.port]]
+            assert e["reason"] == "stream_ended", e
+        for i, rd in enumerate(rest_https):
+            data, complete = dechunk(rd.body())
+            assert complete, "HTTPS player %d: no last chunk" % i
+            _, tags, _ = weirtest.parse_flv(data)  # every tag whole
+            assert len(tags) > 100, len(tags)
+            assert_plays_clip(tmp_path / ("https%d.flv" % i), data, clip)
+        for i, p in enumerate(rest_wss):
+            assert_plays_clip(tmp_path / ("wss%d.flv" % i), b"".join(p.frames), clip)
+    finally:
+        for rd in readers:
+            rd.close()
+        for p in wss:
+            p.sock.close()
