@@ -265,7 +265,7 @@ run_one() {
     local server=$1 proto=$2 n=$3 rep=$4
     local tag="$server-$proto-$n-$rep" url args=() baseline=0
     case $server/$proto in
-    weir/rtmp) url=rtmp://127.0.0.1:$WEIR_RTMP/$STREAM ;;
+    weir/rtmp | weir2/rtmp) url=rtmp://127.0.0.1:$WEIR_RTMP/$STREAM ;;
     weir/http-flv | weir2/http-flv) url=http://127.0.0.1:$WEIR_HTTP/$STREAM.flv ;;
     nginx/rtmp) url=rtmp://127.0.0.1:$NGINX_RTMP/$STREAM ;;
     ref/http-flv) url=http://127.0.0.1:$REF_HTTP/$STREAM.flv ;;
