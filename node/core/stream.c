@@ -253,13 +253,14 @@ static void player_unlink(stream_t *s, player_t *p)
     stream_ts_detach(s, p);
 }
 
-static void push_event(stream_t *s, player_event_t ev)
+void stream_push_event(stream_t *s, player_event_t ev)
 {
     msg_t *m = msg_new_event((uint32_t)ev);
     if (m) {
         m->stream_off = s->bytes_total;
         stream_ring_push(s, m);
     }
+    stream_tap_player_event(s, ev);
 }
 
 /* A continuation begins (see stream_publish()): headers stay cached, the
@@ -306,7 +307,7 @@ int stream_publish(hub_t *hub, const char *app, const char *name, publisher_t *p
     media_info_init(&s->media);
     s->start_wall_ms = weir_wall_ms();
     if (prev == STREAM_GRACE && s->unpub_notified)
-        push_event(s, PLAYER_EV_REPUBLISHED);
+        stream_push_event(s, PLAYER_EV_REPUBLISHED);
     s->unpub_notified = 0;
     player_t *p;
     while ((p = TAILQ_FIRST(&s->waiters)) != NULL) {
@@ -336,7 +337,7 @@ void stream_unpublish(publisher_t *pub, int64_t now_ms)
     /* Grace: the headers stay for a publisher that continues the stream. */
     if (!pub->hold_players) {
         s->unpub_notified = 1;
-        push_event(s, PLAYER_EV_UNPUBLISHED);
+        stream_push_event(s, PLAYER_EV_UNPUBLISHED);
         stream_flush(s);
     }
 }

@@ -187,6 +187,15 @@ void stream_ts_restart(stream_t *s);
 /* The stream is freed. */
 void stream_ts_free(stream_t *s);
 
+/* ---- events (stream.c) ------------------------------------------------- */
+
+/* Pushes the marker of ev (PLAYER_EV_UNPUBLISHED, PLAYER_EV_REPUBLISHED)
+ * into s's ring: each player gets the event when its cursor reaches it;
+ * the taps are told at once (stream_tap_player_event()). Call
+ * stream_flush() after. Used by stream.c, and by a worker for its copy of
+ * a stream (worker_loop.c). */
+void stream_push_event(stream_t *s, player_event_t ev);
+
 /* ---- taps (stream_tap.c) ----------------------------------------------- */
 
 /* m is being pushed (flags, output ts and MPEG-TS set; stream_gop_push(),
@@ -196,6 +205,9 @@ void stream_tap_push(stream_t *s, msg_t *m);
 /* The stream's headers were cleared: with a publisher, it starts afresh
  * (STREAM_TAP_RESTART); without, it ended (STREAM_TAP_END, taps detached). */
 void stream_tap_restart(stream_t *s);
+/* A player event in s's ring (UNPUBLISHED, REPUBLISHED): the taps with a
+ * player_event callback are told. */
+void stream_tap_player_event(stream_t *s, player_event_t ev);
 /* What the taps' owners hold of s elsewhere (stream_tap_t.retained,
  * summed). */
 uint64_t stream_tap_retained(const stream_t *s);

@@ -61,6 +61,13 @@ void stream_tap_push(stream_t *s, msg_t *m)
     }
 }
 
+void stream_tap_player_event(stream_t *s, player_event_t ev)
+{
+    for (unsigned i = 0; i < s->ntaps; i++)
+        if (s->taps[i]->player_event)
+            s->taps[i]->player_event(s->taps[i], ev);
+}
+
 void stream_tap_restart(stream_t *s)
 {
     if (s->pub) {

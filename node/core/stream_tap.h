@@ -46,6 +46,12 @@ struct stream_tap {
     /* A lifecycle event; a continuation's comes right before the first
      * message it passes. */
     void (*event)(stream_tap_t *t, stream_tap_ev_t ev);
+    /* Optional (NULL: none): an event the stream's players get in the
+     * order of its messages, PLAYER_EV_UNPUBLISHED (the publisher left, the
+     * grace period begins) or PLAYER_EV_REPUBLISHED (one came back within
+     * it), right after the messages before it (worker.c's copies pass it
+     * to their players). */
+    void (*player_event)(stream_tap_t *t, player_event_t ev);
     void *owner;
     size_t players; /* owner-set: viewers this tap serves (counted as the stream's players) */
     int no_ts;      /* owner-set before stream_tap_add(): the tap uses no MPEG-TS encoding, so it

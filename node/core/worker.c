@@ -145,7 +145,8 @@ static int feed_control(feed_t *f, unsigned slot, wq_item_t *it)
     log_error(0, "worker %u: its queue is full (%s)", slot,
               it->kind == WK_FEED_END        ? "a stream's end is lost"
               : it->kind == WK_FEED_GOP_DROP ? "a GOP cache drop is lost"
-                                             : "a player stays on the loop");
+              : it->kind == WK_PLAYER_ADD    ? "a player stays on the loop"
+                                             : "an unpublish or republish notice is lost");
     return -1;
 }
 
@@ -180,6 +181,19 @@ static void feed_event(stream_tap_t *t, stream_tap_ev_t ev)
     }
 }
 
+/* The stream's publisher left within the grace period, or came back: the
+ * copies' players are told, in the order of the messages. */
+static void feed_player_event(stream_tap_t *t, player_event_t ev)
+{
+    feed_t *f = t->owner;
+    uint8_t kind = ev == PLAYER_EV_UNPUBLISHED ? WK_FEED_UNPUBLISHED : WK_FEED_REPUBLISHED;
+    for (unsigned slot = 1; slot < f->pool->n; slot++) {
+        wq_item_t it = {.kind = kind, .fd = -1, .id = f->id};
+        if (f->count[slot])
+            (void)feed_control(f, slot, &it);
+    }
+}
+
 /* The feed of s, made (and its tap added) if there is none. */
 static feed_t *feed_get(worker_pool_t *pool, stream_t *s)
 {
@@ -193,6 +207,7 @@ static feed_t *feed_get(worker_pool_t *pool, stream_t *s)
     f->id = ++pool->next_feed_id;
     f->tap.msg = feed_msg;
     f->tap.event = feed_event;
+    f->tap.player_event = feed_player_event;
     f->tap.owner = f;
     f->tap.no_ts = 1;
     f->tap.players_end = 1;
@@ -326,8 +341,14 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
                     .a = f->id,
                     .b = (uint64_t)p->enc,
                     .ptr = h};
+    /* The loop lets go of the socket before the worker may use (and close) it. */
+    event_del(&c->rev);
+    event_del(&c->wev);
     if (!h || (c->tls && !h->tls) || feed_control(f, slot, &it) != 0) {
         /* state stays the caller's */
+        event_add(&c->rev, NULL);
+        if (c->wblocked)
+            event_add(&c->wev, NULL);
         if (h)
             evbuffer_add(c->out, h->head, h->head_len); /* back, in order: nothing was written */
         if (h && h->tls)
@@ -347,13 +368,11 @@ int worker_handover(conn_t *c, player_t *p, const worker_proto_t *proto, void *s
     f->tap.players++;
     stream_player_stop(p);
     c->player = NULL;
-    event_del(&c->rev);
-    event_del(&c->wev);
     c->wblocked = 0;
     c->fd = -1; /* the worker's now: it closes it */
     c->worker = ws;
     log_debug(c->id, "%s: handed to worker %u",
-              proto                    ? proto->name
+              proto                   ? proto->name
               : msg_enc_is_ts(p->enc) ? "http-ts"
                                       : "http-flv",
               slot);
@@ -579,7 +598,7 @@ int worker_pool_start(node_t *node, char *err, size_t errlen)
     node->workers = pool;
     log_info(0,
              "workers: %u loops (the event loop and %u worker threads) serve HTTP-FLV, "
-             "HTTP-TS and WebSocket-FLV players",
+             "HTTP-TS, WebSocket-FLV and RTMP players",
              n, n - 1);
     return 0;
 }

@@ -1,22 +1,34 @@
 /* worker: more loops than one (the `workers` key, conf.h). With workers
  * = n > 1 the node starts n - 1 worker threads next to its event loop;
  * HTTP-FLV players, plain and WebSocket-FLV, and HTTP-TS players, over TCP
- * or TLS (not relay links), once admitted and their response head queued, are
- * handed over round-robin over the n loops (the event loop itself is one
- * of them and keeps its share): the worker gets the socket, the unwritten
- * head and from then on writes the player. Over TLS the connection's
+ * or TLS (not relay links), once admitted and their response head queued,
+ * and RTMP viewers (not RTMPS, not relay links, never publishers), once
+ * their play is attached and Play.Start queued, none of its media written,
+ * are handed over round-robin over the n loops (the event loop itself is
+ * one of them and keeps its share): the worker gets the socket, the
+ * unwritten bytes and from then on writes the player. Over TLS the connection's
  * record layer goes too (conn_tls_detach(): the SSL object, any record
  * held back; tls_io.h), the handshake having been done on the loop; the
  * worker encrypts, reads records and sends the close_notify, on its
- * thread only. A WebSocket-FLV player's session state
- * goes with it, with the table of its protocol's rules (worker_proto_t,
- * implemented by sess_wsflv.c): the worker runs them on its thread (pongs,
- * the close handshake, pings and the idle cut, the close frame at the
- * end), so the rules are written once, for both loops. workers = 1 starts
+ * thread only. A WebSocket-FLV or RTMP player's session
+ * state goes with it, with the table of its protocol's rules
+ * (worker_proto_t, implemented by sess_wsflv.c and rtmp_play_worker.c):
+ * the worker runs them on its thread (WebSocket: pongs, the close
+ * handshake, pings and the idle cut, the close frame at the end; RTMP: the
+ * chunk parser, protocol control, acknowledgements, the commands of a
+ * playing client, the unpublish/republish notices), so the rules are
+ * written once, for both loops. Where a worker's player differs from the
+ * loop's (rtmp_play_worker.h): an RTMP deleteStream/closeStream ends the
+ * session and the connection closes once its last bytes are out (the loop
+ * keeps the connection for another command), a second play or publish is
+ * answered as an error and ends it, and the limit counters of the chunk
+ * parser's bounds (on the loop) are not counted. workers = 1 starts
  * nothing, and every player stays on the loop exactly as before.
  *
  * Everything else stays on the loop: listeners, admission, hooks, API,
- * storage, relays, publishers, streams and their GOP cache, RTMP sessions.
+ * storage, relays, publishers, streams and their GOP cache, RTMP sessions
+ * until their play is handed over (the loop keeps the session record:
+ * app, name, role, the stop event).
  * The loop owns the session record (conn_t) of a handed-over player, so
  * /api/v1/sessions and the stream's figures stay one view: the worker
  * reports the bytes (written and read), dropped frames and bytes queued
@@ -30,13 +42,17 @@
  * stream with handed-over players, which copies each message into the
  * queue of every worker that has players of the stream (one copy per
  * worker, none per player); a worker's first player of a stream makes the
- * loop send it the stream's headers and GOP cache first. The worker pushes
+ * loop send it the stream's headers and GOP cache first; the
+ * stream's unpublish and republish within the grace period follow in the
+ * order of its messages (WK_FEED_UNPUBLISHED/REPUBLISHED, from the tap's
+ * player_event), and the copy puts them in its ring, so its players get
+ * them as the loop's do (worker_proto_t.on_event). The worker pushes
  * the copies into a hub of its own (worker_loop.c), so its players are
  * served by the hub's ring, GOP cache and slow-player policy, as on the
  * loop; its first HTTP-TS player turns on the copy's own MPEG-TS muxer
  * (stream_ts.c), so TS packets and their continuity counters are made on
- * the worker, once per copy, from its key frames on. Each queue is bounded in items and bytes (player.max_queue_bytes):
- * a worker that falls behind loses droppable video first, and after any
+ * the worker, once per copy, from its key frames on. Each queue is bounded in items and bytes
+ * (player.max_queue_bytes): a worker that falls behind loses droppable video first, and after any
  * other loss everything but headers up to the next key frame (counted and
  * logged once per stream). The end of the stream ends the worker's copy and
  * its players (the last chunk, or the close frame, as on the loop). A kick
@@ -80,9 +96,15 @@ typedef struct worker_proto {
      * else 0 (what the sink got is written after the call). */
     int (*on_read)(void *state, const sink_t *out, const uint8_t *data, size_t len, int64_t now_ms,
                    reason_t *why, const char **reason);
-    /* Every 250 ms while playing: 1 when the session must end. */
+    /* Every 250 ms while playing: 1 when the session must end (NULL: the
+     * protocol has no timers). */
     int (*on_tick)(void *state, const sink_t *out, int64_t now_ms, reason_t *why,
                    const char **reason);
+    /* The player's stream lost its publisher within the grace period
+     * (PLAYER_EV_UNPUBLISHED) or got one back (PLAYER_EV_REPUBLISHED), in
+     * the order of the stream's messages: the notice goes to out (NULL:
+     * the protocol sends none, as WebSocket-FLV on the loop). */
+    void (*on_event)(void *state, const sink_t *out, player_event_t ev);
     /* The session ends for why (stream ended, kicked, ... , or what
      * on_read/on_tick said): its last bytes go to out; the socket closes
      * once they are written (bounded by player.slow_timeout_ms). */
@@ -90,12 +112,13 @@ typedef struct worker_proto {
     void (*free)(void *state);
 } worker_proto_t;
 
-/* Hands c's player p (attached, plain HTTP-FLV, HTTP-TS or WebSocket-FLV,
- * its response head queued in c->out) to a worker: c keeps its record but no
+/* Hands c's player p (attached: plain HTTP-FLV, HTTP-TS or WebSocket-FLV
+ * with its response head queued in c->out, or RTMP with Play.Start queued)
+ * to a worker: c keeps its record but no
  * longer reads or writes (c->worker set, c->player NULL, p detached).
  * proto: NULL for plain HTTP-FLV or HTTP-TS (bytes from the client are
  * ignored; p->enc says which, and whether chunked), or
- * the protocol the worker speaks with the client, with its state: on
+ * the protocol the worker speaks with the client (WebSocket-FLV, RTMP), with its state: on
  * success state is the worker's (used and freed on its thread only; the
  * caller must not touch it again). Returns 0, or -1 when the loop keeps
  * the player (its turn of the round-robin, no pool, a queue full):

@@ -23,7 +23,10 @@ enum {
                         * the loop forgot it): a protocol's last bytes, then the close */
     WK_FEED_GOP_DROP,  /* id: feed: the loop's stream dropped its GOP cache over
                         * limits.max_memory_mb: the copy drops its own */
-    WK_STOP            /* close everything and leave the thread */
+    WK_STOP,           /* close everything and leave the thread */
+    WK_FEED_UNPUBLISHED, /* id: feed: the loop's stream lost its publisher (grace period), in
+                          * the order of its messages: the copy's players are told */
+    WK_FEED_REPUBLISHED  /* id: feed: a publisher came back within the grace period */
 };
 
 /* Worker -> loop (the worker's `out` queue). */

@@ -5,11 +5,11 @@
  * published on that hub by a publisher of the worker's, and the loop's
  * copies of the stream's messages (WK_MEDIA) are pushed to it: the
  * worker's ring, GOP cache, fan-out passes and slow-player policy are the
- * hub's own code, run on this thread only. Handed-over HTTP-FLV, HTTP-TS
- * and WebSocket-FLV players (WK_PLAYER_ADD: the socket, the bytes the loop had
- * queued, and for WebSocket the session state with its worker_proto_t,
- * whose rules run here: client frames read, pongs, pings, the idle cut,
- * the close frame) play the worker's copy of the stream and are written
+ * hub's own code, run on this thread only. Handed-over HTTP-FLV, HTTP-TS,
+ * WebSocket-FLV and RTMP players (WK_PLAYER_ADD: the socket, the bytes the
+ * loop had queued, and for WebSocket and RTMP the session state with its
+ * worker_proto_t, whose rules run here: client frames or chunks read,
+ * replies, timers, notices, the last bytes) play the worker's copy of the stream and are written
  * here; their bytes and
  * drops go back to the loop as WK_REP_STATS every WORKER_REPORT_MS, and
  * their end as WK_REP_CLOSED; what each copy's ring holds goes back as
@@ -32,6 +32,7 @@
 #include "log.h"
 #include "reason.h"
 #include "stream.h"
+#include "stream_internal.h"
 #include "worker_thread.h"
 
 #define WORKER_IN_SLOTS 4096
@@ -141,6 +142,17 @@ static void feed_media(worker_t *w, wq_item_t *it)
         f->dirty = 1;
 }
 
+/* WK_FEED_UNPUBLISHED / REPUBLISHED: the event goes into the copy's ring,
+ * after the messages before it, as on the loop's stream. */
+static void feed_player_event(worker_t *w, uint64_t id, player_event_t ev)
+{
+    wfeed_t *f = worker_feed_find(w, id);
+    if (!f || !f->live || !f->pub.stream)
+        return;
+    stream_push_event(f->pub.stream, ev);
+    f->dirty = 1; /* flushed after the batch */
+}
+
 /* ---- the thread's events --------------------------------------------------- */
 
 static int handle_item(worker_t *w, wq_item_t *it)
@@ -152,6 +164,8 @@ static int handle_item(worker_t *w, wq_item_t *it)
     case WK_PLAYER_ADD: worker_player_add(w, it); break;
     case WK_PLAYER_DROP: worker_player_drop(w, it); break;
     case WK_FEED_GOP_DROP: feed_gop_drop(w, it->id); break;
+    case WK_FEED_UNPUBLISHED: feed_player_event(w, it->id, PLAYER_EV_UNPUBLISHED); break;
+    case WK_FEED_REPUBLISHED: feed_player_event(w, it->id, PLAYER_EV_REPUBLISHED); break;
     case WK_STOP: return 1;
     default: free(it->ptr); break;
     }

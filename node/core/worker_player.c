@@ -236,7 +236,10 @@ static void wp_event(player_t *p, player_event_t ev)
         wplayer_close(wp, REASON_SLOW, "slow player disconnected");
     } else if (ev == PLAYER_EV_ENDED || ev == PLAYER_EV_NOT_FOUND) {
         wp_end(wp, REASON_STREAM_ENDED, "stream ended");
-    } /* UNPUBLISHED, REPUBLISHED: the player stays through the grace period */
+    } else if (wp->proto && wp->proto->on_event && !wp->ending) {
+        sink_t out = wp_sink(wp); /* UNPUBLISHED, REPUBLISHED: the player stays */
+        wp->proto->on_event(wp->state, &out, ev);
+    }
 }
 
 static const player_ops_t WP_OPS = {wp_wake, wp_event};
@@ -275,8 +278,12 @@ static int wp_write_once(wplayer_t *wp, int64_t now)
         n = 1;
     } else {
         n = stream_player_iov(&wp->player, iov, WORKER_MAX_IOV, WORKER_WRITE_BATCH, now);
-        if (wp->closing || n <= 0)
-            return wp->closing ? 0 : -1;
+        if (wp->closing)
+            return 0;
+        if (wp->out_off < wp->out_len && !wp->player.offset)
+            return 1; /* an event queued private bytes: they go first (as conn_flush()) */
+        if (n <= 0)
+            return -1;
     }
     size_t want = 0;
     for (int i = 0; i < n; i++)
@@ -502,7 +509,7 @@ void worker_players_tick(worker_t *w, int64_t now)
             wplayer_close(wp, REASON_SLOW, "slow player disconnected");
             continue;
         }
-        if (!wp->proto || wp->ending)
+        if (!wp->proto || !wp->proto->on_tick || wp->ending)
             continue;
         sink_t out = wp_sink(wp);
         reason_t why;

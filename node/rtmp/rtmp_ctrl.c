@@ -88,41 +88,64 @@ int rtmp_ctrl_ingest(publisher_t *pub, rtmp_msg_t *m, int64_t now_ms)
     return rc == 0 ? 1 : NODE_ENOMEM;
 }
 
-int rtmp_ctrl_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type,
+int rtmp_ctrl_sink_msg(const sink_t *out, uint32_t chunk_size, uint32_t csid, uint8_t type,
                        uint32_t stream_id, const uint8_t *payload, uint32_t len)
 {
     size_t n = rtmp_chunk_encoded_size(csid, 0, len, chunk_size);
     uint8_t stackbuf[1024];
     uint8_t *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
-    int rc = NODE_ENOMEM;
-    if (buf) {
-        rtmp_chunk_encode(buf, csid, type, stream_id, 0, payload, len, chunk_size);
-        rc = conn_send(c, buf, n);
-        if (buf != stackbuf)
-            free(buf);
-    }
+    if (!buf)
+        return NODE_ENOMEM;
+    rtmp_chunk_encode(buf, csid, type, stream_id, 0, payload, len, chunk_size);
+    int rc = out->send(out->arg, buf, n);
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
+int rtmp_ctrl_sink_ctrl(const sink_t *out, uint32_t chunk_size, const rtmp_proto_out_t *m)
+{
+    if (!m->len)
+        return 0;
+    return rtmp_ctrl_sink_msg(out, chunk_size, RTMP_CSID_PROTO, m->type, 0, m->payload, m->len);
+}
+
+int rtmp_ctrl_sink_amf(const sink_t *out, uint32_t chunk_size, uint32_t csid, uint8_t type,
+                       uint32_t stream_id, amf0_buf_t *b)
+{
+    int rc = b->oom ? NODE_ENOMEM
+                    : rtmp_ctrl_sink_msg(out, chunk_size, csid, type, stream_id, b->data,
+                                         (uint32_t)b->len);
+    amf0_buf_free(b);
+    return rc;
+}
+
+/* The conn_t senders: the sink's, and a connection out of memory closes. */
+static int conn_sent(conn_t *c, int rc)
+{
     if (rc == NODE_ENOMEM)
         conn_close(c, REASON_ERROR, "out of memory"); /* NODE_ELIMIT: conn_send() closed it */
     return rc;
 }
 
+int rtmp_ctrl_send_msg(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type,
+                       uint32_t stream_id, const uint8_t *payload, uint32_t len)
+{
+    sink_t out = conn_sink(c);
+    return conn_sent(c, rtmp_ctrl_sink_msg(&out, chunk_size, csid, type, stream_id, payload, len));
+}
+
 int rtmp_ctrl_send_ctrl(conn_t *c, uint32_t chunk_size, const rtmp_proto_out_t *m)
 {
-    if (!m->len)
-        return 0;
-    return rtmp_ctrl_send_msg(c, chunk_size, RTMP_CSID_PROTO, m->type, 0, m->payload, m->len);
+    sink_t out = conn_sink(c);
+    return conn_sent(c, rtmp_ctrl_sink_ctrl(&out, chunk_size, m));
 }
 
 int rtmp_ctrl_send_amf(conn_t *c, uint32_t chunk_size, uint32_t csid, uint8_t type,
                        uint32_t stream_id, amf0_buf_t *b)
 {
-    int rc = NODE_ENOMEM;
-    if (b->oom)
-        conn_close(c, REASON_ERROR, "out of memory");
-    else
-        rc = rtmp_ctrl_send_msg(c, chunk_size, csid, type, stream_id, b->data, (uint32_t)b->len);
-    amf0_buf_free(b);
-    return rc;
+    sink_t out = conn_sink(c);
+    return conn_sent(c, rtmp_ctrl_sink_amf(&out, chunk_size, csid, type, stream_id, b));
 }
 
 size_t rtmp_ctrl_send_handshake(conn_t *c, rtmp_hs_t *hs)
@@ -137,9 +160,9 @@ size_t rtmp_ctrl_send_handshake(conn_t *c, rtmp_hs_t *hs)
     return outlen;
 }
 
-int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
-                       publisher_t *pub, rtmp_ctrl_command_fn on_command, void *arg,
-                       const char **err)
+int rtmp_ctrl_sink_dispatch(rtmp_proto_ctrl_t *ctrl, const sink_t *out, uint32_t chunk_size,
+                            rtmp_msg_t *m, rtmp_ctrl_command_fn on_command, void *arg,
+                            const char **err)
 {
     rtmp_proto_out_t reply;
     int rc = 0;
@@ -147,20 +170,36 @@ int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, 
     if (r < 0) {
         rc = NODE_EPROTO;
     } else if (r > 0) {
-        rtmp_ctrl_send_ctrl(c, chunk_size, &reply);
+        if (rtmp_ctrl_sink_ctrl(out, chunk_size, &reply) == NODE_ENOMEM)
+            rc = NODE_ENOMEM;
     } else if (m->type == RTMP_MSG_COMMAND_AMF0 || m->type == RTMP_MSG_COMMAND_AMF3) {
         const uint8_t *p = m->payload;
         uint32_t skip = (m->type == RTMP_MSG_COMMAND_AMF3 && m->len && p[0] == 0) ? 1 : 0;
         on_command(arg, skip ? p + 1 : p, m->len - skip); /* p is NULL when len is 0 */
-    } else if (pub) {
-        uint32_t over = pub->data_over_bounds;
-        if (rtmp_ctrl_ingest(pub, m, weir_mono_ms()) < 0)
-            rc = NODE_ENOMEM;
-        for (; over != pub->data_over_bounds; over++)
-            node_limit_hit(c->node, LIMIT_MAX_METADATA_SIZE);
     }
-    /* media while not publishing, shared objects: dropped */
+    /* media (a player does not publish), shared objects: dropped */
     free(m->payload);
+    m->payload = NULL;
+    return rc;
+}
+
+int rtmp_ctrl_dispatch(rtmp_proto_ctrl_t *ctrl, conn_t *c, uint32_t chunk_size, rtmp_msg_t *m,
+                       publisher_t *pub, rtmp_ctrl_command_fn on_command, void *arg,
+                       const char **err)
+{
+    int control = m->type <= RTMP_MSG_SET_PEER_BW || m->type == RTMP_MSG_COMMAND_AMF0 ||
+                  m->type == RTMP_MSG_COMMAND_AMF3;
+    if (!pub || control) {
+        sink_t out = conn_sink(c);
+        return rtmp_ctrl_sink_dispatch(ctrl, &out, chunk_size, m, on_command, arg, err);
+    }
+    int rc = 0;
+    uint32_t over = pub->data_over_bounds;
+    if (rtmp_ctrl_ingest(pub, m, weir_mono_ms()) < 0)
+        rc = NODE_ENOMEM;
+    for (; over != pub->data_over_bounds; over++)
+        node_limit_hit(c->node, LIMIT_MAX_METADATA_SIZE);
+    free(m->payload); /* not media: dropped */
     m->payload = NULL;
     return rc;
 }

@@ -9,7 +9,14 @@
  * NetStream.Publish.BadName / NetStream.Play.Failed with admit's
  * description ("Denied: ...", "Unauthorized: ...", "Forbidden: ...") and the
  * connection closes; a relay refusal is answered BadName /
- * Play.StreamNotFound and the connection stays. */
+ * Play.StreamNotFound and the connection stays.
+ *
+ * With workers > 1 a viewer's play (not a relay link, not RTMPS) is handed
+ * to a worker thread once attached, its Play.Start queued and none of its
+ * media written (hand_over(): at the end of rtmp_on_read(), never inside
+ * its loop, or on PLAYER_EV_STARTED), with the chunk parser
+ * (rtmp_play_worker.h, which runs the session's rules there); the session
+ * stays here for the API and the stop event, without reading. */
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +29,16 @@
 #include "log.h"
 #include "relay_hops.h"
 #include "rtmp_chunk.h"
+#include "rtmp_cmd.h"
 #include "rtmp_ctrl.h"
 #include "rtmp_handshake.h"
+#include "rtmp_play_worker.h"
 #include "rtmp_proto.h"
+#include "rtmp_reply.h"
 #include "sess_rtmp.h"
+#include "worker.h"
 
 #define RTMP_WINDOW_ACK 2500000u
-#define RTMP_MAX_CMD_VALUES 16
 /* relay via lists and sources make queries long */
 #define RTMP_QUERY_MAX (1024 + RELAY_SOURCE_MAX + 16)
 
@@ -61,6 +71,9 @@ typedef struct {
     admit_pending_t *auth; /* a publish or play waiting for the hooks' decision */
     int auth_publish;      /* what auth decides: 1 publish, 0 play */
     int ev_pub, ev_play;   /* publish.start / play.start recorded: a stop is owed */
+    int in_read;           /* inside rtmp_on_read(): the chunk parser is mid-input */
+    int handover_due;      /* a play just started: hand it to a worker when safe */
+    int handed;            /* the play went to a worker (worker.h): nothing here reads */
     int64_t ev_start_ms;   /* when that publish or play started */
 } rtmp_sess_t;
 
@@ -94,7 +107,7 @@ static void sess_event(rtmp_sess_t *rs, const char *type, sess_role_t role, int 
     si.role = role;
     si.app = rs->app;
     si.name = rs->name;
-    si.dropped_frames = rs->player.dropped_frames;
+    si.dropped_frames = rs->player.dropped_frames + worker_conn_dropped(rs->conn);
     if (!stop)
         rs->ev_start_ms = now;
     conn_event(rs->conn->node, type, &si, stop, now - rs->ev_start_ms, why, reason);
@@ -115,6 +128,14 @@ static void stop_events(rtmp_sess_t *rs, reason_t why, const char *reason)
 
 /* ---- output ------------------------------------------------------------- */
 
+/* A reply's result on rs's connection (rtmp_reply.h): out of memory closes
+ * it (NODE_ELIMIT: conn_send() did). */
+static void sent(rtmp_sess_t *rs, int rc)
+{
+    if (rc == NODE_ENOMEM)
+        conn_close(rs->conn, REASON_ERROR, "out of memory");
+}
+
 static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v)
 {
     rtmp_proto_out_t m;
@@ -124,30 +145,15 @@ static void send_u32(rtmp_sess_t *rs, uint8_t type, uint32_t v)
 
 static void send_user_control(rtmp_sess_t *rs, uint16_t ev, uint32_t v)
 {
-    rtmp_proto_out_t m;
-    rtmp_proto_user_control(&m, ev, v, 0);
-    rtmp_ctrl_send_ctrl(rs->conn, rs->out_chunk_size, &m);
-}
-
-static void send_amf(rtmp_sess_t *rs, uint32_t stream_id, amf0_buf_t *b)
-{
-    rtmp_ctrl_send_amf(rs->conn, rs->out_chunk_size, RTMP_CSID_CMD, RTMP_MSG_COMMAND_AMF0,
-                       stream_id, b);
+    sink_t out = conn_sink(rs->conn);
+    sent(rs, rtmp_reply_user_control(&out, rs->out_chunk_size, ev, v));
 }
 
 /* _result / _error with a null command object and one value or none. */
 static void send_result(rtmp_sess_t *rs, const char *name, double txn, const double *num)
 {
-    amf0_buf_t b;
-    amf0_buf_init(&b);
-    amf0_put_cstr(&b, name);
-    amf0_put_number(&b, txn);
-    amf0_put_null(&b);
-    if (num)
-        amf0_put_number(&b, *num);
-    else
-        amf0_put_undefined(&b);
-    send_amf(rs, 0, &b);
+    sink_t out = conn_sink(rs->conn);
+    sent(rs, rtmp_reply_result(&out, rs->out_chunk_size, name, txn, num));
 }
 
 /* onStatus with an info object; source (NULL: none) adds the relay
@@ -155,44 +161,13 @@ static void send_result(rtmp_sess_t *rs, const char *name, double txn, const dou
 static void send_status_src(rtmp_sess_t *rs, const char *level, const char *code,
                             const char *desc, const char *source)
 {
-    amf0_buf_t b;
-    amf0_buf_init(&b);
-    amf0_put_cstr(&b, "onStatus");
-    amf0_put_number(&b, 0);
-    amf0_put_null(&b);
-    amf0_put_object_start(&b);
-    amf0_put_key(&b, "level");
-    amf0_put_cstr(&b, level);
-    amf0_put_key(&b, "code");
-    amf0_put_cstr(&b, code);
-    amf0_put_key(&b, "description");
-    amf0_put_cstr(&b, desc);
-    amf0_put_key(&b, "details");
-    amf0_put_cstr(&b, rs->name);
-    amf0_put_key(&b, "clientid");
-    amf0_put_number(&b, (double)rs->conn->id);
-    if (source) {
-        amf0_put_key(&b, RELAY_SOURCE_PROP);
-        amf0_put_cstr(&b, source);
-    }
-    amf0_put_object_end(&b);
-    send_amf(rs, MSG_RTMP_STREAM_ID, &b);
+    sink_t out = conn_sink(rs->conn);
+    sent(rs, rtmp_reply_status(&out, rs->out_chunk_size, level, code, desc, rs->name, source));
 }
 
 static void send_status(rtmp_sess_t *rs, const char *level, const char *code, const char *desc)
 {
     send_status_src(rs, level, code, desc, NULL);
-}
-
-static void send_sample_access(rtmp_sess_t *rs)
-{
-    amf0_buf_t b;
-    amf0_buf_init(&b);
-    amf0_put_cstr(&b, "|RtmpSampleAccess");
-    amf0_put_bool(&b, 1);
-    amf0_put_bool(&b, 1);
-    rtmp_ctrl_send_amf(rs->conn, rs->out_chunk_size, MSG_RTMP_CSID_DATA, RTMP_MSG_DATA_AMF0,
-                       MSG_RTMP_STREAM_ID, &b);
 }
 
 /* ---- hub callbacks ------------------------------------------------------ */
@@ -211,10 +186,40 @@ static void send_play_start(rtmp_sess_t *rs)
     if (id[0])
         relay_source_format(src, id, off);
     send_status_src(rs, "status", "NetStream.Play.Start", desc, src[0] ? src : NULL);
-    send_sample_access(rs);
+    sink_t out = conn_sink(rs->conn);
+    sent(rs, rtmp_reply_sample_access(&out, rs->out_chunk_size));
     log_info(rs->conn->id, "rtmp: play %s/%s from %s", rs->app, rs->name, rs->conn->remote);
     rs->ev_play = 1;
     sess_event(rs, "play.start", SESS_ROLE_PLAYER, 0, REASON_NONE, NULL);
+}
+
+/* workers > 1: a viewer's play (not a relay link, not RTMPS), attached with its Play.Start queued and
+ * none of its media written yet, goes to a worker thread with the chunk
+ * parser (rtmp_play_worker.h) and the Acknowledgement owed; never from
+ * inside rtmp_on_read()'s loop, which does it at its end. The session stays
+ * here, listed, without reading. */
+static void hand_over(rtmp_sess_t *rs)
+{
+    conn_t *c = rs->conn;
+    if (!rs->handover_due || rs->in_read)
+        return;
+    rs->handover_due = 0;
+    if (!c->node->workers || c->tls || c->closing || !rs->playing || !rs->player.attached ||
+        rs->player.hops > 0 || rs->publishing || rs->auth)
+        return; /* RTMPS (c->tls) stays on the loop */
+    rtmp_proto_out_t ack;
+    if (rtmp_proto_ack_due(&rs->ctrl, c->bytes_in, &ack))
+        rtmp_ctrl_send_ctrl(c, rs->out_chunk_size, &ack);
+    rtmp_play_worker_t *st =
+        rtmp_play_worker_new(&rs->ctrl, rs->out_chunk_size, c->bytes_in, rs->app, rs->name);
+    if (!st)
+        return; /* out of memory: the play stays on the loop */
+    if (worker_handover(c, &rs->player, &RTMP_WORKER_PROTO, st) != 0) {
+        rtmp_play_worker_abandon(st, &rs->ctrl); /* the loop's turn */
+        return;
+    }
+    rs->playing = 0;
+    rs->handed = 1;
 }
 
 static void player_wake(player_t *p)
@@ -229,10 +234,13 @@ static void player_event(player_t *p, player_event_t ev)
     rtmp_sess_t *rs = p->owner;
     conn_t *c = rs->conn;
     switch (ev) {
-    case PLAYER_EV_STARTED:
+    case PLAYER_EV_STARTED: /* from stream_publish(): not inside this session's read */
         c->player = p;
         send_play_start(rs);
-        conn_flush(c);
+        rs->handover_due = 1;
+        hand_over(rs);
+        if (!rs->handed)
+            conn_flush(c);
         break;
     case PLAYER_EV_NOT_FOUND:
         rs->playing = 0;
@@ -241,13 +249,11 @@ static void player_event(player_t *p, player_event_t ev)
         conn_close_after_flush(c, REASON_NOT_FOUND, "stream not found");
         break;
     case PLAYER_EV_UNPUBLISHED:
-        send_user_control(rs, RTMP_UC_STREAM_EOF, MSG_RTMP_STREAM_ID);
-        send_status(rs, "status", "NetStream.Play.UnpublishNotify", "Stream unpublished.");
+    case PLAYER_EV_REPUBLISHED: { /* the same on a worker: rtmp_play_worker.c */
+        sink_t out = conn_sink(c);
+        sent(rs, rtmp_reply_player_event(&out, rs->out_chunk_size, rs->name, ev));
         break;
-    case PLAYER_EV_REPUBLISHED:
-        send_user_control(rs, RTMP_UC_STREAM_BEGIN, MSG_RTMP_STREAM_ID);
-        send_status(rs, "status", "NetStream.Play.PublishNotify", "Stream published again.");
-        break;
+    }
     case PLAYER_EV_ENDED:
         rs->playing = 0;
         c->player = NULL;
@@ -317,31 +323,14 @@ static void cmd_connect(rtmp_sess_t *rs, double txn, const amf0_value_t *vals, s
     send_u32(rs, RTMP_MSG_SET_CHUNK_SIZE, c->node->conf.rtmp_chunk_size);
     rs->out_chunk_size = c->node->conf.rtmp_chunk_size;
 
-    amf0_buf_t b;
-    amf0_buf_init(&b);
     int valid = stream_name_valid(rs->app, STREAM_APP_MAX);
     int ok = valid && !c->node->draining;
-    amf0_put_cstr(&b, ok ? "_result" : "_error");
-    amf0_put_number(&b, txn);
-    amf0_put_object_start(&b);
-    amf0_put_key(&b, "fmsVer");
-    amf0_put_cstr(&b, "FMS/3,0,1,123");
-    amf0_put_key(&b, "capabilities");
-    amf0_put_number(&b, 31);
-    amf0_put_object_end(&b);
-    amf0_put_object_start(&b);
-    amf0_put_key(&b, "level");
-    amf0_put_cstr(&b, ok ? "status" : "error");
-    amf0_put_key(&b, "code");
-    amf0_put_cstr(&b, ok ? "NetConnection.Connect.Success" : "NetConnection.Connect.Rejected");
-    amf0_put_key(&b, "description");
-    amf0_put_cstr(&b, ok      ? "Connection succeeded."
-                      : valid ? "Rejected: node is draining."
-                              : "Invalid application name.");
-    amf0_put_key(&b, "objectEncoding");
-    amf0_put_number(&b, rs->object_encoding);
-    amf0_put_object_end(&b);
-    send_amf(rs, 0, &b);
+    sink_t out = conn_sink(c);
+    sent(rs, rtmp_reply_connect(&out, rs->out_chunk_size, txn, ok,
+                                ok      ? "Connection succeeded."
+                                : valid ? "Rejected: node is draining."
+                                        : "Invalid application name.",
+                                rs->object_encoding));
     if (!valid) {
         log_warn(c->id, "rtmp: connect: invalid app name '%s'", rs->app);
         conn_close_after_flush(c, REASON_PROTOCOL, "connect rejected: invalid app name");
@@ -558,6 +547,8 @@ static void start_play(rtmp_sess_t *rs)
         rs->playing = 1;
         c->player = &rs->player;
         send_play_start(rs);
+        rs->handover_due = 1;
+        hand_over(rs); /* at once after an admission hook; else after the read */
     } else if (rc == 1) {
         rs->playing = 1;
         log_debug(c->id, "rtmp: play %s/%s: waiting for a publisher", rs->app, rs->name);
@@ -595,20 +586,17 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
     rtmp_sess_t *rs = arg;
     conn_t *c = rs->conn;
     /* Replies go to c->out, bounded by conn_send() (CONN_OUT_MAX). */
-    amf0_value_t vals[RTMP_MAX_CMD_VALUES];
-    size_t n = 0;
-    const char *err = NULL;
-    if (amf0_decode_all(p, len, vals, RTMP_MAX_CMD_VALUES, &n, &err) != 0) {
-        log_warn(c->id, "rtmp: bad command: %s", err ? err : "amf0 error");
-        conn_close(c, REASON_PROTOCOL, "protocol error: bad AMF0 command");
+    rtmp_cmd_t cm;
+    const char *why = NULL;
+    if (rtmp_cmd_decode(&cm, c->id, p, len, &why) != 0) {
+        conn_close(c, REASON_PROTOCOL, why);
         return;
     }
-    const char *cmd = n > 0 ? amf0_str(&vals[0]) : NULL;
-    double txn = n > 1 ? amf0_num(&vals[1], 0) : 0;
-    if (!cmd) {
-        log_warn(c->id, "rtmp: command without a name");
-        conn_close(c, REASON_PROTOCOL, "protocol error: command without a name");
-    } else if (strcmp(cmd, "connect") == 0) {
+    const char *cmd = cm.name;
+    double txn = cm.txn;
+    const amf0_value_t *vals = cm.vals;
+    size_t n = cm.n;
+    if (strcmp(cmd, "connect") == 0) {
         cmd_connect(rs, txn, vals, n);
     } else if (!rs->connected) {
         log_warn(c->id, "rtmp: '%s' before connect", cmd);
@@ -638,7 +626,7 @@ static void handle_command(void *arg, const uint8_t *p, uint32_t len)
         log_debug(c->id, "rtmp: unknown command '%s'", cmd);
         send_result(rs, "_error", txn, NULL);
     }
-    amf0_values_free(vals, n);
+    rtmp_cmd_free(&cm);
 }
 
 /* Dispatches one message; takes ownership of m->payload. */
@@ -658,9 +646,8 @@ static void handle_message(rtmp_sess_t *rs, rtmp_msg_t *m)
 
 /* ---- connection callbacks ---------------------------------------------- */
 
-static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
+static void rtmp_read(conn_t *c, rtmp_sess_t *rs, const uint8_t *data, size_t len)
 {
-    rtmp_sess_t *rs = c->ps;
     const char *err = NULL;
     /* The chunk parser may hold a few look-ahead bytes that complete a
      * message, so it is fed until it says NEED_MORE, even with no bytes
@@ -702,13 +689,25 @@ static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
         data += used;
         len -= used;
     }
-    rtmp_ctrl_read_done(&rs->ctrl, c, rs->out_chunk_size, rs->publishing ? &rs->pub : NULL);
+}
+
+static void rtmp_on_read(conn_t *c, const uint8_t *data, size_t len)
+{
+    rtmp_sess_t *rs = c->ps;
+    rs->in_read = 1;
+    rtmp_read(c, rs, data, len);
+    rs->in_read = 0;
+    hand_over(rs); /* a play started by this input: the parser is between reads now */
+    if (!rs->handed)
+        rtmp_ctrl_read_done(&rs->ctrl, c, rs->out_chunk_size, rs->publishing ? &rs->pub : NULL);
 }
 
 static void rtmp_on_tick(conn_t *c, int64_t now_ms)
 {
     rtmp_sess_t *rs = c->ps;
     const conf_t *conf = &c->node->conf;
+    if (rs->handed)
+        return; /* the worker's now */
     if (rs->state == RS_HANDSHAKE) {
         if (now_ms - c->start_ms > (int64_t)conf->rtmp_handshake_timeout_ms) {
             log_warn(c->id, "rtmp: handshake timeout from %s", c->remote);

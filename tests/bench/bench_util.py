@@ -341,17 +341,17 @@ def cmd_summary(argv):
 
     w2lines = []
     if any(k[0] == "weir2" for k in med):
-        w2lines.append("| N | CPU-s/Gbit workers:2 / workers:1 | latency p99 ms workers:1, "
-                       "workers:2 | TTFF p99 ms workers:1, workers:2 | delivered workers:1, "
-                       "workers:2 |")
-        w2lines.append("|--:|--:|---|---|---|")
-        for n in ns:
-            w1 = med.get(("weir", "http-flv", n), {})
-            w2 = med.get(("weir2", "http-flv", n), {})
+        w2lines.append("| protocol | N | CPU-s/Gbit workers:2 / workers:1 | latency p99 ms "
+                       "workers:1, workers:2 | TTFF p99 ms workers:1, workers:2 | delivered "
+                       "workers:1, workers:2 |")
+        w2lines.append("|---|--:|--:|---|---|---|")
+        for proto, n in [(p, n) for p in ("rtmp", "http-flv") for n in ns]:
+            w1 = med.get(("weir", proto, n), {})
+            w2 = med.get(("weir2", proto, n), {})
             if not w2:
                 continue
-            w2lines.append("| %d | %s | %s, %s | %s, %s | %s, %s |" % (
-                n, ratio_str(w2.get("cpu_s_per_gbit"), w1.get("cpu_s_per_gbit")),
+            w2lines.append("| %s | %d | %s | %s, %s | %s, %s | %s, %s |" % (
+                proto, n, ratio_str(w2.get("cpu_s_per_gbit"), w1.get("cpu_s_per_gbit")),
                 fmt(w1.get("lat_p99"), ".1f"), fmt(w2.get("lat_p99"), ".1f"),
                 fmt(w1.get("ttff_p99"), ".0f"), fmt(w2.get("ttff_p99"), ".0f"),
                 fmt(w1.get("ratio"), ".4f"), fmt(w2.get("ratio"), ".4f")))
@@ -364,7 +364,7 @@ def cmd_summary(argv):
     section += ["", "Ratios of the medians (the RSS ratio is n/a when the denominator is under "
                 "0.05 KB):", ""] + rlines
     if w2lines:
-        section += ["", "HTTP-FLV with `workers: 2` (weir2) against `workers: 1` (weir):", ""]
+        section += ["", "`workers: 2` (weir2) against `workers: 1` (weir):", ""]
         section += w2lines
     section += ["", "<details><summary>Every run</summary>", ""] + per_run
     section += ["", "</details>", ""]

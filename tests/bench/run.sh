@@ -21,8 +21,8 @@ usage: tests/bench/run.sh [--quick] [--n "N1 N2 ..."] [--repeat R] [--duration S
   --duration S   measurement window of each run, after the ramp (default 10)
   --ramp RATE    players started per second (default 500)
   --servers L    subset of: weir nginx ref weir2 (default: weir nginx ref);
-                 weir2 is Weir with workers: 2 on CPUs 0 and 1 (HTTP-FLV only:
-                 its players go to the worker threads), beside weir-bench on
+                 weir2 is Weir with workers: 2 on CPUs 0 and 1 (HTTP-FLV and
+                 RTMP players go to the worker threads), beside weir-bench on
                  CPU 1: on a 2-core machine the load tool shares a core with
                  the second loop, so compare its CPU-s/Gbit, not its latency
   --protocols L  subset of: rtmp http-flv (default: both)
@@ -265,7 +265,7 @@ run_one() {
     local server=$1 proto=$2 n=$3 rep=$4
     local tag="$server-$proto-$n-$rep" url args=() baseline=0
     case $server/$proto in
-    weir/rtmp) url=rtmp://127.0.0.1:$WEIR_RTMP/$STREAM ;;
+    weir/rtmp | weir2/rtmp) url=rtmp://127.0.0.1:$WEIR_RTMP/$STREAM ;;
     weir/http-flv | weir2/http-flv) url=http://127.0.0.1:$WEIR_HTTP/$STREAM.flv ;;
     nginx/rtmp) url=rtmp://127.0.0.1:$NGINX_RTMP/$STREAM ;;
     ref/http-flv) url=http://127.0.0.1:$REF_HTTP/$STREAM.flv ;;
@@ -320,7 +320,7 @@ for n in $NS; do
         order=()
         for proto in $PROTOCOLS; do
             for server in $SERVERS; do
-                [[ $server/$proto == nginx/http-flv || $server/$proto == ref/rtmp || $server/$proto == weir2/rtmp ]] && continue
+                [[ $server/$proto == nginx/http-flv || $server/$proto == ref/rtmp ]] && continue
                 order+=("$server/$proto")
             done
         done
