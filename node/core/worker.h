@@ -2,7 +2,7 @@
  * = n > 1 the node starts n - 1 worker threads next to its event loop;
  * HTTP-FLV players, plain and WebSocket-FLV, and HTTP-TS players, over TCP
  * or TLS (not relay links), once admitted and their response head queued,
- * and RTMP viewers (not RTMPS, not relay links, never publishers), once
+ * and RTMP viewers (RTMPS too; not relay links, never publishers), once
  * their play is attached and Play.Start queued, none of its media written,
  * are handed over round-robin over the n loops (the event loop itself is
  * one of them and keeps its share): the worker gets the socket, the

@@ -11,7 +11,7 @@
  * connection closes; a relay refusal is answered BadName /
  * Play.StreamNotFound and the connection stays.
  *
- * With workers > 1 a viewer's play (not a relay link, not RTMPS) is handed
+ * With workers > 1 a viewer's play (not a relay link; RTMPS too) is handed
  * to a worker thread once attached, its Play.Start queued and none of its
  * media written (hand_over(): at the end of rtmp_on_read(), never inside
  * its loop, or on PLAYER_EV_STARTED), with the chunk parser
@@ -193,7 +193,7 @@ static void send_play_start(rtmp_sess_t *rs)
     sess_event(rs, "play.start", SESS_ROLE_PLAYER, 0, REASON_NONE, NULL);
 }
 
-/* workers > 1: a viewer's play (not a relay link, not RTMPS), attached with its Play.Start queued and
+/* workers > 1: a viewer's play (not a relay link; RTMPS too), attached with its Play.Start queued and
  * none of its media written yet, goes to a worker thread with the chunk
  * parser (rtmp_play_worker.h) and the Acknowledgement owed; never from
  * inside rtmp_on_read()'s loop, which does it at its end. The session stays
@@ -204,9 +204,9 @@ static void hand_over(rtmp_sess_t *rs)
     if (!rs->handover_due || rs->in_read)
         return;
     rs->handover_due = 0;
-    if (!c->node->workers || c->tls || c->closing || !rs->playing || !rs->player.attached ||
+    if (!c->node->workers || c->closing || !rs->playing || !rs->player.attached ||
         rs->player.hops > 0 || rs->publishing || rs->auth)
-        return; /* RTMPS (c->tls) stays on the loop */
+        return;
     rtmp_proto_out_t ack;
     if (rtmp_proto_ack_due(&rs->ctrl, c->bytes_in, &ack))
         rtmp_ctrl_send_ctrl(c, rs->out_chunk_size, &ack);

@@ -133,11 +133,14 @@ def assert_plays_clip(out, data, clip):
 
 
 def tls_node_live(node, procs, pki, clip):
-    """A node with workers: 2 and an HTTPS listener, APP/NAME published (the
-    clip, looped). Returns (node, its Api, the HTTPS port, a client context)."""
-    https_port = weirtest.free_ports(1)[0]
+    """A node with workers: 2 and HTTPS and RTMPS listeners, APP/NAME
+    published (the clip, looped). Returns (node, its Api, the HTTPS port, a
+    client context); node.rtmps_port is the RTMPS one."""
+    https_port, rtmps_port = weirtest.free_ports(2)
     n = node(workers=2, tls={"cert": pki["cert"], "key": pki["key"]},
-             https={"listen": "127.0.0.1:%d" % https_port})
+             https={"listen": "127.0.0.1:%d" % https_port},
+             rtmps={"listen": "127.0.0.1:%d" % rtmps_port})
+    n.rtmps_port = rtmps_port
     procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
     weirtest.wait_live(n, APP, NAME)
     return n, Api(n.api_url), https_port, ssl.create_default_context(cafile=pki["ca"])
@@ -216,3 +219,24 @@ def test_tls_players_on_two_loops(node, procs, pki, clip, tmp_path):
             rd.close()
         for p in wss:
             p.sock.close()
+
+
+def test_rtmps_players_on_two_loops(node, procs, pki, clip, tmp_path):
+    """RTMPS viewers go to the worker too: ffmpeg pulls over rtmps://, one on
+    each loop (round-robin), both listed as TLS, each file a run of the clip."""
+    n, api, _, _ = tls_node_live(node, procs, pki, clip)
+    url = "rtmps://127.0.0.1:%d/%s/%s" % (n.rtmps_port, APP, NAME)
+    outs = [tmp_path / ("rtmps%d.flv" % i) for i in range(2)]
+    pulls = [procs.spawn(weirtest.pull_cmd(url, out, seconds=6), "rtmps%d" % i)
+             for i, out in enumerate(outs)]
+    wait_for("2 RTMPS players listed", lambda: len(
+        [s for s in sessions(api, role="player") if s["protocol"] == "rtmp" and s["tls"]]) == 2,
+        timeout=20)
+    ids = {s["id"] for s in sessions(api, role="player")}
+    handed = {int(m) for m in re.findall(r"\[s(\d+)\] rtmp: handed to worker 1", n.log_text())}
+    assert len(handed & ids) == 1, (handed, ids)  # one on each loop
+    for p in pulls:
+        assert p.wait(timeout=60) == 0, "ffmpeg pull failed"
+    for out in outs:
+        data = out.read_bytes()
+        assert_plays_clip(tmp_path / ("check-" + out.name), data, clip)
