@@ -23,30 +23,13 @@ from test_api import FlvReader, all_events, sessions, wait_for
 from test_hooks import metric
 from test_httpts import check_pulled, clip_md5, pids_of  # noqa: F401 (clip_md5: a fixture)
 from test_limits import refused
-from test_workers_tls import pki, tls_node_live  # noqa: F401 (pki: a fixture)
-from weirtest import dechunk, describe_mismatch, find_run, framemd5
-from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, close_payload,
-                      frame, upgrade_request)
+from test_workers_tls import assert_plays_clip, body, pki, tls_node_live  # noqa: F401 (pki)
+from weirtest import dechunk
+from wsclient import OP_CLOSE, OP_PING, WsClient, WsPlayer, close_payload, frame
 
 APP = "live"
 NAME = "cam"
 PLAYERS = 6
-
-
-def body(reader):
-    """The response body a reader got (after a 200 head)."""
-    head, _, rest = bytes(reader.data).partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head[:80]
-    return rest
-
-
-def assert_plays_clip(out, data, clip):
-    """FLV data (written to out) decodes to a run of the clip's frames."""
-    out.write_bytes(data)
-    got = framemd5(out)
-    assert len(got) >= 25, "%s: only %d video frames" % (out.name, len(got))
-    assert find_run(got, clip.vmd5, cyclic=True) is not None, \
-        "%s: %s" % (out.name, describe_mismatch(got, clip.vmd5))
 
 
 def players(api):
@@ -118,67 +101,12 @@ def test_players_on_two_loops(node, procs, clip, tmp_path):
             rd.close()
 
 
-class WsPlayer(WsClient):
-    """A WebSocket-FLV player read by a thread: it counts every byte read
-    (the 101 head included) and sent (the request included), keeps the
-    binary frames, answers the node's pings, and notes our pings' pongs and
-    the close frame, then the EOF."""
-
-    def __init__(self, n):
-        self.nbytes = 0
-        path = "/%s/%s.flv" % (APP, NAME)
-        super().__init__(n.http_port, path)
-        assert self.status == 101, (self.status, self.headers)
-        self.request = self.sent = len(upgrade_request(path, self.key))
-        self.port = self.sock.getsockname()[1]
-        self.frames, self.pongs = [], []
-        self.close_code = None
-        self.eof = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def send(self, data):
-        self.sent += len(data)
-        super().send(data)
-
-    def _fill(self, deadline):
-        before = len(self.buf)
-        try:
-            super()._fill(deadline)
-        finally:
-            self.nbytes += len(self.buf) - before
-
-    def _run(self):
-        try:
-            while self.close_code is None:
-                try:
-                    _, op, payload = self.recv_frame(1.0)
-                except TimeoutError:
-                    continue
-                if op == OP_BINARY:
-                    self.frames.append(payload)
-                elif op == OP_PING:
-                    self.send(frame(OP_PONG, payload))
-                elif op == OP_PONG:
-                    self.pongs.append(payload)
-                elif op == OP_CLOSE:
-                    self.close_code = int.from_bytes(payload[:2], "big") if payload else 0
-            while True:  # the node closes the connection after its close frame
-                self.buf = b""
-                self._fill(time.monotonic() + 30)
-        except (Closed, ConnectionResetError, OSError):
-            self.eof = True
-
-    def flv(self):
-        return b"".join(self.frames)
-
-
 def test_websocket_players_on_two_loops(node, procs, clip, tmp_path):
     n = node(workers=2)
     api = Api(n.api_url)
     procs.spawn(weirtest.publish_cmd(clip.path, n.rtmp_url(APP, NAME), loop=True), "publisher")
     weirtest.wait_live(n, APP, NAME)
-    ws = [WsPlayer(n) for _ in range(PLAYERS)]
+    ws = [WsPlayer(n.http_port, "/%s/%s.flv" % (APP, NAME)) for _ in range(PLAYERS)]
     try:
         wait_for("%d ws-flv players listed" % PLAYERS,
                  lambda: len(sessions(api, protocol="ws-flv")) == PLAYERS, timeout=20)

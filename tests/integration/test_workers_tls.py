@@ -19,9 +19,9 @@ import pytest
 import tlsutil
 import weirtest
 from apischema import Api
-from test_api import all_events, sessions, wait_for
+from test_api import FlvReader, all_events, sessions, wait_for
 from weirtest import dechunk, describe_mismatch, find_run, framemd5
-from wsclient import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, Closed, WsClient, frame
+from wsclient import OP_PING, WsPlayer, frame
 
 APP, NAME = "live", "cam"
 HTTPS_PLAYERS = 4
@@ -37,11 +37,11 @@ def pki(tmp_path_factory):
     return {"ca": ca, "cert": cert, "key": key}
 
 
-class HttpsReader:
-    """An HTTPS-FLV player reading in a thread (rcvbuf: a small receive
-    buffer; paused: reads nothing until resume())."""
+class HttpsReader(FlvReader):
+    """An HTTPS-FLV player reading in a thread, as FlvReader (rcvbuf: a small
+    receive buffer; paused: reads nothing until resume())."""
 
-    def __init__(self, port, ctx, rcvbuf=None, paused=False):
+    def __init__(self, port, ctx, rcvbuf=None, paused=False):  # pylint: disable=super-init-not-called
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -51,6 +51,7 @@ class HttpsReader:
         self.sock = ctx.wrap_socket(raw, server_hostname="localhost")
         self.sock.sendall(b"GET /%s/%s.flv HTTP/1.1\r\nHost: localhost\r\n\r\n" % (
             APP.encode(), NAME.encode()))
+        self.bytes = 0
         self.data = bytearray()
         self.closed_at = None
         self.go = threading.Event()
@@ -64,67 +65,18 @@ class HttpsReader:
 
     def _run(self):
         self.go.wait(60)
-        try:
-            while True:
-                b = self.sock.recv(65536)
-                if not b:
-                    break
-                self.data += b
-        except (OSError, ssl.SSLError):
-            pass
-        self.closed_at = time.monotonic()
-
-    def body(self):
-        head, _, rest = bytes(self.data).partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200"), head[:80]
-        return rest
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.thread.join(5)
+        super()._run()
 
 
-class WssPlayer(WsClient):
-    """A wss:// player read by a thread: keeps the binary frames, answers
-    pings, notes pongs and the close frame."""
-
-    def __init__(self, port, ctx):
-        super().__init__(port, "/%s/%s.flv" % (APP, NAME), tls=ctx)
-        assert self.status == 101, (self.status, self.headers)
-        self.port = self.sock.getsockname()[1]
-        self.frames, self.pongs = [], []
-        self.close_code = None
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def send(self, data):
-        with self.lock:
-            super().send(data)
-
-    def _run(self):
-        try:
-            while self.close_code is None:
-                try:
-                    _, op, payload = self.recv_frame(1.0)
-                except TimeoutError:
-                    continue
-                if op == OP_BINARY:
-                    self.frames.append(payload)
-                elif op == OP_PING:
-                    self.send(frame(OP_PONG, payload))
-                elif op == OP_PONG:
-                    self.pongs.append(payload)
-                elif op == OP_CLOSE:
-                    self.close_code = int.from_bytes(payload[:2], "big") if payload else 0
-        except (Closed, OSError, ssl.SSLError):
-            pass
+def body(reader):
+    """The response body a reader got (after a 200 head)."""
+    head, _, rest = bytes(reader.data).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:80]
+    return rest
 
 
 def assert_plays_clip(out, data, clip):
+    """FLV data (written to out) decodes to a run of the clip's frames."""
     out.write_bytes(data)
     got = framemd5(out)
     assert len(got) >= 25, "%s: only %d video frames" % (out.name, len(got))
@@ -152,7 +104,8 @@ def test_tls_players_on_two_loops(node, procs, pki, clip, tmp_path):
     # reading for a while with a small buffer: their writes block mid-record.
     readers = [HttpsReader(https_port, ctx, rcvbuf=4096, paused=True) for _ in range(2)]
     readers += [HttpsReader(https_port, ctx) for _ in range(HTTPS_PLAYERS - 2)]
-    wss = [WssPlayer(https_port, ctx) for _ in range(WSS_PLAYERS)]
+    wss = [WsPlayer(https_port, "/%s/%s.flv" % (APP, NAME), tls=ctx)
+           for _ in range(WSS_PLAYERS)]
     try:
         total = HTTPS_PLAYERS + WSS_PLAYERS
         wait_for("%d players listed" % total,
@@ -207,7 +160,7 @@ def test_tls_players_on_two_loops(node, procs, pki, clip, tmp_path):
             e = stops[port_sid[rd.port]]
             assert e["reason"] == "stream_ended", e
         for i, rd in enumerate(rest_https):
-            data, complete = dechunk(rd.body())
+            data, complete = dechunk(body(rd))
             assert complete, "HTTPS player %d: no last chunk" % i
             _, tags, _ = weirtest.parse_flv(data)  # every tag whole
             assert len(tags) > 100, len(tags)

@@ -8,6 +8,7 @@ import hashlib
 import os
 import socket
 import struct
+import threading
 import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -149,3 +150,59 @@ class WsClient:
 
     def close(self):
         self.sock.close()
+
+
+class WsPlayer(WsClient):
+    """A WebSocket-FLV player read by a thread: it counts every byte read
+    (the 101 head included) and sent (the request included), keeps the
+    binary frames, answers the node's pings, and notes our pings' pongs and
+    the close frame, then the EOF. tls: an ssl.SSLContext for wss://."""
+
+    def __init__(self, port, path, tls=None):
+        self.nbytes = 0
+        self.lock = threading.Lock()  # the reader's pongs and the test's frames
+        super().__init__(port, path, tls=tls)
+        assert self.status == 101, (self.status, self.headers)
+        self.request = self.sent = len(upgrade_request(path, self.key))
+        self.port = self.sock.getsockname()[1]
+        self.frames, self.pongs = [], []
+        self.close_code = None
+        self.eof = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def send(self, data):
+        with self.lock:
+            self.sent += len(data)
+            super().send(data)
+
+    def _fill(self, deadline):
+        before = len(self.buf)
+        try:
+            super()._fill(deadline)
+        finally:
+            self.nbytes += len(self.buf) - before
+
+    def _run(self):
+        try:
+            while self.close_code is None:
+                try:
+                    _, op, payload = self.recv_frame(1.0)
+                except TimeoutError:
+                    continue
+                if op == OP_BINARY:
+                    self.frames.append(payload)
+                elif op == OP_PING:
+                    self.send(frame(OP_PONG, payload))
+                elif op == OP_PONG:
+                    self.pongs.append(payload)
+                elif op == OP_CLOSE:
+                    self.close_code = int.from_bytes(payload[:2], "big") if payload else 0
+            while True:  # the node closes the connection after its close frame
+                self.buf = b""
+                self._fill(time.monotonic() + 30)
+        except (Closed, ConnectionResetError, OSError):
+            self.eof = True
+
+    def flv(self):
+        return b"".join(self.frames)
