@@ -255,7 +255,7 @@ def parse_opts(argv):
 
 # ---------------------------------------------------------------- summary
 
-SERVERS = ("weir", "weir2", "nginx", "ref")
+SERVERS = ("weir", "weir2", "weirm", "nginx", "ref")
 FIELDS = ("ratio", "min_player_ratio", "cpu_pct", "cpu0_busy_pct", "cpu0_softirq_pct",
           "cpu_s_per_gbit", "cpu0_s_per_gbit", "rss_per_player_kb", "ttff_p50", "ttff_p99",
           "lat_p50", "lat_p99")
@@ -356,6 +356,25 @@ def cmd_summary(argv):
                 fmt(w1.get("ttff_p99"), ".0f"), fmt(w2.get("ttff_p99"), ".0f"),
                 fmt(w1.get("ratio"), ".4f"), fmt(w2.get("ratio"), ".4f")))
 
+    wmlines = []
+    if any(k[0] == "weirm" for k in med):
+        wmlines.append("| protocol | N | CPU-s/Gbit merge_ms 20 / weir | CPU-s/Gbit merge_ms 20 "
+                       "/ nginx-rtmp | latency p99 ms weir, merge_ms 20, nginx-rtmp "
+                       "| delivered weir, merge_ms 20 |")
+        wmlines.append("|---|--:|--:|--:|---|---|")
+        for proto, n in [(p, n) for p in ("rtmp", "http-flv") for n in ns]:
+            w1 = med.get(("weir", proto, n), {})
+            wm = med.get(("weirm", proto, n), {})
+            ng = med.get(("nginx", "rtmp", n), {})
+            if not wm:
+                continue
+            wmlines.append("| %s | %d | %s | %s | %s, %s, %s | %s, %s |" % (
+                proto, n, ratio_str(wm.get("cpu_s_per_gbit"), w1.get("cpu_s_per_gbit")),
+                ratio_str(wm.get("cpu_s_per_gbit"), ng.get("cpu_s_per_gbit")),
+                fmt(w1.get("lat_p99"), ".1f"), fmt(wm.get("lat_p99"), ".1f"),
+                fmt(ng.get("lat_p99"), ".1f"),
+                fmt(w1.get("ratio"), ".4f"), fmt(wm.get("ratio"), ".4f")))
+
     per_run = ["```"] + [run_line(r) for r in runs] + ["```"]
     section = ["## %s" % opts.get("title", "run"), ""]
     for note in opts.get("note", []):
@@ -366,15 +385,19 @@ def cmd_summary(argv):
     if w2lines:
         section += ["", "`workers: 2` (weir2) against `workers: 1` (weir):", ""]
         section += w2lines
+    if wmlines:
+        section += ["", "Merged writes (weirm: `player.merge_ms: 20`) against weir and "
+                    "nginx-rtmp:", ""] + wmlines
     section += ["", "<details><summary>Every run</summary>", ""] + per_run
     section += ["", "</details>", ""]
     text = "\n".join(section)
     print("\n".join(lines))
     print()
     print("\n".join(rlines))
-    if w2lines:
-        print()
-        print("\n".join(w2lines))
+    for extra in (w2lines, wmlines):
+        if extra:
+            print()
+            print("\n".join(extra))
 
     path = opts.get("results")
     if path:

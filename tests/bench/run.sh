@@ -20,11 +20,13 @@ usage: tests/bench/run.sh [--quick] [--n "N1 N2 ..."] [--repeat R] [--duration S
   --repeat R     runs per (server, protocol, N); medians over them (default 3)
   --duration S   measurement window of each run, after the ramp (default 10)
   --ramp RATE    players started per second (default 500)
-  --servers L    subset of: weir nginx ref weir2 (default: weir nginx ref);
+  --servers L    subset of: weir nginx ref weir2 weirm (default: weir nginx ref);
                  weir2 is Weir with workers: 2 on CPUs 0 and 1 (HTTP-FLV and
                  RTMP players go to the worker threads), beside weir-bench on
                  CPU 1: on a 2-core machine the load tool shares a core with
-                 the second loop, so compare its CPU-s/Gbit, not its latency
+                 the second loop, so compare its CPU-s/Gbit, not its latency;
+                 weirm is Weir on CPU 0 with player.merge_ms: 20 (merged
+                 writes: up to 20 ms of latency traded for fewer writes)
   --protocols L  subset of: rtmp http-flv (default: both)
   --results F    where the section goes (default tests/bench/RESULTS.md)
   --work DIR     work directory: clip, configs, logs (default /tmp/weir-bench)
@@ -144,6 +146,7 @@ write_configs() {
 }
 EOF
     sed 's/^{$/{\n  "workers": 2,/' "$WORK/weir.json" >"$WORK/weir2.json"
+    sed 's/^{$/{\n  "player": { "merge_ms": 20 },/' "$WORK/weir.json" >"$WORK/weirm.json"
     # One process, no master: the PID we sample is the one doing the work.
     # nginx-rtmp has no HTTP-FLV; wait_key makes its players start on a key frame.
     cat >"$WORK/nginx.conf" <<EOF
@@ -193,6 +196,11 @@ start_server() {
         port=$WEIR_RTMP
         rm -f "$WORK/weir.db"
         "${NICE[@]}" taskset -c 0 "$BUILD/weir" -c "$WORK/weir.json" >"$out" 2>&1 &
+        ;;
+    weirm)
+        port=$WEIR_RTMP
+        rm -f "$WORK/weir.db"
+        "${NICE[@]}" taskset -c 0 "$BUILD/weir" -c "$WORK/weirm.json" >"$out" 2>&1 &
         ;;
     weir2)
         port=$WEIR_RTMP
@@ -265,14 +273,14 @@ run_one() {
     local server=$1 proto=$2 n=$3 rep=$4
     local tag="$server-$proto-$n-$rep" url args=() baseline=0
     case $server/$proto in
-    weir/rtmp | weir2/rtmp) url=rtmp://127.0.0.1:$WEIR_RTMP/$STREAM ;;
-    weir/http-flv | weir2/http-flv) url=http://127.0.0.1:$WEIR_HTTP/$STREAM.flv ;;
+    weir/rtmp | weir2/rtmp | weirm/rtmp) url=rtmp://127.0.0.1:$WEIR_RTMP/$STREAM ;;
+    weir/http-flv | weir2/http-flv | weirm/http-flv) url=http://127.0.0.1:$WEIR_HTTP/$STREAM.flv ;;
     nginx/rtmp) url=rtmp://127.0.0.1:$NGINX_RTMP/$STREAM ;;
     ref/http-flv) url=http://127.0.0.1:$REF_HTTP/$STREAM.flv ;;
     *) return 0 ;;
     esac
     case $server in
-    weir | weir2) args=(--publish "$CLIP" --publish-url "rtmp://127.0.0.1:$WEIR_RTMP/$STREAM" --warmup "$WARMUP") ;;
+    weir | weir2 | weirm) args=(--publish "$CLIP" --publish-url "rtmp://127.0.0.1:$WEIR_RTMP/$STREAM" --warmup "$WARMUP") ;;
     nginx) args=(--publish "$CLIP" --publish-url "rtmp://127.0.0.1:$NGINX_RTMP/$STREAM" --warmup "$WARMUP") ;;
     ref) args=(--expected-kbps "$REF_KBPS"); baseline=$REF_BASELINE ;;
     esac
@@ -344,5 +352,6 @@ KIND=$([[ $QUICK == 1 ]] && echo "quick (smoke test)" || echo "full")
     --note "- N = $NS, $REPEAT run(s) each, ramp $RAMP players/s, ${DURATION} s window after the ramp; server on CPU 0, weir-bench on CPU 1; 5 latency probes, others read every 20 ms" \
     --note "$( ((BUSY)) && echo "- --busy: the machine was shared with other builds and tests; runs did not wait for it to be quiet and ran at nice -10, so compare the ratios of this run, not absolute figures" || echo "- each run waited for a quiet machine (below ${QUIET_PCT}% of a core)")" \
     --note "$([[ " $SERVERS " == *" weir2 "* ]] && echo "- weir2: Weir with \`workers: 2\` on CPUs 0-1 (weir-bench still on CPU 1, beside its worker thread); its CPU % and CPU-s/Gbit count both threads")" \
+    --note "$([[ " $SERVERS " == *" weirm "* ]] && echo "- weirm: Weir on CPU 0 with \`player.merge_ms: 20\` (merged writes), otherwise as weir")" \
     --note "- the reference has no publisher: its runs have no latency figure, and its players start at the next key frame (TTFF up to one GOP, 2 s)"
 log "section written to $RESULTS"
