@@ -199,8 +199,11 @@ static void read_records(conn_t *c)
             c->bytes_in += (uint64_t)n;
             c->last_read_ms = weir_mono_ms();
             c->proto->on_read(c, node->rbuf, (size_t)n);
-            if (c->tls != t)
-                return; /* its player went to a worker with the TLS state (worker.h) */
+            if (c->tls != t) { /* its player went to a worker with the TLS state (worker.h) */
+                if (c->tls && !c->closing) /* ... or came back (a failed handover): go on */
+                    event_active(&c->rev, EV_READ, 0);
+                return;
+            }
             continue;
         }
         if (n == 0) {
