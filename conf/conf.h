@@ -112,8 +112,9 @@ typedef struct {
     uint32_t player_slow_timeout_ms;
     uint32_t player_merge_ms; /* 0: players written once per loop iteration */
 
-    /* "workers" (top level): loops serving HTTP-FLV and WebSocket-FLV players, 1..64 (worker.h);
-     * 0 for "auto" (one per online core). 1: the event loop alone. */
+    /* "workers" (top level): loops serving HTTP-FLV, HTTP-TS, WebSocket-FLV
+     * and RTMP players, 1..64 (worker.h); 0 for "auto" (one per CPU the
+     * node may use: cpus.h). 1: the event loop alone. */
     uint32_t workers;
 
     /* limits (node/core/conn_limits.h); 0: no limit */
