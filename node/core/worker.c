@@ -133,6 +133,8 @@ static void feed_send(feed_t *f, unsigned slot, const msg_t *m)
 static void feed_msg(stream_tap_t *t, msg_t *m)
 {
     feed_t *f = t->owner;
+    if (f->pool->stopped)
+        return; /* the node stops: the workers are gone */
     for (unsigned slot = 1; slot < f->pool->n; slot++)
         if (f->count[slot])
             feed_send(f, slot, m);
@@ -140,6 +142,8 @@ static void feed_msg(stream_tap_t *t, msg_t *m)
 
 static int feed_control(feed_t *f, unsigned slot, wq_item_t *it)
 {
+    if (f->pool->stopped)
+        return -1; /* the node stops: the workers are gone (no queue to push to) */
     if (wq_push(worker_thread_in(f->pool->w[slot]), it, WQ_CONTROL) == 0)
         return 0;
     log_error(0, "worker %u: its queue is full (%s)", slot,

@@ -257,8 +257,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 static void fanout_request(void *arg)
 {
     worker_t *w = arg;
-    if (!w->fanout_pending) {
-        w->fanout_pending = 1;
+    if (w->fanout_pending)
+        return;
+    w->fanout_pending = 1;
+    uint32_t ms = w->conf.player_merge_ms; /* merged writes, as on the event loop */
+    if (ms) {
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        event_add(&w->fanout_ev, &tv);
+    } else {
         event_active(&w->fanout_ev, EV_TIMEOUT, 0);
     }
 }
