@@ -1,6 +1,6 @@
 /* rtmp_play_worker: an RTMP player's session rules on a worker thread
  * (worker.h): with workers > 1, sess_rtmp.c hands a viewer's play (not a
- * relay link, not RTMPS, never a publisher), once attached and its
+ * relay link, never a publisher; RTMPS too), once attached and its
  * NetStream.Play.Start queued, to a worker with this state: the session's
  * chunk parser with the peer's window and the acknowledgements owed
  * (rtmp_proto_ctrl_t, moved, not copied), the chunk size it sends at, the
