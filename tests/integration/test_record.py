@@ -27,9 +27,26 @@ def parts_under(root):
     return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".part")]
 
 
+def assert_video_steps(p):
+    """p's video timestamps go up, each step at least half the file's median
+    step (a spliced frame inside the previous frame's interval fails)."""
+    pk = weirtest.ffprobe_json(p, "-select_streams", "v", "-show_entries", "packet=dts")
+    dts = [int(x["dts"]) for x in pk["packets"] if x.get("dts") not in (None, "N/A")]
+    steps = sorted(b - a for a, b in zip(dts, dts[1:]))
+    if not steps:
+        return
+    floor = steps[len(steps) // 2] / 2
+    bad = [(a, b) for a, b in zip(dts, dts[1:]) if b - a < max(floor, 1)]
+    assert not bad, (p, "video steps under %g: %s" % (floor, bad[:5]))
+
+
 def recorded_video(paths, fmt="flv"):
     """The video packets (size, md5) of the files in order; each file must
-    probe as fmt with H.264 and AAC, and decode without an error."""
+    probe as fmt with H.264 and AAC, decode without an error, and have its
+    video timestamps go up by at least half a frame each. (ffmpeg decodes
+    with the timestamps passed through: its constant-rate null output,
+    guessing 24.75 fps from a file with a reconnect gap in it, put two 40 ms
+    frames in one slot and called that an error.)"""
     out = []
     for p in paths:
         info = weirtest.ffprobe_json(p, "-show_streams", "-show_format")
@@ -37,8 +54,10 @@ def recorded_video(paths, fmt="flv"):
         assert kinds == {"video": "h264", "audio": "aac"}, (p, kinds)
         assert info["format"]["format_name"] == fmt, (p, info["format"])
         res = weirtest.run([weirtest.require_tool("ffmpeg")] + weirtest.FFMPEG_COMMON +
-                           ["-v", "error", "-i", p, "-f", "null", "-"], timeout=60)
+                           ["-v", "error", "-i", p, "-fps_mode", "passthrough",
+                            "-enc_time_base", "-1", "-f", "null", "-"], timeout=60)
         assert res.returncode == 0 and not res.stderr.strip(), (p, res.stderr[-2000:])
+        assert_video_steps(p)
         out += weirtest.framemd5(p, "v")
     return out
 
