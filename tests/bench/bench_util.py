@@ -272,6 +272,16 @@ def ratio_str(a, b, min_den=0.0):
     return "%.2f" % (a / b)
 
 
+def variant_rows(med, ns, server):
+    """(protocol, N, Weir's medians, server's medians) for each protocol and N
+    that server (a Weir variant: weir2, weirm) ran."""
+    for proto in ("rtmp", "http-flv"):
+        for n in ns:
+            v = med.get((server, proto, n), {})
+            if v:
+                yield proto, n, med.get(("weir", proto, n), {}), v
+
+
 def cmd_summary(argv):
     opts, rest = parse_opts(argv[1:])
     runs = [json.loads(l) for l in open(argv[0]) if l.strip()]
@@ -345,11 +355,7 @@ def cmd_summary(argv):
                        "workers:1, workers:2 | TTFF p99 ms workers:1, workers:2 | delivered "
                        "workers:1, workers:2 |")
         w2lines.append("|---|--:|--:|---|---|---|")
-        for proto, n in [(p, n) for p in ("rtmp", "http-flv") for n in ns]:
-            w1 = med.get(("weir", proto, n), {})
-            w2 = med.get(("weir2", proto, n), {})
-            if not w2:
-                continue
+        for proto, n, w1, w2 in variant_rows(med, ns, "weir2"):
             w2lines.append("| %s | %d | %s | %s, %s | %s, %s | %s, %s |" % (
                 proto, n, ratio_str(w2.get("cpu_s_per_gbit"), w1.get("cpu_s_per_gbit")),
                 fmt(w1.get("lat_p99"), ".1f"), fmt(w2.get("lat_p99"), ".1f"),
@@ -362,12 +368,8 @@ def cmd_summary(argv):
                        "/ nginx-rtmp | latency p99 ms weir, merge_ms 20, nginx-rtmp "
                        "| delivered weir, merge_ms 20 |")
         wmlines.append("|---|--:|--:|--:|---|---|")
-        for proto, n in [(p, n) for p in ("rtmp", "http-flv") for n in ns]:
-            w1 = med.get(("weir", proto, n), {})
-            wm = med.get(("weirm", proto, n), {})
+        for proto, n, w1, wm in variant_rows(med, ns, "weirm"):
             ng = med.get(("nginx", "rtmp", n), {})
-            if not wm:
-                continue
             wmlines.append("| %s | %d | %s | %s | %s, %s, %s | %s, %s |" % (
                 proto, n, ratio_str(wm.get("cpu_s_per_gbit"), w1.get("cpu_s_per_gbit")),
                 ratio_str(wm.get("cpu_s_per_gbit"), ng.get("cpu_s_per_gbit")),
